@@ -50,11 +50,7 @@ impl Str {
     ///
     /// Returns `None` if `start` is out of range or not on a character boundary.
     pub fn slice_from(&self, start: usize) -> Option<Str> {
-        if self.as_str().is_char_boundary(start) {
-            Some(Str(self.0.slice(start..)))
-        } else {
-            None
-        }
+        if self.as_str().is_char_boundary(start) { Some(Str(self.0.slice(start..))) } else { None }
     }
 
     /// The sub-string of bytes `start..end`, sharing the same buffer.

@@ -145,9 +145,9 @@ impl Packet {
             .ok_or_else(|| PacketError::UnknownType(s.chars().next().unwrap_or('\0')))?;
         let data = &s[1..];
         Ok(match ty {
-            PacketType::Open => Packet::Open(
-                serde_json::from_str(data).map_err(|_| PacketError::Handshake)?,
-            ),
+            PacketType::Open => {
+                Packet::Open(serde_json::from_str(data).map_err(|_| PacketError::Handshake)?)
+            }
             PacketType::Close => Packet::Close,
             PacketType::Ping if data == "probe" => Packet::PingProbe,
             PacketType::Ping => Packet::Ping,

@@ -113,8 +113,14 @@ mod tests {
     #[test]
     fn spec_examples_round_trip() {
         let cases: Vec<(&str, Vec<Packet>)> = vec![
-            ("4hello\x1e2\x1e4world", vec![Packet::text("hello"), Packet::Ping, Packet::text("world")]),
-            ("4hello\x1ebAQIDBA==", vec![Packet::text("hello"), Packet::binary(vec![1u8, 2, 3, 4])]),
+            (
+                "4hello\x1e2\x1e4world",
+                vec![Packet::text("hello"), Packet::Ping, Packet::text("world")],
+            ),
+            (
+                "4hello\x1ebAQIDBA==",
+                vec![Packet::text("hello"), Packet::binary(vec![1u8, 2, 3, 4])],
+            ),
             (
                 "4test1\x1e4test2\x1e4test3",
                 vec![Packet::text("test1"), Packet::text("test2"), Packet::text("test3")],
@@ -138,7 +144,11 @@ mod tests {
             let got = d.finish();
             assert_eq!(
                 got,
-                Ok(vec![Packet::text("hé"), Packet::text("wo"), Packet::binary(vec![1u8, 2, 3, 4])]),
+                Ok(vec![
+                    Packet::text("hé"),
+                    Packet::text("wo"),
+                    Packet::binary(vec![1u8, 2, 3, 4])
+                ]),
                 "split at {split}"
             );
         }
@@ -153,7 +163,10 @@ mod tests {
 
     #[test]
     fn rejects_invalid_payloads() {
-        assert!(matches!(decode(b"abc", 100), Err(PayloadError::Packet(PacketError::UnknownType('a')))));
+        assert!(matches!(
+            decode(b"abc", 100),
+            Err(PayloadError::Packet(PacketError::UnknownType('a')))
+        ));
         assert!(matches!(decode(b"", 100), Err(PayloadError::Packet(PacketError::Empty))));
         assert!(matches!(decode(b"4a\x1e", 100), Err(PayloadError::Packet(PacketError::Empty))));
         assert!(matches!(decode(b"b@@", 100), Err(PayloadError::Packet(PacketError::Base64))));

@@ -1,0 +1,101 @@
+//! Engine configuration. `Default` equals the Node `engine.io` v6 defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Decides whether a handshake or upgrade request may proceed (Node's `allowRequest`).
+///
+/// Returning `Err(message)` answers HTTP 403 with `{"code":4,"message":"Forbidden"}` .
+pub type AllowRequest =
+    Arc<dyn Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static>;
+
+/// Which transports the server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transports {
+    /// HTTP long-polling.
+    pub polling: bool,
+    /// WebSocket.
+    pub websocket: bool,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports { polling: true, websocket: true }
+    }
+}
+
+/// Cross-origin resource sharing for the polling transport.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cors {
+    /// Allowed origins; `None` allows any origin (`*`, or the request's origin with credentials).
+    pub origins: Option<Vec<String>>,
+    /// Send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+/// Engine.IO server options.
+///
+/// The defaults are those of the Node `engine.io` server: `pingInterval` 25 s,
+/// `pingTimeout` 20 s, `upgradeTimeout` 10 s, `maxHttpBufferSize` 1e6, both transports,
+/// upgrades allowed, path `/engine.io/`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The path the server answers on; it must start and end with `/`.
+    pub path: String,
+    /// Time between two server pings.
+    pub ping_interval: Duration,
+    /// Time the client has to answer a ping before the session is closed.
+    pub ping_timeout: Duration,
+    /// Time a started upgrade has to complete.
+    pub upgrade_timeout: Duration,
+    /// Largest message or polling body accepted, in bytes (Node's `maxHttpBufferSize`).
+    pub max_payload: usize,
+    /// Accepted transports.
+    pub transports: Transports,
+    /// Whether polling sessions may upgrade to WebSocket.
+    pub allow_upgrades: bool,
+    /// CORS for polling requests; `None` sends no CORS headers.
+    pub cors: Option<Cors>,
+    /// Optional request filter for handshakes and upgrades.
+    pub allow_request: Option<AllowRequest>,
+    /// Most messages queued for one session before [`crate::Socket::send`] fails with
+    /// [`crate::SendError::Full`].
+    pub max_buffered_messages: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/engine.io/".to_owned(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            transports: Transports::default(),
+            allow_upgrades: true,
+            cors: None,
+            allow_request: None,
+            max_buffered_messages: 4096,
+        }
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("path", &self.path)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("transports", &self.transports)
+            .field("allow_upgrades", &self.allow_upgrades)
+            .field("cors", &self.cors)
+            .field("allow_request", &self.allow_request.is_some())
+            .field("max_buffered_messages", &self.max_buffered_messages)
+            .finish()
+    }
+}
