@@ -103,14 +103,23 @@ pub trait LocalNamespace: Send + Sync + 'static {
     /// hand the same messages to every recipient.
     fn encode(&self, packet: &Packet) -> Vec<Message>;
 
-    /// Queues pre-encoded messages on a local socket. Unknown ids are ignored.
-    fn deliver(&self, socket: &SocketId, messages: &[Message], flags: &BroadcastFlags);
+    /// Queues pre-encoded messages (`packet`, encoded by [`LocalNamespace::encode`]) on a local
+    /// socket. `packet` is given for outgoing-event listeners; it must not be re-encoded.
+    /// Unknown ids are ignored.
+    fn deliver(
+        &self,
+        socket: &SocketId,
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+    );
 
     /// Like [`LocalNamespace::deliver`], and routes the socket's answer to ack id `ack_id` to
     /// `responses` as an [`AckEvent::Response`]. Returns false if the socket is gone.
     fn deliver_with_ack(
         &self,
         socket: &SocketId,
+        packet: &Packet,
         messages: &[Message],
         ack_id: u64,
         responses: &AckSender,

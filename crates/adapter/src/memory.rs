@@ -150,7 +150,7 @@ impl Adapter for MemoryAdapter {
         let result = self.ns().map(|ns| {
             let messages = ns.encode(&packet);
             for id in self.local_sockets(&opts) {
-                ns.deliver(&id, &messages, &opts.flags);
+                ns.deliver(&id, &packet, &messages, &opts.flags);
             }
         });
         Box::pin(async move { result })
@@ -170,7 +170,7 @@ impl Adapter for MemoryAdapter {
             let messages = ns.encode(&packet);
             let mut reached = 0;
             for id in self.local_sockets(&opts) {
-                if ns.deliver_with_ack(&id, &messages, ack_id, &responses, &opts.flags) {
+                if ns.deliver_with_ack(&id, &packet, &messages, ack_id, &responses, &opts.flags) {
                     reached += 1;
                 }
             }

@@ -66,13 +66,20 @@ impl LocalNamespace for FakeNamespace {
         packet.encode()
     }
 
-    fn deliver(&self, socket: &SocketId, messages: &[Message], _flags: &BroadcastFlags) {
+    fn deliver(
+        &self,
+        socket: &SocketId,
+        _packet: &Packet,
+        messages: &[Message],
+        _flags: &BroadcastFlags,
+    ) {
         self.log().delivered.push((socket.clone(), messages.to_vec()));
     }
 
     fn deliver_with_ack(
         &self,
         socket: &SocketId,
+        _packet: &Packet,
         messages: &[Message],
         _ack_id: u64,
         responses: &AckSender,

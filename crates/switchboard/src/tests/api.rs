@@ -1,0 +1,1 @@
+//! The server API over the fake connection.
