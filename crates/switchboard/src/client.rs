@@ -97,12 +97,17 @@ impl Client {
             Ok(Some(Packet { ns, data: PacketData::Ack { payload, ack } })) => {
                 match self.socket(&ns) {
                     Some(s) => s.on_ack(ack, payload),
-                    None => tracing::debug!(sid = self.conn.sid(), %ns, "ack for a namespace not joined"),
+                    None => {
+                        tracing::debug!(sid = self.conn.sid(), %ns, "ack for a namespace not joined")
+                    }
                 }
             }
             Ok(Some(packet)) => {
                 if self.tx.try_send(packet).is_err() {
-                    tracing::warn!(sid = self.conn.sid(), "too many packets waiting for handlers: closing");
+                    tracing::warn!(
+                        sid = self.conn.sid(),
+                        "too many packets waiting for handlers: closing"
+                    );
                     self.conn.close(EngineReason::TransportError);
                 }
             }
@@ -130,6 +135,14 @@ impl Client {
         }
     }
 
+    /// Disconnects every socket as if the server called `disconnect()` on each.
+    pub(crate) async fn disconnect_all(&self) {
+        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        for s in sockets {
+            s.disconnect_one().await;
+        }
+    }
+
     async fn handle(self: &Arc<Self>, packet: Packet) {
         let Packet { ns, data } = packet;
         match data {
@@ -141,7 +154,9 @@ impl Client {
             }
             PacketData::Event { event, payload, ack } => match self.socket(&ns) {
                 Some(s) => s.dispatch(event, payload, ack).await,
-                None => tracing::debug!(sid = self.conn.sid(), %ns, "event for a namespace not joined"),
+                None => {
+                    tracing::debug!(sid = self.conn.sid(), %ns, "event for a namespace not joined")
+                }
             },
             _ => {
                 tracing::debug!(sid = self.conn.sid(), "unexpected packet from a client: closing");

@@ -70,7 +70,9 @@ where
 {
     Arc::new(move |socket: Socket, name: EventName, payload: Payload, ack: Option<Ack>| {
         match from_payload::<T>(&payload) {
-            Ok(data) => Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>,
+            Ok(data) => {
+                Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>
+            }
             Err(e) => {
                 let message = format!("invalid payload for event {:?}: {e}", name.as_str());
                 match ack {

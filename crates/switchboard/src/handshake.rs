@@ -94,7 +94,9 @@ impl Handshake {
         let headers: Map<String, Value> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or_default().to_owned())))
+            .map(|(k, v)| {
+                (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or_default().to_owned()))
+            })
             .collect();
         let query: Map<String, Value> =
             self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
@@ -115,12 +117,17 @@ impl Handshake {
     pub fn from_json(v: &Value) -> Self {
         let str_map = |v: Option<&Value>| -> HashMap<String, String> {
             v.and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let mut headers = http::HeaderMap::new();
         for (k, v) in str_map(v.get("headers")) {
-            if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+            if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v))
+            {
                 headers.insert(k, v);
             }
         }
@@ -178,7 +185,8 @@ fn http_date(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap_or(0)];
+    let weekday =
+        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap_or(0)];
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = i64::try_from(days).unwrap_or(0) + 719_468;
     let era = z.div_euclid(146_097);
@@ -189,7 +197,8 @@ fn http_date(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let names =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let mon = names.get(usize::try_from(month - 1).unwrap_or(0)).copied().unwrap_or("Jan");
     format!("{weekday}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT")
 }

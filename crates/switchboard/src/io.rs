@@ -26,10 +26,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A predicate on a namespace name and the CONNECT auth.
+type Accept = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
+
 /// How a dynamic namespace recognizes its children.
 enum Matcher {
     Regex(regex::Regex),
-    Fn(Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>),
+    Fn(Accept),
 }
 
 struct ParentInner {
@@ -75,7 +78,11 @@ impl ParentNamespace {
     }
 
     /// Emits to every socket of every child.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         for child in self.children() {
             child.emit(event, data).await?;
         }
@@ -298,7 +305,11 @@ impl SocketIo {
 
     /// A builder.
     pub fn builder() -> SocketIoBuilder {
-        SocketIoBuilder { config: SocketIoConfig::default(), factory: MemoryAdapter::factory(), parser: None }
+        SocketIoBuilder {
+            config: SocketIoConfig::default(),
+            factory: MemoryAdapter::factory(),
+            parser: None,
+        }
     }
 
     /// The options.
@@ -323,7 +334,10 @@ impl SocketIo {
     }
 
     /// A dynamic namespace accepting the names (and CONNECT auth) `accept` approves.
-    pub fn of_fn(&self, accept: impl Fn(&str, &Value) -> bool + Send + Sync + 'static) -> ParentNamespace {
+    pub fn of_fn(
+        &self,
+        accept: impl Fn(&str, &Value) -> bool + Send + Sync + 'static,
+    ) -> ParentNamespace {
         self.add_parent(Matcher::Fn(Arc::new(accept)))
     }
 
@@ -395,7 +409,11 @@ impl SocketIo {
     }
 
     /// Emits to every socket of the main namespace.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         self.main().emit(event, data).await
     }
 
@@ -425,7 +443,11 @@ impl SocketIo {
     }
 
     /// Emits to the other servers of the cluster.
-    pub async fn server_side_emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         self.main().server_side_emit(event, data).await
     }
 

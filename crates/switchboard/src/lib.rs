@@ -32,8 +32,8 @@
 mod ack;
 mod client;
 mod config;
-mod conn;
 pub mod conformance;
+mod conn;
 mod error;
 pub mod event;
 mod handshake;

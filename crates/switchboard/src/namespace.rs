@@ -119,7 +119,12 @@ impl NamespaceInner {
 
     /// Runs the middlewares, then joins the socket and runs the connection handlers.
     pub(crate) async fn connect(self: &Arc<Self>, client: &Arc<Client>, handshake: Handshake) {
-        let socket = Socket::new(SocketId::new(crate::id::generate()), self.clone(), client.clone(), handshake);
+        let socket = Socket::new(
+            SocketId::new(crate::id::generate()),
+            self.clone(),
+            client.clone(),
+            handshake,
+        );
         let middleware = lock(&self.hooks.middleware).clone();
         for m in middleware {
             if let Err(err) = m(socket.clone()).await {
@@ -151,7 +156,13 @@ impl LocalNamespace for NamespaceInner {
         self.parser.encode(packet)
     }
 
-    fn deliver(&self, socket: &SocketId, packet: &Packet, messages: &[Message], flags: &BroadcastFlags) {
+    fn deliver(
+        &self,
+        socket: &SocketId,
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+    ) {
         if let Some(s) = self.socket(socket) {
             s.deliver(packet, messages, flags.volatile);
         }
@@ -167,7 +178,9 @@ impl LocalNamespace for NamespaceInner {
         flags: &BroadcastFlags,
     ) -> bool {
         let Some(s) = self.socket(socket) else { return false };
-        if !s.register_broadcast_ack(ack_id, AckWaiter::Broadcast(socket.clone(), responses.clone())) {
+        if !s
+            .register_broadcast_ack(ack_id, AckWaiter::Broadcast(socket.clone(), responses.clone()))
+        {
             return false;
         }
         s.deliver(packet, messages, flags.volatile);
@@ -191,7 +204,12 @@ impl LocalNamespace for NamespaceInner {
         }
     }
 
-    fn on_server_side_emit(&self, event: EventName, payload: Payload, ack: Option<ServerAckSender>) {
+    fn on_server_side_emit(
+        &self,
+        event: EventName,
+        payload: Payload,
+        ack: Option<ServerAckSender>,
+    ) {
         let listeners = lock(&self.hooks.server_side).clone();
         for l in listeners {
             l(event.clone(), payload.clone(), ack.clone());
@@ -310,7 +328,11 @@ impl Namespace {
     }
 
     /// Emits to every socket of the namespace.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         self.op().emit(event, data).await
     }
 
@@ -340,7 +362,11 @@ impl Namespace {
     }
 
     /// Emits to the other servers of the cluster (none with the in-memory adapter).
-    pub async fn server_side_emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         let payload = Payload::single(data).map_err(EmitError::Serialize)?;
         self.0.adapter.server_side_emit(EventName::new(event)?, payload, None).await?;
         Ok(())

@@ -127,12 +127,18 @@ impl BroadcastOperator {
         // Unbounded: at most one answer per recipient plus one count per server; the
         // receiver is dropped when this function returns, which releases every sender.
         let (tx, rx) = mpsc::unbounded_channel();
-        self.ns.adapter().broadcast_with_ack(packet, self.opts, tx).await.map_err(EmitError::from)?;
+        self.ns
+            .adapter()
+            .broadcast_with_ack(packet, self.opts, tx)
+            .await
+            .map_err(EmitError::from)?;
         let collect = collect(rx);
         let mut received = Vec::new();
         let mut expected = 0;
         let outcome = match timeout {
-            Some(t) => tokio::time::timeout(t, collect.run(&mut received, &mut expected)).await.ok(),
+            Some(t) => {
+                tokio::time::timeout(t, collect.run(&mut received, &mut expected)).await.ok()
+            }
             None => Some(collect.run(&mut received, &mut expected).await),
         };
         match outcome {

@@ -59,7 +59,11 @@ impl RemoteSocket {
     }
 
     /// Emits one argument to this socket.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         BroadcastOperator::new(self.ns.clone(), self.target()).emit(event, data).await
     }
 

@@ -129,33 +129,42 @@ impl SocketEmitter {
         self.socket.send_packet(&packet, self.volatile)
     }
 
-    /// Emits one argument and waits for the client's answer.
-    pub fn emit_with_ack<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> AckFuture {
-        let payload = Payload::single(data).map_err(EmitError::Serialize);
-        let this = self.clone();
-        let event = EventName::new(event).map_err(EmitError::from);
-        Box::pin(async move { this.emit_payload_with_ack_inner(event?, payload?).await })
+    /// Emits one argument and returns the client's answer. The packet is sent at once; the
+    /// returned future only waits.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
+        match Payload::single(data) {
+            Ok(payload) => self.emit_payload_with_ack(event, payload),
+            Err(e) => Box::pin(std::future::ready(Err(EmitError::Serialize(e).into()))),
+        }
     }
 
-    /// Emits these arguments and waits for the client's answer.
-    pub async fn emit_payload_with_ack(
+    /// Emits these arguments and returns the client's answer. The packet is sent at once.
+    pub fn emit_payload_with_ack(&self, event: &str, payload: Payload) -> AckFuture {
+        let started = self.start_with_ack(event, payload);
+        let socket = self.socket.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let (id, rx) = started?;
+            let answer = match timeout {
+                Some(t) => match tokio::time::timeout(t, rx).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        socket.state().acks.remove(&id);
+                        return Err(AckError::Timeout);
+                    }
+                },
+                None => rx.await,
+            };
+            answer.map(|payload| AckResponse { payload }).map_err(|_| AckError::Disconnected)
+        })
+    }
+
+    fn start_with_ack(
         &self,
         event: &str,
         payload: Payload,
-    ) -> Result<AckResponse, AckError> {
+    ) -> Result<(u64, oneshot::Receiver<Payload>), AckError> {
         let event = EventName::new(event).map_err(EmitError::from)?;
-        self.emit_payload_with_ack_inner(event, payload).await
-    }
-
-    async fn emit_payload_with_ack_inner(
-        &self,
-        event: EventName,
-        payload: Payload,
-    ) -> Result<AckResponse, AckError> {
         let id = self.socket.0.next_ack.fetch_add(1, Ordering::Relaxed);
         // One answer, from the engine callback that decodes the client's ACK.
         let (tx, rx) = oneshot::channel();
@@ -165,17 +174,7 @@ impl SocketEmitter {
             self.socket.state().acks.remove(&id);
             return Err(e.into());
         }
-        let answer = match self.timeout {
-            Some(t) => match tokio::time::timeout(t, rx).await {
-                Ok(answer) => answer,
-                Err(_) => {
-                    self.socket.state().acks.remove(&id);
-                    return Err(AckError::Timeout);
-                }
-            },
-            None => rx.await,
-        };
-        answer.map(|payload| AckResponse { payload }).map_err(|_| AckError::Disconnected)
+        Ok((id, rx))
     }
 }
 
@@ -293,7 +292,9 @@ impl Socket {
                 let entry = HandlerEntry { id, once, f: erase(handler) };
                 self.state().handlers.entry(name).or_default().push(entry);
             }
-            Err(e) => tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect"),
+            Err(e) => {
+                tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect")
+            }
         }
         id
     }
@@ -339,7 +340,10 @@ impl Socket {
     }
 
     /// Like [`Socket::on_any`], but called before the listeners already added.
-    pub fn prepend_any(&self, listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static) {
+    pub fn prepend_any(
+        &self,
+        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
+    ) {
         self.state().any.insert(0, Arc::new(listener));
     }
 
@@ -400,23 +404,15 @@ impl Socket {
         self.emitter().emit_payload(event, payload)
     }
 
-    /// Emits with one argument and waits for the client's answer (no timeout; see
-    /// [`Socket::timeout`]).
-    pub fn emit_with_ack<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> AckFuture {
+    /// Emits with one argument (at once) and returns a future of the client's answer (no
+    /// timeout; see [`Socket::timeout`]).
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
         self.emitter().emit_with_ack(event, data)
     }
 
-    /// Emits these arguments and waits for the client's answer.
-    pub async fn emit_payload_with_ack(
-        &self,
-        event: &str,
-        payload: Payload,
-    ) -> Result<AckResponse, AckError> {
-        self.emitter().emit_payload_with_ack(event, payload).await
+    /// Emits these arguments and waits for the client's answer (sent at once).
+    pub fn emit_payload_with_ack(&self, event: &str, payload: Payload) -> AckFuture {
+        self.emitter().emit_payload_with_ack(event, payload)
     }
 
     fn emitter(&self) -> SocketEmitter {
@@ -573,13 +569,19 @@ impl Socket {
             return;
         }
         if close {
-            self.0.client.close_all(DisconnectReason::ForcedServerClose).await;
+            // As Node: every namespace of the connection is disconnected, then it is closed.
+            self.0.client.disconnect_all().await;
             self.0.client.conn().close(EngineReason::ForcedClose);
         } else {
-            let packet = Packet::disconnect(self.ns_str());
-            let _ = self.send_packet(&packet, false);
-            self.on_close(DisconnectReason::ServerNamespaceDisconnect).await;
+            self.disconnect_one().await;
         }
+    }
+
+    /// Sends DISCONNECT and leaves the namespace.
+    pub(crate) async fn disconnect_one(&self) {
+        let packet = Packet::disconnect(self.ns_str());
+        let _ = self.send_packet(&packet, false);
+        self.on_close(DisconnectReason::ServerNamespaceDisconnect).await;
     }
 
     /// Leaves the namespace: `disconnecting` handlers, rooms left, `disconnect` handlers.

@@ -65,8 +65,12 @@ impl Peer {
     pub(crate) fn connect_with(io: &SocketIo, uri: &str) -> Peer {
         let (tx, rx) = mpsc::unbounded_channel();
         let sid = format!("sid{}", NEXT.fetch_add(1, Ordering::SeqCst));
-        let conn =
-            Arc::new(FakeConn { sid, tx, closed: Mutex::new(None), io: Arc::downgrade(io.inner()) });
+        let conn = Arc::new(FakeConn {
+            sid,
+            tx,
+            closed: Mutex::new(None),
+            io: Arc::downgrade(io.inner()),
+        });
         io.inner().on_conn(conn.clone(), RequestParts::new(uri.parse().unwrap()));
         Peer { io: io.clone(), conn, rx }
     }
@@ -134,7 +138,8 @@ impl Peer {
         }
         let text = self.recv_text().await;
         let prefix = if ns == "/" { "0".to_owned() } else { format!("0{ns},") };
-        let json = text.strip_prefix(&prefix).unwrap_or_else(|| panic!("bad connect answer {text}"));
+        let json =
+            text.strip_prefix(&prefix).unwrap_or_else(|| panic!("bad connect answer {text}"));
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         v["sid"].as_str().unwrap().to_owned()
     }

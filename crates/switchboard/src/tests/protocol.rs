@@ -51,7 +51,14 @@ async fn unknown_namespace_is_refused() {
 
 #[tokio::test]
 async fn bad_packets_close_the_connection() {
-    for bad in ["abc", "2{}", r#"2abc["message-with-ack",1]"#, r#"2222222222222222222["message"]"#, r#"2["connect"]"#, "2[1]"] {
+    for bad in [
+        "abc",
+        "2{}",
+        r#"2abc["message-with-ack",1]"#,
+        r#"2222222222222222222["message"]"#,
+        r#"2["connect"]"#,
+        "2[1]",
+    ] {
         let io = app();
         let mut peer = Peer::connect(&io);
         let mut other = Peer::connect(&io);
@@ -127,7 +134,9 @@ async fn events_acks_and_binary_rows() {
     peer.send(r#"2456["message-with-ack",1,"2",{"3":[false]}]"#);
     assert_eq!(peer.recv_text().await, r#"3456[1,"2",{"3":[false]}]"#);
 
-    peer.send(r#"52-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
+    peer.send(
+        r#"52-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+    );
     peer.send_bin(&[7]);
     peer.send_bin(&[8]);
     assert_eq!(
