@@ -224,7 +224,9 @@ impl<H: Handler> Task<H> {
     async fn drive(&mut self) -> Option<CloseReason> {
         let mut closed = None;
         loop {
-            let mut progress = false;
+            // Take what the handler sent meanwhile, so that replies to a POST are in the
+            // answer to the next GET.
+            let mut progress = self.take_outgoing();
             let mut ws_frames = Vec::new();
             let mut probe_frames = Vec::new();
             while let Some(transmit) = self.session.poll_transmit() {
@@ -282,6 +284,20 @@ impl<H: Handler> Task<H> {
                 return closed;
             }
         }
+    }
+
+    /// Moves the handler's queued messages into the session, as far as its queue allows.
+    fn take_outgoing(&mut self) -> bool {
+        let max = self.engine.config().max_buffered_messages;
+        let mut took = false;
+        while self.session.buffered() < max {
+            let Ok(batch) = self.outgoing.try_recv() else { break };
+            took = true;
+            for message in batch {
+                let _ = self.session.send(message);
+            }
+        }
+        took
     }
 
     fn teardown(mut self, reason: CloseReason) {

@@ -391,10 +391,12 @@ impl Session {
             self.close(CloseReason::PingTimeout, now);
             return;
         }
-        if self.next_ping.is_some_and(|d| now >= d) {
+        if let Some(due) = self.next_ping.filter(|d| now >= *d) {
             self.outbox.push_back(Packet::Ping);
             self.next_ping = None;
-            self.pong_deadline = Some(now + self.config.ping_timeout);
+            // Counted from when the ping was due, so a late wake-up does not extend the
+            // session's life: it closes exactly at ping + pingTimeout.
+            self.pong_deadline = Some((due + self.config.ping_timeout).max(now));
         }
     }
 

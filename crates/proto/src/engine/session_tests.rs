@@ -345,6 +345,7 @@ fn upgrade_transitions() {
                 Recv(301, "3"),
                 Next(Some(601)),
                 Timeout(1009),
+                Recv(1009, "3"),
                 Is(super::State::Upgrading),
                 Timeout(1010),
                 Is(super::State::Open),
@@ -479,4 +480,19 @@ fn send_after_close_fails() {
     assert!(s.is_closed());
     assert_eq!(s.transport(), Transport::WebSocket);
     assert_eq!(s.buffered(), 1);
+}
+
+#[test]
+fn late_ping_does_not_extend_the_pong_deadline() {
+    run(
+        "ping handled 30 ms late still closes at 500 ms",
+        Transport::WebSocket,
+        &[
+            Timeout(330),
+            Sent(&[Tx::Ws(HS), Tx::Ws("2")]),
+            Next(Some(500)),
+            Timeout(500),
+            Events(&[Ev::Closed(R::PingTimeout)]),
+        ],
+    );
 }
