@@ -1,12 +1,49 @@
 //! Engine.IO v4 server over hyper 1 and tokio.
 //!
-//! This crate sits above `switchboard-proto` (codecs and the session state machine) and below
-//! the Socket.IO server (`switchboard`). It owns the transports (HTTP long-polling and
+//! This crate sits above `switchboard-proto` (codecs and the sans-IO session state machine) and
+//! below the Socket.IO server (`switchboard`). It owns the transports (HTTP long-polling and
 //! WebSocket), the upgrade from one to the other, heartbeats and limits, and hands each
 //! session's messages, in arrival order, to a [`Handler`].
 //!
-//! API CONTRACT (stub): the types and signatures in this crate are the contract the Socket.IO
-//! layer codes against. The implementation replaces the bodies; signatures only grow.
+//! - One task owns each session (its state machine, pending poll and WebSockets); requests and
+//!   [`Socket::send`] reach it through bounded channels, so `send` never blocks.
+//! - [`Engine::service`] is a tower service (404 outside the engine's path) and
+//!   [`Engine::layer`] a tower layer, so engines and an axum `Router` share one server;
+//!   [`serve`] / [`Engine::serve`] run them on hyper's HTTP/1.1 server with upgrades.
+//! - Errors are answered as the Node server answers them ([`RequestError`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
+//!
+//! /// Sends every message back to its sender.
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     fn on_connect(&self, socket: Arc<Socket>) {
+//!         println!("{} connected over {}", socket.id(), socket.transport().as_str());
+//!     }
+//!     fn on_message(&self, socket: &Arc<Socket>, message: Message) {
+//!         let _ = socket.send(message);
+//!     }
+//!     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
+//!         println!("{} left: {}", socket.id(), reason.as_str());
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let engine = Engine::new(Arc::new(Echo), EngineConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("clients connect to http://{}/engine.io/", listener.local_addr()?);
+//! tokio::spawn(engine.clone().serve(listener));
+//! assert_eq!(engine.session_count(), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With axum, route the engine's path to it: `Router::new().route_service("/engine.io/",
+//! engine.service())`, or wrap the whole router with `.layer(engine.layer())`.
 
 mod config;
 mod cors;
