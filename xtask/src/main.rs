@@ -46,7 +46,11 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_else(|| "help".to_owned());
-    let rest: Vec<String> = args.collect();
+    let mut rest: Vec<String> = args.collect();
+    // `cargo xtask run -- --port 8080` hands xtask a literal `--`: drop it.
+    if rest.first().is_some_and(|arg| arg == "--") {
+        rest.remove(0);
+    }
     let root = workspace_root()?;
     match command.as_str() {
         "test" => test::run(&root, &test::Options::parse(&rest)?),
