@@ -186,6 +186,11 @@ fn node_tests(root: &Path, dir: &Path) -> Result<Outcome> {
     if !cmd::on_path("node") {
         bail!("node is not installed: install Node.js 20 or newer, then rerun");
     }
+    let version = cmd::output(Command::new("node").arg("--version"))?;
+    match node_major(&version) {
+        Some(major) if major >= MIN_NODE => {}
+        _ => bail!("Node.js {MIN_NODE} or newer is needed, found {}", version.trim()),
+    }
     let examples = target_dir(root)?.join("debug").join("examples");
     let mut node = Command::new("node");
     node.current_dir(root)
@@ -194,6 +199,14 @@ fn node_tests(root: &Path, dir: &Path) -> Result<Outcome> {
         .arg("--test")
         .args(files.iter().map(|file| file.strip_prefix(root).unwrap_or(file)));
     passed_if(&mut node)
+}
+
+/// The oldest Node.js major version the e2e tests support.
+const MIN_NODE: u32 = 20;
+
+/// The major version in `node --version` output (`v20.11.1`).
+fn node_major(version: &str) -> Option<u32> {
+    version.trim().strip_prefix('v')?.split('.').next()?.parse().ok()
 }
 
 /// Collects `*.test.mjs` files under `dir`, skipping `node_modules`.
@@ -258,6 +271,14 @@ mod tests {
         let both = ["--no-e2e".to_owned(), "--no-lint".to_owned()];
         assert_eq!(Options::parse(&both).unwrap(), Options { no_lint: true, no_e2e: true });
         assert!(Options::parse(&["--fast".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn node_major_version() {
+        assert_eq!(node_major("v20.20.2\n"), Some(20));
+        assert_eq!(node_major("v22.1.0"), Some(22));
+        assert_eq!(node_major("20.1.0"), None);
+        assert_eq!(node_major(""), None);
     }
 
     #[test]
