@@ -2,8 +2,9 @@
 //! specification), so that the example and the tests share them.
 //!
 //! ```
-//! let io = switchboard::SocketIo::new(switchboard::conformance::config());
-//! switchboard::conformance::install(&io);
+//! let io = switchboard::conformance::app();
+//! assert_eq!(io.config().engine.path, "/socket.io/");
+//! // The example serves `io.service()` (or layers `io.layer()` over the `/engine.io/` echo).
 //! ```
 
 use std::time::Duration;
@@ -13,14 +14,22 @@ use serde::de::IgnoredAny;
 use crate::{Event, Socket, SocketIo, SocketIoConfig};
 
 /// The protocol test server's settings: pingInterval 300 ms, pingTimeout 200 ms,
-/// maxPayload 1e6, connectTimeout 1000 ms, path `/socket.io/`.
+/// maxPayload 1e6, connectTimeout 1000 ms, CORS `*`, path `/socket.io/`.
 pub fn config() -> SocketIoConfig {
     let mut config = SocketIoConfig::default();
+    config.engine.cors = Some(switchboard_engine::Cors::default());
     config.engine.ping_interval = Duration::from_millis(300);
     config.engine.ping_timeout = Duration::from_millis(200);
     config.engine.max_payload = 1_000_000;
     config.connect_timeout = Duration::from_millis(1000);
     config
+}
+
+/// A server with [`config`] and the handlers of [`install`].
+pub fn app() -> SocketIo {
+    let io = SocketIo::new(config());
+    install(&io);
+    io
 }
 
 /// Installs the handlers: on `/`, emit `auth` with the handshake auth; echo `message` as

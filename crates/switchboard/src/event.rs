@@ -44,13 +44,12 @@ pub struct Event<T> {
 /// Deserializes the arguments of a payload into `T` (see [`Event`]).
 pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, serde_json::Error> {
     let args = payload.args();
-    if let [one] = args {
-        if let Ok(v) = T::deserialize(one) {
-            return Ok(v);
-        }
+    let array = || Value::Array(args.to_vec());
+    match args {
+        // Report the error of the single-argument reading: it is the one users expect.
+        [one] => T::deserialize(one).or_else(|e| T::deserialize(&array()).map_err(|_| e)),
+        _ => T::deserialize(&array()),
     }
-    let array = Value::Array(args.to_vec());
-    T::deserialize(&array)
 }
 
 /// Identifies a registered handler, to remove it with [`Socket::off_handler`].

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
-use switchboard_engine::{DisconnectReason as EngineReason, Engine, Message};
+use switchboard_engine::{
+    DisconnectReason as EngineReason, Engine, EngineLayer, EngineService, Message,
+};
 use switchboard_proto::Str;
 use switchboard_proto::socket::{JsonParser, Parser, Payload};
 
@@ -320,6 +322,31 @@ impl SocketIo {
     /// The Engine.IO server to serve over HTTP.
     pub fn engine(&self) -> &Engine<IoHandler> {
         &self.engine
+    }
+
+    /// A tower service answering Socket.IO requests under `config.engine.path` (404
+    /// elsewhere); mount it in axum with `route_service`.
+    pub fn service(&self) -> EngineService<IoHandler> {
+        self.engine.service()
+    }
+
+    /// A tower layer: requests under the Socket.IO path go to this server, the rest to the
+    /// inner service (an axum `Router`, another engine).
+    pub fn layer(&self) -> EngineLayer<IoHandler> {
+        self.engine.layer()
+    }
+
+    /// Serves this server alone on `listener` until accepting fails.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let io = switchboard::SocketIo::new(Default::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// io.serve(listener).await
+    /// # }
+    /// ```
+    pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.engine.clone().serve(listener).await
     }
 
     /// A static namespace, created on first use (`io.of("/admin")`).
