@@ -5,7 +5,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -19,9 +21,13 @@ function appBin() {
   return join(dirname(conformance), "socketio_e2e");
 }
 
+/** The browser client the server serves: the npm package installed for these tests. */
+const CLIENT_DIST = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "socket.io-client", "dist");
+
 /** Starts the app on `port` (0: any) and resolves once it listens. */
 async function startApp(port = 0) {
-  const child = spawn(appBin(), ["--port", String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  const env = { ...process.env, SWITCHBOARD_CLIENT_DIST: CLIENT_DIST };
+  const child = spawn(appBin(), ["--port", String(port)], { stdio: ["ignore", "pipe", "inherit"], env });
   const bound = await within(
     10_000,
     new Promise((resolve, reject) => {
@@ -308,6 +314,19 @@ describe("socket.io-client", () => {
       });
     });
   }
+
+  test("serves the browser client with ETag caching", async () => {
+    const version = JSON.parse(readFileSync(join(CLIENT_DIST, "..", "package.json"), "utf8")).version;
+    for (const file of ["socket.io.js", "socket.io.min.js", "socket.io.esm.min.js", "socket.io.js.map"]) {
+      const res = await fetch(`${app.url}/socket.io/${file}`);
+      assert.equal(res.status, 200, file);
+      assert.equal(res.headers.get("etag"), `"${version}"`);
+      assert.match(res.headers.get("content-type"), file.endsWith(".map") ? /application\/json/ : /application\/javascript/);
+      assert.equal(await res.text(), readFileSync(join(CLIENT_DIST, file), "utf8"));
+      const cached = await fetch(`${app.url}/socket.io/${file}`, { headers: { "if-none-match": `"${version}"` } });
+      assert.equal(cached.status, 304);
+    }
+  });
 
   test("a bad packet closes only that client", async () => {
     const other = (await connect("websocket")).socket;

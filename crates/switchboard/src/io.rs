@@ -9,15 +9,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
-use switchboard_engine::{
-    DisconnectReason as EngineReason, Engine, EngineLayer, EngineService, Message,
-};
+use switchboard_engine::{DisconnectReason as EngineReason, Engine, Message};
 use switchboard_proto::Str;
 use switchboard_proto::socket::{JsonParser, Parser, Payload};
 
+use crate::bundle::ClientBundle;
 use crate::client::Client;
 use crate::conn::ConnRef;
 use crate::namespace::{Hooks, NamespaceInner};
+use crate::service::{IoLayer, IoService};
 use crate::{
     BroadcastOperator, EmitError, MiddlewareError, Namespace, RemoteSocket, RequestParts, Socket,
     SocketIoConfig,
@@ -269,8 +269,18 @@ impl SocketIoBuilder {
             closing: AtomicBool::new(false),
         });
         inner.of("/");
+        let bundle = match &self.config.client_dist {
+            Some(dir) if self.config.serve_client => {
+                let bundle = ClientBundle::load(dir).map(Arc::new);
+                if bundle.is_none() {
+                    tracing::warn!(dir = %dir.display(), "no socket.io-client files found: the client paths will answer 404");
+                }
+                bundle
+            }
+            _ => None,
+        };
         let engine = Engine::new(Arc::new(IoHandler(inner.clone())), self.config.engine);
-        SocketIo { inner, engine }
+        SocketIo { inner, engine, bundle }
     }
 }
 
@@ -291,6 +301,7 @@ impl SocketIoBuilder {
 pub struct SocketIo {
     inner: Arc<IoInner>,
     engine: Engine<IoHandler>,
+    bundle: Option<Arc<ClientBundle>>,
 }
 
 impl std::fmt::Debug for SocketIo {
@@ -325,15 +336,17 @@ impl SocketIo {
     }
 
     /// A tower service answering Socket.IO requests under `config.engine.path` (404
-    /// elsewhere); mount it in axum with `route_service`.
-    pub fn service(&self) -> EngineService<IoHandler> {
-        self.engine.service()
+    /// elsewhere), and the browser client files when `serve_client` is on; mount it in axum
+    /// with `route_service`.
+    pub fn service(&self) -> IoService {
+        let bundle = if self.inner.config.serve_client { self.bundle.clone() } else { None };
+        IoService::new(&self.inner.config.engine.path, bundle, self.engine.service())
     }
 
     /// A tower layer: requests under the Socket.IO path go to this server, the rest to the
     /// inner service (an axum `Router`, another engine).
-    pub fn layer(&self) -> EngineLayer<IoHandler> {
-        self.engine.layer()
+    pub fn layer(&self) -> IoLayer {
+        IoLayer::new(self.service())
     }
 
     /// Serves this server alone on `listener` until accepting fails.
@@ -346,7 +359,7 @@ impl SocketIo {
     /// # }
     /// ```
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        self.engine.clone().serve(listener).await
+        switchboard_engine::serve(listener, self.service()).await
     }
 
     /// A static namespace, created on first use (`io.of("/admin")`).

@@ -30,6 +30,7 @@
 //! ```
 
 mod ack;
+mod bundle;
 mod client;
 mod config;
 pub mod conformance;
@@ -43,6 +44,7 @@ mod namespace;
 mod operators;
 mod reason;
 mod remote;
+mod service;
 mod socket;
 #[cfg(test)]
 mod tests;
@@ -57,6 +59,7 @@ pub use namespace::Namespace;
 pub use operators::BroadcastOperator;
 pub use reason::DisconnectReason;
 pub use remote::RemoteSocket;
+pub use service::{IoLayer, IoLayered, IoService};
 pub use socket::{AckFuture, Socket, SocketEmitter};
 pub use switchboard_adapter::{Room, SocketId};
 pub use switchboard_proto::socket::{EventName, Payload};
