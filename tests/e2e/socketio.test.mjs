@@ -98,6 +98,16 @@ describe("socket.io-client", () => {
         socket.disconnect();
       });
 
+      if (mode === "upgrade") {
+        test("the socket sees the transport upgrade", async () => {
+          const socket = io(app.url, { forceNew: true, reconnection: false });
+          open.push(socket);
+          const [transport] = await wait(socket, "upgraded");
+          assert.equal(transport, "websocket");
+          socket.disconnect();
+        });
+      }
+
       test("events and client acks keep argument and key order", async () => {
         const { socket } = await connect(mode);
         const args = [1, "2", { z: 1, a: [true, null], m: { y: 2, b: 3 } }];

@@ -67,6 +67,9 @@ fn main_namespace(io: &SocketIo, reasons: Reasons) {
             let transport = socket.transport().as_str();
             let hello = json!({"id": socket.id().as_str(), "auth": socket.handshake().auth, "transport": transport, "query": socket.handshake().query});
             let _ = socket.emit("hello", &hello);
+            socket.on_upgrade(|s: &Socket, transport| {
+                let _ = s.emit("upgraded", transport.as_str());
+            });
             socket.on_disconnect(move |s: Socket, reason: switchboard::DisconnectReason| {
                 let reasons = reasons.clone();
                 async move {

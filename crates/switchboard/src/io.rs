@@ -174,6 +174,13 @@ impl IoInner {
         }
     }
 
+    pub(crate) fn on_upgrade(&self, sid: &str) {
+        let client = lock(&self.clients).get(sid).cloned();
+        if let Some(client) = client {
+            client.on_upgrade();
+        }
+    }
+
     pub(crate) fn on_close(&self, sid: &str, reason: EngineReason) {
         let client = lock(&self.clients).remove(sid);
         if let Some(client) = client {
@@ -208,6 +215,10 @@ impl switchboard_engine::Handler for IoHandler {
 
     fn on_disconnect(&self, socket: &Arc<switchboard_engine::Socket>, reason: EngineReason) {
         self.0.on_close(socket.id().as_str(), reason);
+    }
+
+    fn on_upgrade(&self, socket: &Arc<switchboard_engine::Socket>) {
+        self.0.on_upgrade(socket.id().as_str());
     }
 }
 

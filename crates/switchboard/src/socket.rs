@@ -25,6 +25,9 @@ use crate::{
     MiddlewareError,
 };
 
+/// A listener for the connection's transport upgrade.
+type UpgradeListener = Arc<dyn Fn(&Socket, TransportKind) + Send + Sync>;
+
 /// The answer to an emit with ack; it does not borrow the socket or the data.
 pub type AckFuture =
     std::pin::Pin<Box<dyn Future<Output = Result<AckResponse, AckError>> + Send + 'static>>;
@@ -52,6 +55,7 @@ struct State {
     middleware: Vec<PacketMiddleware>,
     on_disconnecting: Vec<DisconnectHandler>,
     on_disconnect: Vec<DisconnectHandler>,
+    on_upgrade: Vec<UpgradeListener>,
     acks: HashMap<u64, AckWaiter>,
     data: Value,
     extensions: http::Extensions,
@@ -370,6 +374,19 @@ impl Socket {
         Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
     {
         self.state().middleware.push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
+    }
+
+    /// Called when the underlying connection upgrades its transport (Node's
+    /// `socket.conn.on("upgrade")`), with the new transport.
+    pub fn on_upgrade(&self, listener: impl Fn(&Socket, TransportKind) + Send + Sync + 'static) {
+        self.state().on_upgrade.push(Arc::new(listener));
+    }
+
+    pub(crate) fn notify_upgrade(&self, transport: TransportKind) {
+        let listeners = self.state().on_upgrade.clone();
+        for l in listeners {
+            l(self, transport);
+        }
     }
 
     /// Called when the socket starts leaving, while it is still in its rooms.

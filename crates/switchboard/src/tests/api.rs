@@ -459,6 +459,9 @@ async fn fetch_sockets_and_remote_handles() {
     assert_eq!(b.wait_closed().await, EngineReason::ForcedClose);
     assert_eq!(a.closed(), None);
     io.server_side_emit("x", &1).await.unwrap();
+    let answers =
+        io.of("/").server_side_emit_with_ack("x", &1, Duration::from_millis(100)).await.unwrap();
+    assert!(answers.is_empty(), "a single server has nobody to answer");
 }
 
 #[tokio::test]
