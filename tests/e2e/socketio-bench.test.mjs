@@ -2,47 +2,23 @@
 // expects: every socket is in `room1`, `bc` fans out `m` to the room, `echo` acks its argument.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
 import { within } from "./lib/eio.mjs";
+import { exampleBin, startExample } from "./lib/socketio-app.mjs";
 
-function benchBin() {
-  if (process.env.SWITCHBOARD_BENCH_BIN) return process.env.SWITCHBOARD_BENCH_BIN;
-  const conformance = process.env.SWITCHBOARD_CONFORMANCE_BIN;
-  if (!conformance) throw new Error("set SWITCHBOARD_BENCH_BIN or SWITCHBOARD_CONFORMANCE_BIN");
-  return join(dirname(conformance), "bench");
-}
-
-let child;
+let server;
 let url;
 const sockets = [];
 
 before(async () => {
-  child = spawn(benchBin(), ["--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await within(
-    10_000,
-    new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once("exit", (code) => reject(new Error(`bench exited with ${code}`)));
-    }),
-    "bench start",
-  );
-  url = `http://127.0.0.1:${port}`;
+  server = await startExample(exampleBin("bench", "SWITCHBOARD_BENCH_BIN"));
+  url = server.url;
 });
 
 after(async () => {
   for (const s of sockets) s.disconnect();
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill();
-    await once(child, "exit");
-  }
+  await server?.stop();
 });
 
 async function client(transports) {

@@ -3,53 +3,12 @@
 // example (crates/switchboard/examples/socketio_e2e.rs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { io } from "socket.io-client";
 
 import { Endpoint, delay, within } from "./lib/eio.mjs";
-
-/** The path of the example binary: its own variable, or next to the conformance example. */
-function appBin() {
-  if (process.env.SWITCHBOARD_SOCKETIO_E2E_BIN) return process.env.SWITCHBOARD_SOCKETIO_E2E_BIN;
-  const conformance = process.env.SWITCHBOARD_CONFORMANCE_BIN;
-  if (!conformance) throw new Error("set SWITCHBOARD_SOCKETIO_E2E_BIN or SWITCHBOARD_CONFORMANCE_BIN");
-  return join(dirname(conformance), "socketio_e2e");
-}
-
-/** The browser client the server serves: the npm package installed for these tests. */
-const CLIENT_DIST = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "socket.io-client", "dist");
-
-/** Starts the app on `port` (0: any) and resolves once it listens. */
-async function startApp(port = 0) {
-  const env = { ...process.env, SWITCHBOARD_CLIENT_DIST: CLIENT_DIST };
-  const child = spawn(appBin(), ["--port", String(port)], { stdio: ["ignore", "pipe", "inherit"], env });
-  const bound = await within(
-    10_000,
-    new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once("exit", (code) => reject(new Error(`app exited with ${code}`)));
-    }),
-    "app start",
-  );
-  return {
-    port: bound,
-    url: `http://127.0.0.1:${bound}`,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill();
-        await once(child, "exit");
-      }
-    },
-  };
-}
+import { CLIENT_DIST, startApp } from "./lib/socketio-app.mjs";
 
 const MODES = {
   websocket: { transports: ["websocket"] },
@@ -365,7 +324,7 @@ describe("reconnection", () => {
       await app.stop();
       const [reason] = await dropped;
       assert.equal(reason, "transport close");
-      app = await startApp(port);
+      app = await startApp({ port });
       const [hello] = await wait(socket, "hello", 10_000);
       assert.equal(hello.id, socket.id);
       assert.notEqual(socket.id, firstId);
