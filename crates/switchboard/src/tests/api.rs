@@ -532,7 +532,6 @@ impl switchboard_proto::socket::Parser for Counting {
     }
 
     fn decoder(&self) -> Box<dyn switchboard_proto::socket::Decode> {
-        use switchboard_proto::socket::Parser as _;
         switchboard_proto::socket::JsonParser::default().decoder()
     }
 }
