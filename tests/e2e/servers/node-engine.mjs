@@ -1,7 +1,7 @@
 // An Engine.IO v4 echo server built on the official `engine.io` package, for the Rust client tests.
 //
-// Usage: node node-engine.mjs [--ping-interval MS] [--ping-timeout MS] [--transports polling,websocket]
-// Prints `listening on http://127.0.0.1:PORT` once bound to an ephemeral port, then one line per
+// Usage: node node-engine.mjs [--port N] [--ping-interval MS] [--ping-timeout MS] [--transports polling,websocket]
+// Prints `listening on http://127.0.0.1:PORT` once bound (port 0 by default: an ephemeral port), then one line per
 // server-side event (`close <sid> <reason>`), so tests can observe the server's view.
 //
 // Every message is echoed back as is (text as text, binary as binary), except these commands:
@@ -16,6 +16,7 @@ import { Server } from "engine.io";
 
 const { values } = parseArgs({
   options: {
+    port: { type: "string", default: "0" },
     "ping-interval": { type: "string", default: "25000" },
     "ping-timeout": { type: "string", default: "20000" },
     transports: { type: "string", default: "polling,websocket" },
@@ -59,6 +60,6 @@ engine.on("connection", (socket) => {
   socket.on("close", (reason) => console.log(`close ${socket.id} ${reason}`));
 });
 
-httpServer.listen(0, "127.0.0.1", () => {
+httpServer.listen(Number(values.port), "127.0.0.1", () => {
   console.log(`listening on http://127.0.0.1:${httpServer.address().port}`);
 });

@@ -53,9 +53,9 @@ enum Transport {
 enum Upgrade {
     Idle,
     /// The WebSocket is opening and probing (`2probe` → `3probe`).
-    Probing(BoxFut<Result<Ws, Error>>),
+    Probing(BoxFut<Result<Box<Ws>, Error>>),
     /// The probe succeeded: polling is pausing (no new requests) until the pending ones end.
-    Pausing(Ws),
+    Pausing(Box<Ws>),
 }
 
 /// The outcome of waiting on every source at once.
@@ -64,7 +64,7 @@ enum Io {
     Polled(Result<Vec<Packet>, Error>),
     Posted(Result<(), Error>),
     Frame(Option<Result<tungstenite::Message, tungstenite::Error>>),
-    Probed(Result<Ws, Error>),
+    Probed(Result<Box<Ws>, Error>),
     PingTimeout,
 }
 
@@ -104,7 +104,8 @@ pub(crate) async fn open(endpoint: &Endpoint, options: &EngineOptions) -> Result
             Opened { handshake, transport_kind: kind, transport, rest: packets.collect() }
         }
         TransportKind::WebSocket => {
-            let mut ws = websocket::connect(&endpoint.url(kind, None), &options.extra_headers).await?;
+            let mut ws =
+                websocket::connect(&endpoint.url(kind, None), &options.extra_headers).await?;
             let handshake = loop {
                 let msg = ws.next().await.ok_or(Error::Closed)??;
                 match websocket::decode(msg)? {
@@ -249,6 +250,11 @@ impl Driver {
     /// Starts the requests the state calls for, finishes a paused upgrade, and writes.
     async fn pump(&mut self) -> Result<(), CloseReason> {
         let pausing = matches!(self.upgrade, Upgrade::Pausing(_));
+        if let Transport::Polling { get: None, post: None, .. } = &self.transport {
+            if pausing {
+                self.finish_upgrade().await?;
+            }
+        }
         match &mut self.transport {
             Transport::Polling { http, get, post } => {
                 if get.is_none() && !pausing {
@@ -257,9 +263,6 @@ impl Driver {
                 if post.is_none() && !pausing && !self.write_buf.is_empty() {
                     let batch = take_batch(&mut self.write_buf, self.handshake.max_payload);
                     *post = Some(Box::pin(http.post(&batch)));
-                }
-                if pausing && get.is_none() && post.is_none() {
-                    self.finish_upgrade().await?;
                 }
             }
             Transport::WebSocket(ws) => {
@@ -280,7 +283,7 @@ impl Driver {
             return Ok(());
         };
         ws.send(websocket::encode(&Packet::Upgrade)).await.map_err(ws_error)?;
-        self.transport = Transport::WebSocket(ws);
+        self.transport = Transport::WebSocket(*ws);
         PRIOR_WEBSOCKET_SUCCESS.store(true, Ordering::Relaxed);
         let _ = self.events.send(Event::Upgrade(TransportKind::WebSocket)).await;
         Ok(())
@@ -383,13 +386,13 @@ impl Driver {
 }
 
 /// Opens a WebSocket for session `url` and exchanges the probe.
-async fn probe(url: String, headers: http::HeaderMap) -> Result<Ws, Error> {
+async fn probe(url: String, headers: http::HeaderMap) -> Result<Box<Ws>, Error> {
     let mut ws = websocket::connect(&url, &headers).await?;
     ws.send(websocket::encode(&Packet::PingProbe)).await?;
     loop {
         let msg = ws.next().await.ok_or(Error::Probe)??;
         match websocket::decode(msg)? {
-            Frame::Packet(Packet::PongProbe) => return Ok(ws),
+            Frame::Packet(Packet::PongProbe) => return Ok(Box::new(ws)),
             Frame::Control => {}
             Frame::Packet(_) | Frame::Closed => return Err(Error::Probe),
         }
@@ -409,7 +412,9 @@ fn take_batch(buf: &mut VecDeque<Packet>, max_payload: u64) -> Vec<Packet> {
     while let Some(packet) = buf.front() {
         // The encoded size: base64 grows binary by 4/3; one separator between packets.
         let len = match packet {
-            Packet::Message(switchboard_proto::engine::Message::Binary(b)) => b.len().div_ceil(3) * 4 + 1,
+            Packet::Message(switchboard_proto::engine::Message::Binary(b)) => {
+                b.len().div_ceil(3) * 4 + 1
+            }
             _ => payload::encode([packet]).len(),
         } + 1;
         if !batch.is_empty() && size + len > limit {
@@ -439,7 +444,9 @@ async fn maybe<F: Future + Unpin>(f: Option<&mut F>) -> F::Output {
     }
 }
 
-async fn next_frame(ws: Option<&mut Ws>) -> Option<Result<tungstenite::Message, tungstenite::Error>> {
+async fn next_frame(
+    ws: Option<&mut Ws>,
+) -> Option<Result<tungstenite::Message, tungstenite::Error>> {
     match ws {
         Some(ws) => ws.next().await,
         None => std::future::pending().await,

@@ -51,7 +51,10 @@ impl Polling {
     }
 
     /// Writes a batch of packets (`POST`).
-    pub(crate) fn post(&self, packets: &[Packet]) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    pub(crate) fn post(
+        &self,
+        packets: &[Packet],
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let req = self.request(Method::POST, Bytes::from(payload::encode(packets)));
         let client = self.client.clone();
         let timeout = self.request_timeout;

@@ -69,9 +69,10 @@ impl Socket {
     /// [`EngineOptions::connect_timeout`]. The upgrade, if any, goes on in the background.
     pub async fn connect(url: &str, options: EngineOptions) -> Result<Socket, Error> {
         let endpoint = Endpoint::new(url, &options)?;
-        let opened = tokio::time::timeout(options.connect_timeout, driver::open(&endpoint, &options))
-            .await
-            .map_err(|_| Error::Timeout)??;
+        let opened =
+            tokio::time::timeout(options.connect_timeout, driver::open(&endpoint, &options))
+                .await
+                .map_err(|_| Error::Timeout)??;
         let handshake = opened.handshake.clone();
         let transport = opened.transport_kind;
         // Commands from every handle to the driver; closed when all handles are dropped, which
@@ -128,10 +129,7 @@ impl Socket {
 impl Handle {
     /// Queues a message; fails with [`Error::Closed`] once the connection is closed.
     pub async fn send(&self, message: Message) -> Result<(), Error> {
-        self.commands
-            .send(Command::Send(Packet::Message(message)))
-            .await
-            .map_err(|_| Error::Closed)
+        self.commands.send(Command::Send(Packet::Message(message))).await.map_err(|_| Error::Closed)
     }
 
     /// Flushes the queued messages and closes the connection; returns once it is closed.

@@ -104,8 +104,7 @@ mod tests {
 
     #[test]
     fn normalizes_path_and_port() {
-        let mut o = EngineOptions::default();
-        o.path = "socket.io".into();
+        let o = EngineOptions { path: "socket.io".into(), ..Default::default() };
         let e = Endpoint::new("ws://127.0.0.1", &o).unwrap();
         assert_eq!(
             e.url(TransportKind::Polling, None),
