@@ -4,6 +4,7 @@
 //! sans-IO codecs of `switchboard-proto` and adds the I/O on tokio.
 //!
 //! - [`engine`]: the Engine.IO client (polling, WebSocket, upgrade, heartbeat, binary).
+//! - [`Backoff`]: the reconnection delay algorithm of the official client, sans-IO.
 //!
 //! TLS (`https`/`wss`) is not supported yet.
 //!
@@ -21,4 +22,7 @@
 //! # }
 //! ```
 
+mod backoff;
 pub mod engine;
+
+pub use backoff::Backoff;
