@@ -24,5 +24,19 @@
 
 mod backoff;
 pub mod engine;
+mod error;
+mod event;
+mod handlers;
+mod manager;
+mod options;
+mod socket;
+mod task;
 
 pub use backoff::Backoff;
+pub use error::{AckError, ConnectError, DisconnectReason, Error};
+pub use event::Event;
+pub use handlers::ListenerId;
+pub use manager::{Manager, ManagerEvent, io};
+pub use options::{Auth, ClientOptions};
+pub use socket::{Emitter, Socket};
+pub use switchboard_proto::socket::Payload;

@@ -16,3 +16,4 @@ pub use error::{CloseReason, Error};
 pub use options::{EngineOptions, TransportKind};
 pub use socket::{Event, Handle, Socket};
 pub use switchboard_proto::engine::{Handshake, Message};
+pub(crate) use url::Endpoint;

@@ -69,6 +69,14 @@ impl Socket {
     /// [`EngineOptions::connect_timeout`]. The upgrade, if any, goes on in the background.
     pub async fn connect(url: &str, options: EngineOptions) -> Result<Socket, Error> {
         let endpoint = Endpoint::new(url, &options)?;
+        Self::connect_to(endpoint, options).await
+    }
+
+    /// Connects to a parsed endpoint.
+    pub(crate) async fn connect_to(
+        endpoint: Endpoint,
+        options: EngineOptions,
+    ) -> Result<Socket, Error> {
         let opened =
             tokio::time::timeout(options.connect_timeout, driver::open(&endpoint, &options))
                 .await
