@@ -1,2 +1,94 @@
-//! Project automation.
-fn main() {}
+//! Project automation for Switchboard, run as `cargo xtask <command>`.
+//!
+//! The alias lives in `.cargo/config.toml`. Commands:
+//!
+//! - `test`: everything CI checks (formatting, clippy, dependency rules, Rust tests, the Node
+//!   end-to-end tests), installing what the tests need first (the npm packages of `tests/e2e`).
+//! - `run`: the `switchboard` server binary (arguments are passed on).
+//! - `conformance`: the protocol test server on port 3000 (arguments are passed on).
+//! - `ensure-apt`: installs missing Debian packages (what later test steps use for Redis and
+//!   Chromium).
+//!
+//! Only `std` and `anyhow`: the tool builds in seconds on a fresh clone.
+
+mod apt;
+mod cmd;
+mod deps;
+mod npm;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  test [--no-lint] [--no-e2e]   formatting, clippy, dependency rules, Rust tests, Node e2e tests
+  run [ARGS...]                 run the switchboard server (e.g. `cargo xtask run --port 8080`)
+  conformance [ARGS...]         run the protocol test server (default `--port 3000`)
+  ensure-apt PACKAGE...         apt-get install the Debian packages that are missing
+  help                          this text
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_else(|| "help".to_owned());
+    let mut rest: Vec<String> = args.collect();
+    // `cargo xtask run -- --port 8080` hands xtask a literal `--`: drop it.
+    if rest.first().is_some_and(|arg| arg == "--") {
+        rest.remove(0);
+    }
+    let root = workspace_root()?;
+    match command.as_str() {
+        "test" => test::run(&root, &test::Options::parse(&rest)?),
+        "run" => {
+            let mut cmd = cmd::cargo(&root);
+            cmd.args(["run", "-p", "switchboard-server", "--"]).args(&rest);
+            cmd::exit_code_of(cmd)
+        }
+        "conformance" => {
+            let mut cmd = cmd::cargo(&root);
+            cmd.args(["run", "-p", "switchboard", "--example", "conformance", "--"]);
+            if rest.is_empty() {
+                cmd.args(["--port", "3000"]);
+            }
+            cmd.args(&rest);
+            cmd::exit_code_of(cmd)
+        }
+        "ensure-apt" => {
+            let packages: Vec<&str> = rest.iter().map(String::as_str).collect();
+            if packages.is_empty() {
+                bail!("ensure-apt needs at least one package name");
+            }
+            apt::ensure_apt(&packages)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprint!("xtask: unknown command `{other}`\n\n{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().map(Path::to_path_buf).context("xtask has no parent directory")
+}

@@ -1,19 +1,71 @@
 //! Engine.IO v4 server over hyper 1 and tokio.
 //!
-//! This crate sits above `switchboard-proto` (codecs and the session state machine) and below
-//! the Socket.IO server (`switchboard`). It owns the transports (HTTP long-polling and
+//! This crate sits above `switchboard-proto` (codecs and the sans-IO session state machine) and
+//! below the Socket.IO server (`switchboard`). It owns the transports (HTTP long-polling and
 //! WebSocket), the upgrade from one to the other, heartbeats and limits, and hands each
 //! session's messages, in arrival order, to a [`Handler`].
 //!
-//! API CONTRACT (stub): the types and signatures in this crate are the contract the Socket.IO
-//! layer codes against. The implementation replaces the bodies; signatures only grow.
+//! - One task owns each session (its state machine, pending poll and WebSockets); requests and
+//!   [`Socket::send`] reach it through bounded channels, so `send` never blocks.
+//! - [`Engine::service`] is a tower service (404 outside the engine's path) and
+//!   [`Engine::layer`] a tower layer, so engines and an axum `Router` share one server;
+//!   [`serve`] / [`Engine::serve`] run them on hyper's HTTP/1.1 server with upgrades.
+//! - Errors are answered as the Node server answers them ([`RequestError`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
+//!
+//! /// Sends every message back to its sender.
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     fn on_connect(&self, socket: Arc<Socket>) {
+//!         println!("{} connected over {}", socket.id(), socket.transport().as_str());
+//!     }
+//!     fn on_message(&self, socket: &Arc<Socket>, message: Message) {
+//!         let _ = socket.send(message);
+//!     }
+//!     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
+//!         println!("{} left: {}", socket.id(), reason.as_str());
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let engine = Engine::new(Arc::new(Echo), EngineConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("clients connect to http://{}/engine.io/", listener.local_addr()?);
+//! tokio::spawn(engine.clone().serve(listener));
+//! assert_eq!(engine.session_count(), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With axum, route the engine's path to it: `Router::new().route_service("/engine.io/",
+//! engine.service())`, or wrap the whole router with `.layer(engine.layer())`.
 
 mod config;
+mod cors;
+mod error;
+mod polling;
+mod serve;
+mod service;
+mod session_task;
+mod sid;
 mod socket;
+mod websocket;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use session_task::SessionHandle;
 
 pub use config::{AllowRequest, Cors, EngineConfig, Transports};
+pub use error::RequestError;
+pub use serve::serve;
+pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;
 pub use switchboard_proto::engine::Message;
@@ -40,18 +92,35 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Engine<H: Handler> {
     handler: Arc<H>,
     config: Arc<EngineConfig>,
+    shared: Arc<Shared>,
+}
+
+/// What every clone of an engine shares.
+struct Shared {
+    /// The open sessions by id. Request handlers look sessions up here; each session task
+    /// inserts itself when created and removes itself when it ends. Held only for map
+    /// operations, never across an await.
+    sessions: Mutex<HashMap<Sid, SessionHandle>>,
+    /// Set by [`Engine::close`]: new handshakes are refused.
+    closed: AtomicBool,
 }
 
 impl<H: Handler> Clone for Engine<H> {
     fn clone(&self) -> Self {
-        Engine { handler: self.handler.clone(), config: self.config.clone() }
+        Engine {
+            handler: self.handler.clone(),
+            config: self.config.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<H: Handler> Engine<H> {
     /// A server that calls `handler` for every session.
     pub fn new(handler: Arc<H>, config: EngineConfig) -> Self {
-        Engine { handler, config: Arc::new(config) }
+        let shared =
+            Shared { sessions: Mutex::new(HashMap::new()), closed: AtomicBool::new(false) };
+        Engine { handler, config: Arc::new(config), shared: Arc::new(shared) }
     }
 
     /// The configuration.
@@ -66,9 +135,59 @@ impl<H: Handler> Engine<H> {
 
     /// The number of open sessions.
     pub fn session_count(&self) -> usize {
-        0
+        self.sessions().len()
+    }
+
+    /// The session with this id, if it is open.
+    pub fn socket(&self, sid: &str) -> Option<Arc<Socket>> {
+        self.sessions().get(sid).map(|h| h.socket.clone())
     }
 
     /// Closes every session with [`DisconnectReason::ServerShuttingDown`] and refuses new ones.
-    pub fn close(&self) {}
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        let sockets: Vec<Arc<Socket>> =
+            self.sessions().values().map(|h| h.socket.clone()).collect();
+        for socket in sockets {
+            socket.close(DisconnectReason::ServerShuttingDown);
+        }
+    }
+
+    /// Whether [`Engine::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// A tower service answering the engine's requests (404 outside `config.path`).
+    pub fn service(&self) -> EngineService<H> {
+        EngineService::new(self.clone())
+    }
+
+    /// A tower layer: requests under `config.path` go to the engine, the rest to the inner
+    /// service. Use it to put two engines, or an engine and an axum `Router`, on one server.
+    pub fn layer(&self) -> EngineLayer<H> {
+        EngineLayer::new(self.clone())
+    }
+
+    /// Serves this engine alone on `listener` until accepting fails.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        serve(listener, self.service()).await
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, SessionHandle>> {
+        // A panic while holding the lock cannot leave the map inconsistent: recover it.
+        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lookup(&self, sid: &str) -> Option<SessionHandle> {
+        self.sessions().get(sid).cloned()
+    }
+
+    pub(crate) fn insert(&self, handle: SessionHandle) {
+        self.sessions().insert(handle.socket.id().clone(), handle);
+    }
+
+    pub(crate) fn remove(&self, sid: &Sid) {
+        self.sessions().remove(sid);
+    }
 }

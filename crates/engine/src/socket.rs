@@ -1,27 +1,14 @@
 //! A session as the layer above sees it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use switchboard_proto::Str;
 use switchboard_proto::engine::Message;
+use switchboard_proto::engine::session::CloseReason;
+use tokio::sync::mpsc;
 
-/// A session id: 20 URL-safe base64 characters from 15 random bytes, as Node's `base64id`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sid(Str);
-
-impl Sid {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl std::fmt::Display for Sid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::sid::Sid;
 
 /// A transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,13 +90,43 @@ pub struct RequestInfo {
 }
 
 /// One Engine.IO session, shared between the engine and the layer above.
+///
+/// The session itself lives in a task that owns its state; a `Socket` is the handle the
+/// handler keeps: [`Socket::send`] queues into a bounded channel to that task and never blocks.
 #[derive(Debug)]
 pub struct Socket {
     id: Sid,
     request: RequestInfo,
+    /// Set by the session task only, when the session moves to WebSocket.
+    upgraded: AtomicBool,
+    /// Cleared by the session task only, when the session ends.
+    connected: AtomicBool,
+    /// To the session task, which is its only receiver; bounded by `max_buffered_messages`.
+    /// The task stops draining it while its own queue is full, so a slow client makes
+    /// `send` fail with [`SendError::Full`] instead of growing memory.
+    outgoing: mpsc::Sender<Vec<Message>>,
+    /// To the session task: close requests. Capacity 1; one pending request is enough.
+    closer: mpsc::Sender<DisconnectReason>,
 }
 
 impl Socket {
+    pub(crate) fn new(
+        id: Sid,
+        request: RequestInfo,
+        upgraded: bool,
+        outgoing: mpsc::Sender<Vec<Message>>,
+        closer: mpsc::Sender<DisconnectReason>,
+    ) -> Self {
+        Socket {
+            id,
+            request,
+            upgraded: AtomicBool::new(upgraded),
+            connected: AtomicBool::new(true),
+            outgoing,
+            closer,
+        }
+    }
+
     /// The session id.
     pub fn id(&self) -> &Sid {
         &self.id
@@ -122,29 +139,72 @@ impl Socket {
 
     /// The transport in use now.
     pub fn transport(&self) -> TransportKind {
-        TransportKind::Polling
+        if self.upgraded.load(Ordering::Acquire) {
+            TransportKind::WebSocket
+        } else {
+            TransportKind::Polling
+        }
     }
 
     /// Whether the session is still open.
     pub fn is_connected(&self) -> bool {
-        false
+        self.connected.load(Ordering::Acquire)
     }
 
     /// Queues one message. Never blocks.
     pub fn send(&self, message: Message) -> Result<(), SendError> {
-        let _ = message;
-        Err(SendError::Closed)
+        self.send_many(vec![message])
     }
 
     /// Queues several messages that must go out together and in order (a Socket.IO packet and
     /// its binary attachments): either all are queued or none.
     pub fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
-        let _ = messages;
-        Err(SendError::Closed)
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.outgoing.try_send(messages).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
     }
 
     /// Closes the session; the handler's `on_disconnect` gets `reason`.
+    ///
+    /// Messages queued before are still delivered when the transport allows it.
     pub fn close(&self, reason: DisconnectReason) {
-        let _ = reason;
+        // Full means a close is already pending; the first reason wins.
+        let _ = self.closer.try_send(reason);
+    }
+
+    pub(crate) fn set_upgraded(&self) {
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn set_disconnected(&self) {
+        self.connected.store(false, Ordering::Release);
+    }
+}
+
+impl DisconnectReason {
+    pub(crate) fn from_close(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::TransportClose => DisconnectReason::TransportClose,
+            CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+            CloseReason::ParseError => DisconnectReason::ParseError,
+            CloseReason::ForcedClose => DisconnectReason::ForcedClose,
+            CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            _ => DisconnectReason::TransportError,
+        }
+    }
+
+    pub(crate) fn to_close(self) -> CloseReason {
+        match self {
+            DisconnectReason::TransportClose => CloseReason::TransportClose,
+            DisconnectReason::TransportError => CloseReason::TransportError,
+            DisconnectReason::PingTimeout => CloseReason::PingTimeout,
+            DisconnectReason::ParseError => CloseReason::ParseError,
+            DisconnectReason::ForcedClose => CloseReason::ForcedClose,
+            DisconnectReason::ServerShuttingDown => CloseReason::ServerShuttingDown,
+        }
     }
 }

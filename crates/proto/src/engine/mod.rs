@@ -3,10 +3,12 @@
 //! - [`Packet`] is the wire enum of the specification (open, close, ping, pong, message,
 //!   upgrade, noop); [`Message`] is the application data a message packet carries.
 //! - [`payload`] joins and splits the packets of one HTTP long-polling request body.
+//! - [`session`] is the server session state machine: heartbeats, upgrade, close.
 
 mod handshake;
 mod packet;
 pub mod payload;
+pub mod session;
 
 pub use handshake::Handshake;
 pub use packet::{Message, Packet, PacketError, PacketType};

@@ -1,0 +1,101 @@
+//! CORS headers for polling requests, as Node's `cors` middleware with the engine's options.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::Cors;
+
+/// Adds the CORS response headers for a request from `origin`.
+pub(crate) fn apply(cors: Option<&Cors>, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
+    let Some(cors) = cors else { return };
+    let allow = match (&cors.origins, origin) {
+        (None, Some(o)) if cors.credentials => Some(o.clone()),
+        (None, _) => Some(HeaderValue::from_static("*")),
+        (Some(list), Some(o)) => {
+            let ok = o.to_str().is_ok_and(|o| list.iter().any(|allowed| allowed == o));
+            ok.then(|| o.clone())
+        }
+        (Some(_), None) => None,
+    };
+    if let Some(allow) = allow {
+        let reflected = allow != "*";
+        response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        if reflected {
+            response.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+    if cors.credentials {
+        response.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+}
+
+/// The answer to a preflight `OPTIONS` request.
+pub(crate) fn preflight(cors: Option<&Cors>, request: &HeaderMap) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    let headers = res.headers_mut();
+    apply(cors, request.get(header::ORIGIN), headers);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
+    );
+    if let Some(h) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
+        headers.append(header::VARY, HeaderValue::from_static("Access-Control-Request-Headers"));
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(origin: Option<&'static str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_static(o));
+        }
+        h
+    }
+
+    #[test]
+    fn origin_rules() {
+        let any = Cors::default();
+        let creds = Cors { origins: None, credentials: true };
+        let list = Cors { origins: Some(vec!["https://a.example".into()]), credentials: false };
+        let cases: [(&Cors, Option<&'static str>, Option<&str>); 5] = [
+            (&any, Some("https://x.example"), Some("*")),
+            (&any, None, Some("*")),
+            (&creds, Some("https://x.example"), Some("https://x.example")),
+            (&list, Some("https://a.example"), Some("https://a.example")),
+            (&list, Some("https://b.example"), None),
+        ];
+        for (cors, origin, want) in cases {
+            let mut out = HeaderMap::new();
+            apply(Some(cors), req(origin).get(header::ORIGIN), &mut out);
+            let got = out.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).and_then(|v| v.to_str().ok());
+            assert_eq!(got, want, "{cors:?} {origin:?}");
+        }
+        let mut out = HeaderMap::new();
+        apply(Some(&creds), None, &mut out);
+        assert_eq!(
+            out.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).map(|v| v.as_bytes()),
+            Some(&b"true"[..])
+        );
+        let mut out = HeaderMap::new();
+        apply(None, req(Some("https://x.example")).get(header::ORIGIN), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn preflight_reflects_requested_headers() {
+        let mut h = req(Some("https://x.example"));
+        h.insert(header::ACCESS_CONTROL_REQUEST_HEADERS, HeaderValue::from_static("x-token"));
+        let res = preflight(Some(&Cors::default()), &h);
+        assert_eq!(res.status(), 204);
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS], "x-token");
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    }
+}

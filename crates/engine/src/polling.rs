@@ -1,0 +1,111 @@
+//! HTTP long-polling: the handshake GET, data GETs and POSTs.
+
+use std::pin::pin;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use switchboard_proto::engine::payload::{Decoder, PayloadError};
+use switchboard_proto::engine::session::{CloseReason, SessionError};
+use tokio::sync::oneshot;
+
+use crate::error::RequestError;
+use crate::service::{BoxError, ResponseBody};
+use crate::session_task::{self, Command, PollReply, SessionHandle};
+use crate::socket::RequestInfo;
+use crate::{Engine, EngineConfig, Handler};
+
+/// A new polling session: the handshake GET is its first poll, answered with the open packet.
+pub(crate) async fn handshake<H: Handler>(
+    engine: &Engine<H>,
+    info: RequestInfo,
+) -> Result<Response<ResponseBody>, RequestError> {
+    let handle = session_task::spawn(engine, info, None);
+    get(&handle).await
+}
+
+/// A GET: waits for the session to have something to send.
+pub(crate) async fn get(handle: &SessionHandle) -> Result<Response<ResponseBody>, RequestError> {
+    let (reply, answer) = oneshot::channel();
+    if handle.commands.send(Command::Poll(reply)).await.is_err() {
+        return Err(RequestError::UnknownSid);
+    }
+    match answer.await {
+        Ok(PollReply::Payload(body)) => Ok(text(Bytes::from(body))),
+        Ok(PollReply::Refused(SessionError::Closed)) | Err(_) => Err(RequestError::UnknownSid),
+        Ok(PollReply::Refused(_)) => Err(RequestError::BadRequest),
+    }
+}
+
+/// A POST: decodes the body as it arrives, refusing it as soon as it passes `max_payload`.
+pub(crate) async fn post<B>(
+    config: &EngineConfig,
+    handle: &SessionHandle,
+    req: Request<B>,
+) -> Result<Response<ResponseBody>, RequestError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let limit = config.max_payload;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(RequestError::PayloadTooLarge);
+    }
+    let mut body = pin!(req.into_body());
+    let mut decoder = Decoder::new(limit);
+    loop {
+        // The body's error type need not be Send: drop it before awaiting anything else.
+        let frame = match body.frame().await {
+            None => break,
+            Some(frame) => frame.ok(),
+        };
+        let Some(frame) = frame else {
+            abort(handle, CloseReason::TransportError).await;
+            return Err(RequestError::BadRequest);
+        };
+        if let Ok(data) = frame.into_data() {
+            if let Err(e) = decoder.feed(&data) {
+                return refuse(handle, e).await;
+            }
+        }
+    }
+    match decoder.finish() {
+        Ok(packets) => {
+            if handle.commands.send(Command::Post(packets)).await.is_err() {
+                return Err(RequestError::UnknownSid);
+            }
+            Ok(text(Bytes::from_static(b"ok")))
+        }
+        Err(e) => refuse(handle, e).await,
+    }
+}
+
+async fn refuse(
+    handle: &SessionHandle,
+    e: PayloadError,
+) -> Result<Response<ResponseBody>, RequestError> {
+    match e {
+        PayloadError::TooLarge { .. } => Err(RequestError::PayloadTooLarge),
+        _ => {
+            abort(handle, CloseReason::ParseError).await;
+            Err(RequestError::BadRequest)
+        }
+    }
+}
+
+async fn abort(handle: &SessionHandle, reason: CloseReason) {
+    let _ = handle.commands.send(Command::Abort(reason)).await;
+}
+
+fn text(body: Bytes) -> Response<ResponseBody> {
+    let mut res = Response::new(Full::new(body));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
+    res
+}

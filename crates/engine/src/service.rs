@@ -1,0 +1,272 @@
+//! The tower service and layer: request routing and validation, as Node's `verify`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::{Either, Full};
+
+use crate::error::RequestError;
+use crate::socket::{RequestInfo, TransportKind};
+use crate::{Engine, Handler, cors, polling, websocket};
+
+/// The body of every engine response.
+pub type ResponseBody = Full<Bytes>;
+
+/// A boxed error, as request bodies may produce.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A tower [`Service`](tower_service::Service) answering Engine.IO requests under
+/// `config.path` (404 elsewhere). Made by [`Engine::service`].
+pub struct EngineService<H: Handler> {
+    engine: Engine<H>,
+}
+
+impl<H: Handler> EngineService<H> {
+    pub(crate) fn new(engine: Engine<H>) -> Self {
+        EngineService { engine }
+    }
+}
+
+impl<H: Handler> Clone for EngineService<H> {
+    fn clone(&self) -> Self {
+        EngineService { engine: self.engine.clone() }
+    }
+}
+
+impl<H: Handler> std::fmt::Debug for EngineService<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineService").field("path", &self.engine.config().path).finish()
+    }
+}
+
+impl<H, B> tower_service::Service<Request<B>> for EngineService<H>
+where
+    H: Handler,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let engine = self.engine.clone();
+        Box::pin(async move { Ok(handle(engine, req).await) })
+    }
+}
+
+/// A tower layer sending requests under the engine's path to the engine and the rest to the
+/// inner service. Made by [`Engine::layer`].
+pub struct EngineLayer<H: Handler> {
+    engine: Engine<H>,
+}
+
+impl<H: Handler> EngineLayer<H> {
+    pub(crate) fn new(engine: Engine<H>) -> Self {
+        EngineLayer { engine }
+    }
+}
+
+impl<H: Handler> Clone for EngineLayer<H> {
+    fn clone(&self) -> Self {
+        EngineLayer { engine: self.engine.clone() }
+    }
+}
+
+impl<H: Handler, S> tower::Layer<S> for EngineLayer<H> {
+    type Service = EngineLayered<H, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        EngineLayered { engine: self.engine.clone(), inner }
+    }
+}
+
+/// The service made by [`EngineLayer`]: the engine in front of `S`.
+pub struct EngineLayered<H: Handler, S> {
+    engine: Engine<H>,
+    inner: S,
+}
+
+impl<H: Handler, S: Clone> Clone for EngineLayered<H, S> {
+    fn clone(&self) -> Self {
+        EngineLayered { engine: self.engine.clone(), inner: self.inner.clone() }
+    }
+}
+
+impl<H, S, B, ResB> tower_service::Service<Request<B>> for EngineLayered<H, S>
+where
+    H: Handler,
+    S: tower_service::Service<Request<B>, Response = Response<ResB>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    ResB: Body<Data = Bytes>,
+{
+    type Response = Response<Either<ResponseBody, ResB>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if under_path(&self.engine.config().path, req.uri().path()) {
+            let engine = self.engine.clone();
+            Box::pin(async move { Ok(handle(engine, req).await.map(Either::Left)) })
+        } else {
+            let fut = self.inner.call(req);
+            Box::pin(async move { fut.await.map(|res| res.map(Either::Right)) })
+        }
+    }
+}
+
+fn under_path(prefix: &str, path: &str) -> bool {
+    path.starts_with(prefix)
+}
+
+/// The query parameters the engine reads.
+#[derive(Debug, Default)]
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: Option<&'a str>) -> Self {
+        let mut q = Query::default();
+        for pair in query.unwrap_or_default().split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => q.eio = Some(v),
+                "transport" => q.transport = Some(v),
+                "sid" if !v.is_empty() => q.sid = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+async fn handle<H, B>(engine: Engine<H>, req: Request<B>) -> Response<ResponseBody>
+where
+    H: Handler,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let config = engine.config();
+    if !under_path(&config.path, req.uri().path()) {
+        let mut res = Response::new(Full::new(Bytes::new()));
+        *res.status_mut() = StatusCode::NOT_FOUND;
+        return res;
+    }
+    let cors = config.cors.as_ref();
+    if cors.is_some() && req.method() == Method::OPTIONS {
+        return cors::preflight(cors, req.headers());
+    }
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut res = match route(&engine, req).await {
+        Ok(res) => res,
+        Err(e) => e.response(),
+    };
+    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        cors::apply(cors, origin.as_ref(), res.headers_mut());
+    }
+    res
+}
+
+async fn route<H, B>(
+    engine: &Engine<H>,
+    req: Request<B>,
+) -> Result<Response<ResponseBody>, RequestError>
+where
+    H: Handler,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let config = engine.config();
+    let uri = req.uri().clone();
+    let query = Query::parse(uri.query());
+    let transport = match query.transport {
+        Some("polling") if config.transports.polling => TransportKind::Polling,
+        Some("websocket") if config.transports.websocket => TransportKind::WebSocket,
+        _ => return Err(RequestError::UnknownTransport),
+    };
+    if let Some(sid) = query.sid {
+        let handle = engine.lookup(sid).ok_or(RequestError::UnknownSid)?;
+        return match transport {
+            TransportKind::WebSocket if config.allow_upgrades => {
+                websocket::probe(engine, handle, req)
+            }
+            TransportKind::WebSocket => Err(RequestError::BadRequest),
+            TransportKind::Polling => {
+                if handle.socket.transport() != TransportKind::Polling {
+                    return Err(RequestError::BadRequest);
+                }
+                match *req.method() {
+                    Method::GET => polling::get(&handle).await,
+                    Method::POST => polling::post(config, &handle, req).await,
+                    _ => Err(RequestError::BadRequest),
+                }
+            }
+        };
+    }
+    if req.method() != Method::GET {
+        return Err(RequestError::BadHandshakeMethod);
+    }
+    if query.eio != Some("4") {
+        return Err(RequestError::UnsupportedProtocolVersion);
+    }
+    if transport == TransportKind::WebSocket && !websocket::is_upgrade(&req) {
+        return Err(RequestError::BadRequest);
+    }
+    let (parts, body) = req.into_parts();
+    if let Some(allow) = &config.allow_request {
+        allow(&parts).map_err(RequestError::Forbidden)?;
+    }
+    if engine.is_closed() {
+        return Err(RequestError::BadRequest);
+    }
+    let info = RequestInfo {
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        remote_addr: parts.extensions.get::<std::net::SocketAddr>().copied(),
+        time: SystemTime::now(),
+        secure: parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS),
+    };
+    match transport {
+        TransportKind::Polling => polling::handshake(engine, info).await,
+        TransportKind::WebSocket => {
+            websocket::handshake(engine, info, Request::from_parts(parts, body))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_query() {
+        let q = Query::parse(Some("EIO=4&transport=polling&t=abc&sid=xyz"));
+        assert_eq!((q.eio, q.transport, q.sid), (Some("4"), Some("polling"), Some("xyz")));
+        let q = Query::parse(None);
+        assert_eq!((q.eio, q.transport, q.sid), (None, None, None));
+        let q = Query::parse(Some("EIO&sid="));
+        assert_eq!((q.eio, q.sid), (Some(""), None));
+    }
+}

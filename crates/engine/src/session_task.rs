@@ -1,0 +1,385 @@
+//! The task that owns one session: its state machine, its pending poll and its WebSockets.
+//!
+//! HTTP requests, the handler's sends and close requests reach it through channels; it feeds
+//! them to the sans-IO [`Session`], writes what the session wants sent, and calls the
+//! [`Handler`] in arrival order. Nothing else touches the session's state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use switchboard_proto::engine::session::{
+    CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
+};
+use switchboard_proto::engine::{Handshake, Message, Packet, payload};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
+
+use crate::socket::{DisconnectReason, RequestInfo, Socket};
+use crate::{Engine, Handler, Sid};
+
+/// A server-side WebSocket over an upgraded hyper connection.
+pub(crate) type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// What request handlers ask of a session task.
+pub(crate) enum Command {
+    /// A polling GET; the reply is the response body (or why it is refused).
+    Poll(oneshot::Sender<PollReply>),
+    /// The packets of a polling POST, decoded and within the size limit.
+    Post(Vec<Packet>),
+    /// Close the session (bad POST payload, failed request body).
+    Abort(CloseReason),
+    /// A WebSocket with this session's id, to probe for an upgrade.
+    Probe(Box<Ws>),
+}
+
+/// The answer to a polling GET.
+pub(crate) enum PollReply {
+    /// The payload to send with 200.
+    Payload(String),
+    /// The request is refused.
+    Refused(SessionError),
+}
+
+/// The engine's handle to a session task.
+#[derive(Clone)]
+pub(crate) struct SessionHandle {
+    /// To the session task, its only receiver. Small and bounded: requests wait (backpressure
+    /// on the client) rather than queue without limit. Closed when the task ends.
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) socket: Arc<Socket>,
+}
+
+/// Creates a session, registers it with the engine and spawns its task.
+///
+/// `ws` is the WebSocket of a WebSocket-only session; `None` starts a polling session.
+pub(crate) fn spawn<H: Handler>(
+    engine: &Engine<H>,
+    request: RequestInfo,
+    ws: Option<Ws>,
+) -> SessionHandle {
+    let config = engine.config();
+    let sid = Sid::generate();
+    let (transport, upgrades) = match ws {
+        Some(_) => (Transport::WebSocket, vec![]),
+        None if config.allow_upgrades && config.transports.websocket => {
+            (Transport::Polling, vec!["websocket".to_owned()])
+        }
+        None => (Transport::Polling, vec![]),
+    };
+    let handshake = Handshake {
+        sid: sid.as_str().to_owned(),
+        upgrades,
+        ping_interval: millis(config.ping_interval),
+        ping_timeout: millis(config.ping_timeout),
+        max_payload: u64::try_from(config.max_payload).unwrap_or(u64::MAX),
+    };
+    let mut session_config = SessionConfig::default();
+    session_config.ping_interval = config.ping_interval;
+    session_config.ping_timeout = config.ping_timeout;
+    session_config.upgrade_timeout = config.upgrade_timeout;
+    // A server-closed polling session waits one heartbeat round for its last GET.
+    session_config.close_timeout = config.ping_interval + config.ping_timeout;
+    let session = Session::new(session_config, handshake, transport, now());
+
+    let (commands, command_rx) = mpsc::channel(16);
+    let (outgoing, outgoing_rx) = mpsc::channel(config.max_buffered_messages.max(1));
+    let (closer, closer_rx) = mpsc::channel(1);
+    let socket = Arc::new(Socket::new(sid, request, ws.is_some(), outgoing, closer));
+    let handle = SessionHandle { commands, socket: socket.clone() };
+    engine.insert(handle.clone());
+    let task = Task {
+        engine: engine.clone(),
+        socket,
+        session,
+        commands: command_rx,
+        outgoing: outgoing_rx,
+        closer: closer_rx,
+        ws,
+        probe: None,
+        pending: None,
+    };
+    // The session task owns the session until it closes; it unregisters itself at the end.
+    tokio::spawn(task.run());
+    handle
+}
+
+struct Task<H: Handler> {
+    engine: Engine<H>,
+    socket: Arc<Socket>,
+    session: Session,
+    commands: mpsc::Receiver<Command>,
+    outgoing: mpsc::Receiver<Vec<Message>>,
+    closer: mpsc::Receiver<DisconnectReason>,
+    /// The session's WebSocket once it runs over one.
+    ws: Option<Ws>,
+    /// A WebSocket probing for an upgrade.
+    probe: Option<Ws>,
+    /// The polling GET waiting for data.
+    pending: Option<oneshot::Sender<PollReply>>,
+}
+
+impl<H: Handler> Task<H> {
+    async fn run(mut self) {
+        self.engine.handler().on_connect(self.socket.clone());
+        loop {
+            if let Some(reason) = self.drive().await {
+                self.teardown(reason);
+                return;
+            }
+            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            let can_queue = self.session.buffered() < self.engine.config().max_buffered_messages;
+            tokio::select! {
+                Some(reason) = self.closer.recv() => self.session.close(reason.to_close(), now()),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => self.session.close(CloseReason::ServerShuttingDown, now()),
+                },
+                Some(batch) = self.outgoing.recv(), if can_queue => {
+                    for message in batch {
+                        let _ = self.session.send(message);
+                    }
+                }
+                frame = next_frame(&mut self.ws) => self.ws_frame(frame),
+                frame = next_frame(&mut self.probe) => self.probe_frame(frame),
+                () = poll_dropped(&mut self.pending) => {
+                    self.pending = None;
+                    self.session.handle_poll_dropped(now());
+                }
+                () = sleep_until(deadline) => self.session.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Poll(reply) => match self.session.handle_poll(now()) {
+                Ok(()) => self.pending = Some(reply),
+                Err(e) => {
+                    let _ = reply.send(PollReply::Refused(e));
+                }
+            },
+            Command::Post(packets) => {
+                for packet in packets {
+                    self.session.handle_packet(packet, now());
+                }
+            }
+            Command::Abort(reason) => self.session.close(reason, now()),
+            Command::Probe(ws) => match self.session.handle_probe_open(now()) {
+                Ok(()) => self.probe = Some(*ws),
+                Err(_) => close_ws(*ws),
+            },
+        }
+    }
+
+    fn ws_frame(&mut self, frame: Option<Result<WsMessage, tungstenite::Error>>) {
+        let packet = match frame {
+            Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()),
+            Some(Ok(WsMessage::Binary(data))) => Ok(Packet::binary(data)),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
+            Some(Ok(WsMessage::Close(_))) | None => {
+                self.ws = None;
+                self.session.handle_transport_close(CloseReason::TransportClose, now());
+                return;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(sid = %self.socket.id(), error = %e, "websocket error");
+                self.ws = None;
+                self.session.handle_transport_close(CloseReason::TransportError, now());
+                return;
+            }
+        };
+        match packet {
+            Ok(packet) => self.session.handle_packet(packet, now()),
+            Err(e) => {
+                tracing::debug!(sid = %self.socket.id(), error = %e, "bad packet");
+                self.session.close(CloseReason::ParseError, now());
+            }
+        }
+    }
+
+    fn probe_frame(&mut self, frame: Option<Result<WsMessage, tungstenite::Error>>) {
+        let packet = match frame {
+            Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()).ok(),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
+            _ => None,
+        };
+        match packet {
+            Some(packet) => self.session.handle_probe_packet(packet, now()),
+            None => {
+                if let Some(probe) = self.probe.take() {
+                    close_ws(probe);
+                }
+                self.session.handle_probe_close(now());
+            }
+        }
+    }
+
+    /// Sends what the session wants sent and handles its events, until it has nothing left.
+    /// Returns the close reason once the session is closed.
+    async fn drive(&mut self) -> Option<CloseReason> {
+        let mut closed = None;
+        loop {
+            // Take what the handler sent meanwhile, so that replies to a POST are in the
+            // answer to the next GET.
+            let mut progress = self.take_outgoing();
+            let mut ws_frames = Vec::new();
+            let mut probe_frames = Vec::new();
+            while let Some(transmit) = self.session.poll_transmit() {
+                progress = true;
+                match transmit {
+                    Transmit::Poll(packets) => {
+                        if let Some(reply) = self.pending.take() {
+                            let _ = reply.send(PollReply::Payload(payload::encode(&packets)));
+                        }
+                    }
+                    Transmit::WebSocket(p) => ws_frames.extend(frame(p)),
+                    Transmit::Probe(p) => probe_frames.extend(frame(p)),
+                }
+            }
+            let limit = self.engine.config().ping_timeout;
+            if !probe_frames.is_empty() {
+                // Before the upgrade the probe is its own socket; after, it is the session's.
+                let target = self.probe.as_mut().or(self.ws.as_mut());
+                if let Some(ws) = target {
+                    if write(ws, probe_frames, limit).await.is_err() {
+                        self.probe = None;
+                        self.session.handle_probe_close(now());
+                    }
+                }
+            }
+            if !ws_frames.is_empty() {
+                let target = self.ws.as_mut().or(self.probe.as_mut());
+                if let Some(ws) = target {
+                    if write(ws, ws_frames, limit).await.is_err() {
+                        self.ws = None;
+                        self.session.handle_transport_close(CloseReason::TransportError, now());
+                    }
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                progress = true;
+                match event {
+                    Event::Message(m) => self.engine.handler().on_message(&self.socket, m),
+                    Event::Upgraded => {
+                        if let Some(probe) = self.probe.take() {
+                            self.ws = Some(probe);
+                        }
+                        self.socket.set_upgraded();
+                        self.engine.handler().on_upgrade(&self.socket);
+                    }
+                    Event::ProbeClosed => {
+                        if let Some(probe) = self.probe.take() {
+                            close_ws(probe);
+                        }
+                    }
+                    Event::Closed(reason) => closed = Some(reason),
+                }
+            }
+            if !progress {
+                return closed;
+            }
+        }
+    }
+
+    /// Moves the handler's queued messages into the session, as far as its queue allows.
+    fn take_outgoing(&mut self) -> bool {
+        let max = self.engine.config().max_buffered_messages;
+        let mut took = false;
+        while self.session.buffered() < max {
+            let Ok(batch) = self.outgoing.try_recv() else { break };
+            took = true;
+            for message in batch {
+                let _ = self.session.send(message);
+            }
+        }
+        took
+    }
+
+    fn teardown(mut self, reason: CloseReason) {
+        tracing::debug!(sid = %self.socket.id(), ?reason, "session closed");
+        self.engine.remove(self.socket.id());
+        self.socket.set_disconnected();
+        self.commands.close();
+        self.pending = None;
+        if let Some(ws) = self.ws.take() {
+            close_ws(ws);
+        }
+        if let Some(probe) = self.probe.take() {
+            close_ws(probe);
+        }
+        let reason = DisconnectReason::from_close(reason);
+        self.engine.handler().on_disconnect(&self.socket, reason);
+    }
+}
+
+/// The session clock: tokio's, so that `tokio::time::pause()` drives it in tests.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
+fn frame(packet: Packet) -> Option<WsMessage> {
+    match packet {
+        Packet::Message(Message::Binary(data)) => Some(WsMessage::Binary(data)),
+        other => {
+            let text = other.encode_text()?;
+            Utf8Bytes::try_from(text.into_bytes()).ok().map(WsMessage::Text)
+        }
+    }
+}
+
+async fn write(ws: &mut Ws, frames: Vec<WsMessage>, limit: Duration) -> Result<(), ()> {
+    let sent = tokio::time::timeout(limit, async {
+        for f in frames {
+            ws.feed(f).await?;
+        }
+        ws.flush().await
+    })
+    .await;
+    match sent {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
+pub(crate) fn close_ws(mut ws: Ws) {
+    // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = ws.close(None).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+    });
+}
+
+async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<WsMessage, tungstenite::Error>> {
+    match ws {
+        Some(ws) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn poll_dropped(pending: &mut Option<oneshot::Sender<PollReply>>) {
+    match pending {
+        Some(reply) => reply.closed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

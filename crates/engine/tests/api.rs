@@ -1,0 +1,132 @@
+//! The API the Socket.IO layer uses: handler order, sends, closes, service and layer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use switchboard_engine::{DisconnectReason, Engine, Message, SendError};
+use tower::Layer;
+
+const PATH: &str = "/engine.io/";
+
+#[tokio::test]
+async fn handler_sees_connect_messages_in_order_then_one_disconnect() {
+    let mut server = start_with(config(), false).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    for i in 0..50 {
+        send(&mut ws, &format!("4m{i}")).await;
+    }
+    send(&mut ws, "1").await;
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    for i in 0..50 {
+        let want = Seen::Message(sid.clone(), Message::Text(format!("m{i}").into()));
+        assert_eq!(server.next().await, want);
+    }
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportClose));
+    assert!(server.seen.try_recv().is_err(), "nothing after the disconnect");
+}
+
+#[tokio::test]
+async fn send_never_blocks_and_reports_full_then_closed() {
+    let mut cfg = config();
+    cfg.max_buffered_messages = 4;
+    let server = start_with(cfg, false).await;
+    let sid = handshake(server.addr).await;
+    let socket = server.engine.socket(&sid).unwrap();
+    // Nobody polls: the queue fills up and `send` says so instead of blocking or growing.
+    let mut results = Vec::new();
+    for i in 0..64 {
+        results.push(socket.send(Message::Text(format!("{i}").into())));
+        tokio::task::yield_now().await;
+    }
+    assert!(results.contains(&Err(SendError::Full)), "{results:?}");
+    socket.close(DisconnectReason::ForcedClose);
+    // The last GET gets what was queued, then a close packet.
+    let get = http(server.addr, "GET", &polling(PATH, Some(&sid)), b"").await;
+    assert!(get.body.starts_with("40\x1e41\x1e42"), "{}", get.body);
+    assert!(get.body.ends_with("\x1e1"), "{}", get.body);
+    assert!(!socket.is_connected());
+    assert_eq!(socket.send(Message::Text("late".into())), Err(SendError::Closed));
+    assert_eq!(server.engine.session_count(), 0);
+}
+
+#[tokio::test]
+async fn send_many_keeps_frames_together_and_in_order() {
+    let server = start_with(config(), false).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    let socket = server.engine.socket(&sid).unwrap();
+    let batch = vec![
+        Message::Text("header".into()),
+        Message::Binary(vec![1u8].into()),
+        Message::Binary(vec![2u8].into()),
+    ];
+    socket.send_many(batch).unwrap();
+    assert_eq!(text(&mut ws).await, "4header");
+    assert_eq!(frame(&mut ws).await.unwrap().into_data().as_ref(), [1u8]);
+    assert_eq!(frame(&mut ws).await.unwrap().into_data().as_ref(), [2u8]);
+}
+
+#[tokio::test]
+async fn socket_close_flushes_websocket_then_closes() {
+    let mut server = start_with(config(), false).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    let socket = server.engine.socket(&sid).unwrap();
+    socket.send(Message::Text("bye".into())).unwrap();
+    socket.close(DisconnectReason::ForcedClose);
+    assert_eq!(text(&mut ws).await, "4bye");
+    assert_eq!(frame(&mut ws).await, None);
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::ForcedClose));
+}
+
+#[tokio::test]
+async fn engine_close_ends_every_session_and_refuses_new_ones() {
+    let mut server = start_with(config(), false).await;
+    let mut a = ws(server.addr, None).await;
+    let mut b = ws(server.addr, None).await;
+    text(&mut a).await;
+    text(&mut b).await;
+    server.engine.close();
+    assert!(server.engine.is_closed());
+    assert_eq!(frame(&mut a).await, None);
+    assert_eq!(frame(&mut b).await, None);
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        if let Seen::Disconnect(_, r) = server.next().await {
+            reasons.push(r);
+        }
+    }
+    assert_eq!(reasons, [DisconnectReason::ServerShuttingDown; 2]);
+    assert_eq!(server.engine.session_count(), 0);
+    let reply = http(server.addr, "GET", &polling(PATH, None), b"").await;
+    assert_eq!(reply.status, 400);
+}
+
+#[tokio::test]
+async fn two_engines_share_one_server_through_the_layer() {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let handler = Arc::new(Recorder { echo: true, seen: tx });
+    let mut second = config();
+    second.path = "/socket.io/".to_owned();
+    let first = Engine::new(handler.clone(), config());
+    let second = Engine::new(handler, second);
+    let service = first.layer().layer(second.service());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(switchboard_engine::serve(listener, service));
+
+    let a = http(addr, "GET", &polling("/engine.io/", None), b"").await;
+    let b = http(addr, "GET", &polling("/socket.io/", None), b"").await;
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_eq!((first.session_count(), second.session_count()), (1, 1));
+    let sid = sid_of(&b.body);
+    // A session belongs to its engine only.
+    let other = http(addr, "GET", &polling("/engine.io/", Some(&sid)), b"").await;
+    assert_eq!(other.status, 400);
+    assert_eq!(http(addr, "GET", "/elsewhere", b"").await.status, 404);
+}

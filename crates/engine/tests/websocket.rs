@@ -1,0 +1,200 @@
+//! WebSocket over 127.0.0.1: WebSocket-only sessions, the upgrade, limits, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::SinkExt;
+use switchboard_engine::{DisconnectReason, Message, TransportKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const PATH: &str = "/engine.io/";
+
+#[tokio::test]
+async fn websocket_only_session_echoes_text_and_binary() {
+    let mut server = start(config()).await;
+    let mut ws = ws(server.addr, None).await;
+    let open = text(&mut ws).await;
+    assert!(open.contains(r#""upgrades":[]"#), "{open}");
+    let sid = sid_of(&open);
+    assert_eq!(server.engine.socket(&sid).unwrap().transport(), TransportKind::WebSocket);
+    send(&mut ws, "4hello").await;
+    assert_eq!(text(&mut ws).await, "4hello");
+    ws.send(WsMessage::binary(vec![1u8, 2, 3, 4])).await.unwrap();
+    assert_eq!(frame(&mut ws).await, Some(WsMessage::binary(vec![1u8, 2, 3, 4])));
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(server.next().await, Seen::Message(sid.clone(), Message::Text("hello".into())));
+    assert_eq!(
+        server.next().await,
+        Seen::Message(sid.clone(), Message::Binary(vec![1u8, 2, 3, 4].into()))
+    );
+    send(&mut ws, "1").await;
+    assert_eq!(frame(&mut ws).await, None, "closed after a close packet");
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportClose));
+    assert_eq!(server.engine.session_count(), 0);
+}
+
+#[tokio::test]
+async fn upgrade_from_polling() {
+    let mut server = start_with(config(), false).await;
+    let addr = server.addr;
+    let sid = handshake(addr).await;
+    let target = polling(PATH, Some(&sid));
+    let socket = server.engine.socket(&sid).unwrap();
+    let mut probe = ws(addr, Some(&sid)).await;
+    send(&mut probe, "2probe").await;
+    assert_eq!(text(&mut probe).await, "3probe");
+    // Upgrading: a GET is answered with a noop at once; messages wait for the WebSocket.
+    socket.send(Message::Text("queued".into())).unwrap();
+    assert_eq!(http(addr, "GET", &target, b"").await.body, "6");
+    // A second WebSocket while upgrading is accepted, then closed.
+    let mut other = ws(addr, Some(&sid)).await;
+    assert_eq!(frame(&mut other).await, None);
+    send(&mut probe, "5").await;
+    assert_eq!(text(&mut probe).await, "4queued");
+    assert_eq!(socket.transport(), TransportKind::WebSocket);
+    assert_eq!(http(addr, "GET", &target, b"").await.status, 400);
+    assert_eq!(http(addr, "POST", &target, b"4x").await.status, 400);
+    send(&mut probe, "4over ws").await;
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(server.next().await, Seen::Upgrade(sid.clone()));
+    assert_eq!(server.next().await, Seen::Message(sid.clone(), Message::Text("over ws".into())));
+    // After the upgrade a second WebSocket completes its handshake and is closed; the first
+    // stays usable.
+    let mut late = ws(addr, Some(&sid)).await;
+    assert_eq!(frame(&mut late).await, None);
+    socket.send(Message::Text("still".into())).unwrap();
+    assert_eq!(text(&mut probe).await, "4still");
+}
+
+#[tokio::test]
+async fn probe_and_upgrade_back_to_back() {
+    let server = start(config()).await;
+    let sid = handshake(server.addr).await;
+    let mut probe = ws(server.addr, Some(&sid)).await;
+    probe.feed(WsMessage::text("2probe")).await.unwrap();
+    probe.feed(WsMessage::text("5")).await.unwrap();
+    probe.feed(WsMessage::text("4echo")).await.unwrap();
+    probe.flush().await.unwrap();
+    assert_eq!(text(&mut probe).await, "3probe");
+    assert_eq!(text(&mut probe).await, "4echo");
+}
+
+#[tokio::test]
+async fn a_failed_probe_leaves_the_polling_session_alone() {
+    let server = start(config()).await;
+    let sid = handshake(server.addr).await;
+    let target = polling(PATH, Some(&sid));
+    let mut probe = ws(server.addr, Some(&sid)).await;
+    send(&mut probe, "4not a probe").await;
+    assert_eq!(frame(&mut probe).await, None);
+    assert_eq!(http(server.addr, "POST", &target, b"4poll").await.body, "ok");
+    assert_eq!(http(server.addr, "GET", &target, b"").await.body, "4poll");
+}
+
+#[tokio::test(start_paused = true)]
+async fn upgrade_timeout_closes_the_probe() {
+    let server = start(config()).await;
+    let sid = handshake(server.addr).await;
+    let mut probe = ws(server.addr, Some(&sid)).await;
+    send(&mut probe, "2probe").await;
+    assert_eq!(text(&mut probe).await, "3probe");
+    let start = tokio::time::Instant::now();
+    assert_eq!(frame(&mut probe).await, None);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(9_990) && waited < Duration::from_millis(10_020),
+        "{waited:?}"
+    );
+    assert_eq!(server.engine.socket(&sid).unwrap().transport(), TransportKind::Polling);
+}
+
+#[tokio::test]
+async fn bad_frames_close_the_session() {
+    let mut server = start(config()).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    send(&mut ws, "abc").await;
+    assert_eq!(frame(&mut ws).await, None);
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::ParseError));
+}
+
+#[tokio::test]
+async fn messages_over_max_payload_close_the_session() {
+    let mut cfg = config();
+    cfg.max_payload = 100;
+    let mut server = start(cfg).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    send(&mut ws, &format!("4{}", "x".repeat(99))).await;
+    assert_eq!(text(&mut ws).await.len(), 100);
+    send(&mut ws, &format!("4{}", "x".repeat(100))).await;
+    assert_eq!(frame(&mut ws).await, None);
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert!(matches!(server.next().await, Seen::Message(..)));
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportError));
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_client_is_closed_exactly_at_ping_plus_timeout() {
+    let mut server = start(config()).await;
+    let start = tokio::time::Instant::now();
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    assert_eq!(text(&mut ws).await, "2");
+    assert_eq!(frame(&mut ws).await, None);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(45) && elapsed < Duration::from_millis(45_010),
+        "{elapsed:?}"
+    );
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::PingTimeout));
+    assert_eq!(server.engine.session_count(), 0);
+}
+
+#[tokio::test]
+async fn junk_after_the_upgrade_request_ends_only_that_session() {
+    let mut server = start(config()).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let req = format!(
+        "GET {PATH}?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    tcp.write_all(b"\x00\xffjunk that is no websocket frame\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server closes the connection");
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 101"));
+    assert!(matches!(server.next().await, Seen::Connect(_)));
+    assert!(matches!(server.next().await, Seen::Disconnect(_, DisconnectReason::TransportError)));
+    // Others are served as before.
+    let mut ws = ws(server.addr, None).await;
+    assert!(text(&mut ws).await.starts_with('0'));
+}
+
+#[tokio::test]
+async fn websocket_handshake_errors() {
+    let server = start(config()).await;
+    let cases: &[(&str, u16)] = &[
+        ("?EIO=4&transport=websocket&sid=unknown", 400),
+        ("?EIO=5&transport=websocket", 400),
+        ("?transport=websocket", 400),
+    ];
+    for (query, status) in cases {
+        let url = format!("ws://{}{PATH}{query}", server.addr);
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let err = tokio_tungstenite::client_async(url, tcp).await.unwrap_err();
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(res) => {
+                assert_eq!(res.status().as_u16(), *status, "{query}");
+            }
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+}

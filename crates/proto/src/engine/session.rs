@@ -1,0 +1,458 @@
+//! The server side of one Engine.IO v4 session, without I/O.
+//!
+//! [`Session`] holds the heartbeat deadlines, the upgrade from long-polling to WebSocket and the
+//! close handshake. It is driven quinn-proto style: the I/O layer feeds it what happened
+//! (`handle_*` with the current `now`), then drains what to send ([`Session::poll_transmit`]) and
+//! what to report ([`Session::poll_event`]), and sleeps until [`Session::poll_timeout`] to call
+//! [`Session::handle_timeout`]. It never reads a clock and never sleeps.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use switchboard_proto::engine::{Handshake, Packet, session::*};
+//!
+//! let now = Instant::now();
+//! let hs = Handshake {
+//!     sid: "abc".into(),
+//!     upgrades: vec![],
+//!     ping_interval: 300,
+//!     ping_timeout: 200,
+//!     max_payload: 1_000_000,
+//! };
+//! let mut config = SessionConfig::default();
+//! config.ping_interval = Duration::from_millis(300);
+//! config.ping_timeout = Duration::from_millis(200);
+//! let mut session = Session::new(config, hs.clone(), Transport::WebSocket, now);
+//! assert_eq!(session.poll_transmit(), Some(Transmit::WebSocket(Packet::Open(hs))));
+//!
+//! // At pingInterval the server pings, and closes pingTimeout later without a pong.
+//! assert_eq!(session.poll_timeout(), Some(now + Duration::from_millis(300)));
+//! session.handle_timeout(now + Duration::from_millis(300));
+//! assert_eq!(session.poll_transmit(), Some(Transmit::WebSocket(Packet::Ping)));
+//! session.handle_timeout(now + Duration::from_millis(500));
+//! assert_eq!(session.poll_event(), Some(Event::Closed(CloseReason::PingTimeout)));
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::{Handshake, Message, Packet};
+
+/// Timers of a session. `Default` equals the Node `engine.io` defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Time from a pong (or the handshake) to the next ping (Node: 25 s).
+    pub ping_interval: Duration,
+    /// Time the client has to answer a ping (Node: 20 s).
+    pub ping_timeout: Duration,
+    /// Time a started upgrade has to complete (Node: 10 s).
+    pub upgrade_timeout: Duration,
+    /// Time a server-closed polling session waits for a last GET to deliver its remaining
+    /// packets (Node's `closeTimeout`: 30 s).
+    pub close_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            close_timeout: Duration::from_millis(30_000),
+        }
+    }
+}
+
+/// A transport of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Open on its transport.
+    Open,
+    /// A WebSocket with this session's id is attached; no `2probe` yet.
+    Probing,
+    /// `2probe` answered; waiting for `5`. Polling requests get `6` (noop).
+    Upgrading,
+    /// Closed by the server; a polling session waits for a last GET to flush its packets.
+    Closing,
+    /// Closed.
+    Closed,
+}
+
+/// Why a session closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent a close packet or closed its WebSocket.
+    TransportClose,
+    /// The transport failed (duplicate poll, dropped request, I/O error, oversize message).
+    TransportError,
+    /// No pong within `ping_timeout` of a ping.
+    PingTimeout,
+    /// The client sent something that is not Engine.IO.
+    ParseError,
+    /// The server closed the session.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShuttingDown,
+}
+
+/// Something to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// The answer to the pending polling GET: one payload.
+    Poll(Vec<Packet>),
+    /// One frame on the session's WebSocket.
+    WebSocket(Packet),
+    /// One frame on the WebSocket that is probing for an upgrade.
+    Probe(Packet),
+}
+
+/// Something that happened to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The client sent a message.
+    Message(Message),
+    /// The session now runs over the probe WebSocket.
+    Upgraded,
+    /// The upgrade failed or timed out: close the probe WebSocket; the session goes on.
+    ProbeClosed,
+    /// The session is closed; nothing more will happen.
+    Closed(CloseReason),
+}
+
+/// Why a request cannot be served by this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+    /// A polling request for a session that does not use polling (any more).
+    #[error("wrong transport")]
+    WrongTransport,
+    /// A second GET while one was pending: the session is closed.
+    #[error("overlapping poll")]
+    OverlappingPoll,
+    /// A WebSocket for a session that is already upgrading or upgraded.
+    #[error("upgrade not possible")]
+    UpgradeRefused,
+}
+
+/// The state machine of one server session. See the [module docs](self).
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    transport: Transport,
+    state: State,
+    /// Packets for the active transport.
+    outbox: VecDeque<Packet>,
+    /// Transmits that bypass the outbox (probe answers, noops), in order.
+    urgent: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    /// Whether a polling GET waits for an answer.
+    poll_waiting: bool,
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    upgrade_deadline: Option<Instant>,
+    closing: Option<(CloseReason, Instant)>,
+}
+
+impl Session {
+    /// A new session on `transport`; the open packet carrying `handshake` is queued.
+    pub fn new(
+        config: SessionConfig,
+        handshake: Handshake,
+        transport: Transport,
+        now: Instant,
+    ) -> Self {
+        Session {
+            config,
+            transport,
+            state: State::Open,
+            outbox: VecDeque::from([Packet::Open(handshake)]),
+            urgent: VecDeque::new(),
+            events: VecDeque::new(),
+            poll_waiting: false,
+            next_ping: Some(now + config.ping_interval),
+            pong_deadline: None,
+            upgrade_deadline: None,
+            closing: None,
+        }
+    }
+
+    /// The active transport.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Packets queued for the active transport.
+    pub fn buffered(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Whether the session is closing or closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closing | State::Closed)
+    }
+
+    /// Queues a message for the client.
+    pub fn send(&mut self, message: Message) -> Result<(), SessionError> {
+        if self.is_closed() {
+            return Err(SessionError::Closed);
+        }
+        self.outbox.push_back(Packet::Message(message));
+        Ok(())
+    }
+
+    /// A packet arrived on the active transport (a polling POST or the session's WebSocket).
+    pub fn handle_packet(&mut self, packet: Packet, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        match packet {
+            Packet::Pong if self.pong_deadline.is_some() => {
+                self.pong_deadline = None;
+                self.next_ping = Some(now + self.config.ping_interval);
+            }
+            Packet::Message(m) => self.events.push_back(Event::Message(m)),
+            Packet::Close => {
+                // Node answers a pending poll with a noop when the client closes.
+                self.answer_poll(vec![Packet::Noop]);
+                self.finish(CloseReason::TransportClose);
+            }
+            // Client pings (protocol v3), stray pongs, noops and the rest are ignored, as Node does.
+            _ => {}
+        }
+    }
+
+    /// A polling GET arrived. On `Ok` its answer comes later from [`Session::poll_transmit`];
+    /// on `Err` it must be refused (HTTP 400).
+    pub fn handle_poll(&mut self, now: Instant) -> Result<(), SessionError> {
+        let _ = now;
+        match self.state {
+            State::Closed => return Err(SessionError::Closed),
+            State::Closing => {
+                let mut packets: Vec<Packet> = self.outbox.drain(..).collect();
+                packets.push(Packet::Close);
+                self.urgent.push_back(Transmit::Poll(packets));
+                let reason = self.closing.map_or(CloseReason::ForcedClose, |(r, _)| r);
+                self.finish(reason);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if self.transport != Transport::Polling {
+            return Err(SessionError::WrongTransport);
+        }
+        if self.poll_waiting {
+            self.close(CloseReason::TransportError, now);
+            return Err(SessionError::OverlappingPoll);
+        }
+        if self.state == State::Upgrading {
+            self.urgent.push_back(Transmit::Poll(vec![Packet::Noop]));
+        } else {
+            self.poll_waiting = true;
+        }
+        Ok(())
+    }
+
+    /// The pending GET went away before it was answered (the client dropped the request).
+    pub fn handle_poll_dropped(&mut self, now: Instant) {
+        if self.poll_waiting {
+            self.poll_waiting = false;
+            self.close(CloseReason::TransportError, now);
+        }
+    }
+
+    /// The active transport failed or closed (e.g. the WebSocket ended).
+    pub fn handle_transport_close(&mut self, reason: CloseReason, now: Instant) {
+        let _ = now;
+        if self.state != State::Closed {
+            self.outbox.clear();
+            self.finish(reason);
+        }
+    }
+
+    /// A WebSocket carrying this session's id connected. On `Err` the I/O layer closes it.
+    pub fn handle_probe_open(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.is_closed() {
+            return Err(SessionError::Closed);
+        }
+        if self.transport != Transport::Polling || self.state != State::Open {
+            return Err(SessionError::UpgradeRefused);
+        }
+        self.state = State::Probing;
+        self.upgrade_deadline = Some(now + self.config.upgrade_timeout);
+        Ok(())
+    }
+
+    /// A packet arrived on the probing WebSocket.
+    pub fn handle_probe_packet(&mut self, packet: Packet, now: Instant) {
+        let _ = now;
+        if !matches!(self.state, State::Probing | State::Upgrading) {
+            return;
+        }
+        match packet {
+            Packet::PingProbe => {
+                self.urgent.push_back(Transmit::Probe(Packet::PongProbe));
+                self.state = State::Upgrading;
+                self.answer_poll(vec![Packet::Noop]);
+            }
+            Packet::Upgrade => {
+                self.answer_poll(vec![Packet::Noop]);
+                self.transport = Transport::WebSocket;
+                self.state = State::Open;
+                self.upgrade_deadline = None;
+                self.events.push_back(Event::Upgraded);
+            }
+            _ => self.abort_upgrade(),
+        }
+    }
+
+    /// The probing WebSocket closed or failed before the upgrade completed.
+    pub fn handle_probe_close(&mut self, now: Instant) {
+        let _ = now;
+        if matches!(self.state, State::Probing | State::Upgrading) {
+            self.state = State::Open;
+            self.upgrade_deadline = None;
+        }
+    }
+
+    /// Closes the session from the server side.
+    ///
+    /// A polling session with packets still queued and no pending GET waits (up to
+    /// `close_timeout`) for one last GET, which gets the packets and a close packet; a pending
+    /// GET gets them at once. A WebSocket session sends what is queued, then closes.
+    pub fn close(&mut self, reason: CloseReason, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if matches!(self.state, State::Probing | State::Upgrading) {
+            self.events.push_back(Event::ProbeClosed);
+            self.state = State::Open;
+        }
+        let flush = matches!(reason, CloseReason::ForcedClose | CloseReason::ServerShuttingDown);
+        if !flush {
+            self.outbox.clear();
+        }
+        match self.transport {
+            Transport::Polling if self.poll_waiting => {
+                let mut packets: Vec<Packet> = self.outbox.drain(..).collect();
+                packets.push(Packet::Close);
+                self.answer_poll(packets);
+                self.finish(reason);
+            }
+            Transport::Polling if !self.outbox.is_empty() => {
+                self.state = State::Closing;
+                self.closing = Some((reason, now + self.config.close_timeout));
+                self.next_ping = None;
+                self.pong_deadline = None;
+                self.upgrade_deadline = None;
+            }
+            _ => self.finish(reason),
+        }
+    }
+
+    /// The next instant [`Session::handle_timeout`] must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.next_ping, self.pong_deadline, self.upgrade_deadline, self.closing.map(|(_, d)| d)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((reason, deadline)) = self.closing {
+            if now >= deadline {
+                self.outbox.clear();
+                self.finish(reason);
+            }
+            return;
+        }
+        if self.upgrade_deadline.is_some_and(|d| now >= d) {
+            self.abort_upgrade();
+        }
+        if self.pong_deadline.is_some_and(|d| now >= d) {
+            self.close(CloseReason::PingTimeout, now);
+            return;
+        }
+        if let Some(due) = self.next_ping.filter(|d| now >= *d) {
+            self.outbox.push_back(Packet::Ping);
+            self.next_ping = None;
+            // Counted from when the ping was due, so a late wake-up does not extend the
+            // session's life: it closes exactly at ping + pingTimeout.
+            self.pong_deadline = Some((due + self.config.ping_timeout).max(now));
+        }
+    }
+
+    /// The next thing to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.urgent.pop_front() {
+            return Some(t);
+        }
+        match self.transport {
+            Transport::Polling => {
+                let flushable = matches!(self.state, State::Open | State::Probing);
+                if flushable && self.poll_waiting && !self.outbox.is_empty() {
+                    self.poll_waiting = false;
+                    Some(Transmit::Poll(self.outbox.drain(..).collect()))
+                } else {
+                    None
+                }
+            }
+            Transport::WebSocket => self.outbox.pop_front().map(Transmit::WebSocket),
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn answer_poll(&mut self, packets: Vec<Packet>) {
+        if self.poll_waiting {
+            self.poll_waiting = false;
+            self.urgent.push_back(Transmit::Poll(packets));
+        }
+    }
+
+    fn abort_upgrade(&mut self) {
+        if matches!(self.state, State::Probing | State::Upgrading) {
+            self.state = State::Open;
+            self.upgrade_deadline = None;
+            self.events.push_back(Event::ProbeClosed);
+        }
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        if matches!(self.state, State::Probing | State::Upgrading) {
+            self.events.push_back(Event::ProbeClosed);
+        }
+        self.state = State::Closed;
+        self.poll_waiting = false;
+        self.next_ping = None;
+        self.pong_deadline = None;
+        self.upgrade_deadline = None;
+        self.closing = None;
+        self.events.push_back(Event::Closed(reason));
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,80 @@
+//! The protocol test server (see the protocol test server specification).
+//!
+//! `/engine.io/` is a plain Engine.IO v4 server that echoes every message back unchanged;
+//! `/socket.io/` is the Socket.IO endpoint. Both use pingInterval 300 ms, pingTimeout 200 ms,
+//! maxPayload 1000000 and CORS `*`.
+//!
+//! ```text
+//! cargo run -p switchboard --example conformance -- --port 3000
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use switchboard_engine::{
+    Cors, DisconnectReason, Engine, EngineConfig, EngineService, Handler, Message, Socket,
+};
+use tower::Layer as _;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(about = "Engine.IO / Socket.IO protocol test server")]
+struct Args {
+    /// Port to bind on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
+/// Echoes every message back to its sender: text stays text, binary stays binary.
+struct Echo;
+
+impl Handler for Echo {
+    fn on_connect(&self, _socket: Arc<Socket>) {}
+
+    fn on_message(&self, socket: &Arc<Socket>, message: Message) {
+        if let Err(e) = socket.send(message) {
+            tracing::debug!(sid = %socket.id(), error = %e, "echo dropped");
+        }
+    }
+
+    fn on_disconnect(&self, _socket: &Arc<Socket>, _reason: DisconnectReason) {}
+}
+
+/// The settings of both endpoints.
+fn engine_config(path: &str) -> EngineConfig {
+    let mut config = EngineConfig::default();
+    config.path = path.to_owned();
+    config.ping_interval = Duration::from_millis(300);
+    config.ping_timeout = Duration::from_millis(200);
+    config.max_payload = 1_000_000;
+    config.cors = Some(Cors::default());
+    config
+}
+
+/// The `/socket.io/` endpoint, served for every request the `/engine.io/` engine does not take.
+///
+/// The Socket.IO test server (namespaces `/` and `/custom`) is layered in here. Until then it
+/// is an Engine.IO echo with the same settings, so the Engine.IO tests run on both paths.
+fn socket_io_endpoint() -> EngineService<Echo> {
+    Engine::new(Arc::new(Echo), engine_config("/socket.io/")).service()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    let addr = listener.local_addr()?;
+    let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/"));
+    let service = engine_io.layer().layer(socket_io_endpoint());
+    println!("listening on http://{addr}");
+    switchboard_engine::serve(listener, service).await?;
+    Ok(())
+}
