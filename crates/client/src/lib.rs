@@ -1,23 +1,47 @@
 //! A Rust client for Socket.IO v5 over Engine.IO v4, wire-compatible with the official servers.
 //!
 //! This crate sits at the top of the Switchboard stack, beside the server: it shares the
-//! sans-IO codecs of `switchboard-proto` and adds the I/O on tokio.
+//! sans-IO codecs of `switchboard-proto` and adds the I/O on tokio. It follows the official
+//! JavaScript client (`socket.io-client` v4): same options and defaults, same events, same
+//! reconnection algorithm.
 //!
-//! - [`engine`]: the Engine.IO client (polling, WebSocket, upgrade, heartbeat, binary).
+//! - [`Manager`]: one connection multiplexing the [`Socket`]s of several namespaces, with
+//!   reconnection ([`ManagerEvent`]); [`io`] makes a manager and a socket from one URL.
+//! - [`Socket`]: `connect`/`disconnect`, typed `emit` and `emit_with_ack` (serde), server acks,
+//!   binary, `on`/`once`/`off`/`on_any`, `volatile`, the offline buffer, `auth`, `retries`,
+//!   connection state recovery.
+//! - [`engine`]: the Engine.IO client alone (polling, WebSocket, upgrade, heartbeat, binary).
 //! - [`Backoff`]: the reconnection delay algorithm of the official client, sans-IO.
 //!
+//! One task per [`Manager`] owns the connection and the state of every socket; the handles
+//! talk to it through a channel, and listeners run on it, in the order events arrive.
 //! TLS (`https`/`wss`) is not supported yet.
 //!
 //! ```no_run
-//! use switchboard_client::engine::{EngineOptions, Event, Message, Socket};
+//! use std::time::Duration;
+//! use serde::Deserialize;
+//! use switchboard_client::{ClientOptions, io};
 //!
-//! # async fn run() -> Result<(), switchboard_client::engine::Error> {
-//! let mut socket = Socket::connect("http://127.0.0.1:3000", EngineOptions::default()).await?;
-//! socket.send(Message::Text("hello".into())).await?;
-//! if let Some(Event::Message(reply)) = socket.recv().await {
-//!     println!("{reply:?}");
+//! #[derive(Deserialize)]
+//! struct Message {
+//!     user: String,
+//!     text: String,
 //! }
-//! socket.close().await;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = io("http://127.0.0.1:3000/chat", ClientOptions::default())?;
+//! socket.on("message", |event| {
+//!     if let Ok(m) = event.data::<Message>() {
+//!         println!("{}: {}", m.user, m.text);
+//!     }
+//! });
+//! socket.on_disconnect(|reason| println!("disconnected: {reason}"));
+//! socket.connect(); // once the listeners are in place
+//!
+//! socket.emit("message", &(serde_json::json!({ "text": "hello" }),))?;
+//! let (count,): (u64,) =
+//!     socket.timeout(Duration::from_secs(5)).emit_with_ack("count", &()).await?;
+//! println!("{count} messages so far");
 //! # Ok(())
 //! # }
 //! ```

@@ -29,7 +29,8 @@ use crate::engine::EngineOptions;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientOptions {
-    /// The Engine.IO options (transports, upgrade, path, query, headers).
+    /// The Engine.IO options (transports, upgrade, path, query, headers); its
+    /// `connect_timeout` is replaced by [`ClientOptions::timeout`].
     pub engine: EngineOptions,
     /// Whether to reconnect after the connection is lost (`reconnection`).
     pub reconnection: bool,

@@ -164,11 +164,13 @@ impl Driver {
     pub(crate) async fn run(mut self, rest: Vec<Packet>) {
         let (reason, ack) = self.run_inner(rest).await;
         tracing::debug!(sid = %self.handshake.sid, %reason, "engine.io connection closed");
-        // The user may have dropped the receiver: nobody to tell, which is fine.
-        let _ = self.events.send(Event::Close(reason)).await;
+        // Answer the closer first: it may be the one reading the events, so waiting for room in
+        // a full event channel before answering it could deadlock.
         if let Some(ack) = ack {
             let _ = ack.send(());
         }
+        // The user may have dropped the receiver: nobody to tell, which is fine.
+        let _ = self.events.send(Event::Close(reason)).await;
     }
 
     async fn run_inner(&mut self, rest: Vec<Packet>) -> (CloseReason, Option<oneshot::Sender<()>>) {
