@@ -98,12 +98,61 @@ async fn polling_only() {
 #[tokio::test]
 async fn websocket_only() {
     let server = start("node-socketio.mjs", &[]).await;
-    let socket = io(&server.url(), options(&[TransportKind::WebSocket])).unwrap();
+    let mut o = options(&[TransportKind::WebSocket]);
+    o.engine.query.push(("room".into(), "blue".into()));
+    o.engine.extra_headers.insert("x-test", http::HeaderValue::from_static("yes"));
+    let socket = io(&server.url(), o).unwrap();
     connect(&socket).await;
     echo_and_acks(&socket).await;
     let me = whoami(&socket).await;
     assert_eq!(me["transport"], "websocket");
     assert_eq!(me["id"].as_str(), socket.id().as_deref());
+    assert_eq!(me["query"]["room"], "blue");
+    assert_eq!(me["header"], "yes");
+}
+
+#[tokio::test]
+async fn ping_timeout_disconnects_then_reconnects() {
+    let server =
+        start("node-socketio.mjs", &["--ping-interval", "100", "--ping-timeout", "100"]).await;
+    let mut o = options(&[TransportKind::WebSocket]);
+    o.reconnection_delay = Duration::from_millis(50);
+    let socket = io(&server.url(), o).unwrap();
+    let (tx, mut lifecycle) = mpsc::unbounded_channel();
+    let t = tx.clone();
+    socket.on_connect(move || {
+        let _ = t.send("connect".to_owned());
+    });
+    socket.on_disconnect(move |r| {
+        let _ = tx.send(format!("disconnect {r}"));
+    });
+    socket.connect();
+    assert_eq!(recv(&mut lifecycle).await, "connect");
+    socket.emit("stop-pinging", &()).unwrap();
+    assert_eq!(recv(&mut lifecycle).await, "disconnect ping timeout");
+    assert_eq!(recv(&mut lifecycle).await, "connect");
+    assert_eq!(whoami(&socket).await["id"].as_str(), socket.id().as_deref());
+}
+
+#[tokio::test]
+async fn without_reconnection_a_cut_is_final_until_connect() {
+    let server = start("node-socketio.mjs", &[]).await;
+    let mut o = ClientOptions::default();
+    o.reconnection = false;
+    let manager = Manager::new(&server.url(), o).unwrap();
+    let (tx, mut manager_events) = mpsc::unbounded_channel();
+    manager.on(move |e| {
+        let _ = tx.send(format!("{e:?}"));
+    });
+    let socket = manager.socket("/");
+    connect(&socket).await;
+    assert_eq!(recv(&mut manager_events).await, "Open");
+    socket.emit("cut", &("nowhere", "bye")).unwrap();
+    assert_eq!(recv(&mut manager_events).await, "Close(TransportClose)");
+    assert!(!socket.connected());
+    // No reconnection attempt: the next manager event is the open that `connect` causes.
+    connect(&socket).await;
+    assert_eq!(recv(&mut manager_events).await, "Open");
 }
 
 #[tokio::test]

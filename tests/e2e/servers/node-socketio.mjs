@@ -14,6 +14,7 @@
 //   "join" room            joins `room`, then broadcasts "joined" room to it
 //   "broadcast" room, msg  broadcasts "news" msg to `room`
 //   "disconnect-me"        disconnects the socket from the server side
+//   "stop-pinging"         stops the heartbeat of the connection (the client's watchdog fires)
 //   "cut" room, msg        closes the connection, then broadcasts "news" msg to `room`
 //   "flaky" key, cb        ignores the first "flaky" event of each key, acks the next ones
 //                          with the number of times the key was seen
@@ -74,6 +75,15 @@ function setup(nsp) {
     });
     socket.on("broadcast", (room, msg) => nsp.to(room).emit("news", msg));
     socket.on("disconnect-me", () => socket.disconnect());
+    socket.on("stop-pinging", () => {
+      const conn = socket.conn;
+      clearTimeout(conn.pingIntervalTimer);
+      clearTimeout(conn.pingTimeoutTimer);
+      conn.pingIntervalTimer = null;
+      conn.pingTimeoutTimer = null;
+      conn.schedulePing = () => {};
+      conn.resetPingTimeout = () => {};
+    });
     socket.on("cut", (room, msg) => {
       socket.once("disconnect", () => nsp.to(room).emit("news", msg));
       socket.conn.close();
