@@ -333,3 +333,7 @@ impl Namespace {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "namespace_tests.rs"]
+mod tests;
