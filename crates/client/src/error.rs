@@ -23,6 +23,15 @@ pub enum Error {
     /// The manager is gone.
     #[error("client closed")]
     Closed,
+    /// The namespace could not be joined (blocking client).
+    #[error("cannot connect")]
+    Connect(#[source] ConnectError),
+    /// The namespace was not joined in time (blocking client).
+    #[error("connection timed out")]
+    Timeout,
+    /// The background runtime could not start (blocking client).
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Why an acknowledgement did not come.

@@ -12,6 +12,7 @@
 //!   connection state recovery.
 //! - [`engine`]: the Engine.IO client alone (polling, WebSocket, upgrade, heartbeat, binary).
 //! - [`Backoff`]: the reconnection delay algorithm of the official client, sans-IO.
+//! - [`blocking`]: a small blocking wrapper for programs without an async runtime.
 //!
 //! One task per [`Manager`] owns the connection and the state of every socket; the handles
 //! talk to it through a channel, and listeners run on it, in the order events arrive.
@@ -47,6 +48,7 @@
 //! ```
 
 mod backoff;
+pub mod blocking;
 pub mod engine;
 mod error;
 mod event;
