@@ -206,3 +206,23 @@ async fn connection_errors_are_typed() {
     let err = Socket::connect("http://127.0.0.1:1", options(&[])).await.unwrap_err();
     assert!(matches!(err, Error::NoTransport));
 }
+
+#[tokio::test]
+async fn handshake_times_out_on_a_silent_server() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Holds the accepted connections open until the test ends.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    for transport in [TransportKind::Polling, TransportKind::WebSocket] {
+        let mut o = options(&[transport]);
+        o.connect_timeout = std::time::Duration::from_millis(200);
+        let err = Socket::connect(&url, o).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout), "{transport:?}: {err:?}");
+    }
+}
