@@ -16,7 +16,16 @@
 //!
 //! One task per [`Manager`] owns the connection and the state of every socket; the handles
 //! talk to it through a channel, and listeners run on it, in the order events arrive.
-//! TLS (`https`/`wss`) is not supported yet.
+//!
+//! Differences from the JS client:
+//! - sockets do not connect by themselves (`autoConnect`): register the listeners, then call
+//!   [`Socket::connect`], so that no event can come before its listener;
+//! - `auth` is set once per manager ([`ClientOptions::auth`]), fixed or computed per attempt;
+//! - listeners are plain closures run on the manager task: spawn for slow or async work;
+//! - `disconnect` is reported only to sockets that were connected;
+//! - a listener that holds a clone of its own socket keeps the manager alive: call
+//!   [`Socket::disconnect`] to close the connection;
+//! - TLS (`https`/`wss`) is not supported yet.
 //!
 //! ```no_run
 //! use std::time::Duration;
