@@ -159,8 +159,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         report.skip("build examples", "--no-e2e");
         report.skip("node e2e tests", "--no-e2e");
     } else {
+        // `--workspace` rather than `-p switchboard`: the same feature set as `cargo test
+        // --workspace`, so this reuses its build instead of recompiling tokio and hyper.
         let built = report.step("build examples", || {
-            passed_if(cmd::cargo(root).args(["build", "-p", "switchboard", "--examples"]))
+            passed_if(cmd::cargo(root).args(["build", "--workspace", "--examples"]))
         });
         if !npm_ok {
             report.skip("node e2e tests", "npm install failed");
