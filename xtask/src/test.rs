@@ -125,6 +125,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     } else {
         report.step("npm ci (tests/e2e)", || {
             npm::ensure_node_modules(&e2e_dir)?;
+            npm::ensure_node_modules(&root.join("web"))?;
             Ok(Outcome::Passed)
         })
     };
@@ -198,6 +199,7 @@ fn node_tests(root: &Path, dir: &Path) -> Result<Outcome> {
     node.current_dir(root)
         .env("SWITCHBOARD_CONFORMANCE_BIN", examples.join("conformance"))
         .env("SWITCHBOARD_BENCH_BIN", examples.join("bench"))
+        .env("SWITCHBOARD_CLIENT_DIST", crate::client_dist(root))
         .arg("--test")
         .args(files.iter().map(|file| file.strip_prefix(root).unwrap_or(file)));
     passed_if(&mut node)
