@@ -1,42 +1,132 @@
-//! Binding, serving and graceful shutdown.
+//! Binding, wiring and graceful shutdown.
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::post;
+use switchboard::{SocketIo, SocketIoConfig};
+use switchboard_engine::Cors;
 use tokio::net::TcpListener;
 
-use crate::cli::ServeArgs;
-use crate::{page, realtime};
+use crate::app::{App, AppInner};
+use crate::auth::Authenticator;
+use crate::chat::presence::{Presence, Typing};
+use crate::config::Config;
+use crate::limits::Limiter;
+use crate::store::{SqliteStorage, Store};
+use crate::{chat, notify, web};
 
-/// Binds `args.host:args.port`, prints the URL and serves until SIGINT or SIGTERM.
-pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let engine = realtime::engine();
-    let router = Router::new().route("/", get(page::index));
-    let router = realtime::realtime_layer(router, &engine);
+/// How long the shutdown may take before the process exits anyway.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
-    let listener = TcpListener::bind((args.host.as_str(), args.port))
+/// Opens the store, binds `config.host:config.port`, prints the URL and serves until SIGINT
+/// or SIGTERM.
+pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
+    let storage = SqliteStorage::open(&config.data_dir)
+        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
+    let (store, store_thread) = Store::spawn(storage).context("cannot start the store thread")?;
+
+    let mut io_config = SocketIoConfig::default();
+    if !config.cors_origins.is_empty() {
+        let mut cors = Cors::default();
+        cors.origins = Some(config.cors_origins.clone());
+        io_config.engine.cors = Some(cors);
+    }
+    let io = SocketIo::new(io_config);
+    let app = App::new(AppInner {
+        io: io.clone(),
+        store: store.clone(),
+        auth,
+        presence: Presence::default(),
+        typing: Typing::default(),
+        limiter: Limiter::new(config.rate_limit, config.rate_burst),
+        api_key: config.api_key.clone(),
+        typing_timeout: config.typing_timeout,
+    });
+    chat::install(&app);
+    notify::install(&app);
+
+    let client_js = match web::find_client_js(config.client_js.as_deref()) {
+        Some(path) => match tokio::fs::read(&path).await {
+            Ok(bytes) => {
+                tracing::info!(path = %path.display(), "serving socket.io-client");
+                Some(bytes.into())
+            }
+            Err(error) => {
+                anyhow::bail!("cannot read the client bundle {}: {error}", path.display())
+            }
+        },
+        None => {
+            tracing::warn!(
+                "socket.io-client not found: the pages need /socket.io/socket.io.js; run \
+                 `npm install` in tests/e2e or pass --client-js"
+            );
+            None
+        }
+    };
+    let router = Router::new()
+        .route("/api/notify", post(notify::http_notify))
+        .with_state(app.clone())
+        .merge(web::routes(client_js))
+        .fallback_service(io.service());
+
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // Exactly one line on stdout, flushed now: scripts and tests read the port from it.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "Switchboard listening on http://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, auth = app.auth.mode(), data_dir = %config.data_dir.display(), "listening");
 
+    // Fires once the signal arrived, so the drain below starts counting its deadline.
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown_io = io.clone();
+    let shutdown_app = app.clone();
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
-        // Ends every Engine.IO session (held polls and WebSockets) so the graceful shutdown
-        // does not wait for them.
-        engine.close();
+        let _ = signalled_tx.send(());
+        tell_clients(&shutdown_app).await;
+        // Disconnects every socket and ends every Engine.IO session (held polls and
+        // WebSockets), so the graceful shutdown does not wait for them.
+        shutdown_io.close().await;
     };
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("server error")?;
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+    let deadline = async {
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_LIMIT).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.context("server error")?,
+        () = deadline => tracing::warn!("connections still open after the shutdown limit"),
+    }
+    match tokio::time::timeout(SHUTDOWN_LIMIT, store.close()).await {
+        Ok(Ok(())) => tracing::info!("store flushed"),
+        Ok(Err(error)) => tracing::error!(%error, "store flush failed"),
+        Err(_) => tracing::error!("store flush timed out"),
+    }
+    drop(store_thread);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells every client the server is going away before their connections close.
+async fn tell_clients(app: &App) {
+    let notice = serde_json::json!({ "message": "server shutting down" });
+    for ns in [app.chat(), app.notifications()] {
+        if let Err(error) = ns.emit("server:shutdown", &notice).await {
+            tracing::debug!(%error, "shutdown notice not sent");
+        }
+    }
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.

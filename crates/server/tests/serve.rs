@@ -17,9 +17,20 @@ struct Server {
     base: String,
 }
 
+/// A fresh data directory under the target directory.
+fn data_dir() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("serve-{}-{nanos}", std::process::id()));
+    dir.to_string_lossy().into_owned()
+}
+
 async fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let dir = data_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
+        .args(["--data-dir", &dir])
         .env_remove("SWITCHBOARD_PORT")
         .env_remove("SWITCHBOARD_HOST")
         .envs(env.iter().copied())
@@ -74,8 +85,14 @@ async fn serves_the_landing_page_on_a_free_port() {
     let response = server.get("/").await;
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.to_ascii_lowercase().contains("content-type: text/html; charset=utf-8"));
-    assert!(response.contains("<h1>Switchboard</h1>"), "{response}");
-    assert!(response.contains("demo apps"), "{response}");
+    assert!(response.contains("Switchboard"), "{response}");
+    assert!(response.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{response}");
+    for path in ["/chat.js", "/style.css", "/notifications", "/notifications.js"] {
+        let page = server.get(path).await;
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {page}");
+    }
+    let health = server.get("/healthz").await;
+    assert!(health.ends_with("\r\n\r\nok"), "{health}");
 
     let missing = server.get("/no-such-page").await;
     assert!(missing.starts_with("HTTP/1.1 404 "), "{missing}");
@@ -100,7 +117,7 @@ async fn a_port_in_use_is_a_clear_error() {
     let output = timeout(
         LIMIT,
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["--port", &port])
+            .args(["--port", &port, "--data-dir", &data_dir()])
             .env_remove("SWITCHBOARD_PORT")
             .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())
@@ -114,4 +131,52 @@ async fn a_port_in_use_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
     assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn redis_is_refused_with_a_clear_error() {
+    let output = timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--port", "0", "--redis", "redis://127.0.0.1:6379", "--data-dir", &data_dir()])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--redis is not supported yet"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn help_documents_every_option() {
+    let output = timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--help").kill_on_drop(true).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--port",
+        "--host",
+        "--config",
+        "--data-dir",
+        "--redis",
+        "--cors-origin",
+        "--jwt-secret",
+        "--jwt-public-key",
+        "--api-key",
+        "--rate-limit",
+        "--log-format",
+        "SWITCHBOARD_PORT",
+        "not supported yet",
+    ] {
+        assert!(help.contains(option), "{option} missing from --help:\n{help}");
+    }
 }
