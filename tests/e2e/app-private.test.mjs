@@ -123,7 +123,9 @@ describe("presence", () => {
     const watcher = await user("watcher-presence");
     await request(watcher.socket, "room:join", { roomId: "presence-room" });
     const tab1 = await user("ann-presence");
+    const joined = waitFor(watcher.socket, "presence:update", (u) => u.status === "online");
     await request(tab1.socket, "room:join", { roomId: "presence-room" });
+    await joined;
     const tab2 = await user("ann-presence");
     const updates = collect(watcher.socket, "presence:update");
 
