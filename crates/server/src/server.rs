@@ -119,14 +119,24 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tells every client the server is going away before their connections close.
+/// How long the shutdown notice waits for the clients' acks.
+const NOTICE_WAIT: Duration = Duration::from_secs(1);
+
+/// Tells every client the server is going away before their connections close. The notice
+/// asks for an ack and waits for it (at most [`NOTICE_WAIT`]): closing a connection drops
+/// what is still queued for it, so this is how the notice gets out first.
 async fn tell_clients(app: &App) {
     let notice = serde_json::json!({ "message": "server shutting down" });
-    for ns in [app.chat(), app.notifications()] {
-        if let Err(error) = ns.emit("server:shutdown", &notice).await {
-            tracing::debug!(%error, "shutdown notice not sent");
+    let send = |ns: switchboard::Namespace| {
+        let notice = notice.clone();
+        async move {
+            let answers = ns.timeout(NOTICE_WAIT).emit_with_ack("server:shutdown", &notice).await;
+            if let Err(error) = answers {
+                tracing::debug!(%error, "not every client acknowledged the shutdown notice");
+            }
         }
-    }
+    };
+    tokio::join!(send(app.chat()), send(app.notifications()));
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
