@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cmd, deps, npm};
+use crate::{apt, cmd, deps, npm};
 
 /// The e2e test directory, relative to the workspace root.
 const E2E_DIR: &str = "tests/e2e";
@@ -160,7 +160,20 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         report.skip("node e2e tests", "--no-e2e");
     } else {
         let built = report.step("build examples", || {
-            passed_if(cmd::cargo(root).args(["build", "-p", "switchboard", "--examples"]))
+            passed_if(cmd::cargo(root).args([
+                "build",
+                "-p",
+                "switchboard",
+                "-p",
+                "switchboard-server",
+                "--examples",
+                "--bins",
+            ]))
+        });
+        // The browser tests drive the Debian `chromium` package.
+        report.step("apt: chromium", || {
+            apt::ensure_apt(&["chromium"])?;
+            Ok(Outcome::Passed)
         });
         if !npm_ok {
             report.skip("node e2e tests", "npm install failed");
@@ -191,10 +204,12 @@ fn node_tests(root: &Path, dir: &Path) -> Result<Outcome> {
         Some(major) if major >= MIN_NODE => {}
         _ => bail!("Node.js {MIN_NODE} or newer is needed, found {}", version.trim()),
     }
-    let examples = target_dir(root)?.join("debug").join("examples");
+    let debug = target_dir(root)?.join("debug");
+    let examples = debug.join("examples");
     let mut node = Command::new("node");
     node.current_dir(root)
         .env("SWITCHBOARD_CONFORMANCE_BIN", examples.join("conformance"))
+        .env("SWITCHBOARD_SERVER_BIN", debug.join("switchboard"))
         .env("SWITCHBOARD_BENCH_BIN", examples.join("bench"))
         .arg("--test")
         .args(files.iter().map(|file| file.strip_prefix(root).unwrap_or(file)));
