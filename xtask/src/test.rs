@@ -159,16 +159,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         report.skip("build examples", "--no-e2e");
         report.skip("node e2e tests", "--no-e2e");
     } else {
+        // `--workspace` rather than `-p switchboard`: the same feature set as `cargo test
+        // --workspace`, so this reuses its build instead of recompiling tokio and hyper.
         let built = report.step("build examples", || {
-            passed_if(cmd::cargo(root).args([
-                "build",
-                "-p",
-                "switchboard",
-                "-p",
-                "switchboard-server",
-                "--examples",
-                "--bins",
-            ]))
+            passed_if(cmd::cargo(root).args(["build", "--workspace", "--examples", "--bins"]))
         });
         // The browser tests drive the Debian `chromium` package.
         report.step("apt: chromium", || {
