@@ -99,11 +99,14 @@ pub(crate) struct ServeArgs {
     /// itself [default: 5000].
     #[arg(long, env = "SWITCHBOARD_TYPING_TIMEOUT_MS", value_name = "MS")]
     pub(crate) typing_timeout_ms: Option<u64>,
-    /// The socket.io-client browser bundle served at `/socket.io/socket.io.js` [default: the
-    /// first of tests/e2e/node_modules/socket.io-client/dist/socket.io.js found from the working
-    /// directory or the source tree].
-    #[arg(long, env = "SWITCHBOARD_CLIENT_JS", value_name = "FILE")]
-    pub(crate) client_js: Option<PathBuf>,
+    /// The `dist` directory of the npm socket.io-client package, served at
+    /// `/socket.io/socket.io.js` [default: tests/e2e/node_modules/socket.io-client/dist from the
+    /// working directory or the source tree, if present; else a small built-in client].
+    #[arg(long, env = "SWITCHBOARD_CLIENT_DIST", value_name = "DIR")]
+    pub(crate) client_dist: Option<PathBuf>,
+    /// Serve the small built-in browser client even when the official one is installed.
+    #[arg(long, env = "SWITCHBOARD_BUILTIN_CLIENT")]
+    pub(crate) builtin_client: bool,
     /// Log format on stderr (filter with RUST_LOG) [default: human].
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,

@@ -28,7 +28,8 @@ struct FileConfig {
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
     typing_timeout_ms: Option<u64>,
-    client_js: Option<PathBuf>,
+    client_dist: Option<PathBuf>,
+    builtin_client: Option<bool>,
     log_format: Option<LogFormat>,
 }
 
@@ -75,7 +76,8 @@ pub(crate) struct Config {
     pub(crate) rate_limit: NonZeroU32,
     pub(crate) rate_burst: NonZeroU32,
     pub(crate) typing_timeout: Duration,
-    pub(crate) client_js: Option<PathBuf>,
+    pub(crate) client_dist: Option<PathBuf>,
+    pub(crate) builtin_client: bool,
     pub(crate) log_format: LogFormat,
 }
 
@@ -158,7 +160,8 @@ impl Config {
             typing_timeout: Duration::from_millis(
                 args.typing_timeout_ms.or(file.typing_timeout_ms).unwrap_or(5000),
             ),
-            client_js: args.client_js.or(file.client_js),
+            client_dist: args.client_dist.or(file.client_dist),
+            builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
         })
     }

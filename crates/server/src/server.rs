@@ -30,6 +30,15 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let (store, store_thread) = Store::spawn(storage).context("cannot start the store thread")?;
 
     let mut io_config = SocketIoConfig::default();
+    io_config.client_dist = match config.builtin_client {
+        true => None,
+        false => web::find_client_dist(config.client_dist.as_deref()),
+    };
+    match &io_config.client_dist {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the official socket.io-client"),
+        None => tracing::info!("serving the built-in browser client"),
+    }
+    let builtin_client = io_config.client_dist.is_none();
     if !config.cors_origins.is_empty() {
         let mut cors = Cors::default();
         cors.origins = Some(config.cors_origins.clone());
@@ -49,28 +58,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     chat::install(&app);
     notify::install(&app);
 
-    let client_js = match web::find_client_js(config.client_js.as_deref()) {
-        Some(path) => match tokio::fs::read(&path).await {
-            Ok(bytes) => {
-                tracing::info!(path = %path.display(), "serving socket.io-client");
-                Some(bytes.into())
-            }
-            Err(error) => {
-                anyhow::bail!("cannot read the client bundle {}: {error}", path.display())
-            }
-        },
-        None => {
-            tracing::warn!(
-                "socket.io-client not found: the pages need /socket.io/socket.io.js; run \
-                 `npm install` in tests/e2e or pass --client-js"
-            );
-            None
-        }
-    };
     let router = Router::new()
         .route("/api/notify", post(notify::http_notify))
         .with_state(app.clone())
-        .merge(web::routes(client_js))
+        .merge(web::routes(builtin_client))
         .fallback_service(io.service());
 
     let listener = TcpListener::bind((config.host.as_str(), config.port))
