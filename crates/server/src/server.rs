@@ -105,7 +105,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(Err(error)) => tracing::error!(%error, "store flush failed"),
         Err(_) => tracing::error!("store flush timed out"),
     }
-    drop(store_thread);
+    // The thread ends right after the flush; join it off the runtime.
+    if tokio::task::spawn_blocking(move || store_thread.join()).await.is_err() {
+        tracing::error!("the store thread panicked");
+    }
     tracing::info!("stopped");
     Ok(())
 }

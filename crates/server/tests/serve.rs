@@ -180,3 +180,68 @@ async fn help_documents_every_option() {
         assert!(help.contains(option), "{option} missing from --help:\n{help}");
     }
 }
+
+#[tokio::test]
+async fn a_toml_config_file_and_json_logs() {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = std::path::Path::new(&dir).join("switchboard.toml");
+    std::fs::write(
+        &config,
+        "port = 0\nhost = \"127.0.0.1\"\nlog_format = \"json\"\napi_key = \"k\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--config", config.to_str().unwrap(), "--data-dir", &dir])
+        .env_remove("SWITCHBOARD_PORT")
+        .env_remove("SWITCHBOARD_HOST")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    timeout(LIMIT, BufReader::new(stdout).read_line(&mut line)).await.unwrap().unwrap();
+    assert!(line.starts_with("Switchboard listening on http://127.0.0.1:"), "{line}");
+    let server = Server { child, base: line.trim_end().replace("Switchboard listening on ", "") };
+    let mut child = server.child;
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    let mut stderr = String::new();
+    let mut err = child.stderr.take().unwrap();
+    timeout(LIMIT, err.read_to_string(&mut stderr)).await.unwrap().unwrap();
+    assert!(timeout(LIMIT, child.wait()).await.unwrap().unwrap().success());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{line}");
+    }
+    assert!(std::path::Path::new(&dir).join("switchboard.db").is_file());
+}
+
+#[tokio::test]
+async fn a_bad_config_file_is_a_clear_error() {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = std::path::Path::new(&dir).join("bad.toml");
+    std::fs::write(&config, "prot = 3000\n").unwrap();
+    let output = timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--config", config.to_str().unwrap(), "--data-dir", &dir])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid config file") && stderr.contains("prot"), "{stderr}");
+}

@@ -263,3 +263,38 @@ pub(crate) fn new_id() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_jobs_commit_and_a_failing_job_is_undone_alone() {
+        let (store, thread) = Store::spawn(SqliteStorage::memory().unwrap()).unwrap();
+        store.call(|s| s.upsert_user("ann", "Ann", 1)).await.unwrap();
+        let mut calls = Vec::new();
+        for i in 0..50 {
+            let store = store.clone();
+            calls.push(tokio::spawn(async move {
+                store.call(move |s| s.join_room(&format!("r{i}"), "ann", 1)).await
+            }));
+        }
+        // A job that writes, then fails: its write is rolled back, the others stay.
+        let failing = store
+            .call(|s| {
+                s.join_room("doomed", "ann", 1)?;
+                s.join_room("x", "nobody", 1) // foreign key violation
+            })
+            .await;
+        assert!(matches!(failing, Err(StoreError::Database(_))), "{failing:?}");
+        for call in calls {
+            assert!(call.await.unwrap().unwrap());
+        }
+        let rooms = store.call(|s| s.user_rooms("ann")).await.unwrap();
+        assert_eq!(rooms.len(), 50);
+        assert!(!rooms.contains(&"doomed".to_owned()));
+        store.close().await.unwrap();
+        thread.join().unwrap();
+        assert!(matches!(store.call(|s| s.user_rooms("ann")).await, Err(StoreError::Closed)));
+    }
+}
