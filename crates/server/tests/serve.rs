@@ -67,6 +67,19 @@ impl Server {
         response
     }
 
+    /// `GET path` with an `Origin` header; the whole response as text.
+    async fn get_from(&self, path: &str, origin: &str) -> String {
+        let mut stream = timeout(LIMIT, TcpStream::connect(self.addr())).await.unwrap().unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n",
+            self.addr()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        timeout(LIMIT, stream.read_to_string(&mut response)).await.unwrap().unwrap();
+        response
+    }
+
     /// Sends SIGTERM and waits for the process to exit; its exit status.
     async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().unwrap().to_string();
@@ -244,4 +257,15 @@ async fn a_bad_config_file_is_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid config file") && stderr.contains("prot"), "{stderr}");
+}
+
+#[tokio::test]
+async fn cors_origins_are_configurable() {
+    let server = start(&["--port", "0", "--cors-origin", "http://app.example"], &[]).await;
+    let path = "/socket.io/?EIO=4&transport=polling";
+    let allowed = server.get_from(path, "http://app.example").await.to_ascii_lowercase();
+    assert!(allowed.contains("access-control-allow-origin: http://app.example"), "{allowed}");
+    let other = server.get_from(path, "http://evil.example").await.to_ascii_lowercase();
+    assert!(!other.contains("access-control-allow-origin: http://evil.example"), "{other}");
+    assert!(server.terminate().await.success());
 }
