@@ -1,6 +1,7 @@
 //! The per-user send rate limit (a token bucket per user id, governor's GCRA).
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -8,20 +9,30 @@ use serde_json::json;
 
 use crate::app::ApiError;
 
+/// Checks between two sweeps of idle users' state.
+const SWEEP_EVERY: u64 = 4096;
+
 /// Limits how fast each user sends.
 pub(crate) struct Limiter {
     limiter: DefaultKeyedRateLimiter<String>,
+    // Counts checks to sweep now and then; any thread may bump it, nothing else depends on it.
+    checks: AtomicU64,
 }
 
 impl Limiter {
     /// `per_second` messages a second on average, `burst` at once.
     pub(crate) fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Limiter {
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Limiter { limiter: RateLimiter::keyed(quota) }
+        Limiter { limiter: RateLimiter::keyed(quota), checks: AtomicU64::new(0) }
     }
 
     /// Takes one send from `user_id`'s allowance, or says when to retry.
     pub(crate) fn check(&self, user_id: &str) -> Result<(), ApiError> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // Forgets users whose allowance is full again, so the map stays bounded by the
+            // users active within about one burst period.
+            self.limiter.retain_recent();
+        }
         match self.limiter.check_key(&user_id.to_owned()) {
             Ok(()) => Ok(()),
             Err(not_until) => {

@@ -113,6 +113,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Server → client on every namespace: `{ message: "server shutting down" }`, with an ack.
+const SHUTDOWN_EVENT: &str = "server:shutdown";
+
 /// How long the shutdown notice waits for the clients' acks.
 const NOTICE_WAIT: Duration = Duration::from_secs(1);
 
@@ -124,7 +127,7 @@ async fn tell_clients(app: &App) {
     let send = |ns: switchboard::Namespace| {
         let notice = notice.clone();
         async move {
-            let answers = ns.timeout(NOTICE_WAIT).emit_with_ack("server:shutdown", &notice).await;
+            let answers = ns.timeout(NOTICE_WAIT).emit_with_ack(SHUTDOWN_EVENT, &notice).await;
             if let Err(error) = answers {
                 tracing::debug!(%error, "not every client acknowledged the shutdown notice");
             }

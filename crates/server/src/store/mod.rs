@@ -7,6 +7,7 @@
 //! commits, and only then answers each caller: an acknowledged write is a committed write.
 
 mod model;
+mod schema;
 mod sqlite;
 
 use std::sync::mpsc;
