@@ -32,6 +32,8 @@ test("kill -9 then restart: history, memberships, clientIds and pending private 
     assert.equal(r.ok, true);
     acks.push(r);
   }
+  assert.equal((await request(bob.socket, "message:read", { messageId: acks[0].id })).ok, true);
+  assert.equal((await request(bob.socket, "message:delivered", { messageId: acks[1].id })).ok, true);
   const pm = await request(ann.socket, "private:send", { toUserId: "carol", text: "for later", clientId: "pm1" });
   assert.equal(pm.ok, true);
 
@@ -47,6 +49,8 @@ test("kill -9 then restart: history, memberships, clientIds and pending private 
   const history = await request(again.socket, "messages:history", { roomId: "durable" });
   assert.deepEqual(history.messages.map((m) => m.id), acks.map((a) => a.id));
   assert.deepEqual(history.messages.map((m) => m.seq), acks.map((a) => a.seq));
+  // Read state is stored: the history carries the furthest receipt of each message.
+  assert.deepEqual(history.messages.slice(0, 3).map((m) => m.status), ["read", "delivered", undefined]);
   // The clientId dedupe is stored too.
   const retry = await request(again.socket, "message:send", { roomId: "durable", text: "msg 15", clientId: "d15" });
   assert.equal(retry.id, acks[14].id);

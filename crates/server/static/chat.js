@@ -160,7 +160,11 @@
     $("send").disabled = false;
     const map = state.messages.get(roomId) || new Map();
     state.messages.set(roomId, map);
-    for (const m of history) map.set(m.id, m);
+    for (const m of history) {
+      map.set(m.id, m);
+      const old = state.statuses.get(m.id);
+      if (m.status && (!old || rank[old] < rank[m.status])) state.statuses.set(m.id, m.status);
+    }
     renderRooms();
     renderMessages();
     renderTyping();

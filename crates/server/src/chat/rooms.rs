@@ -95,6 +95,7 @@ pub(super) async fn send(app: App, _socket: Socket, user: User, data: Value) -> 
         text: req.text,
         ts: now_ms(),
         client_id: req.client_id,
+        status: None,
     };
     let sent = app
         .store

@@ -22,6 +22,9 @@ pub(crate) struct Message {
     pub(crate) ts: i64,
     /// The sender's id for safe retries.
     pub(crate) client_id: Option<String>,
+    /// The furthest receipt from another user (`delivered` or `read`); only in history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<String>,
 }
 
 /// A member of a room.

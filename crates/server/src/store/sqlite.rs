@@ -63,6 +63,7 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         text: row.get(5)?,
         ts: row.get(6)?,
         client_id: row.get(7)?,
+        status: None,
     })
 }
 
@@ -176,12 +177,22 @@ impl Storage for SqliteStorage {
         limit: u32,
     ) -> Result<Vec<Message>> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?1 AND seq < ?2
-             ORDER BY seq DESC LIMIT ?3"
+            "SELECT {MESSAGE_COLUMNS},
+               (SELECT MAX(CASE r.status WHEN 'read' THEN 2 ELSE 1 END) FROM receipts r
+                WHERE r.message_id = messages.id AND r.user_id <> messages.user_id)
+             FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let before = before_seq.unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![room_id, before, limit], message_row)?;
+        let rows = stmt.query_map(params![room_id, before, limit], |row| {
+            let mut message = message_row(row)?;
+            message.status = match row.get::<_, Option<i64>>(8)? {
+                Some(2) => Some("read".to_owned()),
+                Some(_) => Some("delivered".to_owned()),
+                None => None,
+            };
+            Ok(message)
+        })?;
         let mut messages: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
         messages.reverse();
         Ok(messages)
@@ -350,6 +361,7 @@ mod tests {
             text: text.to_owned(),
             ts: 1,
             client_id: None,
+            status: None,
         }
     }
 
@@ -384,8 +396,15 @@ mod tests {
         assert!(s.insert_message(msg("nowhere", "hi")).is_err(), "no such room");
         s.join_room("r", "ann", 1).unwrap();
         let m = s.insert_message(msg("r", "hi")).unwrap();
+        let status = |s: &mut SqliteStorage| s.history("r", None, 1).unwrap()[0].status.clone();
+        assert_eq!(status(&mut s), None);
+        s.set_receipt(&m.id, "ann", "read", 2).unwrap();
+        assert_eq!(status(&mut s), None, "the author's own receipt does not count");
+        s.set_receipt(&m.id, "bob", "delivered", 2).unwrap();
+        assert_eq!(status(&mut s).as_deref(), Some("delivered"));
         s.set_receipt(&m.id, "bob", "read", 2).unwrap();
         s.set_receipt(&m.id, "bob", "delivered", 3).unwrap();
+        assert_eq!(status(&mut s).as_deref(), Some("read"));
         let status: String =
             s.conn.query_row("SELECT status FROM receipts", [], |r| r.get(0)).unwrap();
         assert_eq!(status, "read");
