@@ -82,6 +82,12 @@ for (const [client, args, suffix] of [
         assert.deepEqual(await texts(page), expected, "no duplicates, in order");
       }
       await a.screenshot({ path: join(artifactsDir(), `chat-after-restart${suffix}.png`), fullPage: true });
+      // A reload signs in again (per-tab session) and restores the stored read ticks.
+      await a.reload();
+      await a.locator("#messages li .text", { hasText: "after the restart" }).waitFor();
+      assert.deepEqual(await texts(a), expected);
+      const ticks = a.locator("#messages li.mine .ticks");
+      assert.deepEqual(await ticks.evaluateAll((els) => els.map((e) => e.dataset.status)), ["read", "read"]);
       assert.deepEqual([...alice.errors, ...bob.errors], []);
     });
   });
