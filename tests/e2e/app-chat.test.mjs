@@ -153,6 +153,13 @@ describe("messages", () => {
     assert.equal(typing.error.code, "not_member");
     const join = await request(ann.socket, "room:join", {});
     assert.equal(join.error.code, "invalid_payload");
+    // Without an ack, the error comes as a request:error event.
+    const reported = waitFor(ann.socket, "request:error");
+    ann.socket.emit("message:send", { roomId: "valid-room", text: "" });
+    assert.deepEqual(await reported, {
+      event: "message:send",
+      error: { code: "invalid_text", message: "the text is empty" },
+    });
   });
 
   test("messages:history pages with beforeSeq and limit, capped at 100, ascending", async () => {

@@ -138,6 +138,9 @@ pub(crate) fn user_of(socket: &Socket) -> Result<User, ApiError> {
     socket.extension::<User>().ok_or_else(|| ApiError::new("unauthorized", "not authenticated"))
 }
 
+/// Server → client: the error of a request sent without an ack, `{ event, error }`.
+pub(crate) const REQUEST_ERROR: &str = "request:error";
+
 /// Registers `handler` for `event`: the payload is handed over as JSON, the outcome is sent
 /// as the ack (when the client asked for one).
 pub(crate) fn on<F, Fut>(socket: &Socket, app: &App, event: &'static str, handler: F)
@@ -151,16 +154,23 @@ where
         let handler = handler.clone();
         async move {
             let outcome = match user_of(&socket) {
-                Ok(user) => handler(app, socket, user, ev.data).await,
+                Ok(user) => handler(app, socket.clone(), user, ev.data).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = &outcome {
                 tracing::debug!(event, code = e.code, message = %e.message, "request refused");
             }
-            if let Some(ack) = ev.ack {
-                if let Err(error) = ack.send(&ack_body(&outcome)) {
-                    tracing::debug!(event, %error, "ack not sent");
-                }
+            let sent = match (ev.ack, &outcome) {
+                (Some(ack), _) => ack.send(&ack_body(&outcome)),
+                // No ack to carry the error: it comes as an event, never silently dropped.
+                (None, Err(e)) => socket.emit(
+                    REQUEST_ERROR,
+                    &serde_json::json!({ "event": event, "error": e.to_json() }),
+                ),
+                (None, Ok(_)) => Ok(()),
+            };
+            if let Err(error) = sent {
+                tracing::debug!(event, %error, "answer not sent");
             }
         }
     });
