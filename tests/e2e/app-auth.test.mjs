@@ -123,6 +123,11 @@ describe("JWT with an RS256 public key", () => {
     const s = await connect(app.url, "/chat", { token: rs256(claims, privateKey) });
     assert.deepEqual(await waitFor(s, "session"), { userId: "rsa-user", username: "rsa-user", rooms: [] });
     s.close();
+    // A UUID subject (36 characters) is a valid user id; the name defaults to its first 32.
+    const uuid = "6f1c2a4e-8d3b-4c7a-9e2f-0a1b2c3d4e5f";
+    const u = await connect(app.url, "/chat", { token: rs256({ sub: uuid, username: "Uma", exp: now() + 60 }, privateKey) });
+    assert.deepEqual(await waitFor(u, "session"), { userId: uuid, username: "Uma", rooms: [] });
+    u.close();
     assertRefused(await refused(app.url, "/chat", { token: rs256(claims, other.privateKey) }), "invalid_signature");
     // An HS256 token "signed" with the public key text must not pass (algorithm confusion).
     const pemText = publicKey.export({ type: "spki", format: "pem" });

@@ -76,10 +76,20 @@ struct Claims {
     username: Option<String>,
 }
 
-/// Checks a user id or name: 1–32 characters, no control characters.
+/// Checks a username: 1–32 characters, no control characters, not blank.
 pub(crate) fn valid_name(name: &str) -> bool {
-    let count = name.chars().count();
-    (1..=32).contains(&count) && !name.chars().any(char::is_control) && !name.trim().is_empty()
+    within(name, 32)
+}
+
+/// Checks a user id: 1–128 characters (a JWT `sub` may be a UUID or longer), no control
+/// characters, not blank. Dev-mode ids are usernames, so they are 32 at most.
+pub(crate) fn valid_user_id(id: &str) -> bool {
+    within(id, 128)
+}
+
+fn within(text: &str, max: usize) -> bool {
+    let count = text.chars().count();
+    (1..=max).contains(&count) && !text.chars().any(char::is_control) && !text.trim().is_empty()
 }
 
 impl Authenticator {
@@ -123,7 +133,7 @@ impl Authenticator {
                 };
                 let data = jsonwebtoken::decode::<Claims>(token, key, validation)
                     .map_err(|e| token_error(e.kind()))?;
-                let id = data.claims.sub.filter(|s| valid_name(s)).ok_or_else(|| {
+                let id = data.claims.sub.filter(|s| valid_user_id(s)).ok_or_else(|| {
                     AuthError::new("invalid_token", "the token needs a valid sub claim")
                 })?;
                 let username = data
@@ -131,7 +141,7 @@ impl Authenticator {
                     .username
                     .or(data.claims.name)
                     .filter(|n| valid_name(n))
-                    .unwrap_or_else(|| id.clone());
+                    .unwrap_or_else(|| id.chars().take(32).collect());
                 Ok(User { id, username })
             }
         }

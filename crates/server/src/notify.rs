@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use switchboard::Socket;
 
 use crate::app::{ApiError, App, Outcome, fields, on, parse, user_of};
-use crate::auth::{User, user_room, valid_name};
+use crate::auth::{User, user_room, valid_user_id};
 use crate::store::{Notification, new_id, now_ms};
 
 /// Event names of `/notifications`, declared once.
@@ -136,7 +136,7 @@ pub(crate) async fn http_notify(
         .and_then(parse);
     let request = match request {
         Ok(r)
-            if valid_name(&r.user_id)
+            if valid_user_id(&r.user_id)
                 && !r.title.trim().is_empty()
                 && r.title.chars().count() <= 200
                 && r.body.chars().count() <= 2000 =>
@@ -146,7 +146,10 @@ pub(crate) async fn http_notify(
         Ok(_) => {
             return http_error(
                 StatusCode::BAD_REQUEST,
-                ApiError::new("invalid_payload", "userId 1-32 chars, title 1-200, body up to 2000"),
+                ApiError::new(
+                    "invalid_payload",
+                    "userId 1-128 chars, title 1-200, body up to 2000",
+                ),
             );
         }
         Err(e) => return http_error(StatusCode::BAD_REQUEST, e),

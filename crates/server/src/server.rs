@@ -64,6 +64,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .merge(web::routes(builtin_client))
         .fallback_service(io.service());
 
+    let signals = Signals::install().context("cannot install the signal handlers")?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -80,7 +81,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown_io = io.clone();
     let shutdown_app = app.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down");
         let _ = signalled_tx.send(());
         tell_clients(&shutdown_app).await;
@@ -136,31 +137,40 @@ async fn tell_clients(app: &App) {
     tokio::join!(send(app.chat()), send(app.notifications()));
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
+/// SIGINT and SIGTERM handlers, installed before the server announces itself, so a signal
+/// sent right after the "listening" line stops it gracefully instead of killing it.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

@@ -9,7 +9,7 @@ use switchboard::{AckError, Socket};
 
 use super::events;
 use crate::app::{ApiError, App, Outcome, check_client_id, check_text, fields, parse};
-use crate::auth::{User, user_room, valid_name};
+use crate::auth::{User, user_room, valid_user_id};
 use crate::store::{PrivateMessage, new_id, now_ms};
 
 /// How long a delivery waits for the recipient's ack before leaving the message stored for
@@ -31,7 +31,7 @@ enum Sent {
 
 pub(super) async fn send(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
     let req: PrivateRequest = parse(data)?;
-    if !valid_name(&req.to_user_id) {
+    if !valid_user_id(&req.to_user_id) {
         return Err(ApiError::new("invalid_user", "toUserId must be a valid user id"));
     }
     check_text(&req.text)?;
