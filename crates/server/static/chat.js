@@ -227,13 +227,12 @@
     const list = $("messages");
     const map = state.messages.get(state.active) || new Map();
     const sorted = [...map.values()].sort((a, b) => a.seq - b.seq);
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.replaceChildren();
     for (const m of sorted) list.append(renderMessage(m));
     for (const [clientId, p] of state.pending) {
       if (p.roomId === state.active) list.append(renderMessage({ id: "", clientId, username: state.me.username, userId: state.me.userId, text: p.text, pending: true }));
     }
-    if (atBottom || true) list.scrollTop = list.scrollHeight;
+    list.scrollTop = list.scrollHeight; // newest at the bottom, in view
   }
 
   function renderMessage(m) {
