@@ -100,7 +100,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_TYPING_TIMEOUT_MS", value_name = "MS")]
     pub(crate) typing_timeout_ms: Option<u64>,
     /// The `dist` directory of the npm socket.io-client package, served at
-    /// `/socket.io/socket.io.js` [default: tests/e2e/node_modules/socket.io-client/dist from the
+    /// `/socket.io/socket.io.js` [default: web/node_modules/socket.io-client/dist from the
     /// working directory or the source tree, if present; else a small built-in client].
     #[arg(long, env = "SWITCHBOARD_CLIENT_DIST", value_name = "DIR")]
     pub(crate) client_dist: Option<PathBuf>,

@@ -18,7 +18,7 @@ const STYLE: &str = include_str!("../static/style.css");
 const MINI_CLIENT: &str = include_str!("../static/mini-client.js");
 
 /// Where the socket.io-client `dist` directory is looked for when none is configured.
-const CLIENT_DIST_RELATIVE: &str = "tests/e2e/node_modules/socket.io-client/dist";
+const CLIENT_DIST_RELATIVE: &str = "web/node_modules/socket.io-client/dist";
 
 /// The official client's `dist` directory: the configured one, or the first found of the e2e
 /// `node_modules` from the working directory and from the source tree.
