@@ -20,7 +20,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_client::{Auth, ClientOptions, ManagerEvent, Socket, io};
+use switchboard_client::{Auth, ClientOptions, ConnectError, ManagerEvent, Socket, io};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
 
@@ -102,6 +102,17 @@ fn check_ack(ack: Value) -> Result<Value, String> {
     Err(format!("{} ({})", field("message"), field("code")))
 }
 
+/// An error with its causes, `outer: inner: ...`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 /// A fresh `clientId` for a send.
 fn client_id() -> String {
     format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>())
@@ -171,8 +182,15 @@ where
         // Joining waits for an ack, and listeners must not block the manager task.
         tokio::spawn(async move { join(&s, &p).await });
     });
+    // A refusal by the server (bad name, say) is final: the client does not retry it.
+    let (refused_tx, mut refused) = mpsc::unbounded_channel();
     let p = printer.clone();
-    socket.on_connect_error(move |e| p.status(format_args!("cannot connect: {e}")));
+    socket.on_connect_error(move |e| match e {
+        ConnectError::Server { message, .. } => {
+            let _ = refused_tx.send(message.clone());
+        }
+        e => p.status(format_args!("cannot connect: {}", chain(e))),
+    });
     let p = printer.clone();
     socket.on_disconnect(move |reason| p.status(format_args!("disconnected: {reason}")));
     let p = printer.clone();
@@ -184,7 +202,16 @@ where
     socket.connect();
 
     let mut lines = input.lines();
-    while let Some(line) = lines.next_line().await? {
+    loop {
+        // Reading a line is cancel-safe: a refusal meanwhile loses nothing typed.
+        let line = tokio::select! {
+            line = lines.next_line() => line?,
+            Some(message) = refused.recv() => {
+                socket.disconnect();
+                anyhow::bail!("the server refused the connection: {message}");
+            }
+        };
+        let Some(line) = line else { break };
         let text = line.trim();
         if text.is_empty() {
             continue;
@@ -197,7 +224,7 @@ where
                     printer.status(format_args!("not sent: {e}"));
                 }
             }
-            Err(e) => printer.status(format_args!("not sent: {e}")),
+            Err(e) => printer.status(format_args!("not sent: {}", chain(&e))),
         }
     }
     socket.disconnect();

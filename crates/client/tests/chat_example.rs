@@ -201,3 +201,13 @@ async fn chat_example_reconnects_after_a_server_restart() {
     alice.finish().await;
     assert_eq!(lock(&chat).rooms["lobby"].len(), 3, "no message stored twice");
 }
+
+#[tokio::test]
+async fn chat_example_stops_when_the_server_refuses_the_name() {
+    let server = chat_server(Arc::new(Mutex::new(Chat::default())), 0);
+    let mut nobody = start_client(&server.url(), "");
+    let result = tokio::time::timeout(WAIT, &mut nobody.task).await.expect("chat did not stop");
+    let error = result.unwrap().expect_err("a refusal is an error");
+    assert_eq!(error.to_string(), "the server refused the connection: a username is required");
+    drop(nobody.stdin.take());
+}
