@@ -6,9 +6,10 @@
 //!
 //! Joins the room with the dev-mode auth `{ username }`, prints its history, then prints every
 //! new message, one per line (`name: text`), and status lines starting with `* `. Each line typed
-//! on stdin is sent as a message with a fresh `clientId`; the client retries unacknowledged
-//! sends (the server deduplicates them by `clientId`), buffers them while offline, reconnects by
-//! itself and joins the room again on every connection. End with Ctrl-D (end of input).
+//! on stdin is sent as a message with a fresh `clientId`, once the room is joined; the client
+//! retries unacknowledged sends (the server deduplicates them by `clientId`), reconnects by
+//! itself and joins the room again on every connection (lines typed meanwhile wait for it).
+//! End with Ctrl-D (end of input). A refused connection or join ends the program with an error.
 //!
 //! The chat logic is [`run`], which reads lines from any [`AsyncBufRead`] and writes the lines
 //! to print to a channel, so that a test drives it without a terminal.
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_client::{Auth, ClientOptions, ConnectError, ManagerEvent, Socket, io};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// How long the server has to acknowledge a send, per try.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,18 +62,25 @@ struct ChatMessage {
 struct Presence {
     room_id: String,
     user_id: String,
+    username: Option<String>,
     status: String,
 }
 
-/// Prints messages once each: a message can come both live and in the history of a rejoin.
-struct Printer {
+/// What the listeners and the input loop share.
+struct Shared {
     room: String,
     me: String,
+    /// The ids of the messages printed: a message can come both live and in the history of a
+    /// rejoin, and is printed once.
     seen: Mutex<HashSet<String>>,
     out: mpsc::UnboundedSender<String>,
+    /// Whether this connection has joined the room: sends wait for it.
+    joined: watch::Sender<bool>,
+    /// Errors that end the chat (a refused connection or join).
+    fatal: mpsc::UnboundedSender<String>,
 }
 
-impl Printer {
+impl Shared {
     fn message(&self, m: &ChatMessage) {
         // A poisoned lock only means a listener panicked; the set is still usable.
         if !self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(m.id.to_string()) {
@@ -119,22 +127,30 @@ fn client_id() -> String {
 }
 
 /// Joins the room and prints what of its history is new.
-async fn join(socket: &Socket, printer: &Printer) {
-    let room = printer.room.clone();
+async fn join(socket: &Socket, shared: &Shared) {
+    let room = shared.room.clone();
     let request = (json!({ "roomId": room }),);
-    let ack = socket.timeout(ACK_TIMEOUT).emit_with_ack("room:join", &request);
-    match ack.await.map_err(|e| e.to_string()).and_then(|(v,): (Value,)| check_ack(v)) {
-        Ok(ack) => {
-            let members = ack.get("members").and_then(Value::as_array).map_or(0, Vec::len);
-            printer.status(format_args!("joined {room} ({members} members)"));
-            let history = ack.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
-            for m in history {
-                if let Ok(m) = serde_json::from_value::<ChatMessage>(m) {
-                    printer.message(&m);
+    match socket.timeout(ACK_TIMEOUT).emit_with_ack::<_, (Value,)>("room:join", &request).await {
+        Ok((ack,)) => match check_ack(ack) {
+            Ok(ack) => {
+                let members = ack.get("members").and_then(Value::as_array).map_or(0, Vec::len);
+                shared.status(format_args!("joined {room} ({members} members)"));
+                let history =
+                    ack.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
+                for m in history {
+                    if let Ok(m) = serde_json::from_value::<ChatMessage>(m) {
+                        shared.message(&m);
+                    }
                 }
+                shared.joined.send_replace(true);
             }
-        }
-        Err(e) => printer.status(format_args!("cannot join {room}: {e}")),
+            // The server said no: trying again would not help.
+            Err(e) => {
+                let _ = shared.fatal.send(format!("cannot join {room}: {e}"));
+            }
+        },
+        // The connection went away: the next one joins again.
+        Err(e) => shared.status(format_args!("cannot join {room}: {}", chain(&e))),
     }
 }
 
@@ -153,11 +169,14 @@ where
     options.ack_timeout = Some(ACK_TIMEOUT);
     options.retries = RETRIES;
     let socket = io(&format!("{}/chat", args.url.trim_end_matches('/')), options)?;
-    let printer = Arc::new(Printer {
+    let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
+    let printer = Arc::new(Shared {
         room: args.room.clone(),
         me: args.name.clone(),
         seen: Mutex::default(),
         out: out.clone(),
+        joined: watch::Sender::new(false),
+        fatal,
     });
 
     let p = printer.clone();
@@ -169,7 +188,8 @@ where
     socket.on("presence:update", move |e| {
         if let Ok(u) = e.data::<Presence>() {
             if u.room_id == p.room && u.user_id != p.me {
-                p.status(format_args!("{} is {}", u.user_id, u.status));
+                let who = u.username.as_deref().unwrap_or(&u.user_id);
+                p.status(format_args!("{who} is {}", u.status));
             }
         }
     });
@@ -182,17 +202,19 @@ where
         // Joining waits for an ack, and listeners must not block the manager task.
         tokio::spawn(async move { join(&s, &p).await });
     });
-    // A refusal by the server (bad name, say) is final: the client does not retry it.
-    let (refused_tx, mut refused) = mpsc::unbounded_channel();
     let p = printer.clone();
     socket.on_connect_error(move |e| match e {
+        // A refusal by the server (bad name, say) is final: the client does not retry it.
         ConnectError::Server { message, .. } => {
-            let _ = refused_tx.send(message.clone());
+            let _ = p.fatal.send(format!("the server refused the connection: {message}"));
         }
         e => p.status(format_args!("cannot connect: {}", chain(e))),
     });
     let p = printer.clone();
-    socket.on_disconnect(move |reason| p.status(format_args!("disconnected: {reason}")));
+    socket.on_disconnect(move |reason| {
+        p.joined.send_replace(false);
+        p.status(format_args!("disconnected: {reason}"));
+    });
     let p = printer.clone();
     socket.manager().on(move |event| match event {
         ManagerEvent::ReconnectAttempt(n) => p.status(format_args!("reconnecting (attempt {n})")),
@@ -202,13 +224,14 @@ where
     socket.connect();
 
     let mut lines = input.lines();
+    let mut joined = printer.joined.subscribe();
     loop {
-        // Reading a line is cancel-safe: a refusal meanwhile loses nothing typed.
+        // Reading a line is cancel-safe: an error meanwhile loses nothing typed.
         let line = tokio::select! {
             line = lines.next_line() => line?,
-            Some(message) = refused.recv() => {
+            Some(error) = fatal_rx.recv() => {
                 socket.disconnect();
-                anyhow::bail!("the server refused the connection: {message}");
+                anyhow::bail!(error);
             }
         };
         let Some(line) = line else { break };
@@ -216,8 +239,16 @@ where
         if text.is_empty() {
             continue;
         }
+        // Only members may send: lines typed before the room is joined (again) wait for it.
+        tokio::select! {
+            _ = joined.wait_for(|j| *j) => {}
+            Some(error) = fatal_rx.recv() => {
+                socket.disconnect();
+                anyhow::bail!(error);
+            }
+        }
         let message = json!({ "roomId": args.room, "text": text, "clientId": client_id() });
-        // One send at a time keeps the order; sends typed while offline wait in the buffer.
+        // One send at a time keeps the order; a send cut by a disconnection is retried.
         match socket.emit_with_ack("message:send", &(message,)).await {
             Ok((ack,)) => {
                 if let Err(e) = check_ack(ack) {

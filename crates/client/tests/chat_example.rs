@@ -62,6 +62,11 @@ fn chat_server(chat: Arc<Mutex<Chat>>, port: u16) -> OurServer {
                 let (chat, user) = (chat.clone(), user.clone());
                 async move {
                     let room = ev.data["roomId"].as_str().unwrap().to_owned();
+                    if !s.rooms().iter().any(|r| r.as_ref() == room) {
+                        let error = json!({ "code": "not_member", "message": "join first" });
+                        let _ = ev.ack.unwrap().send(&json!({ "ok": false, "error": error }));
+                        return;
+                    }
                     let key = (user.clone(), ev.data["clientId"].as_str().unwrap().to_owned());
                     let (ack, new) = {
                         let mut chat = lock(&chat);
@@ -144,17 +149,17 @@ impl Client {
 async fn chat_example_sends_and_prints_messages() {
     let chat = Arc::new(Mutex::new(Chat::default()));
     let server = chat_server(chat.clone(), 0);
-    let mut alice = start_client(&server.url(), "alice");
     let mut bob = start_client(&server.url(), "bob");
-    alice.expect("* joined lobby (0 members)").await;
     bob.expect("* joined lobby (0 members)").await;
-
+    // Typed at once: the line waits until the room is joined (only members may send).
+    let mut alice = start_client(&server.url(), "alice");
     alice.type_line("hello bob").await;
+    alice.expect("* joined lobby (0 members)").await;
     alice.type_line("   ").await; // blank lines are not sent
     alice.type_line("how are you?").await;
     bob.expect("alice: hello bob").await;
     assert!(bob.expect("alice: how are you?").await.is_empty(), "nothing in between");
-    alice.expect("alice: hello bob").await;
+    assert!(alice.expect("alice: hello bob").await.is_empty(), "sent after the join, not refused");
     bob.type_line("fine").await;
     alice.expect("bob: fine").await;
 
