@@ -17,15 +17,23 @@
 //! One task per [`Manager`] owns the connection and the state of every socket; the handles
 //! talk to it through a channel, and listeners run on it, in the order events arrive.
 //!
-//! Differences from the JS client:
+//! Differences from the JS client (also listed in the workspace's `docs/COMPATIBILITY.md`):
 //! - sockets do not connect by themselves (`autoConnect`): register the listeners, then call
 //!   [`Socket::connect`], so that no event can come before its listener;
-//! - `auth` is set once per manager ([`ClientOptions::auth`]), fixed or computed per attempt;
-//! - listeners are plain closures run on the manager task: spawn for slow or async work;
+//! - `auth` is set once per manager ([`ClientOptions::auth`]), fixed or computed before each
+//!   connection (to refresh a token), since one connection carries every namespace;
 //! - `disconnect` is reported only to sockets that were connected;
+//! - TLS (`https`/`wss`) is not supported yet: such URLs fail with the typed error
+//!   [`engine::Error::TlsUnsupported`];
+//! - with connection state recovery on, the server's offset is the last argument of an event,
+//!   as the JS client shows it to its listeners;
+//! - listeners are plain closures run on the manager task: spawn for slow or async work;
 //! - a listener that holds a clone of its own socket keeps the manager alive: call
-//!   [`Socket::disconnect`] to close the connection;
-//! - TLS (`https`/`wss`) is not supported yet.
+//!   [`Socket::disconnect`] to close the connection.
+//!
+//! The `chat` example is a terminal client for the demo chat of the `switchboard` server:
+//! `cargo run -p switchboard-client --example chat -- --url http://127.0.0.1:3000 --room lobby
+//! --name alice`.
 //!
 //! ```no_run
 //! use std::time::Duration;

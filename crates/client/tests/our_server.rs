@@ -1,72 +1,19 @@
 //! The Socket.IO client against this workspace's own Socket.IO server, in process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::de::IgnoredAny;
+use common::WAIT;
+use common::ours::serve;
 use serde_json::{Value, json};
-use switchboard as server;
 use switchboard_client::engine::TransportKind;
 use switchboard_client::{
     AckError, Auth, ClientOptions, ConnectError, DisconnectReason, Event, Manager, Payload, Socket,
 };
 use tokio::sync::mpsc;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A server with an echo, an acking echo, a question to the client, `whoami`, a refusing
-/// namespace and a server-side disconnect.
-async fn serve() -> String {
-    let io = server::SocketIo::new(server::SocketIoConfig::default());
-    io.on_connection(|socket: server::Socket| async move { handlers(&socket) });
-    let admin = io.of("/admin");
-    admin.use_middleware(|socket: server::Socket| async move {
-        if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("secret") {
-            Ok(())
-        } else {
-            Err(server::MiddlewareError::new("unauthorized").with_data(json!({ "code": 403 })))
-        }
-    });
-    admin.on_connection(|socket: server::Socket| async move { handlers(&socket) });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    // The server runs until the test's runtime ends.
-    tokio::spawn(async move { io.serve(listener).await });
-    url
-}
-
-fn handlers(socket: &server::Socket) {
-    socket.on("echo", |s: server::Socket, ev: server::Event<IgnoredAny>| async move {
-        let _ = match ev.ack {
-            Some(ack) => ack.send_payload(ev.payload),
-            None => s.emit_payload("echo", ev.payload),
-        };
-    });
-    socket.on("ask-me", |s: server::Socket, ev: server::Event<String>| async move {
-        let reply = s.timeout(Duration::from_secs(5)).emit_with_ack("question", &ev.data).await;
-        let answer = match reply {
-            Ok(r) => r.payload.args().first().cloned().unwrap_or(Value::Null),
-            Err(e) => json!(e.to_string()),
-        };
-        let _ = s.emit("answer", &answer);
-    });
-    socket.on("whoami", |s: server::Socket, ev: server::Event<IgnoredAny>| async move {
-        if let Some(ack) = ev.ack {
-            let info = json!({
-                "id": s.id().as_str(),
-                "ns": s.ns(),
-                "transport": s.transport().as_str(),
-                "engine": s.conn_id(),
-                "auth": s.handshake().auth,
-            });
-            let _ = ack.send(&info);
-        }
-    });
-    socket.on("disconnect-me", |s: server::Socket, _ev: server::Event<IgnoredAny>| async move {
-        s.disconnect(false).await;
-    });
-}
 
 fn options(transports: &[TransportKind]) -> ClientOptions {
     let mut o = ClientOptions::default();
@@ -140,7 +87,8 @@ async fn exercise(socket: &Socket) {
 
 #[tokio::test]
 async fn every_transport_against_our_server() {
-    let url = serve().await;
+    let server = serve();
+    let url = server.url();
     for transports in [
         vec![TransportKind::Polling],
         vec![TransportKind::WebSocket],
@@ -169,7 +117,8 @@ async fn every_transport_against_our_server() {
 
 #[tokio::test]
 async fn namespaces_auth_and_disconnects_against_our_server() {
-    let url = serve().await;
+    let server = serve();
+    let url = server.url();
     let manager = Manager::new(&url, ClientOptions::default()).unwrap();
     let main = manager.socket("/");
     connect(&main).await;
@@ -206,4 +155,96 @@ async fn namespaces_auth_and_disconnects_against_our_server() {
     assert_eq!(recv(&mut reasons).await, DisconnectReason::IoServerDisconnect);
     assert!(admin.connected(), "the other namespace stays");
     assert_eq!(whoami(&admin).await["engine"], a["engine"]);
+}
+
+#[tokio::test]
+async fn listeners_on_once_off_any_against_our_server() {
+    let server = serve();
+    let socket = switchboard_client::io(&server.url(), ClientOptions::default()).unwrap();
+    let (tx, mut seen) = mpsc::unbounded_channel::<String>();
+    let t = tx.clone();
+    socket.once("echo", move |e| {
+        let _ = t.send(format!("once {}", e.data::<String>().unwrap()));
+    });
+    let t = tx.clone();
+    let on = socket.on("echo", move |e| {
+        let _ = t.send(format!("on {}", e.data::<String>().unwrap()));
+    });
+    let t = tx.clone();
+    socket.on_any(move |e| {
+        let _ = t.send(format!("any {} {}", e.name(), e.data::<String>().unwrap()));
+    });
+    let t = tx.clone();
+    socket.on("other", move |e| {
+        let _ = t.send(format!("other {}", e.data::<String>().unwrap()));
+    });
+    connect(&socket).await;
+    for word in ["a", "b"] {
+        socket.emit("echo", &(word,)).unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(recv(&mut seen).await);
+    }
+    assert_eq!(got, ["any echo a", "once a", "on a", "any echo b", "on b"]);
+
+    socket.remove_listener(on);
+    socket.off_any();
+    socket.off("other");
+    let mut last = events(&socket, "echo");
+    socket.emit("echo", &("c",)).unwrap();
+    assert_eq!(recv(&mut last).await.data::<String>().unwrap(), "c");
+    assert!(seen.try_recv().is_err(), "removed listeners stay quiet");
+}
+
+#[tokio::test]
+async fn offline_buffer_and_volatile_against_our_server() {
+    let server = serve();
+    let socket = switchboard_client::io(&server.url(), ClientOptions::default()).unwrap();
+    let mut echoes = events(&socket, "echo");
+    // Before connecting: plain emits wait in the buffer, volatile ones are dropped.
+    socket.emit("echo", &("buffered 1",)).unwrap();
+    socket.volatile().emit("echo", &("volatile",)).unwrap();
+    socket.emit("echo", &("buffered 2",)).unwrap();
+    let dropped = socket.volatile().emit_with_ack::<_, Value>("echo", &(1,)).await;
+    assert!(matches!(dropped, Err(AckError::Dropped)), "{dropped:?}");
+    let acked = socket.emit_with_ack::<_, (String,)>("echo", &("buffered ack",));
+    let (acked, ()) = tokio::join!(acked, connect(&socket));
+    assert_eq!(acked.unwrap(), ("buffered ack".to_owned(),), "flushed on connect");
+    socket.volatile().emit("echo", &("volatile connected",)).unwrap();
+    for expected in ["buffered 1", "buffered 2", "volatile connected"] {
+        assert_eq!(recv(&mut echoes).await.data::<String>().unwrap(), expected);
+    }
+}
+
+#[tokio::test]
+async fn ack_timeout_and_retries_against_our_server() {
+    let server = serve();
+    let socket = switchboard_client::io(&server.url(), ClientOptions::default()).unwrap();
+    connect(&socket).await;
+    let r =
+        socket.timeout(Duration::from_millis(100)).emit_with_ack::<_, Value>("nobody", &()).await;
+    assert!(matches!(r, Err(AckError::Timeout)), "{r:?}");
+
+    let mut o = ClientOptions::default();
+    o.retries = 2;
+    o.ack_timeout = Some(Duration::from_millis(200));
+    let socket = switchboard_client::io(&server.url(), o).unwrap();
+    connect(&socket).await;
+    // The server ignores the first try of each key: the retry gets the answer.
+    let (seen,): (u32,) = socket.emit_with_ack("flaky", &("k1",)).await.unwrap();
+    assert_eq!(seen, 2);
+    // Plain emits go through the same queue, with an ack id, retried and in order: the
+    // first try of this one is ignored, its retry is the second sight, the next emit the third.
+    socket.emit("flaky", &("k3",)).unwrap();
+    let (seen,): (u32,) = socket.emit_with_ack("flaky", &("k3",)).await.unwrap();
+    assert_eq!(seen, 3);
+    // Without any answer, the error comes after 1 + retries tries, each `ack_timeout` long.
+    let started = tokio::time::Instant::now();
+    let r = socket.emit_with_ack::<_, Value>("nobody", &()).await;
+    assert!(matches!(r, Err(AckError::Timeout)), "{r:?}");
+    assert!(started.elapsed() >= Duration::from_millis(600), "{:?}", started.elapsed());
+    // The queue goes on after a failure.
+    let (seen,): (u32,) = socket.emit_with_ack("flaky", &("k2",)).await.unwrap();
+    assert_eq!(seen, 2);
 }

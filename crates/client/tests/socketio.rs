@@ -254,6 +254,27 @@ async fn disconnect_reasons() {
     );
 }
 
+/// A `disconnect` while polling is paused for an upgrade: the `DISCONNECT` packet must reach the
+/// server before the engine's close packet (they used to share one `POST`, and the Node server
+/// handled the close first, reporting `transport close`).
+#[tokio::test]
+async fn disconnect_mid_upgrade_reaches_the_server() {
+    let mut server = start("node-socketio.mjs", &["--stall-upgrade"]).await;
+    for _ in 0..3 {
+        let socket = io(&server.url(), ClientOptions::default()).unwrap();
+        connect(&socket).await;
+        let id = socket.id().unwrap();
+        // The server answered the probe: the client pauses polling, and the pending `GET` is
+        // never ended by the server, so the upgrade cannot complete.
+        assert!(server.line_starting_with("upgrading ").await.len() > "upgrading ".len());
+        socket.disconnect();
+        assert_eq!(
+            server.line_starting_with("disconnect").await,
+            format!("disconnect / {id} client namespace disconnect")
+        );
+    }
+}
+
 #[tokio::test]
 async fn listeners_on_once_off_any() {
     let server = start("node-socketio.mjs", &[]).await;

@@ -1,6 +1,6 @@
 // A Socket.IO v4 server built on the official `socket.io` package, for the Rust client tests.
 //
-// Usage: node node-socketio.mjs [--port N] [--ping-interval MS] [--ping-timeout MS]
+// Usage: node node-socketio.mjs [--port N] [--ping-interval MS] [--ping-timeout MS] [--stall-upgrade]
 // Prints `listening on http://127.0.0.1:PORT` once bound (port 0 by default: an ephemeral port),
 // then `connect <ns> <id> <recovered>` and `disconnect <ns> <id> <reason>` lines.
 //
@@ -18,6 +18,10 @@
 //   "cut" room, msg        closes the connection, then broadcasts "news" msg to `room`
 //   "flaky" key, cb        ignores the first "flaky" event of each key, acks the next ones
 //                          with the number of times the key was seen
+//
+// With --stall-upgrade, the upgrade to WebSocket never completes: the server answers the probe
+// (and prints `upgrading <engine id>`), but does not send the noop packets that end the pending
+// polling request, so a client stays paused mid-upgrade.
 import http from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     "ping-interval": { type: "string", default: "25000" },
     "ping-timeout": { type: "string", default: "20000" },
+    "stall-upgrade": { type: "boolean", default: false },
   },
 });
 
@@ -43,6 +48,18 @@ io.of("/private").use((socket, next) => {
   err.data = { reason: "no token" };
   next(err);
 });
+
+if (values["stall-upgrade"]) {
+  io.engine.on("connection", (conn) => {
+    conn.on("upgrading", () => console.log(`upgrading ${conn.id}`));
+    const transport = conn.transport;
+    const send = transport.send.bind(transport);
+    transport.send = (packets) => {
+      if (conn.upgrading && packets.every((p) => p.type === "noop")) return;
+      send(packets);
+    };
+  });
+}
 
 const flaky = new Map();
 

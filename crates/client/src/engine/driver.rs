@@ -360,8 +360,15 @@ impl Driver {
     }
 
     /// Flushes the write buffer and closes the transport, within [`CLOSE_TIMEOUT`].
+    ///
+    /// On polling, like the JS client (which waits for `drain` before closing), the buffered
+    /// packets go in their own requests and the close packet in a last one: the Node server
+    /// handles Socket.IO packets on the next tick, so a `DISCONNECT` sent in the same payload
+    /// as the close would lose the race to it. The buffer is only non-empty here when polling
+    /// was paused for an upgrade, or when a write was queued just before the close.
     async fn close_gracefully(&mut self) {
-        let buf: Vec<Packet> = self.write_buf.drain(..).collect();
+        let mut buf: VecDeque<Packet> = self.write_buf.drain(..).collect();
+        let max_payload = self.handshake.max_payload;
         let transport = &mut self.transport;
         let flush = async move {
             match transport {
@@ -369,9 +376,13 @@ impl Driver {
                     if let Some(pending) = post.take() {
                         let _ = pending.await;
                     }
-                    let mut batch = buf;
-                    batch.push(Packet::Close);
-                    let _ = http.post(&batch).await;
+                    while !buf.is_empty() {
+                        let batch = take_batch(&mut buf, max_payload);
+                        if http.post(&batch).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = http.post(&[Packet::Close]).await;
                 }
                 Transport::WebSocket(ws) => {
                     for packet in &buf {
