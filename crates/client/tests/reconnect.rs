@@ -41,11 +41,11 @@ async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_delays_and_give_up_with_paused_time() {
-    // A port where nothing listens: every attempt is refused.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port that is bound but never listened on: every attempt is refused, and no other test
+    // can take the port while this socket holds it.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let mut o = ClientOptions::default();
     o.reconnection_attempts = 4;
     o.backoff_seed = Some(42);
