@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,7 +63,6 @@ pub(crate) struct SocketInner {
     ns: Arc<NamespaceInner>,
     client: Arc<Client>,
     handshake: Handshake,
-    next_ack: AtomicU64,
     pub(crate) next_handler: AtomicU64,
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
@@ -106,7 +105,6 @@ impl Socket {
             ns,
             client,
             handshake,
-            next_ack: AtomicU64::new(0),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
         }))
@@ -264,8 +262,10 @@ impl Socket {
         self.broadcast().local()
     }
 
+    /// The next ack id, from the namespace's counter: broadcasts with ack register their
+    /// waiters in the same map, so single emits must not reuse their ids (Node's `nsp._ids`).
     pub(crate) fn next_ack_id(&self) -> u64 {
-        self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+        switchboard_adapter::LocalNamespace::next_ack_id(&*self.0.ns)
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {

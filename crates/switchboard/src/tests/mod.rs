@@ -1,5 +1,6 @@
 //! Unit tests of the Socket.IO layer over a fake Engine.IO connection.
 
+mod acks;
 mod api;
 mod harness;
 mod protocol;
