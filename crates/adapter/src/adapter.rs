@@ -7,7 +7,8 @@ use std::sync::{Arc, Weak};
 use switchboard_proto::socket::{EventName, Packet, Payload};
 
 use crate::{
-    AckSender, BroadcastOptions, LocalNamespace, Room, ServerAckSender, SocketId, SocketInfo,
+    AckSender, BroadcastOptions, LocalNamespace, MissedPackets, Offset, Room, ServerAckSender,
+    Session, SocketId, SocketInfo,
 };
 
 /// A boxed future, so that adapters can be used as trait objects.
@@ -32,6 +33,10 @@ pub enum AdapterError {
 /// applies them locally and forwards them to the other nodes unless `flags.local` is set.
 ///
 /// Every adapter must pass [`crate::testkit::run`].
+///
+/// With connection state recovery on ([`LocalNamespace::recovery`] is `Some`), `broadcast`
+/// logs every recoverable packet ([`crate::is_recoverable`]), appends its [`Offset`] as the
+/// last argument, and delivers it with that offset, in offset order for each socket.
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a local socket to rooms.
     fn add_all(&self, socket: &SocketId, rooms: &[Room]);
@@ -94,6 +99,35 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), AdapterError>>;
     /// The number of servers in the cluster (1 for a single process).
     fn server_count(&self) -> BoxFuture<'_, Result<usize, AdapterError>>;
+    /// Whether this adapter implements connection state recovery (the three methods below).
+    /// The default is false, and the defaults of those methods keep nothing.
+    fn supports_recovery(&self) -> bool {
+        false
+    }
+    /// Saves the session of a socket that dropped, for
+    /// [`crate::RecoveryOptions::max_disconnection_duration`] (Node's `persistSession`).
+    fn persist_session(&self, session: Session) -> BoxFuture<'_, Result<(), AdapterError>> {
+        let _ = session;
+        Box::pin(async { Ok(()) })
+    }
+    /// Takes the saved session `pid` out of the store: `None` if unknown or expired. A
+    /// session is restored once; the restored socket saves it again when it drops.
+    fn take_session(&self, pid: &str) -> BoxFuture<'_, Result<Option<Session>, AdapterError>> {
+        let _ = pid;
+        Box::pin(async { Ok(None) })
+    }
+    /// The logged packets after `after` that a socket in `rooms` would have received, in
+    /// order, each with its offset (already appended as the packet's last argument). `None`
+    /// when recovery is impossible: `after` is unknown, or packets after it were dropped (too
+    /// old or past the cap). With `restore_session`, this is Node's `restoreSession`.
+    fn missed_packets(
+        &self,
+        after: &Offset,
+        rooms: &[Room],
+    ) -> BoxFuture<'_, Result<Option<MissedPackets>, AdapterError>> {
+        let _ = (after, rooms);
+        Box::pin(async { Ok(None) })
+    }
     /// Releases resources (subscriptions, connections). The default does nothing.
     fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async { Ok(()) })

@@ -10,7 +10,8 @@
 //!   server-side-emit/rooms, Node's `Adapter` API.
 //! - The [`BroadcastOptions`]: rooms, except, and flags (local, volatile, compress, broadcast,
 //!   timeout).
-//! - The [`MemoryAdapter`], the default, for a single process.
+//! - The [`MemoryAdapter`], the default, for a single process; it supports connection state
+//!   recovery (a packet log with [`Offset`]s and saved [`Session`]s, bounded in time and size).
 //! - The [`testkit`], the checks every adapter must pass.
 //!
 //! ```
@@ -23,14 +24,19 @@
 
 mod adapter;
 mod local;
+mod log;
 mod memory;
 mod options;
+mod recovery;
 pub mod testkit;
 
 pub use adapter::{Adapter, AdapterError, AdapterFactory, BoxFuture};
 pub use local::{AckEvent, AckSender, LocalNamespace, ServerAckSender, SocketId, SocketInfo};
 pub use memory::MemoryAdapter;
 pub use options::{BroadcastFlags, BroadcastOptions};
+pub use recovery::{
+    MissedPackets, Offset, RecoveryOptions, Session, append_offset, is_recoverable,
+};
 
 /// A room name. Every socket is in the room named after its own id.
 pub type Room = switchboard_proto::Str;

@@ -8,7 +8,7 @@ use switchboard_proto::engine::Message;
 use switchboard_proto::socket::{EventName, Packet, Payload};
 use tokio::sync::mpsc;
 
-use crate::{BroadcastFlags, Room};
+use crate::{BroadcastFlags, Offset, RecoveryOptions, Room};
 
 /// A Socket.IO socket id (distinct from the Engine.IO session id).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,15 +103,23 @@ pub trait LocalNamespace: Send + Sync + 'static {
     /// hand the same messages to every recipient.
     fn encode(&self, packet: &Packet) -> Vec<Message>;
 
+    /// The recovery options when connection state recovery is on (Node's
+    /// `connectionStateRecovery`), `None` otherwise (the default).
+    fn recovery(&self) -> Option<RecoveryOptions> {
+        None
+    }
+
     /// Queues pre-encoded messages (`packet`, encoded by [`LocalNamespace::encode`]) on a local
     /// socket. `packet` is given for outgoing-event listeners; it must not be re-encoded.
-    /// Unknown ids are ignored.
+    /// `offset` is the packet's place in the recovery log, when it is logged. Unknown ids are
+    /// ignored.
     fn deliver(
         &self,
         socket: &SocketId,
         packet: &Packet,
         messages: &[Message],
         flags: &BroadcastFlags,
+        offset: Option<&Offset>,
     );
 
     /// Like [`LocalNamespace::deliver`], and routes the socket's answer to ack id `ack_id` to

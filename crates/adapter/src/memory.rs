@@ -4,11 +4,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
+use tokio::time::Instant;
 
 use crate::adapter::BoxFuture;
+use crate::log::RecoveryLog;
 use crate::{
     AckEvent, AckSender, Adapter, AdapterError, AdapterFactory, BroadcastOptions, LocalNamespace,
-    Room, ServerAckSender, SocketId, SocketInfo,
+    MissedPackets, Offset, Room, ServerAckSender, Session, SocketId, SocketInfo, append_offset,
+    is_recoverable,
 };
 
 /// Room membership, both ways.
@@ -90,12 +93,21 @@ pub struct MemoryAdapter {
     // Membership is read and written from every socket task and from broadcasts; the lock is
     // held only for map operations, never across an await or a send.
     rooms: Mutex<Rooms>,
+    // The recovery log and saved sessions. A logged broadcast holds it while it numbers the
+    // packet and queues it on every recipient, so that each socket gets packets in offset
+    // order (a replay after offset N then never repeats or skips one). Lock order: `log`, then
+    // `rooms`, then a socket's own state; nothing takes `log` while holding another lock.
+    log: Mutex<RecoveryLog>,
 }
 
 impl MemoryAdapter {
     /// An adapter for `namespace`.
     pub fn new(namespace: Weak<dyn LocalNamespace>) -> Self {
-        MemoryAdapter { namespace, rooms: Mutex::new(Rooms::default()) }
+        MemoryAdapter {
+            namespace,
+            rooms: Mutex::new(Rooms::default()),
+            log: Mutex::new(RecoveryLog::default()),
+        }
     }
 
     /// A factory creating a [`MemoryAdapter`] per namespace.
@@ -109,6 +121,11 @@ impl MemoryAdapter {
         // A panic while holding the lock leaves the maps consistent (each operation is a few
         // inserts/removes), so a poisoned lock is still usable.
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self) -> MutexGuard<'_, RecoveryLog> {
+        // Each operation on the log leaves it consistent, so a poisoned lock is still usable.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn ns(&self) -> Result<Arc<dyn LocalNamespace>, AdapterError> {
@@ -147,10 +164,23 @@ impl Adapter for MemoryAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
-        let result = self.ns().map(|ns| {
-            let messages = ns.encode(&packet);
-            for id in self.local_sockets(&opts) {
-                ns.deliver(&id, &packet, &messages, &opts.flags);
+        let result = self.ns().map(|ns| match ns.recovery() {
+            Some(limits) if is_recoverable(&packet, &opts.flags) => {
+                let mut packet = packet;
+                let mut log = self.log();
+                let offset = log.next_offset();
+                append_offset(&mut packet, &offset);
+                let messages = ns.encode(&packet);
+                for id in self.local_sockets(&opts) {
+                    ns.deliver(&id, &packet, &messages, &opts.flags, Some(&offset));
+                }
+                log.push(packet, opts, Instant::now(), &limits);
+            }
+            _ => {
+                let messages = ns.encode(&packet);
+                for id in self.local_sockets(&opts) {
+                    ns.deliver(&id, &packet, &messages, &opts.flags, None);
+                }
             }
         });
         Box::pin(async move { result })
@@ -247,5 +277,36 @@ impl Adapter for MemoryAdapter {
 
     fn server_count(&self) -> BoxFuture<'_, Result<usize, AdapterError>> {
         Box::pin(async { Ok(1) })
+    }
+
+    fn supports_recovery(&self) -> bool {
+        true
+    }
+
+    fn persist_session(&self, session: Session) -> BoxFuture<'_, Result<(), AdapterError>> {
+        let result = self.ns().map(|ns| {
+            if let Some(limits) = ns.recovery() {
+                self.log().persist(session, Instant::now(), &limits);
+            }
+        });
+        Box::pin(async move { result })
+    }
+
+    fn take_session(&self, pid: &str) -> BoxFuture<'_, Result<Option<Session>, AdapterError>> {
+        let result = self
+            .ns()
+            .map(|ns| ns.recovery().and_then(|l| self.log().take(pid, Instant::now(), &l)));
+        Box::pin(async move { result })
+    }
+
+    fn missed_packets(
+        &self,
+        after: &Offset,
+        rooms: &[Room],
+    ) -> BoxFuture<'_, Result<Option<MissedPackets>, AdapterError>> {
+        let result = self.ns().map(|ns| {
+            ns.recovery().and_then(|l| self.log().missed(after, rooms, Instant::now(), &l))
+        });
+        Box::pin(async move { result })
     }
 }

@@ -21,13 +21,14 @@ use tokio::sync::mpsc;
 
 use crate::{
     AckEvent, AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace,
-    Room, ServerAckSender, SocketId, SocketInfo,
+    Offset, RecoveryOptions, Room, ServerAckSender, Session, SocketId, SocketInfo,
 };
 
 /// What the fake namespace saw.
 #[derive(Debug, Default)]
 struct Log {
     delivered: Vec<(SocketId, Vec<Message>)>,
+    offsets: Vec<(SocketId, Option<Offset>)>,
     disconnected: Vec<(SocketId, bool)>,
 }
 
@@ -38,6 +39,7 @@ struct FakeNamespace {
     adapter: OnceLock<Weak<dyn Adapter>>,
     encodes: AtomicUsize,
     ack_ids: AtomicU64,
+    recovery: Option<RecoveryOptions>,
     // Written by the adapter under test, read by the checks; never held across an await.
     log: Mutex<Log>,
 }
@@ -66,14 +68,21 @@ impl LocalNamespace for FakeNamespace {
         packet.encode()
     }
 
+    fn recovery(&self) -> Option<RecoveryOptions> {
+        self.recovery
+    }
+
     fn deliver(
         &self,
         socket: &SocketId,
         _packet: &Packet,
         messages: &[Message],
         _flags: &BroadcastFlags,
+        offset: Option<&Offset>,
     ) {
-        self.log().delivered.push((socket.clone(), messages.to_vec()));
+        let mut log = self.log();
+        log.delivered.push((socket.clone(), messages.to_vec()));
+        log.offsets.push((socket.clone(), offset.cloned()));
     }
 
     fn deliver_with_ack(
@@ -136,10 +145,18 @@ fn room(name: &str) -> Room {
 /// A fresh adapter over a fresh fake namespace with sockets `a` (rooms r1), `b` (r1, r2) and
 /// `c` (r2), each also in the room named after it.
 fn setup(factory: &dyn AdapterFactory) -> (Arc<FakeNamespace>, Arc<dyn Adapter>) {
+    setup_with(factory, None)
+}
+
+fn setup_with(
+    factory: &dyn AdapterFactory,
+    recovery: Option<RecoveryOptions>,
+) -> (Arc<FakeNamespace>, Arc<dyn Adapter>) {
     let ns = Arc::new(FakeNamespace {
         adapter: OnceLock::new(),
         encodes: AtomicUsize::new(0),
         ack_ids: AtomicU64::new(0),
+        recovery,
         log: Mutex::new(Log::default()),
     });
     let weak: Weak<dyn LocalNamespace> = Arc::downgrade(&(ns.clone() as Arc<dyn LocalNamespace>));
@@ -173,6 +190,7 @@ pub async fn run(factory: &dyn AdapterFactory) {
     add_and_del_sockets(factory).await;
     disconnect_sockets(factory).await;
     server_side(factory).await;
+    recovery(factory).await;
 }
 
 /// `add_all`, `del`, `del_all`, `socket_rooms`, `rooms`: empty rooms disappear.
@@ -330,4 +348,101 @@ pub async fn server_side(factory: &dyn AdapterFactory) {
         }
     }
     assert_eq!(expected.map(|n| n + 1), count, "server-side emit reaches every other server");
+}
+
+/// The last argument of the first delivered text message, e.g. `"3"` in `2/test,["e",1,"3"]`.
+fn last_arg(messages: &[Message]) -> Option<Value> {
+    let Some(Message::Text(text)) = messages.first() else { return None };
+    let json = text.as_str().split_once('[').map(|(_, rest)| format!("[{rest}"))?;
+    serde_json::from_str::<Vec<Value>>(&json).ok()?.pop()
+}
+
+/// Connection state recovery, for adapters whose [`Adapter::supports_recovery`] is true:
+/// logged broadcasts carry increasing offsets (volatile ones and ones with ack carry none),
+/// a session is taken once, and the packets after an offset are the ones the session's rooms
+/// would have received, in order; an unknown offset makes recovery impossible.
+pub async fn recovery(factory: &dyn AdapterFactory) {
+    let (ns, adapter) = setup_with(factory, Some(RecoveryOptions::default()));
+    if !adapter.supports_recovery() {
+        return;
+    }
+    let send = |name: &str, to: &[&str], volatile: bool| {
+        let mut opts = BroadcastOptions::new();
+        opts.rooms = to.iter().map(|r| room(r)).collect();
+        opts.flags.volatile = volatile;
+        adapter.broadcast(event(name), opts)
+    };
+    assert!(send("first", &[], false).await.is_ok());
+    let log = ns.take();
+    let offsets: Vec<Option<Offset>> = log.offsets.iter().map(|(_, o)| o.clone()).collect();
+    assert_eq!(offsets.len(), 3, "first broadcast reaches a, b, c");
+    let first = offsets.first().cloned().flatten();
+    assert!(first.is_some(), "a logged broadcast is delivered with its offset");
+    assert!(offsets.iter().all(|o| *o == first), "one offset per broadcast");
+    let text = first.as_ref().map(|o| Value::String(o.to_string()));
+    for (_, messages) in &log.delivered {
+        assert_eq!(last_arg(messages), text, "the offset is the packet's last argument");
+    }
+    let Some(first) = first else { return };
+
+    // Three more: to r1 (a, b), volatile to everyone, to c.
+    assert!(send("to-r1", &["r1"], false).await.is_ok());
+    assert!(send("volatile", &[], true).await.is_ok());
+    assert!(send("to-c", &["c"], false).await.is_ok());
+    let log = ns.take();
+    let mut seen: Vec<Offset> = Vec::new();
+    for (id, offset) in &log.offsets {
+        if let Some(o) = offset {
+            assert!(*o > first, "offsets increase");
+            if !seen.contains(o) {
+                seen.push(o.clone());
+            }
+        } else {
+            assert!(["a", "b", "c"].contains(&id.as_str()));
+        }
+    }
+    assert_eq!(seen.len(), 2, "the volatile broadcast has no offset");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    assert!(adapter.broadcast_with_ack(event("ask"), BroadcastOptions::new(), tx).await.is_ok());
+    assert!(ns.take().offsets.iter().all(|(_, o)| o.is_none()), "a packet with ack has no offset");
+
+    // `a` drops: its session is saved, then taken once.
+    let a = SocketId::from("a");
+    let rooms = adapter.socket_rooms(&a).unwrap_or_default();
+    adapter.del_all(&a);
+    let session = Session::new(a.clone(), "pid-a", rooms.clone(), json!({"n": 1}));
+    assert!(adapter.persist_session(session.clone()).await.is_ok());
+    assert!(adapter.take_session("nobody").await.ok().flatten().is_none(), "unknown pid");
+    let taken = adapter.take_session("pid-a").await.ok().flatten();
+    assert_eq!(taken.as_ref(), Some(&session), "the saved session comes back as saved");
+    assert!(adapter.take_session("pid-a").await.ok().flatten().is_none(), "taken once");
+
+    // Missed after `first` for a (rooms a, r1): to-r1 only.
+    let missed = adapter.missed_packets(&first, &rooms).await.ok().flatten();
+    let names: Option<Vec<String>> = missed.as_ref().map(|m| {
+        m.iter()
+            .filter_map(|(_, p)| match &p.data {
+                switchboard_proto::socket::PacketData::Event { event, .. } => {
+                    Some(event.as_str().to_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    });
+    assert_eq!(names, Some(vec!["to-r1".to_owned()]), "missed packets for rooms a, r1");
+    if let Some(missed) = missed {
+        for (offset, packet) in &missed {
+            assert!(*offset > first);
+            let last = last_arg(&packet.encode());
+            assert_eq!(last, Some(Value::String(offset.to_string())), "replayed with its offset");
+        }
+        if let Some((last, _)) = missed.last() {
+            let none = adapter.missed_packets(last, &rooms).await.ok().flatten();
+            assert_eq!(none.map(|m| m.len()), Some(0), "nothing after the last offset");
+        }
+    }
+    for bad in ["999999999", "not-an-offset"] {
+        let missed = adapter.missed_packets(&Offset::from(bad), &rooms).await.ok().flatten();
+        assert!(missed.is_none(), "offset {bad} must make recovery impossible");
+    }
 }

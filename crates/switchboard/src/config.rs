@@ -39,6 +39,9 @@ pub struct SocketIoConfig {
     /// (the files are never committed; the build tooling fetches them). Defaults to the
     /// `SWITCHBOARD_CLIENT_DIST` environment variable; without it the client paths answer 404.
     pub client_dist: Option<PathBuf>,
+    /// Connection state recovery (Node's `connectionStateRecovery`); `None` (off) as in Node.
+    /// See [`crate::ConnectionStateRecovery`].
+    pub connection_state_recovery: Option<crate::ConnectionStateRecovery>,
 }
 
 impl Default for SocketIoConfig {
@@ -52,6 +55,7 @@ impl Default for SocketIoConfig {
             max_pending_packets: 1024,
             serve_client: true,
             client_dist: std::env::var_os("SWITCHBOARD_CLIENT_DIST").map(PathBuf::from),
+            connection_state_recovery: None,
         }
     }
 }

@@ -43,6 +43,11 @@ impl SocketEmitter {
     /// Emits these arguments.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = Packet::event(self.socket.ns_str(), EventName::new(event)?, payload);
+        if self.socket.logs_own_packets() {
+            // As Node with recovery on: through the adapter to the socket's own room, so the
+            // packet is logged and replayed if the client misses it.
+            return self.socket.emit_logged(packet, self.volatile);
+        }
         self.socket.send_packet(&packet, self.volatile)
     }
 

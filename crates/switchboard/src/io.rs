@@ -53,7 +53,13 @@ impl IoInner {
     }
 
     fn create(&self, name: &str, hooks: Arc<Hooks>) -> Namespace {
-        Namespace(NamespaceInner::new(Str::from(name), hooks, self.parser.clone(), &*self.factory))
+        Namespace(NamespaceInner::new(
+            Str::from(name),
+            hooks,
+            self.parser.clone(),
+            &*self.factory,
+            self.config.connection_state_recovery.clone(),
+        ))
     }
 
     fn of(&self, name: &str) -> Namespace {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::Serialize;
 use switchboard_adapter::{
-    AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace, Room,
-    ServerAckSender, SocketId, SocketInfo,
+    AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace, Offset,
+    RecoveryOptions, Room, ServerAckSender, SocketId, SocketInfo,
 };
 use switchboard_engine::{DisconnectReason as EngineReason, Message};
 use switchboard_proto::Str;
@@ -36,7 +36,7 @@ pub(crate) struct Hooks {
     server_side: Mutex<Vec<ServerSideListener>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -65,8 +65,12 @@ pub(crate) struct NamespaceInner {
     adapter: Arc<dyn Adapter>,
     parser: Arc<dyn Parser>,
     next_ack: AtomicU64,
+    pub(crate) recovery: Option<crate::ConnectionStateRecovery>,
     // Written when sockets join and leave (client tasks), read by deliveries (any task).
     sockets: Mutex<HashMap<SocketId, Socket>>,
+    // Private session id → connected socket, for the takeover of a half-open connection.
+    // Written with `sockets`, read by connecting clients; never held across an await.
+    pub(crate) pids: Mutex<HashMap<Str, Socket>>,
 }
 
 impl NamespaceInner {
@@ -75,6 +79,7 @@ impl NamespaceInner {
         hooks: Arc<Hooks>,
         parser: Arc<dyn Parser>,
         factory: &dyn AdapterFactory,
+        recovery: Option<crate::ConnectionStateRecovery>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<NamespaceInner>| {
             let local: Weak<dyn LocalNamespace> = weak.clone();
@@ -84,7 +89,9 @@ impl NamespaceInner {
                 adapter: factory.create(local),
                 parser,
                 next_ack: AtomicU64::new(0),
+                recovery,
                 sockets: Mutex::new(HashMap::new()),
+                pids: Mutex::new(HashMap::new()),
             }
         })
     }
@@ -105,8 +112,27 @@ impl NamespaceInner {
         self.parser.encode(packet)
     }
 
-    pub(crate) fn remove_socket(&self, id: &SocketId) {
-        lock(&self.sockets).remove(id);
+    /// Forgets `socket`, unless its id now belongs to the socket that recovered its session.
+    pub(crate) fn remove_socket(&self, socket: &Socket) {
+        let mut sockets = lock(&self.sockets);
+        if sockets.get(socket.id()).is_some_and(|s| Arc::ptr_eq(&s.0, &socket.0)) {
+            sockets.remove(socket.id());
+        }
+        drop(sockets);
+        if let Some(pid) = socket.pid() {
+            let mut pids = lock(&self.pids);
+            if pids.get(pid).is_some_and(|s| Arc::ptr_eq(&s.0, &socket.0)) {
+                pids.remove(pid);
+            }
+        }
+    }
+
+    /// Registers a connected socket.
+    pub(crate) fn insert_socket(&self, socket: &Socket) {
+        lock(&self.sockets).insert(socket.id().clone(), socket.clone());
+        if let Some(pid) = socket.pid() {
+            lock(&self.pids).insert(pid.clone(), socket.clone());
+        }
     }
 
     pub(crate) fn socket(&self, id: &SocketId) -> Option<Socket> {
@@ -117,33 +143,71 @@ impl NamespaceInner {
         lock(&self.sockets).values().cloned().collect()
     }
 
-    /// Runs the middlewares, then joins the socket and runs the connection handlers.
+    /// Runs the middlewares, then joins the socket and runs the connection handlers. With
+    /// connection state recovery, a client presenting a known session gets it back first.
     pub(crate) async fn connect(self: &Arc<Self>, client: &Arc<Client>, handshake: Handshake) {
-        let socket = Socket::new(
-            SocketId::new(crate::id::generate()),
-            self.clone(),
-            client.clone(),
-            handshake,
-        );
-        let middleware = lock(&self.hooks.middleware).clone();
-        for m in middleware {
-            if let Err(err) = m(socket.clone()).await {
-                let packet = Packet::connect_error(self.name.clone(), &err.message, err.data);
-                client.send_packet(&packet);
-                return;
+        let restoring = self.begin_restore(client, &handshake).await;
+        let socket = match &restoring {
+            Some(r) => r.socket.clone(),
+            None => {
+                let pid = self.recovery.as_ref().map(|_| Str::from(crate::id::generate().as_str()));
+                Socket::new(
+                    SocketId::new(crate::id::generate()),
+                    self.clone(),
+                    client.clone(),
+                    handshake,
+                    pid,
+                    false,
+                )
+            }
+        };
+        let skip =
+            restoring.is_some() && self.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
+        if !skip {
+            let middleware = lock(&self.hooks.middleware).clone();
+            for m in middleware {
+                if let Err(err) = m(socket.clone()).await {
+                    if let Some(r) = restoring {
+                        self.abandon_restore(r).await;
+                    }
+                    let packet = Packet::connect_error(self.name.clone(), &err.message, err.data);
+                    client.send_packet(&packet);
+                    return;
+                }
             }
         }
         if !client.is_open() {
+            if let Some(r) = restoring {
+                self.abandon_restore(r).await;
+            }
             return;
         }
-        lock(&self.sockets).insert(socket.id().clone(), socket.clone());
-        client.add_socket(self.name(), socket.clone());
-        socket.set_connected();
-        client.send_packet(&Packet::connect_ok(self.name.clone(), socket.id().as_str()));
+        match restoring {
+            Some(r) => self.finish_restore(client, r).await,
+            None => {
+                self.insert_socket(&socket);
+                client.add_socket(self.name(), socket.clone());
+                socket.set_connected();
+                client.send_packet(&self.connect_answer(&socket));
+            }
+        }
         let handlers = lock(&self.hooks.connection).clone();
         for h in handlers {
             h(socket.clone()).await;
         }
+    }
+
+    /// The CONNECT answer: `{"sid"}`, and `{"pid"}` with recovery on.
+    pub(crate) fn connect_answer(&self, socket: &Socket) -> Packet {
+        let mut packet = Packet::connect_ok(self.name.clone(), socket.id().as_str());
+        if let (Some(pid), switchboard_proto::socket::PacketData::Connect(Some(v))) =
+            (socket.pid(), &mut packet.data)
+        {
+            if let Some(map) = v.as_object_mut() {
+                map.insert("pid".to_owned(), serde_json::Value::String(pid.as_str().to_owned()));
+            }
+        }
+        packet
     }
 }
 
@@ -156,15 +220,20 @@ impl LocalNamespace for NamespaceInner {
         self.parser.encode(packet)
     }
 
+    fn recovery(&self) -> Option<RecoveryOptions> {
+        self.recovery.as_ref().map(crate::ConnectionStateRecovery::adapter_options)
+    }
+
     fn deliver(
         &self,
         socket: &SocketId,
         packet: &Packet,
         messages: &[Message],
         flags: &BroadcastFlags,
+        offset: Option<&Offset>,
     ) {
         if let Some(s) = self.socket(socket) {
-            s.deliver(packet, messages, flags.volatile);
+            s.deliver(packet, messages, flags.volatile, offset);
         }
     }
 
@@ -183,7 +252,7 @@ impl LocalNamespace for NamespaceInner {
         {
             return false;
         }
-        s.deliver(packet, messages, flags.volatile);
+        s.deliver(packet, messages, flags.volatile, None);
         true
     }
 

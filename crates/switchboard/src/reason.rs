@@ -29,6 +29,10 @@ pub enum DisconnectReason {
     ForcedClose,
     /// The server is shutting down.
     ServerShuttingDown,
+    /// A new connection presented this socket's private session id while this one still
+    /// looked open (a half-open connection): the new one took the session over. No Node
+    /// equivalent (Node would see a ping timeout later).
+    SessionTakenOver,
 }
 
 impl DisconnectReason {
@@ -44,6 +48,7 @@ impl DisconnectReason {
             DisconnectReason::ParseError => "parse error",
             DisconnectReason::ForcedClose => "forced close",
             DisconnectReason::ServerShuttingDown => "server shutting down",
+            DisconnectReason::SessionTakenOver => "session taken over",
         }
     }
 }

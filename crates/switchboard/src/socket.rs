@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchboard_adapter::{BroadcastOptions, Room, SocketId};
+use switchboard_adapter::{BroadcastOptions, Offset, Room, SocketId};
 use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
+use tokio::sync::watch;
 
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
@@ -56,6 +57,16 @@ pub(crate) struct State {
     pub(crate) acks: HashMap<u64, AckWaiter>,
     pub(crate) data: Value,
     pub(crate) extensions: http::Extensions,
+    /// While a recovered socket's missed packets are being replayed, live deliveries wait here
+    /// (with their offsets) so that none overtakes or repeats the replay.
+    pub(crate) gate: Option<Vec<Gated>>,
+}
+
+/// A live delivery held while the replay runs.
+pub(crate) struct Gated {
+    offset: Option<Offset>,
+    messages: Vec<Message>,
+    volatile: bool,
 }
 
 pub(crate) struct SocketInner {
@@ -63,6 +74,12 @@ pub(crate) struct SocketInner {
     ns: Arc<NamespaceInner>,
     client: Arc<Client>,
     handshake: Handshake,
+    /// The private session id (connection state recovery on), sent in the CONNECT answer.
+    pid: Option<switchboard_proto::Str>,
+    recovered: bool,
+    // Set to true once the socket has left its rooms (and its session is saved); a takeover
+    // of its session waits for it. Only `on_close` writes it.
+    closed: watch::Sender<bool>,
     pub(crate) next_handler: AtomicU64,
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
@@ -98,6 +115,8 @@ impl Socket {
         ns: Arc<NamespaceInner>,
         client: Arc<Client>,
         handshake: Handshake,
+        pid: Option<switchboard_proto::Str>,
+        recovered: bool,
     ) -> Self {
         let state = State { phase: Some(Phase::Pending), data: Value::Null, ..State::default() };
         Socket(Arc::new(SocketInner {
@@ -105,6 +124,9 @@ impl Socket {
             ns,
             client,
             handshake,
+            pid,
+            recovered,
+            closed: watch::Sender::new(false),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
         }))
@@ -148,9 +170,26 @@ impl Socket {
         self.state().phase == Some(Phase::Connected)
     }
 
-    /// Whether the connection state was recovered. Always false: recovery is not implemented.
+    /// Whether the connection state was recovered after a temporary disconnection (Node's
+    /// `socket.recovered`): same id, rooms and data, and the missed packets were replayed.
     pub fn recovered(&self) -> bool {
-        false
+        self.0.recovered
+    }
+
+    /// The private session id (only with connection state recovery on).
+    pub(crate) fn pid(&self) -> Option<&switchboard_proto::Str> {
+        self.0.pid.as_ref()
+    }
+
+    /// Waits until the socket has left its rooms and saved its session.
+    pub(crate) async fn wait_closed(&self) {
+        let mut rx = self.0.closed.subscribe();
+        // An error means the sender is gone, which cannot happen while `self` holds it.
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+
+    pub(crate) fn set_data_json(&self, data: Value) {
+        self.state().data = data;
     }
 
     /// The current transport of the underlying connection (Node's `socket.conn.transport.name`).
@@ -333,11 +372,75 @@ impl Socket {
         }
     }
 
-    pub(crate) fn deliver(&self, packet: &Packet, messages: &[Message], volatile: bool) {
+    /// Queues a broadcast (`offset`: its place in the recovery log). While a replay runs, it
+    /// waits behind the gate.
+    pub(crate) fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[Message],
+        volatile: bool,
+        offset: Option<&Offset>,
+    ) {
         self.notify_outgoing(packet);
+        {
+            let mut state = self.state();
+            if let Some(gate) = &mut state.gate {
+                gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
+                return;
+            }
+        }
         if let Err(e) = self.send_raw(messages.to_vec(), volatile) {
             tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
         }
+    }
+
+    /// Sends a packet to this socket alone through the adapter, which logs it (recovery on).
+    /// The in-memory adapter does it at once; a future that is not ready at once (a cluster
+    /// adapter's round trip) finishes on its own task.
+    pub(crate) fn emit_logged(&self, packet: Packet, volatile: bool) -> Result<(), EmitError> {
+        let mut opts = BroadcastOptions::new().to(self.id().room());
+        opts.flags.volatile = volatile;
+        let adapter = self.0.ns.adapter().clone();
+        let mut fut = Box::pin(async move { adapter.broadcast(packet, opts).await });
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(result) => result.map_err(EmitError::from),
+            std::task::Poll::Pending => {
+                // Owned by nobody: it ends when the adapter has sent the packet.
+                tokio::spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::debug!(error = %e, "packet to a socket not sent");
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Holds live deliveries until [`Socket::open_gate`].
+    pub(crate) fn close_gate(&self) {
+        self.state().gate = Some(Vec::new());
+    }
+
+    /// Sends the held deliveries, except logged ones at or before `replayed` (the replay had
+    /// them), and lets the next ones through.
+    pub(crate) fn open_gate(&self, replayed: Option<&Offset>) {
+        let mut state = self.state();
+        // Sent under the state lock so that no new delivery overtakes the held ones.
+        for held in state.gate.take().unwrap_or_default() {
+            if held.offset.is_some() && held.offset.as_ref() <= replayed {
+                continue;
+            }
+            if let Err(e) = self.send_raw(held.messages, held.volatile) {
+                tracing::debug!(socket = %self.id(), %e, "held broadcast not delivered");
+            }
+        }
+    }
+
+    /// Whether a packet sent to this socket alone goes through the adapter (and into the
+    /// recovery log), as Node does with recovery on.
+    pub(crate) fn logs_own_packets(&self) -> bool {
+        self.0.pid.is_some() && self.state().phase != Some(Phase::Pending)
     }
 
     // ---- rooms ----------------------------------------------------------------------------
@@ -374,8 +477,15 @@ impl Socket {
 
     /// Marks the socket connected and joins the room named after its id.
     pub(crate) fn set_connected(&self) {
+        self.set_connected_in(&[]);
+    }
+
+    /// Marks the socket connected and joins its own room and `rooms`.
+    pub(crate) fn set_connected_in(&self, rooms: &[Room]) {
         self.state().phase = Some(Phase::Connected);
-        self.0.ns.adapter().add_all(self.id(), &[self.id().room()]);
+        let mut all = vec![self.id().room()];
+        all.extend(rooms.iter().filter(|r| **r != self.id().room()).cloned());
+        self.0.ns.adapter().add_all(self.id(), &all);
     }
 
     /// Disconnects from the namespace (the client gets a DISCONNECT packet). With `close`,
@@ -413,9 +523,13 @@ impl Socket {
         for h in handlers {
             h(self.clone(), reason).await;
         }
+        if crate::recovery::is_recoverable(reason) {
+            self.0.ns.persist(self).await;
+        }
         self.0.ns.adapter().del_all(self.id());
-        self.0.ns.remove_socket(self.id());
+        self.0.ns.remove_socket(self);
         self.0.client.remove_socket(self.ns());
+        self.0.closed.send_replace(true);
         let handlers = {
             let mut state = self.state();
             state.phase = Some(Phase::Disconnected);

@@ -57,6 +57,18 @@ pub(crate) struct Peer {
     rx: mpsc::UnboundedReceiver<Message>,
 }
 
+impl FakeConn {
+    /// The client's side went away (transport close), as the engine reports it.
+    pub(crate) fn close_from_client(&self) {
+        let first = self.closed.lock().unwrap().replace(EngineReason::TransportClose).is_none();
+        if first {
+            if let Some(io) = self.io.upgrade() {
+                io.on_close(&self.sid, EngineReason::TransportClose);
+            }
+        }
+    }
+}
+
 impl Peer {
     pub(crate) fn connect(io: &SocketIo) -> Peer {
         Peer::connect_with(io, "/socket.io/?EIO=4&transport=websocket")

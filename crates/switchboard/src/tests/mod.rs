@@ -4,3 +4,4 @@ mod acks;
 mod api;
 mod harness;
 mod protocol;
+mod recovery;
