@@ -55,6 +55,8 @@ pub(crate) struct State {
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     pub(crate) on_upgrade: Vec<UpgradeListener>,
     pub(crate) acks: HashMap<u64, AckWaiter>,
+    /// The client left (or the connection closed): no ack can be answered anymore.
+    acks_closed: bool,
     pub(crate) data: Value,
     pub(crate) extensions: http::Extensions,
     /// While a recovered socket's missed packets are being replayed, live deliveries wait here
@@ -313,7 +315,7 @@ impl Socket {
 
     pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
         let mut state = self.state();
-        if state.phase != Some(Phase::Connected) {
+        if state.phase != Some(Phase::Connected) || state.acks_closed {
             return Err(EmitError::Closed);
         }
         // Drop the waiters of emitters that gave up, so an unanswering client cannot make
@@ -325,6 +327,14 @@ impl Socket {
 
     pub(crate) fn register_broadcast_ack(&self, id: u64, waiter: AckWaiter) -> bool {
         self.register_ack(id, waiter).is_ok()
+    }
+
+    /// Fails every pending ack and refuses new ones: the client cannot answer anymore.
+    pub(crate) fn fail_acks(&self) {
+        let mut state = self.state();
+        state.acks_closed = true;
+        // Dropping the waiters tells every pending emit_with_ack that the socket left.
+        state.acks.clear();
     }
 
     /// Resolves an ack the client sent.

@@ -307,10 +307,17 @@ async fn server_to_client_acks_with_timeout() {
     assert_eq!(answer.payload.binary(arg).map(|b| b.to_vec()), Some(vec![9, 9]));
 
     // Disconnection fails pending acks.
+    let (left_tx, left) = tokio::sync::oneshot::channel();
+    let left_tx = Arc::new(Mutex::new(Some(left_tx)));
+    socket.on_disconnect(move |_s: Socket, _r: DisconnectReason| {
+        let tx = left_tx.lock().unwrap().take();
+        async move { tx.unwrap().send(()).unwrap() }
+    });
     let pending = socket.emit_with_ack("q", &4);
     peer.recv_text().await;
     peer.send("1");
     assert!(matches!(pending.await, Err(AckError::Disconnected)));
+    left.await.unwrap();
     assert!(matches!(socket.emit_with_ack("q", &5).await, Err(AckError::Emit(_))));
     // The connection is still open, but this namespace is left: nothing more goes out for it.
     assert!(matches!(socket.emit("late", &1), Err(crate::EmitError::Closed)));

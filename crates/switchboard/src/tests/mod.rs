@@ -3,5 +3,6 @@
 mod acks;
 mod api;
 mod harness;
+mod lifecycle;
 mod protocol;
 mod recovery;
