@@ -1,0 +1,175 @@
+//! The server of the connection state recovery end-to-end tests (tests/e2e/recovery*.test.mjs).
+//!
+//! Namespace `/` with recovery on (`--max-disconnection-ms`, default 120 000). A socket that is
+//! not recovered joins `room1` and gets `data` `{ "n": <connection number> }`; every socket is
+//! greeted with `hello` `{ id, recovered, data, rooms }`.
+//!
+//! - `fanout` `{ to, ... }` (ack: true) emits `m` with the same object to: `"all"` everyone, `"room1"` the
+//!   room, `"sid:<id>"` the room of a socket id, `"self:<id>"` the last socket with that id
+//!   (even disconnected, as Node logs it), `"volatile"` everyone, volatile.
+//! - `store` `{ client, seq, text }` stores the text once per `(client, seq)` with
+//!   [`switchboard::Dedupe`] and acks `{ stored }`; the first delivery of every third `seq` is
+//!   not acked (a lost ack), so the client's `retries` sends it again.
+//! - `stored` (ack) answers the stored `[{client, seq, text}]` and the number of deliveries.
+//!
+//! ```text
+//! cargo run -p switchboard --example recovery_e2e -- --port 3000 --max-disconnection-ms 1000
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard::{ConnectionStateRecovery, Dedupe, Event, Socket, SocketIo, SocketIoConfig};
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(about = "Socket.IO recovery test server")]
+struct Args {
+    /// Port to bind on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// maxDisconnectionDuration in milliseconds.
+    #[arg(long, default_value_t = 120_000)]
+    max_disconnection_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Store {
+    client: String,
+    seq: u64,
+    text: String,
+}
+
+/// The application state shared by every handler.
+#[derive(Default)]
+struct App {
+    connections: AtomicU64,
+    // Last socket handle per id, for `self:` targets; written on connection, read by fanout.
+    sockets: Mutex<HashMap<String, Socket>>,
+    dedupe: Dedupe,
+    // Stored messages and the deliveries per (client, seq); short critical sections only.
+    store: Mutex<(Vec<Value>, HashMap<(String, u64), u64>)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn fanout(s: Socket, ev: Event<Value>, app: Arc<App>) {
+    let msg = ev.data;
+    let to = msg.get("to").and_then(Value::as_str).unwrap_or("all").to_owned();
+    let ns = s.namespace();
+    let result = if to == "all" {
+        ns.emit("m", &msg).await
+    } else if to == "volatile" {
+        ns.volatile().emit("m", &msg).await
+    } else if let Some(id) = to.strip_prefix("sid:") {
+        ns.to(id).emit("m", &msg).await
+    } else if let Some(id) = to.strip_prefix("self:") {
+        let target = lock(&app.sockets).get(id).cloned();
+        match target {
+            Some(t) => t.emit("m", &msg),
+            None => Ok(()),
+        }
+    } else {
+        ns.to(to.as_str()).emit("m", &msg).await
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "fanout failed");
+    }
+    if let Some(ack) = ev.ack {
+        let _ = ack.send(&true);
+    }
+}
+
+fn store(ev: Event<Store>, app: &App) {
+    let Store { client, seq, text } = ev.data;
+    let first = app.dedupe.first_time(&client, seq);
+    let deliveries = {
+        let mut store = lock(&app.store);
+        if first {
+            store.0.push(json!({ "client": client, "seq": seq, "text": text }));
+        }
+        let count = store.1.entry((client, seq)).or_default();
+        *count += 1;
+        *count
+    };
+    // Every third message loses its first ack.
+    if seq % 3 == 0 && deliveries == 1 {
+        return;
+    }
+    if let Some(ack) = ev.ack {
+        let _ = ack.send(&json!({ "stored": first }));
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut recovery = ConnectionStateRecovery::default();
+    recovery.max_disconnection_duration = Duration::from_millis(args.max_disconnection_ms);
+    let mut config = SocketIoConfig::default();
+    config.connection_state_recovery = Some(recovery);
+    let io = SocketIo::new(config);
+    let app = Arc::new(App::default());
+    io.on_connection(move |socket: Socket| {
+        let app = app.clone();
+        async move {
+            if !socket.recovered() {
+                let n = app.connections.fetch_add(1, Ordering::SeqCst) + 1;
+                socket.join("room1");
+                if let Err(e) = socket.set_data(&json!({ "n": n })) {
+                    tracing::warn!(error = %e, "data not set");
+                }
+            }
+            lock(&app.sockets).insert(socket.id().to_string(), socket.clone());
+            let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+            rooms.sort();
+            let hello = json!({
+                "id": socket.id().as_str(),
+                "recovered": socket.recovered(),
+                "data": socket.data::<Value>(),
+                "rooms": rooms,
+            });
+            if let Err(e) = socket.emit("hello", &hello) {
+                tracing::warn!(error = %e, "hello not sent");
+            }
+            let a = app.clone();
+            socket.on("fanout", move |s: Socket, ev: Event<Value>| fanout(s, ev, a.clone()));
+            let a = app.clone();
+            socket.on("store", move |_s: Socket, ev: Event<Store>| {
+                store(ev, &a);
+                async {}
+            });
+            let a = app.clone();
+            socket.on("stored", move |_s: Socket, ev: Event<Value>| {
+                let a = a.clone();
+                async move {
+                    let (stored, deliveries) = {
+                        let store = lock(&a.store);
+                        (store.0.clone(), store.1.values().sum::<u64>())
+                    };
+                    if let Some(ack) = ev.ack {
+                        let _ = ack.send(&json!({ "stored": stored, "deliveries": deliveries }));
+                    }
+                }
+            });
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    io.serve(listener).await?;
+    Ok(())
+}
