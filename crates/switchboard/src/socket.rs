@@ -367,12 +367,22 @@ impl Socket {
         self.send_raw(messages, volatile)
     }
 
-    /// Queues pre-encoded messages (a broadcast). A full queue drops a volatile packet; for any
-    /// other packet it closes the connection (the client does not keep up), never a silent drop.
+    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
+    /// transport is not writable now (as Node); a full queue closes the connection for any
+    /// other packet (the client does not keep up), never a silent drop.
     pub(crate) fn send_raw(&self, messages: Vec<Message>, volatile: bool) -> Result<(), EmitError> {
+        if volatile {
+            return match self.0.client.conn().send_volatile(messages) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
+                    Ok(())
+                }
+                Err(e) => Err(EmitError::Send(e)),
+            };
+        }
         match self.0.client.conn().send_many(messages) {
             Ok(()) => Ok(()),
-            Err(SendError::Full) if volatile => Ok(()),
             Err(SendError::Full) => {
                 tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
                 self.0.client.conn().close(EngineReason::TransportError);

@@ -18,6 +18,8 @@ pub(crate) struct FakeConn {
     tx: mpsc::UnboundedSender<Message>,
     closed: Mutex<Option<EngineReason>>,
     io: Weak<IoInner>,
+    /// What `send_volatile` sees; tests clear it to make the transport busy.
+    pub(crate) writable: std::sync::atomic::AtomicBool,
 }
 
 impl Conn for FakeConn {
@@ -33,6 +35,13 @@ impl Conn for FakeConn {
             let _ = self.tx.send(m);
         }
         Ok(())
+    }
+
+    fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError> {
+        if !self.writable.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.send_many(messages).map(|()| true)
     }
 
     fn close(&self, reason: EngineReason) {
@@ -82,6 +91,7 @@ impl Peer {
             tx,
             closed: Mutex::new(None),
             io: Arc::downgrade(io.inner()),
+            writable: std::sync::atomic::AtomicBool::new(true),
         });
         io.inner().on_conn(conn.clone(), RequestParts::new(uri.parse().unwrap()));
         Peer { io: io.clone(), conn, rx }
