@@ -36,6 +36,9 @@ pub(crate) struct Client {
     tx: mpsc::Sender<Packet>,
     // Tells the client task the connection ended; taken by the first `on_close`.
     close_tx: Mutex<Option<oneshot::Sender<DisconnectReason>>>,
+    // Set by the client task once every socket ran its disconnect handlers; `close` waits
+    // for it.
+    done: tokio::sync::watch::Sender<bool>,
 }
 
 impl Client {
@@ -53,6 +56,7 @@ impl Client {
             sockets: Mutex::new(HashMap::new()),
             tx,
             close_tx: Mutex::new(Some(close_tx)),
+            done: tokio::sync::watch::Sender::new(false),
         });
         // The client task owns the handling of this connection's packets; it ends when the
         // connection closes (close_rx) after disconnecting every socket.
@@ -62,6 +66,11 @@ impl Client {
 
     pub(crate) fn conn(&self) -> &ConnRef {
         &self.conn
+    }
+
+    /// Becomes true once the connection closed and every socket was disconnected.
+    pub(crate) fn done(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.done.subscribe()
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -228,7 +237,11 @@ async fn run(
                             // ack that will never come): as in Node, the sockets disconnect
                             // now, and the handler still runs to its end.
                             let reason = reason.unwrap_or(DisconnectReason::TransportClose);
-                            tokio::join!(handling, client.close_all(reason));
+                            let closing = async {
+                                client.close_all(reason).await;
+                                client.done.send_replace(true);
+                            };
+                            tokio::join!(handling, closing);
                             // A namespace the handler joined after the first pass.
                             client.close_all(reason).await;
                             return;
@@ -248,4 +261,5 @@ async fn run(
         }
     };
     client.close_all(reason).await;
+    client.done.send_replace(true);
 }
