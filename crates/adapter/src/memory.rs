@@ -1,6 +1,7 @@
 //! The in-memory adapter: one process, no cluster.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
@@ -74,6 +75,31 @@ impl Rooms {
     }
 }
 
+thread_local! {
+    /// The memory adapters whose log this thread holds while it delivers a logged broadcast.
+    static HOLDING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as holding an adapter's log until dropped (also on a panic).
+struct Holding(usize);
+
+impl Holding {
+    fn enter(id: usize) -> Self {
+        HOLDING.with(|h| h.borrow_mut().push(id));
+        Holding(id)
+    }
+
+    fn is_held(id: usize) -> bool {
+        HOLDING.with(|h| h.borrow().contains(&id))
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        HOLDING.with(|h| h.borrow_mut().retain(|x| *x != self.0));
+    }
+}
+
 /// The default adapter: room membership in memory, broadcasts to the sockets of this process.
 ///
 /// ```
@@ -98,6 +124,10 @@ pub struct MemoryAdapter {
     // order (a replay after offset N then never repeats or skips one). Lock order: `log`, then
     // `rooms`, then a socket's own state; nothing takes `log` while holding another lock.
     log: Mutex<RecoveryLog>,
+    // Logged broadcasts made while this thread delivers one (an outgoing-event listener that
+    // emits): the delivering broadcast sends them next, in order, instead of deadlocking on
+    // `log`. Locked only after `log`, for a push or a pop.
+    deferred: Mutex<VecDeque<(Packet, BroadcastOptions)>>,
 }
 
 impl MemoryAdapter {
@@ -107,6 +137,7 @@ impl MemoryAdapter {
             namespace,
             rooms: Mutex::new(Rooms::default()),
             log: Mutex::new(RecoveryLog::default()),
+            deferred: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -126,6 +157,11 @@ impl MemoryAdapter {
     fn log(&self) -> MutexGuard<'_, RecoveryLog> {
         // Each operation on the log leaves it consistent, so a poisoned lock is still usable.
         self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deferred(&self) -> MutexGuard<'_, VecDeque<(Packet, BroadcastOptions)>> {
+        // A push or a pop leaves the queue consistent, so a poisoned lock is still usable.
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn ns(&self) -> Result<Arc<dyn LocalNamespace>, AdapterError> {
@@ -166,15 +202,24 @@ impl Adapter for MemoryAdapter {
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
         let result = self.ns().map(|ns| match ns.recovery() {
             Some(limits) if is_recoverable(&packet, &opts.flags) => {
-                let mut packet = packet;
-                let mut log = self.log();
-                let offset = log.next_offset();
-                append_offset(&mut packet, &offset);
-                let messages = ns.encode(&packet);
-                for id in self.local_sockets(&opts) {
-                    ns.deliver(&id, &packet, &messages, &opts.flags, Some(&offset));
+                let me = std::ptr::from_ref(self) as usize;
+                if Holding::is_held(me) {
+                    self.deferred().push_back((packet, opts));
+                    return;
                 }
-                log.push(packet, opts, Instant::now(), &limits);
+                let mut log = self.log();
+                let _holding = Holding::enter(me);
+                let mut next = Some((packet, opts));
+                while let Some((mut packet, opts)) = next {
+                    let offset = log.next_offset();
+                    append_offset(&mut packet, &offset);
+                    let messages = ns.encode(&packet);
+                    for id in self.local_sockets(&opts) {
+                        ns.deliver(&id, &packet, &messages, &opts.flags, Some(&offset));
+                    }
+                    log.push(packet, opts, Instant::now(), &limits);
+                    next = self.deferred().pop_front();
+                }
             }
             _ => {
                 let messages = ns.encode(&packet);

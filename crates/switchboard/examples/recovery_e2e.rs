@@ -46,6 +46,13 @@ struct Store {
     text: String,
 }
 
+/// Stored messages, and the deliveries per (client, seq).
+#[derive(Default)]
+struct Stored {
+    messages: Vec<Value>,
+    deliveries: HashMap<(String, u64), u64>,
+}
+
 /// The application state shared by every handler.
 #[derive(Default)]
 struct App {
@@ -54,7 +61,7 @@ struct App {
     sockets: Mutex<HashMap<String, Socket>>,
     dedupe: Dedupe,
     // Stored messages and the deliveries per (client, seq); short critical sections only.
-    store: Mutex<(Vec<Value>, HashMap<(String, u64), u64>)>,
+    store: Mutex<Stored>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -94,9 +101,9 @@ fn store(ev: Event<Store>, app: &App) {
     let deliveries = {
         let mut store = lock(&app.store);
         if first {
-            store.0.push(json!({ "client": client, "seq": seq, "text": text }));
+            store.messages.push(json!({ "client": client, "seq": seq, "text": text }));
         }
-        let count = store.1.entry((client, seq)).or_default();
+        let count = store.deliveries.entry((client, seq)).or_default();
         *count += 1;
         *count
     };
@@ -157,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
                 async move {
                     let (stored, deliveries) = {
                         let store = lock(&a.store);
-                        (store.0.clone(), store.1.values().sum::<u64>())
+                        (store.messages.clone(), store.deliveries.values().sum::<u64>())
                     };
                     if let Some(ack) = ev.ack {
                         let _ = ack.send(&json!({ "stored": stored, "deliveries": deliveries }));

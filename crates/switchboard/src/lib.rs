@@ -13,6 +13,41 @@
 //!   `emit` (encoded once for every recipient), `emit_with_ack`, `fetch_sockets`,
 //!   `sockets_join`/`sockets_leave`, `disconnect_sockets`.
 //!
+//! - [`ConnectionStateRecovery`]: Node's `connectionStateRecovery` — a client that drops and
+//!   reconnects within the window gets its id, rooms and data back (`socket.recovered()`) and
+//!   every packet it missed, in order, before new ones; a reconnection that finds its old
+//!   connection still open (half-open) takes it over. [`Dedupe`] makes the official client's
+//!   `retries` (at-least-once) exactly-once in effect.
+//!
+//! ## Delivery guarantees
+//!
+//! - **Server → client, exactly once and in order** with recovery on, for every EVENT without
+//!   ack that is not volatile (broadcasts, `socket.emit`), across disconnections shorter than
+//!   `max_disconnection_duration`, while the missed packets are still in the log
+//!   (`max_buffered_packets`).
+//! - **At most once**: volatile packets, packets with an ack (a lost one ends the wait with an
+//!   [`AckError`]), everything when recovery is off or impossible.
+//! - **Recovery is impossible** (the client gets a new session, `recovered() == false`) after
+//!   the window, past the log cap, after a server restart with the in-memory adapter, after a
+//!   disconnection on purpose, or when the client never got an offset-carrying packet.
+//! - **Client → server, at least once** with the client's `retries` + `ackTimeout`; dedupe
+//!   with [`Dedupe`] (number the messages on the client) for an exactly-once effect.
+//!
+//! See docs/RECOVERY.md in the repository for the wire details and the deviations from Node.
+//!
+//! ```no_run
+//! use switchboard::{ConnectionStateRecovery, Socket, SocketIo, SocketIoConfig};
+//!
+//! let mut config = SocketIoConfig::default();
+//! config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+//! let io = SocketIo::new(config);
+//! io.on_connection(|socket: Socket| async move {
+//!     if !socket.recovered() {
+//!         socket.join("news"); // a recovered socket is back in its rooms already
+//!     }
+//! });
+//! ```
+//!
 //! A client's packets are handled in arrival order: each handler is awaited before the next
 //! packet of that client is looked at (acks from the client are resolved immediately, so a
 //! handler may await `emit_with_ack`).

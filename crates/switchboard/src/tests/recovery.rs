@@ -201,3 +201,24 @@ async fn a_half_open_connection_is_taken_over() {
     io.emit("n", &3).await.unwrap();
     assert_eq!(event(&again.recv_text().await).0, "n");
 }
+
+#[tokio::test]
+async fn an_outgoing_listener_may_emit_while_a_logged_broadcast_is_delivered() {
+    let io = io();
+    io.on_connection(|socket: Socket| async move {
+        socket.on_any_outgoing(|s, event, _payload| {
+            if event.as_str() == "n" {
+                s.emit("echo", &1).unwrap();
+            }
+        });
+    });
+    let mut peer = Peer::connect(&io);
+    join(&mut peer, None).await;
+    io.emit("n", &0).await.unwrap();
+    let (first, o1) = event(&peer.recv_text().await);
+    let (second, o2) = event(&peer.recv_text().await);
+    assert_eq!((first.as_str(), second.as_str()), ("n", "echo"));
+    let (o1, o2): (u64, u64) =
+        (o1.as_str().unwrap().parse().unwrap(), o2.as_str().unwrap().parse().unwrap());
+    assert_eq!(o2, o1 + 1, "the listener's packet is logged right after");
+}
