@@ -584,15 +584,21 @@ impl Socket {
         for l in any {
             l(self, &event, &payload);
         }
-        let handlers = {
-            let mut state = self.state();
-            let Some(list) = state.handlers.get_mut(&event) else { return };
-            let current = list.clone();
-            list.retain(|h| !h.once);
-            current
+        let handlers = match self.state().handlers.get(&event) {
+            Some(list) => list.clone(),
+            None => return,
         };
         for h in handlers {
-            (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()).await;
+            let Some(run) = (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()) else {
+                // Rejected payload: reported, and a `once` handler is not used up.
+                continue;
+            };
+            if h.once {
+                if let Some(list) = self.state().handlers.get_mut(&event) {
+                    list.retain(|x| x.id != h.id);
+                }
+            }
+            run.await;
         }
     }
 }

@@ -39,9 +39,13 @@ async fn typed_payloads_and_errors() {
         socket.on("pair", |s: Socket, ev: Event<(u32, String)>| async move {
             s.emit("pair", &ev.data).unwrap();
         });
+        socket.once("first", |s: Socket, ev: Event<u32>| async move {
+            s.emit("first", &ev.data).unwrap();
+        });
     });
+    let (log, _guard) = super::capture::capture();
     let mut peer = Peer::connect(&io);
-    peer.join("/").await;
+    let id = peer.join("/").await;
     peer.send(r#"2["chat",{"room":"r","text":"hi"}]"#);
     assert_eq!(peer.recv_text().await, r#"2["got","hi"]"#);
     peer.send(r#"27["chat",{"text":"yo","room":"r"}]"#);
@@ -54,10 +58,29 @@ async fn typed_payloads_and_errors() {
     peer.send(r#"28["chat",42]"#);
     let text = peer.recv_text().await;
     assert!(text.starts_with(r#"38[{"message":"invalid payload for event \"chat\": "#), "{text}");
-    // Without an ack it is logged, and the connection stays.
+    // Without an ack it is logged with the socket id and the event name, and the connection
+    // stays (the next event is handled: events run in order).
     peer.send(r#"2["chat",42]"#);
-    peer.assert_silent().await;
+    peer.send(r#"2["pair",2,"b"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["pair",[2,"b"]]"#);
     assert_eq!(peer.closed(), None);
+    let lines = log.lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("WARN")
+            && l.contains(&format!("socket={id}"))
+            && l.contains("event=chat")
+            && l.contains("payload rejected")),
+        "{lines:#?}"
+    );
+
+    // A rejected payload does not use up a `once` handler.
+    peer.send(r#"21["first","not a number"]"#);
+    assert!(peer.recv_text().await.starts_with(r#"31[{"message":"invalid payload"#));
+    peer.send(r#"2["first",1]"#);
+    assert_eq!(peer.recv_text().await, r#"2["first",1]"#);
+    peer.send(r#"2["first",2]"#);
+    peer.send(r#"2["pair",3,"c"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["pair",[3,"c"]]"#, "the once handler is gone");
 }
 
 #[tokio::test]
@@ -419,9 +442,14 @@ async fn disconnect_reasons_and_disconnecting_sees_rooms() {
         p.join("/").await;
         use crate::conn::Conn;
         p.conn.close(reason);
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        // The handlers run on the client task: wait until both logged (bounded).
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while seen.lock().unwrap().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
         assert_eq!(
             take(),
             [format!("disconnecting:{expected}:2"), format!("disconnect:{expected}:0:false")]

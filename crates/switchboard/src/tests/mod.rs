@@ -2,6 +2,7 @@
 
 mod acks;
 mod api;
+mod capture;
 mod harness;
 mod lifecycle;
 mod protocol;
