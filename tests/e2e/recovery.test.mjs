@@ -33,10 +33,10 @@ describe("connection state recovery", () => {
   });
 
   /** A client through a relay that reconnects `cutMs` after its transport is cut. */
-  async function target(app, cutMs) {
+  async function target(app, cutMs, transports = ["websocket"]) {
     const relay = await startRelay(app.port);
     const socket = io(relay.url, {
-      transports: ["websocket"],
+      transports,
       forceNew: true,
       reconnectionDelay: cutMs,
       reconnectionDelayMax: cutMs,
@@ -86,9 +86,9 @@ describe("connection state recovery", () => {
 
   const forTarget = (sent) => sent.filter((m) => m.to !== "volatile" && m.to !== "sid:nobody");
 
-  async function cutAndRecover(cutMs) {
+  async function cutAndRecover(cutMs, transports) {
     const ctl = await controller(server);
-    const t = await target(server, cutMs);
+    const t = await target(server, cutMs, transports);
     assert.equal(t.hello.recovered, false);
     const id = t.socket.id;
     const run = fanouts(ctl, id, 0, cutMs);
@@ -122,8 +122,15 @@ describe("connection state recovery", () => {
   }
 
   test("a 1 s, a 4 s and a 10 s cut are recovered with every packet once, in order", async () => {
-    const results = await Promise.all([1000, 4000, 10_000].map(cutAndRecover));
+    const results = await Promise.all([1000, 4000, 10_000].map((ms) => cutAndRecover(ms)));
     for (const r of results) assert.ok(r.received > 0);
+  });
+
+  test("over long-polling a 2 s cut is recovered: the server still holds the old session and hands it over", async () => {
+    // A polling client that vanishes leaves its session open on the server until the ping
+    // timeout (45 s): the reconnection takes it over.
+    const r = await cutAndRecover(2000, ["polling"]);
+    assert.ok(r.received > 0);
   });
 
   test("past maxDisconnectionDuration the client gets a new session and works normally", async () => {
