@@ -222,3 +222,42 @@ async fn an_outgoing_listener_may_emit_while_a_logged_broadcast_is_delivered() {
         (o1.as_str().unwrap().parse().unwrap(), o2.as_str().unwrap().parse().unwrap());
     assert_eq!(o2, o1 + 1, "the listener's packet is logged right after");
 }
+
+#[tokio::test]
+async fn without_skip_middlewares_they_run_and_a_refusal_keeps_the_session() {
+    let config = SocketIoConfig {
+        connection_state_recovery: Some(ConnectionStateRecovery {
+            skip_middlewares: false,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let io = SocketIo::new(config);
+    let seen: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let s = seen.clone();
+    io.use_middleware(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            s.lock().unwrap().push(socket.recovered());
+            if socket.handshake().auth.get("refuse").is_some() {
+                Err(crate::MiddlewareError::new("refused"))
+            } else {
+                Ok(())
+            }
+        }
+    });
+    let mut peer = Peer::connect(&io);
+    let (sid, pid) = join(&mut peer, None).await;
+    io.emit("n", &0).await.unwrap();
+    let (_, offset) = event(&peer.recv_text().await);
+    peer.conn.close_from_client();
+    gone(&io).await;
+    let mut refused = Peer::connect(&io);
+    refused.send(&format!("0{}", json!({"pid": pid, "offset": offset, "refuse": true})));
+    let text = refused.recv_text().await;
+    assert!(text.starts_with(r#"4{"message":"refused""#), "{text}");
+    let mut again = Peer::connect(&io);
+    let (sid2, _) = join(&mut again, Some(json!({"pid": pid, "offset": offset}))).await;
+    assert_eq!(sid2, sid, "the refused attempt kept the session");
+    assert_eq!(seen.lock().unwrap().clone(), vec![false, true, true]);
+}
