@@ -20,6 +20,7 @@
 //! ```
 
 pub mod engine;
+pub mod socket;
 mod str;
 
 pub use crate::str::Str;

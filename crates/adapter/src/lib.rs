@@ -1,0 +1,44 @@
+//! The adapter seam of Switchboard: where room membership lives and how a packet reaches many
+//! sockets, on one server or (with a cluster adapter) on many.
+//!
+//! This crate sits between the Socket.IO server (`switchboard`) and the cluster adapters (such
+//! as `switchboard-redis`). It does not depend on the server: the server implements
+//! [`LocalNamespace`] (deliver pre-encoded messages to local socket ids, snapshot a socket,
+//! disconnect it) and each namespace owns one [`Adapter`].
+//!
+//! - The [`Adapter`] trait: add/del/broadcast/broadcast-with-ack/fetch/join/leave/disconnect/
+//!   server-side-emit/rooms, Node's `Adapter` API.
+//! - The [`BroadcastOptions`]: rooms, except, and flags (local, volatile, compress, broadcast,
+//!   timeout).
+//! - The [`MemoryAdapter`], the default, for a single process.
+//! - The [`testkit`], the checks every adapter must pass.
+//!
+//! ```
+//! use switchboard_adapter::{BroadcastOptions, MemoryAdapter};
+//!
+//! let factory = MemoryAdapter::factory();
+//! let opts = BroadcastOptions::new().to("room1").except("banned");
+//! # let _ = (factory, opts);
+//! ```
+
+mod adapter;
+mod local;
+mod memory;
+mod options;
+pub mod testkit;
+
+pub use adapter::{Adapter, AdapterError, AdapterFactory, BoxFuture};
+pub use local::{AckEvent, AckSender, LocalNamespace, ServerAckSender, SocketId, SocketInfo};
+pub use memory::MemoryAdapter;
+pub use options::{BroadcastFlags, BroadcastOptions};
+
+/// A room name. Every socket is in the room named after its own id.
+pub type Room = switchboard_proto::Str;
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn memory_adapter_passes_the_testkit() {
+        crate::testkit::run(&*crate::MemoryAdapter::factory()).await;
+    }
+}

@@ -1,0 +1,142 @@
+//! What an adapter needs from the server: a handle on the sockets of one namespace on this node.
+
+use std::fmt;
+
+use serde_json::Value;
+use switchboard_proto::Str;
+use switchboard_proto::engine::Message;
+use switchboard_proto::socket::{EventName, Packet, Payload};
+use tokio::sync::mpsc;
+
+use crate::{BroadcastFlags, Room};
+
+/// A Socket.IO socket id (distinct from the Engine.IO session id).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(Str);
+
+impl SocketId {
+    /// Wraps an id.
+    pub fn new(id: impl Into<Str>) -> Self {
+        SocketId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The room named after this socket, which the socket is always in.
+    pub fn room(&self) -> Room {
+        self.0.clone()
+    }
+}
+
+impl fmt::Debug for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for SocketId {
+    fn from(s: &str) -> Self {
+        SocketId::new(s)
+    }
+}
+
+/// A snapshot of a socket, as returned by `fetch_sockets` (it can come from another node).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: SocketId,
+    /// The handshake as JSON (`{"auth":..,"query":..,"headers":..,...}`).
+    pub handshake: Value,
+    /// The rooms the socket is in (its own id included).
+    pub rooms: Vec<Room>,
+    /// The user data, as JSON (`Value::Null` when none).
+    pub data: Value,
+}
+
+impl SocketInfo {
+    /// A snapshot.
+    pub fn new(id: SocketId, handshake: Value, rooms: Vec<Room>, data: Value) -> Self {
+        SocketInfo { id, handshake, rooms, data }
+    }
+}
+
+/// One answer to a broadcast with ack, or a count of expected answers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AckEvent {
+    /// This many more answers are expected (one per reached socket; sent once per node).
+    Expected(usize),
+    /// A socket answered.
+    Response {
+        /// Who answered.
+        socket: SocketId,
+        /// The ack's arguments.
+        payload: Payload,
+    },
+}
+
+/// Where answers of a broadcast with ack go. Unbounded on purpose: at most one message per
+/// recipient plus one count per node, and the collector drops the receiver on timeout.
+pub type AckSender = mpsc::UnboundedSender<AckEvent>;
+
+/// The answer to a server-side emit from one node.
+pub type ServerAckSender = mpsc::UnboundedSender<AckEvent>;
+
+/// The server side of an adapter: the sockets of one namespace on this node.
+///
+/// The server crate implements this; adapters hold it weakly (the namespace owns its adapter).
+pub trait LocalNamespace: Send + Sync + 'static {
+    /// The namespace name (`/`, `/admin`, ...).
+    fn name(&self) -> &str;
+
+    /// Encodes a packet with the namespace's parser. Adapters call this once per broadcast and
+    /// hand the same messages to every recipient.
+    fn encode(&self, packet: &Packet) -> Vec<Message>;
+
+    /// Queues pre-encoded messages (`packet`, encoded by [`LocalNamespace::encode`]) on a local
+    /// socket. `packet` is given for outgoing-event listeners; it must not be re-encoded.
+    /// Unknown ids are ignored.
+    fn deliver(
+        &self,
+        socket: &SocketId,
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+    );
+
+    /// Like [`LocalNamespace::deliver`], and routes the socket's answer to ack id `ack_id` to
+    /// `responses` as an [`AckEvent::Response`]. Returns false if the socket is gone.
+    fn deliver_with_ack(
+        &self,
+        socket: &SocketId,
+        packet: &Packet,
+        messages: &[Message],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool;
+
+    /// A fresh ack id for a broadcast with ack.
+    fn next_ack_id(&self) -> u64;
+
+    /// A snapshot of a local socket.
+    fn socket_info(&self, socket: &SocketId) -> Option<SocketInfo>;
+
+    /// Disconnects a local socket from this namespace (`close`: also close the underlying
+    /// connection).
+    fn disconnect(&self, socket: &SocketId, close: bool);
+
+    /// A server-side emit arrived from another node. When `ack` is given, the answer goes to it
+    /// as one [`AckEvent::Response`].
+    fn on_server_side_emit(&self, event: EventName, payload: Payload, ack: Option<ServerAckSender>);
+}

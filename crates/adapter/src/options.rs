@@ -1,0 +1,86 @@
+//! Who a broadcast reaches and how it is sent.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::Room;
+
+/// How a broadcast is sent (the flags of Node's `BroadcastOperator`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastFlags {
+    /// Only reach the sockets of this server, not the rest of the cluster (`local`).
+    pub local: bool,
+    /// The packet may be dropped if a recipient cannot take it right now (`volatile`).
+    pub volatile: bool,
+    /// Whether to compress (`compress`); `true` is Node's default.
+    pub compress: bool,
+    /// Sent by a socket to everyone else (`socket.broadcast`); informative for adapters.
+    pub broadcast: bool,
+    /// How long to wait for acks (`timeout`).
+    pub timeout: Option<Duration>,
+}
+
+impl BroadcastFlags {
+    /// Node's defaults: not local, not volatile, compressed, no timeout.
+    pub fn new() -> Self {
+        BroadcastFlags { compress: true, ..Default::default() }
+    }
+}
+
+/// The target of a broadcast or a cluster-wide utility: sockets in any of `rooms` (every
+/// socket when `rooms` is empty), minus sockets in any of `except`.
+///
+/// ```
+/// use switchboard_adapter::BroadcastOptions;
+///
+/// let opts = BroadcastOptions::default().to("room1").except("room2");
+/// assert!(opts.rooms.contains(&"room1".into()));
+/// assert!(opts.except.contains(&"room2".into()));
+/// assert!(opts.flags.compress);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastOptions {
+    /// Reach sockets in any of these rooms; all sockets if empty.
+    pub rooms: HashSet<Room>,
+    /// Skip sockets in any of these rooms.
+    pub except: HashSet<Room>,
+    /// How to send.
+    pub flags: BroadcastFlags,
+}
+
+impl Default for BroadcastOptions {
+    fn default() -> Self {
+        BroadcastOptions {
+            rooms: HashSet::new(),
+            except: HashSet::new(),
+            flags: BroadcastFlags::new(),
+        }
+    }
+}
+
+impl BroadcastOptions {
+    /// Every socket.
+    pub fn new() -> Self {
+        BroadcastOptions::default()
+    }
+
+    /// Adds a target room.
+    pub fn to(mut self, room: impl Into<Room>) -> Self {
+        self.rooms.insert(room.into());
+        self
+    }
+
+    /// Adds an excluded room.
+    pub fn except(mut self, room: impl Into<Room>) -> Self {
+        self.except.insert(room.into());
+        self
+    }
+
+    /// Whether a socket in `socket_rooms` is a recipient.
+    pub fn matches<'a>(&self, mut socket_rooms: impl Iterator<Item = &'a Room> + Clone) -> bool {
+        let excluded = socket_rooms.clone().any(|r| self.except.contains(r));
+        !excluded && (self.rooms.is_empty() || socket_rooms.any(|r| self.rooms.contains(r)))
+    }
+}

@@ -1,0 +1,333 @@
+//! Checks every [`Adapter`] must pass, run against a recording fake namespace.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! switchboard_adapter::testkit::run(&*switchboard_adapter::MemoryAdapter::factory()).await;
+//! # }
+//! ```
+//!
+//! A cluster adapter runs these against a single node; they describe what any node must do
+//! with its own sockets.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use serde_json::{Value, json};
+use switchboard_proto::engine::Message;
+use switchboard_proto::socket::{EventName, Packet, Payload};
+use tokio::sync::mpsc;
+
+use crate::{
+    AckEvent, AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace,
+    Room, ServerAckSender, SocketId, SocketInfo,
+};
+
+/// What the fake namespace saw.
+#[derive(Debug, Default)]
+struct Log {
+    delivered: Vec<(SocketId, Vec<Message>)>,
+    disconnected: Vec<(SocketId, bool)>,
+}
+
+/// A namespace whose sockets are plain ids; it records deliveries and answers every ack with
+/// the socket id.
+#[derive(Debug)]
+struct FakeNamespace {
+    adapter: OnceLock<Weak<dyn Adapter>>,
+    encodes: AtomicUsize,
+    ack_ids: AtomicU64,
+    // Written by the adapter under test, read by the checks; never held across an await.
+    log: Mutex<Log>,
+}
+
+impl FakeNamespace {
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self) -> Log {
+        std::mem::take(&mut *self.log())
+    }
+
+    fn adapter(&self) -> Option<Arc<dyn Adapter>> {
+        self.adapter.get().and_then(Weak::upgrade)
+    }
+}
+
+impl LocalNamespace for FakeNamespace {
+    fn name(&self) -> &str {
+        "/test"
+    }
+
+    fn encode(&self, packet: &Packet) -> Vec<Message> {
+        self.encodes.fetch_add(1, Ordering::SeqCst);
+        packet.encode()
+    }
+
+    fn deliver(
+        &self,
+        socket: &SocketId,
+        _packet: &Packet,
+        messages: &[Message],
+        _flags: &BroadcastFlags,
+    ) {
+        self.log().delivered.push((socket.clone(), messages.to_vec()));
+    }
+
+    fn deliver_with_ack(
+        &self,
+        socket: &SocketId,
+        _packet: &Packet,
+        messages: &[Message],
+        _ack_id: u64,
+        responses: &AckSender,
+        _flags: &BroadcastFlags,
+    ) -> bool {
+        self.log().delivered.push((socket.clone(), messages.to_vec()));
+        let payload = Payload::from_args(vec![Value::String(socket.to_string())]);
+        let _ = responses.send(AckEvent::Response { socket: socket.clone(), payload });
+        true
+    }
+
+    fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn socket_info(&self, socket: &SocketId) -> Option<SocketInfo> {
+        let rooms = self.adapter()?.socket_rooms(socket)?;
+        Some(SocketInfo::new(
+            socket.clone(),
+            json!({"auth": {}}),
+            rooms,
+            json!({"id": socket.as_str()}),
+        ))
+    }
+
+    fn disconnect(&self, socket: &SocketId, close: bool) {
+        self.log().disconnected.push((socket.clone(), close));
+        if let Some(adapter) = self.adapter() {
+            adapter.del_all(socket);
+        }
+    }
+
+    fn on_server_side_emit(
+        &self,
+        _event: EventName,
+        _payload: Payload,
+        _ack: Option<ServerAckSender>,
+    ) {
+    }
+}
+
+fn ids(list: impl IntoIterator<Item = SocketId>) -> BTreeSet<String> {
+    list.into_iter().map(|id| id.to_string()).collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn room(name: &str) -> Room {
+    Room::from(name)
+}
+
+/// A fresh adapter over a fresh fake namespace with sockets `a` (rooms r1), `b` (r1, r2) and
+/// `c` (r2), each also in the room named after it.
+fn setup(factory: &dyn AdapterFactory) -> (Arc<FakeNamespace>, Arc<dyn Adapter>) {
+    let ns = Arc::new(FakeNamespace {
+        adapter: OnceLock::new(),
+        encodes: AtomicUsize::new(0),
+        ack_ids: AtomicU64::new(0),
+        log: Mutex::new(Log::default()),
+    });
+    let weak: Weak<dyn LocalNamespace> = Arc::downgrade(&(ns.clone() as Arc<dyn LocalNamespace>));
+    let adapter = factory.create(weak);
+    let _ = ns.adapter.set(Arc::downgrade(&adapter));
+    for (id, rooms) in [("a", &["a", "r1"][..]), ("b", &["b", "r1", "r2"]), ("c", &["c", "r2"])] {
+        let rooms: Vec<Room> = rooms.iter().map(|r| room(r)).collect();
+        adapter.add_all(&SocketId::from(id), &rooms);
+    }
+    (ns, adapter)
+}
+
+fn event(name: &str) -> Packet {
+    let name = EventName::new(name).unwrap_or_else(|_| unreachable_name());
+    Packet::event("/test", name, Payload::from_args(vec![json!(1)]))
+}
+
+fn unreachable_name() -> EventName {
+    // Only called for reserved names, which the checks never use.
+    EventName::from_static("invalid").unwrap_or_else(|_| unreachable_name())
+}
+
+/// Runs every check against adapters made by `factory`. Panics with a description of the
+/// first failed check.
+pub async fn run(factory: &dyn AdapterFactory) {
+    membership(factory).await;
+    broadcast_targets(factory).await;
+    broadcast_encodes_once(factory).await;
+    broadcast_with_ack(factory).await;
+    fetch_sockets(factory).await;
+    add_and_del_sockets(factory).await;
+    disconnect_sockets(factory).await;
+    server_side(factory).await;
+}
+
+/// `add_all`, `del`, `del_all`, `socket_rooms`, `rooms`: empty rooms disappear.
+pub async fn membership(factory: &dyn AdapterFactory) {
+    let (_ns, adapter) = setup(factory);
+    let b = SocketId::from("b");
+    let rooms = |id: &SocketId| {
+        adapter.socket_rooms(id).map(|r| r.iter().map(|r| r.to_string()).collect::<BTreeSet<_>>())
+    };
+    assert_eq!(rooms(&b), Some(set(&["b", "r1", "r2"])), "socket_rooms after add_all");
+    let all: BTreeSet<String> =
+        adapter.rooms().await.ok().unwrap_or_default().iter().map(|r| r.to_string()).collect();
+    assert_eq!(all, set(&["a", "b", "c", "r1", "r2"]), "rooms()");
+    adapter.del(&b, &room("r2"));
+    assert_eq!(rooms(&b), Some(set(&["b", "r1"])), "socket_rooms after del");
+    adapter.del(&SocketId::from("c"), &room("r2"));
+    let all: BTreeSet<String> =
+        adapter.rooms().await.ok().unwrap_or_default().iter().map(|r| r.to_string()).collect();
+    assert_eq!(all, set(&["a", "b", "c", "r1"]), "an empty room disappears");
+    adapter.del_all(&b);
+    assert_eq!(rooms(&b), None, "socket_rooms after del_all");
+    assert_eq!(ids(adapter.local_sockets(&BroadcastOptions::new().to("r1"))), set(&["a"]));
+    adapter.del(&SocketId::from("nobody"), &room("r1"));
+    adapter.del_all(&SocketId::from("nobody"));
+}
+
+/// Rooms, except, and their combinations select the right sockets, each at most once.
+pub async fn broadcast_targets(factory: &dyn AdapterFactory) {
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (&[], &[], &["a", "b", "c"]),
+        (&["r1"], &[], &["a", "b"]),
+        (&["r1", "r2"], &[], &["a", "b", "c"]),
+        (&["r1"], &["r2"], &["a"]),
+        (&[], &["a"], &["b", "c"]),
+        (&["c"], &[], &["c"]),
+        (&["nope"], &[], &[]),
+        (&[], &["r1", "r2"], &[]),
+    ];
+    for (rooms, except, expected) in cases {
+        let (ns, adapter) = setup(factory);
+        let mut opts = BroadcastOptions::new();
+        opts.rooms = rooms.iter().map(|r| room(r)).collect();
+        opts.except = except.iter().map(|r| room(r)).collect();
+        assert!(adapter.broadcast(event("e"), opts).await.is_ok(), "broadcast failed");
+        let log = ns.take();
+        let got: Vec<String> = log.delivered.iter().map(|(id, _)| id.to_string()).collect();
+        let unique: BTreeSet<String> = got.iter().cloned().collect();
+        assert_eq!(got.len(), unique.len(), "a socket got a broadcast twice: {got:?}");
+        assert_eq!(unique, set(expected), "broadcast to {rooms:?} except {except:?}");
+    }
+}
+
+/// A broadcast is encoded once and every recipient gets the same messages.
+pub async fn broadcast_encodes_once(factory: &dyn AdapterFactory) {
+    let (ns, adapter) = setup(factory);
+    assert!(adapter.broadcast(event("once"), BroadcastOptions::new()).await.is_ok());
+    assert_eq!(ns.encodes.load(Ordering::SeqCst), 1, "broadcast encoded more than once");
+    let log = ns.take();
+    let expected = event("once").encode();
+    assert_eq!(log.delivered.len(), 3);
+    for (_, messages) in log.delivered {
+        assert_eq!(messages, expected);
+    }
+}
+
+/// Broadcast with ack: the count of reached sockets, then one answer per socket, with the ack
+/// id set in the delivered packet.
+pub async fn broadcast_with_ack(factory: &dyn AdapterFactory) {
+    let (ns, adapter) = setup(factory);
+    // Unbounded: the test holds the receiver and reads everything.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let opts = BroadcastOptions::new().to("r2");
+    assert!(adapter.broadcast_with_ack(event("ask"), opts, tx).await.is_ok());
+    let mut expected = 0;
+    let mut answers = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            AckEvent::Expected(n) => expected += n,
+            AckEvent::Response { socket, .. } => answers.push(socket),
+        }
+    }
+    assert_eq!(expected, 2, "expected answers for room r2");
+    assert_eq!(ids(answers), set(&["b", "c"]));
+    let log = ns.take();
+    for (_, messages) in &log.delivered {
+        let Some(Message::Text(text)) = messages.first() else { panic!("no text message") };
+        assert!(text.starts_with("2/test,0["), "ack id missing from {text}");
+    }
+    assert_eq!(ns.encodes.load(Ordering::SeqCst), 1, "broadcast with ack encoded more than once");
+}
+
+/// `fetch_sockets` returns a snapshot of each matching socket.
+pub async fn fetch_sockets(factory: &dyn AdapterFactory) {
+    let (_ns, adapter) = setup(factory);
+    let infos = adapter.fetch_sockets(BroadcastOptions::new().to("r1").except("a")).await;
+    let infos = infos.ok().unwrap_or_default();
+    assert_eq!(infos.len(), 1, "fetch_sockets(r1 except a)");
+    let info = infos.first().cloned();
+    assert_eq!(info.as_ref().map(|i| i.id.to_string()), Some("b".to_owned()));
+    let rooms: BTreeSet<String> =
+        info.map(|i| i.rooms.iter().map(|r| r.to_string()).collect()).unwrap_or_default();
+    assert_eq!(rooms, set(&["b", "r1", "r2"]));
+    let all = adapter.fetch_sockets(BroadcastOptions::new()).await.ok().unwrap_or_default();
+    assert_eq!(ids(all.into_iter().map(|i| i.id)), set(&["a", "b", "c"]));
+}
+
+/// `add_sockets` / `del_sockets` change the rooms of the matching sockets only.
+pub async fn add_and_del_sockets(factory: &dyn AdapterFactory) {
+    let (_ns, adapter) = setup(factory);
+    assert!(
+        adapter
+            .add_sockets(BroadcastOptions::new().to("r2"), vec![room("x"), room("y")])
+            .await
+            .is_ok()
+    );
+    assert_eq!(ids(adapter.local_sockets(&BroadcastOptions::new().to("x"))), set(&["b", "c"]));
+    assert!(adapter.del_sockets(BroadcastOptions::new().to("b"), vec![room("x")]).await.is_ok());
+    assert_eq!(ids(adapter.local_sockets(&BroadcastOptions::new().to("x"))), set(&["c"]));
+    assert_eq!(ids(adapter.local_sockets(&BroadcastOptions::new().to("y"))), set(&["b", "c"]));
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for r in adapter.rooms().await.ok().unwrap_or_default() {
+        *counts.entry(r.to_string()).or_default() += 1;
+    }
+    assert_eq!(counts.get("x"), Some(&1));
+}
+
+/// `disconnect_sockets` asks the namespace to disconnect each matching socket.
+pub async fn disconnect_sockets(factory: &dyn AdapterFactory) {
+    let (ns, adapter) = setup(factory);
+    assert!(adapter.disconnect_sockets(BroadcastOptions::new().to("r1"), true).await.is_ok());
+    let mut got: Vec<(String, bool)> =
+        ns.take().disconnected.into_iter().map(|(id, c)| (id.to_string(), c)).collect();
+    got.sort();
+    assert_eq!(got, vec![("a".to_owned(), true), ("b".to_owned(), true)]);
+    assert_eq!(ids(adapter.local_sockets(&BroadcastOptions::new())), set(&["c"]));
+}
+
+/// A single node counts itself, and a server-side emit with ack announces how many answers
+/// to expect.
+pub async fn server_side(factory: &dyn AdapterFactory) {
+    let (_ns, adapter) = setup(factory);
+    let count = adapter.server_count().await.ok();
+    assert!(count.is_some_and(|n| n >= 1), "server_count {count:?}");
+    // Unbounded: the test holds the receiver.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let name = EventName::from_static("hello").ok();
+    assert!(name.is_some());
+    if let Some(name) = name {
+        assert!(adapter.server_side_emit(name, Payload::new(), Some(tx)).await.is_ok());
+    }
+    let mut expected = None;
+    while let Some(ev) = rx.recv().await {
+        if let AckEvent::Expected(n) = ev {
+            expected = Some(expected.unwrap_or(0) + n);
+        }
+    }
+    assert_eq!(expected.map(|n| n + 1), count, "server-side emit reaches every other server");
+}

@@ -1,0 +1,182 @@
+//! The default parser's text format:
+//! `<type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::payload::{PlaceholderError, check_placeholders};
+use super::{DecodeError, EventName, MAIN_NAMESPACE, Packet, PacketData, PacketType, Payload};
+use crate::Str;
+use crate::engine::Message;
+
+/// The largest ack id accepted: JavaScript's `Number.MAX_SAFE_INTEGER`, the largest id a JS peer
+/// can represent exactly.
+pub const MAX_ACK_ID: u64 = (1 << 53) - 1;
+
+/// Encodes `packet` as one text message and one binary message per attachment.
+pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
+    let ty = packet.packet_type();
+    let mut out = String::with_capacity(32);
+    out.push(ty.digit());
+    let attachments = packet.payload().map(Payload::attachments).unwrap_or_default();
+    if !attachments.is_empty() {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}-", attachments.len());
+    }
+    if packet.ns != MAIN_NAMESPACE {
+        out.push_str(&packet.ns);
+        out.push(',');
+    }
+    match &packet.data {
+        PacketData::Connect(payload) => {
+            if let Some(v) = payload {
+                push_json(&mut out, v);
+            }
+        }
+        PacketData::Disconnect => {}
+        PacketData::Event { event, payload, ack } => {
+            if let Some(id) = ack {
+                let _ = write!(out, "{id}");
+            }
+            out.push('[');
+            push_json(&mut out, event.as_str());
+            for arg in payload.args() {
+                out.push(',');
+                push_json(&mut out, arg);
+            }
+            out.push(']');
+        }
+        PacketData::Ack { payload, ack } => {
+            let _ = write!(out, "{ack}");
+            push_json(&mut out, payload.args());
+        }
+        PacketData::ConnectError(v) => push_json(&mut out, v),
+    }
+    let mut messages = Vec::with_capacity(1 + attachments.len());
+    messages.push(Message::Text(Str::from(out)));
+    messages.extend(attachments.iter().cloned().map(Message::Binary));
+    messages
+}
+
+/// Appends the compact JSON of `value`.
+fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
+    // Serializing JSON values and strings cannot fail (no I/O, no non-string map keys).
+    if let Ok(s) = serde_json::to_string(value) {
+        out.push_str(&s);
+    }
+}
+
+/// A decoded text packet, complete or waiting for its binary attachments.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// Nothing more to wait for.
+    Complete(Packet),
+    /// The packet needs `expected` attachments (all still missing).
+    Pending { packet: Packet, expected: usize },
+}
+
+/// Decodes the text part of a packet, checking the header, the payload's shape for the type and
+/// the binary placeholders.
+pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+    let b = text.as_bytes();
+    let first = *b.first().ok_or(DecodeError::Empty)?;
+    let ty = PacketType::from_digit(first)
+        .ok_or_else(|| DecodeError::UnknownType(text.chars().next().unwrap_or('\0')))?;
+    let mut i = 1;
+
+    let mut expected = 0usize;
+    if matches!(ty, PacketType::BinaryEvent | PacketType::BinaryAck) {
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start || b.get(i) != Some(&b'-') {
+            return Err(DecodeError::AttachmentCount);
+        }
+        let count = text.get(start..i).ok_or(DecodeError::AttachmentCount)?;
+        expected = count.parse().map_err(|_| DecodeError::AttachmentCount)?;
+        if expected > max_attachments {
+            return Err(DecodeError::TooManyAttachments { count: expected, max: max_attachments });
+        }
+        i += 1;
+    }
+
+    let mut ns = Str::from_static(MAIN_NAMESPACE);
+    if b.get(i) == Some(&b'/') {
+        let start = i;
+        while b.get(i).is_some_and(|c| *c != b',') {
+            i += 1;
+        }
+        ns = Str::from(text.get(start..i).ok_or(DecodeError::Namespace)?);
+        if b.get(i) == Some(&b',') {
+            i += 1;
+        }
+    }
+
+    let start = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    let ack = if i > start {
+        let digits = text.get(start..i).ok_or(DecodeError::AckId)?;
+        let id: u64 = digits.parse().map_err(|_| DecodeError::AckId)?;
+        if id > MAX_ACK_ID {
+            return Err(DecodeError::AckId);
+        }
+        Some(id)
+    } else {
+        None
+    };
+
+    if ack.is_some()
+        && matches!(ty, PacketType::Connect | PacketType::Disconnect | PacketType::ConnectError)
+    {
+        return Err(DecodeError::AckId);
+    }
+
+    let rest = text.get(i..).unwrap_or_default();
+    let json: Option<Value> =
+        if rest.is_empty() { None } else { Some(serde_json::from_str(rest)?) };
+
+    let data = match (ty, json) {
+        (PacketType::Connect, None) => PacketData::Connect(None),
+        (PacketType::Connect, Some(v @ Value::Object(_))) => PacketData::Connect(Some(v)),
+        (PacketType::Disconnect, None) => PacketData::Disconnect,
+        (PacketType::ConnectError, Some(v @ (Value::Object(_) | Value::String(_)))) => {
+            PacketData::ConnectError(v)
+        }
+        (PacketType::Event | PacketType::BinaryEvent, Some(Value::Array(items))) => {
+            let mut items = items.into_iter();
+            let event = match items.next() {
+                Some(Value::String(name)) => EventName::new(name)?,
+                Some(_) => return Err(DecodeError::EventName),
+                None => return Err(DecodeError::InvalidPayload(ty)),
+            };
+            let payload = Payload::from_args(items.collect());
+            PacketData::Event { event, payload, ack }
+        }
+        (PacketType::Ack | PacketType::BinaryAck, Some(Value::Array(args))) => {
+            let ack = ack.ok_or(DecodeError::AckId)?;
+            PacketData::Ack { payload: Payload::from_args(args), ack }
+        }
+        (ty, _) => return Err(DecodeError::InvalidPayload(ty)),
+    };
+    let packet = Packet { ns, data };
+    let binary = matches!(ty, PacketType::BinaryEvent | PacketType::BinaryAck);
+    if binary {
+        let args = packet.payload().map(Payload::args).unwrap_or_default();
+        check_placeholders(args, expected).map_err(|e| match e {
+            PlaceholderError::Invalid => DecodeError::Placeholder,
+            PlaceholderError::Count { expected, found } => {
+                DecodeError::PlaceholderCount { expected, found }
+            }
+        })?;
+    }
+    if expected == 0 {
+        Ok(Decoded::Complete(packet))
+    } else {
+        Ok(Decoded::Pending { packet, expected })
+    }
+}

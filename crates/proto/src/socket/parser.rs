@@ -1,0 +1,61 @@
+//! The parser seam: how packets become Engine.IO messages and back.
+
+use std::fmt;
+
+use super::{DecodeError, Decoder, Packet};
+use crate::engine::Message;
+
+/// Decodes the messages of one connection (it may hold state between messages, such as a
+/// packet waiting for attachments).
+pub trait Decode: Send + fmt::Debug + 'static {
+    /// Feeds one message; returns the packet it completes, if any.
+    fn decode(&mut self, message: Message) -> Result<Option<Packet>, DecodeError>;
+}
+
+impl Decode for Decoder {
+    fn decode(&mut self, message: Message) -> Result<Option<Packet>, DecodeError> {
+        Decoder::decode(self, message)
+    }
+}
+
+/// A Socket.IO packet format. [`JsonParser`] is the default; a msgpack parser can implement
+/// this trait without touching the server.
+///
+/// ```
+/// use switchboard_proto::socket::{JsonParser, Packet, Parser};
+///
+/// let parser = JsonParser::default();
+/// let mut decoder = parser.decoder();
+/// let packet = decoder.decode(parser.encode(&Packet::disconnect("/admin")).remove(0))?;
+/// assert_eq!(packet, Some(Packet::disconnect("/admin")));
+/// # Ok::<(), switchboard_proto::socket::DecodeError>(())
+/// ```
+pub trait Parser: Send + Sync + fmt::Debug + 'static {
+    /// Encodes a packet into the messages that carry it, in order.
+    fn encode(&self, packet: &Packet) -> Vec<Message>;
+    /// A fresh decoder for one connection.
+    fn decoder(&self) -> Box<dyn Decode>;
+}
+
+/// The default parser: JSON text plus binary attachments (`socket.io-parser`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonParser {
+    /// The most attachments one packet may carry.
+    pub max_attachments: usize,
+}
+
+impl Default for JsonParser {
+    fn default() -> Self {
+        JsonParser { max_attachments: super::DEFAULT_MAX_ATTACHMENTS }
+    }
+}
+
+impl Parser for JsonParser {
+    fn encode(&self, packet: &Packet) -> Vec<Message> {
+        packet.encode()
+    }
+
+    fn decoder(&self) -> Box<dyn Decode> {
+        Box::new(Decoder::with_max_attachments(self.max_attachments))
+    }
+}

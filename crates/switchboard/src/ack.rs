@@ -1,0 +1,158 @@
+//! Acknowledgements, both ways.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use switchboard_adapter::{AckSender, SocketId};
+use switchboard_proto::socket::{Packet, Payload};
+use tokio::sync::oneshot;
+
+use crate::{EmitError, Socket};
+
+/// Why an acknowledgement did not arrive.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// No answer within the timeout.
+    #[error("ack timed out")]
+    Timeout,
+    /// The socket disconnected before answering.
+    #[error("socket disconnected before acknowledging")]
+    Disconnected,
+    /// The event could not be sent.
+    #[error("emit failed")]
+    Emit(#[from] EmitError),
+    /// A broadcast with ack did not get every answer in time (or some recipients left):
+    /// the answers that did arrive are here.
+    #[error("{} of {expected} acks received", received.len())]
+    Incomplete {
+        /// The answers received.
+        received: Vec<SocketAck>,
+        /// How many were expected.
+        expected: usize,
+    },
+}
+
+/// The answer of one socket to a broadcast with ack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketAck {
+    /// Who answered.
+    pub socket: SocketId,
+    /// The answer.
+    pub response: AckResponse,
+}
+
+/// The arguments of an acknowledgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AckResponse {
+    /// The raw arguments (binary ones as placeholders) and attachments.
+    pub payload: Payload,
+}
+
+impl AckResponse {
+    /// Deserializes the arguments (see [`crate::Event`] for how arguments map to `T`).
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        crate::event::from_payload(&self.payload)
+    }
+}
+
+/// Where the answer to an emit with ack goes, kept in the socket until the answer arrives.
+#[derive(Debug)]
+pub(crate) enum AckWaiter {
+    /// `socket.emit_with_ack`.
+    Single(oneshot::Sender<Payload>),
+    /// A broadcast with ack: answers go to the collector.
+    Broadcast(SocketId, AckSender),
+}
+
+impl AckWaiter {
+    pub(crate) fn resolve(self, payload: Payload) {
+        match self {
+            // The emitter may have timed out and dropped the receiver: nothing to do.
+            AckWaiter::Single(tx) => {
+                let _ = tx.send(payload);
+            }
+            AckWaiter::Broadcast(socket, tx) => {
+                let _ = tx.send(switchboard_adapter::AckEvent::Response { socket, payload });
+            }
+        }
+    }
+
+    /// Whether nobody waits anymore (the emitter gave up).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        match self {
+            AckWaiter::Single(tx) => tx.is_closed(),
+            AckWaiter::Broadcast(_, tx) => tx.is_closed(),
+        }
+    }
+}
+
+/// The acknowledgement callback of a received event: call [`Ack::send`] once.
+///
+/// Clones share the same callback; only the first answer is sent, as in Node.
+///
+/// ```no_run
+/// # use switchboard::{Socket, Event};
+/// # fn demo(socket: Socket) {
+/// socket.on("echo", |_socket: Socket, ev: Event<String>| async move {
+///     if let Some(ack) = ev.ack {
+///         let _ = ack.send(&ev.data);
+///     }
+/// });
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Ack {
+    socket: Socket,
+    id: u64,
+    sent: Arc<AtomicBool>,
+}
+
+impl Ack {
+    pub(crate) fn new(socket: Socket, id: u64) -> Self {
+        Ack { socket, id, sent: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// The ack id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether an answer was already sent.
+    pub fn is_sent(&self) -> bool {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Answers with one argument.
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.send_payload(Payload::single(data).map_err(EmitError::Serialize)?)
+    }
+
+    /// Answers with these arguments and attachments.
+    pub fn send_payload(&self, payload: Payload) -> Result<(), EmitError> {
+        if self.sent.swap(true, Ordering::SeqCst) {
+            return Err(EmitError::AlreadyAcknowledged);
+        }
+        let packet = Packet::ack(self.socket.ns_str(), payload, self.id);
+        self.socket.send_packet(&packet, false)
+    }
+
+    /// Answers with an error object `{"message": message}` plus `"data"` when given: how the
+    /// server reports a payload its handler could not use, or a rejecting middleware.
+    pub fn send_error(&self, message: &str, data: Option<Value>) -> Result<(), EmitError> {
+        self.send(&error_object(message, data))
+    }
+}
+
+/// `{"message": message, "data": data}`.
+pub(crate) fn error_object(message: &str, data: Option<Value>) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("message".to_owned(), Value::String(message.to_owned()));
+    if let Some(data) = data {
+        map.insert("data".to_owned(), data);
+    }
+    Value::Object(map)
+}

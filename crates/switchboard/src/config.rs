@@ -1,0 +1,47 @@
+//! Server options. `Default` equals the Node `socket.io` v4 defaults.
+
+use std::time::Duration;
+
+use switchboard_engine::EngineConfig;
+
+/// Socket.IO server options, with the Engine.IO options nested.
+///
+/// Defaults (Node `socket.io` v4): path `/socket.io/`, `connectTimeout` 45 s, and the engine's
+/// defaults (pingInterval 25 s, pingTimeout 20 s, upgradeTimeout 10 s, maxHttpBufferSize 1e6).
+/// `max_attachments` (10) has no Node equivalent: Node accepts any number.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard::SocketIoConfig;
+///
+/// let mut config = SocketIoConfig::default();
+/// assert_eq!(config.engine.path, "/socket.io/");
+/// assert_eq!(config.connect_timeout, Duration::from_secs(45));
+/// config.engine.ping_interval = Duration::from_millis(300);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SocketIoConfig {
+    /// The Engine.IO options; `engine.path` is where the server answers.
+    pub engine: EngineConfig,
+    /// How long a new connection has to join a namespace before it is closed.
+    pub connect_timeout: Duration,
+    /// The most binary attachments one packet may carry.
+    pub max_attachments: usize,
+    /// The most decoded packets of one connection waiting for their handlers; past it the
+    /// connection is closed (a client sending faster than its handlers run).
+    pub max_pending_packets: usize,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        let mut engine = EngineConfig::default();
+        engine.path = "/socket.io/".to_owned();
+        SocketIoConfig {
+            engine,
+            connect_timeout: Duration::from_secs(45),
+            max_attachments: switchboard_proto::socket::DEFAULT_MAX_ATTACHMENTS,
+            max_pending_packets: 1024,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The underlying connection of a client, as the Socket.IO layer needs it.
+
+use std::sync::Arc;
+
+use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
+
+/// An Engine.IO connection: the engine's `Socket` in production, a recording fake in tests.
+pub(crate) trait Conn: Send + Sync + 'static {
+    /// The Engine.IO session id.
+    fn sid(&self) -> &str;
+    /// Queues messages that must go out together and in order.
+    fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError>;
+    /// Closes the connection.
+    fn close(&self, reason: EngineReason);
+    /// The transport in use.
+    fn transport(&self) -> TransportKind;
+}
+
+impl Conn for switchboard_engine::Socket {
+    fn sid(&self) -> &str {
+        self.id().as_str()
+    }
+
+    fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
+        switchboard_engine::Socket::send_many(self, messages)
+    }
+
+    fn close(&self, reason: EngineReason) {
+        switchboard_engine::Socket::close(self, reason);
+    }
+
+    fn transport(&self) -> TransportKind {
+        switchboard_engine::Socket::transport(self)
+    }
+}
+
+/// A shared connection.
+pub(crate) type ConnRef = Arc<dyn Conn>;

@@ -1,0 +1,29 @@
+//! Why an emit failed.
+
+use switchboard_adapter::AdapterError;
+use switchboard_engine::SendError;
+use switchboard_proto::socket::ReservedEventName;
+
+/// Why an event, an ack or a broadcast could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The event name is reserved (`connect`, `disconnect`, ...).
+    #[error(transparent)]
+    ReservedEvent(#[from] ReservedEventName),
+    /// The data could not be serialized to JSON.
+    #[error("could not serialize the payload")]
+    Serialize(#[source] serde_json::Error),
+    /// The connection refused the packet.
+    #[error("could not queue the packet")]
+    Send(#[from] SendError),
+    /// The socket is not connected.
+    #[error("socket not connected")]
+    Closed,
+    /// This ack was already answered.
+    #[error("ack already sent")]
+    AlreadyAcknowledged,
+    /// The adapter failed.
+    #[error("adapter failed")]
+    Adapter(#[from] AdapterError),
+}

@@ -1,0 +1,134 @@
+//! Received events and how handlers get typed payloads.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use switchboard_proto::socket::{EventName, Payload};
+
+use crate::{Ack, Socket};
+
+/// A boxed `Send` future.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A received event, with its arguments deserialized into `T`.
+///
+/// How the arguments map to `T`: with exactly one argument, `T` is deserialized from it (and,
+/// if that fails, from the array of arguments); otherwise from the array of arguments (so a
+/// tuple takes several arguments). The raw arguments are in [`Event::payload`]; binary
+/// arguments are placeholders there, resolved with [`Payload::binary`].
+///
+/// ```
+/// use switchboard::Event;
+/// # use switchboard_proto::socket::Payload;
+/// let p = Payload::spread(&("a", 1)).unwrap();
+/// assert_eq!(switchboard::event::from_payload::<(String, u8)>(&p).unwrap(), ("a".to_owned(), 1));
+/// let one = Payload::spread(&("a",)).unwrap();
+/// assert_eq!(switchboard::event::from_payload::<String>(&one).unwrap(), "a");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Event<T> {
+    /// The event name.
+    pub name: EventName,
+    /// The arguments as `T`.
+    pub data: T,
+    /// The raw arguments and binary attachments.
+    pub payload: Payload,
+    /// The acknowledgement callback, if the client asked for one.
+    pub ack: Option<Ack>,
+}
+
+/// Deserializes the arguments of a payload into `T` (see [`Event`]).
+pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, serde_json::Error> {
+    let args = payload.args();
+    let array = || Value::Array(args.to_vec());
+    match args {
+        // Report the error of the single-argument reading: it is the one users expect.
+        [one] => T::deserialize(one).or_else(|e| T::deserialize(&array()).map_err(|_| e)),
+        _ => T::deserialize(&array()),
+    }
+}
+
+/// Identifies a registered handler, to remove it with [`Socket::off_handler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandlerId(pub(crate) u64);
+
+/// A type-erased event handler.
+pub(crate) type ErasedHandler =
+    Arc<dyn Fn(Socket, EventName, Payload, Option<Ack>) -> BoxFuture<()> + Send + Sync>;
+
+/// Wraps a typed handler: deserializes, and reports a payload that does not fit.
+pub(crate) fn erase<T, F, Fut>(handler: F) -> ErasedHandler
+where
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |socket: Socket, name: EventName, payload: Payload, ack: Option<Ack>| {
+        match from_payload::<T>(&payload) {
+            Ok(data) => {
+                Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>
+            }
+            Err(e) => {
+                let message = format!("invalid payload for event {:?}: {e}", name.as_str());
+                match ack {
+                    Some(ack) => {
+                        if let Err(err) = ack.send_error(&message, None) {
+                            tracing::warn!(socket = %socket.id(), event = %name, %err, "could not report invalid payload");
+                        }
+                    }
+                    None => {
+                        tracing::warn!(socket = %socket.id(), event = %name, error = %e, "event payload rejected: it does not deserialize into the handler's type");
+                    }
+                }
+                Box::pin(async {})
+            }
+        }
+    })
+}
+
+/// A registered event handler.
+#[derive(Clone)]
+pub(crate) struct HandlerEntry {
+    pub(crate) id: HandlerId,
+    pub(crate) once: bool,
+    pub(crate) f: ErasedHandler,
+}
+
+/// A listener for every incoming (or outgoing) event: sync, called before the handlers.
+pub(crate) type AnyListener = Arc<dyn Fn(&Socket, &EventName, &Payload) + Send + Sync>;
+
+/// Why a middleware refused a connection or a packet: sent to the client as
+/// `{"message": message, "data": data}`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct MiddlewareError {
+    /// The message (`err.message` on the client).
+    pub message: String,
+    /// Extra data (`err.data` on the client).
+    pub data: Option<Value>,
+}
+
+impl MiddlewareError {
+    /// An error with a message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        MiddlewareError { message: message.into(), data: None }
+    }
+
+    /// Adds data for the client.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// A per-packet middleware (`socket.use`).
+pub(crate) type PacketMiddleware =
+    Arc<dyn Fn(Socket, EventName, Payload) -> BoxFuture<Result<(), MiddlewareError>> + Send + Sync>;
+
+/// A disconnect or disconnecting handler.
+pub(crate) type DisconnectHandler =
+    Arc<dyn Fn(Socket, crate::DisconnectReason) -> BoxFuture<()> + Send + Sync>;

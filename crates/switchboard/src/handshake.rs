@@ -1,0 +1,232 @@
+//! What the client sent when it connected.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+/// The parts of the Engine.IO handshake request a Socket.IO handshake is built from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RequestParts {
+    /// The request URI (path and query).
+    pub uri: http::Uri,
+    /// The request headers.
+    pub headers: http::HeaderMap,
+    /// The peer address.
+    pub remote_addr: Option<SocketAddr>,
+    /// When the request arrived.
+    pub time: SystemTime,
+    /// Whether it came over TLS.
+    pub secure: bool,
+}
+
+impl RequestParts {
+    /// Parts of a request to `uri`, arriving now.
+    pub fn new(uri: http::Uri) -> Self {
+        RequestParts {
+            uri,
+            headers: http::HeaderMap::new(),
+            remote_addr: None,
+            time: SystemTime::now(),
+            secure: false,
+        }
+    }
+}
+
+/// The handshake of a socket (Node's `socket.handshake`).
+///
+/// ```
+/// use switchboard::{Handshake, RequestParts};
+///
+/// let parts = RequestParts::new("/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap());
+/// let hs = Handshake::new(&parts, serde_json::json!({"token": "t"}));
+/// assert_eq!(hs.query.get("room").map(String::as_str), Some("a"));
+/// assert_eq!(hs.auth["token"], "t");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Handshake {
+    /// The CONNECT payload (`{}` if none).
+    pub auth: Value,
+    /// The query parameters of the first request (last value wins).
+    pub query: HashMap<String, String>,
+    /// The headers of the first request.
+    pub headers: http::HeaderMap,
+    /// The peer's IP address (empty if unknown).
+    pub address: String,
+    /// When the connection was made, as an RFC 2822-like date string.
+    pub time: String,
+    /// When the connection was made, in milliseconds since the Unix epoch.
+    pub issued: u64,
+    /// Whether the connection is over TLS.
+    pub secure: bool,
+    /// Whether the request came from another origin (has an `Origin` header).
+    pub xdomain: bool,
+    /// The request URL (path and query).
+    pub url: String,
+}
+
+impl Handshake {
+    /// The handshake of a socket connecting with `auth` over the request `parts`.
+    pub fn new(parts: &RequestParts, auth: Value) -> Self {
+        let issued = parts
+            .time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Handshake {
+            auth,
+            query: parse_query(parts.uri.query().unwrap_or_default()),
+            headers: parts.headers.clone(),
+            address: parts.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            time: http_date(issued / 1000),
+            issued,
+            secure: parts.secure,
+            xdomain: parts.headers.contains_key(http::header::ORIGIN),
+            url: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// The handshake as JSON, in Node's shape (for `fetch_sockets` across a cluster).
+    pub fn to_json(&self) -> Value {
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or_default().to_owned()))
+            })
+            .collect();
+        let query: Map<String, Value> =
+            self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        serde_json::json!({
+            "headers": headers,
+            "time": self.time,
+            "address": self.address,
+            "xdomain": self.xdomain,
+            "secure": self.secure,
+            "issued": self.issued,
+            "url": self.url,
+            "query": query,
+            "auth": self.auth,
+        })
+    }
+
+    /// Rebuilds a handshake from [`Handshake::to_json`] (for remote sockets).
+    pub fn from_json(v: &Value) -> Self {
+        let str_map = |v: Option<&Value>| -> HashMap<String, String> {
+            v.and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in str_map(v.get("headers")) {
+            if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v))
+            {
+                headers.insert(k, v);
+            }
+        }
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Handshake {
+            auth: v.get("auth").cloned().unwrap_or_else(|| Value::Object(Map::new())),
+            query: str_map(v.get("query")),
+            headers,
+            address: text("address"),
+            time: text("time"),
+            issued: v.get("issued").and_then(Value::as_u64).unwrap_or(0),
+            secure: v.get("secure").and_then(Value::as_bool).unwrap_or(false),
+            xdomain: v.get("xdomain").and_then(Value::as_bool).unwrap_or(false),
+            url: text("url"),
+        }
+    }
+}
+
+/// Parses `a=1&b=x%20y` (percent-decoding, `+` as space).
+fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = |j: usize| b.get(j).and_then(|c| char::from(*c).to_digit(16));
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => {
+                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                    i += 2;
+                } else {
+                    out.push(c);
+                }
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `Sun, 22 Nov 2026 00:00:00 GMT` for `secs` since the epoch.
+fn http_date(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let weekday =
+        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap_or(0)];
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let names =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mon = names.get(usize::try_from(month - 1).unwrap_or(0)).copied().unwrap_or("Jan");
+    format!("{weekday}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates_and_queries() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_795_305_600), "Sun, 22 Nov 2026 00:00:00 GMT");
+        let q = parse_query("a=1&b=x%20y+z&c&d=%zz");
+        assert_eq!(q.get("b").map(String::as_str), Some("x y z"));
+        assert_eq!(q.get("c").map(String::as_str), Some(""));
+        assert_eq!(q.get("d").map(String::as_str), Some("%zz"));
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let mut parts = RequestParts::new("/socket.io/?x=1".parse().unwrap());
+        parts.headers.insert("origin", "http://a".parse().unwrap());
+        let hs = Handshake::new(&parts, serde_json::json!({"t": 1}));
+        let back = Handshake::from_json(&hs.to_json());
+        assert_eq!(back.query, hs.query);
+        assert_eq!(back.auth, hs.auth);
+        assert_eq!(back.headers, hs.headers);
+        assert!(back.xdomain);
+        assert_eq!(back.url, "/socket.io/?x=1");
+    }
+}

@@ -1,0 +1,500 @@
+//! The server: namespaces, the engine handler, and server-wide operators.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
+use switchboard_engine::{
+    DisconnectReason as EngineReason, Engine, EngineLayer, EngineService, Message,
+};
+use switchboard_proto::Str;
+use switchboard_proto::socket::{JsonParser, Parser, Payload};
+
+use crate::client::Client;
+use crate::conn::ConnRef;
+use crate::namespace::{Hooks, NamespaceInner};
+use crate::{
+    BroadcastOperator, EmitError, MiddlewareError, Namespace, RemoteSocket, RequestParts, Socket,
+    SocketIoConfig,
+};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the data consistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A predicate on a namespace name and the CONNECT auth.
+type Accept = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
+
+/// How a dynamic namespace recognizes its children.
+enum Matcher {
+    Regex(regex::Regex),
+    Fn(Accept),
+}
+
+struct ParentInner {
+    matcher: Matcher,
+    hooks: Arc<Hooks>,
+    // Children created on demand by client tasks, read by parent-wide emits.
+    children: Mutex<Vec<Namespace>>,
+}
+
+/// A dynamic namespace (Node's `io.of(/regex/)` or `io.of(fn)`): its handlers and middleware
+/// apply to every child namespace created when a client connects to a matching name.
+#[derive(Clone)]
+pub struct ParentNamespace(Arc<ParentInner>);
+
+impl std::fmt::Debug for ParentNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParentNamespace").field("children", &self.children().len()).finish()
+    }
+}
+
+impl ParentNamespace {
+    /// Adds a connection handler for every child.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.0.hooks.on_connection(handler);
+    }
+
+    /// Adds a connect middleware for every child.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        self.0.hooks.use_middleware(middleware);
+    }
+
+    /// The child namespaces created so far.
+    pub fn children(&self) -> Vec<Namespace> {
+        lock(&self.0.children).clone()
+    }
+
+    /// Emits to every socket of every child.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        for child in self.children() {
+            child.emit(event, data).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct IoInner {
+    config: SocketIoConfig,
+    parser: Arc<dyn Parser>,
+    factory: Arc<dyn AdapterFactory>,
+    // Namespaces by name: created by user code and by client tasks (dynamic children).
+    namespaces: Mutex<HashMap<String, Namespace>>,
+    // Dynamic parents, in registration order.
+    parents: Mutex<Vec<ParentNamespace>>,
+    // Engine session id → client. Written on connect/disconnect, read for every message.
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+    closing: AtomicBool,
+}
+
+impl IoInner {
+    pub(crate) fn config(&self) -> &SocketIoConfig {
+        &self.config
+    }
+
+    pub(crate) fn parser(&self) -> &Arc<dyn Parser> {
+        &self.parser
+    }
+
+    fn create(&self, name: &str, hooks: Arc<Hooks>) -> Namespace {
+        Namespace(NamespaceInner::new(Str::from(name), hooks, self.parser.clone(), &*self.factory))
+    }
+
+    fn of(&self, name: &str) -> Namespace {
+        let name = if name.starts_with('/') { name.to_owned() } else { format!("/{name}") };
+        lock(&self.namespaces)
+            .entry(name.clone())
+            .or_insert_with(|| self.create(&name, Arc::new(Hooks::default())))
+            .clone()
+    }
+
+    /// The namespace a client asks for: a static one, or a new child of a matching parent.
+    pub(crate) fn namespace_for(&self, name: &str, auth: &Value) -> Option<Arc<NamespaceInner>> {
+        if self.closing.load(Ordering::SeqCst) {
+            return None;
+        }
+        if let Some(ns) = lock(&self.namespaces).get(name) {
+            return Some(ns.0.clone());
+        }
+        let parents = lock(&self.parents).clone();
+        for parent in parents {
+            let matched = match &parent.0.matcher {
+                Matcher::Regex(re) => re.is_match(name),
+                Matcher::Fn(f) => f(name, auth),
+            };
+            if matched {
+                let mut namespaces = lock(&self.namespaces);
+                let ns = namespaces
+                    .entry(name.to_owned())
+                    .or_insert_with(|| {
+                        let child = self.create(name, parent.0.hooks.clone());
+                        lock(&parent.0.children).push(child.clone());
+                        child
+                    })
+                    .clone();
+                return Some(ns.0);
+            }
+        }
+        None
+    }
+
+    /// A new Engine.IO connection.
+    pub(crate) fn on_conn(self: &Arc<Self>, conn: ConnRef, parts: RequestParts) {
+        if self.closing.load(Ordering::SeqCst) {
+            conn.close(EngineReason::ServerShuttingDown);
+            return;
+        }
+        let sid = conn.sid().to_owned();
+        let client = Client::spawn(conn, parts, self);
+        lock(&self.clients).insert(sid, client);
+    }
+
+    pub(crate) fn on_message(&self, sid: &str, message: Message) {
+        let client = lock(&self.clients).get(sid).cloned();
+        if let Some(client) = client {
+            client.on_message(message);
+        }
+    }
+
+    pub(crate) fn on_close(&self, sid: &str, reason: EngineReason) {
+        let client = lock(&self.clients).remove(sid);
+        if let Some(client) = client {
+            client.on_close(reason.into());
+        }
+    }
+}
+
+/// The engine's handler: forwards sessions to the Socket.IO layer.
+pub struct IoHandler(Arc<IoInner>);
+
+impl std::fmt::Debug for IoHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IoHandler")
+    }
+}
+
+impl switchboard_engine::Handler for IoHandler {
+    fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) {
+        let req = socket.request();
+        let mut parts = RequestParts::new(req.uri.clone());
+        parts.headers = req.headers.clone();
+        parts.remote_addr = req.remote_addr;
+        parts.time = req.time;
+        parts.secure = req.secure;
+        self.0.on_conn(socket, parts);
+    }
+
+    fn on_message(&self, socket: &Arc<switchboard_engine::Socket>, message: Message) {
+        self.0.on_message(socket.id().as_str(), message);
+    }
+
+    fn on_disconnect(&self, socket: &Arc<switchboard_engine::Socket>, reason: EngineReason) {
+        self.0.on_close(socket.id().as_str(), reason);
+    }
+}
+
+/// Builds a [`SocketIo`] with a custom adapter or parser.
+///
+/// ```
+/// use switchboard::{SocketIo, SocketIoConfig};
+/// use switchboard_adapter::MemoryAdapter;
+///
+/// let io = SocketIo::builder()
+///     .config(SocketIoConfig::default())
+///     .adapter(MemoryAdapter::factory())
+///     .build();
+/// assert_eq!(io.config().engine.path, "/socket.io/");
+/// ```
+pub struct SocketIoBuilder {
+    config: SocketIoConfig,
+    factory: Arc<dyn AdapterFactory>,
+    parser: Option<Arc<dyn Parser>>,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder").field("config", &self.config).finish()
+    }
+}
+
+impl SocketIoBuilder {
+    /// The options.
+    pub fn config(mut self, config: SocketIoConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The adapter factory (default: in-memory).
+    pub fn adapter(mut self, factory: Arc<dyn AdapterFactory>) -> Self {
+        self.factory = factory;
+        self
+    }
+
+    /// The packet parser (default: JSON, with `config.max_attachments`).
+    pub fn parser(mut self, parser: Arc<dyn Parser>) -> Self {
+        self.parser = Some(parser);
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> SocketIo {
+        let parser = self.parser.unwrap_or_else(|| {
+            Arc::new(JsonParser { max_attachments: self.config.max_attachments })
+        });
+        let inner = Arc::new(IoInner {
+            config: self.config.clone(),
+            parser,
+            factory: self.factory,
+            namespaces: Mutex::new(HashMap::new()),
+            parents: Mutex::new(Vec::new()),
+            clients: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+        });
+        inner.of("/");
+        let engine = Engine::new(Arc::new(IoHandler(inner.clone())), self.config.engine);
+        SocketIo { inner, engine }
+    }
+}
+
+/// A Socket.IO server (Node's `Server`). Cloning is cheap: every clone is the same server.
+///
+/// ```no_run
+/// use switchboard::{SocketIo, Socket, Event};
+///
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("echo", |_s: Socket, ev: Event<serde_json::Value>| async move {
+///         if let Some(ack) = ev.ack { let _ = ack.send(&ev.data); }
+///     });
+/// });
+/// // Serve `io.engine()` with hyper, or mount it in axum.
+/// ```
+#[derive(Clone)]
+pub struct SocketIo {
+    inner: Arc<IoInner>,
+    engine: Engine<IoHandler>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo").field("config", &self.inner.config).finish()
+    }
+}
+
+impl SocketIo {
+    /// A server with these options, the in-memory adapter and the JSON parser.
+    pub fn new(config: SocketIoConfig) -> Self {
+        SocketIo::builder().config(config).build()
+    }
+
+    /// A builder.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder {
+            config: SocketIoConfig::default(),
+            factory: MemoryAdapter::factory(),
+            parser: None,
+        }
+    }
+
+    /// The options.
+    pub fn config(&self) -> &SocketIoConfig {
+        &self.inner.config
+    }
+
+    /// The Engine.IO server to serve over HTTP.
+    pub fn engine(&self) -> &Engine<IoHandler> {
+        &self.engine
+    }
+
+    /// A tower service answering Socket.IO requests under `config.engine.path` (404
+    /// elsewhere); mount it in axum with `route_service`.
+    pub fn service(&self) -> EngineService<IoHandler> {
+        self.engine.service()
+    }
+
+    /// A tower layer: requests under the Socket.IO path go to this server, the rest to the
+    /// inner service (an axum `Router`, another engine).
+    pub fn layer(&self) -> EngineLayer<IoHandler> {
+        self.engine.layer()
+    }
+
+    /// Serves this server alone on `listener` until accepting fails.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let io = switchboard::SocketIo::new(Default::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// io.serve(listener).await
+    /// # }
+    /// ```
+    pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.engine.clone().serve(listener).await
+    }
+
+    /// A static namespace, created on first use (`io.of("/admin")`).
+    pub fn of(&self, name: &str) -> Namespace {
+        self.inner.of(name)
+    }
+
+    /// A dynamic namespace matching names with a regular expression
+    /// (`io.of(/^\/dynamic-\w+$/)`).
+    pub fn of_regex(&self, re: regex::Regex) -> ParentNamespace {
+        self.add_parent(Matcher::Regex(re))
+    }
+
+    /// A dynamic namespace accepting the names (and CONNECT auth) `accept` approves.
+    pub fn of_fn(
+        &self,
+        accept: impl Fn(&str, &Value) -> bool + Send + Sync + 'static,
+    ) -> ParentNamespace {
+        self.add_parent(Matcher::Fn(Arc::new(accept)))
+    }
+
+    fn add_parent(&self, matcher: Matcher) -> ParentNamespace {
+        let parent = ParentNamespace(Arc::new(ParentInner {
+            matcher,
+            hooks: Arc::new(Hooks::default()),
+            children: Mutex::new(Vec::new()),
+        }));
+        lock(&self.inner.parents).push(parent.clone());
+        parent
+    }
+
+    fn main(&self) -> Namespace {
+        self.inner.of("/")
+    }
+
+    /// Connection handler of the main namespace.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.main().on_connection(handler);
+    }
+
+    /// Connect middleware of the main namespace (`io.use`).
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        self.main().use_middleware(middleware);
+    }
+
+    /// Targets a room of the main namespace.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.main().to(room)
+    }
+
+    /// Same as [`SocketIo::to`].
+    pub fn in_(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.main().to(room)
+    }
+
+    /// Excludes a room of the main namespace.
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.main().except(room)
+    }
+
+    /// This server only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.main().local()
+    }
+
+    /// May drop the packet for clients that cannot take it now.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.main().volatile()
+    }
+
+    /// Compression flag.
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.main().compress(compress)
+    }
+
+    /// Ack timeout for broadcasts with ack.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.main().timeout(timeout)
+    }
+
+    /// Emits to every socket of the main namespace.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.main().emit(event, data).await
+    }
+
+    /// Emits these arguments to every socket of the main namespace.
+    pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.main().emit_payload(event, payload).await
+    }
+
+    /// Every socket of the main namespace.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
+        self.main().fetch_sockets().await
+    }
+
+    /// Makes every socket of the main namespace join `room`.
+    pub async fn sockets_join(&self, room: impl Into<Room>) -> Result<(), EmitError> {
+        self.main().sockets_join(room).await
+    }
+
+    /// Makes every socket of the main namespace leave `room`.
+    pub async fn sockets_leave(&self, room: impl Into<Room>) -> Result<(), EmitError> {
+        self.main().sockets_leave(room).await
+    }
+
+    /// Disconnects every socket of the main namespace.
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
+        self.main().disconnect_sockets(close).await
+    }
+
+    /// Emits to the other servers of the cluster.
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.main().server_side_emit(event, data).await
+    }
+
+    /// Graceful shutdown: refuses new connections and namespace joins, and closes every
+    /// connection, so every socket is disconnected with `server shutting down`.
+    pub async fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let clients: Vec<Arc<Client>> = lock(&self.inner.clients).values().cloned().collect();
+        for client in clients {
+            client.conn().close(EngineReason::ServerShuttingDown);
+        }
+        self.engine.close();
+        let namespaces: Vec<Namespace> = lock(&self.inner.namespaces).values().cloned().collect();
+        for ns in namespaces {
+            ns.shut_down().await;
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &Arc<IoInner> {
+        &self.inner
+    }
+}

@@ -1,0 +1,386 @@
+//! Namespaces: a set of sockets with their connection handlers, middleware and adapter.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use serde::Serialize;
+use switchboard_adapter::{
+    AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace, Room,
+    ServerAckSender, SocketId, SocketInfo,
+};
+use switchboard_engine::{DisconnectReason as EngineReason, Message};
+use switchboard_proto::Str;
+use switchboard_proto::socket::{EventName, Packet, Parser, Payload};
+
+use crate::ack::AckWaiter;
+use crate::client::Client;
+use crate::event::BoxFuture;
+use crate::{BroadcastOperator, EmitError, Handshake, MiddlewareError, Socket};
+
+/// A connection handler.
+type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture<()> + Send + Sync>;
+/// A connect middleware (`io.use`).
+type ConnectMiddleware =
+    Arc<dyn Fn(Socket) -> BoxFuture<Result<(), MiddlewareError>> + Send + Sync>;
+/// A server-side-emit listener.
+type ServerSideListener = Arc<dyn Fn(EventName, Payload, Option<ServerAckSender>) + Send + Sync>;
+
+/// Connection handlers and middleware, shared by a dynamic parent and its children.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    // Registered at setup by user code, read on every connection; never held across an await.
+    connection: Mutex<Vec<ConnectionHandler>>,
+    middleware: Mutex<Vec<ConnectMiddleware>>,
+    server_side: Mutex<Vec<ServerSideListener>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the data consistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hooks {
+    pub(crate) fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.connection).push(Arc::new(move |s| Box::pin(handler(s))));
+    }
+
+    pub(crate) fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        lock(&self.middleware).push(Arc::new(move |s| Box::pin(middleware(s))));
+    }
+}
+
+pub(crate) struct NamespaceInner {
+    name: Str,
+    hooks: Arc<Hooks>,
+    adapter: Arc<dyn Adapter>,
+    parser: Arc<dyn Parser>,
+    next_ack: AtomicU64,
+    // Written when sockets join and leave (client tasks), read by deliveries (any task).
+    sockets: Mutex<HashMap<SocketId, Socket>>,
+}
+
+impl NamespaceInner {
+    pub(crate) fn new(
+        name: Str,
+        hooks: Arc<Hooks>,
+        parser: Arc<dyn Parser>,
+        factory: &dyn AdapterFactory,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak: &Weak<NamespaceInner>| {
+            let local: Weak<dyn LocalNamespace> = weak.clone();
+            NamespaceInner {
+                name,
+                hooks,
+                adapter: factory.create(local),
+                parser,
+                next_ack: AtomicU64::new(0),
+                sockets: Mutex::new(HashMap::new()),
+            }
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    pub(crate) fn name_str(&self) -> Str {
+        self.name.clone()
+    }
+
+    pub(crate) fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.adapter
+    }
+
+    pub(crate) fn encode_packet(&self, packet: &Packet) -> Vec<Message> {
+        self.parser.encode(packet)
+    }
+
+    pub(crate) fn remove_socket(&self, id: &SocketId) {
+        lock(&self.sockets).remove(id);
+    }
+
+    pub(crate) fn socket(&self, id: &SocketId) -> Option<Socket> {
+        lock(&self.sockets).get(id).cloned()
+    }
+
+    pub(crate) fn all_sockets(&self) -> Vec<Socket> {
+        lock(&self.sockets).values().cloned().collect()
+    }
+
+    /// Runs the middlewares, then joins the socket and runs the connection handlers.
+    pub(crate) async fn connect(self: &Arc<Self>, client: &Arc<Client>, handshake: Handshake) {
+        let socket = Socket::new(
+            SocketId::new(crate::id::generate()),
+            self.clone(),
+            client.clone(),
+            handshake,
+        );
+        let middleware = lock(&self.hooks.middleware).clone();
+        for m in middleware {
+            if let Err(err) = m(socket.clone()).await {
+                let packet = Packet::connect_error(self.name.clone(), &err.message, err.data);
+                client.send_packet(&packet);
+                return;
+            }
+        }
+        if !client.is_open() {
+            return;
+        }
+        lock(&self.sockets).insert(socket.id().clone(), socket.clone());
+        client.add_socket(self.name(), socket.clone());
+        socket.set_connected();
+        client.send_packet(&Packet::connect_ok(self.name.clone(), socket.id().as_str()));
+        let handlers = lock(&self.hooks.connection).clone();
+        for h in handlers {
+            h(socket.clone()).await;
+        }
+    }
+}
+
+impl LocalNamespace for NamespaceInner {
+    fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    fn encode(&self, packet: &Packet) -> Vec<Message> {
+        self.parser.encode(packet)
+    }
+
+    fn deliver(
+        &self,
+        socket: &SocketId,
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+    ) {
+        if let Some(s) = self.socket(socket) {
+            s.deliver(packet, messages, flags.volatile);
+        }
+    }
+
+    fn deliver_with_ack(
+        &self,
+        socket: &SocketId,
+        packet: &Packet,
+        messages: &[Message],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool {
+        let Some(s) = self.socket(socket) else { return false };
+        if !s
+            .register_broadcast_ack(ack_id, AckWaiter::Broadcast(socket.clone(), responses.clone()))
+        {
+            return false;
+        }
+        s.deliver(packet, messages, flags.volatile);
+        true
+    }
+
+    fn next_ack_id(&self) -> u64 {
+        self.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn socket_info(&self, socket: &SocketId) -> Option<SocketInfo> {
+        let s = self.socket(socket)?;
+        Some(SocketInfo::new(s.id().clone(), s.handshake().to_json(), s.rooms(), s.data_json()))
+    }
+
+    fn disconnect(&self, socket: &SocketId, close: bool) {
+        if let Some(s) = self.socket(socket) {
+            // Called synchronously by the adapter; the handlers are async, so they run on
+            // their own task, which ends when they do.
+            tokio::spawn(async move { s.disconnect(close).await });
+        }
+    }
+
+    fn on_server_side_emit(
+        &self,
+        event: EventName,
+        payload: Payload,
+        ack: Option<ServerAckSender>,
+    ) {
+        let listeners = lock(&self.hooks.server_side).clone();
+        for l in listeners {
+            l(event.clone(), payload.clone(), ack.clone());
+        }
+    }
+}
+
+/// A namespace (Node's `Namespace`): `io.of("/admin")`. Cloning is cheap.
+///
+/// ```no_run
+/// # use switchboard::{SocketIo, Socket, MiddlewareError};
+/// # fn demo(io: SocketIo) {
+/// let admin = io.of("/admin");
+/// admin.use_middleware(|socket: Socket| async move {
+///     if socket.handshake().auth.get("token").is_some() { Ok(()) }
+///     else { Err(MiddlewareError::new("not authorized").with_data(serde_json::json!({"code": 401}))) }
+/// });
+/// admin.on_connection(|socket: Socket| async move { let _ = socket.emit("welcome", "admin"); });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Namespace(pub(crate) Arc<NamespaceInner>);
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Namespace").field(&self.0.name).finish()
+    }
+}
+
+impl Namespace {
+    /// The name (`/`, `/admin`, ...).
+    pub fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+
+    /// Adds a connection handler. Handlers run in order, after the client got its CONNECT
+    /// answer; the client's next packets wait for them.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.0.hooks.on_connection(handler);
+    }
+
+    /// Adds a connect middleware (Node's `io.use`). An error refuses the connection with a
+    /// CONNECT_ERROR `{"message","data"}`, which the client sees as `connect_error`.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        self.0.hooks.use_middleware(middleware);
+    }
+
+    /// Adds a listener for events sent by other servers with `server_side_emit`.
+    pub fn on_server_side_emit(
+        &self,
+        listener: impl Fn(EventName, Payload, Option<ServerAckSender>) + Send + Sync + 'static,
+    ) {
+        lock(&self.0.hooks.server_side).push(Arc::new(listener));
+    }
+
+    /// The adapter.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        self.0.adapter()
+    }
+
+    /// The sockets of this namespace on this server.
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.0.all_sockets()
+    }
+
+    /// A socket of this server by id.
+    pub fn get_socket(&self, id: &SocketId) -> Option<Socket> {
+        self.0.socket(id)
+    }
+
+    fn op(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.0.clone(), BroadcastOptions::new())
+    }
+
+    /// Targets a room.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.op().to(room)
+    }
+
+    /// Same as [`Namespace::to`].
+    pub fn in_(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.op().to(room)
+    }
+
+    /// Excludes a room.
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.op().except(room)
+    }
+
+    /// This server only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.op().local()
+    }
+
+    /// May drop the packet for clients that cannot take it now.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.op().volatile()
+    }
+
+    /// Compression flag.
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.op().compress(compress)
+    }
+
+    /// Ack timeout for [`BroadcastOperator::emit_with_ack`].
+    pub fn timeout(&self, timeout: std::time::Duration) -> BroadcastOperator {
+        self.op().timeout(timeout)
+    }
+
+    /// Emits to every socket of the namespace.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.op().emit(event, data).await
+    }
+
+    /// Emits these arguments to every socket of the namespace.
+    pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.op().emit_payload(event, payload).await
+    }
+
+    /// Snapshots of every socket (cluster-wide with a cluster adapter).
+    pub async fn fetch_sockets(&self) -> Result<Vec<crate::RemoteSocket>, EmitError> {
+        self.op().fetch_sockets().await
+    }
+
+    /// Makes every socket join `room`.
+    pub async fn sockets_join(&self, room: impl Into<Room>) -> Result<(), EmitError> {
+        self.op().sockets_join(room).await
+    }
+
+    /// Makes every socket leave `room`.
+    pub async fn sockets_leave(&self, room: impl Into<Room>) -> Result<(), EmitError> {
+        self.op().sockets_leave(room).await
+    }
+
+    /// Disconnects every socket.
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
+        self.op().disconnect_sockets(close).await
+    }
+
+    /// Emits to the other servers of the cluster (none with the in-memory adapter).
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        let payload = Payload::single(data).map_err(EmitError::Serialize)?;
+        self.0.adapter.server_side_emit(EventName::new(event)?, payload, None).await?;
+        Ok(())
+    }
+
+    /// The rooms with at least one socket.
+    pub async fn rooms(&self) -> Result<Vec<Room>, EmitError> {
+        Ok(self.0.adapter.rooms().await?)
+    }
+
+    /// Disconnects every local socket with `reason`, used by `close`.
+    pub(crate) async fn shut_down(&self) {
+        for s in self.sockets() {
+            s.client().conn().close(EngineReason::ServerShuttingDown);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Why a socket left its namespace.
+
+use switchboard_engine::DisconnectReason as EngineReason;
+
+/// Why a socket was disconnected, with Node's server-side reason strings.
+///
+/// ```
+/// use switchboard::DisconnectReason;
+/// assert_eq!(DisconnectReason::ClientNamespaceDisconnect.as_str(), "client namespace disconnect");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The server called `disconnect()` on the socket (the client sees `io server disconnect`).
+    ServerNamespaceDisconnect,
+    /// The client left the namespace (the client side calls it `io client disconnect`).
+    ClientNamespaceDisconnect,
+    /// The server called `disconnect(true)`: the whole connection is closed.
+    ForcedServerClose,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The client closed the connection.
+    TransportClose,
+    /// The transport failed.
+    TransportError,
+    /// The client sent something that is not valid Socket.IO or Engine.IO.
+    ParseError,
+    /// The connection was closed by the server.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShuttingDown,
+}
+
+impl DisconnectReason {
+    /// The Node reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<EngineReason> for DisconnectReason {
+    fn from(r: EngineReason) -> Self {
+        match r {
+            EngineReason::TransportClose => DisconnectReason::TransportClose,
+            EngineReason::PingTimeout => DisconnectReason::PingTimeout,
+            EngineReason::ParseError => DisconnectReason::ParseError,
+            EngineReason::ForcedClose => DisconnectReason::ForcedClose,
+            EngineReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            _ => DisconnectReason::TransportError,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Handles on sockets returned by `fetch_sockets`, possibly on another server.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchboard_adapter::{BroadcastOptions, Room, SocketId, SocketInfo};
+use switchboard_proto::socket::Payload;
+
+use crate::namespace::NamespaceInner;
+use crate::{BroadcastOperator, EmitError, Handshake};
+
+/// A socket found by `fetch_sockets` (Node's `RemoteSocket`): a snapshot of its id,
+/// handshake, rooms and data, and operations that go through the adapter, so they work
+/// wherever the socket is.
+#[derive(Clone)]
+pub struct RemoteSocket {
+    ns: Arc<NamespaceInner>,
+    id: SocketId,
+    handshake: Handshake,
+    rooms: Vec<Room>,
+    data: serde_json::Value,
+}
+
+impl std::fmt::Debug for RemoteSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSocket").field("id", &self.id).field("rooms", &self.rooms).finish()
+    }
+}
+
+impl RemoteSocket {
+    pub(crate) fn new(ns: Arc<NamespaceInner>, info: SocketInfo) -> Self {
+        let handshake = Handshake::from_json(&info.handshake);
+        RemoteSocket { ns, id: info.id, handshake, rooms: info.rooms, data: info.data }
+    }
+
+    /// The socket id.
+    pub fn id(&self) -> &SocketId {
+        &self.id
+    }
+
+    /// The handshake.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The rooms when fetched.
+    pub fn rooms(&self) -> &[Room] {
+        &self.rooms
+    }
+
+    /// The user data when fetched.
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_value(self.data.clone()).ok()
+    }
+
+    fn target(&self) -> BroadcastOptions {
+        BroadcastOptions::new().to(self.id.room())
+    }
+
+    /// Emits one argument to this socket.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        BroadcastOperator::new(self.ns.clone(), self.target()).emit(event, data).await
+    }
+
+    /// Emits these arguments to this socket.
+    pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        BroadcastOperator::new(self.ns.clone(), self.target()).emit_payload(event, payload).await
+    }
+
+    /// Makes the socket join a room.
+    pub async fn join(&self, room: impl Into<Room>) -> Result<(), EmitError> {
+        Ok(self.ns.adapter().add_sockets(self.target(), vec![room.into()]).await?)
+    }
+
+    /// Makes the socket leave a room.
+    pub async fn leave(&self, room: impl Into<Room>) -> Result<(), EmitError> {
+        Ok(self.ns.adapter().del_sockets(self.target(), vec![room.into()]).await?)
+    }
+
+    /// Disconnects the socket (`close`: its whole connection).
+    pub async fn disconnect(&self, close: bool) -> Result<(), EmitError> {
+        Ok(self.ns.adapter().disconnect_sockets(self.target(), close).await?)
+    }
+}

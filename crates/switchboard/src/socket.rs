@@ -1,0 +1,648 @@
+//! A client's connection to one namespace.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use switchboard_adapter::{BroadcastOptions, Room, SocketId};
+use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
+use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
+use tokio::sync::oneshot;
+
+use crate::ack::{AckWaiter, error_object};
+use crate::client::Client;
+use crate::event::{
+    AnyListener, DisconnectHandler, HandlerEntry, HandlerId, PacketMiddleware, erase,
+};
+use crate::namespace::NamespaceInner;
+use crate::{
+    Ack, AckError, AckResponse, BroadcastOperator, DisconnectReason, EmitError, Event, Handshake,
+    MiddlewareError,
+};
+
+/// The answer to an emit with ack; it does not borrow the socket or the data.
+pub type AckFuture =
+    std::pin::Pin<Box<dyn Future<Output = Result<AckResponse, AckError>> + Send + 'static>>;
+
+/// Where a socket is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Middlewares are running; not in the namespace yet.
+    Pending,
+    /// In the namespace.
+    Connected,
+    /// Leaving: `disconnecting` handlers run, rooms still joined.
+    Disconnecting,
+    /// Gone.
+    Disconnected,
+}
+
+/// The mutable state of a socket.
+#[derive(Default)]
+struct State {
+    phase: Option<Phase>,
+    handlers: HashMap<EventName, Vec<HandlerEntry>>,
+    any: Vec<AnyListener>,
+    any_outgoing: Vec<AnyListener>,
+    middleware: Vec<PacketMiddleware>,
+    on_disconnecting: Vec<DisconnectHandler>,
+    on_disconnect: Vec<DisconnectHandler>,
+    acks: HashMap<u64, AckWaiter>,
+    data: Value,
+    extensions: http::Extensions,
+}
+
+pub(crate) struct SocketInner {
+    id: SocketId,
+    ns: Arc<NamespaceInner>,
+    client: Arc<Client>,
+    handshake: Handshake,
+    next_ack: AtomicU64,
+    next_handler: AtomicU64,
+    // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
+    // join) and by the engine callback (acks). Short critical sections, never across an await.
+    state: Mutex<State>,
+}
+
+/// A client connected to a namespace (Node's `Socket`). Cloning is cheap: every clone is the
+/// same socket.
+///
+/// ```no_run
+/// # use switchboard::{SocketIo, Socket, Event};
+/// # fn demo(io: SocketIo) {
+/// io.of("/").on_connection(|socket: Socket| async move {
+///     socket.join("lobby");
+///     socket.on("chat", |socket: Socket, ev: Event<String>| async move {
+///         let _ = socket.to("lobby").emit("chat", &ev.data).await;
+///     });
+/// });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketInner>);
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("id", &self.0.id).field("ns", &self.ns()).finish()
+    }
+}
+
+/// `socket.emit` with flags (`socket.volatile()`, `socket.timeout(..)`).
+#[derive(Debug, Clone)]
+pub struct SocketEmitter {
+    socket: Socket,
+    volatile: bool,
+    timeout: Option<Duration>,
+}
+
+impl SocketEmitter {
+    /// Drop the packet rather than queue it when the connection is not ready.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// Accepted for API parity; the engine decides compression.
+    pub fn compress(self, _compress: bool) -> Self {
+        self
+    }
+
+    /// Fail [`SocketEmitter::emit_with_ack`] after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Emits one argument.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::single(data).map_err(EmitError::Serialize)?)
+    }
+
+    /// Emits these arguments.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        let packet = Packet::event(self.socket.ns_str(), EventName::new(event)?, payload);
+        self.socket.send_packet(&packet, self.volatile)
+    }
+
+    /// Emits one argument and returns the client's answer. The packet is sent at once; the
+    /// returned future only waits.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
+        match Payload::single(data) {
+            Ok(payload) => self.emit_payload_with_ack(event, payload),
+            Err(e) => Box::pin(std::future::ready(Err(EmitError::Serialize(e).into()))),
+        }
+    }
+
+    /// Emits these arguments and returns the client's answer. The packet is sent at once.
+    pub fn emit_payload_with_ack(&self, event: &str, payload: Payload) -> AckFuture {
+        let started = self.start_with_ack(event, payload);
+        let socket = self.socket.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let (id, rx) = started?;
+            let answer = match timeout {
+                Some(t) => match tokio::time::timeout(t, rx).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        socket.state().acks.remove(&id);
+                        return Err(AckError::Timeout);
+                    }
+                },
+                None => rx.await,
+            };
+            answer.map(|payload| AckResponse { payload }).map_err(|_| AckError::Disconnected)
+        })
+    }
+
+    fn start_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Result<(u64, oneshot::Receiver<Payload>), AckError> {
+        let event = EventName::new(event).map_err(EmitError::from)?;
+        let id = self.socket.0.next_ack.fetch_add(1, Ordering::Relaxed);
+        // One answer, from the engine callback that decodes the client's ACK.
+        let (tx, rx) = oneshot::channel();
+        self.socket.register_ack(id, AckWaiter::Single(tx))?;
+        let packet = Packet::event_with_ack(self.socket.ns_str(), event, payload, id);
+        if let Err(e) = self.socket.send_packet(&packet, self.volatile) {
+            self.socket.state().acks.remove(&id);
+            return Err(e.into());
+        }
+        Ok((id, rx))
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: SocketId,
+        ns: Arc<NamespaceInner>,
+        client: Arc<Client>,
+        handshake: Handshake,
+    ) -> Self {
+        let state = State { phase: Some(Phase::Pending), data: Value::Null, ..State::default() };
+        Socket(Arc::new(SocketInner {
+            id,
+            ns,
+            client,
+            handshake,
+            next_ack: AtomicU64::new(0),
+            next_handler: AtomicU64::new(0),
+            state: Mutex::new(state),
+        }))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent, so a poisoned lock is usable.
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The socket id (also the name of a room the socket is always in).
+    pub fn id(&self) -> &SocketId {
+        &self.0.id
+    }
+
+    /// The namespace name.
+    pub fn ns(&self) -> &str {
+        self.0.ns.name()
+    }
+
+    pub(crate) fn ns_str(&self) -> switchboard_proto::Str {
+        self.0.ns.name_str()
+    }
+
+    /// The namespace this socket is connected to.
+    pub fn namespace(&self) -> crate::Namespace {
+        crate::Namespace(self.0.ns.clone())
+    }
+
+    pub(crate) fn client(&self) -> &Arc<Client> {
+        &self.0.client
+    }
+
+    /// The handshake.
+    pub fn handshake(&self) -> &Handshake {
+        &self.0.handshake
+    }
+
+    /// Whether the socket is connected to its namespace.
+    pub fn connected(&self) -> bool {
+        self.state().phase == Some(Phase::Connected)
+    }
+
+    /// Whether the connection state was recovered. Always false: recovery is not implemented.
+    pub fn recovered(&self) -> bool {
+        false
+    }
+
+    /// The current transport of the underlying connection (Node's `socket.conn.transport.name`).
+    pub fn transport(&self) -> TransportKind {
+        self.0.client.conn().transport()
+    }
+
+    /// The Engine.IO session id of the underlying connection (Node's `socket.conn.id`).
+    pub fn conn_id(&self) -> &str {
+        self.0.client.conn().sid()
+    }
+
+    /// The user data, deserialized (`None` if unset or of another shape).
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        let v = self.state().data.clone();
+        if v.is_null() { None } else { serde_json::from_value(v).ok() }
+    }
+
+    /// Sets the user data. It is kept as JSON, so that `fetch_sockets` can return it from any
+    /// server of a cluster.
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
+        let v = serde_json::to_value(data)?;
+        self.state().data = v;
+        Ok(())
+    }
+
+    pub(crate) fn data_json(&self) -> Value {
+        self.state().data.clone()
+    }
+
+    /// Stores a local, non-serializable value (one per type).
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.state().extensions.insert(value);
+    }
+
+    /// A copy of a value stored with [`Socket::insert_extension`].
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.state().extensions.get::<T>().cloned()
+    }
+
+    // ---- handlers -------------------------------------------------------------------------
+
+    fn add_handler<T, F, Fut>(&self, event: &str, once: bool, handler: F) -> HandlerId
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = HandlerId(self.0.next_handler.fetch_add(1, Ordering::Relaxed));
+        match EventName::new(event) {
+            Ok(name) => {
+                let entry = HandlerEntry { id, once, f: erase(handler) };
+                self.state().handlers.entry(name).or_default().push(entry);
+            }
+            Err(e) => {
+                tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect")
+            }
+        }
+        id
+    }
+
+    /// Adds a handler for `event`. Several handlers may listen to one event; they run in
+    /// registration order, each awaited before the next, and the client's next event waits
+    /// for them (a client's events are handled in arrival order).
+    pub fn on<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_handler(event, false, handler)
+    }
+
+    /// Adds a handler removed after its first call.
+    pub fn once<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_handler(event, true, handler)
+    }
+
+    /// Removes every handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.state().handlers.retain(|k, _| k.as_str() != event);
+    }
+
+    /// Removes one handler.
+    pub fn off_handler(&self, id: HandlerId) {
+        let mut state = self.state();
+        for list in state.handlers.values_mut() {
+            list.retain(|h| h.id != id);
+        }
+    }
+
+    /// Adds a listener called for every incoming event, before its handlers.
+    pub fn on_any(&self, listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static) {
+        self.state().any.push(Arc::new(listener));
+    }
+
+    /// Like [`Socket::on_any`], but called before the listeners already added.
+    pub fn prepend_any(
+        &self,
+        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
+    ) {
+        self.state().any.insert(0, Arc::new(listener));
+    }
+
+    /// Removes every catch-all listener.
+    pub fn off_any(&self) {
+        self.state().any.clear();
+    }
+
+    /// Adds a listener called for every event sent to this socket (emits and broadcasts).
+    pub fn on_any_outgoing(
+        &self,
+        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
+    ) {
+        self.state().any_outgoing.push(Arc::new(listener));
+    }
+
+    /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every
+    /// incoming event; an error stops the event and is sent to the client: as the ack's
+    /// argument `{"message","data"}` when the client asked for an ack, else as an `error`
+    /// event with that object.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket, EventName, Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        self.state().middleware.push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
+    }
+
+    /// Called when the socket starts leaving, while it is still in its rooms.
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.state().on_disconnecting.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    /// Called once the socket has left.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.state().on_disconnect.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    // ---- emitting -------------------------------------------------------------------------
+
+    /// Emits `event` with one argument to this client.
+    ///
+    /// Reserved names (`connect`, `disconnect`, ...) are refused.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emitter().emit(event, data)
+    }
+
+    /// Emits `event` with these arguments (several, none, or binary) to this client.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.emitter().emit_payload(event, payload)
+    }
+
+    /// Emits with one argument (at once) and returns a future of the client's answer (no
+    /// timeout; see [`Socket::timeout`]).
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
+        self.emitter().emit_with_ack(event, data)
+    }
+
+    /// Emits these arguments and waits for the client's answer (sent at once).
+    pub fn emit_payload_with_ack(&self, event: &str, payload: Payload) -> AckFuture {
+        self.emitter().emit_payload_with_ack(event, payload)
+    }
+
+    fn emitter(&self) -> SocketEmitter {
+        SocketEmitter { socket: self.clone(), volatile: false, timeout: None }
+    }
+
+    /// Emits to this socket with a timeout on the ack.
+    pub fn timeout(&self, timeout: Duration) -> SocketEmitter {
+        self.emitter().timeout(timeout)
+    }
+
+    /// Emits to this socket, dropping the packet if the connection cannot take it now.
+    pub fn volatile(&self) -> SocketEmitter {
+        self.emitter().volatile()
+    }
+
+    /// Emits to this socket; compression is left to the engine.
+    pub fn compress(&self, compress: bool) -> SocketEmitter {
+        self.emitter().compress(compress)
+    }
+
+    /// Broadcasts to `room`, except this socket.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Same as [`Socket::to`].
+    pub fn in_(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.to(room)
+    }
+
+    /// Broadcasts to everyone but this socket and sockets in `room`.
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Broadcasts to everyone in the namespace but this socket.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        let mut opts = BroadcastOptions::new().except(self.id().room());
+        opts.flags.broadcast = true;
+        BroadcastOperator::new(self.0.ns.clone(), opts)
+    }
+
+    /// Broadcast operators on this server only, except this socket.
+    pub fn local(&self) -> BroadcastOperator {
+        self.broadcast().local()
+    }
+
+    fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
+        let mut state = self.state();
+        if state.phase != Some(Phase::Connected) {
+            return Err(EmitError::Closed);
+        }
+        // Drop the waiters of emitters that gave up, so an unanswering client cannot make
+        // the map grow.
+        state.acks.retain(|_, w| !w.is_abandoned());
+        state.acks.insert(id, waiter);
+        Ok(())
+    }
+
+    pub(crate) fn register_broadcast_ack(&self, id: u64, waiter: AckWaiter) -> bool {
+        self.register_ack(id, waiter).is_ok()
+    }
+
+    /// Resolves an ack the client sent.
+    pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
+        let waiter = self.state().acks.remove(&id);
+        match waiter {
+            Some(w) => w.resolve(payload),
+            None => tracing::debug!(socket = %self.id(), id, "ack for an unknown id ignored"),
+        }
+    }
+
+    fn notify_outgoing(&self, packet: &Packet) {
+        if let PacketData::Event { event, payload, .. } = &packet.data {
+            let listeners = self.state().any_outgoing.clone();
+            for l in listeners {
+                l(self, event, payload);
+            }
+        }
+    }
+
+    /// Encodes and queues a packet for this client.
+    pub(crate) fn send_packet(&self, packet: &Packet, volatile: bool) -> Result<(), EmitError> {
+        self.notify_outgoing(packet);
+        let messages = self.0.ns.encode_packet(packet);
+        self.send_raw(messages, volatile)
+    }
+
+    /// Queues pre-encoded messages (a broadcast). A full queue drops a volatile packet; for any
+    /// other packet it closes the connection (the client does not keep up), never a silent drop.
+    pub(crate) fn send_raw(&self, messages: Vec<Message>, volatile: bool) -> Result<(), EmitError> {
+        match self.0.client.conn().send_many(messages) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full) if volatile => Ok(()),
+            Err(SendError::Full) => {
+                tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
+                self.0.client.conn().close(EngineReason::TransportError);
+                Err(EmitError::Send(SendError::Full))
+            }
+            Err(e) => Err(EmitError::Send(e)),
+        }
+    }
+
+    pub(crate) fn deliver(&self, packet: &Packet, messages: &[Message], volatile: bool) {
+        self.notify_outgoing(packet);
+        if let Err(e) = self.send_raw(messages.to_vec(), volatile) {
+            tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
+        }
+    }
+
+    // ---- rooms ----------------------------------------------------------------------------
+
+    /// Joins one room.
+    pub fn join(&self, room: impl Into<Room>) {
+        self.0.ns.adapter().add_all(self.id(), &[room.into()]);
+    }
+
+    /// Joins several rooms.
+    pub fn join_all<R: Into<Room>>(&self, rooms: impl IntoIterator<Item = R>) {
+        let rooms: Vec<Room> = rooms.into_iter().map(Into::into).collect();
+        self.0.ns.adapter().add_all(self.id(), &rooms);
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: impl Into<Room>) {
+        self.0.ns.adapter().del(self.id(), &room.into());
+    }
+
+    /// Leaves several rooms.
+    pub fn leave_all<R: Into<Room>>(&self, rooms: impl IntoIterator<Item = R>) {
+        for room in rooms {
+            self.leave(room);
+        }
+    }
+
+    /// The rooms this socket is in, its own id included.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.0.ns.adapter().socket_rooms(self.id()).unwrap_or_default()
+    }
+
+    // ---- lifecycle ------------------------------------------------------------------------
+
+    /// Marks the socket connected and joins the room named after its id.
+    pub(crate) fn set_connected(&self) {
+        self.state().phase = Some(Phase::Connected);
+        self.0.ns.adapter().add_all(self.id(), &[self.id().room()]);
+    }
+
+    /// Disconnects from the namespace (the client gets a DISCONNECT packet). With `close`,
+    /// the whole connection is closed, which disconnects its other namespaces too.
+    pub async fn disconnect(&self, close: bool) {
+        if !self.connected() {
+            return;
+        }
+        if close {
+            // As Node: every namespace of the connection is disconnected, then it is closed.
+            self.0.client.disconnect_all().await;
+            self.0.client.conn().close(EngineReason::ForcedClose);
+        } else {
+            self.disconnect_one().await;
+        }
+    }
+
+    /// Sends DISCONNECT and leaves the namespace.
+    pub(crate) async fn disconnect_one(&self) {
+        let packet = Packet::disconnect(self.ns_str());
+        let _ = self.send_packet(&packet, false);
+        self.on_close(DisconnectReason::ServerNamespaceDisconnect).await;
+    }
+
+    /// Leaves the namespace: `disconnecting` handlers, rooms left, `disconnect` handlers.
+    pub(crate) async fn on_close(&self, reason: DisconnectReason) {
+        let handlers = {
+            let mut state = self.state();
+            if state.phase != Some(Phase::Connected) {
+                return;
+            }
+            state.phase = Some(Phase::Disconnecting);
+            state.on_disconnecting.clone()
+        };
+        for h in handlers {
+            h(self.clone(), reason).await;
+        }
+        self.0.ns.adapter().del_all(self.id());
+        self.0.ns.remove_socket(self.id());
+        self.0.client.remove_socket(self.ns());
+        let handlers = {
+            let mut state = self.state();
+            state.phase = Some(Phase::Disconnected);
+            // Dropping the waiters tells every pending emit_with_ack that the socket left.
+            state.acks.clear();
+            state.on_disconnect.clone()
+        };
+        for h in handlers {
+            h(self.clone(), reason).await;
+        }
+    }
+
+    /// Runs middlewares, catch-all listeners and handlers for one incoming event.
+    pub(crate) async fn dispatch(&self, event: EventName, payload: Payload, ack: Option<u64>) {
+        let ack = ack.map(|id| Ack::new(self.clone(), id));
+        let (middleware, any) = {
+            let state = self.state();
+            (state.middleware.clone(), state.any.clone())
+        };
+        for m in middleware {
+            if let Err(err) = m(self.clone(), event.clone(), payload.clone()).await {
+                let sent = match &ack {
+                    Some(ack) => ack.send_error(&err.message, err.data.clone()),
+                    None => self.emit("error", &error_object(&err.message, err.data.clone())),
+                };
+                if let Err(e) = sent {
+                    tracing::warn!(socket = %self.id(), %event, %e, "could not report a middleware error");
+                }
+                return;
+            }
+        }
+        for l in any {
+            l(self, &event, &payload);
+        }
+        let handlers = {
+            let mut state = self.state();
+            let Some(list) = state.handlers.get_mut(&event) else { return };
+            let current = list.clone();
+            list.retain(|h| !h.once);
+            current
+        };
+        for h in handlers {
+            (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()).await;
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! The server API over the fake connection.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchboard_engine::DisconnectReason as EngineReason;
+
+use super::harness::Peer;
+use crate::{AckError, DisconnectReason, Event, MiddlewareError, Socket, SocketIo};
+
+fn io() -> SocketIo {
+    SocketIo::new(Default::default())
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Chat {
+    room: String,
+    text: String,
+}
+
+#[tokio::test]
+async fn typed_payloads_and_errors() {
+    let io = io();
+    io.on_connection(|socket: Socket| async move {
+        socket.on("chat", |s: Socket, ev: Event<Chat>| async move {
+            s.emit("got", &ev.data.text).unwrap();
+            if let Some(ack) = ev.ack {
+                ack.send(&ev.data).unwrap();
+            }
+        });
+        socket.on("pair", |s: Socket, ev: Event<(u32, String)>| async move {
+            s.emit("pair", &ev.data).unwrap();
+        });
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    peer.send(r#"2["chat",{"room":"r","text":"hi"}]"#);
+    assert_eq!(peer.recv_text().await, r#"2["got","hi"]"#);
+    peer.send(r#"27["chat",{"text":"yo","room":"r"}]"#);
+    assert_eq!(peer.recv_text().await, r#"2["got","yo"]"#);
+    assert_eq!(peer.recv_text().await, r#"37[{"room":"r","text":"yo"}]"#);
+    peer.send(r#"2["pair",1,"a"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["pair",[1,"a"]]"#);
+
+    // A payload that does not fit: the ack carries an error naming the problem.
+    peer.send(r#"28["chat",42]"#);
+    let text = peer.recv_text().await;
+    assert!(text.starts_with(r#"38[{"message":"invalid payload for event \"chat\": "#), "{text}");
+    // Without an ack it is logged, and the connection stays.
+    peer.send(r#"2["chat",42]"#);
+    peer.assert_silent().await;
+    assert_eq!(peer.closed(), None);
+}
+
+#[tokio::test]
+async fn handlers_once_off_any_and_order() {
+    let io = io();
+    let seen = log();
+    let seen2 = seen.clone();
+    io.on_connection(move |socket: Socket| {
+        let seen = seen2.clone();
+        async move {
+            let l = seen.clone();
+            socket.on_any(move |_s, ev, _p| l.lock().unwrap().push(format!("any:{ev}")));
+            let l = seen.clone();
+            socket.prepend_any(move |_s, ev, _p| l.lock().unwrap().push(format!("first:{ev}")));
+            let l = seen.clone();
+            socket.on_any_outgoing(move |_s, ev, _p| l.lock().unwrap().push(format!("out:{ev}")));
+            let l = seen.clone();
+            socket.on("slow", move |_s: Socket, ev: Event<u64>| {
+                let l = l.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(ev.data)).await;
+                    l.lock().unwrap().push(format!("slow:{}", ev.data));
+                }
+            });
+            let l = seen.clone();
+            socket.on("slow", move |_s: Socket, ev: Event<u64>| {
+                let l = l.clone();
+                async move { l.lock().unwrap().push(format!("slow2:{}", ev.data)) }
+            });
+            let l = seen.clone();
+            socket.once("one", move |s: Socket, _ev: Event<Value>| {
+                let l = l.clone();
+                async move {
+                    l.lock().unwrap().push("once".into());
+                    s.emit("done", &1).unwrap();
+                }
+            });
+            let l = seen.clone();
+            let id = socket.on("gone", move |_s: Socket, _ev: Event<Value>| {
+                let l = l.clone();
+                async move { l.lock().unwrap().push("gone".into()) }
+            });
+            socket.off_handler(id);
+            socket.on("off", |_s: Socket, _ev: Event<Value>| async {});
+            socket.off("off");
+        }
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    // The first event's handlers finish before the second's start.
+    peer.send(r#"2["slow",30]"#);
+    peer.send(r#"2["slow",0]"#);
+    peer.send(r#"2["one"]"#);
+    peer.send(r#"2["one"]"#);
+    peer.send(r#"2["gone"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["done",1]"#);
+    peer.assert_silent().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            "first:slow",
+            "any:slow",
+            "slow:30",
+            "slow2:30",
+            "first:slow",
+            "any:slow",
+            "slow:0",
+            "slow2:0",
+            "first:one",
+            "any:one",
+            "once",
+            "out:done",
+            "first:one",
+            "any:one",
+            "first:gone",
+            "any:gone"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn connect_middleware_rejects_with_data() {
+    let io = io();
+    io.use_middleware(|socket: Socket| async move {
+        match socket.handshake().auth.get("token") {
+            Some(_) => Ok(()),
+            None => Err(MiddlewareError::new("not authorized").with_data(json!({"code": 401}))),
+        }
+    });
+    io.on_connection(|socket: Socket| async move { socket.emit("hi", &()).unwrap() });
+    let mut peer = Peer::connect(&io);
+    peer.send("0");
+    assert_eq!(peer.recv_text().await, r#"4{"message":"not authorized","data":{"code":401}}"#);
+    peer.send(r#"0{"token":1}"#);
+    assert!(peer.recv_text().await.starts_with(r#"0{"sid":""#));
+    assert_eq!(peer.recv_text().await, r#"2["hi",null]"#);
+}
+
+#[tokio::test]
+async fn packet_middleware_rejects_to_the_client() {
+    let io = io();
+    io.on_connection(|socket: Socket| async move {
+        socket.use_middleware(|_s: Socket, ev, _p| async move {
+            if ev.as_str() == "secret" { Err(MiddlewareError::new("forbidden")) } else { Ok(()) }
+        });
+        socket.on(
+            "secret",
+            |s: Socket, _ev: Event<Value>| async move { s.emit("leak", &1).unwrap() },
+        );
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    peer.send(r#"25["secret"]"#);
+    assert_eq!(peer.recv_text().await, r#"35[{"message":"forbidden"}]"#);
+    peer.send(r#"2["secret"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["error",{"message":"forbidden"}]"#);
+}
+
+#[tokio::test]
+async fn dynamic_namespaces() {
+    let io = io();
+    let parent = io.of_regex(regex::Regex::new(r"^/dynamic-\w+$").unwrap());
+    parent.on_connection(|socket: Socket| async move { socket.emit("ns", socket.ns()).unwrap() });
+    let by_fn = io.of_fn(|name, auth| name == "/fn" && auth.get("ok").is_some());
+    by_fn.on_connection(|socket: Socket| async move { socket.emit("ns", socket.ns()).unwrap() });
+
+    let mut peer = Peer::connect(&io);
+    peer.join("/dynamic-abc").await;
+    assert_eq!(peer.recv_text().await, r#"2/dynamic-abc,["ns","/dynamic-abc"]"#);
+    peer.send("0/dynamic-");
+    assert_eq!(peer.recv_text().await, r#"4/dynamic-,{"message":"Invalid namespace"}"#);
+    peer.send("0/fn,");
+    assert_eq!(peer.recv_text().await, r#"4/fn,{"message":"Invalid namespace"}"#);
+    peer.send(r#"0/fn,{"ok":1}"#);
+    assert!(peer.recv_text().await.starts_with("0/fn,"));
+    assert_eq!(peer.recv_text().await, r#"2/fn,["ns","/fn"]"#);
+    assert_eq!(parent.children().len(), 1);
+    parent.emit("all", &1).await.unwrap();
+    assert_eq!(peer.recv_text().await, r#"2/dynamic-abc,["all",1]"#);
+}
+
+#[tokio::test]
+async fn rooms_and_operators() {
+    let io = io();
+    io.on_connection(|socket: Socket| async move {
+        socket.on("join", |s: Socket, ev: Event<String>| async move {
+            s.join(ev.data.as_str());
+            s.emit("joined", &s.rooms().len()).unwrap();
+        });
+        socket.on("leave", |s: Socket, ev: Event<String>| async move { s.leave(ev.data.as_str()) });
+        socket.on("say", |s: Socket, ev: Event<(String, String)>| async move {
+            s.to(ev.data.0.as_str()).emit("said", &ev.data.1).await.unwrap();
+        });
+        socket.on("shout", |s: Socket, ev: Event<String>| async move {
+            s.broadcast().emit("shout", &ev.data).await.unwrap();
+        });
+    });
+    let mut a = Peer::connect(&io);
+    let mut b = Peer::connect(&io);
+    let mut c = Peer::connect(&io);
+    let a_id = a.join("/").await;
+    let b_id = b.join("/").await;
+    c.join("/").await;
+    for p in [&mut a, &mut b] {
+        p.send(r#"2["join","r"]"#);
+        assert_eq!(p.recv_text().await, r#"2["joined",2]"#);
+    }
+    // socket.to(room) excludes the sender.
+    a.send(r#"2["say",["r","hi"]]"#);
+    assert_eq!(b.recv_text().await, r#"2["said","hi"]"#);
+    a.assert_silent().await;
+    c.assert_silent().await;
+    c.send(r#"2["shout","x"]"#);
+    assert_eq!(a.recv_text().await, r#"2["shout","x"]"#);
+    assert_eq!(b.recv_text().await, r#"2["shout","x"]"#);
+    c.assert_silent().await;
+
+    // Server-wide operators; a socket's own id is a room.
+    io.to("r").except(a_id.as_str()).emit("m", &1).await.unwrap();
+    assert_eq!(b.recv_text().await, r#"2["m",1]"#);
+    a.assert_silent().await;
+    io.to(b_id.as_str()).emit("direct", &2).await.unwrap();
+    assert_eq!(b.recv_text().await, r#"2["direct",2]"#);
+    io.local().volatile().compress(false).emit("all", &3).await.unwrap();
+    for p in [&mut a, &mut b, &mut c] {
+        assert_eq!(p.recv_text().await, r#"2["all",3]"#);
+    }
+    b.send(r#"2["leave","r"]"#);
+    b.assert_silent().await;
+    io.in_("r").emit("m", &4).await.unwrap();
+    assert_eq!(a.recv_text().await, r#"2["m",4]"#);
+    b.assert_silent().await;
+    let mut rooms = io.of("/").rooms().await.unwrap();
+    rooms.sort();
+    assert!(rooms.iter().any(|r| r == "r"));
+}
+
+#[tokio::test]
+async fn a_broadcast_is_encoded_once() {
+    let io = io();
+    let mut a = Peer::connect(&io);
+    let mut b = Peer::connect(&io);
+    a.join("/").await;
+    b.join("/").await;
+    io.emit("big", &"x".repeat(1000)).await.unwrap();
+    let (ma, mb) = (a.recv().await, b.recv().await);
+    match (ma, mb) {
+        (switchboard_engine::Message::Text(x), switchboard_engine::Message::Text(y)) => {
+            assert_eq!(x.as_bytes().as_ptr(), y.as_bytes().as_ptr(), "the frame is shared");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_to_client_acks_with_timeout() {
+    let io = io();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        async move { tx.send(socket).unwrap() }
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    let socket = rx.recv().await.unwrap();
+
+    let pending = socket.emit_with_ack("q", &1);
+    assert_eq!(peer.recv_text().await, r#"20["q",1]"#);
+    peer.send(r#"30["a",2]"#);
+    let answer = pending.await.unwrap();
+    assert_eq!(answer.data::<(String, u8)>().unwrap(), ("a".to_owned(), 2));
+
+    let pending = socket.timeout(Duration::from_millis(100)).emit_with_ack("q", &2);
+    assert_eq!(peer.recv_text().await, r#"21["q",2]"#);
+    assert!(matches!(pending.await, Err(AckError::Timeout)));
+    // A late answer is ignored.
+    peer.send("31[]");
+
+    // Binary answers.
+    let pending = socket.emit_with_ack("q", &3);
+    assert_eq!(peer.recv_text().await, r#"22["q",3]"#);
+    peer.send(r#"61-2[{"_placeholder":true,"num":0}]"#);
+    peer.send_bin(&[9, 9]);
+    let answer = pending.await.unwrap();
+    let arg = &answer.payload.args()[0];
+    assert_eq!(answer.payload.binary(arg).map(|b| b.to_vec()), Some(vec![9, 9]));
+
+    // Disconnection fails pending acks.
+    let pending = socket.emit_with_ack("q", &4);
+    peer.recv_text().await;
+    peer.send("1");
+    assert!(matches!(pending.await, Err(AckError::Disconnected)));
+    assert!(matches!(socket.emit_with_ack("q", &5).await, Err(AckError::Emit(_))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn broadcast_with_ack_collects_every_answer() {
+    let io = io();
+    let mut a = Peer::connect(&io);
+    let mut b = Peer::connect(&io);
+    let a_id = a.join("/").await;
+    b.join("/").await;
+    let op = io.timeout(Duration::from_millis(500));
+    let task = tokio::spawn(async move { op.emit_with_ack("ping", &1).await });
+    let ta = a.recv_text().await;
+    let tb = b.recv_text().await;
+    assert_eq!(ta, r#"20["ping",1]"#);
+    assert_eq!(ta, tb, "one packet, one ack id, for every recipient");
+    a.send(r#"30["pong-a"]"#);
+    b.send(r#"30["pong-b"]"#);
+    let mut answers: Vec<String> =
+        task.await.unwrap().unwrap().iter().map(|r| r.response.data::<String>().unwrap()).collect();
+    answers.sort();
+    assert_eq!(answers, ["pong-a", "pong-b"]);
+
+    // Only one answers in time.
+    let op = io.timeout(Duration::from_millis(500));
+    let task = tokio::spawn(async move { op.emit_with_ack("ping", &2).await });
+    assert_eq!(a.recv_text().await, r#"21["ping",2]"#);
+    b.recv_text().await;
+    a.send(r#"31["late?"]"#);
+    match task.await.unwrap() {
+        Err(AckError::Incomplete { received, expected }) => {
+            assert_eq!(expected, 2);
+            assert_eq!(received.len(), 1);
+            assert_eq!(received[0].socket.as_str(), a_id);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn disconnect_reasons_and_disconnecting_sees_rooms() {
+    let io = io();
+    let seen = log();
+    let s2 = seen.clone();
+    io.on_connection(move |socket: Socket| {
+        let seen = s2.clone();
+        async move {
+            socket.join("room");
+            let l = seen.clone();
+            socket.on_disconnecting(move |s: Socket, r: DisconnectReason| {
+                let l = l.clone();
+                async move { l.lock().unwrap().push(format!("disconnecting:{r}:{}", s.rooms().len())) }
+            });
+            let l = seen.clone();
+            socket.on_disconnect(move |s: Socket, r: DisconnectReason| {
+                let l = l.clone();
+                async move {
+                    l.lock().unwrap().push(format!("disconnect:{r}:{}:{}", s.rooms().len(), s.connected()))
+                }
+            });
+            socket.on("bye", |s: Socket, _ev: Event<Value>| async move { s.disconnect(false).await });
+        }
+    });
+    let take = || std::mem::take(&mut *seen.lock().unwrap());
+
+    let mut p = Peer::connect(&io);
+    p.join("/").await;
+    p.send("1");
+    p.assert_silent().await;
+    assert_eq!(
+        take(),
+        [
+            "disconnecting:client namespace disconnect:2",
+            "disconnect:client namespace disconnect:0:false"
+        ]
+    );
+
+    p.join("/").await;
+    p.send(r#"2["bye"]"#);
+    assert_eq!(p.recv_text().await, "1");
+    p.assert_silent().await;
+    assert_eq!(
+        take(),
+        [
+            "disconnecting:server namespace disconnect:2",
+            "disconnect:server namespace disconnect:0:false"
+        ]
+    );
+
+    for (reason, expected) in [
+        (EngineReason::TransportClose, "transport close"),
+        (EngineReason::PingTimeout, "ping timeout"),
+        (EngineReason::TransportError, "transport error"),
+    ] {
+        let mut p = Peer::connect(&io);
+        p.join("/").await;
+        use crate::conn::Conn;
+        p.conn.close(reason);
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            take(),
+            [format!("disconnecting:{expected}:2"), format!("disconnect:{expected}:0:false")]
+        );
+    }
+    assert!(io.of("/").sockets().is_empty());
+}
+
+#[tokio::test]
+async fn fetch_sockets_and_remote_handles() {
+    let io = io();
+    io.on_connection(|socket: Socket| async move {
+        socket.set_data(&json!({"name": "n"})).unwrap();
+        socket.join("r");
+    });
+    let mut a = Peer::connect_with(&io, "/socket.io/?EIO=4&transport=websocket&user=ana");
+    let mut b = Peer::connect(&io);
+    let a_id = a.join("/").await;
+    b.join("/").await;
+    let sockets = io.in_("r").fetch_sockets().await.unwrap();
+    assert_eq!(sockets.len(), 2);
+    let ra = sockets.iter().find(|s| s.id().as_str() == a_id).unwrap();
+    assert_eq!(ra.handshake().query.get("user").map(String::as_str), Some("ana"));
+    assert_eq!(ra.data::<Value>(), Some(json!({"name": "n"})));
+    assert!(ra.rooms().iter().any(|r| r == "r"));
+    ra.emit("hello", &1).await.unwrap();
+    assert_eq!(a.recv_text().await, r#"2["hello",1]"#);
+    b.assert_silent().await;
+    ra.join("solo").await.unwrap();
+    io.to("solo").emit("solo", &1).await.unwrap();
+    assert_eq!(a.recv_text().await, r#"2["solo",1]"#);
+    ra.leave("solo").await.unwrap();
+    io.sockets_join("everyone").await.unwrap();
+    io.to("everyone").emit("e", &1).await.unwrap();
+    a.recv_text().await;
+    b.recv_text().await;
+    io.sockets_leave("everyone").await.unwrap();
+    io.to("everyone").emit("e", &1).await.unwrap();
+    io.to("solo").emit("e", &1).await.unwrap();
+    a.assert_silent().await;
+    ra.disconnect(false).await.unwrap();
+    assert_eq!(a.recv_text().await, "1");
+    io.disconnect_sockets(true).await.unwrap();
+    assert_eq!(b.recv_text().await, "1");
+    assert_eq!(b.wait_closed().await, EngineReason::ForcedClose);
+    assert_eq!(a.closed(), None);
+    io.server_side_emit("x", &1).await.unwrap();
+}
+
+#[tokio::test]
+async fn close_disconnects_everyone_and_refuses_new_clients() {
+    let io = io();
+    let seen = log();
+    let s2 = seen.clone();
+    io.on_connection(move |socket: Socket| {
+        let seen = s2.clone();
+        async move {
+            socket.on_disconnect(move |_s: Socket, r: DisconnectReason| {
+                let l = seen.clone();
+                async move { l.lock().unwrap().push(r.to_string()) }
+            });
+        }
+    });
+    let mut a = Peer::connect(&io);
+    a.join("/").await;
+    io.close().await;
+    assert_eq!(a.wait_closed().await, EngineReason::ServerShuttingDown);
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(*seen.lock().unwrap(), ["server shutting down"]);
+    let b = Peer::connect(&io);
+    assert_eq!(b.closed(), Some(EngineReason::ServerShuttingDown));
+}
+
+#[tokio::test]
+async fn reserved_names_and_socket_state() {
+    let io = io();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        async move { tx.send(socket).unwrap() }
+    });
+    let mut peer = Peer::connect(&io);
+    let id = peer.join("/").await;
+    let socket = rx.recv().await.unwrap();
+    assert_eq!(socket.id().as_str(), id);
+    assert!(socket.connected());
+    assert!(!socket.recovered());
+    assert_eq!(socket.rooms(), vec![crate::Room::from(id.as_str())]);
+    assert!(matches!(socket.emit("disconnect", &1), Err(crate::EmitError::ReservedEvent(_))));
+    socket.insert_extension(7u32);
+    assert_eq!(socket.extension::<u32>(), Some(7));
+    assert_eq!(socket.data::<Value>(), None);
+    socket.volatile().emit("v", &1).unwrap();
+    assert_eq!(peer.recv_text().await, r#"2["v",1]"#);
+    let mut payload = crate::Payload::spread(&("a", 1)).unwrap();
+    payload.push_binary(vec![1u8, 2]);
+    socket.emit_payload("bin", payload).unwrap();
+    assert_eq!(peer.recv_text().await, r#"51-["bin","a",1,{"_placeholder":true,"num":0}]"#);
+    assert_eq!(peer.recv_bin().await, vec![1, 2]);
+}

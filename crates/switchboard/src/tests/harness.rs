@@ -1,0 +1,146 @@
+//! A fake Engine.IO connection driven by the tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
+use tokio::sync::mpsc;
+
+use crate::conn::Conn;
+use crate::io::IoInner;
+use crate::{RequestParts, SocketIo};
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) struct FakeConn {
+    sid: String,
+    tx: mpsc::UnboundedSender<Message>,
+    closed: Mutex<Option<EngineReason>>,
+    io: Weak<IoInner>,
+}
+
+impl Conn for FakeConn {
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
+        if self.closed.lock().unwrap().is_some() {
+            return Err(SendError::Closed);
+        }
+        for m in messages {
+            let _ = self.tx.send(m);
+        }
+        Ok(())
+    }
+
+    fn close(&self, reason: EngineReason) {
+        let first = self.closed.lock().unwrap().replace(reason).is_none();
+        // As the engine does: the handler's on_disconnect follows a close.
+        if first {
+            if let Some(io) = self.io.upgrade() {
+                io.on_close(&self.sid, reason);
+            }
+        }
+    }
+
+    fn transport(&self) -> TransportKind {
+        TransportKind::WebSocket
+    }
+}
+
+/// One fake client connection.
+pub(crate) struct Peer {
+    pub(crate) io: SocketIo,
+    pub(crate) conn: Arc<FakeConn>,
+    rx: mpsc::UnboundedReceiver<Message>,
+}
+
+impl Peer {
+    pub(crate) fn connect(io: &SocketIo) -> Peer {
+        Peer::connect_with(io, "/socket.io/?EIO=4&transport=websocket")
+    }
+
+    pub(crate) fn connect_with(io: &SocketIo, uri: &str) -> Peer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sid = format!("sid{}", NEXT.fetch_add(1, Ordering::SeqCst));
+        let conn = Arc::new(FakeConn {
+            sid,
+            tx,
+            closed: Mutex::new(None),
+            io: Arc::downgrade(io.inner()),
+        });
+        io.inner().on_conn(conn.clone(), RequestParts::new(uri.parse().unwrap()));
+        Peer { io: io.clone(), conn, rx }
+    }
+
+    pub(crate) fn send(&self, text: &str) {
+        self.io.inner().on_message(&self.conn.sid, Message::Text(text.into()));
+    }
+
+    pub(crate) fn send_bin(&self, bytes: &[u8]) {
+        self.io.inner().on_message(&self.conn.sid, Message::Binary(bytes.to_vec().into()));
+    }
+
+    pub(crate) async fn recv(&mut self) -> Message {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+            .await
+            .expect("nothing received in time")
+            .expect("connection dropped")
+    }
+
+    pub(crate) async fn recv_text(&mut self) -> String {
+        match self.recv().await {
+            Message::Text(s) => s.to_string(),
+            Message::Binary(b) => panic!("expected text, got binary {b:?}"),
+        }
+    }
+
+    pub(crate) async fn recv_bin(&mut self) -> Vec<u8> {
+        match self.recv().await {
+            Message::Binary(b) => b.to_vec(),
+            Message::Text(s) => panic!("expected binary, got text {s}"),
+        }
+    }
+
+    /// Nothing queued right now (after letting other tasks run).
+    pub(crate) async fn assert_silent(&mut self) {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        if let Ok(m) = self.rx.try_recv() {
+            panic!("unexpected message {m:?}");
+        }
+    }
+
+    pub(crate) fn closed(&self) -> Option<EngineReason> {
+        *self.conn.closed.lock().unwrap()
+    }
+
+    /// Waits until the server closed the connection.
+    pub(crate) async fn wait_closed(&self) -> EngineReason {
+        for _ in 0..1000 {
+            if let Some(r) = self.closed() {
+                return r;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("connection not closed");
+    }
+
+    /// Connects to `ns` and returns the socket id.
+    pub(crate) async fn join(&mut self, ns: &str) -> String {
+        if ns == "/" {
+            self.send("0");
+        } else {
+            self.send(&format!("0{ns},"));
+        }
+        let text = self.recv_text().await;
+        let prefix = if ns == "/" { "0".to_owned() } else { format!("0{ns},") };
+        let json =
+            text.strip_prefix(&prefix).unwrap_or_else(|| panic!("bad connect answer {text}"));
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["sid"].as_str().unwrap().to_owned()
+    }
+}
