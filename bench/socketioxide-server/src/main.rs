@@ -16,17 +16,12 @@ async fn main() -> std::io::Result<()> {
         }
     }
     let (layer, io) = SocketIo::new_layer();
-    let io2 = io.clone();
-    io.ns("/", move |socket: SocketRef| {
+    io.ns("/", async |socket: SocketRef| {
         socket.join("room1");
-        let io = io2.clone();
-        socket.on("bc", move |Data::<Value>(t): Data<Value>| {
-            let io = io.clone();
-            async move {
-                let _ = io.to("room1").emit("m", &t).await;
-            }
+        socket.on("bc", async |io: SocketIo, Data::<Value>(t): Data<Value>| {
+            let _ = io.to("room1").emit("m", &t).await;
         });
-        socket.on("echo", |Data::<Value>(t): Data<Value>, ack: AckSender| async move {
+        socket.on("echo", async |Data::<Value>(t): Data<Value>, ack: AckSender| {
             let _ = ack.send(&t);
         });
     });

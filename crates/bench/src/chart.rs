@@ -40,11 +40,23 @@ fn y_max(series: &[Series]) -> f64 {
 ///
 /// # Errors
 /// Writing the file failing.
-pub fn bars(path: &Path, title: &str, y_desc: &str, groups: &[String], series: &[Series]) -> Result<()> {
+pub fn bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[Series],
+) -> Result<()> {
     let root = SVGBackend::new(path, (960, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let top = (y_max(series) * 3.0).max(10.0);
-    let bottom = series.iter().flat_map(|s| s.values.iter().flatten()).copied().filter(|v| *v > 0.0).fold(top, f64::min) / 3.0;
+    let bottom = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .copied()
+        .filter(|v| *v > 0.0)
+        .fold(top, f64::min)
+        / 3.0;
     let n = groups.len().max(1) as f64;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -61,7 +73,10 @@ pub fn bars(path: &Path, title: &str, y_desc: &str, groups: &[String], series: &
         let rects = s.values.iter().enumerate().filter_map(|(gi, v)| {
             let v = (*v)?;
             let x0 = gi as f64 + 0.1 + si as f64 * width;
-            Some(Rectangle::new([(x0, bottom.max(1e-3)), (x0 + width * 0.9, v.max(bottom))], c.filled()))
+            Some(Rectangle::new(
+                [(x0, bottom.max(1e-3)), (x0 + width * 0.9, v.max(bottom))],
+                c.filled(),
+            ))
         });
         chart
             .draw_series(rects)
@@ -74,7 +89,12 @@ pub fn bars(path: &Path, title: &str, y_desc: &str, groups: &[String], series: &
         let style = TextStyle::from(("sans-serif", 13)).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(g.clone(), (px, py + 6), style)).map_err(err)?;
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.85)).draw().map_err(err)?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -83,11 +103,24 @@ pub fn bars(path: &Path, title: &str, y_desc: &str, groups: &[String], series: &
 ///
 /// # Errors
 /// Writing the file failing.
-pub fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, xs: &[f64], series: &[Series]) -> Result<()> {
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    xs: &[f64],
+    series: &[Series],
+) -> Result<()> {
     let root = SVGBackend::new(path, (960, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let top = (y_max(series) * 2.0).max(1.0);
-    let bottom = series.iter().flat_map(|s| s.values.iter().flatten()).copied().filter(|v| *v > 0.0).fold(top, f64::min) / 2.0;
+    let bottom = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .copied()
+        .filter(|v| *v > 0.0)
+        .fold(top, f64::min)
+        / 2.0;
     let x_max = xs.iter().copied().fold(1.0, f64::max) * 1.05;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -99,15 +132,23 @@ pub fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, xs: &[f64], s
     chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
     for (si, s) in series.iter().enumerate() {
         let c = color(si);
-        let points: Vec<(f64, f64)> = xs.iter().zip(&s.values).filter_map(|(x, v)| Some((*x, (*v)?))).collect();
+        let points: Vec<(f64, f64)> =
+            xs.iter().zip(&s.values).filter_map(|(x, v)| Some((*x, (*v)?))).collect();
         chart
             .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
             .map_err(err)?
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled()))).map_err(err)?;
+        chart
+            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled())))
+            .map_err(err)?;
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.85)).draw().map_err(err)?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }

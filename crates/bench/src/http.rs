@@ -85,8 +85,11 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<Response>, &'static str> {
         let mut pos = end;
         loop {
             let rest = buf.get(pos..).ok_or("chunk")?;
-            let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-            let size_text = std::str::from_utf8(rest.get(..line_end).ok_or("chunk")?).map_err(|_| "chunk size")?;
+            let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else {
+                return Ok(None);
+            };
+            let size_text = std::str::from_utf8(rest.get(..line_end).ok_or("chunk")?)
+                .map_err(|_| "chunk size")?;
             let size_text = size_text.split(';').next().unwrap_or("").trim();
             let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
             let data_start = pos + line_end + 2;
@@ -114,7 +117,8 @@ mod tests {
 
     #[test]
     fn content_length_response() {
-        let buf = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 2\r\n\r\nokHTTP/1.1";
+        let buf =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 2\r\n\r\nokHTTP/1.1";
         let r = parse_response(buf).unwrap().unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.body, b"ok");

@@ -19,7 +19,6 @@
 //! ```
 
 pub mod chart;
-pub mod scenario;
 pub mod hist;
 pub mod http;
 pub mod net;
@@ -30,4 +29,5 @@ pub mod raw;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod scenario;
 pub mod ws;

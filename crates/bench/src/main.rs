@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use switchboard_bench::{scenario, net, polling, raw, runner};
+use switchboard_bench::{net, polling, raw, runner, scenario};
 
 #[derive(Debug, Parser)]
 #[command(about = "Socket.IO load generator and side-by-side benchmark runner")]
@@ -105,18 +105,31 @@ fn main() -> Result<()> {
         Command::Gen { addr, scenario } => {
             let ms = Duration::from_millis;
             let outcome = match scenario {
-                Scenario::Idle { pid, levels, settle_ms } => scenario::idle(addr, pid, &levels, ms(settle_ms))?,
-                Scenario::Storm { conns, inflight, source_offset } => scenario::storm(addr, conns, inflight, source_offset)?,
-                Scenario::Broadcast { conns, inflight, duration_ms } => scenario::broadcast(addr, conns, inflight, ms(duration_ms))?,
-                Scenario::Echo { conns, rate, duration_ms } => scenario::echo_rate(addr, conns, rate, ms(duration_ms))?,
-                Scenario::EchoMax { conns, window, duration_ms } => scenario::echo_max(addr, conns, window, ms(duration_ms))?,
-                Scenario::Polling { clients, duration_ms } => polling::polling(addr, clients, ms(duration_ms))?,
+                Scenario::Idle { pid, levels, settle_ms } => {
+                    scenario::idle(addr, pid, &levels, ms(settle_ms))?
+                }
+                Scenario::Storm { conns, inflight, source_offset } => {
+                    scenario::storm(addr, conns, inflight, source_offset)?
+                }
+                Scenario::Broadcast { conns, inflight, duration_ms } => {
+                    scenario::broadcast(addr, conns, inflight, ms(duration_ms))?
+                }
+                Scenario::Echo { conns, rate, duration_ms } => {
+                    scenario::echo_rate(addr, conns, rate, ms(duration_ms))?
+                }
+                Scenario::EchoMax { conns, window, duration_ms } => {
+                    scenario::echo_max(addr, conns, window, ms(duration_ms))?
+                }
+                Scenario::Polling { clients, duration_ms } => {
+                    polling::polling(addr, clients, ms(duration_ms))?
+                }
             };
             println!("{}", serde_json::to_string(&outcome)?);
             Ok(())
         }
-        Command::RawServer { port, batched } => raw::serve(SocketAddr::from(([127, 0, 0, 1], port)), batched),
+        Command::RawServer { port, batched } => {
+            raw::serve(SocketAddr::from(([127, 0, 0, 1], port)), batched)
+        }
         Command::Run(opts) => runner::run(&opts),
     }
 }
-

@@ -49,7 +49,9 @@ pub fn classify(p: &[u8]) -> Incoming {
             let args = args.strip_prefix(b"[").unwrap_or(args);
             leading_number(args).map_or(Incoming::Other, |(n, _)| Incoming::Broadcast(n))
         }
-        [b'4', b'3', rest @ ..] => leading_number(rest).map_or(Incoming::Other, |(n, _)| Incoming::Ack(n)),
+        [b'4', b'3', rest @ ..] => {
+            leading_number(rest).map_or(Incoming::Other, |(n, _)| Incoming::Ack(n))
+        }
         [b'4', b'0', ..] => Incoming::Connected,
         [b'4', b'4', ..] => Incoming::ConnectError,
         [b'0', ..] => Incoming::Open,
@@ -103,7 +105,10 @@ mod tests {
 
     #[test]
     fn classifies_server_packets() {
-        assert_eq!(classify(br#"0{"sid":"abc","upgrades":[],"pingInterval":25000}"#), Incoming::Open);
+        assert_eq!(
+            classify(br#"0{"sid":"abc","upgrades":[],"pingInterval":25000}"#),
+            Incoming::Open
+        );
         assert_eq!(classify(br#"40{"sid":"x"}"#), Incoming::Connected);
         assert_eq!(classify(br#"44{"message":"no"}"#), Incoming::ConnectError);
         assert_eq!(classify(b"2"), Incoming::Ping);
@@ -133,7 +138,10 @@ mod tests {
 
     #[test]
     fn open_sid_and_payloads() {
-        assert_eq!(open_sid(br#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":[]}"#), Some("lv_VI97HAXpY6yYWAAAC"));
+        assert_eq!(
+            open_sid(br#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":[]}"#),
+            Some("lv_VI97HAXpY6yYWAAAC")
+        );
         assert_eq!(open_sid(b"0{}"), None);
         let parts: Vec<&[u8]> = split_payload(b"2\x1e4312[12]\x1e").collect();
         assert_eq!(parts, [&b"2"[..], &b"4312[12]"[..]]);

@@ -24,7 +24,11 @@ struct Link {
 impl Link {
     fn open(i: u64, addr: SocketAddr, poll: &Poll, token: usize) -> io::Result<Self> {
         let mut stream = net::connect_from(i, addr)?;
-        poll.registry().register(&mut stream, Token(token), Interest::READABLE | Interest::WRITABLE)?;
+        poll.registry().register(
+            &mut stream,
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         Ok(Self { stream, connected: false, busy: false, rbuf: Vec::new(), wbuf: Vec::new() })
     }
 
@@ -133,7 +137,14 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
         http::write_get(&mut get.wbuf, &host, None);
         get.busy = true;
         let post = Link::open(2 * i as u64 + 1, addr, &poll, 2 * i + 1)?;
-        cs.push(Client { get, post, sid: String::new(), state: State::Opening, queue: Vec::new(), sent_at: Instant::now() });
+        cs.push(Client {
+            get,
+            post,
+            sid: String::new(),
+            state: State::Opening,
+            queue: Vec::new(),
+            sent_at: Instant::now(),
+        });
     }
     let mut events = Events::with_capacity(1024);
     let mut scratch = vec![0u8; 64 * 1024];
@@ -162,10 +173,15 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
             if !(ev.is_readable() || ev.is_read_closed()) {
                 continue;
             }
-            let responses = if is_post { c.post.read(&mut scratch)? } else { c.get.read(&mut scratch)? };
+            let responses =
+                if is_post { c.post.read(&mut scratch)? } else { c.get.read(&mut scratch)? };
             for r in responses {
                 if r.status != 200 {
-                    bail!("polling request answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
+                    bail!(
+                        "polling request answered {}: {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    );
                 }
                 if is_post {
                     c.post.busy = false;
@@ -200,7 +216,9 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
                             c.sent_at = now;
                             c.enqueue(&frame);
                         }
-                        Incoming::Close | Incoming::ConnectError => bail!("server closed a polling session"),
+                        Incoming::Close | Incoming::ConnectError => {
+                            bail!("server closed a polling session")
+                        }
                         _ => {}
                     }
                 }
@@ -210,5 +228,9 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
             c.pump(&host)?;
         }
     }
-    Ok(Outcome::Polling { clients, acks_per_sec: acks as f64 / duration.as_secs_f64(), rtt: rtt.summary() })
+    Ok(Outcome::Polling {
+        clients,
+        acks_per_sec: acks as f64 / duration.as_secs_f64(),
+        rtt: rtt.summary(),
+    })
 }

@@ -151,10 +151,15 @@ impl Pool {
             dirty: false,
             started: Instant::now(),
         };
-        let started = net::connect_from(self.source_offset + idx as u64, self.target).and_then(|mut s| {
-            self.poll.registry().register(&mut s, Token(idx), Interest::READABLE | Interest::WRITABLE)?;
-            Ok(s)
-        });
+        let started =
+            net::connect_from(self.source_offset + idx as u64, self.target).and_then(|mut s| {
+                self.poll.registry().register(
+                    &mut s,
+                    Token(idx),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+                Ok(s)
+            });
         match started {
             Ok(s) => {
                 conn.stream = Some(s);
@@ -211,8 +216,17 @@ impl Pool {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let tokens: Vec<(usize, bool, bool)> =
-            self.events.iter().map(|e| (e.token().0, e.is_readable() || e.is_read_closed(), e.is_writable() || e.is_error())).collect();
+        let tokens: Vec<(usize, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token().0,
+                    e.is_readable() || e.is_read_closed(),
+                    e.is_writable() || e.is_error(),
+                )
+            })
+            .collect();
         for (idx, readable, writable) in tokens {
             if writable {
                 self.on_writable(idx, out);

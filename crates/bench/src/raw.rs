@@ -69,8 +69,18 @@ pub fn serve(addr: SocketAddr, batched: bool) -> Result<()> {
                 while let Ok((mut stream, _)) = listener.accept() {
                     let _ = stream.set_nodelay(true);
                     let token = Token(conns.len());
-                    poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-                    conns.push(Some(Conn { stream, upgraded: false, ready: false, rbuf: Vec::new(), pending: Vec::new() }));
+                    poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                    conns.push(Some(Conn {
+                        stream,
+                        upgraded: false,
+                        ready: false,
+                        rbuf: Vec::new(),
+                        pending: Vec::new(),
+                    }));
                 }
                 continue;
             }
@@ -105,7 +115,9 @@ pub fn serve(addr: SocketAddr, batched: bool) -> Result<()> {
             }
             let mut pos = 0;
             while c.upgraded {
-                let Some(h) = ws::parse_header(c.rbuf.get(pos..).unwrap_or_default()) else { break };
+                let Some(h) = ws::parse_header(c.rbuf.get(pos..).unwrap_or_default()) else {
+                    break;
+                };
                 let (start, end) = (pos + h.payload_start, pos + h.end());
                 pos = end;
                 let Some(payload) = c.rbuf.get_mut(start..end) else { break };

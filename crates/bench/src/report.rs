@@ -82,29 +82,83 @@ struct Row {
 }
 
 fn rows(plan: &Plan) -> Vec<Row> {
-    let row = |label: String, key: String, unit, higher_better| Row { label, key, unit, higher_better, offered: None };
+    let row = |label: String, key: String, unit, higher_better| Row {
+        label,
+        key,
+        unit,
+        higher_better,
+        offered: None,
+    };
     let mut v = Vec::new();
     for n in &plan.idle_levels {
-        v.push(row(format!("Idle RSS per WebSocket connection, {n} clients"), format!("idle.{n}.per_conn_kib"), Unit::Kib, false));
+        v.push(row(
+            format!("Idle RSS per WebSocket connection, {n} clients"),
+            format!("idle.{n}.per_conn_kib"),
+            Unit::Kib,
+            false,
+        ));
     }
-    v.push(row("Connection storm: full handshakes".into(), "storm.per_sec".into(), Unit::PerSec, true));
+    v.push(row(
+        "Connection storm: full handshakes".into(),
+        "storm.per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
     for c in &plan.bc_conns {
         for k in &plan.bc_inflight {
             let p = format!("bc.{c}.{k}");
-            v.push(row(format!("Broadcast to {c}, {k} in flight: deliveries"), format!("{p}.deliveries_per_sec"), Unit::PerSec, true));
-            v.push(row(format!("Broadcast to {c}, {k} in flight: completion p50"), format!("{p}.p50_us"), Unit::Micros, false));
-            v.push(row(format!("Broadcast to {c}, {k} in flight: completion p99"), format!("{p}.p99_us"), Unit::Micros, false));
+            v.push(row(
+                format!("Broadcast to {c}, {k} in flight: deliveries"),
+                format!("{p}.deliveries_per_sec"),
+                Unit::PerSec,
+                true,
+            ));
+            v.push(row(
+                format!("Broadcast to {c}, {k} in flight: completion p50"),
+                format!("{p}.p50_us"),
+                Unit::Micros,
+                false,
+            ));
+            v.push(row(
+                format!("Broadcast to {c}, {k} in flight: completion p99"),
+                format!("{p}.p99_us"),
+                Unit::Micros,
+                false,
+            ));
         }
     }
-    v.push(row("Echo + ack, saturation (closed loop, 100 × 16)".into(), "echo.max.acks_per_sec".into(), Unit::PerSec, true));
+    v.push(row(
+        "Echo + ack, saturation (closed loop, 100 × 16)".into(),
+        "echo.max.acks_per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
     for r in &plan.echo_rates {
         let r = *r as u64;
-        v.push(Row { offered: Some(r as f64), ..row(format!("Echo + ack at {r}/s: acks"), format!("echo.{r}.acks_per_sec"), Unit::PerSec, true) });
+        v.push(Row {
+            offered: Some(r as f64),
+            ..row(
+                format!("Echo + ack at {r}/s: acks"),
+                format!("echo.{r}.acks_per_sec"),
+                Unit::PerSec,
+                true,
+            )
+        });
         for (q, name) in [("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")] {
-            v.push(row(format!("Echo + ack at {r}/s: {name}"), format!("echo.{r}.{q}_us"), Unit::Micros, false));
+            v.push(row(
+                format!("Echo + ack at {r}/s: {name}"),
+                format!("echo.{r}.{q}_us"),
+                Unit::Micros,
+                false,
+            ));
         }
     }
-    v.push(row("Polling: echo + ack, 50 clients".into(), "polling.acks_per_sec".into(), Unit::PerSec, true));
+    v.push(row(
+        "Polling: echo + ack, 50 clients".into(),
+        "polling.acks_per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
     v.push(row("Polling: round trip p99".into(), "polling.p99_us".into(), Unit::Micros, false));
     v
 }
@@ -171,7 +225,8 @@ impl Written {
     /// The Markdown file's path under `out_dir` (as the README links it).
     #[must_use]
     pub fn md_rel(&self, out_dir: &Path) -> String {
-        let name = self.md.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name =
+            self.md.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         out_dir.join(name).display().to_string()
     }
 }
@@ -213,8 +268,13 @@ pub fn table(plan: &Plan, samples: &Samples, servers: &[String]) -> String {
 
 fn goals(plan: &Plan, samples: &Samples) -> String {
     let m = |s: &str, k: &str| med(samples, s, k);
-    let idle_key = plan.idle_levels.last().map(|n| format!("idle.{n}.per_conn_kib")).unwrap_or_default();
-    let bc16 = plan.bc_inflight.last().map(|k| format!("bc.10000.{k}.deliveries_per_sec")).unwrap_or_default();
+    let idle_key =
+        plan.idle_levels.last().map(|n| format!("idle.{n}.per_conn_kib")).unwrap_or_default();
+    let bc16 = plan
+        .bc_inflight
+        .last()
+        .map(|k| format!("bc.10000.{k}.deliveries_per_sec"))
+        .unwrap_or_default();
     let check = |v: Option<f64>, ok: bool| match v {
         None => "not measured".to_owned(),
         Some(_) if ok => "met".to_owned(),
@@ -222,23 +282,49 @@ fn goals(plan: &Plan, samples: &Samples) -> String {
     };
     let mut g = String::from("| Goal | Target | Measured | |\n|---|---:|---:|---|\n");
     let idle = m("switchboard", &idle_key);
-    let _ = writeln!(g, "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | {} |", fmt(idle, Unit::Kib), check(idle, idle.is_some_and(|v| v <= 4.0)));
+    let _ = writeln!(
+        g,
+        "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | {} |",
+        fmt(idle, Unit::Kib),
+        check(idle, idle.is_some_and(|v| v <= 4.0))
+    );
     for (label, key, other, target) in [
         ("Broadcast to 10k, most in flight, vs socketioxide", bc16.as_str(), "socketioxide", 3.0),
         ("Broadcast to 10k, most in flight, vs Node", bc16.as_str(), "node", 15.0),
-        ("Broadcast to 10k, 1 in flight, vs socketioxide", "bc.10000.1.deliveries_per_sec", "socketioxide", 1.3),
+        (
+            "Broadcast to 10k, 1 in flight, vs socketioxide",
+            "bc.10000.1.deliveries_per_sec",
+            "socketioxide",
+            1.3,
+        ),
         ("Echo + ack saturation vs socketioxide", "echo.max.acks_per_sec", "socketioxide", 2.5),
         ("Full handshakes/s vs socketioxide", "storm.per_sec", "socketioxide", 1.7),
     ] {
         let r = ratio(m("switchboard", key), m(other, key), true);
-        let _ = writeln!(g, "| {label} | ≥ {target}× | {} | {} |", fmt_ratio(r), check(r, r.is_some_and(|r| r >= target)));
+        let _ = writeln!(
+            g,
+            "| {label} | ≥ {target}× | {} | {} |",
+            fmt_ratio(r),
+            check(r, r.is_some_and(|r| r >= target))
+        );
     }
     let p99 = m("switchboard", "echo.40000.p99_us");
-    let _ = writeln!(g, "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | {} |", fmt(p99, Unit::Micros), check(p99, p99.is_some_and(|v| v <= 300.0)));
+    let _ = writeln!(
+        g,
+        "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | {} |",
+        fmt(p99, Unit::Micros),
+        check(p99, p99.is_some_and(|v| v <= 300.0))
+    );
     g
 }
 
-fn charts(dir: &Path, date: &str, plan: &Plan, samples: &Samples, servers: &[String]) -> Result<Vec<(String, String)>> {
+fn charts(
+    dir: &Path,
+    date: &str,
+    plan: &Plan,
+    samples: &Samples,
+    servers: &[String],
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut all: Vec<String> = servers.to_vec();
     all.extend(["raw".to_owned(), "raw-batched".to_owned()]);
@@ -251,28 +337,68 @@ fn charts(dir: &Path, date: &str, plan: &Plan, samples: &Samples, servers: &[Str
         }
     }
     let series = |names: &[String], keys: &[String]| -> Vec<Series> {
-        names.iter().map(|s| Series { name: s.clone(), values: keys.iter().map(|k| med(samples, s, k)).collect() }).collect()
+        names
+            .iter()
+            .map(|s| Series {
+                name: s.clone(),
+                values: keys.iter().map(|k| med(samples, s, k)).collect(),
+            })
+            .collect()
     };
     let name = format!("{date}-broadcast.svg");
-    chart::bars(&dir.join(&name), "Broadcast fan-out: deliveries/s (log scale)", "deliveries/s", &groups, &series(&all, &keys))?;
+    chart::bars(
+        &dir.join(&name),
+        "Broadcast fan-out: deliveries/s (log scale)",
+        "deliveries/s",
+        &groups,
+        &series(&all, &keys),
+    )?;
     out.push(("Broadcast fan-out".to_owned(), name));
 
     let xs: Vec<f64> = plan.echo_rates.clone();
     let keys: Vec<String> = xs.iter().map(|r| format!("echo.{}.p99_us", *r as u64)).collect();
     let name = format!("{date}-echo-p99.svg");
-    chart::lines(&dir.join(&name), "Echo + ack: p99 latency (µs, log) vs offered rate", "offered acks/s", "p99 µs", &xs, &series(servers, &keys))?;
+    chart::lines(
+        &dir.join(&name),
+        "Echo + ack: p99 latency (µs, log) vs offered rate",
+        "offered acks/s",
+        "p99 µs",
+        &xs,
+        &series(servers, &keys),
+    )?;
     out.push(("Echo + ack p99 latency".to_owned(), name));
 
     let groups: Vec<String> = plan.idle_levels.iter().map(|n| format!("{n} clients")).collect();
-    let keys: Vec<String> = plan.idle_levels.iter().map(|n| format!("idle.{n}.per_conn_kib")).collect();
+    let keys: Vec<String> =
+        plan.idle_levels.iter().map(|n| format!("idle.{n}.per_conn_kib")).collect();
     let name = format!("{date}-idle-memory.svg");
-    chart::bars(&dir.join(&name), "Idle RSS per WebSocket connection (KiB, log scale)", "KiB", &groups, &series(servers, &keys))?;
+    chart::bars(
+        &dir.join(&name),
+        "Idle RSS per WebSocket connection (KiB, log scale)",
+        "KiB",
+        &groups,
+        &series(servers, &keys),
+    )?;
     out.push(("Idle memory per connection".to_owned(), name));
 
-    let groups = vec!["handshakes/s".to_owned(), "echo saturation acks/s".to_owned(), "polling acks/s".to_owned()];
-    let keys = vec!["storm.per_sec".to_owned(), "echo.max.acks_per_sec".to_owned(), "polling.acks_per_sec".to_owned()];
+    let groups = vec![
+        "handshakes/s".to_owned(),
+        "echo saturation acks/s".to_owned(),
+        "polling acks/s".to_owned(),
+    ];
+    let keys = vec![
+        "storm.per_sec".to_owned(),
+        "echo.max.acks_per_sec".to_owned(),
+        "polling.acks_per_sec".to_owned(),
+    ];
     let name = format!("{date}-throughput.svg");
-    chart::bars(&dir.join(&name), "Handshakes, echo saturation and polling (per second, log scale)", "per second", &groups, &series(servers, &keys))?;
+    chart::bars(
+        &dir.join(&name),
+        "Handshakes, echo saturation and polling (per second, log scale)",
+        "per second",
+        &groups,
+        &series(servers, &keys),
+    )?;
     out.push(("Throughput".to_owned(), name));
     Ok(out)
 }
@@ -293,8 +419,16 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
         meta.machine,
         meta.servers.join(", "),
         meta.runs,
-        if meta.quick { " (quick mode: smaller and shorter scenarios, not for comparison)" } else { "" },
-        if meta.pinned { "server pinned to core 0, load generator to core 1 (taskset)" } else { "NOT pinned (taskset missing)" },
+        if meta.quick {
+            " (quick mode: smaller and shorter scenarios, not for comparison)"
+        } else {
+            ""
+        },
+        if meta.pinned {
+            "server pinned to core 0, load generator to core 1 (taskset)"
+        } else {
+            "NOT pinned (taskset missing)"
+        },
         meta.nofile,
         meta.elapsed
     );
@@ -333,7 +467,8 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
 /// # Errors
 /// Reading or writing the README failing.
 pub fn update_readme(readme: &Path, table: &str, md_rel: &str) -> Result<()> {
-    let text = std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
+    let text =
+        std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
     let section = format!("{START}\nLatest run: [{md_rel}]({md_rel}).\n\n{table}{END}");
     std::fs::write(readme, splice(&text, &section))?;
     Ok(())
@@ -369,7 +504,11 @@ mod tests {
     fn samples_flatten_and_take_medians() {
         let mut s = Samples::default();
         for v in [10.0, 30.0, 20.0] {
-            add(&mut s, "node", &Outcome::Storm { ready: 1, failed: 0, per_sec: v, handshake: Summary::default() });
+            add(
+                &mut s,
+                "node",
+                &Outcome::Storm { ready: 1, failed: 0, per_sec: v, handshake: Summary::default() },
+            );
         }
         assert_eq!(med(&s, "node", "storm.per_sec"), Some(20.0));
         assert_eq!(med(&s, "node", "missing"), None);
@@ -380,8 +519,11 @@ mod tests {
 
     #[test]
     fn readme_section_is_replaced_or_added() {
-        let fresh = splice("# X\n\n## License\n\nMIT.\n", "<!-- bench:start -->\nT\n<!-- bench:end -->");
-        assert!(fresh.contains("## Benchmarks\n\n<!-- bench:start -->\nT\n<!-- bench:end -->\n\n## License"));
+        let fresh =
+            splice("# X\n\n## License\n\nMIT.\n", "<!-- bench:start -->\nT\n<!-- bench:end -->");
+        assert!(fresh.contains(
+            "## Benchmarks\n\n<!-- bench:start -->\nT\n<!-- bench:end -->\n\n## License"
+        ));
         let again = splice(&fresh, "<!-- bench:start -->\nU\n<!-- bench:end -->");
         assert!(again.contains("\nU\n") && !again.contains("\nT\n"));
         assert_eq!(again.matches("## Benchmarks").count(), 1);

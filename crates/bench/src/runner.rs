@@ -124,7 +124,12 @@ fn taskset(cpu: usize) -> Command {
 /// Whether `taskset` can be run.
 #[must_use]
 pub fn has_taskset() -> bool {
-    Command::new("taskset").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn start_server(opts: &Options, name: &str) -> Result<Server> {
@@ -143,12 +148,10 @@ fn start_server(opts: &Options, name: &str) -> Result<Server> {
     let mut lines = BufReader::new(stdout);
     let mut line = String::new();
     lines.read_line(&mut line)?;
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("the {name} server printed `{}`, not its address", line.trim()))?;
+    let port =
+        line.trim().rsplit(':').next().and_then(|p| p.parse().ok()).with_context(|| {
+            format!("the {name} server printed `{}`, not its address", line.trim())
+        })?;
     // Keep draining stdout so that the server never blocks on a full pipe.
     std::thread::spawn(move || {
         let mut sink = Vec::new();
@@ -160,13 +163,22 @@ fn start_server(opts: &Options, name: &str) -> Result<Server> {
 /// Runs the generator with `args`; gives the outcomes it printed.
 fn run_gen(opts: &Options, port: u16, args: &[String]) -> Result<Vec<Outcome>> {
     let mut cmd = taskset(opts.gen_cpu);
-    cmd.arg(std::env::current_exe()?).args(["gen", "--addr", &format!("127.0.0.1:{port}")]).args(args);
+    cmd.arg(std::env::current_exe()?)
+        .args(["gen", "--addr", &format!("127.0.0.1:{port}")])
+        .args(args);
     let out = cmd.stdin(Stdio::null()).output().context("starting the generator")?;
     if !out.status.success() {
-        bail!("generator {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "generator {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).context("generator output")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).context("generator output"))
+        .collect()
 }
 
 fn s(v: impl ToString) -> String {
@@ -174,7 +186,14 @@ fn s(v: impl ToString) -> String {
 }
 
 /// One repetition of every scenario against server `name`; results go into `samples`.
-fn suite(opts: &Options, plan: &Plan, name: &str, rep: usize, samples: &mut Samples, log: &mut Vec<String>) {
+fn suite(
+    opts: &Options,
+    plan: &Plan,
+    name: &str,
+    rep: usize,
+    samples: &mut Samples,
+    log: &mut Vec<String>,
+) {
     let dur = s(plan.duration_ms);
     let mut record = |samples: &mut Samples, res: Result<Vec<Outcome>>, what: &str| match res {
         Ok(outcomes) => {
@@ -192,9 +211,22 @@ fn suite(opts: &Options, plan: &Plan, name: &str, rep: usize, samples: &mut Samp
     if !raw {
         // Idle memory on a fresh process, so that earlier scenarios do not inflate its RSS.
         let res = start_server(opts, name).and_then(|srv| {
-            let levels = plan.idle_levels.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+            let levels =
+                plan.idle_levels.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
             let pid = srv.child.id();
-            run_gen(opts, srv.port, &[s("idle"), s("--pid"), s(pid), s("--levels"), levels, s("--settle-ms"), s(plan.settle_ms)])
+            run_gen(
+                opts,
+                srv.port,
+                &[
+                    s("idle"),
+                    s("--pid"),
+                    s(pid),
+                    s("--levels"),
+                    levels,
+                    s("--settle-ms"),
+                    s(plan.settle_ms),
+                ],
+            )
         });
         record(samples, res, "idle");
     }
@@ -208,27 +240,51 @@ fn suite(opts: &Options, plan: &Plan, name: &str, rep: usize, samples: &mut Samp
     let port = srv.port;
     if !raw {
         let offset = s(rep * 7919 % 1000);
-        record(samples, run_gen(opts, port, &[s("storm"), s("--conns"), s(plan.storm), s("--source-offset"), offset]), "storm");
+        record(
+            samples,
+            run_gen(
+                opts,
+                port,
+                &[s("storm"), s("--conns"), s(plan.storm), s("--source-offset"), offset],
+            ),
+            "storm",
+        );
     }
     for &conns in &plan.bc_conns {
         for &inflight in &plan.bc_inflight {
-            let args = [s("broadcast"), s("--conns"), s(conns), s("--inflight"), s(inflight), s("--duration-ms"), dur.clone()];
+            let args = [
+                s("broadcast"),
+                s("--conns"),
+                s(conns),
+                s("--inflight"),
+                s(inflight),
+                s("--duration-ms"),
+                dur.clone(),
+            ];
             record(samples, run_gen(opts, port, &args), "broadcast");
         }
     }
     if raw {
         return;
     }
-    record(samples, run_gen(opts, port, &[s("polling"), s("--duration-ms"), dur.clone()]), "polling");
+    record(
+        samples,
+        run_gen(opts, port, &[s("polling"), s("--duration-ms"), dur.clone()]),
+        "polling",
+    );
     let max = run_gen(opts, port, &[s("echo-max"), s("--duration-ms"), dur.clone()]);
     let sat = match &max {
-        Ok(o) => o.iter().find_map(|o| if let Outcome::Echo { acks_per_sec, .. } = o { Some(*acks_per_sec) } else { None }),
+        Ok(o) => o.iter().find_map(|o| {
+            if let Outcome::Echo { acks_per_sec, .. } = o { Some(*acks_per_sec) } else { None }
+        }),
         Err(_) => None,
     };
     record(samples, max, "echo-max");
     for &rate in &plan.echo_rates {
         // Far past saturation the numbers only measure the queue: skip (the report says so).
-        if sat.is_some_and(|sat| rate > 2.0 * sat) && rate > plan.echo_rates.first().copied().unwrap_or(0.0) {
+        if sat.is_some_and(|sat| rate > 2.0 * sat)
+            && rate > plan.echo_rates.first().copied().unwrap_or(0.0)
+        {
             continue;
         }
         let args = [s("echo"), s("--rate"), s(rate), s("--duration-ms"), dur.clone()];
@@ -283,7 +339,11 @@ pub fn run(opts: &Options) -> Result<()> {
     std::fs::create_dir_all(&out_dir)?;
     let written = report::write(&out_dir, &meta, &plan, &samples)?;
     if !opts.readme.as_os_str().is_empty() {
-        report::update_readme(&opts.root.join(&opts.readme), &written.table, &written.md_rel(&opts.out_dir))?;
+        report::update_readme(
+            &opts.root.join(&opts.readme),
+            &written.table,
+            &written.md_rel(&opts.out_dir),
+        )?;
     }
     println!("bench: wrote {}", written.md.display());
     Ok(())
@@ -301,13 +361,22 @@ fn today() -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
         .unwrap_or_else(|| s("unknown CPU"));
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let node = Command::new("node").arg("--version").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
     format!("{cpu}, {cores} cores, Node {}", node.trim())
 }
-
 
 /// Groups samples by server, then metric key.
 pub type ByServer = BTreeMap<String, BTreeMap<String, Vec<f64>>>;

@@ -97,7 +97,12 @@ pub fn storm(addr: SocketAddr, n: usize, inflight: usize, source_offset: u64) ->
 ///
 /// # Errors
 /// Connecting failing, or broadcasts stalling.
-pub fn broadcast(addr: SocketAddr, conns: usize, inflight: usize, duration: Duration) -> Result<Outcome> {
+pub fn broadcast(
+    addr: SocketAddr,
+    conns: usize,
+    inflight: usize,
+    duration: Duration,
+) -> Result<Outcome> {
     let mut pool = Pool::new(addr, 0)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
     idle_for(&mut pool, Duration::from_millis(200))?;
@@ -130,7 +135,10 @@ pub fn broadcast(addr: SocketAddr, conns: usize, inflight: usize, duration: Dura
                     if now <= end {
                         deliveries += 1;
                     }
-                    let Some(slot) = usize::try_from(seq).ok().and_then(|s| pending.get_mut(s)) else { continue };
+                    let Some(slot) = usize::try_from(seq).ok().and_then(|s| pending.get_mut(s))
+                    else {
+                        continue;
+                    };
                     slot.1 = slot.1.saturating_sub(1);
                     if slot.1 == 0 {
                         completion.record(now - slot.0);
@@ -142,7 +150,9 @@ pub fn broadcast(addr: SocketAddr, conns: usize, inflight: usize, duration: Dura
                         }
                     }
                 }
-                Event::Closed { .. } => bail!("a receiver was disconnected during the broadcast run"),
+                Event::Closed { .. } => {
+                    bail!("a receiver was disconnected during the broadcast run")
+                }
                 _ => {}
             }
         }
@@ -199,12 +209,15 @@ pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) 
         if (now >= end && answered == next) || now >= drain_end {
             break;
         }
-        let timeout = if now < end { wait_until(sched.due(next), now) } else { Duration::from_millis(10) };
+        let timeout =
+            if now < end { wait_until(sched.due(next), now) } else { Duration::from_millis(10) };
         pool.turn(Some(timeout), &mut evs)?;
         let now = Instant::now();
         for ev in evs.drain(..) {
             if let Event::Ack { id, .. } = ev {
-                if let Some(slot) = usize::try_from(id).ok().and_then(|i| acked.get_mut(i)).filter(|s| !**s) {
+                if let Some(slot) =
+                    usize::try_from(id).ok().and_then(|i| acked.get_mut(i)).filter(|s| !**s)
+                {
                     *slot = true;
                     answered += 1;
                     latency.record(now.saturating_duration_since(sched.due(id)));
@@ -220,7 +233,12 @@ pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) 
         latency.record(now.saturating_duration_since(sched.due(id as u64)));
     }
     pool.close_all();
-    Ok(Outcome::Echo { rate, sent: next, acks_per_sec: in_window as f64 / duration.as_secs_f64(), latency: latency.summary() })
+    Ok(Outcome::Echo {
+        rate,
+        sent: next,
+        acks_per_sec: in_window as f64 / duration.as_secs_f64(),
+        latency: latency.summary(),
+    })
 }
 
 /// Echo with ack, closed loop: every connection keeps `window` requests outstanding; the
@@ -228,7 +246,12 @@ pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) 
 ///
 /// # Errors
 /// Connecting failing, or the poll failing.
-pub fn echo_max(addr: SocketAddr, conns: usize, window: usize, duration: Duration) -> Result<Outcome> {
+pub fn echo_max(
+    addr: SocketAddr,
+    conns: usize,
+    window: usize,
+    duration: Duration,
+) -> Result<Outcome> {
     let mut pool = Pool::new(addr, 0)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
     let n = pool.len();
@@ -269,5 +292,10 @@ pub fn echo_max(addr: SocketAddr, conns: usize, window: usize, duration: Duratio
     }
     let sent = sent_at.len() as u64;
     pool.close_all();
-    Ok(Outcome::Echo { rate: 0.0, sent, acks_per_sec: acks as f64 / duration.as_secs_f64(), latency: latency.summary() })
+    Ok(Outcome::Echo {
+        rate: 0.0,
+        sent,
+        acks_per_sec: acks as f64 / duration.as_secs_f64(),
+        latency: latency.summary(),
+    })
 }

@@ -60,7 +60,13 @@ pub fn parse_header(buf: &[u8]) -> Option<Header> {
     } else {
         None
     };
-    let header = Header { fin: b0 & 0x80 != 0, opcode: b0 & 0x0f, mask, payload_start: pos, payload_len: len };
+    let header = Header {
+        fin: b0 & 0x80 != 0,
+        opcode: b0 & 0x0f,
+        mask,
+        payload_start: pos,
+        payload_len: len,
+    };
     (buf.len() >= header.end()).then_some(header)
 }
 
