@@ -3,47 +3,12 @@
 // example (crates/switchboard/examples/socketio_e2e.rs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { io } from "socket.io-client";
 
 import { Endpoint, delay, within } from "./lib/eio.mjs";
-
-/** The path of the example binary: its own variable, or next to the conformance example. */
-function appBin() {
-  if (process.env.SWITCHBOARD_SOCKETIO_E2E_BIN) return process.env.SWITCHBOARD_SOCKETIO_E2E_BIN;
-  const conformance = process.env.SWITCHBOARD_CONFORMANCE_BIN;
-  if (!conformance) throw new Error("set SWITCHBOARD_SOCKETIO_E2E_BIN or SWITCHBOARD_CONFORMANCE_BIN");
-  return join(dirname(conformance), "socketio_e2e");
-}
-
-/** Starts the app on `port` (0: any) and resolves once it listens. */
-async function startApp(port = 0) {
-  const child = spawn(appBin(), ["--port", String(port)], { stdio: ["ignore", "pipe", "inherit"] });
-  const bound = await within(
-    10_000,
-    new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once("exit", (code) => reject(new Error(`app exited with ${code}`)));
-    }),
-    "app start",
-  );
-  return {
-    port: bound,
-    url: `http://127.0.0.1:${bound}`,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill();
-        await once(child, "exit");
-      }
-    },
-  };
-}
+import { CLIENT_DIST, startApp } from "./lib/socketio-app.mjs";
 
 const MODES = {
   websocket: { transports: ["websocket"] },
@@ -91,6 +56,16 @@ describe("socket.io-client", () => {
         assert.equal(socket.io.engine.transport.name, mode === "polling" ? "polling" : "websocket");
         socket.disconnect();
       });
+
+      if (mode === "upgrade") {
+        test("the socket sees the transport upgrade", async () => {
+          const socket = io(app.url, { forceNew: true, reconnection: false });
+          open.push(socket);
+          const [transport] = await wait(socket, "upgraded");
+          assert.equal(transport, "websocket");
+          socket.disconnect();
+        });
+      }
 
       test("events and client acks keep argument and key order", async () => {
         const { socket } = await connect(mode);
@@ -309,6 +284,19 @@ describe("socket.io-client", () => {
     });
   }
 
+  test("serves the browser client with ETag caching", async () => {
+    const version = JSON.parse(readFileSync(join(CLIENT_DIST, "..", "package.json"), "utf8")).version;
+    for (const file of ["socket.io.js", "socket.io.min.js", "socket.io.esm.min.js", "socket.io.js.map"]) {
+      const res = await fetch(`${app.url}/socket.io/${file}`);
+      assert.equal(res.status, 200, file);
+      assert.equal(res.headers.get("etag"), `"${version}"`);
+      assert.match(res.headers.get("content-type"), file.endsWith(".map") ? /application\/json/ : /application\/javascript/);
+      assert.equal(await res.text(), readFileSync(join(CLIENT_DIST, file), "utf8"));
+      const cached = await fetch(`${app.url}/socket.io/${file}`, { headers: { "if-none-match": `"${version}"` } });
+      assert.equal(cached.status, 304);
+    }
+  });
+
   test("a bad packet closes only that client", async () => {
     const other = (await connect("websocket")).socket;
     const ep = new Endpoint(`${app.url}/socket.io/`);
@@ -336,7 +324,7 @@ describe("reconnection", () => {
       await app.stop();
       const [reason] = await dropped;
       assert.equal(reason, "transport close");
-      app = await startApp(port);
+      app = await startApp({ port });
       const [hello] = await wait(socket, "hello", 10_000);
       assert.equal(hello.id, socket.id);
       assert.notEqual(socket.id, firstId);

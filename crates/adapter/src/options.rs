@@ -84,3 +84,23 @@ impl BroadcastOptions {
         !excluded && (self.rooms.is_empty() || socket_rooms.any(|r| self.rooms.contains(r)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_rooms_minus_except() {
+        let rooms = |names: &[&str]| names.iter().map(|n| Room::from(*n)).collect::<Vec<_>>();
+        let a = rooms(&["a", "r1"]);
+        let b = rooms(&["b", "r1", "r2"]);
+        let all = BroadcastOptions::new();
+        assert!(all.matches(a.iter()) && all.matches(b.iter()));
+        let r1_not_r2 = BroadcastOptions::new().to("r1").except("r2");
+        assert!(r1_not_r2.matches(a.iter()));
+        assert!(!r1_not_r2.matches(b.iter()));
+        assert!(!BroadcastOptions::new().to("zzz").matches(a.iter()));
+        let flags = BroadcastFlags::new();
+        assert!(flags.compress && !flags.local && !flags.volatile && flags.timeout.is_none());
+    }
+}

@@ -64,6 +64,9 @@ pub struct EngineConfig {
     /// Most messages queued for one session before [`crate::Socket::send`] fails with
     /// [`crate::SendError::Full`].
     pub max_buffered_messages: usize,
+    /// Most bytes a WebSocket may hold unsent, which also bounds the largest frame the server
+    /// can send (default 4 MiB; Node has no such limit). A larger message ends the session.
+    pub max_websocket_write_buffer: usize,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +82,7 @@ impl Default for EngineConfig {
             cors: None,
             allow_request: None,
             max_buffered_messages: 4096,
+            max_websocket_write_buffer: 4 << 20,
         }
     }
 }
@@ -96,6 +100,7 @@ impl fmt::Debug for EngineConfig {
             .field("cors", &self.cors)
             .field("allow_request", &self.allow_request.is_some())
             .field("max_buffered_messages", &self.max_buffered_messages)
+            .field("max_websocket_write_buffer", &self.max_websocket_write_buffer)
             .finish()
     }
 }

@@ -108,6 +108,17 @@ pub(crate) fn spawn<H: Handler>(
     handle
 }
 
+/// One thing that woke the session task.
+enum Input {
+    Close(DisconnectReason),
+    Command(Option<Command>),
+    Send(Vec<Message>),
+    Ws(Option<Result<WsMessage, tungstenite::Error>>),
+    Probe(Option<Result<WsMessage, tungstenite::Error>>),
+    PollDropped,
+    Timer,
+}
+
 struct Task<H: Handler> {
     engine: Engine<H>,
     socket: Arc<Socket>,
@@ -133,24 +144,40 @@ impl<H: Handler> Task<H> {
             }
             let deadline = self.session.poll_timeout().map(Instant::from_std);
             let can_queue = self.session.buffered() < self.engine.config().max_buffered_messages;
-            tokio::select! {
-                Some(reason) = self.closer.recv() => self.session.close(reason.to_close(), now()),
-                command = self.commands.recv() => match command {
-                    Some(command) => self.command(command),
-                    None => self.session.close(CloseReason::ServerShuttingDown, now()),
-                },
-                Some(batch) = self.outgoing.recv(), if can_queue => {
+            let input = tokio::select! {
+                Some(reason) = self.closer.recv() => Input::Close(reason),
+                command = self.commands.recv() => Input::Command(command),
+                Some(batch) = self.outgoing.recv(), if can_queue => Input::Send(batch),
+                frame = next_frame(&mut self.ws) => Input::Ws(frame),
+                frame = next_frame(&mut self.probe) => Input::Probe(frame),
+                () = poll_dropped(&mut self.pending) => Input::PollDropped,
+                () = sleep_until(deadline) => Input::Timer,
+            };
+            // Deadlines that passed come first, even if the timer has not fired yet: a request
+            // arriving after the ping timeout finds the session closed.
+            if self.session.poll_timeout().is_some_and(|d| now() >= d) {
+                self.session.handle_timeout(now());
+            }
+            match input {
+                Input::Close(reason) => {
+                    // What the handler sent before closing is still delivered.
+                    self.take_outgoing();
+                    self.session.close(reason.to_close(), now());
+                }
+                Input::Command(Some(command)) => self.command(command),
+                Input::Command(None) => self.session.close(CloseReason::ServerShuttingDown, now()),
+                Input::Send(batch) => {
                     for message in batch {
                         let _ = self.session.send(message);
                     }
                 }
-                frame = next_frame(&mut self.ws) => self.ws_frame(frame),
-                frame = next_frame(&mut self.probe) => self.probe_frame(frame),
-                () = poll_dropped(&mut self.pending) => {
+                Input::Ws(frame) => self.ws_frame(frame),
+                Input::Probe(frame) => self.probe_frame(frame),
+                Input::PollDropped => {
                     self.pending = None;
                     self.session.handle_poll_dropped(now());
                 }
-                () = sleep_until(deadline) => self.session.handle_timeout(now()),
+                Input::Timer => {}
             }
         }
     }
@@ -182,7 +209,10 @@ impl<H: Handler> Task<H> {
             Some(Ok(WsMessage::Binary(data))) => Ok(Packet::binary(data)),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
             Some(Ok(WsMessage::Close(_))) | None => {
-                self.ws = None;
+                // Answer the client's close frame so it sees a clean close.
+                if let Some(ws) = self.ws.take() {
+                    close_ws(ws);
+                }
                 self.session.handle_transport_close(CloseReason::TransportClose, now());
                 return;
             }

@@ -34,8 +34,8 @@ pub(crate) fn config(config: &EngineConfig) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        // Holds at most a few outgoing frames the peer is slow to take.
-        .max_write_buffer_size(max.max(64 * 1024).saturating_mul(4))
+        // Must exceed write_buffer_size (0), or tungstenite panics.
+        .max_write_buffer_size(config.max_websocket_write_buffer.max(1))
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }

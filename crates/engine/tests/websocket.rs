@@ -198,3 +198,35 @@ async fn websocket_handshake_errors() {
         }
     }
 }
+
+#[tokio::test]
+async fn outgoing_frames_are_bounded_by_the_write_buffer_only() {
+    let mut cfg = config();
+    cfg.max_payload = 100;
+    cfg.max_websocket_write_buffer = 200;
+    let server = start(cfg).await;
+    let mut client = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut client).await);
+    // Frames over the write buffer end the session instead of growing memory.
+    let socket = server.engine.socket(&sid).unwrap();
+    socket.send(Message::Text("x".repeat(1000).into())).unwrap();
+    assert_eq!(frame(&mut client).await, None);
+
+    // A zero buffer is clamped rather than panicking; the open packet then cannot be sent.
+    let mut cfg = config();
+    cfg.max_websocket_write_buffer = 0;
+    let server = start(cfg).await;
+    let mut client = ws(server.addr, None).await;
+    assert_eq!(frame(&mut client).await, None);
+    assert!(http(server.addr, "GET", &polling(PATH, None), b"").await.body.starts_with('0'));
+
+    let mut cfg = config();
+    cfg.max_payload = 100;
+    let server = start(cfg).await;
+    let mut client = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut client).await);
+    // maxPayload limits what clients send, not what the server sends.
+    let big = "y".repeat(10_000);
+    server.engine.socket(&sid).unwrap().send(Message::Text(big.clone().into())).unwrap();
+    assert_eq!(text(&mut client).await, format!("4{big}"));
+}

@@ -22,6 +22,10 @@ struct Args {
     /// Port to bind on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Serve the protocol test server's Socket.IO application (`switchboard::conformance`)
+    /// instead.
+    #[arg(long)]
+    conformance: bool,
 }
 
 /// A targeted emit asked for by a test.
@@ -67,6 +71,9 @@ fn main_namespace(io: &SocketIo, reasons: Reasons) {
             let transport = socket.transport().as_str();
             let hello = json!({"id": socket.id().as_str(), "auth": socket.handshake().auth, "transport": transport, "query": socket.handshake().query});
             let _ = socket.emit("hello", &hello);
+            socket.on_upgrade(|s: &Socket, transport| {
+                let _ = s.emit("upgraded", transport.as_str());
+            });
             socket.on_disconnect(move |s: Socket, reason: switchboard::DisconnectReason| {
                 let reasons = reasons.clone();
                 async move {
@@ -223,6 +230,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if args.conformance {
+        return serve(switchboard::conformance::app(), args.port).await;
+    }
     let mut config = SocketIoConfig::default();
     config.engine.ping_interval = Duration::from_millis(500);
     config.engine.ping_timeout = Duration::from_millis(400);
@@ -265,9 +275,13 @@ async fn main() -> anyhow::Result<()> {
         });
     });
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+    serve(io, args.port).await
+}
+
+async fn serve(io: SocketIo, port: u16) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     println!("listening on http://{}", listener.local_addr()?);
     io.serve(listener).await?;
     Ok(())

@@ -135,6 +135,15 @@ impl Client {
         }
     }
 
+    /// The connection upgraded its transport.
+    pub(crate) fn on_upgrade(&self) {
+        let transport = self.conn.transport();
+        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        for s in sockets {
+            s.notify_upgrade(transport);
+        }
+    }
+
     /// Disconnects every socket as if the server called `disconnect()` on each.
     pub(crate) async fn disconnect_all(&self) {
         let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();

@@ -1,5 +1,6 @@
 //! Server options. `Default` equals the Node `socket.io` v4 defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use switchboard_engine::EngineConfig;
@@ -31,6 +32,13 @@ pub struct SocketIoConfig {
     /// The most decoded packets of one connection waiting for their handlers; past it the
     /// connection is closed (a client sending faster than its handlers run).
     pub max_pending_packets: usize,
+    /// Serve the official browser client at `<path>socket.io.js` (and `.min.js`, `.map`,
+    /// `.esm.min.js`), as Node's `serveClient`.
+    pub serve_client: bool,
+    /// The `dist` directory of the npm `socket.io-client` package to serve the client from
+    /// (the files are never committed; the build tooling fetches them). Defaults to the
+    /// `SWITCHBOARD_CLIENT_DIST` environment variable; without it the client paths answer 404.
+    pub client_dist: Option<PathBuf>,
 }
 
 impl Default for SocketIoConfig {
@@ -42,6 +50,8 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             max_attachments: switchboard_proto::socket::DEFAULT_MAX_ATTACHMENTS,
             max_pending_packets: 1024,
+            serve_client: true,
+            client_dist: std::env::var_os("SWITCHBOARD_CLIENT_DIST").map(PathBuf::from),
         }
     }
 }

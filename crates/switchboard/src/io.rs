@@ -9,15 +9,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
-use switchboard_engine::{
-    DisconnectReason as EngineReason, Engine, EngineLayer, EngineService, Message,
-};
+use switchboard_engine::{DisconnectReason as EngineReason, Engine, Message};
 use switchboard_proto::Str;
 use switchboard_proto::socket::{JsonParser, Parser, Payload};
 
+use crate::bundle::ClientBundle;
 use crate::client::Client;
 use crate::conn::ConnRef;
 use crate::namespace::{Hooks, NamespaceInner};
+use crate::service::{IoLayer, IoService};
 use crate::{
     BroadcastOperator, EmitError, MiddlewareError, Namespace, RemoteSocket, RequestParts, Socket,
     SocketIoConfig,
@@ -28,69 +28,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A predicate on a namespace name and the CONNECT auth.
-type Accept = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
-
-/// How a dynamic namespace recognizes its children.
-enum Matcher {
-    Regex(regex::Regex),
-    Fn(Accept),
-}
-
-struct ParentInner {
-    matcher: Matcher,
-    hooks: Arc<Hooks>,
-    // Children created on demand by client tasks, read by parent-wide emits.
-    children: Mutex<Vec<Namespace>>,
-}
-
-/// A dynamic namespace (Node's `io.of(/regex/)` or `io.of(fn)`): its handlers and middleware
-/// apply to every child namespace created when a client connects to a matching name.
-#[derive(Clone)]
-pub struct ParentNamespace(Arc<ParentInner>);
-
-impl std::fmt::Debug for ParentNamespace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParentNamespace").field("children", &self.children().len()).finish()
-    }
-}
-
-impl ParentNamespace {
-    /// Adds a connection handler for every child.
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.0.hooks.on_connection(handler);
-    }
-
-    /// Adds a connect middleware for every child.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
-        self.0.hooks.use_middleware(middleware);
-    }
-
-    /// The child namespaces created so far.
-    pub fn children(&self) -> Vec<Namespace> {
-        lock(&self.0.children).clone()
-    }
-
-    /// Emits to every socket of every child.
-    pub async fn emit<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<(), EmitError> {
-        for child in self.children() {
-            child.emit(event, data).await?;
-        }
-        Ok(())
-    }
-}
+use crate::parent::{Matcher, ParentInner, ParentNamespace};
 
 pub(crate) struct IoInner {
     config: SocketIoConfig,
@@ -174,6 +112,13 @@ impl IoInner {
         }
     }
 
+    pub(crate) fn on_upgrade(&self, sid: &str) {
+        let client = lock(&self.clients).get(sid).cloned();
+        if let Some(client) = client {
+            client.on_upgrade();
+        }
+    }
+
     pub(crate) fn on_close(&self, sid: &str, reason: EngineReason) {
         let client = lock(&self.clients).remove(sid);
         if let Some(client) = client {
@@ -208,6 +153,10 @@ impl switchboard_engine::Handler for IoHandler {
 
     fn on_disconnect(&self, socket: &Arc<switchboard_engine::Socket>, reason: EngineReason) {
         self.0.on_close(socket.id().as_str(), reason);
+    }
+
+    fn on_upgrade(&self, socket: &Arc<switchboard_engine::Socket>) {
+        self.0.on_upgrade(socket.id().as_str());
     }
 }
 
@@ -269,8 +218,18 @@ impl SocketIoBuilder {
             closing: AtomicBool::new(false),
         });
         inner.of("/");
+        let bundle = match &self.config.client_dist {
+            Some(dir) if self.config.serve_client => {
+                let bundle = ClientBundle::load(dir).map(Arc::new);
+                if bundle.is_none() {
+                    tracing::warn!(dir = %dir.display(), "no socket.io-client files found: the client paths will answer 404");
+                }
+                bundle
+            }
+            _ => None,
+        };
         let engine = Engine::new(Arc::new(IoHandler(inner.clone())), self.config.engine);
-        SocketIo { inner, engine }
+        SocketIo { inner, engine, bundle }
     }
 }
 
@@ -291,6 +250,7 @@ impl SocketIoBuilder {
 pub struct SocketIo {
     inner: Arc<IoInner>,
     engine: Engine<IoHandler>,
+    bundle: Option<Arc<ClientBundle>>,
 }
 
 impl std::fmt::Debug for SocketIo {
@@ -325,15 +285,17 @@ impl SocketIo {
     }
 
     /// A tower service answering Socket.IO requests under `config.engine.path` (404
-    /// elsewhere); mount it in axum with `route_service`.
-    pub fn service(&self) -> EngineService<IoHandler> {
-        self.engine.service()
+    /// elsewhere), and the browser client files when `serve_client` is on; mount it in axum
+    /// with `route_service`.
+    pub fn service(&self) -> IoService {
+        let bundle = if self.inner.config.serve_client { self.bundle.clone() } else { None };
+        IoService::new(&self.inner.config.engine.path, bundle, self.engine.service())
     }
 
     /// A tower layer: requests under the Socket.IO path go to this server, the rest to the
     /// inner service (an axum `Router`, another engine).
-    pub fn layer(&self) -> EngineLayer<IoHandler> {
-        self.engine.layer()
+    pub fn layer(&self) -> IoLayer {
+        IoLayer::new(self.service())
     }
 
     /// Serves this server alone on `listener` until accepting fails.
@@ -346,7 +308,7 @@ impl SocketIo {
     /// # }
     /// ```
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        self.engine.clone().serve(listener).await
+        switchboard_engine::serve(listener, self.service()).await
     }
 
     /// A static namespace, created on first use (`io.of("/admin")`).

@@ -30,33 +30,41 @@
 //! ```
 
 mod ack;
+mod bundle;
 mod client;
 mod config;
 pub mod conformance;
 mod conn;
+mod emitter;
 mod error;
 pub mod event;
 mod handshake;
 mod id;
 mod io;
+mod listeners;
 mod namespace;
 mod operators;
+mod parent;
 mod reason;
 mod remote;
+mod service;
 mod socket;
 #[cfg(test)]
 mod tests;
 
 pub use ack::{Ack, AckError, AckResponse, SocketAck};
 pub use config::SocketIoConfig;
+pub use emitter::SocketEmitter;
 pub use error::EmitError;
 pub use event::{Event, HandlerId, MiddlewareError};
 pub use handshake::{Handshake, RequestParts};
-pub use io::{IoHandler, ParentNamespace, SocketIo, SocketIoBuilder};
+pub use io::{IoHandler, SocketIo, SocketIoBuilder};
 pub use namespace::Namespace;
 pub use operators::BroadcastOperator;
+pub use parent::ParentNamespace;
 pub use reason::DisconnectReason;
 pub use remote::RemoteSocket;
-pub use socket::{AckFuture, Socket, SocketEmitter};
+pub use service::{IoLayer, IoLayered, IoService};
+pub use socket::{AckFuture, Socket};
 pub use switchboard_adapter::{Room, SocketId};
 pub use switchboard_proto::socket::{EventName, Payload};

@@ -372,6 +372,45 @@ impl Namespace {
         Ok(())
     }
 
+    /// Emits to the other servers and collects one answer per server within `timeout`
+    /// (Node's `io.timeout(ms).serverSideEmit(ev, data, cb)`); with one server, no answers.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Payload>, crate::AckError> {
+        let payload = Payload::single(data).map_err(EmitError::Serialize)?;
+        let event = EventName::new(event).map_err(EmitError::from)?;
+        // Unbounded: one answer per server plus one count; dropped when this returns.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.0.adapter.server_side_emit(event, payload, Some(tx)).await.map_err(EmitError::from)?;
+        let mut answers = Vec::new();
+        let mut expected: Option<usize> = None;
+        let collect = async {
+            while expected.is_none_or(|n| answers.len() < n) {
+                match rx.recv().await {
+                    Some(switchboard_adapter::AckEvent::Expected(n)) => {
+                        expected = Some(expected.unwrap_or(0) + n)
+                    }
+                    Some(switchboard_adapter::AckEvent::Response { payload, .. }) => {
+                        answers.push(payload)
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        };
+        let in_time = tokio::time::timeout(timeout, collect).await.is_ok();
+        match expected {
+            Some(n) if in_time && answers.len() >= n => Ok(answers),
+            _ => Err(crate::AckError::Incomplete {
+                expected: expected.unwrap_or(0),
+                received: Vec::new(),
+            }),
+        }
+    }
+
     /// The rooms with at least one socket.
     pub async fn rooms(&self) -> Result<Vec<Room>, EmitError> {
         Ok(self.0.adapter.rooms().await?)

@@ -12,18 +12,18 @@ use serde_json::Value;
 use switchboard_adapter::{BroadcastOptions, Room, SocketId};
 use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
-use tokio::sync::oneshot;
 
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
-use crate::event::{
-    AnyListener, DisconnectHandler, HandlerEntry, HandlerId, PacketMiddleware, erase,
-};
+use crate::emitter::SocketEmitter;
+use crate::event::{AnyListener, DisconnectHandler, HandlerEntry, PacketMiddleware};
 use crate::namespace::NamespaceInner;
 use crate::{
-    Ack, AckError, AckResponse, BroadcastOperator, DisconnectReason, EmitError, Event, Handshake,
-    MiddlewareError,
+    Ack, AckError, AckResponse, BroadcastOperator, DisconnectReason, EmitError, Handshake,
 };
+
+/// A listener for the connection's transport upgrade.
+type UpgradeListener = Arc<dyn Fn(&Socket, TransportKind) + Send + Sync>;
 
 /// The answer to an emit with ack; it does not borrow the socket or the data.
 pub type AckFuture =
@@ -44,17 +44,18 @@ enum Phase {
 
 /// The mutable state of a socket.
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     phase: Option<Phase>,
-    handlers: HashMap<EventName, Vec<HandlerEntry>>,
-    any: Vec<AnyListener>,
-    any_outgoing: Vec<AnyListener>,
-    middleware: Vec<PacketMiddleware>,
-    on_disconnecting: Vec<DisconnectHandler>,
-    on_disconnect: Vec<DisconnectHandler>,
-    acks: HashMap<u64, AckWaiter>,
-    data: Value,
-    extensions: http::Extensions,
+    pub(crate) handlers: HashMap<EventName, Vec<HandlerEntry>>,
+    pub(crate) any: Vec<AnyListener>,
+    pub(crate) any_outgoing: Vec<AnyListener>,
+    pub(crate) middleware: Vec<PacketMiddleware>,
+    pub(crate) on_disconnecting: Vec<DisconnectHandler>,
+    pub(crate) on_disconnect: Vec<DisconnectHandler>,
+    pub(crate) on_upgrade: Vec<UpgradeListener>,
+    pub(crate) acks: HashMap<u64, AckWaiter>,
+    pub(crate) data: Value,
+    pub(crate) extensions: http::Extensions,
 }
 
 pub(crate) struct SocketInner {
@@ -63,7 +64,7 @@ pub(crate) struct SocketInner {
     client: Arc<Client>,
     handshake: Handshake,
     next_ack: AtomicU64,
-    next_handler: AtomicU64,
+    pub(crate) next_handler: AtomicU64,
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
     state: Mutex<State>,
@@ -92,92 +93,6 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-/// `socket.emit` with flags (`socket.volatile()`, `socket.timeout(..)`).
-#[derive(Debug, Clone)]
-pub struct SocketEmitter {
-    socket: Socket,
-    volatile: bool,
-    timeout: Option<Duration>,
-}
-
-impl SocketEmitter {
-    /// Drop the packet rather than queue it when the connection is not ready.
-    pub fn volatile(mut self) -> Self {
-        self.volatile = true;
-        self
-    }
-
-    /// Accepted for API parity; the engine decides compression.
-    pub fn compress(self, _compress: bool) -> Self {
-        self
-    }
-
-    /// Fail [`SocketEmitter::emit_with_ack`] after `timeout`.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Emits one argument.
-    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.emit_payload(event, Payload::single(data).map_err(EmitError::Serialize)?)
-    }
-
-    /// Emits these arguments.
-    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
-        let packet = Packet::event(self.socket.ns_str(), EventName::new(event)?, payload);
-        self.socket.send_packet(&packet, self.volatile)
-    }
-
-    /// Emits one argument and returns the client's answer. The packet is sent at once; the
-    /// returned future only waits.
-    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
-        match Payload::single(data) {
-            Ok(payload) => self.emit_payload_with_ack(event, payload),
-            Err(e) => Box::pin(std::future::ready(Err(EmitError::Serialize(e).into()))),
-        }
-    }
-
-    /// Emits these arguments and returns the client's answer. The packet is sent at once.
-    pub fn emit_payload_with_ack(&self, event: &str, payload: Payload) -> AckFuture {
-        let started = self.start_with_ack(event, payload);
-        let socket = self.socket.clone();
-        let timeout = self.timeout;
-        Box::pin(async move {
-            let (id, rx) = started?;
-            let answer = match timeout {
-                Some(t) => match tokio::time::timeout(t, rx).await {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        socket.state().acks.remove(&id);
-                        return Err(AckError::Timeout);
-                    }
-                },
-                None => rx.await,
-            };
-            answer.map(|payload| AckResponse { payload }).map_err(|_| AckError::Disconnected)
-        })
-    }
-
-    fn start_with_ack(
-        &self,
-        event: &str,
-        payload: Payload,
-    ) -> Result<(u64, oneshot::Receiver<Payload>), AckError> {
-        let event = EventName::new(event).map_err(EmitError::from)?;
-        let id = self.socket.0.next_ack.fetch_add(1, Ordering::Relaxed);
-        // One answer, from the engine callback that decodes the client's ACK.
-        let (tx, rx) = oneshot::channel();
-        self.socket.register_ack(id, AckWaiter::Single(tx))?;
-        let packet = Packet::event_with_ack(self.socket.ns_str(), event, payload, id);
-        if let Err(e) = self.socket.send_packet(&packet, self.volatile) {
-            self.socket.state().acks.remove(&id);
-            return Err(e.into());
-        }
-        Ok((id, rx))
-    }
-}
-
 impl Socket {
     pub(crate) fn new(
         id: SocketId,
@@ -197,7 +112,7 @@ impl Socket {
         }))
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the state consistent, so a poisoned lock is usable.
         self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -278,118 +193,6 @@ impl Socket {
         self.state().extensions.get::<T>().cloned()
     }
 
-    // ---- handlers -------------------------------------------------------------------------
-
-    fn add_handler<T, F, Fut>(&self, event: &str, once: bool, handler: F) -> HandlerId
-    where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let id = HandlerId(self.0.next_handler.fetch_add(1, Ordering::Relaxed));
-        match EventName::new(event) {
-            Ok(name) => {
-                let entry = HandlerEntry { id, once, f: erase(handler) };
-                self.state().handlers.entry(name).or_default().push(entry);
-            }
-            Err(e) => {
-                tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect")
-            }
-        }
-        id
-    }
-
-    /// Adds a handler for `event`. Several handlers may listen to one event; they run in
-    /// registration order, each awaited before the next, and the client's next event waits
-    /// for them (a client's events are handled in arrival order).
-    pub fn on<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
-    where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.add_handler(event, false, handler)
-    }
-
-    /// Adds a handler removed after its first call.
-    pub fn once<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
-    where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.add_handler(event, true, handler)
-    }
-
-    /// Removes every handler of `event`.
-    pub fn off(&self, event: &str) {
-        self.state().handlers.retain(|k, _| k.as_str() != event);
-    }
-
-    /// Removes one handler.
-    pub fn off_handler(&self, id: HandlerId) {
-        let mut state = self.state();
-        for list in state.handlers.values_mut() {
-            list.retain(|h| h.id != id);
-        }
-    }
-
-    /// Adds a listener called for every incoming event, before its handlers.
-    pub fn on_any(&self, listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static) {
-        self.state().any.push(Arc::new(listener));
-    }
-
-    /// Like [`Socket::on_any`], but called before the listeners already added.
-    pub fn prepend_any(
-        &self,
-        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
-    ) {
-        self.state().any.insert(0, Arc::new(listener));
-    }
-
-    /// Removes every catch-all listener.
-    pub fn off_any(&self) {
-        self.state().any.clear();
-    }
-
-    /// Adds a listener called for every event sent to this socket (emits and broadcasts).
-    pub fn on_any_outgoing(
-        &self,
-        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
-    ) {
-        self.state().any_outgoing.push(Arc::new(listener));
-    }
-
-    /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every
-    /// incoming event; an error stops the event and is sent to the client: as the ack's
-    /// argument `{"message","data"}` when the client asked for an ack, else as an `error`
-    /// event with that object.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket, EventName, Payload) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
-        self.state().middleware.push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
-    }
-
-    /// Called when the socket starts leaving, while it is still in its rooms.
-    pub fn on_disconnecting<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.state().on_disconnecting.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
-    }
-
-    /// Called once the socket has left.
-    pub fn on_disconnect<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.state().on_disconnect.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
-    }
-
     // ---- emitting -------------------------------------------------------------------------
 
     /// Emits `event` with one argument to this client.
@@ -461,7 +264,15 @@ impl Socket {
         self.broadcast().local()
     }
 
-    fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        self.state().acks.remove(&id);
+    }
+
+    pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
         let mut state = self.state();
         if state.phase != Some(Phase::Connected) {
             return Err(EmitError::Closed);

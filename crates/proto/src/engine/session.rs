@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use super::{Handshake, Message, Packet};
 
-/// Timers of a session. `Default` equals the Node `engine.io` defaults.
+/// Timers of a session. `Default` equals the Node `engine.io` defaults. A duration too large
+/// to add to an `Instant` means "never".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionConfig {
@@ -163,7 +164,8 @@ pub struct Session {
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     upgrade_deadline: Option<Instant>,
-    closing: Option<(CloseReason, Instant)>,
+    /// Why and until when a server-closed polling session waits for its last GET.
+    closing: Option<(CloseReason, Option<Instant>)>,
 }
 
 impl Session {
@@ -182,7 +184,7 @@ impl Session {
             urgent: VecDeque::new(),
             events: VecDeque::new(),
             poll_waiting: false,
-            next_ping: Some(now + config.ping_interval),
+            next_ping: now.checked_add(config.ping_interval),
             pong_deadline: None,
             upgrade_deadline: None,
             closing: None,
@@ -226,7 +228,7 @@ impl Session {
         match packet {
             Packet::Pong if self.pong_deadline.is_some() => {
                 self.pong_deadline = None;
-                self.next_ping = Some(now + self.config.ping_interval);
+                self.next_ping = now.checked_add(self.config.ping_interval);
             }
             Packet::Message(m) => self.events.push_back(Event::Message(m)),
             Packet::Close => {
@@ -296,7 +298,7 @@ impl Session {
             return Err(SessionError::UpgradeRefused);
         }
         self.state = State::Probing;
-        self.upgrade_deadline = Some(now + self.config.upgrade_timeout);
+        self.upgrade_deadline = now.checked_add(self.config.upgrade_timeout);
         Ok(())
     }
 
@@ -358,7 +360,7 @@ impl Session {
             }
             Transport::Polling if !self.outbox.is_empty() => {
                 self.state = State::Closing;
-                self.closing = Some((reason, now + self.config.close_timeout));
+                self.closing = Some((reason, now.checked_add(self.config.close_timeout)));
                 self.next_ping = None;
                 self.pong_deadline = None;
                 self.upgrade_deadline = None;
@@ -369,16 +371,21 @@ impl Session {
 
     /// The next instant [`Session::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.next_ping, self.pong_deadline, self.upgrade_deadline, self.closing.map(|(_, d)| d)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_ping,
+            self.pong_deadline,
+            self.upgrade_deadline,
+            self.closing.and_then(|(_, d)| d),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some((reason, deadline)) = self.closing {
-            if now >= deadline {
+            if deadline.is_some_and(|d| now >= d) {
                 self.outbox.clear();
                 self.finish(reason);
             }
@@ -396,7 +403,7 @@ impl Session {
             self.next_ping = None;
             // Counted from when the ping was due, so a late wake-up does not extend the
             // session's life: it closes exactly at ping + pingTimeout.
-            self.pong_deadline = Some((due + self.config.ping_timeout).max(now));
+            self.pong_deadline = due.checked_add(self.config.ping_timeout).map(|d| d.max(now));
         }
     }
 

@@ -496,3 +496,24 @@ fn late_ping_does_not_extend_the_pong_deadline() {
         ],
     );
 }
+
+#[test]
+fn unrepresentable_timeouts_mean_never() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        ping_interval: Duration::MAX,
+        upgrade_timeout: Duration::MAX,
+        close_timeout: Duration::MAX,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, handshake(), Transport::Polling, now);
+    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(s.handle_probe_open(now), Ok(()));
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_probe_close(now);
+    s.close(CloseReason::ForcedClose, now);
+    assert_eq!(s.state(), State::Closing);
+    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(s.handle_poll(now), Ok(()));
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ForcedClose)));
+}

@@ -459,6 +459,9 @@ async fn fetch_sockets_and_remote_handles() {
     assert_eq!(b.wait_closed().await, EngineReason::ForcedClose);
     assert_eq!(a.closed(), None);
     io.server_side_emit("x", &1).await.unwrap();
+    let answers =
+        io.of("/").server_side_emit_with_ack("x", &1, Duration::from_millis(100)).await.unwrap();
+    assert!(answers.is_empty(), "a single server has nobody to answer");
 }
 
 #[tokio::test]
@@ -513,4 +516,40 @@ async fn reserved_names_and_socket_state() {
     socket.emit_payload("bin", payload).unwrap();
     assert_eq!(peer.recv_text().await, r#"51-["bin","a",1,{"_placeholder":true,"num":0}]"#);
     assert_eq!(peer.recv_bin().await, vec![1, 2]);
+}
+
+/// A parser that counts encodes, to show the seam and that a broadcast is encoded once.
+#[derive(Debug, Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl switchboard_proto::socket::Parser for Counting {
+    fn encode(
+        &self,
+        packet: &switchboard_proto::socket::Packet,
+    ) -> Vec<switchboard_engine::Message> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        packet.encode()
+    }
+
+    fn decoder(&self) -> Box<dyn switchboard_proto::socket::Decode> {
+        switchboard_proto::socket::JsonParser::default().decoder()
+    }
+}
+
+#[tokio::test]
+async fn a_custom_parser_encodes_each_broadcast_once() {
+    let parser = Arc::new(Counting::default());
+    let io = SocketIo::builder().parser(parser.clone()).build();
+    let mut peers = Vec::new();
+    for _ in 0..5 {
+        let mut p = Peer::connect(&io);
+        p.join("/").await;
+        peers.push(p);
+    }
+    let before = parser.0.load(std::sync::atomic::Ordering::SeqCst);
+    io.emit("e", &1).await.unwrap();
+    for p in &mut peers {
+        assert_eq!(p.recv_text().await, r#"2["e",1]"#);
+    }
+    assert_eq!(parser.0.load(std::sync::atomic::Ordering::SeqCst) - before, 1);
 }

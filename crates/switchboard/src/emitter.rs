@@ -1,0 +1,96 @@
+//! `socket.emit` with flags: volatile, compress, timeout.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use switchboard_proto::socket::{EventName, Packet, Payload};
+use tokio::sync::oneshot;
+
+use crate::ack::AckWaiter;
+use crate::{AckError, AckFuture, AckResponse, EmitError, Socket};
+
+/// `socket.emit` with flags (`socket.volatile()`, `socket.timeout(..)`).
+#[derive(Debug, Clone)]
+pub struct SocketEmitter {
+    pub(crate) socket: Socket,
+    pub(crate) volatile: bool,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl SocketEmitter {
+    /// Drop the packet rather than queue it when the connection is not ready.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// Accepted for API parity; the engine decides compression.
+    pub fn compress(self, _compress: bool) -> Self {
+        self
+    }
+
+    /// Fail [`SocketEmitter::emit_with_ack`] after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Emits one argument.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::single(data).map_err(EmitError::Serialize)?)
+    }
+
+    /// Emits these arguments.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        let packet = Packet::event(self.socket.ns_str(), EventName::new(event)?, payload);
+        self.socket.send_packet(&packet, self.volatile)
+    }
+
+    /// Emits one argument and returns the client's answer. The packet is sent at once; the
+    /// returned future only waits.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
+        match Payload::single(data) {
+            Ok(payload) => self.emit_payload_with_ack(event, payload),
+            Err(e) => Box::pin(std::future::ready(Err(EmitError::Serialize(e).into()))),
+        }
+    }
+
+    /// Emits these arguments and returns the client's answer. The packet is sent at once.
+    pub fn emit_payload_with_ack(&self, event: &str, payload: Payload) -> AckFuture {
+        let started = self.start_with_ack(event, payload);
+        let socket = self.socket.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let (id, rx) = started?;
+            let answer = match timeout {
+                Some(t) => match tokio::time::timeout(t, rx).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        socket.forget_ack(id);
+                        return Err(AckError::Timeout);
+                    }
+                },
+                None => rx.await,
+            };
+            answer.map(|payload| AckResponse { payload }).map_err(|_| AckError::Disconnected)
+        })
+    }
+
+    fn start_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Result<(u64, oneshot::Receiver<Payload>), AckError> {
+        let event = EventName::new(event).map_err(EmitError::from)?;
+        let id = self.socket.next_ack_id();
+        // One answer, from the engine callback that decodes the client's ACK.
+        let (tx, rx) = oneshot::channel();
+        self.socket.register_ack(id, AckWaiter::Single(tx))?;
+        let packet = Packet::event_with_ack(self.socket.ns_str(), event, payload, id);
+        if let Err(e) = self.socket.send_packet(&packet, self.volatile) {
+            self.socket.forget_ack(id);
+            return Err(e.into());
+        }
+        Ok((id, rx))
+    }
+}

@@ -1,0 +1,137 @@
+//! Registering event handlers, catch-all listeners, middleware and lifecycle callbacks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::de::DeserializeOwned;
+use switchboard_engine::TransportKind;
+use switchboard_proto::socket::{EventName, Payload};
+
+use crate::event::{HandlerEntry, HandlerId, erase};
+use crate::{DisconnectReason, Event, MiddlewareError, Socket};
+
+impl Socket {
+    fn add_handler<T, F, Fut>(&self, event: &str, once: bool, handler: F) -> HandlerId
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = HandlerId(self.0.next_handler.fetch_add(1, Ordering::Relaxed));
+        match EventName::new(event) {
+            Ok(name) => {
+                let entry = HandlerEntry { id, once, f: erase(handler) };
+                self.state().handlers.entry(name).or_default().push(entry);
+            }
+            Err(e) => {
+                tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect")
+            }
+        }
+        id
+    }
+
+    /// Adds a handler for `event`. Several handlers may listen to one event; they run in
+    /// registration order, each awaited before the next, and the client's next event waits
+    /// for them (a client's events are handled in arrival order).
+    pub fn on<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_handler(event, false, handler)
+    }
+
+    /// Adds a handler removed after its first call.
+    pub fn once<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_handler(event, true, handler)
+    }
+
+    /// Removes every handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.state().handlers.retain(|k, _| k.as_str() != event);
+    }
+
+    /// Removes one handler.
+    pub fn off_handler(&self, id: HandlerId) {
+        let mut state = self.state();
+        for list in state.handlers.values_mut() {
+            list.retain(|h| h.id != id);
+        }
+    }
+
+    /// Adds a listener called for every incoming event, before its handlers.
+    pub fn on_any(&self, listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static) {
+        self.state().any.push(Arc::new(listener));
+    }
+
+    /// Like [`Socket::on_any`], but called before the listeners already added.
+    pub fn prepend_any(
+        &self,
+        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
+    ) {
+        self.state().any.insert(0, Arc::new(listener));
+    }
+
+    /// Removes every catch-all listener.
+    pub fn off_any(&self) {
+        self.state().any.clear();
+    }
+
+    /// Adds a listener called for every event sent to this socket (emits and broadcasts).
+    pub fn on_any_outgoing(
+        &self,
+        listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
+    ) {
+        self.state().any_outgoing.push(Arc::new(listener));
+    }
+
+    /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every
+    /// incoming event; an error stops the event and is sent to the client: as the ack's
+    /// argument `{"message","data"}` when the client asked for an ack, else as an `error`
+    /// event with that object.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket, EventName, Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        self.state().middleware.push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
+    }
+
+    /// Called when the underlying connection upgrades its transport (Node's
+    /// `socket.conn.on("upgrade")`), with the new transport.
+    pub fn on_upgrade(&self, listener: impl Fn(&Socket, TransportKind) + Send + Sync + 'static) {
+        self.state().on_upgrade.push(Arc::new(listener));
+    }
+
+    pub(crate) fn notify_upgrade(&self, transport: TransportKind) {
+        let listeners = self.state().on_upgrade.clone();
+        for l in listeners {
+            l(self, transport);
+        }
+    }
+
+    /// Called when the socket starts leaving, while it is still in its rooms.
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.state().on_disconnecting.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    /// Called once the socket has left.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.state().on_disconnect.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+}

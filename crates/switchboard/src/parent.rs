@@ -1,0 +1,79 @@
+//! Dynamic namespaces: `io.of(/regex/)` and `io.of(fn)`.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::namespace::Hooks;
+use crate::{EmitError, MiddlewareError, Namespace, Socket};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the data consistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A predicate on a namespace name and the CONNECT auth.
+type Accept = Arc<dyn Fn(&str, &Value) -> bool + Send + Sync>;
+
+/// How a dynamic namespace recognizes its children.
+pub(crate) enum Matcher {
+    Regex(regex::Regex),
+    Fn(Accept),
+}
+
+pub(crate) struct ParentInner {
+    pub(crate) matcher: Matcher,
+    pub(crate) hooks: Arc<Hooks>,
+    // Children created on demand by client tasks, read by parent-wide emits.
+    pub(crate) children: Mutex<Vec<Namespace>>,
+}
+
+/// A dynamic namespace (Node's `io.of(/regex/)` or `io.of(fn)`): its handlers and middleware
+/// apply to every child namespace created when a client connects to a matching name.
+#[derive(Clone)]
+pub struct ParentNamespace(pub(crate) Arc<ParentInner>);
+
+impl std::fmt::Debug for ParentNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParentNamespace").field("children", &self.children().len()).finish()
+    }
+}
+
+impl ParentNamespace {
+    /// Adds a connection handler for every child.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.0.hooks.on_connection(handler);
+    }
+
+    /// Adds a connect middleware for every child.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
+    {
+        self.0.hooks.use_middleware(middleware);
+    }
+
+    /// The child namespaces created so far.
+    pub fn children(&self) -> Vec<Namespace> {
+        lock(&self.0.children).clone()
+    }
+
+    /// Emits to every socket of every child.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        for child in self.children() {
+            child.emit(event, data).await?;
+        }
+        Ok(())
+    }
+}
