@@ -307,9 +307,7 @@ impl Pool {
 
     fn on_readable(&mut self, idx: usize, out: &mut Vec<Event>) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        loop {
-            let Some(c) = self.conns.get_mut(idx) else { break };
-            let Some(s) = c.stream.as_mut() else { break };
+        while let Some(s) = self.conns.get_mut(idx).and_then(|c| c.stream.as_mut()) {
             match s.read(&mut scratch) {
                 Ok(0) => {
                     self.kill(idx, out);
@@ -319,6 +317,11 @@ impl Pool {
                     let data = scratch.get(..n).unwrap_or_default();
                     if self.on_bytes(idx, data, out).is_err() {
                         self.kill(idx, out);
+                        break;
+                    }
+                    // A short read drained the socket; bytes arriving later raise a new
+                    // edge, so the extra read that would only say WouldBlock is skipped.
+                    if n < scratch.len() {
                         break;
                     }
                 }

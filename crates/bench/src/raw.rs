@@ -49,8 +49,16 @@ impl Conn {
 /// # Errors
 /// Binding or polling failing.
 pub fn serve(addr: SocketAddr, batched: bool) -> Result<()> {
-    let mut listener = TcpListener::bind(addr)?;
+    let listener = TcpListener::bind(addr)?;
     println!("listening on http://{}", listener.local_addr()?);
+    serve_on(listener, batched)
+}
+
+/// Serves on a bound listener until killed.
+///
+/// # Errors
+/// Polling failing.
+pub fn serve_on(mut listener: TcpListener, batched: bool) -> Result<()> {
     let mut poll = Poll::new()?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut conns: Vec<Option<Conn>> = Vec::new();

@@ -210,6 +210,8 @@ pub struct Meta {
     pub elapsed: Duration,
     /// Scenario failures.
     pub errors: Vec<String>,
+    /// Load averages before and after the run.
+    pub load: String,
 }
 
 /// What [`write`] wrote.
@@ -415,7 +417,7 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
     let _ = writeln!(
         md,
         "Machine: {}. Servers: {}. Medians of {} run(s){}; servers run one after another in each run \
-         (A/B/C, A/B/C); {}; open-file limit {}. Wall time {:.0?}.\n",
+         (A/B/C, A/B/C); {}; open-file limit {}. Wall time {:.0?}; load average (1/5/15 min) {}.\n",
         meta.machine,
         meta.servers.join(", "),
         meta.runs,
@@ -430,7 +432,8 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
             "NOT pinned (taskset missing)"
         },
         meta.nofile,
-        meta.elapsed
+        meta.elapsed,
+        meta.load
     );
     md.push_str(
         "Load generator: `switchboard-bench` (one mio event loop, pre-encoded masked frames, 64 loopback \

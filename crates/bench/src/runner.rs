@@ -313,6 +313,7 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     }
     let pinned = has_taskset();
+    let load_before = loadavg();
     let started = Instant::now();
     let mut samples = Samples::default();
     let mut log = Vec::new();
@@ -334,6 +335,7 @@ pub fn run(opts: &Options) -> Result<()> {
         machine: machine(),
         elapsed: started.elapsed(),
         errors: log,
+        load: format!("{load_before} before, {} after", loadavg()),
     };
     let out_dir = opts.root.join(&opts.out_dir);
     std::fs::create_dir_all(&out_dir)?;
@@ -347,6 +349,13 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     println!("bench: wrote {}", written.md.display());
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages (other work on the machine perturbs the numbers).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn today() -> String {

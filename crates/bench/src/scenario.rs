@@ -13,6 +13,9 @@ use crate::{net, packet};
 /// No progress for this long ends a scenario with an error (or a partial result).
 const STALL: Duration = Duration::from_secs(10);
 
+/// Quiet time between connecting and measuring.
+const SETTLE: Duration = Duration::from_millis(500);
+
 /// Opens connections until `pool` has `target` ready, at most `inflight` handshakes at once;
 /// records handshake times in `hs`.
 ///
@@ -105,7 +108,7 @@ pub fn broadcast(
 ) -> Result<Outcome> {
     let mut pool = Pool::new(addr, 0)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
-    idle_for(&mut pool, Duration::from_millis(200))?;
+    idle_for(&mut pool, SETTLE)?;
     let receivers = pool.ready as u32;
     // Sent time and receivers still waiting, indexed by sequence number.
     let mut pending: Vec<(Instant, u32)> = Vec::new();
@@ -185,6 +188,8 @@ fn wait_until(next: Instant, now: Instant) -> Duration {
 pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) -> Result<Outcome> {
     let mut pool = Pool::new(addr, 0)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
+    // Lets the server finish with the previous scenario's connections first.
+    idle_for(&mut pool, SETTLE)?;
     let n = pool.len();
     let start = Instant::now() + Duration::from_millis(10);
     let end = start + duration;
@@ -254,6 +259,8 @@ pub fn echo_max(
 ) -> Result<Outcome> {
     let mut pool = Pool::new(addr, 0)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
+    // Lets the server finish with the previous scenario's connections first.
+    idle_for(&mut pool, SETTLE)?;
     let n = pool.len();
     let mut sent_at: Vec<Instant> = Vec::new();
     let mut frame = Vec::new();
