@@ -32,6 +32,24 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart: {e}")
 }
 
+/// 1.5M, 250k, 12, 0.5: short axis labels.
+#[must_use]
+pub fn human(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map_or_else(|| s.clone(), str::to_owned)
+}
+
 fn y_max(series: &[Series]) -> f64 {
     series.iter().flat_map(|s| s.values.iter().flatten()).copied().fold(0.0, f64::max)
 }
@@ -91,6 +109,7 @@ pub fn bars(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.85))
         .draw()
@@ -129,7 +148,14 @@ pub fn lines(
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..x_max, (bottom.max(1e-3)..top).log_scale())
         .map_err(err)?;
-    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|v| human(*v))
+        .y_label_formatter(&|v| human(*v))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
     for (si, s) in series.iter().enumerate() {
         let c = color(si);
         let points: Vec<(f64, f64)> =
@@ -145,6 +171,7 @@ pub fn lines(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.85))
         .draw()
@@ -156,6 +183,14 @@ pub fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_labels() {
+        assert_eq!(human(1_500_000.0), "1.5M");
+        assert_eq!(human(250_000.0), "250k");
+        assert_eq!(human(12.0), "12");
+        assert_eq!(human(0.5), "0.5");
+    }
 
     #[test]
     fn writes_svg_files() {

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod chart;
+pub mod cpu;
 pub mod hist;
 pub mod http;
 pub mod net;

@@ -23,6 +23,9 @@ enum Command {
         /// The server, e.g. 127.0.0.1:3000.
         #[arg(long)]
         addr: SocketAddr,
+        /// The server's process id: its CPU time gives events per server CPU-second.
+        #[arg(long)]
+        server_pid: Option<u32>,
         #[command(subcommand)]
         scenario: Scenario,
     },
@@ -102,7 +105,10 @@ enum Scenario {
 fn main() -> Result<()> {
     let _ = net::raise_nofile();
     match Cli::parse().command {
-        Command::Gen { addr, scenario } => {
+        Command::Gen { addr, server_pid, scenario } => {
+            if let Some(pid) = server_pid {
+                switchboard_bench::cpu::watch(pid);
+            }
             let ms = Duration::from_millis;
             let outcome = match scenario {
                 Scenario::Idle { pid, levels, settle_ms } => {

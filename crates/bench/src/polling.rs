@@ -11,7 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::hist::Latency;
 use crate::packet::{self, Incoming};
 use crate::results::Outcome;
-use crate::{http, net};
+use crate::{cpu, http, net};
 
 struct Link {
     stream: mio::net::TcpStream,
@@ -153,10 +153,12 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
     let mut next_id = 0u64;
     let (mut window_start, mut acks) = (None::<Instant>, 0u64);
     let setup_deadline = Instant::now() + Duration::from_secs(20);
+    let mut cpu_window = cpu::Window::start();
     loop {
         let now = Instant::now();
         if window_start.is_none() && cs.iter().all(|c| c.state == State::Ready) {
             window_start = Some(now);
+            cpu_window = cpu::Window::start();
         }
         match window_start {
             Some(t) if now >= t + duration => break,
@@ -232,5 +234,6 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
         clients,
         acks_per_sec: acks as f64 / duration.as_secs_f64(),
         rtt: rtt.summary(),
+        per_server_cpu_s: cpu_window.per_cpu_s(acks as f64),
     })
 }

@@ -32,17 +32,33 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
                 put(format!("idle.{}.rss_kib", l.conns), l.rss_kib as f64);
             }
         }
-        Outcome::Storm { per_sec, handshake, .. } => {
+        Outcome::Storm { per_sec, handshake, per_server_cpu_s, .. } => {
             put("storm.per_sec".into(), *per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("storm.per_cpu".into(), *v);
+            }
             put("storm.p99_us".into(), handshake.p99_us);
         }
-        Outcome::Broadcast { conns, inflight, deliveries_per_sec, completion, .. } => {
+        Outcome::Broadcast {
+            conns,
+            inflight,
+            deliveries_per_sec,
+            completion,
+            per_server_cpu_s,
+            ..
+        } => {
             put(format!("bc.{conns}.{inflight}.deliveries_per_sec"), *deliveries_per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put(format!("bc.{conns}.{inflight}.per_cpu"), *v);
+            }
             put(format!("bc.{conns}.{inflight}.p50_us"), completion.p50_us);
             put(format!("bc.{conns}.{inflight}.p99_us"), completion.p99_us);
         }
-        Outcome::Echo { rate, acks_per_sec, latency, .. } if *rate == 0.0 => {
+        Outcome::Echo { rate, acks_per_sec, latency, per_server_cpu_s, .. } if *rate == 0.0 => {
             put("echo.max.acks_per_sec".into(), *acks_per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("echo.max.per_cpu".into(), *v);
+            }
             put("echo.max.p99_us".into(), latency.p99_us);
         }
         Outcome::Echo { rate, acks_per_sec, latency, .. } => {
@@ -52,8 +68,11 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             put(format!("echo.{r}.p99_us"), latency.p99_us);
             put(format!("echo.{r}.p999_us"), latency.p999_us);
         }
-        Outcome::Polling { acks_per_sec, rtt, .. } => {
+        Outcome::Polling { acks_per_sec, rtt, per_server_cpu_s, .. } => {
             put("polling.acks_per_sec".into(), *acks_per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("polling.per_cpu".into(), *v);
+            }
             put("polling.p99_us".into(), rtt.p99_us);
         }
     }
@@ -68,6 +87,7 @@ pub fn med(samples: &Samples, server: &str, key: &str) -> Option<f64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit {
     PerSec,
+    PerCpu,
     Micros,
     Kib,
 }
@@ -80,6 +100,9 @@ struct Row {
     /// The offered rate, for echo rows (a value below 95 % of it is marked saturated).
     offered: Option<f64>,
 }
+
+/// The label of the efficiency row under each throughput row.
+const CPU_LABEL: &str = "↳ the same per second of server CPU time";
 
 fn rows(plan: &Plan) -> Vec<Row> {
     let row = |label: String, key: String, unit, higher_better| Row {
@@ -104,6 +127,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
         Unit::PerSec,
         true,
     ));
+    v.push(row(CPU_LABEL.into(), "storm.per_cpu".into(), Unit::PerCpu, true));
     for c in &plan.bc_conns {
         for k in &plan.bc_inflight {
             let p = format!("bc.{c}.{k}");
@@ -113,6 +137,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
                 Unit::PerSec,
                 true,
             ));
+            v.push(row(CPU_LABEL.into(), format!("{p}.per_cpu"), Unit::PerCpu, true));
             v.push(row(
                 format!("Broadcast to {c}, {k} in flight: completion p50"),
                 format!("{p}.p50_us"),
@@ -133,6 +158,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
         Unit::PerSec,
         true,
     ));
+    v.push(row(CPU_LABEL.into(), "echo.max.per_cpu".into(), Unit::PerCpu, true));
     for r in &plan.echo_rates {
         let r = *r as u64;
         v.push(Row {
@@ -159,6 +185,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
         Unit::PerSec,
         true,
     ));
+    v.push(row(CPU_LABEL.into(), "polling.per_cpu".into(), Unit::PerCpu, true));
     v.push(row("Polling: round trip p99".into(), "polling.p99_us".into(), Unit::Micros, false));
     v
 }
@@ -169,6 +196,9 @@ fn fmt(v: Option<f64>, unit: Unit) -> String {
         Unit::PerSec if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
         Unit::PerSec if v >= 1e3 => format!("{:.1} k/s", v / 1e3),
         Unit::PerSec => format!("{v:.0} /s"),
+        Unit::PerCpu if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        Unit::PerCpu if v >= 1e3 => format!("{:.1} k", v / 1e3),
+        Unit::PerCpu => format!("{v:.0}"),
         Unit::Micros if v >= 1e3 => format!("{:.1} ms", v / 1e3),
         Unit::Micros => format!("{:.3} ms", v / 1e3),
         Unit::Kib => format!("{v:.1} KiB"),
@@ -282,11 +312,13 @@ fn goals(plan: &Plan, samples: &Samples) -> String {
         Some(_) if ok => "met".to_owned(),
         Some(_) => "not met".to_owned(),
     };
-    let mut g = String::from("| Goal | Target | Measured | |\n|---|---:|---:|---|\n");
+    let mut g = String::from(
+        "| Goal | Target | Measured | Per server CPU-second | |\n|---|---:|---:|---:|---|\n",
+    );
     let idle = m("switchboard", &idle_key);
     let _ = writeln!(
         g,
-        "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | {} |",
+        "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | | {} |",
         fmt(idle, Unit::Kib),
         check(idle, idle.is_some_and(|v| v <= 4.0))
     );
@@ -303,17 +335,22 @@ fn goals(plan: &Plan, samples: &Samples) -> String {
         ("Full handshakes/s vs socketioxide", "storm.per_sec", "socketioxide", 1.7),
     ] {
         let r = ratio(m("switchboard", key), m(other, key), true);
+        let cpu_key =
+            key.replace("deliveries_per_sec", "per_cpu").replace("acks_per_sec", "per_cpu");
+        let cpu_key = cpu_key.replace("per_sec", "per_cpu");
+        let rc = ratio(m("switchboard", &cpu_key), m(other, &cpu_key), true);
         let _ = writeln!(
             g,
-            "| {label} | ≥ {target}× | {} | {} |",
+            "| {label} | ≥ {target}× | {} | {} | {} |",
             fmt_ratio(r),
+            fmt_ratio(rc),
             check(r, r.is_some_and(|r| r >= target))
         );
     }
     let p99 = m("switchboard", "echo.40000.p99_us");
     let _ = writeln!(
         g,
-        "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | {} |",
+        "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | | {} |",
         fmt(p99, Unit::Micros),
         check(p99, p99.is_some_and(|v| v <= 300.0))
     );
@@ -362,7 +399,7 @@ fn charts(
     let name = format!("{date}-echo-p99.svg");
     chart::lines(
         &dir.join(&name),
-        "Echo + ack: p99 latency (µs, log) vs offered rate",
+        "Echo + ack: p99 latency (µs, log scale) vs offered rate",
         "offered acks/s",
         "p99 µs",
         &xs,
@@ -382,6 +419,32 @@ fn charts(
         &series(servers, &keys),
     )?;
     out.push(("Idle memory per connection".to_owned(), name));
+
+    let mut groups: Vec<String> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    for c in &plan.bc_conns {
+        for k in &plan.bc_inflight {
+            groups.push(format!("bc {c}×{k}"));
+            keys.push(format!("bc.{c}.{k}.per_cpu"));
+        }
+    }
+    for (g, k) in [
+        ("echo", "echo.max.per_cpu"),
+        ("handshakes", "storm.per_cpu"),
+        ("polling", "polling.per_cpu"),
+    ] {
+        groups.push(g.to_owned());
+        keys.push(k.to_owned());
+    }
+    let name = format!("{date}-per-cpu.svg");
+    chart::bars(
+        &dir.join(&name),
+        "Events per second of server CPU time (log scale)",
+        "per CPU-second",
+        &groups,
+        &series(&all, &keys),
+    )?;
+    out.push(("Efficiency: events per server CPU-second".to_owned(), name));
 
     let groups = vec![
         "handshakes/s".to_owned(),
@@ -510,10 +573,17 @@ mod tests {
             add(
                 &mut s,
                 "node",
-                &Outcome::Storm { ready: 1, failed: 0, per_sec: v, handshake: Summary::default() },
+                &Outcome::Storm {
+                    ready: 1,
+                    failed: 0,
+                    per_sec: v,
+                    handshake: Summary::default(),
+                    per_server_cpu_s: Some(v * 2.0),
+                },
             );
         }
         assert_eq!(med(&s, "node", "storm.per_sec"), Some(20.0));
+        assert_eq!(med(&s, "node", "storm.per_cpu"), Some(40.0));
         assert_eq!(med(&s, "node", "missing"), None);
         let plan = Plan::new(true);
         let t = table(&plan, &s, &["switchboard".into(), "node".into()]);

@@ -36,6 +36,9 @@ pub enum Outcome {
         per_sec: f64,
         /// Handshake latency.
         handshake: Summary,
+        /// The same events per second of server CPU time, when the server's pid was given.
+        #[serde(default)]
+        per_server_cpu_s: Option<f64>,
     },
     /// Broadcast fan-out.
     Broadcast {
@@ -49,6 +52,9 @@ pub enum Outcome {
         deliveries_per_sec: f64,
         /// Time from the `bc` send to the last delivery.
         completion: Summary,
+        /// The same events per second of server CPU time, when the server's pid was given.
+        #[serde(default)]
+        per_server_cpu_s: Option<f64>,
     },
     /// Echo with ack (open loop at `rate`, or closed loop when `rate` is 0).
     Echo {
@@ -60,6 +66,9 @@ pub enum Outcome {
         acks_per_sec: f64,
         /// Latency from the intended send time.
         latency: Summary,
+        /// The same events per second of server CPU time, when the server's pid was given.
+        #[serde(default)]
+        per_server_cpu_s: Option<f64>,
     },
     /// Polling transport throughput (closed loop: one echo outstanding per client).
     Polling {
@@ -69,5 +78,8 @@ pub enum Outcome {
         acks_per_sec: f64,
         /// Round trip of one echo.
         rtt: Summary,
+        /// The same events per second of server CPU time, when the server's pid was given.
+        #[serde(default)]
+        per_server_cpu_s: Option<f64>,
     },
 }

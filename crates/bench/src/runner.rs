@@ -161,10 +161,11 @@ fn start_server(opts: &Options, name: &str) -> Result<Server> {
 }
 
 /// Runs the generator with `args`; gives the outcomes it printed.
-fn run_gen(opts: &Options, port: u16, args: &[String]) -> Result<Vec<Outcome>> {
+fn run_gen(opts: &Options, srv: &Server, args: &[String]) -> Result<Vec<Outcome>> {
     let mut cmd = taskset(opts.gen_cpu);
     cmd.arg(std::env::current_exe()?)
-        .args(["gen", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["gen", "--addr", &format!("127.0.0.1:{}", srv.port)])
+        .args(["--server-pid", &srv.child.id().to_string()])
         .args(args);
     let out = cmd.stdin(Stdio::null()).output().context("starting the generator")?;
     if !out.status.success() {
@@ -216,7 +217,7 @@ fn suite(
             let pid = srv.child.id();
             run_gen(
                 opts,
-                srv.port,
+                &srv,
                 &[
                     s("idle"),
                     s("--pid"),
@@ -237,14 +238,13 @@ fn suite(
             return;
         }
     };
-    let port = srv.port;
     if !raw {
         let offset = s(rep * 7919 % 1000);
         record(
             samples,
             run_gen(
                 opts,
-                port,
+                &srv,
                 &[s("storm"), s("--conns"), s(plan.storm), s("--source-offset"), offset],
             ),
             "storm",
@@ -261,7 +261,7 @@ fn suite(
                 s("--duration-ms"),
                 dur.clone(),
             ];
-            record(samples, run_gen(opts, port, &args), "broadcast");
+            record(samples, run_gen(opts, &srv, &args), "broadcast");
         }
     }
     if raw {
@@ -269,10 +269,10 @@ fn suite(
     }
     record(
         samples,
-        run_gen(opts, port, &[s("polling"), s("--duration-ms"), dur.clone()]),
+        run_gen(opts, &srv, &[s("polling"), s("--duration-ms"), dur.clone()]),
         "polling",
     );
-    let max = run_gen(opts, port, &[s("echo-max"), s("--duration-ms"), dur.clone()]);
+    let max = run_gen(opts, &srv, &[s("echo-max"), s("--duration-ms"), dur.clone()]);
     let sat = match &max {
         Ok(o) => o.iter().find_map(|o| {
             if let Outcome::Echo { acks_per_sec, .. } = o { Some(*acks_per_sec) } else { None }
@@ -288,7 +288,7 @@ fn suite(
             continue;
         }
         let args = [s("echo"), s("--rate"), s(rate), s("--duration-ms"), dur.clone()];
-        record(samples, run_gen(opts, port, &args), "echo");
+        record(samples, run_gen(opts, &srv, &args), "echo");
     }
     drop(srv);
 }

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use crate::hist::{Latency, Schedule};
 use crate::pool::{Event, Pool};
 use crate::results::{IdleLevel, Outcome};
-use crate::{net, packet};
+use crate::{cpu, net, packet};
 
 /// No progress for this long ends a scenario with an error (or a partial result).
 const STALL: Duration = Duration::from_secs(10);
@@ -88,11 +88,19 @@ pub fn storm(addr: SocketAddr, n: usize, inflight: usize, source_offset: u64) ->
     let mut pool = Pool::new(addr, source_offset)?;
     let mut hs = Latency::new();
     let start = Instant::now();
+    let window = cpu::Window::start();
     connect(&mut pool, n, inflight, &mut hs)?;
     let elapsed = start.elapsed().as_secs_f64();
+    let per_server_cpu_s = window.per_cpu_s(pool.ready as f64);
     let (ready, failed) = (pool.ready, pool.dead);
     pool.close_all();
-    Ok(Outcome::Storm { ready, failed, per_sec: ready as f64 / elapsed, handshake: hs.summary() })
+    Ok(Outcome::Storm {
+        ready,
+        failed,
+        per_sec: ready as f64 / elapsed,
+        handshake: hs.summary(),
+        per_server_cpu_s,
+    })
 }
 
 /// Broadcast fan-out: connection 0 keeps `inflight` `bc` requests outstanding; a broadcast is
@@ -122,6 +130,8 @@ pub fn broadcast(
     };
     let start = Instant::now();
     let end = start + duration;
+    let window = cpu::Window::start();
+    let mut per_server_cpu_s = None;
     for _ in 0..inflight {
         send(&mut pool, &mut pending);
     }
@@ -159,10 +169,14 @@ pub fn broadcast(
                 _ => {}
             }
         }
+        if now > end && per_server_cpu_s.is_none() {
+            per_server_cpu_s = Some(window.per_cpu_s(deliveries as f64));
+        }
         if last_progress.elapsed() > STALL {
             bail!("broadcasts stalled ({completed} completed)");
         }
     }
+    let per_server_cpu_s = per_server_cpu_s.unwrap_or_else(|| window.per_cpu_s(deliveries as f64));
     pool.close_all();
     Ok(Outcome::Broadcast {
         conns: receivers as usize,
@@ -170,6 +184,7 @@ pub fn broadcast(
         completed,
         deliveries_per_sec: deliveries as f64 / duration.as_secs_f64(),
         completion: completion.summary(),
+        per_server_cpu_s,
     })
 }
 
@@ -200,8 +215,13 @@ pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) 
     let mut frame = Vec::new();
     let mut evs = Vec::new();
     let drain_end = end + Duration::from_secs(2);
+    let window = cpu::Window::start();
+    let mut per_server_cpu_s = None;
     loop {
         let now = Instant::now();
+        if now >= end && per_server_cpu_s.is_none() {
+            per_server_cpu_s = Some(window.per_cpu_s(in_window as f64));
+        }
         // Requests due before `end` are all sent, even if the loop wakes late.
         let due = sched.due_count(now.min(end - Duration::from_nanos(1))).max(next);
         while next < due {
@@ -243,6 +263,7 @@ pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) 
         sent: next,
         acks_per_sec: in_window as f64 / duration.as_secs_f64(),
         latency: latency.summary(),
+        per_server_cpu_s: per_server_cpu_s.flatten(),
     })
 }
 
@@ -277,6 +298,7 @@ pub fn echo_max(
     }
     let start = Instant::now();
     let end = start + duration;
+    let cpu_window = cpu::Window::start();
     let mut latency = Latency::new();
     let (mut acks, mut evs) = (0u64, Vec::new());
     let mut last_progress = Instant::now();
@@ -297,6 +319,7 @@ pub fn echo_max(
             bail!("echo stalled after {acks} acks");
         }
     }
+    let per_server_cpu_s = cpu_window.per_cpu_s(acks as f64);
     let sent = sent_at.len() as u64;
     pool.close_all();
     Ok(Outcome::Echo {
@@ -304,5 +327,6 @@ pub fn echo_max(
         sent,
         acks_per_sec: acks as f64 / duration.as_secs_f64(),
         latency: latency.summary(),
+        per_server_cpu_s,
     })
 }
