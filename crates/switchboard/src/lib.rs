@@ -17,9 +17,13 @@
 //! packet of that client is looked at (acks from the client are resolved immediately, so a
 //! handler may await `emit_with_ack`).
 //!
+//! Serve it alone with [`SocketIo::serve`], or inside axum/tower with [`SocketIo::layer`] or
+//! [`SocketIo::service`] (see `examples/chat.rs`).
+//!
 //! ```no_run
 //! use switchboard::{Event, Socket, SocketIo};
 //!
+//! # async fn demo() -> std::io::Result<()> {
 //! let io = SocketIo::new(Default::default());
 //! io.on_connection(|socket: Socket| async move {
 //!     socket.join("room1");
@@ -27,6 +31,9 @@
 //!         let _ = socket.to("room1").emit("chat", &ev.data).await;
 //!     });
 //! });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! io.serve(listener).await
+//! # }
 //! ```
 
 mod ack;

@@ -307,7 +307,12 @@ impl Socket {
     }
 
     /// Encodes and queues a packet for this client.
+    /// Fails with [`EmitError::Closed`] once the socket left its namespace: the connection may
+    /// still be open for other namespaces, and the client must not get packets for this one.
     pub(crate) fn send_packet(&self, packet: &Packet, volatile: bool) -> Result<(), EmitError> {
+        if self.state().phase == Some(Phase::Disconnected) {
+            return Err(EmitError::Closed);
+        }
         self.notify_outgoing(packet);
         let messages = self.0.ns.encode_packet(packet);
         self.send_raw(messages, volatile)

@@ -312,6 +312,9 @@ async fn server_to_client_acks_with_timeout() {
     peer.send("1");
     assert!(matches!(pending.await, Err(AckError::Disconnected)));
     assert!(matches!(socket.emit_with_ack("q", &5).await, Err(AckError::Emit(_))));
+    // The connection is still open, but this namespace is left: nothing more goes out for it.
+    assert!(matches!(socket.emit("late", &1), Err(crate::EmitError::Closed)));
+    peer.assert_silent().await;
 }
 
 #[tokio::test(start_paused = true)]
