@@ -83,7 +83,14 @@ pub fn bars(
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..n, (bottom.max(1e-3)..top).log_scale())
         .map_err(err)?;
-    chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc(y_desc).draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_label_formatter(&|v| human(*v))
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
     let k = series.len().max(1) as f64;
     let width = 0.8 / k;
     for (si, s) in series.iter().enumerate() {
