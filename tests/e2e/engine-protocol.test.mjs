@@ -11,7 +11,7 @@ import { Endpoint, Frames, SEP, delay, within } from "./lib/eio.mjs";
 // while that endpoint is an Engine.IO echo; set `echo: false` once it runs the Socket.IO server.
 const ENDPOINTS = [
   { path: "/engine.io/", echo: true },
-  { path: "/socket.io/", echo: true },
+  { path: "/socket.io/", echo: false },
 ];
 
 let server;
@@ -288,6 +288,10 @@ for (const { path, echo } of ENDPOINTS) {
       if (echo) {
         ws.send("4hello");
         assert.equal(await ws.nextData(), "4hello");
+      } else {
+        // A Socket.IO round trip proves the upgrade is complete before polling again.
+        ws.send("40");
+        assert.match(await ws.nextData(), /^40\{"sid":/);
       }
       assert.equal((await e.get(sid)).status, 400);
       ws.close();

@@ -4,7 +4,8 @@
 //!
 //! - `test`: everything CI checks (formatting, clippy, dependency rules, Rust tests, the Node
 //!   end-to-end tests), installing what the tests need first (the npm packages of `tests/e2e`).
-//! - `run`: the `switchboard` server binary (arguments are passed on).
+//! - `run`: the `switchboard` server binary (arguments are passed on), after installing the
+//!   official browser client it serves (`npm ci` in `web/`).
 //! - `bench`: the side-by-side benchmarks against Node socket.io and socketioxide (`--quick` for a
 //!   short run); writes `bench/results/<date>.md` and the README's benchmark table.
 //! - `conformance`: the protocol test server on port 3000 (arguments are passed on).
@@ -59,7 +60,9 @@ fn run() -> Result<ExitCode> {
     match command.as_str() {
         "test" => test::run(&root, &test::Options::parse(&rest)?),
         "run" => {
+            npm::ensure_node_modules(&root.join("web"))?;
             let mut cmd = cmd::cargo(&root);
+            cmd.env("SWITCHBOARD_CLIENT_DIST", client_dist(&root));
             cmd.args(["run", "-p", "switchboard-server", "--"]).args(&rest);
             cmd::exit_code_of(cmd)
         }
@@ -90,6 +93,13 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// The `dist` folder of the official browser client, installed from npm into `web/`.
+///
+/// The Socket.IO server serves it at `/socket.io/socket.io.js` (see `SocketIoConfig::client_dist`).
+pub(crate) fn client_dist(root: &Path) -> PathBuf {
+    root.join("web/node_modules/socket.io-client/dist")
 }
 
 /// The workspace root: the parent of this crate's directory.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cmd, deps, npm};
+use crate::{apt, cmd, deps, npm};
 
 /// The e2e test directory, relative to the workspace root.
 const E2E_DIR: &str = "tests/e2e";
@@ -125,6 +125,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     } else {
         report.step("npm ci (tests/e2e)", || {
             npm::ensure_node_modules(&e2e_dir)?;
+            npm::ensure_node_modules(&root.join("web"))?;
             Ok(Outcome::Passed)
         })
     };
@@ -162,7 +163,12 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         // `--workspace` rather than `-p switchboard`: the same feature set as `cargo test
         // --workspace`, so this reuses its build instead of recompiling tokio and hyper.
         let built = report.step("build examples", || {
-            passed_if(cmd::cargo(root).args(["build", "--workspace", "--examples"]))
+            passed_if(cmd::cargo(root).args(["build", "--workspace", "--examples", "--bins"]))
+        });
+        // The browser tests drive the Debian `chromium` package.
+        report.step("apt: chromium", || {
+            apt::ensure_apt(&["chromium"])?;
+            Ok(Outcome::Passed)
         });
         if !npm_ok {
             report.skip("node e2e tests", "npm install failed");
@@ -193,11 +199,14 @@ fn node_tests(root: &Path, dir: &Path) -> Result<Outcome> {
         Some(major) if major >= MIN_NODE => {}
         _ => bail!("Node.js {MIN_NODE} or newer is needed, found {}", version.trim()),
     }
-    let examples = target_dir(root)?.join("debug").join("examples");
+    let debug = target_dir(root)?.join("debug");
+    let examples = debug.join("examples");
     let mut node = Command::new("node");
     node.current_dir(root)
         .env("SWITCHBOARD_CONFORMANCE_BIN", examples.join("conformance"))
+        .env("SWITCHBOARD_SERVER_BIN", debug.join("switchboard"))
         .env("SWITCHBOARD_BENCH_BIN", examples.join("bench"))
+        .env("SWITCHBOARD_CLIENT_DIST", crate::client_dist(root))
         .arg("--test")
         .args(files.iter().map(|file| file.strip_prefix(root).unwrap_or(file)));
     passed_if(&mut node)

@@ -1,10 +1,15 @@
-//! The command line.
+//! The command line. Every option of `serve` can also come from an environment variable
+//! (`SWITCHBOARD_*`) or from the TOML file given with `--config`; the command line wins over
+//! the environment, which wins over the file.
 
-use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
-/// Switchboard: a Socket.IO-compatible real-time server.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Switchboard: a Socket.IO-compatible real-time server with a chat, presence and
+/// notifications, persisted in SQLite.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, args_conflicts_with_subcommands = true)]
+#[command(name = "switchboard", version, args_conflicts_with_subcommands = true)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -27,15 +32,84 @@ pub(crate) enum Command {
     Serve(ServeArgs),
 }
 
-/// Options of `serve`.
-#[derive(Debug, Args, PartialEq, Eq)]
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `serve`. Unset options fall back to the config file, then to the defaults.
+#[derive(Debug, Args, PartialEq, Eq, Default)]
 pub(crate) struct ServeArgs {
-    /// TCP port to listen on; 0 picks a free port (the real one is printed).
-    #[arg(long, env = "SWITCHBOARD_PORT", default_value_t = 3000)]
-    pub(crate) port: u16,
-    /// Address or host name to bind.
-    #[arg(long, env = "SWITCHBOARD_HOST", default_value = "127.0.0.1")]
-    pub(crate) host: String,
+    /// TCP port to listen on; 0 picks a free port (the real one is printed) [default: 3000].
+    #[arg(long, env = "SWITCHBOARD_PORT")]
+    pub(crate) port: Option<u16>,
+    /// Address or host name to bind [default: 127.0.0.1].
+    #[arg(long, env = "SWITCHBOARD_HOST")]
+    pub(crate) host: Option<String>,
+    /// A TOML file with any of these options (snake_case keys, e.g. `data_dir = "/var/lib/sb"`).
+    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Directory of the SQLite database (created if missing) [default: ./data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Redis URL for cluster mode: not supported yet (the server refuses to start with it).
+    #[arg(long, env = "SWITCHBOARD_REDIS", value_name = "URL")]
+    pub(crate) redis: Option<String>,
+    /// An origin allowed to make cross-origin requests (repeat, or comma-separate) [default:
+    /// any origin].
+    #[arg(long, env = "SWITCHBOARD_CORS_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
+    pub(crate) cors_origin: Vec<String>,
+    /// Turns on JWT auth with this HMAC secret (clients send `auth: { token }`); without a
+    /// secret or public key the server runs in dev mode (`auth: { username }`).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_JWT_SECRET",
+        value_name = "SECRET",
+        conflicts_with = "jwt_public_key"
+    )]
+    pub(crate) jwt_secret: Option<String>,
+    /// Turns on JWT auth with this PEM public key file (RSA, EC or Ed25519).
+    #[arg(long, env = "SWITCHBOARD_JWT_PUBLIC_KEY", value_name = "FILE")]
+    pub(crate) jwt_public_key: Option<PathBuf>,
+    /// The one JWT algorithm accepted [default: HS256 with a secret, RS256 with a public key].
+    #[arg(long, env = "SWITCHBOARD_JWT_ALGORITHM", value_name = "ALG")]
+    pub(crate) jwt_algorithm: Option<String>,
+    /// Required `aud` claim of JWTs (checked when set).
+    #[arg(long, env = "SWITCHBOARD_JWT_AUDIENCE", value_name = "AUD")]
+    pub(crate) jwt_audience: Option<String>,
+    /// Required `iss` claim of JWTs (checked when set).
+    #[arg(long, env = "SWITCHBOARD_JWT_ISSUER", value_name = "ISS")]
+    pub(crate) jwt_issuer: Option<String>,
+    /// API key of `POST /api/notify` (sent as `Authorization: Bearer KEY`); the endpoint is
+    /// off without one.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", value_name = "KEY")]
+    pub(crate) api_key: Option<String>,
+    /// Messages per second a user may send (message:send, private:send) [default: 10].
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", value_name = "N")]
+    pub(crate) rate_limit: Option<u32>,
+    /// Burst of messages a user may send at once [default: 20].
+    #[arg(long, env = "SWITCHBOARD_RATE_BURST", value_name = "N")]
+    pub(crate) rate_burst: Option<u32>,
+    /// Milliseconds after the last `typing:update` before the server stops a typing indicator
+    /// itself [default: 5000].
+    #[arg(long, env = "SWITCHBOARD_TYPING_TIMEOUT_MS", value_name = "MS")]
+    pub(crate) typing_timeout_ms: Option<u64>,
+    /// The `dist` directory of the npm socket.io-client package, served at
+    /// `/socket.io/socket.io.js` [default: web/node_modules/socket.io-client/dist from the
+    /// working directory or the source tree, if present; else a small built-in client].
+    #[arg(long, env = "SWITCHBOARD_CLIENT_DIST", value_name = "DIR")]
+    pub(crate) client_dist: Option<PathBuf>,
+    /// Serve the small built-in browser client even when the official one is installed.
+    #[arg(long, env = "SWITCHBOARD_BUILTIN_CLIENT")]
+    pub(crate) builtin_client: bool,
+    /// Log format on stderr (filter with RUST_LOG) [default: human].
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
 }
 
 #[cfg(test)]
@@ -47,20 +121,52 @@ mod tests {
             .map(Cli::into_command)
     }
 
-    fn serve(host: &str, port: u16) -> Command {
-        Command::Serve(ServeArgs { port, host: host.to_owned() })
+    fn serve(args: &[&str]) -> ServeArgs {
+        match parse(args).unwrap() {
+            Command::Serve(args) => args,
+        }
     }
 
     // The environment variables are not set in the test environment; their wiring is covered
     // by the integration test that starts the binary.
     #[test]
     fn serve_is_the_default_command() {
-        assert_eq!(parse(&[]).unwrap(), serve("127.0.0.1", 3000));
-        assert_eq!(parse(&["--port", "0"]).unwrap(), serve("127.0.0.1", 0));
-        assert_eq!(
-            parse(&["serve", "--host", "::1", "--port", "8080"]).unwrap(),
-            serve("::1", 8080)
-        );
+        assert_eq!(serve(&[]), ServeArgs::default());
+        assert_eq!(serve(&["--port", "0"]).port, Some(0));
+        let args = serve(&["serve", "--host", "::1", "--port", "8080"]);
+        assert_eq!((args.host.as_deref(), args.port), (Some("::1"), Some(8080)));
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let args = serve(&[
+            "--data-dir",
+            "/tmp/x",
+            "--cors-origin",
+            "http://a,http://b",
+            "--cors-origin",
+            "http://c",
+            "--jwt-secret",
+            "s",
+            "--jwt-audience",
+            "aud",
+            "--jwt-issuer",
+            "iss",
+            "--api-key",
+            "k",
+            "--rate-limit",
+            "5",
+            "--rate-burst",
+            "6",
+            "--log-format",
+            "json",
+            "--typing-timeout-ms",
+            "100",
+        ]);
+        assert_eq!(args.cors_origin, ["http://a", "http://b", "http://c"]);
+        assert_eq!(args.log_format, Some(LogFormat::Json));
+        assert_eq!((args.rate_limit, args.rate_burst), (Some(5), Some(6)));
+        assert_eq!(args.data_dir.as_deref(), Some(std::path::Path::new("/tmp/x")));
     }
 
     #[test]
@@ -68,5 +174,7 @@ mod tests {
         assert!(parse(&["--port", "70000"]).is_err());
         assert!(parse(&["--port", "0", "serve"]).is_err());
         assert!(parse(&["frobnicate"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--jwt-secret", "a", "--jwt-public-key", "b"]).is_err());
     }
 }

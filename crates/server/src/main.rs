@@ -1,22 +1,34 @@
 //! `switchboard`: the ready-to-run Switchboard server.
 //!
-//! This binary sits at the top of the stack: it wires the Engine.IO server
-//! (`switchboard-engine`) and, later, the Socket.IO server and the demo apps into one axum
-//! application. Today it serves a landing page at `/` and holds an Engine.IO echo server.
+//! This binary sits at the top of the stack: it wires the Socket.IO server (`switchboard`)
+//! into one axum application with the demo apps:
+//!
+//! - a chat on namespace `/chat` (rooms, history, receipts, typing, private messages,
+//!   presence) and its page at `/`;
+//! - notifications on namespace `/notifications`, created with `POST /api/notify`, and the
+//!   inbox page at `/notifications`;
+//! - persistence in SQLite (`--data-dir`, default `./data`), dev or JWT auth, a per-user
+//!   rate limit, graceful shutdown on SIGINT/SIGTERM.
 //!
 //! ```text
-//! switchboard [serve] [--host 127.0.0.1] [--port 3000]
+//! switchboard [serve] [--host 127.0.0.1] [--port 3000] [--config FILE] [--data-dir DIR] ...
 //! ```
 //!
-//! The port and host can also come from `SWITCHBOARD_PORT` and `SWITCHBOARD_HOST`; logging is
-//! configured with `RUST_LOG` (default `info`) and goes to stderr. Once bound, the server prints
-//! exactly one line on stdout, `Switchboard listening on http://HOST:PORT` (with the real port
-//! when started with `--port 0`), and stops gracefully on SIGINT or SIGTERM.
+//! Every option also comes from `SWITCHBOARD_*` variables or the TOML `--config` file
+//! (`switchboard --help` lists them). Logging is configured with `RUST_LOG` (default `info`)
+//! and goes to stderr, human-readable or JSON (`--log-format json`). Once bound, the server
+//! prints exactly one line on stdout, `Switchboard listening on http://HOST:PORT`.
 
+mod app;
+mod auth;
+mod chat;
 mod cli;
-mod page;
-mod realtime;
+mod config;
+mod limits;
+mod notify;
 mod server;
+mod store;
+mod web;
 
 use std::io::IsTerminal;
 
@@ -25,14 +37,14 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
+    let cli::Command::Serve(args) = cli.into_command();
+    let config = config::Config::load(args)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.into_command() {
-        cli::Command::Serve(args) => runtime.block_on(server::serve(args)),
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        cli::LogFormat::Json => builder.json().init(),
+        cli::LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(server::serve(config))
 }

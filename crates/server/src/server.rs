@@ -1,69 +1,176 @@
-//! Binding, serving and graceful shutdown.
+//! Binding, wiring and graceful shutdown.
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::post;
+use switchboard::{SocketIo, SocketIoConfig};
+use switchboard_engine::Cors;
 use tokio::net::TcpListener;
 
-use crate::cli::ServeArgs;
-use crate::{page, realtime};
+use crate::app::{App, AppInner};
+use crate::auth::Authenticator;
+use crate::chat::presence::{Presence, Typing};
+use crate::config::Config;
+use crate::limits::Limiter;
+use crate::store::{SqliteStorage, Store};
+use crate::{chat, notify, web};
 
-/// Binds `args.host:args.port`, prints the URL and serves until SIGINT or SIGTERM.
-pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let engine = realtime::engine();
-    let router = Router::new().route("/", get(page::index));
-    let router = realtime::realtime_layer(router, &engine);
+/// How long the shutdown may take before the process exits anyway.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
-    let listener = TcpListener::bind((args.host.as_str(), args.port))
+/// Opens the store, binds `config.host:config.port`, prints the URL and serves until SIGINT
+/// or SIGTERM.
+pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
+    let storage = SqliteStorage::open(&config.data_dir)
+        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
+    let (store, store_thread) = Store::spawn(storage).context("cannot start the store thread")?;
+
+    let mut io_config = SocketIoConfig::default();
+    io_config.client_dist = match config.builtin_client {
+        true => None,
+        false => web::find_client_dist(config.client_dist.as_deref()),
+    };
+    match &io_config.client_dist {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the official socket.io-client"),
+        None => tracing::info!("serving the built-in browser client"),
+    }
+    let builtin_client = io_config.client_dist.is_none();
+    if !config.cors_origins.is_empty() {
+        let mut cors = Cors::default();
+        cors.origins = Some(config.cors_origins.clone());
+        io_config.engine.cors = Some(cors);
+    }
+    let io = SocketIo::new(io_config);
+    let app = App::new(AppInner {
+        io: io.clone(),
+        store: store.clone(),
+        auth,
+        presence: Presence::default(),
+        typing: Typing::default(),
+        limiter: Limiter::new(config.rate_limit, config.rate_burst),
+        api_key: config.api_key.clone(),
+        typing_timeout: config.typing_timeout,
+    });
+    chat::install(&app);
+    notify::install(&app);
+
+    let router = Router::new()
+        .route("/api/notify", post(notify::http_notify))
+        .with_state(app.clone())
+        .merge(web::routes(builtin_client))
+        .fallback_service(io.service());
+
+    let signals = Signals::install().context("cannot install the signal handlers")?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // Exactly one line on stdout, flushed now: scripts and tests read the port from it.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "Switchboard listening on http://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, auth = app.auth.mode(), data_dir = %config.data_dir.display(), "listening");
 
+    // Fires once the signal arrived, so the drain below starts counting its deadline.
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown_io = io.clone();
+    let shutdown_app = app.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down");
-        // Ends every Engine.IO session (held polls and WebSockets) so the graceful shutdown
-        // does not wait for them.
-        engine.close();
+        let _ = signalled_tx.send(());
+        tell_clients(&shutdown_app).await;
+        // Disconnects every socket and ends every Engine.IO session (held polls and
+        // WebSockets), so the graceful shutdown does not wait for them.
+        shutdown_io.close().await;
     };
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("server error")?;
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+    let deadline = async {
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_LIMIT).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.context("server error")?,
+        () = deadline => tracing::warn!("connections still open after the shutdown limit"),
+    }
+    match tokio::time::timeout(SHUTDOWN_LIMIT, store.close()).await {
+        Ok(Ok(())) => tracing::info!("store flushed"),
+        Ok(Err(error)) => tracing::error!(%error, "store flush failed"),
+        Err(_) => tracing::error!("store flush timed out"),
+    }
+    // The thread ends right after the flush; join it off the runtime.
+    if tokio::task::spawn_blocking(move || store_thread.join()).await.is_err() {
+        tracing::error!("the store thread panicked");
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
+/// Server → client on every namespace: `{ message: "server shutting down" }`, with an ack.
+const SHUTDOWN_EVENT: &str = "server:shutdown";
+
+/// How long the shutdown notice waits for the clients' acks.
+const NOTICE_WAIT: Duration = Duration::from_secs(1);
+
+/// Tells every client the server is going away before their connections close. The notice
+/// asks for an ack and waits for it (at most [`NOTICE_WAIT`]): closing a connection drops
+/// what is still queued for it, so this is how the notice gets out first.
+async fn tell_clients(app: &App) {
+    let notice = serde_json::json!({ "message": "server shutting down" });
+    let send = |ns: switchboard::Namespace| {
+        let notice = notice.clone();
+        async move {
+            let answers = ns.timeout(NOTICE_WAIT).emit_with_ack(SHUTDOWN_EVENT, &notice).await;
+            if let Err(error) = answers {
+                tracing::debug!(%error, "not every client acknowledged the shutdown notice");
+            }
+        }
+    };
+    tokio::join!(send(app.chat()), send(app.notifications()));
+}
+
+/// SIGINT and SIGTERM handlers, installed before the server announces itself, so a signal
+/// sent right after the "listening" line stops it gracefully instead of killing it.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

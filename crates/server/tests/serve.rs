@@ -17,9 +17,20 @@ struct Server {
     base: String,
 }
 
+/// A fresh data directory under the target directory.
+fn data_dir() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("serve-{}-{nanos}", std::process::id()));
+    dir.to_string_lossy().into_owned()
+}
+
 async fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let dir = data_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
+        .args(["--data-dir", &dir])
         .env_remove("SWITCHBOARD_PORT")
         .env_remove("SWITCHBOARD_HOST")
         .envs(env.iter().copied())
@@ -56,6 +67,19 @@ impl Server {
         response
     }
 
+    /// `GET path` with an `Origin` header; the whole response as text.
+    async fn get_from(&self, path: &str, origin: &str) -> String {
+        let mut stream = timeout(LIMIT, TcpStream::connect(self.addr())).await.unwrap().unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n",
+            self.addr()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        timeout(LIMIT, stream.read_to_string(&mut response)).await.unwrap().unwrap();
+        response
+    }
+
     /// Sends SIGTERM and waits for the process to exit; its exit status.
     async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().unwrap().to_string();
@@ -74,8 +98,14 @@ async fn serves_the_landing_page_on_a_free_port() {
     let response = server.get("/").await;
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.to_ascii_lowercase().contains("content-type: text/html; charset=utf-8"));
-    assert!(response.contains("<h1>Switchboard</h1>"), "{response}");
-    assert!(response.contains("demo apps"), "{response}");
+    assert!(response.contains("Switchboard"), "{response}");
+    assert!(response.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{response}");
+    for path in ["/chat.js", "/style.css", "/notifications", "/notifications.js"] {
+        let page = server.get(path).await;
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {page}");
+    }
+    let health = server.get("/healthz").await;
+    assert!(health.ends_with("\r\n\r\nok"), "{health}");
 
     let missing = server.get("/no-such-page").await;
     assert!(missing.starts_with("HTTP/1.1 404 "), "{missing}");
@@ -100,7 +130,7 @@ async fn a_port_in_use_is_a_clear_error() {
     let output = timeout(
         LIMIT,
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["--port", &port])
+            .args(["--port", &port, "--data-dir", &data_dir()])
             .env_remove("SWITCHBOARD_PORT")
             .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())
@@ -114,4 +144,128 @@ async fn a_port_in_use_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
     assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn redis_is_refused_with_a_clear_error() {
+    let output = timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--port", "0", "--redis", "redis://127.0.0.1:6379", "--data-dir", &data_dir()])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--redis is not supported yet"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn help_documents_every_option() {
+    let output = timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--help").kill_on_drop(true).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--port",
+        "--host",
+        "--config",
+        "--data-dir",
+        "--redis",
+        "--cors-origin",
+        "--jwt-secret",
+        "--jwt-public-key",
+        "--api-key",
+        "--rate-limit",
+        "--log-format",
+        "SWITCHBOARD_PORT",
+        "not supported yet",
+    ] {
+        assert!(help.contains(option), "{option} missing from --help:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn a_toml_config_file_and_json_logs() {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = std::path::Path::new(&dir).join("switchboard.toml");
+    std::fs::write(
+        &config,
+        "port = 0\nhost = \"127.0.0.1\"\nlog_format = \"json\"\napi_key = \"k\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--config", config.to_str().unwrap(), "--data-dir", &dir])
+        .env_remove("SWITCHBOARD_PORT")
+        .env_remove("SWITCHBOARD_HOST")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    timeout(LIMIT, BufReader::new(stdout).read_line(&mut line)).await.unwrap().unwrap();
+    assert!(line.starts_with("Switchboard listening on http://127.0.0.1:"), "{line}");
+    let server = Server { child, base: line.trim_end().replace("Switchboard listening on ", "") };
+    let mut child = server.child;
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    let mut stderr = String::new();
+    let mut err = child.stderr.take().unwrap();
+    timeout(LIMIT, err.read_to_string(&mut stderr)).await.unwrap().unwrap();
+    assert!(timeout(LIMIT, child.wait()).await.unwrap().unwrap().success());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{line}");
+    }
+    assert!(std::path::Path::new(&dir).join("switchboard.db").is_file());
+}
+
+#[tokio::test]
+async fn a_bad_config_file_is_a_clear_error() {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = std::path::Path::new(&dir).join("bad.toml");
+    std::fs::write(&config, "prot = 3000\n").unwrap();
+    let output = timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--config", config.to_str().unwrap(), "--data-dir", &dir])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid config file") && stderr.contains("prot"), "{stderr}");
+}
+
+#[tokio::test]
+async fn cors_origins_are_configurable() {
+    let server = start(&["--port", "0", "--cors-origin", "http://app.example"], &[]).await;
+    let path = "/socket.io/?EIO=4&transport=polling";
+    let allowed = server.get_from(path, "http://app.example").await.to_ascii_lowercase();
+    assert!(allowed.contains("access-control-allow-origin: http://app.example"), "{allowed}");
+    let other = server.get_from(path, "http://evil.example").await.to_ascii_lowercase();
+    assert!(!other.contains("access-control-allow-origin: http://evil.example"), "{other}");
+    assert!(server.terminate().await.success());
 }

@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use switchboard_engine::{
-    Cors, DisconnectReason, Engine, EngineConfig, EngineService, Handler, Message, Socket,
-};
+use switchboard_engine::{Cors, DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
 use tower::Layer as _;
 
 /// Command line.
@@ -55,10 +53,10 @@ fn engine_config(path: &str) -> EngineConfig {
 
 /// The `/socket.io/` endpoint, served for every request the `/engine.io/` engine does not take.
 ///
-/// The Socket.IO test server (namespaces `/` and `/custom`) is layered in here. Until then it
-/// is an Engine.IO echo with the same settings, so the Engine.IO tests run on both paths.
-fn socket_io_endpoint() -> EngineService<Echo> {
-    Engine::new(Arc::new(Echo), engine_config("/socket.io/")).service()
+/// It is the Socket.IO test server of the protocol test server specification (§1.3):
+/// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s.
+fn socket_io_endpoint() -> switchboard::IoService {
+    switchboard::conformance::app().service()
 }
 
 #[tokio::main]

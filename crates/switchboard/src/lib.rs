@@ -75,3 +75,8 @@ pub use service::{IoLayer, IoLayered, IoService};
 pub use socket::{AckFuture, Socket};
 pub use switchboard_adapter::{Room, SocketId};
 pub use switchboard_proto::socket::{EventName, Payload};
+
+/// Compiles the README's Rust example as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,19 @@
+//! The Engine.IO v4 client: HTTP long-polling and WebSocket transports, the upgrade from one to
+//! the other, the heartbeat watchdog and binary messages.
+//!
+//! [`Socket::connect`] performs the handshake and spawns the task that owns the connection;
+//! the [`Socket`] sends [`Message`]s and receives [`Event`]s.
+
+mod driver;
+mod error;
+mod options;
+mod polling;
+mod socket;
+mod url;
+mod websocket;
+
+pub use error::{CloseReason, Error};
+pub use options::{EngineOptions, TransportKind};
+pub use socket::{Event, Handle, Socket};
+pub use switchboard_proto::engine::{Handshake, Message};
+pub(crate) use url::Endpoint;

@@ -1,0 +1,213 @@
+//! The chat on namespace `/chat`: rooms, messages, receipts, typing, private messages,
+//! presence. Every client → server event answers `{ ok: true, ... }` or
+//! `{ ok: false, error: { code, message } }`.
+
+pub(crate) mod presence;
+mod private;
+mod rooms;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard::{MiddlewareError, Namespace, Socket};
+
+use crate::app::{ApiError, App, Outcome, check_room_id, fields, on, parse, user_of};
+use crate::auth::{User, user_room};
+use crate::store::now_ms;
+
+/// Event names of `/chat`, declared once.
+pub(crate) mod events {
+    /// Client → server: join a room.
+    pub(crate) const ROOM_JOIN: &str = "room:join";
+    /// Client → server: leave a room.
+    pub(crate) const ROOM_LEAVE: &str = "room:leave";
+    /// Client → server: send a room message.
+    pub(crate) const MESSAGE_SEND: &str = "message:send";
+    /// Client → server: a message reached this client.
+    pub(crate) const MESSAGE_DELIVERED: &str = "message:delivered";
+    /// Client → server: a message was read.
+    pub(crate) const MESSAGE_READ: &str = "message:read";
+    /// Both ways: typing indicator.
+    pub(crate) const TYPING_UPDATE: &str = "typing:update";
+    /// Client → server: older messages.
+    pub(crate) const MESSAGES_HISTORY: &str = "messages:history";
+    /// Client → server: a private message.
+    pub(crate) const PRIVATE_SEND: &str = "private:send";
+    /// Client → server: the online users.
+    pub(crate) const USERS_ONLINE: &str = "users:online";
+    /// Server → client: a room message.
+    pub(crate) const MESSAGE_NEW: &str = "message:new";
+    /// Server → client: a receipt for one of the user's messages.
+    pub(crate) const MESSAGE_STATUS: &str = "message:status";
+    /// Server → client: someone joined, left, came online or went offline.
+    pub(crate) const PRESENCE_UPDATE: &str = "presence:update";
+    /// Server → client: a private message (acknowledge it to have it removed from storage).
+    pub(crate) const PRIVATE_NEW: &str = "private:new";
+    /// Server → client: who this connection is and its rooms.
+    pub(crate) const SESSION: &str = "session";
+}
+
+/// The Socket.IO room of a chat room.
+pub(crate) fn room_key(room_id: &str) -> String {
+    format!("room:{room_id}")
+}
+
+/// Installs the auth middleware on `ns`.
+pub(crate) fn authenticate(app: &App, ns: &Namespace) {
+    let app = app.clone();
+    ns.use_middleware(move |socket: Socket| {
+        let app = app.clone();
+        async move {
+            match app.auth.authenticate(&socket.handshake().auth) {
+                Ok(user) => {
+                    socket.insert_extension(user);
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::debug!(code = e.code, "connection refused");
+                    Err(MiddlewareError::new(e.message.clone()).with_data(e.data()))
+                }
+            }
+        }
+    });
+}
+
+/// Sets up `/chat`.
+pub(crate) fn install(app: &App) {
+    let ns = app.chat();
+    authenticate(app, &ns);
+    let app = app.clone();
+    ns.on_connection(move |socket: Socket| {
+        let app = app.clone();
+        async move {
+            if let Err(e) = connected(&app, &socket).await {
+                tracing::warn!(code = e.code, message = %e.message, "chat connection setup failed");
+            }
+        }
+    });
+}
+
+async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
+    let user = user_of(socket)?;
+    register(app, socket);
+    socket.join(user.room());
+    let first = app.presence.connect(&user);
+    let on_close = app.clone();
+    socket.on_disconnect(move |socket: Socket, _reason| {
+        let app = on_close.clone();
+        async move { disconnected(&app, &socket).await }
+    });
+    let (id, name) = (user.id.clone(), user.username.clone());
+    let rooms = app
+        .store
+        .call(move |s| {
+            s.upsert_user(&id, &name, now_ms())?;
+            s.user_rooms(&id)
+        })
+        .await?;
+    socket.join_all(rooms.iter().map(|r| room_key(r)));
+    let session = json!({ "userId": user.id, "username": user.username, "rooms": rooms });
+    if let Err(error) = socket.emit(events::SESSION, &session) {
+        tracing::debug!(%error, "session not sent");
+    }
+    if first {
+        announce(app, &user, &rooms, "online").await;
+    }
+    private::deliver_pending(app, socket, &user).await
+}
+
+async fn disconnected(app: &App, socket: &Socket) {
+    let Ok(user) = user_of(socket) else { return };
+    if !app.presence.disconnect(&user.id) {
+        return;
+    }
+    let id = user.id.clone();
+    match app.store.call(move |s| s.user_rooms(&id)).await {
+        Ok(rooms) => announce(app, &user, &rooms, "offline").await,
+        Err(error) => tracing::warn!(%error, "cannot announce a user going offline"),
+    }
+}
+
+/// Sends `presence:update` with `status` to every room of `user` (but not to the user).
+pub(crate) async fn announce(app: &App, user: &User, rooms: &[String], status: &str) {
+    for room in rooms {
+        let update = json!({ "roomId": room, "userId": user.id, "username": user.username, "status": status });
+        let sent = app
+            .chat()
+            .to(room_key(room))
+            .except(user.room())
+            .emit(events::PRESENCE_UPDATE, &update)
+            .await;
+        if let Err(error) = sent {
+            tracing::debug!(%error, "presence update not sent");
+        }
+    }
+}
+
+fn register(app: &App, socket: &Socket) {
+    on(socket, app, events::ROOM_JOIN, rooms::join);
+    on(socket, app, events::ROOM_LEAVE, rooms::leave);
+    on(socket, app, events::MESSAGE_SEND, rooms::send);
+    on(socket, app, events::MESSAGE_DELIVERED, |app, _s, user, data| {
+        rooms::receipt(app, user, data, "delivered")
+    });
+    on(socket, app, events::MESSAGE_READ, |app, _s, user, data| {
+        rooms::receipt(app, user, data, "read")
+    });
+    on(socket, app, events::MESSAGES_HISTORY, rooms::history);
+    on(socket, app, events::TYPING_UPDATE, typing);
+    on(socket, app, events::PRIVATE_SEND, private::send);
+    on(socket, app, events::USERS_ONLINE, |app: App, _s, _u, _d| async move {
+        Ok(fields(json!({ "users": app.presence.list() })))
+    });
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypingUpdate {
+    room_id: String,
+    is_typing: bool,
+}
+
+async fn typing(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+    let req: TypingUpdate = parse(data)?;
+    check_room_id(&req.room_id)?;
+    let (room, id) = (req.room_id.clone(), user.id.clone());
+    if !app.store.call(move |s| s.is_member(&room, &id)).await? {
+        return Err(not_member());
+    }
+    if req.is_typing {
+        let generation = app.typing.start(&user.id, &req.room_id);
+        // The auto-stop timer: ends after `typing_timeout`; stops the indicator only if no
+        // newer update came meanwhile.
+        let timer_app = app.clone();
+        let (user, room) = (user.clone(), req.room_id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(timer_app.typing_timeout).await;
+            if timer_app.typing.expire(&user.id, &room, generation) {
+                send_typing(&timer_app, &user, &room, false).await;
+            }
+        });
+    } else {
+        app.typing.stop(&user.id, &req.room_id);
+    }
+    send_typing(&app, &user, &req.room_id, req.is_typing).await;
+    Ok(fields(json!({})))
+}
+
+async fn send_typing(app: &App, user: &User, room_id: &str, is_typing: bool) {
+    let update = json!({ "roomId": room_id, "userId": user.id, "username": user.username, "isTyping": is_typing });
+    let sent = app
+        .chat()
+        .to(room_key(room_id))
+        .except(user_room(&user.id))
+        .emit(events::TYPING_UPDATE, &update)
+        .await;
+    if let Err(error) = sent {
+        tracing::debug!(%error, "typing update not sent");
+    }
+}
+
+/// The `not_member` error.
+pub(crate) fn not_member() -> ApiError {
+    ApiError::new("not_member", "join the room first")
+}

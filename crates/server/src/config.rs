@@ -1,0 +1,217 @@
+//! The resolved configuration: command line and environment over the TOML file over the
+//! defaults.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::cli::{LogFormat, ServeArgs};
+
+/// The TOML file: the same options as the command line, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    port: Option<u16>,
+    host: Option<String>,
+    data_dir: Option<PathBuf>,
+    redis: Option<String>,
+    cors_origin: Option<Vec<String>>,
+    jwt_secret: Option<String>,
+    jwt_public_key: Option<PathBuf>,
+    jwt_algorithm: Option<String>,
+    jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
+    api_key: Option<String>,
+    rate_limit: Option<u32>,
+    rate_burst: Option<u32>,
+    typing_timeout_ms: Option<u64>,
+    client_dist: Option<PathBuf>,
+    builtin_client: Option<bool>,
+    log_format: Option<LogFormat>,
+}
+
+/// How clients authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AuthConfig {
+    /// `auth: { username }`; the user id is the username.
+    Dev,
+    /// `auth: { token }`, a JWT.
+    Jwt(JwtConfig),
+}
+
+/// JWT verification settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JwtConfig {
+    /// The HMAC secret or the PEM public key.
+    pub(crate) key: JwtKey,
+    /// The one accepted algorithm.
+    pub(crate) algorithm: String,
+    /// Required audience.
+    pub(crate) audience: Option<String>,
+    /// Required issuer.
+    pub(crate) issuer: Option<String>,
+}
+
+/// JWT key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JwtKey {
+    /// An HMAC secret.
+    Secret(String),
+    /// A PEM public key.
+    PublicPem(Vec<u8>),
+}
+
+/// Everything the server needs, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) cors_origins: Vec<String>,
+    pub(crate) auth: AuthConfig,
+    pub(crate) api_key: Option<String>,
+    pub(crate) rate_limit: NonZeroU32,
+    pub(crate) rate_burst: NonZeroU32,
+    pub(crate) typing_timeout: Duration,
+    pub(crate) client_dist: Option<PathBuf>,
+    pub(crate) builtin_client: bool,
+    pub(crate) log_format: LogFormat,
+}
+
+impl Config {
+    /// Resolves `args` over the file named in them (if any) over the defaults.
+    pub(crate) fn load(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Config::resolve(args, file)
+    }
+
+    fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
+        if args.redis.is_some() || file.redis.is_some() {
+            bail!(
+                "--redis is not supported yet: this build has no Redis adapter; run without it \
+                 (a single server, in-memory adapter)"
+            );
+        }
+        let secret = args.jwt_secret.or(file.jwt_secret);
+        let public_key = args.jwt_public_key.or(file.jwt_public_key);
+        let algorithm = args.jwt_algorithm.or(file.jwt_algorithm);
+        let audience = args.jwt_audience.or(file.jwt_audience);
+        let issuer = args.jwt_issuer.or(file.jwt_issuer);
+        let auth = match (secret, public_key) {
+            (Some(_), Some(_)) => bail!("give either a JWT secret or a JWT public key, not both"),
+            (Some(secret), None) => {
+                if secret.is_empty() {
+                    bail!("the JWT secret is empty");
+                }
+                let algorithm = algorithm.unwrap_or_else(|| "HS256".to_owned());
+                AuthConfig::Jwt(JwtConfig {
+                    key: JwtKey::Secret(secret),
+                    algorithm,
+                    audience,
+                    issuer,
+                })
+            }
+            (None, Some(path)) => {
+                let pem = read_key(&path)?;
+                let algorithm = algorithm.unwrap_or_else(|| "RS256".to_owned());
+                AuthConfig::Jwt(JwtConfig {
+                    key: JwtKey::PublicPem(pem),
+                    algorithm,
+                    audience,
+                    issuer,
+                })
+            }
+            (None, None) => AuthConfig::Dev,
+        };
+        let non_zero = |v: u32, what: &str| {
+            NonZeroU32::new(v).with_context(|| format!("{what} must be at least 1"))
+        };
+        let origins = if args.cors_origin.is_empty() {
+            file.cors_origin.unwrap_or_default()
+        } else {
+            args.cors_origin
+        };
+        Ok(Config {
+            host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: args.port.or(file.port).unwrap_or(3000),
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            cors_origins: origins,
+            auth,
+            api_key: args.api_key.or(file.api_key).filter(|k| !k.is_empty()),
+            rate_limit: non_zero(
+                args.rate_limit.or(file.rate_limit).unwrap_or(10),
+                "--rate-limit",
+            )?,
+            rate_burst: non_zero(
+                args.rate_burst.or(file.rate_burst).unwrap_or(20),
+                "--rate-burst",
+            )?,
+            typing_timeout: Duration::from_millis(
+                args.typing_timeout_ms.or(file.typing_timeout_ms).unwrap_or(5000),
+            ),
+            client_dist: args.client_dist.or(file.client_dist),
+            builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+        })
+    }
+}
+
+fn read_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path)
+        .with_context(|| format!("cannot read the JWT public key {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 3000));
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.auth, AuthConfig::Dev);
+        assert_eq!((c.rate_limit.get(), c.rate_burst.get()), (10, 20));
+        assert_eq!(c.typing_timeout, Duration::from_secs(5));
+        assert_eq!(c.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let f = file(
+            "port = 4000\nhost = \"0.0.0.0\"\ncors_origin = [\"http://x\"]\njwt_secret = \"s\"\njwt_issuer = \"me\"\nlog_format = \"json\"\n",
+        );
+        let args = ServeArgs { port: Some(5000), ..ServeArgs::default() };
+        let c = Config::resolve(args, f).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 5000));
+        assert_eq!(c.cors_origins, ["http://x"]);
+        assert_eq!(c.log_format, LogFormat::Json);
+        let AuthConfig::Jwt(jwt) = c.auth else { panic!("jwt expected") };
+        assert_eq!((jwt.algorithm.as_str(), jwt.issuer.as_deref()), ("HS256", Some("me")));
+    }
+
+    #[test]
+    fn rejected_configurations() {
+        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+        let redis = ServeArgs { redis: Some("redis://x".into()), ..ServeArgs::default() };
+        let err = Config::resolve(redis, FileConfig::default()).unwrap_err().to_string();
+        assert!(err.contains("not supported yet"), "{err}");
+        let zero = ServeArgs { rate_limit: Some(0), ..ServeArgs::default() };
+        assert!(Config::resolve(zero, FileConfig::default()).is_err());
+    }
+}

@@ -1,0 +1,301 @@
+//! Persistence: the [`Storage`] trait (synchronous, one implementation per database) and the
+//! [`Store`] handle the async code uses.
+//!
+//! One dedicated thread owns the database connection. Async callers send it jobs over a
+//! channel; the thread takes every job waiting (up to [`MAX_BATCH`]), runs them in one
+//! transaction (each inside its own savepoint, so a failing job does not undo the others),
+//! commits, and only then answers each caller: an acknowledged write is a committed write.
+
+mod model;
+mod schema;
+mod sqlite;
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+pub(crate) use model::{Member, Message, Notification, PrivateMessage};
+pub(crate) use sqlite::SqliteStorage;
+use tokio::sync::oneshot;
+
+/// The most jobs committed in one transaction.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum StoreError {
+    /// The database reported an error.
+    #[error("database error")]
+    Database(#[source] rusqlite::Error),
+    /// The database file could not be prepared.
+    #[error("cannot open the database")]
+    Open(#[source] std::io::Error),
+    /// The store thread is gone (the server is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// The batch this operation ran in could not be committed.
+    #[error("the transaction could not be committed")]
+    CommitFailed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+/// A result of the store.
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+
+/// The operations of a database. Runs on the store thread only; every method is one step of
+/// a job, inside the batch's transaction.
+pub(crate) trait Storage: Send + 'static {
+    /// Starts the batch transaction.
+    fn begin(&mut self) -> Result<()>;
+    /// Commits the batch transaction.
+    fn commit(&mut self) -> Result<()>;
+    /// Undoes the batch transaction (after a failed commit).
+    fn rollback(&mut self);
+    /// Starts a job.
+    fn savepoint(&mut self) -> Result<()>;
+    /// Keeps a job's writes.
+    fn release(&mut self) -> Result<()>;
+    /// Undoes a job's writes.
+    fn rollback_to(&mut self) -> Result<()>;
+    /// Writes buffered data out (at shutdown).
+    fn flush(&mut self) -> Result<()>;
+
+    /// Records a user (the latest username wins).
+    fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()>;
+    /// Adds a member to a room (created by its first join); false if already a member.
+    fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool>;
+    /// Removes a member; false if not a member.
+    fn leave_room(&mut self, room_id: &str, user_id: &str) -> Result<bool>;
+    /// Whether the user is a member of the room.
+    fn is_member(&mut self, room_id: &str, user_id: &str) -> Result<bool>;
+    /// The rooms of a user.
+    fn user_rooms(&mut self, user_id: &str) -> Result<Vec<String>>;
+    /// The members of a room, by join order.
+    fn room_members(&mut self, room_id: &str) -> Result<Vec<Member>>;
+    /// The newest `limit` messages with `seq < before_seq`, ascending.
+    fn history(
+        &mut self,
+        room_id: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// The stored ack of an earlier send with this client id.
+    fn client_ack(&mut self, user_id: &str, client_id: &str) -> Result<Option<serde_json::Value>>;
+    /// Remembers the ack of a send with this client id.
+    fn save_client_ack(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        ack: &serde_json::Value,
+    ) -> Result<()>;
+    /// Stores a room message, giving it the room's next seq.
+    fn insert_message(&mut self, message: Message) -> Result<Message>;
+    /// One room message.
+    fn message(&mut self, id: &str) -> Result<Option<Message>>;
+    /// Stores a delivery or read receipt (`read` is never downgraded to `delivered`).
+    fn set_receipt(
+        &mut self,
+        message_id: &str,
+        user_id: &str,
+        status: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Stores a private message, pending until acknowledged.
+    fn insert_private(&mut self, message: PrivateMessage) -> Result<PrivateMessage>;
+    /// The private messages not yet acknowledged by their recipient, oldest first.
+    fn pending_private(&mut self, user_id: &str) -> Result<Vec<PrivateMessage>>;
+    /// Marks a private message acknowledged.
+    fn ack_private(&mut self, id: &str, now: i64) -> Result<()>;
+    /// Stores a notification.
+    fn insert_notification(&mut self, notification: Notification) -> Result<()>;
+    /// The newest `limit` notifications of a user, newest first.
+    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>>;
+    /// Marks one (or, with `None`, every) notification of a user read.
+    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()>;
+    /// The unread notifications of a user.
+    fn unread_count(&mut self, user_id: &str) -> Result<u64>;
+}
+
+/// Answers a job's caller once the batch's commit outcome is known.
+type Reply = Box<dyn FnOnce(Result<()>) + Send>;
+/// A job: runs against the storage; whether it succeeded, and how to answer.
+type Job = Box<dyn FnOnce(&mut dyn Storage) -> (bool, Reply) + Send>;
+
+enum Command {
+    Job(Job),
+    Close(oneshot::Sender<Result<()>>),
+}
+
+/// The async handle of the store thread. Cloning is cheap.
+#[derive(Clone)]
+pub(crate) struct Store {
+    // Owned by every handle; the store thread owns the receiver and ends on `Close` or when
+    // every handle is dropped.
+    tx: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Starts the store thread over `storage`.
+    pub(crate) fn spawn(storage: impl Storage) -> std::io::Result<(Store, JoinHandle<()>)> {
+        // Unbounded: each caller waits for its answer, so at most one job per pending request.
+        let (tx, rx) = mpsc::channel();
+        // The thread owns the connection; it ends on `Close` or when every `Store` is dropped.
+        let thread =
+            std::thread::Builder::new().name("store".to_owned()).spawn(move || run(storage, rx))?;
+        Ok((Store { tx }, thread))
+    }
+
+    /// Runs `f` on the store thread; its result once the batch it ran in is committed.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Storage) -> Result<T> + Send + 'static,
+    {
+        // One answer for one caller; dropped unanswered only if the thread is gone.
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |storage| {
+            let outcome = f(storage);
+            let ok = outcome.is_ok();
+            let reply: Reply = Box::new(move |commit: Result<()>| {
+                let _ = tx.send(commit.and(outcome));
+            });
+            (ok, reply)
+        });
+        self.tx.send(Command::Job(job)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits what is queued, flushes the database and stops the thread.
+    pub(crate) async fn close(&self) -> Result<()> {
+        // One answer: the flush outcome.
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Close(tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The store thread: batches, commits, answers.
+fn run(mut storage: impl Storage, rx: mpsc::Receiver<Command>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = Vec::new();
+        let mut close = None;
+        match first {
+            Command::Job(job) => jobs.push(job),
+            Command::Close(reply) => close = Some(reply),
+        }
+        while close.is_none() && jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Command::Job(job)) => jobs.push(job),
+                Ok(Command::Close(reply)) => close = Some(reply),
+                Err(_) => break,
+            }
+        }
+        if !jobs.is_empty() {
+            run_batch(&mut storage, jobs);
+        }
+        if let Some(reply) = close {
+            let _ = reply.send(storage.flush());
+            return;
+        }
+    }
+    if let Err(error) = storage.flush() {
+        tracing::error!(%error, "store flush failed");
+    }
+}
+
+fn run_batch(storage: &mut impl Storage, jobs: Vec<Job>) {
+    if let Err(error) = storage.begin() {
+        tracing::error!(%error, "cannot start a transaction");
+        // Nothing can be written: every caller is answered with the failure, unrun.
+        for job in jobs {
+            drop(job);
+        }
+        return;
+    }
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let saved = storage.savepoint();
+        let (ok, reply) = job(storage);
+        if saved.is_ok() {
+            // A failed job's partial writes are undone; the others' stay in the batch.
+            if !ok && storage.rollback_to().is_err() {
+                tracing::error!("cannot roll back a failed job");
+            }
+            if let Err(error) = storage.release() {
+                tracing::error!(%error, "cannot release a savepoint");
+            }
+        }
+        replies.push(reply);
+    }
+    let committed = match storage.commit() {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, "commit failed");
+            storage.rollback();
+            false
+        }
+    };
+    for reply in replies {
+        reply(if committed { Ok(()) } else { Err(StoreError::CommitFailed) });
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A new random id (128 bits, hex).
+pub(crate) fn new_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_jobs_commit_and_a_failing_job_is_undone_alone() {
+        let (store, thread) = Store::spawn(SqliteStorage::memory().unwrap()).unwrap();
+        store.call(|s| s.upsert_user("ann", "Ann", 1)).await.unwrap();
+        let mut calls = Vec::new();
+        for i in 0..50 {
+            let store = store.clone();
+            calls.push(tokio::spawn(async move {
+                store.call(move |s| s.join_room(&format!("r{i}"), "ann", 1)).await
+            }));
+        }
+        // A job that writes, then fails: its write is rolled back, the others stay.
+        let failing = store
+            .call(|s| {
+                s.join_room("doomed", "ann", 1)?;
+                s.join_room("x", "nobody", 1) // foreign key violation
+            })
+            .await;
+        assert!(matches!(failing, Err(StoreError::Database(_))), "{failing:?}");
+        for call in calls {
+            assert!(call.await.unwrap().unwrap());
+        }
+        let rooms = store.call(|s| s.user_rooms("ann")).await.unwrap();
+        assert_eq!(rooms.len(), 50);
+        assert!(!rooms.contains(&"doomed".to_owned()));
+        store.close().await.unwrap();
+        thread.join().unwrap();
+        assert!(matches!(store.call(|s| s.user_rooms("ann")).await, Err(StoreError::Closed)));
+    }
+}
