@@ -35,6 +35,8 @@ pub(crate) struct AppInner {
     pub(crate) api_key: Option<String>,
     /// How long a typing indicator lasts without an update.
     pub(crate) typing_timeout: Duration,
+    /// How long a dropped connection keeps its user online.
+    pub(crate) presence_grace: Duration,
 }
 
 impl std::ops::Deref for App {
@@ -133,9 +135,17 @@ pub(crate) fn parse<T: DeserializeOwned>(data: Value) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new("invalid_payload", format!("invalid payload: {e}")))
 }
 
-/// The user a middleware attached to the socket.
+/// The user the auth middleware attached to the socket. A recovered socket skipped the
+/// middleware (its auth is not checked again, as Node's `skipMiddlewares`) and has only its
+/// restored `data`, where the middleware also put the user.
 pub(crate) fn user_of(socket: &Socket) -> Result<User, ApiError> {
-    socket.extension::<User>().ok_or_else(|| ApiError::new("unauthorized", "not authenticated"))
+    if let Some(user) = socket.extension::<User>() {
+        return Ok(user);
+    }
+    let user =
+        socket.data::<User>().ok_or_else(|| ApiError::new("unauthorized", "not authenticated"))?;
+    socket.insert_extension(user.clone());
+    Ok(user)
 }
 
 /// Server → client: the error of a request sent without an ack, `{ event, error }`.

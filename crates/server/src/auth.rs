@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use crate::config::{AuthConfig, JwtConfig, JwtKey};
 
-/// An authenticated user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An authenticated user. It is also the socket's `data`, so that connection state recovery
+/// restores it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct User {
     /// Stable id (the username in dev mode, the `sub` claim with JWT).
     pub(crate) id: String,

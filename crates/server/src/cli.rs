@@ -99,6 +99,16 @@ pub(crate) struct ServeArgs {
     /// itself [default: 5000].
     #[arg(long, env = "SWITCHBOARD_TYPING_TIMEOUT_MS", value_name = "MS")]
     pub(crate) typing_timeout_ms: Option<u64>,
+    /// Connection state recovery: milliseconds a client whose connection dropped may take to
+    /// come back and get its session (id, rooms) and every missed message; 0 turns recovery off
+    /// [default: 120000, Node's `maxDisconnectionDuration`].
+    #[arg(long, env = "SWITCHBOARD_MAX_DISCONNECTION_DURATION_MS", value_name = "MS")]
+    pub(crate) max_disconnection_duration_ms: Option<u64>,
+    /// Milliseconds a user whose last connection dropped (transport closed or lost, not a
+    /// deliberate disconnect) stays online before the rooms get `offline`, so a short cut does
+    /// not flap their presence; 0 announces at once [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_MS", value_name = "MS")]
+    pub(crate) presence_grace_ms: Option<u64>,
     /// The `dist` directory of the npm socket.io-client package, served at
     /// `/socket.io/socket.io.js` [default: web/node_modules/socket.io-client/dist from the
     /// working directory or the source tree, if present; else a small built-in client].
@@ -162,7 +172,13 @@ mod tests {
             "json",
             "--typing-timeout-ms",
             "100",
+            "--max-disconnection-duration-ms",
+            "3000",
+            "--presence-grace-ms",
+            "0",
         ]);
+        assert_eq!(args.max_disconnection_duration_ms, Some(3000));
+        assert_eq!(args.presence_grace_ms, Some(0));
         assert_eq!(args.cors_origin, ["http://a", "http://b", "http://c"]);
         assert_eq!(args.log_format, Some(LogFormat::Json));
         assert_eq!((args.rate_limit, args.rate_burst), (Some(5), Some(6)));

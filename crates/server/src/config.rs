@@ -28,10 +28,18 @@ struct FileConfig {
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
     typing_timeout_ms: Option<u64>,
+    max_disconnection_duration_ms: Option<u64>,
+    presence_grace_ms: Option<u64>,
     client_dist: Option<PathBuf>,
     builtin_client: Option<bool>,
     log_format: Option<LogFormat>,
 }
+
+/// Node's `maxDisconnectionDuration` default: 2 minutes.
+const DEFAULT_MAX_DISCONNECTION_MS: u64 = 120_000;
+/// The default presence grace: longer than a client's first reconnection attempts (1 s
+/// backoff, up to 5 s) after a short cut.
+const DEFAULT_PRESENCE_GRACE_MS: u64 = 10_000;
 
 /// How clients authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +84,10 @@ pub(crate) struct Config {
     pub(crate) rate_limit: NonZeroU32,
     pub(crate) rate_burst: NonZeroU32,
     pub(crate) typing_timeout: Duration,
+    /// Connection state recovery window of every namespace; `None` (0 given) turns it off.
+    pub(crate) max_disconnection_duration: Option<Duration>,
+    /// How long a connection that dropped keeps its user online.
+    pub(crate) presence_grace: Duration,
     pub(crate) client_dist: Option<PathBuf>,
     pub(crate) builtin_client: bool,
     pub(crate) log_format: LogFormat,
@@ -160,6 +172,17 @@ impl Config {
             typing_timeout: Duration::from_millis(
                 args.typing_timeout_ms.or(file.typing_timeout_ms).unwrap_or(5000),
             ),
+            max_disconnection_duration: Some(Duration::from_millis(
+                args.max_disconnection_duration_ms
+                    .or(file.max_disconnection_duration_ms)
+                    .unwrap_or(DEFAULT_MAX_DISCONNECTION_MS),
+            ))
+            .filter(|d| !d.is_zero()),
+            presence_grace: Duration::from_millis(
+                args.presence_grace_ms
+                    .or(file.presence_grace_ms)
+                    .unwrap_or(DEFAULT_PRESENCE_GRACE_MS),
+            ),
             client_dist: args.client_dist.or(file.client_dist),
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
@@ -189,6 +212,19 @@ mod tests {
         assert_eq!((c.rate_limit.get(), c.rate_burst.get()), (10, 20));
         assert_eq!(c.typing_timeout, Duration::from_secs(5));
         assert_eq!(c.log_format, LogFormat::Human);
+        assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
+        assert_eq!(c.presence_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn recovery_window_and_presence_grace() {
+        let f = file("max_disconnection_duration_ms = 3000\npresence_grace_ms = 0\n");
+        let c = Config::resolve(ServeArgs::default(), f).unwrap();
+        assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(3)));
+        assert_eq!(c.presence_grace, Duration::ZERO);
+        let f = file("max_disconnection_duration_ms = 3000\n");
+        let off = ServeArgs { max_disconnection_duration_ms: Some(0), ..ServeArgs::default() };
+        assert_eq!(Config::resolve(off, f).unwrap().max_disconnection_duration, None);
     }
 
     #[test]

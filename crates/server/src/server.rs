@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::post;
-use switchboard::{SocketIo, SocketIoConfig};
+use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use switchboard_engine::Cors;
 use tokio::net::TcpListener;
 
@@ -44,6 +44,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         cors.origins = Some(config.cors_origins.clone());
         io_config.engine.cors = Some(cors);
     }
+    // Recovery is a server-wide option: /chat (issue: missed `message:new` after a short cut)
+    // and /notifications both get it; their connection handlers know a recovered socket.
+    io_config.connection_state_recovery = config.max_disconnection_duration.map(|window| {
+        let mut recovery = ConnectionStateRecovery::default();
+        recovery.max_disconnection_duration = window;
+        recovery
+    });
     let io = SocketIo::new(io_config);
     let app = App::new(AppInner {
         io: io.clone(),
@@ -54,6 +61,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         limiter: Limiter::new(config.rate_limit, config.rate_burst),
         api_key: config.api_key.clone(),
         typing_timeout: config.typing_timeout,
+        presence_grace: config.presence_grace,
     });
     chat::install(&app);
     notify::install(&app);

@@ -117,7 +117,10 @@ export function request(socket, event, ...args) {
   return socket.timeout(5000).emitWithAck(event, ...args);
 }
 
-/** The next `event` on `socket` whose first argument satisfies `accept`. */
+/**
+ * The next `event` on `socket` whose first argument satisfies `accept`: its first argument, or
+ * `[...args, ack]` when the server asked for an ack.
+ */
 export function waitFor(socket, event, accept = () => true, ms = 5000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -128,7 +131,9 @@ export function waitFor(socket, event, accept = () => true, ms = 5000) {
       if (!accept(args[0])) return;
       clearTimeout(timer);
       socket.off(event, listener);
-      resolve(args.length > 1 ? args : args[0]);
+      // `[data, ack]` for an event with an ack; else the data alone (with connection state
+      // recovery on, the official client hands the offset over as an extra last argument).
+      resolve(typeof args.at(-1) === "function" ? args : args[0]);
     };
     socket.on(event, listener);
   });

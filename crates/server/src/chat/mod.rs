@@ -8,7 +8,7 @@ mod rooms;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{MiddlewareError, Namespace, Socket};
+use switchboard::{DisconnectReason, MiddlewareError, Namespace, Socket};
 
 use crate::app::{ApiError, App, Outcome, check_room_id, fields, on, parse, user_of};
 use crate::auth::{User, user_room};
@@ -59,6 +59,11 @@ pub(crate) fn authenticate(app: &App, ns: &Namespace) {
         async move {
             match app.auth.authenticate(&socket.handshake().auth) {
                 Ok(user) => {
+                    // The data is what a recovered socket gets back (the middlewares do not
+                    // run for it); the extension is the fast path.
+                    if let Err(error) = socket.set_data(&user) {
+                        tracing::warn!(%error, "user not kept for recovery");
+                    }
                     socket.insert_extension(user);
                     Ok(())
                 }
@@ -86,15 +91,23 @@ pub(crate) fn install(app: &App) {
     });
 }
 
+/// Sets up a connection. A recovered socket (connection state recovery) kept its id, rooms
+/// and user, and got the room messages it missed replayed: its drop was held by presence (no
+/// `offline`, no new `online`), and it is only brought up to date with what the replay cannot
+/// carry: rooms joined or left meanwhile from another tab, and private messages still
+/// unacknowledged (sent with an ack, so never replayed).
 async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
     let user = user_of(socket)?;
     register(app, socket);
     socket.join(user.room());
-    let first = app.presence.connect(&user);
+    let first = match socket.recovered() {
+        true => app.presence.resume(socket.id().as_str(), &user),
+        false => app.presence.connect(&user),
+    };
     let on_close = app.clone();
-    socket.on_disconnect(move |socket: Socket, _reason| {
+    socket.on_disconnect(move |socket: Socket, reason| {
         let app = on_close.clone();
-        async move { disconnected(&app, &socket).await }
+        async move { disconnected(&app, &socket, reason).await }
     });
     let (id, name) = (user.id.clone(), user.username.clone());
     let rooms = app
@@ -104,6 +117,14 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
             s.user_rooms(&id)
         })
         .await?;
+    if socket.recovered() {
+        let kept: std::collections::HashSet<String> = rooms.iter().map(|r| room_key(r)).collect();
+        let left = socket
+            .rooms()
+            .into_iter()
+            .filter(|r| r.as_str().starts_with("room:") && !kept.contains(r.as_str()));
+        socket.leave_all(left);
+    }
     socket.join_all(rooms.iter().map(|r| room_key(r)));
     let session = json!({ "userId": user.id, "username": user.username, "rooms": rooms });
     if let Err(error) = socket.emit(events::SESSION, &session) {
@@ -115,14 +136,42 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
     private::deliver_pending(app, socket, &user).await
 }
 
-async fn disconnected(app: &App, socket: &Socket) {
+/// Whether a drop may be a short cut the client comes back from (its network, not a
+/// deliberate disconnect nor the server stopping).
+fn is_cut(reason: DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::TransportClose
+            | DisconnectReason::TransportError
+            | DisconnectReason::PingTimeout
+            | DisconnectReason::SessionTakenOver
+    )
+}
+
+async fn disconnected(app: &App, socket: &Socket, reason: DisconnectReason) {
     let Ok(user) = user_of(socket) else { return };
-    if !app.presence.disconnect(&user.id) {
+    if is_cut(reason) && !app.presence_grace.is_zero() {
+        let generation = app.presence.hold(socket.id().as_str(), &user.id);
+        // The presence grace timer: ends after `presence_grace`; the user goes offline only
+        // if this connection was neither recovered nor dropped again meanwhile.
+        let (app, sid) = (app.clone(), socket.id().as_str().to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(app.presence_grace).await;
+            if app.presence.release(&sid, generation) {
+                went_offline(&app, &user).await;
+            }
+        });
         return;
     }
+    if app.presence.disconnect(&user.id) {
+        went_offline(app, &user).await;
+    }
+}
+
+async fn went_offline(app: &App, user: &User) {
     let id = user.id.clone();
     match app.store.call(move |s| s.user_rooms(&id)).await {
-        Ok(rooms) => announce(app, &user, &rooms, "offline").await,
+        Ok(rooms) => announce(app, user, &rooms, "offline").await,
         Err(error) => tracing::warn!(%error, "cannot announce a user going offline"),
     }
 }

@@ -23,12 +23,19 @@ pub(crate) struct Online {
     pub(crate) username: String,
 }
 
+/// Socket id → (generation, user id) of connections held during the presence grace.
+type Held = HashMap<String, (u64, String)>;
+
 /// Online users of `/chat` with their connection counts.
 #[derive(Debug, Default)]
 pub(crate) struct Presence {
     // Written by connection and disconnect handlers of every client task, read by
     // `users:online` and `room:join`; held only for one map operation.
     users: Mutex<HashMap<String, (String, usize)>>,
+    // Connections that dropped and still count during the presence grace: socket id →
+    // (generation, user id). Written by disconnect handlers, grace timers and connection
+    // handlers of recovered sockets; held for one map operation, never with `users`.
+    held: Mutex<(u64, Held)>,
 }
 
 impl Presence {
@@ -55,6 +62,38 @@ impl Presence {
             }
             None => false,
         }
+    }
+
+    /// Socket `sid` dropped but keeps counting for its user until [`Presence::release`] or
+    /// [`Presence::resume`]; returns the generation `release` must match.
+    pub(crate) fn hold(&self, sid: &str, user_id: &str) -> u64 {
+        let mut held = lock(&self.held);
+        held.0 += 1;
+        let generation = held.0;
+        held.1.insert(sid.to_owned(), (generation, user_id.to_owned()));
+        generation
+    }
+
+    /// The grace of a held connection ended: it stops counting unless it was resumed or held
+    /// again since; true when it was the user's last connection.
+    pub(crate) fn release(&self, sid: &str, generation: u64) -> bool {
+        let user_id = {
+            let mut held = lock(&self.held);
+            match held.1.get(sid) {
+                Some((g, _)) if *g == generation => held.1.remove(sid).map(|(_, user)| user),
+                _ => None,
+            }
+        };
+        user_id.is_some_and(|user_id| self.disconnect(&user_id))
+    }
+
+    /// Socket `sid` of `user` was recovered: a held connection counts again as it was (false);
+    /// one whose grace ended connects anew (true when it is the user's first).
+    pub(crate) fn resume(&self, sid: &str, user: &User) -> bool {
+        if lock(&self.held).1.remove(sid).is_some() {
+            return false;
+        }
+        self.connect(user)
     }
 
     /// Whether the user has an open connection.
@@ -128,6 +167,25 @@ mod tests {
         assert!(p.disconnect("ann"));
         assert!(!p.is_online("ann"));
         assert!(!p.disconnect("ann"));
+    }
+
+    #[test]
+    fn a_held_connection_keeps_its_user_online_until_released_or_resumed() {
+        let p = Presence::default();
+        let ann = User { id: "ann".into(), username: "Ann".into() };
+        assert!(p.connect(&ann));
+        let g1 = p.hold("s1", "ann");
+        assert!(p.is_online("ann"));
+        assert!(!p.resume("s1", &ann), "resumed within the grace: no new online");
+        assert!(p.is_online("ann"));
+        let g2 = p.hold("s1", "ann");
+        assert!(!p.release("s1", g1), "an older grace does not release a newer hold");
+        assert!(p.is_online("ann"));
+        assert!(p.release("s1", g2));
+        assert!(!p.is_online("ann"));
+        assert!(!p.release("s1", g2), "released once");
+        assert!(p.resume("s1", &ann), "recovered after the grace: online again");
+        assert!(p.is_online("ann"));
     }
 
     #[test]
