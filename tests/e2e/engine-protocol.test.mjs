@@ -24,7 +24,9 @@ after(async () => {
 
 for (const { path, echo } of ENDPOINTS) {
   const ep = () => new Endpoint(`${server.url}${path}`);
-  const echoTest = echo ? test : test.skip;
+  // The echo data-path tests only apply to the Engine.IO echo endpoint: on /socket.io/ a
+  // message is a Socket.IO packet, covered by socketio-protocol.test.mjs. Not registered there.
+  const echoTest = echo ? test : () => {};
 
   describe(`${path} handshake`, () => {
     test("polling handshake has exactly the five keys", async () => {
