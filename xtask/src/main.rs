@@ -6,6 +6,8 @@
 //!   end-to-end tests), installing what the tests need first (the npm packages of `tests/e2e`).
 //! - `run`: the `switchboard` server binary (arguments are passed on), after installing the
 //!   official browser client it serves (`npm ci` in `web/`).
+//! - `bench`: the side-by-side benchmarks against Node socket.io and socketioxide (`--quick` for a
+//!   short run); writes `bench/results/<date>.md` and the README's benchmark table.
 //! - `conformance`: the protocol test server on port 3000 (arguments are passed on).
 //! - `ensure-apt`: installs missing Debian packages (what later test steps use for Redis and
 //!   Chromium).
@@ -13,6 +15,7 @@
 //! Only `std` and `anyhow`: the tool builds in seconds on a fresh clone.
 
 mod apt;
+mod bench;
 mod cmd;
 mod deps;
 mod npm;
@@ -29,6 +32,7 @@ usage: cargo xtask <command> [args]
 commands:
   test [--no-lint] [--no-e2e]   formatting, clippy, dependency rules, Rust tests, Node e2e tests
   run [ARGS...]                 run the switchboard server (e.g. `cargo xtask run --port 8080`)
+  bench [--quick] [ARGS...]     benchmarks vs Node socket.io and socketioxide (bench/results/)
   conformance [ARGS...]         run the protocol test server (default `--port 3000`)
   ensure-apt PACKAGE...         apt-get install the Debian packages that are missing
   help                          this text
@@ -71,6 +75,7 @@ fn run() -> Result<ExitCode> {
             cmd.args(&rest);
             cmd::exit_code_of(cmd)
         }
+        "bench" => bench::run(&root, &rest),
         "ensure-apt" => {
             let packages: Vec<&str> = rest.iter().map(String::as_str).collect();
             if packages.is_empty() {

@@ -1,0 +1,141 @@
+//! `switchboard-bench`: `gen` runs one scenario against a server and prints one JSON line;
+//! `raw-server` is the raw TCP ceiling; `run` runs the whole comparison (what `cargo xtask bench`
+//! calls).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use switchboard_bench::{net, polling, raw, runner, scenario};
+
+#[derive(Debug, Parser)]
+#[command(about = "Socket.IO load generator and side-by-side benchmark runner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one scenario against a server and print its result as one JSON line.
+    Gen {
+        /// The server, e.g. 127.0.0.1:3000.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The server's process id: its CPU time gives events per server CPU-second.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[command(subcommand)]
+        scenario: Scenario,
+    },
+    /// The raw TCP fan-out ceiling server.
+    RawServer {
+        /// Port on 127.0.0.1 (0 picks one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Write every frame of a wake-up in one write per connection.
+        #[arg(long)]
+        batched: bool,
+    },
+    /// Run every scenario against every server and write the report.
+    Run(runner::Options),
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Server RSS per idle WebSocket connection.
+    Idle {
+        /// The server's process id.
+        #[arg(long)]
+        pid: u32,
+        /// Connection counts, ascending.
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,19000")]
+        levels: Vec<usize>,
+        /// Idle time before each RSS reading, ms.
+        #[arg(long, default_value_t = 2000)]
+        settle_ms: u64,
+    },
+    /// Full handshakes per second.
+    Storm {
+        #[arg(long, default_value_t = 5000)]
+        conns: usize,
+        #[arg(long, default_value_t = 128)]
+        inflight: usize,
+        /// Shifts the source addresses (vary it between runs).
+        #[arg(long, default_value_t = 0)]
+        source_offset: u64,
+    },
+    /// Broadcast fan-out.
+    Broadcast {
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        #[arg(long, default_value_t = 1)]
+        inflight: usize,
+        #[arg(long, default_value_t = 5000)]
+        duration_ms: u64,
+    },
+    /// Echo with ack at a fixed rate (open loop).
+    Echo {
+        #[arg(long, default_value_t = 100)]
+        conns: usize,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 5000)]
+        duration_ms: u64,
+    },
+    /// Echo with ack, closed loop: the saturation throughput.
+    EchoMax {
+        #[arg(long, default_value_t = 100)]
+        conns: usize,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long, default_value_t = 5000)]
+        duration_ms: u64,
+    },
+    /// Polling transport throughput.
+    Polling {
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        #[arg(long, default_value_t = 5000)]
+        duration_ms: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let _ = net::raise_nofile();
+    match Cli::parse().command {
+        Command::Gen { addr, server_pid, scenario } => {
+            if let Some(pid) = server_pid {
+                switchboard_bench::cpu::watch(pid);
+            }
+            let ms = Duration::from_millis;
+            let outcome = match scenario {
+                Scenario::Idle { pid, levels, settle_ms } => {
+                    scenario::idle(addr, pid, &levels, ms(settle_ms))?
+                }
+                Scenario::Storm { conns, inflight, source_offset } => {
+                    scenario::storm(addr, conns, inflight, source_offset)?
+                }
+                Scenario::Broadcast { conns, inflight, duration_ms } => {
+                    scenario::broadcast(addr, conns, inflight, ms(duration_ms))?
+                }
+                Scenario::Echo { conns, rate, duration_ms } => {
+                    scenario::echo_rate(addr, conns, rate, ms(duration_ms))?
+                }
+                Scenario::EchoMax { conns, window, duration_ms } => {
+                    scenario::echo_max(addr, conns, window, ms(duration_ms))?
+                }
+                Scenario::Polling { clients, duration_ms } => {
+                    polling::polling(addr, clients, ms(duration_ms))?
+                }
+            };
+            println!("{}", serde_json::to_string(&outcome)?);
+            Ok(())
+        }
+        Command::RawServer { port, batched } => {
+            raw::serve(SocketAddr::from(([127, 0, 0, 1], port)), batched)
+        }
+        Command::Run(opts) => runner::run(&opts),
+    }
+}

@@ -1,0 +1,604 @@
+//! The report: medians per server and metric, the Markdown table with ratios, the goals of the
+//! issue, SVG charts, the JSON of every sample, and the README's marked section.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
+use crate::chart::{self, Series};
+use crate::hist::median;
+use crate::results::Outcome;
+use crate::runner::Plan;
+
+/// Every sample: server, then metric key, then one value per run.
+pub type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
+
+/// The README markers between which the table goes.
+pub const START: &str = "<!-- bench:start -->";
+/// See [`START`].
+pub const END: &str = "<!-- bench:end -->";
+
+/// Flattens one outcome into metric keys.
+pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
+    let m = samples.entry(server.to_owned()).or_default();
+    let mut put = |k: String, v: f64| m.entry(k).or_default().push(v);
+    match o {
+        Outcome::Idle { levels, .. } => {
+            for l in levels {
+                put(format!("idle.{}.per_conn_kib", l.conns), l.per_conn_kib);
+                put(format!("idle.{}.rss_kib", l.conns), l.rss_kib as f64);
+            }
+        }
+        Outcome::Storm { per_sec, handshake, per_server_cpu_s, .. } => {
+            put("storm.per_sec".into(), *per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("storm.per_cpu".into(), *v);
+            }
+            put("storm.p99_us".into(), handshake.p99_us);
+        }
+        Outcome::Broadcast {
+            conns,
+            inflight,
+            deliveries_per_sec,
+            completion,
+            per_server_cpu_s,
+            ..
+        } => {
+            put(format!("bc.{conns}.{inflight}.deliveries_per_sec"), *deliveries_per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put(format!("bc.{conns}.{inflight}.per_cpu"), *v);
+            }
+            put(format!("bc.{conns}.{inflight}.p50_us"), completion.p50_us);
+            put(format!("bc.{conns}.{inflight}.p99_us"), completion.p99_us);
+        }
+        Outcome::Echo { rate, acks_per_sec, latency, per_server_cpu_s, .. } if *rate == 0.0 => {
+            put("echo.max.acks_per_sec".into(), *acks_per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("echo.max.per_cpu".into(), *v);
+            }
+            put("echo.max.p99_us".into(), latency.p99_us);
+        }
+        Outcome::Echo { rate, acks_per_sec, latency, .. } => {
+            let r = *rate as u64;
+            put(format!("echo.{r}.acks_per_sec"), *acks_per_sec);
+            put(format!("echo.{r}.p50_us"), latency.p50_us);
+            put(format!("echo.{r}.p99_us"), latency.p99_us);
+            put(format!("echo.{r}.p999_us"), latency.p999_us);
+        }
+        Outcome::Polling { acks_per_sec, rtt, per_server_cpu_s, .. } => {
+            put("polling.acks_per_sec".into(), *acks_per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("polling.per_cpu".into(), *v);
+            }
+            put("polling.p99_us".into(), rtt.p99_us);
+        }
+    }
+}
+
+/// The median of a metric for a server.
+#[must_use]
+pub fn med(samples: &Samples, server: &str, key: &str) -> Option<f64> {
+    median(samples.get(server)?.get(key)?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    PerSec,
+    PerCpu,
+    Micros,
+    Kib,
+}
+
+struct Row {
+    label: String,
+    key: String,
+    unit: Unit,
+    higher_better: bool,
+    /// The offered rate, for echo rows (a value below 95 % of it is marked saturated).
+    offered: Option<f64>,
+}
+
+/// The label of the efficiency row under each throughput row.
+const CPU_LABEL: &str = "↳ the same per second of server CPU time";
+
+fn rows(plan: &Plan) -> Vec<Row> {
+    let row = |label: String, key: String, unit, higher_better| Row {
+        label,
+        key,
+        unit,
+        higher_better,
+        offered: None,
+    };
+    let mut v = Vec::new();
+    for n in &plan.idle_levels {
+        v.push(row(
+            format!("Idle RSS per WebSocket connection, {n} clients"),
+            format!("idle.{n}.per_conn_kib"),
+            Unit::Kib,
+            false,
+        ));
+    }
+    v.push(row(
+        "Connection storm: full handshakes".into(),
+        "storm.per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
+    v.push(row(CPU_LABEL.into(), "storm.per_cpu".into(), Unit::PerCpu, true));
+    for c in &plan.bc_conns {
+        for k in &plan.bc_inflight {
+            let p = format!("bc.{c}.{k}");
+            v.push(row(
+                format!("Broadcast to {c}, {k} in flight: deliveries"),
+                format!("{p}.deliveries_per_sec"),
+                Unit::PerSec,
+                true,
+            ));
+            v.push(row(CPU_LABEL.into(), format!("{p}.per_cpu"), Unit::PerCpu, true));
+            v.push(row(
+                format!("Broadcast to {c}, {k} in flight: completion p50"),
+                format!("{p}.p50_us"),
+                Unit::Micros,
+                false,
+            ));
+            v.push(row(
+                format!("Broadcast to {c}, {k} in flight: completion p99"),
+                format!("{p}.p99_us"),
+                Unit::Micros,
+                false,
+            ));
+        }
+    }
+    v.push(row(
+        "Echo + ack, saturation (closed loop, 100 × 16)".into(),
+        "echo.max.acks_per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
+    v.push(row(CPU_LABEL.into(), "echo.max.per_cpu".into(), Unit::PerCpu, true));
+    for r in &plan.echo_rates {
+        let r = *r as u64;
+        v.push(Row {
+            offered: Some(r as f64),
+            ..row(
+                format!("Echo + ack at {r}/s: acks"),
+                format!("echo.{r}.acks_per_sec"),
+                Unit::PerSec,
+                true,
+            )
+        });
+        for (q, name) in [("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")] {
+            v.push(row(
+                format!("Echo + ack at {r}/s: {name}"),
+                format!("echo.{r}.{q}_us"),
+                Unit::Micros,
+                false,
+            ));
+        }
+    }
+    v.push(row(
+        "Polling: echo + ack, 50 clients".into(),
+        "polling.acks_per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
+    v.push(row(CPU_LABEL.into(), "polling.per_cpu".into(), Unit::PerCpu, true));
+    v.push(row("Polling: round trip p99".into(), "polling.p99_us".into(), Unit::Micros, false));
+    v
+}
+
+fn fmt(v: Option<f64>, unit: Unit) -> String {
+    let Some(v) = v else { return "—".into() };
+    match unit {
+        Unit::PerSec if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
+        Unit::PerSec if v >= 1e3 => format!("{:.1} k/s", v / 1e3),
+        Unit::PerSec => format!("{v:.0} /s"),
+        Unit::PerCpu if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        Unit::PerCpu if v >= 1e3 => format!("{:.1} k", v / 1e3),
+        Unit::PerCpu => format!("{v:.0}"),
+        Unit::Micros if v >= 1e3 => format!("{:.1} ms", v / 1e3),
+        Unit::Micros => format!("{:.3} ms", v / 1e3),
+        Unit::Kib => format!("{v:.1} KiB"),
+    }
+}
+
+/// How many times better `ours` is than `theirs` (> 1: ours is better).
+#[must_use]
+pub fn ratio(ours: Option<f64>, theirs: Option<f64>, higher_better: bool) -> Option<f64> {
+    let (o, t) = (ours?, theirs?);
+    if o <= 0.0 || t <= 0.0 {
+        return None;
+    }
+    Some(if higher_better { o / t } else { t / o })
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+}
+
+/// Run facts for the report header.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// UTC date.
+    pub date: String,
+    /// Repetitions.
+    pub runs: usize,
+    /// Quick mode.
+    pub quick: bool,
+    /// Whether taskset pinned the processes.
+    pub pinned: bool,
+    /// The open-file limit.
+    pub nofile: u64,
+    /// Servers compared.
+    pub servers: Vec<String>,
+    /// CPU and Node version.
+    pub machine: String,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Scenario failures.
+    pub errors: Vec<String>,
+    /// Load averages before and after the run.
+    pub load: String,
+}
+
+/// What [`write`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The Markdown file.
+    pub md: PathBuf,
+    /// The results table (for the README).
+    pub table: String,
+}
+
+impl Written {
+    /// The Markdown file's path under `out_dir` (as the README links it).
+    #[must_use]
+    pub fn md_rel(&self, out_dir: &Path) -> String {
+        let name =
+            self.md.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out_dir.join(name).display().to_string()
+    }
+}
+
+/// The results table: each scenario, each server, the raw ceiling, and our ratios.
+#[must_use]
+pub fn table(plan: &Plan, samples: &Samples, servers: &[String]) -> String {
+    let ours = "switchboard";
+    let mut t = String::from("| Scenario |");
+    for s in servers {
+        let _ = write!(t, " {s} |");
+    }
+    t.push_str(" raw TCP ceiling (1 write/frame · batched) | switchboard vs socketioxide | switchboard vs Node |\n|---|");
+    t.push_str(&"---:|".repeat(servers.len() + 3));
+    t.push('\n');
+    for r in rows(plan) {
+        let _ = write!(t, "| {} |", r.label);
+        for s in servers {
+            let v = med(samples, s, &r.key);
+            let sat = r.offered.is_some_and(|o| v.is_some_and(|v| v < 0.95 * o));
+            let _ = write!(t, " {}{} |", fmt(v, r.unit), if sat { " (saturated)" } else { "" });
+        }
+        let (a, b) = (med(samples, "raw", &r.key), med(samples, "raw-batched", &r.key));
+        if a.is_some() || b.is_some() {
+            let _ = write!(t, " {} · {} |", fmt(a, r.unit), fmt(b, r.unit));
+        } else {
+            t.push_str(" |");
+        }
+        let o = med(samples, ours, &r.key);
+        let _ = writeln!(
+            t,
+            " {} | {} |",
+            fmt_ratio(ratio(o, med(samples, "socketioxide", &r.key), r.higher_better)),
+            fmt_ratio(ratio(o, med(samples, "node", &r.key), r.higher_better))
+        );
+    }
+    t
+}
+
+fn goals(plan: &Plan, samples: &Samples) -> String {
+    let m = |s: &str, k: &str| med(samples, s, k);
+    let idle_key =
+        plan.idle_levels.last().map(|n| format!("idle.{n}.per_conn_kib")).unwrap_or_default();
+    let bc16 = plan
+        .bc_inflight
+        .last()
+        .map(|k| format!("bc.10000.{k}.deliveries_per_sec"))
+        .unwrap_or_default();
+    let check = |v: Option<f64>, ok: bool| match v {
+        None => "not measured".to_owned(),
+        Some(_) if ok => "met".to_owned(),
+        Some(_) => "not met".to_owned(),
+    };
+    let mut g = String::from(
+        "| Goal | Target | Measured | Per server CPU-second | |\n|---|---:|---:|---:|---|\n",
+    );
+    let idle = m("switchboard", &idle_key);
+    let _ = writeln!(
+        g,
+        "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | | {} |",
+        fmt(idle, Unit::Kib),
+        check(idle, idle.is_some_and(|v| v <= 4.0))
+    );
+    for (label, key, other, target) in [
+        ("Broadcast to 10k, most in flight, vs socketioxide", bc16.as_str(), "socketioxide", 3.0),
+        ("Broadcast to 10k, most in flight, vs Node", bc16.as_str(), "node", 15.0),
+        (
+            "Broadcast to 10k, 1 in flight, vs socketioxide",
+            "bc.10000.1.deliveries_per_sec",
+            "socketioxide",
+            1.3,
+        ),
+        ("Echo + ack saturation vs socketioxide", "echo.max.acks_per_sec", "socketioxide", 2.5),
+        ("Full handshakes/s vs socketioxide", "storm.per_sec", "socketioxide", 1.7),
+    ] {
+        let r = ratio(m("switchboard", key), m(other, key), true);
+        let cpu_key =
+            key.replace("deliveries_per_sec", "per_cpu").replace("acks_per_sec", "per_cpu");
+        let cpu_key = cpu_key.replace("per_sec", "per_cpu");
+        let rc = ratio(m("switchboard", &cpu_key), m(other, &cpu_key), true);
+        let _ = writeln!(
+            g,
+            "| {label} | ≥ {target}× | {} | {} | {} |",
+            fmt_ratio(r),
+            fmt_ratio(rc),
+            check(r, r.is_some_and(|r| r >= target))
+        );
+    }
+    let p99 = m("switchboard", "echo.40000.p99_us");
+    let _ = writeln!(
+        g,
+        "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | | {} |",
+        fmt(p99, Unit::Micros),
+        check(p99, p99.is_some_and(|v| v <= 300.0))
+    );
+    g
+}
+
+fn charts(
+    dir: &Path,
+    date: &str,
+    plan: &Plan,
+    samples: &Samples,
+    servers: &[String],
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut all: Vec<String> = servers.to_vec();
+    all.extend(["raw".to_owned(), "raw-batched".to_owned()]);
+    let mut groups = Vec::new();
+    let mut keys = Vec::new();
+    for c in &plan.bc_conns {
+        for k in &plan.bc_inflight {
+            groups.push(format!("{c} × {k} in flight"));
+            keys.push(format!("bc.{c}.{k}.deliveries_per_sec"));
+        }
+    }
+    let series = |names: &[String], keys: &[String]| -> Vec<Series> {
+        names
+            .iter()
+            .map(|s| Series {
+                name: s.clone(),
+                values: keys.iter().map(|k| med(samples, s, k)).collect(),
+            })
+            .collect()
+    };
+    let name = format!("{date}-broadcast.svg");
+    chart::bars(
+        &dir.join(&name),
+        "Broadcast fan-out: deliveries/s (log scale)",
+        "deliveries/s",
+        &groups,
+        &series(&all, &keys),
+    )?;
+    out.push(("Broadcast fan-out".to_owned(), name));
+
+    let xs: Vec<f64> = plan.echo_rates.clone();
+    let keys: Vec<String> = xs.iter().map(|r| format!("echo.{}.p99_us", *r as u64)).collect();
+    let name = format!("{date}-echo-p99.svg");
+    chart::lines(
+        &dir.join(&name),
+        "Echo + ack: p99 latency (µs, log scale) vs offered rate",
+        "offered acks/s",
+        "p99 µs",
+        &xs,
+        &series(servers, &keys),
+    )?;
+    out.push(("Echo + ack p99 latency".to_owned(), name));
+
+    let groups: Vec<String> = plan.idle_levels.iter().map(|n| format!("{n} clients")).collect();
+    let keys: Vec<String> =
+        plan.idle_levels.iter().map(|n| format!("idle.{n}.per_conn_kib")).collect();
+    let name = format!("{date}-idle-memory.svg");
+    chart::bars(
+        &dir.join(&name),
+        "Idle RSS per WebSocket connection (KiB, log scale)",
+        "KiB",
+        &groups,
+        &series(servers, &keys),
+    )?;
+    out.push(("Idle memory per connection".to_owned(), name));
+
+    let mut groups: Vec<String> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    for c in &plan.bc_conns {
+        for k in &plan.bc_inflight {
+            groups.push(format!("bc {c}×{k}"));
+            keys.push(format!("bc.{c}.{k}.per_cpu"));
+        }
+    }
+    for (g, k) in [
+        ("echo", "echo.max.per_cpu"),
+        ("handshakes", "storm.per_cpu"),
+        ("polling", "polling.per_cpu"),
+    ] {
+        groups.push(g.to_owned());
+        keys.push(k.to_owned());
+    }
+    let name = format!("{date}-per-cpu.svg");
+    chart::bars(
+        &dir.join(&name),
+        "Events per second of server CPU time (log scale)",
+        "per CPU-second",
+        &groups,
+        &series(&all, &keys),
+    )?;
+    out.push(("Efficiency: events per server CPU-second".to_owned(), name));
+
+    let groups = vec![
+        "handshakes/s".to_owned(),
+        "echo saturation acks/s".to_owned(),
+        "polling acks/s".to_owned(),
+    ];
+    let keys = vec![
+        "storm.per_sec".to_owned(),
+        "echo.max.acks_per_sec".to_owned(),
+        "polling.acks_per_sec".to_owned(),
+    ];
+    let name = format!("{date}-throughput.svg");
+    chart::bars(
+        &dir.join(&name),
+        "Handshakes, echo saturation and polling (per second, log scale)",
+        "per second",
+        &groups,
+        &series(servers, &keys),
+    )?;
+    out.push(("Throughput".to_owned(), name));
+    Ok(out)
+}
+
+/// Writes `<date>.md`, `<date>.json` and the charts into `dir`.
+///
+/// # Errors
+/// Writing a file failing.
+pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<Written> {
+    let stem = if meta.quick { format!("{}-quick", meta.date) } else { meta.date.clone() };
+    let table = table(plan, samples, &meta.servers);
+    let charts = charts(dir, &stem, plan, samples, &meta.servers)?;
+    let mut md = format!("# Benchmarks, {}\n\n", meta.date);
+    let _ = writeln!(
+        md,
+        "Machine: {}. Servers: {}. Medians of {} run(s){}; servers run one after another in each run \
+         (A/B/C, A/B/C); {}; open-file limit {}. Wall time {:.0?}; load average (1/5/15 min) {}.\n",
+        meta.machine,
+        meta.servers.join(", "),
+        meta.runs,
+        if meta.quick {
+            " (quick mode: smaller and shorter scenarios, not for comparison)"
+        } else {
+            ""
+        },
+        if meta.pinned {
+            "server pinned to core 0, load generator to core 1 (taskset)"
+        } else {
+            "NOT pinned (taskset missing)"
+        },
+        meta.nofile,
+        meta.elapsed,
+        meta.load
+    );
+    md.push_str(
+        "Load generator: `switchboard-bench` (one mio event loop, pre-encoded masked frames, 64 loopback \
+         source addresses, handshakes in flight capped, open-loop echo latency measured from the intended \
+         send time). Ratios: how many times better switchboard is (throughput: ours / theirs; latency and \
+         memory: theirs / ours). The raw TCP ceiling is a plain fan-out of the same pre-encoded frames \
+         (one write per frame, and every frame of a wake-up batched into one write per connection).\n\n",
+    );
+    md.push_str("## Results\n\n");
+    md.push_str(&table);
+    md.push_str("\n## Goals\n\n");
+    md.push_str(&goals(plan, samples));
+    md.push_str("\n## Charts\n\n");
+    for (title, file) in &charts {
+        let _ = writeln!(md, "![{title}]({file})\n");
+    }
+    if !meta.errors.is_empty() {
+        md.push_str("## Scenario failures\n\n");
+        for e in &meta.errors {
+            let _ = writeln!(md, "- {}", e.replace('\n', " "));
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "Every sample: [{stem}.json]({stem}.json).");
+    let md_path = dir.join(format!("{stem}.md"));
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_string_pretty(samples)?)?;
+    Ok(Written { md: md_path, table })
+}
+
+/// Replaces the README's marked section with `table` and a link to the full report; adds a
+/// `## Benchmarks` section before `## License` when the markers are missing.
+///
+/// # Errors
+/// Reading or writing the README failing.
+pub fn update_readme(readme: &Path, table: &str, md_rel: &str) -> Result<()> {
+    let text =
+        std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
+    let section = format!("{START}\nLatest run: [{md_rel}]({md_rel}).\n\n{table}{END}");
+    std::fs::write(readme, splice(&text, &section))?;
+    Ok(())
+}
+
+fn splice(text: &str, section: &str) -> String {
+    if let (Some(a), Some(b)) = (text.find(START), text.find(END)) {
+        if a < b {
+            return format!("{}{section}{}", &text[..a], &text[b + END.len()..]);
+        }
+    }
+    let block = format!("## Benchmarks\n\n{section}\n\n");
+    match text.find("## License") {
+        Some(i) => format!("{}{block}{}", &text[..i], &text[i..]),
+        None => format!("{text}\n{block}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hist::Summary;
+
+    #[test]
+    fn ratios_point_the_right_way() {
+        assert_eq!(ratio(Some(300.0), Some(100.0), true), Some(3.0));
+        assert_eq!(ratio(Some(2.0), Some(8.0), false), Some(4.0));
+        assert_eq!(ratio(None, Some(1.0), true), None);
+        assert_eq!(ratio(Some(0.0), Some(1.0), true), None);
+    }
+
+    #[test]
+    fn samples_flatten_and_take_medians() {
+        let mut s = Samples::default();
+        for v in [10.0, 30.0, 20.0] {
+            add(
+                &mut s,
+                "node",
+                &Outcome::Storm {
+                    ready: 1,
+                    failed: 0,
+                    per_sec: v,
+                    handshake: Summary::default(),
+                    per_server_cpu_s: Some(v * 2.0),
+                },
+            );
+        }
+        assert_eq!(med(&s, "node", "storm.per_sec"), Some(20.0));
+        assert_eq!(med(&s, "node", "storm.per_cpu"), Some(40.0));
+        assert_eq!(med(&s, "node", "missing"), None);
+        let plan = Plan::new(true);
+        let t = table(&plan, &s, &["switchboard".into(), "node".into()]);
+        assert!(t.contains("| Connection storm: full handshakes | — | 20 /s |"), "{t}");
+    }
+
+    #[test]
+    fn readme_section_is_replaced_or_added() {
+        let fresh =
+            splice("# X\n\n## License\n\nMIT.\n", "<!-- bench:start -->\nT\n<!-- bench:end -->");
+        assert!(fresh.contains(
+            "## Benchmarks\n\n<!-- bench:start -->\nT\n<!-- bench:end -->\n\n## License"
+        ));
+        let again = splice(&fresh, "<!-- bench:start -->\nU\n<!-- bench:end -->");
+        assert!(again.contains("\nU\n") && !again.contains("\nT\n"));
+        assert_eq!(again.matches("## Benchmarks").count(), 1);
+    }
+}
