@@ -153,7 +153,10 @@ describe("socket.io-client", () => {
         const self = wait(a, "late");
         await c.emitWithAck("io-to", { rooms: [room], event: "late", data: 5 });
         await self;
-        await delay(100);
+        // Packets to b arrive in order: once this marker is here, `late` is not coming.
+        const marker = wait(b, "marker");
+        await c.emitWithAck("io-to", { rooms: [b.id], event: "marker", data: 6 });
+        await marker;
         assert.equal(bGot, false);
         assert.equal(aGot, false);
         for (const s of [a, b, c]) s.disconnect();
@@ -246,7 +249,7 @@ describe("socket.io-client", () => {
           open.push(probe);
           await wait(probe, "connect");
           for (let i = 0; i < 40; i++) {
-            const found = (await probe.emitWithAck("get")).filter((r) => r.id === id);
+            const found = (await probe.emitWithAck("get")).filter((r) => r.id === id && r.reason);
             if (found.length) {
               probe.disconnect();
               return found.map((r) => r.reason);
@@ -313,25 +316,30 @@ describe("socket.io-client", () => {
 });
 
 describe("reconnection", () => {
-  test("the official client reconnects after a server restart", async () => {
-    let app = await startApp();
-    const port = app.port;
-    const socket = io(app.url, { transports: ["websocket"], reconnectionDelay: 50, reconnectionDelayMax: 200 });
-    try {
-      await wait(socket, "hello");
-      const firstId = socket.id;
-      const dropped = wait(socket, "disconnect", 5000);
-      await app.stop();
-      const [reason] = await dropped;
-      assert.equal(reason, "transport close");
-      app = await startApp({ port });
-      const [hello] = await wait(socket, "hello", 10_000);
-      assert.equal(hello.id, socket.id);
-      assert.notEqual(socket.id, firstId);
-      assert.equal(await socket.timeout(2000).emitWithAck("echo", "back"), "back");
-    } finally {
-      socket.disconnect();
-      await app.stop();
-    }
-  });
+  for (const mode of Object.keys(MODES)) {
+    test(`the official client reconnects after a server restart (${mode})`, async () => {
+      let app = await startApp();
+      const port = app.port;
+      const socket = io(app.url, { ...MODES[mode], reconnectionDelay: 50, reconnectionDelayMax: 200 });
+      try {
+        await wait(socket, "hello");
+        if (mode === "upgrade" && socket.io.engine.transport.name !== "websocket") {
+          await wait(socket.io.engine, "upgrade");
+        }
+        const firstId = socket.id;
+        const dropped = wait(socket, "disconnect", 5000);
+        await app.stop();
+        const [reason] = await dropped;
+        assert.ok(["transport close", "transport error"].includes(reason), reason);
+        app = await startApp({ port });
+        const [hello] = await wait(socket, "hello", 10_000);
+        assert.equal(hello.id, socket.id);
+        assert.notEqual(socket.id, firstId);
+        assert.equal(await socket.timeout(2000).emitWithAck("echo", "back"), "back");
+      } finally {
+        socket.disconnect();
+        await app.stop();
+      }
+    });
+  }
 });

@@ -263,6 +263,7 @@ impl<H: Handler> Task<H> {
                 progress = true;
                 match transmit {
                     Transmit::Poll(packets) => {
+                        self.socket.set_writable(false);
                         if let Some(reply) = self.pending.take() {
                             let _ = reply.send(PollReply::Payload(payload::encode(&packets)));
                         }
@@ -272,6 +273,10 @@ impl<H: Handler> Task<H> {
                 }
             }
             let limit = self.engine.config().ping_timeout;
+            if !probe_frames.is_empty() || !ws_frames.is_empty() {
+                // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
+                self.socket.set_writable(false);
+            }
             if !probe_frames.is_empty() {
                 // Before the upgrade the probe is its own socket; after, it is the session's.
                 let target = self.probe.as_mut().or(self.ws.as_mut());
@@ -311,9 +316,22 @@ impl<H: Handler> Task<H> {
                 }
             }
             if !progress {
+                if closed.is_none() {
+                    self.update_writable();
+                }
                 return closed;
             }
         }
+    }
+
+    /// The session waits: its transport is writable if nothing is queued, no upgrade is
+    /// under way, and a WebSocket or a parked GET is there to write to.
+    fn update_writable(&self) {
+        let writable = self.session.buffered() == 0
+            && self.outgoing.is_empty()
+            && self.probe.is_none()
+            && (self.ws.is_some() || self.pending.is_some());
+        self.socket.set_writable(writable);
     }
 
     /// Moves the handler's queued messages into the session, as far as its queue allows.

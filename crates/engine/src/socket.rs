@@ -101,6 +101,11 @@ pub struct Socket {
     upgraded: AtomicBool,
     /// Cleared by the session task only, when the session ends.
     connected: AtomicBool,
+    /// Whether the transport can write a message at once (Node's `transport.writable`): set
+    /// by the session task only, when it waits with nothing queued and a transport ready (a
+    /// parked GET, an idle WebSocket, no upgrade under way); every send clears it, since what
+    /// it queued goes first.
+    writable: AtomicBool,
     /// To the session task, which is its only receiver; bounded by `max_buffered_messages`.
     /// The task stops draining it while its own queue is full, so a slow client makes
     /// `send` fail with [`SendError::Full`] instead of growing memory.
@@ -122,6 +127,7 @@ impl Socket {
             request,
             upgraded: AtomicBool::new(upgraded),
             connected: AtomicBool::new(true),
+            writable: AtomicBool::new(false),
             outgoing,
             closer,
         }
@@ -156,12 +162,50 @@ impl Socket {
         self.send_many(vec![message])
     }
 
+    /// Whether a message sent now would be written at once (Node's `transport.writable`).
+    ///
+    /// False while no polling GET is waiting, while an upgrade is under way, while the
+    /// WebSocket is being written to, and after a send until the session task wrote it.
+    pub fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::Acquire)
+    }
+
     /// Queues several messages that must go out together and in order (a Socket.IO packet and
     /// its binary attachments): either all are queued or none.
     pub fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
         if !self.is_connected() {
             return Err(SendError::Closed);
         }
+        self.writable.store(false, Ordering::Release);
+        self.queue(messages)
+    }
+
+    /// Queues messages only if the transport can write them at once, as Node does with
+    /// volatile packets; returns whether they were queued (`false`: dropped).
+    ///
+    /// ```no_run
+    /// # use switchboard_engine::{Message, Socket};
+    /// # fn demo(socket: &Socket) {
+    /// // A position update nobody needs once stale: drop it rather than queue it.
+    /// let _ = socket.send_volatile(vec![Message::Text("pos 1 2".into())]);
+    /// # }
+    /// ```
+    pub fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        // Claims the transport: a second volatile send before it is written is dropped.
+        if !self.writable.swap(false, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        match self.queue(messages) {
+            Ok(()) => Ok(true),
+            Err(SendError::Full) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn queue(&self, messages: Vec<Message>) -> Result<(), SendError> {
         self.outgoing.try_send(messages).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
@@ -180,7 +224,12 @@ impl Socket {
         self.upgraded.store(true, Ordering::Release);
     }
 
+    pub(crate) fn set_writable(&self, writable: bool) {
+        self.writable.store(writable, Ordering::Release);
+    }
+
     pub(crate) fn set_disconnected(&self) {
+        self.writable.store(false, Ordering::Release);
         self.connected.store(false, Ordering::Release);
     }
 }

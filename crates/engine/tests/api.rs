@@ -130,3 +130,48 @@ async fn two_engines_share_one_server_through_the_layer() {
     assert_eq!(other.status, 400);
     assert_eq!(http(addr, "GET", "/elsewhere", b"").await.status, 404);
 }
+
+/// Waits until the session task says the transport is writable.
+async fn writable(socket: &switchboard_engine::Socket) {
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !socket.is_writable() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("writable in time");
+}
+
+#[tokio::test]
+async fn volatile_is_dropped_unless_the_transport_is_writable() {
+    let server = start_with(config(), false).await;
+    let sid = handshake(server.addr).await;
+    let socket = server.engine.socket(&sid).unwrap();
+    let text = |s: &str| vec![Message::Text(s.to_owned().into())];
+    // Polling with no GET waiting: dropped, as in Node.
+    assert!(!socket.is_writable());
+    assert_eq!(socket.send_volatile(text("dropped")), Ok(false));
+    // A GET waits: the first volatile goes; a second one before it is written is dropped.
+    let addr = server.addr;
+    let target = polling(PATH, Some(&sid));
+    let get = tokio::spawn(async move { http(addr, "GET", &target, b"").await });
+    writable(&socket).await;
+    assert_eq!(socket.send_volatile(text("kept")), Ok(true));
+    assert_eq!(socket.send_volatile(text("dropped too")), Ok(false));
+    assert_eq!(get.await.unwrap().body, "4kept");
+    // A normal send goes first: a volatile right behind it is dropped.
+    let target = polling(PATH, Some(&sid));
+    let get = tokio::spawn(async move { http(addr, "GET", &target, b"").await });
+    writable(&socket).await;
+    socket.send(Message::Text("normal".into())).unwrap();
+    assert_eq!(socket.send_volatile(text("behind")), Ok(false));
+    assert_eq!(get.await.unwrap().body, "4normal");
+
+    // Over WebSocket, an idle transport is writable.
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&common::text(&mut ws).await);
+    let socket = server.engine.socket(&sid).unwrap();
+    writable(&socket).await;
+    assert_eq!(socket.send_volatile(text("ws")), Ok(true));
+    assert_eq!(common::text(&mut ws).await, "4ws");
+}

@@ -74,14 +74,25 @@ fn main_namespace(io: &SocketIo, reasons: Reasons) {
             socket.on_upgrade(|s: &Socket, transport| {
                 let _ = s.emit("upgraded", transport.as_str());
             });
+            let log = reasons.clone();
+            socket.on_disconnecting(move |s: Socket, reason: switchboard::DisconnectReason| {
+                let log = log.clone();
+                async move {
+                    let entry = json!({"id": s.id().as_str(), "disconnecting": reason.as_str(), "rooms": rooms_of(&s)});
+                    log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+                }
+            });
             socket.on_disconnect(move |s: Socket, reason: switchboard::DisconnectReason| {
                 let reasons = reasons.clone();
                 async move {
                     let entry = json!({"id": s.id().as_str(), "reason": reason.as_str()});
                     reasons.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+                    // For the close test, which reads it after the process exits.
+                    println!("disconnect {} {}", s.id(), reason.as_str());
                 }
             });
             register(&socket, &io);
+            register_api(&socket, &io);
         }
     });
 }
@@ -133,8 +144,7 @@ fn register(socket: &Socket, io: &SocketIo) {
             for r in &ev.data.except {
                 op = op.except(r.as_str());
             }
-            let done =
-                op.volatile().compress(true).emit(&ev.data.event, &ev.data.data).await.is_ok();
+            let done = op.compress(true).emit(&ev.data.event, &ev.data.data).await.is_ok();
             reply(ev.ack, &json!(done));
         }
     });
@@ -217,6 +227,106 @@ fn register(socket: &Socket, io: &SocketIo) {
     });
 }
 
+/// The catch-all listeners' log of a socket (`any-log`), at most 100 entries.
+#[derive(Clone, Default)]
+struct AnyLog(Arc<Mutex<Vec<String>>>);
+
+impl AnyLog {
+    fn push(&self, entry: String) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() < 100 {
+            log.push(entry);
+        }
+    }
+}
+
+/// A RemoteSocket action asked for by a test.
+#[derive(Debug, Deserialize)]
+struct Remote {
+    id: String,
+    action: String,
+    #[serde(default)]
+    room: String,
+}
+
+/// Listeners, per-packet middleware, volatile packets, remote handles and shutdown.
+fn register_api(socket: &Socket, io: &SocketIo) {
+    socket.use_middleware(|_s: Socket, event, _payload| async move {
+        if event.as_str() == "forbidden" {
+            Err(MiddlewareError::new("forbidden event").with_data(json!({ "event": "forbidden" })))
+        } else {
+            Ok(())
+        }
+    });
+    let log = AnyLog::default();
+    socket.insert_extension(log.clone());
+    let l = log.clone();
+    socket.on_any(move |_s, ev, _p| l.push(format!("any:{ev}")));
+    let l = log.clone();
+    socket.prepend_any(move |_s, ev, _p| l.push(format!("first:{ev}")));
+    let l = log;
+    socket.on_any_outgoing(move |_s, ev, _p| l.push(format!("out:{ev}")));
+    socket.on("any-log", |s: Socket, ev: Event<IgnoredAny>| async move {
+        let _ = s.emit("out-test", &1);
+        let log = s.extension::<AnyLog>().unwrap_or_default();
+        let entries = std::mem::take(&mut *log.0.lock().unwrap_or_else(|e| e.into_inner()));
+        reply(ev.ack, &json!(entries));
+    });
+    socket.once("once", |_s: Socket, ev: Event<IgnoredAny>| async move {
+        reply(ev.ack, &json!("once"));
+    });
+    socket.on("off-me", |_s: Socket, ev: Event<IgnoredAny>| async move {
+        reply(ev.ack, &json!("on"));
+    });
+    socket.on("do-off", |s: Socket, ev: Event<IgnoredAny>| async move {
+        s.off("off-me");
+        reply(ev.ack, &json!(true));
+    });
+    let server = io.clone();
+    socket.on("volatile-burst", move |s: Socket, ev: Event<IgnoredAny>| {
+        let io = server.clone();
+        async move {
+            // The first packet makes the transport busy: the volatile ones right behind it
+            // are dropped, as Node does; the last one is not volatile.
+            let _ = s.emit("v-first", &1);
+            let _ = s.volatile().emit("v-drop", &2);
+            let _ = io.of("/").to(s.id().room()).volatile().emit("v-drop", &3).await;
+            let _ = s.emit("v-end", &4);
+            reply(ev.ack, &json!(true));
+        }
+    });
+    let server = io.clone();
+    socket.on("remote", move |_s: Socket, ev: Event<Remote>| {
+        let io = server.clone();
+        async move {
+            let sockets = io.fetch_sockets().await.unwrap_or_default();
+            let Some(target) = sockets.iter().find(|r| r.id().as_str() == ev.data.id) else {
+                return reply(ev.ack, &json!(false));
+            };
+            let done = match ev.data.action.as_str() {
+                "emit" => target.emit("remote-hello", &ev.data.room).await.is_ok(),
+                "join" => target.join(ev.data.room.as_str()).await.is_ok(),
+                "disconnect" => target.disconnect(false).await.is_ok(),
+                _ => false,
+            };
+            reply(ev.ack, &json!(done));
+        }
+    });
+    let server = io.clone();
+    socket.on("shutdown", move |_s: Socket, _ev: Event<IgnoredAny>| {
+        let io = server.clone();
+        async move {
+            // On its own task: close() disconnects this very socket, whose client task
+            // runs this handler.
+            tokio::spawn(async move {
+                io.close().await;
+                // The close test waits for this line: the disconnect handlers ran before it.
+                println!("closed");
+            });
+        }
+    });
+}
+
 fn rooms_of(s: &Socket) -> Value {
     let mut rooms: Vec<String> = s.rooms().iter().map(|r| r.to_string()).collect();
     rooms.sort();
@@ -275,6 +385,13 @@ async fn main() -> anyhow::Result<()> {
         });
     });
 
+    let by_fn = io.of_fn(|name, auth| {
+        name.starts_with("/fn-") && auth.get("ok").and_then(Value::as_bool) == Some(true)
+    });
+    by_fn.on_connection(|socket: Socket| async move {
+        let _ = socket.emit("ns", socket.ns());
+    });
+
     serve(io, args.port).await
 }
 
@@ -284,5 +401,8 @@ async fn serve(io: SocketIo, port: u16) -> anyhow::Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     println!("listening on http://{}", listener.local_addr()?);
     io.serve(listener).await?;
+    // serve() returns once close() started. The process stays up so that responses under
+    // way (a polling client's close packet) are written; the test stops it.
+    std::future::pending::<()>().await;
     Ok(())
 }

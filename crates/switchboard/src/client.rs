@@ -36,6 +36,9 @@ pub(crate) struct Client {
     tx: mpsc::Sender<Packet>,
     // Tells the client task the connection ended; taken by the first `on_close`.
     close_tx: Mutex<Option<oneshot::Sender<DisconnectReason>>>,
+    // Set by the client task once every socket ran its disconnect handlers; `close` waits
+    // for it.
+    done: tokio::sync::watch::Sender<bool>,
 }
 
 impl Client {
@@ -53,6 +56,7 @@ impl Client {
             sockets: Mutex::new(HashMap::new()),
             tx,
             close_tx: Mutex::new(Some(close_tx)),
+            done: tokio::sync::watch::Sender::new(false),
         });
         // The client task owns the handling of this connection's packets; it ends when the
         // connection closes (close_rx) after disconnecting every socket.
@@ -62,6 +66,11 @@ impl Client {
 
     pub(crate) fn conn(&self) -> &ConnRef {
         &self.conn
+    }
+
+    /// Becomes true once the connection closed and every socket was disconnected.
+    pub(crate) fn done(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.done.subscribe()
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -103,6 +112,13 @@ impl Client {
                 }
             }
             Ok(Some(packet)) => {
+                if matches!(packet.data, PacketData::Disconnect) {
+                    // The client left the namespace and will not answer acks for it: a handler
+                    // waiting for one must not hold this DISCONNECT back.
+                    if let Some(s) = self.socket(&packet.ns) {
+                        s.fail_acks();
+                    }
+                }
                 if self.tx.try_send(packet).is_err() {
                     tracing::warn!(
                         sid = self.conn.sid(),
@@ -121,6 +137,12 @@ impl Client {
     /// The engine closed the connection.
     pub(crate) fn on_close(&self, reason: DisconnectReason) {
         self.open.store(false, Ordering::SeqCst);
+        // No answer can come anymore: fail every pending emit_with_ack at once, so that a
+        // handler waiting for one ends.
+        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        for s in sockets {
+            s.fail_acks();
+        }
         if let Some(tx) = lock(&self.close_tx).take() {
             // The task may already be gone (runtime shutting down): nothing to tell then.
             let _ = tx.send(reason);
@@ -204,7 +226,28 @@ async fn run(
         tokio::select! {
             biased;
             packet = rx.recv() => match packet {
-                Some(packet) => client.handle(packet).await,
+                Some(packet) => {
+                    let handling = client.handle(packet);
+                    tokio::pin!(handling);
+                    tokio::select! {
+                        biased;
+                        () = &mut handling => {}
+                        reason = &mut close_rx => {
+                            // The connection closed while a handler runs (maybe waiting for an
+                            // ack that will never come): as in Node, the sockets disconnect
+                            // now, and the handler still runs to its end.
+                            let reason = reason.unwrap_or(DisconnectReason::TransportClose);
+                            let closing = async {
+                                client.close_all(reason).await;
+                                client.done.send_replace(true);
+                            };
+                            tokio::join!(handling, closing);
+                            // A namespace the handler joined after the first pass.
+                            client.close_all(reason).await;
+                            return;
+                        }
+                    }
+                }
                 None => break DisconnectReason::TransportClose,
             },
             reason = &mut close_rx => break reason.unwrap_or(DisconnectReason::TransportClose),
@@ -218,4 +261,5 @@ async fn run(
         }
     };
     client.close_all(reason).await;
+    client.done.send_replace(true);
 }

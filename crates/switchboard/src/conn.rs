@@ -10,6 +10,8 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn sid(&self) -> &str;
     /// Queues messages that must go out together and in order.
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError>;
+    /// Queues messages only if the transport can write them now; `Ok(false)`: dropped.
+    fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError>;
     /// Closes the connection.
     fn close(&self, reason: EngineReason);
     /// The transport in use.
@@ -23,6 +25,10 @@ impl Conn for switchboard_engine::Socket {
 
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
         switchboard_engine::Socket::send_many(self, messages)
+    }
+
+    fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError> {
+        switchboard_engine::Socket::send_volatile(self, messages)
     }
 
     fn close(&self, reason: EngineReason) {

@@ -56,11 +56,12 @@ pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, serde_j
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HandlerId(pub(crate) u64);
 
-/// A type-erased event handler.
+/// A type-erased event handler: `None` when the payload was rejected (and reported).
 pub(crate) type ErasedHandler =
-    Arc<dyn Fn(Socket, EventName, Payload, Option<Ack>) -> BoxFuture<()> + Send + Sync>;
+    Arc<dyn Fn(Socket, EventName, Payload, Option<Ack>) -> Option<BoxFuture<()>> + Send + Sync>;
 
-/// Wraps a typed handler: deserializes, and reports a payload that does not fit.
+/// Wraps a typed handler: deserializes, and reports a payload that does not fit (the handler
+/// is not called then, so a `once` handler stays for the next event).
 pub(crate) fn erase<T, F, Fut>(handler: F) -> ErasedHandler
 where
     T: DeserializeOwned + Send + 'static,
@@ -70,7 +71,7 @@ where
     Arc::new(move |socket: Socket, name: EventName, payload: Payload, ack: Option<Ack>| {
         match from_payload::<T>(&payload) {
             Ok(data) => {
-                Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>
+                Some(Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>)
             }
             Err(e) => {
                 let message = format!("invalid payload for event {:?}: {e}", name.as_str());
@@ -84,7 +85,7 @@ where
                         tracing::warn!(socket = %socket.id(), event = %name, error = %e, "event payload rejected: it does not deserialize into the handler's type");
                     }
                 }
-                Box::pin(async {})
+                None
             }
         }
     })

@@ -41,6 +41,8 @@ pub(crate) struct IoInner {
     // Engine session id → client. Written on connect/disconnect, read for every message.
     clients: Mutex<HashMap<String, Arc<Client>>>,
     closing: AtomicBool,
+    // Set once by `close`; `serve` watches it to stop accepting.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl IoInner {
@@ -222,6 +224,7 @@ impl SocketIoBuilder {
             parents: Mutex::new(Vec::new()),
             clients: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::Sender::new(false),
         });
         inner.of("/");
         let bundle = match &self.config.client_dist {
@@ -304,7 +307,8 @@ impl SocketIo {
         IoLayer::new(self.service())
     }
 
-    /// Serves this server alone on `listener` until accepting fails.
+    /// Serves this server alone on `listener` until [`SocketIo::close`] (then the listener
+    /// is dropped and no connection is accepted anymore, as Node closes its HTTP server).
     ///
     /// ```no_run
     /// # async fn demo() -> std::io::Result<()> {
@@ -314,7 +318,11 @@ impl SocketIo {
     /// # }
     /// ```
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        switchboard_engine::serve(listener, self.service()).await
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::select! {
+            served = switchboard_engine::serve(listener, self.service()) => served,
+            _ = shutdown.wait_for(|closed| *closed) => Ok(()),
+        }
     }
 
     /// A static namespace, created on first use (`io.of("/admin")`).
@@ -446,11 +454,15 @@ impl SocketIo {
         self.main().server_side_emit(event, data).await
     }
 
-    /// Graceful shutdown: refuses new connections and namespace joins, and closes every
-    /// connection, so every socket is disconnected with `server shutting down`.
+    /// Graceful shutdown: stops [`SocketIo::serve`] from accepting, refuses new connections
+    /// and namespace joins, closes every connection, so every socket is disconnected with
+    /// `server shutting down`, and returns once their `disconnect` handlers ran (at most
+    /// [`SocketIo::CLOSE_GRACE`]; handlers still running then go on in the background).
     pub async fn close(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner.shutdown.send_replace(true);
         let clients: Vec<Arc<Client>> = lock(&self.inner.clients).values().cloned().collect();
+        let done: Vec<_> = clients.iter().map(|c| c.done()).collect();
         for client in clients {
             client.conn().close(EngineReason::ServerShuttingDown);
         }
@@ -459,7 +471,19 @@ impl SocketIo {
         for ns in namespaces {
             ns.shut_down().await;
         }
+        let all_done = async {
+            for mut d in done {
+                // An error means the client task is gone, which is done too.
+                let _ = d.wait_for(|done| *done).await;
+            }
+        };
+        if tokio::time::timeout(Self::CLOSE_GRACE, all_done).await.is_err() {
+            tracing::warn!("close: disconnect handlers still running after the grace period");
+        }
     }
+
+    /// How long [`SocketIo::close`] waits for the disconnect handlers.
+    pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
     #[cfg(test)]
     pub(crate) fn inner(&self) -> &Arc<IoInner> {

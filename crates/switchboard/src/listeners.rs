@@ -44,6 +44,10 @@ impl Socket {
     }
 
     /// Adds a handler removed after its first call.
+    ///
+    /// A payload that does not deserialize into `T` is rejected (see [`Socket::on`]) and
+    /// does not count as a call: the handler stays for the next event. (In Node a listener
+    /// always fires, JavaScript having no types to reject with.)
     pub fn once<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
     where
         T: DeserializeOwned + Send + 'static,

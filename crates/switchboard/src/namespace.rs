@@ -335,6 +335,22 @@ impl Namespace {
     }
 
     /// Adds a listener for events sent by other servers with `server_side_emit`.
+    ///
+    /// When the sender asked for an answer (`server_side_emit_with_ack`), `ack` is set: answer
+    /// once with an [`switchboard_adapter::AckEvent::Response`] naming this server.
+    ///
+    /// ```no_run
+    /// # use switchboard::SocketIo;
+    /// # use switchboard_adapter::{AckEvent, SocketId};
+    /// # use switchboard_proto::socket::Payload;
+    /// # fn demo(io: SocketIo) {
+    /// io.of("/").on_server_side_emit(|event, _payload, ack| {
+    ///     if let (Some(ack), Ok(payload)) = (ack, Payload::single(&"pong")) {
+    ///         let _ = ack.send(AckEvent::Response { socket: SocketId::new("server-a"), payload });
+    ///     }
+    /// });
+    /// # }
+    /// ```
     pub fn on_server_side_emit(
         &self,
         listener: impl Fn(EventName, Payload, Option<ServerAckSender>) + Send + Sync + 'static,
@@ -443,6 +459,7 @@ impl Namespace {
 
     /// Emits to the other servers and collects one answer per server within `timeout`
     /// (Node's `io.timeout(ms).serverSideEmit(ev, data, cb)`); with one server, no answers.
+    /// On timeout, [`crate::AckError::Incomplete`] holds the answers that did arrive.
     pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -462,9 +479,11 @@ impl Namespace {
                     Some(switchboard_adapter::AckEvent::Expected(n)) => {
                         expected = Some(expected.unwrap_or(0) + n)
                     }
-                    Some(switchboard_adapter::AckEvent::Response { payload, .. }) => {
-                        answers.push(payload)
-                    }
+                    Some(switchboard_adapter::AckEvent::Response { socket, payload }) => answers
+                        .push(crate::SocketAck {
+                            socket,
+                            response: crate::AckResponse { payload },
+                        }),
                     Some(_) => {}
                     None => break,
                 }
@@ -472,10 +491,12 @@ impl Namespace {
         };
         let in_time = tokio::time::timeout(timeout, collect).await.is_ok();
         match expected {
-            Some(n) if in_time && answers.len() >= n => Ok(answers),
+            Some(n) if in_time && answers.len() >= n => {
+                Ok(answers.into_iter().map(|a| a.response.payload).collect())
+            }
             _ => Err(crate::AckError::Incomplete {
                 expected: expected.unwrap_or(0),
-                received: Vec::new(),
+                received: answers,
             }),
         }
     }

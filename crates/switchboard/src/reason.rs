@@ -15,8 +15,6 @@ pub enum DisconnectReason {
     ServerNamespaceDisconnect,
     /// The client left the namespace (the client side calls it `io client disconnect`).
     ClientNamespaceDisconnect,
-    /// The server called `disconnect(true)`: the whole connection is closed.
-    ForcedServerClose,
     /// The client did not answer a ping in time.
     PingTimeout,
     /// The client closed the connection.
@@ -41,7 +39,6 @@ impl DisconnectReason {
         match self {
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
-            DisconnectReason::ForcedServerClose => "forced server close",
             DisconnectReason::PingTimeout => "ping timeout",
             DisconnectReason::TransportClose => "transport close",
             DisconnectReason::TransportError => "transport error",

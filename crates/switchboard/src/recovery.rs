@@ -84,7 +84,6 @@ pub(crate) fn is_recoverable(reason: DisconnectReason) -> bool {
             | DisconnectReason::ForcedClose
             | DisconnectReason::PingTimeout
             | DisconnectReason::ServerShuttingDown
-            | DisconnectReason::ForcedServerClose
             | DisconnectReason::SessionTakenOver
     )
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ pub(crate) struct State {
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     pub(crate) on_upgrade: Vec<UpgradeListener>,
     pub(crate) acks: HashMap<u64, AckWaiter>,
+    /// The client left (or the connection closed): no ack can be answered anymore.
+    acks_closed: bool,
     pub(crate) data: Value,
     pub(crate) extensions: http::Extensions,
     /// While a recovered socket's missed packets are being replayed, live deliveries wait here
@@ -80,7 +82,6 @@ pub(crate) struct SocketInner {
     // Set to true once the socket has left its rooms (and its session is saved); a takeover
     // of its session waits for it. Only `on_close` writes it.
     closed: watch::Sender<bool>,
-    next_ack: AtomicU64,
     pub(crate) next_handler: AtomicU64,
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
@@ -128,7 +129,6 @@ impl Socket {
             pid,
             recovered,
             closed: watch::Sender::new(false),
-            next_ack: AtomicU64::new(0),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
         }))
@@ -303,8 +303,10 @@ impl Socket {
         self.broadcast().local()
     }
 
+    /// The next ack id, from the namespace's counter: broadcasts with ack register their
+    /// waiters in the same map, so single emits must not reuse their ids (Node's `nsp._ids`).
     pub(crate) fn next_ack_id(&self) -> u64 {
-        self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+        switchboard_adapter::LocalNamespace::next_ack_id(&*self.0.ns)
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {
@@ -313,7 +315,7 @@ impl Socket {
 
     pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
         let mut state = self.state();
-        if state.phase != Some(Phase::Connected) {
+        if state.phase != Some(Phase::Connected) || state.acks_closed {
             return Err(EmitError::Closed);
         }
         // Drop the waiters of emitters that gave up, so an unanswering client cannot make
@@ -325,6 +327,14 @@ impl Socket {
 
     pub(crate) fn register_broadcast_ack(&self, id: u64, waiter: AckWaiter) -> bool {
         self.register_ack(id, waiter).is_ok()
+    }
+
+    /// Fails every pending ack and refuses new ones: the client cannot answer anymore.
+    pub(crate) fn fail_acks(&self) {
+        let mut state = self.state();
+        state.acks_closed = true;
+        // Dropping the waiters tells every pending emit_with_ack that the socket left.
+        state.acks.clear();
     }
 
     /// Resolves an ack the client sent.
@@ -357,12 +367,22 @@ impl Socket {
         self.send_raw(messages, volatile)
     }
 
-    /// Queues pre-encoded messages (a broadcast). A full queue drops a volatile packet; for any
-    /// other packet it closes the connection (the client does not keep up), never a silent drop.
+    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
+    /// transport is not writable now (as Node); a full queue closes the connection for any
+    /// other packet (the client does not keep up), never a silent drop.
     pub(crate) fn send_raw(&self, messages: Vec<Message>, volatile: bool) -> Result<(), EmitError> {
+        if volatile {
+            return match self.0.client.conn().send_volatile(messages) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
+                    Ok(())
+                }
+                Err(e) => Err(EmitError::Send(e)),
+            };
+        }
         match self.0.client.conn().send_many(messages) {
             Ok(()) => Ok(()),
-            Err(SendError::Full) if volatile => Ok(()),
             Err(SendError::Full) => {
                 tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
                 self.0.client.conn().close(EngineReason::TransportError);
@@ -564,15 +584,21 @@ impl Socket {
         for l in any {
             l(self, &event, &payload);
         }
-        let handlers = {
-            let mut state = self.state();
-            let Some(list) = state.handlers.get_mut(&event) else { return };
-            let current = list.clone();
-            list.retain(|h| !h.once);
-            current
+        let handlers = match self.state().handlers.get(&event) {
+            Some(list) => list.clone(),
+            None => return,
         };
         for h in handlers {
-            (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()).await;
+            let Some(run) = (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()) else {
+                // Rejected payload: reported, and a `once` handler is not used up.
+                continue;
+            };
+            if h.once {
+                if let Some(list) = self.state().handlers.get_mut(&event) {
+                    list.retain(|x| x.id != h.id);
+                }
+            }
+            run.await;
         }
     }
 }

@@ -1,6 +1,6 @@
 // Starts the example servers of the Socket.IO end-to-end tests.
 import { spawn } from "node:child_process";
-import { once } from "node:events";
+import { EventEmitter, once } from "node:events";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -34,10 +34,15 @@ export function exampleBin(name, envVar) {
 export async function startExample(bin, { port = 0, args = [] } = {}) {
   const env = { ...process.env, SWITCHBOARD_CLIENT_DIST: CLIENT_DIST };
   const child = spawn(bin, ["--port", String(port), ...args], { stdio: ["ignore", "pipe", "inherit"], env });
+  // Every stdout line, for tests that check what the server printed.
+  const output = [];
+  const lines = new EventEmitter();
   const bound = await within(
     10_000,
     new Promise((resolve, reject) => {
       createInterface({ input: child.stdout }).on("line", (line) => {
+        output.push(line);
+        lines.emit("line", line);
         const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
         if (m) resolve(Number(m[1]));
       });
@@ -48,6 +53,24 @@ export async function startExample(bin, { port = 0, args = [] } = {}) {
   return {
     port: bound,
     url: `http://127.0.0.1:${bound}`,
+    output,
+    /** Resolves once the server printed `line` (at once if it already did). */
+    printed(line, ms = 5000) {
+      if (output.includes(line)) return Promise.resolve();
+      return within(
+        ms,
+        new Promise((resolve) => {
+          const on = (l) => {
+            if (l === line) {
+              lines.off("line", on);
+              resolve();
+            }
+          };
+          lines.on("line", on);
+        }),
+        `output ${line}`,
+      );
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill();

@@ -39,9 +39,13 @@ async fn typed_payloads_and_errors() {
         socket.on("pair", |s: Socket, ev: Event<(u32, String)>| async move {
             s.emit("pair", &ev.data).unwrap();
         });
+        socket.once("first", |s: Socket, ev: Event<u32>| async move {
+            s.emit("first", &ev.data).unwrap();
+        });
     });
+    let (log, _guard) = super::capture::capture();
     let mut peer = Peer::connect(&io);
-    peer.join("/").await;
+    let id = peer.join("/").await;
     peer.send(r#"2["chat",{"room":"r","text":"hi"}]"#);
     assert_eq!(peer.recv_text().await, r#"2["got","hi"]"#);
     peer.send(r#"27["chat",{"text":"yo","room":"r"}]"#);
@@ -54,10 +58,29 @@ async fn typed_payloads_and_errors() {
     peer.send(r#"28["chat",42]"#);
     let text = peer.recv_text().await;
     assert!(text.starts_with(r#"38[{"message":"invalid payload for event \"chat\": "#), "{text}");
-    // Without an ack it is logged, and the connection stays.
+    // Without an ack it is logged with the socket id and the event name, and the connection
+    // stays (the next event is handled: events run in order).
     peer.send(r#"2["chat",42]"#);
-    peer.assert_silent().await;
+    peer.send(r#"2["pair",2,"b"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["pair",[2,"b"]]"#);
     assert_eq!(peer.closed(), None);
+    let lines = log.lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("WARN")
+            && l.contains(&format!("socket={id}"))
+            && l.contains("event=chat")
+            && l.contains("payload rejected")),
+        "{lines:#?}"
+    );
+
+    // A rejected payload does not use up a `once` handler.
+    peer.send(r#"21["first","not a number"]"#);
+    assert!(peer.recv_text().await.starts_with(r#"31[{"message":"invalid payload"#));
+    peer.send(r#"2["first",1]"#);
+    assert_eq!(peer.recv_text().await, r#"2["first",1]"#);
+    peer.send(r#"2["first",2]"#);
+    peer.send(r#"2["pair",3,"c"]"#);
+    assert_eq!(peer.recv_text().await, r#"2["pair",[3,"c"]]"#, "the once handler is gone");
 }
 
 #[tokio::test]
@@ -307,10 +330,17 @@ async fn server_to_client_acks_with_timeout() {
     assert_eq!(answer.payload.binary(arg).map(|b| b.to_vec()), Some(vec![9, 9]));
 
     // Disconnection fails pending acks.
+    let (left_tx, left) = tokio::sync::oneshot::channel();
+    let left_tx = Arc::new(Mutex::new(Some(left_tx)));
+    socket.on_disconnect(move |_s: Socket, _r: DisconnectReason| {
+        let tx = left_tx.lock().unwrap().take();
+        async move { tx.unwrap().send(()).unwrap() }
+    });
     let pending = socket.emit_with_ack("q", &4);
     peer.recv_text().await;
     peer.send("1");
     assert!(matches!(pending.await, Err(AckError::Disconnected)));
+    left.await.unwrap();
     assert!(matches!(socket.emit_with_ack("q", &5).await, Err(AckError::Emit(_))));
     // The connection is still open, but this namespace is left: nothing more goes out for it.
     assert!(matches!(socket.emit("late", &1), Err(crate::EmitError::Closed)));
@@ -412,9 +442,14 @@ async fn disconnect_reasons_and_disconnecting_sees_rooms() {
         p.join("/").await;
         use crate::conn::Conn;
         p.conn.close(reason);
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        // The handlers run on the client task: wait until both logged (bounded).
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while seen.lock().unwrap().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
         assert_eq!(
             take(),
             [format!("disconnecting:{expected}:2"), format!("disconnect:{expected}:0:false")]
@@ -484,10 +519,7 @@ async fn close_disconnects_everyone_and_refuses_new_clients() {
     let mut a = Peer::connect(&io);
     a.join("/").await;
     io.close().await;
-    assert_eq!(a.wait_closed().await, EngineReason::ServerShuttingDown);
-    for _ in 0..50 {
-        tokio::task::yield_now().await;
-    }
+    assert_eq!(a.closed(), Some(EngineReason::ServerShuttingDown));
     assert_eq!(*seen.lock().unwrap(), ["server shutting down"]);
     let b = Peer::connect(&io);
     assert_eq!(b.closed(), Some(EngineReason::ServerShuttingDown));

@@ -1,6 +1,10 @@
 //! Unit tests of the Socket.IO layer over a fake Engine.IO connection.
 
+mod acks;
 mod api;
+mod capture;
 mod harness;
+mod lifecycle;
 mod protocol;
 mod recovery;
+mod volatile;
