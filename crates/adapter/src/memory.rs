@@ -225,18 +225,16 @@ impl Adapter for MemoryAdapter {
                     let offset = log.next_offset();
                     append_offset(&mut packet, &offset);
                     let messages = ns.encode(&packet);
-                    for id in self.local_sockets(&opts) {
-                        ns.deliver(&id, &packet, &messages, &opts.flags, Some(&offset));
-                    }
+                    let ids = self.local_sockets(&opts);
+                    ns.deliver_all(&ids, &packet, &messages, &opts.flags, Some(&offset));
                     log.push(packet, opts, Instant::now(), &limits);
                     next = self.deferred().pop_front();
                 }
             }
             _ => {
                 let messages = ns.encode(&packet);
-                for id in self.local_sockets(&opts) {
-                    ns.deliver(&id, &packet, &messages, &opts.flags, None);
-                }
+                let ids = self.local_sockets(&opts);
+                ns.deliver_all(&ids, &packet, &messages, &opts.flags, None);
             }
         });
         Box::pin(async move { result })

@@ -238,6 +238,25 @@ impl LocalNamespace for NamespaceInner {
         }
     }
 
+    fn deliver_all(
+        &self,
+        sockets: &[SocketId],
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        // Looked up under one lock, delivered after it: delivering runs outgoing-event
+        // listeners, which may join, leave or emit (and so take this lock).
+        let found: Vec<Socket> = {
+            let map = lock(&self.sockets);
+            sockets.iter().filter_map(|id| map.get(id).cloned()).collect()
+        };
+        for s in found {
+            s.deliver(packet, messages, flags.volatile, offset);
+        }
+    }
+
     fn deliver_with_ack(
         &self,
         socket: &SocketId,
