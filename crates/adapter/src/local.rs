@@ -122,6 +122,21 @@ pub trait LocalNamespace: Send + Sync + 'static {
         offset: Option<&Offset>,
     );
 
+    /// [`LocalNamespace::deliver`] to each of `sockets`, in order. The server overrides it to
+    /// look the sockets up in one go; adapters call it once per broadcast.
+    fn deliver_all(
+        &self,
+        sockets: &[SocketId],
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        for socket in sockets {
+            self.deliver(socket, packet, messages, flags, offset);
+        }
+    }
+
     /// Like [`LocalNamespace::deliver`], and routes the socket's answer to ack id `ack_id` to
     /// `responses` as an [`AckEvent::Response`]. Returns false if the socket is gone.
     fn deliver_with_ack(

@@ -15,13 +15,19 @@ use crate::{
     is_recoverable,
 };
 
+/// The maps' hasher: socket ids are random and room names come from server code, so a fast
+/// (still randomly seeded) hash is enough; every broadcast hashes once per recipient.
+type FastState = foldhash::fast::RandomState;
+type Map<K, V> = HashMap<K, V, FastState>;
+type Set<T> = HashSet<T, FastState>;
+
 /// Room membership, both ways.
 #[derive(Debug, Default)]
 struct Rooms {
     /// Room → its sockets.
-    rooms: HashMap<Room, HashSet<SocketId>>,
+    rooms: Map<Room, Set<SocketId>>,
     /// Socket → its rooms.
-    sids: HashMap<SocketId, HashSet<Room>>,
+    sids: Map<SocketId, Set<Room>>,
 }
 
 impl Rooms {
@@ -31,8 +37,13 @@ impl Rooms {
         };
         if opts.rooms.is_empty() {
             self.sids.keys().filter(|id| !excluded(id)).cloned().collect()
+        } else if let (1, true, Some(room)) =
+            (opts.rooms.len(), opts.except.is_empty(), opts.rooms.iter().next())
+        {
+            // The common case (`io.to(room)`): one room has no duplicates to skip.
+            self.rooms.get(room).map(|s| s.iter().cloned().collect()).unwrap_or_default()
         } else {
-            let mut seen = HashSet::new();
+            let mut seen = Set::default();
             opts.rooms
                 .iter()
                 .filter_map(|r| self.rooms.get(r))
@@ -214,18 +225,16 @@ impl Adapter for MemoryAdapter {
                     let offset = log.next_offset();
                     append_offset(&mut packet, &offset);
                     let messages = ns.encode(&packet);
-                    for id in self.local_sockets(&opts) {
-                        ns.deliver(&id, &packet, &messages, &opts.flags, Some(&offset));
-                    }
+                    let ids = self.local_sockets(&opts);
+                    ns.deliver_all(&ids, &packet, &messages, &opts.flags, Some(&offset));
                     log.push(packet, opts, Instant::now(), &limits);
                     next = self.deferred().pop_front();
                 }
             }
             _ => {
                 let messages = ns.encode(&packet);
-                for id in self.local_sockets(&opts) {
-                    ns.deliver(&id, &packet, &messages, &opts.flags, None);
-                }
+                let ids = self.local_sockets(&opts);
+                ns.deliver_all(&ids, &packet, &messages, &opts.flags, None);
             }
         });
         Box::pin(async move { result })

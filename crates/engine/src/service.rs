@@ -242,8 +242,8 @@ where
         return Err(RequestError::BadRequest);
     }
     let info = RequestInfo {
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
+        uri: owned_uri(&parts.uri),
+        headers: owned_headers(&parts.headers),
         remote_addr: parts.extensions.get::<std::net::SocketAddr>().copied(),
         time: SystemTime::now(),
         secure: parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS),
@@ -254,6 +254,27 @@ where
             websocket::handshake(engine, info, Request::from_parts(parts, body))
         }
     }
+}
+
+/// A copy of `uri` in its own allocation. hyper parses the request head in place: its parts
+/// are slices of the connection's read buffer (8 KiB or more), and a session that kept them
+/// would keep that whole buffer alive for its life.
+fn owned_uri(uri: &http::Uri) -> http::Uri {
+    http::Uri::from_maybe_shared(Bytes::copy_from_slice(uri.to_string().as_bytes()))
+        .unwrap_or_else(|_| uri.clone())
+}
+
+/// A copy of `headers` whose values have their own allocations (see [`owned_uri`]). Header
+/// names are already copied (custom ones) or static by the parser.
+fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy =
+            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }
 
 #[cfg(test)]

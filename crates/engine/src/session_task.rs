@@ -137,12 +137,23 @@ struct Task<H: Handler> {
 impl<H: Handler> Task<H> {
     async fn run(mut self) {
         self.engine.handler().on_connect(self.socket.clone());
+        // One timer for the task's life, moved only when the session's deadline changes: a
+        // new timer per wake-up would register and deregister it every time.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             if let Some(reason) = self.drive().await {
                 self.teardown(reason);
                 return;
             }
             let deadline = self.session.poll_timeout().map(Instant::from_std);
+            if let Some(d) = deadline {
+                if armed != Some(d) {
+                    timer.as_mut().reset(d);
+                    armed = Some(d);
+                }
+            }
             let can_queue = self.session.buffered() < self.engine.config().max_buffered_messages;
             let input = tokio::select! {
                 Some(reason) = self.closer.recv() => Input::Close(reason),
@@ -151,7 +162,10 @@ impl<H: Handler> Task<H> {
                 frame = next_frame(&mut self.ws) => Input::Ws(frame),
                 frame = next_frame(&mut self.probe) => Input::Probe(frame),
                 () = poll_dropped(&mut self.pending) => Input::PollDropped,
-                () = sleep_until(deadline) => Input::Timer,
+                () = &mut timer, if deadline.is_some() => {
+                    armed = None;
+                    Input::Timer
+                }
             };
             // Deadlines that passed come first, even if the timer has not fired yet: a request
             // arriving after the ping timeout finds the session closed.
@@ -421,13 +435,6 @@ async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<WsMessage, tungstenite
 async fn poll_dropped(pending: &mut Option<oneshot::Sender<PollReply>>) {
     match pending {
         Some(reply) => reply.closed().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

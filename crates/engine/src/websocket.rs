@@ -28,14 +28,24 @@ pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
     connection_upgrade && upgrade_websocket
 }
 
+/// How many bytes of frames the session task queues in tungstenite before it writes them: the
+/// frames of one wake-up go out in one `write` (a flush ends every wake-up), which is what
+/// makes a burst of broadcasts cheap. The buffer only grows as far as a batch needs.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// How many bytes tungstenite reads at a time, allocated up front for every connection: Engine.IO
+/// frames are small, and a larger message just takes several reads.
+const READ_CHUNK: usize = 1024;
+
 /// The WebSocket settings: limits from the engine config, small buffers for idle connections.
 pub(crate) fn config(config: &EngineConfig) -> WebSocketConfig {
     let max = config.max_payload;
+    let max_write = config.max_websocket_write_buffer.max(2);
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        // Must exceed write_buffer_size (0), or tungstenite panics.
-        .max_write_buffer_size(config.max_websocket_write_buffer.max(1))
+        .read_buffer_size(READ_CHUNK)
+        // Must stay below max_write_buffer_size, or tungstenite panics.
+        .write_buffer_size(WRITE_BATCH.min(max_write - 1))
+        .max_write_buffer_size(max_write)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }

@@ -32,8 +32,10 @@ pub(crate) struct Client {
     // engine callback (acks) and by `close_all`.
     sockets: Mutex<HashMap<String, Socket>>,
     // Decoded packets to the client task, which owns their handling; bounded by
-    // `max_pending_packets`, closed when the client is dropped.
-    tx: mpsc::Sender<Packet>,
+    // `max_pending_packets`, closed when the client is dropped. Boxed: the channel allocates
+    // its first block of 32 slots up front, which for whole packets would cost every idle
+    // connection 4 KiB.
+    tx: mpsc::Sender<Box<Packet>>,
     // Tells the client task the connection ended; taken by the first `on_close`.
     close_tx: Mutex<Option<oneshot::Sender<DisconnectReason>>>,
     // Set by the client task once every socket ran its disconnect handlers; `close` waits
@@ -119,7 +121,7 @@ impl Client {
                         s.fail_acks();
                     }
                 }
-                if self.tx.try_send(packet).is_err() {
+                if self.tx.try_send(Box::new(packet)).is_err() {
                     tracing::warn!(
                         sid = self.conn.sid(),
                         "too many packets waiting for handlers: closing"
@@ -215,7 +217,7 @@ impl Client {
 /// The client task: packets in arrival order, the connect timeout, then the disconnection.
 async fn run(
     client: Arc<Client>,
-    mut rx: mpsc::Receiver<Packet>,
+    mut rx: mpsc::Receiver<Box<Packet>>,
     mut close_rx: oneshot::Receiver<DisconnectReason>,
     connect_timeout: Duration,
 ) {
@@ -227,7 +229,7 @@ async fn run(
             biased;
             packet = rx.recv() => match packet {
                 Some(packet) => {
-                    let handling = client.handle(packet);
+                    let handling = client.handle(*packet);
                     tokio::pin!(handling);
                     tokio::select! {
                         biased;

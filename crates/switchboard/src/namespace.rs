@@ -67,7 +67,8 @@ pub(crate) struct NamespaceInner {
     next_ack: AtomicU64,
     pub(crate) recovery: Option<crate::ConnectionStateRecovery>,
     // Written when sockets join and leave (client tasks), read by deliveries (any task).
-    sockets: Mutex<HashMap<SocketId, Socket>>,
+    // Looked up once per recipient of every broadcast: a fast hash (socket ids are random).
+    sockets: Mutex<HashMap<SocketId, Socket, foldhash::fast::RandomState>>,
     // Private session id → connected socket, for the takeover of a half-open connection.
     // Written with `sockets`, read by connecting clients; never held across an await.
     pub(crate) pids: Mutex<HashMap<Str, Socket>>,
@@ -90,7 +91,7 @@ impl NamespaceInner {
                 parser,
                 next_ack: AtomicU64::new(0),
                 recovery,
-                sockets: Mutex::new(HashMap::new()),
+                sockets: Mutex::new(HashMap::default()),
                 pids: Mutex::new(HashMap::new()),
             }
         })
@@ -233,6 +234,25 @@ impl LocalNamespace for NamespaceInner {
         offset: Option<&Offset>,
     ) {
         if let Some(s) = self.socket(socket) {
+            s.deliver(packet, messages, flags.volatile, offset);
+        }
+    }
+
+    fn deliver_all(
+        &self,
+        sockets: &[SocketId],
+        packet: &Packet,
+        messages: &[Message],
+        flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        // Looked up under one lock, delivered after it: delivering runs outgoing-event
+        // listeners, which may join, leave or emit (and so take this lock).
+        let found: Vec<Socket> = {
+            let map = lock(&self.sockets);
+            sockets.iter().filter_map(|id| map.get(id).cloned()).collect()
+        };
+        for s in found {
             s.deliver(packet, messages, flags.volatile, offset);
         }
     }

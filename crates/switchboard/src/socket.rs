@@ -401,9 +401,15 @@ impl Socket {
         volatile: bool,
         offset: Option<&Offset>,
     ) {
-        self.notify_outgoing(packet);
         {
             let mut state = self.state();
+            if !state.any_outgoing.is_empty() {
+                // Listeners run without the lock (they may emit); the common case without
+                // listeners takes the lock once per recipient.
+                drop(state);
+                self.notify_outgoing(packet);
+                state = self.state();
+            }
             if let Some(gate) = &mut state.gate {
                 gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
                 return;
