@@ -230,6 +230,15 @@ impl<H: Handler> Task<H> {
                 self.session.handle_transport_close(CloseReason::TransportClose, now());
                 return;
             }
+            // The peer ended the TCP stream without a close frame (a tab closed, a proxy gone):
+            // Node's `ws` reports that as a close (1006), so engine.io says `transport close`.
+            Some(Err(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ))) => {
+                self.ws = None;
+                self.session.handle_transport_close(CloseReason::TransportClose, now());
+                return;
+            }
             Some(Err(e)) => {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "websocket error");
                 self.ws = None;
