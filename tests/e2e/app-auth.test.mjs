@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHmac, generateKeyPairSync, sign } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, connect, refused, request, startApp, tempDataDir, waitFor } from "./lib/app.mjs";
+import { cleanup, connect, refused, request, sessionClient, startApp, tempDataDir } from "./lib/app.mjs";
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 const now = () => Math.floor(Date.now() / 1000);
@@ -72,8 +72,7 @@ describe("JWT with an HS256 secret", () => {
   });
 
   test("a valid token connects; the user id is sub, the username is name", async () => {
-    const s = await connect(app.url, "/chat", { token: hs256(good(), secret) });
-    const session = await waitFor(s, "session");
+    const { socket: s, session } = await sessionClient(app.url, { token: hs256(good(), secret) });
     assert.deepEqual(session, { userId: "u-1", username: "Ann", rooms: [] });
     s.close();
   });
@@ -120,13 +119,15 @@ describe("JWT with an RS256 public key", () => {
 
   test("a token signed with the matching private key connects; others are refused", async () => {
     const claims = { sub: "rsa-user", exp: now() + 60 };
-    const s = await connect(app.url, "/chat", { token: rs256(claims, privateKey) });
-    assert.deepEqual(await waitFor(s, "session"), { userId: "rsa-user", username: "rsa-user", rooms: [] });
+    const { socket: s, session } = await sessionClient(app.url, { token: rs256(claims, privateKey) });
+    assert.deepEqual(session, { userId: "rsa-user", username: "rsa-user", rooms: [] });
     s.close();
     // A UUID subject (36 characters) is a valid user id; the name defaults to its first 32.
     const uuid = "6f1c2a4e-8d3b-4c7a-9e2f-0a1b2c3d4e5f";
-    const u = await connect(app.url, "/chat", { token: rs256({ sub: uuid, username: "Uma", exp: now() + 60 }, privateKey) });
-    assert.deepEqual(await waitFor(u, "session"), { userId: uuid, username: "Uma", rooms: [] });
+    const { socket: u, session: uma } = await sessionClient(app.url, {
+      token: rs256({ sub: uuid, username: "Uma", exp: now() + 60 }, privateKey),
+    });
+    assert.deepEqual(uma, { userId: uuid, username: "Uma", rooms: [] });
     u.close();
     assertRefused(await refused(app.url, "/chat", { token: rs256(claims, other.privateKey) }), "invalid_signature");
     // An HS256 token "signed" with the public key text must not pass (algorithm confusion).

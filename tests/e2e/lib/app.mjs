@@ -90,7 +90,16 @@ export async function connect(url, ns, auth, opts = {}) {
 
 /** Connects and also waits for the server's `session` event; resolves with both. */
 export async function chatClient(url, username, opts = {}) {
-  const socket = io(url + "/chat", { auth: { username }, forceNew: true, reconnection: false, ...opts });
+  return sessionClient(url, { username }, opts);
+}
+
+/**
+ * Connects to /chat with any `auth` and waits for the server's `session` event, listening for
+ * it before the connection starts: the event may arrive in the same payload as the CONNECT
+ * answer, before code awaiting `connect` could add a listener.
+ */
+export async function sessionClient(url, auth, opts = {}) {
+  const socket = io(url + "/chat", { auth, forceNew: true, reconnection: false, ...opts });
   const session = await waitFor(socket, "session");
   return { socket, session };
 }
