@@ -446,7 +446,14 @@ fn transport_error(e: Error) -> CloseReason {
 }
 
 fn ws_error(e: tungstenite::Error) -> CloseReason {
-    transport_error(e.into())
+    match e {
+        // The server's TCP stream ended without a close frame: the JS client's `ws` reports a
+        // close (1006), so this is a `transport close`, not a `transport error`.
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => CloseReason::TransportClose,
+        e => transport_error(e.into()),
+    }
 }
 
 /// Awaits `f` if there is one, else never completes.
@@ -468,6 +475,17 @@ async fn next_frame(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_stream_ended_without_a_close_frame_is_a_transport_close() {
+        let reset = tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        );
+        assert_eq!(ws_error(reset).as_str(), "transport close");
+        let io = tungstenite::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(ws_error(io).as_str(), "transport error");
+    }
+
     use super::*;
 
     #[test]
