@@ -8,40 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::WAIT;
 use common::ours::serve;
+use common::sio::{connect, events, options, recv};
 use serde_json::{Value, json};
 use switchboard_client::engine::TransportKind;
 use switchboard_client::{
-    AckError, Auth, ClientOptions, ConnectError, DisconnectReason, Event, Manager, Payload, Socket,
+    AckError, Auth, ClientOptions, ConnectError, DisconnectReason, Manager, Payload, Socket,
 };
 use tokio::sync::mpsc;
-
-fn options(transports: &[TransportKind]) -> ClientOptions {
-    let mut o = ClientOptions::default();
-    o.engine.transports = transports.to_vec();
-    o
-}
-
-fn events(socket: &Socket, name: &str) -> mpsc::UnboundedReceiver<Event> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    socket.on(name, move |e| {
-        let _ = tx.send(e);
-    });
-    rx
-}
-
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("nothing in time").expect("closed")
-}
-
-async fn connect(socket: &Socket) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let id = socket.on_connect(move || {
-        let _ = tx.send(());
-    });
-    socket.connect();
-    recv(&mut rx).await;
-    socket.remove_listener(id);
-}
 
 async fn whoami(socket: &Socket) -> Value {
     let (info,): (Value,) = socket.timeout(WAIT).emit_with_ack("whoami", &()).await.unwrap();

@@ -10,32 +10,10 @@ use std::time::Duration;
 
 use common::WAIT;
 use common::ours::{build, serve, serve_on};
+use common::sio::{manager_events, recv};
 use serde_json::{Value, json};
-use switchboard_client::{Auth, Backoff, ClientOptions, Manager, ManagerEvent, Socket};
+use switchboard_client::{Auth, Backoff, ClientOptions, Manager, Socket};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-
-/// A short name for each manager event, for comparisons.
-fn name(e: &ManagerEvent) -> String {
-    match e {
-        ManagerEvent::Open => "open".into(),
-        ManagerEvent::Close(r) => format!("close {r}"),
-        ManagerEvent::Error(_) => "error".into(),
-        ManagerEvent::ReconnectAttempt(n) => format!("reconnect_attempt {n}"),
-        ManagerEvent::Reconnect(n) => format!("reconnect {n}"),
-        ManagerEvent::ReconnectError(_) => "reconnect_error".into(),
-        ManagerEvent::ReconnectFailed => "reconnect_failed".into(),
-        _ => "other".into(),
-    }
-}
-
-fn manager_events(manager: &Manager) -> mpsc::UnboundedReceiver<(Instant, String)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    manager.on(move |e| {
-        let _ = tx.send((Instant::now(), name(e)));
-    });
-    rx
-}
 
 /// The socket's `connect` and `disconnect` events, as text.
 fn lifecycle(socket: &Socket) -> mpsc::UnboundedReceiver<String> {
@@ -54,10 +32,6 @@ fn lifecycle(socket: &Socket) -> mpsc::UnboundedReceiver<String> {
 /// between two `GET`s (the next one finds no session: HTTP 400), as with the JS client.
 fn cut(event: &str) -> String {
     event.replace("transport error", "transport close")
-}
-
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("nothing in time").expect("closed")
 }
 
 async fn whoami(socket: &Socket) -> Value {

@@ -7,37 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::sio::{manager_events, recv};
 use common::{WAIT, start, start_on};
 use serde_json::{Value, json};
-use switchboard_client::{Auth, Backoff, ClientOptions, DisconnectReason, Manager, ManagerEvent};
+use switchboard_client::{Auth, Backoff, ClientOptions, DisconnectReason, Manager};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-
-/// A short name for each manager event, for comparisons.
-fn name(e: &ManagerEvent) -> String {
-    match e {
-        ManagerEvent::Open => "open".into(),
-        ManagerEvent::Close(r) => format!("close {r}"),
-        ManagerEvent::Error(_) => "error".into(),
-        ManagerEvent::ReconnectAttempt(n) => format!("reconnect_attempt {n}"),
-        ManagerEvent::Reconnect(n) => format!("reconnect {n}"),
-        ManagerEvent::ReconnectError(_) => "reconnect_error".into(),
-        ManagerEvent::ReconnectFailed => "reconnect_failed".into(),
-        _ => "other".into(),
-    }
-}
-
-fn manager_events(manager: &Manager) -> mpsc::UnboundedReceiver<(Instant, String)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    manager.on(move |e| {
-        let _ = tx.send((Instant::now(), name(e)));
-    });
-    rx
-}
-
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("nothing in time").expect("closed")
-}
 
 #[tokio::test(start_paused = true)]
 async fn backoff_delays_and_give_up_with_paused_time() {

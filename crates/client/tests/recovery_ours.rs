@@ -8,8 +8,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::WAIT;
 use common::ours::{OurServer, serve_on};
+use common::sio::recv;
 use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use switchboard_client::engine::TransportKind;
 use switchboard_client::{ClientOptions, DisconnectReason, Socket, io};
@@ -108,10 +108,6 @@ fn assert_cut(event: &str) {
         ["disconnect transport close", "disconnect transport error"].contains(&event),
         "{event}"
     );
-}
-
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("nothing in time").expect("closed")
 }
 
 /// A client through `relay` that retries quickly, with the `tick` numbers it receives and its

@@ -6,45 +6,14 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::sio::{connect, events, options, recv};
 use common::{WAIT, start};
 use serde_json::{Value, json};
 use switchboard_client::engine::TransportKind;
 use switchboard_client::{
-    AckError, Auth, ClientOptions, ConnectError, DisconnectReason, Event, Manager, Payload, Socket,
-    io,
+    AckError, Auth, ClientOptions, ConnectError, DisconnectReason, Manager, Payload, Socket, io,
 };
 use tokio::sync::mpsc;
-
-fn options(transports: &[TransportKind]) -> ClientOptions {
-    let mut o = ClientOptions::default();
-    o.engine.transports = transports.to_vec();
-    o
-}
-
-/// Forwards the events named `name` to a channel.
-fn events(socket: &Socket, name: &str) -> mpsc::UnboundedReceiver<Event> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    socket.on(name, move |e| {
-        let _ = tx.send(e);
-    });
-    rx
-}
-
-async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("nothing in time").expect("channel closed")
-}
-
-/// Connects and waits for the `connect` event.
-async fn connect(socket: &Socket) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let id = socket.on_connect(move || {
-        let _ = tx.send(());
-    });
-    socket.connect();
-    recv(&mut rx).await;
-    socket.remove_listener(id);
-    assert!(socket.connected());
-}
 
 async fn whoami(socket: &Socket) -> Value {
     let (info,): (Value,) =

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 pub mod ours;
+pub mod sio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
