@@ -454,13 +454,16 @@ impl SocketIo {
         self.main().server_side_emit(event, data).await
     }
 
-    /// Graceful shutdown: stops [`SocketIo::serve`] from accepting, refuses new connections
-    /// and namespace joins, closes every connection, so every socket is disconnected with
-    /// `server shutting down`, and returns once their `disconnect` handlers ran (at most
-    /// [`SocketIo::CLOSE_GRACE`]; handlers still running then go on in the background).
+    /// Graceful shutdown: refuses new connections and namespace joins, closes every
+    /// connection, so every socket is disconnected with `server shutting down`, waits until
+    /// their `disconnect` handlers ran (at most [`SocketIo::CLOSE_GRACE`]; handlers still
+    /// running then go on in the background), then stops [`SocketIo::serve`] from accepting.
+    ///
+    /// The listener stays open while the connections close: a long-polling client between
+    /// two requests comes back on a new TCP connection to fetch its close packet, and sees a
+    /// clean `transport close` rather than a refused connection.
     pub async fn close(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);
-        self.inner.shutdown.send_replace(true);
         let clients: Vec<Arc<Client>> = lock(&self.inner.clients).values().cloned().collect();
         let done: Vec<_> = clients.iter().map(|c| c.done()).collect();
         for client in clients {
@@ -480,6 +483,7 @@ impl SocketIo {
         if tokio::time::timeout(Self::CLOSE_GRACE, all_done).await.is_err() {
             tracing::warn!("close: disconnect handlers still running after the grace period");
         }
+        self.inner.shutdown.send_replace(true);
     }
 
     /// How long [`SocketIo::close`] waits for the disconnect handlers.

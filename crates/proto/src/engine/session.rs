@@ -336,9 +336,11 @@ impl Session {
 
     /// Closes the session from the server side.
     ///
-    /// A polling session with packets still queued and no pending GET waits (up to
-    /// `close_timeout`) for one last GET, which gets the packets and a close packet; a pending
-    /// GET gets them at once. A WebSocket session sends what is queued, then closes.
+    /// A server-initiated close ([`CloseReason::ForcedClose`],
+    /// [`CloseReason::ServerShuttingDown`]) of a polling session with no pending GET waits (up
+    /// to `close_timeout`) for one last GET, which gets the queued packets and a close packet;
+    /// a pending GET gets them at once. Other reasons drop what is queued. A WebSocket session
+    /// sends what is queued, then closes.
     pub fn close(&mut self, reason: CloseReason, now: Instant) {
         if self.is_closed() {
             return;
@@ -358,7 +360,10 @@ impl Session {
                 self.answer_poll(packets);
                 self.finish(reason);
             }
-            Transport::Polling if !self.outbox.is_empty() => {
+            // A server-initiated close keeps the session for the client's next GET, which
+            // gets the queued packets and the close packet (Node's `shouldClose`), bounded by
+            // `close_timeout`.
+            Transport::Polling if flush => {
                 self.state = State::Closing;
                 self.closing = Some((reason, now.checked_add(self.config.close_timeout)));
                 self.next_ping = None;

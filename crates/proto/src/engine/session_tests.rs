@@ -373,8 +373,26 @@ fn upgrade_transitions() {
             &[
                 ProbeOpen(10, Ok(())),
                 Close(11, R::ForcedClose),
-                Events(&[Ev::ProbeClosed, Ev::Closed(R::ForcedClose)]),
+                Events(&[Ev::ProbeClosed]),
+                Get(12, Ok(())),
+                Sent(&[Tx::Poll("1")]),
+                Events(&[Ev::Closed(R::ForcedClose)]),
             ],
+        ),
+        (
+            "a server close with nothing queued still waits for the last GET",
+            &[
+                Close(10, R::ServerShuttingDown),
+                Is(super::State::Closing),
+                Events(&[]),
+                Get(20, Ok(())),
+                Sent(&[Tx::Poll("1")]),
+                Events(&[Ev::Closed(R::ServerShuttingDown)]),
+            ],
+        ),
+        (
+            "a ping timeout on polling closes at once, without waiting for a GET",
+            &[Timeout(300), Timeout(500), Events(&[Ev::Closed(R::PingTimeout)])],
         ),
         (
             "upgrade without a probe is accepted, as Node does",
