@@ -51,6 +51,10 @@ pub struct SessionConfig {
     /// Time a server-closed polling session waits for a last GET to deliver its remaining
     /// packets (Node's `closeTimeout`: 30 s).
     pub close_timeout: Duration,
+    /// Time a server-closed polling session with nothing queued waits for a last GET to
+    /// deliver the close packet alone (2 s; Node waits `closeTimeout`). A live client polls
+    /// again within a round trip; a gone one should not hold up a server shutdown.
+    pub close_notice_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -60,6 +64,7 @@ impl Default for SessionConfig {
             ping_timeout: Duration::from_millis(20_000),
             upgrade_timeout: Duration::from_millis(10_000),
             close_timeout: Duration::from_millis(30_000),
+            close_notice_timeout: Duration::from_millis(2_000),
         }
     }
 }
@@ -338,7 +343,8 @@ impl Session {
     ///
     /// A server-initiated close ([`CloseReason::ForcedClose`],
     /// [`CloseReason::ServerShuttingDown`]) of a polling session with no pending GET waits (up
-    /// to `close_timeout`) for one last GET, which gets the queued packets and a close packet;
+    /// to `close_timeout`, or `close_notice_timeout` with nothing queued) for one last GET,
+    /// which gets the queued packets and a close packet;
     /// a pending GET gets them at once. Other reasons drop what is queued. A WebSocket session
     /// sends what is queued, then closes.
     pub fn close(&mut self, reason: CloseReason, now: Instant) {
@@ -365,7 +371,12 @@ impl Session {
             // `close_timeout`.
             Transport::Polling if flush => {
                 self.state = State::Closing;
-                self.closing = Some((reason, now.checked_add(self.config.close_timeout)));
+                let wait = if self.outbox.is_empty() {
+                    self.config.close_notice_timeout.min(self.config.close_timeout)
+                } else {
+                    self.config.close_timeout
+                };
+                self.closing = Some((reason, now.checked_add(wait)));
                 self.next_ping = None;
                 self.pong_deadline = None;
                 self.upgrade_deadline = None;

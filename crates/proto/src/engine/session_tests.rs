@@ -71,6 +71,7 @@ fn run(name: &str, transport: Transport, steps: &[Step]) {
         ping_timeout: Duration::from_millis(200),
         upgrade_timeout: Duration::from_millis(1000),
         close_timeout: Duration::from_millis(400),
+        close_notice_timeout: Duration::from_millis(100),
     };
     let mut s = Session::new(config, handshake(), transport, t0);
     for (i, step) in steps.iter().enumerate() {
@@ -385,8 +386,19 @@ fn upgrade_transitions() {
                 Close(10, R::ServerShuttingDown),
                 Is(super::State::Closing),
                 Events(&[]),
+                Next(Some(110)),
                 Get(20, Ok(())),
                 Sent(&[Tx::Poll("1")]),
+                Events(&[Ev::Closed(R::ServerShuttingDown)]),
+            ],
+        ),
+        (
+            "with nothing queued, the wait for the last GET is close_notice_timeout",
+            &[
+                Close(10, R::ServerShuttingDown),
+                Timeout(109),
+                Is(super::State::Closing),
+                Timeout(110),
                 Events(&[Ev::Closed(R::ServerShuttingDown)]),
             ],
         ),
@@ -522,6 +534,7 @@ fn unrepresentable_timeouts_mean_never() {
         ping_interval: Duration::MAX,
         upgrade_timeout: Duration::MAX,
         close_timeout: Duration::MAX,
+        close_notice_timeout: Duration::MAX,
         ..SessionConfig::default()
     };
     let mut s = Session::new(config, handshake(), Transport::Polling, now);
