@@ -19,9 +19,6 @@ use crate::socket::{DisconnectReason, SendError};
 /// that (backpressure on the client) rather than queue without limit.
 const MAX_COMMANDS: usize = 16;
 
-/// Queue capacity kept once the queue is empty again; a burst's larger buffer is released.
-const IDLE_CAPACITY: usize = 8;
-
 /// Shared by the session's [`Socket`](crate::Socket) (senders) and its task (the only receiver).
 #[derive(Default)]
 pub(crate) struct Mailbox {
@@ -151,7 +148,8 @@ impl Mailbox {
             f(m);
         }
         let took = n > 0;
-        if inbox.messages.is_empty() && inbox.messages.capacity() > IDLE_CAPACITY {
+        if inbox.messages.is_empty() {
+            // An idle session keeps no buffer.
             inbox.messages = VecDeque::new();
         }
         took

@@ -4,25 +4,26 @@
 //! them to the sans-IO [`Session`], writes what the session wants sent, and calls the
 //! [`Handler`] in arrival order. Nothing else touches the session's state.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
 };
-use switchboard_proto::engine::{EncodedMessage, Handshake, Message, Packet, payload};
+use switchboard_proto::engine::{Handshake, Packet, payload};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::socket::{DisconnectReason, RequestInfo, Socket};
+use crate::websocket::{close_ws, encoded_frame, frame};
 use crate::{Engine, Handler, Sid};
 
 /// A server-side WebSocket over an upgraded hyper connection.
@@ -97,7 +98,7 @@ pub(crate) fn spawn<H: Handler>(
     let socket = Arc::new(Socket::new(sid, request, ws.is_some(), config.max_buffered_messages));
     let handle = SessionHandle { socket: socket.clone() };
     engine.insert(handle.clone());
-    let task = Task { engine: engine.clone(), socket, session, ws, probe: None, pending: None };
+    let task = Task::new(engine.clone(), socket, session, ws);
     // The session task owns the session until it closes; it unregisters itself at the end.
     tokio::spawn(task.run());
     handle
@@ -112,6 +113,9 @@ enum Input {
     Timer,
 }
 
+/// How many inputs the task handles in one poll before it yields to other tasks.
+const INPUTS_PER_POLL: usize = 64;
+
 struct Task<H: Handler> {
     engine: Engine<H>,
     socket: Arc<Socket>,
@@ -122,64 +126,204 @@ struct Task<H: Handler> {
     probe: Option<Box<Ws>>,
     /// The polling GET waiting for data.
     pending: Option<oneshot::Sender<PollReply>>,
+    /// Frames were handed to `ws` (`probe`) and are not all written yet.
+    ws_unflushed: bool,
+    probe_unflushed: bool,
+    /// When unwritten frames count as a failed write (`ping_timeout` after they were queued).
+    write_deadline: Option<Instant>,
+    /// The deadline the timer is set to, if it is armed.
+    armed: Option<Instant>,
+    /// Which input is polled first, turned on every poll so that none starves the others.
+    turn: u8,
 }
 
 impl<H: Handler> Task<H> {
-    async fn run(mut self) {
-        self.engine.handler().on_connect(self.socket.clone());
-        // One timer for the task's life, moved only when the session's deadline changes: a
-        // new timer per wake-up would register and deregister it every time.
-        let timer = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
-        loop {
-            if let Some(reason) = self.drive().await {
-                self.teardown(reason);
-                return;
+    fn new(engine: Engine<H>, socket: Arc<Socket>, session: Session, ws: Option<Ws>) -> Self {
+        Task {
+            engine,
+            socket,
+            session,
+            ws,
+            probe: None,
+            pending: None,
+            ws_unflushed: false,
+            probe_unflushed: false,
+            write_deadline: None,
+            armed: None,
+            turn: 0,
+        }
+    }
+
+    /// The task's future. Not an `async fn`: that would keep a second copy of the task in the
+    /// future (the argument, and the local it is moved into), on every idle session.
+    #[allow(clippy::manual_async_fn)]
+    fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            self.engine.handler().on_connect(self.socket.clone());
+            // One timer for the task's life, moved only when a deadline changes: a new timer
+            // per wake-up would register and deregister it every time.
+            let timer = tokio::time::sleep_until(Instant::now());
+            tokio::pin!(timer);
+            // The whole loop is one poll function: the future holds no sub-futures, which
+            // keeps an idle session small, and a wake-up handles every ready input at once.
+            let reason = poll_fn(|cx| self.poll_run(cx, timer.as_mut())).await;
+            self.teardown(reason);
+        }
+    }
+
+    /// Drives the session until it waits for something (`Pending`) or closes.
+    fn poll_run(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<CloseReason> {
+        for _ in 0..INPUTS_PER_POLL {
+            if let Some(reason) = self.drive() {
+                return Poll::Ready(reason);
             }
-            let deadline = self.session.poll_timeout().map(Instant::from_std);
-            if let Some(d) = deadline {
-                if armed != Some(d) {
-                    timer.as_mut().reset(d);
-                    armed = Some(d);
-                }
+            if self.poll_flush(cx) {
+                continue;
             }
-            let can_queue = self.session.buffered() < self.engine.config().max_buffered_messages;
-            let mailbox = self.socket.mailbox();
-            let input = tokio::select! {
-                _ = poll_fn(|cx| mailbox.poll_ready(cx, can_queue)) => Input::Mailbox,
-                frame = next_frame(&mut self.ws) => Input::Ws(frame),
-                frame = next_frame(&mut self.probe) => Input::Probe(frame),
-                () = poll_dropped(&mut self.pending) => Input::PollDropped,
-                () = &mut timer, if deadline.is_some() => {
-                    armed = None;
-                    Input::Timer
-                }
+            let deadline = match (self.session.poll_timeout(), self.write_deadline) {
+                (Some(a), Some(b)) => Some(Instant::from_std(a).min(b)),
+                (a, b) => a.map(Instant::from_std).or(b),
             };
-            // Deadlines that passed come first, even if the timer has not fired yet: a request
-            // arriving after the ping timeout finds the session closed.
-            if self.session.poll_timeout().is_some_and(|d| now() >= d) {
-                self.session.handle_timeout(now());
+            if let Some(d) = deadline {
+                if self.armed != Some(d) {
+                    timer.as_mut().reset(d);
+                    self.armed = Some(d);
+                }
             }
-            match input {
-                Input::Mailbox => {
-                    for command in self.socket.mailbox().take_commands() {
-                        self.command(command);
-                    }
-                    // What the handler sent before closing is still delivered.
-                    self.take_outgoing();
-                    if let Some(reason) = self.socket.mailbox().take_close() {
-                        self.session.close(reason.to_close(), now());
+            let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
+                return Poll::Pending;
+            };
+            self.handle(input);
+        }
+        // Busy: let other tasks run, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Writes out queued frames. Returns true if that changed something (a write finished or
+    /// failed), so the session should be driven again.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        if self.ws_unflushed {
+            if let Some(ws) = self.ws.as_mut() {
+                match Pin::new(ws).poll_flush(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(result) => {
+                        progress = true;
+                        self.ws_unflushed = false;
+                        if result.is_err() {
+                            self.ws_write_failed();
+                        }
                     }
                 }
-                Input::Ws(frame) => self.ws_frame(frame),
-                Input::Probe(frame) => self.probe_frame(frame),
-                Input::PollDropped => {
-                    self.pending = None;
-                    self.session.handle_poll_dropped(now());
-                }
-                Input::Timer => {}
+            } else {
+                self.ws_unflushed = false;
             }
+        }
+        if self.probe_unflushed {
+            if let Some(probe) = self.probe.as_deref_mut() {
+                match Pin::new(probe).poll_flush(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(result) => {
+                        progress = true;
+                        self.probe_unflushed = false;
+                        if result.is_err() {
+                            self.probe_write_failed();
+                        }
+                    }
+                }
+            } else {
+                self.probe_unflushed = false;
+            }
+        }
+        let overdue = self.write_deadline.is_some_and(|d| Instant::now() >= d);
+        if overdue && self.ws_unflushed {
+            progress = true;
+            self.ws_write_failed();
+        }
+        if overdue && self.probe_unflushed {
+            progress = true;
+            self.probe_write_failed();
+        }
+        if !self.ws_unflushed && !self.probe_unflushed {
+            self.write_deadline = None;
+        }
+        progress
+    }
+
+    fn ws_write_failed(&mut self) {
+        self.ws = None;
+        self.ws_unflushed = false;
+        self.session.handle_transport_close(CloseReason::TransportError, now());
+    }
+
+    fn probe_write_failed(&mut self) {
+        self.probe = None;
+        self.probe_unflushed = false;
+        self.session.handle_probe_close(now());
+    }
+
+    /// The first input that is ready, polling each in turn.
+    fn poll_input(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<Input> {
+        self.turn = self.turn.wrapping_add(1);
+        for i in 0..5u8 {
+            let ready = match (self.turn.wrapping_add(i)) % 5 {
+                0 => {
+                    let can_queue = !self.ws_unflushed
+                        && self.session.buffered() < self.engine.config().max_buffered_messages;
+                    self.socket.mailbox().poll_ready(cx, can_queue).map(|_| Input::Mailbox)
+                }
+                1 => match self.ws.as_mut() {
+                    Some(ws) => ws.poll_next_unpin(cx).map(Input::Ws),
+                    None => Poll::Pending,
+                },
+                2 => match self.probe.as_deref_mut() {
+                    Some(probe) => probe.poll_next_unpin(cx).map(Input::Probe),
+                    None => Poll::Pending,
+                },
+                3 => match self.pending.as_mut() {
+                    Some(reply) => reply.poll_closed(cx).map(|()| Input::PollDropped),
+                    None => Poll::Pending,
+                },
+                _ => match self.armed {
+                    Some(_) => timer.as_mut().poll(cx).map(|()| {
+                        self.armed = None;
+                        Input::Timer
+                    }),
+                    None => Poll::Pending,
+                },
+            };
+            if ready.is_ready() {
+                return ready;
+            }
+        }
+        Poll::Pending
+    }
+
+    fn handle(&mut self, input: Input) {
+        // Deadlines that passed come first, even if the timer has not fired yet: a request
+        // arriving after the ping timeout finds the session closed.
+        if self.session.poll_timeout().is_some_and(|d| now() >= d) {
+            self.session.handle_timeout(now());
+        }
+        match input {
+            Input::Mailbox => {
+                for command in self.socket.mailbox().take_commands() {
+                    self.command(command);
+                }
+                // What the handler sent before closing is still delivered.
+                self.take_outgoing();
+                if let Some(reason) = self.socket.mailbox().take_close() {
+                    self.session.close(reason.to_close(), now());
+                }
+            }
+            Input::Ws(frame) => self.ws_frame(frame),
+            Input::Probe(frame) => self.probe_frame(frame),
+            Input::PollDropped => {
+                self.pending = None;
+                self.session.handle_poll_dropped(now());
+            }
+            Input::Timer => {}
         }
     }
 
@@ -261,14 +405,16 @@ impl<H: Handler> Task<H> {
 
     /// Sends what the session wants sent and handles its events, until it has nothing left.
     /// Returns the close reason once the session is closed.
-    async fn drive(&mut self) -> Option<CloseReason> {
+    ///
+    /// Frames are handed to tungstenite, which buffers them; `poll_flush` writes them out, so
+    /// every frame of a wake-up goes out in one write.
+    fn drive(&mut self) -> Option<CloseReason> {
         let mut closed = None;
         loop {
             // Take what the handler sent meanwhile, so that replies to a POST are in the
-            // answer to the next GET.
-            let mut progress = self.take_outgoing();
-            let mut ws_frames = Vec::new();
-            let mut probe_frames = Vec::new();
+            // answer to the next GET. Not while the WebSocket is still busy writing: the
+            // handler's queue then fills up, and `send` reports it.
+            let mut progress = !self.ws_unflushed && self.take_outgoing();
             while let Some(transmit) = self.session.poll_transmit() {
                 progress = true;
                 match transmit {
@@ -278,32 +424,16 @@ impl<H: Handler> Task<H> {
                             let _ = reply.send(PollReply::Payload(payload::encode(&packets)));
                         }
                     }
-                    Transmit::WebSocket(p) => ws_frames.extend(frame(p)),
-                    Transmit::Encoded(m) => ws_frames.push(encoded_frame(m)),
-                    Transmit::Probe(p) => probe_frames.extend(frame(p)),
-                }
-            }
-            let limit = self.engine.config().ping_timeout;
-            if !probe_frames.is_empty() || !ws_frames.is_empty() {
-                // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
-                self.socket.set_writable(false);
-            }
-            if !probe_frames.is_empty() {
-                // Before the upgrade the probe is its own socket; after, it is the session's.
-                let target = self.probe.as_deref_mut().or(self.ws.as_mut());
-                if let Some(ws) = target {
-                    if write(ws, probe_frames, limit).await.is_err() {
-                        self.probe = None;
-                        self.session.handle_probe_close(now());
+                    Transmit::WebSocket(p) => {
+                        if let Some(f) = frame(p) {
+                            self.ws_send(f);
+                        }
                     }
-                }
-            }
-            if !ws_frames.is_empty() {
-                let target = self.ws.as_mut().or(self.probe.as_deref_mut());
-                if let Some(ws) = target {
-                    if write(ws, ws_frames, limit).await.is_err() {
-                        self.ws = None;
-                        self.session.handle_transport_close(CloseReason::TransportError, now());
+                    Transmit::Encoded(m) => self.ws_send(encoded_frame(m)),
+                    Transmit::Probe(p) => {
+                        if let Some(f) = frame(p) {
+                            self.probe_send(f);
+                        }
                     }
                 }
             }
@@ -314,11 +444,13 @@ impl<H: Handler> Task<H> {
                     Event::Upgraded => {
                         if let Some(probe) = self.probe.take() {
                             self.ws = Some(*probe);
+                            self.ws_unflushed = std::mem::take(&mut self.probe_unflushed);
                         }
                         self.socket.set_upgraded();
                         self.engine.handler().on_upgrade(&self.socket);
                     }
                     Event::ProbeClosed => {
+                        self.probe_unflushed = false;
                         if let Some(probe) = self.probe.take() {
                             close_ws(*probe);
                         }
@@ -336,10 +468,51 @@ impl<H: Handler> Task<H> {
         }
     }
 
-    /// The session waits: its transport is writable if nothing is queued, no upgrade is
-    /// under way, and a WebSocket or a parked GET is there to write to.
+    /// Queues a frame on the session's WebSocket (or, during the upgrade, the probe's).
+    fn ws_send(&mut self, frame: WsMessage) {
+        if let Some(ws) = self.ws.as_mut() {
+            self.ws_unflushed = true;
+            if Pin::new(ws).start_send(frame).is_err() {
+                self.ws_write_failed();
+            }
+        } else if let Some(probe) = self.probe.as_deref_mut() {
+            self.probe_unflushed = true;
+            if Pin::new(probe).start_send(frame).is_err() {
+                self.probe_write_failed();
+            }
+        }
+        self.start_write();
+    }
+
+    /// Queues a frame on the probe (after the upgrade, the probe is the session's WebSocket).
+    fn probe_send(&mut self, frame: WsMessage) {
+        if let Some(probe) = self.probe.as_deref_mut() {
+            self.probe_unflushed = true;
+            if Pin::new(probe).start_send(frame).is_err() {
+                self.probe_write_failed();
+            }
+        } else if let Some(ws) = self.ws.as_mut() {
+            self.ws_unflushed = true;
+            if Pin::new(ws).start_send(frame).is_err() {
+                self.probe_write_failed();
+            }
+        }
+        self.start_write();
+    }
+
+    fn start_write(&mut self) {
+        // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
+        self.socket.set_writable(false);
+        if self.write_deadline.is_none() {
+            self.write_deadline = Instant::now().checked_add(self.engine.config().ping_timeout);
+        }
+    }
+
+    /// The session waits: its transport is writable if nothing is queued or being written, no
+    /// upgrade is under way, and a WebSocket or a parked GET is there to write to.
     fn update_writable(&self) {
         let writable = self.session.buffered() == 0
+            && !self.ws_unflushed
             && !self.socket.mailbox().has_messages()
             && self.probe.is_none()
             && (self.ws.is_some() || self.pending.is_some());
@@ -380,71 +553,4 @@ fn now() -> std::time::Instant {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
-fn frame(packet: Packet) -> Option<WsMessage> {
-    match packet {
-        Packet::Message(Message::Binary(data)) => Some(WsMessage::Binary(data)),
-        other => {
-            let text = other.encode_text()?;
-            Utf8Bytes::try_from(text.into_bytes()).ok().map(WsMessage::Text)
-        }
-    }
-}
-
-/// A pre-encoded message: the shared buffer goes to tungstenite as is (a text frame's bytes
-/// were checked to be UTF-8 when they were made into a `Str`).
-fn encoded_frame(message: EncodedMessage) -> WsMessage {
-    match (message.wire_text(), message.binary_data()) {
-        (Some(text), _) => WsMessage::Frame(Frame::message(
-            text.as_bytes().clone(),
-            OpCode::Data(Data::Text),
-            true,
-        )),
-        (None, Some(data)) => WsMessage::Binary(data.clone()),
-        (None, None) => WsMessage::Binary(Default::default()),
-    }
-}
-
-async fn write(ws: &mut Ws, frames: Vec<WsMessage>, limit: Duration) -> Result<(), ()> {
-    let sent = tokio::time::timeout(limit, async {
-        for f in frames {
-            ws.feed(f).await?;
-        }
-        ws.flush().await
-    })
-    .await;
-    match sent {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
-}
-
-/// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
-pub(crate) fn close_ws(mut ws: Ws) {
-    // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = ws.close(None).await;
-            while let Some(Ok(_)) = ws.next().await {}
-        })
-        .await;
-    });
-}
-
-async fn next_frame(
-    ws: &mut Option<impl StreamExt<Item = Result<WsMessage, tungstenite::Error>> + Unpin>,
-) -> Option<Result<WsMessage, tungstenite::Error>> {
-    match ws {
-        Some(ws) => ws.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn poll_dropped(pending: &mut Option<oneshot::Sender<PollReply>>) {
-    match pending {
-        Some(reply) => reply.closed().await,
-        None => std::future::pending().await,
-    }
 }

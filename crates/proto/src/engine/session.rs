@@ -137,9 +137,6 @@ impl Queued {
     }
 }
 
-/// Outbox capacity kept by [`Session::shrink_idle`].
-const IDLE_OUTBOX_CAPACITY: usize = 8;
-
 /// Something that happened to the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -253,11 +250,16 @@ impl Session {
         Ok(())
     }
 
-    /// Releases the outbox's memory if it is empty and grew large during a burst, so that
-    /// an idle session stays small.
+    /// Releases the memory of its empty queues, so that an idle session stays small.
     pub fn shrink_idle(&mut self) {
-        if self.outbox.is_empty() && self.outbox.capacity() > IDLE_OUTBOX_CAPACITY {
+        if self.outbox.is_empty() {
             self.outbox = VecDeque::new();
+        }
+        if self.urgent.is_empty() {
+            self.urgent = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
         }
     }
 
