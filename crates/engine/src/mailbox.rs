@@ -33,7 +33,8 @@ pub(crate) struct Mailbox {
 
 #[derive(Default)]
 struct Inbox {
-    messages: VecDeque<EncodedMessage>,
+    /// Messages, oldest first.
+    messages: Messages,
     commands: VecDeque<Command>,
     /// The first close request; later ones are ignored.
     close: Option<DisconnectReason>,
@@ -43,6 +44,64 @@ struct Inbox {
 
 /// What the session task found in its inbox.
 pub(crate) struct Ready;
+
+/// A queue of messages whose first one is stored inline: a session that sends one message at
+/// a time (the common case) never allocates, and an idle one holds no buffer.
+#[derive(Default)]
+pub(crate) struct Messages {
+    /// The oldest message; `None` only if `rest` is empty too.
+    first: Option<EncodedMessage>,
+    rest: VecDeque<EncodedMessage>,
+}
+
+impl Messages {
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, message: EncodedMessage) {
+        if self.first.is_none() {
+            self.first = Some(message);
+        } else {
+            self.rest.push_back(message);
+        }
+    }
+
+    /// The first `n` messages (all of them if there are fewer).
+    fn take_front(&mut self, n: usize) -> Messages {
+        if n >= self.len() {
+            return std::mem::take(self);
+        }
+        let mut taken = Messages::default();
+        for _ in 0..n {
+            let Some(m) = self.pop() else { break };
+            taken.push(m);
+        }
+        taken
+    }
+
+    fn pop(&mut self) -> Option<EncodedMessage> {
+        let first = self.first.take();
+        self.first = self.rest.pop_front();
+        if self.first.is_none() {
+            // An idle session keeps no buffer.
+            self.rest = VecDeque::new();
+        }
+        first
+    }
+}
+
+impl Iterator for Messages {
+    type Item = EncodedMessage;
+
+    fn next(&mut self) -> Option<EncodedMessage> {
+        self.pop()
+    }
+}
 
 impl std::fmt::Debug for Mailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,7 +129,9 @@ impl Mailbox {
             if inbox.messages.len() >= max {
                 return Err(SendError::Full);
             }
-            inbox.messages.extend(messages);
+            for m in messages {
+                inbox.messages.push(m);
+            }
         }
         self.task.wake();
         Ok(())
@@ -140,19 +201,9 @@ impl Mailbox {
         commands
     }
 
-    /// Hands up to `limit` queued messages to `f`, oldest first. Returns whether it took any.
-    pub(crate) fn take_messages(&self, limit: usize, mut f: impl FnMut(EncodedMessage)) -> bool {
-        let mut inbox = self.lock();
-        let n = limit.min(inbox.messages.len());
-        for m in inbox.messages.drain(..n) {
-            f(m);
-        }
-        let took = n > 0;
-        if inbox.messages.is_empty() {
-            // An idle session keeps no buffer.
-            inbox.messages = VecDeque::new();
-        }
-        took
+    /// Takes up to `limit` queued messages, oldest first. The lock is held only to take them.
+    pub(crate) fn take_messages(&self, limit: usize) -> Messages {
+        self.lock().messages.take_front(limit)
     }
 
     /// Whether messages wait.
@@ -166,7 +217,7 @@ impl Mailbox {
             let mut inbox = self.lock();
             inbox.ended = true;
             inbox.close = None;
-            (std::mem::take(&mut inbox.messages), std::mem::take(&mut inbox.commands))
+            (inbox.messages.take_front(usize::MAX), std::mem::take(&mut inbox.commands))
         };
         // Dropped outside the lock: a command may hold a WebSocket or a reply channel.
         drop((messages, commands));

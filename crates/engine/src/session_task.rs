@@ -236,7 +236,16 @@ impl<H: Handler> Task<H> {
                 self.probe_unflushed = false;
             }
         }
-        let overdue = self.write_deadline.is_some_and(|d| Instant::now() >= d);
+        if !self.ws_unflushed && !self.probe_unflushed {
+            self.write_deadline = None;
+            return progress;
+        }
+        // A write waits for the peer: it has `ping_timeout` to take it.
+        let now = Instant::now();
+        let deadline = *self.write_deadline.get_or_insert_with(|| {
+            now.checked_add(self.engine.config().ping_timeout).unwrap_or(now)
+        });
+        let overdue = now >= deadline;
         if overdue && self.ws_unflushed {
             progress = true;
             self.ws_write_failed();
@@ -303,33 +312,34 @@ impl<H: Handler> Task<H> {
     fn handle(&mut self, input: Input) {
         // Deadlines that passed come first, even if the timer has not fired yet: a request
         // arriving after the ping timeout finds the session closed.
-        if self.session.poll_timeout().is_some_and(|d| now() >= d) {
-            self.session.handle_timeout(now());
+        let now = now();
+        if self.session.poll_timeout().is_some_and(|d| now >= d) {
+            self.session.handle_timeout(now);
         }
         match input {
             Input::Mailbox => {
                 for command in self.socket.mailbox().take_commands() {
-                    self.command(command);
+                    self.command(command, now);
                 }
                 // What the handler sent before closing is still delivered.
                 self.take_outgoing();
                 if let Some(reason) = self.socket.mailbox().take_close() {
-                    self.session.close(reason.to_close(), now());
+                    self.session.close(reason.to_close(), now);
                 }
             }
-            Input::Ws(frame) => self.ws_frame(frame),
-            Input::Probe(frame) => self.probe_frame(frame),
+            Input::Ws(frame) => self.ws_frame(frame, now),
+            Input::Probe(frame) => self.probe_frame(frame, now),
             Input::PollDropped => {
                 self.pending = None;
-                self.session.handle_poll_dropped(now());
+                self.session.handle_poll_dropped(now);
             }
             Input::Timer => {}
         }
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, command: Command, now: std::time::Instant) {
         match command {
-            Command::Poll(reply) => match self.session.handle_poll(now()) {
+            Command::Poll(reply) => match self.session.handle_poll(now) {
                 Ok(()) => self.pending = Some(reply),
                 Err(e) => {
                     let _ = reply.send(PollReply::Refused(e));
@@ -337,18 +347,22 @@ impl<H: Handler> Task<H> {
             },
             Command::Post(packets) => {
                 for packet in packets {
-                    self.session.handle_packet(packet, now());
+                    self.session.handle_packet(packet, now);
                 }
             }
-            Command::Abort(reason) => self.session.close(reason, now()),
-            Command::Probe(ws) => match self.session.handle_probe_open(now()) {
+            Command::Abort(reason) => self.session.close(reason, now),
+            Command::Probe(ws) => match self.session.handle_probe_open(now) {
                 Ok(()) => self.probe = Some(ws),
                 Err(_) => close_ws(*ws),
             },
         }
     }
 
-    fn ws_frame(&mut self, frame: Option<Result<WsMessage, tungstenite::Error>>) {
+    fn ws_frame(
+        &mut self,
+        frame: Option<Result<WsMessage, tungstenite::Error>>,
+        now: std::time::Instant,
+    ) {
         let packet = match frame {
             Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()),
             Some(Ok(WsMessage::Binary(data))) => Ok(Packet::binary(data)),
@@ -358,7 +372,7 @@ impl<H: Handler> Task<H> {
                 if let Some(ws) = self.ws.take() {
                     close_ws(ws);
                 }
-                self.session.handle_transport_close(CloseReason::TransportClose, now());
+                self.session.handle_transport_close(CloseReason::TransportClose, now);
                 return;
             }
             // The peer ended the TCP stream without a close frame (a tab closed, a proxy gone):
@@ -367,38 +381,42 @@ impl<H: Handler> Task<H> {
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             ))) => {
                 self.ws = None;
-                self.session.handle_transport_close(CloseReason::TransportClose, now());
+                self.session.handle_transport_close(CloseReason::TransportClose, now);
                 return;
             }
             Some(Err(e)) => {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "websocket error");
                 self.ws = None;
-                self.session.handle_transport_close(CloseReason::TransportError, now());
+                self.session.handle_transport_close(CloseReason::TransportError, now);
                 return;
             }
         };
         match packet {
-            Ok(packet) => self.session.handle_packet(packet, now()),
+            Ok(packet) => self.session.handle_packet(packet, now),
             Err(e) => {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "bad packet");
-                self.session.close(CloseReason::ParseError, now());
+                self.session.close(CloseReason::ParseError, now);
             }
         }
     }
 
-    fn probe_frame(&mut self, frame: Option<Result<WsMessage, tungstenite::Error>>) {
+    fn probe_frame(
+        &mut self,
+        frame: Option<Result<WsMessage, tungstenite::Error>>,
+        now: std::time::Instant,
+    ) {
         let packet = match frame {
             Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()).ok(),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
             _ => None,
         };
         match packet {
-            Some(packet) => self.session.handle_probe_packet(packet, now()),
+            Some(packet) => self.session.handle_probe_packet(packet, now),
             None => {
                 if let Some(probe) = self.probe.take() {
                     close_ws(*probe);
                 }
-                self.session.handle_probe_close(now());
+                self.session.handle_probe_close(now);
             }
         }
     }
@@ -500,12 +518,9 @@ impl<H: Handler> Task<H> {
         self.start_write();
     }
 
-    fn start_write(&mut self) {
+    fn start_write(&self) {
         // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
         self.socket.set_writable(false);
-        if self.write_deadline.is_none() {
-            self.write_deadline = Instant::now().checked_add(self.engine.config().ping_timeout);
-        }
     }
 
     /// The session waits: its transport is writable if nothing is queued or being written, no
@@ -521,12 +536,22 @@ impl<H: Handler> Task<H> {
 
     /// Moves the handler's queued messages into the session, as far as its queue allows.
     fn take_outgoing(&mut self) -> bool {
+        let mut took = false;
+        if self.ws.is_some() && self.session.is_streaming() {
+            // Nothing queued before them: straight to the WebSocket, past the session's queue.
+            for m in self.socket.mailbox().take_messages(usize::MAX) {
+                took = true;
+                self.ws_send(encoded_frame(m));
+            }
+            return took;
+        }
         let max = self.engine.config().max_buffered_messages;
         let room = max.saturating_sub(self.session.buffered());
-        let session = &mut self.session;
-        self.socket.mailbox().take_messages(room, |m| {
-            let _ = session.send_encoded(m);
-        })
+        for m in self.socket.mailbox().take_messages(room) {
+            took = true;
+            let _ = self.session.send_encoded(m);
+        }
+        took
     }
 
     fn teardown(mut self, reason: CloseReason) {

@@ -95,11 +95,10 @@ pub struct RequestInfo {
 /// The session itself lives in a task that owns its state; a `Socket` is the handle the
 /// handler keeps: [`Socket::send`] queues into a bounded inbox of that task and never blocks.
 #[derive(Debug)]
+// Fields in this order: what every send touches (the flags and the mailbox) shares the first
+// cache lines, and a broadcast to many sockets touches as little memory per socket as it can.
+#[repr(C)]
 pub struct Socket {
-    id: Sid,
-    request: RequestInfo,
-    /// Set by the session task only, when the session moves to WebSocket.
-    upgraded: AtomicBool,
     /// Cleared by the session task only, when the session ends.
     connected: AtomicBool,
     /// Whether the transport can write a message at once (Node's `transport.writable`): set
@@ -107,13 +106,17 @@ pub struct Socket {
     /// parked GET, an idle WebSocket, no upgrade under way); every send clears it, since what
     /// it queued goes first.
     writable: AtomicBool,
+    /// Set by the session task only, when the session moves to WebSocket.
+    upgraded: AtomicBool,
+    /// `EngineConfig::max_buffered_messages`.
+    max_buffered: usize,
     /// To the session task, which is its only receiver: messages (bounded by `max_buffered`),
     /// requests' commands and close requests. The task stops draining messages while its own
     /// queue is full, so a slow client makes `send` fail with [`SendError::Full`] instead of
     /// growing memory.
     mailbox: Mailbox,
-    /// `EngineConfig::max_buffered_messages`.
-    max_buffered: usize,
+    id: Sid,
+    request: RequestInfo,
 }
 
 impl Socket {

@@ -250,6 +250,16 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a message sent now would be the session's next WebSocket frame: it is open on
+    /// WebSocket with nothing queued. The I/O layer may then write messages to the WebSocket
+    /// itself rather than pass them through [`Session::send`] and [`Session::poll_transmit`].
+    pub fn is_streaming(&self) -> bool {
+        self.transport == Transport::WebSocket
+            && self.state == State::Open
+            && self.outbox.is_empty()
+            && self.urgent.is_empty()
+    }
+
     /// Releases the memory of its empty queues, so that an idle session stays small.
     pub fn shrink_idle(&mut self) {
         if self.outbox.is_empty() {
