@@ -121,7 +121,7 @@ impl Mailbox {
     where
         I: IntoIterator<Item = EncodedMessage>,
     {
-        {
+        let was_empty = {
             let mut inbox = self.lock();
             if inbox.ended {
                 return Err(SendError::Closed);
@@ -129,11 +129,17 @@ impl Mailbox {
             if inbox.messages.len() >= max {
                 return Err(SendError::Full);
             }
+            let was_empty = inbox.messages.is_empty();
             for m in messages {
                 inbox.messages.push(m);
             }
+            was_empty
+        };
+        // Messages were waiting already: the task was woken for them and takes these too
+        // (or waits for room, and whatever makes room wakes it).
+        if was_empty {
+            self.task.wake();
         }
-        self.task.wake();
         Ok(())
     }
 

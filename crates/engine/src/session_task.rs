@@ -113,6 +113,9 @@ enum Input {
     Timer,
 }
 
+/// How many kinds of input `poll_input` polls.
+const INPUTS: u8 = 5;
+
 /// How many inputs the task handles in one poll before it yields to other tasks.
 const INPUTS_PER_POLL: usize = 64;
 
@@ -131,9 +134,10 @@ struct Task<H: Handler> {
     probe_unflushed: bool,
     /// When unwritten frames count as a failed write (`ping_timeout` after they were queued).
     write_deadline: Option<Instant>,
-    /// The deadline the timer is set to, if it is armed.
-    armed: Option<Instant>,
-    /// Which input is polled first, turned on every poll so that none starves the others.
+    /// Whether the timer is set (to `timer.deadline()`) and has not fired yet.
+    armed: bool,
+    /// Which input is polled first (`0..INPUTS`), turned on every poll so that none starves
+    /// the others.
     turn: u8,
 }
 
@@ -149,7 +153,7 @@ impl<H: Handler> Task<H> {
             ws_unflushed: false,
             probe_unflushed: false,
             write_deadline: None,
-            armed: None,
+            armed: false,
             turn: 0,
         }
     }
@@ -185,9 +189,9 @@ impl<H: Handler> Task<H> {
                 (a, b) => a.map(Instant::from_std).or(b),
             };
             if let Some(d) = deadline {
-                if self.armed != Some(d) {
+                if !self.armed || timer.deadline() != d {
                     timer.as_mut().reset(d);
-                    self.armed = Some(d);
+                    self.armed = true;
                 }
             }
             let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
@@ -274,9 +278,10 @@ impl<H: Handler> Task<H> {
 
     /// The first input that is ready, polling each in turn.
     fn poll_input(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<Input> {
-        self.turn = self.turn.wrapping_add(1);
-        for i in 0..5u8 {
-            let ready = match (self.turn.wrapping_add(i)) % 5 {
+        // Every input is polled (and so registers for a wake-up) before this returns Pending.
+        self.turn = (self.turn + 1) % INPUTS;
+        for i in 0..INPUTS {
+            let ready = match (self.turn + i) % INPUTS {
                 0 => {
                     let can_queue = !self.ws_unflushed
                         && self.session.buffered() < self.engine.config().max_buffered_messages;
@@ -294,13 +299,11 @@ impl<H: Handler> Task<H> {
                     Some(reply) => reply.poll_closed(cx).map(|()| Input::PollDropped),
                     None => Poll::Pending,
                 },
-                _ => match self.armed {
-                    Some(_) => timer.as_mut().poll(cx).map(|()| {
-                        self.armed = None;
-                        Input::Timer
-                    }),
-                    None => Poll::Pending,
-                },
+                _ if self.armed => timer.as_mut().poll(cx).map(|()| {
+                    self.armed = false;
+                    Input::Timer
+                }),
+                _ => Poll::Pending,
             };
             if ready.is_ready() {
                 return ready;

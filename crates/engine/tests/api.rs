@@ -203,3 +203,16 @@ async fn volatile_is_dropped_unless_the_transport_is_writable() {
     assert_eq!(socket.send_volatile(text("ws")), Ok(true));
     assert_eq!(common::text(&mut ws).await, "4ws");
 }
+
+#[tokio::test]
+async fn a_long_conversation_never_stalls() {
+    // Thousands of round trips: every wake-up of the session task must leave every input
+    // registered for the next one, however many times it ran before.
+    let server = start_with(config(), true).await;
+    let mut ws = ws(server.addr, None).await;
+    let _open = text(&mut ws).await;
+    for i in 0..2000 {
+        send(&mut ws, &format!("4m{i}")).await;
+        assert_eq!(text(&mut ws).await, format!("4m{i}"));
+    }
+}
