@@ -1,26 +1,31 @@
 //! The task that owns one session: its state machine, its pending poll and its WebSockets.
 //!
-//! HTTP requests, the handler's sends and close requests reach it through channels; it feeds
+//! HTTP requests, the handler's sends and close requests reach it through its mailbox; it feeds
 //! them to the sans-IO [`Session`], writes what the session wants sent, and calls the
 //! [`Handler`] in arrival order. Nothing else touches the session's state.
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
 };
-use switchboard_proto::engine::{Handshake, Message, Packet, payload};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use switchboard_proto::engine::{Handshake, Packet, payload};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::socket::{DisconnectReason, RequestInfo, Socket};
+use crate::websocket::{close_ws, encoded_frame, frame};
 use crate::{Engine, Handler, Sid};
+
+mod io;
 
 /// A server-side WebSocket over an upgraded hyper connection.
 pub(crate) type Ws = WebSocketStream<TokioIo<Upgraded>>;
@@ -48,10 +53,15 @@ pub(crate) enum PollReply {
 /// The engine's handle to a session task.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
-    /// To the session task, its only receiver. Small and bounded: requests wait (backpressure
-    /// on the client) rather than queue without limit. Closed when the task ends.
-    pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) socket: Arc<Socket>,
+}
+
+impl SessionHandle {
+    /// Hands a command to the session task, waiting while its small command queue is full
+    /// (backpressure on the client); gives the command back if the task has ended.
+    pub(crate) async fn command(&self, command: Command) -> Result<(), Command> {
+        self.socket.mailbox().push_command(command).await
+    }
 }
 
 /// Creates a session, registers it with the engine and spawns its task.
@@ -86,23 +96,10 @@ pub(crate) fn spawn<H: Handler>(
     session_config.close_timeout = config.ping_interval + config.ping_timeout;
     let session = Session::new(session_config, handshake, transport, now());
 
-    let (commands, command_rx) = mpsc::channel(16);
-    let (outgoing, outgoing_rx) = mpsc::channel(config.max_buffered_messages.max(1));
-    let (closer, closer_rx) = mpsc::channel(1);
-    let socket = Arc::new(Socket::new(sid, request, ws.is_some(), outgoing, closer));
-    let handle = SessionHandle { commands, socket: socket.clone() };
+    let socket = Arc::new(Socket::new(sid, request, ws.is_some(), config.max_buffered_messages));
+    let handle = SessionHandle { socket: socket.clone() };
     engine.insert(handle.clone());
-    let task = Task {
-        engine: engine.clone(),
-        socket,
-        session,
-        commands: command_rx,
-        outgoing: outgoing_rx,
-        closer: closer_rx,
-        ws,
-        probe: None,
-        pending: None,
-    };
+    let task = Task::new(engine.clone(), socket, session, ws);
     // The session task owns the session until it closes; it unregisters itself at the end.
     tokio::spawn(task.run());
     handle
@@ -110,95 +107,135 @@ pub(crate) fn spawn<H: Handler>(
 
 /// One thing that woke the session task.
 enum Input {
-    Close(DisconnectReason),
-    Command(Option<Command>),
-    Send(Vec<Message>),
+    Mailbox,
     Ws(Option<Result<WsMessage, tungstenite::Error>>),
     Probe(Option<Result<WsMessage, tungstenite::Error>>),
     PollDropped,
     Timer,
 }
 
+/// How many kinds of input `poll_input` polls.
+const INPUTS: u8 = 5;
+
+/// How many inputs the task handles in one poll before it yields to other tasks.
+const INPUTS_PER_POLL: usize = 64;
+
 struct Task<H: Handler> {
     engine: Engine<H>,
     socket: Arc<Socket>,
     session: Session,
-    commands: mpsc::Receiver<Command>,
-    outgoing: mpsc::Receiver<Vec<Message>>,
-    closer: mpsc::Receiver<DisconnectReason>,
     /// The session's WebSocket once it runs over one.
     ws: Option<Ws>,
-    /// A WebSocket probing for an upgrade.
-    probe: Option<Ws>,
+    /// A WebSocket probing for an upgrade; boxed, as most sessions never have one.
+    probe: Option<Box<Ws>>,
     /// The polling GET waiting for data.
     pending: Option<oneshot::Sender<PollReply>>,
+    /// Frames were handed to `ws` (`probe`) and are not all written yet.
+    ws_unflushed: bool,
+    probe_unflushed: bool,
+    /// When unwritten frames count as a failed write (`ping_timeout` after they were queued).
+    write_deadline: Option<Instant>,
+    /// Whether the timer is set (to `timer.deadline()`) and has not fired yet.
+    armed: bool,
+    /// Which input is polled first (`0..INPUTS`), turned on every poll so that none starves
+    /// the others.
+    turn: u8,
 }
 
 impl<H: Handler> Task<H> {
-    async fn run(mut self) {
-        self.engine.handler().on_connect(self.socket.clone());
-        // One timer for the task's life, moved only when the session's deadline changes: a
-        // new timer per wake-up would register and deregister it every time.
-        let timer = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
-        loop {
-            if let Some(reason) = self.drive().await {
-                self.teardown(reason);
-                return;
-            }
-            let deadline = self.session.poll_timeout().map(Instant::from_std);
-            if let Some(d) = deadline {
-                if armed != Some(d) {
-                    timer.as_mut().reset(d);
-                    armed = Some(d);
-                }
-            }
-            let can_queue = self.session.buffered() < self.engine.config().max_buffered_messages;
-            let input = tokio::select! {
-                Some(reason) = self.closer.recv() => Input::Close(reason),
-                command = self.commands.recv() => Input::Command(command),
-                Some(batch) = self.outgoing.recv(), if can_queue => Input::Send(batch),
-                frame = next_frame(&mut self.ws) => Input::Ws(frame),
-                frame = next_frame(&mut self.probe) => Input::Probe(frame),
-                () = poll_dropped(&mut self.pending) => Input::PollDropped,
-                () = &mut timer, if deadline.is_some() => {
-                    armed = None;
-                    Input::Timer
-                }
-            };
-            // Deadlines that passed come first, even if the timer has not fired yet: a request
-            // arriving after the ping timeout finds the session closed.
-            if self.session.poll_timeout().is_some_and(|d| now() >= d) {
-                self.session.handle_timeout(now());
-            }
-            match input {
-                Input::Close(reason) => {
-                    // What the handler sent before closing is still delivered.
-                    self.take_outgoing();
-                    self.session.close(reason.to_close(), now());
-                }
-                Input::Command(Some(command)) => self.command(command),
-                Input::Command(None) => self.session.close(CloseReason::ServerShuttingDown, now()),
-                Input::Send(batch) => {
-                    for message in batch {
-                        let _ = self.session.send(message);
-                    }
-                }
-                Input::Ws(frame) => self.ws_frame(frame),
-                Input::Probe(frame) => self.probe_frame(frame),
-                Input::PollDropped => {
-                    self.pending = None;
-                    self.session.handle_poll_dropped(now());
-                }
-                Input::Timer => {}
-            }
+    fn new(engine: Engine<H>, socket: Arc<Socket>, session: Session, ws: Option<Ws>) -> Self {
+        Task {
+            engine,
+            socket,
+            session,
+            ws,
+            probe: None,
+            pending: None,
+            ws_unflushed: false,
+            probe_unflushed: false,
+            write_deadline: None,
+            armed: false,
+            turn: 0,
         }
     }
 
-    fn command(&mut self, command: Command) {
+    /// The task's future. Not an `async fn`: that would keep a second copy of the task in the
+    /// future (the argument, and the local it is moved into), on every idle session.
+    #[allow(clippy::manual_async_fn)]
+    fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            self.engine.handler().on_connect(self.socket.clone());
+            // One timer for the task's life, moved only when a deadline changes: a new timer
+            // per wake-up would register and deregister it every time.
+            let timer = tokio::time::sleep_until(Instant::now());
+            tokio::pin!(timer);
+            // The whole loop is one poll function: the future holds no sub-futures, which
+            // keeps an idle session small, and a wake-up handles every ready input at once.
+            let reason = poll_fn(|cx| self.poll_run(cx, timer.as_mut())).await;
+            self.teardown(reason);
+        }
+    }
+
+    /// Drives the session until it waits for something (`Pending`) or closes.
+    fn poll_run(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<CloseReason> {
+        for _ in 0..INPUTS_PER_POLL {
+            if let Some(reason) = self.drive() {
+                return Poll::Ready(reason);
+            }
+            if self.poll_flush(cx) {
+                continue;
+            }
+            let deadline = match (self.session.poll_timeout(), self.write_deadline) {
+                (Some(a), Some(b)) => Some(Instant::from_std(a).min(b)),
+                (a, b) => a.map(Instant::from_std).or(b),
+            };
+            if let Some(d) = deadline {
+                if !self.armed || timer.deadline() != d {
+                    timer.as_mut().reset(d);
+                    self.armed = true;
+                }
+            }
+            let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
+                return Poll::Pending;
+            };
+            self.handle(input);
+        }
+        // Busy: let other tasks run, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn handle(&mut self, input: Input) {
+        // Deadlines that passed come first, even if the timer has not fired yet: a request
+        // arriving after the ping timeout finds the session closed.
+        let now = now();
+        if self.session.poll_timeout().is_some_and(|d| now >= d) {
+            self.session.handle_timeout(now);
+        }
+        match input {
+            Input::Mailbox => {
+                for command in self.socket.mailbox().take_commands() {
+                    self.command(command, now);
+                }
+                // What the handler sent before closing is still delivered.
+                self.take_outgoing();
+                if let Some(reason) = self.socket.mailbox().take_close() {
+                    self.session.close(reason.to_close(), now);
+                }
+            }
+            Input::Ws(frame) => self.ws_frame(frame, now),
+            Input::Probe(frame) => self.probe_frame(frame, now),
+            Input::PollDropped => {
+                self.pending = None;
+                self.session.handle_poll_dropped(now);
+            }
+            Input::Timer => {}
+        }
+    }
+
+    fn command(&mut self, command: Command, now: std::time::Instant) {
         match command {
-            Command::Poll(reply) => match self.session.handle_poll(now()) {
+            Command::Poll(reply) => match self.session.handle_poll(now) {
                 Ok(()) => self.pending = Some(reply),
                 Err(e) => {
                     let _ = reply.send(PollReply::Refused(e));
@@ -206,18 +243,22 @@ impl<H: Handler> Task<H> {
             },
             Command::Post(packets) => {
                 for packet in packets {
-                    self.session.handle_packet(packet, now());
+                    self.session.handle_packet(packet, now);
                 }
             }
-            Command::Abort(reason) => self.session.close(reason, now()),
-            Command::Probe(ws) => match self.session.handle_probe_open(now()) {
-                Ok(()) => self.probe = Some(*ws),
+            Command::Abort(reason) => self.session.close(reason, now),
+            Command::Probe(ws) => match self.session.handle_probe_open(now) {
+                Ok(()) => self.probe = Some(ws),
                 Err(_) => close_ws(*ws),
             },
         }
     }
 
-    fn ws_frame(&mut self, frame: Option<Result<WsMessage, tungstenite::Error>>) {
+    fn ws_frame(
+        &mut self,
+        frame: Option<Result<WsMessage, tungstenite::Error>>,
+        now: std::time::Instant,
+    ) {
         let packet = match frame {
             Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()),
             Some(Ok(WsMessage::Binary(data))) => Ok(Packet::binary(data)),
@@ -227,7 +268,7 @@ impl<H: Handler> Task<H> {
                 if let Some(ws) = self.ws.take() {
                     close_ws(ws);
                 }
-                self.session.handle_transport_close(CloseReason::TransportClose, now());
+                self.session.handle_transport_close(CloseReason::TransportClose, now);
                 return;
             }
             // The peer ended the TCP stream without a close frame (a tab closed, a proxy gone):
@@ -236,52 +277,58 @@ impl<H: Handler> Task<H> {
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             ))) => {
                 self.ws = None;
-                self.session.handle_transport_close(CloseReason::TransportClose, now());
+                self.session.handle_transport_close(CloseReason::TransportClose, now);
                 return;
             }
             Some(Err(e)) => {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "websocket error");
                 self.ws = None;
-                self.session.handle_transport_close(CloseReason::TransportError, now());
+                self.session.handle_transport_close(CloseReason::TransportError, now);
                 return;
             }
         };
         match packet {
-            Ok(packet) => self.session.handle_packet(packet, now()),
+            Ok(packet) => self.session.handle_packet(packet, now),
             Err(e) => {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "bad packet");
-                self.session.close(CloseReason::ParseError, now());
+                self.session.close(CloseReason::ParseError, now);
             }
         }
     }
 
-    fn probe_frame(&mut self, frame: Option<Result<WsMessage, tungstenite::Error>>) {
+    fn probe_frame(
+        &mut self,
+        frame: Option<Result<WsMessage, tungstenite::Error>>,
+        now: std::time::Instant,
+    ) {
         let packet = match frame {
             Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()).ok(),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
             _ => None,
         };
         match packet {
-            Some(packet) => self.session.handle_probe_packet(packet, now()),
+            Some(packet) => self.session.handle_probe_packet(packet, now),
             None => {
                 if let Some(probe) = self.probe.take() {
-                    close_ws(probe);
+                    close_ws(*probe);
                 }
-                self.session.handle_probe_close(now());
+                self.session.handle_probe_close(now);
             }
         }
     }
 
     /// Sends what the session wants sent and handles its events, until it has nothing left.
     /// Returns the close reason once the session is closed.
-    async fn drive(&mut self) -> Option<CloseReason> {
+    ///
+    /// Frames are handed to tungstenite, which buffers them; `poll_flush` writes them out, so
+    /// every frame of a wake-up goes out in one write.
+    fn drive(&mut self) -> Option<CloseReason> {
         let mut closed = None;
         loop {
             // Take what the handler sent meanwhile, so that replies to a POST are in the
-            // answer to the next GET.
-            let mut progress = self.take_outgoing();
-            let mut ws_frames = Vec::new();
-            let mut probe_frames = Vec::new();
+            // answer to the next GET. Not while the WebSocket is still busy writing: the
+            // handler's queue then fills up, and `send` reports it.
+            let mut progress = !self.ws_unflushed && self.take_outgoing();
             while let Some(transmit) = self.session.poll_transmit() {
                 progress = true;
                 match transmit {
@@ -291,31 +338,16 @@ impl<H: Handler> Task<H> {
                             let _ = reply.send(PollReply::Payload(payload::encode(&packets)));
                         }
                     }
-                    Transmit::WebSocket(p) => ws_frames.extend(frame(p)),
-                    Transmit::Probe(p) => probe_frames.extend(frame(p)),
-                }
-            }
-            let limit = self.engine.config().ping_timeout;
-            if !probe_frames.is_empty() || !ws_frames.is_empty() {
-                // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
-                self.socket.set_writable(false);
-            }
-            if !probe_frames.is_empty() {
-                // Before the upgrade the probe is its own socket; after, it is the session's.
-                let target = self.probe.as_mut().or(self.ws.as_mut());
-                if let Some(ws) = target {
-                    if write(ws, probe_frames, limit).await.is_err() {
-                        self.probe = None;
-                        self.session.handle_probe_close(now());
+                    Transmit::WebSocket(p) => {
+                        if let Some(f) = frame(p) {
+                            self.ws_send(f);
+                        }
                     }
-                }
-            }
-            if !ws_frames.is_empty() {
-                let target = self.ws.as_mut().or(self.probe.as_mut());
-                if let Some(ws) = target {
-                    if write(ws, ws_frames, limit).await.is_err() {
-                        self.ws = None;
-                        self.session.handle_transport_close(CloseReason::TransportError, now());
+                    Transmit::Encoded(m) => self.ws_send(encoded_frame(m)),
+                    Transmit::Probe(p) => {
+                        if let Some(f) = frame(p) {
+                            self.probe_send(f);
+                        }
                     }
                 }
             }
@@ -325,14 +357,16 @@ impl<H: Handler> Task<H> {
                     Event::Message(m) => self.engine.handler().on_message(&self.socket, m),
                     Event::Upgraded => {
                         if let Some(probe) = self.probe.take() {
-                            self.ws = Some(probe);
+                            self.ws = Some(*probe);
+                            self.ws_unflushed = std::mem::take(&mut self.probe_unflushed);
                         }
                         self.socket.set_upgraded();
                         self.engine.handler().on_upgrade(&self.socket);
                     }
                     Event::ProbeClosed => {
+                        self.probe_unflushed = false;
                         if let Some(probe) = self.probe.take() {
-                            close_ws(probe);
+                            close_ws(*probe);
                         }
                     }
                     Event::Closed(reason) => closed = Some(reason),
@@ -340,6 +374,7 @@ impl<H: Handler> Task<H> {
             }
             if !progress {
                 if closed.is_none() {
+                    self.session.shrink_idle();
                     self.update_writable();
                 }
                 return closed;
@@ -347,11 +382,12 @@ impl<H: Handler> Task<H> {
         }
     }
 
-    /// The session waits: its transport is writable if nothing is queued, no upgrade is
-    /// under way, and a WebSocket or a parked GET is there to write to.
+    /// The session waits: its transport is writable if nothing is queued or being written, no
+    /// upgrade is under way, and a WebSocket or a parked GET is there to write to.
     fn update_writable(&self) {
         let writable = self.session.buffered() == 0
-            && self.outgoing.is_empty()
+            && !self.ws_unflushed
+            && !self.socket.mailbox().has_messages()
             && self.probe.is_none()
             && (self.ws.is_some() || self.pending.is_some());
         self.socket.set_writable(writable);
@@ -359,14 +395,20 @@ impl<H: Handler> Task<H> {
 
     /// Moves the handler's queued messages into the session, as far as its queue allows.
     fn take_outgoing(&mut self) -> bool {
-        let max = self.engine.config().max_buffered_messages;
         let mut took = false;
-        while self.session.buffered() < max {
-            let Ok(batch) = self.outgoing.try_recv() else { break };
-            took = true;
-            for message in batch {
-                let _ = self.session.send(message);
+        if self.ws.is_some() && self.session.is_streaming() {
+            // Nothing queued before them: straight to the WebSocket, past the session's queue.
+            for m in self.socket.mailbox().take_messages(usize::MAX) {
+                took = true;
+                self.ws_send(encoded_frame(m));
             }
+            return took;
+        }
+        let max = self.engine.config().max_buffered_messages;
+        let room = max.saturating_sub(self.session.buffered());
+        for m in self.socket.mailbox().take_messages(room) {
+            took = true;
+            let _ = self.session.send_encoded(m);
         }
         took
     }
@@ -375,13 +417,13 @@ impl<H: Handler> Task<H> {
         tracing::debug!(sid = %self.socket.id(), ?reason, "session closed");
         self.engine.remove(self.socket.id());
         self.socket.set_disconnected();
-        self.commands.close();
+        self.socket.mailbox().end();
         self.pending = None;
         if let Some(ws) = self.ws.take() {
             close_ws(ws);
         }
         if let Some(probe) = self.probe.take() {
-            close_ws(probe);
+            close_ws(*probe);
         }
         let reason = DisconnectReason::from_close(reason);
         self.engine.handler().on_disconnect(&self.socket, reason);
@@ -395,55 +437,4 @@ fn now() -> std::time::Instant {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
-fn frame(packet: Packet) -> Option<WsMessage> {
-    match packet {
-        Packet::Message(Message::Binary(data)) => Some(WsMessage::Binary(data)),
-        other => {
-            let text = other.encode_text()?;
-            Utf8Bytes::try_from(text.into_bytes()).ok().map(WsMessage::Text)
-        }
-    }
-}
-
-async fn write(ws: &mut Ws, frames: Vec<WsMessage>, limit: Duration) -> Result<(), ()> {
-    let sent = tokio::time::timeout(limit, async {
-        for f in frames {
-            ws.feed(f).await?;
-        }
-        ws.flush().await
-    })
-    .await;
-    match sent {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
-}
-
-/// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
-pub(crate) fn close_ws(mut ws: Ws) {
-    // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = ws.close(None).await;
-            while let Some(Ok(_)) = ws.next().await {}
-        })
-        .await;
-    });
-}
-
-async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<WsMessage, tungstenite::Error>> {
-    match ws {
-        Some(ws) => ws.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn poll_dropped(pending: &mut Option<oneshot::Sender<PollReply>>) {
-    match pending {
-        Some(reply) => reply.closed().await,
-        None => std::future::pending().await,
-    }
 }

@@ -1,13 +1,20 @@
 //! WebSocket: the HTTP upgrade, WebSocket-only sessions and upgrade probes.
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use switchboard_proto::engine::{EncodedMessage, Message, Packet};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use crate::error::RequestError;
 use crate::service::ResponseBody;
@@ -113,12 +120,47 @@ pub(crate) fn probe<H: Handler, B>(
     // Waits for the upgraded connection, then gives it to the session task; ends at once.
     tokio::spawn(async move {
         if let Some(ws) = upgraded(on_upgrade, ws_config).await {
-            if let Err(e) = handle.commands.send(Command::Probe(Box::new(ws))).await {
-                if let Command::Probe(ws) = e.0 {
-                    session_task::close_ws(*ws);
-                }
+            if let Err(Command::Probe(ws)) = handle.command(Command::Probe(Box::new(ws))).await {
+                close_ws(*ws);
             }
         }
     });
     Ok(res)
+}
+
+/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
+pub(crate) fn frame(packet: Packet) -> Option<WsMessage> {
+    match packet {
+        Packet::Message(Message::Binary(data)) => Some(WsMessage::Binary(data)),
+        other => {
+            let text = other.encode_text()?;
+            Utf8Bytes::try_from(text.into_bytes()).ok().map(WsMessage::Text)
+        }
+    }
+}
+
+/// A pre-encoded message: the shared buffer goes to tungstenite as is (a text frame's bytes
+/// were checked to be UTF-8 when they were made into a `Str`).
+pub(crate) fn encoded_frame(message: EncodedMessage) -> WsMessage {
+    match (message.wire_text(), message.binary_data()) {
+        (Some(text), _) => WsMessage::Frame(Frame::message(
+            text.as_bytes().clone(),
+            OpCode::Data(Data::Text),
+            true,
+        )),
+        (None, Some(data)) => WsMessage::Binary(data.clone()),
+        (None, None) => WsMessage::Binary(Default::default()),
+    }
+}
+
+/// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
+pub(crate) fn close_ws(mut ws: Ws) {
+    // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = ws.close(None).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+    });
 }

@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{Handshake, Message, Packet};
+use super::{EncodedMessage, Handshake, Message, Packet};
 
 /// Timers of a session. `Default` equals the Node `engine.io` defaults. A duration too large
 /// to add to an `Instant` means "never".
@@ -120,6 +120,26 @@ pub enum Transmit {
     WebSocket(Packet),
     /// One frame on the WebSocket that is probing for an upgrade.
     Probe(Packet),
+    /// One frame on the session's WebSocket: a message queued with
+    /// [`Session::send_encoded`], already encoded.
+    Encoded(EncodedMessage),
+}
+
+/// What the outbox holds: packets, and messages encoded once for many sessions.
+#[derive(Debug)]
+enum Queued {
+    Packet(Packet),
+    Encoded(EncodedMessage),
+}
+
+impl Queued {
+    /// The packet, for a polling payload (which encodes its own way).
+    fn into_packet(self) -> Packet {
+        match self {
+            Queued::Packet(p) => p,
+            Queued::Encoded(m) => Packet::Message(m.to_message()),
+        }
+    }
 }
 
 /// Something that happened to the session.
@@ -160,7 +180,7 @@ pub struct Session {
     transport: Transport,
     state: State,
     /// Packets for the active transport.
-    outbox: VecDeque<Packet>,
+    outbox: VecDeque<Queued>,
     /// Transmits that bypass the outbox (probe answers, noops), in order.
     urgent: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -185,7 +205,7 @@ impl Session {
             config,
             transport,
             state: State::Open,
-            outbox: VecDeque::from([Packet::Open(handshake)]),
+            outbox: VecDeque::from([Queued::Packet(Packet::Open(handshake))]),
             urgent: VecDeque::new(),
             events: VecDeque::new(),
             poll_waiting: false,
@@ -221,8 +241,41 @@ impl Session {
         if self.is_closed() {
             return Err(SessionError::Closed);
         }
-        self.outbox.push_back(Packet::Message(message));
+        self.outbox.push_back(Queued::Packet(Packet::Message(message)));
         Ok(())
+    }
+
+    /// Queues a message encoded once for many sessions; on WebSocket it comes back as
+    /// [`Transmit::Encoded`], ready to frame.
+    pub fn send_encoded(&mut self, message: EncodedMessage) -> Result<(), SessionError> {
+        if self.is_closed() {
+            return Err(SessionError::Closed);
+        }
+        self.outbox.push_back(Queued::Encoded(message));
+        Ok(())
+    }
+
+    /// Whether a message sent now would be the session's next WebSocket frame: it is open on
+    /// WebSocket with nothing queued. The I/O layer may then write messages to the WebSocket
+    /// itself rather than pass them through [`Session::send`] and [`Session::poll_transmit`].
+    pub fn is_streaming(&self) -> bool {
+        self.transport == Transport::WebSocket
+            && self.state == State::Open
+            && self.outbox.is_empty()
+            && self.urgent.is_empty()
+    }
+
+    /// Releases the memory of its empty queues, so that an idle session stays small.
+    pub fn shrink_idle(&mut self) {
+        if self.outbox.is_empty() {
+            self.outbox = VecDeque::new();
+        }
+        if self.urgent.is_empty() {
+            self.urgent = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
     }
 
     /// A packet arrived on the active transport (a polling POST or the session's WebSocket).
@@ -253,7 +306,8 @@ impl Session {
         match self.state {
             State::Closed => return Err(SessionError::Closed),
             State::Closing => {
-                let mut packets: Vec<Packet> = self.outbox.drain(..).collect();
+                let mut packets: Vec<Packet> =
+                    self.outbox.drain(..).map(Queued::into_packet).collect();
                 packets.push(Packet::Close);
                 self.urgent.push_back(Transmit::Poll(packets));
                 let reason = self.closing.map_or(CloseReason::ForcedClose, |(r, _)| r);
@@ -361,7 +415,8 @@ impl Session {
         }
         match self.transport {
             Transport::Polling if self.poll_waiting => {
-                let mut packets: Vec<Packet> = self.outbox.drain(..).collect();
+                let mut packets: Vec<Packet> =
+                    self.outbox.drain(..).map(Queued::into_packet).collect();
                 packets.push(Packet::Close);
                 self.answer_poll(packets);
                 self.finish(reason);
@@ -415,7 +470,7 @@ impl Session {
             return;
         }
         if let Some(due) = self.next_ping.filter(|d| now >= *d) {
-            self.outbox.push_back(Packet::Ping);
+            self.outbox.push_back(Queued::Packet(Packet::Ping));
             self.next_ping = None;
             // Counted from when the ping was due, so a late wake-up does not extend the
             // session's life: it closes exactly at ping + pingTimeout.
@@ -433,12 +488,15 @@ impl Session {
                 let flushable = matches!(self.state, State::Open | State::Probing);
                 if flushable && self.poll_waiting && !self.outbox.is_empty() {
                     self.poll_waiting = false;
-                    Some(Transmit::Poll(self.outbox.drain(..).collect()))
+                    Some(Transmit::Poll(self.outbox.drain(..).map(Queued::into_packet).collect()))
                 } else {
                     None
                 }
             }
-            Transport::WebSocket => self.outbox.pop_front().map(Transmit::WebSocket),
+            Transport::WebSocket => self.outbox.pop_front().map(|q| match q {
+                Queued::Packet(p) => Transmit::WebSocket(p),
+                Queued::Encoded(m) => Transmit::Encoded(m),
+            }),
         }
     }
 

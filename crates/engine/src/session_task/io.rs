@@ -1,0 +1,165 @@
+//! The session task's side of the I/O: polling its inputs, queueing frames on its
+//! WebSockets and flushing them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::{Sink, StreamExt};
+use switchboard_proto::engine::session::CloseReason;
+use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::{INPUTS, Input, Task, now};
+use crate::Handler;
+
+impl<H: Handler> Task<H> {
+    /// Writes out queued frames. Returns true if that changed something (a write finished or
+    /// failed), so the session should be driven again.
+    pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        if self.ws_unflushed {
+            if let Some(ws) = self.ws.as_mut() {
+                match Pin::new(ws).poll_flush(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(result) => {
+                        progress = true;
+                        self.ws_unflushed = false;
+                        if result.is_err() {
+                            self.ws_write_failed();
+                        }
+                    }
+                }
+            } else {
+                self.ws_unflushed = false;
+            }
+        }
+        if self.probe_unflushed {
+            if let Some(probe) = self.probe.as_deref_mut() {
+                match Pin::new(probe).poll_flush(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(result) => {
+                        progress = true;
+                        self.probe_unflushed = false;
+                        if result.is_err() {
+                            self.probe_write_failed();
+                        }
+                    }
+                }
+            } else {
+                self.probe_unflushed = false;
+            }
+        }
+        if !self.ws_unflushed && !self.probe_unflushed {
+            self.write_deadline = None;
+            return progress;
+        }
+        // A write waits for the peer: it has `ping_timeout` to take it.
+        let now = Instant::now();
+        let deadline = *self.write_deadline.get_or_insert_with(|| {
+            now.checked_add(self.engine.config().ping_timeout).unwrap_or(now)
+        });
+        let overdue = now >= deadline;
+        if overdue && self.ws_unflushed {
+            progress = true;
+            self.ws_write_failed();
+        }
+        if overdue && self.probe_unflushed {
+            progress = true;
+            self.probe_write_failed();
+        }
+        if !self.ws_unflushed && !self.probe_unflushed {
+            self.write_deadline = None;
+        }
+        progress
+    }
+
+    fn ws_write_failed(&mut self) {
+        self.ws = None;
+        self.ws_unflushed = false;
+        self.session.handle_transport_close(CloseReason::TransportError, now());
+    }
+
+    fn probe_write_failed(&mut self) {
+        self.probe = None;
+        self.probe_unflushed = false;
+        self.session.handle_probe_close(now());
+    }
+
+    /// The first input that is ready, polling each in turn.
+    pub(super) fn poll_input(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<Input> {
+        // Every input is polled (and so registers for a wake-up) before this returns Pending.
+        self.turn = (self.turn + 1) % INPUTS;
+        for i in 0..INPUTS {
+            let ready = match (self.turn + i) % INPUTS {
+                0 => {
+                    let can_queue = !self.ws_unflushed
+                        && self.session.buffered() < self.engine.config().max_buffered_messages;
+                    self.socket.mailbox().poll_ready(cx, can_queue).map(|_| Input::Mailbox)
+                }
+                1 => match self.ws.as_mut() {
+                    Some(ws) => ws.poll_next_unpin(cx).map(Input::Ws),
+                    None => Poll::Pending,
+                },
+                2 => match self.probe.as_deref_mut() {
+                    Some(probe) => probe.poll_next_unpin(cx).map(Input::Probe),
+                    None => Poll::Pending,
+                },
+                3 => match self.pending.as_mut() {
+                    Some(reply) => reply.poll_closed(cx).map(|()| Input::PollDropped),
+                    None => Poll::Pending,
+                },
+                _ if self.armed => timer.as_mut().poll(cx).map(|()| {
+                    self.armed = false;
+                    Input::Timer
+                }),
+                _ => Poll::Pending,
+            };
+            if ready.is_ready() {
+                return ready;
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Queues a frame on the session's WebSocket (or, during the upgrade, the probe's).
+    pub(super) fn ws_send(&mut self, frame: WsMessage) {
+        if let Some(ws) = self.ws.as_mut() {
+            self.ws_unflushed = true;
+            if Pin::new(ws).start_send(frame).is_err() {
+                self.ws_write_failed();
+            }
+        } else if let Some(probe) = self.probe.as_deref_mut() {
+            self.probe_unflushed = true;
+            if Pin::new(probe).start_send(frame).is_err() {
+                self.probe_write_failed();
+            }
+        }
+        self.start_write();
+    }
+
+    /// Queues a frame on the probe (after the upgrade, the probe is the session's WebSocket).
+    pub(super) fn probe_send(&mut self, frame: WsMessage) {
+        if let Some(probe) = self.probe.as_deref_mut() {
+            self.probe_unflushed = true;
+            if Pin::new(probe).start_send(frame).is_err() {
+                self.probe_write_failed();
+            }
+        } else if let Some(ws) = self.ws.as_mut() {
+            self.ws_unflushed = true;
+            if Pin::new(ws).start_send(frame).is_err() {
+                self.probe_write_failed();
+            }
+        }
+        self.start_write();
+    }
+
+    fn start_write(&self) {
+        // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
+        self.socket.set_writable(false);
+    }
+}
