@@ -4,65 +4,59 @@ use std::fmt;
 use std::ops::Deref;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 /// An immutable UTF-8 string backed by [`Bytes`]: cloning it is a reference-count increment.
 ///
 /// Text frames are carried as `Str` so that a packet encoded once can be handed to many
-/// connections without copying.
+/// connections without copying. UTF-8 is checked once, when a `Str` is made; reading the text
+/// afterwards costs nothing (the storage is `bytestring`'s `ByteString`).
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Str(Bytes);
+pub struct Str(ByteString);
 
 impl Str {
     /// An empty string.
     pub const fn new() -> Self {
-        Str(Bytes::new())
+        Str(ByteString::new())
     }
 
     /// Wraps `bytes` after checking that they are UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Str(bytes))
+        ByteString::try_from(bytes).map(Str)
     }
 
     /// A `'static` string, without allocation.
     pub const fn from_static(s: &'static str) -> Self {
-        Str(Bytes::from_static(s.as_bytes()))
+        Str(ByteString::from_static(s))
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // The constructors only ever store valid UTF-8, and slicing goes through `slice`,
-        // which checks char boundaries, so this cannot fail; fall back to "" to stay panic-free.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        &self.0
     }
 
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// Gives back the underlying bytes.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.0.into_bytes()
     }
 
     /// The sub-string starting at byte `start`, sharing the same buffer.
     ///
     /// Returns `None` if `start` is out of range or not on a character boundary.
     pub fn slice_from(&self, start: usize) -> Option<Str> {
-        if self.as_str().is_char_boundary(start) { Some(Str(self.0.slice(start..))) } else { None }
+        self.as_str().get(start..).map(|sub| Str(self.0.slice_ref(sub)))
     }
 
     /// The sub-string of bytes `start..end`, sharing the same buffer.
     ///
     /// Returns `None` if the range is out of bounds or not on character boundaries.
     pub fn slice(&self, start: usize, end: usize) -> Option<Str> {
-        let s = self.as_str();
-        if start <= end && s.is_char_boundary(start) && s.is_char_boundary(end) {
-            Some(Str(self.0.slice(start..end)))
-        } else {
-            None
-        }
+        self.as_str().get(start..end).map(|sub| Str(self.0.slice_ref(sub)))
     }
 }
 
@@ -81,19 +75,19 @@ impl AsRef<str> for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Str(Bytes::from(s))
+        Str(ByteString::from(s))
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Self {
-        Str(Bytes::copy_from_slice(s.as_bytes()))
+        Str(ByteString::from(s))
     }
 }
 
 impl From<Str> for Bytes {
     fn from(s: Str) -> Bytes {
-        s.0
+        s.0.into_bytes()
     }
 }
 
