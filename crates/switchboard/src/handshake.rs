@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -12,8 +13,8 @@ use serde_json::{Map, Value};
 pub struct RequestParts {
     /// The request URI (path and query).
     pub uri: http::Uri,
-    /// The request headers.
-    pub headers: http::HeaderMap,
+    /// The request headers, shared by the handshakes of every namespace of the connection.
+    pub headers: Arc<http::HeaderMap>,
     /// The peer address.
     pub remote_addr: Option<SocketAddr>,
     /// When the request arrived.
@@ -27,7 +28,7 @@ impl RequestParts {
     pub fn new(uri: http::Uri) -> Self {
         RequestParts {
             uri,
-            headers: http::HeaderMap::new(),
+            headers: Arc::default(),
             remote_addr: None,
             time: SystemTime::now(),
             secure: false,
@@ -52,8 +53,9 @@ pub struct Handshake {
     pub auth: Value,
     /// The query parameters of the first request (last value wins).
     pub query: HashMap<String, String>,
-    /// The headers of the first request.
-    pub headers: http::HeaderMap,
+    /// The headers of the first request (one copy per connection, shared: read them through
+    /// the `Arc`; `Arc::make_mut` gives a private copy to change).
+    pub headers: Arc<http::HeaderMap>,
     /// The peer's IP address (empty if unknown).
     pub address: String,
     /// When the connection was made, as an RFC 2822-like date string.
@@ -132,6 +134,7 @@ impl Handshake {
             }
         }
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let headers = Arc::new(headers);
         Handshake {
             auth: v.get("auth").cloned().unwrap_or_else(|| Value::Object(Map::new())),
             query: str_map(v.get("query")),
@@ -220,7 +223,7 @@ mod tests {
     #[test]
     fn json_round_trip() {
         let mut parts = RequestParts::new("/socket.io/?x=1".parse().unwrap());
-        parts.headers.insert("origin", "http://a".parse().unwrap());
+        Arc::make_mut(&mut parts.headers).insert("origin", "http://a".parse().unwrap());
         let hs = Handshake::new(&parts, serde_json::json!({"t": 1}));
         let back = Handshake::from_json(&hs.to_json());
         assert_eq!(back.query, hs.query);

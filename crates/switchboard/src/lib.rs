@@ -84,6 +84,7 @@ pub mod event;
 mod handshake;
 mod id;
 mod io;
+mod latch;
 mod listeners;
 mod namespace;
 mod operators;

@@ -187,7 +187,7 @@ impl NamespaceInner {
             Some(r) => self.finish_restore(client, r).await,
             None => {
                 self.insert_socket(&socket);
-                client.add_socket(self.name(), socket.clone());
+                client.add_socket(socket.clone());
                 socket.set_connected();
                 client.send_packet(&self.connect_answer(&socket));
             }

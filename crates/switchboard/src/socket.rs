@@ -12,11 +12,11 @@ use serde_json::Value;
 use switchboard_adapter::{BroadcastOptions, Offset, Room, SocketId};
 use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
-use tokio::sync::watch;
 
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
 use crate::emitter::SocketEmitter;
+use crate::latch::Latch;
 use crate::event::{AnyListener, DisconnectHandler, HandlerEntry, PacketMiddleware};
 use crate::namespace::NamespaceInner;
 use crate::{
@@ -81,7 +81,7 @@ pub(crate) struct SocketInner {
     recovered: bool,
     // Set to true once the socket has left its rooms (and its session is saved); a takeover
     // of its session waits for it. Only `on_close` writes it.
-    closed: watch::Sender<bool>,
+    closed: Latch,
     pub(crate) next_handler: AtomicU64,
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
@@ -128,7 +128,7 @@ impl Socket {
             handshake,
             pid,
             recovered,
-            closed: watch::Sender::new(false),
+            closed: Latch::new(),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
         }))
@@ -185,9 +185,7 @@ impl Socket {
 
     /// Waits until the socket has left its rooms and saved its session.
     pub(crate) async fn wait_closed(&self) {
-        let mut rx = self.0.closed.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` holds it.
-        let _ = rx.wait_for(|closed| *closed).await;
+        self.0.closed.wait().await;
     }
 
     pub(crate) fn set_data_json(&self, data: Value) {
@@ -555,7 +553,7 @@ impl Socket {
         self.0.ns.adapter().del_all(self.id());
         self.0.ns.remove_socket(self);
         self.0.client.remove_socket(self.ns());
-        self.0.closed.send_replace(true);
+        self.0.closed.set();
         let handlers = {
             let mut state = self.state();
             state.phase = Some(Phase::Disconnected);
