@@ -6,7 +6,9 @@
 //! session's messages, in arrival order, to a [`Handler`].
 //!
 //! - One task owns each session (its state machine, pending poll and WebSockets); requests and
-//!   [`Socket::send`] reach it through bounded channels, so `send` never blocks.
+//!   [`Socket::send`] reach it through a bounded inbox, so `send` never blocks; a broadcast is
+//!   encoded once into [`EncodedMessage`]s and handed to every recipient with
+//!   [`Socket::send_encoded`].
 //! - [`Engine::service`] is a tower service (404 outside the engine's path) and
 //!   [`Engine::layer`] a tower layer, so engines and an axum `Router` share one server;
 //!   [`serve`] / [`Engine::serve`] run them on hyper's HTTP/1.1 server with upgrades.
@@ -48,6 +50,7 @@
 mod config;
 mod cors;
 mod error;
+mod mailbox;
 mod polling;
 mod serve;
 mod service;
@@ -68,7 +71,7 @@ pub use serve::serve;
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;
-pub use switchboard_proto::engine::Message;
+pub use switchboard_proto::engine::{EncodedMessage, Message};
 
 /// Receives the events of every session of an [`Engine`].
 ///

@@ -28,7 +28,7 @@ pub(crate) async fn handshake<H: Handler>(
 /// A GET: waits for the session to have something to send.
 pub(crate) async fn get(handle: &SessionHandle) -> Result<Response<ResponseBody>, RequestError> {
     let (reply, answer) = oneshot::channel();
-    if handle.commands.send(Command::Poll(reply)).await.is_err() {
+    if handle.command(Command::Poll(reply)).await.is_err() {
         return Err(RequestError::UnknownSid);
     }
     match answer.await {
@@ -77,7 +77,7 @@ where
     }
     match decoder.finish() {
         Ok(packets) => {
-            if handle.commands.send(Command::Post(packets)).await.is_err() {
+            if handle.command(Command::Post(packets)).await.is_err() {
                 return Err(RequestError::UnknownSid);
             }
             Ok(text(Bytes::from_static(b"ok")))
@@ -100,7 +100,7 @@ async fn refuse(
 }
 
 async fn abort(handle: &SessionHandle, reason: CloseReason) {
-    let _ = handle.commands.send(Command::Abort(reason)).await;
+    let _ = handle.command(Command::Abort(reason)).await;
 }
 
 fn text(body: Bytes) -> Response<ResponseBody> {

@@ -1,9 +1,10 @@
 //! The task that owns one session: its state machine, its pending poll and its WebSockets.
 //!
-//! HTTP requests, the handler's sends and close requests reach it through channels; it feeds
+//! HTTP requests, the handler's sends and close requests reach it through its mailbox; it feeds
 //! them to the sans-IO [`Session`], writes what the session wants sent, and calls the
 //! [`Handler`] in arrival order. Nothing else touches the session's state.
 
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +14,12 @@ use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
 };
-use switchboard_proto::engine::{Handshake, Message, Packet, payload};
-use tokio::sync::{mpsc, oneshot};
+use switchboard_proto::engine::{EncodedMessage, Handshake, Message, Packet, payload};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 
 use crate::socket::{DisconnectReason, RequestInfo, Socket};
@@ -48,10 +51,15 @@ pub(crate) enum PollReply {
 /// The engine's handle to a session task.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
-    /// To the session task, its only receiver. Small and bounded: requests wait (backpressure
-    /// on the client) rather than queue without limit. Closed when the task ends.
-    pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) socket: Arc<Socket>,
+}
+
+impl SessionHandle {
+    /// Hands a command to the session task, waiting while its small command queue is full
+    /// (backpressure on the client); gives the command back if the task has ended.
+    pub(crate) async fn command(&self, command: Command) -> Result<(), Command> {
+        self.socket.mailbox().push_command(command).await
+    }
 }
 
 /// Creates a session, registers it with the engine and spawns its task.
@@ -86,23 +94,10 @@ pub(crate) fn spawn<H: Handler>(
     session_config.close_timeout = config.ping_interval + config.ping_timeout;
     let session = Session::new(session_config, handshake, transport, now());
 
-    let (commands, command_rx) = mpsc::channel(16);
-    let (outgoing, outgoing_rx) = mpsc::channel(config.max_buffered_messages.max(1));
-    let (closer, closer_rx) = mpsc::channel(1);
-    let socket = Arc::new(Socket::new(sid, request, ws.is_some(), outgoing, closer));
-    let handle = SessionHandle { commands, socket: socket.clone() };
+    let socket = Arc::new(Socket::new(sid, request, ws.is_some(), config.max_buffered_messages));
+    let handle = SessionHandle { socket: socket.clone() };
     engine.insert(handle.clone());
-    let task = Task {
-        engine: engine.clone(),
-        socket,
-        session,
-        commands: command_rx,
-        outgoing: outgoing_rx,
-        closer: closer_rx,
-        ws,
-        probe: None,
-        pending: None,
-    };
+    let task = Task { engine: engine.clone(), socket, session, ws, probe: None, pending: None };
     // The session task owns the session until it closes; it unregisters itself at the end.
     tokio::spawn(task.run());
     handle
@@ -110,9 +105,7 @@ pub(crate) fn spawn<H: Handler>(
 
 /// One thing that woke the session task.
 enum Input {
-    Close(DisconnectReason),
-    Command(Option<Command>),
-    Send(Vec<Message>),
+    Mailbox,
     Ws(Option<Result<WsMessage, tungstenite::Error>>),
     Probe(Option<Result<WsMessage, tungstenite::Error>>),
     PollDropped,
@@ -123,13 +116,10 @@ struct Task<H: Handler> {
     engine: Engine<H>,
     socket: Arc<Socket>,
     session: Session,
-    commands: mpsc::Receiver<Command>,
-    outgoing: mpsc::Receiver<Vec<Message>>,
-    closer: mpsc::Receiver<DisconnectReason>,
     /// The session's WebSocket once it runs over one.
     ws: Option<Ws>,
-    /// A WebSocket probing for an upgrade.
-    probe: Option<Ws>,
+    /// A WebSocket probing for an upgrade; boxed, as most sessions never have one.
+    probe: Option<Box<Ws>>,
     /// The polling GET waiting for data.
     pending: Option<oneshot::Sender<PollReply>>,
 }
@@ -155,10 +145,9 @@ impl<H: Handler> Task<H> {
                 }
             }
             let can_queue = self.session.buffered() < self.engine.config().max_buffered_messages;
+            let mailbox = self.socket.mailbox();
             let input = tokio::select! {
-                Some(reason) = self.closer.recv() => Input::Close(reason),
-                command = self.commands.recv() => Input::Command(command),
-                Some(batch) = self.outgoing.recv(), if can_queue => Input::Send(batch),
+                _ = poll_fn(|cx| mailbox.poll_ready(cx, can_queue)) => Input::Mailbox,
                 frame = next_frame(&mut self.ws) => Input::Ws(frame),
                 frame = next_frame(&mut self.probe) => Input::Probe(frame),
                 () = poll_dropped(&mut self.pending) => Input::PollDropped,
@@ -173,16 +162,14 @@ impl<H: Handler> Task<H> {
                 self.session.handle_timeout(now());
             }
             match input {
-                Input::Close(reason) => {
+                Input::Mailbox => {
+                    for command in self.socket.mailbox().take_commands() {
+                        self.command(command);
+                    }
                     // What the handler sent before closing is still delivered.
                     self.take_outgoing();
-                    self.session.close(reason.to_close(), now());
-                }
-                Input::Command(Some(command)) => self.command(command),
-                Input::Command(None) => self.session.close(CloseReason::ServerShuttingDown, now()),
-                Input::Send(batch) => {
-                    for message in batch {
-                        let _ = self.session.send(message);
+                    if let Some(reason) = self.socket.mailbox().take_close() {
+                        self.session.close(reason.to_close(), now());
                     }
                 }
                 Input::Ws(frame) => self.ws_frame(frame),
@@ -211,7 +198,7 @@ impl<H: Handler> Task<H> {
             }
             Command::Abort(reason) => self.session.close(reason, now()),
             Command::Probe(ws) => match self.session.handle_probe_open(now()) {
-                Ok(()) => self.probe = Some(*ws),
+                Ok(()) => self.probe = Some(ws),
                 Err(_) => close_ws(*ws),
             },
         }
@@ -265,7 +252,7 @@ impl<H: Handler> Task<H> {
             Some(packet) => self.session.handle_probe_packet(packet, now()),
             None => {
                 if let Some(probe) = self.probe.take() {
-                    close_ws(probe);
+                    close_ws(*probe);
                 }
                 self.session.handle_probe_close(now());
             }
@@ -292,6 +279,7 @@ impl<H: Handler> Task<H> {
                         }
                     }
                     Transmit::WebSocket(p) => ws_frames.extend(frame(p)),
+                    Transmit::Encoded(m) => ws_frames.push(encoded_frame(m)),
                     Transmit::Probe(p) => probe_frames.extend(frame(p)),
                 }
             }
@@ -302,7 +290,7 @@ impl<H: Handler> Task<H> {
             }
             if !probe_frames.is_empty() {
                 // Before the upgrade the probe is its own socket; after, it is the session's.
-                let target = self.probe.as_mut().or(self.ws.as_mut());
+                let target = self.probe.as_deref_mut().or(self.ws.as_mut());
                 if let Some(ws) = target {
                     if write(ws, probe_frames, limit).await.is_err() {
                         self.probe = None;
@@ -311,7 +299,7 @@ impl<H: Handler> Task<H> {
                 }
             }
             if !ws_frames.is_empty() {
-                let target = self.ws.as_mut().or(self.probe.as_mut());
+                let target = self.ws.as_mut().or(self.probe.as_deref_mut());
                 if let Some(ws) = target {
                     if write(ws, ws_frames, limit).await.is_err() {
                         self.ws = None;
@@ -325,14 +313,14 @@ impl<H: Handler> Task<H> {
                     Event::Message(m) => self.engine.handler().on_message(&self.socket, m),
                     Event::Upgraded => {
                         if let Some(probe) = self.probe.take() {
-                            self.ws = Some(probe);
+                            self.ws = Some(*probe);
                         }
                         self.socket.set_upgraded();
                         self.engine.handler().on_upgrade(&self.socket);
                     }
                     Event::ProbeClosed => {
                         if let Some(probe) = self.probe.take() {
-                            close_ws(probe);
+                            close_ws(*probe);
                         }
                     }
                     Event::Closed(reason) => closed = Some(reason),
@@ -340,6 +328,7 @@ impl<H: Handler> Task<H> {
             }
             if !progress {
                 if closed.is_none() {
+                    self.session.shrink_idle();
                     self.update_writable();
                 }
                 return closed;
@@ -351,7 +340,7 @@ impl<H: Handler> Task<H> {
     /// under way, and a WebSocket or a parked GET is there to write to.
     fn update_writable(&self) {
         let writable = self.session.buffered() == 0
-            && self.outgoing.is_empty()
+            && !self.socket.mailbox().has_messages()
             && self.probe.is_none()
             && (self.ws.is_some() || self.pending.is_some());
         self.socket.set_writable(writable);
@@ -360,28 +349,24 @@ impl<H: Handler> Task<H> {
     /// Moves the handler's queued messages into the session, as far as its queue allows.
     fn take_outgoing(&mut self) -> bool {
         let max = self.engine.config().max_buffered_messages;
-        let mut took = false;
-        while self.session.buffered() < max {
-            let Ok(batch) = self.outgoing.try_recv() else { break };
-            took = true;
-            for message in batch {
-                let _ = self.session.send(message);
-            }
-        }
-        took
+        let room = max.saturating_sub(self.session.buffered());
+        let session = &mut self.session;
+        self.socket.mailbox().take_messages(room, |m| {
+            let _ = session.send_encoded(m);
+        })
     }
 
     fn teardown(mut self, reason: CloseReason) {
         tracing::debug!(sid = %self.socket.id(), ?reason, "session closed");
         self.engine.remove(self.socket.id());
         self.socket.set_disconnected();
-        self.commands.close();
+        self.socket.mailbox().end();
         self.pending = None;
         if let Some(ws) = self.ws.take() {
             close_ws(ws);
         }
         if let Some(probe) = self.probe.take() {
-            close_ws(probe);
+            close_ws(*probe);
         }
         let reason = DisconnectReason::from_close(reason);
         self.engine.handler().on_disconnect(&self.socket, reason);
@@ -405,6 +390,20 @@ fn frame(packet: Packet) -> Option<WsMessage> {
             let text = other.encode_text()?;
             Utf8Bytes::try_from(text.into_bytes()).ok().map(WsMessage::Text)
         }
+    }
+}
+
+/// A pre-encoded message: the shared buffer goes to tungstenite as is (a text frame's bytes
+/// were checked to be UTF-8 when they were made into a `Str`).
+fn encoded_frame(message: EncodedMessage) -> WsMessage {
+    match (message.wire_text(), message.binary_data()) {
+        (Some(text), _) => WsMessage::Frame(Frame::message(
+            text.as_bytes().clone(),
+            OpCode::Data(Data::Text),
+            true,
+        )),
+        (None, Some(data)) => WsMessage::Binary(data.clone()),
+        (None, None) => WsMessage::Binary(Default::default()),
     }
 }
 
@@ -434,7 +433,9 @@ pub(crate) fn close_ws(mut ws: Ws) {
     });
 }
 
-async fn next_frame(ws: &mut Option<Ws>) -> Option<Result<WsMessage, tungstenite::Error>> {
+async fn next_frame(
+    ws: &mut Option<impl StreamExt<Item = Result<WsMessage, tungstenite::Error>> + Unpin>,
+) -> Option<Result<WsMessage, tungstenite::Error>> {
     match ws {
         Some(ws) => ws.next().await,
         None => std::future::pending().await,

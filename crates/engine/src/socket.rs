@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use switchboard_proto::engine::Message;
 use switchboard_proto::engine::session::CloseReason;
-use tokio::sync::mpsc;
+use switchboard_proto::engine::{EncodedMessage, Message};
+
+use crate::mailbox::Mailbox;
 
 pub use crate::sid::Sid;
 
@@ -92,7 +93,7 @@ pub struct RequestInfo {
 /// One Engine.IO session, shared between the engine and the layer above.
 ///
 /// The session itself lives in a task that owns its state; a `Socket` is the handle the
-/// handler keeps: [`Socket::send`] queues into a bounded channel to that task and never blocks.
+/// handler keeps: [`Socket::send`] queues into a bounded inbox of that task and never blocks.
 #[derive(Debug)]
 pub struct Socket {
     id: Sid,
@@ -106,30 +107,25 @@ pub struct Socket {
     /// parked GET, an idle WebSocket, no upgrade under way); every send clears it, since what
     /// it queued goes first.
     writable: AtomicBool,
-    /// To the session task, which is its only receiver; bounded by `max_buffered_messages`.
-    /// The task stops draining it while its own queue is full, so a slow client makes
-    /// `send` fail with [`SendError::Full`] instead of growing memory.
-    outgoing: mpsc::Sender<Vec<Message>>,
-    /// To the session task: close requests. Capacity 1; one pending request is enough.
-    closer: mpsc::Sender<DisconnectReason>,
+    /// To the session task, which is its only receiver: messages (bounded by `max_buffered`),
+    /// requests' commands and close requests. The task stops draining messages while its own
+    /// queue is full, so a slow client makes `send` fail with [`SendError::Full`] instead of
+    /// growing memory.
+    mailbox: Mailbox,
+    /// `EngineConfig::max_buffered_messages`.
+    max_buffered: usize,
 }
 
 impl Socket {
-    pub(crate) fn new(
-        id: Sid,
-        request: RequestInfo,
-        upgraded: bool,
-        outgoing: mpsc::Sender<Vec<Message>>,
-        closer: mpsc::Sender<DisconnectReason>,
-    ) -> Self {
+    pub(crate) fn new(id: Sid, request: RequestInfo, upgraded: bool, max_buffered: usize) -> Self {
         Socket {
             id,
             request,
             upgraded: AtomicBool::new(upgraded),
             connected: AtomicBool::new(true),
             writable: AtomicBool::new(false),
-            outgoing,
-            closer,
+            mailbox: Mailbox::default(),
+            max_buffered: max_buffered.max(1),
         }
     }
 
@@ -159,7 +155,39 @@ impl Socket {
 
     /// Queues one message. Never blocks.
     pub fn send(&self, message: Message) -> Result<(), SendError> {
-        self.send_many(vec![message])
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.writable.store(false, Ordering::Release);
+        self.mailbox.push_messages([EncodedMessage::from(message)], self.max_buffered)
+    }
+
+    /// Queues messages already encoded (a broadcast encodes once and hands every recipient
+    /// the same buffers): cloning them only bumps reference counts, and the session task
+    /// frames them without copying. Like [`Socket::send_many`], all are queued or none.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{EncodedMessage, Socket};
+    /// # fn demo(sockets: &[Arc<Socket>]) {
+    /// let packet = [EncodedMessage::text("2[\"news\",1]")];
+    /// for socket in sockets {
+    ///     let _ = socket.send_encoded(&packet);
+    /// }
+    /// # }
+    /// ```
+    pub fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.writable.store(false, Ordering::Release);
+        self.mailbox.push_messages(messages.iter().cloned(), self.max_buffered)
+    }
+
+    /// [`Socket::send_encoded`] for volatile packets: queued only if the transport can write
+    /// them at once (see [`Socket::send_volatile`]); returns whether they were queued.
+    pub fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {
+        self.volatile(|| self.mailbox.push_messages(messages.iter().cloned(), self.max_buffered))
     }
 
     /// Whether a message sent now would be written at once (Node's `transport.writable`).
@@ -180,6 +208,11 @@ impl Socket {
         self.queue(messages)
     }
 
+    fn queue(&self, messages: Vec<Message>) -> Result<(), SendError> {
+        self.mailbox
+            .push_messages(messages.into_iter().map(EncodedMessage::from), self.max_buffered)
+    }
+
     /// Queues messages only if the transport can write them at once, as Node does with
     /// volatile packets; returns whether they were queued (`false`: dropped).
     ///
@@ -191,6 +224,10 @@ impl Socket {
     /// # }
     /// ```
     pub fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError> {
+        self.volatile(|| self.queue(messages))
+    }
+
+    fn volatile(&self, queue: impl FnOnce() -> Result<(), SendError>) -> Result<bool, SendError> {
         if !self.is_connected() {
             return Err(SendError::Closed);
         }
@@ -198,26 +235,23 @@ impl Socket {
         if !self.writable.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }
-        match self.queue(messages) {
+        match queue() {
             Ok(()) => Ok(true),
             Err(SendError::Full) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    fn queue(&self, messages: Vec<Message>) -> Result<(), SendError> {
-        self.outgoing.try_send(messages).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
-    }
-
     /// Closes the session; the handler's `on_disconnect` gets `reason`.
     ///
     /// Messages queued before are still delivered when the transport allows it.
     pub fn close(&self, reason: DisconnectReason) {
-        // Full means a close is already pending; the first reason wins.
-        let _ = self.closer.try_send(reason);
+        // The first reason wins.
+        self.mailbox.close(reason);
+    }
+
+    pub(crate) fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
     }
 
     pub(crate) fn set_upgraded(&self) {

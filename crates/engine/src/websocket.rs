@@ -113,10 +113,8 @@ pub(crate) fn probe<H: Handler, B>(
     // Waits for the upgraded connection, then gives it to the session task; ends at once.
     tokio::spawn(async move {
         if let Some(ws) = upgraded(on_upgrade, ws_config).await {
-            if let Err(e) = handle.commands.send(Command::Probe(Box::new(ws))).await {
-                if let Command::Probe(ws) = e.0 {
-                    session_task::close_ws(*ws);
-                }
+            if let Err(Command::Probe(ws)) = handle.command(Command::Probe(Box::new(ws))).await {
+                session_task::close_ws(*ws);
             }
         }
     });

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use switchboard_engine::{DisconnectReason, Engine, Message, SendError};
+use switchboard_engine::{DisconnectReason, EncodedMessage, Engine, Message, SendError};
 use tower::Layer;
 
 const PATH: &str = "/engine.io/";
@@ -68,6 +68,34 @@ async fn send_many_keeps_frames_together_and_in_order() {
     assert_eq!(text(&mut ws).await, "4header");
     assert_eq!(frame(&mut ws).await.unwrap().into_data().as_ref(), [1u8]);
     assert_eq!(frame(&mut ws).await.unwrap().into_data().as_ref(), [2u8]);
+}
+
+#[tokio::test]
+async fn encoded_messages_are_shared_by_websocket_and_polling_sessions() {
+    let server = start_with(config(), false).await;
+    let mut ws = ws(server.addr, None).await;
+    let ws_socket = server.engine.socket(&sid_of(&text(&mut ws).await)).unwrap();
+    let sid = handshake(server.addr).await;
+    let polling_socket = server.engine.socket(&sid).unwrap();
+    // Encoded once, sent to both: the text keeps its type digit, binary stays binary.
+    let packet = [
+        EncodedMessage::from_wire("4é header".into()).unwrap(),
+        EncodedMessage::binary(vec![7u8, 8]),
+    ];
+    ws_socket.send_encoded(&packet).unwrap();
+    polling_socket.send_encoded(&packet).unwrap();
+    ws_socket.send(Message::Text("after".into())).unwrap();
+    assert_eq!(text(&mut ws).await, "4é header");
+    assert_eq!(frame(&mut ws).await.unwrap().into_data().as_ref(), [7u8, 8]);
+    assert_eq!(text(&mut ws).await, "4after");
+    let get = http(server.addr, "GET", &polling(PATH, Some(&sid)), b"").await;
+    assert_eq!(get.body, "4é header\x1ebBwg=");
+    // Volatile: dropped while the polling transport cannot write (no GET is waiting).
+    assert_eq!(polling_socket.send_encoded_volatile(&packet), Ok(false));
+    polling_socket.close(DisconnectReason::ForcedClose);
+    let _ = http(server.addr, "GET", &polling(PATH, Some(&sid)), b"").await;
+    assert_eq!(polling_socket.send_encoded(&packet), Err(SendError::Closed));
+    assert_eq!(polling_socket.send_encoded_volatile(&packet), Err(SendError::Closed));
 }
 
 #[tokio::test]

@@ -2,14 +2,17 @@
 //!
 //! - [`Packet`] is the wire enum of the specification (open, close, ping, pong, message,
 //!   upgrade, noop); [`Message`] is the application data a message packet carries.
+//! - [`EncodedMessage`] is a message encoded once for the wire, shared by many sessions.
 //! - [`payload`] joins and splits the packets of one HTTP long-polling request body.
 //! - [`session`] is the server session state machine: heartbeats, upgrade, close.
 
+mod encoded;
 mod handshake;
 mod packet;
 pub mod payload;
 pub mod session;
 
+pub use encoded::EncodedMessage;
 pub use handshake::Handshake;
 pub use packet::{Message, Packet, PacketError, PacketType};
 

@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{Handshake, Message, Packet};
+use super::{EncodedMessage, Handshake, Message, Packet};
 
 /// Timers of a session. `Default` equals the Node `engine.io` defaults. A duration too large
 /// to add to an `Instant` means "never".
@@ -115,7 +115,30 @@ pub enum Transmit {
     WebSocket(Packet),
     /// One frame on the WebSocket that is probing for an upgrade.
     Probe(Packet),
+    /// One frame on the session's WebSocket: a message queued with
+    /// [`Session::send_encoded`], already encoded.
+    Encoded(EncodedMessage),
 }
+
+/// What the outbox holds: packets, and messages encoded once for many sessions.
+#[derive(Debug)]
+enum Queued {
+    Packet(Packet),
+    Encoded(EncodedMessage),
+}
+
+impl Queued {
+    /// The packet, for a polling payload (which encodes its own way).
+    fn into_packet(self) -> Packet {
+        match self {
+            Queued::Packet(p) => p,
+            Queued::Encoded(m) => Packet::Message(m.to_message()),
+        }
+    }
+}
+
+/// Outbox capacity kept by [`Session::shrink_idle`].
+const IDLE_OUTBOX_CAPACITY: usize = 8;
 
 /// Something that happened to the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +178,7 @@ pub struct Session {
     transport: Transport,
     state: State,
     /// Packets for the active transport.
-    outbox: VecDeque<Packet>,
+    outbox: VecDeque<Queued>,
     /// Transmits that bypass the outbox (probe answers, noops), in order.
     urgent: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -180,7 +203,7 @@ impl Session {
             config,
             transport,
             state: State::Open,
-            outbox: VecDeque::from([Packet::Open(handshake)]),
+            outbox: VecDeque::from([Queued::Packet(Packet::Open(handshake))]),
             urgent: VecDeque::new(),
             events: VecDeque::new(),
             poll_waiting: false,
@@ -216,8 +239,26 @@ impl Session {
         if self.is_closed() {
             return Err(SessionError::Closed);
         }
-        self.outbox.push_back(Packet::Message(message));
+        self.outbox.push_back(Queued::Packet(Packet::Message(message)));
         Ok(())
+    }
+
+    /// Queues a message encoded once for many sessions; on WebSocket it comes back as
+    /// [`Transmit::Encoded`], ready to frame.
+    pub fn send_encoded(&mut self, message: EncodedMessage) -> Result<(), SessionError> {
+        if self.is_closed() {
+            return Err(SessionError::Closed);
+        }
+        self.outbox.push_back(Queued::Encoded(message));
+        Ok(())
+    }
+
+    /// Releases the outbox's memory if it is empty and grew large during a burst, so that
+    /// an idle session stays small.
+    pub fn shrink_idle(&mut self) {
+        if self.outbox.is_empty() && self.outbox.capacity() > IDLE_OUTBOX_CAPACITY {
+            self.outbox = VecDeque::new();
+        }
     }
 
     /// A packet arrived on the active transport (a polling POST or the session's WebSocket).
@@ -248,7 +289,8 @@ impl Session {
         match self.state {
             State::Closed => return Err(SessionError::Closed),
             State::Closing => {
-                let mut packets: Vec<Packet> = self.outbox.drain(..).collect();
+                let mut packets: Vec<Packet> =
+                    self.outbox.drain(..).map(Queued::into_packet).collect();
                 packets.push(Packet::Close);
                 self.urgent.push_back(Transmit::Poll(packets));
                 let reason = self.closing.map_or(CloseReason::ForcedClose, |(r, _)| r);
@@ -355,7 +397,8 @@ impl Session {
         }
         match self.transport {
             Transport::Polling if self.poll_waiting => {
-                let mut packets: Vec<Packet> = self.outbox.drain(..).collect();
+                let mut packets: Vec<Packet> =
+                    self.outbox.drain(..).map(Queued::into_packet).collect();
                 packets.push(Packet::Close);
                 self.answer_poll(packets);
                 self.finish(reason);
@@ -404,7 +447,7 @@ impl Session {
             return;
         }
         if let Some(due) = self.next_ping.filter(|d| now >= *d) {
-            self.outbox.push_back(Packet::Ping);
+            self.outbox.push_back(Queued::Packet(Packet::Ping));
             self.next_ping = None;
             // Counted from when the ping was due, so a late wake-up does not extend the
             // session's life: it closes exactly at ping + pingTimeout.
@@ -422,12 +465,15 @@ impl Session {
                 let flushable = matches!(self.state, State::Open | State::Probing);
                 if flushable && self.poll_waiting && !self.outbox.is_empty() {
                     self.poll_waiting = false;
-                    Some(Transmit::Poll(self.outbox.drain(..).collect()))
+                    Some(Transmit::Poll(self.outbox.drain(..).map(Queued::into_packet).collect()))
                 } else {
                     None
                 }
             }
-            Transport::WebSocket => self.outbox.pop_front().map(Transmit::WebSocket),
+            Transport::WebSocket => self.outbox.pop_front().map(|q| match q {
+                Queued::Packet(p) => Transmit::WebSocket(p),
+                Queued::Encoded(m) => Transmit::Encoded(m),
+            }),
         }
     }
 

@@ -535,3 +535,28 @@ fn unrepresentable_timeouts_mean_never() {
     assert_eq!(s.handle_poll(now), Ok(()));
     assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ForcedClose)));
 }
+
+#[test]
+fn encoded_messages_keep_their_place_among_packets() {
+    let now = Instant::now();
+    let wire = EncodedMessage::from_wire(Str::from("4shared")).unwrap();
+    // WebSocket: handed back as is, in order with the other packets.
+    let mut s = Session::new(SessionConfig::default(), handshake(), Transport::WebSocket, now);
+    assert_eq!(s.send(Message::Text("a".into())), Ok(()));
+    assert_eq!(s.send_encoded(wire.clone()), Ok(()));
+    assert_eq!(s.buffered(), 3);
+    assert_eq!(s.poll_transmit(), Some(Transmit::WebSocket(Packet::Open(handshake()))));
+    assert_eq!(s.poll_transmit(), Some(Transmit::WebSocket(packet("4a"))));
+    assert_eq!(s.poll_transmit(), Some(Transmit::Encoded(wire.clone())));
+    assert_eq!(s.poll_transmit(), None);
+    s.shrink_idle();
+    assert_eq!(s.buffered(), 0);
+    s.close(CloseReason::ForcedClose, now);
+    assert_eq!(s.send_encoded(wire.clone()), Err(SessionError::Closed));
+    // Polling: part of the payload, as a message packet.
+    let mut s = Session::new(SessionConfig::default(), handshake(), Transport::Polling, now);
+    assert_eq!(s.send_encoded(wire), Ok(()));
+    assert_eq!(s.handle_poll(now), Ok(()));
+    let Some(Transmit::Poll(packets)) = s.poll_transmit() else { panic!("no payload") };
+    assert_eq!(payload::encode(&packets), format!("{HS}\x1e4shared"));
+}
