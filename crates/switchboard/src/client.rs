@@ -12,8 +12,8 @@ use tokio::task::AbortHandle;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
-use crate::latch::{Latch, LatchWait};
 use crate::io::IoInner;
+use crate::latch::{Latch, LatchWait};
 use crate::{DisconnectReason, Handshake, RequestParts, Socket};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,7 +94,10 @@ impl Client {
             tokio::time::sleep(timeout).await;
             if let Some(client) = weak.upgrade() {
                 if lock(&client.sockets).is_empty() {
-                    tracing::debug!(sid = client.conn.sid(), "no namespace joined in time: closing");
+                    tracing::debug!(
+                        sid = client.conn.sid(),
+                        "no namespace joined in time: closing"
+                    );
                     client.conn.close(EngineReason::ForcedClose);
                 }
             }
@@ -186,7 +189,10 @@ impl Client {
         if work.running {
             if work.queue.len() >= max {
                 drop(work);
-                tracing::warn!(sid = self.conn.sid(), "too many packets waiting for handlers: closing");
+                tracing::warn!(
+                    sid = self.conn.sid(),
+                    "too many packets waiting for handlers: closing"
+                );
                 self.conn.close(EngineReason::TransportError);
                 return;
             }

@@ -10,14 +10,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchboard_adapter::{BroadcastOptions, Offset, Room, SocketId};
-use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
+use switchboard_engine::{
+    DisconnectReason as EngineReason, EncodedMessage, SendError, TransportKind,
+};
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
 
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
 use crate::emitter::SocketEmitter;
-use crate::latch::Latch;
 use crate::event::{AnyListener, DisconnectHandler, HandlerEntry, PacketMiddleware};
+use crate::latch::Latch;
 use crate::namespace::NamespaceInner;
 use crate::{
     Ack, AckError, AckResponse, BroadcastOperator, DisconnectReason, EmitError, Handshake,
@@ -67,7 +69,7 @@ pub(crate) struct State {
 /// A live delivery held while the replay runs.
 pub(crate) struct Gated {
     offset: Option<Offset>,
-    messages: Vec<Message>,
+    messages: Vec<EncodedMessage>,
     volatile: bool,
 }
 
@@ -362,15 +364,19 @@ impl Socket {
         }
         self.notify_outgoing(packet);
         let messages = self.0.ns.encode_packet(packet);
-        self.send_raw(messages, volatile)
+        self.send_raw(&messages, volatile)
     }
 
     /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
     /// transport is not writable now (as Node); a full queue closes the connection for any
     /// other packet (the client does not keep up), never a silent drop.
-    pub(crate) fn send_raw(&self, messages: Vec<Message>, volatile: bool) -> Result<(), EmitError> {
+    pub(crate) fn send_raw(
+        &self,
+        messages: &[EncodedMessage],
+        volatile: bool,
+    ) -> Result<(), EmitError> {
         if volatile {
-            return match self.0.client.conn().send_volatile(messages) {
+            return match self.0.client.conn().send_encoded_volatile(messages) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
                     tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
@@ -379,7 +385,7 @@ impl Socket {
                 Err(e) => Err(EmitError::Send(e)),
             };
         }
-        match self.0.client.conn().send_many(messages) {
+        match self.0.client.conn().send_encoded(messages) {
             Ok(()) => Ok(()),
             Err(SendError::Full) => {
                 tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
@@ -395,7 +401,7 @@ impl Socket {
     pub(crate) fn deliver(
         &self,
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         volatile: bool,
         offset: Option<&Offset>,
     ) {
@@ -413,7 +419,7 @@ impl Socket {
                 return;
             }
         }
-        if let Err(e) = self.send_raw(messages.to_vec(), volatile) {
+        if let Err(e) = self.send_raw(messages, volatile) {
             tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
         }
     }
@@ -455,7 +461,7 @@ impl Socket {
             if held.offset.is_some() && held.offset.as_ref() <= replayed {
                 continue;
             }
-            if let Err(e) = self.send_raw(held.messages, held.volatile) {
+            if let Err(e) = self.send_raw(&held.messages, held.volatile) {
                 tracing::debug!(socket = %self.id(), %e, "held broadcast not delivered");
             }
         }
