@@ -598,12 +598,18 @@ impl Socket {
             Some(list) => list.clone(),
             None => return,
         };
-        for h in handlers {
-            let Some(run) = (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()) else {
+        let last = handlers.len().saturating_sub(1);
+        let mut args = Some((event, payload, ack));
+        for (i, h) in handlers.into_iter().enumerate() {
+            // The last handler (usually the only one) takes the arguments; the others get copies.
+            let taken = if i == last { args.take() } else { args.clone() };
+            let Some((event, payload, ack)) = taken else { return };
+            let name = if h.once { Some(event.clone()) } else { None };
+            let Some(run) = (h.f)(self.clone(), event, payload, ack) else {
                 // Rejected payload: reported, and a `once` handler is not used up.
                 continue;
             };
-            if h.once {
+            if let Some(event) = name {
                 if let Some(list) = self.state().handlers.get_mut(&event) {
                     list.retain(|x| x.id != h.id);
                 }
