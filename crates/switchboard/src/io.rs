@@ -148,8 +148,8 @@ impl switchboard_engine::Handler for IoHandler {
     fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) {
         let req = socket.request();
         let mut parts = RequestParts::new(req.uri.clone());
-        // One copy of the headers per connection, shared by every handshake made on it.
-        parts.headers = Arc::new(req.headers.clone());
+        // The engine session keeps the request's headers: every handshake reads those.
+        parts.headers = crate::Headers::of_session(socket.clone());
         parts.remote_addr = req.remote_addr;
         parts.time = req.time;
         parts.secure = req.secure;

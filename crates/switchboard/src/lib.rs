@@ -103,7 +103,7 @@ pub use dedupe::Dedupe;
 pub use emitter::SocketEmitter;
 pub use error::EmitError;
 pub use event::{Event, HandlerId, MiddlewareError};
-pub use handshake::{Handshake, RequestParts};
+pub use handshake::{Handshake, Headers, RequestParts};
 pub use io::{IoHandler, SocketIo, SocketIoBuilder};
 pub use namespace::Namespace;
 pub use operators::BroadcastOperator;
