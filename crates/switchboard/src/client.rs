@@ -8,6 +8,7 @@ use std::task::Context;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message};
 use switchboard_proto::socket::{Decode, Packet, PacketData};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::conn::ConnRef;
@@ -44,6 +45,8 @@ pub(crate) struct Client {
     // Closes the connection if no namespace is joined in time; aborted by the first join.
     // Taken once.
     connect_timer: Mutex<Option<AbortHandle>>,
+    // Tells a running drainer that the connection closed (one permit, no allocation).
+    closed: Notify,
     // Set once every socket ran its disconnect handlers; `SocketIo::close` waits for it.
     done: Latch,
 }
@@ -83,6 +86,7 @@ impl Client {
             sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
             connect_timer: Mutex::new(None),
+            closed: Notify::new(),
             done: Latch::new(),
         });
         let weak = Arc::downgrade(&client);
@@ -198,6 +202,7 @@ impl Client {
             work.queue.push_back(packet);
             return;
         }
+        work.queue.push_back(packet);
         work.running = true;
         drop(work);
         let client = self.clone();
@@ -205,37 +210,59 @@ impl Client {
         // the engine's task: the engine then reads the rest of a burst before it writes, so
         // the answers of a burst go out in one write (inline, each answer cost a write: echo
         // with ack ran at a quarter of the rate).
-        tokio::spawn(async move {
-            client.handle(packet).await;
-            client.drain().await;
-        });
+        tokio::spawn(async move { client.drain().await });
     }
 
-    /// Runs the queued packets one by one, until none is left or the connection closed.
+    /// The drainer: runs the queued packets one by one, in order, and ends when none is left.
+    /// Packets queued before the connection closed still run first, as a close comes after
+    /// them; if one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
     async fn drain(self: &Arc<Self>) {
         loop {
             let next = {
                 let mut work = lock(&self.work);
-                let next = match work.closed {
-                    Some(reason) => Err(Some(reason)),
-                    None => work.queue.pop_front().ok_or(None),
-                };
-                if next.is_err() {
+                let next = work.queue.pop_front();
+                if next.is_none() {
                     work.running = false;
                     // Gives the queue's buffer back: an idle connection holds none.
                     work.queue = VecDeque::new();
                 }
-                next
+                (next, work.closed)
             };
-            match next {
-                Ok(packet) => self.handle(packet).await,
-                Err(Some(reason)) => {
-                    // The closing disconnected the sockets while the handler ran; a namespace
-                    // it joined since is disconnected here.
+            let packet = match next {
+                (Some(packet), _) => packet,
+                (None, Some(reason)) => {
+                    // The connection closed while packets were queued: they ran, now the
+                    // sockets disconnect.
+                    self.close_all(reason).await;
+                    self.done.set();
+                    return;
+                }
+                (None, None) => return,
+            };
+            let handling = self.handle(packet);
+            tokio::pin!(handling);
+            tokio::select! {
+                biased;
+                () = &mut handling => {}
+                () = self.closed.notified() => {
+                    // The connection closed while a handler runs (maybe waiting for an ack
+                    // that will never come): as in Node, the sockets disconnect now, and the
+                    // handler still runs to its end; the packets behind it are dropped.
+                    let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
+                    let closing = async {
+                        self.close_all(reason).await;
+                        self.done.set();
+                    };
+                    tokio::join!(handling, closing);
+                    {
+                        let mut work = lock(&self.work);
+                        work.running = false;
+                        work.queue = VecDeque::new();
+                    }
+                    // A namespace the handler joined after the first pass.
                     self.close_all(reason).await;
                     return;
                 }
-                Err(None) => return,
             }
         }
     }
@@ -251,15 +278,20 @@ impl Client {
         for s in self.all_sockets() {
             s.fail_acks();
         }
-        {
+        let draining = {
             let mut work = lock(&self.work);
             if work.closed.is_some() {
                 return;
             }
             work.closed = Some(reason);
+            work.running
+        };
+        if draining {
+            // The drainer disconnects the sockets: at once if its handler waits, else once
+            // the packets queued before the close ran. One permit, kept until it looks.
+            self.closed.notify_one();
+            return;
         }
-        // As in Node, the sockets disconnect now, even while a handler runs (maybe waiting
-        // for an ack that will never come); that handler still runs to its end.
         let client = self.clone();
         run_now_or_spawn(Box::pin(async move {
             client.close_all(reason).await;
