@@ -50,20 +50,39 @@ enum Phase {
 pub(crate) struct State {
     phase: Option<Phase>,
     pub(crate) handlers: HashMap<EventName, Vec<HandlerEntry>>,
-    pub(crate) any: Vec<AnyListener>,
-    pub(crate) any_outgoing: Vec<AnyListener>,
-    pub(crate) middleware: Vec<PacketMiddleware>,
-    pub(crate) on_disconnecting: Vec<DisconnectHandler>,
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
-    pub(crate) on_upgrade: Vec<UpgradeListener>,
+    /// What few sockets use, allocated on first use: every connection pays for the rest.
+    extras: Option<Box<Extras>>,
     pub(crate) acks: HashMap<u64, AckWaiter>,
     /// The client left (or the connection closed): no ack can be answered anymore.
     acks_closed: bool,
     pub(crate) data: Value,
-    pub(crate) extensions: http::Extensions,
     /// While a recovered socket's missed packets are being replayed, live deliveries wait here
     /// (with their offsets) so that none overtakes or repeats the replay.
     pub(crate) gate: Option<Vec<Gated>>,
+}
+
+/// The rarely used parts of a socket's state.
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) any: Vec<AnyListener>,
+    pub(crate) any_outgoing: Vec<AnyListener>,
+    pub(crate) middleware: Vec<PacketMiddleware>,
+    pub(crate) on_disconnecting: Vec<DisconnectHandler>,
+    pub(crate) on_upgrade: Vec<UpgradeListener>,
+    pub(crate) extensions: http::Extensions,
+}
+
+impl State {
+    /// The rarely used parts, allocated now if needed (to register something).
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// A copy of one of the rarely used lists (empty if none was ever registered).
+    pub(crate) fn extra<T: Clone>(&self, list: impl Fn(&Extras) -> &Vec<T>) -> Vec<T> {
+        self.extras.as_deref().map(|e| list(e).clone()).unwrap_or_default()
+    }
 }
 
 /// A live delivery held while the replay runs.
@@ -224,12 +243,12 @@ impl Socket {
 
     /// Stores a local, non-serializable value (one per type).
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        self.state().extensions.insert(value);
+        self.state().extras().extensions.insert(value);
     }
 
     /// A copy of a value stored with [`Socket::insert_extension`].
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.state().extensions.get::<T>().cloned()
+        self.state().extras.as_deref().and_then(|e| e.extensions.get::<T>().cloned())
     }
 
     // ---- emitting -------------------------------------------------------------------------
@@ -348,7 +367,7 @@ impl Socket {
 
     fn notify_outgoing(&self, packet: &Packet) {
         if let PacketData::Event { event, payload, .. } = &packet.data {
-            let listeners = self.state().any_outgoing.clone();
+            let listeners = self.state().extra(|e| &e.any_outgoing);
             for l in listeners {
                 l(self, event, payload);
             }
@@ -407,7 +426,7 @@ impl Socket {
     ) {
         {
             let mut state = self.state();
-            if !state.any_outgoing.is_empty() {
+            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
                 // Listeners run without the lock (they may emit); the common case without
                 // listeners takes the lock once per recipient.
                 drop(state);
@@ -548,7 +567,7 @@ impl Socket {
                 return;
             }
             state.phase = Some(Phase::Disconnecting);
-            state.on_disconnecting.clone()
+            state.extra(|e| &e.on_disconnecting)
         };
         for h in handlers {
             h(self.clone(), reason).await;
@@ -577,7 +596,7 @@ impl Socket {
         let ack = ack.map(|id| Ack::new(self.clone(), id));
         let (middleware, any) = {
             let state = self.state();
-            (state.middleware.clone(), state.any.clone())
+            (state.extra(|e| &e.middleware), state.extra(|e| &e.any))
         };
         for m in middleware {
             if let Err(err) = m(self.clone(), event.clone(), payload.clone()).await {
