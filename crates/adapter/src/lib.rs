@@ -28,6 +28,7 @@ mod log;
 mod memory;
 mod options;
 mod recovery;
+mod small_set;
 pub mod testkit;
 
 pub use adapter::{Adapter, AdapterError, AdapterFactory, BoxFuture};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 use switchboard_proto::Str;
-use switchboard_proto::engine::Message;
+use switchboard_proto::engine::EncodedMessage;
 use switchboard_proto::socket::{EventName, Packet, Payload};
 use tokio::sync::mpsc;
 
@@ -99,9 +99,10 @@ pub trait LocalNamespace: Send + Sync + 'static {
     /// The namespace name (`/`, `/admin`, ...).
     fn name(&self) -> &str;
 
-    /// Encodes a packet with the namespace's parser. Adapters call this once per broadcast and
-    /// hand the same messages to every recipient.
-    fn encode(&self, packet: &Packet) -> Vec<Message>;
+    /// Encodes a packet with the namespace's parser, ready for the wire. Adapters call this
+    /// once per broadcast and hand the same messages to every recipient (cloning one is a
+    /// reference-count increment).
+    fn encode(&self, packet: &Packet) -> Vec<EncodedMessage>;
 
     /// The recovery options when connection state recovery is on (Node's
     /// `connectionStateRecovery`), `None` otherwise (the default).
@@ -117,7 +118,7 @@ pub trait LocalNamespace: Send + Sync + 'static {
         &self,
         socket: &SocketId,
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         flags: &BroadcastFlags,
         offset: Option<&Offset>,
     );
@@ -128,7 +129,7 @@ pub trait LocalNamespace: Send + Sync + 'static {
         &self,
         sockets: &[SocketId],
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         flags: &BroadcastFlags,
         offset: Option<&Offset>,
     ) {
@@ -143,7 +144,7 @@ pub trait LocalNamespace: Send + Sync + 'static {
         &self,
         socket: &SocketId,
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         ack_id: u64,
         responses: &AckSender,
         flags: &BroadcastFlags,

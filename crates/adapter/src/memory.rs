@@ -1,6 +1,7 @@
 //! The in-memory adapter: one process, no cluster.
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -9,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::adapter::BoxFuture;
 use crate::log::RecoveryLog;
+use crate::small_set::SmallSet;
 use crate::{
     AckEvent, AckSender, Adapter, AdapterError, AdapterFactory, BroadcastOptions, LocalNamespace,
     MissedPackets, Offset, Room, ServerAckSender, Session, SocketId, SocketInfo, append_offset,
@@ -21,13 +23,14 @@ type FastState = foldhash::fast::RandomState;
 type Map<K, V> = HashMap<K, V, FastState>;
 type Set<T> = HashSet<T, FastState>;
 
-/// Room membership, both ways.
+/// Room membership, both ways. Small sets: most rooms have one socket (its own room) and most
+/// sockets are in a few rooms, and each connection pays for its entries.
 #[derive(Debug, Default)]
 struct Rooms {
     /// Room → its sockets.
-    rooms: Map<Room, Set<SocketId>>,
+    rooms: Map<Room, SmallSet<SocketId>>,
     /// Socket → its rooms.
-    sids: Map<SocketId, Set<Room>>,
+    sids: Map<SocketId, SmallSet<Room>>,
 }
 
 impl Rooms {
@@ -58,7 +61,14 @@ impl Rooms {
         let own = self.sids.entry(id.clone()).or_default();
         for room in rooms {
             own.insert(room.clone());
-            self.rooms.entry(room.clone()).or_default().insert(id.clone());
+            match self.rooms.entry(room.clone()) {
+                Entry::Occupied(mut members) => {
+                    members.get_mut().insert(id.clone());
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(SmallSet::one(id.clone()));
+                }
+            }
         }
     }
 

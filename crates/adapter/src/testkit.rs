@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use serde_json::{Value, json};
-use switchboard_proto::engine::Message;
+use switchboard_proto::engine::{EncodedMessage, Message};
 use switchboard_proto::socket::{EventName, Packet, Payload};
 use tokio::sync::mpsc;
 
@@ -63,9 +63,9 @@ impl LocalNamespace for FakeNamespace {
         "/test"
     }
 
-    fn encode(&self, packet: &Packet) -> Vec<Message> {
+    fn encode(&self, packet: &Packet) -> Vec<EncodedMessage> {
         self.encodes.fetch_add(1, Ordering::SeqCst);
-        packet.encode()
+        packet.encode().into_iter().map(EncodedMessage::from).collect()
     }
 
     fn recovery(&self) -> Option<RecoveryOptions> {
@@ -76,12 +76,13 @@ impl LocalNamespace for FakeNamespace {
         &self,
         socket: &SocketId,
         _packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         _flags: &BroadcastFlags,
         offset: Option<&Offset>,
     ) {
         let mut log = self.log();
-        log.delivered.push((socket.clone(), messages.to_vec()));
+        log.delivered
+            .push((socket.clone(), messages.iter().map(EncodedMessage::to_message).collect()));
         log.offsets.push((socket.clone(), offset.cloned()));
     }
 
@@ -89,12 +90,14 @@ impl LocalNamespace for FakeNamespace {
         &self,
         socket: &SocketId,
         _packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         _ack_id: u64,
         responses: &AckSender,
         _flags: &BroadcastFlags,
     ) -> bool {
-        self.log().delivered.push((socket.clone(), messages.to_vec()));
+        self.log()
+            .delivered
+            .push((socket.clone(), messages.iter().map(EncodedMessage::to_message).collect()));
         let payload = Payload::from_args(vec![Value::String(socket.to_string())]);
         let _ = responses.send(AckEvent::Response { socket: socket.clone(), payload });
         true

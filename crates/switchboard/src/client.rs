@@ -1,17 +1,20 @@
 //! One Engine.IO connection and the namespace sockets multiplexed on it.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::task::Context;
 
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message};
 use switchboard_proto::socket::{Decode, Packet, PacketData};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 
 use crate::conn::ConnRef;
+use crate::event::BoxFuture;
 use crate::io::IoInner;
+use crate::latch::{Latch, LatchWait};
 use crate::{DisconnectReason, Handshake, RequestParts, Socket};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -19,7 +22,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A client connection: decodes its messages and runs its packets, in order, on its own task.
+/// A client connection: decodes its messages and runs its packets in order.
+///
+/// No task waits on an idle connection. A packet arriving while none is handled starts a
+/// drainer task, which runs it and the packets queued behind it, one at a time, and ends once
+/// the queue is empty. Only one drainer exists at a time, so packets keep their order.
 pub(crate) struct Client {
     conn: ConnRef,
     parts: RequestParts,
@@ -28,41 +35,77 @@ pub(crate) struct Client {
     // Only the engine's session task calls `on_message`, so this lock is never contended;
     // it exists because the handler trait takes `&self`.
     decoder: Mutex<Box<dyn Decode>>,
-    // Namespace name → socket. Written by the client task (connect, disconnect), read by the
-    // engine callback (acks) and by `close_all`.
-    sockets: Mutex<HashMap<String, Socket>>,
-    // Decoded packets to the client task, which owns their handling; bounded by
-    // `max_pending_packets`, closed when the client is dropped. Boxed: the channel allocates
-    // its first block of 32 slots up front, which for whole packets would cost every idle
-    // connection 4 KiB.
-    tx: mpsc::Sender<Box<Packet>>,
-    // Tells the client task the connection ended; taken by the first `on_close`.
-    close_tx: Mutex<Option<oneshot::Sender<DisconnectReason>>>,
-    // Set by the client task once every socket ran its disconnect handlers; `close` waits
-    // for it.
-    done: tokio::sync::watch::Sender<bool>,
+    // The sockets of this connection, one per namespace (a handful at most: a list). Written
+    // by the packet handling (connect, disconnect), read by the engine callback (acks) and by
+    // `close_all`.
+    sockets: Mutex<Vec<Socket>>,
+    // Packets waiting for the one running handling, and whether one runs. Locked for a push
+    // or a pop, never across an await.
+    work: Mutex<Work>,
+    // Closes the connection if no namespace is joined in time; aborted by the first join.
+    // Taken once.
+    connect_timer: Mutex<Option<AbortHandle>>,
+    // Tells a running drainer that the connection closed (one permit, no allocation).
+    closed: Notify,
+    // Set once every socket ran its disconnect handlers; `SocketIo::close` waits for it.
+    done: Latch,
+}
+
+/// The packets of a connection waiting for their handling.
+#[derive(Default)]
+struct Work {
+    /// Packets behind the running one, in arrival order (allocated only while busy).
+    queue: VecDeque<Packet>,
+    /// Whether a packet is being handled (inline or by the drainer task).
+    running: bool,
+    /// Set once by the first `on_close`.
+    closed: Option<DisconnectReason>,
+}
+
+/// Polls `fut` once on the caller's task; if it is not done, a task finishes it. The future
+/// re-registers its waker when the task polls it, as every future must on each poll, so no
+/// wake-up is lost.
+fn run_now_or_spawn(mut fut: BoxFuture<()>) {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        // Owned by nobody: it ends when the handling does.
+        tokio::spawn(fut);
+    }
 }
 
 impl Client {
-    /// A client for `conn`, with its task spawned.
+    /// A client for `conn`; the connect timeout starts now.
     pub(crate) fn spawn(conn: ConnRef, parts: RequestParts, io: &Arc<IoInner>) -> Arc<Client> {
         let config = io.config();
-        let (tx, rx) = mpsc::channel(config.max_pending_packets.max(1));
-        let (close_tx, close_rx) = oneshot::channel();
         let client = Arc::new(Client {
             conn,
             parts,
             io: Arc::downgrade(io),
             open: AtomicBool::new(true),
             decoder: Mutex::new(io.parser().decoder()),
-            sockets: Mutex::new(HashMap::new()),
-            tx,
-            close_tx: Mutex::new(Some(close_tx)),
-            done: tokio::sync::watch::Sender::new(false),
+            sockets: Mutex::new(Vec::new()),
+            work: Mutex::new(Work::default()),
+            connect_timer: Mutex::new(None),
+            closed: Notify::new(),
+            done: Latch::new(),
         });
-        // The client task owns the handling of this connection's packets; it ends when the
-        // connection closes (close_rx) after disconnecting every socket.
-        tokio::spawn(run(client.clone(), rx, close_rx, config.connect_timeout));
+        let weak = Arc::downgrade(&client);
+        let timeout = config.connect_timeout;
+        // The connect timeout lives until the first namespace join aborts it (or it fires):
+        // an idle connected client has no task.
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(client) = weak.upgrade() {
+                if lock(&client.sockets).is_empty() {
+                    tracing::debug!(
+                        sid = client.conn.sid(),
+                        "no namespace joined in time: closing"
+                    );
+                    client.conn.close(EngineReason::ForcedClose);
+                }
+            }
+        });
+        *lock(&client.connect_timer) = Some(timer.abort_handle());
         client
     }
 
@@ -70,9 +113,9 @@ impl Client {
         &self.conn
     }
 
-    /// Becomes true once the connection closed and every socket was disconnected.
-    pub(crate) fn done(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.done.subscribe()
+    /// Resolves once the connection closed and every socket was disconnected.
+    pub(crate) fn done(&self) -> LatchWait {
+        self.done.wait()
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -80,15 +123,24 @@ impl Client {
     }
 
     pub(crate) fn socket(&self, ns: &str) -> Option<Socket> {
-        lock(&self.sockets).get(ns).cloned()
+        lock(&self.sockets).iter().find(|s| s.ns() == ns).cloned()
     }
 
-    pub(crate) fn add_socket(&self, ns: &str, socket: Socket) {
-        lock(&self.sockets).insert(ns.to_owned(), socket);
+    pub(crate) fn add_socket(&self, socket: Socket) {
+        if let Some(timer) = lock(&self.connect_timer).take() {
+            timer.abort();
+        }
+        let mut sockets = lock(&self.sockets);
+        sockets.retain(|s| s.ns() != socket.ns());
+        sockets.push(socket);
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        lock(&self.sockets).remove(ns);
+        lock(&self.sockets).retain(|s| s.ns() != ns);
+    }
+
+    fn all_sockets(&self) -> Vec<Socket> {
+        lock(&self.sockets).clone()
     }
 
     /// Encodes and queues a packet that belongs to no socket (CONNECT answers and errors).
@@ -100,8 +152,8 @@ impl Client {
     }
 
     /// A message from the engine: decode it; acks are resolved at once (a handler may be
-    /// waiting for one), other packets go to the client task in order.
-    pub(crate) fn on_message(&self, message: Message) {
+    /// waiting for one), other packets are handled in order.
+    pub(crate) fn on_message(self: &Arc<Self>, message: Message) {
         let decoded = lock(&self.decoder).decode(message);
         match decoded {
             Ok(None) => {}
@@ -121,13 +173,7 @@ impl Client {
                         s.fail_acks();
                     }
                 }
-                if self.tx.try_send(Box::new(packet)).is_err() {
-                    tracing::warn!(
-                        sid = self.conn.sid(),
-                        "too many packets waiting for handlers: closing"
-                    );
-                    self.conn.close(EngineReason::TransportError);
-                }
+                self.enqueue(packet);
             }
             Err(e) => {
                 tracing::debug!(sid = self.conn.sid(), error = %e, "parse error: closing");
@@ -136,24 +182,126 @@ impl Client {
         }
     }
 
+    /// Handles `packet` now if nothing runs, else queues it behind the running handling.
+    fn enqueue(self: &Arc<Self>, packet: Packet) {
+        let max = self.io.upgrade().map_or(1, |io| io.config().max_pending_packets.max(1));
+        let mut work = lock(&self.work);
+        if work.closed.is_some() {
+            return;
+        }
+        if work.running {
+            if work.queue.len() >= max {
+                drop(work);
+                tracing::warn!(
+                    sid = self.conn.sid(),
+                    "too many packets waiting for handlers: closing"
+                );
+                self.conn.close(EngineReason::TransportError);
+                return;
+            }
+            work.queue.push_back(packet);
+            return;
+        }
+        work.queue.push_back(packet);
+        work.running = true;
+        drop(work);
+        let client = self.clone();
+        // The drainer: ends once the queue is empty. A task rather than handling inline on
+        // the engine's task: the engine then reads the rest of a burst before it writes, so
+        // the answers of a burst go out in one write (inline, each answer cost a write: echo
+        // with ack ran at a quarter of the rate).
+        tokio::spawn(async move { client.drain().await });
+    }
+
+    /// The drainer: runs the queued packets one by one, in order, and ends when none is left.
+    /// Packets queued before the connection closed still run first, as a close comes after
+    /// them; if one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
+    async fn drain(self: &Arc<Self>) {
+        loop {
+            let next = {
+                let mut work = lock(&self.work);
+                let next = work.queue.pop_front();
+                if next.is_none() {
+                    work.running = false;
+                    // Gives the queue's buffer back: an idle connection holds none.
+                    work.queue = VecDeque::new();
+                }
+                (next, work.closed)
+            };
+            let packet = match next {
+                (Some(packet), _) => packet,
+                (None, Some(reason)) => {
+                    // The connection closed while packets were queued: they ran, now the
+                    // sockets disconnect.
+                    self.close_all(reason).await;
+                    self.done.set();
+                    return;
+                }
+                (None, None) => return,
+            };
+            let handling = self.handle(packet);
+            tokio::pin!(handling);
+            tokio::select! {
+                biased;
+                () = &mut handling => {}
+                () = self.closed.notified() => {
+                    // The connection closed while a handler runs (maybe waiting for an ack
+                    // that will never come): as in Node, the sockets disconnect now, and the
+                    // handler still runs to its end; the packets behind it are dropped.
+                    let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
+                    let closing = async {
+                        self.close_all(reason).await;
+                        self.done.set();
+                    };
+                    tokio::join!(handling, closing);
+                    {
+                        let mut work = lock(&self.work);
+                        work.running = false;
+                        work.queue = VecDeque::new();
+                    }
+                    // A namespace the handler joined after the first pass.
+                    self.close_all(reason).await;
+                    return;
+                }
+            }
+        }
+    }
+
     /// The engine closed the connection.
-    pub(crate) fn on_close(&self, reason: DisconnectReason) {
+    pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
         self.open.store(false, Ordering::SeqCst);
+        if let Some(timer) = lock(&self.connect_timer).take() {
+            timer.abort();
+        }
         // No answer can come anymore: fail every pending emit_with_ack at once, so that a
         // handler waiting for one ends.
-        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
-        for s in sockets {
+        for s in self.all_sockets() {
             s.fail_acks();
         }
-        if let Some(tx) = lock(&self.close_tx).take() {
-            // The task may already be gone (runtime shutting down): nothing to tell then.
-            let _ = tx.send(reason);
+        let draining = {
+            let mut work = lock(&self.work);
+            if work.closed.is_some() {
+                return;
+            }
+            work.closed = Some(reason);
+            work.running
+        };
+        if draining {
+            // The drainer disconnects the sockets: at once if its handler waits, else once
+            // the packets queued before the close ran. One permit, kept until it looks.
+            self.closed.notify_one();
+            return;
         }
+        let client = self.clone();
+        run_now_or_spawn(Box::pin(async move {
+            client.close_all(reason).await;
+            client.done.set();
+        }));
     }
 
     /// Disconnects every socket of this connection with `reason`.
     pub(crate) async fn close_all(&self, reason: DisconnectReason) {
-        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        let sockets: Vec<Socket> = self.all_sockets();
         for s in sockets {
             s.on_close(reason).await;
         }
@@ -162,7 +310,7 @@ impl Client {
     /// The connection upgraded its transport.
     pub(crate) fn on_upgrade(&self) {
         let transport = self.conn.transport();
-        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        let sockets: Vec<Socket> = self.all_sockets();
         for s in sockets {
             s.notify_upgrade(transport);
         }
@@ -170,7 +318,7 @@ impl Client {
 
     /// Disconnects every socket as if the server called `disconnect()` on each.
     pub(crate) async fn disconnect_all(&self) {
-        let sockets: Vec<Socket> = lock(&self.sockets).values().cloned().collect();
+        let sockets: Vec<Socket> = self.all_sockets();
         for s in sockets {
             s.disconnect_one().await;
         }
@@ -212,56 +360,4 @@ impl Client {
         let handshake = Handshake::new(&self.parts, auth);
         namespace.connect(self, handshake).await;
     }
-}
-
-/// The client task: packets in arrival order, the connect timeout, then the disconnection.
-async fn run(
-    client: Arc<Client>,
-    mut rx: mpsc::Receiver<Box<Packet>>,
-    mut close_rx: oneshot::Receiver<DisconnectReason>,
-    connect_timeout: Duration,
-) {
-    let deadline = tokio::time::sleep(connect_timeout);
-    tokio::pin!(deadline);
-    let mut armed = true;
-    let reason = loop {
-        tokio::select! {
-            biased;
-            packet = rx.recv() => match packet {
-                Some(packet) => {
-                    let handling = client.handle(*packet);
-                    tokio::pin!(handling);
-                    tokio::select! {
-                        biased;
-                        () = &mut handling => {}
-                        reason = &mut close_rx => {
-                            // The connection closed while a handler runs (maybe waiting for an
-                            // ack that will never come): as in Node, the sockets disconnect
-                            // now, and the handler still runs to its end.
-                            let reason = reason.unwrap_or(DisconnectReason::TransportClose);
-                            let closing = async {
-                                client.close_all(reason).await;
-                                client.done.send_replace(true);
-                            };
-                            tokio::join!(handling, closing);
-                            // A namespace the handler joined after the first pass.
-                            client.close_all(reason).await;
-                            return;
-                        }
-                    }
-                }
-                None => break DisconnectReason::TransportClose,
-            },
-            reason = &mut close_rx => break reason.unwrap_or(DisconnectReason::TransportClose),
-            () = &mut deadline, if armed => {
-                armed = false;
-                if lock(&client.sockets).is_empty() {
-                    tracing::debug!(sid = client.conn.sid(), "no namespace joined in time: closing");
-                    client.conn.close(EngineReason::ForcedClose);
-                }
-            }
-        }
-    };
-    client.close_all(reason).await;
-    client.done.send_replace(true);
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
+use switchboard_engine::{
+    DisconnectReason as EngineReason, EncodedMessage, Message, SendError, TransportKind,
+};
 
 /// An Engine.IO connection: the engine's `Socket` in production, a recording fake in tests.
 pub(crate) trait Conn: Send + Sync + 'static {
@@ -10,8 +12,11 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn sid(&self) -> &str;
     /// Queues messages that must go out together and in order.
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError>;
-    /// Queues messages only if the transport can write them now; `Ok(false)`: dropped.
-    fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError>;
+    /// Queues pre-encoded messages (a broadcast shares them with every recipient).
+    fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError>;
+    /// Queues pre-encoded messages only if the transport can write them now; `Ok(false)`:
+    /// dropped.
+    fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError>;
     /// Closes the connection.
     fn close(&self, reason: EngineReason);
     /// The transport in use.
@@ -27,8 +32,12 @@ impl Conn for switchboard_engine::Socket {
         switchboard_engine::Socket::send_many(self, messages)
     }
 
-    fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError> {
-        switchboard_engine::Socket::send_volatile(self, messages)
+    fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError> {
+        switchboard_engine::Socket::send_encoded(self, messages)
+    }
+
+    fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {
+        switchboard_engine::Socket::send_encoded_volatile(self, messages)
     }
 
     fn close(&self, reason: EngineReason) {

@@ -2,9 +2,83 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
+
+/// Where shared request headers live: an owned map, or the engine session that keeps its
+/// request's.
+trait HeaderSource: Send + Sync {
+    fn headers(&self) -> &http::HeaderMap;
+}
+
+impl HeaderSource for http::HeaderMap {
+    fn headers(&self) -> &http::HeaderMap {
+        self
+    }
+}
+
+impl HeaderSource for switchboard_engine::Socket {
+    fn headers(&self) -> &http::HeaderMap {
+        &self.request().headers
+    }
+}
+
+/// The headers of a connection's first request, shared (cloning is a reference-count
+/// increment): the engine session, the connection and the handshake of each of its namespaces
+/// read the same map. Derefs to [`http::HeaderMap`].
+///
+/// ```
+/// use switchboard::Headers;
+///
+/// let mut map = http::HeaderMap::new();
+/// map.insert("x-user", "ana".parse().unwrap());
+/// let headers = Headers::from(map);
+/// assert_eq!(headers.get("x-user").map(|v| v.as_bytes()), Some(&b"ana"[..]));
+/// assert_eq!(headers.clone(), headers);
+/// ```
+#[derive(Clone)]
+pub struct Headers(Arc<dyn HeaderSource>);
+
+impl Headers {
+    /// The request headers of an engine session, without copying them.
+    pub(crate) fn of_session(socket: Arc<switchboard_engine::Socket>) -> Self {
+        Headers(socket)
+    }
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers::from(http::HeaderMap::new())
+    }
+}
+
+impl From<http::HeaderMap> for Headers {
+    fn from(map: http::HeaderMap) -> Self {
+        Headers(Arc::new(map))
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = http::HeaderMap;
+
+    fn deref(&self) -> &http::HeaderMap {
+        self.0.headers()
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
 
 /// The parts of the Engine.IO handshake request a Socket.IO handshake is built from.
 #[derive(Debug, Clone)]
@@ -12,8 +86,8 @@ use serde_json::{Map, Value};
 pub struct RequestParts {
     /// The request URI (path and query).
     pub uri: http::Uri,
-    /// The request headers.
-    pub headers: http::HeaderMap,
+    /// The request headers, shared by the handshakes of every namespace of the connection.
+    pub headers: Headers,
     /// The peer address.
     pub remote_addr: Option<SocketAddr>,
     /// When the request arrived.
@@ -27,7 +101,7 @@ impl RequestParts {
     pub fn new(uri: http::Uri) -> Self {
         RequestParts {
             uri,
-            headers: http::HeaderMap::new(),
+            headers: Headers::default(),
             remote_addr: None,
             time: SystemTime::now(),
             secure: false,
@@ -52,8 +126,9 @@ pub struct Handshake {
     pub auth: Value,
     /// The query parameters of the first request (last value wins).
     pub query: HashMap<String, String>,
-    /// The headers of the first request.
-    pub headers: http::HeaderMap,
+    /// The headers of the first request (shared, not copied, by every handshake of the
+    /// connection).
+    pub headers: Headers,
     /// The peer's IP address (empty if unknown).
     pub address: String,
     /// When the connection was made, as an RFC 2822-like date string.
@@ -132,6 +207,7 @@ impl Handshake {
             }
         }
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let headers = Headers::from(headers);
         Handshake {
             auth: v.get("auth").cloned().unwrap_or_else(|| Value::Object(Map::new())),
             query: str_map(v.get("query")),
@@ -220,7 +296,9 @@ mod tests {
     #[test]
     fn json_round_trip() {
         let mut parts = RequestParts::new("/socket.io/?x=1".parse().unwrap());
-        parts.headers.insert("origin", "http://a".parse().unwrap());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("origin", "http://a".parse().unwrap());
+        parts.headers = Headers::from(headers);
         let hs = Handshake::new(&parts, serde_json::json!({"t": 1}));
         let back = Handshake::from_json(&hs.to_json());
         assert_eq!(back.query, hs.query);

@@ -148,7 +148,8 @@ impl switchboard_engine::Handler for IoHandler {
     fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) {
         let req = socket.request();
         let mut parts = RequestParts::new(req.uri.clone());
-        parts.headers = req.headers.clone();
+        // The engine session keeps the request's headers: every handshake reads those.
+        parts.headers = crate::Headers::of_session(socket.clone());
         parts.remote_addr = req.remote_addr;
         parts.time = req.time;
         parts.secure = req.secure;
@@ -475,9 +476,8 @@ impl SocketIo {
             ns.shut_down().await;
         }
         let all_done = async {
-            for mut d in done {
-                // An error means the client task is gone, which is done too.
-                let _ = d.wait_for(|done| *done).await;
+            for d in done {
+                d.await;
             }
         };
         if tokio::time::timeout(Self::CLOSE_GRACE, all_done).await.is_err() {

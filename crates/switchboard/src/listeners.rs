@@ -72,7 +72,7 @@ impl Socket {
 
     /// Adds a listener called for every incoming event, before its handlers.
     pub fn on_any(&self, listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static) {
-        self.state().any.push(Arc::new(listener));
+        self.state().extras().any.push(Arc::new(listener));
     }
 
     /// Like [`Socket::on_any`], but called before the listeners already added.
@@ -80,12 +80,12 @@ impl Socket {
         &self,
         listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
     ) {
-        self.state().any.insert(0, Arc::new(listener));
+        self.state().extras().any.insert(0, Arc::new(listener));
     }
 
     /// Removes every catch-all listener.
     pub fn off_any(&self) {
-        self.state().any.clear();
+        self.state().extras().any.clear();
     }
 
     /// Adds a listener called for every event sent to this socket (emits and broadcasts).
@@ -93,7 +93,7 @@ impl Socket {
         &self,
         listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
     ) {
-        self.state().any_outgoing.push(Arc::new(listener));
+        self.state().extras().any_outgoing.push(Arc::new(listener));
     }
 
     /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every
@@ -105,17 +105,20 @@ impl Socket {
         F: Fn(Socket, EventName, Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
     {
-        self.state().middleware.push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
+        self.state()
+            .extras()
+            .middleware
+            .push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
     }
 
     /// Called when the underlying connection upgrades its transport (Node's
     /// `socket.conn.on("upgrade")`), with the new transport.
     pub fn on_upgrade(&self, listener: impl Fn(&Socket, TransportKind) + Send + Sync + 'static) {
-        self.state().on_upgrade.push(Arc::new(listener));
+        self.state().extras().on_upgrade.push(Arc::new(listener));
     }
 
     pub(crate) fn notify_upgrade(&self, transport: TransportKind) {
-        let listeners = self.state().on_upgrade.clone();
+        let listeners = self.state().extra(|e| &e.on_upgrade);
         for l in listeners {
             l(self, transport);
         }
@@ -127,7 +130,7 @@ impl Socket {
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.state().on_disconnecting.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+        self.state().extras().on_disconnecting.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
     }
 
     /// Called once the socket has left.

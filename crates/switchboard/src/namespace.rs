@@ -10,7 +10,7 @@ use switchboard_adapter::{
     AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace, Offset,
     RecoveryOptions, Room, ServerAckSender, SocketId, SocketInfo,
 };
-use switchboard_engine::{DisconnectReason as EngineReason, Message};
+use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage};
 use switchboard_proto::Str;
 use switchboard_proto::socket::{EventName, Packet, Parser, Payload};
 
@@ -109,8 +109,8 @@ impl NamespaceInner {
         &self.adapter
     }
 
-    pub(crate) fn encode_packet(&self, packet: &Packet) -> Vec<Message> {
-        self.parser.encode(packet)
+    pub(crate) fn encode_packet(&self, packet: &Packet) -> Vec<EncodedMessage> {
+        self.parser.encode(packet).into_iter().map(EncodedMessage::from).collect()
     }
 
     /// Forgets `socket`, unless its id now belongs to the socket that recovered its session.
@@ -187,7 +187,7 @@ impl NamespaceInner {
             Some(r) => self.finish_restore(client, r).await,
             None => {
                 self.insert_socket(&socket);
-                client.add_socket(self.name(), socket.clone());
+                client.add_socket(socket.clone());
                 socket.set_connected();
                 client.send_packet(&self.connect_answer(&socket));
             }
@@ -217,8 +217,8 @@ impl LocalNamespace for NamespaceInner {
         self.name.as_str()
     }
 
-    fn encode(&self, packet: &Packet) -> Vec<Message> {
-        self.parser.encode(packet)
+    fn encode(&self, packet: &Packet) -> Vec<EncodedMessage> {
+        self.encode_packet(packet)
     }
 
     fn recovery(&self) -> Option<RecoveryOptions> {
@@ -229,7 +229,7 @@ impl LocalNamespace for NamespaceInner {
         &self,
         socket: &SocketId,
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         flags: &BroadcastFlags,
         offset: Option<&Offset>,
     ) {
@@ -242,7 +242,7 @@ impl LocalNamespace for NamespaceInner {
         &self,
         sockets: &[SocketId],
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         flags: &BroadcastFlags,
         offset: Option<&Offset>,
     ) {
@@ -261,7 +261,7 @@ impl LocalNamespace for NamespaceInner {
         &self,
         socket: &SocketId,
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         ack_id: u64,
         responses: &AckSender,
         flags: &BroadcastFlags,

@@ -158,7 +158,7 @@ impl NamespaceInner {
         let Restoring { socket, session, after } = restoring;
         socket.close_gate();
         self.insert_socket(&socket);
-        client.add_socket(self.name(), socket.clone());
+        client.add_socket(socket.clone());
         socket.set_connected_in(&session.rooms);
         let missed = match self.adapter().missed_packets(&after, &session.rooms).await {
             Ok(Some(missed)) => missed,

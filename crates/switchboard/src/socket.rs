@@ -10,14 +10,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchboard_adapter::{BroadcastOptions, Offset, Room, SocketId};
-use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
+use switchboard_engine::{
+    DisconnectReason as EngineReason, EncodedMessage, SendError, TransportKind,
+};
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
-use tokio::sync::watch;
 
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
 use crate::emitter::SocketEmitter;
 use crate::event::{AnyListener, DisconnectHandler, HandlerEntry, PacketMiddleware};
+use crate::latch::Latch;
 use crate::namespace::NamespaceInner;
 use crate::{
     Ack, AckError, AckResponse, BroadcastOperator, DisconnectReason, EmitError, Handshake,
@@ -48,26 +50,45 @@ enum Phase {
 pub(crate) struct State {
     phase: Option<Phase>,
     pub(crate) handlers: HashMap<EventName, Vec<HandlerEntry>>,
-    pub(crate) any: Vec<AnyListener>,
-    pub(crate) any_outgoing: Vec<AnyListener>,
-    pub(crate) middleware: Vec<PacketMiddleware>,
-    pub(crate) on_disconnecting: Vec<DisconnectHandler>,
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
-    pub(crate) on_upgrade: Vec<UpgradeListener>,
+    /// What few sockets use, allocated on first use: every connection pays for the rest.
+    extras: Option<Box<Extras>>,
     pub(crate) acks: HashMap<u64, AckWaiter>,
     /// The client left (or the connection closed): no ack can be answered anymore.
     acks_closed: bool,
     pub(crate) data: Value,
-    pub(crate) extensions: http::Extensions,
     /// While a recovered socket's missed packets are being replayed, live deliveries wait here
     /// (with their offsets) so that none overtakes or repeats the replay.
     pub(crate) gate: Option<Vec<Gated>>,
 }
 
+/// The rarely used parts of a socket's state.
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) any: Vec<AnyListener>,
+    pub(crate) any_outgoing: Vec<AnyListener>,
+    pub(crate) middleware: Vec<PacketMiddleware>,
+    pub(crate) on_disconnecting: Vec<DisconnectHandler>,
+    pub(crate) on_upgrade: Vec<UpgradeListener>,
+    pub(crate) extensions: http::Extensions,
+}
+
+impl State {
+    /// The rarely used parts, allocated now if needed (to register something).
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// A copy of one of the rarely used lists (empty if none was ever registered).
+    pub(crate) fn extra<T: Clone>(&self, list: impl Fn(&Extras) -> &Vec<T>) -> Vec<T> {
+        self.extras.as_deref().map(|e| list(e).clone()).unwrap_or_default()
+    }
+}
+
 /// A live delivery held while the replay runs.
 pub(crate) struct Gated {
     offset: Option<Offset>,
-    messages: Vec<Message>,
+    messages: Vec<EncodedMessage>,
     volatile: bool,
 }
 
@@ -81,7 +102,7 @@ pub(crate) struct SocketInner {
     recovered: bool,
     // Set to true once the socket has left its rooms (and its session is saved); a takeover
     // of its session waits for it. Only `on_close` writes it.
-    closed: watch::Sender<bool>,
+    closed: Latch,
     pub(crate) next_handler: AtomicU64,
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
@@ -128,7 +149,7 @@ impl Socket {
             handshake,
             pid,
             recovered,
-            closed: watch::Sender::new(false),
+            closed: Latch::new(),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
         }))
@@ -185,9 +206,7 @@ impl Socket {
 
     /// Waits until the socket has left its rooms and saved its session.
     pub(crate) async fn wait_closed(&self) {
-        let mut rx = self.0.closed.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` holds it.
-        let _ = rx.wait_for(|closed| *closed).await;
+        self.0.closed.wait().await;
     }
 
     pub(crate) fn set_data_json(&self, data: Value) {
@@ -224,12 +243,12 @@ impl Socket {
 
     /// Stores a local, non-serializable value (one per type).
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        self.state().extensions.insert(value);
+        self.state().extras().extensions.insert(value);
     }
 
     /// A copy of a value stored with [`Socket::insert_extension`].
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.state().extensions.get::<T>().cloned()
+        self.state().extras.as_deref().and_then(|e| e.extensions.get::<T>().cloned())
     }
 
     // ---- emitting -------------------------------------------------------------------------
@@ -348,7 +367,7 @@ impl Socket {
 
     fn notify_outgoing(&self, packet: &Packet) {
         if let PacketData::Event { event, payload, .. } = &packet.data {
-            let listeners = self.state().any_outgoing.clone();
+            let listeners = self.state().extra(|e| &e.any_outgoing);
             for l in listeners {
                 l(self, event, payload);
             }
@@ -364,15 +383,19 @@ impl Socket {
         }
         self.notify_outgoing(packet);
         let messages = self.0.ns.encode_packet(packet);
-        self.send_raw(messages, volatile)
+        self.send_raw(&messages, volatile)
     }
 
     /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
     /// transport is not writable now (as Node); a full queue closes the connection for any
     /// other packet (the client does not keep up), never a silent drop.
-    pub(crate) fn send_raw(&self, messages: Vec<Message>, volatile: bool) -> Result<(), EmitError> {
+    pub(crate) fn send_raw(
+        &self,
+        messages: &[EncodedMessage],
+        volatile: bool,
+    ) -> Result<(), EmitError> {
         if volatile {
-            return match self.0.client.conn().send_volatile(messages) {
+            return match self.0.client.conn().send_encoded_volatile(messages) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
                     tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
@@ -381,7 +404,7 @@ impl Socket {
                 Err(e) => Err(EmitError::Send(e)),
             };
         }
-        match self.0.client.conn().send_many(messages) {
+        match self.0.client.conn().send_encoded(messages) {
             Ok(()) => Ok(()),
             Err(SendError::Full) => {
                 tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
@@ -397,13 +420,13 @@ impl Socket {
     pub(crate) fn deliver(
         &self,
         packet: &Packet,
-        messages: &[Message],
+        messages: &[EncodedMessage],
         volatile: bool,
         offset: Option<&Offset>,
     ) {
         {
             let mut state = self.state();
-            if !state.any_outgoing.is_empty() {
+            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
                 // Listeners run without the lock (they may emit); the common case without
                 // listeners takes the lock once per recipient.
                 drop(state);
@@ -415,7 +438,7 @@ impl Socket {
                 return;
             }
         }
-        if let Err(e) = self.send_raw(messages.to_vec(), volatile) {
+        if let Err(e) = self.send_raw(messages, volatile) {
             tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
         }
     }
@@ -457,7 +480,7 @@ impl Socket {
             if held.offset.is_some() && held.offset.as_ref() <= replayed {
                 continue;
             }
-            if let Err(e) = self.send_raw(held.messages, held.volatile) {
+            if let Err(e) = self.send_raw(&held.messages, held.volatile) {
                 tracing::debug!(socket = %self.id(), %e, "held broadcast not delivered");
             }
         }
@@ -544,7 +567,7 @@ impl Socket {
                 return;
             }
             state.phase = Some(Phase::Disconnecting);
-            state.on_disconnecting.clone()
+            state.extra(|e| &e.on_disconnecting)
         };
         for h in handlers {
             h(self.clone(), reason).await;
@@ -555,7 +578,7 @@ impl Socket {
         self.0.ns.adapter().del_all(self.id());
         self.0.ns.remove_socket(self);
         self.0.client.remove_socket(self.ns());
-        self.0.closed.send_replace(true);
+        self.0.closed.set();
         let handlers = {
             let mut state = self.state();
             state.phase = Some(Phase::Disconnected);
@@ -573,7 +596,7 @@ impl Socket {
         let ack = ack.map(|id| Ack::new(self.clone(), id));
         let (middleware, any) = {
             let state = self.state();
-            (state.middleware.clone(), state.any.clone())
+            (state.extra(|e| &e.middleware), state.extra(|e| &e.any))
         };
         for m in middleware {
             if let Err(err) = m(self.clone(), event.clone(), payload.clone()).await {
@@ -594,12 +617,18 @@ impl Socket {
             Some(list) => list.clone(),
             None => return,
         };
-        for h in handlers {
-            let Some(run) = (h.f)(self.clone(), event.clone(), payload.clone(), ack.clone()) else {
+        let last = handlers.len().saturating_sub(1);
+        let mut args = Some((event, payload, ack));
+        for (i, h) in handlers.into_iter().enumerate() {
+            // The last handler (usually the only one) takes the arguments; the others get copies.
+            let taken = if i == last { args.take() } else { args.clone() };
+            let Some((event, payload, ack)) = taken else { return };
+            let name = if h.once { Some(event.clone()) } else { None };
+            let Some(run) = (h.f)(self.clone(), event, payload, ack) else {
                 // Rejected payload: reported, and a `once` handler is not used up.
                 continue;
             };
-            if h.once {
+            if let Some(event) = name {
                 if let Some(list) = self.state().handlers.get_mut(&event) {
                     list.retain(|x| x.id != h.id);
                 }

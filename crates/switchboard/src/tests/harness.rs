@@ -18,7 +18,7 @@ pub(crate) struct FakeConn {
     tx: mpsc::UnboundedSender<Message>,
     closed: Mutex<Option<EngineReason>>,
     io: Weak<IoInner>,
-    /// What `send_volatile` sees; tests clear it to make the transport busy.
+    /// What `send_encoded_volatile` sees; tests clear it to make the transport busy.
     pub(crate) writable: std::sync::atomic::AtomicBool,
 }
 
@@ -37,11 +37,21 @@ impl Conn for FakeConn {
         Ok(())
     }
 
-    fn send_volatile(&self, messages: Vec<Message>) -> Result<bool, SendError> {
+    fn send_encoded(
+        &self,
+        messages: &[switchboard_engine::EncodedMessage],
+    ) -> Result<(), SendError> {
+        self.send_many(messages.iter().map(|m| m.to_message()).collect())
+    }
+
+    fn send_encoded_volatile(
+        &self,
+        messages: &[switchboard_engine::EncodedMessage],
+    ) -> Result<bool, SendError> {
         if !self.writable.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        self.send_many(messages).map(|()| true)
+        self.send_encoded(messages).map(|()| true)
     }
 
     fn close(&self, reason: EngineReason) {

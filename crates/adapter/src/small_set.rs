@@ -1,0 +1,174 @@
+//! A set that stays a short list while it is small.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+/// Above this many members a set becomes a hash table.
+const FEW: usize = 8;
+
+/// A set kept as a list of at most [`FEW`] members, then as a hash table. Most rooms (each
+/// socket's own) have one member and most sockets are in two or three rooms: a list of one
+/// or two costs one small allocation, a hash table several times more, on every connection.
+#[derive(Debug, Clone)]
+pub(crate) enum SmallSet<T> {
+    /// A few members, in insertion order, with an exact capacity.
+    Few(Vec<T>),
+    /// Many members.
+    Many(HashSet<T, foldhash::fast::RandomState>),
+}
+
+impl<T> Default for SmallSet<T> {
+    fn default() -> Self {
+        SmallSet::Few(Vec::new())
+    }
+}
+
+impl<T: Hash + Eq> SmallSet<T> {
+    /// A set of one member.
+    pub(crate) fn one(value: T) -> Self {
+        SmallSet::Few(vec![value])
+    }
+
+    /// Adds `value`; false if it was there.
+    pub(crate) fn insert(&mut self, value: T) -> bool {
+        match self {
+            SmallSet::Few(list) if list.contains(&value) => false,
+            SmallSet::Few(list) if list.len() < FEW => {
+                // Exact growth: small sets stay small (the default doubles to four at once).
+                list.reserve_exact(1);
+                list.push(value);
+                true
+            }
+            SmallSet::Few(list) => {
+                let mut set: HashSet<T, _> = std::mem::take(list).into_iter().collect();
+                set.insert(value);
+                *self = SmallSet::Many(set);
+                true
+            }
+            SmallSet::Many(set) => set.insert(value),
+        }
+    }
+
+    /// Removes `value`; false if it was not there.
+    pub(crate) fn remove(&mut self, value: &T) -> bool {
+        match self {
+            SmallSet::Few(list) => match list.iter().position(|v| v == value) {
+                Some(i) => {
+                    list.remove(i);
+                    true
+                }
+                None => false,
+            },
+            SmallSet::Many(set) => set.remove(value),
+        }
+    }
+
+    /// Whether `value` is a member.
+    pub(crate) fn contains(&self, value: &T) -> bool {
+        match self {
+            SmallSet::Few(list) => list.contains(value),
+            SmallSet::Many(set) => set.contains(value),
+        }
+    }
+
+    /// Whether the set has no member.
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            SmallSet::Few(list) => list.is_empty(),
+            SmallSet::Many(set) => set.is_empty(),
+        }
+    }
+
+    /// The members.
+    pub(crate) fn iter(&self) -> Iter<'_, T> {
+        match self {
+            SmallSet::Few(list) => Iter::Few(list.iter()),
+            SmallSet::Many(set) => Iter::Many(set.iter()),
+        }
+    }
+}
+
+impl<T: Hash + Eq> IntoIterator for SmallSet<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+
+    fn into_iter(self) -> IntoIter<T> {
+        match self {
+            SmallSet::Few(list) => IntoIter::Few(list.into_iter()),
+            SmallSet::Many(set) => IntoIter::Many(set.into_iter()),
+        }
+    }
+}
+
+impl<'a, T: Hash + Eq> IntoIterator for &'a SmallSet<T> {
+    type Item = &'a T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+/// The members of a [`SmallSet`], by reference.
+pub(crate) enum Iter<'a, T> {
+    Few(std::slice::Iter<'a, T>),
+    Many(std::collections::hash_set::Iter<'a, T>),
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        match self {
+            Iter::Few(it) => it.next(),
+            Iter::Many(it) => it.next(),
+        }
+    }
+}
+
+/// The members of a [`SmallSet`], by value.
+pub(crate) enum IntoIter<T> {
+    Few(std::vec::IntoIter<T>),
+    Many(std::collections::hash_set::IntoIter<T>),
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            IntoIter::Few(it) => it.next(),
+            IntoIter::Many(it) => it.next(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaves_as_a_set_below_and_above_the_threshold() {
+        let mut s = SmallSet::one(0u32);
+        assert!(!s.insert(0));
+        for i in 1..20 {
+            assert!(s.insert(i));
+            assert!(!s.insert(i));
+        }
+        assert!(matches!(s, SmallSet::Many(_)));
+        let mut all: Vec<u32> = s.iter().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..20).collect::<Vec<_>>());
+        for i in 0..20 {
+            assert!(s.contains(&i));
+            assert!(s.remove(&i));
+            assert!(!s.remove(&i));
+        }
+        assert!(s.is_empty());
+        let mut few = SmallSet::default();
+        assert!(few.insert("a"));
+        assert!(few.insert("b"));
+        assert!(few.remove(&"a"));
+        assert_eq!(few.into_iter().collect::<Vec<_>>(), vec!["b"]);
+    }
+}

@@ -1,0 +1,85 @@
+//! A one-way flag that can be awaited, allocating nothing until someone waits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+
+/// Set once, awaited by any number of tasks. Unlike a `watch` channel (a few hundred bytes of
+/// shared state each), an unset latch nobody waits on is one word and a lock: every connection
+/// and every socket has one, and almost none is ever awaited.
+#[derive(Debug, Default)]
+pub(crate) struct Latch {
+    // `None` once set; otherwise the waiters to tell. Locked for a push or a take only.
+    waiters: Mutex<Option<Vec<oneshot::Sender<()>>>>,
+}
+
+impl Latch {
+    /// An unset latch.
+    pub(crate) fn new() -> Self {
+        Latch { waiters: Mutex::new(Some(Vec::new())) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Vec<oneshot::Sender<()>>>> {
+        // A push or a take leaves the list consistent, so a poisoned lock is usable.
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the latch and wakes every waiter.
+    pub(crate) fn set(&self) {
+        let waiters = self.lock().take();
+        for w in waiters.into_iter().flatten() {
+            // A waiter that gave up dropped its receiver: nothing to tell.
+            let _ = w.send(());
+        }
+    }
+
+    /// Resolves once the latch is set (at once if it already is). The future does not borrow
+    /// the latch.
+    pub(crate) fn wait(&self) -> LatchWait {
+        let mut waiters = self.lock();
+        match waiters.as_mut() {
+            None => LatchWait(None),
+            Some(list) => {
+                // A oneshot per waiter: the latch is awaited a handful of times in its life.
+                let (tx, rx) = oneshot::channel();
+                list.push(tx);
+                LatchWait(Some(rx))
+            }
+        }
+    }
+}
+
+/// The future of [`Latch::wait`].
+#[derive(Debug)]
+pub(crate) struct LatchWait(Option<oneshot::Receiver<()>>);
+
+impl Future for LatchWait {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.0.as_mut() {
+            None => Poll::Ready(()),
+            // A dropped sender means the latch is gone, which ends the wait too.
+            Some(rx) => Pin::new(rx).poll(cx).map(|_| ()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wakes_waiters_before_and_after_set() {
+        let latch = Latch::new();
+        let early = latch.wait();
+        let waiting = tokio::spawn(early);
+        latch.set();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        // Once set, a new wait is ready at once.
+        tokio::time::timeout(std::time::Duration::from_secs(5), latch.wait()).await.unwrap();
+    }
+}
