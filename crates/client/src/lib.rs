@@ -32,7 +32,7 @@
 //!   [`Socket::disconnect`] to close the connection.
 //!
 //! The `chat` example is a terminal client for the demo chat of the `switchboard` server:
-//! `cargo run -p switchboard-client --example chat -- --url http://127.0.0.1:3000 --room lobby
+//! `cargo run -p switchboard-client --example chat_client -- --url http://127.0.0.1:3000 --room lobby
 //! --name alice`.
 //!
 //! ```no_run

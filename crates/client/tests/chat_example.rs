@@ -2,7 +2,7 @@
 //! protocol: `room:join`, `message:send` and `message:new` on namespace `/chat`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../examples/chat.rs"]
+#[path = "../examples/chat_client.rs"]
 #[allow(dead_code)]
 mod chat;
 mod common;

@@ -1,7 +1,7 @@
 //! A terminal client for the demo chat of the `switchboard` server (namespace `/chat`).
 //!
 //! ```text
-//! cargo run -p switchboard-client --example chat -- --url http://127.0.0.1:3000 --room lobby --name alice
+//! cargo run -p switchboard-client --example chat_client -- --url http://127.0.0.1:3000 --room lobby --name alice
 //! ```
 //!
 //! Joins the room with the dev-mode auth `{ username }`, prints its history, then prints every
