@@ -1,0 +1,182 @@
+//! Sending to one socket: ack bookkeeping, outgoing listeners, the engine's send queue and the
+//! gate that holds live packets back while recovered ones are replayed.
+
+use switchboard_adapter::{BroadcastOptions, Offset};
+use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage, SendError};
+use switchboard_proto::socket::{Packet, PacketData, Payload};
+
+use super::{Gated, Phase, Socket};
+use crate::EmitError;
+use crate::ack::AckWaiter;
+
+impl Socket {
+    /// The next ack id, from the namespace's counter: broadcasts with ack register their
+    /// waiters in the same map, so single emits must not reuse their ids (Node's `nsp._ids`).
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        switchboard_adapter::LocalNamespace::next_ack_id(&*self.0.ns)
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        self.state().acks.remove(&id);
+    }
+
+    pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
+        let mut state = self.state();
+        if state.phase != Some(Phase::Connected) || state.acks_closed {
+            return Err(EmitError::Closed);
+        }
+        // Drop the waiters of emitters that gave up, so an unanswering client cannot make
+        // the map grow.
+        state.acks.retain(|_, w| !w.is_abandoned());
+        state.acks.insert(id, waiter);
+        Ok(())
+    }
+
+    pub(crate) fn register_broadcast_ack(&self, id: u64, waiter: AckWaiter) -> bool {
+        self.register_ack(id, waiter).is_ok()
+    }
+
+    /// Fails every pending ack and refuses new ones: the client cannot answer anymore.
+    pub(crate) fn fail_acks(&self) {
+        let mut state = self.state();
+        state.acks_closed = true;
+        // Dropping the waiters tells every pending emit_with_ack that the socket left.
+        state.acks.clear();
+    }
+
+    /// Resolves an ack the client sent.
+    pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
+        let waiter = self.state().acks.remove(&id);
+        match waiter {
+            Some(w) => w.resolve(payload),
+            None => tracing::debug!(socket = %self.id(), id, "ack for an unknown id ignored"),
+        }
+    }
+
+    fn notify_outgoing(&self, packet: &Packet) {
+        if let PacketData::Event { event, payload, .. } = &packet.data {
+            let listeners = self.state().extra(|e| &e.any_outgoing);
+            for l in listeners {
+                l(self, event, payload);
+            }
+        }
+    }
+
+    /// Encodes and queues a packet for this client.
+    /// Fails with [`EmitError::Closed`] once the socket left its namespace: the connection may
+    /// still be open for other namespaces, and the client must not get packets for this one.
+    pub(crate) fn send_packet(&self, packet: &Packet, volatile: bool) -> Result<(), EmitError> {
+        if self.state().phase == Some(Phase::Disconnected) {
+            return Err(EmitError::Closed);
+        }
+        self.notify_outgoing(packet);
+        let messages = self.0.ns.encode_packet(packet);
+        self.send_raw(&messages, volatile)
+    }
+
+    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
+    /// transport is not writable now (as Node); a full queue closes the connection for any
+    /// other packet (the client does not keep up), never a silent drop.
+    pub(crate) fn send_raw(
+        &self,
+        messages: &[EncodedMessage],
+        volatile: bool,
+    ) -> Result<(), EmitError> {
+        if volatile {
+            return match self.0.client.conn().send_encoded_volatile(messages) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
+                    Ok(())
+                }
+                Err(e) => Err(EmitError::Send(e)),
+            };
+        }
+        match self.0.client.conn().send_encoded(messages) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full) => {
+                tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
+                self.0.client.conn().close(EngineReason::TransportError);
+                Err(EmitError::Send(SendError::Full))
+            }
+            Err(e) => Err(EmitError::Send(e)),
+        }
+    }
+
+    /// Queues a broadcast (`offset`: its place in the recovery log). While a replay runs, it
+    /// waits behind the gate.
+    pub(crate) fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        volatile: bool,
+        offset: Option<&Offset>,
+    ) {
+        {
+            let mut state = self.state();
+            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
+                // Listeners run without the lock (they may emit); the common case without
+                // listeners takes the lock once per recipient.
+                drop(state);
+                self.notify_outgoing(packet);
+                state = self.state();
+            }
+            if let Some(gate) = &mut state.gate {
+                gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
+                return;
+            }
+        }
+        if let Err(e) = self.send_raw(messages, volatile) {
+            tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
+        }
+    }
+
+    /// Sends a packet to this socket alone through the adapter, which logs it (recovery on).
+    /// The in-memory adapter does it at once; a future that is not ready at once (a cluster
+    /// adapter's round trip) finishes on its own task.
+    pub(crate) fn emit_logged(&self, packet: Packet, volatile: bool) -> Result<(), EmitError> {
+        let mut opts = BroadcastOptions::new().to(self.id().room());
+        opts.flags.volatile = volatile;
+        let adapter = self.0.ns.adapter().clone();
+        let mut fut = Box::pin(async move { adapter.broadcast(packet, opts).await });
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(result) => result.map_err(EmitError::from),
+            std::task::Poll::Pending => {
+                // Owned by nobody: it ends when the adapter has sent the packet.
+                tokio::spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::debug!(error = %e, "packet to a socket not sent");
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Holds live deliveries until [`Socket::open_gate`].
+    pub(crate) fn close_gate(&self) {
+        self.state().gate = Some(Vec::new());
+    }
+
+    /// Sends the held deliveries, except logged ones at or before `replayed` (the replay had
+    /// them), and lets the next ones through.
+    pub(crate) fn open_gate(&self, replayed: Option<&Offset>) {
+        let mut state = self.state();
+        // Sent under the state lock so that no new delivery overtakes the held ones.
+        for held in state.gate.take().unwrap_or_default() {
+            if held.offset.is_some() && held.offset.as_ref() <= replayed {
+                continue;
+            }
+            if let Err(e) = self.send_raw(&held.messages, held.volatile) {
+                tracing::debug!(socket = %self.id(), %e, "held broadcast not delivered");
+            }
+        }
+    }
+
+    /// Whether a packet sent to this socket alone goes through the adapter (and into the
+    /// recovery log), as Node does with recovery on.
+    pub(crate) fn logs_own_packets(&self) -> bool {
+        self.0.pid.is_some() && self.state().phase != Some(Phase::Pending)
+    }
+}
