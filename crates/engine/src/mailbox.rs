@@ -230,3 +230,76 @@ impl Mailbox {
         self.room.notify_waiters();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use switchboard_proto::engine::session::CloseReason;
+
+    use super::*;
+
+    fn texts(messages: Messages) -> Vec<String> {
+        messages.map(|m| m.wire_text().map(|t| t.to_string()).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn messages_keep_their_order_and_the_limit_counts_messages() {
+        let mailbox = Mailbox::default();
+        mailbox.push_messages([EncodedMessage::text("a")], 3).unwrap();
+        mailbox.push_messages([EncodedMessage::text("b"), EncodedMessage::text("c")], 3).unwrap();
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 3), Err(SendError::Full));
+        assert_eq!(texts(mailbox.take_messages(2)), ["4a", "4b"]);
+        mailbox.push_messages([EncodedMessage::text("d")], 3).unwrap();
+        assert_eq!(texts(mailbox.take_messages(usize::MAX)), ["4c", "4d"]);
+        assert!(!mailbox.has_messages());
+    }
+
+    #[test]
+    fn the_first_close_wins_and_an_ended_mailbox_refuses_everything() {
+        let mailbox = Mailbox::default();
+        mailbox.close(DisconnectReason::ForcedClose);
+        mailbox.close(DisconnectReason::PingTimeout);
+        assert_eq!(mailbox.take_close(), Some(DisconnectReason::ForcedClose));
+        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
+        mailbox.end();
+        assert!(!mailbox.has_messages());
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("b")], 8), Err(SendError::Closed));
+        mailbox.close(DisconnectReason::ForcedClose);
+        assert_eq!(mailbox.take_close(), None);
+    }
+
+    #[tokio::test]
+    async fn ready_only_for_what_the_task_takes() {
+        let mailbox = Mailbox::default();
+        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
+        // A task that takes no messages now (a write is pending) is not woken by them.
+        let idle = poll_fn(|cx| Poll::Ready(mailbox.poll_ready(cx, false).is_ready())).await;
+        assert!(!idle);
+        let ready = poll_fn(|cx| Poll::Ready(mailbox.poll_ready(cx, true).is_ready())).await;
+        assert!(ready);
+    }
+
+    #[tokio::test]
+    async fn a_full_command_queue_waits_for_room() {
+        let mailbox = std::sync::Arc::new(Mailbox::default());
+        for _ in 0..MAX_COMMANDS {
+            assert!(mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_ok());
+        }
+        let waiting = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move { mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        assert_eq!(mailbox.take_commands().len(), MAX_COMMANDS);
+        let pushed = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert!(pushed);
+        assert_eq!(mailbox.take_commands().len(), 1);
+        // Once ended, a waiting or new command is handed back.
+        mailbox.end();
+        assert!(mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_err());
+    }
+}
