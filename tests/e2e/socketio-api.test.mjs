@@ -7,17 +7,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 
-import { delay, within } from "./lib/eio.mjs";
-import { startApp } from "./lib/socketio-app.mjs";
-
-const MODES = {
-  websocket: { transports: ["websocket"] },
-  polling: { transports: ["polling"] },
-  upgrade: {},
-};
-
-const wait = (emitter, event, ms = 3000) =>
-  within(ms, new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), event);
+import { delay } from "./lib/eio.mjs";
+import { MODES, startApp, wait } from "./lib/socketio-app.mjs";
 
 describe("socket.io-client and the server API", () => {
   let app;

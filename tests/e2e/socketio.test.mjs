@@ -8,16 +8,7 @@ import { join } from "node:path";
 import { io } from "socket.io-client";
 
 import { Endpoint, delay, within } from "./lib/eio.mjs";
-import { CLIENT_DIST, startApp } from "./lib/socketio-app.mjs";
-
-const MODES = {
-  websocket: { transports: ["websocket"] },
-  polling: { transports: ["polling"] },
-  upgrade: {},
-};
-
-const wait = (emitter, event, ms = 3000) =>
-  within(ms, new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), event);
+import { CLIENT_DIST, MODES, startApp, wait } from "./lib/socketio-app.mjs";
 
 describe("socket.io-client", () => {
   let app;

@@ -84,3 +84,14 @@ export async function startExample(bin, { port = 0, args = [] } = {}) {
  * the protocol test server's Socket.IO application. */
 export const startApp = (opts) =>
   startExample(exampleBin("socketio_e2e", "SWITCHBOARD_SOCKETIO_E2E_BIN"), opts);
+
+/** The client options of the three ways the tests connect: WebSocket only, polling only, the upgrade. */
+export const MODES = {
+  websocket: { transports: ["websocket"] },
+  polling: { transports: ["polling"] },
+  upgrade: {},
+};
+
+/** Resolves with the arguments of `emitter`'s next `event`; fails after `ms`. */
+export const wait = (emitter, event, ms = 3000) =>
+  within(ms, new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), event);
