@@ -26,6 +26,10 @@ struct Args {
     /// instead.
     #[arg(long)]
     conformance: bool,
+    /// Run every task on one thread, as Node runs everything on its event loop: a test that
+    /// needs nothing to run between two statements of a handler (the volatile burst) uses it.
+    #[arg(long)]
+    single_thread: bool,
 }
 
 /// A targeted emit asked for by a test.
@@ -333,13 +337,24 @@ fn rooms_of(s: &Socket) -> Value {
     json!(rooms)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let runtime = if args.single_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .context("starting the runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     if args.conformance {
         return serve(switchboard::conformance::app(), args.port).await;
     }
