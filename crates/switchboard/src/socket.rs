@@ -5,7 +5,7 @@ mod send;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -94,7 +94,13 @@ pub(crate) struct Gated {
 
 pub(crate) struct SocketInner {
     id: SocketId,
+    /// This socket, for the broadcasts that reach it through its adapter handle and run its
+    /// outgoing listeners (which take a `Socket`).
+    me: Weak<SocketInner>,
     ns: Arc<NamespaceInner>,
+    /// The client's connection, here too: a broadcast reaches it without going through the
+    /// client.
+    conn: crate::conn::ConnRef,
     client: Arc<Client>,
     handshake: Handshake,
     /// The private session id (connection state recovery on), sent in the CONNECT answer.
@@ -107,6 +113,13 @@ pub(crate) struct SocketInner {
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
     state: Mutex<State>,
+}
+
+impl SocketInner {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent, so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A client connected to a namespace (Node's `Socket`). Cloning is cheap: every clone is the
@@ -142,9 +155,11 @@ impl Socket {
         recovered: bool,
     ) -> Self {
         let state = State { phase: Some(Phase::Pending), data: Value::Null, ..State::default() };
-        Socket(Arc::new(SocketInner {
+        Socket(Arc::new_cyclic(|me| SocketInner {
             id,
+            me: me.clone(),
             ns,
+            conn: client.conn().clone(),
             client,
             handshake,
             pid,
@@ -156,8 +171,12 @@ impl Socket {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the state consistent, so a poisoned lock is usable.
-        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.state()
+    }
+
+    /// The delivery handle the adapter keeps with this socket's rooms.
+    pub(crate) fn handle(&self) -> switchboard_adapter::SocketHandle {
+        self.0.clone()
     }
 
     /// The socket id (also the name of a room the socket is always in).

@@ -5,7 +5,9 @@ use switchboard_adapter::{BroadcastOptions, Offset};
 use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage, SendError};
 use switchboard_proto::socket::{Packet, PacketData, Payload};
 
-use super::{Gated, Phase, Socket};
+use switchboard_adapter::{AckSender, BroadcastFlags, LocalSocket};
+
+use super::{Gated, Phase, Socket, SocketInner};
 use crate::EmitError;
 use crate::ack::AckWaiter;
 
@@ -74,33 +76,13 @@ impl Socket {
         self.send_raw(&messages, volatile)
     }
 
-    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
-    /// transport is not writable now (as Node); a full queue closes the connection for any
-    /// other packet (the client does not keep up), never a silent drop.
+    /// Queues pre-encoded messages (a broadcast).
     pub(crate) fn send_raw(
         &self,
         messages: &[EncodedMessage],
         volatile: bool,
     ) -> Result<(), EmitError> {
-        if volatile {
-            return match self.0.client.conn().send_encoded_volatile(messages) {
-                Ok(true) => Ok(()),
-                Ok(false) => {
-                    tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
-                    Ok(())
-                }
-                Err(e) => Err(EmitError::Send(e)),
-            };
-        }
-        match self.0.client.conn().send_encoded(messages) {
-            Ok(()) => Ok(()),
-            Err(SendError::Full) => {
-                tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
-                self.0.client.conn().close(EngineReason::TransportError);
-                Err(EmitError::Send(SendError::Full))
-            }
-            Err(e) => Err(EmitError::Send(e)),
-        }
+        self.0.send_raw(messages, volatile)
     }
 
     /// Queues a broadcast (`offset`: its place in the recovery log). While a replay runs, it
@@ -112,23 +94,7 @@ impl Socket {
         volatile: bool,
         offset: Option<&Offset>,
     ) {
-        {
-            let mut state = self.state();
-            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
-                // Listeners run without the lock (they may emit); the common case without
-                // listeners takes the lock once per recipient.
-                drop(state);
-                self.notify_outgoing(packet);
-                state = self.state();
-            }
-            if let Some(gate) = &mut state.gate {
-                gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
-                return;
-            }
-        }
-        if let Err(e) = self.send_raw(messages, volatile) {
-            tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
-        }
+        self.0.deliver(packet, messages, volatile, offset);
     }
 
     /// Sends a packet to this socket alone through the adapter, which logs it (recovery on).
@@ -178,5 +144,107 @@ impl Socket {
     /// recovery log), as Node does with recovery on.
     pub(crate) fn logs_own_packets(&self) -> bool {
         self.0.pid.is_some() && self.state().phase != Some(Phase::Pending)
+    }
+}
+
+impl SocketInner {
+    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
+    /// transport is not writable now (as Node); a full queue closes the connection for any
+    /// other packet (the client does not keep up), never a silent drop.
+    fn send_raw(&self, messages: &[EncodedMessage], volatile: bool) -> Result<(), EmitError> {
+        if volatile {
+            return match self.conn.send_encoded_volatile(messages) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::trace!(socket = %self.id, "volatile packet dropped: not writable");
+                    Ok(())
+                }
+                Err(e) => Err(EmitError::Send(e)),
+            };
+        }
+        match self.conn.send_encoded(messages) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full) => {
+                tracing::warn!(socket = %self.id, "send buffer full: closing the connection");
+                self.conn.close(EngineReason::TransportError);
+                Err(EmitError::Send(SendError::Full))
+            }
+            Err(e) => Err(EmitError::Send(e)),
+        }
+    }
+
+    /// Queues a broadcast (`offset`: its place in the recovery log). While a replay runs, it
+    /// waits behind the gate.
+    fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        volatile: bool,
+        offset: Option<&Offset>,
+    ) {
+        {
+            let mut state = self.state();
+            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
+                // Listeners run without the lock (they may emit); the common case without
+                // listeners takes the lock once per recipient.
+                drop(state);
+                if let Some(me) = self.me.upgrade() {
+                    Socket(me).notify_outgoing(packet);
+                }
+                state = self.state();
+            }
+            if let Some(gate) = &mut state.gate {
+                gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
+                return;
+            }
+        }
+        if let Err(e) = self.send_raw(messages, volatile) {
+            tracing::debug!(socket = %self.id, %e, "broadcast not delivered");
+        }
+    }
+}
+
+/// The adapter reaches a socket in its rooms through this, without a lookup by id.
+impl LocalSocket for SocketInner {
+    fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        SocketInner::deliver(self, packet, messages, flags.volatile, offset);
+    }
+
+    fn deliver_with_ack(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool {
+        let Some(me) = self.me.upgrade() else { return false };
+        Socket(me).deliver_with_ack(packet, messages, ack_id, responses, flags)
+    }
+}
+
+impl Socket {
+    /// Registers the answer to a broadcast with ack, then queues the broadcast; false if the
+    /// socket cannot answer anymore.
+    pub(crate) fn deliver_with_ack(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool {
+        let waiter = AckWaiter::Broadcast(self.id().clone(), responses.clone());
+        if !self.register_broadcast_ack(ack_id, waiter) {
+            return false;
+        }
+        self.deliver(packet, messages, flags.volatile, None);
+        true
     }
 }
