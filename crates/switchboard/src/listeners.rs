@@ -93,7 +93,10 @@ impl Socket {
         &self,
         listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
     ) {
-        self.state().extras().any_outgoing.push(Arc::new(listener));
+        let mut state = self.state();
+        state.extras().any_outgoing.push(Arc::new(listener));
+        // Set under the lock: deliveries look at the listeners from now on.
+        self.0.special.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every

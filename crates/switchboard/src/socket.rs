@@ -4,7 +4,7 @@ mod send;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -92,15 +92,22 @@ pub(crate) struct Gated {
     volatile: bool,
 }
 
+// `repr(C)`, hot fields first: a broadcast reads `conn` and `special` of every recipient,
+// which then share the cache line of the reference counts.
+#[repr(C)]
 pub(crate) struct SocketInner {
+    /// The client's connection, here too: a broadcast reaches it without going through the
+    /// client.
+    conn: crate::conn::ConnRef,
+    /// Set under the state lock once a delivery must look at the state (outgoing listeners,
+    /// or a replay gate); only `open_gate` clears it. Read without the lock by each delivery,
+    /// so that the common case takes no lock per recipient.
+    pub(crate) special: AtomicBool,
     id: SocketId,
     /// This socket, for the broadcasts that reach it through its adapter handle and run its
     /// outgoing listeners (which take a `Socket`).
     me: Weak<SocketInner>,
     ns: Arc<NamespaceInner>,
-    /// The client's connection, here too: a broadcast reaches it without going through the
-    /// client.
-    conn: crate::conn::ConnRef,
     client: Arc<Client>,
     handshake: Handshake,
     /// The private session id (connection state recovery on), sent in the CONNECT answer.
@@ -156,10 +163,11 @@ impl Socket {
     ) -> Self {
         let state = State { phase: Some(Phase::Pending), data: Value::Null, ..State::default() };
         Socket(Arc::new_cyclic(|me| SocketInner {
+            conn: client.conn().clone(),
+            special: AtomicBool::new(false),
             id,
             me: me.clone(),
             ns,
-            conn: client.conn().clone(),
             client,
             handshake,
             pid,

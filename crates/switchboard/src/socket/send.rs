@@ -5,6 +5,8 @@ use switchboard_adapter::{BroadcastOptions, Offset};
 use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage, SendError};
 use switchboard_proto::socket::{Packet, PacketData, Payload};
 
+use std::sync::atomic::Ordering;
+
 use switchboard_adapter::{AckSender, BroadcastFlags, LocalSocket};
 
 use super::{Gated, Phase, Socket, SocketInner};
@@ -122,7 +124,10 @@ impl Socket {
 
     /// Holds live deliveries until [`Socket::open_gate`].
     pub(crate) fn close_gate(&self) {
-        self.state().gate = Some(Vec::new());
+        let mut state = self.state();
+        state.gate = Some(Vec::new());
+        // Set under the lock: deliveries look at the gate from now on.
+        self.0.special.store(true, Ordering::SeqCst);
     }
 
     /// Sends the held deliveries, except logged ones at or before `replayed` (the replay had
@@ -138,6 +143,10 @@ impl Socket {
                 tracing::debug!(socket = %self.id(), %e, "held broadcast not delivered");
             }
         }
+        // Cleared under the lock, after the held deliveries were queued: a delivery that
+        // sees it cleared goes after them.
+        let listeners = state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty());
+        self.0.special.store(listeners, Ordering::SeqCst);
     }
 
     /// Whether a packet sent to this socket alone goes through the adapter (and into the
@@ -182,11 +191,11 @@ impl SocketInner {
         volatile: bool,
         offset: Option<&Offset>,
     ) {
-        {
+        // The common case (no listener, no replay) takes no lock per recipient.
+        if self.special.load(Ordering::SeqCst) {
             let mut state = self.state();
             if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
-                // Listeners run without the lock (they may emit); the common case without
-                // listeners takes the lock once per recipient.
+                // Listeners run without the lock (they may emit).
                 drop(state);
                 if let Some(me) = self.me.upgrade() {
                     Socket(me).notify_outgoing(packet);
