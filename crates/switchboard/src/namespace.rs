@@ -109,7 +109,7 @@ impl NamespaceInner {
     }
 
     pub(crate) fn encode_packet(&self, packet: &Packet) -> Vec<EncodedMessage> {
-        self.parser.encode(packet).into_iter().map(EncodedMessage::from).collect()
+        self.parser.encode_wire(packet)
     }
 
     /// Forgets `socket`, unless its id now belongs to the socket that recovered its session.

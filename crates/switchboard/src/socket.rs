@@ -470,15 +470,16 @@ impl Socket {
         for l in any {
             l(self, &event, &payload);
         }
-        let handlers = match self.state().handlers.get(&event) {
-            Some(list) => list.clone(),
+        // The last handler (usually the only one) apart: no list is copied for it.
+        let (others, last) = match self.state().handlers.get(&event).and_then(|l| l.split_last()) {
+            Some((last, others)) => (others.to_vec(), last.clone()),
             None => return,
         };
-        let last = handlers.len().saturating_sub(1);
         let mut args = Some((event, payload, ack));
-        for (i, h) in handlers.into_iter().enumerate() {
-            // The last handler (usually the only one) takes the arguments; the others get copies.
-            let taken = if i == last { args.take() } else { args.clone() };
+        let handlers = others.into_iter().map(|h| (h, false)).chain([(last, true)]);
+        for (h, is_last) in handlers {
+            // The last handler takes the arguments; the others get copies.
+            let taken = if is_last { args.take() } else { args.clone() };
             let Some((event, payload, ack)) = taken else { return };
             let name = if h.once { Some(event.clone()) } else { None };
             let Some(run) = (h.f)(self.clone(), event, payload, ack) else {

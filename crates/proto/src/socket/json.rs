@@ -1,7 +1,9 @@
 //! The default parser's text format:
 //! `<type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]`.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
+
+use bytes::Bytes;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -9,7 +11,7 @@ use serde_json::Value;
 use super::payload::{PlaceholderError, check_placeholders};
 use super::{DecodeError, EventName, MAIN_NAMESPACE, Packet, PacketData, PacketType, Payload};
 use crate::Str;
-use crate::engine::Message;
+use crate::engine::{EncodedMessage, Message};
 
 /// The largest ack id accepted: JavaScript's `Number.MAX_SAFE_INTEGER`, the largest id a JS peer
 /// can represent exactly.
@@ -17,17 +19,41 @@ pub const MAX_ACK_ID: u64 = (1 << 53) - 1;
 
 /// Encodes `packet` as one text message and one binary message per attachment.
 pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
+    let (text, attachments) = encode_text(packet, Vec::with_capacity(32));
+    let mut messages = Vec::with_capacity(1 + attachments.len());
+    messages.push(Message::Text(text));
+    messages.extend(attachments.iter().cloned().map(Message::Binary));
+    messages
+}
+
+/// [`encode`], with the text already behind the Engine.IO `message` type digit: the buffer
+/// the packet is written to goes to the wire as is (no copy to prepend the digit).
+pub(crate) fn encode_wire(packet: &Packet) -> Vec<EncodedMessage> {
+    let mut out = Vec::with_capacity(32);
+    out.push(crate::engine::PacketType::Message as u8);
+    let (text, attachments) = encode_text(packet, out);
+    let mut messages = Vec::with_capacity(1 + attachments.len());
+    match EncodedMessage::from_wire(text) {
+        Ok(m) => messages.push(m),
+        // Not reached: the text starts with the digit written above.
+        Err(_) => return encode(packet).into_iter().map(EncodedMessage::from).collect(),
+    }
+    messages.extend(attachments.iter().cloned().map(EncodedMessage::binary));
+    messages
+}
+
+/// Appends the text form of `packet` to `out`; returns it with the packet's attachments.
+fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
     let ty = packet.packet_type();
-    let mut out = String::with_capacity(32);
-    out.push(ty.digit());
+    out.push(b'0' + ty as u8);
     let attachments = packet.payload().map(Payload::attachments).unwrap_or_default();
     if !attachments.is_empty() {
-        // Writing to a String cannot fail.
+        // Writing to a Vec cannot fail.
         let _ = write!(out, "{}-", attachments.len());
     }
     if packet.ns != MAIN_NAMESPACE {
-        out.push_str(&packet.ns);
-        out.push(',');
+        out.extend_from_slice(packet.ns.as_bytes());
+        out.push(b',');
     }
     match &packet.data {
         PacketData::Connect(payload) => {
@@ -40,13 +66,13 @@ pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
             if let Some(id) = ack {
                 let _ = write!(out, "{id}");
             }
-            out.push('[');
+            out.push(b'[');
             push_json(&mut out, event.as_str());
             for arg in payload.args() {
-                out.push(',');
+                out.push(b',');
                 push_json(&mut out, arg);
             }
-            out.push(']');
+            out.push(b']');
         }
         PacketData::Ack { payload, ack } => {
             let _ = write!(out, "{ack}");
@@ -54,18 +80,15 @@ pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
         }
         PacketData::ConnectError(v) => push_json(&mut out, v),
     }
-    let mut messages = Vec::with_capacity(1 + attachments.len());
-    messages.push(Message::Text(Str::from(out)));
-    messages.extend(attachments.iter().cloned().map(Message::Binary));
-    messages
+    // Only UTF-8 was written (ASCII digits and punctuation, the namespace, JSON).
+    let text = String::from_utf8(out).map(Str::from).unwrap_or_default();
+    (text, attachments)
 }
 
-/// Appends the compact JSON of `value`.
-fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
+/// Appends the compact JSON of `value`, serialized in place.
+fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Serializing JSON values and strings cannot fail (no I/O, no non-string map keys).
-    if let Ok(s) = serde_json::to_string(value) {
-        out.push_str(&s);
-    }
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// A decoded text packet, complete or waiting for its binary attachments.

@@ -364,3 +364,22 @@ fn an_encoded_broadcast_is_shared_not_copied() {
     }
     assert_eq!(encoded[0], text(r#"51-["m","hello",1,{"_placeholder":true,"num":0}]"#));
 }
+
+#[test]
+fn wire_encoding_is_the_message_encoding_behind_the_type_digit() {
+    let packets = [
+        Packet::connect_ok("/", "sid"),
+        Packet::disconnect("/admin"),
+        ev("/", "hello", vec![json!("é\"x"), json!({"a": [1, 2]})], &[], Some(7)),
+        ev("/chat", "bin", vec![p(0), json!(1)], &[b"\x01\x02"], None),
+        ack("/", vec![json!(null)], &[], 12),
+        ack("/x", vec![p(0)], &[b"z"], 3),
+    ];
+    let parser = JsonParser::default();
+    for packet in &packets {
+        let wire = parser.encode_wire(packet);
+        let plain: Vec<crate::engine::EncodedMessage> =
+            packet.encode().into_iter().map(crate::engine::EncodedMessage::from).collect();
+        assert_eq!(wire, plain, "{packet:?}");
+    }
+}
