@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::event_array::{EventJson, Name};
 use super::payload::{PlaceholderError, check_placeholders};
 use super::{DecodeError, EventName, MAIN_NAMESPACE, Packet, PacketData, PacketType, Payload};
 use crate::Str;
@@ -102,7 +103,8 @@ pub(crate) enum Decoded {
 
 /// Decodes the text part of a packet, checking the header, the payload's shape for the type and
 /// the binary placeholders.
-pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+    let text = source.as_str();
     let b = text.as_bytes();
     let first = *b.first().ok_or(DecodeError::Empty)?;
     let ty = PacketType::from_digit(first)
@@ -132,7 +134,8 @@ pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded,
         while b.get(i).is_some_and(|c| *c != b',') {
             i += 1;
         }
-        ns = Str::from(text.get(start..i).ok_or(DecodeError::Namespace)?);
+        // Shares the message's buffer.
+        ns = source.slice(start, i).ok_or(DecodeError::Namespace)?;
         if b.get(i) == Some(&b',') {
             i += 1;
         }
@@ -160,6 +163,11 @@ pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded,
     }
 
     let rest = text.get(i..).unwrap_or_default();
+    if matches!(ty, PacketType::Event | PacketType::BinaryEvent) {
+        let event = decode_event(source, rest, ty)?;
+        let data = PacketData::Event { event: event.0, payload: Payload::from_args(event.1), ack };
+        return finish(Packet { ns, data }, ty, expected);
+    }
     let json: Option<Value> =
         if rest.is_empty() { None } else { Some(serde_json::from_str(rest)?) };
 
@@ -170,23 +178,45 @@ pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded,
         (PacketType::ConnectError, Some(v @ (Value::Object(_) | Value::String(_)))) => {
             PacketData::ConnectError(v)
         }
-        (PacketType::Event | PacketType::BinaryEvent, Some(Value::Array(items))) => {
-            let mut items = items.into_iter();
-            let event = match items.next() {
-                Some(Value::String(name)) => EventName::new(name)?,
-                Some(_) => return Err(DecodeError::EventName),
-                None => return Err(DecodeError::InvalidPayload(ty)),
-            };
-            let payload = Payload::from_args(items.collect());
-            PacketData::Event { event, payload, ack }
-        }
         (PacketType::Ack | PacketType::BinaryAck, Some(Value::Array(args))) => {
             let ack = ack.ok_or(DecodeError::AckId)?;
             PacketData::Ack { payload: Payload::from_args(args), ack }
         }
         (ty, _) => return Err(DecodeError::InvalidPayload(ty)),
     };
-    let packet = Packet { ns, data };
+    finish(Packet { ns, data }, ty, expected)
+}
+
+/// An event's name and arguments, from the JSON after its header (`rest`, a part of
+/// `source`).
+fn decode_event(
+    source: &Str,
+    rest: &str,
+    ty: PacketType,
+) -> Result<(EventName, Vec<Value>), DecodeError> {
+    if rest.is_empty() {
+        return Err(DecodeError::InvalidPayload(ty));
+    }
+    let (name, args) = match serde_json::from_str::<EventJson<'_>>(rest)? {
+        EventJson::Array { name: Some(name), args } => (name, args),
+        EventJson::Array { name: None, .. } | EventJson::NotArray => {
+            return Err(DecodeError::InvalidPayload(ty));
+        }
+    };
+    let name = match name {
+        Name::Borrowed(s) => {
+            // Shares the message's buffer: `s` points into `rest`, itself a part of `source`.
+            let start = (s.as_ptr() as usize).wrapping_sub(source.as_str().as_ptr() as usize);
+            source.slice(start, start + s.len()).unwrap_or_else(|| Str::from(s))
+        }
+        Name::Owned(s) => Str::from(s),
+        Name::NotString => return Err(DecodeError::EventName),
+    };
+    Ok((EventName::new(name)?, args))
+}
+
+/// Checks a decoded packet's binary placeholders; says whether it waits for attachments.
+fn finish(packet: Packet, ty: PacketType, expected: usize) -> Result<Decoded, DecodeError> {
     let binary = matches!(ty, PacketType::BinaryEvent | PacketType::BinaryAck);
     if binary {
         let args = packet.payload().map(Payload::args).unwrap_or_default();
