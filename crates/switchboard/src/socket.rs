@@ -18,7 +18,7 @@ use switchboard_proto::socket::{EventName, Packet, Payload};
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
 use crate::emitter::SocketEmitter;
-use crate::event::{AnyListener, DisconnectHandler, HandlerEntry, PacketMiddleware};
+use crate::event::{AnyListener, DisconnectHandler, Handlers, PacketMiddleware};
 use crate::latch::Latch;
 use crate::namespace::NamespaceInner;
 use crate::{
@@ -49,7 +49,7 @@ enum Phase {
 #[derive(Default)]
 pub(crate) struct State {
     phase: Option<Phase>,
-    pub(crate) handlers: HashMap<EventName, Vec<HandlerEntry>>,
+    pub(crate) handlers: Handlers,
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     /// What few sockets use, allocated on first use: every connection pays for the rest.
     extras: Option<Box<Extras>>,
@@ -471,9 +471,9 @@ impl Socket {
             l(self, &event, &payload);
         }
         // The last handler (usually the only one) apart: no list is copied for it.
-        let (others, last) = match self.state().handlers.get(&event).and_then(|l| l.split_last()) {
-            Some((last, others)) => (others.to_vec(), last.clone()),
-            None => return,
+        let (others, last) = match self.state().handlers.of(&event) {
+            (others, Some(last)) => (others, last),
+            (_, None) => return,
         };
         let mut args = Some((event, payload, ack));
         let handlers = others.into_iter().map(|h| (h, false)).chain([(last, true)]);
@@ -481,15 +481,13 @@ impl Socket {
             // The last handler takes the arguments; the others get copies.
             let taken = if is_last { args.take() } else { args.clone() };
             let Some((event, payload, ack)) = taken else { return };
-            let name = if h.once { Some(event.clone()) } else { None };
+            let once = h.once;
             let Some(run) = (h.f)(self.clone(), event, payload, ack) else {
                 // Rejected payload: reported, and a `once` handler is not used up.
                 continue;
             };
-            if let Some(event) = name {
-                if let Some(list) = self.state().handlers.get_mut(&event) {
-                    list.retain(|x| x.id != h.id);
-                }
+            if once {
+                self.state().handlers.remove(h.id);
             }
             run.await;
         }
