@@ -13,9 +13,10 @@ use tokio::task::AbortHandle;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
+use crate::handshake::RequestSource;
 use crate::io::IoInner;
 use crate::latch::{Latch, LatchWait};
-use crate::{DisconnectReason, Handshake, RequestParts, Socket};
+use crate::{DisconnectReason, Socket};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
@@ -29,7 +30,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// the queue is empty. Only one drainer exists at a time, so packets keep their order.
 pub(crate) struct Client {
     conn: ConnRef,
-    parts: RequestParts,
+    request: RequestSource,
     io: Weak<IoInner>,
     open: AtomicBool,
     // Only the engine's session task calls `on_message`, so this lock is never contended;
@@ -75,11 +76,11 @@ fn run_now_or_spawn(mut fut: BoxFuture<()>) {
 
 impl Client {
     /// A client for `conn`; the connect timeout starts now.
-    pub(crate) fn spawn(conn: ConnRef, parts: RequestParts, io: &Arc<IoInner>) -> Arc<Client> {
+    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Arc<Client> {
         let config = io.config();
         let client = Arc::new(Client {
             conn,
-            parts,
+            request,
             io: Arc::downgrade(io),
             open: AtomicBool::new(true),
             decoder: Mutex::new(io.parser().decoder()),
@@ -357,7 +358,7 @@ impl Client {
             self.send_packet(&Packet::connect_error(ns, "Invalid namespace", None));
             return;
         };
-        let handshake = Handshake::new(&self.parts, auth);
+        let handshake = self.request.handshake(auth);
         namespace.connect(self, handshake).await;
     }
 }

@@ -111,6 +111,35 @@ impl RequestParts {
     }
 }
 
+/// Where a connection's handshakes read its first request from: the engine session, which
+/// keeps it anyway (no copy per connection).
+pub(crate) enum RequestSource {
+    /// The engine session's request.
+    Session(Arc<switchboard_engine::Socket>),
+    /// Parts given by the caller (tests, on a fake connection).
+    #[cfg(test)]
+    Parts(Box<RequestParts>),
+}
+
+impl RequestSource {
+    /// The handshake of a socket connecting with `auth`.
+    pub(crate) fn handshake(&self, auth: Value) -> Handshake {
+        match self {
+            RequestSource::Session(socket) => {
+                let req = socket.request();
+                let mut parts = RequestParts::new(req.uri.clone());
+                parts.headers = Headers::of_session(socket.clone());
+                parts.remote_addr = req.remote_addr;
+                parts.time = req.time;
+                parts.secure = req.secure;
+                Handshake::new(&parts, auth)
+            }
+            #[cfg(test)]
+            RequestSource::Parts(parts) => Handshake::new(parts, auth),
+        }
+    }
+}
+
 /// The handshake of a socket (Node's `socket.handshake`).
 ///
 /// ```

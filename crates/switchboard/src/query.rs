@@ -20,8 +20,9 @@ use switchboard_proto::Str;
 #[derive(Clone, Default)]
 pub struct Query {
     raw: Str,
-    // Written once, on first read, from `raw`.
-    parsed: OnceLock<HashMap<String, String>>,
+    // Written once, on first read, from `raw`; boxed, so that an unread query is small.
+    #[allow(clippy::box_collection, reason = "an unread query holds one pointer, not a table")]
+    parsed: OnceLock<Box<HashMap<String, String>>>,
 }
 
 impl Query {
@@ -38,7 +39,7 @@ impl Query {
 
 impl From<HashMap<String, String>> for Query {
     fn from(map: HashMap<String, String>) -> Self {
-        Query { raw: Str::new(), parsed: OnceLock::from(map) }
+        Query { raw: Str::new(), parsed: OnceLock::from(Box::new(map)) }
     }
 }
 
@@ -46,7 +47,7 @@ impl std::ops::Deref for Query {
     type Target = HashMap<String, String>;
 
     fn deref(&self) -> &HashMap<String, String> {
-        self.parsed.get_or_init(|| parse_query(self.raw.as_str()))
+        self.parsed.get_or_init(|| Box::new(parse_query(self.raw.as_str())))
     }
 }
 

@@ -53,7 +53,10 @@ pub(crate) struct State {
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     /// What few sockets use, allocated on first use: every connection pays for the rest.
     extras: Option<Box<Extras>>,
-    pub(crate) acks: HashMap<u64, AckWaiter>,
+    /// The emits waiting for the client's answer, allocated on first use: most sockets
+    /// never wait for one, and an empty hash table is as large as a few pointers.
+    #[allow(clippy::box_collection, reason = "a socket without pending acks holds one pointer")]
+    pub(crate) acks: Option<Box<HashMap<u64, AckWaiter>>>,
     /// The client left (or the connection closed): no ack can be answered anymore.
     acks_closed: bool,
     pub(crate) data: Value,
@@ -440,7 +443,7 @@ impl Socket {
             let mut state = self.state();
             state.phase = Some(Phase::Disconnected);
             // Dropping the waiters tells every pending emit_with_ack that the socket left.
-            state.acks.clear();
+            state.acks = None;
             state.on_disconnect.clone()
         };
         for h in handlers {

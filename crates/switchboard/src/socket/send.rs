@@ -21,7 +21,9 @@ impl Socket {
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {
-        self.state().acks.remove(&id);
+        if let Some(acks) = &mut self.state().acks {
+            acks.remove(&id);
+        }
     }
 
     pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
@@ -31,8 +33,9 @@ impl Socket {
         }
         // Drop the waiters of emitters that gave up, so an unanswering client cannot make
         // the map grow.
-        state.acks.retain(|_, w| !w.is_abandoned());
-        state.acks.insert(id, waiter);
+        let acks = state.acks.get_or_insert_with(Box::default);
+        acks.retain(|_, w| !w.is_abandoned());
+        acks.insert(id, waiter);
         Ok(())
     }
 
@@ -45,12 +48,12 @@ impl Socket {
         let mut state = self.state();
         state.acks_closed = true;
         // Dropping the waiters tells every pending emit_with_ack that the socket left.
-        state.acks.clear();
+        state.acks = None;
     }
 
     /// Resolves an ack the client sent.
     pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
-        let waiter = self.state().acks.remove(&id);
+        let waiter = self.state().acks.as_mut().and_then(|acks| acks.remove(&id));
         match waiter {
             Some(w) => w.resolve(payload),
             None => tracing::debug!(socket = %self.id(), id, "ack for an unknown id ignored"),
