@@ -32,6 +32,8 @@ pub(crate) struct Client {
     conn: ConnRef,
     request: RequestSource,
     io: Weak<IoInner>,
+    /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
+    max_pending: usize,
     open: AtomicBool,
     // Only the engine's session task calls `on_message`, so this lock is never contended;
     // it exists because the handler trait takes `&self`.
@@ -82,6 +84,7 @@ impl Client {
             conn,
             request,
             io: Arc::downgrade(io),
+            max_pending: config.max_pending_packets.max(1),
             open: AtomicBool::new(true),
             decoder: Mutex::new(io.parser().decoder()),
             sockets: Mutex::new(Vec::new()),
@@ -185,13 +188,12 @@ impl Client {
 
     /// Handles `packet` now if nothing runs, else queues it behind the running handling.
     fn enqueue(self: &Arc<Self>, packet: Packet) {
-        let max = self.io.upgrade().map_or(1, |io| io.config().max_pending_packets.max(1));
         let mut work = lock(&self.work);
         if work.closed.is_some() {
             return;
         }
         if work.running {
-            if work.queue.len() >= max {
+            if work.queue.len() >= self.max_pending {
                 drop(work);
                 tracing::warn!(
                     sid = self.conn.sid(),

@@ -38,8 +38,9 @@ pub(crate) struct IoInner {
     namespaces: Mutex<HashMap<String, Namespace>>,
     // Dynamic parents, in registration order.
     parents: Mutex<Vec<ParentNamespace>>,
-    // Engine session id → client. Written on connect/disconnect, read for every message.
-    clients: Mutex<HashMap<String, Arc<Client>>>,
+    // Engine session id → client. Written on connect/disconnect, read for every message, so
+    // a fast hash (session ids are random).
+    clients: Mutex<HashMap<String, Arc<Client>, foldhash::fast::RandomState>>,
     closing: AtomicBool,
     // Set once by `close`; `serve` watches it to stop accepting.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -217,7 +218,7 @@ impl SocketIoBuilder {
             factory: self.factory,
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::default()),
             closing: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
         });
