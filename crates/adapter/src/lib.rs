@@ -25,6 +25,7 @@
 mod adapter;
 mod local;
 mod log;
+mod members;
 mod memory;
 mod options;
 mod recovery;
@@ -32,7 +33,10 @@ mod small_set;
 pub mod testkit;
 
 pub use adapter::{Adapter, AdapterError, AdapterFactory, BoxFuture};
-pub use local::{AckEvent, AckSender, LocalNamespace, ServerAckSender, SocketId, SocketInfo};
+pub use local::{
+    AckEvent, AckSender, LocalNamespace, LocalSocket, ServerAckSender, SocketHandle, SocketId,
+    SocketInfo,
+};
 pub use memory::MemoryAdapter;
 pub use options::{BroadcastFlags, BroadcastOptions};
 pub use recovery::{

@@ -1,6 +1,7 @@
 //! What an adapter needs from the server: a handle on the sockets of one namespace on this node.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 use switchboard_proto::Str;
@@ -92,6 +93,35 @@ pub type AckSender = mpsc::UnboundedSender<AckEvent>;
 /// The answer to a server-side emit from one node.
 pub type ServerAckSender = mpsc::UnboundedSender<AckEvent>;
 
+/// A local socket's own delivery entry point, which an adapter keeps next to the socket's
+/// room memberships: a broadcast then walks its rooms' members and reaches each socket
+/// directly, without looking its id up in the namespace.
+///
+/// The server implements it; [`LocalNamespace::local_socket`] hands it out.
+pub trait LocalSocket: Send + Sync + 'static {
+    /// Same as [`LocalNamespace::deliver`], for this socket.
+    fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    );
+
+    /// Same as [`LocalNamespace::deliver_with_ack`], for this socket.
+    fn deliver_with_ack(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool;
+}
+
+/// A shared [`LocalSocket`].
+pub type SocketHandle = Arc<dyn LocalSocket>;
+
 /// The server side of an adapter: the sockets of one namespace on this node.
 ///
 /// The server crate implements this; adapters hold it weakly (the namespace owns its adapter).
@@ -149,6 +179,15 @@ pub trait LocalNamespace: Send + Sync + 'static {
         responses: &AckSender,
         flags: &BroadcastFlags,
     ) -> bool;
+
+    /// The delivery handle of a local socket, if the namespace has one for it. Adapters may
+    /// keep it while the socket is in a room (they must drop it when the socket leaves its
+    /// last room) and deliver through it instead of [`LocalNamespace::deliver`]. The default
+    /// has none.
+    fn local_socket(&self, socket: &SocketId) -> Option<SocketHandle> {
+        let _ = socket;
+        None
+    }
 
     /// A fresh ack id for a broadcast with ack.
     fn next_ack_id(&self) -> u64;

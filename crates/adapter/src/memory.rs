@@ -10,11 +10,12 @@ use tokio::time::Instant;
 
 use crate::adapter::BoxFuture;
 use crate::log::RecoveryLog;
+use crate::members::{Member, Members, Targets};
 use crate::small_set::SmallSet;
 use crate::{
     AckEvent, AckSender, Adapter, AdapterError, AdapterFactory, BroadcastOptions, LocalNamespace,
-    MissedPackets, Offset, Room, ServerAckSender, Session, SocketId, SocketInfo, append_offset,
-    is_recoverable,
+    MissedPackets, Offset, Room, ServerAckSender, Session, SocketHandle, SocketId, SocketInfo,
+    append_offset, is_recoverable,
 };
 
 /// The maps' hasher: socket ids are random and room names come from server code, so a fast
@@ -27,46 +28,83 @@ type Set<T> = HashSet<T, FastState>;
 /// sockets are in a few rooms, and each connection pays for its entries.
 #[derive(Debug, Default)]
 struct Rooms {
-    /// Room → its sockets.
-    rooms: Map<Room, SmallSet<SocketId>>,
+    /// Room → its sockets, with their delivery handles.
+    rooms: Map<Room, Members>,
     /// Socket → its rooms.
-    sids: Map<SocketId, SmallSet<Room>>,
+    sids: Map<SocketId, Own>,
+}
+
+/// A socket's rooms and its delivery handle.
+#[derive(Default)]
+struct Own {
+    rooms: SmallSet<Room>,
+    handle: Option<SocketHandle>,
+}
+
+impl std::fmt::Debug for Own {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.rooms.iter()).finish()
+    }
 }
 
 impl Rooms {
+    fn excluded(&self, opts: &BroadcastOptions, id: &SocketId) -> bool {
+        opts.except.iter().any(|r| self.rooms.get(r).is_some_and(|s| s.contains(id)))
+    }
+
     fn matching(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
-        let excluded = |id: &SocketId| {
-            opts.except.iter().any(|r| self.rooms.get(r).is_some_and(|s| s.contains(id)))
-        };
+        self.targets(opts).as_slice().iter().map(|m| m.id.clone()).collect()
+    }
+
+    /// The sockets matching `opts`, with their handles.
+    fn targets(&self, opts: &BroadcastOptions) -> Targets {
         if opts.rooms.is_empty() {
-            self.sids.keys().filter(|id| !excluded(id)).cloned().collect()
+            Targets::Owned(
+                self.sids
+                    .iter()
+                    .filter(|(id, _)| !self.excluded(opts, id))
+                    .map(|(id, own)| Member { id: id.clone(), handle: own.handle.clone() })
+                    .collect(),
+            )
         } else if let (1, true, Some(room)) =
             (opts.rooms.len(), opts.except.is_empty(), opts.rooms.iter().next())
         {
-            // The common case (`io.to(room)`): one room has no duplicates to skip.
-            self.rooms.get(room).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+            // The common case (`io.to(room)`): one room has no duplicates to skip, and a
+            // large room's list is shared, not copied.
+            match self.rooms.get(room) {
+                Some(members) => members.snapshot(),
+                None => Targets::Owned(Vec::new()),
+            }
         } else {
             let mut seen = Set::default();
-            opts.rooms
-                .iter()
-                .filter_map(|r| self.rooms.get(r))
-                .flatten()
-                .filter(|id| !excluded(id) && seen.insert(*id))
-                .cloned()
-                .collect()
+            Targets::Owned(
+                opts.rooms
+                    .iter()
+                    .filter_map(|r| self.rooms.get(r))
+                    .flat_map(Members::as_slice)
+                    .filter(|m| !self.excluded(opts, &m.id) && seen.insert(&m.id))
+                    .cloned()
+                    .collect(),
+            )
         }
     }
 
-    fn add(&mut self, id: &SocketId, rooms: &[Room]) {
+    fn add(&mut self, id: &SocketId, rooms: &[Room], handle: Option<SocketHandle>) {
         let own = self.sids.entry(id.clone()).or_default();
+        if own.handle.is_none() {
+            own.handle = handle;
+        }
         for room in rooms {
-            own.insert(room.clone());
+            if !own.rooms.insert(room.clone()) {
+                continue;
+            }
+            let member = Member { id: id.clone(), handle: own.handle.clone() };
             match self.rooms.entry(room.clone()) {
                 Entry::Occupied(mut members) => {
-                    members.get_mut().insert(id.clone());
+                    members.get_mut().insert(member);
                 }
                 Entry::Vacant(slot) => {
-                    slot.insert(SmallSet::one(id.clone()));
+                    slot.insert(Members::one(member));
                 }
             }
         }
@@ -74,7 +112,7 @@ impl Rooms {
 
     fn del(&mut self, id: &SocketId, room: &Room) {
         if let Some(own) = self.sids.get_mut(id) {
-            own.remove(room);
+            own.rooms.remove(room);
         }
         if let Some(members) = self.rooms.get_mut(room) {
             members.remove(id);
@@ -85,7 +123,7 @@ impl Rooms {
     }
 
     fn del_all(&mut self, id: &SocketId) {
-        for room in self.sids.remove(id).unwrap_or_default() {
+        for room in self.sids.remove(id).map(|own| own.rooms).unwrap_or_default() {
             if let Some(members) = self.rooms.get_mut(&room) {
                 members.remove(id);
                 if members.is_empty() {
@@ -192,7 +230,9 @@ impl MemoryAdapter {
 
 impl Adapter for MemoryAdapter {
     fn add_all(&self, socket: &SocketId, rooms: &[Room]) {
-        self.lock().add(socket, rooms);
+        // Looked up before locking: the namespace takes its own lock.
+        let handle = self.namespace.upgrade().and_then(|ns| ns.local_socket(socket));
+        self.lock().add(socket, rooms, handle);
     }
 
     fn del(&self, socket: &SocketId, room: &Room) {
@@ -204,7 +244,7 @@ impl Adapter for MemoryAdapter {
     }
 
     fn socket_rooms(&self, socket: &SocketId) -> Option<Vec<Room>> {
-        self.lock().sids.get(socket).map(|r| r.iter().cloned().collect())
+        self.lock().sids.get(socket).map(|own| own.rooms.iter().cloned().collect())
     }
 
     fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
@@ -235,16 +275,16 @@ impl Adapter for MemoryAdapter {
                     let offset = log.next_offset();
                     append_offset(&mut packet, &offset);
                     let messages = ns.encode(&packet);
-                    let ids = self.local_sockets(&opts);
-                    ns.deliver_all(&ids, &packet, &messages, &opts.flags, Some(&offset));
+                    let targets = self.lock().targets(&opts);
+                    targets.deliver(&*ns, &packet, &messages, &opts.flags, Some(&offset));
                     log.push(packet, opts, Instant::now(), &limits);
                     next = self.deferred().pop_front();
                 }
             }
             _ => {
                 let messages = ns.encode(&packet);
-                let ids = self.local_sockets(&opts);
-                ns.deliver_all(&ids, &packet, &messages, &opts.flags, None);
+                let targets = self.lock().targets(&opts);
+                targets.deliver(&*ns, &packet, &messages, &opts.flags, None);
             }
         });
         Box::pin(async move { result })
@@ -263,8 +303,22 @@ impl Adapter for MemoryAdapter {
             }
             let messages = ns.encode(&packet);
             let mut reached = 0;
-            for id in self.local_sockets(&opts) {
-                if ns.deliver_with_ack(&id, &packet, &messages, ack_id, &responses, &opts.flags) {
+            let targets = self.lock().targets(&opts);
+            for m in targets.as_slice() {
+                let delivered = match &m.handle {
+                    Some(h) => {
+                        h.deliver_with_ack(&packet, &messages, ack_id, &responses, &opts.flags)
+                    }
+                    None => ns.deliver_with_ack(
+                        &m.id,
+                        &packet,
+                        &messages,
+                        ack_id,
+                        &responses,
+                        &opts.flags,
+                    ),
+                };
+                if delivered {
                     reached += 1;
                 }
             }
@@ -291,7 +345,8 @@ impl Adapter for MemoryAdapter {
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
         let mut state = self.lock();
         for id in state.matching(&opts) {
-            state.add(&id, &rooms);
+            // Known sockets: their entry already holds their handle.
+            state.add(&id, &rooms, None);
         }
         drop(state);
         Box::pin(async { Ok(()) })

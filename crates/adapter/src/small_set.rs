@@ -24,11 +24,6 @@ impl<T> Default for SmallSet<T> {
 }
 
 impl<T: Hash + Eq> SmallSet<T> {
-    /// A set of one member.
-    pub(crate) fn one(value: T) -> Self {
-        SmallSet::Few(vec![value])
-    }
-
     /// Adds `value`; false if it was there.
     pub(crate) fn insert(&mut self, value: T) -> bool {
         match self {
@@ -60,22 +55,6 @@ impl<T: Hash + Eq> SmallSet<T> {
                 None => false,
             },
             SmallSet::Many(set) => set.remove(value),
-        }
-    }
-
-    /// Whether `value` is a member.
-    pub(crate) fn contains(&self, value: &T) -> bool {
-        match self {
-            SmallSet::Few(list) => list.contains(value),
-            SmallSet::Many(set) => set.contains(value),
-        }
-    }
-
-    /// Whether the set has no member.
-    pub(crate) fn is_empty(&self) -> bool {
-        match self {
-            SmallSet::Few(list) => list.is_empty(),
-            SmallSet::Many(set) => set.is_empty(),
         }
     }
 
@@ -149,7 +128,8 @@ mod tests {
 
     #[test]
     fn behaves_as_a_set_below_and_above_the_threshold() {
-        let mut s = SmallSet::one(0u32);
+        let mut s = SmallSet::default();
+        assert!(s.insert(0u32));
         assert!(!s.insert(0));
         for i in 1..20 {
             assert!(s.insert(i));
@@ -160,11 +140,11 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..20).collect::<Vec<_>>());
         for i in 0..20 {
-            assert!(s.contains(&i));
+            assert!(s.iter().any(|v| *v == i));
             assert!(s.remove(&i));
             assert!(!s.remove(&i));
         }
-        assert!(s.is_empty());
+        assert_eq!(s.iter().count(), 0);
         let mut few = SmallSet::default();
         assert!(few.insert("a"));
         assert!(few.insert("b"));

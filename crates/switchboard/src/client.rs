@@ -13,9 +13,10 @@ use tokio::task::AbortHandle;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
+use crate::handshake::RequestSource;
 use crate::io::IoInner;
 use crate::latch::{Latch, LatchWait};
-use crate::{DisconnectReason, Handshake, RequestParts, Socket};
+use crate::{DisconnectReason, Socket};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
@@ -29,8 +30,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// the queue is empty. Only one drainer exists at a time, so packets keep their order.
 pub(crate) struct Client {
     conn: ConnRef,
-    parts: RequestParts,
+    request: RequestSource,
     io: Weak<IoInner>,
+    /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
+    max_pending: usize,
     open: AtomicBool,
     // Only the engine's session task calls `on_message`, so this lock is never contended;
     // it exists because the handler trait takes `&self`.
@@ -75,12 +78,13 @@ fn run_now_or_spawn(mut fut: BoxFuture<()>) {
 
 impl Client {
     /// A client for `conn`; the connect timeout starts now.
-    pub(crate) fn spawn(conn: ConnRef, parts: RequestParts, io: &Arc<IoInner>) -> Arc<Client> {
+    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Arc<Client> {
         let config = io.config();
         let client = Arc::new(Client {
             conn,
-            parts,
+            request,
             io: Arc::downgrade(io),
+            max_pending: config.max_pending_packets.max(1),
             open: AtomicBool::new(true),
             decoder: Mutex::new(io.parser().decoder()),
             sockets: Mutex::new(Vec::new()),
@@ -184,13 +188,12 @@ impl Client {
 
     /// Handles `packet` now if nothing runs, else queues it behind the running handling.
     fn enqueue(self: &Arc<Self>, packet: Packet) {
-        let max = self.io.upgrade().map_or(1, |io| io.config().max_pending_packets.max(1));
         let mut work = lock(&self.work);
         if work.closed.is_some() {
             return;
         }
         if work.running {
-            if work.queue.len() >= max {
+            if work.queue.len() >= self.max_pending {
                 drop(work);
                 tracing::warn!(
                     sid = self.conn.sid(),
@@ -357,7 +360,7 @@ impl Client {
             self.send_packet(&Packet::connect_error(ns, "Invalid namespace", None));
             return;
         };
-        let handshake = Handshake::new(&self.parts, auth);
+        let handshake = self.request.handshake(auth);
         namespace.connect(self, handshake).await;
     }
 }

@@ -99,6 +99,42 @@ pub(crate) struct HandlerEntry {
     pub(crate) f: ErasedHandler,
 }
 
+/// A socket's event handlers, in registration order. A socket has a few: one short list,
+/// grown exactly, costs each connection far less than a hash table of lists.
+#[derive(Default)]
+pub(crate) struct Handlers(Vec<(EventName, HandlerEntry)>);
+
+impl Handlers {
+    /// Adds a handler for `name`, after the others.
+    pub(crate) fn push(&mut self, name: EventName, entry: HandlerEntry) {
+        self.0.reserve_exact(1);
+        self.0.push((name, entry));
+    }
+
+    /// Removes every handler of `event`.
+    pub(crate) fn remove_event(&mut self, event: &str) {
+        self.0.retain(|(name, _)| name.as_str() != event);
+    }
+
+    /// Removes one handler.
+    pub(crate) fn remove(&mut self, id: HandlerId) {
+        self.0.retain(|(_, h)| h.id != id);
+    }
+
+    /// The handlers of `event`, in order: all but the last, and the last (`None`: no
+    /// handler). No list is allocated for a single handler, the common case.
+    pub(crate) fn of(&self, event: &EventName) -> (Vec<HandlerEntry>, Option<HandlerEntry>) {
+        let mut others = Vec::new();
+        let mut last: Option<HandlerEntry> = None;
+        for (_, h) in self.0.iter().filter(|(name, _)| name == event) {
+            if let Some(previous) = last.replace(h.clone()) {
+                others.push(previous);
+            }
+        }
+        (others, last)
+    }
+}
+
 /// A listener for every incoming (or outgoing) event: sync, called before the handlers.
 pub(crate) type AnyListener = Arc<dyn Fn(&Socket, &EventName, &Payload) + Send + Sync>;
 

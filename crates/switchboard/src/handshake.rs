@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use crate::Query;
+
 /// Where shared request headers live: an owned map, or the engine session that keeps its
 /// request's.
 trait HeaderSource: Send + Sync {
@@ -109,6 +111,35 @@ impl RequestParts {
     }
 }
 
+/// Where a connection's handshakes read its first request from: the engine session, which
+/// keeps it anyway (no copy per connection).
+pub(crate) enum RequestSource {
+    /// The engine session's request.
+    Session(Arc<switchboard_engine::Socket>),
+    /// Parts given by the caller (tests, on a fake connection).
+    #[cfg(test)]
+    Parts(Box<RequestParts>),
+}
+
+impl RequestSource {
+    /// The handshake of a socket connecting with `auth`.
+    pub(crate) fn handshake(&self, auth: Value) -> Handshake {
+        match self {
+            RequestSource::Session(socket) => {
+                let req = socket.request();
+                let mut parts = RequestParts::new(req.uri.clone());
+                parts.headers = Headers::of_session(socket.clone());
+                parts.remote_addr = req.remote_addr;
+                parts.time = req.time;
+                parts.secure = req.secure;
+                Handshake::new(&parts, auth)
+            }
+            #[cfg(test)]
+            RequestSource::Parts(parts) => Handshake::new(parts, auth),
+        }
+    }
+}
+
 /// The handshake of a socket (Node's `socket.handshake`).
 ///
 /// ```
@@ -124,8 +155,8 @@ impl RequestParts {
 pub struct Handshake {
     /// The CONNECT payload (`{}` if none).
     pub auth: Value,
-    /// The query parameters of the first request (last value wins).
-    pub query: HashMap<String, String>,
+    /// The query parameters of the first request (last value wins), parsed on first use.
+    pub query: Query,
     /// The headers of the first request (shared, not copied, by every handshake of the
     /// connection).
     pub headers: Headers,
@@ -153,7 +184,7 @@ impl Handshake {
             .unwrap_or(0);
         Handshake {
             auth,
-            query: parse_query(parts.uri.query().unwrap_or_default()),
+            query: Query::new(parts.uri.query().unwrap_or_default()),
             headers: parts.headers.clone(),
             address: parts.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
             time: http_date(issued / 1000),
@@ -210,7 +241,7 @@ impl Handshake {
         let headers = Headers::from(headers);
         Handshake {
             auth: v.get("auth").cloned().unwrap_or_else(|| Value::Object(Map::new())),
-            query: str_map(v.get("query")),
+            query: Query::from(str_map(v.get("query"))),
             headers,
             address: text("address"),
             time: text("time"),
@@ -220,40 +251,6 @@ impl Handshake {
             url: text("url"),
         }
     }
-}
-
-/// Parses `a=1&b=x%20y` (percent-decoding, `+` as space).
-fn parse_query(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let hex = |j: usize| b.get(j).and_then(|c| char::from(*c).to_digit(16));
-        match c {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
-                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                    i += 2;
-                } else {
-                    out.push(c);
-                }
-            }
-            _ => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `Sun, 22 Nov 2026 00:00:00 GMT` for `secs` since the epoch.
@@ -287,10 +284,6 @@ mod tests {
     fn formats_dates_and_queries() {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(1_795_305_600), "Sun, 22 Nov 2026 00:00:00 GMT");
-        let q = parse_query("a=1&b=x%20y+z&c&d=%zz");
-        assert_eq!(q.get("b").map(String::as_str), Some("x y z"));
-        assert_eq!(q.get("c").map(String::as_str), Some(""));
-        assert_eq!(q.get("d").map(String::as_str), Some("%zz"));
     }
 
     #[test]

@@ -16,11 +16,11 @@ use switchboard_proto::socket::{JsonParser, Parser, Payload};
 use crate::bundle::ClientBundle;
 use crate::client::Client;
 use crate::conn::ConnRef;
+use crate::handshake::RequestSource;
 use crate::namespace::{Hooks, NamespaceInner};
 use crate::service::{IoLayer, IoService};
 use crate::{
-    BroadcastOperator, EmitError, MiddlewareError, Namespace, RemoteSocket, RequestParts, Socket,
-    SocketIoConfig,
+    BroadcastOperator, EmitError, MiddlewareError, Namespace, RemoteSocket, Socket, SocketIoConfig,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,8 +38,9 @@ pub(crate) struct IoInner {
     namespaces: Mutex<HashMap<String, Namespace>>,
     // Dynamic parents, in registration order.
     parents: Mutex<Vec<ParentNamespace>>,
-    // Engine session id → client. Written on connect/disconnect, read for every message.
-    clients: Mutex<HashMap<String, Arc<Client>>>,
+    // Engine session id → client. Written on connect/disconnect, read for every message, so
+    // a fast hash (session ids are random).
+    clients: Mutex<HashMap<String, Arc<Client>, foldhash::fast::RandomState>>,
     closing: AtomicBool,
     // Set once by `close`; `serve` watches it to stop accepting.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -103,13 +104,13 @@ impl IoInner {
     }
 
     /// A new Engine.IO connection.
-    pub(crate) fn on_conn(self: &Arc<Self>, conn: ConnRef, parts: RequestParts) {
+    pub(crate) fn on_conn(self: &Arc<Self>, conn: ConnRef, request: RequestSource) {
         if self.closing.load(Ordering::SeqCst) {
             conn.close(EngineReason::ServerShuttingDown);
             return;
         }
         let sid = conn.sid().to_owned();
-        let client = Client::spawn(conn, parts, self);
+        let client = Client::spawn(conn, request, self);
         lock(&self.clients).insert(sid, client);
     }
 
@@ -146,14 +147,8 @@ impl std::fmt::Debug for IoHandler {
 
 impl switchboard_engine::Handler for IoHandler {
     fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) {
-        let req = socket.request();
-        let mut parts = RequestParts::new(req.uri.clone());
-        // The engine session keeps the request's headers: every handshake reads those.
-        parts.headers = crate::Headers::of_session(socket.clone());
-        parts.remote_addr = req.remote_addr;
-        parts.time = req.time;
-        parts.secure = req.secure;
-        self.0.on_conn(socket, parts);
+        // The engine session keeps the request: every handshake reads it from there.
+        self.0.on_conn(socket.clone(), RequestSource::Session(socket));
     }
 
     fn on_message(&self, socket: &Arc<switchboard_engine::Socket>, message: Message) {
@@ -223,7 +218,7 @@ impl SocketIoBuilder {
             factory: self.factory,
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::default()),
             closing: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
         });

@@ -22,7 +22,7 @@ impl Socket {
         match EventName::new(event) {
             Ok(name) => {
                 let entry = HandlerEntry { id, once, f: erase(handler) };
-                self.state().handlers.entry(name).or_default().push(entry);
+                self.state().handlers.push(name, entry);
             }
             Err(e) => {
                 tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect")
@@ -59,15 +59,12 @@ impl Socket {
 
     /// Removes every handler of `event`.
     pub fn off(&self, event: &str) {
-        self.state().handlers.retain(|k, _| k.as_str() != event);
+        self.state().handlers.remove_event(event);
     }
 
     /// Removes one handler.
     pub fn off_handler(&self, id: HandlerId) {
-        let mut state = self.state();
-        for list in state.handlers.values_mut() {
-            list.retain(|h| h.id != id);
-        }
+        self.state().handlers.remove(id);
     }
 
     /// Adds a listener called for every incoming event, before its handlers.
@@ -93,7 +90,10 @@ impl Socket {
         &self,
         listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
     ) {
-        self.state().extras().any_outgoing.push(Arc::new(listener));
+        let mut state = self.state();
+        state.extras().any_outgoing.push(Arc::new(listener));
+        // Set under the lock: deliveries look at the listeners from now on.
+        self.0.special.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every

@@ -14,7 +14,6 @@ use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage};
 use switchboard_proto::Str;
 use switchboard_proto::socket::{EventName, Packet, Parser, Payload};
 
-use crate::ack::AckWaiter;
 use crate::client::Client;
 use crate::event::BoxFuture;
 use crate::{BroadcastOperator, EmitError, Handshake, MiddlewareError, Socket};
@@ -110,7 +109,7 @@ impl NamespaceInner {
     }
 
     pub(crate) fn encode_packet(&self, packet: &Packet) -> Vec<EncodedMessage> {
-        self.parser.encode(packet).into_iter().map(EncodedMessage::from).collect()
+        self.parser.encode_wire(packet)
     }
 
     /// Forgets `socket`, unless its id now belongs to the socket that recovered its session.
@@ -267,13 +266,11 @@ impl LocalNamespace for NamespaceInner {
         flags: &BroadcastFlags,
     ) -> bool {
         let Some(s) = self.socket(socket) else { return false };
-        if !s
-            .register_broadcast_ack(ack_id, AckWaiter::Broadcast(socket.clone(), responses.clone()))
-        {
-            return false;
-        }
-        s.deliver(packet, messages, flags.volatile, None);
-        true
+        s.deliver_with_ack(packet, messages, ack_id, responses, flags)
+    }
+
+    fn local_socket(&self, socket: &SocketId) -> Option<switchboard_adapter::SocketHandle> {
+        self.socket(socket).map(|s| s.handle())
     }
 
     fn next_ack_id(&self) -> u64 {

@@ -4,8 +4,8 @@ mod send;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,7 +18,7 @@ use switchboard_proto::socket::{EventName, Packet, Payload};
 use crate::ack::{AckWaiter, error_object};
 use crate::client::Client;
 use crate::emitter::SocketEmitter;
-use crate::event::{AnyListener, DisconnectHandler, HandlerEntry, PacketMiddleware};
+use crate::event::{AnyListener, DisconnectHandler, Handlers, PacketMiddleware};
 use crate::latch::Latch;
 use crate::namespace::NamespaceInner;
 use crate::{
@@ -49,11 +49,14 @@ enum Phase {
 #[derive(Default)]
 pub(crate) struct State {
     phase: Option<Phase>,
-    pub(crate) handlers: HashMap<EventName, Vec<HandlerEntry>>,
+    pub(crate) handlers: Handlers,
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     /// What few sockets use, allocated on first use: every connection pays for the rest.
     extras: Option<Box<Extras>>,
-    pub(crate) acks: HashMap<u64, AckWaiter>,
+    /// The emits waiting for the client's answer, allocated on first use: most sockets
+    /// never wait for one, and an empty hash table is as large as a few pointers.
+    #[allow(clippy::box_collection, reason = "a socket without pending acks holds one pointer")]
+    pub(crate) acks: Option<Box<HashMap<u64, AckWaiter>>>,
     /// The client left (or the connection closed): no ack can be answered anymore.
     acks_closed: bool,
     pub(crate) data: Value,
@@ -92,8 +95,21 @@ pub(crate) struct Gated {
     volatile: bool,
 }
 
+// `repr(C)`, hot fields first: a broadcast reads `conn` and `special` of every recipient,
+// which then share the cache line of the reference counts.
+#[repr(C)]
 pub(crate) struct SocketInner {
+    /// The client's connection, here too: a broadcast reaches it without going through the
+    /// client.
+    conn: crate::conn::ConnRef,
+    /// Set under the state lock once a delivery must look at the state (outgoing listeners,
+    /// or a replay gate); only `open_gate` clears it. Read without the lock by each delivery,
+    /// so that the common case takes no lock per recipient.
+    pub(crate) special: AtomicBool,
     id: SocketId,
+    /// This socket, for the broadcasts that reach it through its adapter handle and run its
+    /// outgoing listeners (which take a `Socket`).
+    me: Weak<SocketInner>,
     ns: Arc<NamespaceInner>,
     client: Arc<Client>,
     handshake: Handshake,
@@ -107,6 +123,13 @@ pub(crate) struct SocketInner {
     // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
     // join) and by the engine callback (acks). Short critical sections, never across an await.
     state: Mutex<State>,
+}
+
+impl SocketInner {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent, so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A client connected to a namespace (Node's `Socket`). Cloning is cheap: every clone is the
@@ -142,8 +165,11 @@ impl Socket {
         recovered: bool,
     ) -> Self {
         let state = State { phase: Some(Phase::Pending), data: Value::Null, ..State::default() };
-        Socket(Arc::new(SocketInner {
+        Socket(Arc::new_cyclic(|me| SocketInner {
+            conn: client.conn().clone(),
+            special: AtomicBool::new(false),
             id,
+            me: me.clone(),
             ns,
             client,
             handshake,
@@ -156,8 +182,12 @@ impl Socket {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the state consistent, so a poisoned lock is usable.
-        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.state()
+    }
+
+    /// The delivery handle the adapter keeps with this socket's rooms.
+    pub(crate) fn handle(&self) -> switchboard_adapter::SocketHandle {
+        self.0.clone()
     }
 
     /// The socket id (also the name of a room the socket is always in).
@@ -413,7 +443,7 @@ impl Socket {
             let mut state = self.state();
             state.phase = Some(Phase::Disconnected);
             // Dropping the waiters tells every pending emit_with_ack that the socket left.
-            state.acks.clear();
+            state.acks = None;
             state.on_disconnect.clone()
         };
         for h in handlers {
@@ -443,25 +473,24 @@ impl Socket {
         for l in any {
             l(self, &event, &payload);
         }
-        let handlers = match self.state().handlers.get(&event) {
-            Some(list) => list.clone(),
-            None => return,
+        // The last handler (usually the only one) apart: no list is copied for it.
+        let (others, last) = match self.state().handlers.of(&event) {
+            (others, Some(last)) => (others, last),
+            (_, None) => return,
         };
-        let last = handlers.len().saturating_sub(1);
         let mut args = Some((event, payload, ack));
-        for (i, h) in handlers.into_iter().enumerate() {
-            // The last handler (usually the only one) takes the arguments; the others get copies.
-            let taken = if i == last { args.take() } else { args.clone() };
+        let handlers = others.into_iter().map(|h| (h, false)).chain([(last, true)]);
+        for (h, is_last) in handlers {
+            // The last handler takes the arguments; the others get copies.
+            let taken = if is_last { args.take() } else { args.clone() };
             let Some((event, payload, ack)) = taken else { return };
-            let name = if h.once { Some(event.clone()) } else { None };
+            let once = h.once;
             let Some(run) = (h.f)(self.clone(), event, payload, ack) else {
                 // Rejected payload: reported, and a `once` handler is not used up.
                 continue;
             };
-            if let Some(event) = name {
-                if let Some(list) = self.state().handlers.get_mut(&event) {
-                    list.retain(|x| x.id != h.id);
-                }
+            if once {
+                self.state().handlers.remove(h.id);
             }
             run.await;
         }

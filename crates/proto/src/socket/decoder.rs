@@ -87,7 +87,8 @@ pub enum DecodeError {
 #[derive(Debug)]
 pub struct Decoder {
     max_attachments: usize,
-    pending: Option<Pending>,
+    /// Boxed: a decoder lives as long as its connection, and rarely waits for attachments.
+    pending: Option<Box<Pending>>,
 }
 
 #[derive(Debug)]
@@ -125,7 +126,7 @@ impl Decoder {
             (Message::Text(text), None) => match decode_text(&text, self.max_attachments)? {
                 Decoded::Complete(packet) => Ok(Some(packet)),
                 Decoded::Pending { packet, expected } => {
-                    self.pending = Some(Pending { packet, expected });
+                    self.pending = Some(Box::new(Pending { packet, expected }));
                     Ok(None)
                 }
             },

@@ -1,15 +1,18 @@
 //! The default parser's text format:
 //! `<type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]`.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
+
+use bytes::Bytes;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::event_array::{EventJson, Name};
 use super::payload::{PlaceholderError, check_placeholders};
 use super::{DecodeError, EventName, MAIN_NAMESPACE, Packet, PacketData, PacketType, Payload};
 use crate::Str;
-use crate::engine::Message;
+use crate::engine::{EncodedMessage, Message};
 
 /// The largest ack id accepted: JavaScript's `Number.MAX_SAFE_INTEGER`, the largest id a JS peer
 /// can represent exactly.
@@ -17,17 +20,41 @@ pub const MAX_ACK_ID: u64 = (1 << 53) - 1;
 
 /// Encodes `packet` as one text message and one binary message per attachment.
 pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
+    let (text, attachments) = encode_text(packet, Vec::with_capacity(32));
+    let mut messages = Vec::with_capacity(1 + attachments.len());
+    messages.push(Message::Text(text));
+    messages.extend(attachments.iter().cloned().map(Message::Binary));
+    messages
+}
+
+/// [`encode`], with the text already behind the Engine.IO `message` type digit: the buffer
+/// the packet is written to goes to the wire as is (no copy to prepend the digit).
+pub(crate) fn encode_wire(packet: &Packet) -> Vec<EncodedMessage> {
+    let mut out = Vec::with_capacity(32);
+    out.push(crate::engine::PacketType::Message as u8);
+    let (text, attachments) = encode_text(packet, out);
+    let mut messages = Vec::with_capacity(1 + attachments.len());
+    match EncodedMessage::from_wire(text) {
+        Ok(m) => messages.push(m),
+        // Not reached: the text starts with the digit written above.
+        Err(_) => return encode(packet).into_iter().map(EncodedMessage::from).collect(),
+    }
+    messages.extend(attachments.iter().cloned().map(EncodedMessage::binary));
+    messages
+}
+
+/// Appends the text form of `packet` to `out`; returns it with the packet's attachments.
+fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
     let ty = packet.packet_type();
-    let mut out = String::with_capacity(32);
-    out.push(ty.digit());
+    out.push(b'0' + ty as u8);
     let attachments = packet.payload().map(Payload::attachments).unwrap_or_default();
     if !attachments.is_empty() {
-        // Writing to a String cannot fail.
+        // Writing to a Vec cannot fail.
         let _ = write!(out, "{}-", attachments.len());
     }
     if packet.ns != MAIN_NAMESPACE {
-        out.push_str(&packet.ns);
-        out.push(',');
+        out.extend_from_slice(packet.ns.as_bytes());
+        out.push(b',');
     }
     match &packet.data {
         PacketData::Connect(payload) => {
@@ -40,13 +67,13 @@ pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
             if let Some(id) = ack {
                 let _ = write!(out, "{id}");
             }
-            out.push('[');
+            out.push(b'[');
             push_json(&mut out, event.as_str());
             for arg in payload.args() {
-                out.push(',');
+                out.push(b',');
                 push_json(&mut out, arg);
             }
-            out.push(']');
+            out.push(b']');
         }
         PacketData::Ack { payload, ack } => {
             let _ = write!(out, "{ack}");
@@ -54,18 +81,15 @@ pub(crate) fn encode(packet: &Packet) -> Vec<Message> {
         }
         PacketData::ConnectError(v) => push_json(&mut out, v),
     }
-    let mut messages = Vec::with_capacity(1 + attachments.len());
-    messages.push(Message::Text(Str::from(out)));
-    messages.extend(attachments.iter().cloned().map(Message::Binary));
-    messages
+    // Only UTF-8 was written (ASCII digits and punctuation, the namespace, JSON).
+    let text = String::from_utf8(out).map(Str::from).unwrap_or_default();
+    (text, attachments)
 }
 
-/// Appends the compact JSON of `value`.
-fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
+/// Appends the compact JSON of `value`, serialized in place.
+fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Serializing JSON values and strings cannot fail (no I/O, no non-string map keys).
-    if let Ok(s) = serde_json::to_string(value) {
-        out.push_str(&s);
-    }
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// A decoded text packet, complete or waiting for its binary attachments.
@@ -79,7 +103,8 @@ pub(crate) enum Decoded {
 
 /// Decodes the text part of a packet, checking the header, the payload's shape for the type and
 /// the binary placeholders.
-pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+    let text = source.as_str();
     let b = text.as_bytes();
     let first = *b.first().ok_or(DecodeError::Empty)?;
     let ty = PacketType::from_digit(first)
@@ -109,7 +134,8 @@ pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded,
         while b.get(i).is_some_and(|c| *c != b',') {
             i += 1;
         }
-        ns = Str::from(text.get(start..i).ok_or(DecodeError::Namespace)?);
+        // Shares the message's buffer.
+        ns = source.slice(start, i).ok_or(DecodeError::Namespace)?;
         if b.get(i) == Some(&b',') {
             i += 1;
         }
@@ -137,6 +163,11 @@ pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded,
     }
 
     let rest = text.get(i..).unwrap_or_default();
+    if matches!(ty, PacketType::Event | PacketType::BinaryEvent) {
+        let event = decode_event(source, rest, ty)?;
+        let data = PacketData::Event { event: event.0, payload: Payload::from_args(event.1), ack };
+        return finish(Packet { ns, data }, ty, expected);
+    }
     let json: Option<Value> =
         if rest.is_empty() { None } else { Some(serde_json::from_str(rest)?) };
 
@@ -147,23 +178,45 @@ pub(crate) fn decode_text(text: &str, max_attachments: usize) -> Result<Decoded,
         (PacketType::ConnectError, Some(v @ (Value::Object(_) | Value::String(_)))) => {
             PacketData::ConnectError(v)
         }
-        (PacketType::Event | PacketType::BinaryEvent, Some(Value::Array(items))) => {
-            let mut items = items.into_iter();
-            let event = match items.next() {
-                Some(Value::String(name)) => EventName::new(name)?,
-                Some(_) => return Err(DecodeError::EventName),
-                None => return Err(DecodeError::InvalidPayload(ty)),
-            };
-            let payload = Payload::from_args(items.collect());
-            PacketData::Event { event, payload, ack }
-        }
         (PacketType::Ack | PacketType::BinaryAck, Some(Value::Array(args))) => {
             let ack = ack.ok_or(DecodeError::AckId)?;
             PacketData::Ack { payload: Payload::from_args(args), ack }
         }
         (ty, _) => return Err(DecodeError::InvalidPayload(ty)),
     };
-    let packet = Packet { ns, data };
+    finish(Packet { ns, data }, ty, expected)
+}
+
+/// An event's name and arguments, from the JSON after its header (`rest`, a part of
+/// `source`).
+fn decode_event(
+    source: &Str,
+    rest: &str,
+    ty: PacketType,
+) -> Result<(EventName, Vec<Value>), DecodeError> {
+    if rest.is_empty() {
+        return Err(DecodeError::InvalidPayload(ty));
+    }
+    let (name, args) = match serde_json::from_str::<EventJson<'_>>(rest)? {
+        EventJson::Array { name: Some(name), args } => (name, args),
+        EventJson::Array { name: None, .. } | EventJson::NotArray => {
+            return Err(DecodeError::InvalidPayload(ty));
+        }
+    };
+    let name = match name {
+        Name::Borrowed(s) => {
+            // Shares the message's buffer: `s` points into `rest`, itself a part of `source`.
+            let start = (s.as_ptr() as usize).wrapping_sub(source.as_str().as_ptr() as usize);
+            source.slice(start, start + s.len()).unwrap_or_else(|| Str::from(s))
+        }
+        Name::Owned(s) => Str::from(s),
+        Name::NotString => return Err(DecodeError::EventName),
+    };
+    Ok((EventName::new(name)?, args))
+}
+
+/// Checks a decoded packet's binary placeholders; says whether it waits for attachments.
+fn finish(packet: Packet, ty: PacketType, expected: usize) -> Result<Decoded, DecodeError> {
     let binary = matches!(ty, PacketType::BinaryEvent | PacketType::BinaryAck);
     if binary {
         let args = packet.payload().map(Payload::args).unwrap_or_default();

@@ -21,6 +21,7 @@
 
 mod decoder;
 mod event;
+mod event_array;
 mod json;
 mod packet;
 mod parser;

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{DecodeError, Decoder, Packet};
-use crate::engine::Message;
+use crate::engine::{EncodedMessage, Message};
 
 /// Decodes the messages of one connection (it may hold state between messages, such as a
 /// packet waiting for attachments).
@@ -33,6 +33,19 @@ impl Decode for Decoder {
 pub trait Parser: Send + Sync + fmt::Debug + 'static {
     /// Encodes a packet into the messages that carry it, in order.
     fn encode(&self, packet: &Packet) -> Vec<Message>;
+    /// Encodes a packet into messages ready for the wire (text behind its Engine.IO type
+    /// digit), in order. The default converts [`Parser::encode`]'s messages, copying each
+    /// text once; a parser overrides it to write the wire form at once.
+    ///
+    /// ```
+    /// use switchboard_proto::socket::{JsonParser, Packet, Parser};
+    ///
+    /// let wire = JsonParser::default().encode_wire(&Packet::disconnect("/admin"));
+    /// assert_eq!(wire[0].wire_text().map(|t| t.as_str()), Some("41/admin,"));
+    /// ```
+    fn encode_wire(&self, packet: &Packet) -> Vec<EncodedMessage> {
+        self.encode(packet).into_iter().map(EncodedMessage::from).collect()
+    }
     /// A fresh decoder for one connection.
     fn decoder(&self) -> Box<dyn Decode>;
 }
@@ -53,6 +66,10 @@ impl Default for JsonParser {
 impl Parser for JsonParser {
     fn encode(&self, packet: &Packet) -> Vec<Message> {
         packet.encode()
+    }
+
+    fn encode_wire(&self, packet: &Packet) -> Vec<EncodedMessage> {
+        super::json::encode_wire(packet)
     }
 
     fn decoder(&self) -> Box<dyn Decode> {

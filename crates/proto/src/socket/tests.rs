@@ -253,6 +253,11 @@ fn rejects_malformed_text_packets() {
         ("2[1]", |e| matches!(e, DecodeError::EventName)),
         ("2[null,1]", |e| matches!(e, DecodeError::EventName)),
         ("2[[\"a\"]]", |e| matches!(e, DecodeError::EventName)),
+        ("2[{\"a\":[1]},1]", |e| matches!(e, DecodeError::EventName)),
+        ("2[true]", |e| matches!(e, DecodeError::EventName)),
+        ("2[-1.5,\"a\"]", |e| matches!(e, DecodeError::EventName)),
+        ("2[\"a\",]", |e| matches!(e, DecodeError::Json(_))),
+        ("2[\"a\",1", |e| matches!(e, DecodeError::Json(_))),
         ("2abc[\"message-with-ack\",1]", |e| matches!(e, DecodeError::Json(_))),
         ("2[\"a\"", |e| matches!(e, DecodeError::Json(_))),
         ("2[\"a\"] x", |e| matches!(e, DecodeError::Json(_))),
@@ -363,4 +368,36 @@ fn an_encoded_broadcast_is_shared_not_copied() {
         }
     }
     assert_eq!(encoded[0], text(r#"51-["m","hello",1,{"_placeholder":true,"num":0}]"#));
+}
+
+#[test]
+fn wire_encoding_is_the_message_encoding_behind_the_type_digit() {
+    let packets = [
+        Packet::connect_ok("/", "sid"),
+        Packet::disconnect("/admin"),
+        ev("/", "hello", vec![json!("é\"x"), json!({"a": [1, 2]})], &[], Some(7)),
+        ev("/chat", "bin", vec![p(0), json!(1)], &[b"\x01\x02"], None),
+        ack("/", vec![json!(null)], &[], 12),
+        ack("/x", vec![p(0)], &[b"z"], 3),
+    ];
+    let parser = JsonParser::default();
+    for packet in &packets {
+        let wire = parser.encode_wire(packet);
+        let plain: Vec<crate::engine::EncodedMessage> =
+            packet.encode().into_iter().map(crate::engine::EncodedMessage::from).collect();
+        assert_eq!(wire, plain, "{packet:?}");
+    }
+}
+
+#[test]
+fn event_names_with_and_without_escapes() {
+    let cases =
+        [("2[\"plain\",1]", "plain"), ("2[\"a\\u0062\\\"c\",1]", "ab\"c"), ("2/ns,3[\"é\"]", "é")];
+    for (wire, want) in cases {
+        let packet = Decoder::new().decode(text(wire)).unwrap().unwrap();
+        match packet.data {
+            PacketData::Event { event, .. } => assert_eq!(event.as_str(), want, "{wire}"),
+            other => panic!("{wire}: {other:?}"),
+        }
+    }
 }

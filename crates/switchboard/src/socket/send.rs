@@ -5,7 +5,11 @@ use switchboard_adapter::{BroadcastOptions, Offset};
 use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage, SendError};
 use switchboard_proto::socket::{Packet, PacketData, Payload};
 
-use super::{Gated, Phase, Socket};
+use std::sync::atomic::Ordering;
+
+use switchboard_adapter::{AckSender, BroadcastFlags, LocalSocket};
+
+use super::{Gated, Phase, Socket, SocketInner};
 use crate::EmitError;
 use crate::ack::AckWaiter;
 
@@ -17,7 +21,9 @@ impl Socket {
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {
-        self.state().acks.remove(&id);
+        if let Some(acks) = &mut self.state().acks {
+            acks.remove(&id);
+        }
     }
 
     pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
@@ -27,8 +33,9 @@ impl Socket {
         }
         // Drop the waiters of emitters that gave up, so an unanswering client cannot make
         // the map grow.
-        state.acks.retain(|_, w| !w.is_abandoned());
-        state.acks.insert(id, waiter);
+        let acks = state.acks.get_or_insert_with(Box::default);
+        acks.retain(|_, w| !w.is_abandoned());
+        acks.insert(id, waiter);
         Ok(())
     }
 
@@ -41,12 +48,12 @@ impl Socket {
         let mut state = self.state();
         state.acks_closed = true;
         // Dropping the waiters tells every pending emit_with_ack that the socket left.
-        state.acks.clear();
+        state.acks = None;
     }
 
     /// Resolves an ack the client sent.
     pub(crate) fn on_ack(&self, id: u64, payload: Payload) {
-        let waiter = self.state().acks.remove(&id);
+        let waiter = self.state().acks.as_mut().and_then(|acks| acks.remove(&id));
         match waiter {
             Some(w) => w.resolve(payload),
             None => tracing::debug!(socket = %self.id(), id, "ack for an unknown id ignored"),
@@ -74,33 +81,13 @@ impl Socket {
         self.send_raw(&messages, volatile)
     }
 
-    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
-    /// transport is not writable now (as Node); a full queue closes the connection for any
-    /// other packet (the client does not keep up), never a silent drop.
+    /// Queues pre-encoded messages (a broadcast).
     pub(crate) fn send_raw(
         &self,
         messages: &[EncodedMessage],
         volatile: bool,
     ) -> Result<(), EmitError> {
-        if volatile {
-            return match self.0.client.conn().send_encoded_volatile(messages) {
-                Ok(true) => Ok(()),
-                Ok(false) => {
-                    tracing::trace!(socket = %self.id(), "volatile packet dropped: not writable");
-                    Ok(())
-                }
-                Err(e) => Err(EmitError::Send(e)),
-            };
-        }
-        match self.0.client.conn().send_encoded(messages) {
-            Ok(()) => Ok(()),
-            Err(SendError::Full) => {
-                tracing::warn!(socket = %self.id(), "send buffer full: closing the connection");
-                self.0.client.conn().close(EngineReason::TransportError);
-                Err(EmitError::Send(SendError::Full))
-            }
-            Err(e) => Err(EmitError::Send(e)),
-        }
+        self.0.send_raw(messages, volatile)
     }
 
     /// Queues a broadcast (`offset`: its place in the recovery log). While a replay runs, it
@@ -112,23 +99,7 @@ impl Socket {
         volatile: bool,
         offset: Option<&Offset>,
     ) {
-        {
-            let mut state = self.state();
-            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
-                // Listeners run without the lock (they may emit); the common case without
-                // listeners takes the lock once per recipient.
-                drop(state);
-                self.notify_outgoing(packet);
-                state = self.state();
-            }
-            if let Some(gate) = &mut state.gate {
-                gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
-                return;
-            }
-        }
-        if let Err(e) = self.send_raw(messages, volatile) {
-            tracing::debug!(socket = %self.id(), %e, "broadcast not delivered");
-        }
+        self.0.deliver(packet, messages, volatile, offset);
     }
 
     /// Sends a packet to this socket alone through the adapter, which logs it (recovery on).
@@ -156,7 +127,10 @@ impl Socket {
 
     /// Holds live deliveries until [`Socket::open_gate`].
     pub(crate) fn close_gate(&self) {
-        self.state().gate = Some(Vec::new());
+        let mut state = self.state();
+        state.gate = Some(Vec::new());
+        // Set under the lock: deliveries look at the gate from now on.
+        self.0.special.store(true, Ordering::SeqCst);
     }
 
     /// Sends the held deliveries, except logged ones at or before `replayed` (the replay had
@@ -172,11 +146,117 @@ impl Socket {
                 tracing::debug!(socket = %self.id(), %e, "held broadcast not delivered");
             }
         }
+        // Cleared under the lock, after the held deliveries were queued: a delivery that
+        // sees it cleared goes after them.
+        let listeners = state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty());
+        self.0.special.store(listeners, Ordering::SeqCst);
     }
 
     /// Whether a packet sent to this socket alone goes through the adapter (and into the
     /// recovery log), as Node does with recovery on.
     pub(crate) fn logs_own_packets(&self) -> bool {
         self.0.pid.is_some() && self.state().phase != Some(Phase::Pending)
+    }
+}
+
+impl SocketInner {
+    /// Queues pre-encoded messages (a broadcast). A volatile packet is dropped when the
+    /// transport is not writable now (as Node); a full queue closes the connection for any
+    /// other packet (the client does not keep up), never a silent drop.
+    fn send_raw(&self, messages: &[EncodedMessage], volatile: bool) -> Result<(), EmitError> {
+        if volatile {
+            return match self.conn.send_encoded_volatile(messages) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::trace!(socket = %self.id, "volatile packet dropped: not writable");
+                    Ok(())
+                }
+                Err(e) => Err(EmitError::Send(e)),
+            };
+        }
+        match self.conn.send_encoded(messages) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full) => {
+                tracing::warn!(socket = %self.id, "send buffer full: closing the connection");
+                self.conn.close(EngineReason::TransportError);
+                Err(EmitError::Send(SendError::Full))
+            }
+            Err(e) => Err(EmitError::Send(e)),
+        }
+    }
+
+    /// Queues a broadcast (`offset`: its place in the recovery log). While a replay runs, it
+    /// waits behind the gate.
+    fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        volatile: bool,
+        offset: Option<&Offset>,
+    ) {
+        // The common case (no listener, no replay) takes no lock per recipient.
+        if self.special.load(Ordering::SeqCst) {
+            let mut state = self.state();
+            if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
+                // Listeners run without the lock (they may emit).
+                drop(state);
+                if let Some(me) = self.me.upgrade() {
+                    Socket(me).notify_outgoing(packet);
+                }
+                state = self.state();
+            }
+            if let Some(gate) = &mut state.gate {
+                gate.push(Gated { offset: offset.cloned(), messages: messages.to_vec(), volatile });
+                return;
+            }
+        }
+        if let Err(e) = self.send_raw(messages, volatile) {
+            tracing::debug!(socket = %self.id, %e, "broadcast not delivered");
+        }
+    }
+}
+
+/// The adapter reaches a socket in its rooms through this, without a lookup by id.
+impl LocalSocket for SocketInner {
+    fn deliver(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        SocketInner::deliver(self, packet, messages, flags.volatile, offset);
+    }
+
+    fn deliver_with_ack(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool {
+        let Some(me) = self.me.upgrade() else { return false };
+        Socket(me).deliver_with_ack(packet, messages, ack_id, responses, flags)
+    }
+}
+
+impl Socket {
+    /// Registers the answer to a broadcast with ack, then queues the broadcast; false if the
+    /// socket cannot answer anymore.
+    pub(crate) fn deliver_with_ack(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool {
+        let waiter = AckWaiter::Broadcast(self.id().clone(), responses.clone());
+        if !self.register_broadcast_ack(ack_id, waiter) {
+            return false;
+        }
+        self.deliver(packet, messages, flags.volatile, None);
+        true
     }
 }

@@ -103,7 +103,12 @@ impl Peer {
             io: Arc::downgrade(io.inner()),
             writable: std::sync::atomic::AtomicBool::new(true),
         });
-        io.inner().on_conn(conn.clone(), RequestParts::new(uri.parse().unwrap()));
+        io.inner().on_conn(
+            conn.clone(),
+            crate::handshake::RequestSource::Parts(Box::new(RequestParts::new(
+                uri.parse().unwrap(),
+            ))),
+        );
         Peer { io: io.clone(), conn, rx }
     }
 
