@@ -1,0 +1,195 @@
+//! A server WebSocket over an upgraded connection: frames are decoded by the proto crate's
+//! [`Decoder`] and written from one buffer.
+//!
+//! An idle connection holds no buffer at all: bytes are read into a buffer that is freed as
+//! soon as every frame in it is decoded, and frames queued for the client are written from a
+//! buffer freed once it is written.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError, Opcode, encode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How many bytes one read asks for.
+const READ_CHUNK: usize = 4096;
+
+/// How many bytes of queued frames make [`WsConn::queue`] try to write them at once; below
+/// that, the frames of one wake-up wait for [`WsConn::poll_write_out`], so that they go out in
+/// one write.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Why a WebSocket failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WsError {
+    #[error("websocket i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("websocket protocol: {0}")]
+    Frame(#[from] FrameError),
+    #[error("websocket write buffer full")]
+    WriteBufferFull,
+}
+
+/// The server side of a WebSocket.
+pub(crate) struct WsConn {
+    io: TokioIo<Upgraded>,
+    decoder: Decoder,
+    /// Bytes read and not decoded yet, from `rpos` on.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Frames queued for the client and not written yet, from `wpos` on.
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// Most bytes `wbuf` may hold unwritten.
+    max_write: usize,
+    /// A close frame was queued: nothing more is sent.
+    close_sent: bool,
+    /// The client ended the stream.
+    eof: bool,
+}
+
+impl std::fmt::Debug for WsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConn").field("unwritten", &self.unwritten()).finish_non_exhaustive()
+    }
+}
+
+impl WsConn {
+    /// A WebSocket accepting messages of up to `max_message` bytes and holding up to
+    /// `max_write` bytes unwritten.
+    pub(crate) fn new(io: TokioIo<Upgraded>, max_message: usize, max_write: usize) -> Self {
+        WsConn {
+            io,
+            decoder: Decoder::new(max_message),
+            rbuf: Vec::new(),
+            rpos: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            max_write,
+            close_sent: false,
+            eof: false,
+        }
+    }
+
+    /// The next message or control frame from the client; `None` once the client ended the
+    /// stream. A close frame is answered (the answer is queued) before it is returned.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame, WsError>>> {
+        loop {
+            while self.rpos < self.rbuf.len() {
+                let (used, frame) =
+                    match self.decoder.decode(self.rbuf.get(self.rpos..).unwrap_or_default()) {
+                        Ok(decoded) => decoded,
+                        Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                    };
+                if used == 0 {
+                    break;
+                }
+                self.rpos += used;
+                if self.rpos >= self.rbuf.len() {
+                    // Every byte read is decoded: an idle connection keeps no buffer.
+                    self.rbuf = Vec::new();
+                    self.rpos = 0;
+                }
+                if let Some(frame) = frame {
+                    if let Frame::Close(payload) = &frame {
+                        // Echo the status code, as peers do.
+                        let code = payload.get(..2).unwrap_or_default().to_vec();
+                        self.queue_close(&code);
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+            }
+            if self.eof {
+                return Poll::Ready(None);
+            }
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            }
+            let len = self.rbuf.len();
+            self.rbuf.resize(len + READ_CHUNK, 0);
+            let mut read = ReadBuf::new(self.rbuf.get_mut(len..).unwrap_or_default());
+            let result = Pin::new(&mut self.io).poll_read(cx, &mut read);
+            let n = read.filled().len();
+            self.rbuf.truncate(len + n);
+            if self.rbuf.is_empty() {
+                self.rbuf = Vec::new();
+            }
+            match result {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Ok(())) if n == 0 => {
+                    self.eof = true;
+                    if len > 0 {
+                        // The stream ended inside a frame.
+                        self.rbuf = Vec::new();
+                        return Poll::Ready(Some(Err(io::Error::from(
+                            io::ErrorKind::UnexpectedEof,
+                        )
+                        .into())));
+                    }
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+    }
+
+    /// Queues a frame; writes queued frames at once if they reach [`WRITE_BATCH`] bytes.
+    /// Frames queued after a close frame are dropped.
+    pub(crate) fn queue(
+        &mut self,
+        cx: &mut Context<'_>,
+        opcode: Opcode,
+        payload: &[u8],
+    ) -> Result<(), WsError> {
+        if self.close_sent {
+            return Ok(());
+        }
+        if self.unwritten().saturating_add(payload.len()) > self.max_write {
+            return Err(WsError::WriteBufferFull);
+        }
+        encode(&mut self.wbuf, opcode, payload);
+        if self.unwritten() >= WRITE_BATCH {
+            if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a close frame with `payload` (empty, or a status code and a reason), the last
+    /// frame sent.
+    pub(crate) fn queue_close(&mut self, payload: &[u8]) {
+        if !self.close_sent {
+            encode(&mut self.wbuf, Opcode::Close, payload);
+            self.close_sent = true;
+        }
+    }
+
+    /// Bytes queued and not written yet.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Writes every queued frame.
+    pub(crate) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(rest) = self.wbuf.get(self.wpos..).filter(|r| !r.is_empty()) {
+            match Pin::new(&mut self.io).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.wpos += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // All written: an idle connection keeps no buffer.
+        self.wbuf = Vec::new();
+        self.wpos = 0;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+}
