@@ -50,6 +50,7 @@
 mod config;
 mod cors;
 mod error;
+mod headers;
 mod mailbox;
 mod polling;
 mod serve;
@@ -67,6 +68,7 @@ use session_task::SessionHandle;
 
 pub use config::{AllowRequest, Cors, EngineConfig, Transports};
 pub use error::RequestError;
+pub use headers::RequestHeaders;
 pub use serve::serve;
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};

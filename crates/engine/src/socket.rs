@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use switchboard_proto::engine::session::CloseReason;
 use switchboard_proto::engine::{EncodedMessage, Message};
 
+use crate::RequestHeaders;
 use crate::mailbox::Mailbox;
 
 pub use crate::sid::Sid;
@@ -80,8 +81,8 @@ pub enum SendError {
 pub struct RequestInfo {
     /// The request URI (path and query).
     pub uri: http::Uri,
-    /// The request headers.
-    pub headers: http::HeaderMap,
+    /// The request headers (they deref to an [`http::HeaderMap`]).
+    pub headers: RequestHeaders,
     /// The peer address, when known.
     pub remote_addr: Option<SocketAddr>,
     /// When the handshake arrived.
