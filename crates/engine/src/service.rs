@@ -209,9 +209,7 @@ where
     if let Some(sid) = query.sid {
         let handle = engine.lookup(sid).ok_or(RequestError::UnknownSid)?;
         return match transport {
-            TransportKind::WebSocket if config.allow_upgrades => {
-                websocket::probe(engine, handle, req)
-            }
+            TransportKind::WebSocket if config.allow_upgrades => websocket::probe(handle, req),
             TransportKind::WebSocket => Err(RequestError::BadRequest),
             TransportKind::Polling => {
                 if handle.socket.transport() != TransportKind::Polling {

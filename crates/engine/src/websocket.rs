@@ -9,14 +9,13 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::error::RequestError;
 use crate::service::ResponseBody;
 use crate::session_task::{self, Command, SessionHandle, Ws};
 use crate::socket::RequestInfo;
-use crate::{Engine, EngineConfig, Handler};
+use crate::{Engine, Handler};
 
 pub(crate) use conn::{WsConn, WsError};
 
@@ -54,13 +53,9 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<ResponseBody>, OnUpgrade)
     Ok((res, on_upgrade))
 }
 
-async fn upgraded(on_upgrade: OnUpgrade, config: &EngineConfig) -> Option<Ws> {
+async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
     match on_upgrade.await {
-        Ok(io) => Some(WsConn::new(
-            TokioIo::new(io),
-            config.max_payload,
-            config.max_websocket_write_buffer,
-        )),
+        Ok(io) => Some(WsConn::new(io)),
         Err(e) => {
             tracing::debug!(error = %e, "websocket upgrade failed");
             None
@@ -79,7 +74,7 @@ pub(crate) fn handshake<H: Handler, B>(
     // Waits for hyper to hand over the connection once the 101 is written; ends when the
     // session task is spawned (or the upgrade fails).
     tokio::spawn(async move {
-        if let Some(ws) = upgraded(on_upgrade, engine.config()).await {
+        if let Some(ws) = upgraded(on_upgrade).await {
             session_task::spawn(&engine, info, Some(ws));
         }
     });
@@ -88,16 +83,14 @@ pub(crate) fn handshake<H: Handler, B>(
 
 /// A WebSocket for an existing session: answers `101`, then hands the connection to the
 /// session task, which probes it for an upgrade or closes it if the session cannot upgrade.
-pub(crate) fn probe<H: Handler, B>(
-    engine: &Engine<H>,
+pub(crate) fn probe<B>(
     handle: SessionHandle,
     mut req: Request<B>,
 ) -> Result<Response<ResponseBody>, RequestError> {
     let (res, on_upgrade) = accept(&mut req)?;
-    let engine = engine.clone();
     // Waits for the upgraded connection, then gives it to the session task; ends at once.
     tokio::spawn(async move {
-        if let Some(ws) = upgraded(on_upgrade, engine.config()).await {
+        if let Some(ws) = upgraded(on_upgrade).await {
             if let Err(Command::Probe(ws)) = handle.command(Command::Probe(Box::new(ws))).await {
                 close_ws(*ws);
             }
@@ -106,6 +99,9 @@ pub(crate) fn probe<H: Handler, B>(
     Ok(res)
 }
 
+/// The largest message read (and dropped) while waiting for the peer's close frame.
+const LINGER_MAX: usize = 64 * 1024;
+
 /// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
 pub(crate) fn close_ws(mut ws: Ws) {
     // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
@@ -113,7 +109,7 @@ pub(crate) fn close_ws(mut ws: Ws) {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             ws.queue_close(&[]);
             if poll_fn(|cx| ws.poll_write_out(cx)).await.is_ok() {
-                while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx)).await {}
+                while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx, LINGER_MAX)).await {}
             }
         })
         .await;

@@ -103,11 +103,13 @@ impl<H: Handler> Task<H> {
                     self.socket.mailbox().poll_ready(cx, can_queue).map(|_| Input::Mailbox)
                 }
                 1 => match self.ws.as_mut() {
-                    Some(ws) => ws.poll_next(cx).map(Input::Ws),
+                    Some(ws) => ws.poll_next(cx, self.engine.config().max_payload).map(Input::Ws),
                     None => Poll::Pending,
                 },
                 2 => match self.probe.as_deref_mut() {
-                    Some(probe) => probe.poll_next(cx).map(Input::Probe),
+                    Some(probe) => {
+                        probe.poll_next(cx, self.engine.config().max_payload).map(Input::Probe)
+                    }
                     None => Poll::Pending,
                 },
                 3 => match self.pending.as_mut() {
@@ -153,14 +155,15 @@ impl<H: Handler> Task<H> {
 
     /// Queues a frame on the session's WebSocket (or, during the upgrade, the probe's).
     pub(super) fn ws_queue(&mut self, cx: &mut Context<'_>, opcode: Opcode, payload: &[u8]) {
+        let max_write = self.engine.config().max_websocket_write_buffer;
         if let Some(ws) = self.ws.as_mut() {
             self.ws_unflushed = true;
-            if ws.queue(cx, opcode, payload).is_err() {
+            if ws.queue(cx, opcode, payload, max_write).is_err() {
                 self.ws_write_failed();
             }
         } else if let Some(probe) = self.probe.as_deref_mut() {
             self.probe_unflushed = true;
-            if probe.queue(cx, opcode, payload).is_err() {
+            if probe.queue(cx, opcode, payload, max_write).is_err() {
                 self.probe_write_failed();
             }
         }
@@ -169,14 +172,15 @@ impl<H: Handler> Task<H> {
 
     /// Queues a frame on the probe (after the upgrade, the probe is the session's WebSocket).
     pub(super) fn probe_queue(&mut self, cx: &mut Context<'_>, opcode: Opcode, payload: &[u8]) {
+        let max_write = self.engine.config().max_websocket_write_buffer;
         if let Some(probe) = self.probe.as_deref_mut() {
             self.probe_unflushed = true;
-            if probe.queue(cx, opcode, payload).is_err() {
+            if probe.queue(cx, opcode, payload, max_write).is_err() {
                 self.probe_write_failed();
             }
         } else if let Some(ws) = self.ws.as_mut() {
             self.ws_unflushed = true;
-            if ws.queue(cx, opcode, payload).is_err() {
+            if ws.queue(cx, opcode, payload, max_write).is_err() {
                 self.probe_write_failed();
             }
         }

@@ -9,10 +9,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError, Opcode, encode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 /// How many bytes one read asks for.
 const READ_CHUNK: usize = 4096;
@@ -33,18 +35,45 @@ pub(crate) enum WsError {
     WriteBufferFull,
 }
 
+/// The connection under a WebSocket: the TCP stream itself when hyper served it from
+/// [`serve`](crate::serve) (no box and no dynamic calls), else hyper's upgraded connection.
+enum Io {
+    Tcp(TcpStream),
+    Upgraded(Box<TokioIo<Upgraded>>),
+}
+
+impl Io {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Io::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Io::Upgraded(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Io::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Io::Upgraded(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Io::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Io::Upgraded(io) => Pin::new(io.as_mut()).poll_flush(cx),
+        }
+    }
+}
+
 /// The server side of a WebSocket.
 pub(crate) struct WsConn {
-    io: TokioIo<Upgraded>,
+    io: Io,
     decoder: Decoder,
     /// Bytes read and not decoded yet, from `rpos` on.
     rbuf: Vec<u8>,
     rpos: usize,
-    /// Frames queued for the client and not written yet, from `wpos` on.
+    /// Frames queued for the client and not written yet.
     wbuf: Vec<u8>,
-    wpos: usize,
-    /// Most bytes `wbuf` may hold unwritten.
-    max_write: usize,
     /// A close frame was queued: nothing more is sent.
     close_sent: bool,
     /// The client ended the stream.
@@ -58,35 +87,42 @@ impl std::fmt::Debug for WsConn {
 }
 
 impl WsConn {
-    /// A WebSocket accepting messages of up to `max_message` bytes and holding up to
-    /// `max_write` bytes unwritten.
-    pub(crate) fn new(io: TokioIo<Upgraded>, max_message: usize, max_write: usize) -> Self {
+    /// A WebSocket over `upgraded`. The limits are arguments of the methods that need them,
+    /// not fields: every byte here is paid by every connection.
+    pub(crate) fn new(upgraded: Upgraded) -> Self {
+        let (io, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => (Io::Upgraded(Box::new(TokioIo::new(upgraded))), Bytes::new()),
+        };
         WsConn {
             io,
-            decoder: Decoder::new(max_message),
-            rbuf: Vec::new(),
+            decoder: Decoder::default(),
+            // What the client sent right after its upgrade request.
+            rbuf: read.to_vec(),
             rpos: 0,
             wbuf: Vec::new(),
-            wpos: 0,
-            max_write,
             close_sent: false,
             eof: false,
         }
     }
 
-    /// The next message or control frame from the client; `None` once the client ended the
-    /// stream. A close frame is answered (the answer is queued) before it is returned.
+    /// The next message (of up to `max_message` bytes) or control frame from the client;
+    /// `None` once the client ended the stream. A close frame is answered (the answer is
+    /// queued) before it is returned.
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
+        max_message: usize,
     ) -> Poll<Option<Result<Frame, WsError>>> {
         loop {
             while self.rpos < self.rbuf.len() {
-                let (used, frame) =
-                    match self.decoder.decode(self.rbuf.get(self.rpos..).unwrap_or_default()) {
-                        Ok(decoded) => decoded,
-                        Err(e) => return Poll::Ready(Some(Err(e.into()))),
-                    };
+                let (used, frame) = match self
+                    .decoder
+                    .decode(self.rbuf.get(self.rpos..).unwrap_or_default(), max_message)
+                {
+                    Ok(decoded) => decoded,
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                };
                 if used == 0 {
                     break;
                 }
@@ -115,7 +151,7 @@ impl WsConn {
             let len = self.rbuf.len();
             self.rbuf.resize(len + READ_CHUNK, 0);
             let mut read = ReadBuf::new(self.rbuf.get_mut(len..).unwrap_or_default());
-            let result = Pin::new(&mut self.io).poll_read(cx, &mut read);
+            let result = self.io.poll_read(cx, &mut read);
             let n = read.filled().len();
             self.rbuf.truncate(len + n);
             if self.rbuf.is_empty() {
@@ -140,18 +176,20 @@ impl WsConn {
         }
     }
 
-    /// Queues a frame; writes queued frames at once if they reach [`WRITE_BATCH`] bytes.
-    /// Frames queued after a close frame are dropped.
+    /// Queues a frame, failing if that would leave more than `max_write` bytes unwritten;
+    /// writes queued frames at once if they reach [`WRITE_BATCH`] bytes. Frames queued after a
+    /// close frame are dropped.
     pub(crate) fn queue(
         &mut self,
         cx: &mut Context<'_>,
         opcode: Opcode,
         payload: &[u8],
+        max_write: usize,
     ) -> Result<(), WsError> {
         if self.close_sent {
             return Ok(());
         }
-        if self.unwritten().saturating_add(payload.len()) > self.max_write {
+        if self.unwritten().saturating_add(payload.len()) > max_write {
             return Err(WsError::WriteBufferFull);
         }
         encode(&mut self.wbuf, opcode, payload);
@@ -174,22 +212,32 @@ impl WsConn {
 
     /// Bytes queued and not written yet.
     pub(crate) fn unwritten(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        self.wbuf.len()
     }
 
     /// Writes every queued frame.
     pub(crate) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while let Some(rest) = self.wbuf.get(self.wpos..).filter(|r| !r.is_empty()) {
-            match Pin::new(&mut self.io).poll_write(cx, rest) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => self.wpos += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+        let mut written = 0;
+        let result = loop {
+            let Some(rest) = self.wbuf.get(written..).filter(|r| !r.is_empty()) else {
+                break Poll::Ready(Ok(()));
+            };
+            match self.io.poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => written += n,
+                other => break other.map_ok(|_| ()),
             }
+        };
+        if written >= self.wbuf.len() {
+            // All written: an idle connection keeps no buffer.
+            self.wbuf = Vec::new();
+        } else {
+            // The peer is slow (the socket's buffer is full): keep the rest.
+            self.wbuf.drain(..written);
         }
-        // All written: an idle connection keeps no buffer.
-        self.wbuf = Vec::new();
-        self.wpos = 0;
-        Pin::new(&mut self.io).poll_flush(cx)
+        if !matches!(result, Poll::Ready(Ok(()))) || !self.wbuf.is_empty() {
+            return result;
+        }
+        self.io.poll_flush(cx)
     }
 }

@@ -13,12 +13,12 @@
 //!
 //! // A client's masked text frame "4hi" (mask 1 2 3 4).
 //! let wire = [0x81, 0x83, 1, 2, 3, 4, b'4' ^ 1, b'h' ^ 2, b'i' ^ 3];
-//! let mut decoder = Decoder::new(1024);
-//! let (used, frame) = decoder.decode(&wire).unwrap();
+//! let mut decoder = Decoder::default();
+//! let (used, frame) = decoder.decode(&wire, 1024).unwrap();
 //! assert_eq!(used, wire.len());
 //! assert_eq!(frame, Some(Frame::Text(bytes::Bytes::from_static(b"4hi"))));
 //! // Half a frame: nothing yet.
-//! assert_eq!(decoder.decode(&wire[..4]).unwrap(), (0, None));
+//! assert_eq!(decoder.decode(&wire[..4], 1024).unwrap(), (0, None));
 //! ```
 
 use bytes::Bytes;
@@ -110,10 +110,11 @@ pub enum FrameError {
 }
 
 /// Joins the frames of a client connection into messages.
-#[derive(Debug)]
+///
+/// It holds only the fragments of a message under way (nothing, for most connections); the
+/// size limit is an argument of [`Decoder::decode`], so that it is not stored per connection.
+#[derive(Debug, Default)]
 pub struct Decoder {
-    /// The largest message accepted, in bytes.
-    max: usize,
     /// The fragments of a message read so far; boxed, as almost no message is fragmented.
     fragment: Option<Box<Fragment>>,
 }
@@ -134,18 +135,13 @@ struct Head {
 }
 
 impl Decoder {
-    /// A decoder accepting messages of up to `max_message` bytes.
-    pub fn new(max_message: usize) -> Self {
-        Decoder { max: max_message, fragment: None }
-    }
-
-    /// Decodes the first frame of `buf`. Returns how many bytes it used and the message or
+    /// Decodes the first frame of `buf`, accepting messages of up to `max` bytes. Returns how many bytes it used and the message or
     /// control frame it completed: `(0, None)` if `buf` does not hold a whole frame yet, and
     /// `(n, None)` for a fragment of a message that goes on.
     ///
     /// An error is final: the connection must be closed.
-    pub fn decode(&mut self, buf: &[u8]) -> Result<(usize, Option<Frame>), FrameError> {
-        let Some(head) = self.head(buf)? else { return Ok((0, None)) };
+    pub fn decode(&mut self, buf: &[u8], max: usize) -> Result<(usize, Option<Frame>), FrameError> {
+        let Some(head) = head(buf, max)? else { return Ok((0, None)) };
         let end = head.size + head.len;
         let Some(payload) = buf.get(head.size..end) else { return Ok((0, None)) };
         let data = unmask(payload, head.mask);
@@ -172,7 +168,7 @@ impl Decoder {
             }
             Opcode::Continuation => {
                 let fragment = self.fragment.as_mut().ok_or(FrameError::Fragment)?;
-                if fragment.data.len().saturating_add(data.len()) > self.max {
+                if fragment.data.len().saturating_add(data.len()) > max {
                     return Err(FrameError::TooLong);
                 }
                 fragment.data.extend_from_slice(&data);
@@ -188,41 +184,41 @@ impl Decoder {
         };
         Ok((end, frame))
     }
+}
 
-    /// The header at the start of `buf`, once it is all there; checks it as soon as it is.
-    fn head(&self, buf: &[u8]) -> Result<Option<Head>, FrameError> {
-        let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else { return Ok(None) };
-        if b0 & 0x70 != 0 {
-            return Err(FrameError::Reserved);
-        }
-        let opcode = Opcode::from_bits(b0 & 0x0f).ok_or(FrameError::Opcode(b0 & 0x0f))?;
-        let fin = b0 & 0x80 != 0;
-        if b1 & 0x80 == 0 {
-            return Err(FrameError::Unmasked);
-        }
-        let (len, at) = match b1 & 0x7f {
-            126 => match buf.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()) {
-                Some(b) => (u64::from(u16::from_be_bytes(b)), 4),
-                None => return Ok(None),
-            },
-            127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                Some(b) => (u64::from_be_bytes(b), 10),
-                None => return Ok(None),
-            },
-            n => (u64::from(n), 2),
-        };
-        if opcode.is_control() && (!fin || len > 125) {
-            return Err(FrameError::Control);
-        }
-        let len = usize::try_from(len).map_err(|_| FrameError::TooLong)?;
-        if len > self.max {
-            return Err(FrameError::TooLong);
-        }
-        let Some(mask) = buf.get(at..at + 4).and_then(|m| <[u8; 4]>::try_from(m).ok()) else {
-            return Ok(None);
-        };
-        Ok(Some(Head { fin, opcode, mask, len, size: at + 4 }))
+/// The header at the start of `buf`, once it is all there; checks it as soon as it is.
+fn head(buf: &[u8], max: usize) -> Result<Option<Head>, FrameError> {
+    let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else { return Ok(None) };
+    if b0 & 0x70 != 0 {
+        return Err(FrameError::Reserved);
     }
+    let opcode = Opcode::from_bits(b0 & 0x0f).ok_or(FrameError::Opcode(b0 & 0x0f))?;
+    let fin = b0 & 0x80 != 0;
+    if b1 & 0x80 == 0 {
+        return Err(FrameError::Unmasked);
+    }
+    let (len, at) = match b1 & 0x7f {
+        126 => match buf.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()) {
+            Some(b) => (u64::from(u16::from_be_bytes(b)), 4),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(b) => (u64::from_be_bytes(b), 10),
+            None => return Ok(None),
+        },
+        n => (u64::from(n), 2),
+    };
+    if opcode.is_control() && (!fin || len > 125) {
+        return Err(FrameError::Control);
+    }
+    let len = usize::try_from(len).map_err(|_| FrameError::TooLong)?;
+    if len > max {
+        return Err(FrameError::TooLong);
+    }
+    let Some(mask) = buf.get(at..at + 4).and_then(|m| <[u8; 4]>::try_from(m).ok()) else {
+        return Ok(None);
+    };
+    Ok(Some(Head { fin, opcode, mask, len, size: at + 4 }))
 }
 
 /// A copy of `payload` with the client's mask removed.
@@ -290,13 +286,18 @@ mod tests {
         for len in [0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 70000] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let wire = client(0x82, &payload, MASK);
-            let mut d = Decoder::new(1 << 20);
+            let mut d = Decoder::default();
+            let max = 1 << 20;
             for cut in [0, 1, 2, 3, 5, 9, wire.len() - 1] {
                 if cut < wire.len() {
-                    assert_eq!(d.decode(&wire[..cut]).unwrap(), (0, None), "len {len} cut {cut}");
+                    assert_eq!(
+                        d.decode(&wire[..cut], max).unwrap(),
+                        (0, None),
+                        "len {len} cut {cut}"
+                    );
                 }
             }
-            let (used, frame) = d.decode(&wire).unwrap();
+            let (used, frame) = d.decode(&wire, max).unwrap();
             assert_eq!(used, wire.len());
             assert_eq!(frame, Some(Frame::Binary(payload.into())));
         }
@@ -306,56 +307,67 @@ mod tests {
     fn two_frames_in_one_buffer_decode_one_at_a_time() {
         let mut wire = client(0x81, b"4a", MASK);
         wire.extend(client(0x89, b"p", MASK));
-        let mut d = Decoder::new(100);
-        let (used, frame) = d.decode(&wire).unwrap();
+        let mut d = Decoder::default();
+        let max = 100;
+        let (used, frame) = d.decode(&wire, max).unwrap();
         assert_eq!(frame, Some(Frame::Text(Bytes::from_static(b"4a"))));
-        let (rest, frame) = d.decode(&wire[used..]).unwrap();
+        let (rest, frame) = d.decode(&wire[used..], max).unwrap();
         assert_eq!(used + rest, wire.len());
         assert_eq!(frame, Some(Frame::Ping(Bytes::from_static(b"p"))));
     }
 
     #[test]
     fn joins_fragments_around_control_frames() {
-        let mut d = Decoder::new(100);
+        let mut d = Decoder::default();
+        let max = 100;
         let first = client(0x01, b"4he", MASK);
-        assert_eq!(d.decode(&first).unwrap(), (first.len(), None));
+        assert_eq!(d.decode(&first, max).unwrap(), (first.len(), None));
         let ping = client(0x89, b"", MASK);
-        assert_eq!(d.decode(&ping).unwrap().1, Some(Frame::Ping(Bytes::new())));
+        assert_eq!(d.decode(&ping, max).unwrap().1, Some(Frame::Ping(Bytes::new())));
         let middle = client(0x00, b"ll", MASK);
-        assert_eq!(d.decode(&middle).unwrap(), (middle.len(), None));
+        assert_eq!(d.decode(&middle, max).unwrap(), (middle.len(), None));
         let last = client(0x80, b"o", MASK);
-        assert_eq!(d.decode(&last).unwrap().1, Some(Frame::Text(Bytes::from_static(b"4hello"))));
+        assert_eq!(
+            d.decode(&last, max).unwrap().1,
+            Some(Frame::Text(Bytes::from_static(b"4hello")))
+        );
         // A new message may start now.
         let next = client(0x82, b"x", MASK);
-        assert_eq!(d.decode(&next).unwrap().1, Some(Frame::Binary(Bytes::from_static(b"x"))));
+        assert_eq!(d.decode(&next, max).unwrap().1, Some(Frame::Binary(Bytes::from_static(b"x"))));
     }
 
     #[test]
     fn refuses_what_the_rfc_forbids() {
-        let mut d = Decoder::new(10);
-        assert_eq!(d.decode(&client(0xc1, b"x", MASK)), Err(FrameError::Reserved));
-        assert_eq!(d.decode(&client(0x83, b"x", MASK)), Err(FrameError::Opcode(3)));
-        assert_eq!(d.decode(&[0x81, 0x01, b'x']), Err(FrameError::Unmasked));
-        assert_eq!(d.decode(&client(0x09, b"x", MASK)), Err(FrameError::Control));
-        assert_eq!(d.decode(&client(0x88, b"x", MASK)), Err(FrameError::Control));
-        assert_eq!(d.decode(&client(0x80, b"x", MASK)), Err(FrameError::Fragment));
+        let mut d = Decoder::default();
+        let max = 10;
+        assert_eq!(d.decode(&client(0xc1, b"x", MASK), max), Err(FrameError::Reserved));
+        assert_eq!(d.decode(&client(0x83, b"x", MASK), max), Err(FrameError::Opcode(3)));
+        assert_eq!(d.decode(&[0x81, 0x01, b'x'], max), Err(FrameError::Unmasked));
+        assert_eq!(d.decode(&client(0x09, b"x", MASK), max), Err(FrameError::Control));
+        assert_eq!(d.decode(&client(0x88, b"x", MASK), max), Err(FrameError::Control));
+        assert_eq!(d.decode(&client(0x80, b"x", MASK), max), Err(FrameError::Fragment));
         // Too long is known from the header alone.
-        assert_eq!(d.decode(&client(0x82, &[0; 11], MASK)[..2]), Err(FrameError::TooLong));
-        let mut d = Decoder::new(10);
-        d.decode(&client(0x02, &[0; 6], MASK)).unwrap();
-        assert_eq!(d.decode(&client(0x81, b"x", MASK)), Err(FrameError::Fragment));
-        assert_eq!(d.decode(&client(0x80, &[0; 6], MASK)), Err(FrameError::TooLong));
+        assert_eq!(d.decode(&client(0x82, &[0; 11], MASK)[..2], max), Err(FrameError::TooLong));
+        let mut d = Decoder::default();
+        let max = 10;
+        d.decode(&client(0x02, &[0; 6], MASK), max).unwrap();
+        assert_eq!(d.decode(&client(0x81, b"x", MASK), max), Err(FrameError::Fragment));
+        assert_eq!(d.decode(&client(0x80, &[0; 6], MASK), max), Err(FrameError::TooLong));
     }
 
     #[test]
     fn close_frames_keep_their_payload() {
-        let mut d = Decoder::new(10);
+        let mut d = Decoder::default();
+        let max = 10;
         let wire = client(0x88, &[0x03, 0xe8, b'o', b'k'], MASK);
         assert_eq!(
-            d.decode(&wire).unwrap().1,
+            d.decode(&wire, max).unwrap().1,
             Some(Frame::Close(Bytes::from_static(b"\x03\xe8ok")))
         );
-        assert_eq!(d.decode(&client(0x88, b"", MASK)).unwrap().1, Some(Frame::Close(Bytes::new())));
+        assert_eq!(
+            d.decode(&client(0x88, b"", MASK), max).unwrap().1,
+            Some(Frame::Close(Bytes::new()))
+        );
     }
 
     #[test]
