@@ -6,6 +6,7 @@
 //! buffer freed once it is written.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,6 +16,9 @@ use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError, Opcode, encode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The capacity of a write buffer when its first frame is queued.
+const WRITE_START: usize = 1024;
 
 /// How many bytes one read asks for.
 const READ_CHUNK: usize = 4096;
@@ -149,14 +153,14 @@ impl WsConn {
                 self.rpos = 0;
             }
             let len = self.rbuf.len();
-            self.rbuf.resize(len + READ_CHUNK, 0);
-            let mut read = ReadBuf::new(self.rbuf.get_mut(len..).unwrap_or_default());
+            // Read into the stack, uninitialised (no zeroing, no allocation): a read that
+            // finds nothing (every wake-up ends with one) costs only the system call, and what
+            // was read is copied into `rbuf`, sized to fit.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut chunk);
             let result = self.io.poll_read(cx, &mut read);
             let n = read.filled().len();
-            self.rbuf.truncate(len + n);
-            if self.rbuf.is_empty() {
-                self.rbuf = Vec::new();
-            }
+            self.rbuf.extend_from_slice(read.filled());
             match result {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
@@ -191,6 +195,11 @@ impl WsConn {
         }
         if self.unwritten().saturating_add(payload.len()) > max_write {
             return Err(WsError::WriteBufferFull);
+        }
+        if self.wbuf.capacity() == 0 {
+            // Room for the other small frames of this wake-up at once, rather than a few
+            // reallocations; the buffer is freed again once written.
+            self.wbuf.reserve(payload.len().saturating_add(14).max(WRITE_START));
         }
         encode(&mut self.wbuf, opcode, payload);
         if self.unwritten() >= WRITE_BATCH {
