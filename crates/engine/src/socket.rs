@@ -188,6 +188,24 @@ impl Socket {
         self.mailbox.push_messages(messages.iter().cloned(), self.max_buffered)
     }
 
+    /// [`Socket::send_encoded`] for messages the caller owns (a packet encoded for this
+    /// socket alone): they are moved into the queue, not cloned (cloning an unshared buffer
+    /// makes it shared, which allocates). All are queued or none.
+    ///
+    /// ```no_run
+    /// # use switchboard_engine::{EncodedMessage, Socket};
+    /// # fn demo(socket: &Socket) {
+    /// let _ = socket.send_encoded_owned(vec![EncodedMessage::text("3[\"ok\"]")]);
+    /// # }
+    /// ```
+    pub fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.writable.store(false, Ordering::Release);
+        self.mailbox.push_messages(messages, self.max_buffered)
+    }
+
     /// [`Socket::send_encoded`] for volatile packets: queued only if the transport can write
     /// them at once (see [`Socket::send_volatile`]); returns whether they were queued.
     pub fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {
