@@ -137,12 +137,7 @@ impl WsConn {
                     self.rpos = 0;
                 }
                 if let Some(frame) = frame {
-                    if let Frame::Close(payload) = &frame {
-                        // Echo the status code, as peers do.
-                        let code = payload.get(..2).unwrap_or_default().to_vec();
-                        self.queue_close(&code);
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
+                    return Poll::Ready(Some(Ok(self.answer(frame))));
                 }
             }
             if self.eof {
@@ -154,30 +149,58 @@ impl WsConn {
             }
             let len = self.rbuf.len();
             // Read into the stack, uninitialised (no zeroing, no allocation): a read that
-            // finds nothing (every wake-up ends with one) costs only the system call, and what
-            // was read is copied into `rbuf`, sized to fit.
+            // finds nothing (every wake-up ends with one) costs only the system call.
             let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
             let mut read = ReadBuf::uninit(&mut chunk);
-            let result = self.io.poll_read(cx, &mut read);
-            let n = read.filled().len();
-            self.rbuf.extend_from_slice(read.filled());
-            match result {
+            match self.io.poll_read(cx, &mut read) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                Poll::Ready(Ok(())) if n == 0 => {
-                    self.eof = true;
-                    if len > 0 {
-                        // The stream ended inside a frame.
-                        self.rbuf = Vec::new();
-                        return Poll::Ready(Some(Err(io::Error::from(
-                            io::ErrorKind::UnexpectedEof,
-                        )
-                        .into())));
-                    }
-                }
                 Poll::Ready(Ok(())) => {}
             }
+            let filled = read.filled();
+            if filled.is_empty() {
+                self.eof = true;
+                if len > 0 {
+                    // The stream ended inside a frame.
+                    self.rbuf = Vec::new();
+                    let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+                    return Poll::Ready(Some(Err(eof.into())));
+                }
+                continue;
+            }
+            if len > 0 {
+                self.rbuf.extend_from_slice(filled);
+                continue;
+            }
+            // Nothing buffered: decode straight from the stack, and keep (copy) only what
+            // follows the first whole frame.
+            let mut pos = 0;
+            loop {
+                let rest = filled.get(pos..).unwrap_or_default();
+                match self.decoder.decode(rest, max_message) {
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                    Ok((0, _)) => {
+                        self.rbuf.extend_from_slice(rest);
+                        break;
+                    }
+                    Ok((used, None)) => pos += used,
+                    Ok((used, Some(frame))) => {
+                        self.rbuf.extend_from_slice(filled.get(pos + used..).unwrap_or_default());
+                        return Poll::Ready(Some(Ok(self.answer(frame))));
+                    }
+                }
+            }
         }
+    }
+
+    /// A frame on its way to the caller: a close frame is answered first.
+    fn answer(&mut self, frame: Frame) -> Frame {
+        if let Frame::Close(payload) = &frame {
+            // Echo the status code, as peers do.
+            let code = payload.get(..2).unwrap_or_default().to_vec();
+            self.queue_close(&code);
+        }
+        frame
     }
 
     /// Queues a frame, failing if that would leave more than `max_write` bytes unwritten;
