@@ -50,6 +50,7 @@
 mod config;
 mod cors;
 mod error;
+mod headers;
 mod mailbox;
 mod polling;
 mod serve;
@@ -67,6 +68,7 @@ use session_task::SessionHandle;
 
 pub use config::{AllowRequest, Cors, EngineConfig, Transports};
 pub use error::RequestError;
+pub use headers::RequestHeaders;
 pub use serve::serve;
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
@@ -93,9 +95,15 @@ pub trait Handler: Send + Sync + 'static {
 ///
 /// Cloning is cheap and every clone serves the same sessions.
 pub struct Engine<H: Handler> {
+    /// One allocation for everything: a clone (one per connection and per session task) is a
+    /// single reference-count increment and a single pointer.
+    inner: Arc<Inner<H>>,
+}
+
+struct Inner<H> {
     handler: Arc<H>,
-    config: Arc<EngineConfig>,
-    shared: Arc<Shared>,
+    config: EngineConfig,
+    shared: Shared,
 }
 
 /// What every clone of an engine shares.
@@ -110,11 +118,7 @@ struct Shared {
 
 impl<H: Handler> Clone for Engine<H> {
     fn clone(&self) -> Self {
-        Engine {
-            handler: self.handler.clone(),
-            config: self.config.clone(),
-            shared: self.shared.clone(),
-        }
+        Engine { inner: self.inner.clone() }
     }
 }
 
@@ -123,17 +127,17 @@ impl<H: Handler> Engine<H> {
     pub fn new(handler: Arc<H>, config: EngineConfig) -> Self {
         let shared =
             Shared { sessions: Mutex::new(HashMap::new()), closed: AtomicBool::new(false) };
-        Engine { handler, config: Arc::new(config), shared: Arc::new(shared) }
+        Engine { inner: Arc::new(Inner { handler, config, shared }) }
     }
 
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// The handler.
     pub fn handler(&self) -> &Arc<H> {
-        &self.handler
+        &self.inner.handler
     }
 
     /// The number of open sessions.
@@ -148,7 +152,7 @@ impl<H: Handler> Engine<H> {
 
     /// Closes every session with [`DisconnectReason::ServerShuttingDown`] and refuses new ones.
     pub fn close(&self) {
-        self.shared.closed.store(true, Ordering::Release);
+        self.inner.shared.closed.store(true, Ordering::Release);
         let sockets: Vec<Arc<Socket>> =
             self.sessions().values().map(|h| h.socket.clone()).collect();
         for socket in sockets {
@@ -158,7 +162,7 @@ impl<H: Handler> Engine<H> {
 
     /// Whether [`Engine::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.inner.shared.closed.load(Ordering::Acquire)
     }
 
     /// A tower service answering the engine's requests (404 outside `config.path`).
@@ -179,7 +183,7 @@ impl<H: Handler> Engine<H> {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, SessionHandle>> {
         // A panic while holding the lock cannot leave the map inconsistent: recover it.
-        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.shared.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn lookup(&self, sid: &str) -> Option<SessionHandle> {

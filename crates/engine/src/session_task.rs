@@ -10,25 +10,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
 };
-use switchboard_proto::engine::{Handshake, Packet, payload};
+use switchboard_proto::engine::websocket::{Frame, Opcode};
+use switchboard_proto::engine::{Handshake, Packet, PacketError, payload};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::socket::{DisconnectReason, RequestInfo, Socket};
-use crate::websocket::{close_ws, encoded_frame, frame};
+use crate::websocket::{WsError, close_ws};
 use crate::{Engine, Handler, Sid};
 
 mod io;
 
 /// A server-side WebSocket over an upgraded hyper connection.
-pub(crate) type Ws = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Ws = crate::websocket::WsConn;
 
 /// What request handlers ask of a session task.
 pub(crate) enum Command {
@@ -108,8 +105,8 @@ pub(crate) fn spawn<H: Handler>(
 /// One thing that woke the session task.
 enum Input {
     Mailbox,
-    Ws(Option<Result<WsMessage, tungstenite::Error>>),
-    Probe(Option<Result<WsMessage, tungstenite::Error>>),
+    Ws(Option<Result<Frame, WsError>>),
+    Probe(Option<Result<Frame, WsError>>),
     PollDropped,
     Timer,
 }
@@ -179,7 +176,7 @@ impl<H: Handler> Task<H> {
     /// Drives the session until it waits for something (`Pending`) or closes.
     fn poll_run(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<CloseReason> {
         for _ in 0..INPUTS_PER_POLL {
-            if let Some(reason) = self.drive() {
+            if let Some(reason) = self.drive(cx) {
                 return Poll::Ready(reason);
             }
             if self.poll_flush(cx) {
@@ -198,14 +195,14 @@ impl<H: Handler> Task<H> {
             let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
                 return Poll::Pending;
             };
-            self.handle(input);
+            self.handle(cx, input);
         }
         // Busy: let other tasks run, and come back at once.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
-    fn handle(&mut self, input: Input) {
+    fn handle(&mut self, cx: &mut Context<'_>, input: Input) {
         // Deadlines that passed come first, even if the timer has not fired yet: a request
         // arriving after the ping timeout finds the session closed.
         let now = now();
@@ -218,13 +215,13 @@ impl<H: Handler> Task<H> {
                     self.command(command, now);
                 }
                 // What the handler sent before closing is still delivered.
-                self.take_outgoing();
+                self.take_outgoing(cx);
                 if let Some(reason) = self.socket.mailbox().take_close() {
                     self.session.close(reason.to_close(), now);
                 }
             }
-            Input::Ws(frame) => self.ws_frame(frame, now),
-            Input::Probe(frame) => self.probe_frame(frame, now),
+            Input::Ws(frame) => self.ws_frame(cx, frame, now),
+            Input::Probe(frame) => self.probe_frame(cx, frame, now),
             Input::PollDropped => {
                 self.pending = None;
                 self.session.handle_poll_dropped(now);
@@ -256,27 +253,33 @@ impl<H: Handler> Task<H> {
 
     fn ws_frame(
         &mut self,
-        frame: Option<Result<WsMessage, tungstenite::Error>>,
+        cx: &mut Context<'_>,
+        frame: Option<Result<Frame, WsError>>,
         now: std::time::Instant,
     ) {
         let packet = match frame {
-            Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()),
-            Some(Ok(WsMessage::Binary(data))) => Ok(Packet::binary(data)),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
-            Some(Ok(WsMessage::Close(_))) | None => {
-                // Answer the client's close frame so it sees a clean close.
+            Some(Ok(Frame::Text(text))) => match Packet::decode_text_bytes(text) {
+                // Not UTF-8 is a WebSocket error (1007), not a bad packet.
+                Err(PacketError::Utf8) => {
+                    self.ws = None;
+                    self.session.handle_transport_close(CloseReason::TransportError, now);
+                    return;
+                }
+                decoded => decoded,
+            },
+            Some(Ok(Frame::Binary(data))) => Ok(Packet::binary(data)),
+            Some(Ok(Frame::Ping(data))) => {
+                self.ws_queue(cx, Opcode::Pong, &data);
+                return;
+            }
+            Some(Ok(Frame::Pong(_))) => return,
+            // The client's close frame (answered already), or the end of the TCP stream
+            // without one (a tab closed, a proxy gone): Node's `ws` reports both as a close, so
+            // engine.io says `transport close`.
+            Some(Ok(Frame::Close(_))) | None => {
                 if let Some(ws) = self.ws.take() {
                     close_ws(ws);
                 }
-                self.session.handle_transport_close(CloseReason::TransportClose, now);
-                return;
-            }
-            // The peer ended the TCP stream without a close frame (a tab closed, a proxy gone):
-            // Node's `ws` reports that as a close (1006), so engine.io says `transport close`.
-            Some(Err(tungstenite::Error::Protocol(
-                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            ))) => {
-                self.ws = None;
                 self.session.handle_transport_close(CloseReason::TransportClose, now);
                 return;
             }
@@ -298,12 +301,17 @@ impl<H: Handler> Task<H> {
 
     fn probe_frame(
         &mut self,
-        frame: Option<Result<WsMessage, tungstenite::Error>>,
+        cx: &mut Context<'_>,
+        frame: Option<Result<Frame, WsError>>,
         now: std::time::Instant,
     ) {
         let packet = match frame {
-            Some(Ok(WsMessage::Text(text))) => Packet::decode_text_bytes(text.into()).ok(),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return,
+            Some(Ok(Frame::Text(text))) => Packet::decode_text_bytes(text).ok(),
+            Some(Ok(Frame::Ping(data))) => {
+                self.probe_queue(cx, Opcode::Pong, &data);
+                return;
+            }
+            Some(Ok(Frame::Pong(_))) => return,
             _ => None,
         };
         match packet {
@@ -322,13 +330,13 @@ impl<H: Handler> Task<H> {
     ///
     /// Frames are handed to tungstenite, which buffers them; `poll_flush` writes them out, so
     /// every frame of a wake-up goes out in one write.
-    fn drive(&mut self) -> Option<CloseReason> {
+    fn drive(&mut self, cx: &mut Context<'_>) -> Option<CloseReason> {
         let mut closed = None;
         loop {
             // Take what the handler sent meanwhile, so that replies to a POST are in the
             // answer to the next GET. Not while the WebSocket is still busy writing: the
             // handler's queue then fills up, and `send` reports it.
-            let mut progress = !self.ws_unflushed && self.take_outgoing();
+            let mut progress = !self.ws_unflushed && self.take_outgoing(cx);
             while let Some(transmit) = self.session.poll_transmit() {
                 progress = true;
                 match transmit {
@@ -338,17 +346,9 @@ impl<H: Handler> Task<H> {
                             let _ = reply.send(PollReply::Payload(payload::encode(&packets)));
                         }
                     }
-                    Transmit::WebSocket(p) => {
-                        if let Some(f) = frame(p) {
-                            self.ws_send(f);
-                        }
-                    }
-                    Transmit::Encoded(m) => self.ws_send(encoded_frame(m)),
-                    Transmit::Probe(p) => {
-                        if let Some(f) = frame(p) {
-                            self.probe_send(f);
-                        }
-                    }
+                    Transmit::WebSocket(p) => self.ws_send_packet(cx, p),
+                    Transmit::Encoded(m) => self.ws_send_encoded(cx, &m),
+                    Transmit::Probe(p) => self.probe_send(cx, p),
                 }
             }
             while let Some(event) = self.session.poll_event() {
@@ -394,13 +394,13 @@ impl<H: Handler> Task<H> {
     }
 
     /// Moves the handler's queued messages into the session, as far as its queue allows.
-    fn take_outgoing(&mut self) -> bool {
+    fn take_outgoing(&mut self, cx: &mut Context<'_>) -> bool {
         let mut took = false;
         if self.ws.is_some() && self.session.is_streaming() {
             // Nothing queued before them: straight to the WebSocket, past the session's queue.
             for m in self.socket.mailbox().take_messages(usize::MAX) {
                 took = true;
-                self.ws_send(encoded_frame(m));
+                self.ws_send_encoded(cx, &m);
             }
             return took;
         }

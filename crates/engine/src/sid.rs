@@ -4,22 +4,36 @@ use std::borrow::Borrow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use switchboard_proto::Str;
+
+/// How many characters a session id has.
+const LEN: usize = 20;
 
 /// A session id: 20 URL-safe base64 characters from 15 random bytes, as Node's `base64id`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Sid(Str);
+///
+/// Stored inline (no allocation per session); cloning copies 20 bytes.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sid([u8; LEN]);
 
 impl Sid {
     /// A new random id.
     pub(crate) fn generate() -> Self {
         let bytes: [u8; 15] = rand::random();
-        Sid(Str::from(URL_SAFE_NO_PAD.encode(bytes)))
+        let mut text = [b'A'; LEN];
+        // 15 bytes are exactly 20 base64 characters, so this always fills `text`.
+        let _ = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
+        Sid(text)
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        // Always ASCII: made from the base64 alphabet only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Sid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Sid").field(&self.as_str()).finish()
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use switchboard_proto::engine::session::CloseReason;
 use switchboard_proto::engine::{EncodedMessage, Message};
 
+use crate::RequestHeaders;
 use crate::mailbox::Mailbox;
 
 pub use crate::sid::Sid;
@@ -80,8 +81,8 @@ pub enum SendError {
 pub struct RequestInfo {
     /// The request URI (path and query).
     pub uri: http::Uri,
-    /// The request headers.
-    pub headers: http::HeaderMap,
+    /// The request headers (they deref to an [`http::HeaderMap`]).
+    pub headers: RequestHeaders,
     /// The peer address, when known.
     pub remote_addr: Option<SocketAddr>,
     /// When the handshake arrived.
@@ -185,6 +186,24 @@ impl Socket {
         }
         self.writable.store(false, Ordering::Release);
         self.mailbox.push_messages(messages.iter().cloned(), self.max_buffered)
+    }
+
+    /// [`Socket::send_encoded`] for messages the caller owns (a packet encoded for this
+    /// socket alone): they are moved into the queue, not cloned (cloning an unshared buffer
+    /// makes it shared, which allocates). All are queued or none.
+    ///
+    /// ```no_run
+    /// # use switchboard_engine::{EncodedMessage, Socket};
+    /// # fn demo(socket: &Socket) {
+    /// let _ = socket.send_encoded_owned(vec![EncodedMessage::text("3[\"ok\"]")]);
+    /// # }
+    /// ```
+    pub fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.writable.store(false, Ordering::Release);
+        self.mailbox.push_messages(messages, self.max_buffered)
     }
 
     /// [`Socket::send_encoded`] for volatile packets: queued only if the transport can write

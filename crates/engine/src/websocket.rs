@@ -1,26 +1,23 @@
 //! WebSocket: the HTTP upgrade, WebSocket-only sessions and upgrade probes.
 
+mod conn;
+
+use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
-use switchboard_proto::engine::{EncodedMessage, Message, Packet};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use crate::error::RequestError;
 use crate::service::ResponseBody;
 use crate::session_task::{self, Command, SessionHandle, Ws};
 use crate::socket::RequestInfo;
-use crate::{Engine, EngineConfig, Handler};
+use crate::{Engine, Handler};
+
+pub(crate) use conn::{WsConn, WsError};
 
 /// Whether `req` asks for a WebSocket upgrade.
 pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
@@ -33,28 +30,6 @@ pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     connection_upgrade && upgrade_websocket
-}
-
-/// How many bytes of frames the session task queues in tungstenite before it writes them: the
-/// frames of one wake-up go out in one `write` (a flush ends every wake-up), which is what
-/// makes a burst of broadcasts cheap. The buffer only grows as far as a batch needs.
-const WRITE_BATCH: usize = 64 * 1024;
-
-/// How many bytes tungstenite reads at a time, allocated up front for every connection: Engine.IO
-/// frames are small, and a larger message just takes several reads.
-const READ_CHUNK: usize = 1024;
-
-/// The WebSocket settings: limits from the engine config, small buffers for idle connections.
-pub(crate) fn config(config: &EngineConfig) -> WebSocketConfig {
-    let max = config.max_payload;
-    let max_write = config.max_websocket_write_buffer.max(2);
-    WebSocketConfig::default()
-        .read_buffer_size(READ_CHUNK)
-        // Must stay below max_write_buffer_size, or tungstenite panics.
-        .write_buffer_size(WRITE_BATCH.min(max_write - 1))
-        .max_write_buffer_size(max_write)
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
 }
 
 /// Validates the upgrade request and builds the `101` answer.
@@ -78,11 +53,9 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<ResponseBody>, OnUpgrade)
     Ok((res, on_upgrade))
 }
 
-async fn upgraded(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Ws> {
+async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
     match on_upgrade.await {
-        Ok(io) => Some(
-            WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await,
-        ),
+        Ok(io) => Some(WsConn::new(io)),
         Err(e) => {
             tracing::debug!(error = %e, "websocket upgrade failed");
             None
@@ -101,7 +74,7 @@ pub(crate) fn handshake<H: Handler, B>(
     // Waits for hyper to hand over the connection once the 101 is written; ends when the
     // session task is spawned (or the upgrade fails).
     tokio::spawn(async move {
-        if let Some(ws) = upgraded(on_upgrade, config(engine.config())).await {
+        if let Some(ws) = upgraded(on_upgrade).await {
             session_task::spawn(&engine, info, Some(ws));
         }
     });
@@ -110,16 +83,14 @@ pub(crate) fn handshake<H: Handler, B>(
 
 /// A WebSocket for an existing session: answers `101`, then hands the connection to the
 /// session task, which probes it for an upgrade or closes it if the session cannot upgrade.
-pub(crate) fn probe<H: Handler, B>(
-    engine: &Engine<H>,
+pub(crate) fn probe<B>(
     handle: SessionHandle,
     mut req: Request<B>,
 ) -> Result<Response<ResponseBody>, RequestError> {
     let (res, on_upgrade) = accept(&mut req)?;
-    let ws_config = config(engine.config());
     // Waits for the upgraded connection, then gives it to the session task; ends at once.
     tokio::spawn(async move {
-        if let Some(ws) = upgraded(on_upgrade, ws_config).await {
+        if let Some(ws) = upgraded(on_upgrade).await {
             if let Err(Command::Probe(ws)) = handle.command(Command::Probe(Box::new(ws))).await {
                 close_ws(*ws);
             }
@@ -128,38 +99,18 @@ pub(crate) fn probe<H: Handler, B>(
     Ok(res)
 }
 
-/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
-pub(crate) fn frame(packet: Packet) -> Option<WsMessage> {
-    match packet {
-        Packet::Message(Message::Binary(data)) => Some(WsMessage::Binary(data)),
-        other => {
-            let text = other.encode_text()?;
-            Utf8Bytes::try_from(text.into_bytes()).ok().map(WsMessage::Text)
-        }
-    }
-}
-
-/// A pre-encoded message: the shared buffer goes to tungstenite as is (a text frame's bytes
-/// were checked to be UTF-8 when they were made into a `Str`).
-pub(crate) fn encoded_frame(message: EncodedMessage) -> WsMessage {
-    match (message.wire_text(), message.binary_data()) {
-        (Some(text), _) => WsMessage::Frame(Frame::message(
-            text.as_bytes().clone(),
-            OpCode::Data(Data::Text),
-            true,
-        )),
-        (None, Some(data)) => WsMessage::Binary(data.clone()),
-        (None, None) => WsMessage::Binary(Default::default()),
-    }
-}
+/// The largest message read (and dropped) while waiting for the peer's close frame.
+const LINGER_MAX: usize = 64 * 1024;
 
 /// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
 pub(crate) fn close_ws(mut ws: Ws) {
     // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = ws.close(None).await;
-            while let Some(Ok(_)) = ws.next().await {}
+            ws.queue_close(&[]);
+            if poll_fn(|cx| ws.poll_write_out(cx)).await.is_ok() {
+                while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx, LINGER_MAX)).await {}
+            }
         })
         .await;
     });

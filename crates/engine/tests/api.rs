@@ -85,9 +85,11 @@ async fn encoded_messages_are_shared_by_websocket_and_polling_sessions() {
     ws_socket.send_encoded(&packet).unwrap();
     polling_socket.send_encoded(&packet).unwrap();
     ws_socket.send(Message::Text("after".into())).unwrap();
+    ws_socket.send_encoded_owned(vec![EncodedMessage::text("owned")]).unwrap();
     assert_eq!(text(&mut ws).await, "4é header");
     assert_eq!(frame(&mut ws).await.unwrap().into_data().as_ref(), [7u8, 8]);
     assert_eq!(text(&mut ws).await, "4after");
+    assert_eq!(text(&mut ws).await, "4owned");
     let get = http(server.addr, "GET", &polling(PATH, Some(&sid)), b"").await;
     assert_eq!(get.body, "4é header\x1ebBwg=");
     // Volatile: dropped while the polling transport cannot write (no GET is waiting).
@@ -96,6 +98,7 @@ async fn encoded_messages_are_shared_by_websocket_and_polling_sessions() {
     let _ = http(server.addr, "GET", &polling(PATH, Some(&sid)), b"").await;
     assert_eq!(polling_socket.send_encoded(&packet), Err(SendError::Closed));
     assert_eq!(polling_socket.send_encoded_volatile(&packet), Err(SendError::Closed));
+    assert_eq!(polling_socket.send_encoded_owned(packet.to_vec()), Err(SendError::Closed));
 }
 
 #[tokio::test]

@@ -259,3 +259,67 @@ async fn a_stream_ended_without_a_close_frame_is_a_transport_close() {
     };
     assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportClose));
 }
+
+/// The next frame of any kind, within 60 s.
+async fn raw_frame(ws: &mut Client) -> Option<WsMessage> {
+    tokio::time::timeout(Duration::from_secs(60), futures_util::StreamExt::next(ws))
+        .await
+        .expect("frame in time")
+        .and_then(Result::ok)
+}
+
+#[tokio::test]
+async fn websocket_framing_pings_fragments_and_the_closing_handshake() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+
+    let mut server = start(config()).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    // A WebSocket ping is answered with a pong carrying its payload.
+    ws.send(WsMessage::Ping(vec![7u8, 8].into())).await.unwrap();
+    assert_eq!(raw_frame(&mut ws).await, Some(WsMessage::Pong(vec![7u8, 8].into())));
+    // A message in three fragments, a ping between them, is one message.
+    let part =
+        |data: &'static str, opcode, fin| WsMessage::Frame(Frame::message(data, opcode, fin));
+    ws.send(part("4he", OpCode::Data(Data::Text), false)).await.unwrap();
+    ws.send(WsMessage::Ping(vec![1u8].into())).await.unwrap();
+    ws.send(part("ll", OpCode::Data(Data::Continue), false)).await.unwrap();
+    ws.send(part("o", OpCode::Data(Data::Continue), true)).await.unwrap();
+    assert_eq!(raw_frame(&mut ws).await, Some(WsMessage::Pong(vec![1u8].into())));
+    assert_eq!(text(&mut ws).await, "4hello");
+    // A large message (16-bit, then 64-bit length) arrives whole.
+    for len in [1000, 70_000] {
+        let big = format!("4{}", "x".repeat(len));
+        send(&mut ws, &big).await;
+        assert_eq!(text(&mut ws).await, big);
+    }
+    // The client's close frame is answered with its code, and the session ends.
+    let close = CloseFrame { code: CloseCode::Away, reason: "bye".into() };
+    ws.send(WsMessage::Close(Some(close))).await.unwrap();
+    match raw_frame(&mut ws).await {
+        Some(WsMessage::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected the close answer, got {other:?}"),
+    }
+    assert_eq!(server.next().await, Seen::Message(sid.clone(), Message::Text("hello".into())));
+    let big = |len| Seen::Message(sid.clone(), Message::Text("x".repeat(len).into()));
+    assert_eq!(server.next().await, big(1000));
+    assert_eq!(server.next().await, big(70_000));
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportClose));
+}
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_is_a_transport_error() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let mut server = start(config()).await;
+    let mut ws = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut ws).await);
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    let bad = Frame::message(vec![b'4', 0xff, 0xfe], OpCode::Data(Data::Text), true);
+    ws.send(WsMessage::Frame(bad)).await.unwrap();
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportError));
+}

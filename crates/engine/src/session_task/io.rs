@@ -5,10 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_util::{Sink, StreamExt};
+use bytes::Bytes;
 use switchboard_proto::engine::session::CloseReason;
+use switchboard_proto::engine::websocket::Opcode;
+use switchboard_proto::engine::{EncodedMessage, Message, Packet};
 use tokio::time::{Instant, Sleep};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::{INPUTS, Input, Task, now};
 use crate::Handler;
@@ -20,7 +21,7 @@ impl<H: Handler> Task<H> {
         let mut progress = false;
         if self.ws_unflushed {
             if let Some(ws) = self.ws.as_mut() {
-                match Pin::new(ws).poll_flush(cx) {
+                match ws.poll_write_out(cx) {
                     Poll::Pending => {}
                     Poll::Ready(result) => {
                         progress = true;
@@ -36,7 +37,7 @@ impl<H: Handler> Task<H> {
         }
         if self.probe_unflushed {
             if let Some(probe) = self.probe.as_deref_mut() {
-                match Pin::new(probe).poll_flush(cx) {
+                match probe.poll_write_out(cx) {
                     Poll::Pending => {}
                     Poll::Ready(result) => {
                         progress = true;
@@ -102,11 +103,13 @@ impl<H: Handler> Task<H> {
                     self.socket.mailbox().poll_ready(cx, can_queue).map(|_| Input::Mailbox)
                 }
                 1 => match self.ws.as_mut() {
-                    Some(ws) => ws.poll_next_unpin(cx).map(Input::Ws),
+                    Some(ws) => ws.poll_next(cx, self.engine.config().max_payload).map(Input::Ws),
                     None => Poll::Pending,
                 },
                 2 => match self.probe.as_deref_mut() {
-                    Some(probe) => probe.poll_next_unpin(cx).map(Input::Probe),
+                    Some(probe) => {
+                        probe.poll_next(cx, self.engine.config().max_payload).map(Input::Probe)
+                    }
                     None => Poll::Pending,
                 },
                 3 => match self.pending.as_mut() {
@@ -126,16 +129,41 @@ impl<H: Handler> Task<H> {
         Poll::Pending
     }
 
+    /// Queues a packet on the session's WebSocket (or, during the upgrade, the probe's).
+    pub(super) fn ws_send_packet(&mut self, cx: &mut Context<'_>, packet: Packet) {
+        if let Some((opcode, data)) = encode_packet(packet) {
+            self.ws_queue(cx, opcode, &data);
+        }
+    }
+
+    /// Queues a pre-encoded message: its shared buffer is framed as is (a text frame's bytes
+    /// were checked to be UTF-8 when they were made into a `Str`).
+    pub(super) fn ws_send_encoded(&mut self, cx: &mut Context<'_>, message: &EncodedMessage) {
+        match (message.wire_text(), message.binary_data()) {
+            (Some(text), _) => self.ws_queue(cx, Opcode::Text, text.as_bytes()),
+            (None, Some(data)) => self.ws_queue(cx, Opcode::Binary, data),
+            (None, None) => self.ws_queue(cx, Opcode::Binary, &[]),
+        }
+    }
+
+    /// Queues a packet on the probe (after the upgrade, the probe is the session's WebSocket).
+    pub(super) fn probe_send(&mut self, cx: &mut Context<'_>, packet: Packet) {
+        if let Some((opcode, data)) = encode_packet(packet) {
+            self.probe_queue(cx, opcode, &data);
+        }
+    }
+
     /// Queues a frame on the session's WebSocket (or, during the upgrade, the probe's).
-    pub(super) fn ws_send(&mut self, frame: WsMessage) {
+    pub(super) fn ws_queue(&mut self, cx: &mut Context<'_>, opcode: Opcode, payload: &[u8]) {
+        let max_write = self.engine.config().max_websocket_write_buffer;
         if let Some(ws) = self.ws.as_mut() {
             self.ws_unflushed = true;
-            if Pin::new(ws).start_send(frame).is_err() {
+            if ws.queue(cx, opcode, payload, max_write).is_err() {
                 self.ws_write_failed();
             }
         } else if let Some(probe) = self.probe.as_deref_mut() {
             self.probe_unflushed = true;
-            if Pin::new(probe).start_send(frame).is_err() {
+            if probe.queue(cx, opcode, payload, max_write).is_err() {
                 self.probe_write_failed();
             }
         }
@@ -143,15 +171,16 @@ impl<H: Handler> Task<H> {
     }
 
     /// Queues a frame on the probe (after the upgrade, the probe is the session's WebSocket).
-    pub(super) fn probe_send(&mut self, frame: WsMessage) {
+    pub(super) fn probe_queue(&mut self, cx: &mut Context<'_>, opcode: Opcode, payload: &[u8]) {
+        let max_write = self.engine.config().max_websocket_write_buffer;
         if let Some(probe) = self.probe.as_deref_mut() {
             self.probe_unflushed = true;
-            if Pin::new(probe).start_send(frame).is_err() {
+            if probe.queue(cx, opcode, payload, max_write).is_err() {
                 self.probe_write_failed();
             }
         } else if let Some(ws) = self.ws.as_mut() {
             self.ws_unflushed = true;
-            if Pin::new(ws).start_send(frame).is_err() {
+            if ws.queue(cx, opcode, payload, max_write).is_err() {
                 self.probe_write_failed();
             }
         }
@@ -161,5 +190,13 @@ impl<H: Handler> Task<H> {
     fn start_write(&self) {
         // Busy writing: a volatile packet sent meanwhile is dropped, as in Node.
         self.socket.set_writable(false);
+    }
+}
+
+/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
+fn encode_packet(packet: Packet) -> Option<(Opcode, Bytes)> {
+    match packet {
+        Packet::Message(Message::Binary(data)) => Some((Opcode::Binary, data)),
+        other => other.encode_text().map(|text| (Opcode::Text, text.into_bytes())),
     }
 }

@@ -5,12 +5,14 @@
 //! - [`EncodedMessage`] is a message encoded once for the wire, shared by many sessions.
 //! - [`payload`] joins and splits the packets of one HTTP long-polling request body.
 //! - [`session`] is the server session state machine: heartbeats, upgrade, close.
+//! - [`websocket`] is WebSocket framing, server side.
 
 mod encoded;
 mod handshake;
 mod packet;
 pub mod payload;
 pub mod session;
+pub mod websocket;
 
 pub use encoded::EncodedMessage;
 pub use handshake::Handshake;

@@ -161,7 +161,14 @@ impl Packet {
     }
 
     /// Decodes a text packet from raw bytes, checking UTF-8 first.
-    pub fn decode_text_bytes(b: Bytes) -> Result<Packet, PacketError> {
+    ///
+    /// A message's data is the rest of `b` itself: no copy, and no second reference that
+    /// would make an unshared buffer shared (an allocation).
+    pub fn decode_text_bytes(mut b: Bytes) -> Result<Packet, PacketError> {
+        if b.first() == Some(&b'4') {
+            bytes::Buf::advance(&mut b, 1);
+            return Str::from_utf8(b).map(Packet::text).map_err(|_| PacketError::Utf8);
+        }
         Packet::decode_text(Str::from_utf8(b).map_err(|_| PacketError::Utf8)?)
     }
 
@@ -269,6 +276,15 @@ mod tests {
             Packet::decode_text_bytes(Bytes::from_static(&[b'4', 0xff])),
             Err(PacketError::Utf8)
         );
+    }
+
+    #[test]
+    fn text_bytes_decode_as_text() {
+        let decode = |b: &[u8]| Packet::decode_text_bytes(Bytes::from(b.to_vec()));
+        assert_eq!(decode(b"4h\xc3\xa9"), Ok(Packet::text("h\u{e9}")));
+        assert_eq!(decode(b"4"), Ok(Packet::text("")));
+        assert_eq!(decode(b"2probe"), Ok(Packet::PingProbe));
+        assert_eq!(decode(b"\xff"), Err(PacketError::Utf8));
     }
 
     #[test]

@@ -173,10 +173,57 @@ pub enum SessionError {
     UpgradeRefused,
 }
 
+/// A [`SessionConfig`] in whole nanoseconds: half the size, for every session.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    ping_interval: u64,
+    ping_timeout: u64,
+    upgrade_timeout: u64,
+    close_timeout: u64,
+    close_notice_timeout: u64,
+}
+
+impl From<SessionConfig> for Timeouts {
+    fn from(c: SessionConfig) -> Self {
+        // Durations past 584 years are as good as forever.
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Timeouts {
+            ping_interval: nanos(c.ping_interval),
+            ping_timeout: nanos(c.ping_timeout),
+            upgrade_timeout: nanos(c.upgrade_timeout),
+            close_timeout: nanos(c.close_timeout),
+            close_notice_timeout: nanos(c.close_notice_timeout),
+        }
+    }
+}
+
+/// `u64::MAX` stands for every longer duration, `Duration::MAX` (never) included.
+fn duration(nanos: u64) -> Duration {
+    if nanos == u64::MAX { Duration::MAX } else { Duration::from_nanos(nanos) }
+}
+
+impl Timeouts {
+    fn ping_interval(&self) -> Duration {
+        duration(self.ping_interval)
+    }
+    fn ping_timeout(&self) -> Duration {
+        duration(self.ping_timeout)
+    }
+    fn upgrade_timeout(&self) -> Duration {
+        duration(self.upgrade_timeout)
+    }
+    fn close_timeout(&self) -> Duration {
+        duration(self.close_timeout)
+    }
+    fn close_notice_timeout(&self) -> Duration {
+        duration(self.close_notice_timeout)
+    }
+}
+
 /// The state machine of one server session. See the [module docs](self).
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
+    config: Timeouts,
     transport: Transport,
     state: State,
     /// Packets for the active transport.
@@ -202,7 +249,7 @@ impl Session {
         now: Instant,
     ) -> Self {
         Session {
-            config,
+            config: Timeouts::from(config),
             transport,
             state: State::Open,
             outbox: VecDeque::from([Queued::Packet(Packet::Open(handshake))]),
@@ -286,7 +333,7 @@ impl Session {
         match packet {
             Packet::Pong if self.pong_deadline.is_some() => {
                 self.pong_deadline = None;
-                self.next_ping = now.checked_add(self.config.ping_interval);
+                self.next_ping = now.checked_add(self.config.ping_interval());
             }
             Packet::Message(m) => self.events.push_back(Event::Message(m)),
             Packet::Close => {
@@ -357,7 +404,7 @@ impl Session {
             return Err(SessionError::UpgradeRefused);
         }
         self.state = State::Probing;
-        self.upgrade_deadline = now.checked_add(self.config.upgrade_timeout);
+        self.upgrade_deadline = now.checked_add(self.config.upgrade_timeout());
         Ok(())
     }
 
@@ -427,9 +474,9 @@ impl Session {
             Transport::Polling if flush => {
                 self.state = State::Closing;
                 let wait = if self.outbox.is_empty() {
-                    self.config.close_notice_timeout.min(self.config.close_timeout)
+                    self.config.close_notice_timeout().min(self.config.close_timeout())
                 } else {
-                    self.config.close_timeout
+                    self.config.close_timeout()
                 };
                 self.closing = Some((reason, now.checked_add(wait)));
                 self.next_ping = None;
@@ -474,7 +521,7 @@ impl Session {
             self.next_ping = None;
             // Counted from when the ping was due, so a late wake-up does not extend the
             // session's life: it closes exactly at ping + pingTimeout.
-            self.pong_deadline = due.checked_add(self.config.ping_timeout).map(|d| d.max(now));
+            self.pong_deadline = due.checked_add(self.config.ping_timeout()).map(|d| d.max(now));
         }
     }
 

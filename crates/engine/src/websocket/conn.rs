@@ -1,0 +1,275 @@
+//! A server WebSocket over an upgraded connection: frames are decoded by the proto crate's
+//! [`Decoder`] and written from one buffer.
+//!
+//! An idle connection holds no buffer at all: bytes are read into a buffer that is freed as
+//! soon as every frame in it is decoded, and frames queued for the client are written from a
+//! buffer freed once it is written.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError, Opcode, encode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The capacity of a write buffer when its first frame is queued.
+const WRITE_START: usize = 1024;
+
+/// How many bytes one read asks for.
+const READ_CHUNK: usize = 4096;
+
+/// How many bytes of queued frames make [`WsConn::queue`] try to write them at once; below
+/// that, the frames of one wake-up wait for [`WsConn::poll_write_out`], so that they go out in
+/// one write.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Why a WebSocket failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WsError {
+    #[error("websocket i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("websocket protocol: {0}")]
+    Frame(#[from] FrameError),
+    #[error("websocket write buffer full")]
+    WriteBufferFull,
+}
+
+/// The connection under a WebSocket: the TCP stream itself when hyper served it from
+/// [`serve`](crate::serve) (no box and no dynamic calls), else hyper's upgraded connection.
+enum Io {
+    Tcp(TcpStream),
+    Upgraded(Box<TokioIo<Upgraded>>),
+}
+
+impl Io {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Io::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Io::Upgraded(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Io::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Io::Upgraded(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Io::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Io::Upgraded(io) => Pin::new(io.as_mut()).poll_flush(cx),
+        }
+    }
+}
+
+/// The server side of a WebSocket.
+pub(crate) struct WsConn {
+    io: Io,
+    decoder: Decoder,
+    /// Bytes read and not decoded yet, from `rpos` on.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Frames queued for the client and not written yet.
+    wbuf: Vec<u8>,
+    /// A close frame was queued: nothing more is sent.
+    close_sent: bool,
+    /// The client ended the stream.
+    eof: bool,
+}
+
+impl std::fmt::Debug for WsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConn").field("unwritten", &self.unwritten()).finish_non_exhaustive()
+    }
+}
+
+impl WsConn {
+    /// A WebSocket over `upgraded`. The limits are arguments of the methods that need them,
+    /// not fields: every byte here is paid by every connection.
+    pub(crate) fn new(upgraded: Upgraded) -> Self {
+        let (io, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => (Io::Upgraded(Box::new(TokioIo::new(upgraded))), Bytes::new()),
+        };
+        WsConn {
+            io,
+            decoder: Decoder::default(),
+            // What the client sent right after its upgrade request.
+            rbuf: read.to_vec(),
+            rpos: 0,
+            wbuf: Vec::new(),
+            close_sent: false,
+            eof: false,
+        }
+    }
+
+    /// The next message (of up to `max_message` bytes) or control frame from the client;
+    /// `None` once the client ended the stream. A close frame is answered (the answer is
+    /// queued) before it is returned.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_message: usize,
+    ) -> Poll<Option<Result<Frame, WsError>>> {
+        loop {
+            while self.rpos < self.rbuf.len() {
+                let (used, frame) = match self
+                    .decoder
+                    .decode(self.rbuf.get(self.rpos..).unwrap_or_default(), max_message)
+                {
+                    Ok(decoded) => decoded,
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                };
+                if used == 0 {
+                    break;
+                }
+                self.rpos += used;
+                if self.rpos >= self.rbuf.len() {
+                    // Every byte read is decoded: an idle connection keeps no buffer.
+                    self.rbuf = Vec::new();
+                    self.rpos = 0;
+                }
+                if let Some(frame) = frame {
+                    return Poll::Ready(Some(Ok(self.answer(frame))));
+                }
+            }
+            if self.eof {
+                return Poll::Ready(None);
+            }
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            }
+            let len = self.rbuf.len();
+            // Read into the stack, uninitialised (no zeroing, no allocation): a read that
+            // finds nothing (every wake-up ends with one) costs only the system call.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut chunk);
+            match self.io.poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Ok(())) => {}
+            }
+            let filled = read.filled();
+            if filled.is_empty() {
+                self.eof = true;
+                if len > 0 {
+                    // The stream ended inside a frame.
+                    self.rbuf = Vec::new();
+                    let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+                    return Poll::Ready(Some(Err(eof.into())));
+                }
+                continue;
+            }
+            if len > 0 {
+                self.rbuf.extend_from_slice(filled);
+                continue;
+            }
+            // Nothing buffered: decode straight from the stack, and keep (copy) only what
+            // follows the first whole frame.
+            let mut pos = 0;
+            loop {
+                let rest = filled.get(pos..).unwrap_or_default();
+                match self.decoder.decode(rest, max_message) {
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                    Ok((0, _)) => {
+                        self.rbuf.extend_from_slice(rest);
+                        break;
+                    }
+                    Ok((used, None)) => pos += used,
+                    Ok((used, Some(frame))) => {
+                        self.rbuf.extend_from_slice(filled.get(pos + used..).unwrap_or_default());
+                        return Poll::Ready(Some(Ok(self.answer(frame))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A frame on its way to the caller: a close frame is answered first.
+    fn answer(&mut self, frame: Frame) -> Frame {
+        if let Frame::Close(payload) = &frame {
+            // Echo the status code, as peers do.
+            let code = payload.get(..2).unwrap_or_default().to_vec();
+            self.queue_close(&code);
+        }
+        frame
+    }
+
+    /// Queues a frame, failing if that would leave more than `max_write` bytes unwritten;
+    /// writes queued frames at once if they reach [`WRITE_BATCH`] bytes. Frames queued after a
+    /// close frame are dropped.
+    pub(crate) fn queue(
+        &mut self,
+        cx: &mut Context<'_>,
+        opcode: Opcode,
+        payload: &[u8],
+        max_write: usize,
+    ) -> Result<(), WsError> {
+        if self.close_sent {
+            return Ok(());
+        }
+        if self.unwritten().saturating_add(payload.len()) > max_write {
+            return Err(WsError::WriteBufferFull);
+        }
+        if self.wbuf.capacity() == 0 {
+            // Room for the other small frames of this wake-up at once, rather than a few
+            // reallocations; the buffer is freed again once written.
+            self.wbuf.reserve(payload.len().saturating_add(14).max(WRITE_START));
+        }
+        encode(&mut self.wbuf, opcode, payload);
+        if self.unwritten() >= WRITE_BATCH {
+            if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a close frame with `payload` (empty, or a status code and a reason), the last
+    /// frame sent.
+    pub(crate) fn queue_close(&mut self, payload: &[u8]) {
+        if !self.close_sent {
+            encode(&mut self.wbuf, Opcode::Close, payload);
+            self.close_sent = true;
+        }
+    }
+
+    /// Bytes queued and not written yet.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Writes every queued frame.
+    pub(crate) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut written = 0;
+        let result = loop {
+            let Some(rest) = self.wbuf.get(written..).filter(|r| !r.is_empty()) else {
+                break Poll::Ready(Ok(()));
+            };
+            match self.io.poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => written += n,
+                other => break other.map_ok(|_| ()),
+            }
+        };
+        if written >= self.wbuf.len() {
+            // All written: an idle connection keeps no buffer.
+            self.wbuf = Vec::new();
+        } else {
+            // The peer is slow (the socket's buffer is full): keep the rest.
+            self.wbuf.drain(..written);
+        }
+        if !matches!(result, Poll::Ready(Ok(()))) || !self.wbuf.is_empty() {
+            return result;
+        }
+        self.io.poll_flush(cx)
+    }
+}

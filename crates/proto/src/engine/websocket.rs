@@ -1,0 +1,385 @@
+//! WebSocket framing (RFC 6455), server side, without I/O: [`Decoder`] turns the bytes a client
+//! sent into whole messages (masked frames, fragments joined, control frames checked) and
+//! [`encode`] frames what the server sends (unmasked, never fragmented).
+//!
+//! No extension is ever negotiated, so the reserved bits must be clear.
+//!
+//! ```
+//! use switchboard_proto::engine::websocket::{Decoder, Frame, Opcode, encode};
+//!
+//! let mut out = Vec::new();
+//! encode(&mut out, Opcode::Text, b"4hi");
+//! assert_eq!(out, b"\x81\x034hi");
+//!
+//! // A client's masked text frame "4hi" (mask 1 2 3 4).
+//! let wire = [0x81, 0x83, 1, 2, 3, 4, b'4' ^ 1, b'h' ^ 2, b'i' ^ 3];
+//! let mut decoder = Decoder::default();
+//! let (used, frame) = decoder.decode(&wire, 1024).unwrap();
+//! assert_eq!(used, wire.len());
+//! assert_eq!(frame, Some(Frame::Text(bytes::Bytes::from_static(b"4hi"))));
+//! // Half a frame: nothing yet.
+//! assert_eq!(decoder.decode(&wire[..4], 1024).unwrap(), (0, None));
+//! ```
+
+use bytes::Bytes;
+
+/// A frame's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Opcode {
+    /// More of a fragmented message.
+    Continuation,
+    /// A text (UTF-8) message.
+    Text,
+    /// A binary message.
+    Binary,
+    /// The closing handshake.
+    Close,
+    /// A ping; the peer answers with a pong carrying the same payload.
+    Ping,
+    /// A pong.
+    Pong,
+}
+
+impl Opcode {
+    fn from_bits(bits: u8) -> Option<Self> {
+        Some(match bits {
+            0 => Opcode::Continuation,
+            1 => Opcode::Text,
+            2 => Opcode::Binary,
+            8 => Opcode::Close,
+            9 => Opcode::Ping,
+            10 => Opcode::Pong,
+            _ => return None,
+        })
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Opcode::Continuation => 0,
+            Opcode::Text => 1,
+            Opcode::Binary => 2,
+            Opcode::Close => 8,
+            Opcode::Ping => 9,
+            Opcode::Pong => 10,
+        }
+    }
+
+    fn is_control(self) -> bool {
+        matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
+    }
+}
+
+/// A whole message or control frame from the client, unmasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A text message (not yet checked to be UTF-8).
+    Text(Bytes),
+    /// A binary message.
+    Binary(Bytes),
+    /// A ping and its payload.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// A close frame and its payload (empty, or a status code and a reason).
+    Close(Bytes),
+}
+
+/// Why the client's bytes are not acceptable WebSocket frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A reserved bit is set (no extension was negotiated).
+    #[error("reserved bits set")]
+    Reserved,
+    /// A reserved opcode.
+    #[error("unknown opcode {0}")]
+    Opcode(u8),
+    /// A client frame without a mask.
+    #[error("unmasked frame from a client")]
+    Unmasked,
+    /// A control frame that is fragmented or longer than 125 bytes, or a one-byte close frame.
+    #[error("invalid control frame")]
+    Control,
+    /// A continuation frame with no message to continue, or a new message inside a fragmented one.
+    #[error("unexpected fragment")]
+    Fragment,
+    /// A message longer than the limit.
+    #[error("message too long")]
+    TooLong,
+}
+
+/// Joins the frames of a client connection into messages.
+///
+/// It holds only the fragments of a message under way (nothing, for most connections); the
+/// size limit is an argument of [`Decoder::decode`], so that it is not stored per connection.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// The fragments of a message read so far; boxed, as almost no message is fragmented.
+    fragment: Option<Box<Fragment>>,
+}
+
+#[derive(Debug)]
+struct Fragment {
+    text: bool,
+    data: Vec<u8>,
+}
+
+/// A parsed frame header: opcode, fin bit, mask, payload length and header length.
+struct Head {
+    fin: bool,
+    opcode: Opcode,
+    mask: [u8; 4],
+    len: usize,
+    size: usize,
+}
+
+impl Decoder {
+    /// Decodes the first frame of `buf`, accepting messages of up to `max` bytes. Returns how many bytes it used and the message or
+    /// control frame it completed: `(0, None)` if `buf` does not hold a whole frame yet, and
+    /// `(n, None)` for a fragment of a message that goes on.
+    ///
+    /// An error is final: the connection must be closed.
+    pub fn decode(&mut self, buf: &[u8], max: usize) -> Result<(usize, Option<Frame>), FrameError> {
+        let Some(head) = head(buf, max)? else { return Ok((0, None)) };
+        let end = head.size + head.len;
+        let Some(payload) = buf.get(head.size..end) else { return Ok((0, None)) };
+        let data = unmask(payload, head.mask);
+        let frame = match head.opcode {
+            Opcode::Close => {
+                if data.len() == 1 {
+                    return Err(FrameError::Control);
+                }
+                Some(Frame::Close(data.into()))
+            }
+            Opcode::Ping => Some(Frame::Ping(data.into())),
+            Opcode::Pong => Some(Frame::Pong(data.into())),
+            Opcode::Text | Opcode::Binary => {
+                if self.fragment.is_some() {
+                    return Err(FrameError::Fragment);
+                }
+                let text = head.opcode == Opcode::Text;
+                if head.fin {
+                    Some(if text { Frame::Text(data.into()) } else { Frame::Binary(data.into()) })
+                } else {
+                    self.fragment = Some(Box::new(Fragment { text, data }));
+                    None
+                }
+            }
+            Opcode::Continuation => {
+                let fragment = self.fragment.as_mut().ok_or(FrameError::Fragment)?;
+                if fragment.data.len().saturating_add(data.len()) > max {
+                    return Err(FrameError::TooLong);
+                }
+                fragment.data.extend_from_slice(&data);
+                match (head.fin, self.fragment.take()) {
+                    (true, Some(f)) if f.text => Some(Frame::Text(f.data.into())),
+                    (true, Some(f)) => Some(Frame::Binary(f.data.into())),
+                    (_, f) => {
+                        self.fragment = f;
+                        None
+                    }
+                }
+            }
+        };
+        Ok((end, frame))
+    }
+}
+
+/// The header at the start of `buf`, once it is all there; checks it as soon as it is.
+fn head(buf: &[u8], max: usize) -> Result<Option<Head>, FrameError> {
+    let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else { return Ok(None) };
+    if b0 & 0x70 != 0 {
+        return Err(FrameError::Reserved);
+    }
+    let opcode = Opcode::from_bits(b0 & 0x0f).ok_or(FrameError::Opcode(b0 & 0x0f))?;
+    let fin = b0 & 0x80 != 0;
+    if b1 & 0x80 == 0 {
+        return Err(FrameError::Unmasked);
+    }
+    let (len, at) = match b1 & 0x7f {
+        126 => match buf.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()) {
+            Some(b) => (u64::from(u16::from_be_bytes(b)), 4),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(b) => (u64::from_be_bytes(b), 10),
+            None => return Ok(None),
+        },
+        n => (u64::from(n), 2),
+    };
+    if opcode.is_control() && (!fin || len > 125) {
+        return Err(FrameError::Control);
+    }
+    let len = usize::try_from(len).map_err(|_| FrameError::TooLong)?;
+    if len > max {
+        return Err(FrameError::TooLong);
+    }
+    let Some(mask) = buf.get(at..at + 4).and_then(|m| <[u8; 4]>::try_from(m).ok()) else {
+        return Ok(None);
+    };
+    Ok(Some(Head { fin, opcode, mask, len, size: at + 4 }))
+}
+
+/// A copy of `payload` with the client's mask removed.
+fn unmask(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut data = payload.to_vec();
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    // The tail starts at a multiple of 8, so the mask lines up from its first byte.
+    for (b, m) in chunks.into_remainder().iter_mut().zip(mask.iter().cycle()) {
+        *b ^= m;
+    }
+    data
+}
+
+/// Appends one unmasked, final frame carrying `payload` to `out`.
+pub fn encode(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+    let len = payload.len();
+    out.reserve(len + 10);
+    out.push(0x80 | opcode.bits());
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client frame: masked with `mask`.
+    fn client(b0: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+        let mut out = vec![b0];
+        let len = payload.len();
+        if len < 126 {
+            out.push(0x80 | len as u8);
+        } else if len <= 0xffff {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        out
+    }
+
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    #[test]
+    fn decodes_every_length_encoding_and_every_prefix_waits() {
+        for len in [0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 70000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let wire = client(0x82, &payload, MASK);
+            let mut d = Decoder::default();
+            let max = 1 << 20;
+            for cut in [0, 1, 2, 3, 5, 9, wire.len() - 1] {
+                if cut < wire.len() {
+                    assert_eq!(
+                        d.decode(&wire[..cut], max).unwrap(),
+                        (0, None),
+                        "len {len} cut {cut}"
+                    );
+                }
+            }
+            let (used, frame) = d.decode(&wire, max).unwrap();
+            assert_eq!(used, wire.len());
+            assert_eq!(frame, Some(Frame::Binary(payload.into())));
+        }
+    }
+
+    #[test]
+    fn two_frames_in_one_buffer_decode_one_at_a_time() {
+        let mut wire = client(0x81, b"4a", MASK);
+        wire.extend(client(0x89, b"p", MASK));
+        let mut d = Decoder::default();
+        let max = 100;
+        let (used, frame) = d.decode(&wire, max).unwrap();
+        assert_eq!(frame, Some(Frame::Text(Bytes::from_static(b"4a"))));
+        let (rest, frame) = d.decode(&wire[used..], max).unwrap();
+        assert_eq!(used + rest, wire.len());
+        assert_eq!(frame, Some(Frame::Ping(Bytes::from_static(b"p"))));
+    }
+
+    #[test]
+    fn joins_fragments_around_control_frames() {
+        let mut d = Decoder::default();
+        let max = 100;
+        let first = client(0x01, b"4he", MASK);
+        assert_eq!(d.decode(&first, max).unwrap(), (first.len(), None));
+        let ping = client(0x89, b"", MASK);
+        assert_eq!(d.decode(&ping, max).unwrap().1, Some(Frame::Ping(Bytes::new())));
+        let middle = client(0x00, b"ll", MASK);
+        assert_eq!(d.decode(&middle, max).unwrap(), (middle.len(), None));
+        let last = client(0x80, b"o", MASK);
+        assert_eq!(
+            d.decode(&last, max).unwrap().1,
+            Some(Frame::Text(Bytes::from_static(b"4hello")))
+        );
+        // A new message may start now.
+        let next = client(0x82, b"x", MASK);
+        assert_eq!(d.decode(&next, max).unwrap().1, Some(Frame::Binary(Bytes::from_static(b"x"))));
+    }
+
+    #[test]
+    fn refuses_what_the_rfc_forbids() {
+        let mut d = Decoder::default();
+        let max = 10;
+        assert_eq!(d.decode(&client(0xc1, b"x", MASK), max), Err(FrameError::Reserved));
+        assert_eq!(d.decode(&client(0x83, b"x", MASK), max), Err(FrameError::Opcode(3)));
+        assert_eq!(d.decode(&[0x81, 0x01, b'x'], max), Err(FrameError::Unmasked));
+        assert_eq!(d.decode(&client(0x09, b"x", MASK), max), Err(FrameError::Control));
+        assert_eq!(d.decode(&client(0x88, b"x", MASK), max), Err(FrameError::Control));
+        assert_eq!(d.decode(&client(0x80, b"x", MASK), max), Err(FrameError::Fragment));
+        // Too long is known from the header alone.
+        assert_eq!(d.decode(&client(0x82, &[0; 11], MASK)[..2], max), Err(FrameError::TooLong));
+        let mut d = Decoder::default();
+        let max = 10;
+        d.decode(&client(0x02, &[0; 6], MASK), max).unwrap();
+        assert_eq!(d.decode(&client(0x81, b"x", MASK), max), Err(FrameError::Fragment));
+        assert_eq!(d.decode(&client(0x80, &[0; 6], MASK), max), Err(FrameError::TooLong));
+    }
+
+    #[test]
+    fn close_frames_keep_their_payload() {
+        let mut d = Decoder::default();
+        let max = 10;
+        let wire = client(0x88, &[0x03, 0xe8, b'o', b'k'], MASK);
+        assert_eq!(
+            d.decode(&wire, max).unwrap().1,
+            Some(Frame::Close(Bytes::from_static(b"\x03\xe8ok")))
+        );
+        assert_eq!(
+            d.decode(&client(0x88, b"", MASK), max).unwrap().1,
+            Some(Frame::Close(Bytes::new()))
+        );
+    }
+
+    #[test]
+    fn encodes_every_length_encoding() {
+        for (len, head) in [(5usize, 2usize), (125, 2), (126, 4), (65535, 4), (65536, 10)] {
+            let mut out = Vec::new();
+            encode(&mut out, Opcode::Binary, &vec![7; len]);
+            assert_eq!(out.len(), head + len);
+            assert_eq!(out[0], 0x82);
+        }
+        let mut out = Vec::new();
+        encode(&mut out, Opcode::Close, &[0x03, 0xe8]);
+        assert_eq!(out, [0x88, 2, 0x03, 0xe8]);
+    }
+}
