@@ -44,6 +44,25 @@ pub(crate) struct IoInner {
     closing: AtomicBool,
     // Set once by `close`; `serve` watches it to stop accepting.
     shutdown: tokio::sync::watch::Sender<bool>,
+    // How many `serve` calls still hold their listener: `close` waits for none, so that once
+    // it returned no connection is accepted anymore.
+    serving: tokio::sync::watch::Sender<usize>,
+}
+
+/// Counts one running [`SocketIo::serve`] until dropped (after its listener).
+struct Serving(tokio::sync::watch::Sender<usize>);
+
+impl Serving {
+    fn start(count: &tokio::sync::watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Serving(count.clone())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl IoInner {
@@ -221,6 +240,7 @@ impl SocketIoBuilder {
             clients: Mutex::new(HashMap::default()),
             closing: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
+            serving: tokio::sync::watch::Sender::new(0),
         });
         inner.of("/");
         let bundle = match &self.config.client_dist {
@@ -314,6 +334,8 @@ impl SocketIo {
     /// # }
     /// ```
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        // Declared first, dropped last: after the listener, which the engine's future owns.
+        let _serving = Serving::start(&self.inner.serving);
         let mut shutdown = self.inner.shutdown.subscribe();
         tokio::select! {
             served = switchboard_engine::serve(listener, self.service()) => served,
@@ -453,7 +475,8 @@ impl SocketIo {
     /// Graceful shutdown: refuses new connections and namespace joins, closes every
     /// connection, so every socket is disconnected with `server shutting down`, waits until
     /// their `disconnect` handlers ran (at most [`SocketIo::CLOSE_GRACE`]; handlers still
-    /// running then go on in the background), then stops [`SocketIo::serve`] from accepting.
+    /// running then go on in the background), then stops [`SocketIo::serve`] from accepting
+    /// and returns once its listener is closed.
     ///
     /// The listener stays open while the connections close: a long-polling client between
     /// two requests comes back on a new TCP connection to fetch its close packet, and sees a
@@ -479,6 +502,13 @@ impl SocketIo {
             tracing::warn!("close: disconnect handlers still running after the grace period");
         }
         self.inner.shutdown.send_replace(true);
+        // Until every `serve` dropped its listener (bounded: a `serve` future nobody polls
+        // anymore must not hold up the shutdown).
+        let mut serving = self.inner.serving.subscribe();
+        let stopped = serving.wait_for(|n| *n == 0);
+        if tokio::time::timeout(Self::CLOSE_GRACE, stopped).await.is_err() {
+            tracing::warn!("close: a serve() call did not stop within the grace period");
+        }
     }
 
     /// How long [`SocketIo::close`] waits for the disconnect handlers.
