@@ -14,6 +14,11 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError>;
     /// Queues pre-encoded messages (a broadcast shares them with every recipient).
     fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError>;
+    /// Queues messages encoded for this connection alone, by move (cloning a buffer nobody
+    /// shares yet allocates).
+    fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
+        self.send_encoded(&messages)
+    }
     /// Queues pre-encoded messages only if the transport can write them now; `Ok(false)`:
     /// dropped.
     fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError>;
@@ -34,6 +39,10 @@ impl Conn for switchboard_engine::Socket {
 
     fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError> {
         switchboard_engine::Socket::send_encoded(self, messages)
+    }
+
+    fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
+        switchboard_engine::Socket::send_encoded_owned(self, messages)
     }
 
     fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {

@@ -13,6 +13,11 @@ use crate::Query;
 /// request's.
 trait HeaderSource: Send + Sync {
     fn headers(&self) -> &http::HeaderMap;
+
+    /// Whether a header called `name` is there, without building a map that is not built yet.
+    fn has(&self, name: &str) -> bool {
+        self.headers().contains_key(name)
+    }
 }
 
 impl HeaderSource for http::HeaderMap {
@@ -24,6 +29,10 @@ impl HeaderSource for http::HeaderMap {
 impl HeaderSource for switchboard_engine::Socket {
     fn headers(&self) -> &http::HeaderMap {
         &self.request().headers
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.request().headers.has(name)
     }
 }
 
@@ -47,6 +56,13 @@ impl Headers {
     /// The request headers of an engine session, without copying them.
     pub(crate) fn of_session(socket: Arc<switchboard_engine::Socket>) -> Self {
         Headers(socket)
+    }
+
+    /// Whether a header called `name` is there. Unlike going through the map, this reads an
+    /// engine session's raw headers, so a connection whose headers nobody reads never builds
+    /// a map.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.has(name)
     }
 }
 
@@ -190,7 +206,7 @@ impl Handshake {
             time: http_date(issued / 1000),
             issued,
             secure: parts.secure,
-            xdomain: parts.headers.contains_key(http::header::ORIGIN),
+            xdomain: parts.headers.has("origin"),
             url: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
         }
     }

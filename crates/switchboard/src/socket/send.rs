@@ -78,7 +78,12 @@ impl Socket {
         }
         self.notify_outgoing(packet);
         let messages = self.0.ns.encode_packet(packet);
-        self.send_raw(&messages, volatile)
+        if volatile {
+            return self.send_raw(&messages, volatile);
+        }
+        // Encoded for this socket alone: queued by move.
+        let sent = self.0.conn.send_encoded_owned(messages);
+        self.0.sent(sent)
     }
 
     /// Queues pre-encoded messages (a broadcast).
@@ -174,7 +179,12 @@ impl SocketInner {
                 Err(e) => Err(EmitError::Send(e)),
             };
         }
-        match self.conn.send_encoded(messages) {
+        self.sent(self.conn.send_encoded(messages))
+    }
+
+    /// What a non-volatile send's result means: a full queue closes the connection.
+    fn sent(&self, result: Result<(), SendError>) -> Result<(), EmitError> {
+        match result {
             Ok(()) => Ok(()),
             Err(SendError::Full) => {
                 tracing::warn!(socket = %self.id, "send buffer full: closing the connection");
