@@ -42,7 +42,14 @@ pub(crate) enum Members {
     /// A few members, no index.
     Few(Vec<Member>),
     /// Many members and where each one is in the list.
-    Many { list: Arc<Vec<Member>>, index: HashMap<SocketId, usize, foldhash::fast::RandomState> },
+    ///
+    /// The index is boxed: this variant is then smaller than `Few`, and every room's entry in
+    /// the adapter's map (one per connection, for its own room) is as small as a list.
+    #[allow(clippy::box_collection, reason = "keeps every room's entry three words")]
+    Many {
+        list: Arc<Vec<Member>>,
+        index: Box<HashMap<SocketId, usize, foldhash::fast::RandomState>>,
+    },
 }
 
 impl Members {
@@ -64,7 +71,8 @@ impl Members {
             Members::Few(list) => {
                 let mut all = std::mem::take(list);
                 all.push(member);
-                let index = all.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect();
+                let index =
+                    Box::new(all.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect());
                 *self = Members::Many { list: Arc::new(all), index };
                 true
             }

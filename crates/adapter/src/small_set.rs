@@ -13,8 +13,10 @@ const FEW: usize = 8;
 pub(crate) enum SmallSet<T> {
     /// A few members, in insertion order, with an exact capacity.
     Few(Vec<T>),
-    /// Many members.
-    Many(HashSet<T, foldhash::fast::RandomState>),
+    /// Many members; boxed, so that the set is as small as a list (a socket's entry in the
+    /// adapter's map holds one, and every connection pays for the map's slack too).
+    #[allow(clippy::box_collection, reason = "the common small set stays three words")]
+    Many(Box<HashSet<T, foldhash::fast::RandomState>>),
 }
 
 impl<T> Default for SmallSet<T> {
@@ -37,7 +39,7 @@ impl<T: Hash + Eq> SmallSet<T> {
             SmallSet::Few(list) => {
                 let mut set: HashSet<T, _> = std::mem::take(list).into_iter().collect();
                 set.insert(value);
-                *self = SmallSet::Many(set);
+                *self = SmallSet::Many(Box::new(set));
                 true
             }
             SmallSet::Many(set) => set.insert(value),
@@ -74,7 +76,7 @@ impl<T: Hash + Eq> IntoIterator for SmallSet<T> {
     fn into_iter(self) -> IntoIter<T> {
         match self {
             SmallSet::Few(list) => IntoIter::Few(list.into_iter()),
-            SmallSet::Many(set) => IntoIter::Many(set.into_iter()),
+            SmallSet::Many(set) => IntoIter::Many((*set).into_iter()),
         }
     }
 }

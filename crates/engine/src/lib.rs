@@ -51,6 +51,7 @@ mod config;
 mod cors;
 mod error;
 mod headers;
+mod held;
 mod mailbox;
 mod polling;
 mod serve;

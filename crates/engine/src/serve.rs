@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use crate::held::HeldIo;
 use crate::service::BoxError;
 
 /// Serves `service` on `listener` over HTTP/1.1 with upgrades (WebSocket) enabled.
@@ -46,7 +47,7 @@ where
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(HeldIo::new(stream)), service)
                 .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection error");

@@ -90,13 +90,30 @@ pub(crate) fn probe<B>(
     let (res, on_upgrade) = accept(&mut req)?;
     // Waits for the upgraded connection, then gives it to the session task; ends at once.
     tokio::spawn(async move {
-        if let Some(ws) = upgraded(on_upgrade).await {
+        if let Some(mut ws) = upgraded(on_upgrade).await {
+            // The `101` answer goes out now: the client probes only once it has it.
+            if poll_fn(|cx| ws.poll_write_out(cx)).await.is_err() {
+                return;
+            }
             if let Err(Command::Probe(ws)) = handle.command(Command::Probe(Box::new(ws))).await {
                 close_ws(*ws);
             }
         }
     });
     Ok(res)
+}
+
+/// Drops a failed WebSocket. A `101` answer still held back for its first frame is written
+/// first, so that the client sees the upgrade, then the end of the stream.
+pub(crate) fn drop_ws(mut ws: Ws) {
+    if ws.keep_head_only() {
+        // Writing the answer must not hold up the session task; bounded by 1 s.
+        tokio::spawn(async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), poll_fn(|cx| ws.poll_write_out(cx)))
+                    .await;
+        });
+    }
 }
 
 /// The largest message read (and dropped) while waiting for the peer's close frame.

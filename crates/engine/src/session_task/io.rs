@@ -76,7 +76,9 @@ impl<H: Handler> Task<H> {
     }
 
     fn ws_write_failed(&mut self) {
-        self.ws = None;
+        if let Some(ws) = self.ws.take() {
+            crate::websocket::drop_ws(ws);
+        }
         self.ws_unflushed = false;
         self.session.handle_transport_close(CloseReason::TransportError, now());
     }

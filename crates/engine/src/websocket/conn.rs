@@ -17,6 +17,8 @@ use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError, Opcode, e
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::held::HeldIo;
+
 /// The capacity of a write buffer when its first frame is queued.
 const WRITE_START: usize = 1024;
 
@@ -76,8 +78,12 @@ pub(crate) struct WsConn {
     /// Bytes read and not decoded yet, from `rpos` on.
     rbuf: Vec<u8>,
     rpos: usize,
-    /// Frames queued for the client and not written yet.
+    /// Frames queued for the client and not written yet, after the unwritten part of the
+    /// `101` answer when `serve` held it back (so that it leaves with the first frame).
     wbuf: Vec<u8>,
+    /// How many bytes at the start of `wbuf` are that answer: not frames, so not counted
+    /// against the write buffer limit.
+    head: u32,
     /// A close frame was queued: nothing more is sent.
     close_sent: bool,
     /// The client ended the stream.
@@ -94,9 +100,14 @@ impl WsConn {
     /// A WebSocket over `upgraded`. The limits are arguments of the methods that need them,
     /// not fields: every byte here is paid by every connection.
     pub(crate) fn new(upgraded: Upgraded) -> Self {
-        let (io, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
-            Err(upgraded) => (Io::Upgraded(Box::new(TokioIo::new(upgraded))), Bytes::new()),
+        let (io, read, held) = match upgraded.downcast::<TokioIo<HeldIo>>() {
+            Ok(parts) => {
+                let (tcp, held) = parts.io.into_inner().into_parts();
+                (Io::Tcp(tcp), parts.read_buf, held)
+            }
+            Err(upgraded) => {
+                (Io::Upgraded(Box::new(TokioIo::new(upgraded))), Bytes::new(), Vec::new())
+            }
         };
         WsConn {
             io,
@@ -104,7 +115,8 @@ impl WsConn {
             // What the client sent right after its upgrade request.
             rbuf: read.to_vec(),
             rpos: 0,
-            wbuf: Vec::new(),
+            head: u32::try_from(held.len()).unwrap_or(u32::MAX),
+            wbuf: held,
             close_sent: false,
             eof: false,
         }
@@ -242,9 +254,17 @@ impl WsConn {
         }
     }
 
+    /// Drops every queued frame but keeps the unwritten part of a held `101` answer, and
+    /// queues nothing more; false if there is none (nothing to write).
+    pub(crate) fn keep_head_only(&mut self) -> bool {
+        self.wbuf.truncate(self.head as usize);
+        self.close_sent = true;
+        !self.wbuf.is_empty()
+    }
+
     /// Bytes queued and not written yet.
     pub(crate) fn unwritten(&self) -> usize {
-        self.wbuf.len()
+        self.wbuf.len().saturating_sub(self.head as usize)
     }
 
     /// Writes every queued frame.
@@ -260,6 +280,7 @@ impl WsConn {
                 other => break other.map_ok(|_| ()),
             }
         };
+        self.head = self.head.saturating_sub(u32::try_from(written).unwrap_or(u32::MAX));
         if written >= self.wbuf.len() {
             // All written: an idle connection keeps no buffer.
             self.wbuf = Vec::new();
