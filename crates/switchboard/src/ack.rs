@@ -128,7 +128,18 @@ impl Ack {
 
     /// Answers with one argument.
     pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
-        self.send_payload(Payload::single(data).map_err(EmitError::Serialize)?)
+        if !self.socket.is_json() {
+            return self.send_payload(Payload::single(data).map_err(EmitError::Serialize)?);
+        }
+        // The default parser: written straight, as `send_payload` would write it (an ack is
+        // never shown to outgoing listeners), without a JSON value tree or a packet.
+        let ns = self.socket.ns();
+        let message = switchboard_proto::socket::JsonParser::encode_ack_wire(ns, self.id, data)
+            .map_err(EmitError::Serialize)?;
+        if self.sent.swap(true, Ordering::SeqCst) {
+            return Err(EmitError::AlreadyAcknowledged);
+        }
+        self.socket.send_wire(message)
     }
 
     /// Answers with these arguments and attachments.

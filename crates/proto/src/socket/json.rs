@@ -43,6 +43,30 @@ pub(crate) fn encode_wire(packet: &Packet) -> Vec<EncodedMessage> {
     messages
 }
 
+/// The wire form of an ACK packet with one JSON argument, written straight (see
+/// [`super::JsonParser::encode_ack_wire`]).
+pub(crate) fn encode_ack_wire<T: Serialize + ?Sized>(
+    ns: &str,
+    id: u64,
+    value: &T,
+) -> Result<EncodedMessage, serde_json::Error> {
+    let mut out = Vec::with_capacity(32);
+    out.push(crate::engine::PacketType::Message as u8);
+    out.push(b'0' + PacketType::Ack as u8);
+    if ns != MAIN_NAMESPACE {
+        out.extend_from_slice(ns.as_bytes());
+        out.push(b',');
+    }
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{id}");
+    out.push(b'[');
+    serde_json::to_writer(&mut out, value)?;
+    out.push(b']');
+    // Only UTF-8 was written (ASCII digits and punctuation, the namespace, JSON).
+    let text = String::from_utf8(out).map(Str::from).unwrap_or_default();
+    Ok(EncodedMessage::from_wire(text).unwrap_or_else(|_| EncodedMessage::text("")))
+}
+
 /// Appends the text form of `packet` to `out`; returns it with the packet's attachments.
 fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
     let ty = packet.packet_type();
