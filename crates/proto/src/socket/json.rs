@@ -127,7 +127,11 @@ pub(crate) enum Decoded {
 
 /// Decodes the text part of a packet, checking the header, the payload's shape for the type and
 /// the binary placeholders.
-pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode_text(
+    source: &Str,
+    max_attachments: usize,
+    last_event: &mut Option<Box<EventName>>,
+) -> Result<Decoded, DecodeError> {
     let text = source.as_str();
     let b = text.as_bytes();
     let first = *b.first().ok_or(DecodeError::Empty)?;
@@ -188,7 +192,7 @@ pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decode
 
     let rest = text.get(i..).unwrap_or_default();
     if matches!(ty, PacketType::Event | PacketType::BinaryEvent) {
-        let event = decode_event(source, rest, ty)?;
+        let event = decode_event(source, rest, ty, last_event)?;
         let data = PacketData::Event { event: event.0, payload: Payload::from_args(event.1), ack };
         return finish(Packet { ns, data }, ty, expected);
     }
@@ -213,10 +217,14 @@ pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decode
 
 /// An event's name and arguments, from the JSON after its header (`rest`, a part of
 /// `source`).
+/// The longest event name a decoder keeps to share with the next event of the same name.
+const MAX_KEPT_EVENT_NAME: usize = 64;
+
 fn decode_event(
     source: &Str,
     rest: &str,
     ty: PacketType,
+    last_event: &mut Option<Box<EventName>>,
 ) -> Result<(EventName, Vec<Value>), DecodeError> {
     if rest.is_empty() {
         return Err(DecodeError::InvalidPayload(ty));
@@ -229,6 +237,17 @@ fn decode_event(
     };
     let name = match name {
         Name::Borrowed(s) => {
+            // The same name as the connection's previous event (the common case): shared
+            // with it, no allocation, and the message's buffer is not kept alive by it.
+            if let Some(last) = last_event.as_deref().filter(|last| last.as_str() == s) {
+                return Ok((last.clone(), args));
+            }
+            // A short name is copied, to be kept for the next event.
+            if s.len() <= MAX_KEPT_EVENT_NAME {
+                let name = EventName::new(Str::from(s))?;
+                *last_event = Some(Box::new(name.clone()));
+                return Ok((name, args));
+            }
             // Shares the message's buffer: `s` points into `rest`, itself a part of `source`.
             let start = (s.as_ptr() as usize).wrapping_sub(source.as_str().as_ptr() as usize);
             source.slice(start, start + s.len()).unwrap_or_else(|| Str::from(s))
