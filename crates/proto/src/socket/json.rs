@@ -50,21 +50,45 @@ pub(crate) fn encode_ack_wire<T: Serialize + ?Sized>(
     id: u64,
     value: &T,
 ) -> Result<EncodedMessage, serde_json::Error> {
-    let mut out = Vec::with_capacity(32);
-    out.push(crate::engine::PacketType::Message as u8);
-    out.push(b'0' + PacketType::Ack as u8);
-    if ns != MAIN_NAMESPACE {
-        out.extend_from_slice(ns.as_bytes());
-        out.push(b',');
-    }
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{id}");
-    out.push(b'[');
-    serde_json::to_writer(&mut out, value)?;
-    out.push(b']');
+    let write = |out: &mut Vec<u8>| -> Result<Vec<u8>, serde_json::Error> {
+        out.clear();
+        out.push(crate::engine::PacketType::Message as u8);
+        out.push(b'0' + PacketType::Ack as u8);
+        if ns != MAIN_NAMESPACE {
+            out.extend_from_slice(ns.as_bytes());
+            out.push(b',');
+        }
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{id}");
+        out.push(b'[');
+        serde_json::to_writer(&mut *out, value)?;
+        out.push(b']');
+        // A buffer of the exact size: its `Bytes` needs no shared header (one allocation).
+        Ok(out.as_slice().to_vec())
+    };
+    let wire = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut out) => {
+            let wire = write(&mut out);
+            if out.capacity() > MAX_SCRATCH {
+                *out = Vec::new();
+            }
+            wire
+        }
+        // Only if serializing `value` encodes an ack itself: a buffer of its own.
+        Err(_) => write(&mut Vec::new()),
+    })?;
     // Only UTF-8 was written (ASCII digits and punctuation, the namespace, JSON).
-    let text = String::from_utf8(out).map(Str::from).unwrap_or_default();
+    let text = String::from_utf8(wire).map(Str::from).unwrap_or_default();
     Ok(EncodedMessage::from_wire(text).unwrap_or_else(|_| EncodedMessage::text("")))
+}
+
+/// The largest scratch buffer a thread keeps between encodings.
+const MAX_SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    // Where `encode_ack_wire` writes a packet before copying it into a buffer of its exact
+    // size. Per thread, so no lock: a packet is written and copied out in one call.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Appends the text form of `packet` to `out`; returns it with the packet's attachments.
