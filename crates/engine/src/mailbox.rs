@@ -19,6 +19,9 @@ use crate::socket::{DisconnectReason, SendError};
 /// that (backpressure on the client) rather than queue without limit.
 const MAX_COMMANDS: usize = 16;
 
+/// Room made for the messages behind the first one, at once.
+const BURST: usize = 16;
+
 /// Shared by the session's [`Socket`](crate::Socket) (senders) and its task (the only receiver).
 #[derive(Default)]
 pub(crate) struct Mailbox {
@@ -67,6 +70,11 @@ impl Messages {
         if self.first.is_none() {
             self.first = Some(message);
         } else {
+            if self.rest.capacity() == 0 {
+                // A burst (the answers to a read) usually follows: room for it at once
+                // rather than growing 4, 8, 16 (freed when the session task took them all).
+                self.rest.reserve(BURST);
+            }
             self.rest.push_back(message);
         }
     }
