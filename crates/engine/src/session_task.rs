@@ -196,6 +196,9 @@ impl<H: Handler> Task<H> {
                 }
             }
             let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
+                // Idle until the next wake-up: the session gives back its queues' memory now,
+                // not after every input (the next input would allocate them again).
+                self.session.shrink_idle();
                 return Poll::Pending;
             };
             // A timer that fired reads it again: its deadline passed after the first read.
@@ -381,7 +384,6 @@ impl<H: Handler> Task<H> {
             }
             if !progress {
                 if closed.is_none() {
-                    self.session.shrink_idle();
                     self.update_writable();
                 }
                 return closed;
