@@ -155,8 +155,7 @@ impl SentFlag {
         let shared = self.shared.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
         // An answer sent before the sharing (inline) is carried over; one sent after it
         // finds the flag shared.
-        let moved =
-            self.local.compare_exchange(UNSENT, SHARED, Ordering::SeqCst, Ordering::SeqCst);
+        let moved = self.local.compare_exchange(UNSENT, SHARED, Ordering::SeqCst, Ordering::SeqCst);
         if moved == Err(SENT) {
             shared.store(true, Ordering::SeqCst);
         }

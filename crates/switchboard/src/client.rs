@@ -228,11 +228,13 @@ impl Client {
     /// Packets queued before the connection closed still run first, as a close comes after
     /// them; if one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
     async fn drain(self: &Arc<Self>) {
+        // Whether the drainer already let the other tasks run once since its queue emptied.
+        let mut lingered = false;
         loop {
             let next = {
                 let mut work = lock(&self.work);
                 let next = work.queue.pop_front();
-                if next.is_none() {
+                if next.is_none() && (lingered || work.closed.is_some()) {
                     work.running = false;
                     // Gives the queue's buffer back: an idle connection holds none.
                     work.queue = VecDeque::new();
@@ -240,7 +242,17 @@ impl Client {
                 (next, work.closed)
             };
             let packet = match next {
-                (Some(packet), _) => packet,
+                (Some(packet), _) => {
+                    lingered = false;
+                    packet
+                }
+                (None, None) if !lingered => {
+                    // Empty: once, the other tasks run first (this connection's engine task
+                    // may read the next burst meanwhile, queued here without a new task).
+                    lingered = true;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 (None, Some(reason)) => {
                     // The connection closed while packets were queued: they ran, now the
                     // sockets disconnect.
