@@ -5,6 +5,7 @@
 //! most of what an idle session costs, while an empty `VecDeque` allocates nothing.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -19,12 +20,24 @@ use crate::socket::{DisconnectReason, SendError};
 /// that (backpressure on the client) rather than queue without limit.
 const MAX_COMMANDS: usize = 16;
 
+/// [`Mailbox::flags`]: messages are queued.
+const HAS_MESSAGES: u8 = 1;
+/// [`Mailbox::flags`]: commands are queued or a close was asked for.
+const HAS_OTHER: u8 = 2;
+
+/// Room made for the messages behind the first one, at once.
+const BURST: usize = 16;
+
 /// Shared by the session's [`Socket`](crate::Socket) (senders) and its task (the only receiver).
 #[derive(Default)]
 pub(crate) struct Mailbox {
     /// Any thread pushes, the session task drains. Held only to push or pop, never across an
     /// await, and nothing that can panic runs under it.
     inbox: Mutex<Inbox>,
+    /// What the inbox holds ([`HAS_MESSAGES`], [`HAS_OTHER`]), written under the lock after
+    /// every change: the session task checks it on every input without taking the lock. A
+    /// stale "empty" is harmless: whoever fills the inbox wakes the task afterwards.
+    flags: AtomicU8,
     /// The session task, woken on every push.
     task: AtomicWaker,
     /// Request handlers waiting for room in `commands`, woken when the task takes some.
@@ -67,6 +80,11 @@ impl Messages {
         if self.first.is_none() {
             self.first = Some(message);
         } else {
+            if self.rest.capacity() == 0 {
+                // A burst (the answers to a read) usually follows: room for it at once
+                // rather than growing 4, 8, 16 (freed when the session task took them all).
+                self.rest.reserve(BURST);
+            }
             self.rest.push_back(message);
         }
     }
@@ -115,6 +133,22 @@ impl Mailbox {
         self.inbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Publishes what `inbox` holds; called with the lock held, after every change.
+    fn publish(&self, inbox: &Inbox) {
+        let mut flags = 0;
+        if !inbox.messages.is_empty() {
+            flags |= HAS_MESSAGES;
+        }
+        if inbox.close.is_some() || !inbox.commands.is_empty() {
+            flags |= HAS_OTHER;
+        }
+        self.flags.store(flags, Ordering::SeqCst);
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::SeqCst) & flag != 0
+    }
+
     /// Queues messages that must go out together: all of them or none. Fails with `Full` once
     /// `max` messages wait.
     pub(crate) fn push_messages<I>(&self, messages: I, max: usize) -> Result<(), SendError>
@@ -133,6 +167,7 @@ impl Mailbox {
             for m in messages {
                 inbox.messages.push(m);
             }
+            self.publish(&inbox);
             was_empty
         };
         // Messages were waiting already: the task was woken for them and takes these too
@@ -158,6 +193,7 @@ impl Mailbox {
                 }
                 if inbox.commands.len() < MAX_COMMANDS {
                     inbox.commands.push_back(command);
+                    self.publish(&inbox);
                     drop(inbox);
                     self.task.wake();
                     return Ok(());
@@ -175,6 +211,7 @@ impl Mailbox {
                 return;
             }
             inbox.close = Some(reason);
+            self.publish(&inbox);
         }
         self.task.wake();
     }
@@ -182,26 +219,36 @@ impl Mailbox {
     /// Ready when there is a close request, a command, or (if `take_messages`) a message.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, take_messages: bool) -> Poll<Ready> {
         self.task.register(cx.waker());
-        let inbox = self.lock();
-        let ready = inbox.close.is_some()
-            || !inbox.commands.is_empty()
-            || (take_messages && !inbox.messages.is_empty());
+        // Read after registering: what is queued from now on wakes the task.
+        let flags = self.flags.load(Ordering::SeqCst);
+        let ready = flags & HAS_OTHER != 0 || (take_messages && flags & HAS_MESSAGES != 0);
         if ready { Poll::Ready(Ready) } else { Poll::Pending }
     }
 
     /// The close request, if any.
     pub(crate) fn take_close(&self) -> Option<DisconnectReason> {
-        self.lock().close.take()
+        if !self.has(HAS_OTHER) {
+            return None;
+        }
+        let mut inbox = self.lock();
+        let close = inbox.close.take();
+        self.publish(&inbox);
+        close
     }
 
     /// The commands queued so far, oldest first.
     pub(crate) fn take_commands(&self) -> VecDeque<Command> {
         let commands = {
+            if !self.has(HAS_OTHER) {
+                return VecDeque::new();
+            }
             let mut inbox = self.lock();
             if inbox.commands.is_empty() {
                 return VecDeque::new();
             }
-            std::mem::take(&mut inbox.commands)
+            let commands = std::mem::take(&mut inbox.commands);
+            self.publish(&inbox);
+            commands
         };
         self.room.notify_waiters();
         commands
@@ -209,12 +256,18 @@ impl Mailbox {
 
     /// Takes up to `limit` queued messages, oldest first. The lock is held only to take them.
     pub(crate) fn take_messages(&self, limit: usize) -> Messages {
-        self.lock().messages.take_front(limit)
+        if !self.has(HAS_MESSAGES) {
+            return Messages::default();
+        }
+        let mut inbox = self.lock();
+        let messages = inbox.messages.take_front(limit);
+        self.publish(&inbox);
+        messages
     }
 
     /// Whether messages wait.
     pub(crate) fn has_messages(&self) -> bool {
-        !self.lock().messages.is_empty()
+        self.has(HAS_MESSAGES)
     }
 
     /// The session task ended: refuse everything from now on and drop what waits.
@@ -223,7 +276,10 @@ impl Mailbox {
             let mut inbox = self.lock();
             inbox.ended = true;
             inbox.close = None;
-            (inbox.messages.take_front(usize::MAX), std::mem::take(&mut inbox.commands))
+            let taken =
+                (inbox.messages.take_front(usize::MAX), std::mem::take(&mut inbox.commands));
+            self.publish(&inbox);
+            taken
         };
         // Dropped outside the lock: a command may hold a WebSocket or a reply channel.
         drop((messages, commands));

@@ -175,6 +175,9 @@ impl<H: Handler> Task<H> {
 
     /// Drives the session until it waits for something (`Pending`) or closes.
     fn poll_run(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<CloseReason> {
+        // The clock is read once per wake-up, at the first input, not once per input: the
+        // inputs of one wake-up arrived together.
+        let mut clock = None;
         for _ in 0..INPUTS_PER_POLL {
             if let Some(reason) = self.drive(cx) {
                 return Poll::Ready(reason);
@@ -193,19 +196,26 @@ impl<H: Handler> Task<H> {
                 }
             }
             let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
+                // Idle until the next wake-up: the session gives back its queues' memory now,
+                // not after every input (the next input would allocate them again).
+                self.session.shrink_idle();
                 return Poll::Pending;
             };
-            self.handle(cx, input);
+            // A timer that fired reads it again: its deadline passed after the first read.
+            let now = match input {
+                Input::Timer => *clock.insert(now()),
+                _ => *clock.get_or_insert_with(now),
+            };
+            self.handle(cx, input, now);
         }
         // Busy: let other tasks run, and come back at once.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
-    fn handle(&mut self, cx: &mut Context<'_>, input: Input) {
+    fn handle(&mut self, cx: &mut Context<'_>, input: Input, now: std::time::Instant) {
         // Deadlines that passed come first, even if the timer has not fired yet: a request
         // arriving after the ping timeout finds the session closed.
-        let now = now();
         if self.session.poll_timeout().is_some_and(|d| now >= d) {
             self.session.handle_timeout(now);
         }
@@ -374,7 +384,6 @@ impl<H: Handler> Task<H> {
             }
             if !progress {
                 if closed.is_none() {
-                    self.session.shrink_idle();
                     self.update_writable();
                 }
                 return closed;

@@ -206,6 +206,23 @@ impl Socket {
         self.mailbox.push_messages(messages, self.max_buffered)
     }
 
+    /// [`Socket::send_encoded_owned`] for one message (a packet without attachments): no
+    /// list is allocated for it.
+    ///
+    /// ```no_run
+    /// # use switchboard_engine::{EncodedMessage, Socket};
+    /// # fn demo(socket: &Socket) {
+    /// let _ = socket.send_encoded_one(EncodedMessage::text("3[\"ok\"]"));
+    /// # }
+    /// ```
+    pub fn send_encoded_one(&self, message: EncodedMessage) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.writable.store(false, Ordering::Release);
+        self.mailbox.push_messages(std::iter::once(message), self.max_buffered)
+    }
+
     /// [`Socket::send_encoded`] for volatile packets: queued only if the transport can write
     /// them at once (see [`Socket::send_volatile`]); returns whether they were queued.
     pub fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {

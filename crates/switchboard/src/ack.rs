@@ -1,7 +1,8 @@
 //! Acknowledgements, both ways.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -104,16 +105,67 @@ impl AckWaiter {
 /// });
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Ack {
     socket: Socket,
     id: u64,
-    sent: Arc<AtomicBool>,
+    sent: SentFlag,
+}
+
+impl Clone for Ack {
+    fn clone(&self) -> Self {
+        Ack { socket: self.socket.clone(), id: self.id, sent: self.sent.share() }
+    }
+}
+
+/// Whether an ack was answered, for the ack and all its clones. An ack that is never cloned
+/// (the usual case) keeps the flag inline; the first clone moves it to a shared allocation.
+#[derive(Debug, Default)]
+struct SentFlag {
+    /// [`UNSENT`], [`SENT`] (inline), or [`SHARED`]: the answer is in `shared`.
+    local: AtomicU8,
+    /// Set before `local` turns [`SHARED`], and never changed afterwards.
+    shared: OnceLock<Arc<AtomicBool>>,
+}
+
+const UNSENT: u8 = 0;
+const SENT: u8 = 1;
+const SHARED: u8 = 2;
+
+impl SentFlag {
+    /// Marks the ack answered; `true` for the first call of the ack and its clones.
+    fn take(&self) -> bool {
+        match self.local.compare_exchange(UNSENT, SENT, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => true,
+            Err(SHARED) => self.shared.get().is_some_and(|s| !s.swap(true, Ordering::SeqCst)),
+            Err(_) => false,
+        }
+    }
+
+    fn is_sent(&self) -> bool {
+        match self.local.load(Ordering::SeqCst) {
+            SENT => true,
+            SHARED => self.shared.get().is_some_and(|s| s.load(Ordering::SeqCst)),
+            _ => false,
+        }
+    }
+
+    /// The flag of a clone: both now read and write the shared one.
+    fn share(&self) -> SentFlag {
+        let shared = self.shared.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
+        // An answer sent before the sharing (inline) is carried over; one sent after it
+        // finds the flag shared.
+        let moved = self.local.compare_exchange(UNSENT, SHARED, Ordering::SeqCst, Ordering::SeqCst);
+        if moved == Err(SENT) {
+            shared.store(true, Ordering::SeqCst);
+        }
+        SentFlag { local: AtomicU8::new(SHARED), shared: OnceLock::from(shared) }
+    }
 }
 
 impl Ack {
     pub(crate) fn new(socket: Socket, id: u64) -> Self {
-        Ack { socket, id, sent: Arc::new(AtomicBool::new(false)) }
+        Ack { socket, id, sent: SentFlag::default() }
     }
 
     /// The ack id.
@@ -123,17 +175,28 @@ impl Ack {
 
     /// Whether an answer was already sent.
     pub fn is_sent(&self) -> bool {
-        self.sent.load(Ordering::SeqCst)
+        self.sent.is_sent()
     }
 
     /// Answers with one argument.
     pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
-        self.send_payload(Payload::single(data).map_err(EmitError::Serialize)?)
+        if !self.socket.is_json() {
+            return self.send_payload(Payload::single(data).map_err(EmitError::Serialize)?);
+        }
+        // The default parser: written straight, as `send_payload` would write it (an ack is
+        // never shown to outgoing listeners), without a JSON value tree or a packet.
+        let ns = self.socket.ns();
+        let message = switchboard_proto::socket::JsonParser::encode_ack_wire(ns, self.id, data)
+            .map_err(EmitError::Serialize)?;
+        if !self.sent.take() {
+            return Err(EmitError::AlreadyAcknowledged);
+        }
+        self.socket.send_wire(message)
     }
 
     /// Answers with these arguments and attachments.
     pub fn send_payload(&self, payload: Payload) -> Result<(), EmitError> {
-        if self.sent.swap(true, Ordering::SeqCst) {
+        if !self.sent.take() {
             return Err(EmitError::AlreadyAcknowledged);
         }
         let packet = Packet::ack(self.socket.ns_str(), payload, self.id);
@@ -155,4 +218,38 @@ pub(crate) fn error_object(message: &str, data: Option<Value>) -> Value {
         map.insert("data".to_owned(), data);
     }
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SentFlag;
+
+    #[test]
+    fn an_unshared_flag_is_taken_once() {
+        let flag = SentFlag::default();
+        assert!(!flag.is_sent());
+        assert!(flag.take());
+        assert!(flag.is_sent());
+        assert!(!flag.take());
+    }
+
+    #[test]
+    fn clones_share_the_answer_either_way() {
+        // Cloned before the answer: whichever answers first wins, the others see it.
+        let flag = SentFlag::default();
+        let clone = flag.share();
+        let clone_of_clone = clone.share();
+        assert!(!flag.is_sent() && !clone.is_sent());
+        assert!(clone.take());
+        assert!(flag.is_sent() && clone_of_clone.is_sent());
+        assert!(!flag.take());
+        assert!(!clone_of_clone.take());
+
+        // Cloned after the answer: the clone sees it.
+        let flag = SentFlag::default();
+        assert!(flag.take());
+        let clone = flag.share();
+        assert!(clone.is_sent());
+        assert!(!clone.take());
+    }
 }

@@ -23,6 +23,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Room made in a connection's packet queue at once.
+const BURST: usize = 8;
+
 /// A client connection: decodes its messages and runs its packets in order.
 ///
 /// No task waits on an idle connection. A packet arriving while none is handled starts a
@@ -205,6 +208,11 @@ impl Client {
             work.queue.push_back(packet);
             return;
         }
+        if work.queue.capacity() == 0 {
+            // A burst (the rest of a read) usually follows: room for a few at once rather
+            // than growing 4, 8 (freed when the drainer ends).
+            work.queue.reserve(BURST);
+        }
         work.queue.push_back(packet);
         work.running = true;
         drop(work);
@@ -220,11 +228,13 @@ impl Client {
     /// Packets queued before the connection closed still run first, as a close comes after
     /// them; if one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
     async fn drain(self: &Arc<Self>) {
+        // Whether the drainer already let the other tasks run once since its queue emptied.
+        let mut lingered = false;
         loop {
             let next = {
                 let mut work = lock(&self.work);
                 let next = work.queue.pop_front();
-                if next.is_none() {
+                if next.is_none() && (lingered || work.closed.is_some()) {
                     work.running = false;
                     // Gives the queue's buffer back: an idle connection holds none.
                     work.queue = VecDeque::new();
@@ -232,7 +242,17 @@ impl Client {
                 (next, work.closed)
             };
             let packet = match next {
-                (Some(packet), _) => packet,
+                (Some(packet), _) => {
+                    lingered = false;
+                    packet
+                }
+                (None, None) if !lingered => {
+                    // Empty: once, the other tasks run first (this connection's engine task
+                    // may read the next burst meanwhile, queued here without a new task).
+                    lingered = true;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 (None, Some(reason)) => {
                     // The connection closed while packets were queued: they ran, now the
                     // sockets disconnect.

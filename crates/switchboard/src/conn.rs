@@ -19,6 +19,10 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
         self.send_encoded(&messages)
     }
+    /// Queues one message encoded for this connection alone, by move.
+    fn send_encoded_one(&self, message: EncodedMessage) -> Result<(), SendError> {
+        self.send_encoded_owned(vec![message])
+    }
     /// Queues pre-encoded messages only if the transport can write them now; `Ok(false)`:
     /// dropped.
     fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError>;
@@ -43,6 +47,10 @@ impl Conn for switchboard_engine::Socket {
 
     fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
         switchboard_engine::Socket::send_encoded_owned(self, messages)
+    }
+
+    fn send_encoded_one(&self, message: EncodedMessage) -> Result<(), SendError> {
+        switchboard_engine::Socket::send_encoded_one(self, message)
     }
 
     fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {

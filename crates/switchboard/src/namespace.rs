@@ -108,6 +108,11 @@ impl NamespaceInner {
         &self.adapter
     }
 
+    /// Whether packets here are written as the default JSON parser writes them.
+    pub(crate) fn is_json(&self) -> bool {
+        self.parser.is_json()
+    }
+
     pub(crate) fn encode_packet(&self, packet: &Packet) -> Vec<EncodedMessage> {
         self.parser.encode_wire(packet)
     }

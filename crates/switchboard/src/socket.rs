@@ -454,9 +454,14 @@ impl Socket {
     /// Runs middlewares, catch-all listeners and handlers for one incoming event.
     pub(crate) async fn dispatch(&self, event: EventName, payload: Payload, ack: Option<u64>) {
         let ack = ack.map(|id| Ack::new(self.clone(), id));
-        let (middleware, any) = {
+        let (middleware, any, found) = {
             let state = self.state();
-            (state.extra(|e| &e.middleware), state.extra(|e| &e.any))
+            let (middleware, any) = (state.extra(|e| &e.middleware), state.extra(|e| &e.any));
+            // Without middleware and catch-all listeners (the usual case) nothing runs before
+            // the handlers are looked up: under the same lock.
+            let found =
+                (middleware.is_empty() && any.is_empty()).then(|| state.handlers.of(&event));
+            (middleware, any, found)
         };
         for m in middleware {
             if let Err(err) = m(self.clone(), event.clone(), payload.clone()).await {
@@ -474,7 +479,11 @@ impl Socket {
             l(self, &event, &payload);
         }
         // The last handler (usually the only one) apart: no list is copied for it.
-        let (others, last) = match self.state().handlers.of(&event) {
+        let found = match found {
+            Some(found) => found,
+            None => self.state().handlers.of(&event),
+        };
+        let (others, last) = match found {
             (others, Some(last)) => (others, last),
             (_, None) => return,
         };

@@ -1,7 +1,7 @@
 //! The incremental decoder: Engine.IO messages in, complete Socket.IO packets out.
 
 use super::json::{Decoded, decode_text};
-use super::{Packet, PacketType, ReservedEventName};
+use super::{EventName, Packet, PacketType, ReservedEventName};
 use crate::engine::Message;
 
 /// The default limit on binary attachments per packet (Node's parser has none; 10 is the
@@ -89,6 +89,9 @@ pub struct Decoder {
     max_attachments: usize,
     /// Boxed: a decoder lives as long as its connection, and rarely waits for attachments.
     pending: Option<Box<Pending>>,
+    /// The name of the last event decoded, shared with the next one of the same name (boxed:
+    /// a connection that sends no event pays one pointer).
+    last_event: Option<Box<EventName>>,
 }
 
 #[derive(Debug)]
@@ -111,7 +114,7 @@ impl Decoder {
 
     /// A decoder accepting up to `max` attachments per packet.
     pub fn with_max_attachments(max: usize) -> Self {
-        Decoder { max_attachments: max, pending: None }
+        Decoder { max_attachments: max, pending: None, last_event: None }
     }
 
     /// Whether a packet is waiting for binary attachments.
@@ -123,13 +126,15 @@ impl Decoder {
     /// needed.
     pub fn decode(&mut self, message: Message) -> Result<Option<Packet>, DecodeError> {
         match (message, self.pending.take()) {
-            (Message::Text(text), None) => match decode_text(&text, self.max_attachments)? {
-                Decoded::Complete(packet) => Ok(Some(packet)),
-                Decoded::Pending { packet, expected } => {
-                    self.pending = Some(Box::new(Pending { packet, expected }));
-                    Ok(None)
+            (Message::Text(text), None) => {
+                match decode_text(&text, self.max_attachments, &mut self.last_event)? {
+                    Decoded::Complete(packet) => Ok(Some(packet)),
+                    Decoded::Pending { packet, expected } => {
+                        self.pending = Some(Box::new(Pending { packet, expected }));
+                        Ok(None)
+                    }
                 }
-            },
+            }
             (Message::Text(_), Some(_)) => Err(DecodeError::UnexpectedText),
             (Message::Binary(_), None) => Err(DecodeError::UnexpectedBinary),
             (Message::Binary(bytes), Some(mut pending)) => {

@@ -43,6 +43,54 @@ pub(crate) fn encode_wire(packet: &Packet) -> Vec<EncodedMessage> {
     messages
 }
 
+/// The wire form of an ACK packet with one JSON argument, written straight (see
+/// [`super::JsonParser::encode_ack_wire`]).
+pub(crate) fn encode_ack_wire<T: Serialize + ?Sized>(
+    ns: &str,
+    id: u64,
+    value: &T,
+) -> Result<EncodedMessage, serde_json::Error> {
+    let write = |out: &mut Vec<u8>| -> Result<Vec<u8>, serde_json::Error> {
+        out.clear();
+        out.push(crate::engine::PacketType::Message as u8);
+        out.push(b'0' + PacketType::Ack as u8);
+        if ns != MAIN_NAMESPACE {
+            out.extend_from_slice(ns.as_bytes());
+            out.push(b',');
+        }
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{id}");
+        out.push(b'[');
+        serde_json::to_writer(&mut *out, value)?;
+        out.push(b']');
+        // A buffer of the exact size: its `Bytes` needs no shared header (one allocation).
+        Ok(out.as_slice().to_vec())
+    };
+    let wire = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut out) => {
+            let wire = write(&mut out);
+            if out.capacity() > MAX_SCRATCH {
+                *out = Vec::new();
+            }
+            wire
+        }
+        // Only if serializing `value` encodes an ack itself: a buffer of its own.
+        Err(_) => write(&mut Vec::new()),
+    })?;
+    // Only UTF-8 was written (ASCII digits and punctuation, the namespace, JSON).
+    let text = String::from_utf8(wire).map(Str::from).unwrap_or_default();
+    Ok(EncodedMessage::from_wire(text).unwrap_or_else(|_| EncodedMessage::text("")))
+}
+
+/// The largest scratch buffer a thread keeps between encodings.
+const MAX_SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    // Where `encode_ack_wire` writes a packet before copying it into a buffer of its exact
+    // size. Per thread, so no lock: a packet is written and copied out in one call.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Appends the text form of `packet` to `out`; returns it with the packet's attachments.
 fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
     let ty = packet.packet_type();
@@ -103,7 +151,11 @@ pub(crate) enum Decoded {
 
 /// Decodes the text part of a packet, checking the header, the payload's shape for the type and
 /// the binary placeholders.
-pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode_text(
+    source: &Str,
+    max_attachments: usize,
+    last_event: &mut Option<Box<EventName>>,
+) -> Result<Decoded, DecodeError> {
     let text = source.as_str();
     let b = text.as_bytes();
     let first = *b.first().ok_or(DecodeError::Empty)?;
@@ -164,7 +216,7 @@ pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decode
 
     let rest = text.get(i..).unwrap_or_default();
     if matches!(ty, PacketType::Event | PacketType::BinaryEvent) {
-        let event = decode_event(source, rest, ty)?;
+        let event = decode_event(source, rest, ty, last_event)?;
         let data = PacketData::Event { event: event.0, payload: Payload::from_args(event.1), ack };
         return finish(Packet { ns, data }, ty, expected);
     }
@@ -189,10 +241,14 @@ pub(crate) fn decode_text(source: &Str, max_attachments: usize) -> Result<Decode
 
 /// An event's name and arguments, from the JSON after its header (`rest`, a part of
 /// `source`).
+/// The longest event name a decoder keeps to share with the next event of the same name.
+const MAX_KEPT_EVENT_NAME: usize = 64;
+
 fn decode_event(
     source: &Str,
     rest: &str,
     ty: PacketType,
+    last_event: &mut Option<Box<EventName>>,
 ) -> Result<(EventName, Vec<Value>), DecodeError> {
     if rest.is_empty() {
         return Err(DecodeError::InvalidPayload(ty));
@@ -205,6 +261,17 @@ fn decode_event(
     };
     let name = match name {
         Name::Borrowed(s) => {
+            // The same name as the connection's previous event (the common case): shared
+            // with it, no allocation, and the message's buffer is not kept alive by it.
+            if let Some(last) = last_event.as_deref().filter(|last| last.as_str() == s) {
+                return Ok((last.clone(), args));
+            }
+            // A short name is copied, to be kept for the next event.
+            if s.len() <= MAX_KEPT_EVENT_NAME {
+                let name = EventName::new(Str::from(s))?;
+                *last_event = Some(Box::new(name.clone()));
+                return Ok((name, args));
+            }
             // Shares the message's buffer: `s` points into `rest`, itself a part of `source`.
             let start = (s.as_ptr() as usize).wrapping_sub(source.as_str().as_ptr() as usize);
             source.slice(start, start + s.len()).unwrap_or_else(|| Str::from(s))

@@ -48,6 +48,18 @@ pub trait Parser: Send + Sync + fmt::Debug + 'static {
     }
     /// A fresh decoder for one connection.
     fn decoder(&self) -> Box<dyn Decode>;
+    /// Whether this parser writes packets exactly as [`JsonParser`] does, so that a packet
+    /// may be written straight with [`JsonParser::encode_ack_wire`] (no [`Packet`] built).
+    /// `false` unless overridden: a custom parser is always asked.
+    ///
+    /// ```
+    /// use switchboard_proto::socket::{JsonParser, Parser};
+    ///
+    /// assert!(JsonParser::default().is_json());
+    /// ```
+    fn is_json(&self) -> bool {
+        false
+    }
 }
 
 /// The default parser: JSON text plus binary attachments (`socket.io-parser`).
@@ -74,5 +86,31 @@ impl Parser for JsonParser {
 
     fn decoder(&self) -> Box<dyn Decode> {
         Box::new(Decoder::with_max_attachments(self.max_attachments))
+    }
+
+    fn is_json(&self) -> bool {
+        true
+    }
+}
+
+impl JsonParser {
+    /// The wire form of an `ACK` packet in namespace `ns` whose one argument is `value`
+    /// serialized to JSON: the same as encoding `Packet::ack(ns, Payload::single(value)?, id)`,
+    /// written straight (no JSON value tree, no packet, one buffer).
+    ///
+    /// ```
+    /// use switchboard_proto::socket::{JsonParser, Packet, Parser, Payload};
+    ///
+    /// let direct = JsonParser::encode_ack_wire("/admin", 7, &("a", 1))?;
+    /// let packet = Packet::ack("/admin", Payload::single(&("a", 1))?, 7);
+    /// assert_eq!(vec![direct], JsonParser::default().encode_wire(&packet));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn encode_ack_wire<T: serde::Serialize + ?Sized>(
+        ns: &str,
+        id: u64,
+        value: &T,
+    ) -> Result<EncodedMessage, serde_json::Error> {
+        super::json::encode_ack_wire(ns, id, value)
     }
 }

@@ -401,3 +401,44 @@ fn event_names_with_and_without_escapes() {
         }
     }
 }
+
+#[test]
+fn one_decoder_gets_every_event_name_right_when_names_repeat_and_change() {
+    let mut d = Decoder::new();
+    let long = "x".repeat(100);
+    let long_wire = format!("2[\"{long}\"]");
+    let wires = [
+        ("2[\"echo\",1]", "echo"),
+        ("21[\"echo\",2]", "echo"),
+        ("2/ns,[\"other\"]", "other"),
+        ("2[\"echo\"]", "echo"),
+        ("2[\"ech\\u006f\"]", "echo"),
+        (long_wire.as_str(), long.as_str()),
+        (long_wire.as_str(), long.as_str()),
+        ("2[\"echo\",3]", "echo"),
+    ];
+    for (wire, want) in wires {
+        let packet = d.decode(text(wire)).unwrap().unwrap();
+        match packet.data {
+            PacketData::Event { event, .. } => assert_eq!(event.as_str(), want, "{wire}"),
+            other => panic!("{wire}: {other:?}"),
+        }
+    }
+    // A reserved name is refused even right after an allowed one.
+    assert!(d.decode(text("2[\"connect\"]")).is_err());
+    let packet = Decoder::new().decode(text("2[\"echo\"]")).unwrap().unwrap();
+    assert!(matches!(packet.data, PacketData::Event { .. }));
+}
+
+#[test]
+fn an_ack_written_straight_is_the_encoded_ack_packet() {
+    let values = [json!("t"), json!({"b": 1, "a": [1.5, null]}), json!(null), json!(["x", 2])];
+    for ns in ["/", "/admin"] {
+        for (id, v) in values.iter().enumerate() {
+            let id = id as u64 * 1000;
+            let direct = JsonParser::encode_ack_wire(ns, id, v).unwrap();
+            let packet = Packet::ack(ns, Payload::single(v).unwrap(), id);
+            assert_eq!(vec![direct], JsonParser::default().encode_wire(&packet), "{ns} {v}");
+        }
+    }
+}

@@ -86,6 +86,21 @@ impl Socket {
         self.0.sent(sent)
     }
 
+    /// Queues one message encoded for this socket alone (an ack written straight).
+    /// Fails as [`Socket::send_packet`] does.
+    pub(crate) fn send_wire(&self, message: EncodedMessage) -> Result<(), EmitError> {
+        if self.state().phase == Some(Phase::Disconnected) {
+            return Err(EmitError::Closed);
+        }
+        let sent = self.0.conn.send_encoded_one(message);
+        self.0.sent(sent)
+    }
+
+    /// Whether this socket's namespace writes packets with the default JSON parser.
+    pub(crate) fn is_json(&self) -> bool {
+        self.0.ns.is_json()
+    }
+
     /// Queues pre-encoded messages (a broadcast).
     pub(crate) fn send_raw(
         &self,
