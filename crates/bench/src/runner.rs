@@ -313,6 +313,8 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     }
     let pinned = has_taskset();
+    // Held for the whole run: restores the monitor when dropped, even on an error.
+    let quiet = DamonPause::start();
     let load_before = loadavg();
     let started = Instant::now();
     let mut samples = Samples::default();
@@ -332,7 +334,11 @@ pub fn run(opts: &Options) -> Result<()> {
         pinned,
         nofile,
         servers: opts.servers.clone(),
-        machine: machine(),
+        machine: if quiet.paused {
+            format!("{}; the kernel's DAMON memory monitor (kdamond) paused for the run", machine())
+        } else {
+            machine()
+        },
         elapsed: started.elapsed(),
         errors: log,
         load: format!("{load_before} before, {} after", loadavg()),
@@ -349,6 +355,38 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     println!("bench: wrote {}", written.md.display());
     Ok(())
+}
+
+/// Where a running kernel DAMON monitor is switched on and off.
+const DAMON_STATE: &str = "/sys/kernel/mm/damon/admin/kdamonds/0/state";
+
+/// Pauses the kernel's DAMON memory monitor while the benchmark runs, if it is on and this
+/// process may switch it: its thread (`kdamond`) runs in bursts of about 2 ms a dozen times a
+/// second on whichever core, and on the server's core those bursts were the p99 of every
+/// server's echo latency (measured with `perf sched timehist`). Switched back on when dropped.
+struct DamonPause {
+    paused: bool,
+}
+
+impl DamonPause {
+    fn start() -> Self {
+        let on = std::fs::read_to_string(DAMON_STATE).is_ok_and(|s| s.trim() == "on");
+        let paused = on && std::fs::write(DAMON_STATE, "off").is_ok();
+        if paused {
+            eprintln!("bench: paused the kernel's DAMON monitor for the run");
+        }
+        DamonPause { paused }
+    }
+}
+
+impl Drop for DamonPause {
+    fn drop(&mut self) {
+        if self.paused {
+            if let Err(e) = std::fs::write(DAMON_STATE, "on") {
+                eprintln!("bench: could not switch the DAMON monitor back on: {e}");
+            }
+        }
+    }
 }
 
 /// The 1, 5 and 15 minute load averages (other work on the machine perturbs the numbers).
