@@ -20,8 +20,13 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// records handshake times in `hs`.
 ///
 /// # Errors
-/// Too many failures or no progress.
+/// More connections than the open-file limit allows, too many failures or no progress.
 pub fn connect(pool: &mut Pool, target: usize, inflight: usize, hs: &mut Latency) -> Result<()> {
+    // Past the open-file limit every new socket fails at once: refuse up front instead.
+    let (limit, _) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    if target as u64 + FILES_SPARE > limit {
+        bail!("{target} connections need more open files than this process may have ({limit})");
+    }
     let mut evs = Vec::new();
     let mut last_progress = Instant::now();
     while pool.ready < target {
@@ -44,6 +49,9 @@ pub fn connect(pool: &mut Pool, target: usize, inflight: usize, hs: &mut Latency
     }
     Ok(())
 }
+
+/// Open files kept free beside the connections (the poll, stdio, the server's /proc files).
+const FILES_SPARE: u64 = 64;
 
 /// Keeps the connections alive (answering pings) for `d`.
 ///
