@@ -20,7 +20,9 @@
 
 pub mod chart;
 pub mod cpu;
+pub mod figures;
 pub mod hist;
+pub mod host;
 pub mod http;
 pub mod net;
 pub mod packet;

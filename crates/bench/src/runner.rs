@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::host::{DamonPause, Steal, loadavg, machine, today};
 use crate::report::{self, Samples};
 use crate::results::Outcome;
 
@@ -316,6 +317,7 @@ pub fn run(opts: &Options) -> Result<()> {
     // Held for the whole run: restores the monitor when dropped, even on an error.
     let quiet = DamonPause::start();
     let load_before = loadavg();
+    let steal_before = Steal::now();
     let started = Instant::now();
     let mut samples = Samples::default();
     let mut log = Vec::new();
@@ -334,11 +336,7 @@ pub fn run(opts: &Options) -> Result<()> {
         pinned,
         nofile,
         servers: opts.servers.clone(),
-        machine: if quiet.paused {
-            format!("{}; the kernel's DAMON memory monitor (kdamond) paused for the run", machine())
-        } else {
-            machine()
-        },
+        machine: describe_machine(quiet.paused, &Steal::now().describe_since(&steal_before)),
         elapsed: started.elapsed(),
         errors: log,
         load: format!("{load_before} before, {} after", loadavg()),
@@ -357,72 +355,17 @@ pub fn run(opts: &Options) -> Result<()> {
     Ok(())
 }
 
-/// Where a running kernel DAMON monitor is switched on and off.
-const DAMON_STATE: &str = "/sys/kernel/mm/damon/admin/kdamonds/0/state";
-
-/// Pauses the kernel's DAMON memory monitor while the benchmark runs, if it is on and this
-/// process may switch it: its thread (`kdamond`) runs in bursts of about 2 ms a dozen times a
-/// second on whichever core, and on the server's core those bursts were the p99 of every
-/// server's echo latency (measured with `perf sched timehist`). Switched back on when dropped.
-struct DamonPause {
-    paused: bool,
-}
-
-impl DamonPause {
-    fn start() -> Self {
-        let on = std::fs::read_to_string(DAMON_STATE).is_ok_and(|s| s.trim() == "on");
-        let paused = on && std::fs::write(DAMON_STATE, "off").is_ok();
-        if paused {
-            eprintln!("bench: paused the kernel's DAMON monitor for the run");
-        }
-        DamonPause { paused }
+/// The machine line of the report: CPU, Node, what was quieted, and the steal time seen.
+fn describe_machine(damon_paused: bool, steal: &str) -> String {
+    let mut m = machine();
+    if damon_paused {
+        m.push_str("; the kernel's DAMON memory monitor (kdamond) paused for the run");
     }
-}
-
-impl Drop for DamonPause {
-    fn drop(&mut self) {
-        if self.paused {
-            if let Err(e) = std::fs::write(DAMON_STATE, "on") {
-                eprintln!("bench: could not switch the DAMON monitor back on: {e}");
-            }
-        }
+    if !steal.is_empty() {
+        m.push_str("; time stolen by the hypervisor during the run: ");
+        m.push_str(steal);
     }
-}
-
-/// The 1, 5 and 15 minute load averages (other work on the machine perturbs the numbers).
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn today() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map_or_else(|| s("undated"), |d| d.trim().to_owned())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| s("unknown CPU"));
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, Node {}", node.trim())
+    m
 }
 
 /// Groups samples by server, then metric key.
