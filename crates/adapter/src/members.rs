@@ -28,8 +28,11 @@ impl fmt::Debug for Member {
     }
 }
 
-/// How many recipients ahead a broadcast touches the next socket's memory.
-const AHEAD: usize = 4;
+/// A broadcast walks its recipients in groups of this many: it touches the memory of the
+/// group after next (the sockets) and of the next group (their connections, through the
+/// sockets touched one group earlier) before it delivers to the current one, so that the
+/// cache misses of a group overlap instead of stalling one delivery after another.
+const GROUP: usize = 8;
 
 /// The members of a room, in a dense list.
 ///
@@ -169,16 +172,30 @@ impl Targets {
     ) {
         let mut by_id = Vec::new();
         let members = self.as_slice();
-        for (i, member) in members.iter().enumerate() {
-            // Touches a later recipient's memory now, so that its cache miss overlaps with
-            // this delivery instead of stalling the next one (a large room's sockets are
-            // scattered in memory, and each delivery reads its socket's first cache line).
-            if let Some(Some(ahead)) = members.get(i + AHEAD).map(|m| m.handle.as_ref()) {
+        let group = |g: usize| {
+            let start = g.saturating_mul(GROUP);
+            members
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take(GROUP)
+                .filter_map(|m| m.handle.as_ref())
+        };
+        for (g, current) in members.chunks(GROUP).enumerate() {
+            // A large room's sockets are scattered in memory: each delivery would miss the
+            // cache on its socket, then on its connection. The loads of a group are
+            // independent, so the processor overlaps their misses.
+            for ahead in group(g + 2) {
                 std::hint::black_box(Arc::strong_count(ahead));
             }
-            match &member.handle {
-                Some(h) => h.deliver(packet, messages, flags, offset),
-                None => by_id.push(member.id.clone()),
+            for next in group(g + 1) {
+                next.prefetch();
+            }
+            for member in current {
+                match &member.handle {
+                    Some(h) => h.deliver(packet, messages, flags, offset),
+                    None => by_id.push(member.id.clone()),
+                }
             }
         }
         if !by_id.is_empty() {
