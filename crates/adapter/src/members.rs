@@ -206,7 +206,122 @@ impl Targets {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::{AckSender, LocalSocket, SocketInfo};
+
+    /// Records what reached it, through handles (`Some(i)`) or by id (`None`).
+    #[derive(Default)]
+    struct Recorder {
+        delivered: Mutex<Vec<String>>,
+        prefetched: Mutex<Vec<String>>,
+    }
+
+    struct Handle(String, Arc<Recorder>);
+
+    impl LocalSocket for Handle {
+        fn deliver(
+            &self,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: &BroadcastFlags,
+            _: Option<&Offset>,
+        ) {
+            self.1.delivered.lock().unwrap().push(self.0.clone());
+        }
+
+        fn deliver_with_ack(
+            &self,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: u64,
+            _: &AckSender,
+            _: &BroadcastFlags,
+        ) -> bool {
+            false
+        }
+
+        fn prefetch(&self) {
+            self.1.prefetched.lock().unwrap().push(self.0.clone());
+        }
+    }
+
+    impl LocalNamespace for Recorder {
+        fn name(&self) -> &str {
+            "/"
+        }
+
+        fn encode(&self, _: &Packet) -> Vec<EncodedMessage> {
+            Vec::new()
+        }
+
+        fn deliver(
+            &self,
+            socket: &SocketId,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: &BroadcastFlags,
+            _: Option<&Offset>,
+        ) {
+            self.delivered.lock().unwrap().push(format!("by id {socket}"));
+        }
+
+        fn deliver_with_ack(
+            &self,
+            _: &SocketId,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: u64,
+            _: &AckSender,
+            _: &BroadcastFlags,
+        ) -> bool {
+            false
+        }
+
+        fn next_ack_id(&self) -> u64 {
+            0
+        }
+
+        fn socket_info(&self, _: &SocketId) -> Option<SocketInfo> {
+            None
+        }
+
+        fn disconnect(&self, _: &SocketId, _: bool) {}
+
+        fn on_server_side_emit(
+            &self,
+            _: switchboard_proto::socket::EventName,
+            _: switchboard_proto::socket::Payload,
+            _: Option<crate::ServerAckSender>,
+        ) {
+        }
+    }
+
+    #[test]
+    fn a_broadcast_reaches_every_member_once_in_order_and_prefetches_each_handle_once() {
+        let recorder = Arc::new(Recorder::default());
+        // Several groups and a partial last one; every fifth member has no handle.
+        let n = GROUP * 3 + 3;
+        let list: Vec<Member> = (0..n)
+            .map(|i| {
+                let handle = (i % 5 != 0)
+                    .then(|| Arc::new(Handle(i.to_string(), recorder.clone())) as SocketHandle);
+                Member { id: SocketId::new(i.to_string()), handle }
+            })
+            .collect();
+        let packet = Packet::disconnect("/");
+        Targets::Owned(list).deliver(&*recorder, &packet, &[], &BroadcastFlags::default(), None);
+        let with_handle: Vec<String> =
+            (0..n).filter(|i| i % 5 != 0).map(|i| i.to_string()).collect();
+        let by_id = (0..n).filter(|i| i % 5 == 0).map(|i| format!("by id {i}"));
+        let want: Vec<String> = with_handle.iter().cloned().chain(by_id).collect();
+        assert_eq!(*recorder.delivered.lock().unwrap(), want);
+        // The first group is delivered to before anything could be prefetched for it.
+        let prefetched: Vec<String> =
+            (GROUP..n).filter(|i| i % 5 != 0).map(|i| i.to_string()).collect();
+        assert_eq!(*recorder.prefetched.lock().unwrap(), prefetched);
+    }
 
     fn member(i: usize) -> Member {
         Member { id: SocketId::new(i.to_string()), handle: None }

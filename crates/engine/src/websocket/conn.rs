@@ -32,7 +32,7 @@ const READ_CHUNK: usize = 4096;
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// The largest written-out buffer kept for the next write on the same thread.
-const SPARE_MAX: usize = 64 * 1024;
+const SPARE_MAX: usize = 16 * 1024;
 
 thread_local! {
     /// A written-out write buffer, empty, kept for the next connection this thread writes
