@@ -117,6 +117,10 @@ pub trait LocalSocket: Send + Sync + 'static {
         responses: &AckSender,
         flags: &BroadcastFlags,
     ) -> bool;
+
+    /// Brings what a delivery touches into the cache; a broadcast calls it a few recipients
+    /// ahead, so that their cache misses overlap. Does nothing by default.
+    fn prefetch(&self) {}
 }
 
 /// A shared [`LocalSocket`].

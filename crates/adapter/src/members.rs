@@ -28,8 +28,11 @@ impl fmt::Debug for Member {
     }
 }
 
-/// How many recipients ahead a broadcast touches the next socket's memory.
-const AHEAD: usize = 4;
+/// A broadcast walks its recipients in groups of this many: it touches the memory of the
+/// group after next (the sockets) and of the next group (their connections, through the
+/// sockets touched one group earlier) before it delivers to the current one, so that the
+/// cache misses of a group overlap instead of stalling one delivery after another.
+const GROUP: usize = 8;
 
 /// The members of a room, in a dense list.
 ///
@@ -169,16 +172,30 @@ impl Targets {
     ) {
         let mut by_id = Vec::new();
         let members = self.as_slice();
-        for (i, member) in members.iter().enumerate() {
-            // Touches a later recipient's memory now, so that its cache miss overlaps with
-            // this delivery instead of stalling the next one (a large room's sockets are
-            // scattered in memory, and each delivery reads its socket's first cache line).
-            if let Some(Some(ahead)) = members.get(i + AHEAD).map(|m| m.handle.as_ref()) {
+        let group = |g: usize| {
+            let start = g.saturating_mul(GROUP);
+            members
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take(GROUP)
+                .filter_map(|m| m.handle.as_ref())
+        };
+        for (g, current) in members.chunks(GROUP).enumerate() {
+            // A large room's sockets are scattered in memory: each delivery would miss the
+            // cache on its socket, then on its connection. The loads of a group are
+            // independent, so the processor overlaps their misses.
+            for ahead in group(g + 2) {
                 std::hint::black_box(Arc::strong_count(ahead));
             }
-            match &member.handle {
-                Some(h) => h.deliver(packet, messages, flags, offset),
-                None => by_id.push(member.id.clone()),
+            for next in group(g + 1) {
+                next.prefetch();
+            }
+            for member in current {
+                match &member.handle {
+                    Some(h) => h.deliver(packet, messages, flags, offset),
+                    None => by_id.push(member.id.clone()),
+                }
             }
         }
         if !by_id.is_empty() {
@@ -189,7 +206,122 @@ impl Targets {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::{AckSender, LocalSocket, SocketInfo};
+
+    /// Records what reached it, through handles (`Some(i)`) or by id (`None`).
+    #[derive(Default)]
+    struct Recorder {
+        delivered: Mutex<Vec<String>>,
+        prefetched: Mutex<Vec<String>>,
+    }
+
+    struct Handle(String, Arc<Recorder>);
+
+    impl LocalSocket for Handle {
+        fn deliver(
+            &self,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: &BroadcastFlags,
+            _: Option<&Offset>,
+        ) {
+            self.1.delivered.lock().unwrap().push(self.0.clone());
+        }
+
+        fn deliver_with_ack(
+            &self,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: u64,
+            _: &AckSender,
+            _: &BroadcastFlags,
+        ) -> bool {
+            false
+        }
+
+        fn prefetch(&self) {
+            self.1.prefetched.lock().unwrap().push(self.0.clone());
+        }
+    }
+
+    impl LocalNamespace for Recorder {
+        fn name(&self) -> &str {
+            "/"
+        }
+
+        fn encode(&self, _: &Packet) -> Vec<EncodedMessage> {
+            Vec::new()
+        }
+
+        fn deliver(
+            &self,
+            socket: &SocketId,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: &BroadcastFlags,
+            _: Option<&Offset>,
+        ) {
+            self.delivered.lock().unwrap().push(format!("by id {socket}"));
+        }
+
+        fn deliver_with_ack(
+            &self,
+            _: &SocketId,
+            _: &Packet,
+            _: &[EncodedMessage],
+            _: u64,
+            _: &AckSender,
+            _: &BroadcastFlags,
+        ) -> bool {
+            false
+        }
+
+        fn next_ack_id(&self) -> u64 {
+            0
+        }
+
+        fn socket_info(&self, _: &SocketId) -> Option<SocketInfo> {
+            None
+        }
+
+        fn disconnect(&self, _: &SocketId, _: bool) {}
+
+        fn on_server_side_emit(
+            &self,
+            _: switchboard_proto::socket::EventName,
+            _: switchboard_proto::socket::Payload,
+            _: Option<crate::ServerAckSender>,
+        ) {
+        }
+    }
+
+    #[test]
+    fn a_broadcast_reaches_every_member_once_in_order_and_prefetches_each_handle_once() {
+        let recorder = Arc::new(Recorder::default());
+        // Several groups and a partial last one; every fifth member has no handle.
+        let n = GROUP * 3 + 3;
+        let list: Vec<Member> = (0..n)
+            .map(|i| {
+                let handle = (i % 5 != 0)
+                    .then(|| Arc::new(Handle(i.to_string(), recorder.clone())) as SocketHandle);
+                Member { id: SocketId::new(i.to_string()), handle }
+            })
+            .collect();
+        let packet = Packet::disconnect("/");
+        Targets::Owned(list).deliver(&*recorder, &packet, &[], &BroadcastFlags::default(), None);
+        let with_handle: Vec<String> =
+            (0..n).filter(|i| i % 5 != 0).map(|i| i.to_string()).collect();
+        let by_id = (0..n).filter(|i| i % 5 == 0).map(|i| format!("by id {i}"));
+        let want: Vec<String> = with_handle.iter().cloned().chain(by_id).collect();
+        assert_eq!(*recorder.delivered.lock().unwrap(), want);
+        // The first group is delivered to before anything could be prefetched for it.
+        let prefetched: Vec<String> =
+            (GROUP..n).filter(|i| i % 5 != 0).map(|i| i.to_string()).collect();
+        assert_eq!(*recorder.prefetched.lock().unwrap(), prefetched);
+    }
 
     fn member(i: usize) -> Member {
         Member { id: SocketId::new(i.to_string()), handle: None }

@@ -29,30 +29,36 @@ const HAS_OTHER: u8 = 2;
 const BURST: usize = 16;
 
 /// Shared by the session's [`Socket`](crate::Socket) (senders) and its task (the only receiver).
+// Fields in this order (`repr(C)`): what a push touches (the flags, the lock, the messages'
+// queue) is in the first 80 bytes, right after the socket's own flags, so that a broadcast
+// to many sockets misses two cache lines per recipient rather than four.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct Mailbox {
-    /// Any thread pushes, the session task drains. Held only to push or pop, never across an
-    /// await, and nothing that can panic runs under it.
-    inbox: Mutex<Inbox>,
     /// What the inbox holds ([`HAS_MESSAGES`], [`HAS_OTHER`]), written under the lock after
     /// every change: the session task checks it on every input without taking the lock. A
     /// stale "empty" is harmless: whoever fills the inbox wakes the task afterwards.
     flags: AtomicU8,
+    /// Any thread pushes, the session task drains. Held only to push or pop, never across an
+    /// await, and nothing that can panic runs under it.
+    inbox: Mutex<Inbox>,
     /// The session task, woken on every push.
     task: AtomicWaker,
     /// Request handlers waiting for room in `commands`, woken when the task takes some.
     room: Notify,
 }
 
+// `repr(C)`: what a push reads (`ended`, then the messages) first.
 #[derive(Default)]
+#[repr(C)]
 struct Inbox {
+    /// The session task ended: nothing is accepted any more.
+    ended: bool,
+    /// The first close request; later ones are ignored.
+    close: Option<DisconnectReason>,
     /// Messages, oldest first.
     messages: Messages,
     commands: VecDeque<Command>,
-    /// The first close request; later ones are ignored.
-    close: Option<DisconnectReason>,
-    /// The session task ended: nothing is accepted any more.
-    ended: bool,
 }
 
 /// What the session task found in its inbox.
@@ -142,11 +148,14 @@ impl Mailbox {
         if inbox.close.is_some() || !inbox.commands.is_empty() {
             flags |= HAS_OTHER;
         }
-        self.flags.store(flags, Ordering::SeqCst);
+        // Release/Acquire is enough: a pusher publishes, then wakes through the `AtomicWaker`
+        // (a read-modify-write), and the task registers there before it reads the flags, so
+        // one of the two sees the other.
+        self.flags.store(flags, Ordering::Release);
     }
 
     fn has(&self, flag: u8) -> bool {
-        self.flags.load(Ordering::SeqCst) & flag != 0
+        self.flags.load(Ordering::Acquire) & flag != 0
     }
 
     /// Queues messages that must go out together: all of them or none. Fails with `Full` once
@@ -220,7 +229,7 @@ impl Mailbox {
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, take_messages: bool) -> Poll<Ready> {
         self.task.register(cx.waker());
         // Read after registering: what is queued from now on wakes the task.
-        let flags = self.flags.load(Ordering::SeqCst);
+        let flags = self.flags.load(Ordering::Acquire);
         let ready = flags & HAS_OTHER != 0 || (take_messages && flags & HAS_MESSAGES != 0);
         if ready { Poll::Ready(Ready) } else { Poll::Pending }
     }
@@ -263,6 +272,12 @@ impl Mailbox {
         let messages = inbox.messages.take_front(limit);
         self.publish(&inbox);
         messages
+    }
+
+    /// Reads what a push reads first (see [`Socket::prefetch`](crate::Socket::prefetch)).
+    #[inline]
+    pub(crate) fn prefetch(&self) -> u8 {
+        self.flags.load(Ordering::Relaxed)
     }
 
     /// Whether messages wait.

@@ -30,6 +30,8 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn close(&self, reason: EngineReason);
     /// The transport in use.
     fn transport(&self) -> TransportKind;
+    /// Brings what a send touches into the cache (a broadcast, a few recipients ahead).
+    fn prefetch(&self) {}
 }
 
 impl Conn for switchboard_engine::Socket {
@@ -63,6 +65,10 @@ impl Conn for switchboard_engine::Socket {
 
     fn transport(&self) -> TransportKind {
         switchboard_engine::Socket::transport(self)
+    }
+
+    fn prefetch(&self) {
+        switchboard_engine::Socket::prefetch(self);
     }
 }
 

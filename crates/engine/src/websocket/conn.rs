@@ -5,6 +5,7 @@
 //! soon as every frame in it is decoded, and frames queued for the client are written from a
 //! buffer freed once it is written.
 
+use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -29,6 +30,36 @@ const READ_CHUNK: usize = 4096;
 /// that, the frames of one wake-up wait for [`WsConn::poll_write_out`], so that they go out in
 /// one write.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// The largest written-out buffer kept for the next write on the same thread.
+const SPARE_MAX: usize = 16 * 1024;
+
+thread_local! {
+    /// A written-out write buffer, empty, kept for the next connection this thread writes
+    /// to: a session task's frames are queued and written in the same wake-up, so a buffer
+    /// per wake-up would be allocated and freed every time. One per thread, never per
+    /// connection: an idle connection still holds none.
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A buffer for `bytes` bytes of frames: the thread's spare if it is large enough.
+fn write_buffer(bytes: usize) -> Vec<u8> {
+    let spare = SPARE.take();
+    if spare.capacity() >= bytes {
+        return spare;
+    }
+    // Too small (or none): the spare stays for a smaller write.
+    SPARE.set(spare);
+    Vec::with_capacity(bytes.max(WRITE_START))
+}
+
+/// Gives a written-out buffer back as the thread's spare.
+fn give_back(mut buffer: Vec<u8>) {
+    if buffer.capacity() <= SPARE_MAX {
+        buffer.clear();
+        SPARE.set(buffer);
+    }
+}
 
 /// Why a WebSocket failed.
 #[derive(Debug, thiserror::Error)]
@@ -233,8 +264,8 @@ impl WsConn {
         }
         if self.wbuf.capacity() == 0 {
             // Room for the other small frames of this wake-up at once, rather than a few
-            // reallocations; the buffer is freed again once written.
-            self.wbuf.reserve(payload.len().saturating_add(14).max(WRITE_START));
+            // reallocations; the buffer is given back once written.
+            self.wbuf = write_buffer(payload.len().saturating_add(14));
         }
         encode(&mut self.wbuf, opcode, payload);
         if self.unwritten() >= WRITE_BATCH {
@@ -283,7 +314,7 @@ impl WsConn {
         self.head = self.head.saturating_sub(u32::try_from(written).unwrap_or(u32::MAX));
         if written >= self.wbuf.len() {
             // All written: an idle connection keeps no buffer.
-            self.wbuf = Vec::new();
+            give_back(std::mem::take(&mut self.wbuf));
         } else {
             // The peer is slow (the socket's buffer is full): keep the rest.
             self.wbuf.drain(..written);

@@ -264,6 +264,10 @@ impl LocalSocket for SocketInner {
         let Some(me) = self.me.upgrade() else { return false };
         Socket(me).deliver_with_ack(packet, messages, ack_id, responses, flags)
     }
+
+    fn prefetch(&self) {
+        self.conn.prefetch();
+    }
 }
 
 impl Socket {
