@@ -45,12 +45,9 @@ pub(crate) struct Client {
     // by the packet handling (connect, disconnect), read by the engine callback (acks) and by
     // `close_all`.
     sockets: Mutex<Vec<Socket>>,
-    // Packets waiting for the one running handling, and whether one runs. Locked for a push
-    // or a pop, never across an await.
+    // Packets waiting for the one running handling, and whether one runs; and the connect
+    // timer. Locked for a push or a pop, never across an await.
     work: Mutex<Work>,
-    // Closes the connection if no namespace is joined in time; aborted by the first join.
-    // Taken once.
-    connect_timer: Mutex<Option<AbortHandle>>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
     // Set once every socket ran its disconnect handlers; `SocketIo::close` waits for it.
@@ -66,6 +63,9 @@ struct Work {
     running: bool,
     /// Set once by the first `on_close`.
     closed: Option<DisconnectReason>,
+    /// Closes the connection if no namespace is joined in time; aborted by the first join
+    /// (here rather than in a field of its own: every connection pays for each field).
+    connect_timer: Option<AbortHandle>,
 }
 
 /// Polls `fut` once on the caller's task; if it is not done, a task finishes it. The future
@@ -92,7 +92,6 @@ impl Client {
             decoder: Mutex::new(io.parser().decoder()),
             sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
-            connect_timer: Mutex::new(None),
             closed: Notify::new(),
             done: Latch::new(),
         });
@@ -112,7 +111,7 @@ impl Client {
                 }
             }
         });
-        *lock(&client.connect_timer) = Some(timer.abort_handle());
+        lock(&client.work).connect_timer = Some(timer.abort_handle());
         client
     }
 
@@ -134,12 +133,19 @@ impl Client {
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {
-        if let Some(timer) = lock(&self.connect_timer).take() {
-            timer.abort();
-        }
+        self.stop_connect_timer();
         let mut sockets = lock(&self.sockets);
         sockets.retain(|s| s.ns() != socket.ns());
+        // Exact growth: most connections join one namespace (the default reserves four).
+        sockets.reserve_exact(1);
         sockets.push(socket);
+    }
+
+    fn stop_connect_timer(&self) {
+        let timer = lock(&self.work).connect_timer.take();
+        if let Some(timer) = timer {
+            timer.abort();
+        }
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
@@ -293,9 +299,7 @@ impl Client {
     /// The engine closed the connection.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
         self.open.store(false, Ordering::SeqCst);
-        if let Some(timer) = lock(&self.connect_timer).take() {
-            timer.abort();
-        }
+        self.stop_connect_timer();
         // No answer can come anymore: fail every pending emit_with_ack at once, so that a
         // handler waiting for one ends.
         for s in self.all_sockets() {
