@@ -145,8 +145,9 @@ impl RequestSource {
                 let req = socket.request();
                 // Read in place: a clone of the URI would make its buffer shared, which
                 // allocates a header kept for the connection's life.
-                let headers = Headers::of_session(socket.clone());
-                Handshake::build(&req.uri, headers, req.remote_addr, req.time, req.secure, auth)
+                let request =
+                    (Query::of_session(socket.clone()), Headers::of_session(socket.clone()));
+                Handshake::build(&req.uri, request, req.remote_addr, req.time, req.secure, auth)
             }
             #[cfg(test)]
             RequestSource::Parts(parts) => Handshake::new(parts, auth),
@@ -191,13 +192,13 @@ pub struct Handshake {
 impl Handshake {
     /// The handshake of a socket connecting with `auth` over the request `parts`.
     pub fn new(parts: &RequestParts, auth: Value) -> Self {
-        let headers = parts.headers.clone();
-        Handshake::build(&parts.uri, headers, parts.remote_addr, parts.time, parts.secure, auth)
+        let request = (Query::new(parts.uri.query().unwrap_or_default()), parts.headers.clone());
+        Handshake::build(&parts.uri, request, parts.remote_addr, parts.time, parts.secure, auth)
     }
 
     fn build(
         uri: &http::Uri,
-        headers: Headers,
+        (query, headers): (Query, Headers),
         remote_addr: Option<SocketAddr>,
         time: SystemTime,
         secure: bool,
@@ -209,7 +210,7 @@ impl Handshake {
             .unwrap_or(0);
         Handshake {
             auth,
-            query: Query::new(uri.query().unwrap_or_default()),
+            query,
             xdomain: headers.has("origin"),
             headers,
             address: remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),

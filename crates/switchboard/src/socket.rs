@@ -209,6 +209,11 @@ impl Socket {
         &self.0.id
     }
 
+    /// The namespace this socket is in.
+    pub(crate) fn namespace_inner(&self) -> &Arc<NamespaceInner> {
+        &self.0.ns
+    }
+
     /// The namespace name.
     pub fn ns(&self) -> &str {
         self.0.ns.name()
