@@ -35,8 +35,9 @@ pub(crate) struct Client {
     conn: ConnRef,
     request: RequestSource,
     io: Weak<IoInner>,
-    /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
-    max_pending: usize,
+    /// `SocketIoConfig::max_pending_packets` (at least 1), read once; 32 bits, so that it
+    /// shares a word with `open`.
+    max_pending: u32,
     open: AtomicBool,
     // Only the engine's session task calls `on_message`, so this lock is never contended;
     // it exists because the handler trait takes `&self`.
@@ -87,7 +88,7 @@ impl Client {
             conn,
             request,
             io: Arc::downgrade(io),
-            max_pending: config.max_pending_packets.max(1),
+            max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             open: AtomicBool::new(true),
             decoder: Mutex::new(io.parser().decoder()),
             sockets: Mutex::new(Vec::new()),
@@ -202,7 +203,7 @@ impl Client {
             return;
         }
         if work.running {
-            if work.queue.len() >= self.max_pending {
+            if work.queue.len() >= usize::try_from(self.max_pending).unwrap_or(usize::MAX) {
                 drop(work);
                 tracing::warn!(
                     sid = self.conn.sid(),

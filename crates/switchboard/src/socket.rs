@@ -129,7 +129,8 @@ pub(crate) struct SocketInner {
     client: Arc<Client>,
     handshake: Handshake,
     /// The private session id (connection state recovery on), sent in the CONNECT answer.
-    pid: Option<switchboard_proto::Str>,
+    /// Boxed: most servers run without recovery, and every socket pays for the field.
+    pid: Option<Box<switchboard_proto::Str>>,
     // Set to true once the socket has left its rooms (and its session is saved); a takeover
     // of its session waits for it. Only `on_close` writes it.
     closed: Latch,
@@ -188,7 +189,7 @@ impl Socket {
             ns,
             client,
             handshake,
-            pid,
+            pid: pid.map(Box::new),
             closed: Latch::new(),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
@@ -250,7 +251,7 @@ impl Socket {
 
     /// The private session id (only with connection state recovery on).
     pub(crate) fn pid(&self) -> Option<&switchboard_proto::Str> {
-        self.0.pid.as_ref()
+        self.0.pid.as_deref()
     }
 
     /// Waits until the socket has left its rooms and saved its session.
