@@ -12,23 +12,86 @@ use tokio::sync::mpsc;
 use crate::{BroadcastFlags, Offset, RecoveryOptions, Room};
 
 /// A Socket.IO socket id (distinct from the Engine.IO session id).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketId(Str);
+///
+/// Ids up to [`SocketId::INLINE`] bytes (the server's own are 20) are kept inline: no
+/// allocation, and every map entry keyed by a socket (several per connection) stays three
+/// words. Longer ids share one allocation.
+#[derive(Clone)]
+pub struct SocketId(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; SocketId::INLINE] },
+    Shared(Arc<str>),
+}
 
 impl SocketId {
+    /// The longest id kept without an allocation.
+    pub const INLINE: usize = 22;
+
     /// Wraps an id.
     pub fn new(id: impl Into<Str>) -> Self {
-        SocketId(id.into())
+        SocketId::from_str_ref(id.into().as_str())
+    }
+
+    fn from_str_ref(id: &str) -> Self {
+        let mut bytes = [0u8; SocketId::INLINE];
+        match (bytes.get_mut(..id.len()), u8::try_from(id.len())) {
+            (Some(head), Ok(len)) => {
+                head.copy_from_slice(id.as_bytes());
+                SocketId(Repr::Inline { len, bytes })
+            }
+            _ => SocketId(Repr::Shared(Arc::from(id))),
+        }
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            Repr::Shared(s) => s,
+        }
     }
 
     /// The room named after this socket, which the socket is always in.
     pub fn room(&self) -> Room {
-        self.0.clone()
+        Room::from(self.as_str())
+    }
+}
+
+impl PartialEq for SocketId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SocketId {}
+
+impl PartialOrd for SocketId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SocketId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for SocketId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the text: maps keyed by ids can be searched with a room name (`Borrow<str>`).
+        self.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for SocketId {
+    fn borrow(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -46,7 +109,7 @@ impl fmt::Display for SocketId {
 
 impl From<&str> for SocketId {
     fn from(s: &str) -> Self {
-        SocketId::new(s)
+        SocketId::from_str_ref(s)
     }
 }
 
@@ -206,4 +269,34 @@ pub trait LocalNamespace: Send + Sync + 'static {
     /// A server-side emit arrived from another node. When `ack` is given, the answer goes to it
     /// as one [`AckEvent::Response`].
     fn on_server_side_emit(&self, event: EventName, payload: Payload, ack: Option<ServerAckSender>);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn socket_ids_short_and_long_compare_hash_and_read_as_text() {
+        let short = SocketId::from("abcdefghijklmnopqrst");
+        let edge = SocketId::new("x".repeat(SocketId::INLINE));
+        let long = SocketId::new(String::from("y").repeat(SocketId::INLINE + 1));
+        let empty = SocketId::from("");
+        assert!(matches!(short.0, Repr::Inline { .. }) && matches!(edge.0, Repr::Inline { .. }));
+        assert!(matches!(long.0, Repr::Shared(_)));
+        assert_eq!(short.as_str(), "abcdefghijklmnopqrst");
+        assert_eq!(edge.as_str().len(), SocketId::INLINE);
+        assert_eq!(long.to_string(), "y".repeat(SocketId::INLINE + 1));
+        assert_eq!(empty.as_str(), "");
+        assert_eq!(short.room(), Room::from("abcdefghijklmnopqrst"));
+        assert_eq!(long.clone(), long);
+        assert!(short < SocketId::from("b") && SocketId::from("a") < short);
+        let map: HashMap<SocketId, u8> = [(short.clone(), 1), (long.clone(), 2)].into();
+        assert_eq!(map.get("abcdefghijklmnopqrst"), Some(&1));
+        assert_eq!(map.get(long.as_str()), Some(&2));
+        assert_eq!(map.get(&SocketId::new(Str::from("abcdefghijklmnopqrst"))), Some(&1));
+        assert_eq!(format!("{short:?}"), "\"abcdefghijklmnopqrst\"");
+        assert_eq!(std::mem::size_of::<SocketId>(), 24);
+    }
 }

@@ -24,14 +24,21 @@ type FastState = foldhash::fast::RandomState;
 type Map<K, V> = HashMap<K, V, FastState>;
 type Set<T> = HashSet<T, FastState>;
 
-/// Room membership, both ways. Small sets: most rooms have one socket (its own room) and most
-/// sockets are in a few rooms, and each connection pays for its entries.
+/// Room membership, both ways. Small sets: most sockets are in a few rooms, and each
+/// connection pays for its entries.
+///
+/// A socket's own room (named after its id) is not stored as a room: a socket with an entry
+/// in `sids` is in it unless listed in `not_own` (it left it, or never joined it), so that
+/// no connection pays for a room of one. A room named after a socket that other sockets
+/// joined is stored as usual, without its owner.
 #[derive(Debug, Default)]
 struct Rooms {
-    /// Room → its sockets, with their delivery handles.
+    /// Room → its sockets, with their delivery handles (owners of own rooms excepted).
     rooms: Map<Room, Members>,
-    /// Socket → its rooms.
+    /// Socket → its rooms (its own room excepted).
     sids: Map<SocketId, Own>,
+    /// The sockets of `sids` that are not in their own room (rare).
+    not_own: Set<SocketId>,
 }
 
 /// A socket's rooms and its delivery handle.
@@ -49,11 +56,26 @@ impl std::fmt::Debug for Own {
 
 impl Rooms {
     fn excluded(&self, opts: &BroadcastOptions, id: &SocketId) -> bool {
-        opts.except.iter().any(|r| self.rooms.get(r).is_some_and(|s| s.contains(id)))
+        opts.except.iter().any(|r| {
+            self.rooms.get(r).is_some_and(|s| s.contains(id))
+                || (r.as_str() == id.as_str() && !self.not_own.contains(id))
+        })
     }
 
     fn matching(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
         self.targets(opts).as_slice().iter().map(|m| m.id.clone()).collect()
+    }
+
+    /// The socket whose own room `room` is, if it is in it.
+    fn owner(&self, room: &Room) -> Option<Member> {
+        let (id, own) = self.sids.get_key_value(room.as_str())?;
+        (!self.not_own.contains(id)).then(|| Member { id: id.clone(), handle: own.handle.clone() })
+    }
+
+    /// The members of `room`: its stored members, then its owner.
+    fn members<'a>(&'a self, room: &Room) -> impl Iterator<Item = Member> + 'a {
+        let stored = self.rooms.get(room).map(Members::as_slice).unwrap_or_default();
+        stored.iter().cloned().chain(self.owner(room))
     }
 
     /// The sockets matching `opts`, with their handles.
@@ -71,35 +93,66 @@ impl Rooms {
         {
             // The common case (`io.to(room)`): one room has no duplicates to skip, and a
             // large room's list is shared, not copied.
-            match self.rooms.get(room) {
-                Some(members) => members.snapshot(),
-                None => Targets::Owned(Vec::new()),
+            match (self.rooms.get(room), self.owner(room)) {
+                (Some(members), None) => members.snapshot(),
+                (_, Some(_)) => Targets::Owned(self.members(room).collect()),
+                (None, None) => Targets::Owned(Vec::new()),
             }
         } else {
             let mut seen = Set::default();
             Targets::Owned(
                 opts.rooms
                     .iter()
-                    .filter_map(|r| self.rooms.get(r))
-                    .flat_map(Members::as_slice)
-                    .filter(|m| !self.excluded(opts, &m.id) && seen.insert(&m.id))
-                    .cloned()
+                    .flat_map(|r| self.members(r))
+                    .filter(|m| !self.excluded(opts, &m.id) && seen.insert(m.id.clone()))
                     .collect(),
             )
         }
     }
 
+    /// The rooms with at least one socket.
+    fn names(&self) -> Vec<Room> {
+        let owners = self
+            .sids
+            .keys()
+            .filter(|id| !self.not_own.contains(*id) && !self.rooms.contains_key(&id.room()));
+        self.rooms.keys().cloned().chain(owners.map(SocketId::room)).collect()
+    }
+
+    /// The rooms of a socket, its own first.
+    fn of(&self, id: &SocketId) -> Option<Vec<Room>> {
+        let own = self.sids.get(id)?;
+        let mine = (!self.not_own.contains(id)).then(|| id.room());
+        Some(mine.into_iter().chain(own.rooms.iter().cloned()).collect())
+    }
+
     fn add(&mut self, id: &SocketId, rooms: &[Room], handle: Option<SocketHandle>) {
-        let own = self.sids.entry(id.clone()).or_default();
+        let own = match self.sids.entry(id.clone()) {
+            Entry::Occupied(own) => own.into_mut(),
+            Entry::Vacant(slot) => {
+                if !rooms.iter().any(|r| r.as_str() == id.as_str()) {
+                    self.not_own.insert(id.clone());
+                }
+                slot.insert(Own::default())
+            }
+        };
         if own.handle.is_none() {
             own.handle = handle;
         }
         for room in rooms {
-            if !own.rooms.insert(room.clone()) {
+            if room.as_str() == id.as_str() {
+                self.not_own.remove(id);
                 continue;
             }
+            if own.rooms.contains(room) {
+                continue;
+            }
+            // The room's name as the map holds it: every member shares one string.
+            let name =
+                self.rooms.get_key_value(room).map_or_else(|| room.clone(), |(k, _)| k.clone());
+            own.rooms.insert(name.clone());
             let member = Member { id: id.clone(), handle: own.handle.clone() };
-            match self.rooms.entry(room.clone()) {
+            match self.rooms.entry(name) {
                 Entry::Occupied(mut members) => {
                     members.get_mut().insert(member);
                 }
@@ -111,6 +164,12 @@ impl Rooms {
     }
 
     fn del(&mut self, id: &SocketId, room: &Room) {
+        if room.as_str() == id.as_str() {
+            if self.sids.contains_key(id) {
+                self.not_own.insert(id.clone());
+            }
+            return;
+        }
         if let Some(own) = self.sids.get_mut(id) {
             own.rooms.remove(room);
         }
@@ -123,6 +182,7 @@ impl Rooms {
     }
 
     fn del_all(&mut self, id: &SocketId) {
+        self.not_own.remove(id);
         for room in self.sids.remove(id).map(|own| own.rooms).unwrap_or_default() {
             if let Some(members) = self.rooms.get_mut(&room) {
                 members.remove(id);
@@ -244,7 +304,7 @@ impl Adapter for MemoryAdapter {
     }
 
     fn socket_rooms(&self, socket: &SocketId) -> Option<Vec<Room>> {
-        self.lock().sids.get(socket).map(|own| own.rooms.iter().cloned().collect())
+        self.lock().of(socket)
     }
 
     fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
@@ -252,7 +312,7 @@ impl Adapter for MemoryAdapter {
     }
 
     fn rooms(&self) -> BoxFuture<'_, Result<Vec<Room>, AdapterError>> {
-        let rooms = self.lock().rooms.keys().cloned().collect();
+        let rooms = self.lock().names();
         Box::pin(async move { Ok(rooms) })
     }
 
@@ -429,3 +489,7 @@ impl Adapter for MemoryAdapter {
         Box::pin(async move { result })
     }
 }
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod tests;

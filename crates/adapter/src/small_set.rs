@@ -46,6 +46,14 @@ impl<T: Hash + Eq> SmallSet<T> {
         }
     }
 
+    /// Whether `value` is a member.
+    pub(crate) fn contains(&self, value: &T) -> bool {
+        match self {
+            SmallSet::Few(list) => list.contains(value),
+            SmallSet::Many(set) => set.contains(value),
+        }
+    }
+
     /// Removes `value`; false if it was not there.
     pub(crate) fn remove(&mut self, value: &T) -> bool {
         match self {

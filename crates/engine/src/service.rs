@@ -258,8 +258,10 @@ where
 /// in place: its parts are slices of the connection's read buffer (8 KiB or more), and a
 /// session that kept them would keep that whole buffer alive for its life. (The headers are
 /// copied into one block by [`RequestHeaders`].)
+/// Exactly sized, so that the bytes need no shared header (one allocation, not two).
 fn owned_uri(uri: &http::Uri) -> http::Uri {
-    http::Uri::from_maybe_shared(Bytes::from(uri.to_string())).unwrap_or_else(|_| uri.clone())
+    let text = uri.to_string().into_bytes().into_boxed_slice();
+    http::Uri::from_maybe_shared(Bytes::from(text)).unwrap_or_else(|_| uri.clone())
 }
 
 #[cfg(test)]

@@ -35,8 +35,9 @@ pub(crate) struct Client {
     conn: ConnRef,
     request: RequestSource,
     io: Weak<IoInner>,
-    /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
-    max_pending: usize,
+    /// `SocketIoConfig::max_pending_packets` (at least 1), read once; 32 bits, so that it
+    /// shares a word with `open`.
+    max_pending: u32,
     open: AtomicBool,
     // Only the engine's session task calls `on_message`, so this lock is never contended;
     // it exists because the handler trait takes `&self`.
@@ -45,12 +46,9 @@ pub(crate) struct Client {
     // by the packet handling (connect, disconnect), read by the engine callback (acks) and by
     // `close_all`.
     sockets: Mutex<Vec<Socket>>,
-    // Packets waiting for the one running handling, and whether one runs. Locked for a push
-    // or a pop, never across an await.
+    // Packets waiting for the one running handling, and whether one runs; and the connect
+    // timer. Locked for a push or a pop, never across an await.
     work: Mutex<Work>,
-    // Closes the connection if no namespace is joined in time; aborted by the first join.
-    // Taken once.
-    connect_timer: Mutex<Option<AbortHandle>>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
     // Set once every socket ran its disconnect handlers; `SocketIo::close` waits for it.
@@ -66,6 +64,9 @@ struct Work {
     running: bool,
     /// Set once by the first `on_close`.
     closed: Option<DisconnectReason>,
+    /// Closes the connection if no namespace is joined in time; aborted by the first join
+    /// (here rather than in a field of its own: every connection pays for each field).
+    connect_timer: Option<AbortHandle>,
 }
 
 /// Polls `fut` once on the caller's task; if it is not done, a task finishes it. The future
@@ -87,12 +88,11 @@ impl Client {
             conn,
             request,
             io: Arc::downgrade(io),
-            max_pending: config.max_pending_packets.max(1),
+            max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             open: AtomicBool::new(true),
             decoder: Mutex::new(io.parser().decoder()),
             sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
-            connect_timer: Mutex::new(None),
             closed: Notify::new(),
             done: Latch::new(),
         });
@@ -112,7 +112,7 @@ impl Client {
                 }
             }
         });
-        *lock(&client.connect_timer) = Some(timer.abort_handle());
+        lock(&client.work).connect_timer = Some(timer.abort_handle());
         client
     }
 
@@ -134,12 +134,19 @@ impl Client {
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {
-        if let Some(timer) = lock(&self.connect_timer).take() {
-            timer.abort();
-        }
+        self.stop_connect_timer();
         let mut sockets = lock(&self.sockets);
         sockets.retain(|s| s.ns() != socket.ns());
+        // Exact growth: most connections join one namespace (the default reserves four).
+        sockets.reserve_exact(1);
         sockets.push(socket);
+    }
+
+    fn stop_connect_timer(&self) {
+        let timer = lock(&self.work).connect_timer.take();
+        if let Some(timer) = timer {
+            timer.abort();
+        }
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
@@ -196,7 +203,7 @@ impl Client {
             return;
         }
         if work.running {
-            if work.queue.len() >= self.max_pending {
+            if work.queue.len() >= usize::try_from(self.max_pending).unwrap_or(usize::MAX) {
                 drop(work);
                 tracing::warn!(
                     sid = self.conn.sid(),
@@ -293,9 +300,7 @@ impl Client {
     /// The engine closed the connection.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
         self.open.store(false, Ordering::SeqCst);
-        if let Some(timer) = lock(&self.connect_timer).take() {
-            timer.abort();
-        }
+        self.stop_connect_timer();
         // No answer can come anymore: fail every pending emit_with_ack at once, so that a
         // handler waiting for one ends.
         for s in self.all_sockets() {

@@ -1,8 +1,10 @@
 //! Received events and how handlers get typed payloads.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -68,7 +70,7 @@ where
     F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    Arc::new(move |socket: Socket, name: EventName, payload: Payload, ack: Option<Ack>| {
+    let erased = move |socket: Socket, name: EventName, payload: Payload, ack: Option<Ack>| {
         match from_payload::<T>(&payload) {
             Ok(data) => {
                 Some(Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>)
@@ -88,7 +90,25 @@ where
                 None
             }
         }
-    })
+    };
+    if std::mem::size_of_val(&erased) == 0 && !std::mem::needs_drop::<F>() {
+        shared(erased)
+    } else {
+        Arc::new(erased)
+    }
+}
+
+/// The one copy of a handler that captures nothing: every instance of its type behaves the
+/// same, so the sockets registering it share it instead of each allocating its own.
+fn shared<W>(handler: W) -> ErasedHandler
+where
+    W: Fn(Socket, EventName, Payload, Option<Ack>) -> Option<BoxFuture<()>> + Send + Sync + 'static,
+{
+    // One entry per handler type of the program (a fixed, small number); locked for a lookup
+    // or an insert when a handler is registered.
+    static SHARED: OnceLock<Mutex<HashMap<TypeId, ErasedHandler>>> = OnceLock::new();
+    let mut map = SHARED.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    map.entry(TypeId::of::<W>()).or_insert_with(|| Arc::new(handler)).clone()
 }
 
 /// A registered event handler.
@@ -169,3 +189,26 @@ pub(crate) type PacketMiddleware =
 /// A disconnect or disconnecting handler.
 pub(crate) type DisconnectHandler =
     Arc<dyn Fn(Socket, crate::DisconnectReason) -> BoxFuture<()> + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture_less() -> ErasedHandler {
+        erase(|_s: Socket, _e: Event<u32>| async {})
+    }
+
+    #[test]
+    fn handlers_that_capture_nothing_are_shared() {
+        assert!(Arc::ptr_eq(&capture_less(), &capture_less()));
+        let counter = Arc::new(0u32);
+        let capturing = || {
+            let counter = counter.clone();
+            erase(move |_s: Socket, _e: Event<u32>| {
+                let counter = counter.clone();
+                async move { drop(counter) }
+            })
+        };
+        assert!(!Arc::ptr_eq(&capturing(), &capturing()));
+    }
+}

@@ -143,12 +143,11 @@ impl RequestSource {
         match self {
             RequestSource::Session(socket) => {
                 let req = socket.request();
-                let mut parts = RequestParts::new(req.uri.clone());
-                parts.headers = Headers::of_session(socket.clone());
-                parts.remote_addr = req.remote_addr;
-                parts.time = req.time;
-                parts.secure = req.secure;
-                Handshake::new(&parts, auth)
+                // Read in place: a clone of the URI would make its buffer shared, which
+                // allocates a header kept for the connection's life.
+                let request =
+                    (Query::of_session(socket.clone()), Headers::of_session(socket.clone()));
+                Handshake::build(&req.uri, request, req.remote_addr, req.time, req.secure, auth)
             }
             #[cfg(test)]
             RequestSource::Parts(parts) => Handshake::new(parts, auth),
@@ -193,21 +192,32 @@ pub struct Handshake {
 impl Handshake {
     /// The handshake of a socket connecting with `auth` over the request `parts`.
     pub fn new(parts: &RequestParts, auth: Value) -> Self {
-        let issued = parts
-            .time
+        let request = (Query::new(parts.uri.query().unwrap_or_default()), parts.headers.clone());
+        Handshake::build(&parts.uri, request, parts.remote_addr, parts.time, parts.secure, auth)
+    }
+
+    fn build(
+        uri: &http::Uri,
+        (query, headers): (Query, Headers),
+        remote_addr: Option<SocketAddr>,
+        time: SystemTime,
+        secure: bool,
+        auth: Value,
+    ) -> Self {
+        let issued = time
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         Handshake {
             auth,
-            query: Query::new(parts.uri.query().unwrap_or_default()),
-            headers: parts.headers.clone(),
-            address: parts.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            query,
+            xdomain: headers.has("origin"),
+            headers,
+            address: remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
             time: http_date(issued / 1000),
             issued,
-            secure: parts.secure,
-            xdomain: parts.headers.has("origin"),
-            url: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            secure,
+            url: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
         }
     }
 

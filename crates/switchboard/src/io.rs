@@ -30,6 +30,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 use crate::parent::{Matcher, ParentInner, ParentNamespace};
 
+/// A session id as a map key, kept inline.
+type SessionKey = switchboard_adapter::SocketId;
+
 pub(crate) struct IoInner {
     config: SocketIoConfig,
     parser: Arc<dyn Parser>,
@@ -39,8 +42,9 @@ pub(crate) struct IoInner {
     // Dynamic parents, in registration order.
     parents: Mutex<Vec<ParentNamespace>>,
     // Engine session id → client. Written on connect/disconnect, read for every message, so
-    // a fast hash (session ids are random).
-    clients: Mutex<HashMap<String, Arc<Client>, foldhash::fast::RandomState>>,
+    // a fast hash (session ids are random). Keyed by an inline id (session ids are as short
+    // as socket ids): no allocation per connection.
+    clients: Mutex<HashMap<SessionKey, Arc<Client>, foldhash::fast::RandomState>>,
     closing: AtomicBool,
     // Set once by `close`; `serve` watches it to stop accepting.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -128,7 +132,7 @@ impl IoInner {
             conn.close(EngineReason::ServerShuttingDown);
             return;
         }
-        let sid = conn.sid().to_owned();
+        let sid = SessionKey::from(conn.sid());
         let client = Client::spawn(conn, request, self);
         lock(&self.clients).insert(sid, client);
     }

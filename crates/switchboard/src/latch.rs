@@ -8,29 +8,43 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 /// Set once, awaited by any number of tasks. Unlike a `watch` channel (a few hundred bytes of
-/// shared state each), an unset latch nobody waits on is one word and a lock: every connection
-/// and every socket has one, and almost none is ever awaited.
+/// shared state each), a latch nobody waits on is a lock and one word (two words in all):
+/// every connection and every socket has one, and almost none is ever awaited.
 #[derive(Debug, Default)]
 pub(crate) struct Latch {
-    // `None` once set; otherwise the waiters to tell. Locked for a push or a take only.
-    waiters: Mutex<Option<Vec<oneshot::Sender<()>>>>,
+    // `None`: not set, and nobody waits (most latches, all their life). Locked for a push or
+    // a take only.
+    state: Mutex<Option<Box<Waiting>>>,
+}
+
+/// A latch that was awaited or set.
+#[derive(Debug, Default)]
+struct Waiting {
+    set: bool,
+    /// The waiters to tell (none once set).
+    waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Latch {
     /// An unset latch.
     pub(crate) fn new() -> Self {
-        Latch { waiters: Mutex::new(Some(Vec::new())) }
+        Latch::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Vec<oneshot::Sender<()>>>> {
-        // A push or a take leaves the list consistent, so a poisoned lock is usable.
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Option<Box<Waiting>>> {
+        // A push or a take leaves the state consistent, so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sets the latch and wakes every waiter.
     pub(crate) fn set(&self) {
-        let waiters = self.lock().take();
-        for w in waiters.into_iter().flatten() {
+        let waiters = {
+            let mut state = self.lock();
+            let waiting = state.get_or_insert_with(Box::default);
+            waiting.set = true;
+            std::mem::take(&mut waiting.waiters)
+        };
+        for w in waiters {
             // A waiter that gave up dropped its receiver: nothing to tell.
             let _ = w.send(());
         }
@@ -39,16 +53,15 @@ impl Latch {
     /// Resolves once the latch is set (at once if it already is). The future does not borrow
     /// the latch.
     pub(crate) fn wait(&self) -> LatchWait {
-        let mut waiters = self.lock();
-        match waiters.as_mut() {
-            None => LatchWait(None),
-            Some(list) => {
-                // A oneshot per waiter: the latch is awaited a handful of times in its life.
-                let (tx, rx) = oneshot::channel();
-                list.push(tx);
-                LatchWait(Some(rx))
-            }
+        let mut state = self.lock();
+        let waiting = state.get_or_insert_with(Box::default);
+        if waiting.set {
+            return LatchWait(None);
         }
+        // A oneshot per waiter: the latch is awaited a handful of times in its life.
+        let (tx, rx) = oneshot::channel();
+        waiting.waiters.push(tx);
+        LatchWait(Some(rx))
     }
 }
 
@@ -81,5 +94,11 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.unwrap().unwrap();
         // Once set, a new wait is ready at once.
         tokio::time::timeout(std::time::Duration::from_secs(5), latch.wait()).await.unwrap();
+        // Set before anyone waited; set twice.
+        let first = Latch::new();
+        first.set();
+        first.set();
+        tokio::time::timeout(std::time::Duration::from_secs(5), first.wait()).await.unwrap();
+        assert_eq!(std::mem::size_of::<Latch>(), 16);
     }
 }

@@ -19,7 +19,7 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let id = HandlerId(self.0.next_handler.fetch_add(1, Ordering::Relaxed));
-        match EventName::new(event) {
+        match self.namespace_inner().event_name(event) {
             Ok(name) => {
                 let entry = HandlerEntry { id, once, f: erase(handler) };
                 self.state().handlers.push(name, entry);

@@ -12,7 +12,7 @@ use switchboard_adapter::{
 };
 use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage};
 use switchboard_proto::Str;
-use switchboard_proto::socket::{EventName, Packet, Parser, Payload};
+use switchboard_proto::socket::{EventName, Packet, Parser, Payload, ReservedEventName};
 
 use crate::client::Client;
 use crate::event::BoxFuture;
@@ -71,7 +71,14 @@ pub(crate) struct NamespaceInner {
     // Private session id → connected socket, for the takeover of a half-open connection.
     // Written with `sockets`, read by connecting clients; never held across an await.
     pub(crate) pids: Mutex<HashMap<Str, Socket>>,
+    // The event names sockets listen to, shared by them (see `event_name`). Locked by each
+    // handler registration, for a short scan.
+    names: Mutex<Vec<EventName>>,
 }
+
+/// How many event names a namespace shares at most (names past them are not kept: an
+/// application making names per socket must not grow this list).
+const SHARED_NAMES: usize = 32;
 
 impl NamespaceInner {
     pub(crate) fn new(
@@ -92,6 +99,7 @@ impl NamespaceInner {
                 recovery,
                 sockets: Mutex::new(HashMap::default()),
                 pids: Mutex::new(HashMap::new()),
+                names: Mutex::new(Vec::new()),
             }
         })
     }
@@ -106,6 +114,21 @@ impl NamespaceInner {
 
     pub(crate) fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter
+    }
+
+    /// The event name `name`, shared with the sockets that listen to it too: sockets register
+    /// handlers for the same few events, and a copy of each name per socket costs every
+    /// connection an allocation per handler.
+    pub(crate) fn event_name(&self, name: &str) -> Result<EventName, ReservedEventName> {
+        let mut names = lock(&self.names);
+        if let Some(known) = names.iter().find(|n| n.as_str() == name) {
+            return Ok(known.clone());
+        }
+        let new = EventName::new(name)?;
+        if names.len() < SHARED_NAMES {
+            names.push(new.clone());
+        }
+        Ok(new)
     }
 
     /// Whether packets here are written as the default JSON parser writes them.

@@ -1,9 +1,26 @@
 //! The query parameters of a handshake, parsed on first use.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use switchboard_proto::Str;
+
+/// Where a query string is read from: a copy, or the engine session that keeps its request.
+trait QueryText: Send + Sync {
+    fn text(&self) -> &str;
+}
+
+impl QueryText for Str {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl QueryText for switchboard_engine::Socket {
+    fn text(&self) -> &str {
+        self.request().uri.query().unwrap_or_default()
+    }
+}
 
 /// The query parameters of the handshake request (last value wins), parsed on first use: most
 /// sockets never read them, and a parsed map costs every connection a hash table and a string
@@ -17,9 +34,11 @@ use switchboard_proto::Str;
 /// assert_eq!(q.get("name").map(String::as_str), Some("x y"));
 /// assert_eq!(q.raw(), "room=a&name=x%20y");
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Query {
-    raw: Str,
+    /// The query string; a connection's handshakes read it from the engine session (no copy
+    /// per socket).
+    raw: Arc<dyn QueryText>,
     // Written once, on first read, from `raw`; boxed, so that an unread query is small.
     #[allow(clippy::box_collection, reason = "an unread query holds one pointer, not a table")]
     parsed: OnceLock<Box<HashMap<String, String>>>,
@@ -28,18 +47,29 @@ pub struct Query {
 impl Query {
     /// The parameters of a query string (`a=1&b=x%20y`, without the `?`).
     pub fn new(raw: &str) -> Self {
-        Query { raw: Str::from(raw), parsed: OnceLock::new() }
+        Query { raw: Arc::new(Str::from(raw)), parsed: OnceLock::new() }
+    }
+
+    /// The query of an engine session's request, read in place.
+    pub(crate) fn of_session(socket: Arc<switchboard_engine::Socket>) -> Self {
+        Query { raw: socket, parsed: OnceLock::new() }
     }
 
     /// The query string as received (empty for parameters given as a map).
     pub fn raw(&self) -> &str {
-        self.raw.as_str()
+        self.raw.text()
+    }
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query::new("")
     }
 }
 
 impl From<HashMap<String, String>> for Query {
     fn from(map: HashMap<String, String>) -> Self {
-        Query { raw: Str::new(), parsed: OnceLock::from(Box::new(map)) }
+        Query { raw: Arc::new(Str::new()), parsed: OnceLock::from(Box::new(map)) }
     }
 }
 
@@ -47,7 +77,7 @@ impl std::ops::Deref for Query {
     type Target = HashMap<String, String>;
 
     fn deref(&self) -> &HashMap<String, String> {
-        self.parsed.get_or_init(|| Box::new(parse_query(self.raw.as_str())))
+        self.parsed.get_or_init(|| Box::new(parse_query(self.raw.text())))
     }
 }
 
@@ -118,5 +148,7 @@ mod tests {
         assert_eq!(from_map.get("a").map(String::as_str), Some("1"));
         assert_eq!(Query::new("a=1"), from_map);
         assert_eq!(serde_json::to_value(&from_map).ok(), Some(serde_json::json!({"a": "1"})));
+        assert_eq!((from_map.raw(), Query::default().raw()), ("", ""));
+        assert!(Query::default().is_empty());
     }
 }

@@ -59,10 +59,14 @@ pub(crate) struct State {
     pub(crate) acks: Option<Box<HashMap<u64, AckWaiter>>>,
     /// The client left (or the connection closed): no ack can be answered anymore.
     acks_closed: bool,
-    pub(crate) data: Value,
+    /// The user data (`None`: null), boxed: most sockets have none, and a JSON value is
+    /// large inline.
+    data: Option<Box<Value>>,
     /// While a recovered socket's missed packets are being replayed, live deliveries wait here
-    /// (with their offsets) so that none overtakes or repeats the replay.
-    pub(crate) gate: Option<Vec<Gated>>,
+    /// (with their offsets) so that none overtakes or repeats the replay. Boxed: only a
+    /// recovering socket has one.
+    #[allow(clippy::box_collection, reason = "a socket without a gate holds one pointer")]
+    pub(crate) gate: Option<Box<Vec<Gated>>>,
 }
 
 /// The rarely used parts of a socket's state.
@@ -80,6 +84,16 @@ impl State {
     /// The rarely used parts, allocated now if needed (to register something).
     pub(crate) fn extras(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// The user data (null if unset).
+    fn data(&self) -> Value {
+        self.data.as_deref().cloned().unwrap_or(Value::Null)
+    }
+
+    /// Sets the user data.
+    fn set_data(&mut self, data: Value) {
+        self.data = (!data.is_null()).then(|| Box::new(data));
     }
 
     /// A copy of one of the rarely used lists (empty if none was ever registered).
@@ -106,6 +120,7 @@ pub(crate) struct SocketInner {
     /// or a replay gate); only `open_gate` clears it. Read without the lock by each delivery,
     /// so that the common case takes no lock per recipient.
     pub(crate) special: AtomicBool,
+    recovered: bool,
     id: SocketId,
     /// This socket, for the broadcasts that reach it through its adapter handle and run its
     /// outgoing listeners (which take a `Socket`).
@@ -114,8 +129,8 @@ pub(crate) struct SocketInner {
     client: Arc<Client>,
     handshake: Handshake,
     /// The private session id (connection state recovery on), sent in the CONNECT answer.
-    pid: Option<switchboard_proto::Str>,
-    recovered: bool,
+    /// Boxed: most servers run without recovery, and every socket pays for the field.
+    pid: Option<Box<switchboard_proto::Str>>,
     // Set to true once the socket has left its rooms (and its session is saved); a takeover
     // of its session waits for it. Only `on_close` writes it.
     closed: Latch,
@@ -164,17 +179,17 @@ impl Socket {
         pid: Option<switchboard_proto::Str>,
         recovered: bool,
     ) -> Self {
-        let state = State { phase: Some(Phase::Pending), data: Value::Null, ..State::default() };
+        let state = State { phase: Some(Phase::Pending), ..State::default() };
         Socket(Arc::new_cyclic(|me| SocketInner {
             conn: client.conn().clone(),
             special: AtomicBool::new(false),
+            recovered,
             id,
             me: me.clone(),
             ns,
             client,
             handshake,
-            pid,
-            recovered,
+            pid: pid.map(Box::new),
             closed: Latch::new(),
             next_handler: AtomicU64::new(0),
             state: Mutex::new(state),
@@ -193,6 +208,11 @@ impl Socket {
     /// The socket id (also the name of a room the socket is always in).
     pub fn id(&self) -> &SocketId {
         &self.0.id
+    }
+
+    /// The namespace this socket is in.
+    pub(crate) fn namespace_inner(&self) -> &Arc<NamespaceInner> {
+        &self.0.ns
     }
 
     /// The namespace name.
@@ -231,7 +251,7 @@ impl Socket {
 
     /// The private session id (only with connection state recovery on).
     pub(crate) fn pid(&self) -> Option<&switchboard_proto::Str> {
-        self.0.pid.as_ref()
+        self.0.pid.as_deref()
     }
 
     /// Waits until the socket has left its rooms and saved its session.
@@ -240,7 +260,7 @@ impl Socket {
     }
 
     pub(crate) fn set_data_json(&self, data: Value) {
-        self.state().data = data;
+        self.state().set_data(data);
     }
 
     /// The current transport of the underlying connection (Node's `socket.conn.transport.name`).
@@ -255,7 +275,7 @@ impl Socket {
 
     /// The user data, deserialized (`None` if unset or of another shape).
     pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
-        let v = self.state().data.clone();
+        let v = self.state().data();
         if v.is_null() { None } else { serde_json::from_value(v).ok() }
     }
 
@@ -263,12 +283,12 @@ impl Socket {
     /// server of a cluster.
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         let v = serde_json::to_value(data)?;
-        self.state().data = v;
+        self.state().set_data(v);
         Ok(())
     }
 
     pub(crate) fn data_json(&self) -> Value {
-        self.state().data.clone()
+        self.state().data()
     }
 
     /// Stores a local, non-serializable value (one per type).

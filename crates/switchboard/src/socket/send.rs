@@ -148,7 +148,7 @@ impl Socket {
     /// Holds live deliveries until [`Socket::open_gate`].
     pub(crate) fn close_gate(&self) {
         let mut state = self.state();
-        state.gate = Some(Vec::new());
+        state.gate = Some(Box::default());
         // Set under the lock: deliveries look at the gate from now on.
         self.0.special.store(true, Ordering::SeqCst);
     }
@@ -158,7 +158,7 @@ impl Socket {
     pub(crate) fn open_gate(&self, replayed: Option<&Offset>) {
         let mut state = self.state();
         // Sent under the state lock so that no new delivery overtakes the held ones.
-        for held in state.gate.take().unwrap_or_default() {
+        for held in state.gate.take().map(|g| *g).unwrap_or_default() {
             if held.offset.is_some() && held.offset.as_ref() <= replayed {
                 continue;
             }

@@ -588,3 +588,20 @@ async fn a_custom_parser_encodes_each_broadcast_once() {
     }
     assert_eq!(parser.0.load(std::sync::atomic::Ordering::SeqCst) - before, 1);
 }
+
+#[test]
+fn sockets_of_a_namespace_share_their_event_names() {
+    let io = io();
+    let ns = io.of("/");
+    let (a, b) = (ns.0.event_name("chat").unwrap(), ns.0.event_name("chat").unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "one copy of the name");
+    assert!(ns.0.event_name("disconnect").is_err());
+    // Past the limit, names are made but not kept.
+    for i in 0..40 {
+        assert_eq!(ns.0.event_name(&format!("e{i}")).unwrap().as_str(), format!("e{i}"));
+    }
+    let (x, y) = (ns.0.event_name("e39").unwrap(), ns.0.event_name("e39").unwrap());
+    assert_eq!(x, y);
+    assert_ne!(x.as_str().as_ptr(), y.as_str().as_ptr());
+}
