@@ -368,8 +368,8 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
     let mut md = format!("# Benchmarks, {}\n\n", meta.date);
     let _ = writeln!(
         md,
-        "Machine: {}. Servers: {}. Medians of {} run(s){}; servers run one after another in each run \
-         (A/B/C, A/B/C); {}; open-file limit {}. Wall time {:.0?}; load average (1/5/15 min) {}.\n",
+        "Machine: {}. Servers: {}. Medians of {} run(s){}; each scenario runs on every server in turn \
+         (A/B/C), each time on a fresh server process; {}; open-file limit {}. Wall time {:.0?}; load average (1/5/15 min) {}.\n",
         meta.machine,
         meta.servers.join(", "),
         meta.runs,

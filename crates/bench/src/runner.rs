@@ -1,5 +1,6 @@
 //! The side-by-side runner: starts each server pinned to one core, runs the generator pinned to
-//! another, alternates servers run by run (A/B/C, A/B/C, ...), then writes the report.
+//! another, takes each scenario on every server in turn (A/B/C, then the next scenario, each on
+//! a fresh server process), repeats the whole for each run, then writes the report.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _};
@@ -187,111 +188,122 @@ fn s(v: impl ToString) -> String {
     v.to_string()
 }
 
-/// One repetition of every scenario against server `name`; results go into `samples`.
-fn suite(
+/// One measurement of a repetition, taken on every server in turn, each on a fresh process.
+struct Step {
+    /// What the log calls it.
+    what: &'static str,
+    /// The generator's arguments; [`PID`] stands for the server's process id.
+    args: Vec<String>,
+    /// The raw TCP ceilings take part (broadcast only).
+    raw_too: bool,
+    /// A fixed echo rate: skipped for a server whose saturation this repetition is far below.
+    rate: Option<f64>,
+}
+
+/// Stands for the server's process id in [`Step::args`].
+const PID: &str = "{pid}";
+
+/// Every step of repetition `rep`, in order: each server measures a step right after the
+/// others, so the ratios compare servers minutes apart at most, not a whole suite apart (the
+/// speed of a shared machine drifts). `echo-max` comes before the fixed rates, which use its
+/// result.
+fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
+    let step = |what, args: Vec<String>| Step { what, args, raw_too: false, rate: None };
+    let dur = s(plan.duration_ms);
+    let levels = plan.idle_levels.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let mut out = vec![
+        step(
+            "idle",
+            vec![
+                s("idle"),
+                s("--pid"),
+                s(PID),
+                s("--levels"),
+                levels,
+                s("--settle-ms"),
+                s(plan.settle_ms),
+            ],
+        ),
+        step(
+            "storm",
+            vec![
+                s("storm"),
+                s("--conns"),
+                s(plan.storm),
+                s("--source-offset"),
+                s(rep * 7919 % 1000),
+            ],
+        ),
+    ];
+    for &conns in &plan.bc_conns {
+        for &inflight in &plan.bc_inflight {
+            out.push(Step {
+                raw_too: true,
+                ..step(
+                    "broadcast",
+                    vec![
+                        s("broadcast"),
+                        s("--conns"),
+                        s(conns),
+                        s("--inflight"),
+                        s(inflight),
+                        s("--duration-ms"),
+                        dur.clone(),
+                    ],
+                )
+            });
+        }
+    }
+    out.push(step("polling", vec![s("polling"), s("--duration-ms"), dur.clone()]));
+    out.push(step("echo-max", vec![s("echo-max"), s("--duration-ms"), dur.clone()]));
+    for &rate in &plan.echo_rates {
+        out.push(Step {
+            rate: Some(rate),
+            ..step("echo", vec![s("echo"), s("--rate"), s(rate), s("--duration-ms"), dur.clone()])
+        });
+    }
+    out
+}
+
+/// Takes one step on a fresh `name` server; results go into `samples`, echo saturation into
+/// `sat`, failures into `log`.
+fn measure(
     opts: &Options,
-    plan: &Plan,
+    step: &Step,
     name: &str,
     rep: usize,
     samples: &mut Samples,
+    sat: &mut BTreeMap<String, f64>,
     log: &mut Vec<String>,
 ) {
-    let dur = s(plan.duration_ms);
-    let mut record = |samples: &mut Samples, res: Result<Vec<Outcome>>, what: &str| match res {
+    let res = start_server(opts, name).and_then(|srv| {
+        let pid = s(srv.child.id());
+        let args: Vec<String> =
+            step.args.iter().map(|a| if a == PID { pid.clone() } else { a.clone() }).collect();
+        run_gen(opts, &srv, &args)
+    });
+    match res {
         Ok(outcomes) => {
             for o in &outcomes {
                 report::add(samples, name, o);
+                if let (Outcome::Echo { acks_per_sec, .. }, "echo-max") = (o, step.what) {
+                    sat.insert(name.to_owned(), *acks_per_sec);
+                }
             }
         }
         Err(e) => {
-            let msg = format!("run {rep}, {name}, {what}: {e:#}");
+            let msg = format!("run {rep}, {name}, {}: {e:#}", step.what);
             eprintln!("bench: {msg}");
             log.push(msg);
         }
-    };
-    let raw = name.starts_with("raw");
-    if !raw {
-        // Idle memory on a fresh process, so that earlier scenarios do not inflate its RSS.
-        let res = start_server(opts, name).and_then(|srv| {
-            let levels =
-                plan.idle_levels.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-            let pid = srv.child.id();
-            run_gen(
-                opts,
-                &srv,
-                &[
-                    s("idle"),
-                    s("--pid"),
-                    s(pid),
-                    s("--levels"),
-                    levels,
-                    s("--settle-ms"),
-                    s(plan.settle_ms),
-                ],
-            )
-        });
-        record(samples, res, "idle");
     }
-    let srv = match start_server(opts, name) {
-        Ok(srv) => srv,
-        Err(e) => {
-            log.push(format!("run {rep}, {name}: {e:#}"));
-            return;
-        }
-    };
-    if !raw {
-        let offset = s(rep * 7919 % 1000);
-        record(
-            samples,
-            run_gen(
-                opts,
-                &srv,
-                &[s("storm"), s("--conns"), s(plan.storm), s("--source-offset"), offset],
-            ),
-            "storm",
-        );
-    }
-    for &conns in &plan.bc_conns {
-        for &inflight in &plan.bc_inflight {
-            let args = [
-                s("broadcast"),
-                s("--conns"),
-                s(conns),
-                s("--inflight"),
-                s(inflight),
-                s("--duration-ms"),
-                dur.clone(),
-            ];
-            record(samples, run_gen(opts, &srv, &args), "broadcast");
-        }
-    }
-    if raw {
-        return;
-    }
-    record(
-        samples,
-        run_gen(opts, &srv, &[s("polling"), s("--duration-ms"), dur.clone()]),
-        "polling",
-    );
-    let max = run_gen(opts, &srv, &[s("echo-max"), s("--duration-ms"), dur.clone()]);
-    let sat = match &max {
-        Ok(o) => o.iter().find_map(|o| {
-            if let Outcome::Echo { acks_per_sec, .. } = o { Some(*acks_per_sec) } else { None }
-        }),
-        Err(_) => None,
-    };
-    record(samples, max, "echo-max");
-    for &rate in &plan.echo_rates {
-        // Far past saturation the numbers only measure the queue: skip (the report says so).
-        if sat.is_some_and(|sat| rate > 2.0 * sat)
-            && rate > plan.echo_rates.first().copied().unwrap_or(0.0)
-        {
-            continue;
-        }
-        let args = [s("echo"), s("--rate"), s(rate), s("--duration-ms"), dur.clone()];
-        record(samples, run_gen(opts, &srv, &args), "echo");
-    }
-    drop(srv);
+}
+
+/// Whether a fixed `rate` is so far past `name`'s saturation that it would only measure the
+/// queue (the lowest rate is always run; the report marks saturated rows).
+fn past_saturation(plan: &Plan, sat: &BTreeMap<String, f64>, name: &str, rate: f64) -> bool {
+    sat.get(name).is_some_and(|&sat| rate > 2.0 * sat)
+        && rate > plan.echo_rates.first().copied().unwrap_or(0.0)
 }
 
 /// Runs everything and writes the report.
@@ -324,9 +336,22 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut order: Vec<String> = opts.servers.clone();
     order.extend([s("raw"), s("raw-batched")]);
     for rep in 0..runs {
-        for name in &order {
-            eprintln!("bench: run {}/{runs}: {name} ({:.0?} so far)", rep + 1, started.elapsed());
-            suite(opts, &plan, name, rep, &mut samples, &mut log);
+        // Each server's echo saturation in this repetition.
+        let mut sat = BTreeMap::new();
+        for step in steps(&plan, rep) {
+            eprintln!(
+                "bench: run {}/{runs}: {} {} ({:.0?} so far)",
+                rep + 1,
+                step.what,
+                step.args.get(1..).unwrap_or_default().join(" "),
+                started.elapsed()
+            );
+            for name in order.iter().filter(|n| step.raw_too || !n.starts_with("raw")) {
+                if step.rate.is_some_and(|r| past_saturation(&plan, &sat, name, r)) {
+                    continue;
+                }
+                measure(opts, &step, name, rep, &mut samples, &mut sat, &mut log);
+            }
         }
     }
     let meta = report::Meta {
