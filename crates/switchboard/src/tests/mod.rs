@@ -2,6 +2,7 @@
 
 mod acks;
 mod api;
+mod broadcast;
 mod capture;
 mod harness;
 mod lifecycle;
