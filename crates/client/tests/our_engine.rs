@@ -19,9 +19,11 @@ struct Echo {
 }
 
 impl server::Handler for Echo {
+    type Session = ();
+
     fn on_connect(&self, _socket: Arc<server::Socket>) {}
 
-    fn on_message(&self, socket: &Arc<server::Socket>, message: Message) {
+    fn on_message(&self, _: &(), socket: &Arc<server::Socket>, message: Message) {
         match &message {
             Message::Text(t) if t == "transport?" => {
                 let reply = format!("transport {}", socket.transport().as_str());
@@ -36,7 +38,12 @@ impl server::Handler for Echo {
         }
     }
 
-    fn on_disconnect(&self, _socket: &Arc<server::Socket>, reason: server::DisconnectReason) {
+    fn on_disconnect(
+        &self,
+        _: (),
+        _socket: &Arc<server::Socket>,
+        reason: server::DisconnectReason,
+    ) {
         let _ = self.gone.send(reason.as_str());
     }
 }

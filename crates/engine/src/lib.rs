@@ -16,20 +16,25 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use std::time::Instant;
 //! use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
 //!
 //! /// Sends every message back to its sender.
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     fn on_connect(&self, socket: Arc<Socket>) {
+//!     /// Kept for each session: when it connected.
+//!     type Session = Instant;
+//!
+//!     fn on_connect(&self, socket: Arc<Socket>) -> Instant {
 //!         println!("{} connected over {}", socket.id(), socket.transport().as_str());
+//!         Instant::now()
 //!     }
-//!     fn on_message(&self, socket: &Arc<Socket>, message: Message) {
+//!     fn on_message(&self, _since: &Instant, socket: &Arc<Socket>, message: Message) {
 //!         let _ = socket.send(message);
 //!     }
-//!     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
-//!         println!("{} left: {}", socket.id(), reason.as_str());
+//!     fn on_disconnect(&self, since: Instant, socket: &Arc<Socket>, reason: DisconnectReason) {
+//!         println!("{} left after {:?}: {}", socket.id(), since.elapsed(), reason.as_str());
 //!     }
 //! }
 //!
@@ -81,15 +86,20 @@ pub use switchboard_proto::engine::{EncodedMessage, Message};
 /// The engine calls these from the task that owns the session, one at a time per session and
 /// in arrival order: `on_connect` first, then `on_message` for each message, then
 /// `on_disconnect` exactly once. Implementations must not block; spawn for slow work.
+///
+/// What `on_connect` returns is the handler's state for that session: the session task keeps
+/// it and hands it to each later event, so that finding it costs no lookup.
 pub trait Handler: Send + Sync + 'static {
+    /// What the handler keeps for each session (`()` if nothing).
+    type Session: Send + 'static;
     /// A new session completed its handshake (the `open` packet has been queued).
-    fn on_connect(&self, socket: Arc<Socket>);
+    fn on_connect(&self, socket: Arc<Socket>) -> Self::Session;
     /// A message packet arrived from the client.
-    fn on_message(&self, socket: &Arc<Socket>, message: Message);
+    fn on_message(&self, session: &Self::Session, socket: &Arc<Socket>, message: Message);
     /// The session ended. Called exactly once per session.
-    fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason);
+    fn on_disconnect(&self, session: Self::Session, socket: &Arc<Socket>, reason: DisconnectReason);
     /// The session moved from polling to WebSocket. The default does nothing.
-    fn on_upgrade(&self, _socket: &Arc<Socket>) {}
+    fn on_upgrade(&self, _session: &Self::Session, _socket: &Arc<Socket>) {}
 }
 
 /// An Engine.IO server: a set of sessions and the [`Handler`] that receives their events.

@@ -109,13 +109,14 @@ impl Messages {
     }
 
     fn pop(&mut self) -> Option<EncodedMessage> {
-        let first = self.first.take();
+        // Empty: nothing to touch (the last pop of every drain lands here).
+        let first = self.first.take()?;
         self.first = self.rest.pop_front();
-        if self.first.is_none() {
+        if self.first.is_none() && self.rest.capacity() > 0 {
             // An idle session keeps no buffer.
             self.rest = VecDeque::new();
         }
-        first
+        Some(first)
     }
 }
 

@@ -120,6 +120,8 @@ const INPUTS_PER_POLL: usize = 64;
 struct Task<H: Handler> {
     engine: Engine<H>,
     socket: Arc<Socket>,
+    /// The handler's state for this session, from `on_connect` on (taken by `on_disconnect`).
+    state: Option<H::Session>,
     session: Session,
     /// The session's WebSocket once it runs over one.
     ws: Option<Ws>,
@@ -144,6 +146,7 @@ impl<H: Handler> Task<H> {
         Task {
             engine,
             socket,
+            state: None,
             session,
             ws,
             probe: None,
@@ -161,7 +164,8 @@ impl<H: Handler> Task<H> {
     #[allow(clippy::manual_async_fn)]
     fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
-            self.engine.handler().on_connect(self.socket.clone());
+            let state = self.engine.handler().on_connect(self.socket.clone());
+            self.state = Some(state);
             // One timer for the task's life, moved only when a deadline changes: a new timer
             // per wake-up would register and deregister it every time.
             let timer = tokio::time::sleep_until(Instant::now());
@@ -364,14 +368,20 @@ impl<H: Handler> Task<H> {
             while let Some(event) = self.session.poll_event() {
                 progress = true;
                 match event {
-                    Event::Message(m) => self.engine.handler().on_message(&self.socket, m),
+                    Event::Message(m) => {
+                        if let Some(state) = &self.state {
+                            self.engine.handler().on_message(state, &self.socket, m);
+                        }
+                    }
                     Event::Upgraded => {
                         if let Some(probe) = self.probe.take() {
                             self.ws = Some(*probe);
                             self.ws_unflushed = std::mem::take(&mut self.probe_unflushed);
                         }
                         self.socket.set_upgraded();
-                        self.engine.handler().on_upgrade(&self.socket);
+                        if let Some(state) = &self.state {
+                            self.engine.handler().on_upgrade(state, &self.socket);
+                        }
                     }
                     Event::ProbeClosed => {
                         self.probe_unflushed = false;
@@ -404,6 +414,10 @@ impl<H: Handler> Task<H> {
 
     /// Moves the handler's queued messages into the session, as far as its queue allows.
     fn take_outgoing(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.socket.mailbox().has_messages() {
+            // The usual case (this runs after every input): no lock, no queue to drop.
+            return false;
+        }
         let mut took = false;
         if self.ws.is_some() && self.session.is_streaming() {
             // Nothing queued before them: straight to the WebSocket, past the session's queue.
@@ -435,7 +449,9 @@ impl<H: Handler> Task<H> {
             close_ws(*probe);
         }
         let reason = DisconnectReason::from_close(reason);
-        self.engine.handler().on_disconnect(&self.socket, reason);
+        if let Some(state) = self.state.take() {
+            self.engine.handler().on_disconnect(state, &self.socket, reason);
+        }
     }
 }
 

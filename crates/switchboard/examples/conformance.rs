@@ -29,15 +29,17 @@ struct Args {
 struct Echo;
 
 impl Handler for Echo {
+    type Session = ();
+
     fn on_connect(&self, _socket: Arc<Socket>) {}
 
-    fn on_message(&self, socket: &Arc<Socket>, message: Message) {
+    fn on_message(&self, _: &(), socket: &Arc<Socket>, message: Message) {
         if let Err(e) = socket.send(message) {
             tracing::debug!(sid = %socket.id(), error = %e, "echo dropped");
         }
     }
 
-    fn on_disconnect(&self, _socket: &Arc<Socket>, _reason: DisconnectReason) {}
+    fn on_disconnect(&self, _: (), _socket: &Arc<Socket>, _reason: DisconnectReason) {}
 }
 
 /// The settings of both endpoints.

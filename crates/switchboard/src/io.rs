@@ -126,29 +126,22 @@ impl IoInner {
         None
     }
 
-    /// A new Engine.IO connection.
-    pub(crate) fn on_conn(self: &Arc<Self>, conn: ConnRef, request: RequestSource) {
+    /// A new Engine.IO connection: its client, which the engine hands back with each of its
+    /// messages (`None` if the server is closing: the connection is closed).
+    pub(crate) fn on_conn(
+        self: &Arc<Self>,
+        conn: ConnRef,
+        request: RequestSource,
+    ) -> Option<Arc<Client>> {
         if self.closing.load(Ordering::SeqCst) {
             conn.close(EngineReason::ServerShuttingDown);
-            return;
+            return None;
         }
         let sid = SessionKey::from(conn.sid());
         let client = Client::spawn(conn, request, self);
-        lock(&self.clients).insert(sid, client);
-    }
-
-    pub(crate) fn on_message(&self, sid: &str, message: Message) {
-        let client = lock(&self.clients).get(sid).cloned();
-        if let Some(client) = client {
-            client.on_message(message);
-        }
-    }
-
-    pub(crate) fn on_upgrade(&self, sid: &str) {
-        let client = lock(&self.clients).get(sid).cloned();
-        if let Some(client) = client {
-            client.on_upgrade();
-        }
+        // Kept by id too, for `close` and for the engine's disconnect.
+        lock(&self.clients).insert(sid, client.clone());
+        Some(client)
     }
 
     pub(crate) fn on_close(&self, sid: &str, reason: EngineReason) {
@@ -168,22 +161,47 @@ impl std::fmt::Debug for IoHandler {
     }
 }
 
+/// What the Socket.IO layer keeps for one engine session: its client connection (opaque).
+pub struct IoSession(Option<Arc<Client>>);
+
+impl std::fmt::Debug for IoSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IoSession")
+    }
+}
+
 impl switchboard_engine::Handler for IoHandler {
-    fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) {
+    type Session = IoSession;
+
+    fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) -> IoSession {
         // The engine session keeps the request: every handshake reads it from there.
-        self.0.on_conn(socket.clone(), RequestSource::Session(socket));
+        IoSession(self.0.on_conn(socket.clone(), RequestSource::Session(socket)))
     }
 
-    fn on_message(&self, socket: &Arc<switchboard_engine::Socket>, message: Message) {
-        self.0.on_message(socket.id().as_str(), message);
+    fn on_message(
+        &self,
+        session: &IoSession,
+        _socket: &Arc<switchboard_engine::Socket>,
+        message: Message,
+    ) {
+        if let Some(client) = &session.0 {
+            client.on_message(message);
+        }
     }
 
-    fn on_disconnect(&self, socket: &Arc<switchboard_engine::Socket>, reason: EngineReason) {
+    fn on_disconnect(
+        &self,
+        _session: IoSession,
+        socket: &Arc<switchboard_engine::Socket>,
+        reason: EngineReason,
+    ) {
         self.0.on_close(socket.id().as_str(), reason);
     }
 
-    fn on_upgrade(&self, socket: &Arc<switchboard_engine::Socket>) {
-        self.0.on_upgrade(socket.id().as_str());
+    fn on_upgrade(&self, session: &IoSession, _socket: &Arc<switchboard_engine::Socket>) {
+        if let Some(client) = &session.0 {
+            client.on_upgrade();
+        }
     }
 }
 

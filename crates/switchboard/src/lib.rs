@@ -105,7 +105,7 @@ pub use emitter::SocketEmitter;
 pub use error::EmitError;
 pub use event::{Event, HandlerId, MiddlewareError};
 pub use handshake::{Handshake, Headers, RequestParts};
-pub use io::{IoHandler, SocketIo, SocketIoBuilder};
+pub use io::{IoHandler, IoSession, SocketIo, SocketIoBuilder};
 pub use namespace::Namespace;
 pub use operators::BroadcastOperator;
 pub use parent::ParentNamespace;

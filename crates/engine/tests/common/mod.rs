@@ -29,19 +29,21 @@ pub struct Recorder {
 }
 
 impl Handler for Recorder {
+    type Session = ();
+
     fn on_connect(&self, socket: Arc<Socket>) {
         let _ = self.seen.send(Seen::Connect(socket.id().to_string()));
     }
-    fn on_message(&self, socket: &Arc<Socket>, message: Message) {
+    fn on_message(&self, _: &(), socket: &Arc<Socket>, message: Message) {
         let _ = self.seen.send(Seen::Message(socket.id().to_string(), message.clone()));
         if self.echo {
             let _ = socket.send(message);
         }
     }
-    fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
+    fn on_disconnect(&self, _: (), socket: &Arc<Socket>, reason: DisconnectReason) {
         let _ = self.seen.send(Seen::Disconnect(socket.id().to_string(), reason));
     }
-    fn on_upgrade(&self, socket: &Arc<Socket>) {
+    fn on_upgrade(&self, _: &(), socket: &Arc<Socket>) {
         let _ = self.seen.send(Seen::Upgrade(socket.id().to_string()));
     }
 }

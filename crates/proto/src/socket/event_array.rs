@@ -94,6 +94,11 @@ impl<'de> Visitor<'de> for EventVisitor {
         let mut args = Vec::new();
         if name.is_some() {
             while let Some(arg) = seq.next_element::<Value>()? {
+                if args.capacity() == 0 {
+                    // Most events carry one argument: room for exactly one first (a push
+                    // would make room for four).
+                    args.reserve_exact(1);
+                }
                 args.push(arg);
             }
         }

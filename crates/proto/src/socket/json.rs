@@ -1,8 +1,6 @@
 //! The default parser's text format:
 //! `<type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]`.
 
-use std::io::Write as _;
-
 use bytes::Bytes;
 
 use serde::Serialize;
@@ -58,8 +56,7 @@ pub(crate) fn encode_ack_wire<T: Serialize + ?Sized>(
             out.extend_from_slice(ns.as_bytes());
             out.push(b',');
         }
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{id}");
+        push_number(out, id);
         out.push(b'[');
         serde_json::to_writer(&mut *out, value)?;
         out.push(b']');
@@ -82,6 +79,11 @@ pub(crate) fn encode_ack_wire<T: Serialize + ?Sized>(
     Ok(EncodedMessage::from_wire(text).unwrap_or_else(|_| EncodedMessage::text("")))
 }
 
+/// Appends `n` in decimal (an ack id, an attachment count).
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
 /// The largest scratch buffer a thread keeps between encodings.
 const MAX_SCRATCH: usize = 64 * 1024;
 
@@ -97,8 +99,8 @@ fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
     out.push(b'0' + ty as u8);
     let attachments = packet.payload().map(Payload::attachments).unwrap_or_default();
     if !attachments.is_empty() {
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{}-", attachments.len());
+        push_number(&mut out, attachments.len() as u64);
+        out.push(b'-');
     }
     if packet.ns != MAIN_NAMESPACE {
         out.extend_from_slice(packet.ns.as_bytes());
@@ -113,7 +115,7 @@ fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
         PacketData::Disconnect => {}
         PacketData::Event { event, payload, ack } => {
             if let Some(id) = ack {
-                let _ = write!(out, "{id}");
+                push_number(&mut out, *id);
             }
             out.push(b'[');
             push_json(&mut out, event.as_str());
@@ -124,7 +126,7 @@ fn encode_text(packet: &Packet, mut out: Vec<u8>) -> (Str, &[Bytes]) {
             out.push(b']');
         }
         PacketData::Ack { payload, ack } => {
-            let _ = write!(out, "{ack}");
+            push_number(&mut out, *ack);
             push_json(&mut out, payload.args());
         }
         PacketData::ConnectError(v) => push_json(&mut out, v),

@@ -73,6 +73,7 @@ impl Conn for FakeConn {
 pub(crate) struct Peer {
     pub(crate) io: SocketIo,
     pub(crate) conn: Arc<FakeConn>,
+    client: Option<Arc<crate::client::Client>>,
     rx: mpsc::UnboundedReceiver<Message>,
 }
 
@@ -103,21 +104,25 @@ impl Peer {
             io: Arc::downgrade(io.inner()),
             writable: std::sync::atomic::AtomicBool::new(true),
         });
-        io.inner().on_conn(
+        let client = io.inner().on_conn(
             conn.clone(),
             crate::handshake::RequestSource::Parts(Box::new(RequestParts::new(
                 uri.parse().unwrap(),
             ))),
         );
-        Peer { io: io.clone(), conn, rx }
+        Peer { io: io.clone(), conn, client, rx }
     }
 
     pub(crate) fn send(&self, text: &str) {
-        self.io.inner().on_message(&self.conn.sid, Message::Text(text.into()));
+        if let Some(client) = &self.client {
+            client.on_message(Message::Text(text.into()));
+        }
     }
 
     pub(crate) fn send_bin(&self, bytes: &[u8]) {
-        self.io.inner().on_message(&self.conn.sid, Message::Binary(bytes.to_vec().into()));
+        if let Some(client) = &self.client {
+            client.on_message(Message::Binary(bytes.to_vec().into()));
+        }
     }
 
     pub(crate) async fn recv(&mut self) -> Message {
