@@ -91,7 +91,7 @@ pub use switchboard_proto::engine::{EncodedMessage, Message};
 /// it and hands it to each later event, so that finding it costs no lookup.
 pub trait Handler: Send + Sync + 'static {
     /// What the handler keeps for each session (`()` if nothing).
-    type Session: Send + 'static;
+    type Session: Send + Sync + 'static;
     /// A new session completed its handshake (the `open` packet has been queued).
     fn on_connect(&self, socket: Arc<Socket>) -> Self::Session;
     /// A message packet arrived from the client.

@@ -120,8 +120,6 @@ const INPUTS_PER_POLL: usize = 64;
 struct Task<H: Handler> {
     engine: Engine<H>,
     socket: Arc<Socket>,
-    /// The handler's state for this session, from `on_connect` on (taken by `on_disconnect`).
-    state: Option<H::Session>,
     session: Session,
     /// The session's WebSocket once it runs over one.
     ws: Option<Ws>,
@@ -146,7 +144,6 @@ impl<H: Handler> Task<H> {
         Task {
             engine,
             socket,
-            state: None,
             session,
             ws,
             probe: None,
@@ -164,26 +161,32 @@ impl<H: Handler> Task<H> {
     #[allow(clippy::manual_async_fn)]
     fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
+            // The handler's state for this session: a local of the future, not a field, so
+            // that an `Option` around it costs no room.
             let state = self.engine.handler().on_connect(self.socket.clone());
-            self.state = Some(state);
             // One timer for the task's life, moved only when a deadline changes: a new timer
             // per wake-up would register and deregister it every time.
             let timer = tokio::time::sleep_until(Instant::now());
             tokio::pin!(timer);
             // The whole loop is one poll function: the future holds no sub-futures, which
             // keeps an idle session small, and a wake-up handles every ready input at once.
-            let reason = poll_fn(|cx| self.poll_run(cx, timer.as_mut())).await;
-            self.teardown(reason);
+            let reason = poll_fn(|cx| self.poll_run(cx, &state, timer.as_mut())).await;
+            self.teardown(state, reason);
         }
     }
 
     /// Drives the session until it waits for something (`Pending`) or closes.
-    fn poll_run(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<CloseReason> {
+    fn poll_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        state: &H::Session,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<CloseReason> {
         // The clock is read once per wake-up, at the first input, not once per input: the
         // inputs of one wake-up arrived together.
         let mut clock = None;
         for _ in 0..INPUTS_PER_POLL {
-            if let Some(reason) = self.drive(cx) {
+            if let Some(reason) = self.drive(cx, state) {
                 return Poll::Ready(reason);
             }
             if self.poll_flush(cx) {
@@ -344,7 +347,7 @@ impl<H: Handler> Task<H> {
     ///
     /// Frames are handed to tungstenite, which buffers them; `poll_flush` writes them out, so
     /// every frame of a wake-up goes out in one write.
-    fn drive(&mut self, cx: &mut Context<'_>) -> Option<CloseReason> {
+    fn drive(&mut self, cx: &mut Context<'_>, state: &H::Session) -> Option<CloseReason> {
         let mut closed = None;
         loop {
             // Take what the handler sent meanwhile, so that replies to a POST are in the
@@ -368,20 +371,14 @@ impl<H: Handler> Task<H> {
             while let Some(event) = self.session.poll_event() {
                 progress = true;
                 match event {
-                    Event::Message(m) => {
-                        if let Some(state) = &self.state {
-                            self.engine.handler().on_message(state, &self.socket, m);
-                        }
-                    }
+                    Event::Message(m) => self.engine.handler().on_message(state, &self.socket, m),
                     Event::Upgraded => {
                         if let Some(probe) = self.probe.take() {
                             self.ws = Some(*probe);
                             self.ws_unflushed = std::mem::take(&mut self.probe_unflushed);
                         }
                         self.socket.set_upgraded();
-                        if let Some(state) = &self.state {
-                            self.engine.handler().on_upgrade(state, &self.socket);
-                        }
+                        self.engine.handler().on_upgrade(state, &self.socket);
                     }
                     Event::ProbeClosed => {
                         self.probe_unflushed = false;
@@ -436,7 +433,7 @@ impl<H: Handler> Task<H> {
         took
     }
 
-    fn teardown(mut self, reason: CloseReason) {
+    fn teardown(mut self, state: H::Session, reason: CloseReason) {
         tracing::debug!(sid = %self.socket.id(), ?reason, "session closed");
         self.engine.remove(self.socket.id());
         self.socket.set_disconnected();
@@ -449,9 +446,7 @@ impl<H: Handler> Task<H> {
             close_ws(*probe);
         }
         let reason = DisconnectReason::from_close(reason);
-        if let Some(state) = self.state.take() {
-            self.engine.handler().on_disconnect(state, &self.socket, reason);
-        }
+        self.engine.handler().on_disconnect(state, &self.socket, reason);
     }
 }
 

@@ -71,7 +71,6 @@ impl Conn for FakeConn {
 
 /// One fake client connection.
 pub(crate) struct Peer {
-    pub(crate) io: SocketIo,
     pub(crate) conn: Arc<FakeConn>,
     client: Option<Arc<crate::client::Client>>,
     rx: mpsc::UnboundedReceiver<Message>,
@@ -110,7 +109,7 @@ impl Peer {
                 uri.parse().unwrap(),
             ))),
         );
-        Peer { io: io.clone(), conn, client, rx }
+        Peer { conn, client, rx }
     }
 
     pub(crate) fn send(&self, text: &str) {
