@@ -192,6 +192,16 @@ impl<H: Handler> Task<H> {
             if self.poll_flush(cx) {
                 continue;
             }
+            // The deadlines are looked at once no input is left, not after every input.
+            if let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) {
+                // A timer that fired reads it again: its deadline passed after the first read.
+                let now = match input {
+                    Input::Timer => *clock.insert(now()),
+                    _ => *clock.get_or_insert_with(now),
+                };
+                self.handle(cx, input, now);
+                continue;
+            }
             let deadline = match (self.session.poll_timeout(), self.write_deadline) {
                 (Some(a), Some(b)) => Some(Instant::from_std(a).min(b)),
                 (a, b) => a.map(Instant::from_std).or(b),
@@ -200,20 +210,14 @@ impl<H: Handler> Task<H> {
                 if !self.armed || timer.deadline() != d {
                     timer.as_mut().reset(d);
                     self.armed = true;
+                    // Polled again, so that it wakes the task at its new deadline.
+                    continue;
                 }
             }
-            let Poll::Ready(input) = self.poll_input(cx, timer.as_mut()) else {
-                // Idle until the next wake-up: the session gives back its queues' memory now,
-                // not after every input (the next input would allocate them again).
-                self.session.shrink_idle();
-                return Poll::Pending;
-            };
-            // A timer that fired reads it again: its deadline passed after the first read.
-            let now = match input {
-                Input::Timer => *clock.insert(now()),
-                _ => *clock.get_or_insert_with(now),
-            };
-            self.handle(cx, input, now);
+            // Idle until the next wake-up: the session gives back its queues' memory now,
+            // not after every input (the next input would allocate them again).
+            self.session.shrink_idle();
+            return Poll::Pending;
         }
         // Busy: let other tasks run, and come back at once.
         cx.waker().wake_by_ref();
