@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
+use smol_str::SmolStr;
 use switchboard_proto::Str;
 use switchboard_proto::engine::EncodedMessage;
 use switchboard_proto::socket::{EventName, Packet, Payload};
@@ -15,19 +16,14 @@ use crate::{BroadcastFlags, Offset, RecoveryOptions, Room};
 ///
 /// Ids up to [`SocketId::INLINE`] bytes (the server's own are 20) are kept inline: no
 /// allocation, and every map entry keyed by a socket (several per connection) stays three
-/// words. Longer ids share one allocation.
-#[derive(Clone)]
-pub struct SocketId(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Inline { len: u8, bytes: [u8; SocketId::INLINE] },
-    Shared(Arc<str>),
-}
+/// words. Longer ids share one allocation. It compares, orders and hashes as its text, so
+/// that maps keyed by ids can be searched with a room name (`Borrow<str>`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SocketId(SmolStr);
 
 impl SocketId {
     /// The longest id kept without an allocation.
-    pub const INLINE: usize = 22;
+    pub const INLINE: usize = 23;
 
     /// Wraps an id.
     pub fn new(id: impl Into<Str>) -> Self {
@@ -35,57 +31,17 @@ impl SocketId {
     }
 
     fn from_str_ref(id: &str) -> Self {
-        let mut bytes = [0u8; SocketId::INLINE];
-        match (bytes.get_mut(..id.len()), u8::try_from(id.len())) {
-            (Some(head), Ok(len)) => {
-                head.copy_from_slice(id.as_bytes());
-                SocketId(Repr::Inline { len, bytes })
-            }
-            _ => SocketId(Repr::Shared(Arc::from(id))),
-        }
+        SocketId(SmolStr::new(id))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Inline { len, bytes } => bytes
-                .get(..usize::from(*len))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default(),
-            Repr::Shared(s) => s,
-        }
+        self.0.as_str()
     }
 
     /// The room named after this socket, which the socket is always in.
     pub fn room(&self) -> Room {
         Room::from(self.as_str())
-    }
-}
-
-impl PartialEq for SocketId {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for SocketId {}
-
-impl PartialOrd for SocketId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for SocketId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl std::hash::Hash for SocketId {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As the text: maps keyed by ids can be searched with a room name (`Borrow<str>`).
-        self.as_str().hash(state);
     }
 }
 
@@ -283,8 +239,8 @@ mod tests {
         let edge = SocketId::new("x".repeat(SocketId::INLINE));
         let long = SocketId::new(String::from("y").repeat(SocketId::INLINE + 1));
         let empty = SocketId::from("");
-        assert!(matches!(short.0, Repr::Inline { .. }) && matches!(edge.0, Repr::Inline { .. }));
-        assert!(matches!(long.0, Repr::Shared(_)));
+        assert!(!short.0.is_heap_allocated() && !edge.0.is_heap_allocated());
+        assert!(long.0.is_heap_allocated());
         assert_eq!(short.as_str(), "abcdefghijklmnopqrst");
         assert_eq!(edge.as_str().len(), SocketId::INLINE);
         assert_eq!(long.to_string(), "y".repeat(SocketId::INLINE + 1));

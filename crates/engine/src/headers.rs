@@ -38,7 +38,12 @@ pub struct RequestHeaders {
 impl RequestHeaders {
     /// The value of the first header called `name` (any case).
     pub fn find(&self, name: &str) -> Option<&[u8]> {
-        self.lines().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        // On the bytes: no line's name is checked to be UTF-8 for this.
+        self.raw.split(|&b| b == b'\n').find_map(|line| {
+            let value = line.get(name.len()..)?.strip_prefix(b":")?;
+            let line_name = line.get(..name.len())?;
+            line_name.eq_ignore_ascii_case(name.as_bytes()).then_some(value)
+        })
     }
 
     /// Whether a header called `name` (any case) is there.

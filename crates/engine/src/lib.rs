@@ -122,7 +122,7 @@ struct Shared {
     /// The open sessions by id. Request handlers look sessions up here; each session task
     /// inserts itself when created and removes itself when it ends. Held only for map
     /// operations, never across an await.
-    sessions: Mutex<HashMap<Sid, SessionHandle>>,
+    sessions: Mutex<HashMap<Sid, SessionHandle, foldhash::fast::RandomState>>,
     /// Set by [`Engine::close`]: new handshakes are refused.
     closed: AtomicBool,
 }
@@ -137,7 +137,7 @@ impl<H: Handler> Engine<H> {
     /// A server that calls `handler` for every session.
     pub fn new(handler: Arc<H>, config: EngineConfig) -> Self {
         let shared =
-            Shared { sessions: Mutex::new(HashMap::new()), closed: AtomicBool::new(false) };
+            Shared { sessions: Mutex::new(HashMap::default()), closed: AtomicBool::new(false) };
         Engine { inner: Arc::new(Inner { handler, config, shared }) }
     }
 
@@ -192,7 +192,9 @@ impl<H: Handler> Engine<H> {
         serve(listener, self.service()).await
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, SessionHandle>> {
+    fn sessions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Sid, SessionHandle, foldhash::fast::RandomState>> {
         // A panic while holding the lock cannot leave the map inconsistent: recover it.
         self.inner.shared.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }

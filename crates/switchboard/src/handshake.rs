@@ -281,25 +281,7 @@ impl Handshake {
 
 /// `Sun, 22 Nov 2026 00:00:00 GMT` for `secs` since the epoch.
 fn http_date(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let weekday =
-        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap_or(0)];
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let names =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let mon = names.get(usize::try_from(month - 1).unwrap_or(0)).copied().unwrap_or("Jan");
-    format!("{weekday}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT")
+    httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]
