@@ -120,13 +120,17 @@ impl Messages {
     }
 }
 
-impl Iterator for Messages {
+impl IntoIterator for Messages {
     type Item = EncodedMessage;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<EncodedMessage>, DequeIter>;
 
-    fn next(&mut self) -> Option<EncodedMessage> {
-        self.pop()
+    /// Oldest first; each message is moved once (a `pop` moves the next one to the front).
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
     }
 }
+
+type DequeIter = std::collections::vec_deque::IntoIter<EncodedMessage>;
 
 impl std::fmt::Debug for Mailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -314,7 +318,10 @@ mod tests {
     use super::*;
 
     fn texts(messages: Messages) -> Vec<String> {
-        messages.map(|m| m.wire_text().map(|t| t.to_string()).unwrap_or_default()).collect()
+        messages
+            .into_iter()
+            .map(|m| m.wire_text().map(|t| t.to_string()).unwrap_or_default())
+            .collect()
     }
 
     #[test]
