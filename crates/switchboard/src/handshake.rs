@@ -147,7 +147,8 @@ impl RequestSource {
                 // allocates a header kept for the connection's life.
                 let request =
                     (Query::of_session(socket.clone()), Headers::of_session(socket.clone()));
-                Handshake::build(&req.uri, request, req.remote_addr, req.time, req.secure, auth)
+                let (time, secure) = (req.time, req.secure);
+                Handshake::build(Origin::Session(socket.clone()), request, time, secure, auth)
             }
             #[cfg(test)]
             RequestSource::Parts(parts) => Handshake::new(parts, auth),
@@ -157,13 +158,21 @@ impl RequestSource {
 
 /// The handshake of a socket (Node's `socket.handshake`).
 ///
+/// The peer address, the date and the URL are read from the connection's first request
+/// when asked for ([`Handshake::address`], [`Handshake::time`], [`Handshake::url`]), not
+/// copied into every socket.
+///
 /// ```
 /// use switchboard::{Handshake, RequestParts};
 ///
-/// let parts = RequestParts::new("/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap());
+/// let mut parts = RequestParts::new("/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap());
+/// parts.remote_addr = Some("10.0.0.7:51000".parse().unwrap());
 /// let hs = Handshake::new(&parts, serde_json::json!({"token": "t"}));
 /// assert_eq!(hs.query.get("room").map(String::as_str), Some("a"));
 /// assert_eq!(hs.auth["token"], "t");
+/// assert_eq!(hs.address(), "10.0.0.7");
+/// assert_eq!(hs.url(), "/socket.io/?EIO=4&transport=polling&room=a");
+/// assert!(hs.time().ends_with(" GMT"));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -175,31 +184,65 @@ pub struct Handshake {
     /// The headers of the first request (shared, not copied, by every handshake of the
     /// connection).
     pub headers: Headers,
-    /// The peer's IP address (empty if unknown).
-    pub address: String,
-    /// When the connection was made, as an RFC 2822-like date string.
-    pub time: String,
     /// When the connection was made, in milliseconds since the Unix epoch.
     pub issued: u64,
     /// Whether the connection is over TLS.
     pub secure: bool,
     /// Whether the request came from another origin (has an `Origin` header).
     pub xdomain: bool,
-    /// The request URL (path and query).
-    pub url: String,
+    /// Where the address and the URL are read from.
+    origin: Origin,
+}
+
+/// The request a handshake's address and URL come from.
+#[derive(Clone)]
+enum Origin {
+    /// The engine session's first request (read in place).
+    Session(Arc<switchboard_engine::Socket>),
+    /// Text of its own: a socket of another node, or a handshake built from parts.
+    Text(Box<OriginText>),
+}
+
+#[derive(Clone, Debug)]
+struct OriginText {
+    address: String,
+    /// The other node's own date text (`None`: made from `issued`).
+    time: Option<String>,
+    url: String,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (address, url) = match self {
+            Origin::Session(socket) => {
+                (socket.request().remote_addr.map(|a| a.ip()), url_of(socket))
+            }
+            Origin::Text(text) => return text.fmt(f),
+        };
+        f.debug_struct("Origin").field("address", &address).field("url", &url).finish()
+    }
+}
+
+/// The path and query of a session's first request.
+fn url_of(socket: &switchboard_engine::Socket) -> &str {
+    socket.request().uri.path_and_query().map(|p| p.as_str()).unwrap_or_default()
 }
 
 impl Handshake {
     /// The handshake of a socket connecting with `auth` over the request `parts`.
     pub fn new(parts: &RequestParts, auth: Value) -> Self {
         let request = (Query::new(parts.uri.query().unwrap_or_default()), parts.headers.clone());
-        Handshake::build(&parts.uri, request, parts.remote_addr, parts.time, parts.secure, auth)
+        let origin = Origin::Text(Box::new(OriginText {
+            address: parts.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            time: None,
+            url: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        }));
+        Handshake::build(origin, request, parts.time, parts.secure, auth)
     }
 
     fn build(
-        uri: &http::Uri,
+        origin: Origin,
         (query, headers): (Query, Headers),
-        remote_addr: Option<SocketAddr>,
         time: SystemTime,
         secure: bool,
         auth: Value,
@@ -208,16 +251,32 @@ impl Handshake {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        Handshake {
-            auth,
-            query,
-            xdomain: headers.has("origin"),
-            headers,
-            address: remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
-            time: http_date(issued / 1000),
-            issued,
-            secure,
-            url: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        Handshake { auth, query, xdomain: headers.has("origin"), headers, issued, secure, origin }
+    }
+
+    /// The peer's IP address (empty if unknown).
+    pub fn address(&self) -> String {
+        match &self.origin {
+            Origin::Session(socket) => {
+                socket.request().remote_addr.map(|a| a.ip().to_string()).unwrap_or_default()
+            }
+            Origin::Text(text) => text.address.clone(),
+        }
+    }
+
+    /// When the connection was made, as an HTTP date (`Sun, 22 Nov 2026 01:40:43 GMT`).
+    pub fn time(&self) -> String {
+        match &self.origin {
+            Origin::Text(text) if text.time.is_some() => text.time.clone().unwrap_or_default(),
+            _ => http_date(self.issued / 1000),
+        }
+    }
+
+    /// The request URL (path and query).
+    pub fn url(&self) -> &str {
+        match &self.origin {
+            Origin::Session(socket) => url_of(socket),
+            Origin::Text(text) => &text.url,
         }
     }
 
@@ -234,12 +293,12 @@ impl Handshake {
             self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
         serde_json::json!({
             "headers": headers,
-            "time": self.time,
-            "address": self.address,
+            "time": self.time(),
+            "address": self.address(),
             "xdomain": self.xdomain,
             "secure": self.secure,
             "issued": self.issued,
-            "url": self.url,
+            "url": self.url(),
             "query": query,
             "auth": self.auth,
         })
@@ -269,12 +328,14 @@ impl Handshake {
             auth: v.get("auth").cloned().unwrap_or_else(|| Value::Object(Map::new())),
             query: Query::from(str_map(v.get("query"))),
             headers,
-            address: text("address"),
-            time: text("time"),
             issued: v.get("issued").and_then(Value::as_u64).unwrap_or(0),
             secure: v.get("secure").and_then(Value::as_bool).unwrap_or(false),
             xdomain: v.get("xdomain").and_then(Value::as_bool).unwrap_or(false),
-            url: text("url"),
+            origin: Origin::Text(Box::new(OriginText {
+                address: text("address"),
+                time: Some(text("time")),
+                url: text("url"),
+            })),
         }
     }
 }
@@ -306,6 +367,7 @@ mod tests {
         assert_eq!(back.auth, hs.auth);
         assert_eq!(back.headers, hs.headers);
         assert!(back.xdomain);
-        assert_eq!(back.url, "/socket.io/?x=1");
+        assert_eq!(back.url(), "/socket.io/?x=1");
+        assert_eq!(back.time(), hs.time());
     }
 }
