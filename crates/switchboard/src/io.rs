@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
-use switchboard_engine::{DisconnectReason as EngineReason, Engine, Message};
+use switchboard_engine::{DisconnectReason as EngineReason, Engine};
 use switchboard_proto::Str;
 use switchboard_proto::socket::{JsonParser, Parser, Payload};
 
@@ -29,6 +29,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 use crate::parent::{Matcher, ParentInner, ParentNamespace};
+
+mod handler;
+
+pub use handler::{IoHandler, IoSession};
 
 /// A session id as a map key, kept inline.
 type SessionKey = switchboard_adapter::SocketId;
@@ -152,59 +156,6 @@ impl IoInner {
     }
 }
 
-/// The engine's handler: forwards sessions to the Socket.IO layer.
-pub struct IoHandler(Arc<IoInner>);
-
-impl std::fmt::Debug for IoHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IoHandler")
-    }
-}
-
-/// What the Socket.IO layer keeps for one engine session: its client connection (opaque).
-pub struct IoSession(Option<Arc<Client>>);
-
-impl std::fmt::Debug for IoSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IoSession")
-    }
-}
-
-impl switchboard_engine::Handler for IoHandler {
-    type Session = IoSession;
-
-    fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) -> IoSession {
-        // The engine session keeps the request: every handshake reads it from there.
-        IoSession(self.0.on_conn(socket.clone(), RequestSource::Session(socket)))
-    }
-
-    fn on_message(
-        &self,
-        session: &IoSession,
-        _socket: &Arc<switchboard_engine::Socket>,
-        message: Message,
-    ) {
-        if let Some(client) = &session.0 {
-            client.on_message(message);
-        }
-    }
-
-    fn on_disconnect(
-        &self,
-        _session: IoSession,
-        socket: &Arc<switchboard_engine::Socket>,
-        reason: EngineReason,
-    ) {
-        self.0.on_close(socket.id().as_str(), reason);
-    }
-
-    fn on_upgrade(&self, session: &IoSession, _socket: &Arc<switchboard_engine::Socket>) {
-        if let Some(client) = &session.0 {
-            client.on_upgrade();
-        }
-    }
-}
-
 /// Builds a [`SocketIo`] with a custom adapter or parser.
 ///
 /// ```
@@ -275,7 +226,7 @@ impl SocketIoBuilder {
             }
             _ => None,
         };
-        let engine = Engine::new(Arc::new(IoHandler(inner.clone())), self.config.engine);
+        let engine = Engine::new(Arc::new(IoHandler::new(inner.clone())), self.config.engine);
         SocketIo { inner, engine, bundle }
     }
 }
