@@ -1,12 +1,15 @@
 //! One Engine.IO connection and the namespace sockets multiplexed on it.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::Context;
+use std::task::{Context, Poll};
 
+use futures_util::FutureExt as _;
 use serde_json::Value;
-use switchboard_engine::{DisconnectReason as EngineReason, Message};
+use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
 use switchboard_proto::socket::{Decode, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -69,12 +72,28 @@ struct Work {
     connect_timer: Option<AbortHandle>,
 }
 
-/// Polls `fut` once on the caller's task; if it is not done, a task finishes it. The future
-/// re-registers its waker when the task polls it, as every future must on each poll, so no
-/// wake-up is lost.
-fn run_now_or_spawn(mut fut: BoxFuture<()>) {
+/// Polls `fut` once on the caller's task; if it is not done, gives it back (to be finished by
+/// a task, which polls it again at once: the future re-registers its waker then, as every
+/// future must on each poll, so no wake-up is lost).
+///
+/// A panic in `fut` is caught and logged: it runs on a task that is not its own (the engine's
+/// session task, whose end would go unhandled), so it ends only this handling, as if it had
+/// panicked in a task of its own.
+fn poll_now(mut fut: BoxFuture<()>) -> Option<BoxFuture<()>> {
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    if fut.as_mut().poll(&mut cx).is_pending() {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => None,
+        Ok(Poll::Pending) => Some(fut),
+        Err(_) => {
+            tracing::error!("a handler panicked");
+            None
+        }
+    }
+}
+
+/// Polls `fut` once on the caller's task; if it is not done, a task finishes it.
+fn run_now_or_spawn(fut: BoxFuture<()>) {
+    if let Some(fut) = poll_now(fut) {
         // Owned by nobody: it ends when the handling does.
         tokio::spawn(fut);
     }
@@ -215,26 +234,49 @@ impl Client {
             work.queue.push_back(packet);
             return;
         }
+        work.running = true;
+        if self.conn.transport() == TransportKind::Polling {
+            // Over polling, answers wait for the next GET whatever runs them: the packet is
+            // handled at once, on the engine's task, and a task only finishes a handling
+            // that waits for something.
+            drop(work);
+            let client = self.clone();
+            let first = poll_now(Box::pin(async move { client.handle(packet).await }));
+            let mut work = lock(&self.work);
+            if first.is_none() && work.queue.is_empty() && work.closed.is_none() {
+                work.running = false;
+                return;
+            }
+            drop(work);
+            let client = self.clone();
+            tokio::spawn(async move { client.drain(first).await });
+            return;
+        }
         if work.queue.capacity() == 0 {
             // A burst (the rest of a read) usually follows: room for a few at once rather
             // than growing 4, 8 (freed when the drainer ends).
             work.queue.reserve(BURST);
         }
         work.queue.push_back(packet);
-        work.running = true;
         drop(work);
         let client = self.clone();
         // The drainer: ends once the queue is empty. A task rather than handling inline on
         // the engine's task: the engine then reads the rest of a burst before it writes, so
         // the answers of a burst go out in one write (inline, each answer cost a write: echo
         // with ack ran at a quarter of the rate).
-        tokio::spawn(async move { client.drain().await });
+        tokio::spawn(async move { client.drain(None).await });
     }
 
-    /// The drainer: runs the queued packets one by one, in order, and ends when none is left.
-    /// Packets queued before the connection closed still run first, as a close comes after
-    /// them; if one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
-    async fn drain(self: &Arc<Self>) {
+    /// The drainer: finishes `first` (a handling that started inline), then runs the queued
+    /// packets one by one, in order, and ends when none is left. Packets queued before the
+    /// connection closed still run first, as a close comes after them; if one of them waits,
+    /// the sockets disconnect meanwhile (see [`Client::on_close`]).
+    async fn drain(self: &Arc<Self>, first: Option<BoxFuture<()>>) {
+        if let Some(first) = first {
+            if !self.run_one(first).await {
+                return;
+            }
+        }
         // Whether the drainer already let the other tasks run once since its queue emptied.
         let mut lingered = false;
         loop {
@@ -269,30 +311,48 @@ impl Client {
                 }
                 (None, None) => return,
             };
+            // Pinned here, in the drainer's own state: handed on by reference, the (large)
+            // handling future is never moved.
             let handling = self.handle(packet);
             tokio::pin!(handling);
-            tokio::select! {
-                biased;
-                () = &mut handling => {}
-                () = self.closed.notified() => {
-                    // The connection closed while a handler runs (maybe waiting for an ack
-                    // that will never come): as in Node, the sockets disconnect now, and the
-                    // handler still runs to its end; the packets behind it are dropped.
-                    let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
-                    let closing = async {
-                        self.close_all(reason).await;
-                        self.done.set();
-                    };
-                    tokio::join!(handling, closing);
-                    {
-                        let mut work = lock(&self.work);
-                        work.running = false;
-                        work.queue = VecDeque::new();
-                    }
-                    // A namespace the handler joined after the first pass.
+            if !self.run_one(handling).await {
+                return;
+            }
+        }
+    }
+
+    /// Runs one packet's handling; false if the connection closed meanwhile (the sockets are
+    /// disconnected then, and the packets behind it dropped).
+    async fn run_one(self: &Arc<Self>, handling: impl Future<Output = ()> + Unpin) -> bool {
+        // A handler that panics ends its own handling only (logged), as on the engine's task
+        // (see `poll_now`): the packets behind it still run.
+        let handling = async move {
+            if AssertUnwindSafe(handling).catch_unwind().await.is_err() {
+                tracing::error!("a handler panicked");
+            }
+        };
+        tokio::pin!(handling);
+        tokio::select! {
+            biased;
+            () = &mut handling => true,
+            () = self.closed.notified() => {
+                // The connection closed while a handler runs (maybe waiting for an ack
+                // that will never come): as in Node, the sockets disconnect now, and the
+                // handler still runs to its end; the packets behind it are dropped.
+                let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
+                let closing = async {
                     self.close_all(reason).await;
-                    return;
+                    self.done.set();
+                };
+                tokio::join!(handling, closing);
+                {
+                    let mut work = lock(&self.work);
+                    work.running = false;
+                    work.queue = VecDeque::new();
                 }
+                // A namespace the handler joined after the first pass.
+                self.close_all(reason).await;
+                false
             }
         }
     }

@@ -20,6 +20,7 @@ pub(crate) struct FakeConn {
     io: Weak<IoInner>,
     /// What `send_encoded_volatile` sees; tests clear it to make the transport busy.
     pub(crate) writable: std::sync::atomic::AtomicBool,
+    transport: TransportKind,
 }
 
 impl Conn for FakeConn {
@@ -65,7 +66,7 @@ impl Conn for FakeConn {
     }
 
     fn transport(&self) -> TransportKind {
-        TransportKind::WebSocket
+        self.transport
     }
 }
 
@@ -94,6 +95,12 @@ impl Peer {
     }
 
     pub(crate) fn connect_with(io: &SocketIo, uri: &str) -> Peer {
+        Peer::connect_over(io, uri, TransportKind::WebSocket)
+    }
+
+    /// A connection whose engine transport is `transport` (the packets of a polling one are
+    /// handled on the engine's task, a WebSocket's by a drainer task).
+    pub(crate) fn connect_over(io: &SocketIo, uri: &str, transport: TransportKind) -> Peer {
         let (tx, rx) = mpsc::unbounded_channel();
         let sid = format!("sid{}", NEXT.fetch_add(1, Ordering::SeqCst));
         let conn = Arc::new(FakeConn {
@@ -102,6 +109,7 @@ impl Peer {
             closed: Mutex::new(None),
             io: Arc::downgrade(io.inner()),
             writable: std::sync::atomic::AtomicBool::new(true),
+            transport,
         });
         let client = io.inner().on_conn(
             conn.clone(),

@@ -6,6 +6,7 @@ mod broadcast;
 mod capture;
 mod harness;
 mod lifecycle;
+mod order;
 mod protocol;
 mod recovery;
 mod volatile;
