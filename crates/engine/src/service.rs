@@ -149,8 +149,22 @@ struct Query<'a> {
 impl<'a> Query<'a> {
     fn parse(query: Option<&'a str>) -> Self {
         let mut q = Query::default();
-        for pair in query.unwrap_or_default().split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        // Split on the bytes (`&` and `=` are ASCII, so every cut is a character boundary):
+        // a query is a few dozen bytes, read on every request, and a `char` pattern's search
+        // costs more than the scan.
+        let query = query.unwrap_or_default();
+        let bytes = query.as_bytes();
+        let ends = bytes.iter().enumerate().filter(|(_, b)| **b == b'&').map(|(i, _)| i);
+        let mut start = 0;
+        for end in ends.chain([bytes.len()]) {
+            let pair = query.get(start..end).unwrap_or_default();
+            start = end + 1;
+            let (k, v) = match pair.bytes().position(|b| b == b'=') {
+                Some(i) => {
+                    (pair.get(..i).unwrap_or_default(), pair.get(i + 1..).unwrap_or_default())
+                }
+                None => (pair, ""),
+            };
             match k {
                 "EIO" => q.eio = Some(v),
                 "transport" => q.transport = Some(v),
