@@ -21,6 +21,7 @@
 pub mod chart;
 pub mod cpu;
 pub mod figures;
+pub mod goals;
 pub mod hist;
 pub mod host;
 pub mod http;

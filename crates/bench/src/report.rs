@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use crate::figures;
 use crate::hist::median;
 use crate::results::Outcome;
 use crate::runner::Plan;
+use crate::{figures, goals};
 
 /// Every sample: server, then metric key, then one value per run.
 pub type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
@@ -85,7 +85,7 @@ pub fn med(samples: &Samples, server: &str, key: &str) -> Option<f64> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unit {
+pub(crate) enum Unit {
     PerSec,
     PerCpu,
     Micros,
@@ -190,7 +190,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
     v
 }
 
-fn fmt(v: Option<f64>, unit: Unit) -> String {
+pub(crate) fn fmt(v: Option<f64>, unit: Unit) -> String {
     let Some(v) = v else { return "—".into() };
     match unit {
         Unit::PerSec if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
@@ -215,7 +215,7 @@ pub fn ratio(ours: Option<f64>, theirs: Option<f64>, higher_better: bool) -> Opt
     Some(if higher_better { o / t } else { t / o })
 }
 
-fn fmt_ratio(r: Option<f64>) -> String {
+pub(crate) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
 }
 
@@ -298,65 +298,6 @@ pub fn table(plan: &Plan, samples: &Samples, servers: &[String]) -> String {
     t
 }
 
-fn goals(plan: &Plan, samples: &Samples) -> String {
-    let m = |s: &str, k: &str| med(samples, s, k);
-    let idle_key =
-        plan.idle_levels.last().map(|n| format!("idle.{n}.per_conn_kib")).unwrap_or_default();
-    let bc16 = plan
-        .bc_inflight
-        .last()
-        .map(|k| format!("bc.10000.{k}.deliveries_per_sec"))
-        .unwrap_or_default();
-    let check = |v: Option<f64>, ok: bool| match v {
-        None => "not measured".to_owned(),
-        Some(_) if ok => "met".to_owned(),
-        Some(_) => "not met".to_owned(),
-    };
-    let mut g = String::from(
-        "| Goal | Target | Measured | Per server CPU-second | |\n|---|---:|---:|---:|---|\n",
-    );
-    let idle = m("switchboard", &idle_key);
-    let _ = writeln!(
-        g,
-        "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | | {} |",
-        fmt(idle, Unit::Kib),
-        check(idle, idle.is_some_and(|v| v <= 4.0))
-    );
-    for (label, key, other, target) in [
-        ("Broadcast to 10k, most in flight, vs socketioxide", bc16.as_str(), "socketioxide", 3.0),
-        ("Broadcast to 10k, most in flight, vs Node", bc16.as_str(), "node", 15.0),
-        (
-            "Broadcast to 10k, 1 in flight, vs socketioxide",
-            "bc.10000.1.deliveries_per_sec",
-            "socketioxide",
-            1.3,
-        ),
-        ("Echo + ack saturation vs socketioxide", "echo.max.acks_per_sec", "socketioxide", 2.5),
-        ("Full handshakes/s vs socketioxide", "storm.per_sec", "socketioxide", 1.7),
-    ] {
-        let r = ratio(m("switchboard", key), m(other, key), true);
-        let cpu_key =
-            key.replace("deliveries_per_sec", "per_cpu").replace("acks_per_sec", "per_cpu");
-        let cpu_key = cpu_key.replace("per_sec", "per_cpu");
-        let rc = ratio(m("switchboard", &cpu_key), m(other, &cpu_key), true);
-        let _ = writeln!(
-            g,
-            "| {label} | ≥ {target}× | {} | {} | {} |",
-            fmt_ratio(r),
-            fmt_ratio(rc),
-            check(r, r.is_some_and(|r| r >= target))
-        );
-    }
-    let p99 = m("switchboard", "echo.40000.p99_us");
-    let _ = writeln!(
-        g,
-        "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | | {} |",
-        fmt(p99, Unit::Micros),
-        check(p99, p99.is_some_and(|v| v <= 300.0))
-    );
-    g
-}
-
 /// Writes `<date>.md`, `<date>.json` and the charts into `dir`.
 ///
 /// # Errors
@@ -397,7 +338,7 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
     md.push_str("## Results\n\n");
     md.push_str(&table);
     md.push_str("\n## Goals\n\n");
-    md.push_str(&goals(plan, samples));
+    md.push_str(&goals::table(plan, samples));
     md.push_str("\n## Charts\n\n");
     for (title, file) in &charts {
         let _ = writeln!(md, "![{title}]({file})\n");

@@ -1,0 +1,149 @@
+//! The report's goals table: the issue's targets, the medians against them, and how many runs
+//! met each on their own.
+
+use std::fmt::Write as _;
+
+use crate::report::{Samples, Unit, fmt, fmt_ratio, med, ratio};
+use crate::runner::Plan;
+
+/// The per-run values of `key` for `server` (one per run, in run order).
+fn runs<'a>(samples: &'a Samples, server: &str, key: &str) -> &'a [f64] {
+    samples.get(server).and_then(|m| m.get(key)).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// The ratio of every run to the same run of `other`: each scenario runs on every server in
+/// turn, so run `i` of both was taken minutes apart, on the same machine state. `None` when
+/// a run is missing on either side (then the runs no longer pair up).
+fn run_ratios(samples: &Samples, key: &str, other: &str) -> Option<Vec<f64>> {
+    let (ours, theirs) = (runs(samples, "switchboard", key), runs(samples, other, key));
+    if ours.is_empty() || ours.len() != theirs.len() {
+        return None;
+    }
+    ours.iter().zip(theirs).map(|(o, t)| ratio(Some(*o), Some(*t), true)).collect()
+}
+
+/// `3 of 5 (2.41–3.20×)`: how many of `values` pass `ok`, and their range.
+fn runs_met(
+    values: Option<&[f64]>,
+    ok: impl Fn(f64) -> bool,
+    show: impl Fn(f64) -> String,
+) -> String {
+    let Some(values) = values.filter(|v| !v.is_empty()) else { return "—".to_owned() };
+    let met = values.iter().filter(|v| ok(**v)).count();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{met} of {} ({}–{})", values.len(), show(lo), show(hi))
+}
+
+fn check(v: Option<f64>, ok: bool) -> String {
+    match v {
+        None => "not measured".to_owned(),
+        Some(_) if ok => "met".to_owned(),
+        Some(_) => "not met".to_owned(),
+    }
+}
+
+/// The goals table of the report.
+pub(crate) fn table(plan: &Plan, samples: &Samples) -> String {
+    let m = |s: &str, k: &str| med(samples, s, k);
+    let idle_key =
+        plan.idle_levels.last().map(|n| format!("idle.{n}.per_conn_kib")).unwrap_or_default();
+    let bc16 = plan
+        .bc_inflight
+        .last()
+        .map(|k| format!("bc.10000.{k}.deliveries_per_sec"))
+        .unwrap_or_default();
+    let mut g = String::from(
+        "The median of the runs decides; the last column says how many runs met the goal on \
+         their own, and the range of their values (ratios: each run against the same run of the \
+         other server).\n\n\
+         | Goal | Target | Measured | Per server CPU-second | | Runs that met it |\n\
+         |---|---:|---:|---:|---|---|\n",
+    );
+    let kib = |v: f64| fmt(Some(v), Unit::Kib);
+    let idle = m("switchboard", &idle_key);
+    let _ = writeln!(
+        g,
+        "| RSS per idle WebSocket connection (largest level) | ≤ 4 KiB | {} | | {} | {} |",
+        fmt(idle, Unit::Kib),
+        check(idle, idle.is_some_and(|v| v <= 4.0)),
+        runs_met(Some(runs(samples, "switchboard", &idle_key)), |v| v <= 4.0, kib)
+    );
+    for (label, key, other, target) in [
+        ("Broadcast to 10k, most in flight, vs socketioxide", bc16.as_str(), "socketioxide", 3.0),
+        ("Broadcast to 10k, most in flight, vs Node", bc16.as_str(), "node", 15.0),
+        (
+            "Broadcast to 10k, 1 in flight, vs socketioxide",
+            "bc.10000.1.deliveries_per_sec",
+            "socketioxide",
+            1.3,
+        ),
+        ("Echo + ack saturation vs socketioxide", "echo.max.acks_per_sec", "socketioxide", 2.5),
+        ("Full handshakes/s vs socketioxide", "storm.per_sec", "socketioxide", 1.7),
+    ] {
+        let r = ratio(m("switchboard", key), m(other, key), true);
+        let cpu_key =
+            key.replace("deliveries_per_sec", "per_cpu").replace("acks_per_sec", "per_cpu");
+        let cpu_key = cpu_key.replace("per_sec", "per_cpu");
+        let rc = ratio(m("switchboard", &cpu_key), m(other, &cpu_key), true);
+        let per_run = run_ratios(samples, key, other);
+        let _ = writeln!(
+            g,
+            "| {label} | ≥ {target}× | {} | {} | {} | {} |",
+            fmt_ratio(r),
+            fmt_ratio(rc),
+            check(r, r.is_some_and(|r| r >= target)),
+            runs_met(per_run.as_deref(), |v| v >= target, |v| fmt_ratio(Some(v)))
+        );
+    }
+    let p99 = m("switchboard", "echo.40000.p99_us");
+    let _ = writeln!(
+        g,
+        "| Echo + ack p99 at 40k acks/s | ≤ 0.3 ms | {} | | {} | {} |",
+        fmt(p99, Unit::Micros),
+        check(p99, p99.is_some_and(|v| v <= 300.0)),
+        runs_met(
+            Some(runs(samples, "switchboard", "echo.40000.p99_us")),
+            |v| v <= 300.0,
+            |v| { fmt(Some(v), Unit::Micros) }
+        )
+    );
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(entries: &[(&str, &str, &[f64])]) -> Samples {
+        let mut s = Samples::default();
+        for (server, key, values) in entries {
+            s.entry((*server).to_owned()).or_default().insert((*key).to_owned(), values.to_vec());
+        }
+        s
+    }
+
+    #[test]
+    fn runs_pair_up_by_index_and_count_what_met() {
+        let s = samples(&[
+            ("switchboard", "echo.max.acks_per_sec", &[300.0, 200.0, 260.0]),
+            ("socketioxide", "echo.max.acks_per_sec", &[100.0, 100.0, 100.0]),
+        ]);
+        let r = run_ratios(&s, "echo.max.acks_per_sec", "socketioxide");
+        assert_eq!(r, Some(vec![3.0, 2.0, 2.6]));
+        let shown = runs_met(r.as_deref(), |v| v >= 2.5, |v| fmt_ratio(Some(v)));
+        assert_eq!(shown, "2 of 3 (2.00×–3.00×)");
+        let t = table(&Plan::new(true), &s);
+        assert!(t.contains("| 2.60× | — | met | 2 of 3 (2.00×–3.00×) |"), "{t}");
+    }
+
+    #[test]
+    fn runs_that_do_not_pair_up_are_not_compared() {
+        let s = samples(&[
+            ("switchboard", "storm.per_sec", &[3.0, 2.0]),
+            ("socketioxide", "storm.per_sec", &[1.0]),
+        ]);
+        assert_eq!(run_ratios(&s, "storm.per_sec", "socketioxide"), None);
+        assert_eq!(runs_met(None, |_| true, |v| v.to_string()), "—");
+    }
+}
