@@ -2,26 +2,13 @@
 
 use std::time::Duration;
 
-use super::harness::Peer;
-use crate::{Socket, SocketIo};
-
-/// A socket handed to the test by the connection handler.
-async fn connected(io: &SocketIo) -> (Peer, Socket) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    io.on_connection(move |socket: Socket| {
-        let tx = tx.clone();
-        async move { tx.send(socket).unwrap() }
-    });
-    let mut peer = Peer::connect(io);
-    peer.join("/").await;
-    let socket = rx.recv().await.unwrap();
-    (peer, socket)
-}
+use super::harness::connected;
+use crate::SocketIo;
 
 #[tokio::test(start_paused = true)]
 async fn single_and_broadcast_acks_get_distinct_ids() {
     let io = SocketIo::new(Default::default());
-    let (mut peer, socket) = connected(&io).await;
+    let (mut peer, socket, _) = connected(&io).await;
 
     let single = socket.emit_with_ack("single", &1);
     let single_text = peer.recv_text().await;

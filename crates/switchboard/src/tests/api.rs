@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchboard_engine::DisconnectReason as EngineReason;
 
-use super::harness::Peer;
+use super::harness::{Peer, connected};
 use crate::{DisconnectReason, Event, MiddlewareError, Socket, SocketIo};
 
 pub(super) fn io() -> SocketIo {
@@ -368,14 +368,7 @@ async fn close_disconnects_everyone_and_refuses_new_clients() {
 #[tokio::test]
 async fn reserved_names_and_socket_state() {
     let io = io();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    io.on_connection(move |socket: Socket| {
-        let tx = tx.clone();
-        async move { tx.send(socket).unwrap() }
-    });
-    let mut peer = Peer::connect(&io);
-    let id = peer.join("/").await;
-    let socket = rx.recv().await.unwrap();
+    let (mut peer, socket, id) = connected(&io).await;
     assert_eq!(socket.id().as_str(), id);
     assert!(socket.connected());
     assert!(!socket.recovered());

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::api::io;
-use super::harness::Peer;
+use super::harness::{Peer, connected};
 use crate::{AckError, DisconnectReason, Event, Socket, SocketIo};
 
 #[tokio::test]
@@ -83,14 +83,7 @@ async fn a_broadcast_is_encoded_once() {
 #[tokio::test(start_paused = true)]
 async fn server_to_client_acks_with_timeout() {
     let io = io();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    io.on_connection(move |socket: Socket| {
-        let tx = tx.clone();
-        async move { tx.send(socket).unwrap() }
-    });
-    let mut peer = Peer::connect(&io);
-    peer.join("/").await;
-    let socket = rx.recv().await.unwrap();
+    let (mut peer, socket, _) = connected(&io).await;
 
     let pending = socket.emit_with_ack("q", &1);
     assert_eq!(peer.recv_text().await, r#"20["q",1]"#);

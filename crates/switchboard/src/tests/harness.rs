@@ -194,3 +194,17 @@ impl Peer {
         v["sid"].as_str().unwrap().to_owned()
     }
 }
+
+/// A client joined to `/` and the server's socket for it (handed over by a connection
+/// handler this installs), with the id the CONNECT answer gave.
+pub(crate) async fn connected(io: &SocketIo) -> (Peer, crate::Socket, String) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    io.on_connection(move |socket: crate::Socket| {
+        let tx = tx.clone();
+        async move { tx.send(socket).unwrap() }
+    });
+    let mut peer = Peer::connect(io);
+    let id = peer.join("/").await;
+    let socket = rx.recv().await.unwrap();
+    (peer, socket, id)
+}

@@ -2,20 +2,13 @@
 
 use std::sync::atomic::Ordering;
 
-use super::harness::Peer;
-use crate::{Socket, SocketIo};
+use super::harness::connected;
+use crate::SocketIo;
 
 #[tokio::test]
 async fn volatile_packets_are_dropped_when_the_transport_is_busy() {
     let io = SocketIo::new(Default::default());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    io.on_connection(move |socket: Socket| {
-        let tx = tx.clone();
-        async move { tx.send(socket).unwrap() }
-    });
-    let mut peer = Peer::connect(&io);
-    peer.join("/").await;
-    let socket = rx.recv().await.unwrap();
+    let (mut peer, socket, _) = connected(&io).await;
 
     socket.volatile().emit("v", &1).unwrap();
     io.volatile().emit("bv", &1).await.unwrap();
