@@ -223,6 +223,11 @@ impl std::fmt::Debug for Origin {
     }
 }
 
+/// A peer's IP address as text (empty if unknown).
+fn ip_text(addr: Option<SocketAddr>) -> String {
+    addr.map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
 /// The path and query of a session's first request.
 fn url_of(socket: &switchboard_engine::Socket) -> &str {
     socket.request().uri.path_and_query().map(|p| p.as_str()).unwrap_or_default()
@@ -233,7 +238,7 @@ impl Handshake {
     pub fn new(parts: &RequestParts, auth: Value) -> Self {
         let request = (Query::new(parts.uri.query().unwrap_or_default()), parts.headers.clone());
         let origin = Origin::Text(Box::new(OriginText {
-            address: parts.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            address: ip_text(parts.remote_addr),
             time: None,
             url: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
         }));
@@ -257,18 +262,17 @@ impl Handshake {
     /// The peer's IP address (empty if unknown).
     pub fn address(&self) -> String {
         match &self.origin {
-            Origin::Session(socket) => {
-                socket.request().remote_addr.map(|a| a.ip().to_string()).unwrap_or_default()
-            }
+            Origin::Session(socket) => ip_text(socket.request().remote_addr),
             Origin::Text(text) => text.address.clone(),
         }
     }
 
     /// When the connection was made, as an HTTP date (`Sun, 22 Nov 2026 01:40:43 GMT`).
     pub fn time(&self) -> String {
+        let made = || http_date(self.issued / 1000);
         match &self.origin {
-            Origin::Text(text) if text.time.is_some() => text.time.clone().unwrap_or_default(),
-            _ => http_date(self.issued / 1000),
+            Origin::Text(text) => text.time.clone().unwrap_or_else(made),
+            Origin::Session(_) => made(),
         }
     }
 
