@@ -34,4 +34,5 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
+pub mod stall;
 pub mod ws;

@@ -1,13 +1,13 @@
 //! `switchboard-bench`: `gen` runs one scenario against a server and prints one JSON line;
-//! `raw-server` is the raw TCP ceiling; `run` runs the whole comparison (what `cargo xtask bench`
-//! calls).
+//! `raw-server` is the raw TCP ceiling; `stall-probe` measures the core's own stalls; `run` runs
+//! the whole comparison (what `cargo xtask bench` calls).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use switchboard_bench::{net, polling, raw, runner, scenario};
+use switchboard_bench::{net, polling, raw, runner, scenario, stall};
 
 #[derive(Debug, Parser)]
 #[command(about = "Socket.IO load generator and side-by-side benchmark runner")]
@@ -37,6 +37,14 @@ enum Command {
         /// Write every frame of a wake-up in one write per connection.
         #[arg(long)]
         batched: bool,
+    },
+    /// Spin on this core and print, as one JSON line, the gaps the core did not give it.
+    StallProbe {
+        #[arg(long, default_value_t = 2000)]
+        duration_ms: u64,
+        /// The shortest gap counted, microseconds.
+        #[arg(long, default_value_t = 500)]
+        min_us: u64,
     },
     /// Run every scenario against every server and write the report.
     Run(runner::Options),
@@ -135,6 +143,12 @@ fn main() -> Result<()> {
         }
         Command::RawServer { port, batched } => {
             raw::serve(SocketAddr::from(([127, 0, 0, 1], port)), batched)
+        }
+        Command::StallProbe { duration_ms, min_us } => {
+            let stalls =
+                stall::probe(Duration::from_millis(duration_ms), Duration::from_micros(min_us));
+            println!("{}", serde_json::to_string(&stalls)?);
+            Ok(())
         }
         Command::Run(opts) => runner::run(&opts),
     }

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::host::{DamonPause, Steal, loadavg, machine, today};
 use crate::report::{self, Samples};
 use crate::results::Outcome;
+use crate::stall::{self, Stalls};
 
 /// Options of `switchboard-bench run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,6 +70,8 @@ pub struct Plan {
     pub echo_rates: Vec<f64>,
     /// Length of each timed scenario, ms.
     pub duration_ms: u64,
+    /// Length of each run's stall probe, ms.
+    pub stall_probe_ms: u64,
 }
 
 impl Plan {
@@ -84,6 +87,7 @@ impl Plan {
                 bc_inflight: vec![1, 16],
                 echo_rates: vec![10_000.0, 40_000.0],
                 duration_ms: 1000,
+                stall_probe_ms: 500,
             }
         } else {
             Self {
@@ -94,6 +98,7 @@ impl Plan {
                 bc_inflight: vec![1, 4, 16],
                 echo_rates: vec![10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0],
                 duration_ms: 3000,
+                stall_probe_ms: 2000,
             }
         }
     }
@@ -335,10 +340,19 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut log = Vec::new();
     let mut order: Vec<String> = opts.servers.clone();
     order.extend([s("raw"), s("raw-batched")]);
+    // Per run: what a bare busy loop saw on the server's and the generator's core.
+    let mut stalls: Vec<[Stalls; 2]> = Vec::new();
     for rep in 0..runs {
         // Each server's echo saturation in this repetition.
         let mut sat = BTreeMap::new();
         for step in steps(&plan, rep) {
+            if step.rate.is_some() && stalls.len() == rep {
+                // Right before the fixed-rate echo steps, whose tails these stalls bound.
+                match probe_cores(opts, &plan) {
+                    Ok(both) => stalls.push(both),
+                    Err(e) => log.push(format!("run {rep}, stall probe: {e:#}")),
+                }
+            }
             eprintln!(
                 "bench: run {}/{runs}: {} {} ({:.0?} so far)",
                 rep + 1,
@@ -361,7 +375,11 @@ pub fn run(opts: &Options) -> Result<()> {
         pinned,
         nofile,
         servers: opts.servers.clone(),
-        machine: describe_machine(quiet.paused, &Steal::now().describe_since(&steal_before)),
+        machine: describe_machine(
+            quiet.paused,
+            &Steal::now().describe_since(&steal_before),
+            &describe_stalls(opts, &plan, &stalls),
+        ),
         elapsed: started.elapsed(),
         errors: log,
         load: format!("{load_before} before, {} after", loadavg()),
@@ -380,8 +398,48 @@ pub fn run(opts: &Options) -> Result<()> {
     Ok(())
 }
 
-/// The machine line of the report: CPU, Node, what was quieted, and the steal time seen.
-fn describe_machine(damon_paused: bool, steal: &str) -> String {
+/// Runs the stall probe on the server's and the generator's core at once (nothing else runs).
+fn probe_cores(opts: &Options, plan: &Plan) -> Result<[Stalls; 2]> {
+    let spawn = |cpu: usize| -> Result<Child> {
+        let mut cmd = taskset(cpu);
+        cmd.arg(std::env::current_exe()?)
+            .args(["stall-probe", "--duration-ms", &s(plan.stall_probe_ms)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        cmd.spawn().context("starting the stall probe")
+    };
+    let (server, generator) = (spawn(opts.server_cpu)?, spawn(opts.gen_cpu)?);
+    let read = |child: Child| -> Result<Stalls> {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("the stall probe failed");
+        }
+        serde_json::from_slice(&out.stdout).context("stall probe output")
+    };
+    Ok([read(server)?, read(generator)?])
+}
+
+/// The stall probe's line of the report, empty if it never ran.
+fn describe_stalls(opts: &Options, plan: &Plan, runs: &[[Stalls; 2]]) -> String {
+    if runs.is_empty() {
+        return String::new();
+    }
+    let core = |i: usize| stall::describe(&runs.iter().map(|r| r[i]).collect::<Vec<_>>());
+    format!(
+        "stalls of 0.5 ms or more seen by a bare busy loop in {} ms before each run's \
+         fixed-rate echo steps, per run: the servers' core {} {}; the generator's core {} {}",
+        plan.stall_probe_ms,
+        opts.server_cpu,
+        core(0),
+        opts.gen_cpu,
+        core(1)
+    )
+}
+
+/// The machine line of the report: CPU, Node, what was quieted, the steal time and the
+/// stalls seen.
+fn describe_machine(damon_paused: bool, steal: &str, stalls: &str) -> String {
     let mut m = machine();
     if damon_paused {
         m.push_str("; the kernel's DAMON memory monitor (kdamond) paused for the run");
@@ -389,6 +447,10 @@ fn describe_machine(damon_paused: bool, steal: &str) -> String {
     if !steal.is_empty() {
         m.push_str("; time stolen by the hypervisor during the run: ");
         m.push_str(steal);
+    }
+    if !stalls.is_empty() {
+        m.push_str("; ");
+        m.push_str(stalls);
     }
     m
 }
