@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         duration_ms: u64,
         /// The shortest gap counted, microseconds.
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = stall::MIN_GAP.as_micros() as u64)]
         min_us: u64,
     },
     /// Run every scenario against every server and write the report.

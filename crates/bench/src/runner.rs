@@ -345,9 +345,12 @@ pub fn run(opts: &Options) -> Result<()> {
     for rep in 0..runs {
         // Each server's echo saturation in this repetition.
         let mut sat = BTreeMap::new();
+        let mut probed = false;
         for step in steps(&plan, rep) {
-            if step.rate.is_some() && stalls.len() == rep {
-                // Right before the fixed-rate echo steps, whose tails these stalls bound.
+            if step.rate.is_some() && !probed {
+                // Right before the fixed-rate echo steps, whose tails these stalls bound; once
+                // per run, even if it failed (logged).
+                probed = true;
                 match probe_cores(opts, &plan) {
                     Ok(both) => stalls.push(both),
                     Err(e) => log.push(format!("run {rep}, stall probe: {e:#}")),
@@ -404,6 +407,7 @@ fn probe_cores(opts: &Options, plan: &Plan) -> Result<[Stalls; 2]> {
         let mut cmd = taskset(cpu);
         cmd.arg(std::env::current_exe()?)
             .args(["stall-probe", "--duration-ms", &s(plan.stall_probe_ms)])
+            .args(["--min-us", &s(stall::MIN_GAP.as_micros())])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -427,8 +431,9 @@ fn describe_stalls(opts: &Options, plan: &Plan, runs: &[[Stalls; 2]]) -> String 
     }
     let core = |i: usize| stall::describe(&runs.iter().map(|r| r[i]).collect::<Vec<_>>());
     format!(
-        "stalls of 0.5 ms or more seen by a bare busy loop in {} ms before each run's \
+        "stalls of {} ms or more seen by a bare busy loop in {} ms before each run's \
          fixed-rate echo steps, per run: the servers' core {} {}; the generator's core {} {}",
+        stall::MIN_GAP.as_secs_f64() * 1000.0,
         plan.stall_probe_ms,
         opts.server_cpu,
         core(0),

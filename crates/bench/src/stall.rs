@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// The shortest gap a probe counts by default: far above the loop's own iteration (well under
+/// a microsecond), far below the latencies the report judges.
+pub const MIN_GAP: Duration = Duration::from_micros(500);
+
 /// What a probe saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stalls {
