@@ -32,6 +32,10 @@ pub enum RequestError {
     /// A polling body larger than `max_payload` (HTTP 413).
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A WebSocket upgrade whose `Sec-WebSocket-Version` is missing or not `13`: HTTP 426 with
+    /// `Sec-WebSocket-Version: 13`, as RFC 6455 §4.4 asks (Node's `ws` answers a bare 400).
+    #[error("unsupported websocket version")]
+    UnsupportedWebSocketVersion,
 }
 
 impl RequestError {
@@ -44,7 +48,9 @@ impl RequestError {
             RequestError::BadRequest => 3,
             RequestError::Forbidden(_) => 4,
             RequestError::UnsupportedProtocolVersion => 5,
-            RequestError::PayloadTooLarge => return None,
+            RequestError::PayloadTooLarge | RequestError::UnsupportedWebSocketVersion => {
+                return None;
+            }
         })
     }
 
@@ -59,6 +65,7 @@ impl RequestError {
             RequestError::Forbidden(_) => "Forbidden",
             RequestError::UnsupportedProtocolVersion => "Unsupported protocol version",
             RequestError::PayloadTooLarge => "Payload too large",
+            RequestError::UnsupportedWebSocketVersion => "Unsupported WebSocket version",
         }
     }
 
@@ -67,6 +74,7 @@ impl RequestError {
         match self {
             RequestError::Forbidden(_) => StatusCode::FORBIDDEN,
             RequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::UnsupportedWebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -84,6 +92,9 @@ impl RequestError {
             None => Response::new(Full::new(Bytes::new())),
         };
         *res.status_mut() = self.status();
+        if *self == RequestError::UnsupportedWebSocketVersion {
+            res.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        }
         res
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
 };
-use switchboard_proto::engine::websocket::{Frame, Opcode};
+use switchboard_proto::engine::websocket::{Frame, Opcode, close_code};
 use switchboard_proto::engine::{Handshake, Packet, PacketError, payload};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
@@ -280,9 +280,12 @@ impl<H: Handler> Task<H> {
     ) {
         let packet = match frame {
             Some(Ok(Frame::Text(text))) => match Packet::decode_text_bytes(text) {
-                // Not UTF-8 is a WebSocket error (1007), not a bad packet.
+                // Not UTF-8 is a WebSocket error (close code 1007), not a bad packet.
                 Err(PacketError::Utf8) => {
-                    self.ws = None;
+                    if let Some(mut ws) = self.ws.take() {
+                        ws.queue_close_code(close_code::INVALID_DATA);
+                        close_ws(ws);
+                    }
                     self.session.handle_transport_close(CloseReason::TransportError, now);
                     return;
                 }
@@ -306,7 +309,11 @@ impl<H: Handler> Task<H> {
             }
             Some(Err(e)) => {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "websocket error");
-                self.ws = None;
+                // The close frame that says why (queued by the connection for a frame error)
+                // goes out before the connection is dropped.
+                if let Some(ws) = self.ws.take() {
+                    close_ws(ws);
+                }
                 self.session.handle_transport_close(CloseReason::TransportError, now);
                 return;
             }

@@ -1,6 +1,8 @@
 //! WebSocket: the HTTP upgrade, WebSocket-only sessions and upgrade probes.
 
 mod conn;
+#[cfg(test)]
+mod tests;
 
 use std::future::poll_fn;
 use std::time::Duration;
@@ -19,17 +21,21 @@ use crate::{Engine, Handler};
 
 pub(crate) use conn::{WsConn, WsError};
 
-/// Whether `req` asks for a WebSocket upgrade.
+/// Whether `req` asks for a WebSocket upgrade: `Connection` lists the `upgrade` token and
+/// `Upgrade` lists `websocket` (both are comma-separated token lists, in any case, possibly
+/// over several header lines; RFC 7230 §6.1 and §6.7).
 pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
-    let connection_upgrade = req.headers().get_all(header::CONNECTION).iter().any(|v| {
-        v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
-    });
-    let upgrade_websocket = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    connection_upgrade && upgrade_websocket
+    has_token(req, header::CONNECTION, "upgrade") && has_token(req, header::UPGRADE, "websocket")
+}
+
+/// Whether one of the `name` header lines lists `token` (compared without case; a protocol's
+/// version, as in `websocket/13`, does not match).
+fn has_token<B>(req: &Request<B>, name: header::HeaderName, token: &str) -> bool {
+    req.headers().get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
 }
 
 /// Validates the upgrade request and builds the `101` answer.
@@ -38,7 +44,7 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<ResponseBody>, OnUpgrade)
         return Err(RequestError::BadRequest);
     }
     if req.headers().get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
-        return Err(RequestError::BadRequest);
+        return Err(RequestError::UnsupportedWebSocketVersion);
     }
     let key = req.headers().get(header::SEC_WEBSOCKET_KEY).ok_or(RequestError::BadRequest)?;
     let accept = derive_accept_key(key.as_bytes());

@@ -323,3 +323,138 @@ async fn a_text_frame_that_is_not_utf8_is_a_transport_error() {
     ws.send(WsMessage::Frame(bad)).await.unwrap();
     assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportError));
 }
+
+/// A WebSocket opened by hand over TCP, its open packet read: for frames no well-behaved
+/// client library would send.
+async fn raw_session(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {PATH}?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("maxPayload") {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("the open packet in time")
+            .unwrap();
+        assert!(n > 0, "connection closed before the open packet");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    tcp
+}
+
+/// A client frame: `b0` (fin, opcode), masked payload.
+fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![b0];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}
+
+/// Sends `bytes`, then reads the server's frames until its close frame (its payload) or the
+/// end of the connection (`None`: no close frame).
+async fn close_payload_after(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut tcp = raw_session(addr).await;
+    // The peer may reset once it has closed; what was sent before that is read all the same.
+    let _ = tcp.write_all(bytes).await;
+    let mut wire = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(payload) = close_frame(&wire) {
+            return Some(payload);
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("the server closes in time");
+        match read {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => wire.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The payload of the first close frame among the server's (unmasked, short) frames in `wire`.
+fn close_frame(wire: &[u8]) -> Option<Vec<u8>> {
+    let mut at = 0;
+    while at + 2 <= wire.len() {
+        let (opcode, len7) = (wire[at] & 0x0f, usize::from(wire[at + 1] & 0x7f));
+        let (len, head) = match len7 {
+            126 => (usize::from(u16::from_be_bytes([*wire.get(at + 2)?, *wire.get(at + 3)?])), 4),
+            n => (n, 2),
+        };
+        let payload = wire.get(at + head..at + head + len)?.to_vec();
+        if opcode == 0x8 {
+            return Some(payload);
+        }
+        at += head + len;
+    }
+    None
+}
+
+#[tokio::test]
+async fn failures_send_a_close_frame_that_says_why() {
+    let mut cfg = config();
+    cfg.max_payload = 1000;
+    let server = start(cfg).await;
+    let code = |payload: Option<Vec<u8>>| payload.map(|p| u16::from_be_bytes([p[0], p[1]]));
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        // Close codes a peer may not send are a protocol error, not echoed.
+        ("close 1005", masked(0x88, &1005u16.to_be_bytes()), 1002),
+        ("close 1006", masked(0x88, &1006u16.to_be_bytes()), 1002),
+        ("close 999", masked(0x88, &999u16.to_be_bytes()), 1002),
+        ("close 5000", masked(0x88, &5000u16.to_be_bytes()), 1002),
+        ("one-byte close", masked(0x88, &[3]), 1002),
+        ("close reason not utf-8", masked(0x88, &[0x03, 0xe8, 0xff, 0xfe]), 1007),
+        ("text not utf-8", masked(0x81, &[b'4', 0xc3, 0x28]), 1007),
+        ("unmasked", vec![0x81, 0x02, b'4', b'x'], 1002),
+        ("reserved bit", masked(0xc1, b"4x"), 1002),
+        ("reserved opcode", masked(0x83, b"4x"), 1002),
+        ("stray continuation", masked(0x80, b"4x"), 1002),
+        ("fragmented ping", masked(0x09, b"x"), 1002),
+        ("too big", masked(0x81, &[b'x'; 1001]), 1009),
+    ];
+    for (name, bytes, expected) in cases {
+        assert_eq!(code(close_payload_after(server.addr, &bytes).await), Some(expected), "{name}");
+    }
+    // Valid codes are echoed, with no reason.
+    for valid in [1000u16, 1001, 1003, 1011, 3000, 4999] {
+        let mut frame = valid.to_be_bytes().to_vec();
+        frame.extend_from_slice("bye ✓".as_bytes());
+        let echoed = close_payload_after(server.addr, &masked(0x88, &frame)).await;
+        assert_eq!(echoed, Some(valid.to_be_bytes().to_vec()), "{valid}");
+    }
+    // An empty close gets an empty close.
+    assert_eq!(close_payload_after(server.addr, &masked(0x88, &[])).await, Some(Vec::new()));
+}
+
+#[tokio::test]
+async fn a_wrong_websocket_version_gets_426_with_the_supported_version() {
+    let server = start(config()).await;
+    for version in ["8", "12", "14"] {
+        let headers = [
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", version),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        let target = format!("{PATH}?EIO=4&transport=websocket");
+        let reply = http_raw(server.addr, "GET", &target, &headers, b"").await;
+        assert_eq!(reply.status, 426, "{version}");
+        assert_eq!(reply.header("sec-websocket-version").as_deref(), Some("13"), "{version}");
+    }
+}

@@ -168,7 +168,7 @@ impl WsConn {
                     .decode(self.rbuf.get(self.rpos..).unwrap_or_default(), max_message)
                 {
                     Ok(decoded) => decoded,
-                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                    Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
                 };
                 if used == 0 {
                     break;
@@ -221,7 +221,7 @@ impl WsConn {
             loop {
                 let rest = filled.get(pos..).unwrap_or_default();
                 match self.decoder.decode(rest, max_message) {
-                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                    Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
                     Ok((0, _)) => {
                         self.rbuf.extend_from_slice(rest);
                         break;
@@ -239,11 +239,23 @@ impl WsConn {
     /// A frame on its way to the caller: a close frame is answered first.
     fn answer(&mut self, frame: Frame) -> Frame {
         if let Frame::Close(payload) = &frame {
-            // Echo the status code, as peers do.
+            // Echo the status code (the decoder checked that a peer may send it), as peers do.
             let code = payload.get(..2).unwrap_or_default().to_vec();
             self.queue_close(&code);
         }
         frame
+    }
+
+    /// Fails the connection for a frame error: queues the close frame whose status code says
+    /// why (1002, 1007 or 1009), which the caller writes out before dropping the connection.
+    fn fail(&mut self, error: FrameError) -> WsError {
+        self.queue_close_code(error.close_code());
+        WsError::Frame(error)
+    }
+
+    /// Queues a close frame carrying only `code`.
+    pub(crate) fn queue_close_code(&mut self, code: u16) {
+        self.queue_close(&code.to_be_bytes());
     }
 
     /// Queues a frame, failing if that would leave more than `max_write` bytes unwritten;

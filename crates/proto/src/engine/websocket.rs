@@ -107,6 +107,70 @@ pub enum FrameError {
     /// A message longer than the limit.
     #[error("message too long")]
     TooLong,
+    /// A close frame whose status code may not be sent on the wire (RFC 6455 §7.4): below
+    /// 1000, 1004 to 1006, 1015, or unassigned outside 3000-4999.
+    #[error("invalid close code {0}")]
+    CloseCode(u16),
+    /// Text that is not UTF-8: a text message or a close frame's reason.
+    #[error("invalid utf-8")]
+    Utf8,
+}
+
+/// The close status codes the server sends (RFC 6455 §7.4.1).
+pub mod close_code {
+    /// The purpose of the connection is fulfilled.
+    pub const NORMAL: u16 = 1000;
+    /// The peer broke the protocol.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// Text that is not UTF-8 (or data that does not fit its type).
+    pub const INVALID_DATA: u16 = 1007;
+    /// A message too big to handle.
+    pub const TOO_BIG: u16 = 1009;
+
+    /// Whether a peer may send `code` in a close frame: the codes RFC 6455 defines for the
+    /// wire (1000-1003, 1007-1011), the ones registered with IANA since (1012-1014), and the
+    /// ranges for libraries and applications (3000-4999). 1004 to 1006 and 1015 are reserved
+    /// for reports that never travel in a frame.
+    pub fn is_valid(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+}
+
+impl FrameError {
+    /// The status code of the close frame that fails the connection for this error:
+    /// [`close_code::TOO_BIG`] for a message over the limit, [`close_code::INVALID_DATA`] for
+    /// text that is not UTF-8, [`close_code::PROTOCOL_ERROR`] for everything else.
+    ///
+    /// ```
+    /// use switchboard_proto::engine::websocket::{FrameError, close_code};
+    ///
+    /// assert_eq!(FrameError::TooLong.close_code(), close_code::TOO_BIG);
+    /// assert_eq!(FrameError::Utf8.close_code(), close_code::INVALID_DATA);
+    /// assert_eq!(FrameError::Unmasked.close_code(), close_code::PROTOCOL_ERROR);
+    /// ```
+    pub fn close_code(self) -> u16 {
+        match self {
+            FrameError::TooLong => close_code::TOO_BIG,
+            FrameError::Utf8 => close_code::INVALID_DATA,
+            _ => close_code::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// Checks a close frame's payload: empty, or a status code a peer may send followed by a
+/// UTF-8 reason.
+fn check_close(payload: &[u8]) -> Result<(), FrameError> {
+    match payload {
+        [] => Ok(()),
+        [_] => Err(FrameError::Control),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !close_code::is_valid(code) {
+                return Err(FrameError::CloseCode(code));
+            }
+            std::str::from_utf8(reason).map(|_| ()).map_err(|_| FrameError::Utf8)
+        }
+    }
 }
 
 /// Joins the frames of a client connection into messages.
@@ -147,9 +211,7 @@ impl Decoder {
         let data = unmask(payload, head.mask);
         let frame = match head.opcode {
             Opcode::Close => {
-                if data.len() == 1 {
-                    return Err(FrameError::Control);
-                }
+                check_close(&data)?;
                 Some(Frame::Close(data.into()))
             }
             Opcode::Ping => Some(Frame::Ping(data.into())),
@@ -368,6 +430,35 @@ mod tests {
             d.decode(&client(0x88, b"", MASK), max).unwrap().1,
             Some(Frame::Close(Bytes::new()))
         );
+    }
+
+    #[test]
+    fn close_codes_and_reasons_are_checked() {
+        let close = |payload: &[u8]| Decoder::default().decode(&client(0x88, payload, MASK), 125);
+        for code in
+            [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1014, 3000, 4999]
+        {
+            let payload = code.to_be_bytes();
+            assert_eq!(
+                close(&payload).unwrap().1,
+                Some(Frame::Close(Bytes::copy_from_slice(&payload))),
+                "{code}"
+            );
+        }
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+            assert_eq!(close(&code.to_be_bytes()), Err(FrameError::CloseCode(code)), "{code}");
+            assert_eq!(FrameError::CloseCode(code).close_code(), close_code::PROTOCOL_ERROR);
+        }
+        // The reason must be UTF-8: a lone continuation byte, a truncated sequence, a surrogate.
+        for reason in [&b"\x80"[..], b"ok\xe2\x82", b"\xed\xa0\x80"] {
+            let payload = [&[0x03, 0xe8][..], reason].concat();
+            assert_eq!(close(&payload), Err(FrameError::Utf8), "{reason:?}");
+        }
+        let payload = [&[0x03, 0xe8][..], "ça va ✓".as_bytes()].concat();
+        assert_eq!(close(&payload).unwrap().1, Some(Frame::Close(payload.into())));
+        assert_eq!(FrameError::Utf8.close_code(), close_code::INVALID_DATA);
+        assert_eq!(FrameError::TooLong.close_code(), close_code::TOO_BIG);
+        assert_eq!(FrameError::Reserved.close_code(), close_code::PROTOCOL_ERROR);
     }
 
     #[test]
