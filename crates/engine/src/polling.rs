@@ -48,6 +48,12 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // One POST at a time, as in Node: a second one while the first is being read is a
+    // client error that ends the session ("data request overlap").
+    let Some(_posting) = Posting::begin(handle) else {
+        abort(handle, CloseReason::TransportError).await;
+        return Err(RequestError::BadRequest);
+    };
     let limit = config.max_payload;
     let declared = req
         .headers()
@@ -83,6 +89,21 @@ where
             Ok(text(Bytes::from_static(b"ok")))
         }
         Err(e) => refuse(handle, e).await,
+    }
+}
+
+/// A POST being read; the mark is cleared when it is dropped, however the POST ends.
+struct Posting<'a>(&'a SessionHandle);
+
+impl<'a> Posting<'a> {
+    fn begin(handle: &'a SessionHandle) -> Option<Self> {
+        handle.socket.begin_post().then_some(Posting(handle))
+    }
+}
+
+impl Drop for Posting<'_> {
+    fn drop(&mut self) {
+        self.0.socket.end_post();
     }
 }
 

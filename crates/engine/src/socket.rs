@@ -109,6 +109,10 @@ pub struct Socket {
     writable: AtomicBool,
     /// Set by the session task only, when the session moves to WebSocket.
     upgraded: AtomicBool,
+    /// Set while a POST of this session is being read, by that POST's request task: one at a
+    /// time, as in Node (a second one closes the session). It fits in the padding before
+    /// `max_buffered`: a session pays nothing for it.
+    posting: AtomicBool,
     /// `EngineConfig::max_buffered_messages`.
     max_buffered: usize,
     /// To the session task, which is its only receiver: messages (bounded by `max_buffered`),
@@ -128,9 +132,20 @@ impl Socket {
             upgraded: AtomicBool::new(upgraded),
             connected: AtomicBool::new(true),
             writable: AtomicBool::new(false),
+            posting: AtomicBool::new(false),
             mailbox: Mailbox::default(),
             max_buffered: max_buffered.max(1),
         }
+    }
+
+    /// Marks a POST as being read; false if another one already is.
+    pub(crate) fn begin_post(&self) -> bool {
+        !self.posting.swap(true, Ordering::AcqRel)
+    }
+
+    /// The POST marked by [`Socket::begin_post`] is done.
+    pub(crate) fn end_post(&self) {
+        self.posting.store(false, Ordering::Release);
     }
 
     /// The session id.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use switchboard_engine::{Cors, DisconnectReason, Message, Transports};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PATH: &str = "/engine.io/";
 
@@ -133,6 +134,43 @@ async fn overlapping_get_closes_the_session() {
     assert_eq!(server.next().await, Seen::Connect(sid.clone()));
     assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportError));
     assert_eq!(server.engine.session_count(), 0);
+}
+
+#[tokio::test]
+async fn overlapping_post_closes_the_session() {
+    let mut server = start(config()).await;
+    // The second POST must reach the server while the first one's body is being read. Nothing
+    // outside shows when the server has read the first head, so a try whose second POST came
+    // first (and was accepted, as it should be) starts over on a fresh session.
+    for _ in 0..20 {
+        let sid = handshake(server.addr).await;
+        assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+        let target = polling(PATH, Some(&sid));
+        // A first POST whose body is still coming (10 of 100 bytes sent).
+        let mut first = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "POST {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100\r\n\r\n4hello wor"
+        );
+        first.write_all(head.as_bytes()).await.unwrap();
+        let reply = http(server.addr, "POST", &target, b"4second").await;
+        if reply.status == 200 {
+            assert_eq!(
+                server.next().await,
+                Seen::Message(sid.clone(), Message::Text("second".into()))
+            );
+            continue;
+        }
+        assert_eq!(reply.status, 400, "{reply:?}");
+        assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportError));
+        assert_eq!(http(server.addr, "GET", &target, b"").await.status, 400);
+        // The first POST ends with the session: its answer is an error, never `ok`.
+        let _ = first.write_all(&[b'x'; 90]).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), first.read_to_end(&mut answer)).await;
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"), "{answer:?}");
+        return;
+    }
+    panic!("a second POST was accepted every time while the first was being read");
 }
 
 #[tokio::test]
