@@ -30,6 +30,11 @@ impl Default for Transports {
 #[non_exhaustive]
 pub struct Cors {
     /// Allowed origins; `None` allows any origin (`*`, or the request's origin with credentials).
+    ///
+    /// With a list, a request (polling or WebSocket upgrade) whose `Origin` is neither listed
+    /// nor its own (`Host`) is refused with `403 {"code":4,"message":"Origin not allowed"}`:
+    /// CORS headers do not protect a WebSocket, so this stops cross-site WebSocket hijacking.
+    /// Requests without `Origin` (not from a browser page) pass.
     pub origins: Option<Vec<String>>,
     /// Send `Access-Control-Allow-Credentials: true`.
     pub credentials: bool,

@@ -30,6 +30,40 @@ pub(crate) fn apply(cors: Option<&Cors>, origin: Option<&HeaderValue>, response:
     }
 }
 
+/// Whether a request may reach the engine, judging by its `Origin`: with a list of allowed
+/// origins, a request that names an origin must name a listed one or its own (same-origin:
+/// the origin's host and port are the request's `Host`). CORS headers only stop a browser
+/// from *reading* an answer, and do nothing for a WebSocket, so without this check any page
+/// could open a session with the visitor's cookies (cross-site WebSocket hijacking).
+/// Requests without `Origin` (not from a browser page) and servers with no list pass.
+pub(crate) fn origin_allowed(cors: Option<&Cors>, request: &HeaderMap) -> bool {
+    let (Some(Cors { origins: Some(list), .. }), Some(origin)) =
+        (cors, request.get(header::ORIGIN))
+    else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else { return false };
+    list.iter().any(|allowed| allowed == origin) || same_origin(origin, request.get(header::HOST))
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the host and port of `host`, default ports
+/// included.
+fn same_origin(origin: &str, host: Option<&HeaderValue>) -> bool {
+    let Some(host) = host.and_then(|h| h.to_str().ok()) else { return false };
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return false,
+    };
+    let with_port = |a: &str| match a.rsplit_once(':') {
+        // An IPv6 literal without a port (`[::1]`) has colons but ends in `]`.
+        Some((_, port)) if !port.ends_with(']') => a.to_ascii_lowercase(),
+        _ => format!("{}:{default_port}", a.to_ascii_lowercase()),
+    };
+    with_port(authority) == with_port(host)
+}
+
 /// The answer to a preflight `OPTIONS` request.
 pub(crate) fn preflight(cors: Option<&Cors>, request: &HeaderMap) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::new()));
@@ -87,6 +121,44 @@ mod tests {
         let mut out = HeaderMap::new();
         apply(None, req(Some("https://x.example")).get(header::ORIGIN), &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn origins_outside_the_list_are_refused_unless_same_origin() {
+        let list = Cors { origins: Some(vec!["https://a.example".into()]), credentials: false };
+        let request = |origin: Option<&'static str>, host: Option<&'static str>| {
+            let mut h = req(origin);
+            if let Some(host) = host {
+                h.insert(header::HOST, HeaderValue::from_static(host));
+            }
+            h
+        };
+        let cases = [
+            (Some("https://a.example"), Some("api.example"), true),
+            (None, Some("api.example"), true),
+            (Some("https://b.example"), Some("api.example"), false),
+            (Some("null"), Some("api.example"), false),
+            (Some("https://a.example.evil"), None, false),
+            (Some("http://api.example:8080"), Some("api.example:8080"), true),
+            (Some("http://API.example"), Some("api.example:80"), true),
+            (Some("https://api.example"), Some("api.example:443"), true),
+            (Some("https://api.example"), Some("api.example:80"), false),
+            (Some("http://[::1]:3000"), Some("[::1]:3000"), true),
+            (Some("http://[::1]"), Some("[::1]:80"), true),
+            (Some("ws://api.example"), Some("api.example"), false),
+            (Some("http://api.example:8081"), Some("api.example:8080"), false),
+        ];
+        for (origin, host, allowed) in cases {
+            assert_eq!(
+                origin_allowed(Some(&list), &request(origin, host)),
+                allowed,
+                "{origin:?} {host:?}"
+            );
+        }
+        // No list, or no CORS at all: every origin passes.
+        let evil = request(Some("https://evil.example"), Some("api.example"));
+        assert!(origin_allowed(Some(&Cors::default()), &evil));
+        assert!(origin_allowed(None, &evil));
     }
 
     #[test]

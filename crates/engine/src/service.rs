@@ -176,6 +176,9 @@ impl<'a> Query<'a> {
     }
 }
 
+/// The message of the `403` for a request from an origin outside `Cors::origins`.
+const ORIGIN_NOT_ALLOWED: &str = "Origin not allowed";
+
 async fn handle<H, B>(engine: Engine<H>, req: Request<B>) -> Response<ResponseBody>
 where
     H: Handler,
@@ -191,6 +194,9 @@ where
     let cors = config.cors.as_ref();
     if cors.is_some() && req.method() == Method::OPTIONS {
         return cors::preflight(cors, req.headers());
+    }
+    if !cors::origin_allowed(cors, req.headers()) {
+        return RequestError::Forbidden(ORIGIN_NOT_ALLOWED.to_owned()).response();
     }
     let origin = req.headers().get(header::ORIGIN).cloned();
     let mut res = match route(&engine, req).await {

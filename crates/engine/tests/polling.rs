@@ -230,7 +230,13 @@ async fn allow_request_and_cors() {
     assert_eq!(reply.header("access-control-allow-credentials").as_deref(), Some("true"));
     let headers = [("x-token", "1"), ("Origin", "https://evil.example")];
     let reply = http_raw(server.addr, "GET", &target, &headers, b"").await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.body, r#"{"code":4,"message":"Origin not allowed"}"#);
     assert_eq!(reply.header("access-control-allow-origin"), None);
+    // A page served by the server itself (its origin is the request's host) passes.
+    let same = format!("http://{}", server.addr);
+    let headers = [("x-token", "1"), ("Origin", same.as_str())];
+    assert_eq!(http_raw(server.addr, "GET", &target, &headers, b"").await.status, 200);
     let headers =
         [("Origin", "https://good.example"), ("Access-Control-Request-Headers", "x-token")];
     let reply = http_raw(server.addr, "OPTIONS", &target, &headers, b"").await;

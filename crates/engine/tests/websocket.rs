@@ -458,3 +458,47 @@ async fn a_wrong_websocket_version_gets_426_with_the_supported_version() {
         assert_eq!(reply.header("sec-websocket-version").as_deref(), Some("13"), "{version}");
     }
 }
+
+#[tokio::test]
+async fn an_upgrade_from_an_origin_outside_the_list_is_refused() {
+    let mut cfg = config();
+    let mut cors = switchboard_engine::Cors::default();
+    cors.origins = Some(vec!["https://good.example".to_owned()]);
+    cfg.cors = Some(cors);
+    let server = start(cfg).await;
+    let target = format!("{PATH}?EIO=4&transport=websocket");
+    let upgrade = |origin: &'static str| {
+        [
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Origin", origin),
+        ]
+    };
+    let reply = http_raw(server.addr, "GET", &target, &upgrade("https://evil.example"), b"").await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.body, r#"{"code":4,"message":"Origin not allowed"}"#);
+    assert_eq!(server.engine.session_count(), 0);
+    // A listed origin is upgraded (the head of the answer is enough: the session stays open).
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n");
+    for (name, value) in upgrade("https://good.example") {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    tcp.write_all(format!("{req}\r\n").as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "closed before the answer");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // A client that is no browser page sends no Origin, and is served.
+    let mut ws = ws(server.addr, None).await;
+    assert!(text(&mut ws).await.starts_with('0'));
+}
