@@ -9,6 +9,7 @@
 //! - `bench`: the side-by-side benchmarks against Node socket.io and socketioxide (`--quick` for a
 //!   short run); writes `bench/results/<date>.md` and the README's benchmark table.
 //! - `conformance`: the protocol test server on port 3000 (arguments are passed on).
+//! - `fuzz`: the cargo-fuzz targets of `fuzz/` on the nightly toolchain (`--seconds N` each).
 //! - `ensure-apt`: installs missing Debian packages (what later test steps use for Redis and
 //!   Chromium).
 //!
@@ -18,6 +19,7 @@ mod apt;
 mod bench;
 mod cmd;
 mod deps;
+mod fuzz;
 mod npm;
 mod test;
 
@@ -34,6 +36,7 @@ commands:
   run [ARGS...]                 run the switchboard server (e.g. `cargo xtask run --port 8080`)
   bench [--quick] [ARGS...]     benchmarks vs Node socket.io and socketioxide (bench/results/)
   conformance [ARGS...]         run the protocol test server (default `--port 3000`)
+  fuzz [--seconds N] [TARGET...] fuzz every decoder for N seconds each (default 60; nightly)
   ensure-apt PACKAGE...         apt-get install the Debian packages that are missing
   help                          this text
 ";
@@ -76,6 +79,10 @@ fn run() -> Result<ExitCode> {
             cmd::exit_code_of(cmd)
         }
         "bench" => bench::run(&root, &rest),
+        "fuzz" => {
+            fuzz::run(&root, &fuzz::Options::parse(&rest)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         "ensure-apt" => {
             let packages: Vec<&str> = rest.iter().map(String::as_str).collect();
             if packages.is_empty() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{apt, cmd, deps, npm};
+use crate::{apt, cmd, deps, fuzz, npm};
 
 /// The e2e test directory, relative to the workspace root.
 const E2E_DIR: &str = "tests/e2e";
@@ -155,6 +155,12 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     }
 
     report.step("cargo test", || passed_if(cmd::cargo(root).args(["test", "--workspace"])));
+
+    // Every decoder fuzzed briefly from the committed seeds (`cargo xtask fuzz` runs longer).
+    report.step("fuzz smoke", || {
+        fuzz::smoke(root)?;
+        Ok(Outcome::Passed)
+    });
 
     if options.no_e2e {
         report.skip("build examples", "--no-e2e");
