@@ -30,6 +30,14 @@ pub struct RedisConfig {
     pub min_backoff: Duration,
     /// The longest delay between reconnection attempts (default 5 s).
     pub max_backoff: Duration,
+    /// After a reconnection, how long queued publishes may wait for the other nodes to be
+    /// back (default 5 s): they are held until every subscribed channel has as many
+    /// subscribers as last seen, or this long, so that nodes reconnecting a little later
+    /// get them too.
+    pub resume_wait: Duration,
+    /// How often the subscriber counts of this driver's channels are read while connected
+    /// (default 2 s), to know how many nodes to wait for after an outage.
+    pub peers_interval: Duration,
 }
 
 impl Default for RedisConfig {
@@ -38,6 +46,8 @@ impl Default for RedisConfig {
             queue_cap: 10_000,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            resume_wait: Duration::from_secs(5),
+            peers_interval: Duration::from_secs(2),
         }
     }
 }
@@ -56,6 +66,8 @@ struct State {
     overflowed: u64,
     connections: u64,
     conn: Option<MultiplexedConnection>,
+    /// The last subscriber count seen for each channel.
+    peers: HashMap<String, usize>,
 }
 
 struct Shared {
@@ -149,14 +161,14 @@ impl Driver for RedisDriver {
 
     fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
         let conn = self.shared.lock().conn.clone();
+        let shared = self.shared.clone();
         Box::pin(async move {
             let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            let (_, n): (String, usize) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut conn)
+            let counts = num_sub(&mut conn, std::slice::from_ref(&channel))
                 .await
                 .map_err(|e| DriverError::Redis(Box::new(e)))?;
+            let n = counts.first().map_or(0, |(_, n)| *n);
+            shared.lock().peers.extend(counts);
             Ok(n)
         })
     }
@@ -252,11 +264,18 @@ impl Session {
             state.conn = Some(conn.clone());
             state.connections += 1;
         }
+        // Marks the subscriptions active, now that commands can be sent.
+        self.sync(shared, &mut sink).await?;
         self.established = true;
         if *was_up != Some(true) {
             tracing::info!("redis link up");
             *was_up = Some(true);
         }
+        if !shared.lock().queue.is_empty() {
+            self.wait_for_peers(shared, &mut conn).await?;
+        }
+        let mut poll = tokio::time::interval(shared.config.peers_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.flush(shared, &mut conn).await?;
             self.sync(shared, &mut sink).await?;
@@ -272,7 +291,42 @@ impl Session {
                     ))),
                 },
                 () = shared.wake.notified() => {}
+                _ = poll.tick() => {
+                    let channels: Vec<String> = self.channels.iter().cloned().collect();
+                    let counts = num_sub(&mut conn, &channels).await?;
+                    shared.lock().peers.extend(counts);
+                }
             }
+        }
+    }
+
+    /// Holds the queue until every channel has as many subscribers as last seen (the other
+    /// nodes resubscribed), at most `resume_wait`.
+    async fn wait_for_peers(
+        &self,
+        shared: &Shared,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<()> {
+        let wanted: Vec<(String, usize)> = {
+            let state = shared.lock();
+            self.channels
+                .iter()
+                .filter_map(|c| state.peers.get(c).map(|n| (c.clone(), *n)))
+                .collect()
+        };
+        let channels: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
+        let deadline = tokio::time::Instant::now() + shared.config.resume_wait;
+        loop {
+            let now: HashMap<String, usize> = num_sub(conn, &channels).await?.into_iter().collect();
+            let back = wanted.iter().all(|(c, n)| now.get(c).is_some_and(|m| m >= n));
+            if back || tokio::time::Instant::now() >= deadline {
+                if !back {
+                    tracing::warn!("not every node resubscribed in time; sending queued publishes");
+                }
+                return Ok(());
+            }
+            // Polling: Redis does not announce subscriptions.
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -305,8 +359,11 @@ impl Session {
         }
         self.channels = channels;
         self.patterns = patterns;
-        for s in shared.lock().subs.values() {
-            s.active.send_if_modified(|a| !std::mem::replace(a, true));
+        let state = shared.lock();
+        if state.conn.is_some() {
+            for s in state.subs.values() {
+                s.active.send_if_modified(|a| !std::mem::replace(a, true));
+            }
         }
         Ok(())
     }
@@ -334,6 +391,17 @@ impl Session {
             state.queue.drain(..n);
         }
     }
+}
+
+/// `PUBSUB NUMSUB` of `channels`.
+async fn num_sub(
+    conn: &mut MultiplexedConnection,
+    channels: &[String],
+) -> redis::RedisResult<Vec<(String, usize)>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    redis::cmd("PUBSUB").arg("NUMSUB").arg(channels).query_async(conn).await
 }
 
 /// Hands a message to the subscriptions it matches (by channel, or by the pattern that
