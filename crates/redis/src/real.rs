@@ -341,13 +341,15 @@ impl Session {
                 state.subs.values().flat_map(|s| s.sub.patterns.iter().cloned()).collect();
             (channels, patterns)
         };
-        let add: Vec<&String> = channels.difference(&self.channels).collect();
-        if !add.is_empty() {
-            sink.subscribe(add).await?;
-        }
+        // Patterns first: a node counted by NUMSUB (which counts channels only) then
+        // already gets broadcasts.
         let add: Vec<&String> = patterns.difference(&self.patterns).collect();
         if !add.is_empty() {
             sink.psubscribe(add).await?;
+        }
+        let add: Vec<&String> = channels.difference(&self.channels).collect();
+        if !add.is_empty() {
+            sink.subscribe(add).await?;
         }
         let gone: Vec<&String> = self.channels.difference(&channels).collect();
         if !gone.is_empty() {
