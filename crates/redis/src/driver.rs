@@ -99,6 +99,9 @@ pub trait Driver: Send + Sync + 'static {
     fn unsubscribe(&self, id: u64);
     /// The link's state and queue.
     fn status(&self) -> LinkStatus;
+    /// Resolves once every publish queued so far was sent (for short-lived publishers such
+    /// as an emitter run from a script). Waits for the connection when Redis is down.
+    fn flushed(&self) -> BoxFuture<'static, ()>;
 }
 
 /// A shared driver.

@@ -148,6 +148,11 @@ impl Driver for FakeDriver {
         self.mine.lock().unwrap_or_else(|e| e.into_inner()).retain(|x| *x != id);
     }
 
+    fn flushed(&self) -> BoxFuture<'static, ()> {
+        // Publishes are delivered when made.
+        Box::pin(async {})
+    }
+
     fn status(&self) -> LinkStatus {
         LinkStatus { state: LinkState::Connected, queued: 0, overflowed: 0, connections: 1 }
     }

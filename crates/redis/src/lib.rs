@@ -7,6 +7,10 @@
 //!   `fetch_sockets`, `sockets_join/leave`, `disconnect_sockets`, server-side emits with
 //!   acks, all rooms, server count; same channels, key prefix, msgpack encoding and request
 //!   types as Node.
+//! - [`Emitter`]: reach the sockets of the cluster from any process, in the format of
+//!   `@socket.io/redis-emitter` 5.x (`to/in/except/emit`, `sockets_join/leave`,
+//!   `disconnect_sockets`, `server_side_emit`); Switchboard nodes also accept what the Node
+//!   emitter publishes.
 //! - The driver seam ([`Driver`]): [`RedisDriver`] on a real server (reconnection with
 //!   backoff, resubscription, a bounded queue of publishes during an outage, its state in
 //!   [`LinkStatus`]), and [`FakeRedis`] in process for tests.
@@ -27,6 +31,7 @@
 mod adapter;
 mod cluster;
 mod driver;
+mod emitter;
 mod fake;
 mod incoming;
 mod protocol;
@@ -40,6 +45,7 @@ pub use driver::{
     Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, Subscription,
     SubscriptionHandle,
 };
+pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
 pub use real::{RedisConfig, RedisDriver};
 

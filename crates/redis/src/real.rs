@@ -78,6 +78,8 @@ struct Shared {
     state: Mutex<State>,
     // Wakes the link task: a publish was queued, a subscription changed, or the driver closed.
     wake: Notify,
+    // Wakes `flushed` callers when the queue becomes empty.
+    drained: Notify,
     closed: AtomicBool,
 }
 
@@ -124,6 +126,7 @@ impl RedisDriver {
             config,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
+            drained: Notify::new(),
             closed: AtomicBool::new(false),
         });
         // The link task: owns the connections for the driver's lifetime; it ends when the
@@ -191,6 +194,21 @@ impl Driver for RedisDriver {
     fn unsubscribe(&self, id: u64) {
         self.shared.lock().subs.remove(&id);
         self.shared.wake.notify_one();
+    }
+
+    fn flushed(&self) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            loop {
+                let drained = shared.drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                if shared.lock().queue.is_empty() {
+                    return;
+                }
+                drained.await;
+            }
+        })
     }
 
     fn status(&self) -> LinkStatus {
@@ -381,6 +399,7 @@ impl Session {
             let batch: Vec<(String, Bytes)> =
                 shared.lock().queue.iter().take(BATCH).cloned().collect();
             if batch.is_empty() {
+                shared.drained.notify_waiters();
                 return Ok(());
             }
             let mut pipe = redis::pipe();

@@ -112,7 +112,7 @@ export function record(socket, event) {
 }
 
 /** Resolves once `pred()` holds, checking on every `event` of `sockets`; fails after `ms`. */
-export function until(sockets, event, pred, what, ms = 5000) {
+export function until(sockets, event, pred, what, ms = 10_000) {
   return within(
     ms,
     new Promise((resolve) => {
