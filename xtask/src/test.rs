@@ -154,6 +154,13 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         });
     }
 
+    // The Redis adapter's integration tests and the cluster e2e start their own
+    // redis-server (Debian's package) on a free port.
+    report.step("apt: redis-server", || {
+        apt::ensure_apt(&["redis-server"])?;
+        Ok(Outcome::Passed)
+    });
+
     report.step("cargo test", || passed_if(cmd::cargo(root).args(["test", "--workspace"])));
 
     // Every decoder fuzzed briefly from the committed seeds (`cargo xtask fuzz` runs longer).

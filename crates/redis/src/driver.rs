@@ -1,0 +1,164 @@
+//! The driver seam: the few Redis operations the adapters need, so that they run against a
+//! real Redis ([`crate::RedisDriver`]) or an in-process fake ([`crate::FakeRedis`]).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use switchboard_adapter::BoxFuture;
+use tokio::sync::{mpsc, watch};
+
+/// Why a driver operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// There is no connection to Redis right now (it is being re-established).
+    #[error("not connected to redis")]
+    Disconnected,
+    /// The queue of publishes waiting for the connection is full; this one was dropped.
+    #[error("publish queue full ({cap} messages): message dropped")]
+    QueueFull {
+        /// The configured cap.
+        cap: usize,
+    },
+    /// Redis answered with an error or the connection broke during the command.
+    #[error("redis command failed")]
+    Redis(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Redis answered something unexpected.
+    #[error("unexpected reply from redis: {0}")]
+    Reply(String),
+}
+
+/// A message received on a subscribed channel or pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The channel it was published on.
+    pub channel: String,
+    /// Its body.
+    pub payload: Bytes,
+}
+
+/// What a subscriber listens to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    /// Exact channels (`SUBSCRIBE`).
+    pub channels: Vec<String>,
+    /// Glob patterns (`PSUBSCRIBE`).
+    pub patterns: Vec<String>,
+}
+
+/// A registered subscription: dropping it does not unsubscribe, [`Driver::unsubscribe`] does.
+#[derive(Debug)]
+pub struct SubscriptionHandle {
+    /// The id to unsubscribe with.
+    pub id: u64,
+    /// True while the subscription is active on Redis, false while (re)connecting.
+    pub active: watch::Receiver<bool>,
+}
+
+/// Whether the link to Redis is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkState {
+    /// Connected and subscribed.
+    Connected,
+    /// Connecting or reconnecting (with backoff); publishes are queued.
+    Reconnecting,
+}
+
+/// A snapshot of a driver's link: its state and its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkStatus {
+    /// Up or not.
+    pub state: LinkState,
+    /// Publishes waiting to be sent.
+    pub queued: usize,
+    /// Publishes dropped because the queue was full, since the start.
+    pub overflowed: u64,
+    /// Times the link was (re)established, since the start.
+    pub connections: u64,
+}
+
+/// The Redis operations of the adapters.
+///
+/// Publishes are queued synchronously, in call order, and sent in that order; a driver keeps
+/// them while the connection is down (up to its cap) and sends them once its subscriptions
+/// are back.
+pub trait Driver: Send + Sync + 'static {
+    /// Queues `payload` for `PUBLISH channel`.
+    fn publish(&self, channel: String, payload: Bytes) -> Result<(), DriverError>;
+    /// `PUBSUB NUMSUB channel`: how many connections subscribe to `channel`.
+    fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>>;
+    /// Subscribes; every matching message goes to `sink`, until [`Driver::unsubscribe`].
+    fn subscribe(
+        &self,
+        sub: Subscription,
+        sink: mpsc::UnboundedSender<Incoming>,
+    ) -> SubscriptionHandle;
+    /// Ends the subscription `id`.
+    fn unsubscribe(&self, id: u64);
+    /// The link's state and queue.
+    fn status(&self) -> LinkStatus;
+    /// Resolves once every publish queued so far was sent (for short-lived publishers such
+    /// as an emitter run from a script). Waits for the connection when Redis is down.
+    fn flushed(&self) -> BoxFuture<'static, ()>;
+}
+
+/// A shared driver.
+pub type SharedDriver = Arc<dyn Driver>;
+
+/// Whether `channel` matches the Redis glob `pattern` (`*`, `?`, `[...]`, `\` escapes).
+pub(crate) fn glob_match(pattern: &[u8], channel: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => channel.is_empty(),
+        Some((b'*', rest)) => {
+            (0..=channel.len()).any(|i| glob_match(rest, channel.get(i..).unwrap_or_default()))
+        }
+        Some((b'?', rest)) => channel.split_first().is_some_and(|(_, c)| glob_match(rest, c)),
+        Some((b'[', rest)) => {
+            let Some(end) = rest.iter().position(|b| *b == b']') else { return false };
+            let (set, after) = rest.split_at(end);
+            channel.split_first().is_some_and(|(c, tail)| {
+                set.contains(c) && glob_match(after.get(1..).unwrap_or_default(), tail)
+            })
+        }
+        Some((b'\\', rest)) => match rest.split_first() {
+            Some((p, prest)) => {
+                channel.split_first().is_some_and(|(c, tail)| c == p && glob_match(prest, tail))
+            }
+            None => false,
+        },
+        Some((p, rest)) => {
+            channel.split_first().is_some_and(|(c, tail)| c == p && glob_match(rest, tail))
+        }
+    }
+}
+
+/// `text` with Redis glob characters escaped, so that it matches only itself in a pattern.
+pub(crate) fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_redis_does() {
+        assert!(glob_match(b"socket.io#/#*", b"socket.io#/#room1#"));
+        assert!(glob_match(b"socket.io#/#*", b"socket.io#/#"));
+        assert!(!glob_match(b"socket.io#/#*", b"socket.io#/chat#"));
+        assert!(glob_match(b"a?c", b"abc") && !glob_match(b"a?c", b"ac"));
+        assert!(glob_match(b"a[bx]c", b"axc") && !glob_match(b"a[bx]c", b"ayc"));
+        let escaped = format!("{}*", glob_escape("/a*b#"));
+        assert!(glob_match(escaped.as_bytes(), b"/a*b#room"));
+        assert!(!glob_match(escaped.as_bytes(), b"/aXXb#room"));
+    }
+}

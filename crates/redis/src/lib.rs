@@ -1,0 +1,63 @@
+//! Scale-out on Redis for Switchboard, wire-compatible with Node's
+//! `@socket.io/redis-adapter` 8.x: Switchboard nodes and Node socket.io nodes share one
+//! cluster.
+//!
+//! - [`RedisAdapterFactory`]: the pub/sub adapter (one [`RedisAdapter`] per namespace):
+//!   broadcasts with rooms, except and flags, broadcasts with acks across nodes,
+//!   `fetch_sockets`, `sockets_join/leave`, `disconnect_sockets`, server-side emits with
+//!   acks, all rooms, server count; same channels, key prefix, msgpack encoding and request
+//!   types as Node.
+//! - [`Emitter`]: reach the sockets of the cluster from any process, in the format of
+//!   `@socket.io/redis-emitter` 5.x (`to/in/except/emit`, `sockets_join/leave`,
+//!   `disconnect_sockets`, `server_side_emit`); Switchboard nodes also accept what the Node
+//!   emitter publishes.
+//! - The driver seam ([`Driver`]): [`RedisDriver`] on a real server (reconnection with
+//!   backoff, resubscription, a bounded queue of publishes during an outage, its state in
+//!   [`LinkStatus`]), and [`FakeRedis`] in process for tests.
+//!
+//! ```
+//! use switchboard_redis::{FakeRedis, RedisAdapterFactory, RedisAdapterOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // With a real server: `RedisDriver::open("redis://127.0.0.1:6379", RedisConfig::default())?`.
+//! let driver = FakeRedis::new().driver();
+//! let factory = RedisAdapterFactory::new(driver, RedisAdapterOptions::default());
+//! // `SocketIo::builder().adapter(factory.into_factory()).build()` in the server crate.
+//! switchboard_adapter::testkit::run(&factory).await;
+//! # }
+//! ```
+
+mod adapter;
+mod cluster;
+mod driver;
+mod emitter;
+mod fake;
+mod incoming;
+mod protocol;
+mod real;
+mod value;
+
+pub use adapter::{
+    AdapterStatus, RedisAdapter, RedisAdapterError, RedisAdapterFactory, RedisAdapterOptions,
+};
+pub use driver::{
+    Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, Subscription,
+    SubscriptionHandle,
+};
+pub use emitter::{Emitter, EmitterError};
+pub use fake::FakeRedis;
+pub use real::{RedisConfig, RedisDriver};
+
+#[cfg(test)]
+mod tests {
+    use crate::{FakeRedis, RedisAdapterFactory, RedisAdapterOptions};
+
+    #[tokio::test]
+    async fn the_pubsub_adapter_passes_the_testkit_on_the_fake_driver() {
+        let factory =
+            RedisAdapterFactory::new(FakeRedis::new().driver(), RedisAdapterOptions::default());
+        switchboard_adapter::testkit::run(&factory).await;
+        assert_eq!(factory.status().ignored, 0);
+    }
+}

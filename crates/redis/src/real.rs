@@ -1,0 +1,448 @@
+//! The real driver: redis-rs connections, with reconnection, resubscription and a bounded
+//! queue of publishes that waits out an outage.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use redis::aio::{MultiplexedConnection, PubSubSink};
+use switchboard_adapter::BoxFuture;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::driver::{
+    Driver, DriverError, Incoming, LinkState, LinkStatus, Subscription, SubscriptionHandle,
+};
+
+/// Publishes sent in one pipeline.
+const BATCH: usize = 256;
+
+/// Settings of a [`RedisDriver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// How many publishes may wait while Redis is unreachable (default 10 000); past it, new
+    /// publishes are dropped, counted ([`LinkStatus::overflowed`]) and logged.
+    pub queue_cap: usize,
+    /// The first delay before reconnecting (default 100 ms); it doubles on each failure.
+    pub min_backoff: Duration,
+    /// The longest delay between reconnection attempts (default 5 s).
+    pub max_backoff: Duration,
+    /// After a reconnection, how long queued publishes may wait for the other nodes to be
+    /// back (default 5 s): they are held until every subscribed channel has as many
+    /// subscribers as last seen, or this long, so that nodes reconnecting a little later
+    /// get them too.
+    pub resume_wait: Duration,
+    /// How often the subscriber counts of this driver's channels are read while connected
+    /// (default 2 s), to know how many nodes to wait for after an outage.
+    pub peers_interval: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            queue_cap: 10_000,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            resume_wait: Duration::from_secs(5),
+            peers_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Sub {
+    sub: Subscription,
+    sink: mpsc::UnboundedSender<Incoming>,
+    active: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct State {
+    subs: HashMap<u64, Sub>,
+    next_id: u64,
+    queue: VecDeque<(String, Bytes)>,
+    overflowed: u64,
+    connections: u64,
+    conn: Option<MultiplexedConnection>,
+    /// The last subscriber count seen for each channel.
+    peers: HashMap<String, usize>,
+}
+
+struct Shared {
+    client: redis::Client,
+    config: RedisConfig,
+    // Subscriptions, queue and connection: touched by callers and the link task, held only
+    // for map and queue operations, never across an await.
+    state: Mutex<State>,
+    // Wakes the link task: a publish was queued, a subscription changed, or the driver closed.
+    wake: Notify,
+    // Wakes `flushed` callers when the queue becomes empty.
+    drained: Notify,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every operation leaves the state consistent, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A [`Driver`] on a real Redis (or Valkey) server, through redis-rs.
+///
+/// It keeps two connections: one for publishes and commands, one for subscriptions. When
+/// the link breaks it reconnects with exponential backoff, subscribes again, and only then
+/// sends the publishes queued meanwhile, in order. It logs once per change of state.
+///
+/// ```no_run
+/// use switchboard_redis::{Driver, RedisConfig, RedisDriver};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let driver = RedisDriver::open("redis://127.0.0.1:6379", RedisConfig::default())?;
+/// println!("{:?}", driver.status());
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisDriver {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RedisDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisDriver").field("status", &self.status()).finish()
+    }
+}
+
+impl RedisDriver {
+    /// A driver for the server at `url` (`redis://host:port/db`). It connects in the
+    /// background (a tokio runtime must be running); until then publishes are queued.
+    pub fn open(url: &str, config: RedisConfig) -> Result<Arc<RedisDriver>, DriverError> {
+        let client = redis::Client::open(url).map_err(|e| DriverError::Redis(Box::new(e)))?;
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        // The link task: owns the connections for the driver's lifetime; it ends when the
+        // driver is dropped (`closed`).
+        tokio::spawn(link(shared.clone()));
+        Ok(Arc::new(RedisDriver { shared }))
+    }
+}
+
+impl Drop for RedisDriver {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Driver for RedisDriver {
+    fn publish(&self, channel: String, payload: Bytes) -> Result<(), DriverError> {
+        let cap = self.shared.config.queue_cap;
+        let mut state = self.shared.lock();
+        if state.queue.len() >= cap {
+            state.overflowed += 1;
+            let n = state.overflowed;
+            drop(state);
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, cap, "redis publish queue full: messages dropped");
+            }
+            return Err(DriverError::QueueFull { cap });
+        }
+        state.queue.push_back((channel, payload));
+        drop(state);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            let counts = num_sub(&mut conn, std::slice::from_ref(&channel))
+                .await
+                .map_err(|e| DriverError::Redis(Box::new(e)))?;
+            let n = counts.first().map_or(0, |(_, n)| *n);
+            shared.lock().peers.extend(counts);
+            Ok(n)
+        })
+    }
+
+    fn subscribe(
+        &self,
+        sub: Subscription,
+        sink: mpsc::UnboundedSender<Incoming>,
+    ) -> SubscriptionHandle {
+        let (active, rx) = watch::channel(false);
+        let mut state = self.shared.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.subs.insert(id, Sub { sub, sink, active });
+        drop(state);
+        self.shared.wake.notify_one();
+        SubscriptionHandle { id, active: rx }
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        self.shared.lock().subs.remove(&id);
+        self.shared.wake.notify_one();
+    }
+
+    fn flushed(&self) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            loop {
+                let drained = shared.drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                if shared.lock().queue.is_empty() {
+                    return;
+                }
+                drained.await;
+            }
+        })
+    }
+
+    fn status(&self) -> LinkStatus {
+        let state = self.shared.lock();
+        LinkStatus {
+            state: if state.conn.is_some() {
+                LinkState::Connected
+            } else {
+                LinkState::Reconnecting
+            },
+            queued: state.queue.len(),
+            overflowed: state.overflowed,
+            connections: state.connections,
+        }
+    }
+}
+
+/// Connects, serves, and reconnects with backoff until the driver is dropped.
+async fn link(shared: Arc<Shared>) {
+    let mut backoff = shared.config.min_backoff;
+    let mut was_up = None::<bool>;
+    while !shared.closed.load(Ordering::SeqCst) {
+        let mut session = Session::default();
+        let result = session.run(&shared, &mut was_up).await;
+        let up_before = session.established;
+        {
+            let mut state = shared.lock();
+            state.conn = None;
+            for s in state.subs.values() {
+                s.active.send_replace(false);
+            }
+        }
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                if was_up != Some(false) {
+                    tracing::warn!(error = %e, "redis link down; reconnecting with backoff");
+                    was_up = Some(false);
+                } else {
+                    tracing::debug!(error = %e, "redis reconnection failed");
+                }
+            }
+        }
+        if up_before {
+            backoff = shared.config.min_backoff;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(shared.config.max_backoff);
+    }
+}
+
+/// One connection's worth of link.
+#[derive(Default)]
+struct Session {
+    channels: HashSet<String>,
+    patterns: HashSet<String>,
+    established: bool,
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        shared: &Shared,
+        was_up: &mut Option<bool>,
+    ) -> Result<(), redis::RedisError> {
+        let mut conn = shared.client.get_multiplexed_async_connection().await?;
+        let (mut sink, mut stream) = shared.client.get_async_pubsub().await?.split();
+        self.sync(shared, &mut sink).await?;
+        {
+            let mut state = shared.lock();
+            state.conn = Some(conn.clone());
+            state.connections += 1;
+        }
+        // Marks the subscriptions active, now that commands can be sent.
+        self.sync(shared, &mut sink).await?;
+        self.established = true;
+        if *was_up != Some(true) {
+            tracing::info!("redis link up");
+            *was_up = Some(true);
+        }
+        if !shared.lock().queue.is_empty() {
+            self.wait_for_peers(shared, &mut conn).await?;
+        }
+        let mut poll = tokio::time::interval(shared.config.peers_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.flush(shared, &mut conn).await?;
+            self.sync(shared, &mut sink).await?;
+            if shared.closed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => route(shared, &msg),
+                    None => return Err(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "subscription connection closed",
+                    ))),
+                },
+                () = shared.wake.notified() => {}
+                _ = poll.tick() => {
+                    let channels: Vec<String> = self.channels.iter().cloned().collect();
+                    let counts = num_sub(&mut conn, &channels).await?;
+                    shared.lock().peers.extend(counts);
+                }
+            }
+        }
+    }
+
+    /// Holds the queue until every channel has as many subscribers as last seen (the other
+    /// nodes resubscribed), at most `resume_wait`.
+    async fn wait_for_peers(
+        &self,
+        shared: &Shared,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<()> {
+        let wanted: Vec<(String, usize)> = {
+            let state = shared.lock();
+            self.channels
+                .iter()
+                .filter_map(|c| state.peers.get(c).map(|n| (c.clone(), *n)))
+                .collect()
+        };
+        let channels: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
+        let deadline = tokio::time::Instant::now() + shared.config.resume_wait;
+        loop {
+            let now: HashMap<String, usize> = num_sub(conn, &channels).await?.into_iter().collect();
+            let back = wanted.iter().all(|(c, n)| now.get(c).is_some_and(|m| m >= n));
+            if back || tokio::time::Instant::now() >= deadline {
+                if !back {
+                    tracing::warn!("not every node resubscribed in time; sending queued publishes");
+                }
+                return Ok(());
+            }
+            // Polling: Redis does not announce subscriptions.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Subscribes what is wanted and not yet subscribed, unsubscribes the rest, and marks
+    /// every subscription active.
+    async fn sync(&mut self, shared: &Shared, sink: &mut PubSubSink) -> redis::RedisResult<()> {
+        let (channels, patterns) = {
+            let state = shared.lock();
+            let channels: HashSet<String> =
+                state.subs.values().flat_map(|s| s.sub.channels.iter().cloned()).collect();
+            let patterns: HashSet<String> =
+                state.subs.values().flat_map(|s| s.sub.patterns.iter().cloned()).collect();
+            (channels, patterns)
+        };
+        // Patterns first: a node counted by NUMSUB (which counts channels only) then
+        // already gets broadcasts.
+        let add: Vec<&String> = patterns.difference(&self.patterns).collect();
+        if !add.is_empty() {
+            sink.psubscribe(add).await?;
+        }
+        let add: Vec<&String> = channels.difference(&self.channels).collect();
+        if !add.is_empty() {
+            sink.subscribe(add).await?;
+        }
+        let gone: Vec<&String> = self.channels.difference(&channels).collect();
+        if !gone.is_empty() {
+            sink.unsubscribe(gone).await?;
+        }
+        let gone: Vec<&String> = self.patterns.difference(&patterns).collect();
+        if !gone.is_empty() {
+            sink.punsubscribe(gone).await?;
+        }
+        self.channels = channels;
+        self.patterns = patterns;
+        let state = shared.lock();
+        if state.conn.is_some() {
+            for s in state.subs.values() {
+                s.active.send_if_modified(|a| !std::mem::replace(a, true));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the queued publishes, oldest first, in pipelines; a publish leaves the queue only
+    /// once Redis took it.
+    async fn flush(
+        &self,
+        shared: &Shared,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<()> {
+        loop {
+            let batch: Vec<(String, Bytes)> =
+                shared.lock().queue.iter().take(BATCH).cloned().collect();
+            if batch.is_empty() {
+                shared.drained.notify_waiters();
+                return Ok(());
+            }
+            let mut pipe = redis::pipe();
+            for (channel, payload) in &batch {
+                pipe.cmd("PUBLISH").arg(channel).arg(payload.as_ref()).ignore();
+            }
+            pipe.query_async::<()>(conn).await?;
+            let mut state = shared.lock();
+            let n = batch.len().min(state.queue.len());
+            state.queue.drain(..n);
+        }
+    }
+}
+
+/// `PUBSUB NUMSUB` of `channels`.
+async fn num_sub(
+    conn: &mut MultiplexedConnection,
+    channels: &[String],
+) -> redis::RedisResult<Vec<(String, usize)>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    redis::cmd("PUBSUB").arg("NUMSUB").arg(channels).query_async(conn).await
+}
+
+/// Hands a message to the subscriptions it matches (by channel, or by the pattern that
+/// matched it).
+fn route(shared: &Shared, msg: &redis::Msg) {
+    let channel = msg.get_channel_name();
+    let pattern: Option<String> = msg.get_pattern().ok().flatten();
+    let incoming = Incoming {
+        channel: channel.to_owned(),
+        payload: Bytes::copy_from_slice(msg.get_payload_bytes()),
+    };
+    let state = shared.lock();
+    for s in state.subs.values() {
+        let wanted = match &pattern {
+            Some(p) => s.sub.patterns.iter().any(|x| x == p),
+            None => s.sub.channels.iter().any(|c| c == channel),
+        };
+        if wanted {
+            // A subscriber that went away just misses the message.
+            let _ = s.sink.send(incoming.clone());
+        }
+    }
+}

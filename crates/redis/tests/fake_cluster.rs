@@ -1,0 +1,92 @@
+//! Three nodes on the in-process fake Redis: the whole classic protocol, bad input, and
+//! requests that cannot complete.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use switchboard_adapter::{AdapterError, BroadcastOptions};
+use switchboard_redis::{
+    FakeRedis, RedisAdapterError, RedisAdapterFactory, RedisAdapterOptions, Subscription,
+};
+
+use common::{Node, event};
+
+fn factory(redis: &FakeRedis) -> RedisAdapterFactory {
+    RedisAdapterFactory::new(redis.driver(), RedisAdapterOptions::default())
+}
+
+#[tokio::test]
+async fn three_nodes_share_broadcasts_acks_sockets_rooms_and_server_side_emits() {
+    let redis = FakeRedis::new();
+    common::scenario::run([factory(&redis), factory(&redis), factory(&redis)]).await;
+}
+
+#[tokio::test]
+async fn foreign_malformed_and_unknown_messages_are_counted_and_ignored() {
+    let redis = FakeRedis::new();
+    let fa = factory(&redis);
+    let (a, aa) = Node::start("A", &fa, &[("a1", &["r1"])]);
+    assert_eq!(aa.server_count().await.unwrap(), 1);
+    let bad: [(&str, &[u8]); 7] = [
+        ("socket.io#/#", b"\xc1"),              // never-used msgpack byte
+        ("socket.io#/#", b"\x93\xa1x"),         // truncated array
+        ("socket.io#/#r1#", b"\x92\xa1x\xa1y"), // array of 2
+        ("socket.io-request#/#", b"{\"type\":42,\"uid\":\"zz\"}"), // unknown request type
+        ("socket.io-request#/#", b"{\"uid\":\"zz\"}"), // no type
+        ("socket.io-request#/#", b"{not json"),
+        (
+            "socket.io-request#/#",
+            b"{\"type\":2,\"uid\":\"zz\",\"opts\":{\"rooms\":[true]},\"rooms\":[\"x\"]}",
+        ),
+    ];
+    for (channel, body) in bad {
+        redis.publish(channel, Bytes::from_static(body));
+    }
+    // A well-formed broadcast after the bad ones still arrives (messages are handled in order).
+    let other = factory(&redis);
+    let (_b, ab) = Node::start("B", &other, &[]);
+    ab.broadcast(event("ok", json!(1)), BroadcastOptions::new()).await.unwrap();
+    a.until("the good broadcast", |s| s.delivered.len() == 1).await;
+    assert_eq!(fa.status().ignored, 7);
+    assert_eq!(a.seen().delivered[0].1, "ok");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_that_never_answers_ends_requests_with_a_timeout_error() {
+    let redis = FakeRedis::new();
+    let options = RedisAdapterOptions::default();
+    let fa = RedisAdapterFactory::new(redis.driver(), options);
+    let (_a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    // A silent subscriber counted by NUMSUB (a node that hung).
+    let silent = redis.driver();
+    // Unbounded and never read: the silent node.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let _sub = silent.subscribe(
+        Subscription { channels: vec!["socket.io-request#/#".into()], patterns: vec![] },
+        tx,
+    );
+    assert_eq!(aa.server_count().await.unwrap(), 2);
+    let started = tokio::time::Instant::now();
+    match aa.fetch_sockets(BroadcastOptions::new()).await {
+        Err(AdapterError::Backend(e)) => {
+            let e = e.downcast::<RedisAdapterError>().unwrap();
+            assert!(
+                matches!(*e, RedisAdapterError::Timeout { request: "fetch_sockets", missing: 1 }),
+                "{e}"
+            );
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::from_secs(5), "after the requests timeout");
+    assert!(aa.rooms().await.is_err());
+    // Server-side emit with ack: one answer expected, none comes; the sender is released.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let name = switchboard_proto::socket::EventName::new("x".to_owned()).unwrap();
+    aa.server_side_emit(name, switchboard_proto::socket::Payload::new(), Some(tx)).await.unwrap();
+    assert_eq!(rx.recv().await, Some(switchboard_adapter::AckEvent::Expected(1)));
+    assert_eq!(rx.recv().await, None, "released after the timeout");
+}

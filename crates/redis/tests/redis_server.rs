@@ -1,0 +1,127 @@
+//! The pub/sub adapter on a real redis-server started by the test (the `redis-server`
+//! binary, or `SWITCHBOARD_REDIS_SERVER`): the adapter testkit, the three-node checks, and
+//! an outage (SIGKILL, restart) while broadcasts flow.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_adapter::{Adapter, AdapterFactory as _, BroadcastOptions, LocalNamespace};
+use switchboard_redis::{
+    Driver, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
+};
+
+use common::{Node, RedisServer, event};
+
+fn config() -> RedisConfig {
+    let mut config = RedisConfig::default();
+    config.min_backoff = Duration::from_millis(20);
+    config.max_backoff = Duration::from_millis(200);
+    config
+}
+
+fn factory(redis: &RedisServer) -> (RedisAdapterFactory, Arc<RedisDriver>) {
+    let driver = RedisDriver::open(&redis.url(), config()).unwrap();
+    (RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default()), driver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_passes_the_testkit_and_the_cluster_checks_on_real_redis() {
+    let redis = RedisServer::start().await;
+    // The testkit's adapters are single nodes: each gets its own key prefix, so that a
+    // broadcast of one check never reaches the adapter of the next one.
+    let (_, driver) = factory(&redis);
+    let next = AtomicUsize::new(0);
+    let isolated = move |ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> {
+        let mut options = RedisAdapterOptions::default();
+        options.key = format!("testkit-{}", next.fetch_add(1, Ordering::SeqCst));
+        RedisAdapterFactory::new(driver.clone(), options).create(ns)
+    };
+    switchboard_adapter::testkit::run(&isolated).await;
+    let nodes = [factory(&redis).0, factory(&redis).0, factory(&redis).0];
+    common::scenario::run(nodes.clone()).await;
+    for node in &nodes {
+        assert_eq!(node.status().ignored, 0);
+        assert_eq!(node.status().link.state, LinkState::Connected);
+    }
+}
+
+/// Waits (at most 10 s) until the driver's state is `state`.
+async fn until_state(driver: &RedisDriver, state: LinkState) {
+    let wait = async {
+        while driver.status().state != state {
+            // Polling the exposed state: the driver announces nothing else.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("state change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_sent_while_redis_is_down_reach_every_node_once_it_is_back() {
+    let mut redis = RedisServer::start().await;
+    let (fa, da) = factory(&redis);
+    let (fb, db) = factory(&redis);
+    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    let (b, ab) = Node::start("B", &fb, &[("b1", &[])]);
+    for adapter in [&aa, &ab] {
+        adapter.server_count().await.unwrap();
+    }
+    assert_eq!(aa.server_count().await.unwrap(), 2, "A has seen B subscribed");
+    aa.broadcast(event("m", json!(0)), BroadcastOptions::new()).await.unwrap();
+    b.until("m 0", |s| s.delivered.len() == 1).await;
+
+    redis.kill().await;
+    until_state(&da, LinkState::Reconnecting).await;
+    until_state(&db, LinkState::Reconnecting).await;
+    for i in 1..=20 {
+        aa.broadcast(event("m", json!(i)), BroadcastOptions::new()).await.unwrap();
+    }
+    // Local recipients get them at once; remote ones wait in A's queue.
+    assert_eq!(a.seen().delivered.len(), 21);
+    assert_eq!(da.status().queued, 20);
+    assert!(aa.fetch_sockets(BroadcastOptions::new()).await.is_err(), "a request fails, no hang");
+
+    redis.restart().await;
+    for i in 21..=25 {
+        aa.broadcast(event("m", json!(i)), BroadcastOptions::new()).await.unwrap();
+    }
+    let seen = b.until("every broadcast", |s| s.delivered.len() == 26).await;
+    let got: Vec<i64> = seen.delivered.iter().map(|d| d.2[0].as_i64().unwrap()).collect();
+    assert_eq!(got, (0..=25).collect::<Vec<_>>(), "all of them, once, in order");
+    until_state(&db, LinkState::Connected).await;
+    let status = da.status();
+    assert_eq!((status.state, status.queued, status.overflowed), (LinkState::Connected, 0, 0));
+    assert!(status.connections >= 2);
+    // Nothing else arrives: a last broadcast is the next one B sees.
+    aa.broadcast(event("m", json!(26)), BroadcastOptions::new()).await.unwrap();
+    let seen = b.until("the last one", |s| s.delivered.len() >= 27).await;
+    assert_eq!(seen.delivered.len(), 27);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outage_queue_is_bounded_and_counts_what_it_drops() {
+    let mut redis = RedisServer::start().await;
+    let mut small = config();
+    small.queue_cap = 3;
+    let driver = RedisDriver::open(&redis.url(), small).unwrap();
+    let fa = RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default());
+    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    aa.server_count().await.unwrap();
+    redis.kill().await;
+    until_state(&driver, LinkState::Reconnecting).await;
+    let mut failed = 0;
+    for i in 0..5 {
+        if aa.broadcast(event("m", json!(i)), BroadcastOptions::new()).await.is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 2, "past the cap, the remote part fails");
+    assert_eq!(a.seen().delivered.len(), 5, "local sockets still get all of them");
+    let status = driver.status();
+    assert_eq!((status.queued, status.overflowed), (3, 2));
+}
