@@ -72,6 +72,7 @@
 //! ```
 
 mod ack;
+mod args;
 mod bundle;
 mod client;
 mod config;
@@ -81,6 +82,8 @@ mod dedupe;
 mod emitter;
 mod error;
 pub mod event;
+pub mod extract;
+mod handler;
 mod handshake;
 mod id;
 mod io;
@@ -104,6 +107,8 @@ pub use dedupe::Dedupe;
 pub use emitter::SocketEmitter;
 pub use error::EmitError;
 pub use event::{Event, HandlerId, MiddlewareError};
+pub use extract::{Bin, Data, Extension, FromContext, State, TryData};
+pub use handler::{Handler, HandlerError, HandlerOutput, Middleware, ReportError, Reply};
 pub use handshake::{Handshake, Headers, RequestParts};
 pub use io::{IoHandler, IoSession, SocketIo, SocketIoBuilder};
 pub use namespace::Namespace;
@@ -116,7 +121,16 @@ pub use remote::RemoteSocket;
 pub use service::{IoLayer, IoLayered, IoService};
 pub use socket::{AckFuture, Socket};
 pub use switchboard_adapter::{Room, SocketId};
-pub use switchboard_proto::socket::{EventName, Payload};
+pub use switchboard_proto::socket::{EventName, Payload, ReservedEventName};
+
+/// The names most handlers need: `use switchboard::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Ack, Bin, Data, DisconnectReason, EmitError, Event, EventName, Extension, FromContext,
+        HandlerError, MiddlewareError, Namespace, Payload, ReservedEventName, Socket, SocketIo,
+        SocketIoConfig, State, TryData,
+    };
+}
 
 /// Compiles the README's Rust example as a doctest, so it cannot drift from the API.
 #[cfg(doctest)]
