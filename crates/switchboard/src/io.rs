@@ -502,7 +502,6 @@ impl SocketIo {
     /// How long [`SocketIo::close`] waits for the disconnect handlers.
     pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-    #[cfg(test)]
     pub(crate) fn inner(&self) -> &Arc<IoInner> {
         &self.inner
     }

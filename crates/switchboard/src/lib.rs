@@ -98,6 +98,7 @@ mod recovery;
 mod remote;
 mod service;
 mod socket;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -108,7 +109,7 @@ pub use emitter::SocketEmitter;
 pub use error::EmitError;
 pub use event::{Event, HandlerId, MiddlewareError};
 pub use extract::{Bin, Data, Extension, FromContext, State, TryData};
-pub use handler::{Handler, HandlerError, HandlerOutput, Middleware, ReportError, Reply};
+pub use handler::{Handler, HandlerError, HandlerOutput, Middleware, Reply, ReportError};
 pub use handshake::{Handshake, Headers, RequestParts};
 pub use io::{IoHandler, IoSession, SocketIo, SocketIoBuilder};
 pub use namespace::Namespace;
