@@ -35,8 +35,7 @@ async fn main() -> anyhow::Result<()> {
         socket.on("bc", |s: Socket, Data(t): Data<Value>| async move {
             s.namespace().to("room1").emit("m", &t).await
         })?;
-        socket.on("echo", |Data(t): Data<Value>| async move { Ok::<_, HandlerError>(t) })?;
-        Ok::<_, HandlerError>(())
+        socket.on("echo", |Data(t): Data<Value>| async move { Ok::<_, HandlerError>(t) })
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

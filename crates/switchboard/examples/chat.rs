@@ -20,8 +20,7 @@ async fn main() -> std::io::Result<()> {
         socket.on("join", |s: Socket, Data(room): Data<String>| async move { s.join(room) })?;
         socket.on("chat", |s: Socket, Data(chat): Data<Chat>| async move {
             s.to(chat.room).emit("chat", &chat.text).await
-        })?;
-        Ok::<_, HandlerError>(())
+        })
     });
     let app = Router::new().route("/", get(|| async { "chat" })).layer(io.layer());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

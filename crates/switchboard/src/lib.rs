@@ -121,8 +121,24 @@ pub use recovery::ConnectionStateRecovery;
 pub use remote::RemoteSocket;
 pub use service::{IoLayer, IoLayered, IoService};
 pub use socket::{AckFuture, Socket};
-pub use switchboard_adapter::{Room, SocketId};
-pub use switchboard_proto::socket::{EventName, Payload, ReservedEventName};
+pub use switchboard_adapter::{
+    AckEvent, Adapter, AdapterError, AdapterFactory, BroadcastFlags, BroadcastOptions,
+    MemoryAdapter, Room, ServerAckSender, SocketId,
+};
+pub use switchboard_engine::{
+    Cors, DisconnectReason as EngineDisconnectReason, Engine, EngineConfig, SendError,
+    TransportKind, Transports,
+};
+pub use switchboard_proto::socket::{
+    DecodeError, EventName, JsonParser, Parser, Payload, RESERVED_EVENTS, ReservedEventName,
+};
+
+/// The adapter crate (`switchboard-adapter`): the seam for cluster adapters.
+pub use switchboard_adapter as adapter;
+/// The Engine.IO crate (`switchboard-engine`): transports, sessions, their options.
+pub use switchboard_engine as engine;
+/// The protocol crate (`switchboard-proto`): packets, codecs, payloads.
+pub use switchboard_proto as proto;
 
 /// The names most handlers need: `use switchboard::prelude::*;`.
 pub mod prelude {
