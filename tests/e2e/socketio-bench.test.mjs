@@ -40,3 +40,22 @@ test("bc reaches every socket in room1, echo acks, pingInterval is 25 s", async 
   assert.equal(await a.timeout(2000).emitWithAck("echo", "t1"), "t1");
   assert.equal(await b.timeout(2000).emitWithAck("echo", 7), 7);
 });
+
+/** The bytes of a received binary argument (a Buffer or an ArrayBuffer). */
+const bytesOf = (b) => [...new Uint8Array(b)];
+
+test("echo answers and bc relays binary arguments with their bytes", async () => {
+  const a = await client(["websocket"]);
+  const b = await client(["polling"]);
+  const bytes = Uint8Array.from([1, 2, 3, 250]);
+  const got = within(3000, new Promise((resolve) => b.once("m", resolve)), "m");
+  a.emit("bc", { name: "f", file: bytes, parts: [Uint8Array.from([9])] });
+  const m = await got;
+  assert.equal(m.name, "f");
+  assert.deepEqual(bytesOf(m.file), [1, 2, 3, 250]);
+  assert.deepEqual(bytesOf(m.parts[0]), [9]);
+  const echoed = await a.timeout(2000).emitWithAck("echo", bytes);
+  assert.deepEqual(bytesOf(echoed), [1, 2, 3, 250]);
+  const nested = await b.timeout(2000).emitWithAck("echo", { x: [Uint8Array.from([7, 8])] });
+  assert.deepEqual(bytesOf(nested.x[0]), [7, 8]);
+});

@@ -88,6 +88,10 @@ describe("socket.io-client", () => {
         assert.deepEqual(await socket.timeout(2000).emitWithAck("typed", { a: 21 }), { doubled: 42 });
         const err = await socket.timeout(2000).emitWithAck("typed", "nope");
         assert.match(err.message, /invalid payload for event "typed"/);
+        // Without an ack the mismatch still reaches the client: as an `error` event.
+        const error = within(2000, new Promise((resolve) => socket.once("error", resolve)), "error");
+        socket.emit("typed", "nope");
+        assert.match((await error).message, /invalid payload for event "typed"/);
         socket.disconnect();
       });
 

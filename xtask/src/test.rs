@@ -162,6 +162,14 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     });
 
     report.step("cargo test", || passed_if(cmd::cargo(root).args(["test", "--workspace"])));
+    // The API docs build without a warning (broken links, undocumented items).
+    report.step("cargo doc", || {
+        passed_if(cmd::cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+        ]))
+    });
 
     // Every decoder fuzzed briefly from the committed seeds (`cargo xtask fuzz` runs longer).
     report.step("fuzz smoke", || {

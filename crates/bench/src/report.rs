@@ -244,7 +244,7 @@ pub struct Meta {
     pub load: String,
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
     /// The Markdown file.

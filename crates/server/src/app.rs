@@ -1,12 +1,15 @@
 //! The shared state of the apps and the helpers their event handlers use.
 
-use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use switchboard::{Event, Namespace, Socket, SocketIo};
+use switchboard::extract::Context;
+use switchboard::{
+    FromContext, HandlerError, Namespace, Reply, ReportError, Socket, SocketIo, State,
+};
 
 use crate::auth::{Authenticator, User};
 use crate::chat::presence::{Presence, Typing};
@@ -103,29 +106,55 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// A handler's outcome: the fields of a successful ack, or an error.
-pub(crate) type Outcome = Result<Map<String, Value>, ApiError>;
+/// A handler's outcome: the ack `{ ok: true, ...fields }`, or an error (see [`ApiError`]'s
+/// [`ReportError`]).
+pub(crate) type Outcome = Result<Done, ApiError>;
 
-/// `{ ok: true, ...fields }` or `{ ok: false, error }`.
-pub(crate) fn ack_body(outcome: &Outcome) -> Value {
-    match outcome {
-        Ok(fields) => {
-            let mut map = Map::new();
-            map.insert("ok".to_owned(), Value::Bool(true));
-            map.extend(
-                fields.iter().filter(|(k, _)| *k != "ok").map(|(k, v)| (k.clone(), v.clone())),
-            );
-            Value::Object(map)
+/// The fields of a successful answer, sent as `{ ok: true, ...fields }`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Done(Map<String, Value>);
+
+impl Done {
+    /// Adds a field.
+    pub(crate) fn insert(&mut self, key: &str, value: Value) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+impl Serialize for Done {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.0.iter().filter(|(k, _)| *k != "ok");
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("ok", &true)?;
+        for (k, v) in fields {
+            map.serialize_entry(k, v)?;
         }
-        Err(e) => json!({ "ok": false, "error": e.to_json() }),
+        map.end()
     }
 }
 
 /// Builds the fields of a successful ack from a JSON object literal.
-pub(crate) fn fields(value: Value) -> Map<String, Value> {
+pub(crate) fn fields(value: Value) -> Done {
     match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+        Value::Object(map) => Done(map),
+        _ => Done::default(),
+    }
+}
+
+/// A refused request: `{ ok: false, error }` as the ack, or, when the client asked for no
+/// ack, a `request:error` event `{ event, error }` (never silently dropped).
+impl ReportError for ApiError {
+    fn report(self, reply: &Reply) {
+        let event = reply.event_name().map_or("", |e| e.as_str());
+        tracing::debug!(event, code = self.code, message = %self.message, "request refused");
+        if reply.ack().is_some() {
+            reply.ok(&json!({ "ok": false, "error": self.to_json() }));
+        } else if let Err(error) =
+            reply.socket().emit(REQUEST_ERROR, &json!({ "event": event, "error": self.to_json() }))
+        {
+            tracing::debug!(event, %error, "answer not sent");
+        }
     }
 }
 
@@ -142,49 +171,41 @@ pub(crate) fn user_of(socket: &Socket) -> Result<User, ApiError> {
     if let Some(user) = socket.extension::<User>() {
         return Ok(user);
     }
-    let user =
-        socket.data::<User>().ok_or_else(|| ApiError::new("unauthorized", "not authenticated"))?;
+    let unauthorized = || ApiError::new("unauthorized", "not authenticated");
+    let user = socket.data::<User>().ok().flatten().ok_or_else(unauthorized)?;
     socket.insert_extension(user.clone());
     Ok(user)
 }
 
+/// A handler's user (see [`user_of`]).
+impl FromContext for User {
+    fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+        user_of(cx.socket())
+            .map_err(|e| HandlerError::new(e.message.clone()).with_data(e.to_json()))
+    }
+}
+
+/// The app: the Socket.IO server's state holds it once built (the app holds the server).
+#[derive(Clone, Default)]
+pub(crate) struct AppSlot(Arc<OnceLock<App>>);
+
+impl AppSlot {
+    /// Fills the slot (once).
+    pub(crate) fn set(&self, app: App) {
+        let _ = self.0.set(app);
+    }
+}
+
+/// A handler's app, from the server's state.
+impl FromContext for App {
+    fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+        let State(slot) = State::<AppSlot>::from_context(cx)?;
+        slot.0.get().cloned().ok_or_else(|| HandlerError::new("the server is starting"))
+    }
+}
+
 /// Server → client: the error of a request sent without an ack, `{ event, error }`.
 pub(crate) const REQUEST_ERROR: &str = "request:error";
-
-/// Registers `handler` for `event`: the payload is handed over as JSON, the outcome is sent
-/// as the ack (when the client asked for one).
-pub(crate) fn on<F, Fut>(socket: &Socket, app: &App, event: &'static str, handler: F)
-where
-    F: Fn(App, Socket, User, Value) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
-{
-    let app = app.clone();
-    socket.on(event, move |socket: Socket, ev: Event<Value>| {
-        let app = app.clone();
-        let handler = handler.clone();
-        async move {
-            let outcome = match user_of(&socket) {
-                Ok(user) => handler(app, socket.clone(), user, ev.data).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = &outcome {
-                tracing::debug!(event, code = e.code, message = %e.message, "request refused");
-            }
-            let sent = match (ev.ack, &outcome) {
-                (Some(ack), _) => ack.send(&ack_body(&outcome)),
-                // No ack to carry the error: it comes as an event, never silently dropped.
-                (None, Err(e)) => socket.emit(
-                    REQUEST_ERROR,
-                    &serde_json::json!({ "event": event, "error": e.to_json() }),
-                ),
-                (None, Ok(_)) => Ok(()),
-            };
-            if let Err(error) = sent {
-                tracing::debug!(event, %error, "answer not sent");
-            }
-        }
-    });
-}
 
 /// Checks a message text: 1–2000 Unicode characters after trimming.
 pub(crate) fn check_text(text: &str) -> Result<(), ApiError> {
@@ -230,11 +251,12 @@ mod tests {
 
     #[test]
     fn acks_and_validation() {
-        assert_eq!(ack_body(&Ok(fields(json!({"id": 1})))), json!({"ok": true, "id": 1}));
+        let done = fields(json!({"id": 1, "ok": "ignored"}));
+        assert_eq!(serde_json::to_value(&done).unwrap(), json!({"ok": true, "id": 1}));
         let e = ApiError::new("rate_limited", "slow down").with("retryAfterMs", json!(50));
         assert_eq!(
-            ack_body(&Err(e)),
-            json!({"ok": false, "error": {"code": "rate_limited", "message": "slow down", "retryAfterMs": 50}})
+            e.to_json(),
+            json!({"code": "rate_limited", "message": "slow down", "retryAfterMs": 50})
         );
         assert!(check_text("  hi ").is_ok());
         assert!(check_text("   ").is_err());

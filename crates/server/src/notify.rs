@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::Socket;
+use switchboard::{Data, HandlerError, Socket};
 
-use crate::app::{ApiError, App, Outcome, fields, on, parse, user_of};
+use crate::app::{ApiError, App, Outcome, fields, parse};
 use crate::auth::{User, user_room, valid_user_id};
 use crate::store::{Notification, new_id, now_ms};
 
@@ -31,22 +31,16 @@ const MAX_LIST: u32 = 100;
 /// Sets up `/notifications`.
 pub(crate) fn install(app: &App) {
     let ns = app.notifications();
-    crate::chat::authenticate(app, &ns);
-    let app = app.clone();
-    ns.on_connection(move |socket: Socket| {
-        let app = app.clone();
-        async move {
-            let Ok(user) = user_of(&socket) else { return };
-            on(&socket, &app, events::LIST, list);
-            on(&socket, &app, events::READ, read);
-            socket.join(user.room());
-            match unread(&app, &user.id).await {
-                Ok(count) => {
-                    let _ = socket.emit(events::UNREAD, &json!({ "count": count }));
-                }
-                Err(e) => tracing::warn!(code = e.code, "unread count unavailable"),
-            }
+    crate::chat::authenticate(&ns);
+    ns.on_connection(|socket: Socket, app: App, user: User| async move {
+        socket.on(events::LIST, list)?;
+        socket.on(events::READ, read)?;
+        socket.join(user.room());
+        match unread(&app, &user.id).await {
+            Ok(count) => socket.emit(events::UNREAD, &json!({ "count": count }))?,
+            Err(e) => tracing::warn!(code = e.code, "unread count unavailable"),
         }
+        Ok::<_, HandlerError>(())
     });
 }
 
@@ -74,7 +68,7 @@ struct ListRequest {
     limit: Option<u32>,
 }
 
-async fn list(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+async fn list(app: App, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let req: ListRequest = if data.is_array() { ListRequest::default() } else { parse(data)? };
     let limit = req.limit.unwrap_or(50).clamp(1, MAX_LIST);
     let id = user.id.clone();
@@ -88,7 +82,7 @@ struct ReadRequest {
     id: Option<String>,
 }
 
-async fn read(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+async fn read(app: App, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let req: ReadRequest = if data.is_array() { ReadRequest::default() } else { parse(data)? };
     let id = user.id.clone();
     app.store.call(move |s| s.read_notifications(&id, req.id.as_deref())).await?;

@@ -10,7 +10,7 @@ use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use switchboard_engine::Cors;
 use tokio::net::TcpListener;
 
-use crate::app::{App, AppInner};
+use crate::app::{App, AppInner, AppSlot};
 use crate::auth::Authenticator;
 use crate::chat::presence::{Presence, Typing};
 use crate::config::Config;
@@ -51,7 +51,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         recovery.max_disconnection_duration = window;
         recovery
     });
-    let io = SocketIo::new(io_config);
+    // The handlers take the app from the server's state, filled once the app exists.
+    let slot = AppSlot::default();
+    let io = SocketIo::builder().config(io_config).with_state(slot.clone()).build();
     let app = App::new(AppInner {
         io: io.clone(),
         store: store.clone(),
@@ -63,6 +65,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         typing_timeout: config.typing_timeout,
         presence_grace: config.presence_grace,
     });
+    slot.set(app.clone());
     chat::install(&app);
     notify::install(&app);
 

@@ -1,5 +1,6 @@
 //! The benchmark server: namespace `/`, every socket joins `room1`; `bc` with one argument `t`
-//! emits `m` with `t` to `room1`; `echo` with `t` and an ack answers `t`. pingInterval 25 s.
+//! emits `m` with `t` to `room1`; `echo` with `t` and an ack answers `t` (binary `t` included).
+//! pingInterval 25 s.
 //!
 //! ```text
 //! cargo run --release -p switchboard --example bench -- --port 3000
@@ -8,7 +9,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use serde_json::Value;
-use switchboard::{Event, Socket, SocketIo, SocketIoConfig};
+use switchboard::prelude::*;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -30,18 +31,11 @@ async fn main() -> anyhow::Result<()> {
     let io = SocketIo::new(SocketIoConfig::default());
     io.on_connection(|socket: Socket| async move {
         socket.join("room1");
-        socket.on("bc", |s: Socket, ev: Event<Value>| async move {
-            if let Err(e) = s.namespace().to("room1").emit("m", &ev.data).await {
-                tracing::warn!(error = %e, "broadcast failed");
-            }
-        });
-        socket.on("echo", |_s: Socket, ev: Event<Value>| async move {
-            if let Some(ack) = ev.ack {
-                if let Err(e) = ack.send(&ev.data) {
-                    tracing::debug!(error = %e, "echo ack not sent");
-                }
-            }
-        });
+        // Binary arguments are relayed and answered with their attachments.
+        socket.on("bc", |s: Socket, Data(t): Data<Value>| async move {
+            s.namespace().to("room1").emit("m", &t).await
+        })?;
+        socket.on("echo", |Data(t): Data<Value>| async move { Ok::<_, HandlerError>(t) })
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use serde_json::{Value, json};
-use switchboard::{ConnectionStateRecovery, Event, Namespace, Socket, SocketIo, SocketIoConfig};
+use serde_json::json;
+use switchboard::ConnectionStateRecovery;
+use switchboard::prelude::*;
 
 /// On or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,37 +74,24 @@ async fn main() -> anyhow::Result<()> {
         recovery.max_disconnection_duration = Duration::from_secs(120);
         config.connection_state_recovery = Some(recovery);
     }
-    let io = SocketIo::new(config);
-    let running = Arc::new(AtomicBool::new(false));
     let (rate, last) = (args.rate.max(1), args.rate.max(1).saturating_mul(args.duration));
-    io.on_connection(move |socket: Socket| {
-        let running = running.clone();
-        async move {
-            socket.join("stream");
-            socket.on("start", move |s: Socket, ev: Event<Value>| {
-                let running = running.clone();
-                async move {
-                    let started = !running.swap(true, Ordering::SeqCst);
-                    let answer = if started {
-                        let running = running.clone();
-                        let ns = s.namespace();
-                        // The run owns the pacing; it ends after `done` and frees the flag.
-                        tokio::spawn(async move {
-                            run(ns, rate, last).await;
-                            running.store(false, Ordering::SeqCst);
-                        });
-                        json!({ "ok": true, "last": last })
-                    } else {
-                        json!({ "ok": false })
-                    };
-                    if let Some(ack) = ev.ack {
-                        if let Err(e) = ack.send(&answer) {
-                            tracing::debug!(error = %e, "start ack not sent");
-                        }
-                    }
-                }
+    // Whether a run is under way: one at a time.
+    let running = Arc::new(AtomicBool::new(false));
+    let io = SocketIo::builder().config(config).with_state(running).build();
+    io.on_connection(move |socket: Socket| async move {
+        socket.join("stream");
+        socket.on("start", move |s: Socket, State(running): State<Arc<AtomicBool>>| async move {
+            if running.swap(true, Ordering::SeqCst) {
+                return Ok::<_, HandlerError>(json!({ "ok": false }));
+            }
+            let ns = s.namespace();
+            // The run owns the pacing; it ends after `done` and frees the flag.
+            tokio::spawn(async move {
+                run(ns, rate, last).await;
+                running.store(false, Ordering::SeqCst);
             });
-        }
+            Ok(json!({ "ok": true, "last": last }))
+        })
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

@@ -25,7 +25,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{ConnectionStateRecovery, Dedupe, Event, Socket, SocketIo, SocketIoConfig};
+use switchboard::prelude::*;
+use switchboard::{ConnectionStateRecovery, Dedupe};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -68,35 +69,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn fanout(s: Socket, ev: Event<Value>, app: Arc<App>) {
-    let msg = ev.data;
+async fn fanout(s: Socket, State(app): State<Arc<App>>, Data(msg): Data<Value>) -> Answer {
     let to = msg.get("to").and_then(Value::as_str).unwrap_or("all").to_owned();
     let ns = s.namespace();
-    let result = if to == "all" {
-        ns.emit("m", &msg).await
+    if to == "all" {
+        ns.emit("m", &msg).await?;
     } else if to == "volatile" {
-        ns.volatile().emit("m", &msg).await
+        ns.volatile().emit("m", &msg).await?;
     } else if let Some(id) = to.strip_prefix("sid:") {
-        ns.to(id).emit("m", &msg).await
+        ns.to(id).emit("m", &msg).await?;
     } else if let Some(id) = to.strip_prefix("self:") {
         let target = lock(&app.sockets).get(id).cloned();
-        match target {
-            Some(t) => t.emit("m", &msg),
-            None => Ok(()),
+        if let Some(t) = target {
+            t.emit("m", &msg)?;
         }
     } else {
-        ns.to(to.as_str()).emit("m", &msg).await
-    };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "fanout failed");
+        ns.to(to.as_str()).emit("m", &msg).await?;
     }
-    if let Some(ack) = ev.ack {
-        let _ = ack.send(&true);
-    }
+    Ok(json!(true))
 }
 
-fn store(ev: Event<Store>, app: &App) {
-    let Store { client, seq, text } = ev.data;
+/// A handler's answer: the ack's argument, or an error for the client.
+type Answer = Result<Value, HandlerError>;
+
+async fn store(State(app): State<Arc<App>>, Data(msg): Data<Store>, ack: Option<Ack>) {
+    let Store { client, seq, text } = msg;
     let first = app.dedupe.first_time(&client, seq);
     let deliveries = {
         let mut store = lock(&app.store);
@@ -111,9 +108,36 @@ fn store(ev: Event<Store>, app: &App) {
     if seq % 3 == 0 && deliveries == 1 {
         return;
     }
-    if let Some(ack) = ev.ack {
+    if let Some(ack) = ack {
         let _ = ack.send(&json!({ "stored": first }));
     }
+}
+
+async fn stored(State(app): State<Arc<App>>) -> Answer {
+    let store = lock(&app.store);
+    Ok(json!({ "stored": store.messages, "deliveries": store.deliveries.values().sum::<u64>() }))
+}
+
+async fn connected(socket: Socket, State(app): State<Arc<App>>) -> Result<(), HandlerError> {
+    if !socket.recovered() {
+        let n = app.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        socket.join("room1");
+        socket.set_data(&json!({ "n": n }))?;
+    }
+    lock(&app.sockets).insert(socket.id().to_string(), socket.clone());
+    let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    rooms.sort();
+    let hello = json!({
+        "id": socket.id().as_str(),
+        "recovered": socket.recovered(),
+        "data": socket.data::<Value>()?,
+        "rooms": rooms,
+    });
+    socket.emit("hello", &hello)?;
+    socket.on("fanout", fanout)?;
+    socket.on("store", store)?;
+    socket.on("stored", stored)?;
+    Ok(())
 }
 
 #[tokio::main]
@@ -127,52 +151,8 @@ async fn main() -> anyhow::Result<()> {
     recovery.max_disconnection_duration = Duration::from_millis(args.max_disconnection_ms);
     let mut config = SocketIoConfig::default();
     config.connection_state_recovery = Some(recovery);
-    let io = SocketIo::new(config);
-    let app = Arc::new(App::default());
-    io.on_connection(move |socket: Socket| {
-        let app = app.clone();
-        async move {
-            if !socket.recovered() {
-                let n = app.connections.fetch_add(1, Ordering::SeqCst) + 1;
-                socket.join("room1");
-                if let Err(e) = socket.set_data(&json!({ "n": n })) {
-                    tracing::warn!(error = %e, "data not set");
-                }
-            }
-            lock(&app.sockets).insert(socket.id().to_string(), socket.clone());
-            let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
-            rooms.sort();
-            let hello = json!({
-                "id": socket.id().as_str(),
-                "recovered": socket.recovered(),
-                "data": socket.data::<Value>(),
-                "rooms": rooms,
-            });
-            if let Err(e) = socket.emit("hello", &hello) {
-                tracing::warn!(error = %e, "hello not sent");
-            }
-            let a = app.clone();
-            socket.on("fanout", move |s: Socket, ev: Event<Value>| fanout(s, ev, a.clone()));
-            let a = app.clone();
-            socket.on("store", move |_s: Socket, ev: Event<Store>| {
-                store(ev, &a);
-                async {}
-            });
-            let a = app.clone();
-            socket.on("stored", move |_s: Socket, ev: Event<Value>| {
-                let a = a.clone();
-                async move {
-                    let (stored, deliveries) = {
-                        let store = lock(&a.store);
-                        (store.messages.clone(), store.deliveries.values().sum::<u64>())
-                    };
-                    if let Some(ack) = ev.ack {
-                        let _ = ack.send(&json!({ "stored": stored, "deliveries": deliveries }));
-                    }
-                }
-            });
-        }
-    });
+    let io = SocketIo::builder().config(config).with_state(Arc::new(App::default())).build();
+    io.on_connection(connected);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;

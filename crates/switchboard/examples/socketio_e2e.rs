@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Value, json};
-use switchboard::{AckError, Event, MiddlewareError, Payload, Socket, SocketIo, SocketIoConfig};
+use switchboard::prelude::*;
+use switchboard::{AckError, BroadcastOperator};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -49,186 +49,148 @@ struct Typed {
     a: u32,
 }
 
-/// Disconnect reasons seen so far, for tests to query.
-type Reasons = Arc<Mutex<Vec<Value>>>;
+/// Disconnect reasons seen so far, for tests to query (the server's state).
+#[derive(Clone, Default)]
+struct Reasons(Arc<Mutex<Vec<Value>>>);
 
-fn reply(ack: Option<switchboard::Ack>, v: &Value) {
-    if let Some(ack) = ack {
-        if let Err(e) = ack.send(v) {
-            tracing::warn!(error = %e, "ack not sent");
-        }
+impl Reasons {
+    fn push(&self, entry: Value) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
     }
 }
 
-fn main_namespace(io: &SocketIo, reasons: Reasons) {
-    io.use_middleware(|socket: Socket| async move {
-        match socket.handshake().auth.get("reject") {
-            Some(why) => Err(MiddlewareError::new("rejected").with_data(json!({ "reason": why }))),
+/// A handler's result: the ack's answer, or an error for the client.
+type Answer = Result<Value, HandlerError>;
+
+fn main_namespace(io: &SocketIo) {
+    io.use_middleware(|Data(auth): Data<Value>| async move {
+        match auth.get("reject") {
+            Some(why) => Err(HandlerError::new("rejected").with_data(json!({ "reason": why }))),
             None => Ok(()),
         }
     });
-    let io2 = io.clone();
-    io.on_connection(move |socket: Socket| {
-        let io = io2.clone();
-        let reasons = reasons.clone();
+    let server = io.clone();
+    io.on_connection(move |socket: Socket, State(reasons): State<Reasons>| {
+        let io = server.clone();
         async move {
             let transport = socket.transport().as_str();
             let hello = json!({"id": socket.id().as_str(), "auth": socket.handshake().auth, "transport": transport, "query": socket.handshake().query});
-            let _ = socket.emit("hello", &hello);
+            socket.emit("hello", &hello)?;
             socket.on_upgrade(|s: &Socket, transport| {
                 let _ = s.emit("upgraded", transport.as_str());
             });
             let log = reasons.clone();
-            socket.on_disconnecting(move |s: Socket, reason: switchboard::DisconnectReason| {
+            socket.on_disconnecting(move |s: Socket, reason: DisconnectReason| {
                 let log = log.clone();
                 async move {
-                    let entry = json!({"id": s.id().as_str(), "disconnecting": reason.as_str(), "rooms": rooms_of(&s)});
-                    log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+                    log.push(json!({"id": s.id().as_str(), "disconnecting": reason.as_str(), "rooms": rooms_of(&s)}));
                 }
             });
-            socket.on_disconnect(move |s: Socket, reason: switchboard::DisconnectReason| {
+            socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
                 let reasons = reasons.clone();
                 async move {
-                    let entry = json!({"id": s.id().as_str(), "reason": reason.as_str()});
-                    reasons.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+                    reasons.push(json!({"id": s.id().as_str(), "reason": reason.as_str()}));
                     // For the close test, which reads it after the process exits.
                     println!("disconnect {} {}", s.id(), reason.as_str());
                 }
             });
-            register(&socket, &io);
-            register_api(&socket, &io);
+            register(&socket)?;
+            register_api(&socket, io)?;
+            Ok::<_, HandlerError>(())
         }
     });
 }
 
-fn register(socket: &Socket, io: &SocketIo) {
-    socket.on("echo", |s: Socket, ev: Event<IgnoredAny>| async move {
-        let result = match ev.ack {
-            Some(ack) => ack.send_payload(ev.payload),
-            None => s.emit_payload("echo", ev.payload),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "echo not sent");
+/// Emits `target.event` to its rooms but not to its `except` rooms, through `op`.
+async fn emit_to(mut op: BroadcastOperator, target: Target) -> Answer {
+    for r in &target.rooms {
+        op = op.to(r.as_str());
+    }
+    for r in &target.except {
+        op = op.except(r.as_str());
+    }
+    Ok(json!(op.emit(&target.event, &target.data).await.is_ok()))
+}
+
+fn register(socket: &Socket) -> Result<(), ReservedEventName> {
+    socket.on("echo", |s: Socket, ack: Option<Ack>, args: Payload| async move {
+        match ack {
+            Some(ack) => ack.send_payload(args),
+            None => s.emit_payload("echo", args),
         }
-    });
-    socket.on("typed", |_s: Socket, ev: Event<Typed>| async move {
-        reply(ev.ack, &json!({ "doubled": ev.data.a * 2 }));
-    });
-    socket.on("join", |s: Socket, ev: Event<Value>| async move {
-        match &ev.data {
+    })?;
+    socket.on("typed", |Data(t): Data<Typed>| async move {
+        Ok::<_, HandlerError>(json!({ "doubled": t.a * 2 }))
+    })?;
+    socket.on("join", |s: Socket, Data(rooms): Data<Value>| async move {
+        match &rooms {
             Value::Array(rooms) => s.join_all(rooms.iter().filter_map(Value::as_str)),
             Value::String(room) => s.join(room.as_str()),
             _ => {}
         }
-        reply(ev.ack, &rooms_of(&s));
-    });
-    socket.on("leave", |s: Socket, ev: Event<String>| async move {
-        s.leave(ev.data.as_str());
-        reply(ev.ack, &rooms_of(&s));
-    });
-    socket.on("to", |s: Socket, ev: Event<Target>| async move {
-        let mut op = s.broadcast();
-        for r in &ev.data.rooms {
-            op = op.to(r.as_str());
-        }
-        for r in &ev.data.except {
-            op = op.except(r.as_str());
-        }
-        let done = op.emit(&ev.data.event, &ev.data.data).await.is_ok();
-        reply(ev.ack, &json!(done));
-    });
-    let server = io.clone();
-    socket.on("io-to", move |_s: Socket, ev: Event<Target>| {
-        let io = server.clone();
-        async move {
-            let mut op = io.of("/").local();
-            for r in &ev.data.rooms {
-                op = op.to(r.as_str());
-            }
-            for r in &ev.data.except {
-                op = op.except(r.as_str());
-            }
-            let done = op.compress(true).emit(&ev.data.event, &ev.data.data).await.is_ok();
-            reply(ev.ack, &json!(done));
-        }
-    });
-    socket.on("binary", |s: Socket, ev: Event<IgnoredAny>| async move {
+        Ok::<_, HandlerError>(rooms_of(&s))
+    })?;
+    socket.on("leave", |s: Socket, Data(room): Data<String>| async move {
+        s.leave(room);
+        Ok::<_, HandlerError>(rooms_of(&s))
+    })?;
+    socket.on("to", |s: Socket, Data(target): Data<Target>| emit_to(s.broadcast(), target))?;
+    socket.on("io-to", |s: Socket, Data(target): Data<Target>| {
+        emit_to(s.namespace().local().compress(true), target)
+    })?;
+    socket.on("binary", |s: Socket, Bin(received): Bin| async move {
         let mut payload = Payload::new();
         payload.push(json!("from-server"));
         payload.push_binary(vec![1u8, 2, 3]);
         let inner = payload.attach(vec![4u8, 5]);
         payload.push(json!({ "nested": inner }));
-        let _ = s.emit_payload("binary", payload);
-        reply(ev.ack, &json!(ev.payload.attachments().len()));
-    });
-    socket.on("ask", |s: Socket, ev: Event<u64>| async move {
-        let answer = s.timeout(Duration::from_millis(ev.data)).emit_with_ack("question", &42).await;
-        let v = match answer {
+        s.emit_payload("binary", payload)?;
+        Ok::<_, HandlerError>(received.len())
+    })?;
+    socket.on("ask", |s: Socket, Data(ms): Data<u64>| async move {
+        let answer = s.timeout(Duration::from_millis(ms)).emit_with_ack("question", &42).await;
+        Ok::<_, HandlerError>(match answer {
             Ok(a) => json!({ "answer": a.payload.args() }),
             Err(AckError::Timeout) => json!({ "error": "timeout" }),
             Err(e) => json!({ "error": e.to_string() }),
-        };
-        reply(ev.ack, &v);
-    });
-    let server = io.clone();
-    socket.on("ask-all", move |_s: Socket, ev: Event<u64>| {
-        let io = server.clone();
-        async move {
-            // Spawned: the other clients' answers must not wait for this client's next packet.
-            tokio::spawn(async move {
-                let answers = io.timeout(Duration::from_millis(ev.data)).emit_with_ack("question-all", &1).await;
-                let v = match answers {
-                    Ok(list) => json!({ "answers": list.iter().map(|a| a.response.payload.args().to_vec()).collect::<Vec<_>>() }),
-                    Err(AckError::Incomplete { received, expected }) => json!({ "error": "timeout", "received": received.len(), "expected": expected }),
-                    Err(e) => json!({ "error": e.to_string() }),
-                };
-                reply(ev.ack, &v);
-            });
-        }
-    });
-    let server = io.clone();
-    socket.on("fetch", move |_s: Socket, ev: Event<IgnoredAny>| {
-        let io = server.clone();
-        async move {
-            let sockets = io.fetch_sockets().await.unwrap_or_default();
-            let list: Vec<Value> = sockets
-                .iter()
-                .map(|r| json!({ "id": r.id().as_str(), "rooms": r.rooms().iter().map(|x| x.as_str()).collect::<Vec<_>>(), "auth": r.handshake().auth }))
-                .collect();
-            reply(ev.ack, &json!(list));
-        }
-    });
-    let server = io.clone();
-    socket.on("sockets-join", move |_s: Socket, ev: Event<String>| {
-        let io = server.clone();
-        async move {
-            let ok = io.sockets_join(ev.data.as_str()).await.is_ok();
-            reply(ev.ack, &json!(ok));
-        }
-    });
-    let server = io.clone();
-    socket.on("sockets-leave", move |_s: Socket, ev: Event<String>| {
-        let io = server.clone();
-        async move {
-            let ok = io.sockets_leave(ev.data.as_str()).await.is_ok();
-            reply(ev.ack, &json!(ok));
-        }
-    });
-    socket.on(
-        "rooms",
-        |s: Socket, ev: Event<IgnoredAny>| async move { reply(ev.ack, &rooms_of(&s)) },
-    );
-    socket.on(
-        "disconnect-me",
-        |s: Socket, ev: Event<bool>| async move { s.disconnect(ev.data).await },
-    );
-    let server = io.clone();
-    socket.on("disconnect-all", move |_s: Socket, ev: Event<bool>| {
-        let io = server.clone();
-        async move {
-            let _ = io.disconnect_sockets(ev.data).await;
-        }
-    });
+        })
+    })?;
+    socket.on("ask-all", |s: Socket, Data(ms): Data<u64>, ack: Option<Ack>| async move {
+        // Spawned: the other clients' answers must not wait for this client's next packet.
+        tokio::spawn(async move {
+            let answers = s.namespace().timeout(Duration::from_millis(ms)).emit_with_ack("question-all", &1).await;
+            let v = match answers {
+                Ok(list) => json!({ "answers": list.iter().map(|a| a.response.payload.args().to_vec()).collect::<Vec<_>>() }),
+                Err(AckError::Incomplete { received, expected }) => json!({ "error": "timeout", "received": received.len(), "expected": expected }),
+                Err(e) => json!({ "error": e.to_string() }),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(&v);
+            }
+        });
+    })?;
+    socket.on("fetch", |s: Socket| async move {
+        let sockets = s.namespace().fetch_sockets().await?;
+        let list: Vec<Value> = sockets
+            .iter()
+            .map(|r| json!({ "id": r.id().as_str(), "rooms": r.rooms().iter().map(|x| x.as_str()).collect::<Vec<_>>(), "auth": r.handshake().auth }))
+            .collect();
+        Ok::<_, HandlerError>(json!(list))
+    })?;
+    socket.on("sockets-join", |s: Socket, Data(room): Data<String>| async move {
+        Ok::<_, HandlerError>(s.namespace().sockets_join(room).await.is_ok())
+    })?;
+    socket.on("sockets-leave", |s: Socket, Data(room): Data<String>| async move {
+        Ok::<_, HandlerError>(s.namespace().sockets_leave(room).await.is_ok())
+    })?;
+    socket.on("rooms", |s: Socket| async move { Ok::<_, HandlerError>(rooms_of(&s)) })?;
+    socket.on("disconnect-me", |s: Socket, Data(close): Data<bool>| async move {
+        s.disconnect(close).await
+    })?;
+    socket.on("disconnect-all", |s: Socket, Data(close): Data<bool>| async move {
+        s.namespace().disconnect_sockets(close).await
+    })?;
+    Ok(())
 }
 
 /// The catch-all listeners' log of a socket (`any-log`), at most 100 entries.
@@ -254,7 +216,7 @@ struct Remote {
 }
 
 /// Listeners, per-packet middleware, volatile packets, remote handles and shutdown.
-fn register_api(socket: &Socket, io: &SocketIo) {
+fn register_api(socket: &Socket, io: SocketIo) -> Result<(), ReservedEventName> {
     socket.use_middleware(|_s: Socket, event, _payload| async move {
         if event.as_str() == "forbidden" {
             Err(MiddlewareError::new("forbidden event").with_data(json!({ "event": "forbidden" })))
@@ -270,55 +232,40 @@ fn register_api(socket: &Socket, io: &SocketIo) {
     socket.prepend_any(move |_s, ev, _p| l.push(format!("first:{ev}")));
     let l = log;
     socket.on_any_outgoing(move |_s, ev, _p| l.push(format!("out:{ev}")));
-    socket.on("any-log", |s: Socket, ev: Event<IgnoredAny>| async move {
-        let _ = s.emit("out-test", &1);
-        let log = s.extension::<AnyLog>().unwrap_or_default();
+    socket.on("any-log", |s: Socket, Extension(log): Extension<AnyLog>| async move {
+        s.emit("out-test", &1)?;
         let entries = std::mem::take(&mut *log.0.lock().unwrap_or_else(|e| e.into_inner()));
-        reply(ev.ack, &json!(entries));
-    });
-    socket.once("once", |_s: Socket, ev: Event<IgnoredAny>| async move {
-        reply(ev.ack, &json!("once"));
-    });
-    socket.on("off-me", |_s: Socket, ev: Event<IgnoredAny>| async move {
-        reply(ev.ack, &json!("on"));
-    });
-    socket.on("do-off", |s: Socket, ev: Event<IgnoredAny>| async move {
+        Ok::<_, HandlerError>(json!(entries))
+    })?;
+    socket.once("once", || async { Ok::<_, HandlerError>("once") })?;
+    socket.on("off-me", || async { Ok::<_, HandlerError>("on") })?;
+    socket.on("do-off", |s: Socket| async move {
         s.off("off-me");
-        reply(ev.ack, &json!(true));
-    });
-    let server = io.clone();
-    socket.on("volatile-burst", move |s: Socket, ev: Event<IgnoredAny>| {
-        let io = server.clone();
-        async move {
-            // The first packet makes the transport busy: the volatile ones right behind it
-            // are dropped, as Node does; the last one is not volatile.
-            let _ = s.emit("v-first", &1);
-            let _ = s.volatile().emit("v-drop", &2);
-            let _ = io.of("/").to(s.id().room()).volatile().emit("v-drop", &3).await;
-            let _ = s.emit("v-end", &4);
-            reply(ev.ack, &json!(true));
-        }
-    });
-    let server = io.clone();
-    socket.on("remote", move |_s: Socket, ev: Event<Remote>| {
-        let io = server.clone();
-        async move {
-            let sockets = io.fetch_sockets().await.unwrap_or_default();
-            let Some(target) = sockets.iter().find(|r| r.id().as_str() == ev.data.id) else {
-                return reply(ev.ack, &json!(false));
-            };
-            let done = match ev.data.action.as_str() {
-                "emit" => target.emit("remote-hello", &ev.data.room).await.is_ok(),
-                "join" => target.join(ev.data.room.as_str()).await.is_ok(),
-                "disconnect" => target.disconnect(false).await.is_ok(),
-                _ => false,
-            };
-            reply(ev.ack, &json!(done));
-        }
-    });
-    let server = io.clone();
-    socket.on("shutdown", move |_s: Socket, _ev: Event<IgnoredAny>| {
-        let io = server.clone();
+        Ok::<_, HandlerError>(true)
+    })?;
+    socket.on("volatile-burst", |s: Socket| async move {
+        // The first packet makes the transport busy: the volatile ones right behind it
+        // are dropped, as Node does; the last one is not volatile.
+        s.emit("v-first", &1)?;
+        s.volatile().emit("v-drop", &2)?;
+        s.namespace().to(s.id().room()).volatile().emit("v-drop", &3).await?;
+        s.emit("v-end", &4)?;
+        Ok::<_, HandlerError>(true)
+    })?;
+    socket.on("remote", |s: Socket, Data(remote): Data<Remote>| async move {
+        let sockets = s.namespace().fetch_sockets().await?;
+        let Some(target) = sockets.iter().find(|r| r.id().as_str() == remote.id) else {
+            return Ok::<_, HandlerError>(false);
+        };
+        Ok(match remote.action.as_str() {
+            "emit" => target.emit("remote-hello", &remote.room).await.is_ok(),
+            "join" => target.join(remote.room.as_str()).await.is_ok(),
+            "disconnect" => target.disconnect(false).await.is_ok(),
+            _ => false,
+        })
+    })?;
+    socket.on("shutdown", move || {
+        let io = io.clone();
         async move {
             // On its own task: close() disconnects this very socket, whose client task
             // runs this handler.
@@ -328,7 +275,8 @@ fn register_api(socket: &Socket, io: &SocketIo) {
                 println!("closed");
             });
         }
-    });
+    })?;
+    Ok(())
 }
 
 fn rooms_of(s: &Socket) -> Value {
@@ -362,50 +310,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.engine.ping_interval = Duration::from_millis(500);
     config.engine.ping_timeout = Duration::from_millis(400);
     config.connect_timeout = Duration::from_millis(2000);
-    let io = SocketIo::new(config);
-    let reasons: Reasons = Arc::new(Mutex::new(Vec::new()));
-    main_namespace(&io, reasons.clone());
+    let io = SocketIo::builder().config(config).with_state(Reasons::default()).build();
+    main_namespace(&io);
 
-    let log = reasons.clone();
-    io.of("/reasons").on_connection(move |socket: Socket| {
-        let log = log.clone();
-        async move {
-            socket.on("get", move |_s: Socket, ev: Event<IgnoredAny>| {
-                let log = log.clone();
-                async move {
-                    let list = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    reply(ev.ack, &json!(list));
-                }
-            });
-        }
+    io.of("/reasons").on_connection(|socket: Socket| async move {
+        socket.on("get", |State(log): State<Reasons>| async move {
+            Ok::<_, HandlerError>(json!(*log.0.lock().unwrap_or_else(|e| e.into_inner())))
+        })?;
+        Ok::<_, HandlerError>(())
     });
 
     let admin = io.of("/admin");
-    admin.use_middleware(|socket: Socket| async move {
-        if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("secret") {
-            Ok(())
-        } else {
-            Err(MiddlewareError::new("unauthorized").with_data(json!({ "code": 403 })))
+    admin.use_middleware(|Data(auth): Data<Value>| async move {
+        match auth.get("token").and_then(Value::as_str) {
+            Some("secret") => Ok(()),
+            _ => Err(HandlerError::new("unauthorized").with_data(json!({ "code": 403 }))),
         }
     });
-    admin.on_connection(|socket: Socket| async move {
-        let _ = socket.emit("ns", socket.ns());
-    });
+    admin.on_connection(|socket: Socket| async move { socket.emit("ns", socket.ns()) });
 
     let dynamic = io.of_regex(regex::Regex::new(r"^/dynamic-\w+$")?);
     dynamic.on_connection(|socket: Socket| async move {
-        let _ = socket.emit("ns", socket.ns());
-        socket.on("echo", |s: Socket, ev: Event<IgnoredAny>| async move {
-            let _ = s.emit_payload("echo", ev.payload);
-        });
+        socket.emit("ns", socket.ns())?;
+        socket
+            .on("echo", |s: Socket, args: Payload| async move { s.emit_payload("echo", args) })?;
+        Ok::<_, HandlerError>(())
     });
 
     let by_fn = io.of_fn(|name, auth| {
         name.starts_with("/fn-") && auth.get("ok").and_then(Value::as_bool) == Some(true)
     });
-    by_fn.on_connection(|socket: Socket| async move {
-        let _ = socket.emit("ns", socket.ns());
-    });
+    by_fn.on_connection(|socket: Socket| async move { socket.emit("ns", socket.ns()) });
 
     serve(io, args.port).await
 }

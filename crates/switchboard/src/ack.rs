@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -110,11 +111,19 @@ pub struct Ack {
     socket: Socket,
     id: u64,
     sent: SentFlag,
+    /// The binary of the event this answers, for the placeholders of an answer made of the
+    /// event's data (empty, so unallocated, for the usual event without binary).
+    incoming: Vec<Bytes>,
 }
 
 impl Clone for Ack {
     fn clone(&self) -> Self {
-        Ack { socket: self.socket.clone(), id: self.id, sent: self.sent.share() }
+        Ack {
+            socket: self.socket.clone(),
+            id: self.id,
+            sent: self.sent.share(),
+            incoming: self.incoming.clone(),
+        }
     }
 }
 
@@ -164,8 +173,8 @@ impl SentFlag {
 }
 
 impl Ack {
-    pub(crate) fn new(socket: Socket, id: u64) -> Self {
-        Ack { socket, id, sent: SentFlag::default() }
+    pub(crate) fn new(socket: Socket, id: u64, incoming: Vec<Bytes>) -> Self {
+        Ack { socket, id, sent: SentFlag::default(), incoming }
     }
 
     /// The ack id.
@@ -178,16 +187,22 @@ impl Ack {
         self.sent.is_sent()
     }
 
-    /// Answers with one argument.
+    /// Answers with `data`: a tuple spreads into arguments, `()` is none, anything else is one
+    /// argument (as every emit). Binary placeholders in `data` (the event's data read as JSON)
+    /// are sent with the event's attachments.
     pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
-        if !self.socket.is_json() {
-            return self.send_payload(Payload::single(data).map_err(EmitError::Serialize)?);
+        if !self.incoming.is_empty() || !self.socket.is_json() || crate::args::spreads(data) {
+            return self.send_payload(crate::args::to_payload_with(data, Some(&self.incoming))?);
         }
         // The default parser: written straight, as `send_payload` would write it (an ack is
         // never shown to outgoing listeners), without a JSON value tree or a packet.
         let ns = self.socket.ns();
         let message = switchboard_proto::socket::JsonParser::encode_ack_wire(ns, self.id, data)
             .map_err(EmitError::Serialize)?;
+        if message.wire_text().is_some_and(|t| crate::args::may_hold_placeholder(t.as_str())) {
+            // A placeholder: resolved (inside a binary event's handler) or refused.
+            return self.send_payload(crate::args::to_payload(data)?);
+        }
         if !self.sent.take() {
             return Err(EmitError::AlreadyAcknowledged);
         }

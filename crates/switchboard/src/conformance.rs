@@ -9,9 +9,7 @@
 
 use std::time::Duration;
 
-use serde::de::IgnoredAny;
-
-use crate::{Event, Socket, SocketIo, SocketIoConfig};
+use crate::{Ack, HandlerError, Payload, Socket, SocketIo, SocketIoConfig};
 
 /// The protocol test server's settings: pingInterval 300 ms, pingTimeout 200 ms,
 /// maxPayload 1e6, connectTimeout 1000 ms, CORS `*`, path `/socket.io/`.
@@ -38,33 +36,20 @@ pub fn app() -> SocketIo {
 /// emit `auth`. Any other namespace is refused.
 pub fn install(io: &SocketIo) {
     io.on_connection(|socket: Socket| async move {
-        emit_auth(&socket);
-        socket.on("message", |s: Socket, ev: Event<IgnoredAny>| async move {
-            if let Err(e) = s.emit_payload("message-back", ev.payload) {
-                tracing::debug!(%e, "message-back not sent");
-            }
-        });
-        socket.on("message-with-ack", |_s: Socket, ev: Event<IgnoredAny>| async move {
-            if let Some(ack) = ev.ack {
-                if let Err(e) = ack.send_payload(ev.payload) {
-                    tracing::debug!(%e, "ack not sent");
-                }
-            }
-        });
-        socket.on("emit-with-ack", |s: Socket, ev: Event<IgnoredAny>| async move {
-            let answer = s.emit_payload_with_ack("emit-with-ack", ev.payload).await;
-            if let Ok(answer) = answer {
-                if let Err(e) = s.emit_payload("emit-with-ack", answer.payload) {
-                    tracing::debug!(%e, "emit-with-ack not sent");
-                }
-            }
-        });
+        socket.emit("auth", &socket.handshake().auth)?;
+        socket.on("message", |s: Socket, args: Payload| async move {
+            s.emit_payload("message-back", args)
+        })?;
+        socket.on("message-with-ack", |ack: Ack, args: Payload| async move {
+            ack.send_payload(args)
+        })?;
+        socket.on("emit-with-ack", |s: Socket, args: Payload| async move {
+            let answer = s.emit_payload_with_ack("emit-with-ack", args).await?;
+            s.emit_payload("emit-with-ack", answer.payload).map_err(HandlerError::from)
+        })?;
+        Ok::<_, HandlerError>(())
     });
-    io.of("/custom").on_connection(|socket: Socket| async move { emit_auth(&socket) });
-}
-
-fn emit_auth(socket: &Socket) {
-    if let Err(e) = socket.emit("auth", &socket.handshake().auth) {
-        tracing::debug!(%e, "auth not sent");
-    }
+    io.of("/custom").on_connection(|socket: Socket| async move {
+        socket.emit("auth", &socket.handshake().auth)
+    });
 }

@@ -35,9 +35,9 @@ impl SocketEmitter {
         self
     }
 
-    /// Emits one argument.
+    /// Emits `data` (see [`crate::Socket::emit`] for the argument forms).
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.emit_payload(event, Payload::single(data).map_err(EmitError::Serialize)?)
+        self.emit_payload(event, crate::args::to_payload(data)?)
     }
 
     /// Emits these arguments.
@@ -51,12 +51,13 @@ impl SocketEmitter {
         self.socket.send_packet(&packet, self.volatile)
     }
 
-    /// Emits one argument and returns the client's answer. The packet is sent at once; the
+    /// Emits `data` (see [`crate::Socket::emit`] for the argument forms) and returns the
+    /// client's answer. The packet is sent at once; the
     /// returned future only waits.
     pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
-        match Payload::single(data) {
+        match crate::args::to_payload(data) {
             Ok(payload) => self.emit_payload_with_ack(event, payload),
-            Err(e) => Box::pin(std::future::ready(Err(EmitError::Serialize(e).into()))),
+            Err(e) => Box::pin(std::future::ready(Err(e.into()))),
         }
     }
 

@@ -23,6 +23,10 @@ pub enum EmitError {
     /// This ack was already answered.
     #[error("ack already sent")]
     AlreadyAcknowledged,
+    /// A binary placeholder (`{"_placeholder":true,"num":N}`) has no attachment to stand
+    /// for: it is only sent with the binary of the event it was read from.
+    #[error("binary placeholder without its attachment")]
+    UnresolvedPlaceholder,
     /// The adapter failed.
     #[error("adapter failed")]
     Adapter(#[from] AdapterError),

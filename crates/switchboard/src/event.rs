@@ -10,12 +10,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchboard_proto::socket::{EventName, Payload};
 
+use crate::extract::Context;
+use crate::handler::Handler;
 use crate::{Ack, Socket};
 
 /// A boxed `Send` future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A received event, with its arguments deserialized into `T`.
+/// A received event as one extractor: its name, its arguments deserialized into `T`, the raw
+/// payload and the ack. Handy for a handler shared by several events; otherwise prefer the
+/// finer extractors ([`crate::Data`], [`crate::Ack`], ...).
 ///
 /// How the arguments map to `T`: with exactly one argument, `T` is deserialized from it (and,
 /// if that fails, from the array of arguments); otherwise from the array of arguments (so a
@@ -55,43 +59,27 @@ pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, serde_j
 }
 
 /// Identifies a registered handler, to remove it with [`Socket::off_handler`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// It serializes as its number, so a connection handler may end with the `Result` of
+/// [`Socket::on`] (a connection handler's `Ok` value goes nowhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct HandlerId(pub(crate) u64);
 
-/// A type-erased event handler: `None` when the payload was rejected (and reported).
+/// A type-erased event handler: `None` when an extractor refused the event (and reported).
 pub(crate) type ErasedHandler =
     Arc<dyn Fn(Socket, EventName, Payload, Option<Ack>) -> Option<BoxFuture<()>> + Send + Sync>;
 
-/// Wraps a typed handler: deserializes, and reports a payload that does not fit (the handler
-/// is not called then, so a `once` handler stays for the next event).
-pub(crate) fn erase<T, F, Fut>(handler: F) -> ErasedHandler
+/// Wraps a handler: its extractors run first, and one that refuses the event reports it (the
+/// handler is not called then, so a `once` handler stays for the next event).
+pub(crate) fn erase<H, A>(handler: H) -> ErasedHandler
 where
-    T: DeserializeOwned + Send + 'static,
-    F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    H: Handler<A>,
+    A: 'static,
 {
     let erased = move |socket: Socket, name: EventName, payload: Payload, ack: Option<Ack>| {
-        match from_payload::<T>(&payload) {
-            Ok(data) => {
-                Some(Box::pin(handler(socket, Event { name, data, payload, ack })) as BoxFuture<()>)
-            }
-            Err(e) => {
-                let message = format!("invalid payload for event {:?}: {e}", name.as_str());
-                match ack {
-                    Some(ack) => {
-                        if let Err(err) = ack.send_error(&message, None) {
-                            tracing::warn!(socket = %socket.id(), event = %name, %err, "could not report invalid payload");
-                        }
-                    }
-                    None => {
-                        tracing::warn!(socket = %socket.id(), event = %name, error = %e, "event payload rejected: it does not deserialize into the handler's type");
-                    }
-                }
-                None
-            }
-        }
+        handler.call(Context::event(socket, name, payload, ack))
     };
-    if std::mem::size_of_val(&erased) == 0 && !std::mem::needs_drop::<F>() {
+    if std::mem::size_of_val(&erased) == 0 && !std::mem::needs_drop::<H>() {
         shared(erased)
     } else {
         Arc::new(erased)
@@ -195,7 +183,7 @@ mod tests {
     use super::*;
 
     fn capture_less() -> ErasedHandler {
-        erase(|_s: Socket, _e: Event<u32>| async {})
+        erase(|_s: Socket, _e: crate::Data<u32>| async {})
     }
 
     #[test]
@@ -204,7 +192,7 @@ mod tests {
         let counter = Arc::new(0u32);
         let capturing = || {
             let counter = counter.clone();
-            erase(move |_s: Socket, _e: Event<u32>| {
+            erase(move |_s: Socket, _e: crate::Data<u32>| {
                 let counter = counter.clone();
                 async move { drop(counter) }
             })

@@ -132,8 +132,7 @@ impl RequestParts {
 pub(crate) enum RequestSource {
     /// The engine session's request.
     Session(Arc<switchboard_engine::Socket>),
-    /// Parts given by the caller (tests, on a fake connection).
-    #[cfg(test)]
+    /// Parts given by the caller (tests, on an in-process connection).
     Parts(Box<RequestParts>),
 }
 
@@ -150,7 +149,6 @@ impl RequestSource {
                 let (time, secure) = (req.time, req.secure);
                 Handshake::build(Origin::Session(socket.clone()), request, time, secure, auth)
             }
-            #[cfg(test)]
             RequestSource::Parts(parts) => Handshake::new(parts, auth),
         }
     }

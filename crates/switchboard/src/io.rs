@@ -1,7 +1,6 @@
 //! The server: namespaces, the engine handler, and server-wide operators.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,12 +15,12 @@ use switchboard_proto::socket::{JsonParser, Parser, Payload};
 use crate::bundle::ClientBundle;
 use crate::client::Client;
 use crate::conn::ConnRef;
+use crate::extract::States;
+use crate::handler::{Handler, Middleware};
 use crate::handshake::RequestSource;
 use crate::namespace::{Hooks, NamespaceInner};
 use crate::service::{IoLayer, IoService};
-use crate::{
-    BroadcastOperator, EmitError, MiddlewareError, Namespace, RemoteSocket, Socket, SocketIoConfig,
-};
+use crate::{BroadcastOperator, EmitError, Namespace, RemoteSocket, SocketIoConfig};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
@@ -41,6 +40,7 @@ pub(crate) struct IoInner {
     config: SocketIoConfig,
     parser: Arc<dyn Parser>,
     factory: Arc<dyn AdapterFactory>,
+    states: Arc<States>,
     // Namespaces by name: created by user code and by client tasks (dynamic children).
     namespaces: Mutex<HashMap<String, Namespace>>,
     // Dynamic parents, in registration order.
@@ -89,6 +89,7 @@ impl IoInner {
             self.parser.clone(),
             &*self.factory,
             self.config.connection_state_recovery.clone(),
+            self.states.clone(),
         ))
     }
 
@@ -172,6 +173,7 @@ pub struct SocketIoBuilder {
     config: SocketIoConfig,
     factory: Arc<dyn AdapterFactory>,
     parser: Option<Arc<dyn Parser>>,
+    states: States,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -199,6 +201,25 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Adds application state, which handlers take as [`crate::State<S>`] (one value per
+    /// type; each handler gets a clone, so make it cheap: an `Arc`, a pool handle).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Config { motd: &'static str }
+    ///
+    /// let io = SocketIo::builder().with_state(Config { motd: "hi" }).build();
+    /// io.on_connection(|socket: Socket, State(config): State<Config>| async move {
+    ///     socket.emit("motd", config.motd)
+    /// });
+    /// ```
+    pub fn with_state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
+        self.states.insert(state);
+        self
+    }
+
     /// The server.
     pub fn build(self) -> SocketIo {
         let parser = self.parser.unwrap_or_else(|| {
@@ -208,6 +229,7 @@ impl SocketIoBuilder {
             config: self.config.clone(),
             parser,
             factory: self.factory,
+            states: Arc::new(self.states),
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
             clients: Mutex::new(HashMap::default()),
@@ -269,6 +291,7 @@ impl SocketIo {
             config: SocketIoConfig::default(),
             factory: MemoryAdapter::factory(),
             parser: None,
+            states: States::default(),
         }
     }
 
@@ -350,20 +373,12 @@ impl SocketIo {
     }
 
     /// Connection handler of the main namespace.
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    pub fn on_connection<H: Handler<A>, A: 'static>(&self, handler: H) {
         self.main().on_connection(handler);
     }
 
     /// Connect middleware of the main namespace (`io.use`).
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
+    pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
         self.main().use_middleware(middleware);
     }
 
@@ -487,7 +502,6 @@ impl SocketIo {
     /// How long [`SocketIo::close`] waits for the disconnect handlers.
     pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-    #[cfg(test)]
     pub(crate) fn inner(&self) -> &Arc<IoInner> {
         &self.inner
     }

@@ -72,6 +72,7 @@
 //! ```
 
 mod ack;
+mod args;
 mod bundle;
 mod client;
 mod config;
@@ -81,6 +82,8 @@ mod dedupe;
 mod emitter;
 mod error;
 pub mod event;
+pub mod extract;
+mod handler;
 mod handshake;
 mod id;
 mod io;
@@ -95,6 +98,7 @@ mod recovery;
 mod remote;
 mod service;
 mod socket;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -104,6 +108,8 @@ pub use dedupe::Dedupe;
 pub use emitter::SocketEmitter;
 pub use error::EmitError;
 pub use event::{Event, HandlerId, MiddlewareError};
+pub use extract::{Bin, Data, Extension, FromContext, State, TryData};
+pub use handler::{Handler, HandlerError, HandlerOutput, Middleware, Reply, ReportError};
 pub use handshake::{Handshake, Headers, RequestParts};
 pub use io::{IoHandler, IoSession, SocketIo, SocketIoBuilder};
 pub use namespace::Namespace;
@@ -115,8 +121,33 @@ pub use recovery::ConnectionStateRecovery;
 pub use remote::RemoteSocket;
 pub use service::{IoLayer, IoLayered, IoService};
 pub use socket::{AckFuture, Socket};
-pub use switchboard_adapter::{Room, SocketId};
-pub use switchboard_proto::socket::{EventName, Payload};
+pub use switchboard_adapter::{
+    AckEvent, Adapter, AdapterError, AdapterFactory, BroadcastFlags, BroadcastOptions,
+    MemoryAdapter, Room, ServerAckSender, SocketId,
+};
+pub use switchboard_engine::{
+    Cors, DisconnectReason as EngineDisconnectReason, Engine, EngineConfig, SendError,
+    TransportKind, Transports,
+};
+pub use switchboard_proto::socket::{
+    DecodeError, EventName, JsonParser, Parser, Payload, RESERVED_EVENTS, ReservedEventName,
+};
+
+/// The adapter crate (`switchboard-adapter`): the seam for cluster adapters.
+pub use switchboard_adapter as adapter;
+/// The Engine.IO crate (`switchboard-engine`): transports, sessions, their options.
+pub use switchboard_engine as engine;
+/// The protocol crate (`switchboard-proto`): packets, codecs, payloads.
+pub use switchboard_proto as proto;
+
+/// The names most handlers need: `use switchboard::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Ack, Bin, Data, DisconnectReason, EmitError, Event, EventName, Extension, FromContext,
+        HandlerError, MiddlewareError, Namespace, Payload, ReservedEventName, Socket, SocketIo,
+        SocketIoConfig, State, TryData,
+    };
+}
 
 /// Compiles the README's Rust example as a doctest, so it cannot drift from the API.
 #[cfg(doctest)]

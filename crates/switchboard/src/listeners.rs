@@ -4,55 +4,65 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde::de::DeserializeOwned;
 use switchboard_engine::TransportKind;
-use switchboard_proto::socket::{EventName, Payload};
+use switchboard_proto::socket::{EventName, Payload, ReservedEventName};
 
 use crate::event::{HandlerEntry, HandlerId, erase};
-use crate::{DisconnectReason, Event, MiddlewareError, Socket};
+use crate::handler::Handler;
+use crate::{DisconnectReason, MiddlewareError, Socket};
 
 impl Socket {
-    fn add_handler<T, F, Fut>(&self, event: &str, once: bool, handler: F) -> HandlerId
+    fn add_handler<H, A>(
+        &self,
+        event: &str,
+        once: bool,
+        handler: H,
+    ) -> Result<HandlerId, ReservedEventName>
     where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        H: Handler<A>,
+        A: 'static,
     {
+        let name = self.namespace_inner().event_name(event)?;
         let id = HandlerId(self.0.next_handler.fetch_add(1, Ordering::Relaxed));
-        match self.namespace_inner().event_name(event) {
-            Ok(name) => {
-                let entry = HandlerEntry { id, once, f: erase(handler) };
-                self.state().handlers.push(name, entry);
-            }
-            Err(e) => {
-                tracing::warn!(socket = %self.id(), %e, "handler for a reserved event name is never called; use on_disconnect")
-            }
-        }
-        id
+        let entry = HandlerEntry { id, once, f: erase(handler) };
+        self.state().handlers.push(name, entry);
+        Ok(id)
     }
 
-    /// Adds a handler for `event`. Several handlers may listen to one event; they run in
+    /// Adds a handler for `event`: an async function whose arguments are extractors (see
+    /// [`crate::extract`]) and which returns `()` or a `Result` (see
+    /// [`crate::HandlerOutput`]). Several handlers may listen to one event; they run in
     /// registration order, each awaited before the next, and the client's next event waits
     /// for them (a client's events are handled in arrival order).
-    pub fn on<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
+    ///
+    /// A reserved name (`connect`, `disconnect`, ...: see
+    /// [`switchboard_proto::socket::RESERVED_EVENTS`]) is refused: use
+    /// [`Socket::on_disconnect`] for the end of a socket.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
+    /// socket.on("echo", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text) })?;
+    /// assert!(socket.on("disconnect", || async {}).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn on<H, A>(&self, event: &str, handler: H) -> Result<HandlerId, ReservedEventName>
     where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        H: Handler<A>,
+        A: 'static,
     {
         self.add_handler(event, false, handler)
     }
 
     /// Adds a handler removed after its first call.
     ///
-    /// A payload that does not deserialize into `T` is rejected (see [`Socket::on`]) and
-    /// does not count as a call: the handler stays for the next event. (In Node a listener
-    /// always fires, JavaScript having no types to reject with.)
-    pub fn once<T, F, Fut>(&self, event: &str, handler: F) -> HandlerId
+    /// An event an extractor refuses (a payload that does not deserialize, say) does not
+    /// count as a call: the handler stays for the next event. (In Node a listener always
+    /// fires, JavaScript having no types to reject with.)
+    pub fn once<H, A>(&self, event: &str, handler: H) -> Result<HandlerId, ReservedEventName>
     where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, Event<T>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        H: Handler<A>,
+        A: 'static,
     {
         self.add_handler(event, true, handler)
     }

@@ -1,7 +1,6 @@
 //! Namespaces: a set of sockets with their connection handlers, middleware and adapter.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -16,13 +15,14 @@ use switchboard_proto::socket::{EventName, Packet, Parser, Payload, ReservedEven
 
 use crate::client::Client;
 use crate::event::BoxFuture;
-use crate::{BroadcastOperator, EmitError, Handshake, MiddlewareError, Socket};
+use crate::extract::{Context, States};
+use crate::handler::{Handler, Middleware};
+use crate::{BroadcastOperator, EmitError, HandlerError, Handshake, Socket};
 
 /// A connection handler.
 type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture<()> + Send + Sync>;
 /// A connect middleware (`io.use`).
-type ConnectMiddleware =
-    Arc<dyn Fn(Socket) -> BoxFuture<Result<(), MiddlewareError>> + Send + Sync>;
+type ConnectMiddleware = Arc<dyn Fn(Socket) -> BoxFuture<Result<(), HandlerError>> + Send + Sync>;
 /// A server-side-emit listener.
 type ServerSideListener = Arc<dyn Fn(EventName, Payload, Option<ServerAckSender>) + Send + Sync>;
 
@@ -41,20 +41,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hooks {
-    pub(crate) fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        lock(&self.connection).push(Arc::new(move |s| Box::pin(handler(s))));
+    pub(crate) fn on_connection<H: Handler<A>, A: 'static>(&self, handler: H) {
+        lock(&self.connection).push(Arc::new(move |socket| {
+            handler.call(Context::connect(socket)).unwrap_or_else(|| Box::pin(async {}))
+        }));
     }
 
-    pub(crate) fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
-        lock(&self.middleware).push(Arc::new(move |s| Box::pin(middleware(s))));
+    pub(crate) fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
+        lock(&self.middleware)
+            .push(Arc::new(move |socket| middleware.call(Context::connect(socket))));
     }
 }
 
@@ -74,6 +69,8 @@ pub(crate) struct NamespaceInner {
     // The event names sockets listen to, shared by them (see `event_name`). Locked by each
     // handler registration, for a short scan.
     names: Mutex<Vec<EventName>>,
+    /// The server's states (`State<S>`), fixed when it was built.
+    states: Arc<States>,
 }
 
 /// How many event names a namespace shares at most (names past them are not kept: an
@@ -87,6 +84,7 @@ impl NamespaceInner {
         parser: Arc<dyn Parser>,
         factory: &dyn AdapterFactory,
         recovery: Option<crate::ConnectionStateRecovery>,
+        states: Arc<States>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<NamespaceInner>| {
             let local: Weak<dyn LocalNamespace> = weak.clone();
@@ -100,6 +98,7 @@ impl NamespaceInner {
                 sockets: Mutex::new(HashMap::default()),
                 pids: Mutex::new(HashMap::new()),
                 names: Mutex::new(Vec::new()),
+                states,
             }
         })
     }
@@ -114,6 +113,10 @@ impl NamespaceInner {
 
     pub(crate) fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter
+    }
+
+    pub(crate) fn states(&self) -> &States {
+        &self.states
     }
 
     /// The event name `name`, shared with the sockets that listen to it too: sockets register
@@ -359,23 +362,18 @@ impl Namespace {
         self.0.name.as_str()
     }
 
-    /// Adds a connection handler. Handlers run in order, after the client got its CONNECT
-    /// answer; the client's next packets wait for them.
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// Adds a connection handler: an async function of extractors (see [`crate::extract`];
+    /// [`crate::Data`] reads the client's `auth`) returning `()` or a `Result` (an `Err` is
+    /// logged and sent to the client as an `error` event). Handlers run in order, after the
+    /// client got its CONNECT answer; the client's next packets wait for them.
+    pub fn on_connection<H: Handler<A>, A: 'static>(&self, handler: H) {
         self.0.hooks.on_connection(handler);
     }
 
-    /// Adds a connect middleware (Node's `io.use`). An error refuses the connection with a
-    /// CONNECT_ERROR `{"message","data"}`, which the client sees as `connect_error`.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
+    /// Adds a connect middleware (Node's `io.use`): an async function of extractors
+    /// returning `Result<(), E>`. An error refuses the connection with a CONNECT_ERROR
+    /// `{"message","data"}`, which the client sees as `connect_error`.
+    pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
         self.0.hooks.use_middleware(middleware);
     }
 
@@ -497,7 +495,7 @@ impl Namespace {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        let payload = Payload::single(data).map_err(EmitError::Serialize)?;
+        let payload = crate::args::to_payload(data)?;
         self.0.adapter.server_side_emit(EventName::new(event)?, payload, None).await?;
         Ok(())
     }
@@ -511,7 +509,7 @@ impl Namespace {
         data: &T,
         timeout: std::time::Duration,
     ) -> Result<Vec<Payload>, crate::AckError> {
-        let payload = Payload::single(data).map_err(EmitError::Serialize)?;
+        let payload = crate::args::to_payload(data)?;
         let event = EventName::new(event).map_err(EmitError::from)?;
         // Unbounded: one answer per server plus one count; dropped when this returns.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -90,9 +90,9 @@ impl BroadcastOperator {
         self
     }
 
-    /// Emits one argument.
+    /// Emits `data` (see [`crate::Socket::emit`] for the argument forms).
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
-        let payload = Payload::single(data).map_err(EmitError::Serialize)?;
+        let payload = crate::args::to_payload(data)?;
         self.emit_payload(event, payload).await
     }
 
@@ -103,7 +103,7 @@ impl BroadcastOperator {
         Ok(())
     }
 
-    /// Emits one argument and collects one answer per reached socket (Node's
+    /// Emits `data` (see [`crate::Socket::emit`] for the argument forms) and collects one answer per reached socket (Node's
     /// `io.timeout(ms).emit(ev, data, cb)`). Without a timeout it waits until every reached
     /// socket answered or left.
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
@@ -111,7 +111,7 @@ impl BroadcastOperator {
         event: &str,
         data: &T,
     ) -> Result<Vec<SocketAck>, AckError> {
-        let payload = Payload::single(data).map_err(EmitError::Serialize)?;
+        let payload = crate::args::to_payload(data)?;
         self.emit_payload_with_ack(event, payload).await
     }
 

@@ -1,13 +1,13 @@
 //! Dynamic namespaces: `io.of(/regex/)` and `io.of(fn)`.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::handler::{Handler, Middleware};
 use crate::namespace::Hooks;
-use crate::{EmitError, MiddlewareError, Namespace, Socket};
+use crate::{EmitError, Namespace};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
@@ -43,20 +43,12 @@ impl std::fmt::Debug for ParentNamespace {
 
 impl ParentNamespace {
     /// Adds a connection handler for every child.
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    pub fn on_connection<H: Handler<A>, A: 'static>(&self, handler: H) {
         self.0.hooks.on_connection(handler);
     }
 
     /// Adds a connect middleware for every child.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
+    pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
         self.0.hooks.use_middleware(middleware);
     }
 

@@ -49,9 +49,10 @@ impl RemoteSocket {
         &self.rooms
     }
 
-    /// The user data when fetched.
-    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_value(self.data.clone()).ok()
+    /// The user data when fetched, as [`crate::Socket::data`] reads it: `Ok(None)` if unset,
+    /// an error if it does not fit `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<Option<T>, serde_json::Error> {
+        if self.data.is_null() { Ok(None) } else { T::deserialize(&self.data).map(Some) }
     }
 
     fn target(&self) -> BroadcastOptions {

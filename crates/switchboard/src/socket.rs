@@ -273,10 +273,20 @@ impl Socket {
         self.0.client.conn().sid()
     }
 
-    /// The user data, deserialized (`None` if unset or of another shape).
-    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+    /// The user data (Node's `socket.data`), deserialized: `Ok(None)` if unset, an error if
+    /// it does not fit `T`.
+    ///
+    /// ```
+    /// # use switchboard::Socket;
+    /// # fn demo(socket: Socket) -> Result<(), serde_json::Error> {
+    /// socket.set_data(&("ana", 7))?;
+    /// assert_eq!(socket.data::<(String, u32)>()?, Some(("ana".to_owned(), 7)));
+    /// assert!(socket.data::<u32>().is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn data<T: DeserializeOwned>(&self) -> Result<Option<T>, serde_json::Error> {
         let v = self.state().data();
-        if v.is_null() { None } else { serde_json::from_value(v).ok() }
+        if v.is_null() { Ok(None) } else { serde_json::from_value(v).map(Some) }
     }
 
     /// Sets the user data. It is kept as JSON, so that `fetch_sockets` can return it from any
@@ -303,9 +313,25 @@ impl Socket {
 
     // ---- emitting -------------------------------------------------------------------------
 
-    /// Emits `event` with one argument to this client.
+    /// Emits `event` with `data` to this client.
+    ///
+    /// The argument forms, the same for every emit, broadcast and ack: a tuple spreads into
+    /// arguments (`&("a", 1)` is the client's `(a, b) => ..`), `&()` is no argument, anything
+    /// else is one argument (a `Vec` is one array). Binary placeholders in `data` (the data
+    /// of a binary event, read as JSON) are sent with their attachments when this runs in
+    /// that event's handler, else refused ([`EmitError::UnresolvedPlaceholder`]). For binary
+    /// of your own, build a [`Payload`] and use [`Socket::emit_payload`].
     ///
     /// Reserved names (`connect`, `disconnect`, ...) are refused.
+    ///
+    /// ```
+    /// # use switchboard::prelude::*;
+    /// # fn demo(socket: Socket) -> Result<(), EmitError> {
+    /// socket.emit("hello", "world")?; // socket.on("hello", (s) => ..)
+    /// socket.emit("move", &(3, 4))?; // socket.on("move", (x, y) => ..)
+    /// socket.emit("list", &vec![1, 2])?; // socket.on("list", (arr) => ..)
+    /// # Ok(()) }
+    /// ```
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emitter().emit(event, data)
     }
@@ -315,7 +341,7 @@ impl Socket {
         self.emitter().emit_payload(event, payload)
     }
 
-    /// Emits with one argument (at once) and returns a future of the client's answer (no
+    /// Emits `data` (at once; argument forms as [`Socket::emit`]) and returns a future of the client's answer (no
     /// timeout; see [`Socket::timeout`]).
     pub fn emit_with_ack<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> AckFuture {
         self.emitter().emit_with_ack(event, data)
@@ -473,7 +499,7 @@ impl Socket {
 
     /// Runs middlewares, catch-all listeners and handlers for one incoming event.
     pub(crate) async fn dispatch(&self, event: EventName, payload: Payload, ack: Option<u64>) {
-        let ack = ack.map(|id| Ack::new(self.clone(), id));
+        let ack = ack.map(|id| Ack::new(self.clone(), id, payload.attachments().to_vec()));
         let (middleware, any, found) = {
             let state = self.state();
             let (middleware, any) = (state.extra(|e| &e.middleware), state.extra(|e| &e.any));

@@ -175,11 +175,13 @@ async fn no_connect_is_closed_after_connect_timeout() {
 async fn mounted_in_axum_next_to_routes() {
     let io = SocketIo::new(Default::default());
     io.on_connection(|socket: Socket| async move {
-        socket.on("echo", |_s: Socket, ev: Event<Value>| async move {
-            if let Some(ack) = ev.ack {
-                ack.send(&ev.data).unwrap();
-            }
-        });
+        socket
+            .on("echo", |_s: Socket, ev: Event<Value>| async move {
+                if let Some(ack) = ev.ack {
+                    ack.send(&ev.data).unwrap();
+                }
+            })
+            .unwrap();
     });
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(|| async { "hi" }))

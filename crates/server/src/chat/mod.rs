@@ -8,9 +8,9 @@ mod rooms;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{DisconnectReason, MiddlewareError, Namespace, Socket};
+use switchboard::{Data, DisconnectReason, HandlerError, Namespace, ReservedEventName, Socket};
 
-use crate::app::{ApiError, App, Outcome, check_room_id, fields, on, parse, user_of};
+use crate::app::{ApiError, App, Outcome, check_room_id, fields, parse, user_of};
 use crate::auth::{User, user_room};
 use crate::store::now_ms;
 
@@ -52,25 +52,21 @@ pub(crate) fn room_key(room_id: &str) -> String {
 }
 
 /// Installs the auth middleware on `ns`.
-pub(crate) fn authenticate(app: &App, ns: &Namespace) {
-    let app = app.clone();
-    ns.use_middleware(move |socket: Socket| {
-        let app = app.clone();
-        async move {
-            match app.auth.authenticate(&socket.handshake().auth) {
-                Ok(user) => {
-                    // The data is what a recovered socket gets back (the middlewares do not
-                    // run for it); the extension is the fast path.
-                    if let Err(error) = socket.set_data(&user) {
-                        tracing::warn!(%error, "user not kept for recovery");
-                    }
-                    socket.insert_extension(user);
-                    Ok(())
+pub(crate) fn authenticate(ns: &Namespace) {
+    ns.use_middleware(|socket: Socket, app: App| async move {
+        match app.auth.authenticate(&socket.handshake().auth) {
+            Ok(user) => {
+                // The data is what a recovered socket gets back (the middlewares do not
+                // run for it); the extension is the fast path.
+                if let Err(error) = socket.set_data(&user) {
+                    tracing::warn!(%error, "user not kept for recovery");
                 }
-                Err(e) => {
-                    tracing::debug!(code = e.code, "connection refused");
-                    Err(MiddlewareError::new(e.message.clone()).with_data(e.data()))
-                }
+                socket.insert_extension(user);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(code = e.code, "connection refused");
+                Err(HandlerError::new(e.message.clone()).with_data(e.data()))
             }
         }
     });
@@ -79,14 +75,10 @@ pub(crate) fn authenticate(app: &App, ns: &Namespace) {
 /// Sets up `/chat`.
 pub(crate) fn install(app: &App) {
     let ns = app.chat();
-    authenticate(app, &ns);
-    let app = app.clone();
-    ns.on_connection(move |socket: Socket| {
-        let app = app.clone();
-        async move {
-            if let Err(e) = connected(&app, &socket).await {
-                tracing::warn!(code = e.code, message = %e.message, "chat connection setup failed");
-            }
+    authenticate(&ns);
+    ns.on_connection(|socket: Socket, app: App| async move {
+        if let Err(e) = connected(&app, &socket).await {
+            tracing::warn!(code = e.code, message = %e.message, "chat connection setup failed");
         }
     });
 }
@@ -98,7 +90,7 @@ pub(crate) fn install(app: &App) {
 /// unacknowledged (sent with an ack, so never replayed).
 async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
     let user = user_of(socket)?;
-    register(app, socket);
+    register(socket).map_err(|e| ApiError::new("internal", e.to_string()))?;
     socket.join(user.room());
     let first = match socket.recovered() {
         true => app.presence.resume(socket.id().as_str(), &user),
@@ -192,22 +184,23 @@ pub(crate) async fn announce(app: &App, user: &User, rooms: &[String], status: &
     }
 }
 
-fn register(app: &App, socket: &Socket) {
-    on(socket, app, events::ROOM_JOIN, rooms::join);
-    on(socket, app, events::ROOM_LEAVE, rooms::leave);
-    on(socket, app, events::MESSAGE_SEND, rooms::send);
-    on(socket, app, events::MESSAGE_DELIVERED, |app, _s, user, data| {
+fn register(socket: &Socket) -> Result<(), ReservedEventName> {
+    socket.on(events::ROOM_JOIN, rooms::join)?;
+    socket.on(events::ROOM_LEAVE, rooms::leave)?;
+    socket.on(events::MESSAGE_SEND, rooms::send)?;
+    socket.on(events::MESSAGE_DELIVERED, |app: App, user: User, Data(data): Data<Value>| {
         rooms::receipt(app, user, data, "delivered")
-    });
-    on(socket, app, events::MESSAGE_READ, |app, _s, user, data| {
+    })?;
+    socket.on(events::MESSAGE_READ, |app: App, user: User, Data(data): Data<Value>| {
         rooms::receipt(app, user, data, "read")
-    });
-    on(socket, app, events::MESSAGES_HISTORY, rooms::history);
-    on(socket, app, events::TYPING_UPDATE, typing);
-    on(socket, app, events::PRIVATE_SEND, private::send);
-    on(socket, app, events::USERS_ONLINE, |app: App, _s, _u, _d| async move {
-        Ok(fields(json!({ "users": app.presence.list() })))
-    });
+    })?;
+    socket.on(events::MESSAGES_HISTORY, rooms::history)?;
+    socket.on(events::TYPING_UPDATE, typing)?;
+    socket.on(events::PRIVATE_SEND, private::send)?;
+    socket.on(events::USERS_ONLINE, |app: App, _user: User| async move {
+        Outcome::Ok(fields(json!({ "users": app.presence.list() })))
+    })?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,7 +210,7 @@ struct TypingUpdate {
     is_typing: bool,
 }
 
-async fn typing(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+async fn typing(app: App, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let req: TypingUpdate = parse(data)?;
     check_room_id(&req.room_id)?;
     let (room, id) = (req.room_id.clone(), user.id.clone());

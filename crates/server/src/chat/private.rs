@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{AckError, Socket};
+use switchboard::{AckError, Data, Socket};
 
 use super::events;
 use crate::app::{ApiError, App, Outcome, check_client_id, check_text, fields, parse};
@@ -29,7 +29,12 @@ enum Sent {
     Duplicate(Value),
 }
 
-pub(super) async fn send(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+pub(super) async fn send(
+    app: App,
+    _socket: Socket,
+    user: User,
+    Data(data): Data<Value>,
+) -> Outcome {
     let req: PrivateRequest = parse(data)?;
     if !valid_user_id(&req.to_user_id) {
         return Err(ApiError::new("invalid_user", "toUserId must be a valid user id"));
@@ -73,7 +78,7 @@ pub(super) async fn send(app: App, _socket: Socket, user: User, data: Value) -> 
         }
         Sent::Duplicate(ack) => {
             let mut ack = fields(ack);
-            ack.insert("duplicate".to_owned(), Value::Bool(true));
+            ack.insert("duplicate", Value::Bool(true));
             Ok(ack)
         }
     }

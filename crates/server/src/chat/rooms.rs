@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::Socket;
+use switchboard::{Data, Socket};
 
 use super::{announce, events, not_member, room_key};
 use crate::app::{
@@ -22,7 +22,7 @@ struct RoomRequest {
     room_id: String,
 }
 
-pub(super) async fn join(app: App, socket: Socket, user: User, data: Value) -> Outcome {
+pub(super) async fn join(app: App, socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let RoomRequest { room_id } = parse(data)?;
     check_room_id(&room_id)?;
     let (room, id) = (room_id.clone(), user.id.clone());
@@ -51,7 +51,12 @@ pub(super) async fn join(app: App, socket: Socket, user: User, data: Value) -> O
     Ok(fields(json!({ "roomId": room_id, "history": history, "members": members })))
 }
 
-pub(super) async fn leave(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+pub(super) async fn leave(
+    app: App,
+    _socket: Socket,
+    user: User,
+    Data(data): Data<Value>,
+) -> Outcome {
     let RoomRequest { room_id } = parse(data)?;
     check_room_id(&room_id)?;
     let (room, id) = (room_id.clone(), user.id.clone());
@@ -80,7 +85,12 @@ enum Sent {
     NotMember,
 }
 
-pub(super) async fn send(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+pub(super) async fn send(
+    app: App,
+    _socket: Socket,
+    user: User,
+    Data(data): Data<Value>,
+) -> Outcome {
     let req: SendRequest = parse(data)?;
     check_room_id(&req.room_id)?;
     check_text(&req.text)?;
@@ -126,7 +136,7 @@ pub(super) async fn send(app: App, _socket: Socket, user: User, data: Value) -> 
         }
         Sent::Duplicate(ack) => {
             let mut ack = fields(ack);
-            ack.insert("duplicate".to_owned(), Value::Bool(true));
+            ack.insert("duplicate", Value::Bool(true));
             Ok(ack)
         }
         Sent::NotMember => Err(not_member()),
@@ -174,7 +184,12 @@ struct HistoryRequest {
     limit: Option<u32>,
 }
 
-pub(super) async fn history(app: App, _socket: Socket, user: User, data: Value) -> Outcome {
+pub(super) async fn history(
+    app: App,
+    _socket: Socket,
+    user: User,
+    Data(data): Data<Value>,
+) -> Outcome {
     let req: HistoryRequest = parse(data)?;
     check_room_id(&req.room_id)?;
     let limit = req.limit.unwrap_or(HISTORY).clamp(1, MAX_HISTORY);

@@ -11,17 +11,25 @@ use crate::{AckError, DisconnectReason, Event, Socket, SocketIo};
 async fn rooms_and_operators() {
     let io = io();
     io.on_connection(|socket: Socket| async move {
-        socket.on("join", |s: Socket, ev: Event<String>| async move {
-            s.join(ev.data.as_str());
-            s.emit("joined", &s.rooms().len()).unwrap();
-        });
-        socket.on("leave", |s: Socket, ev: Event<String>| async move { s.leave(ev.data.as_str()) });
-        socket.on("say", |s: Socket, ev: Event<(String, String)>| async move {
-            s.to(ev.data.0.as_str()).emit("said", &ev.data.1).await.unwrap();
-        });
-        socket.on("shout", |s: Socket, ev: Event<String>| async move {
-            s.broadcast().emit("shout", &ev.data).await.unwrap();
-        });
+        socket
+            .on("join", |s: Socket, ev: Event<String>| async move {
+                s.join(ev.data.as_str());
+                s.emit("joined", &s.rooms().len()).unwrap();
+            })
+            .unwrap();
+        socket
+            .on("leave", |s: Socket, ev: Event<String>| async move { s.leave(ev.data.as_str()) })
+            .unwrap();
+        socket
+            .on("say", |s: Socket, ev: Event<(String, String)>| async move {
+                s.to(ev.data.0.as_str()).emit("said", &ev.data.1).await.unwrap();
+            })
+            .unwrap();
+        socket
+            .on("shout", |s: Socket, ev: Event<String>| async move {
+                s.broadcast().emit("shout", &ev.data).await.unwrap();
+            })
+            .unwrap();
     });
     let mut a = Peer::connect(&io);
     let mut b = Peer::connect(&io);

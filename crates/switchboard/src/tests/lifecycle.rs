@@ -26,19 +26,23 @@ fn server(tx: mpsc::UnboundedSender<Seen>) -> SocketIo {
         async move {
             socket.join("room");
             let t = tx.clone();
-            socket.on("wait", move |s: Socket, _ev: Event<Value>| {
-                let t = t.clone();
-                async move {
-                    let answer = s.emit_with_ack("question", &1).await;
-                    let seen = match answer {
-                        Ok(_) => "answered".to_owned(),
-                        Err(AckError::Disconnected) => "disconnected".to_owned(),
-                        Err(e) => e.to_string(),
-                    };
-                    t.send(Seen::Ack(seen)).unwrap();
-                }
-            });
-            socket.on("forever", |_s: Socket, _ev: Event<Value>| std::future::pending::<()>());
+            socket
+                .on("wait", move |s: Socket, _ev: Event<Value>| {
+                    let t = t.clone();
+                    async move {
+                        let answer = s.emit_with_ack("question", &1).await;
+                        let seen = match answer {
+                            Ok(_) => "answered".to_owned(),
+                            Err(AckError::Disconnected) => "disconnected".to_owned(),
+                            Err(e) => e.to_string(),
+                        };
+                        t.send(Seen::Ack(seen)).unwrap();
+                    }
+                })
+                .unwrap();
+            socket
+                .on("forever", |_s: Socket, _ev: Event<Value>| std::future::pending::<()>())
+                .unwrap();
             socket.on_disconnect(move |s: Socket, r: DisconnectReason| {
                 let t = tx.clone();
                 async move {

@@ -17,21 +17,23 @@ fn server() -> (SocketIo, mpsc::UnboundedReceiver<String>) {
     io.on_connection(move |socket: Socket| {
         let (wait_tx, log_tx) = (tx.clone(), tx.clone());
         async move {
-            socket.on("wait", move |s: Socket, _ev: Event<Value>| {
-                let tx = wait_tx.clone();
-                async move {
-                    let answer = s.timeout(Duration::from_secs(5)).emit_with_ack("q", &1).await;
-                    let answer = answer.map(|a| a.data::<String>().unwrap_or_default());
-                    tx.send(format!("wait: {answer:?}")).unwrap();
-                }
-            });
-            socket.on("log", move |_s: Socket, ev: Event<String>| {
-                let tx = log_tx.clone();
-                async move { tx.send(ev.data).unwrap() }
-            });
-            socket.on("boom", |_s: Socket, _ev: Event<Value>| async move {
-                panic!("a handler that panics");
-            });
+            socket
+                .on("wait", move |s: Socket, _ev: Event<Value>| {
+                    let tx = wait_tx.clone();
+                    async move {
+                        let answer = s.timeout(Duration::from_secs(5)).emit_with_ack("q", &1).await;
+                        let answer = answer.map(|a| a.data::<String>().unwrap_or_default());
+                        tx.send(format!("wait: {answer:?}")).unwrap();
+                    }
+                })
+                .unwrap();
+            socket
+                .on("log", move |_s: Socket, ev: Event<String>| {
+                    let tx = log_tx.clone();
+                    async move { tx.send(ev.data).unwrap() }
+                })
+                .unwrap();
+            socket.on("boom", |_s: Socket, _ev: Event<Value>| async move { boom() }).unwrap();
         }
     });
     (io, rx)
@@ -69,4 +71,9 @@ async fn over_polling() {
 #[tokio::test(start_paused = true)]
 async fn over_websocket() {
     packets_wait_for_the_handler_before_them(TransportKind::WebSocket).await;
+}
+
+/// A handler body that panics (a function: a panicking async block would have no output type).
+fn boom() {
+    panic!("a handler that panics");
 }

@@ -84,7 +84,7 @@ async fn a_dropped_socket_recovers_id_rooms_data_and_missed_packets_in_order() {
         async move {
             let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
             rooms.sort();
-            seen.lock().unwrap().push((socket.recovered(), rooms, socket.data::<Value>()));
+            seen.lock().unwrap().push((socket.recovered(), rooms, socket.data::<Value>().unwrap()));
         }
     });
     let mut peer = Peer::connect(&io);

@@ -1,0 +1,306 @@
+//! Handlers: async functions of extractors, and what their results do.
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::Value;
+use switchboard_proto::socket::EventName;
+
+use crate::event::BoxFuture;
+use crate::extract::{Context, FromContext};
+use crate::{Ack, MiddlewareError, Socket};
+
+/// An error a handler, an extractor or a middleware answers the client with: the object
+/// `{"message": message, "data": data}` (Node's convention for `connect_error` and for errors
+/// passed to an ack), as the ack's argument when the client asked for one, else as an
+/// `error` event (or, from a connect middleware, as the `connect_error`).
+///
+/// Any `std::error::Error` converts into it (its `Display` is the message), so `?` works in
+/// handlers; a [`MiddlewareError`] keeps its data.
+///
+/// ```
+/// use switchboard::HandlerError;
+/// use serde_json::json;
+///
+/// let e = HandlerError::new("room is full").with_data(json!({"max": 10}));
+/// assert_eq!(e.to_json(), json!({"message": "room is full", "data": {"max": 10}}));
+/// let parsed: Result<u32, HandlerError> = "x".parse::<u32>().map_err(HandlerError::from);
+/// assert_eq!(parsed.unwrap_err().message, "invalid digit found in string");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HandlerError {
+    /// The message (`err.message` on the client).
+    pub message: String,
+    /// Extra data (`err.data` on the client).
+    pub data: Option<Value>,
+}
+
+impl HandlerError {
+    /// An error with a message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        HandlerError { message: message.into(), data: None }
+    }
+
+    /// Adds data for the client.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// `{"message": message}`, with `"data"` when set.
+    pub fn to_json(&self) -> Value {
+        crate::ack::error_object(&self.message, self.data.clone())
+    }
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
+    fn from(error: E) -> Self {
+        let any: &dyn std::any::Any = &error;
+        match any.downcast_ref::<MiddlewareError>() {
+            Some(m) => HandlerError { message: m.message.clone(), data: m.data.clone() },
+            None => HandlerError::new(error.to_string()),
+        }
+    }
+}
+
+/// Where a handler's result goes: the ack of the event, or the socket (an `error` event).
+#[derive(Debug)]
+pub struct Reply {
+    socket: Socket,
+    event: Option<EventName>,
+    ack: Option<Ack>,
+}
+
+impl Reply {
+    /// The socket the event came from.
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// The acknowledgement callback, if the client asked for one.
+    pub fn ack(&self) -> Option<&Ack> {
+        self.ack.as_ref()
+    }
+
+    /// The event handled (`None` for a connection handler).
+    pub fn event_name(&self) -> Option<&EventName> {
+        self.event.as_ref()
+    }
+
+    /// Answers the ack with `value` (when there is an ack not answered yet).
+    pub fn ok<T: Serialize + ?Sized>(&self, value: &T) {
+        if let Some(ack) = self.ack.as_ref().filter(|a| !a.is_sent()) {
+            if let Err(e) = ack.send(value) {
+                tracing::warn!(socket = %self.socket.id(), event = self.event.as_ref().map_or("", EventName::as_str), error = %e, "handler result not sent");
+            }
+        }
+    }
+
+    /// Reports `error`: logged once, then sent as the ack's argument, or as an `error` event.
+    pub fn error(&self, error: &HandlerError) {
+        tracing::warn!(socket = %self.socket.id(), event = self.event.as_ref().map_or("", EventName::as_str), error = %error.message, "handler failed");
+        report(&self.socket, self.ack.as_ref(), error);
+    }
+}
+
+/// Sends `error` to the client: the ack's argument, or an `error` event.
+pub(crate) fn report(socket: &Socket, ack: Option<&Ack>, error: &HandlerError) {
+    let sent = match ack.filter(|a| !a.is_sent()) {
+        Some(ack) => ack.send(&error.to_json()),
+        None if ack.is_some() => return,
+        None => socket.emit("error", &error.to_json()),
+    };
+    if let Err(e) = sent {
+        tracing::debug!(socket = %socket.id(), error = %e, "error not reported to the client");
+    }
+}
+
+/// What a handler may return: `()`, or a `Result` whose `Ok` answers the ack (when the client
+/// asked for one; a tuple spreads into arguments) and whose `Err` is reported (see
+/// [`HandlerError`]).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
+/// socket.on("add", |Data((a, b)): Data<(i64, i64)>| async move {
+///     a.checked_add(b).ok_or_else(|| HandlerError::new("overflow"))
+/// })?;
+/// # Ok(()) }
+/// ```
+pub trait HandlerOutput: Send + 'static {
+    /// Whether [`HandlerOutput::answer`] uses the ack: then extractors get a clone of it.
+    const ANSWERS: bool;
+
+    /// Answers the client.
+    fn answer(self, reply: Reply);
+}
+
+impl HandlerOutput for () {
+    const ANSWERS: bool = false;
+
+    fn answer(self, _reply: Reply) {}
+}
+
+impl<T, E> HandlerOutput for Result<T, E>
+where
+    T: Serialize + Send + 'static,
+    E: ReportError,
+{
+    const ANSWERS: bool = true;
+
+    fn answer(self, reply: Reply) {
+        match self {
+            Ok(value) => reply.ok(&value),
+            Err(e) => e.report(&reply),
+        }
+    }
+}
+
+/// How the `Err` of a handler's `Result` reaches the client. [`HandlerError`] and every
+/// `std::error::Error` are reported with [`Reply::error`] (`{"message","data"}`); implement it
+/// for an error type of your own to answer in your application's format.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::{Reply, ReportError};
+///
+/// /// This application answers `{ "ok": false, "code": .. }`.
+/// struct AppError(&'static str);
+///
+/// impl ReportError for AppError {
+///     fn report(self, reply: &Reply) {
+///         let body = serde_json::json!({ "ok": false, "code": self.0 });
+///         match reply.ack() {
+///             Some(_) => reply.ok(&body),
+///             None => { let _ = reply.socket().emit("app:error", &body); }
+///         }
+///     }
+/// }
+/// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
+/// socket.on("buy", |Data(n): Data<u32>| async move {
+///     if n == 0 { Err(AppError("empty")) } else { Ok(n) }
+/// })?;
+/// # Ok(()) }
+/// ```
+pub trait ReportError: Send + 'static {
+    /// Reports this error to the client.
+    fn report(self, reply: &Reply);
+}
+
+impl ReportError for HandlerError {
+    fn report(self, reply: &Reply) {
+        reply.error(&self);
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> ReportError for E {
+    fn report(self, reply: &Reply) {
+        reply.error(&HandlerError::from(self));
+    }
+}
+
+/// An event or connection handler: an async function whose arguments implement
+/// [`FromContext`] (up to 8) and whose output implements [`HandlerOutput`].
+///
+/// Implemented for every such function and closure; the `Args` parameter only tells the
+/// implementations apart.
+pub trait Handler<Args>: Send + Sync + 'static {
+    /// Extracts the arguments and starts the handler; `None` if an extractor refused (the
+    /// client was answered).
+    fn call(&self, cx: Context) -> Option<BoxFuture<()>>;
+}
+
+/// A connect middleware (Node's `io.use`): an async function of extractors returning
+/// `Result<(), E>`; an `Err` refuses the connection (the client gets `connect_error` with
+/// the error's message and data).
+pub trait Middleware<Args>: Send + Sync + 'static {
+    /// Extracts the arguments and runs the middleware.
+    fn call(&self, cx: Context) -> BoxFuture<Result<(), HandlerError>>;
+}
+
+/// Reports an extractor's refusal: logged, then sent to the client.
+fn reject(cx: &Context, error: &HandlerError) {
+    tracing::warn!(socket = %cx.socket.id(), event = cx.event.as_ref().map_or("", EventName::as_str), error = %error.message, "event rejected before its handler");
+    report(&cx.socket, cx.ack.as_ref(), error);
+}
+
+macro_rules! impl_handler {
+    ($($ty:ident),*) => {
+        impl<F, Fut, R, $($ty,)*> Handler<($($ty,)*)> for F
+        where
+            F: Fn($($ty),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerOutput,
+            $($ty: FromContext + Send + 'static,)*
+        {
+            #[allow(non_snake_case, unused_mut)]
+            fn call(&self, mut cx: Context) -> Option<BoxFuture<()>> {
+                cx.keep_ack = R::ANSWERS;
+                $(
+                    let $ty = match $ty::from_context(&mut cx) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            reject(&cx, &e);
+                            return None;
+                        }
+                    };
+                )*
+                let fut = self($($ty),*);
+                let reply = R::ANSWERS.then(|| Reply {
+                    socket: cx.socket.clone(),
+                    event: cx.event.clone(),
+                    ack: cx.ack.take(),
+                });
+                let run = async move {
+                    let out = fut.await;
+                    if let Some(reply) = reply {
+                        out.answer(reply);
+                    }
+                };
+                if cx.payload.is_binary() {
+                    // Emits and broadcasts inside the handler find the event's binary.
+                    let (_, attachments) = std::mem::take(&mut cx.payload).into_parts();
+                    return Some(Box::pin(crate::args::with_incoming(attachments, run)));
+                }
+                Some(Box::pin(run))
+            }
+        }
+
+        impl<F, Fut, E, $($ty,)*> Middleware<($($ty,)*)> for F
+        where
+            F: Fn($($ty),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<(), E>> + Send + 'static,
+            E: Into<HandlerError> + Send + 'static,
+            $($ty: FromContext + Send + 'static,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn call(&self, mut cx: Context) -> BoxFuture<Result<(), HandlerError>> {
+                $(
+                    let $ty = match $ty::from_context(&mut cx) {
+                        Ok(v) => v,
+                        Err(e) => return Box::pin(std::future::ready(Err(e))),
+                    };
+                )*
+                let fut = self($($ty),*);
+                Box::pin(async move { fut.await.map_err(Into::into) })
+            }
+        }
+    };
+}
+
+impl_handler!();
+impl_handler!(T1);
+impl_handler!(T1, T2);
+impl_handler!(T1, T2, T3);
+impl_handler!(T1, T2, T3, T4);
+impl_handler!(T1, T2, T3, T4, T5);
+impl_handler!(T1, T2, T3, T4, T5, T6);
+impl_handler!(T1, T2, T3, T4, T5, T6, T7);
+impl_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
