@@ -1,18 +1,45 @@
 // The bench behaviour on the official Node socket.io v4 server (default `ws` engine):
 // namespace `/`, every socket joins `room1`; `bc` t -> emit `m` t to room1; `echo` t with ack
 // -> ack t. pingInterval 25 s (the default). Prints `listening on http://127.0.0.1:PORT`.
+//
+// With `--redis URL` the server is a cluster node on the official Redis adapter of
+// `--adapter` (`redis`: @socket.io/redis-adapter, classic pub/sub; `streams`:
+// @socket.io/redis-streams-adapter), for the cross-node broadcast scenario.
 import { createServer } from "node:http";
+import { parseArgs } from "node:util";
 import { Server } from "socket.io";
 
-const argv = process.argv.slice(2);
-const at = argv.indexOf("--port");
-const port = at >= 0 ? Number(argv[at + 1]) : 3000;
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "3000" },
+    redis: { type: "string" },
+    adapter: { type: "string", default: "redis" },
+  },
+});
+
+async function clusterAdapter(url, kind) {
+  const { Redis } = await import("ioredis");
+  const client = new Redis(url);
+  client.on("error", (err) => console.error(`redis: ${err.message}`));
+  if (kind === "redis") {
+    const { createAdapter } = await import("@socket.io/redis-adapter");
+    const sub = client.duplicate();
+    sub.on("error", (err) => console.error(`redis: ${err.message}`));
+    return createAdapter(client, sub);
+  }
+  if (kind === "streams") {
+    const { createAdapter } = await import("@socket.io/redis-streams-adapter");
+    return createAdapter(client);
+  }
+  throw new Error(`unknown adapter ${kind} (redis, streams)`);
+}
 
 const httpServer = createServer();
-const io = new Server(httpServer, {
-  perMessageDeflate: false,
-  pingInterval: 25000,
-});
+const options = { perMessageDeflate: false, pingInterval: 25000 };
+if (values.redis) {
+  options.adapter = await clusterAdapter(values.redis, values.adapter);
+}
+const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {
   socket.join("room1");
@@ -24,6 +51,6 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1", () => {
+httpServer.listen(Number(values.port), "127.0.0.1", () => {
   console.log(`listening on http://127.0.0.1:${httpServer.address().port}`);
 });

@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
-use crate::{cmd, npm};
+use crate::{apt, cmd, npm};
 
 /// Builds everything the benchmark needs and runs it; `args` go to the runner.
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<ExitCode> {
@@ -39,6 +39,14 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<ExitCode> {
         anyhow::bail!("node is not installed: the comparison needs Node.js 20 or newer");
     }
     npm::ensure_node_modules(&root.join("bench").join("servers"))?;
+    // The cross-node broadcast runs its own Redis server (leave it out with
+    // `--cluster-adapters ''`).
+    let no_cluster = args.windows(2).any(|w| w[0] == "--cluster-adapters" && w[1].is_empty());
+    if !no_cluster {
+        apt::ensure_apt(&["redis-server"]).context(
+            "the cross-node broadcast needs redis-server (or run with --cluster-adapters '')",
+        )?;
+    }
     let runner = root.join("target").join("release").join("switchboard-bench");
     let mut cmd = Command::new(runner);
     cmd.current_dir(root).arg("run").arg("--root").arg(root).args(args);

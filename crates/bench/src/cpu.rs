@@ -1,40 +1,66 @@
 //! The server's CPU time over a measurement window (`utime + stime` of `/proc/PID/stat`, all
 //! threads): events per server CPU-second is a measure of efficiency that holds up when other
-//! work on the machine takes part of the server's core.
+//! work on the machine takes part of the server's core. A cluster's server is its nodes
+//! together; a helper process (Redis) is measured apart.
 
 use std::sync::OnceLock;
 
 /// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
 
-/// The server being measured, set once per generator process.
-static SERVER: OnceLock<u32> = OnceLock::new();
+/// The server's processes (one, or each node of a cluster), set once per generator process.
+static SERVER: OnceLock<Vec<u32>> = OnceLock::new();
 
-/// Sets the process whose CPU time windows measure.
-pub fn watch(pid: u32) {
-    let _ = SERVER.set(pid);
+/// A helper process measured apart (the Redis server of a cluster), set once.
+static HELPER: OnceLock<u32> = OnceLock::new();
+
+/// Sets the processes whose CPU time (summed) windows measure.
+pub fn watch(pids: &[u32]) {
+    let _ = SERVER.set(pids.to_vec());
+}
+
+/// Sets the helper process whose CPU time [`Window::per_helper_cpu_s`] measures.
+pub fn watch_helper(pid: u32) {
+    let _ = HELPER.set(pid);
 }
 
 /// A window opened at some instant.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     start: Option<u64>,
+    helper_start: Option<u64>,
 }
 
 impl Window {
     /// Opens a window now (empty when no server is watched).
     #[must_use]
     pub fn start() -> Self {
-        Self { start: SERVER.get().and_then(|p| ticks(*p)) }
+        Self { start: server_ticks(), helper_start: HELPER.get().and_then(|p| ticks(*p)) }
     }
 
     /// `events` per server CPU-second from the start until now.
     #[must_use]
     pub fn per_cpu_s(&self, events: f64) -> Option<f64> {
-        let end = ticks(*SERVER.get()?)?;
-        let cpu = end.checked_sub(self.start?)? as f64 / TICKS_PER_SEC;
-        (cpu > 0.0).then(|| events / cpu)
+        per_second(events, self.start?, server_ticks()?)
     }
+
+    /// `events` per CPU-second of the helper process from the start until now.
+    #[must_use]
+    pub fn per_helper_cpu_s(&self, events: f64) -> Option<f64> {
+        per_second(events, self.helper_start?, ticks(*HELPER.get()?)?)
+    }
+}
+
+/// `events` per CPU-second between two tick readings.
+fn per_second(events: f64, start: u64, end: u64) -> Option<f64> {
+    let cpu = end.checked_sub(start)? as f64 / TICKS_PER_SEC;
+    (cpu > 0.0).then(|| events / cpu)
+}
+
+/// The summed ticks of the server's processes (none if one cannot be read).
+fn server_ticks() -> Option<u64> {
+    let pids = SERVER.get().filter(|p| !p.is_empty())?;
+    pids.iter().map(|p| ticks(*p)).sum()
 }
 
 fn ticks(pid: u32) -> Option<u64> {

@@ -23,9 +23,13 @@ enum Command {
         /// The server, e.g. 127.0.0.1:3000.
         #[arg(long)]
         addr: SocketAddr,
-        /// The server's process id: its CPU time gives events per server CPU-second.
+        /// The server's process id (each node's, comma-separated, for a cluster): its CPU
+        /// time gives events per server CPU-second.
+        #[arg(long, value_delimiter = ',')]
+        server_pid: Vec<u32>,
+        /// The Redis server's process id, for a cluster: deliveries per Redis CPU-second.
         #[arg(long)]
-        server_pid: Option<u32>,
+        redis_pid: Option<u32>,
         #[command(subcommand)]
         scenario: Scenario,
     },
@@ -82,6 +86,13 @@ enum Scenario {
         inflight: usize,
         #[arg(long, default_value_t = 5000)]
         duration_ms: u64,
+        /// Send the broadcasts to this other node of a cluster (the receivers are on
+        /// `--addr`): a cross-node broadcast.
+        #[arg(long, requires = "adapter")]
+        trigger_addr: Option<SocketAddr>,
+        /// The cluster adapter joining the nodes, for the report (with `--trigger-addr`).
+        #[arg(long, requires = "trigger_addr")]
+        adapter: Option<String>,
     },
     /// Echo with ack at a fixed rate (open loop).
     Echo {
@@ -113,9 +124,10 @@ enum Scenario {
 fn main() -> Result<()> {
     let _ = net::raise_nofile();
     match Cli::parse().command {
-        Command::Gen { addr, server_pid, scenario } => {
-            if let Some(pid) = server_pid {
-                switchboard_bench::cpu::watch(pid);
+        Command::Gen { addr, server_pid, redis_pid, scenario } => {
+            switchboard_bench::cpu::watch(&server_pid);
+            if let Some(pid) = redis_pid {
+                switchboard_bench::cpu::watch_helper(pid);
             }
             let ms = Duration::from_millis;
             let outcome = match scenario {
@@ -125,8 +137,12 @@ fn main() -> Result<()> {
                 Scenario::Storm { conns, inflight, source_offset } => {
                     scenario::storm(addr, conns, inflight, source_offset)?
                 }
-                Scenario::Broadcast { conns, inflight, duration_ms } => {
-                    scenario::broadcast(addr, conns, inflight, ms(duration_ms))?
+                Scenario::Broadcast { conns, inflight, duration_ms, trigger_addr, adapter } => {
+                    let trigger = match (trigger_addr, adapter) {
+                        (Some(addr), Some(adapter)) => scenario::Trigger::Node { addr, adapter },
+                        _ => scenario::Trigger::Receiver,
+                    };
+                    scenario::broadcast(addr, conns, inflight, ms(duration_ms), &trigger)?
                 }
                 Scenario::Echo { conns, rate, duration_ms } => {
                     scenario::echo_rate(addr, conns, rate, ms(duration_ms))?

@@ -142,6 +142,12 @@ impl Pool {
 
     /// Starts a new connection; gives its index. A failure to even start counts as dead.
     pub fn open(&mut self) -> usize {
+        self.open_to(self.target)
+    }
+
+    /// Starts a new connection to another server than the pool's (another node of a
+    /// cluster); gives its index.
+    pub fn open_to(&mut self, target: SocketAddr) -> usize {
         let idx = self.conns.len();
         let mut conn = Conn {
             stream: None,
@@ -152,7 +158,7 @@ impl Pool {
             started: Instant::now(),
         };
         let started =
-            net::connect_from(self.source_offset + idx as u64, self.target).and_then(|mut s| {
+            net::connect_from(self.source_offset + idx as u64, target).and_then(|mut s| {
                 self.poll.registry().register(
                     &mut s,
                     Token(idx),

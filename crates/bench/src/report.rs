@@ -45,14 +45,23 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             deliveries_per_sec,
             completion,
             per_server_cpu_s,
+            cluster,
+            per_redis_cpu_s,
             ..
         } => {
-            put(format!("bc.{conns}.{inflight}.deliveries_per_sec"), *deliveries_per_sec);
+            let p = match cluster {
+                None => format!("bc.{conns}.{inflight}"),
+                Some(adapter) => format!("xbc.{adapter}.{conns}.{inflight}"),
+            };
+            put(format!("{p}.deliveries_per_sec"), *deliveries_per_sec);
             if let Some(v) = per_server_cpu_s {
-                put(format!("bc.{conns}.{inflight}.per_cpu"), *v);
+                put(format!("{p}.per_cpu"), *v);
             }
-            put(format!("bc.{conns}.{inflight}.p50_us"), completion.p50_us);
-            put(format!("bc.{conns}.{inflight}.p99_us"), completion.p99_us);
+            if let Some(v) = per_redis_cpu_s {
+                put(format!("{p}.per_redis_cpu"), *v);
+            }
+            put(format!("{p}.p50_us"), completion.p50_us);
+            put(format!("{p}.p99_us"), completion.p99_us);
         }
         Outcome::Echo { rate, acks_per_sec, latency, per_server_cpu_s, .. } if *rate == 0.0 => {
             put("echo.max.acks_per_sec".into(), *acks_per_sec);
@@ -146,6 +155,38 @@ fn rows(plan: &Plan) -> Vec<Row> {
             ));
             v.push(row(
                 format!("Broadcast to {c}, {k} in flight: completion p99"),
+                format!("{p}.p99_us"),
+                Unit::Micros,
+                false,
+            ));
+        }
+    }
+    for adapter in &plan.cluster_adapters {
+        let c = plan.xbc_conns;
+        for k in &plan.xbc_inflight {
+            let p = format!("xbc.{adapter}.{c}.{k}");
+            let what =
+                format!("Across 2 nodes on Redis ({adapter}), broadcast to {c}, {k} in flight");
+            v.push(row(
+                format!("{what}: deliveries"),
+                format!("{p}.deliveries_per_sec"),
+                Unit::PerSec,
+                true,
+            ));
+            v.push(row(
+                "↳ the same per second of server CPU time (both nodes)".into(),
+                format!("{p}.per_cpu"),
+                Unit::PerCpu,
+                true,
+            ));
+            v.push(row(
+                "↳ the same per second of Redis CPU time".into(),
+                format!("{p}.per_redis_cpu"),
+                Unit::PerCpu,
+                true,
+            ));
+            v.push(row(
+                format!("{what}: completion p99"),
                 format!("{p}.p99_us"),
                 Unit::Micros,
                 false,
@@ -418,6 +459,41 @@ mod tests {
         let plan = Plan::new(true);
         let t = table(&plan, &s, &["switchboard".into(), "node".into()]);
         assert!(t.contains("| Connection storm: full handshakes | — | 20 /s |"), "{t}");
+    }
+
+    #[test]
+    fn cross_node_broadcasts_have_rows_of_their_own() {
+        let mut s = Samples::default();
+        let bc = |cluster: Option<&str>, v: f64| Outcome::Broadcast {
+            conns: 1000,
+            inflight: 16,
+            completed: 1,
+            deliveries_per_sec: v,
+            completion: Summary::default(),
+            per_server_cpu_s: Some(v / 2.0),
+            cluster: cluster.map(str::to_owned),
+            per_redis_cpu_s: cluster.map(|_| v * 10.0),
+        };
+        add(&mut s, "switchboard", &bc(None, 100.0));
+        add(&mut s, "switchboard", &bc(Some("redis"), 60.0));
+        add(&mut s, "node", &bc(Some("redis"), 20.0));
+        assert_eq!(med(&s, "switchboard", "bc.1000.16.deliveries_per_sec"), Some(100.0));
+        assert_eq!(med(&s, "switchboard", "xbc.redis.1000.16.deliveries_per_sec"), Some(60.0));
+        assert_eq!(med(&s, "switchboard", "xbc.redis.1000.16.per_cpu"), Some(30.0));
+        assert_eq!(med(&s, "node", "xbc.redis.1000.16.per_redis_cpu"), Some(200.0));
+        assert_eq!(med(&s, "switchboard", "bc.1000.16.per_redis_cpu"), None);
+        let mut plan = Plan::new(true);
+        let servers = ["switchboard".to_owned(), "node".to_owned()];
+        assert!(!table(&plan, &s, &servers).contains("Across 2 nodes"));
+        plan.cluster_adapters = vec!["redis".to_owned()];
+        let t = table(&plan, &s, &servers);
+        let row = "| Across 2 nodes on Redis (redis), broadcast to 1000, 16 in flight: deliveries \
+                   | 60 /s | 20 /s |";
+        assert!(t.contains(row), "{t}");
+        assert!(
+            t.contains("| ↳ the same per second of server CPU time (both nodes) | 30 | 10 |"),
+            "{t}"
+        );
     }
 
     #[test]

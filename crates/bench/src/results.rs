@@ -55,6 +55,13 @@ pub enum Outcome {
         /// The same events per second of server CPU time, when the server's pid was given.
         #[serde(default)]
         per_server_cpu_s: Option<f64>,
+        /// Across nodes: the cluster adapter (`redis`, `streams`) joining the node the
+        /// broadcasts are sent to and the node of the receivers; `None` on one server.
+        #[serde(default)]
+        cluster: Option<String>,
+        /// Across nodes: deliveries per CPU-second of the Redis server, when its pid was given.
+        #[serde(default)]
+        per_redis_cpu_s: Option<f64>,
     },
     /// Echo with ack (open loop at `rate`, or closed loop when `rate` is 0).
     Echo {

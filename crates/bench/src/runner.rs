@@ -45,6 +45,18 @@ pub struct Options {
     /// The README whose marked section gets the table (empty: leave it alone).
     #[arg(long, default_value = "README.md")]
     pub readme: PathBuf,
+    /// The cluster adapters of the cross-node broadcast (`redis`, `streams`; each server
+    /// runs two nodes on its official adapter of that kind and a Redis server of its own);
+    /// empty to leave it out.
+    #[arg(long, value_delimiter = ',', default_value = "redis")]
+    pub cluster_adapters: Vec<String>,
+    /// Take only these steps (`idle`, `storm`, `broadcast`, `cross-node`, `polling`,
+    /// `echo-max`, `echo`); all when empty. The report shows what was measured.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// The Redis server binary of the cross-node broadcast.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: PathBuf,
     /// The core the servers run on.
     #[arg(long, default_value_t = 0)]
     pub server_cpu: usize,
@@ -72,6 +84,12 @@ pub struct Plan {
     pub duration_ms: u64,
     /// Length of each run's stall probe, ms.
     pub stall_probe_ms: u64,
+    /// The cluster adapters of the cross-node broadcast (none: not measured).
+    pub cluster_adapters: Vec<String>,
+    /// Receivers of the cross-node broadcast, on the second node.
+    pub xbc_conns: usize,
+    /// Cross-node broadcasts in flight.
+    pub xbc_inflight: Vec<usize>,
 }
 
 impl Plan {
@@ -88,6 +106,9 @@ impl Plan {
                 echo_rates: vec![10_000.0, 40_000.0],
                 duration_ms: 1000,
                 stall_probe_ms: 500,
+                cluster_adapters: Vec::new(),
+                xbc_conns: 1000,
+                xbc_inflight: vec![16],
             }
         } else {
             Self {
@@ -99,6 +120,9 @@ impl Plan {
                 echo_rates: vec![10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0],
                 duration_ms: 3000,
                 stall_probe_ms: 2000,
+                cluster_adapters: Vec::new(),
+                xbc_conns: 1000,
+                xbc_inflight: vec![1, 16],
             }
         }
     }
@@ -140,6 +164,11 @@ pub fn has_taskset() -> bool {
 }
 
 fn start_server(opts: &Options, name: &str) -> Result<Server> {
+    start_server_with(opts, name, &[])
+}
+
+/// Starts `name` with `extra` arguments (a cluster node's `--redis URL --adapter KIND`).
+fn start_server_with(opts: &Options, name: &str, extra: &[String]) -> Result<Server> {
     let mut cmd = taskset(opts.server_cpu);
     match name {
         "switchboard" => cmd.arg(opts.root.join(&opts.switchboard_bin)),
@@ -149,7 +178,8 @@ fn start_server(opts: &Options, name: &str) -> Result<Server> {
         "raw-batched" => cmd.arg(std::env::current_exe()?).args(["raw-server", "--batched"]),
         other => bail!("unknown server `{other}`"),
     };
-    cmd.args(["--port", "0"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.args(["--port", "0"]).args(extra);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().with_context(|| format!("starting the {name} server"))?;
     let stdout = child.stdout.take().context("server stdout")?;
     let mut lines = BufReader::new(stdout);
@@ -167,12 +197,54 @@ fn start_server(opts: &Options, name: &str) -> Result<Server> {
     Ok(Server { child, port })
 }
 
-/// Runs the generator with `args`; gives the outcomes it printed.
-fn run_gen(opts: &Options, srv: &Server, args: &[String]) -> Result<Vec<Outcome>> {
+/// A Redis server of a cross-node step, on a free port of 127.0.0.1, with no persistence;
+/// killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a Redis server pinned beside the servers, and waits until it accepts connections.
+fn start_redis(opts: &Options) -> Result<Redis> {
+    // A free port: the kernel's pick, released just before Redis binds it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut cmd = taskset(opts.server_cpu);
+    cmd.arg(&opts.redis_server)
+        .args(["--port", &s(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().with_context(|| {
+        format!("starting {} (apt-get install redis-server)", opts.redis_server.display())
+    })?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait()? {
+            bail!("redis-server exited ({status}) before accepting connections");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("redis-server did not accept connections on port {port} within 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(Redis { child, port })
+}
+
+/// Runs the generator against the server on `port` with `args`, the CPU time of `pids`
+/// (comma-separated) counted as the server's; gives the outcomes it printed.
+fn run_gen(opts: &Options, port: u16, pids: &str, args: &[String]) -> Result<Vec<Outcome>> {
     let mut cmd = taskset(opts.gen_cpu);
     cmd.arg(std::env::current_exe()?)
-        .args(["gen", "--addr", &format!("127.0.0.1:{}", srv.port)])
-        .args(["--server-pid", &srv.child.id().to_string()])
+        .args(["gen", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--server-pid", pids])
         .args(args);
     let out = cmd.stdin(Stdio::null()).output().context("starting the generator")?;
     if !out.status.success() {
@@ -203,7 +275,13 @@ struct Step {
     raw_too: bool,
     /// A fixed echo rate: skipped for a server whose saturation this repetition is far below.
     rate: Option<f64>,
+    /// A cross-node step on this cluster adapter: two nodes and a Redis server of their own,
+    /// for the servers that have an adapter of that kind (ours and Node's).
+    cluster: Option<String>,
 }
+
+/// The servers with an official Redis adapter (socketioxide's speaks its own protocol).
+const CLUSTER_SERVERS: &[&str] = &["switchboard", "node"];
 
 /// Stands for the server's process id in [`Step::args`].
 const PID: &str = "{pid}";
@@ -213,7 +291,8 @@ const PID: &str = "{pid}";
 /// speed of a shared machine drifts). `echo-max` comes before the fixed rates, which use its
 /// result.
 fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
-    let step = |what, args: Vec<String>| Step { what, args, raw_too: false, rate: None };
+    let step =
+        |what, args: Vec<String>| Step { what, args, raw_too: false, rate: None, cluster: None };
     let dur = s(plan.duration_ms);
     let levels = plan.idle_levels.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let mut out = vec![
@@ -259,6 +338,25 @@ fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
             });
         }
     }
+    for adapter in &plan.cluster_adapters {
+        for &inflight in &plan.xbc_inflight {
+            out.push(Step {
+                cluster: Some(adapter.clone()),
+                ..step(
+                    "cross-node",
+                    vec![
+                        s("broadcast"),
+                        s("--conns"),
+                        s(plan.xbc_conns),
+                        s("--inflight"),
+                        s(inflight),
+                        s("--duration-ms"),
+                        dur.clone(),
+                    ],
+                )
+            });
+        }
+    }
     out.push(step("polling", vec![s("polling"), s("--duration-ms"), dur.clone()]));
     out.push(step("echo-max", vec![s("echo-max"), s("--duration-ms"), dur.clone()]));
     for &rate in &plan.echo_rates {
@@ -281,12 +379,15 @@ fn measure(
     sat: &mut BTreeMap<String, f64>,
     log: &mut Vec<String>,
 ) {
-    let res = start_server(opts, name).and_then(|srv| {
-        let pid = s(srv.child.id());
-        let args: Vec<String> =
-            step.args.iter().map(|a| if a == PID { pid.clone() } else { a.clone() }).collect();
-        run_gen(opts, &srv, &args)
-    });
+    let res = match &step.cluster {
+        None => start_server(opts, name).and_then(|srv| {
+            let pid = s(srv.child.id());
+            let args: Vec<String> =
+                step.args.iter().map(|a| if a == PID { pid.clone() } else { a.clone() }).collect();
+            run_gen(opts, srv.port, &pid, &args)
+        }),
+        Some(adapter) => measure_cluster(opts, step, name, adapter),
+    };
     match res {
         Ok(outcomes) => {
             for o in &outcomes {
@@ -304,6 +405,22 @@ fn measure(
     }
 }
 
+/// A cross-node step: a Redis server, two `name` nodes on its `adapter`; the receivers on
+/// the second node, the broadcasts sent to the first.
+fn measure_cluster(opts: &Options, step: &Step, name: &str, adapter: &str) -> Result<Vec<Outcome>> {
+    let redis = start_redis(opts)?;
+    let extra =
+        [s("--redis"), format!("redis://127.0.0.1:{}", redis.port), s("--adapter"), s(adapter)];
+    let (a, b) = (start_server_with(opts, name, &extra)?, start_server_with(opts, name, &extra)?);
+    let pids = format!("{},{}", a.child.id(), b.child.id());
+    let mut args = step.args.clone();
+    args.extend([s("--trigger-addr"), format!("127.0.0.1:{}", a.port), s("--adapter"), s(adapter)]);
+    let mut with_redis = vec![s("--redis-pid"), s(redis.child.id())];
+    // `gen` options come before the scenario's name.
+    with_redis.extend(args);
+    run_gen(opts, b.port, &pids, &with_redis)
+}
+
 /// Whether a fixed `rate` is so far past `name`'s saturation that it would only measure the
 /// queue (the lowest rate is always run; the report marks saturated rows).
 fn past_saturation(plan: &Plan, sat: &BTreeMap<String, f64>, name: &str, rate: f64) -> bool {
@@ -317,7 +434,9 @@ fn past_saturation(plan: &Plan, sat: &BTreeMap<String, f64>, name: &str, rate: f
 /// A missing server binary, or writing the report failing.
 pub fn run(opts: &Options) -> Result<()> {
     let nofile = crate::net::raise_nofile();
-    let plan = Plan::new(opts.quick);
+    let mut plan = Plan::new(opts.quick);
+    plan.cluster_adapters =
+        opts.cluster_adapters.iter().filter(|a| !a.is_empty()).cloned().collect();
     let runs = opts.runs.unwrap_or(if opts.quick { 1 } else { 3 });
     for name in &opts.servers {
         let path = match name.as_str() {
@@ -346,7 +465,8 @@ pub fn run(opts: &Options) -> Result<()> {
         // Each server's echo saturation in this repetition.
         let mut sat = BTreeMap::new();
         let mut probed = false;
-        for step in steps(&plan, rep) {
+        let wanted = |step: &Step| opts.only.is_empty() || opts.only.iter().any(|o| o == step.what);
+        for step in steps(&plan, rep).into_iter().filter(wanted) {
             if step.rate.is_some() && !probed {
                 // Right before the fixed-rate echo steps, whose tails these stalls bound; once
                 // per run, even if it failed (logged).
@@ -363,7 +483,14 @@ pub fn run(opts: &Options) -> Result<()> {
                 step.args.get(1..).unwrap_or_default().join(" "),
                 started.elapsed()
             );
-            for name in order.iter().filter(|n| step.raw_too || !n.starts_with("raw")) {
+            let takes_part = |n: &&String| {
+                if step.cluster.is_some() {
+                    CLUSTER_SERVERS.contains(&n.as_str())
+                } else {
+                    step.raw_too || !n.starts_with("raw")
+                }
+            };
+            for name in order.iter().filter(takes_part) {
                 if step.rate.is_some_and(|r| past_saturation(&plan, &sat, name, r)) {
                     continue;
                 }

@@ -111,8 +111,23 @@ pub fn storm(addr: SocketAddr, n: usize, inflight: usize, source_offset: u64) ->
     })
 }
 
+/// Where a broadcast scenario sends its `bc` requests.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// From connection 0, one of the receivers (one server).
+    Receiver,
+    /// From a connection to another node of the cluster (`adapter` joins them): every
+    /// delivery counted crosses the cluster adapter; the sender's own copy is not counted.
+    Node {
+        /// The node the broadcasts are sent to.
+        addr: SocketAddr,
+        /// The cluster adapter's name, for the report.
+        adapter: String,
+    },
+}
+
 /// Broadcast fan-out: connection 0 keeps `inflight` `bc` requests outstanding; a broadcast is
-/// complete when every connection has its `m`.
+/// complete when every receiver has its `m`.
 ///
 /// # Errors
 /// Connecting failing, or broadcasts stalling.
@@ -121,11 +136,23 @@ pub fn broadcast(
     conns: usize,
     inflight: usize,
     duration: Duration,
+    trigger: &Trigger,
 ) -> Result<Outcome> {
     let mut pool = Pool::new(addr, 0)?;
-    connect(&mut pool, conns, 256, &mut Latency::new())?;
+    // Connection 0 is the sender: on another node it is no receiver.
+    let (cluster, senders) = match trigger {
+        Trigger::Receiver => (None, 0),
+        Trigger::Node { addr, adapter } => {
+            pool.open_to(*addr);
+            (Some(adapter.clone()), 1)
+        }
+    };
+    connect(&mut pool, conns + senders, 256, &mut Latency::new())?;
+    if !pool.is_ready(0) {
+        bail!("the sender did not connect");
+    }
     idle_for(&mut pool, SETTLE)?;
-    let receivers = pool.ready as u32;
+    let receivers = (pool.ready - senders) as u32;
     // Sent time and receivers still waiting, indexed by sequence number.
     let mut pending: Vec<(Instant, u32)> = Vec::new();
     let mut completion = Latency::new();
@@ -140,6 +167,7 @@ pub fn broadcast(
     let end = start + duration;
     let window = cpu::Window::start();
     let mut per_server_cpu_s = None;
+    let mut per_redis_cpu_s = None;
     for _ in 0..inflight {
         send(&mut pool, &mut pending);
     }
@@ -151,6 +179,8 @@ pub fn broadcast(
         let now = Instant::now();
         for ev in evs.drain(..) {
             match ev {
+                // The sender's own copy, on its node: not a delivery across the cluster.
+                Event::Broadcast { idx: 0, .. } if senders == 1 => {}
                 Event::Broadcast { seq, .. } => {
                     last_progress = now;
                     if now <= end {
@@ -179,12 +209,15 @@ pub fn broadcast(
         }
         if now > end && per_server_cpu_s.is_none() {
             per_server_cpu_s = Some(window.per_cpu_s(deliveries as f64));
+            per_redis_cpu_s = Some(window.per_helper_cpu_s(deliveries as f64));
         }
         if last_progress.elapsed() > STALL {
             bail!("broadcasts stalled ({completed} completed)");
         }
     }
     let per_server_cpu_s = per_server_cpu_s.unwrap_or_else(|| window.per_cpu_s(deliveries as f64));
+    let per_redis_cpu_s =
+        per_redis_cpu_s.unwrap_or_else(|| window.per_helper_cpu_s(deliveries as f64));
     pool.close_all();
     Ok(Outcome::Broadcast {
         conns: receivers as usize,
@@ -193,6 +226,8 @@ pub fn broadcast(
         deliveries_per_sec: deliveries as f64 / duration.as_secs_f64(),
         completion: completion.summary(),
         per_server_cpu_s,
+        cluster,
+        per_redis_cpu_s,
     })
 }
 

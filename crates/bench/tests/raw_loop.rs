@@ -35,14 +35,32 @@ fn storm_completes_every_handshake() {
 fn broadcasts_reach_every_connection() {
     for batched in [false, true] {
         let addr = start_raw(batched);
-        match scenario::broadcast(addr, 50, 4, Duration::from_millis(100)).unwrap() {
-            Outcome::Broadcast { conns, inflight, completed, completion, .. } => {
+        let trigger = scenario::Trigger::Receiver;
+        match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger).unwrap() {
+            Outcome::Broadcast { conns, inflight, completed, completion, cluster, .. } => {
                 assert_eq!(conns, 50);
                 assert_eq!(inflight, 4);
                 assert!(completed >= 4, "{completed}");
                 assert_eq!(completion.count, completed);
+                assert_eq!(cluster, None);
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+}
+
+#[test]
+fn a_sender_on_another_node_is_no_receiver() {
+    // The raw server stands for both nodes: the sender's own copy must not be counted.
+    let addr = start_raw(false);
+    let trigger = scenario::Trigger::Node { addr, adapter: "raw".to_owned() };
+    match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger).unwrap() {
+        Outcome::Broadcast { conns, completed, completion, cluster, .. } => {
+            assert_eq!(conns, 50, "the sender is not counted as a receiver");
+            assert!(completed >= 4, "{completed}");
+            assert_eq!(completion.count, completed);
+            assert_eq!(cluster.as_deref(), Some("raw"));
+        }
+        other => panic!("unexpected {other:?}"),
     }
 }

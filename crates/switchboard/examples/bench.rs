@@ -2,12 +2,16 @@
 //! emits `m` with `t` to `room1`; `echo` with `t` and an ack answers `t` (binary `t` included).
 //! pingInterval 25 s.
 //!
+//! With `--redis URL` it is a node of a cluster on the Redis adapter of `--adapter` (the
+//! cross-node broadcast benchmark runs two of them).
+//!
 //! ```text
 //! cargo run --release -p switchboard --example bench -- --port 3000
+//! cargo run --release -p switchboard --example bench -- --port 0 --redis redis://127.0.0.1:6379
 //! ```
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::Value;
 use switchboard::prelude::*;
 
@@ -18,6 +22,38 @@ struct Args {
     /// Port to bind on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Join a cluster through this Redis server (`redis://HOST:PORT`).
+    #[arg(long)]
+    redis: Option<String>,
+    /// The cluster adapter, with `--redis`.
+    #[arg(long, value_enum, default_value_t = Kind::Redis, requires = "redis")]
+    adapter: Kind,
+}
+
+/// Which Redis adapter.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    /// Classic pub/sub, as `@socket.io/redis-adapter`.
+    Redis,
+    /// Sharded pub/sub (Redis 7), as its `createShardedAdapter`.
+    Sharded,
+    /// Redis Streams, as `@socket.io/redis-streams-adapter`.
+    Streams,
+}
+
+/// The adapter factory of `--redis` and `--adapter`; the in-memory one without `--redis`.
+fn adapter(args: &Args) -> anyhow::Result<Option<std::sync::Arc<dyn switchboard::AdapterFactory>>> {
+    use switchboard_redis::{RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver};
+    let Some(url) = &args.redis else { return Ok(None) };
+    match args.adapter {
+        Kind::Redis => {
+            let driver = RedisDriver::open(url, RedisConfig::default())
+                .with_context(|| format!("--redis {url}"))?;
+            let factory = RedisAdapterFactory::new(driver, RedisAdapterOptions::default());
+            Ok(Some(factory.into_factory()))
+        }
+        other => anyhow::bail!("--adapter {other:?} is not available yet: use --adapter redis"),
+    }
 }
 
 #[tokio::main]
@@ -28,7 +64,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
-    let io = SocketIo::new(SocketIoConfig::default());
+    let io = match adapter(&args)? {
+        Some(factory) => {
+            SocketIo::builder().config(SocketIoConfig::default()).adapter(factory).build()
+        }
+        None => SocketIo::new(SocketIoConfig::default()),
+    };
     io.on_connection(|socket: Socket| async move {
         socket.join("room1");
         // Binary arguments are relayed and answered with their attachments.
