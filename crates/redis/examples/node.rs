@@ -64,24 +64,24 @@ fn answers_json(result: Result<Vec<Payload>, AckError>) -> Value {
 }
 
 // `namespace().compress(true)` is the operator that targets every socket with default flags.
-fn on_socket(socket: &Socket) {
+fn on_socket(socket: &Socket) -> Result<(), switchboard::ReservedEventName> {
     socket.join("room1");
     socket.on("bc", |s: Socket, ev: Event<Value>| async move {
         if let Err(e) = s.namespace().to("room1").emit("m", &ev.data).await {
             tracing::warn!(error = %e, "broadcast failed");
         }
-    });
+    })?;
     socket.on("echo", |_s: Socket, ev: Event<Value>| async move {
         if let Some(ack) = ev.ack {
             let _ = ack.send(&ev.data);
         }
-    });
+    })?;
     socket.on("join", |s: Socket, ev: Event<String>| async move {
         s.join(ev.data.as_str());
         if let Some(ack) = ev.ack {
             let _ = ack.send(&true);
         }
-    });
+    })?;
     socket.on("emit", |s: Socket, ev: Event<Value>| async move {
         let mut op = s.namespace().compress(true);
         let list = |key: &str| -> Vec<String> {
@@ -102,7 +102,7 @@ fn on_socket(socket: &Socket) {
         if let Some(ack) = ev.ack {
             let _ = ack.send(&result.is_ok());
         }
-    });
+    })?;
     socket.on("ask", |s: Socket, ev: Event<Value>| async move {
         let result = s
             .namespace()
@@ -123,7 +123,7 @@ fn on_socket(socket: &Socket) {
         if let Some(ack) = ev.ack {
             let _ = ack.send(&answer);
         }
-    });
+    })?;
     socket.on("fetch", |s: Socket, ev: Event<Value>| async move {
         let op = match ev.data.as_str() {
             Some(room) => s.namespace().compress(true).to(room),
@@ -138,20 +138,21 @@ fn on_socket(socket: &Socket) {
         if let Some(ack) = ev.ack {
             let _ = ack.send(&answer);
         }
-    });
+    })?;
     socket.on("sse", |s: Socket, ev: Event<Value>| async move {
         let result = s.namespace().server_side_emit("hello", &ev.data).await;
         if let Some(ack) = ev.ack {
             let _ = ack.send(&result.is_ok());
         }
-    });
+    })?;
     socket.on("sse-ack", |s: Socket, ev: Event<Value>| async move {
         let result =
             s.namespace().server_side_emit_with_ack("ping", &ev.data, Duration::from_secs(3)).await;
         if let Some(ack) = ev.ack {
             let _ = ack.send(&answers_json(result));
         }
-    });
+    })?;
+    Ok(())
 }
 
 #[tokio::main]
