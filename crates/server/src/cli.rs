@@ -57,9 +57,15 @@ pub(crate) struct ServeArgs {
     /// Directory of the SQLite database (created if missing) [default: ./data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Redis URL for cluster mode: not supported yet (the server refuses to start with it).
+    /// Redis URL for cluster mode. Refused while the chat store is SQLite: a node's history,
+    /// presence and unread counts would be its own, so a cluster needs a shared store first.
     #[arg(long, env = "SWITCHBOARD_REDIS", value_name = "URL")]
     pub(crate) redis: Option<String>,
+    /// The Redis adapter of cluster mode (with `--redis`): `redis` (pub/sub), `sharded`
+    /// (Redis 7 sharded pub/sub) or `streams` [default: redis].
+    #[arg(long, env = "SWITCHBOARD_ADAPTER", value_name = "KIND", requires = "redis",
+          value_parser = ["redis", "sharded", "streams"])]
+    pub(crate) adapter: Option<String>,
     /// An origin allowed to make cross-origin requests (repeat, or comma-separate) [default:
     /// any origin].
     #[arg(long, env = "SWITCHBOARD_CORS_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]

@@ -111,8 +111,10 @@ impl Config {
     fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         if args.redis.is_some() || file.redis.is_some() {
             bail!(
-                "--redis is not supported yet: this build has no Redis adapter; run without it \
-                 (a single server, in-memory adapter)"
+                "--redis needs a chat store shared by every node: the SQLite store keeps history, \
+                 presence and unread counts in this node's own file, so nodes joined through \
+                 Redis would disagree; run one node without --redis (a shared PostgreSQL store \
+                 is not available yet)"
             );
         }
         let secret = args.jwt_secret.or(file.jwt_secret);
@@ -246,7 +248,7 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
         let redis = ServeArgs { redis: Some("redis://x".into()), ..ServeArgs::default() };
         let err = Config::resolve(redis, FileConfig::default()).unwrap_err().to_string();
-        assert!(err.contains("not supported yet"), "{err}");
+        assert!(err.contains("--redis needs a chat store shared by every node"), "{err}");
         let zero = ServeArgs { rate_limit: Some(0), ..ServeArgs::default() };
         assert!(Config::resolve(zero, FileConfig::default()).is_err());
     }

@@ -151,7 +151,8 @@ async fn redis_is_refused_with_a_clear_error() {
     let output = timeout(
         LIMIT,
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["--port", "0", "--redis", "redis://127.0.0.1:6379", "--data-dir", &data_dir()])
+            .args(["--port", "0", "--redis", "redis://127.0.0.1:6379", "--adapter", "streams"])
+            .args(["--data-dir", &data_dir()])
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -161,7 +162,7 @@ async fn redis_is_refused_with_a_clear_error() {
     .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--redis is not supported yet"), "{stderr}");
+    assert!(stderr.contains("--redis needs a chat store shared by every node"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
 
@@ -187,8 +188,9 @@ async fn help_documents_every_option() {
         "--api-key",
         "--rate-limit",
         "--log-format",
+        "--adapter",
         "SWITCHBOARD_PORT",
-        "not supported yet",
+        "Refused while the chat store is SQLite",
     ] {
         assert!(help.contains(option), "{option} missing from --help:\n{help}");
     }
