@@ -84,6 +84,7 @@ async fn a_node_that_never_answers_ends_requests_with_a_timeout_error() {
     assert_eq!(started.elapsed(), Duration::from_secs(5), "after the requests timeout");
     assert!(aa.rooms().await.is_err());
     // Server-side emit with ack: one answer expected, none comes; the sender is released.
+    // Unbounded: the test reads everything.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let name = switchboard_proto::socket::EventName::new("x".to_owned()).unwrap();
     aa.server_side_emit(name, switchboard_proto::socket::Payload::new(), Some(tx)).await.unwrap();
