@@ -12,6 +12,7 @@
 //! - `fetch` room|null, ack: `fetch_sockets`, answers `[{id, rooms}]` or `{err}`.
 //! - `sse` data, ack: server-side emit `hello`; `sse-ack` data, ack: server-side emit `ping`
 //!   with acks, answers `{answers}` or `{err}`.
+//! - `status` ack: the Redis link `{state, queued, overflowed, connections, ignored}`.
 //! - From other servers: `hello` data → local emit `sse-got` {from, data}; `ping` → answers
 //!   `pong from <name>`.
 
@@ -23,7 +24,9 @@ use serde_json::{Value, json};
 use switchboard::{AckError, Event, Socket, SocketIo, SocketIoConfig};
 use switchboard_adapter::{AckEvent, SocketId};
 use switchboard_proto::socket::Payload;
-use switchboard_redis::{RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver};
+use switchboard_redis::{
+    LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
+};
 
 /// Which Redis adapter.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -64,7 +67,10 @@ fn answers_json(result: Result<Vec<Payload>, AckError>) -> Value {
 }
 
 // `namespace().compress(true)` is the operator that targets every socket with default flags.
-fn on_socket(socket: &Socket) -> Result<(), switchboard::ReservedEventName> {
+fn on_socket(
+    socket: &Socket,
+    factory: RedisAdapterFactory,
+) -> Result<(), switchboard::ReservedEventName> {
     socket.join("room1");
     socket.on("bc", |s: Socket, ev: Event<Value>| async move {
         if let Err(e) = s.namespace().to("room1").emit("m", &ev.data).await {
@@ -139,6 +145,25 @@ fn on_socket(socket: &Socket) -> Result<(), switchboard::ReservedEventName> {
             let _ = ack.send(&answer);
         }
     })?;
+    socket.on("status", move |_s: Socket, ev: Event<Value>| {
+        let status = factory.status();
+        async move {
+            let state = match status.link.state {
+                LinkState::Connected => "connected",
+                _ => "reconnecting",
+            };
+            let answer = json!({
+                "state": state,
+                "queued": status.link.queued,
+                "overflowed": status.link.overflowed,
+                "connections": status.link.connections,
+                "ignored": status.ignored,
+            });
+            if let Some(ack) = ev.ack {
+                let _ = ack.send(&answer);
+            }
+        }
+    })?;
     socket.on("sse", |s: Socket, ev: Event<Value>| async move {
         let result = s.namespace().server_side_emit("hello", &ev.data).await;
         if let Some(ack) = ev.ack {
@@ -172,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let io = SocketIo::builder()
         .config(SocketIoConfig::default())
-        .adapter(factory.into_factory())
+        .adapter(factory.clone().into_factory())
         .build();
     let name = args.name.clone();
     let local = io.clone();
@@ -196,7 +221,10 @@ async fn main() -> anyhow::Result<()> {
             _ => {}
         }
     });
-    io.on_connection(|socket: Socket| async move { on_socket(&socket) });
+    io.on_connection(move |socket: Socket| {
+        let registered = on_socket(&socket, factory.clone());
+        async move { registered }
+    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;

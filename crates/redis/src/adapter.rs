@@ -245,6 +245,8 @@ impl Inner {
             return Some(setup);
         }
         let nsp = self.ns.upgrade()?.name().to_owned();
+        // The receiving loop below needs a runtime; without one, set up later.
+        tokio::runtime::Handle::try_current().ok()?;
         Some(self.setup.get_or_init(|| {
             let channels = Channels::new(&self.options.key, &nsp, &self.uid);
             let sub = Subscription {

@@ -23,9 +23,9 @@ pub enum DriverError {
     /// Redis answered with an error or the connection broke during the command.
     #[error("redis command failed")]
     Redis(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Redis answered something unexpected.
-    #[error("unexpected reply from redis: {0}")]
-    Reply(String),
+    /// The driver needs a tokio runtime to run its connection task.
+    #[error("no tokio runtime to run the redis connection")]
+    NoRuntime,
 }
 
 /// A message received on a subscribed channel or pattern.

@@ -213,6 +213,7 @@ mod tests {
     #[tokio::test]
     async fn an_emit_is_byte_for_byte_what_the_node_emitter_publishes() {
         let redis = FakeRedis::new();
+        // Unbounded: the test reads everything published.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let sub = crate::Subscription { channels: vec![], patterns: vec!["*".into()] };
         let listener = redis.driver();

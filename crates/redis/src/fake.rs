@@ -134,6 +134,7 @@ impl Driver for FakeDriver {
         sub: Subscription,
         sink: mpsc::UnboundedSender<Incoming>,
     ) -> SubscriptionHandle {
+        // A watch: the subscriber reads the latest state; here it is always active.
         let (tx, rx) = watch::channel(true);
         let mut hub = self.hub.lock();
         hub.next_id += 1;

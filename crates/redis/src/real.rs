@@ -118,8 +118,10 @@ impl std::fmt::Debug for RedisDriver {
 
 impl RedisDriver {
     /// A driver for the server at `url` (`redis://host:port/db`). It connects in the
-    /// background (a tokio runtime must be running); until then publishes are queued.
+    /// background, on the current tokio runtime ([`DriverError::NoRuntime`] outside one);
+    /// until then publishes are queued.
     pub fn open(url: &str, config: RedisConfig) -> Result<Arc<RedisDriver>, DriverError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| DriverError::NoRuntime)?;
         let client = redis::Client::open(url).map_err(|e| DriverError::Redis(Box::new(e)))?;
         let shared = Arc::new(Shared {
             client,
@@ -131,7 +133,7 @@ impl RedisDriver {
         });
         // The link task: owns the connections for the driver's lifetime; it ends when the
         // driver is dropped (`closed`).
-        tokio::spawn(link(shared.clone()));
+        runtime.spawn(link(shared.clone()));
         Ok(Arc::new(RedisDriver { shared }))
     }
 }
@@ -181,6 +183,7 @@ impl Driver for RedisDriver {
         sub: Subscription,
         sink: mpsc::UnboundedSender<Incoming>,
     ) -> SubscriptionHandle {
+        // A watch: the subscriber only needs the latest state (active or not).
         let (active, rx) = watch::channel(false);
         let mut state = self.shared.lock();
         state.next_id += 1;

@@ -84,9 +84,39 @@ async fn a_node_that_never_answers_ends_requests_with_a_timeout_error() {
     assert_eq!(started.elapsed(), Duration::from_secs(5), "after the requests timeout");
     assert!(aa.rooms().await.is_err());
     // Server-side emit with ack: one answer expected, none comes; the sender is released.
+    // Unbounded: the test reads everything.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let name = switchboard_proto::socket::EventName::new("x".to_owned()).unwrap();
     aa.server_side_emit(name, switchboard_proto::socket::Payload::new(), Some(tx)).await.unwrap();
     assert_eq!(rx.recv().await, Some(switchboard_adapter::AckEvent::Expected(1)));
     assert_eq!(rx.recv().await, None, "released after the timeout");
+}
+
+#[tokio::test]
+async fn with_recovery_on_a_node_logs_remote_broadcasts_and_replays_them() {
+    let redis = FakeRedis::new();
+    let (fa, fb) = (factory(&redis), factory(&redis));
+    let (_a, aa) = Node::start("A", &fa, &[]);
+    let on = Some(switchboard_adapter::RecoveryOptions::default());
+    let (b, ab) = Node::start_with("B", &fb, &[("b1", &["r1"])], on);
+    assert!(ab.supports_recovery());
+    aa.server_count().await.unwrap();
+    ab.server_count().await.unwrap();
+    for i in 0..3 {
+        aa.broadcast(event("m", json!(i)), BroadcastOptions::new().to("r1")).await.unwrap();
+    }
+    let seen = b.until("three remote broadcasts", |s| s.delivered.len() == 3).await;
+    let offsets: Vec<_> = seen.offsets.iter().flatten().cloned().collect();
+    assert_eq!(offsets.len(), 3, "each remote broadcast is logged with an offset");
+    // b1 drops after the first one: the two others are replayed, with their offsets.
+    let rooms = ab.socket_rooms(&"b1".into()).unwrap();
+    let missed = ab.missed_packets(&offsets[0], &rooms).await.unwrap().unwrap();
+    let replayed: Vec<_> =
+        missed.iter().map(|(o, p)| (o.clone(), p.payload().unwrap().args()[0].clone())).collect();
+    assert_eq!(replayed.len(), 2);
+    assert_eq!(
+        (replayed[0].0.clone(), replayed[1].0.clone()),
+        (offsets[1].clone(), offsets[2].clone())
+    );
+    assert_eq!((replayed[0].1.clone(), replayed[1].1.clone()), (json!(1), json!(2)));
 }

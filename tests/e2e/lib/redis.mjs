@@ -128,3 +128,22 @@ export function until(sockets, event, pred, what, ms = 10_000) {
     what,
   );
 }
+
+/** Resolves once Redis counts `count` subscribers on the request channel of `/` (Redis
+ * announces no subscription, so this polls); fails after `ms`. */
+export async function subscribed(url, count, ms = 15_000) {
+  const { Redis } = await import("ioredis");
+  const probe = new Redis(url, { maxRetriesPerRequest: 1 });
+  probe.on("error", () => {});
+  try {
+    await within(ms, (async () => {
+      for (;;) {
+        const [, n] = await probe.pubsub("NUMSUB", "socket.io-request#/#").catch(() => [null, -1]);
+        if (Number(n) === count) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })(), `${count} nodes subscribed`);
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -24,6 +24,8 @@ pub struct Seen {
     pub disconnected: Vec<String>,
     /// Server-side emits: (event, args).
     pub server_side: Vec<(String, Vec<Value>)>,
+    /// The recovery offset of each delivery.
+    pub offsets: Vec<Option<Offset>>,
 }
 
 /// One node's namespace: sockets are ids; deliveries are recorded; every ack is answered
@@ -32,6 +34,8 @@ pub struct Node {
     pub node: String,
     pub adapter: OnceLock<Weak<dyn Adapter>>,
     ack_ids: AtomicU64,
+    /// Connection state recovery, when on.
+    pub recovery: Option<switchboard_adapter::RecoveryOptions>,
     seen: Mutex<Seen>,
     changed: Notify,
 }
@@ -43,10 +47,21 @@ impl Node {
         factory: &dyn AdapterFactory,
         sockets: &[(&str, &[&str])],
     ) -> (Arc<Node>, Arc<dyn Adapter>) {
+        Node::start_with(node, factory, sockets, None)
+    }
+
+    /// Same as [`Node::start`], with connection state recovery.
+    pub fn start_with(
+        node: &str,
+        factory: &dyn AdapterFactory,
+        sockets: &[(&str, &[&str])],
+        recovery: Option<switchboard_adapter::RecoveryOptions>,
+    ) -> (Arc<Node>, Arc<dyn Adapter>) {
         let ns = Arc::new(Node {
             node: node.to_owned(),
             adapter: OnceLock::new(),
             ack_ids: AtomicU64::new(0),
+            recovery,
             seen: Mutex::new(Seen::default()),
             changed: Notify::new(),
         });
@@ -112,16 +127,23 @@ impl LocalNamespace for Node {
         packet.encode().into_iter().map(EncodedMessage::from).collect()
     }
 
+    fn recovery(&self) -> Option<switchboard_adapter::RecoveryOptions> {
+        self.recovery
+    }
+
     fn deliver(
         &self,
         socket: &SocketId,
         packet: &Packet,
         _m: &[EncodedMessage],
         _f: &BroadcastFlags,
-        _o: Option<&Offset>,
+        offset: Option<&Offset>,
     ) {
         let (event, args) = event_of(packet);
-        self.record(|s| s.delivered.push((socket.to_string(), event, args)));
+        self.record(|s| {
+            s.delivered.push((socket.to_string(), event, args));
+            s.offsets.push(offset.cloned());
+        });
     }
 
     fn deliver_with_ack(
