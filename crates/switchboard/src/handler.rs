@@ -225,10 +225,15 @@ pub trait Middleware<Args>: Send + Sync + 'static {
     fn call(&self, cx: Context) -> BoxFuture<Result<(), HandlerError>>;
 }
 
-/// Reports an extractor's refusal: logged, then sent to the client.
+/// Reports an extractor's refusal: logged, then sent to the client (on the ack, even when an
+/// earlier extractor took it: the handler never runs, so that copy is never used).
 fn reject(cx: &Context, error: &HandlerError) {
     tracing::warn!(socket = %cx.socket.id(), event = cx.event.as_ref().map_or("", EventName::as_str), error = %error.message, "event rejected before its handler");
-    report(&cx.socket, cx.ack.as_ref(), error);
+    let taken = match (&cx.ack, cx.taken_ack) {
+        (None, Some(id)) => Some(Ack::new(cx.socket.clone(), id, Vec::new())),
+        _ => None,
+    };
+    report(&cx.socket, cx.ack.as_ref().or(taken.as_ref()), error);
 }
 
 macro_rules! impl_handler {
