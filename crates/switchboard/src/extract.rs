@@ -36,7 +36,21 @@ use crate::event::from_payload;
 use crate::{Ack, Event, HandlerError, Handshake, Socket};
 
 /// What a handler is called with: the socket, and the event (none for a connection handler
-/// or a connect middleware). Extractors read it.
+/// or a connect middleware). Extractors read it (see [`FromContext`] for one of your own).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::extract::Context;
+///
+/// /// The number of arguments of the event.
+/// struct Arity(usize);
+///
+/// impl FromContext for Arity {
+///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+///         Ok(Arity(cx.payload().args().len()))
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Context {
     pub(crate) socket: Socket,
