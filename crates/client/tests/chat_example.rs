@@ -57,7 +57,7 @@ fn chat_server(chat: Arc<Mutex<Chat>>, port: u16) -> OurServer {
                         let _ = ev.ack.unwrap().send(&ack);
                     }
                 }
-            });
+            })?;
             socket.on("message:send", move |s: server::Socket, ev: server::Event<Value>| {
                 let (chat, user) = (chat.clone(), user.clone());
                 async move {
@@ -94,7 +94,8 @@ fn chat_server(chat: Arc<Mutex<Chat>>, port: u16) -> OurServer {
                     }
                     let _ = ev.ack.unwrap().send(&ack);
                 }
-            });
+            })?;
+            Ok::<_, server::ReservedEventName>(())
         }
     });
     serve_on(io, port)

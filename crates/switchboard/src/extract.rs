@@ -36,7 +36,21 @@ use crate::event::from_payload;
 use crate::{Ack, Event, HandlerError, Handshake, Socket};
 
 /// What a handler is called with: the socket, and the event (none for a connection handler
-/// or a connect middleware). Extractors read it.
+/// or a connect middleware). Extractors read it (see [`FromContext`] for one of your own).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::extract::Context;
+///
+/// /// The number of arguments of the event.
+/// struct Arity(usize);
+///
+/// impl FromContext for Arity {
+///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+///         Ok(Arity(cx.payload().args().len()))
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Context {
     pub(crate) socket: Socket,
@@ -45,6 +59,8 @@ pub struct Context {
     pub(crate) ack: Option<Ack>,
     /// The handler answers the ack itself with its result: extractors get clones of it.
     pub(crate) keep_ack: bool,
+    /// The id of an ack moved out to an extractor: a later extractor's refusal answers it.
+    pub(crate) taken_ack: Option<u64>,
 }
 
 impl Context {
@@ -54,11 +70,18 @@ impl Context {
         payload: Payload,
         ack: Option<Ack>,
     ) -> Self {
-        Context { socket, event: Some(event), payload, ack, keep_ack: false }
+        Context { socket, event: Some(event), payload, ack, keep_ack: false, taken_ack: None }
     }
 
     pub(crate) fn connect(socket: Socket) -> Self {
-        Context { socket, event: None, payload: Payload::new(), ack: None, keep_ack: false }
+        Context {
+            socket,
+            event: None,
+            payload: Payload::new(),
+            ack: None,
+            keep_ack: false,
+            taken_ack: None,
+        }
     }
 
     /// The socket.
@@ -84,7 +107,12 @@ impl Context {
     /// The acknowledgement callback for an extractor: moved out, or a clone when the handler
     /// answers it with its result.
     pub fn take_ack(&mut self) -> Option<Ack> {
-        if self.keep_ack { self.ack.clone() } else { self.ack.take() }
+        if self.keep_ack {
+            return self.ack.clone();
+        }
+        let ack = self.ack.take();
+        self.taken_ack = ack.as_ref().map(Ack::id).or(self.taken_ack);
+        ack
     }
 }
 

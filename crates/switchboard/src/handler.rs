@@ -71,6 +71,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
 }
 
 /// Where a handler's result goes: the ack of the event, or the socket (an `error` event).
+/// [`ReportError`] implementations answer through it (see the example there).
 #[derive(Debug)]
 pub struct Reply {
     socket: Socket,
@@ -210,7 +211,25 @@ impl<E: std::error::Error + Send + Sync + 'static> ReportError for E {
 /// [`FromContext`] (up to 8) and whose output implements [`HandlerOutput`].
 ///
 /// Implemented for every such function and closure; the `Args` parameter only tells the
-/// implementations apart.
+/// implementations apart. A named `async fn` works as well as a closure:
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+///
+/// async fn greet(socket: Socket, Data(name): Data<String>) -> Result<String, HandlerError> {
+///     Ok(format!("hello {name}, you are {}", socket.id()))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move { socket.on("greet", greet) });
+/// let mut c = TestClient::connect(&io).await?;
+/// let answer = c.emit_with_ack("greet", "ana").await?.data::<String>()?;
+/// assert_eq!(answer, format!("hello ana, you are {}", c.id()));
+/// # Ok(()) }
+/// ```
 pub trait Handler<Args>: Send + Sync + 'static {
     /// Extracts the arguments and starts the handler; `None` if an extractor refused (the
     /// client was answered).
@@ -220,15 +239,41 @@ pub trait Handler<Args>: Send + Sync + 'static {
 /// A connect middleware (Node's `io.use`): an async function of extractors returning
 /// `Result<(), E>`; an `Err` refuses the connection (the client gets `connect_error` with
 /// the error's message and data).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::{TestClient, TestError};
+///
+/// async fn only_ana(Data(auth): Data<serde_json::Value>) -> Result<(), HandlerError> {
+///     match auth["name"].as_str() {
+///         Some("ana") => Ok(()),
+///         _ => Err(HandlerError::new("who are you?")),
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.use_middleware(only_ana);
+/// let bob = TestClient::connect_to(&io, "/", serde_json::json!({"name": "bob"})).await;
+/// assert!(matches!(bob, Err(TestError::Refused { .. })));
+/// assert!(TestClient::connect_to(&io, "/", serde_json::json!({"name": "ana"})).await.is_ok());
+/// # Ok(()) }
+/// ```
 pub trait Middleware<Args>: Send + Sync + 'static {
     /// Extracts the arguments and runs the middleware.
     fn call(&self, cx: Context) -> BoxFuture<Result<(), HandlerError>>;
 }
 
-/// Reports an extractor's refusal: logged, then sent to the client.
+/// Reports an extractor's refusal: logged, then sent to the client (on the ack, even when an
+/// earlier extractor took it: the handler never runs, so that copy is never used).
 fn reject(cx: &Context, error: &HandlerError) {
     tracing::warn!(socket = %cx.socket.id(), event = cx.event.as_ref().map_or("", EventName::as_str), error = %error.message, "event rejected before its handler");
-    report(&cx.socket, cx.ack.as_ref(), error);
+    let taken = match (&cx.ack, cx.taken_ack) {
+        (None, Some(id)) => Some(Ack::new(cx.socket.clone(), id, Vec::new())),
+        _ => None,
+    };
+    report(&cx.socket, cx.ack.as_ref().or(taken.as_ref()), error);
 }
 
 macro_rules! impl_handler {

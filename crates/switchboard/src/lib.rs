@@ -1,25 +1,153 @@
 //! Socket.IO v5 server for Rust, wire-compatible with the official JavaScript clients.
 //!
-//! This crate is the top of the Switchboard server stack: it runs the Socket.IO protocol
-//! (codec in `switchboard-proto`) over Engine.IO sessions (`switchboard-engine`) and fans out
-//! through an adapter (`switchboard-adapter`, in-memory by default).
+//! ```toml
+//! [dependencies]
+//! switchboard = "0.1"
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net"] }
+//! serde = { version = "1", features = ["derive"] }
+//! serde_json = "1"
+//! ```
 //!
-//! - [`SocketIo`]: the server — namespaces (static and dynamic), server-wide operators,
-//!   graceful `close`.
-//! - [`Namespace`]: connection handlers, connect middleware, broadcasts.
-//! - [`Socket`]: one client in one namespace — typed event handlers, acks both ways, rooms,
-//!   per-packet middleware, disconnect handlers.
-//! - [`BroadcastOperator`]: `to`/`in_`/`except`/`local`/`volatile`/`compress`/`timeout`, then
-//!   `emit` (encoded once for every recipient), `emit_with_ack`, `fetch_sockets`,
-//!   `sockets_join`/`sockets_leave`, `disconnect_sockets`.
+//! # Hello world
 //!
-//! - [`ConnectionStateRecovery`]: Node's `connectionStateRecovery` — a client that drops and
-//!   reconnects within the window gets its id, rooms and data back (`socket.recovered()`) and
-//!   every packet it missed, in order, before new ones; a reconnection that finds its old
-//!   connection still open (half-open) takes it over. [`Dedupe`] makes the official client's
-//!   `retries` (at-least-once) exactly-once in effect.
+//! A server, a connection handler, and an event handler that answers the client's ack.
+//! `socket.io-client` connects to it unchanged (`io("http://127.0.0.1:3000")`).
 //!
-//! ## Delivery guarantees
+//! ```no_run
+//! use switchboard::prelude::*;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let io = SocketIo::new(SocketIoConfig::default());
+//!     io.on_connection(|socket: Socket| async move {
+//!         // Client: socket.emitWithAck("hello", "ana") resolves to "hello, ana"
+//!         socket.on("hello", |Data(name): Data<String>| async move {
+//!             Ok::<_, HandlerError>(format!("hello, {name}"))
+//!         })
+//!     });
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     println!("listening on http://{}", listener.local_addr()?);
+//!     io.serve(listener).await
+//! }
+//! ```
+//!
+//! A handler is any async function whose arguments are *extractors* ([`Socket`],
+//! [`Data<T>`], [`Ack`], [`State<S>`], ...: see [`extract`]); it returns `()` or a `Result`
+//! whose `Ok` answers the client's ack and whose `Err` is reported to the client (see
+//! [`HandlerError`]). Every example below runs as a test, with the in-process
+//! [`testing::TestClient`] in place of a browser.
+//!
+//! # Rooms and emit
+//!
+//! ```
+//! use switchboard::prelude::*;
+//! use switchboard::testing::TestClient;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let io = SocketIo::new(Default::default());
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.on("join", |s: Socket, Data(room): Data<String>| async move {
+//!         s.join(room);
+//!         Ok::<_, HandlerError>(()) // answers the ack (with no argument) if there is one
+//!     })?;
+//!     // To everyone in the room but the sender; a tuple is several arguments.
+//!     socket.on("say", |s: Socket, Data((room, text)): Data<(String, String)>| async move {
+//!         s.to(room).emit("said", &(s.id().as_str(), text)).await
+//!     })
+//! });
+//! let (mut ana, mut bob) = (TestClient::connect(&io).await?, TestClient::connect(&io).await?);
+//! ana.emit("join", "tea")?;
+//! bob.emit_with_ack("join", "tea").await?; // answered once joined (a handler returning
+//!                                          // `()` never answers, as a Node listener that
+//!                                          // does not call its ack)
+//! ana.emit("say", &("tea", "hi"))?;
+//! let said = bob.recv().await?;
+//! assert_eq!(said.data::<(String, String)>()?, (ana.id().to_owned(), "hi".to_owned()));
+//! # Ok(()) }
+//! ```
+//!
+//! Server-wide: `io.emit(..)`, `io.to(room).emit(..)`, `io.of("/admin")` for a namespace;
+//! [`BroadcastOperator`] adds `except`, `local`, `volatile`, `timeout`, `fetch_sockets`,
+//! `sockets_join`, `disconnect_sockets`.
+//!
+//! # Acks, both ways
+//!
+//! ```
+//! use std::time::Duration;
+//! use switchboard::prelude::*;
+//! use switchboard::testing::TestClient;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let io = SocketIo::new(Default::default());
+//! io.on_connection(|socket: Socket| async move {
+//!     // Client → server: the handler's result answers (`ack.send(..)` does it by hand).
+//!     socket.on("add", |Data((a, b)): Data<(i64, i64)>| async move {
+//!         a.checked_add(b).ok_or_else(|| HandlerError::new("overflow"))
+//!     })?;
+//!     // Server → client: ask and wait, with a timeout.
+//!     socket.on("quiz", |s: Socket| async move {
+//!         let answer = s.timeout(Duration::from_secs(5)).emit_with_ack("question", "2+2?").await?;
+//!         Ok::<_, HandlerError>(answer.data::<u32>()? == 4)
+//!     })
+//! });
+//! let mut client = TestClient::connect(&io).await?;
+//! assert_eq!(client.emit_with_ack("add", &(2, 3)).await?.data::<i64>()?, 5);
+//! let overflow = client.emit_with_ack("add", &(i64::MAX, 1)).await?;
+//! assert_eq!(overflow.data::<serde_json::Value>()?, serde_json::json!({"message": "overflow"}));
+//! client.emit("quiz", &())?;
+//! let question = client.recv().await?;
+//! client.ack(&question, &4)?;
+//! # Ok(()) }
+//! ```
+//!
+//! # State, middleware and auth
+//!
+//! App state is given once to the builder and taken as [`State<S>`]; a connect middleware
+//! (Node's `io.use`) refuses a connection with an error the client gets as `connect_error`,
+//! and stores per-socket values that handlers take as [`Extension<T>`].
+//!
+//! ```
+//! use switchboard::prelude::*;
+//! use switchboard::testing::{TestClient, TestError};
+//!
+//! #[derive(Clone)]
+//! struct Users(std::sync::Arc<Vec<&'static str>>);
+//! #[derive(Clone)]
+//! struct User(&'static str);
+//! #[derive(serde::Deserialize)]
+//! struct Auth { token: String }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let io = SocketIo::builder().with_state(Users(vec!["ana"].into())).build();
+//! io.use_middleware(|s: Socket, State(users): State<Users>, Data(auth): Data<Auth>| async move {
+//!     let user = users.0.iter().find(|u| **u == auth.token).ok_or_else(|| HandlerError::new("unknown user"))?;
+//!     s.insert_extension(User(user));
+//!     Ok::<_, HandlerError>(())
+//! });
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.on("whoami", |Extension(User(name)): Extension<User>| async move { Ok::<_, HandlerError>(name) })
+//! });
+//! let refused = TestClient::connect_to(&io, "/", serde_json::json!({"token": "eve"})).await;
+//! assert!(matches!(refused, Err(TestError::Refused { message, .. }) if message == "unknown user"));
+//! let mut ana = TestClient::connect_to(&io, "/", serde_json::json!({"token": "ana"})).await?;
+//! assert_eq!(ana.emit_with_ack("whoami", &()).await?.data::<String>()?, "ana");
+//! # Ok(()) }
+//! ```
+//!
+//! # Binary
+//!
+//! Binary arguments arrive as placeholders in the JSON data, with the bytes as attachments
+//! ([`Bin`], [`Payload::binary`]). Data read from a binary event and sent on from its handler
+//! (an echo, an ack, a relay to a room) carries its attachments. To send bytes of your own,
+//! build a [`Payload`] (`push_binary`) and use `emit_payload`.
+//!
+//! # Recovery and delivery guarantees
+//!
+//! [`ConnectionStateRecovery`] is Node's `connectionStateRecovery`: a client that drops and
+//! reconnects within the window gets its id, rooms and data back (`socket.recovered()`) and
+//! every packet it missed, in order, before new ones; a reconnection that finds its old
+//! connection still open (half-open) takes it over. [`Dedupe`] makes the official client's
+//! `retries` (at-least-once) exactly-once in effect.
 //!
 //! - **Server → client, exactly once and in order** with recovery on, for every EVENT without
 //!   ack that is not volatile (broadcasts, `socket.emit`), across disconnections shorter than
@@ -48,28 +176,18 @@
 //! });
 //! ```
 //!
+//! # Ordering, serving, clusters
+//!
 //! A client's packets are handled in arrival order: each handler is awaited before the next
 //! packet of that client is looked at (acks from the client are resolved immediately, so a
 //! handler may await `emit_with_ack`).
 //!
 //! Serve it alone with [`SocketIo::serve`], or inside axum/tower with [`SocketIo::layer`] or
-//! [`SocketIo::service`] (see `examples/chat.rs`).
+//! [`SocketIo::service`] (see `examples/chat.rs`). Broadcasts go through an [`Adapter`]
+//! (in-memory by default; [`SocketIoBuilder::adapter`] for a cluster one).
 //!
-//! ```no_run
-//! use switchboard::{Event, Socket, SocketIo};
-//!
-//! # async fn demo() -> std::io::Result<()> {
-//! let io = SocketIo::new(Default::default());
-//! io.on_connection(|socket: Socket| async move {
-//!     socket.join("room1");
-//!     socket.on("chat", |socket: Socket, ev: Event<String>| async move {
-//!         let _ = socket.to("room1").emit("chat", &ev.data).await;
-//!     });
-//! });
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! io.serve(listener).await
-//! # }
-//! ```
+//! The layers below: the protocol codec ([`proto`]), Engine.IO sessions and transports
+//! ([`engine`]), the adapter seam ([`adapter`]).
 
 mod ack;
 mod args;
@@ -153,3 +271,26 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// Runs the guide's examples (docs/guide) as doctests.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../../docs/guide/01-hello-world.md")]
+    struct HelloWorld;
+    #[doc = include_str!("../../../docs/guide/02-rooms-and-emit.md")]
+    struct RoomsAndEmit;
+    #[doc = include_str!("../../../docs/guide/03-acks.md")]
+    struct Acks;
+    #[doc = include_str!("../../../docs/guide/04-middleware-and-auth.md")]
+    struct MiddlewareAndAuth;
+    #[doc = include_str!("../../../docs/guide/05-recovery.md")]
+    struct Recovery;
+    #[doc = include_str!("../../../docs/guide/06-typed-events.md")]
+    struct TypedEvents;
+    #[doc = include_str!("../../../docs/guide/07-testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../../docs/guide/from-node.md")]
+    struct FromNode;
+    #[doc = include_str!("../../../docs/guide/from-socketioxide.md")]
+    struct FromSocketioxide;
+}

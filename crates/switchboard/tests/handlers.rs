@@ -66,7 +66,17 @@ async fn a_payload_of_the_wrong_shape_is_answered_never_dropped() {
     io.on_connection(|socket: Socket| async move {
         socket.on("move", |Data(m): Data<Move>| async move { Ok::<_, HandlerError>(m.x) })
     });
+    io.on_connection(|socket: Socket| async move {
+        // The ack is taken before the data is found wrong: the refusal still answers it.
+        socket.on("ack-first", |ack: Ack, Data(m): Data<Move>| async move {
+            let _ = ack.send(&m.x);
+        })
+    });
     let mut c = TestClient::connect(&io).await.unwrap();
+    let first = c.emit_with_ack("ack-first", "up").await.unwrap().data::<Value>().unwrap();
+    assert!(
+        first["message"].as_str().unwrap().starts_with("invalid payload for event \"ack-first\"")
+    );
     let answer = c.emit_with_ack("move", "up").await.unwrap().data::<Value>().unwrap();
     let message = answer["message"].as_str().unwrap();
     assert!(message.starts_with("invalid payload for event \"move\": "), "{answer}");

@@ -90,13 +90,13 @@ pub fn serve() -> OurServer {
 /// How many times each `flaky` key was seen.
 pub type Flaky = Arc<Mutex<HashMap<String, u32>>>;
 
-pub fn handlers(socket: &server::Socket, flaky: Flaky) {
+pub fn handlers(socket: &server::Socket, flaky: Flaky) -> Result<(), server::ReservedEventName> {
     socket.on("echo", |s: server::Socket, ev: server::Event<IgnoredAny>| async move {
         let _ = match ev.ack {
             Some(ack) => ack.send_payload(ev.payload),
             None => s.emit_payload("echo", ev.payload),
         };
-    });
+    })?;
     socket.on("ask-me", |s: server::Socket, ev: server::Event<String>| async move {
         let reply = s.timeout(Duration::from_secs(5)).emit_with_ack("question", &ev.data).await;
         let answer = match reply {
@@ -104,7 +104,7 @@ pub fn handlers(socket: &server::Socket, flaky: Flaky) {
             Err(e) => json!(e.to_string()),
         };
         let _ = s.emit("answer", &answer);
-    });
+    })?;
     socket.on("whoami", |s: server::Socket, ev: server::Event<IgnoredAny>| async move {
         if let Some(ack) = ev.ack {
             let info = json!({
@@ -116,10 +116,10 @@ pub fn handlers(socket: &server::Socket, flaky: Flaky) {
             });
             let _ = ack.send(&info);
         }
-    });
+    })?;
     socket.on("disconnect-me", |s: server::Socket, _ev: server::Event<IgnoredAny>| async move {
         s.disconnect(false).await;
-    });
+    })?;
     // Ignores the first `flaky` event of each key, acks the next ones with the count.
     socket.on("flaky", move |_s: server::Socket, ev: server::Event<String>| {
         let flaky = flaky.clone();
@@ -134,5 +134,6 @@ pub fn handlers(socket: &server::Socket, flaky: Flaky) {
                 let _ = ack.send(&seen);
             }
         }
-    });
+    })?;
+    Ok(())
 }
