@@ -72,6 +72,9 @@ pub struct EngineConfig {
     /// Most bytes a WebSocket may hold unsent, which also bounds the largest frame the server
     /// can send (default 4 MiB; Node has no such limit). A larger message ends the session.
     pub max_websocket_write_buffer: usize,
+    /// Caps on open sessions (in all and per client address) and on the handshake rate per
+    /// client address; all off by default, as in Node.
+    pub limits: crate::Limits,
 }
 
 impl Default for EngineConfig {
@@ -88,6 +91,7 @@ impl Default for EngineConfig {
             allow_request: None,
             max_buffered_messages: 4096,
             max_websocket_write_buffer: 4 << 20,
+            limits: crate::Limits::default(),
         }
     }
 }

@@ -36,6 +36,13 @@ pub enum RequestError {
     /// `Sec-WebSocket-Version: 13`, as RFC 6455 §4.4 asks (Node's `ws` answers a bare 400).
     #[error("unsupported websocket version")]
     UnsupportedWebSocketVersion,
+    /// A handshake past `Limits::max_sessions`: HTTP 503 with `Retry-After: 1`.
+    #[error("server full")]
+    ServerFull,
+    /// A handshake past `Limits::max_sessions_per_ip` or `Limits::handshakes_per_ip`: HTTP
+    /// 429 with `Retry-After: 1`.
+    #[error("too many requests")]
+    TooManyRequests,
 }
 
 impl RequestError {
@@ -48,9 +55,10 @@ impl RequestError {
             RequestError::BadRequest => 3,
             RequestError::Forbidden(_) => 4,
             RequestError::UnsupportedProtocolVersion => 5,
-            RequestError::PayloadTooLarge | RequestError::UnsupportedWebSocketVersion => {
-                return None;
-            }
+            RequestError::PayloadTooLarge
+            | RequestError::UnsupportedWebSocketVersion
+            | RequestError::ServerFull
+            | RequestError::TooManyRequests => return None,
         })
     }
 
@@ -66,6 +74,8 @@ impl RequestError {
             RequestError::UnsupportedProtocolVersion => "Unsupported protocol version",
             RequestError::PayloadTooLarge => "Payload too large",
             RequestError::UnsupportedWebSocketVersion => "Unsupported WebSocket version",
+            RequestError::ServerFull => "Server full",
+            RequestError::TooManyRequests => "Too many requests",
         }
     }
 
@@ -75,6 +85,8 @@ impl RequestError {
             RequestError::Forbidden(_) => StatusCode::FORBIDDEN,
             RequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::UnsupportedWebSocketVersion => StatusCode::UPGRADE_REQUIRED,
+            RequestError::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -92,8 +104,15 @@ impl RequestError {
             None => Response::new(Full::new(Bytes::new())),
         };
         *res.status_mut() = self.status();
-        if *self == RequestError::UnsupportedWebSocketVersion {
-            res.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        match self {
+            RequestError::UnsupportedWebSocketVersion => {
+                res.headers_mut()
+                    .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            }
+            RequestError::ServerFull | RequestError::TooManyRequests => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         res
     }

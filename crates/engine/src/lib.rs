@@ -52,6 +52,7 @@
 //! With axum, route the engine's path to it: `Router::new().route_service("/engine.io/",
 //! engine.service())`, or wrap the whole router with `.layer(engine.layer())`.
 
+mod admission;
 mod config;
 mod cors;
 mod error;
@@ -72,6 +73,7 @@ use std::sync::{Arc, Mutex};
 
 use session_task::SessionHandle;
 
+pub use admission::{HandshakeRate, Limits};
 pub use config::{AllowRequest, Cors, EngineConfig, Transports};
 pub use error::RequestError;
 pub use headers::RequestHeaders;
@@ -125,6 +127,8 @@ struct Shared {
     sessions: Mutex<HashMap<Sid, SessionHandle, foldhash::fast::RandomState>>,
     /// Set by [`Engine::close`]: new handshakes are refused.
     closed: AtomicBool,
+    /// The session limits: what is open, from where, how fast.
+    admission: Arc<admission::Admission>,
 }
 
 impl<H: Handler> Clone for Engine<H> {
@@ -136,8 +140,11 @@ impl<H: Handler> Clone for Engine<H> {
 impl<H: Handler> Engine<H> {
     /// A server that calls `handler` for every session.
     pub fn new(handler: Arc<H>, config: EngineConfig) -> Self {
-        let shared =
-            Shared { sessions: Mutex::new(HashMap::default()), closed: AtomicBool::new(false) };
+        let shared = Shared {
+            sessions: Mutex::new(HashMap::default()),
+            closed: AtomicBool::new(false),
+            admission: Arc::new(admission::Admission::new(config.limits)),
+        };
         Engine { inner: Arc::new(Inner { handler, config, shared }) }
     }
 
@@ -208,6 +215,19 @@ impl<H: Handler> Engine<H> {
     }
 
     pub(crate) fn remove(&self, sid: &Sid) {
-        self.sessions().remove(sid);
+        let removed = self.sessions().remove(sid);
+        if let Some(handle) = removed {
+            // Every session was admitted by a ticket it kept: its place is free now.
+            let ip = handle.socket.request().remote_addr.map(|a| a.ip());
+            self.inner.shared.admission.release(ip);
+        }
+    }
+
+    /// Takes a place for a new session from `ip` under the configured limits.
+    pub(crate) fn admit(
+        &self,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<admission::Ticket, RequestError> {
+        self.inner.shared.admission.admit(ip)
     }
 }

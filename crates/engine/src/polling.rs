@@ -10,6 +10,7 @@ use switchboard_proto::engine::payload::{Decoder, PayloadError};
 use switchboard_proto::engine::session::{CloseReason, SessionError};
 use tokio::sync::oneshot;
 
+use crate::admission::Ticket;
 use crate::error::RequestError;
 use crate::service::{BoxError, ResponseBody};
 use crate::session_task::{self, Command, PollReply, SessionHandle};
@@ -20,8 +21,9 @@ use crate::{Engine, EngineConfig, Handler};
 pub(crate) async fn handshake<H: Handler>(
     engine: &Engine<H>,
     info: RequestInfo,
+    ticket: Ticket,
 ) -> Result<Response<ResponseBody>, RequestError> {
-    let handle = session_task::spawn(engine, info, None);
+    let handle = session_task::spawn(engine, info, None, ticket);
     get(&handle).await
 }
 

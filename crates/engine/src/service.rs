@@ -259,17 +259,19 @@ where
     if engine.is_closed() {
         return Err(RequestError::BadRequest);
     }
+    let remote_addr = parts.extensions.get::<std::net::SocketAddr>().copied();
+    let ticket = engine.admit(remote_addr.map(|a| a.ip()))?;
     let info = RequestInfo {
         uri: owned_uri(&parts.uri),
         headers: RequestHeaders::from(&parts.headers),
-        remote_addr: parts.extensions.get::<std::net::SocketAddr>().copied(),
+        remote_addr,
         time: SystemTime::now(),
         secure: parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS),
     };
     match transport {
-        TransportKind::Polling => polling::handshake(engine, info).await,
+        TransportKind::Polling => polling::handshake(engine, info, ticket).await,
         TransportKind::WebSocket => {
-            websocket::handshake(engine, info, Request::from_parts(parts, body))
+            websocket::handshake(engine, info, ticket, Request::from_parts(parts, body))
         }
     }
 }

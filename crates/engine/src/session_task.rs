@@ -18,6 +18,7 @@ use switchboard_proto::engine::{Handshake, Packet, PacketError, payload};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
+use crate::admission::Ticket;
 use crate::socket::{DisconnectReason, RequestInfo, Socket};
 use crate::websocket::{WsError, close_ws};
 use crate::{Engine, Handler, Sid};
@@ -68,6 +69,7 @@ pub(crate) fn spawn<H: Handler>(
     engine: &Engine<H>,
     request: RequestInfo,
     ws: Option<Ws>,
+    ticket: Ticket,
 ) -> SessionHandle {
     let config = engine.config();
     let sid = Sid::generate();
@@ -96,6 +98,8 @@ pub(crate) fn spawn<H: Handler>(
     let socket = Arc::new(Socket::new(sid, request, ws.is_some(), config.max_buffered_messages));
     let handle = SessionHandle { socket: socket.clone() };
     engine.insert(handle.clone());
+    // The session holds its place now; it gives it back when it unregisters.
+    ticket.keep();
     let task = Task::new(engine.clone(), socket, session, ws);
     // The session task owns the session until it closes; it unregisters itself at the end.
     tokio::spawn(task.run());

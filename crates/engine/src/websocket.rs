@@ -13,6 +13,7 @@ use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::admission::Ticket;
 use crate::error::RequestError;
 use crate::service::ResponseBody;
 use crate::session_task::{self, Command, SessionHandle, Ws};
@@ -73,6 +74,7 @@ async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
 pub(crate) fn handshake<H: Handler, B>(
     engine: &Engine<H>,
     info: RequestInfo,
+    ticket: Ticket,
     mut req: Request<B>,
 ) -> Result<Response<ResponseBody>, RequestError> {
     let (res, on_upgrade) = accept(&mut req)?;
@@ -81,7 +83,7 @@ pub(crate) fn handshake<H: Handler, B>(
     // session task is spawned (or the upgrade fails).
     tokio::spawn(async move {
         if let Some(ws) = upgraded(on_upgrade).await {
-            session_task::spawn(&engine, info, Some(ws));
+            session_task::spawn(&engine, info, Some(ws), ticket);
         }
     });
     Ok(res)

@@ -279,3 +279,59 @@ async fn pending_get_gets_the_ping_and_pongs_keep_the_session() {
     assert_eq!(server.next().await, Seen::Connect(sid.clone()));
     assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportClose));
 }
+
+#[tokio::test]
+async fn session_caps_refuse_floods_and_free_places_as_sessions_end() {
+    let mut cfg = config();
+    cfg.limits.max_sessions = Some(2);
+    let mut server = start(cfg).await;
+    let target = polling(PATH, None);
+    let first = handshake(server.addr).await;
+    let _second = handshake(server.addr).await;
+    let full = http(server.addr, "GET", &target, b"").await;
+    assert_eq!(full.status, 503);
+    assert_eq!(full.header("retry-after").as_deref(), Some("1"));
+    // A WebSocket handshake is held to the same cap.
+    let upgrade = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let ws_target = format!("{PATH}?EIO=4&transport=websocket");
+    assert_eq!(http_raw(server.addr, "GET", &ws_target, &upgrade, b"").await.status, 503);
+    assert_eq!(server.engine.session_count(), 2);
+    // The client of the first session leaves: its place is free.
+    let close = http(server.addr, "POST", &polling(PATH, Some(&first)), b"1").await;
+    assert_eq!(close.status, 200);
+    assert_eq!(server.next().await, Seen::Connect(first.clone()));
+    assert!(matches!(server.next().await, Seen::Connect(_)));
+    assert_eq!(server.next().await, Seen::Disconnect(first, DisconnectReason::TransportClose));
+    assert!(http(server.addr, "GET", &target, b"").await.body.starts_with('0'));
+}
+
+#[tokio::test]
+async fn per_address_caps_and_handshake_rate_answer_429() {
+    let mut cfg = config();
+    cfg.limits.max_sessions_per_ip = Some(1);
+    let server = start(cfg).await;
+    let target = polling(PATH, None);
+    let _only = handshake(server.addr).await;
+    let refused = http(server.addr, "GET", &target, b"").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+
+    let mut cfg = config();
+    let rate = switchboard_engine::HandshakeRate {
+        per_second: std::num::NonZeroU32::MIN,
+        burst: std::num::NonZeroU32::new(3).unwrap(),
+    };
+    cfg.limits.handshakes_per_ip = Some(rate);
+    let server = start(cfg).await;
+    for _ in 0..3 {
+        handshake(server.addr).await;
+    }
+    assert_eq!(http(server.addr, "GET", &target, b"").await.status, 429);
+    // Requests of open sessions are not handshakes: they are never limited.
+    assert_eq!(server.engine.session_count(), 3);
+}
