@@ -1,5 +1,6 @@
-//! `cargo xtask fuzz [--seconds N] [TARGET...]`: runs the cargo-fuzz targets of `fuzz/` (every
-//! decoder and the engine session) on the nightly toolchain, each for N seconds, starting from
+//! `cargo xtask fuzz [--seconds N | --runs N] [TARGET...]`: runs the cargo-fuzz targets of
+//! `fuzz/` (every decoder and the engine session) on the nightly toolchain, each for N seconds
+//! (or N inputs), starting from
 //! the committed seeds (`fuzz/seeds/<target>`, read only) and the local corpus
 //! (`fuzz/corpus/<target>`, not committed), and prints how many inputs each one ran.
 //!
@@ -32,6 +33,8 @@ const TOOLCHAIN: &str = "nightly";
 pub(crate) struct Options {
     /// Seconds per target.
     pub(crate) seconds: u64,
+    /// Inputs per target instead of a time (`--runs`).
+    pub(crate) runs: Option<u64>,
     /// The targets to run (every one when none is named).
     pub(crate) targets: Vec<String>,
 }
@@ -39,7 +42,7 @@ pub(crate) struct Options {
 impl Options {
     /// Parses the arguments after `fuzz`.
     pub(crate) fn parse(args: &[String]) -> Result<Options> {
-        let mut options = Options { seconds: 60, targets: Vec::new() };
+        let mut options = Options { seconds: 60, runs: None, targets: Vec::new() };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -48,6 +51,13 @@ impl Options {
                     options.seconds = value.parse().ok().filter(|s| *s > 0).with_context(|| {
                         format!("--seconds: `{value}` is not a positive number")
                     })?;
+                }
+                "--runs" => {
+                    let value = args.next().context("--runs needs a number")?;
+                    options.runs =
+                        Some(value.parse().ok().filter(|r| *r > 0).with_context(|| {
+                            format!("--runs: `{value}` is not a positive number")
+                        })?);
                 }
                 target if TARGETS.contains(&target) => options.targets.push(target.to_owned()),
                 other => bail!(
@@ -69,10 +79,13 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     ensure_cargo_fuzz()?;
     let mut rows = Vec::new();
     for target in &options.targets {
-        let runs = run_target(&fuzz_dir, target, options.seconds)?;
+        let runs = run_target(&fuzz_dir, target, options)?;
         rows.push((target.clone(), runs));
     }
-    println!("\nfuzz: {} s per target", options.seconds);
+    match options.runs {
+        Some(runs) => println!("\nfuzz: {runs} inputs per target"),
+        None => println!("\nfuzz: {} s per target", options.seconds),
+    }
     for (target, (runs, seconds)) in &rows {
         println!("  {target:<20} {runs:>12} runs in {seconds} s, no crash");
     }
@@ -82,7 +95,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
 /// The short run of every target that `cargo xtask test` makes.
 pub(crate) fn smoke(root: &Path) -> Result<()> {
     let targets = TARGETS.iter().map(|t| (*t).to_owned()).collect();
-    run(root, &Options { seconds: SMOKE_SECONDS, targets })
+    run(root, &Options { seconds: SMOKE_SECONDS, runs: None, targets })
 }
 
 /// Seconds per target of the test command's smoke run.
@@ -102,8 +115,9 @@ fn ensure_cargo_fuzz() -> Result<()> {
     Ok(())
 }
 
-/// Fuzzes one target for `seconds`; how many inputs it ran, in how many seconds.
-fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<(u64, u64)> {
+/// Fuzzes one target for `options.seconds` (or `options.runs` inputs); how many inputs it
+/// ran, in how many seconds.
+fn run_target(fuzz_dir: &Path, target: &str, options: &Options) -> Result<(u64, u64)> {
     let corpus = fuzz_dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus)
         .with_context(|| format!("cannot create {}", corpus.display()))?;
@@ -115,7 +129,11 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<(u64, u64)>
     if seeds.is_dir() {
         fuzz.arg(&seeds);
     }
-    fuzz.arg("--").arg(format!("-max_total_time={seconds}"));
+    fuzz.arg("--");
+    match options.runs {
+        Some(runs) => fuzz.arg(format!("-runs={runs}")),
+        None => fuzz.arg(format!("-max_total_time={}", options.seconds)),
+    };
     println!("$ {}", cmd::display(&fuzz));
     let start = Instant::now();
     let out = fuzz
@@ -159,7 +177,13 @@ mod tests {
         assert_eq!(all.seconds, 60);
         assert_eq!(all.targets.len(), TARGETS.len());
         let some = Options::parse(&args(&["--seconds", "5", "engine_packet"])).unwrap();
-        assert_eq!(some, Options { seconds: 5, targets: vec!["engine_packet".to_owned()] });
+        assert_eq!(
+            some,
+            Options { seconds: 5, runs: None, targets: vec!["engine_packet".to_owned()] }
+        );
+        let runs = Options::parse(&args(&["--runs", "1000"])).unwrap();
+        assert_eq!(runs.runs, Some(1000));
+        assert!(Options::parse(&args(&["--runs", "0"])).is_err());
         assert!(Options::parse(&args(&["--seconds"])).is_err());
         assert!(Options::parse(&args(&["--seconds", "0"])).is_err());
         assert!(Options::parse(&args(&["--seconds", "x"])).is_err());

@@ -36,7 +36,8 @@ commands:
   run [ARGS...]                 run the switchboard server (e.g. `cargo xtask run --port 8080`)
   bench [--quick] [ARGS...]     benchmarks vs Node socket.io and socketioxide (bench/results/)
   conformance [ARGS...]         run the protocol test server (default `--port 3000`)
-  fuzz [--seconds N] [TARGET...] fuzz every decoder for N seconds each (default 60; nightly)
+  fuzz [--seconds N | --runs N] [TARGET...]
+                                fuzz every decoder for N seconds (default 60) or N inputs each
   ensure-apt PACKAGE...         apt-get install the Debian packages that are missing
   help                          this text
 ";
