@@ -23,8 +23,8 @@
 //! - `auth` is set once per manager ([`ClientOptions::auth`]), fixed or computed before each
 //!   connection (to refresh a token), since one connection carries every namespace;
 //! - `disconnect` is reported only to sockets that were connected;
-//! - TLS (`https`/`wss`) is not supported yet: such URLs fail with the typed error
-//!   [`engine::Error::TlsUnsupported`];
+//! - TLS (`https`/`wss`) trusts the platform's root certificates, or the CA of
+//!   [`engine::EngineOptions::tls`] ([`engine::tls_config_with_ca`]);
 //! - with connection state recovery on, the server's offset is the last argument of an event,
 //!   as the JS client shows it to its listeners;
 //! - listeners are plain closures run on the manager task: spawn for slow or async work;

@@ -201,8 +201,12 @@ async fn connection_errors_are_typed() {
         let err = Socket::connect(&url, options(&[transport])).await.unwrap_err();
         assert!(matches!(err, Error::Http(_) | Error::WebSocket(_)), "{err:?}");
     }
-    let err = Socket::connect("https://127.0.0.1:1", EngineOptions::default()).await.unwrap_err();
-    assert!(matches!(err, Error::TlsUnsupported(_)));
+    // TLS is tried (nothing listens there): a connection error, not a refusal of the scheme.
+    let mut ws = options(&[TransportKind::WebSocket]);
+    let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap().cert.pem();
+    ws.tls = Some(switchboard_client::engine::tls_config_with_ca(ca.as_bytes()).unwrap());
+    let err = Socket::connect("wss://127.0.0.1:1", ws).await.unwrap_err();
+    assert!(matches!(err, Error::WebSocket(_)), "{err:?}");
     let err = Socket::connect("http://127.0.0.1:1", options(&[])).await.unwrap_err();
     assert!(matches!(err, Error::NoTransport));
 }

@@ -46,7 +46,8 @@ enum Transport {
         /// The pending `POST`, if any (never more than one, to keep writes in order).
         post: Option<BoxFut<Result<(), Error>>>,
     },
-    WebSocket(Ws),
+    /// Boxed: with TLS a WebSocket stream is over a kilobyte.
+    WebSocket(Box<Ws>),
 }
 
 /// Progress of the polling → WebSocket upgrade.
@@ -94,6 +95,7 @@ pub(crate) async fn open(endpoint: &Endpoint, options: &EngineOptions) -> Result
                 endpoint.url(kind, None),
                 options.extra_headers.clone(),
                 options.request_timeout,
+                endpoint.tls().cloned(),
             );
             let mut packets = http.get().await?.into_iter();
             let Some(Packet::Open(handshake)) = packets.next() else {
@@ -104,8 +106,8 @@ pub(crate) async fn open(endpoint: &Endpoint, options: &EngineOptions) -> Result
             Opened { handshake, transport_kind: kind, transport, rest: packets.collect() }
         }
         TransportKind::WebSocket => {
-            let mut ws =
-                websocket::connect(&endpoint.url(kind, None), &options.extra_headers).await?;
+            let url = endpoint.url(kind, None);
+            let mut ws = websocket::connect(&url, &options.extra_headers, endpoint.tls()).await?;
             let handshake = loop {
                 let msg = ws.next().await.ok_or(Error::Closed)??;
                 match websocket::decode(msg)? {
@@ -114,7 +116,7 @@ pub(crate) async fn open(endpoint: &Endpoint, options: &EngineOptions) -> Result
                     Frame::Packet(_) | Frame::Closed => return Err(Error::Handshake),
                 }
             };
-            let transport = Transport::WebSocket(ws);
+            let transport = Transport::WebSocket(Box::new(ws));
             Opened { handshake, transport_kind: kind, transport, rest: Vec::new() }
         }
     };
@@ -233,7 +235,7 @@ impl Driver {
     async fn next_io(&mut self) -> Io {
         let (get, post, ws) = match &mut self.transport {
             Transport::Polling { get, post, .. } => (get.as_mut(), post.as_mut(), None),
-            Transport::WebSocket(ws) => (None, None, Some(ws)),
+            Transport::WebSocket(ws) => (None, None, Some(&mut **ws)),
         };
         let probe = match &mut self.upgrade {
             Upgrade::Probing(f) => Some(f),
@@ -285,7 +287,7 @@ impl Driver {
             return Ok(());
         };
         ws.send(websocket::encode(&Packet::Upgrade)).await.map_err(ws_error)?;
-        self.transport = Transport::WebSocket(*ws);
+        self.transport = Transport::WebSocket(ws);
         PRIOR_WEBSOCKET_SUCCESS.store(true, Ordering::Relaxed);
         let _ = self.events.send(Event::Upgrade(TransportKind::WebSocket)).await;
         Ok(())
@@ -305,8 +307,10 @@ impl Driver {
         let url = self.endpoint.url(TransportKind::WebSocket, Some(&self.handshake.sid));
         let headers = self.options.extra_headers.clone();
         let timeout = self.options.connect_timeout;
+        let tls = self.endpoint.tls().cloned();
         self.upgrade = Upgrade::Probing(Box::pin(async move {
-            tokio::time::timeout(timeout, probe(url, headers)).await.map_err(|_| Error::Timeout)?
+            let probe = probe(url, headers, tls);
+            tokio::time::timeout(timeout, probe).await.map_err(|_| Error::Timeout)?
         }));
     }
 
@@ -388,7 +392,7 @@ impl Driver {
                     for packet in &buf {
                         let _ = ws.feed(websocket::encode(packet)).await;
                     }
-                    let _ = ws.close(None).await;
+                    let _ = (**ws).close(None).await;
                     // Wait for the server's close frame, ending the closing handshake.
                     while let Some(Ok(_)) = ws.next().await {}
                 }
@@ -399,8 +403,12 @@ impl Driver {
 }
 
 /// Opens a WebSocket for session `url` and exchanges the probe.
-async fn probe(url: String, headers: http::HeaderMap) -> Result<Box<Ws>, Error> {
-    let mut ws = websocket::connect(&url, &headers).await?;
+async fn probe(
+    url: String,
+    headers: http::HeaderMap,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<Box<Ws>, Error> {
+    let mut ws = websocket::connect(&url, &headers, tls.as_ref()).await?;
     ws.send(websocket::encode(&Packet::PingProbe)).await?;
     loop {
         let msg = ws.next().await.ok_or(Error::Probe)??;

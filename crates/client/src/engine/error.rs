@@ -12,9 +12,9 @@ pub enum Error {
     /// The URL could not be parsed.
     #[error("invalid url {0:?}")]
     InvalidUrl(String),
-    /// The URL asks for TLS (`https`/`wss`), which this build does not support.
-    #[error("tls is not supported (url scheme {0:?})")]
-    TlsUnsupported(String),
+    /// TLS (for an `https`/`wss` URL) could not be set up.
+    #[error("tls setup failed")]
+    Tls(#[source] super::TlsError),
     /// No transport was configured.
     #[error("no transport configured")]
     NoTransport,

@@ -9,6 +9,7 @@ mod error;
 mod options;
 mod polling;
 mod socket;
+mod tls;
 mod url;
 mod websocket;
 
@@ -16,4 +17,5 @@ pub use error::{CloseReason, Error};
 pub use options::{EngineOptions, TransportKind};
 pub use socket::{Event, Handle, Socket};
 pub use switchboard_proto::engine::{Handshake, Message};
+pub use tls::{TlsError, platform_tls_config, tls_config_with_ca};
 pub(crate) use url::Endpoint;

@@ -1,5 +1,6 @@
 //! Engine.IO client options.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -68,6 +69,10 @@ pub struct EngineOptions {
     pub connect_timeout: Duration,
     /// How long one polling write (`POST`) may take; `None` waits forever, like the JS default.
     pub request_timeout: Option<Duration>,
+    /// The TLS configuration of `https://` and `wss://` URLs; `None` trusts the platform's root
+    /// certificates ([`super::platform_tls_config`]). [`super::tls_config_with_ca`] trusts a
+    /// private CA or a self-signed server certificate.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for EngineOptions {
@@ -81,6 +86,7 @@ impl Default for EngineOptions {
             extra_headers: HeaderMap::new(),
             connect_timeout: Duration::from_secs(20),
             request_timeout: None,
+            tls: None,
         }
     }
 }

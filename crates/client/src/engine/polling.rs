@@ -6,6 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, header};
 use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -22,16 +25,32 @@ const MAX_RESPONSE: usize = 100 * 1024 * 1024;
 /// pooled keep-alive connections.
 #[derive(Clone, Debug)]
 pub(crate) struct Polling {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Http,
     url: String,
     headers: HeaderMap,
     request_timeout: Option<Duration>,
 }
 
 impl Polling {
-    /// A polling transport for `url` (which already carries `EIO`, `transport` and maybe `sid`).
-    pub(crate) fn new(url: String, headers: HeaderMap, request_timeout: Option<Duration>) -> Self {
-        let client = Client::builder(TokioExecutor::new()).build_http();
+    /// A polling transport for `url` (which already carries `EIO`, `transport` and maybe
+    /// `sid`), over TLS with `tls` (for an `https` URL).
+    pub(crate) fn new(
+        url: String,
+        headers: HeaderMap,
+        request_timeout: Option<Duration>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        let client = match tls {
+            None => Http::Plain(Box::new(Client::builder(TokioExecutor::new()).build_http())),
+            Some(config) => {
+                let https = HttpsConnectorBuilder::new()
+                    .with_tls_config(rustls::ClientConfig::clone(&config))
+                    .https_only()
+                    .enable_http1()
+                    .build();
+                Http::Tls(Box::new(Client::builder(TokioExecutor::new()).build(https)))
+            }
+        };
         Polling { client, url, headers, request_timeout }
     }
 
@@ -83,11 +102,20 @@ impl Polling {
     }
 }
 
-async fn send(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    req: Request<Full<Bytes>>,
-) -> Result<Bytes, Error> {
-    let res = client.request(req).await.map_err(Error::Http)?;
+/// The HTTP client: plain, or over TLS. Both pool their keep-alive connections. Boxed: a
+/// client is several hundred bytes, and the connection's state holds one.
+#[derive(Clone, Debug)]
+enum Http {
+    Plain(Box<Client<HttpConnector, Full<Bytes>>>),
+    Tls(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
+}
+
+async fn send(client: &Http, req: Request<Full<Bytes>>) -> Result<Bytes, Error> {
+    let res = match client {
+        Http::Plain(c) => c.request(req).await,
+        Http::Tls(c) => c.request(req).await,
+    };
+    let res = res.map_err(Error::Http)?;
     let status = res.status();
     let body = res.into_body().collect().await.map_err(Error::Body)?.to_bytes();
     if !status.is_success() {

@@ -1,5 +1,7 @@
 //! Building the Engine.IO request URLs from the user's URL and options.
 
+use std::sync::Arc;
+
 use http::Uri;
 
 use super::{EngineOptions, Error, TransportKind};
@@ -7,6 +9,8 @@ use super::{EngineOptions, Error, TransportKind};
 /// Where the Engine.IO endpoint is, and the query every request carries.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
+    /// The TLS configuration, for `https`/`wss` URLs.
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// `host:port`.
     authority: String,
     /// The Engine.IO path, with a trailing slash.
@@ -16,17 +20,23 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `url` (`http://` or `ws://`; its path is ignored, its query is kept) with the
-    /// path and query of `options`.
+    /// Parses `url` (`http://`, `ws://`, or with TLS `https://`, `wss://`; its path is
+    /// ignored, its query is kept) with the path, query and TLS configuration of `options`.
     pub(crate) fn new(url: &str, options: &EngineOptions) -> Result<Self, Error> {
         let uri: Uri = url.parse().map_err(|_| Error::InvalidUrl(url.into()))?;
-        match uri.scheme_str() {
-            Some("http" | "ws") => {}
-            Some(s @ ("https" | "wss")) => return Err(Error::TlsUnsupported(s.into())),
+        let (tls, default_port) = match uri.scheme_str() {
+            Some("http" | "ws") => (None, 80),
+            Some("https" | "wss") => {
+                let config = match &options.tls {
+                    Some(config) => config.clone(),
+                    None => super::platform_tls_config().map_err(Error::Tls)?,
+                };
+                (Some(config), 443)
+            }
             _ => return Err(Error::InvalidUrl(url.into())),
-        }
+        };
         let host = uri.host().ok_or_else(|| Error::InvalidUrl(url.into()))?;
-        let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        let authority = format!("{host}:{}", uri.port_u16().unwrap_or(default_port));
         let mut path = options.path.trim_end_matches('/').to_owned();
         path.push('/');
         if !path.starts_with('/') {
@@ -42,14 +52,21 @@ impl Endpoint {
             }
             query.push_str(q);
         }
-        Ok(Endpoint { authority, path, query })
+        Ok(Endpoint { tls, authority, path, query })
+    }
+
+    /// The TLS configuration, when the URL asks for TLS.
+    pub(crate) fn tls(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        self.tls.as_ref()
     }
 
     /// The URL of a request on `transport`, for session `sid` once known.
     pub(crate) fn url(&self, transport: TransportKind, sid: Option<&str>) -> String {
-        let scheme = match transport {
-            TransportKind::Polling => "http",
-            TransportKind::WebSocket => "ws",
+        let scheme = match (transport, self.tls.is_some()) {
+            (TransportKind::Polling, false) => "http",
+            (TransportKind::Polling, true) => "https",
+            (TransportKind::WebSocket, false) => "ws",
+            (TransportKind::WebSocket, true) => "wss",
         };
         let mut q = format!("EIO=4&transport={}", transport.name());
         if let Some(sid) = sid {
@@ -113,9 +130,28 @@ mod tests {
     }
 
     #[test]
-    fn rejects_tls_and_garbage() {
+    fn tls_urls_keep_their_scheme_and_default_to_port_443() {
+        let o = EngineOptions {
+            tls: Some(crate::engine::tls::tests::any_config()),
+            ..EngineOptions::default()
+        };
+        let e = Endpoint::new("wss://example.test", &o).unwrap();
+        assert!(e.tls().is_some());
+        assert_eq!(
+            e.url(TransportKind::Polling, None),
+            "https://example.test:443/engine.io/?EIO=4&transport=polling"
+        );
+        let e = Endpoint::new("https://example.test:8443/x", &o).unwrap();
+        assert_eq!(
+            e.url(TransportKind::WebSocket, Some("s")),
+            "wss://example.test:8443/engine.io/?EIO=4&transport=websocket&sid=s"
+        );
+        assert!(Endpoint::new("http://example.test", &o).unwrap().tls().is_none());
+    }
+
+    #[test]
+    fn rejects_garbage() {
         let o = EngineOptions::default();
-        assert!(matches!(Endpoint::new("https://x", &o), Err(Error::TlsUnsupported(_))));
         assert!(matches!(Endpoint::new("ftp://x", &o), Err(Error::InvalidUrl(_))));
         assert!(matches!(Endpoint::new("not a url", &o), Err(Error::InvalidUrl(_))));
     }

@@ -1,22 +1,30 @@
 //! The WebSocket transport: one Engine.IO packet per frame.
 
+use std::sync::Arc;
+
 use http::HeaderMap;
 use switchboard_proto::engine::{Message, Packet};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::Error;
 
 /// A client WebSocket connection.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Opens a WebSocket to `url` with the extra `headers`.
-pub(crate) async fn connect(url: &str, headers: &HeaderMap) -> Result<Ws, Error> {
+/// Opens a WebSocket to `url` with the extra `headers`, over TLS with `tls` (a `wss` URL).
+pub(crate) async fn connect(
+    url: &str,
+    headers: &HeaderMap,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Ws, Error> {
     let mut req = url.into_client_request()?;
     req.headers_mut().extend(headers.clone());
-    let (ws, _response) = tokio_tungstenite::connect_async(req).await?;
+    let connector = tls.map(|config| Connector::Rustls(config.clone()));
+    let (ws, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector).await?;
     Ok(ws)
 }
 
