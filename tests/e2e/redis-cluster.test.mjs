@@ -5,10 +5,8 @@
 // remote sockets, server-side emits go both ways.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 
-import { within } from "./lib/eio.mjs";
-import { client, record, startNodeNode, startRedis, startSwitchboardNode, until } from "./lib/redis.mjs";
+import { client, record, startNodeNode, startRedis, startSwitchboardNode, subscribed, until } from "./lib/redis.mjs";
 
 let redis;
 let nodes = [];
@@ -22,20 +20,8 @@ before(async () => {
     startSwitchboardNode(redis.url, "sb3"),
     startNodeNode(redis.url, "node"),
   ]);
-  // Every node subscribes when it starts, asynchronously: wait until Redis counts all four
-  // on the request channel (Redis announces nothing, so this polls).
-  const probe = new Redis(redis.url);
-  try {
-    await within(10_000, (async () => {
-      for (;;) {
-        const [, count] = await probe.pubsub("NUMSUB", "socket.io-request#/#");
-        if (Number(count) === nodes.length) return;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })(), "every node subscribed");
-  } finally {
-    probe.disconnect();
-  }
+  // Every node subscribes when it starts, asynchronously: wait until Redis counts all four.
+  await subscribed(redis.url, nodes.length);
   for (const node of nodes) {
     for (const i of [0, 1]) clients.push(await client(node, `${node.name}-${i}`));
   }

@@ -5,7 +5,8 @@
 //! cargo run -p switchboard-redis --example node -- --redis redis://127.0.0.1:6379 --name a
 //! ```
 //!
-//! Prints `listening on http://127.0.0.1:PORT` once bound. Events:
+//! With `--recovery`, connection state recovery is on. Prints
+//! `listening on http://127.0.0.1:PORT` once bound. Events:
 //! - `bc` t: `to("room1").emit("m", t)`; `echo` t, ack: answers t.
 //! - `join` room, ack: joins room. `emit` {rooms, except, event, data}, ack: broadcasts.
 //! - `ask` data, ack: `timeout(3 s).emit("q", data)` with acks; answers `{answers}` or `{err}`.
@@ -21,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
-use switchboard::{AckError, Event, Socket, SocketIo, SocketIoConfig};
+use switchboard::{AckError, ConnectionStateRecovery, Event, Socket, SocketIo, SocketIoConfig};
 use switchboard_adapter::{AckEvent, SocketId};
 use switchboard_proto::socket::Payload;
 use switchboard_redis::{
@@ -55,6 +56,9 @@ struct Args {
     /// This node's name, in server-side answers.
     #[arg(long, default_value = "switchboard")]
     name: String,
+    /// Turn connection state recovery on (Node's defaults).
+    #[arg(long)]
+    recovery: bool,
 }
 
 fn answers_json(result: Result<Vec<Payload>, AckError>) -> Value {
@@ -191,10 +195,11 @@ async fn main() -> anyhow::Result<()> {
         }
         other => anyhow::bail!("the {other:?} adapter is not available yet; use --adapter redis"),
     };
-    let io = SocketIo::builder()
-        .config(SocketIoConfig::default())
-        .adapter(factory.clone().into_factory())
-        .build();
+    let mut config = SocketIoConfig::default();
+    if args.recovery {
+        config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+    }
+    let io = SocketIo::builder().config(config).adapter(factory.clone().into_factory()).build();
     let name = args.name.clone();
     let local = io.clone();
     io.of("/").on_server_side_emit(move |event, payload, ack| {
