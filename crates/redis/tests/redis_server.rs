@@ -13,6 +13,7 @@ use serde_json::json;
 use switchboard_adapter::{Adapter, AdapterFactory as _, BroadcastOptions, LocalNamespace};
 use switchboard_redis::{
     Driver, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
+    ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode,
 };
 
 use common::{Node, RedisServer, event};
@@ -43,7 +44,7 @@ async fn the_adapter_passes_the_testkit_and_the_cluster_checks_on_real_redis() {
     };
     switchboard_adapter::testkit::run(&isolated).await;
     let nodes = [factory(&redis).0, factory(&redis).0, factory(&redis).0];
-    common::scenario::run(nodes.clone()).await;
+    common::scenario::run(nodes.clone(), true).await;
     for node in &nodes {
         assert_eq!(node.status().ignored, 0);
         assert_eq!(node.status().link.state, LinkState::Connected);
@@ -124,4 +125,29 @@ async fn the_outage_queue_is_bounded_and_counts_what_it_drops() {
     assert_eq!(a.seen().delivered.len(), 5, "local sockets still get all of them");
     let status = driver.status();
     assert_eq!((status.queued, status.overflowed), (3, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sharded_adapter_passes_the_testkit_and_the_cluster_checks_on_real_redis() {
+    let redis = RedisServer::start().await;
+    let (_, driver) = factory(&redis);
+    let next = AtomicUsize::new(0);
+    let isolated = move |ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> {
+        let mut options = ShardedAdapterOptions::default();
+        options.channel_prefix = format!("testkit-{}", next.fetch_add(1, Ordering::SeqCst));
+        ShardedAdapterFactory::new(driver.clone(), options).create(ns)
+    };
+    switchboard_adapter::testkit::run(&isolated).await;
+    // One channel per namespace (see the same check on the fake).
+    let sharded = || {
+        let driver = RedisDriver::open(&redis.url(), config()).unwrap();
+        let mut options = ShardedAdapterOptions::default();
+        options.subscription_mode = SubscriptionMode::Static;
+        ShardedAdapterFactory::new(driver, options)
+    };
+    let nodes = [sharded(), sharded(), sharded()];
+    common::scenario::run(nodes.clone(), false).await;
+    for node in &nodes {
+        assert_eq!(node.status().ignored, 0);
+    }
 }

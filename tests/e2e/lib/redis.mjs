@@ -89,10 +89,10 @@ export function startSwitchboardNode(redisUrl, name, { adapter = "redis", args =
   return startNode(bin, ["--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter, ...args], name);
 }
 
-/** A Node socket.io node with the official Redis adapter on `redisUrl`. */
-export function startNodeNode(redisUrl, name) {
+/** A Node socket.io node with the official Redis adapter (`redis` or `sharded`) on `redisUrl`. */
+export function startNodeNode(redisUrl, name, { adapter = "redis" } = {}) {
   const script = join(HERE, "..", "servers", "node-redis.mjs");
-  return startNode(process.execPath, [script, "--port", "0", "--redis", redisUrl, "--name", name], name);
+  return startNode(process.execPath, [script, "--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter], name);
 }
 
 /** An official client on `node`, connected over WebSocket; it answers "q" with its label. */
@@ -129,9 +129,10 @@ export function until(sockets, event, pred, what, ms = 10_000) {
   );
 }
 
-/** Resolves once Redis counts `count` subscribers on the request channel of `/` (Redis
- * announces no subscription, so this polls); fails after `ms`, saying what it last saw. */
-export async function subscribed(url, count, ms = 15_000) {
+/** Resolves once Redis counts `count` subscribers on the request channel of `/` (with
+ * `sharded`, on the sharded `channel`; Redis announces no subscription, so this polls);
+ * fails after `ms`, saying what it last saw. */
+export async function subscribed(url, count, { sharded = false, channel = "socket.io#/#", ms = 15_000 } = {}) {
   const { Redis } = await import("ioredis");
   const probe = new Redis(url, { maxRetriesPerRequest: 1 });
   probe.on("error", () => {});
@@ -140,7 +141,9 @@ export async function subscribed(url, count, ms = 15_000) {
   const poll = (async () => {
     while (!done) {
       try {
-        const [, n] = await probe.pubsub("NUMSUB", "socket.io-request#/#");
+        const [, n] = sharded
+          ? await probe.pubsub("SHARDNUMSUB", channel)
+          : await probe.pubsub("NUMSUB", "socket.io-request#/#");
         last = n;
         if (Number(n) === count) return;
       } catch (err) {
