@@ -99,6 +99,15 @@ impl FakeRedis {
         }
     }
 
+    /// How many subscribers a sharded channel has (as `SHARDNUMSUB`).
+    pub fn shard_subscribers(&self, channel: &str) -> usize {
+        self.lock()
+            .subscribers
+            .values()
+            .filter(|s| s.sub.sharded.iter().any(|c| c == channel))
+            .count()
+    }
+
     /// How many messages were published so far.
     pub fn published(&self) -> u64 {
         self.lock().published

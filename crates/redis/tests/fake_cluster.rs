@@ -134,3 +134,58 @@ async fn three_nodes_on_sharded_pubsub_share_broadcasts_acks_sockets_and_server_
     let sharded = || ShardedAdapterFactory::new(redis.driver(), options.clone());
     common::scenario::run([sharded(), sharded(), sharded()], false).await;
 }
+
+/// A spy on one sharded channel: how many messages it carried.
+fn spy(
+    redis: &FakeRedis,
+    channel: &str,
+) -> (
+    switchboard_redis::SharedDriver,
+    tokio::sync::mpsc::UnboundedReceiver<switchboard_redis::Incoming>,
+) {
+    let driver = redis.driver();
+    // Unbounded: the test reads everything.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = driver
+        .subscribe(Subscription { sharded: vec![channel.to_owned()], ..Default::default() }, tx);
+    (driver, rx)
+}
+
+#[tokio::test]
+async fn sharded_dynamic_modes_send_a_room_broadcast_on_the_room_channel() {
+    let sid = "cccccccccccccccccccc"; // 20 characters: looks like a socket id
+    for mode in [SubscriptionMode::Dynamic, SubscriptionMode::DynamicPrivate] {
+        let redis = FakeRedis::new();
+        let mut options = ShardedAdapterOptions::default();
+        options.subscription_mode = mode;
+        let make = || ShardedAdapterFactory::new(redis.driver(), options.clone());
+        let (fa, fb, fc) = (make(), make(), make());
+        let (_a, aa) = Node::start("A", &fa, &[("a1", &["r1"])]);
+        let (b, ab) = Node::start("B", &fb, &[("b1", &["r2"])]);
+        let (c, ac) = Node::start("C", &fc, &[(sid, &[]), ("c2", &[])]);
+        for adapter in [&aa, &ab, &ac] {
+            adapter.server_count().await.unwrap();
+        }
+        let (_d1, mut room) = spy(&redis, "socket.io#/#r2#");
+        let (_d2, mut main) = spy(&redis, "socket.io#/#");
+        aa.broadcast(event("to-r2", json!(1)), BroadcastOptions::new().to("r2")).await.unwrap();
+        b.until("b1 gets to-r2", |s| s.delivered.len() == 1).await;
+        assert!(room.try_recv().is_ok(), "{mode:?}: on the room's channel");
+        assert!(main.try_recv().is_err(), "{mode:?}: not on the namespace's channel");
+        aa.broadcast(event("to-sid", json!(2)), BroadcastOptions::new().to(sid)).await.unwrap();
+        c.until("the socket gets to-sid", |s| s.delivered.len() == 1).await;
+        assert_eq!(
+            main.try_recv().is_ok(),
+            mode == SubscriptionMode::Dynamic,
+            "{mode:?}: a socket id"
+        );
+        aa.broadcast(event("to-c2", json!(3)), BroadcastOptions::new().to("c2")).await.unwrap();
+        if mode == SubscriptionMode::DynamicPrivate {
+            c.until("c2 gets to-c2", |s| s.delivered.len() == 2).await;
+        }
+        // The room's channel is dropped with its last local member.
+        ab.del(&"b1".into(), &"r2".into());
+        aa.broadcast(event("to-r2", json!(4)), BroadcastOptions::new().to("r2")).await.unwrap();
+        assert_eq!(redis.shard_subscribers("socket.io#/#r2#"), 1, "{mode:?}: only the spy is left");
+    }
+}
