@@ -37,7 +37,7 @@ struct State {
     connections: u64,
     conn: Option<MultiplexedConnection>,
     /// The last subscriber count seen for each channel.
-    peers: HashMap<String, usize>,
+    peers: HashMap<(bool, String), usize>,
 }
 
 struct Shared {
@@ -147,9 +147,7 @@ impl RedisDriver {
                 .await
                 .map_err(|e| DriverError::Redis(Box::new(e)))?;
             let n = counts.first().map_or(0, |(_, n)| *n);
-            if !sharded {
-                shared.lock().peers.extend(counts);
-            }
+            shared.lock().peers.extend(counts.into_iter().map(|(c, n)| ((sharded, c), n)));
             Ok(n)
         })
     }
@@ -316,12 +314,25 @@ impl Session {
                     ))),
                 },
                 _ = poll.tick() => {
-                    let channels: Vec<String> = self.channels.iter().cloned().collect();
-                    let counts = num_sub(&mut conn, &channels, false).await?;
+                    let counts = self.counts(&mut conn).await?;
                     shared.lock().peers.extend(counts);
                 }
             }
         }
+    }
+
+    /// The subscriber counts of this session's channels, sharded ones included.
+    async fn counts(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<((bool, String), usize)>> {
+        let mut counts = Vec::new();
+        for (sharded, set) in [(false, &self.channels), (true, &self.sharded)] {
+            let channels: Vec<String> = set.iter().cloned().collect();
+            let found = num_sub(conn, &channels, sharded).await?;
+            counts.extend(found.into_iter().map(|(c, n)| ((sharded, c), n)));
+        }
+        Ok(counts)
     }
 
     /// Holds the queue until every channel has as many subscribers as last seen (the other
@@ -331,19 +342,12 @@ impl Session {
         shared: &Shared,
         conn: &mut MultiplexedConnection,
     ) -> redis::RedisResult<()> {
-        let wanted: Vec<(String, usize)> = {
-            let state = shared.lock();
-            self.channels
-                .iter()
-                .filter_map(|c| state.peers.get(c).map(|n| (c.clone(), *n)))
-                .collect()
-        };
-        let channels: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
+        let wanted: HashMap<(bool, String), usize> = shared.lock().peers.clone();
         let deadline = tokio::time::Instant::now() + shared.config.resume_wait;
         loop {
-            let now: HashMap<String, usize> =
-                num_sub(conn, &channels, false).await?.into_iter().collect();
-            let back = wanted.iter().all(|(c, n)| now.get(c).is_some_and(|m| m >= n));
+            let now: HashMap<(bool, String), usize> =
+                self.counts(conn).await?.into_iter().collect();
+            let back = now.iter().all(|(c, m)| wanted.get(c).is_none_or(|n| m >= n));
             if back || tokio::time::Instant::now() >= deadline {
                 if !back {
                     tracing::warn!("not every node resubscribed in time; sending queued publishes");

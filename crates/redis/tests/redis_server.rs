@@ -10,7 +10,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_adapter::{Adapter, AdapterFactory as _, BroadcastOptions, LocalNamespace};
+use switchboard_adapter::{Adapter, AdapterFactory, BroadcastOptions, LocalNamespace};
 use switchboard_redis::{
     Driver, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
     ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode,
@@ -64,11 +64,31 @@ async fn until_state(driver: &RedisDriver, state: LinkState) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_sent_while_redis_is_down_reach_every_node_once_it_is_back() {
+    outage(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_broadcasts_sent_while_redis_is_down_reach_every_node_once_it_is_back() {
+    outage(true).await;
+}
+
+/// A node on its own driver, pub/sub or sharded.
+fn node_factory(redis: &RedisServer, sharded: bool) -> (Arc<dyn AdapterFactory>, Arc<RedisDriver>) {
+    let driver = RedisDriver::open(&redis.url(), config()).unwrap();
+    let factory: Arc<dyn AdapterFactory> = if sharded {
+        ShardedAdapterFactory::new(driver.clone(), ShardedAdapterOptions::default()).into_factory()
+    } else {
+        RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default()).into_factory()
+    };
+    (factory, driver)
+}
+
+async fn outage(sharded: bool) {
     let mut redis = RedisServer::start().await;
-    let (fa, da) = factory(&redis);
-    let (fb, db) = factory(&redis);
-    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
-    let (b, ab) = Node::start("B", &fb, &[("b1", &[])]);
+    let (fa, da) = node_factory(&redis, sharded);
+    let (fb, db) = node_factory(&redis, sharded);
+    let (a, aa) = Node::start("A", &*fa, &[("a1", &[])]);
+    let (b, ab) = Node::start("B", &*fb, &[("b1", &[])]);
     for adapter in [&aa, &ab] {
         adapter.server_count().await.unwrap();
     }
