@@ -286,9 +286,9 @@ impl Session {
             tracing::info!("redis link up");
             *was_up = Some(true);
         }
-        if !shared.lock().queue.is_empty() {
-            self.wait_for_peers(shared, &mut conn).await?;
-        }
+        // Everything published from now on waits in the queue too, so that a node that
+        // reconnects later than this one gets the live publishes as well as the queued ones.
+        self.wait_for_peers(shared, &mut conn).await?;
         let mut poll = tokio::time::interval(shared.config.peers_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

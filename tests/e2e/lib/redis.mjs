@@ -155,7 +155,13 @@ export async function subscribed(url, count, { sharded = false, channel = "socke
   try {
     await within(ms, poll, `${count} nodes subscribed (last NUMSUB: ${last})`);
   } catch (err) {
-    throw new Error(`${err.message}; last NUMSUB answer: ${last}`);
+    let channels = "";
+    if (sharded) {
+      const list = await probe.pubsub("SHARDCHANNELS").catch(() => []);
+      const counts = list.length ? await probe.pubsub("SHARDNUMSUB", ...list).catch(() => []) : [];
+      channels = `; sharded channels: ${JSON.stringify(counts)}`;
+    }
+    throw new Error(`${err.message}; last NUMSUB answer: ${last}${channels}`);
   } finally {
     done = true;
     probe.disconnect();
