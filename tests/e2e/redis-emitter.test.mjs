@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 
 import { within } from "./lib/eio.mjs";
 import { exampleBin } from "./lib/socketio-app.mjs";
-import { client, record, startNodeNode, startRedis, startSwitchboardNode, until } from "./lib/redis.mjs";
+import { client, record, startNodeNode, startRedis, startSwitchboardNode, subscribed, until } from "./lib/redis.mjs";
 
 let redis;
 let nodes = [];
@@ -20,19 +20,7 @@ let nodes = [];
 before(async () => {
   redis = await startRedis();
   nodes = await Promise.all([startSwitchboardNode(redis.url, "sb1"), startNodeNode(redis.url, "node")]);
-  const probe = new Redis(redis.url);
-  try {
-    await within(10_000, (async () => {
-      for (;;) {
-        const [, count] = await probe.pubsub("NUMSUB", "socket.io-request#/#");
-        if (Number(count) === nodes.length) return;
-        // Redis announces no subscription: poll.
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })(), "every node subscribed");
-  } finally {
-    probe.disconnect();
-  }
+  await subscribed(redis.url, nodes.length);
 });
 
 after(async () => {

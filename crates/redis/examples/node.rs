@@ -5,7 +5,8 @@
 //! cargo run -p switchboard-redis --example node -- --redis redis://127.0.0.1:6379 --name a
 //! ```
 //!
-//! Prints `listening on http://127.0.0.1:PORT` once bound. Events:
+//! With `--recovery`, connection state recovery is on. Prints
+//! `listening on http://127.0.0.1:PORT` once bound. Events:
 //! - `bc` t: `to("room1").emit("m", t)`; `echo` t, ack: answers t.
 //! - `join` room, ack: joins room. `emit` {rooms, except, event, data}, ack: broadcasts.
 //! - `ask` data, ack: `timeout(3 s).emit("q", data)` with acks; answers `{answers}` or `{err}`.
@@ -16,24 +17,29 @@
 //! - From other servers: `hello` data → local emit `sse-got` {from, data}; `ping` → answers
 //!   `pong from <name>`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
-use switchboard::{AckError, Event, Socket, SocketIo, SocketIoConfig};
-use switchboard_adapter::{AckEvent, SocketId};
+use switchboard::{AckError, ConnectionStateRecovery, Event, Socket, SocketIo, SocketIoConfig};
+use switchboard_adapter::{AckEvent, AdapterFactory, SocketId};
 use switchboard_proto::socket::Payload;
 use switchboard_redis::{
-    LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
+    AdapterStatus, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
+    ShardedAdapterFactory, ShardedAdapterOptions,
 };
+
+/// The adapter's status, for the `status` event.
+type Status = Arc<dyn Fn() -> AdapterStatus + Send + Sync>;
 
 /// Which Redis adapter.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Kind {
     /// Classic pub/sub (`@socket.io/redis-adapter`).
     Redis,
-    /// Sharded pub/sub (not implemented yet).
+    /// Sharded pub/sub (`createShardedAdapter`, dynamic mode).
     Sharded,
     /// Redis Streams (not implemented yet).
     Streams,
@@ -55,6 +61,9 @@ struct Args {
     /// This node's name, in server-side answers.
     #[arg(long, default_value = "switchboard")]
     name: String,
+    /// Turn connection state recovery on (Node's defaults).
+    #[arg(long)]
+    recovery: bool,
 }
 
 fn answers_json(result: Result<Vec<Payload>, AckError>) -> Value {
@@ -67,10 +76,7 @@ fn answers_json(result: Result<Vec<Payload>, AckError>) -> Value {
 }
 
 // `namespace().compress(true)` is the operator that targets every socket with default flags.
-fn on_socket(
-    socket: &Socket,
-    factory: RedisAdapterFactory,
-) -> Result<(), switchboard::ReservedEventName> {
+fn on_socket(socket: &Socket, status: Status) -> Result<(), switchboard::ReservedEventName> {
     socket.join("room1");
     socket.on("bc", |s: Socket, ev: Event<Value>| async move {
         if let Err(e) = s.namespace().to("room1").emit("m", &ev.data).await {
@@ -146,7 +152,7 @@ fn on_socket(
         }
     })?;
     socket.on("status", move |_s: Socket, ev: Event<Value>| {
-        let status = factory.status();
+        let status = status();
         async move {
             let state = match status.link.state {
                 LinkState::Connected => "connected",
@@ -187,18 +193,24 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let factory = match args.adapter {
+    let driver = RedisDriver::open(&args.redis, RedisConfig::default())
+        .with_context(|| format!("redis url {}", args.redis))?;
+    let (factory, status): (Arc<dyn AdapterFactory>, Status) = match args.adapter {
         Kind::Redis => {
-            let driver = RedisDriver::open(&args.redis, RedisConfig::default())
-                .with_context(|| format!("redis url {}", args.redis))?;
-            RedisAdapterFactory::new(driver, RedisAdapterOptions::default())
+            let f = RedisAdapterFactory::new(driver, RedisAdapterOptions::default());
+            (f.clone().into_factory(), Arc::new(move || f.status()))
         }
-        other => anyhow::bail!("the {other:?} adapter is not available yet; use --adapter redis"),
+        Kind::Sharded => {
+            let f = ShardedAdapterFactory::new(driver, ShardedAdapterOptions::default());
+            (f.clone().into_factory(), Arc::new(move || f.status()))
+        }
+        Kind::Streams => anyhow::bail!("the streams adapter is not available yet"),
     };
-    let io = SocketIo::builder()
-        .config(SocketIoConfig::default())
-        .adapter(factory.clone().into_factory())
-        .build();
+    let mut config = SocketIoConfig::default();
+    if args.recovery {
+        config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+    }
+    let io = SocketIo::builder().config(config).adapter(factory).build();
     let name = args.name.clone();
     let local = io.clone();
     io.of("/").on_server_side_emit(move |event, payload, ack| {
@@ -222,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     io.on_connection(move |socket: Socket| {
-        let registered = on_socket(&socket, factory.clone());
+        let registered = on_socket(&socket, status.clone());
         async move { registered }
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))

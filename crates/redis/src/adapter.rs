@@ -256,6 +256,7 @@ impl Inner {
                     channels.specific.clone(),
                 ],
                 patterns: vec![channels.pattern.clone()],
+                sharded: Vec::new(),
             };
             // Unbounded: the driver must never block on a slow namespace; the loop below
             // drains it as fast as the local deliveries allow.

@@ -44,6 +44,8 @@ pub struct Subscription {
     pub channels: Vec<String>,
     /// Glob patterns (`PSUBSCRIBE`).
     pub patterns: Vec<String>,
+    /// Sharded channels (`SSUBSCRIBE`, Redis 7).
+    pub sharded: Vec<String>,
 }
 
 /// A registered subscription: dropping it does not unsubscribe, [`Driver::unsubscribe`] does.
@@ -87,8 +89,12 @@ pub struct LinkStatus {
 pub trait Driver: Send + Sync + 'static {
     /// Queues `payload` for `PUBLISH channel`.
     fn publish(&self, channel: String, payload: Bytes) -> Result<(), DriverError>;
+    /// Queues `payload` for `SPUBLISH channel` (sharded pub/sub), in the same queue.
+    fn spublish(&self, channel: String, payload: Bytes) -> Result<(), DriverError>;
     /// `PUBSUB NUMSUB channel`: how many connections subscribe to `channel`.
     fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>>;
+    /// `PUBSUB SHARDNUMSUB channel`: the same for a sharded channel.
+    fn shard_num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>>;
     /// Subscribes; every matching message goes to `sink`, until [`Driver::unsubscribe`].
     fn subscribe(
         &self,

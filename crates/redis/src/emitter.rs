@@ -215,7 +215,7 @@ mod tests {
         let redis = FakeRedis::new();
         // Unbounded: the test reads everything published.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let sub = crate::Subscription { channels: vec![], patterns: vec!["*".into()] };
+        let sub = crate::Subscription { patterns: vec!["*".into()], ..Default::default() };
         let listener = redis.driver();
         let _h = listener.subscribe(sub, tx);
         let emitter = Emitter::new(redis.driver());

@@ -40,7 +40,7 @@ struct Hub {
 /// let (a, b) = (redis.driver(), redis.driver());
 /// // Unbounded: the example reads everything it publishes.
 /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-/// let sub = Subscription { channels: vec!["news".into()], patterns: vec![] };
+/// let sub = Subscription { channels: vec!["news".into()], ..Default::default() };
 /// let _handle = b.subscribe(sub, tx);
 /// a.publish("news".into(), "hello".into()).unwrap();
 /// assert_eq!(rx.recv().await.unwrap().payload, "hello");
@@ -73,17 +73,39 @@ impl FakeRedis {
 
     /// Publishes as an outside process would (e.g. a foreign client), without a driver.
     pub fn publish(&self, channel: &str, payload: Bytes) {
+        self.send(channel, payload, false);
+    }
+
+    /// Publishes on a sharded channel (`SPUBLISH`), without a driver.
+    pub fn spublish(&self, channel: &str, payload: Bytes) {
+        self.send(channel, payload, true);
+    }
+
+    fn send(&self, channel: &str, payload: Bytes, sharded: bool) {
         let hub = &mut *self.lock();
         hub.published += 1;
         for s in hub.subscribers.values() {
-            let matches = s.sub.channels.iter().any(|c| c == channel)
-                || s.sub.patterns.iter().any(|p| glob_match(p.as_bytes(), channel.as_bytes()));
+            let matches = if sharded {
+                s.sub.sharded.iter().any(|c| c == channel)
+            } else {
+                s.sub.channels.iter().any(|c| c == channel)
+                    || s.sub.patterns.iter().any(|p| glob_match(p.as_bytes(), channel.as_bytes()))
+            };
             if matches {
                 // A subscriber that went away just misses the message, as on Redis.
                 let _ =
                     s.sink.send(Incoming { channel: channel.to_owned(), payload: payload.clone() });
             }
         }
+    }
+
+    /// How many subscribers a sharded channel has (as `SHARDNUMSUB`).
+    pub fn shard_subscribers(&self, channel: &str) -> usize {
+        self.lock()
+            .subscribers
+            .values()
+            .filter(|s| s.sub.sharded.iter().any(|c| c == channel))
+            .count()
     }
 
     /// How many messages were published so far.
@@ -121,11 +143,24 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
+    fn spublish(&self, channel: String, payload: Bytes) -> Result<(), DriverError> {
+        self.hub.spublish(&channel, payload);
+        Ok(())
+    }
+
     fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
         let hub = self.hub.clone();
         Box::pin(async move {
             let hub = hub.lock();
             Ok(hub.subscribers.values().filter(|s| s.sub.channels.contains(&channel)).count())
+        })
+    }
+
+    fn shard_num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
+        let hub = self.hub.clone();
+        Box::pin(async move {
+            let hub = hub.lock();
+            Ok(hub.subscribers.values().filter(|s| s.sub.sharded.contains(&channel)).count())
         })
     }
 

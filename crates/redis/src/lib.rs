@@ -7,6 +7,9 @@
 //!   `fetch_sockets`, `sockets_join/leave`, `disconnect_sockets`, server-side emits with
 //!   acks, all rooms, server count; same channels, key prefix, msgpack encoding and request
 //!   types as Node.
+//! - [`ShardedAdapterFactory`]: the sharded pub/sub adapter (Redis 7 `SPUBLISH`/`SSUBSCRIBE`),
+//!   compatible with Node's `createShardedAdapter` (socket.io-adapter's `ClusterAdapter`
+//!   protocol), in its static, dynamic and dynamic-private modes.
 //! - [`Emitter`]: reach the sockets of the cluster from any process, in the format of
 //!   `@socket.io/redis-emitter` 5.x (`to/in/except/emit`, `sockets_join/leave`,
 //!   `disconnect_sockets`, `server_side_emit`); Switchboard nodes also accept what the Node
@@ -30,24 +33,31 @@
 
 mod adapter;
 mod cluster;
+mod config;
 mod driver;
 mod emitter;
 mod fake;
 mod incoming;
 mod protocol;
 mod real;
+mod shard;
+mod sharded;
+mod sharded_in;
+mod sharded_ops;
 mod value;
 
 pub use adapter::{
     AdapterStatus, RedisAdapter, RedisAdapterError, RedisAdapterFactory, RedisAdapterOptions,
 };
+pub use config::RedisConfig;
 pub use driver::{
     Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, Subscription,
     SubscriptionHandle,
 };
 pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
-pub use real::{RedisConfig, RedisDriver};
+pub use real::RedisDriver;
+pub use sharded::{ShardedAdapter, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode};
 
 #[cfg(test)]
 mod tests {

@@ -85,6 +85,14 @@ pub(crate) fn packet_to_mp(packet: &Packet) -> Option<Mp> {
     ]))
 }
 
+/// An event packet of the `ClusterAdapter` protocol (its namespace travels in the envelope).
+pub(crate) fn cluster_packet(value: &Mp, nsp: &str) -> Option<Packet> {
+    if !matches!(get(value, "type").and_then(Mp::as_u64), Some(2 | 5)) {
+        return None;
+    }
+    event_packet(nsp, get(value, "data")?)
+}
+
 /// `[event, ...args]` as an event packet of namespace `nsp`.
 pub(crate) fn event_packet(nsp: &str, data: &Mp) -> Option<Packet> {
     let (name, args) = data.as_array()?.split_first()?;

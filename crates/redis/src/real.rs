@@ -12,45 +12,14 @@ use redis::aio::{MultiplexedConnection, PubSubSink};
 use switchboard_adapter::BoxFuture;
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::config::RedisConfig;
 use crate::driver::{
     Driver, DriverError, Incoming, LinkState, LinkStatus, Subscription, SubscriptionHandle,
 };
+use crate::shard::{Frame, ShardConn};
 
 /// Publishes sent in one pipeline.
 const BATCH: usize = 256;
-
-/// Settings of a [`RedisDriver`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RedisConfig {
-    /// How many publishes may wait while Redis is unreachable (default 10 000); past it, new
-    /// publishes are dropped, counted ([`LinkStatus::overflowed`]) and logged.
-    pub queue_cap: usize,
-    /// The first delay before reconnecting (default 100 ms); it doubles on each failure.
-    pub min_backoff: Duration,
-    /// The longest delay between reconnection attempts (default 5 s).
-    pub max_backoff: Duration,
-    /// After a reconnection, how long queued publishes may wait for the other nodes to be
-    /// back (default 5 s): they are held until every subscribed channel has as many
-    /// subscribers as last seen, or this long, so that nodes reconnecting a little later
-    /// get them too.
-    pub resume_wait: Duration,
-    /// How often the subscriber counts of this driver's channels are read while connected
-    /// (default 2 s), to know how many nodes to wait for after an outage.
-    pub peers_interval: Duration,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        RedisConfig {
-            queue_cap: 10_000,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            resume_wait: Duration::from_secs(5),
-            peers_interval: Duration::from_secs(2),
-        }
-    }
-}
 
 struct Sub {
     sub: Subscription,
@@ -62,12 +31,13 @@ struct Sub {
 struct State {
     subs: HashMap<u64, Sub>,
     next_id: u64,
-    queue: VecDeque<(String, Bytes)>,
+    /// Channel, payload, sharded (`SPUBLISH`) or not.
+    queue: VecDeque<(String, Bytes, bool)>,
     overflowed: u64,
     connections: u64,
     conn: Option<MultiplexedConnection>,
     /// The last subscriber count seen for each channel.
-    peers: HashMap<String, usize>,
+    peers: HashMap<(bool, String), usize>,
 }
 
 struct Shared {
@@ -145,8 +115,8 @@ impl Drop for RedisDriver {
     }
 }
 
-impl Driver for RedisDriver {
-    fn publish(&self, channel: String, payload: Bytes) -> Result<(), DriverError> {
+impl RedisDriver {
+    fn enqueue(&self, channel: String, payload: Bytes, sharded: bool) -> Result<(), DriverError> {
         let cap = self.shared.config.queue_cap;
         let mut state = self.shared.lock();
         if state.queue.len() >= cap {
@@ -158,24 +128,46 @@ impl Driver for RedisDriver {
             }
             return Err(DriverError::QueueFull { cap });
         }
-        state.queue.push_back((channel, payload));
+        state.queue.push_back((channel, payload, sharded));
         drop(state);
         self.shared.wake.notify_one();
         Ok(())
     }
 
-    fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
+    fn count(
+        &self,
+        channel: String,
+        sharded: bool,
+    ) -> BoxFuture<'static, Result<usize, DriverError>> {
         let conn = self.shared.lock().conn.clone();
         let shared = self.shared.clone();
         Box::pin(async move {
             let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            let counts = num_sub(&mut conn, std::slice::from_ref(&channel))
+            let counts = num_sub(&mut conn, std::slice::from_ref(&channel), sharded)
                 .await
                 .map_err(|e| DriverError::Redis(Box::new(e)))?;
             let n = counts.first().map_or(0, |(_, n)| *n);
-            shared.lock().peers.extend(counts);
+            shared.lock().peers.extend(counts.into_iter().map(|(c, n)| ((sharded, c), n)));
             Ok(n)
         })
+    }
+}
+
+impl Driver for RedisDriver {
+    fn publish(&self, channel: String, payload: Bytes) -> Result<(), DriverError> {
+        self.enqueue(channel, payload, false)
+    }
+
+    fn spublish(&self, channel: String, payload: Bytes) -> Result<(), DriverError> {
+        self.enqueue(channel, payload, true)
+    }
+
+    fn shard_num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
+        self.count(channel, true)
+    }
+
+    fn num_sub(&self, channel: String) -> BoxFuture<'static, Result<usize, DriverError>> {
+        self.count(channel, false)
     }
 
     fn subscribe(
@@ -268,6 +260,8 @@ async fn link(shared: Arc<Shared>) {
 struct Session {
     channels: HashSet<String>,
     patterns: HashSet<String>,
+    sharded: HashSet<String>,
+    shard: Option<ShardConn>,
     established: bool,
 }
 
@@ -292,9 +286,9 @@ impl Session {
             tracing::info!("redis link up");
             *was_up = Some(true);
         }
-        if !shared.lock().queue.is_empty() {
-            self.wait_for_peers(shared, &mut conn).await?;
-        }
+        // Everything published from now on waits in the queue too, so that a node that
+        // reconnects later than this one gets the live publishes as well as the queued ones.
+        self.wait_for_peers(shared, &mut conn).await?;
         let mut poll = tokio::time::interval(shared.config.peers_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -312,13 +306,33 @@ impl Session {
                     ))),
                 },
                 () = shared.wake.notified() => {}
+                frame = crate::shard::next_frame(&mut self.shard) => match frame {
+                    Some(frame) => route_sharded(shared, &frame),
+                    None => return Err(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "sharded subscription connection closed",
+                    ))),
+                },
                 _ = poll.tick() => {
-                    let channels: Vec<String> = self.channels.iter().cloned().collect();
-                    let counts = num_sub(&mut conn, &channels).await?;
+                    let counts = self.counts(&mut conn).await?;
                     shared.lock().peers.extend(counts);
                 }
             }
         }
+    }
+
+    /// The subscriber counts of this session's channels, sharded ones included.
+    async fn counts(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<((bool, String), usize)>> {
+        let mut counts = Vec::new();
+        for (sharded, set) in [(false, &self.channels), (true, &self.sharded)] {
+            let channels: Vec<String> = set.iter().cloned().collect();
+            let found = num_sub(conn, &channels, sharded).await?;
+            counts.extend(found.into_iter().map(|(c, n)| ((sharded, c), n)));
+        }
+        Ok(counts)
     }
 
     /// Holds the queue until every channel has as many subscribers as last seen (the other
@@ -328,18 +342,12 @@ impl Session {
         shared: &Shared,
         conn: &mut MultiplexedConnection,
     ) -> redis::RedisResult<()> {
-        let wanted: Vec<(String, usize)> = {
-            let state = shared.lock();
-            self.channels
-                .iter()
-                .filter_map(|c| state.peers.get(c).map(|n| (c.clone(), *n)))
-                .collect()
-        };
-        let channels: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
+        let wanted: HashMap<(bool, String), usize> = shared.lock().peers.clone();
         let deadline = tokio::time::Instant::now() + shared.config.resume_wait;
         loop {
-            let now: HashMap<String, usize> = num_sub(conn, &channels).await?.into_iter().collect();
-            let back = wanted.iter().all(|(c, n)| now.get(c).is_some_and(|m| m >= n));
+            let now: HashMap<(bool, String), usize> =
+                self.counts(conn).await?.into_iter().collect();
+            let back = now.iter().all(|(c, m)| wanted.get(c).is_none_or(|n| m >= n));
             if back || tokio::time::Instant::now() >= deadline {
                 if !back {
                     tracing::warn!("not every node resubscribed in time; sending queued publishes");
@@ -354,14 +362,14 @@ impl Session {
     /// Subscribes what is wanted and not yet subscribed, unsubscribes the rest, and marks
     /// every subscription active.
     async fn sync(&mut self, shared: &Shared, sink: &mut PubSubSink) -> redis::RedisResult<()> {
-        let (channels, patterns) = {
+        let (channels, patterns, sharded) = {
             let state = shared.lock();
-            let channels: HashSet<String> =
-                state.subs.values().flat_map(|s| s.sub.channels.iter().cloned()).collect();
-            let patterns: HashSet<String> =
-                state.subs.values().flat_map(|s| s.sub.patterns.iter().cloned()).collect();
-            (channels, patterns)
+            let wanted = |f: fn(&Subscription) -> &Vec<String>| -> HashSet<String> {
+                state.subs.values().flat_map(|s| f(&s.sub).iter().cloned()).collect()
+            };
+            (wanted(|s| &s.channels), wanted(|s| &s.patterns), wanted(|s| &s.sharded))
         };
+        self.sync_sharded(shared, sharded).await?;
         // Patterns first: a node counted by NUMSUB (which counts channels only) then
         // already gets broadcasts.
         let add: Vec<&String> = patterns.difference(&self.patterns).collect();
@@ -391,6 +399,45 @@ impl Session {
         Ok(())
     }
 
+    /// Sharded subscriptions, on their own connection (opened when first needed): subscribes
+    /// and unsubscribes, then waits for a `PING` answer so that they are in effect.
+    async fn sync_sharded(
+        &mut self,
+        shared: &Shared,
+        wanted: HashSet<String>,
+    ) -> redis::RedisResult<()> {
+        if wanted == self.sharded {
+            return Ok(());
+        }
+        if self.shard.is_none() {
+            self.shard = Some(ShardConn::connect(shared.client.get_connection_info()).await?);
+        }
+        let Some(shard) = self.shard.as_mut() else { return Ok(()) };
+        let add: Vec<&[u8]> = wanted.difference(&self.sharded).map(|c| c.as_bytes()).collect();
+        if !add.is_empty() {
+            shard.command(&[&[b"SSUBSCRIBE".as_slice()][..], &add].concat()).await?;
+        }
+        let gone: Vec<&[u8]> = self.sharded.difference(&wanted).map(|c| c.as_bytes()).collect();
+        if !gone.is_empty() {
+            shard.command(&[&[b"SUNSUBSCRIBE".as_slice()][..], &gone].concat()).await?;
+        }
+        shard.command(&[b"PING"]).await?;
+        loop {
+            match shard.frames.recv().await {
+                Some(frame) if frame.is_pong() => break,
+                Some(Frame::Error(e)) => {
+                    tracing::warn!(error = e, "sharded subscription refused by redis");
+                }
+                Some(frame) => route_sharded(shared, &frame),
+                None => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+                }
+            }
+        }
+        self.sharded = wanted;
+        Ok(())
+    }
+
     /// Sends the queued publishes, oldest first, in pipelines; a publish leaves the queue only
     /// once Redis took it.
     async fn flush(
@@ -399,15 +446,16 @@ impl Session {
         conn: &mut MultiplexedConnection,
     ) -> redis::RedisResult<()> {
         loop {
-            let batch: Vec<(String, Bytes)> =
+            let batch: Vec<(String, Bytes, bool)> =
                 shared.lock().queue.iter().take(BATCH).cloned().collect();
             if batch.is_empty() {
                 shared.drained.notify_waiters();
                 return Ok(());
             }
             let mut pipe = redis::pipe();
-            for (channel, payload) in &batch {
-                pipe.cmd("PUBLISH").arg(channel).arg(payload.as_ref()).ignore();
+            for (channel, payload, sharded) in &batch {
+                let command = if *sharded { "SPUBLISH" } else { "PUBLISH" };
+                pipe.cmd(command).arg(channel).arg(payload.as_ref()).ignore();
             }
             pipe.query_async::<()>(conn).await?;
             let mut state = shared.lock();
@@ -417,15 +465,28 @@ impl Session {
     }
 }
 
-/// `PUBSUB NUMSUB` of `channels`.
+/// `PUBSUB NUMSUB` (or `SHARDNUMSUB`) of `channels`.
 async fn num_sub(
     conn: &mut MultiplexedConnection,
     channels: &[String],
+    sharded: bool,
 ) -> redis::RedisResult<Vec<(String, usize)>> {
     if channels.is_empty() {
         return Ok(Vec::new());
     }
-    redis::cmd("PUBSUB").arg("NUMSUB").arg(channels).query_async(conn).await
+    let sub = if sharded { "SHARDNUMSUB" } else { "NUMSUB" };
+    redis::cmd("PUBSUB").arg(sub).arg(channels).query_async(conn).await
+}
+
+/// Hands a sharded message to the subscriptions of its channel.
+fn route_sharded(shared: &Shared, frame: &Frame) {
+    let Some((channel, payload)) = frame.smessage() else { return };
+    let incoming = Incoming { channel, payload };
+    let state = shared.lock();
+    for s in state.subs.values().filter(|s| s.sub.sharded.contains(&incoming.channel)) {
+        // A subscriber that went away just misses the message.
+        let _ = s.sink.send(incoming.clone());
+    }
 }
 
 /// Hands a message to the subscriptions it matches (by channel, or by the pattern that

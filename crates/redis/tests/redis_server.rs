@@ -10,9 +10,10 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_adapter::{Adapter, AdapterFactory as _, BroadcastOptions, LocalNamespace};
+use switchboard_adapter::{Adapter, AdapterFactory, BroadcastOptions, LocalNamespace};
 use switchboard_redis::{
     Driver, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
+    ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode,
 };
 
 use common::{Node, RedisServer, event};
@@ -43,7 +44,7 @@ async fn the_adapter_passes_the_testkit_and_the_cluster_checks_on_real_redis() {
     };
     switchboard_adapter::testkit::run(&isolated).await;
     let nodes = [factory(&redis).0, factory(&redis).0, factory(&redis).0];
-    common::scenario::run(nodes.clone()).await;
+    common::scenario::run(nodes.clone(), true).await;
     for node in &nodes {
         assert_eq!(node.status().ignored, 0);
         assert_eq!(node.status().link.state, LinkState::Connected);
@@ -63,11 +64,31 @@ async fn until_state(driver: &RedisDriver, state: LinkState) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_sent_while_redis_is_down_reach_every_node_once_it_is_back() {
+    outage(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_broadcasts_sent_while_redis_is_down_reach_every_node_once_it_is_back() {
+    outage(true).await;
+}
+
+/// A node on its own driver, pub/sub or sharded.
+fn node_factory(redis: &RedisServer, sharded: bool) -> (Arc<dyn AdapterFactory>, Arc<RedisDriver>) {
+    let driver = RedisDriver::open(&redis.url(), config()).unwrap();
+    let factory: Arc<dyn AdapterFactory> = if sharded {
+        ShardedAdapterFactory::new(driver.clone(), ShardedAdapterOptions::default()).into_factory()
+    } else {
+        RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default()).into_factory()
+    };
+    (factory, driver)
+}
+
+async fn outage(sharded: bool) {
     let mut redis = RedisServer::start().await;
-    let (fa, da) = factory(&redis);
-    let (fb, db) = factory(&redis);
-    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
-    let (b, ab) = Node::start("B", &fb, &[("b1", &[])]);
+    let (fa, da) = node_factory(&redis, sharded);
+    let (fb, db) = node_factory(&redis, sharded);
+    let (a, aa) = Node::start("A", &*fa, &[("a1", &[])]);
+    let (b, ab) = Node::start("B", &*fb, &[("b1", &[])]);
     for adapter in [&aa, &ab] {
         adapter.server_count().await.unwrap();
     }
@@ -124,4 +145,29 @@ async fn the_outage_queue_is_bounded_and_counts_what_it_drops() {
     assert_eq!(a.seen().delivered.len(), 5, "local sockets still get all of them");
     let status = driver.status();
     assert_eq!((status.queued, status.overflowed), (3, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sharded_adapter_passes_the_testkit_and_the_cluster_checks_on_real_redis() {
+    let redis = RedisServer::start().await;
+    let (_, driver) = factory(&redis);
+    let next = AtomicUsize::new(0);
+    let isolated = move |ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> {
+        let mut options = ShardedAdapterOptions::default();
+        options.channel_prefix = format!("testkit-{}", next.fetch_add(1, Ordering::SeqCst));
+        ShardedAdapterFactory::new(driver.clone(), options).create(ns)
+    };
+    switchboard_adapter::testkit::run(&isolated).await;
+    // One channel per namespace (see the same check on the fake).
+    let sharded = || {
+        let driver = RedisDriver::open(&redis.url(), config()).unwrap();
+        let mut options = ShardedAdapterOptions::default();
+        options.subscription_mode = SubscriptionMode::Static;
+        ShardedAdapterFactory::new(driver, options)
+    };
+    let nodes = [sharded(), sharded(), sharded()];
+    common::scenario::run(nodes.clone(), false).await;
+    for node in &nodes {
+        assert_eq!(node.status().ignored, 0);
+    }
 }

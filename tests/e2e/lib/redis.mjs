@@ -84,15 +84,15 @@ async function startNode(cmd, args, name) {
 }
 
 /** A Switchboard node (`node` example) on `redisUrl`. */
-export function startSwitchboardNode(redisUrl, name, adapter = "redis") {
+export function startSwitchboardNode(redisUrl, name, { adapter = "redis", args = [] } = {}) {
   const bin = exampleBin("node", "SWITCHBOARD_REDIS_NODE_BIN");
-  return startNode(bin, ["--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter], name);
+  return startNode(bin, ["--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter, ...args], name);
 }
 
-/** A Node socket.io node with the official Redis adapter on `redisUrl`. */
-export function startNodeNode(redisUrl, name) {
+/** A Node socket.io node with the official Redis adapter (`redis` or `sharded`) on `redisUrl`. */
+export function startNodeNode(redisUrl, name, { adapter = "redis" } = {}) {
   const script = join(HERE, "..", "servers", "node-redis.mjs");
-  return startNode(process.execPath, [script, "--port", "0", "--redis", redisUrl, "--name", name], name);
+  return startNode(process.execPath, [script, "--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter], name);
 }
 
 /** An official client on `node`, connected over WebSocket; it answers "q" with its label. */
@@ -129,21 +129,41 @@ export function until(sockets, event, pred, what, ms = 10_000) {
   );
 }
 
-/** Resolves once Redis counts `count` subscribers on the request channel of `/` (Redis
- * announces no subscription, so this polls); fails after `ms`. */
-export async function subscribed(url, count, ms = 15_000) {
+/** Resolves once Redis counts `count` subscribers on the request channel of `/` (with
+ * `sharded`, on the sharded `channel`; Redis announces no subscription, so this polls);
+ * fails after `ms`, saying what it last saw. */
+export async function subscribed(url, count, { sharded = false, channel = "socket.io#/#", ms = 15_000 } = {}) {
   const { Redis } = await import("ioredis");
   const probe = new Redis(url, { maxRetriesPerRequest: 1 });
   probe.on("error", () => {});
-  try {
-    await within(ms, (async () => {
-      for (;;) {
-        const [, n] = await probe.pubsub("NUMSUB", "socket.io-request#/#").catch(() => [null, -1]);
+  let last = "nothing";
+  let done = false;
+  const poll = (async () => {
+    while (!done) {
+      try {
+        const [, n] = sharded
+          ? await probe.pubsub("SHARDNUMSUB", channel)
+          : await probe.pubsub("NUMSUB", "socket.io-request#/#");
+        last = n;
         if (Number(n) === count) return;
-        await new Promise((r) => setTimeout(r, 20));
+      } catch (err) {
+        last = err.message;
       }
-    })(), `${count} nodes subscribed`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await within(ms, poll, `${count} nodes subscribed (last NUMSUB: ${last})`);
+  } catch (err) {
+    let channels = "";
+    if (sharded) {
+      const list = await probe.pubsub("SHARDCHANNELS").catch(() => []);
+      const counts = list.length ? await probe.pubsub("SHARDNUMSUB", ...list).catch(() => []) : [];
+      channels = `; sharded channels: ${JSON.stringify(counts)}`;
+    }
+    throw new Error(`${err.message}; last NUMSUB answer: ${last}${channels}`);
   } finally {
+    done = true;
     probe.disconnect();
   }
 }

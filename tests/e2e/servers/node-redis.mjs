@@ -2,6 +2,7 @@
 // with the same handlers as the Switchboard `node` example of switchboard-redis.
 //
 // Usage: node node-redis.mjs --redis redis://127.0.0.1:PORT [--name NAME] [--port N]
+//        [--adapter redis|sharded]  (createAdapter, or createShardedAdapter in its default mode)
 // Prints `listening on http://127.0.0.1:PORT` once bound. Namespace "/", every socket joins
 // "room1". Events:
 //   "bc" t                 io.to("room1").emit("m", t)
@@ -17,7 +18,7 @@
 import http from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 
 const { values } = parseArgs({
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     redis: { type: "string" },
     name: { type: "string", default: "node" },
+    adapter: { type: "string", default: "redis" },
   },
 });
 
@@ -35,7 +37,8 @@ for (const client of [pub, sub]) {
 }
 
 const httpServer = http.createServer();
-const io = new Server(httpServer, { adapter: createAdapter(pub, sub) });
+const adapter = values.adapter === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+const io = new Server(httpServer, { adapter });
 const name = values.name;
 
 io.on("hello", (data) => io.local.emit("sse-got", { from: name, data }));
