@@ -147,16 +147,25 @@ impl SocketInner {
 /// A client connected to a namespace (Node's `Socket`). Cloning is cheap: every clone is the
 /// same socket.
 ///
-/// ```no_run
-/// # use switchboard::{SocketIo, Socket, Event};
-/// # fn demo(io: SocketIo) {
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
 /// io.of("/").on_connection(|socket: Socket| async move {
 ///     socket.join("lobby");
-///     socket.on("chat", |socket: Socket, ev: Event<String>| async move {
-///         let _ = socket.to("lobby").emit("chat", &ev.data).await;
-///     });
+///     socket.on("rooms", |socket: Socket| async move {
+///         let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+///         rooms.sort();
+///         Ok::<_, HandlerError>(rooms)
+///     })
 /// });
-/// # }
+/// let mut client = TestClient::connect(&io).await?;
+/// let mut expected = vec![client.id().to_owned(), "lobby".to_owned()];
+/// expected.sort();
+/// assert_eq!(client.emit_with_ack("rooms", &()).await?.data::<Vec<String>>()?, expected);
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Socket(pub(crate) Arc<SocketInner>);
