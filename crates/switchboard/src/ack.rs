@@ -15,6 +15,25 @@ use tokio::sync::oneshot;
 use crate::{EmitError, Socket};
 
 /// Why an acknowledgement did not arrive.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use switchboard::AckError;
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     // The client never answers: the wait ends with `Timeout`.
+///     let answer = socket.timeout(Duration::from_millis(10)).emit_with_ack("ping", &()).await;
+///     socket.emit("result", &matches!(answer, Err(AckError::Timeout)))
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// let _ping = client.recv().await?; // not answered
+/// assert!(client.recv().await?.data::<bool>()?);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AckError {

@@ -146,6 +146,26 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// A client connected to one namespace of a [`SocketIo`], in process (see the
 /// [module](self)). Events that arrive while it waits for an ack are kept for
 /// [`TestClient::recv`], in order.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.join("chat");
+///     socket.on("say", |s: Socket, Data(text): Data<String>| async move {
+///         s.to("chat").emit("said", &text).await
+///     })
+/// });
+/// let ana = TestClient::connect(&io).await?;
+/// let mut bob = TestClient::connect(&io).await?;
+/// ana.emit("say", "hi")?;
+/// let said = bob.recv().await?;
+/// assert_eq!((said.name.as_str(), said.data::<String>()?), ("said", "hi".to_owned()));
+/// # Ok(()) }
+/// ```
 pub struct TestClient {
     conn: Arc<TestConn>,
     client: Arc<Client>,
