@@ -15,6 +15,25 @@ use tokio::sync::oneshot;
 use crate::{EmitError, Socket};
 
 /// Why an acknowledgement did not arrive.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use switchboard::AckError;
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     // The client never answers: the wait ends with `Timeout`.
+///     let answer = socket.timeout(Duration::from_millis(10)).emit_with_ack("ping", &()).await;
+///     socket.emit("result", &matches!(answer, Err(AckError::Timeout)))
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// let _ping = client.recv().await?; // not answered
+/// assert!(client.recv().await?.data::<bool>()?);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AckError {
@@ -96,15 +115,22 @@ impl AckWaiter {
 ///
 /// Clones share the same callback; only the first answer is sent, as in Node.
 ///
-/// ```no_run
-/// # use switchboard::{Socket, Event};
-/// # fn demo(socket: Socket) {
-/// socket.on("echo", |_socket: Socket, ev: Event<String>| async move {
-///     if let Some(ack) = ev.ack {
-///         let _ = ack.send(&ev.data);
-///     }
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("echo", |ack: Ack, Data(text): Data<String>| async move {
+///         let _ = ack.send(&text);
+///         assert!(ack.is_sent());
+///         assert!(matches!(ack.send("twice"), Err(EmitError::AlreadyAcknowledged)));
+///     })
 /// });
-/// # }
+/// let mut client = TestClient::connect(&io).await?;
+/// assert_eq!(client.emit_with_ack("echo", "hi").await?.data::<String>()?, "hi");
+/// # Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct Ack {

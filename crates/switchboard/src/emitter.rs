@@ -10,6 +10,25 @@ use crate::ack::AckWaiter;
 use crate::{AckError, AckFuture, AckResponse, EmitError, Socket};
 
 /// `socket.emit` with flags (`socket.volatile()`, `socket.timeout(..)`).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     let answer = socket.timeout(Duration::from_secs(5)).emit_with_ack("name?", &()).await?;
+///     socket.volatile().emit("hello", &answer.data::<String>()?)?; // dropped if not writable now
+///     Ok::<_, HandlerError>(())
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// let question = client.recv().await?;
+/// client.ack(&question, "ana")?;
+/// assert_eq!(client.recv().await?.data::<String>()?, "ana");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SocketEmitter {
     pub(crate) socket: Socket,

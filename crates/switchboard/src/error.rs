@@ -5,6 +5,13 @@ use switchboard_engine::SendError;
 use switchboard_proto::socket::ReservedEventName;
 
 /// Why an event, an ack or a broadcast could not be sent.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// # fn demo(socket: Socket) {
+/// assert!(matches!(socket.emit("disconnect", &()), Err(EmitError::ReservedEvent(_))));
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmitError {

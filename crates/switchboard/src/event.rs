@@ -148,6 +148,15 @@ pub(crate) type AnyListener = Arc<dyn Fn(&Socket, &EventName, &Payload) + Send +
 
 /// Why a middleware refused a connection or a packet: sent to the client as
 /// `{"message": message, "data": data}`.
+///
+/// It converts into a [`crate::HandlerError`] with its data, so a middleware may return
+/// either.
+///
+/// ```
+/// use switchboard::{HandlerError, MiddlewareError};
+/// let e = MiddlewareError::new("banned").with_data(serde_json::json!({"until": 7}));
+/// assert_eq!(HandlerError::from(e.clone()).data, e.data);
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct MiddlewareError {

@@ -255,16 +255,20 @@ impl SocketIoBuilder {
 
 /// A Socket.IO server (Node's `Server`). Cloning is cheap: every clone is the same server.
 ///
-/// ```no_run
-/// use switchboard::{SocketIo, Socket, Event};
-///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let io = SocketIo::new(Default::default());
 /// io.on_connection(|socket: Socket| async move {
-///     socket.on("echo", |_s: Socket, ev: Event<serde_json::Value>| async move {
-///         if let Some(ack) = ev.ack { let _ = ack.send(&ev.data); }
-///     });
+///     socket.on("echo", |Data(v): Data<serde_json::Value>| async move { Ok::<_, HandlerError>(v) })
 /// });
-/// // Serve `io.engine()` with hyper, or mount it in axum.
+/// // Serve it with `io.serve(listener)`, or mount `io.layer()` in axum; here, in process:
+/// let mut client = TestClient::connect(&io).await?;
+/// assert_eq!(client.emit_with_ack("echo", "hi").await?.data::<String>()?, "hi");
+/// io.close().await;
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct SocketIo {

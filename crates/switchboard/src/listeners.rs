@@ -59,6 +59,22 @@ impl Socket {
     /// An event an extractor refuses (a payload that does not deserialize, say) does not
     /// count as a call: the handler stays for the next event. (In Node a listener always
     /// fires, JavaScript having no types to reject with.)
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.once("hi", |s: Socket| async move { s.emit("hi", "once") })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("hi", &())?;
+    /// client.emit("hi", &())?; // no handler anymore
+    /// assert_eq!(client.recv().await?.data::<String>()?, "once");
+    /// # Ok(()) }
+    /// ```
     pub fn once<H, A>(&self, event: &str, handler: H) -> Result<HandlerId, ReservedEventName>
     where
         H: Handler<A>,
@@ -73,6 +89,14 @@ impl Socket {
     }
 
     /// Removes one handler.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
+    /// let id = socket.on("tick", || async {})?;
+    /// socket.off_handler(id);
+    /// # Ok(()) }
+    /// ```
     pub fn off_handler(&self, id: HandlerId) {
         self.state().handlers.remove(id);
     }
@@ -110,6 +134,27 @@ impl Socket {
     /// incoming event; an error stops the event and is sent to the client: as the ack's
     /// argument `{"message","data"}` when the client asked for an ack, else as an `error`
     /// event with that object.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.use_middleware(|_s: Socket, event: EventName, _args: Payload| async move {
+    ///         match event.as_str() {
+    ///             "admin" => Err(MiddlewareError::new("forbidden")),
+    ///             _ => Ok(()),
+    ///         }
+    ///     });
+    ///     socket.on("admin", || async { Ok::<_, HandlerError>("secret") })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("admin", &()).await?;
+    /// assert_eq!(answer.data::<serde_json::Value>()?, serde_json::json!({"message": "forbidden"}));
+    /// # Ok(()) }
+    /// ```
     pub fn use_middleware<F, Fut>(&self, middleware: F)
     where
         F: Fn(Socket, EventName, Payload) -> Fut + Send + Sync + 'static,
@@ -144,6 +189,28 @@ impl Socket {
     }
 
     /// Called once the socket has left.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_disconnect(move |_s: Socket, reason: DisconnectReason| {
+    ///             let _ = tx.send(reason);
+    ///             async {}
+    ///         });
+    ///     }
+    /// });
+    /// let client = TestClient::connect(&io).await?;
+    /// client.disconnect();
+    /// assert_eq!(rx.recv().await, Some(DisconnectReason::ClientNamespaceDisconnect));
+    /// # Ok(()) }
+    /// ```
     pub fn on_disconnect<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,

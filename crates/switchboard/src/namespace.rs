@@ -336,16 +336,26 @@ impl LocalNamespace for NamespaceInner {
 
 /// A namespace (Node's `Namespace`): `io.of("/admin")`. Cloning is cheap.
 ///
-/// ```no_run
-/// # use switchboard::{SocketIo, Socket, MiddlewareError};
-/// # fn demo(io: SocketIo) {
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::{TestClient, TestError};
+/// use serde_json::json;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
 /// let admin = io.of("/admin");
-/// admin.use_middleware(|socket: Socket| async move {
-///     if socket.handshake().auth.get("token").is_some() { Ok(()) }
-///     else { Err(MiddlewareError::new("not authorized").with_data(serde_json::json!({"code": 401}))) }
+/// admin.use_middleware(|Data(auth): Data<serde_json::Value>| async move {
+///     match auth.get("token") {
+///         Some(_) => Ok(()),
+///         None => Err(HandlerError::new("not authorized").with_data(json!({"code": 401}))),
+///     }
 /// });
-/// admin.on_connection(|socket: Socket| async move { let _ = socket.emit("welcome", "admin"); });
-/// # }
+/// admin.on_connection(|socket: Socket| async move { socket.emit("welcome", socket.ns()) });
+/// let refused = TestClient::connect_to(&io, "/admin", json!({})).await;
+/// assert!(matches!(refused, Err(TestError::Refused { .. })));
+/// let mut client = TestClient::connect_to(&io, "/admin", json!({"token": "t"})).await?;
+/// assert_eq!(client.recv().await?.data::<String>()?, "/admin");
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Namespace(pub(crate) Arc<NamespaceInner>);

@@ -14,11 +14,28 @@ use crate::{AckError, AckResponse, EmitError, RemoteSocket, SocketAck};
 /// A set of target sockets and flags; `emit` sends to them through the adapter, encoding the
 /// packet once for all recipients.
 ///
-/// ```no_run
-/// # use std::time::Duration;
-/// # async fn demo(io: switchboard::SocketIo) -> Result<(), Box<dyn std::error::Error>> {
+/// ```
+/// use std::time::Duration;
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
+///     socket.join(auth["room"].as_str().unwrap_or("none").to_owned())
+/// });
+/// let mut a = TestClient::connect_to(&io, "/", serde_json::json!({"room": "room1"})).await?;
+/// let mut b = TestClient::connect_to(&io, "/", serde_json::json!({"room": "room2"})).await?;
 /// io.to("room1").except("room2").emit("news", "hello").await?;
-/// let answers = io.timeout(Duration::from_secs(5)).emit_with_ack("ping", &1).await;
+/// assert_eq!(a.recv().await?.data::<String>()?, "hello");
+///
+/// // One answer per socket reached.
+/// let answers = tokio::spawn(io.timeout(Duration::from_secs(5)).emit_with_ack("ping", &1));
+/// for client in [&mut a, &mut b] {
+///     let ping = client.recv().await?;
+///     client.ack(&ping, "pong")?;
+/// }
+/// assert_eq!(answers.await??.len(), 2);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -32,6 +32,20 @@ pub(crate) struct ParentInner {
 
 /// A dynamic namespace (Node's `io.of(/regex/)` or `io.of(fn)`): its handlers and middleware
 /// apply to every child namespace created when a client connects to a matching name.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// let rooms = io.of_regex(regex::Regex::new(r"^/room-\d+$")?);
+/// rooms.on_connection(|socket: Socket| async move { socket.emit("welcome", socket.ns()) });
+/// let mut client = TestClient::connect_to(&io, "/room-7", serde_json::Value::Null).await?;
+/// assert_eq!(client.recv().await?.data::<String>()?, "/room-7");
+/// assert_eq!(rooms.children().len(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ParentNamespace(pub(crate) Arc<ParentInner>);
 

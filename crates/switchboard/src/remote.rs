@@ -13,6 +13,23 @@ use crate::{BroadcastOperator, EmitError, Handshake};
 /// A socket found by `fetch_sockets` (Node's `RemoteSocket`): a snapshot of its id,
 /// handshake, rooms and data, and operations that go through the adapter, so they work
 /// wherever the socket is.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move { socket.set_data(&"ana") });
+/// let mut client = TestClient::connect(&io).await?;
+/// let sockets = io.fetch_sockets().await?;
+/// assert_eq!(sockets[0].id().as_str(), client.id());
+/// assert_eq!(sockets[0].data::<String>()?, Some("ana".to_owned()));
+/// sockets[0].join("vip").await?;
+/// io.to("vip").emit("hello", "vip").await?;
+/// assert_eq!(client.recv().await?.data::<String>()?, "vip");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RemoteSocket {
     ns: Arc<NamespaceInner>,

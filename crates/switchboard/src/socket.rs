@@ -5,7 +5,7 @@ mod send;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::Serialize;
@@ -31,6 +31,7 @@ pub type AckFuture =
 
 /// Where a socket is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Phase {
     /// Middlewares are running; not in the namespace yet.
     Pending,
@@ -45,7 +46,6 @@ enum Phase {
 /// The mutable state of a socket.
 #[derive(Default)]
 pub(crate) struct State {
-    phase: Option<Phase>,
     pub(crate) handlers: Handlers,
     pub(crate) on_disconnect: Vec<DisconnectHandler>,
     /// What few sockets use, allocated on first use: every connection pays for the rest.
@@ -117,6 +117,10 @@ pub(crate) struct SocketInner {
     /// or a replay gate); only `open_gate` clears it. Read without the lock by each delivery,
     /// so that the common case takes no lock per recipient.
     pub(crate) special: AtomicBool,
+    /// The socket's [`Phase`]: written under the state lock (so that a reader holding the
+    /// lock sees it in step with the state), read without it on every send, which then takes
+    /// no lock.
+    phase: AtomicU8,
     recovered: bool,
     id: SocketId,
     /// This socket, for the broadcasts that reach it through its adapter handle and run its
@@ -142,21 +146,44 @@ impl SocketInner {
         // Every critical section leaves the state consistent, so a poisoned lock is usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            0 => Phase::Pending,
+            1 => Phase::Connected,
+            2 => Phase::Disconnecting,
+            _ => Phase::Disconnected,
+        }
+    }
+
+    /// Sets the phase; called with the state lock held (`_held`).
+    fn set_phase(&self, _held: &mut State, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
 }
 
 /// A client connected to a namespace (Node's `Socket`). Cloning is cheap: every clone is the
 /// same socket.
 ///
-/// ```no_run
-/// # use switchboard::{SocketIo, Socket, Event};
-/// # fn demo(io: SocketIo) {
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
 /// io.of("/").on_connection(|socket: Socket| async move {
 ///     socket.join("lobby");
-///     socket.on("chat", |socket: Socket, ev: Event<String>| async move {
-///         let _ = socket.to("lobby").emit("chat", &ev.data).await;
-///     });
+///     socket.on("rooms", |socket: Socket| async move {
+///         let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+///         rooms.sort();
+///         Ok::<_, HandlerError>(rooms)
+///     })
 /// });
-/// # }
+/// let mut client = TestClient::connect(&io).await?;
+/// let mut expected = vec![client.id().to_owned(), "lobby".to_owned()];
+/// expected.sort();
+/// assert_eq!(client.emit_with_ack("rooms", &()).await?.data::<Vec<String>>()?, expected);
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Socket(pub(crate) Arc<SocketInner>);
@@ -176,10 +203,11 @@ impl Socket {
         pid: Option<switchboard_proto::Str>,
         recovered: bool,
     ) -> Self {
-        let state = State { phase: Some(Phase::Pending), ..State::default() };
+        let state = State::default();
         Socket(Arc::new_cyclic(|me| SocketInner {
             conn: client.conn().clone(),
             special: AtomicBool::new(false),
+            phase: AtomicU8::new(Phase::Pending as u8),
             recovered,
             id,
             me: me.clone(),
@@ -237,7 +265,7 @@ impl Socket {
 
     /// Whether the socket is connected to its namespace.
     pub fn connected(&self) -> bool {
-        self.state().phase == Some(Phase::Connected)
+        self.0.phase() == Phase::Connected
     }
 
     /// Whether the connection state was recovered after a temporary disconnection (Node's
@@ -347,7 +375,9 @@ impl Socket {
 
     /// Marks the socket connected and joins its own room and `rooms`.
     pub(crate) fn set_connected_in(&self, rooms: &[Room]) {
-        self.state().phase = Some(Phase::Connected);
+        let mut state = self.state();
+        self.0.set_phase(&mut state, Phase::Connected);
+        drop(state);
         let mut all = vec![self.id().room()];
         all.extend(rooms.iter().filter(|r| **r != self.id().room()).cloned());
         self.0.ns.adapter().add_all(self.id(), &all);
@@ -379,10 +409,10 @@ impl Socket {
     pub(crate) async fn on_close(&self, reason: DisconnectReason) {
         let handlers = {
             let mut state = self.state();
-            if state.phase != Some(Phase::Connected) {
+            if self.0.phase() != Phase::Connected {
                 return;
             }
-            state.phase = Some(Phase::Disconnecting);
+            self.0.set_phase(&mut state, Phase::Disconnecting);
             state.extra(|e| &e.on_disconnecting)
         };
         for h in handlers {
@@ -397,7 +427,7 @@ impl Socket {
         self.0.closed.set();
         let handlers = {
             let mut state = self.state();
-            state.phase = Some(Phase::Disconnected);
+            self.0.set_phase(&mut state, Phase::Disconnected);
             // Dropping the waiters tells every pending emit_with_ack that the socket left.
             state.acks = None;
             state.on_disconnect.clone()

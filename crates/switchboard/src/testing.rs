@@ -20,7 +20,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -93,7 +93,8 @@ struct TestConn {
     sid: String,
     // To the test client; unbounded as the engine's queue is large: a test reads it all.
     tx: mpsc::UnboundedSender<Message>,
-    closed: AtomicBool,
+    // Set once when the connection closes; the client's waits end on it.
+    closed: tokio::sync::watch::Sender<bool>,
     io: Weak<IoInner>,
 }
 
@@ -103,7 +104,7 @@ impl Conn for TestConn {
     }
 
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
-        if self.closed.load(Ordering::SeqCst) {
+        if *self.closed.borrow() {
             return Err(SendError::Closed);
         }
         for m in messages {
@@ -127,7 +128,7 @@ impl Conn for TestConn {
     }
 
     fn close(&self, reason: EngineReason) {
-        if !self.closed.swap(true, Ordering::SeqCst) {
+        if !self.closed.send_replace(true) {
             if let Some(io) = self.io.upgrade() {
                 io.on_close(&self.sid, reason);
             }
@@ -145,6 +146,26 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// A client connected to one namespace of a [`SocketIo`], in process (see the
 /// [module](self)). Events that arrive while it waits for an ack are kept for
 /// [`TestClient::recv`], in order.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.join("chat");
+///     socket.on("say", |s: Socket, Data(text): Data<String>| async move {
+///         s.to("chat").emit("said", &text).await
+///     })
+/// });
+/// let ana = TestClient::connect(&io).await?;
+/// let mut bob = TestClient::connect(&io).await?;
+/// ana.emit("say", "hi")?;
+/// let said = bob.recv().await?;
+/// assert_eq!((said.name.as_str(), said.data::<String>()?), ("said", "hi".to_owned()));
+/// # Ok(()) }
+/// ```
 pub struct TestClient {
     conn: Arc<TestConn>,
     client: Arc<Client>,
@@ -171,15 +192,16 @@ impl TestClient {
         TestClient::connect_to(io, "/", Value::Null).await
     }
 
-    /// Connects to namespace `ns` with `auth` (the client's `auth` option; `Value::Null`
-    /// for none).
+    /// Connects to namespace `ns` with `auth` (the client's `auth` option: a JSON object, or
+    /// `Value::Null` for none; the server closes a connection whose auth is anything else, as
+    /// the protocol says, and this returns [`TestError::Closed`]).
     pub async fn connect_to(io: &SocketIo, ns: &str, auth: Value) -> Result<TestClient, TestError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let sid = format!("test{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let conn = Arc::new(TestConn {
             sid,
             tx,
-            closed: AtomicBool::new(false),
+            closed: tokio::sync::watch::Sender::new(false),
             io: Arc::downgrade(io.inner()),
         });
         let parts =
@@ -324,13 +346,19 @@ impl TestClient {
 
     /// The next whole packet for this client's namespace.
     async fn next_packet(&mut self) -> Result<Packet, TestError> {
+        let mut closed = self.conn.closed.subscribe();
         loop {
-            let message = match tokio::time::timeout(self.timeout, self.rx.recv()).await {
+            // What was sent before the close is read first.
+            let next = async {
+                tokio::select! {
+                    biased;
+                    message = self.rx.recv() => message,
+                    _ = closed.wait_for(|c| *c) => None,
+                }
+            };
+            let message = match tokio::time::timeout(self.timeout, next).await {
                 Ok(Some(message)) => message,
                 Ok(None) => return Err(TestError::Closed),
-                Err(_) if self.conn.closed.load(Ordering::SeqCst) => {
-                    return Err(TestError::Closed);
-                }
                 Err(_) => return Err(TestError::Timeout(self.timeout)),
             };
             if let Some(packet) = self.decoder.decode(message)? {

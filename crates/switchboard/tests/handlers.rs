@@ -350,3 +350,20 @@ async fn the_test_client_runs_on_paused_time() {
     c.set_timeout(Duration::from_secs(60));
     assert!(matches!(c.emit_with_ack("never", &()).await, Err(TestError::Timeout(_))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_connection_ends_the_wait_at_once() {
+    let io = io();
+    io.on_connection(|socket: Socket| async move {
+        socket.on("bye", |s: Socket| async move { s.disconnect(true).await })
+    });
+    // Auth must be an object: the server closes the connection, and the client knows at once.
+    let start = tokio::time::Instant::now();
+    assert!(matches!(TestClient::connect_to(&io, "/", json!("x")).await, Err(TestError::Closed)));
+    let mut c = TestClient::connect(&io).await.unwrap();
+    c.emit("bye", &()).unwrap();
+    // The DISCONNECT packet comes first, then the close.
+    assert!(matches!(c.recv().await, Err(TestError::Disconnected)));
+    assert!(matches!(c.recv().await, Err(TestError::Closed)));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}

@@ -28,7 +28,7 @@ impl Socket {
 
     pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
         let mut state = self.state();
-        if state.phase != Some(Phase::Connected) || state.acks_closed {
+        if self.0.phase() != Phase::Connected || state.acks_closed {
             return Err(EmitError::Closed);
         }
         // Drop the waiters of emitters that gave up, so an unanswering client cannot make
@@ -61,6 +61,10 @@ impl Socket {
     }
 
     fn notify_outgoing(&self, packet: &Packet) {
+        // `special` is clear only when there is no outgoing listener: no lock then.
+        if !self.0.special.load(Ordering::SeqCst) {
+            return;
+        }
         if let PacketData::Event { event, payload, .. } = &packet.data {
             let listeners = self.state().extra(|e| &e.any_outgoing);
             for l in listeners {
@@ -73,7 +77,8 @@ impl Socket {
     /// Fails with [`EmitError::Closed`] once the socket left its namespace: the connection may
     /// still be open for other namespaces, and the client must not get packets for this one.
     pub(crate) fn send_packet(&self, packet: &Packet, volatile: bool) -> Result<(), EmitError> {
-        if self.state().phase == Some(Phase::Disconnected) {
+        // No lock: the phase is an atomic (one lock less per packet sent).
+        if self.0.phase() == Phase::Disconnected {
             return Err(EmitError::Closed);
         }
         self.notify_outgoing(packet);
@@ -89,7 +94,7 @@ impl Socket {
     /// Queues one message encoded for this socket alone (an ack written straight).
     /// Fails as [`Socket::send_packet`] does.
     pub(crate) fn send_wire(&self, message: EncodedMessage) -> Result<(), EmitError> {
-        if self.state().phase == Some(Phase::Disconnected) {
+        if self.0.phase() == Phase::Disconnected {
             return Err(EmitError::Closed);
         }
         let sent = self.0.conn.send_encoded_one(message);
@@ -175,7 +180,7 @@ impl Socket {
     /// Whether a packet sent to this socket alone goes through the adapter (and into the
     /// recovery log), as Node does with recovery on.
     pub(crate) fn logs_own_packets(&self) -> bool {
-        self.0.pid.is_some() && self.state().phase != Some(Phase::Pending)
+        self.0.pid.is_some() && self.0.phase() != Phase::Pending
     }
 }
 
