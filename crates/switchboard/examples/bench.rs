@@ -43,16 +43,23 @@ enum Kind {
 
 /// The adapter factory of `--redis` and `--adapter`; the in-memory one without `--redis`.
 fn adapter(args: &Args) -> anyhow::Result<Option<std::sync::Arc<dyn switchboard::AdapterFactory>>> {
-    use switchboard_redis::{RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver};
+    use switchboard_redis::{
+        RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver, ShardedAdapterFactory,
+        ShardedAdapterOptions,
+    };
     let Some(url) = &args.redis else { return Ok(None) };
+    let driver =
+        || RedisDriver::open(url, RedisConfig::default()).with_context(|| format!("--redis {url}"));
     match args.adapter {
         Kind::Redis => {
-            let driver = RedisDriver::open(url, RedisConfig::default())
-                .with_context(|| format!("--redis {url}"))?;
-            let factory = RedisAdapterFactory::new(driver, RedisAdapterOptions::default());
+            let factory = RedisAdapterFactory::new(driver()?, RedisAdapterOptions::default());
             Ok(Some(factory.into_factory()))
         }
-        other => anyhow::bail!("--adapter {other:?} is not available yet: use --adapter redis"),
+        Kind::Sharded => {
+            let factory = ShardedAdapterFactory::new(driver()?, ShardedAdapterOptions::default());
+            Ok(Some(factory.into_factory()))
+        }
+        Kind::Streams => anyhow::bail!("--adapter streams is not available yet"),
     }
 }
 
