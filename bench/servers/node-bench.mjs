@@ -3,8 +3,9 @@
 // -> ack t. pingInterval 25 s (the default). Prints `listening on http://127.0.0.1:PORT`.
 //
 // With `--redis URL` the server is a cluster node on the official Redis adapter of
-// `--adapter` (`redis`: @socket.io/redis-adapter, classic pub/sub; `streams`:
-// @socket.io/redis-streams-adapter), for the cross-node broadcast scenario.
+// `--adapter` (`redis`: @socket.io/redis-adapter, classic pub/sub; `sharded`: its
+// createShardedAdapter, Redis 7 sharded pub/sub; `streams`: @socket.io/redis-streams-adapter),
+// for the cross-node broadcast scenario.
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
@@ -21,17 +22,17 @@ async function clusterAdapter(url, kind) {
   const { Redis } = await import("ioredis");
   const client = new Redis(url);
   client.on("error", (err) => console.error(`redis: ${err.message}`));
-  if (kind === "redis") {
-    const { createAdapter } = await import("@socket.io/redis-adapter");
+  if (kind === "redis" || kind === "sharded") {
+    const { createAdapter, createShardedAdapter } = await import("@socket.io/redis-adapter");
     const sub = client.duplicate();
     sub.on("error", (err) => console.error(`redis: ${err.message}`));
-    return createAdapter(client, sub);
+    return kind === "redis" ? createAdapter(client, sub) : createShardedAdapter(client, sub);
   }
   if (kind === "streams") {
     const { createAdapter } = await import("@socket.io/redis-streams-adapter");
     return createAdapter(client);
   }
-  throw new Error(`unknown adapter ${kind} (redis, streams)`);
+  throw new Error(`unknown adapter ${kind} (redis, sharded, streams)`);
 }
 
 const httpServer = createServer();
