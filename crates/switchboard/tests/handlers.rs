@@ -367,3 +367,26 @@ async fn a_closed_connection_ends_the_wait_at_once() {
     assert!(matches!(c.recv().await, Err(TestError::Closed)));
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
+
+#[tokio::test]
+async fn a_connection_handler_error_reaches_the_client() {
+    let io = io();
+    io.on_connection(|Data(auth): Data<Value>| async move {
+        match auth["plan"].as_str() {
+            Some(_) => Ok(()),
+            None => Err(HandlerError::new("no plan").with_data(json!({"hint": "pick one"}))),
+        }
+    });
+    io.of("/ext").on_connection(|Extension(_n): Extension<u8>| async {});
+    let mut c = TestClient::connect(&io).await.unwrap();
+    let error = c.recv().await.unwrap();
+    assert_eq!(error.name, "error");
+    assert_eq!(
+        error.data::<Value>().unwrap(),
+        json!({"message": "no plan", "data": {"hint": "pick one"}})
+    );
+    // An extractor refusing in a connection handler: reported the same way.
+    let mut ext = TestClient::connect_to(&io, "/ext", Value::Null).await.unwrap();
+    let error = ext.recv().await.unwrap();
+    assert_eq!(error.data::<Value>().unwrap(), json!({"message": "missing extension u8"}));
+}
