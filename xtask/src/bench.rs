@@ -39,13 +39,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<ExitCode> {
         anyhow::bail!("node is not installed: the comparison needs Node.js 20 or newer");
     }
     npm::ensure_node_modules(&root.join("bench").join("servers"))?;
-    // The cross-node broadcast runs its own Redis server (leave it out with
-    // `--cluster-adapters ''`).
-    let no_cluster = args.windows(2).any(|w| w[0] == "--cluster-adapters" && w[1].is_empty());
-    if !no_cluster {
-        apt::ensure_apt(&["redis-server"]).context(
-            "the cross-node broadcast needs redis-server (or run with --cluster-adapters '')",
-        )?;
+    // The cross-node broadcast runs its own Redis server (leave it out with `--no-cluster`).
+    if !args.iter().any(|a| a == "--no-cluster") {
+        apt::ensure_apt(&["redis-server"])
+            .context("the cross-node broadcast needs redis-server (or run with --no-cluster)")?;
     }
     let runner = root.join("target").join("release").join("switchboard-bench");
     let mut cmd = Command::new(runner);

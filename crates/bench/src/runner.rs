@@ -42,14 +42,20 @@ pub struct Options {
     /// Where `<date>.md`, `<date>.json` and the charts go.
     #[arg(long, default_value = "bench/results")]
     pub out_dir: PathBuf,
-    /// The README whose marked section gets the table (empty: leave it alone).
+    /// The README whose marked section gets the table.
     #[arg(long, default_value = "README.md")]
     pub readme: PathBuf,
-    /// The cluster adapters of the cross-node broadcast (`redis`, `streams`; each server
-    /// runs two nodes on its official adapter of that kind and a Redis server of its own);
-    /// empty to leave it out.
+    /// Leave the README alone (a partial run, e.g. with `--only`).
+    #[arg(long)]
+    pub no_readme: bool,
+    /// The cluster adapters of the cross-node broadcast (`redis`, `sharded`, `streams`; each
+    /// server runs two nodes on its official adapter of that kind and a Redis server of its
+    /// own).
     #[arg(long, value_delimiter = ',', default_value = "redis")]
     pub cluster_adapters: Vec<String>,
+    /// Leave the cross-node broadcast out (no Redis server needed).
+    #[arg(long)]
+    pub no_cluster: bool,
     /// Take only these steps (`idle`, `storm`, `broadcast`, `cross-node`, `polling`,
     /// `echo-max`, `echo`); all when empty. The report shows what was measured.
     #[arg(long, value_delimiter = ',')]
@@ -435,8 +441,9 @@ fn past_saturation(plan: &Plan, sat: &BTreeMap<String, f64>, name: &str, rate: f
 pub fn run(opts: &Options) -> Result<()> {
     let nofile = crate::net::raise_nofile();
     let mut plan = Plan::new(opts.quick);
-    plan.cluster_adapters =
-        opts.cluster_adapters.iter().filter(|a| !a.is_empty()).cloned().collect();
+    if !opts.no_cluster {
+        plan.cluster_adapters = opts.cluster_adapters.clone();
+    }
     let runs = opts.runs.unwrap_or(if opts.quick { 1 } else { 3 });
     for name in &opts.servers {
         let path = match name.as_str() {
@@ -517,7 +524,7 @@ pub fn run(opts: &Options) -> Result<()> {
     let out_dir = opts.root.join(&opts.out_dir);
     std::fs::create_dir_all(&out_dir)?;
     let written = report::write(&out_dir, &meta, &plan, &samples)?;
-    if !opts.readme.as_os_str().is_empty() {
+    if !opts.no_readme {
         report::update_readme(
             &opts.root.join(&opts.readme),
             &written.table,
