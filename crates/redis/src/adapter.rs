@@ -205,21 +205,8 @@ impl RedisAdapter {
             pending: Mutex::new(HashMap::new()),
         });
         // The factory runs while the namespace is being built, when its name cannot be read
-        // yet: this task subscribes as soon as it can (usually on its first poll). Every
-        // operation also sets up on demand.
-        let weak = Arc::downgrade(&inner);
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(async move {
-                for _ in 0..1000 {
-                    let Some(inner) = weak.upgrade() else { return };
-                    if inner.setup().is_some() {
-                        return;
-                    }
-                    drop(inner);
-                    tokio::task::yield_now().await;
-                }
-            });
-        }
+        // yet: subscribe as soon as it can. Every operation also sets up on demand.
+        spawn_setup(Arc::downgrade(&inner), |inner| inner.setup().is_some());
         RedisAdapter { inner }
     }
 
@@ -227,6 +214,32 @@ impl RedisAdapter {
     pub fn uid(&self) -> &str {
         &self.inner.uid
     }
+}
+
+/// Runs `setup` until it succeeds or the adapter is gone: at once and after a few yields
+/// (the namespace is usually built by then), then with a growing pause (up to 50 ms), for a
+/// namespace built on a busy thread. Nothing announces that the namespace is built.
+pub(crate) fn spawn_setup<T: Send + Sync + 'static>(weak: Weak<T>, setup: fn(&Arc<T>) -> bool) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    // Ends when set up, or when the adapter is dropped.
+    tokio::spawn(async move {
+        let mut pause = Duration::from_millis(1);
+        for attempt in 0u32.. {
+            let Some(inner) = weak.upgrade() else { return };
+            if setup(&inner) {
+                return;
+            }
+            drop(inner);
+            if attempt < 100 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+        }
+    });
 }
 
 impl Drop for Inner {

@@ -62,6 +62,8 @@ impl RedisAdapter {
 
 impl Adapter for RedisAdapter {
     fn add_all(&self, socket: &SocketId, rooms: &[Room]) {
+        // A node with sockets is subscribed, whatever happened at start.
+        let _ = self.inner.setup();
         self.inner.local.add_all(socket, rooms);
     }
 

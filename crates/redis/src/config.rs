@@ -11,7 +11,8 @@ pub struct RedisConfig {
     pub queue_cap: usize,
     /// The first delay before reconnecting (default 100 ms); it doubles on each failure.
     pub min_backoff: Duration,
-    /// The longest delay between reconnection attempts (default 5 s).
+    /// The longest delay between reconnection attempts (default 2 s, as ioredis), well
+    /// under `resume_wait`, so that nodes come back within one another's wait.
     pub max_backoff: Duration,
     /// After a reconnection, how long publishes (queued during the outage and made since)
     /// may wait for the other nodes to be back (default 5 s): they are held until every
@@ -28,7 +29,7 @@ impl Default for RedisConfig {
         RedisConfig {
             queue_cap: 10_000,
             min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
             resume_wait: Duration::from_secs(5),
             peers_interval: Duration::from_secs(2),
         }

@@ -265,6 +265,10 @@ struct Session {
     established: bool,
 }
 
+#[path = "peers.rs"]
+mod peers;
+use peers::num_sub;
+
 impl Session {
     async fn run(
         &mut self,
@@ -291,72 +295,56 @@ impl Session {
         self.wait_for_peers(shared, &mut conn).await?;
         let mut poll = tokio::time::interval(shared.config.peers_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            self.flush(shared, &mut conn).await?;
-            self.sync(shared, &mut sink).await?;
+        let closed = |what: &str| {
+            redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                what.to_owned(),
+            ))
+        };
+        let result = loop {
+            if let Err(e) = self.flush(shared, &mut conn).await {
+                break Err(e);
+            }
+            if let Err(e) = self.sync(shared, &mut sink).await {
+                break Err(e);
+            }
             if shared.closed.load(Ordering::SeqCst) {
-                return Ok(());
+                break Ok(());
             }
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(msg) => route(shared, &msg),
-                    None => return Err(redis::RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "subscription connection closed",
-                    ))),
+                    None => break Err(closed("subscription connection closed")),
                 },
                 () = shared.wake.notified() => {}
                 frame = crate::shard::next_frame(&mut self.shard) => match frame {
                     Some(frame) => route_sharded(shared, &frame),
-                    None => return Err(redis::RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "sharded subscription connection closed",
-                    ))),
+                    None => break Err(closed("sharded subscription connection closed")),
                 },
-                _ = poll.tick() => {
-                    let counts = self.counts(&mut conn).await?;
-                    shared.lock().peers.extend(counts);
-                }
+                _ = poll.tick() => match self.counts(&mut conn).await {
+                    Ok(counts) => shared.lock().peers.extend(counts),
+                    Err(e) => break Err(e),
+                },
             }
-        }
-    }
-
-    /// The subscriber counts of this session's channels, sharded ones included.
-    async fn counts(
-        &self,
-        conn: &mut MultiplexedConnection,
-    ) -> redis::RedisResult<Vec<((bool, String), usize)>> {
-        let mut counts = Vec::new();
-        for (sharded, set) in [(false, &self.channels), (true, &self.sharded)] {
-            let channels: Vec<String> = set.iter().cloned().collect();
-            let found = num_sub(conn, &channels, sharded).await?;
-            counts.extend(found.into_iter().map(|(c, n)| ((sharded, c), n)));
-        }
-        Ok(counts)
-    }
-
-    /// Holds the queue until every channel has as many subscribers as last seen (the other
-    /// nodes resubscribed), at most `resume_wait`.
-    async fn wait_for_peers(
-        &self,
-        shared: &Shared,
-        conn: &mut MultiplexedConnection,
-    ) -> redis::RedisResult<()> {
-        let wanted: HashMap<(bool, String), usize> = shared.lock().peers.clone();
-        let deadline = tokio::time::Instant::now() + shared.config.resume_wait;
-        loop {
-            let now: HashMap<(bool, String), usize> =
-                self.counts(conn).await?.into_iter().collect();
-            let back = now.iter().all(|(c, m)| wanted.get(c).is_none_or(|n| m >= n));
-            if back || tokio::time::Instant::now() >= deadline {
-                if !back {
-                    tracing::warn!("not every node resubscribed in time; sending queued publishes");
+        };
+        // What the subscriber connections received before they broke is still delivered:
+        // one of them may end while the other still holds messages.
+        if result.is_err() {
+            let drain = async {
+                while let Some(msg) = stream.next().await {
+                    route(shared, &msg);
                 }
-                return Ok(());
-            }
-            // Polling: Redis does not announce subscriptions.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+                if let Some(shard) = self.shard.as_mut() {
+                    while let Some(frame) = shard.frames.recv().await {
+                        route_sharded(shared, &frame);
+                    }
+                }
+            };
+            // Bounded: a connection that is still open (the error came from elsewhere) is
+            // not waited for long.
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
         }
+        result
     }
 
     /// Subscribes what is wanted and not yet subscribed, unsubscribes the rest, and marks
@@ -463,19 +451,6 @@ impl Session {
             state.queue.drain(..n);
         }
     }
-}
-
-/// `PUBSUB NUMSUB` (or `SHARDNUMSUB`) of `channels`.
-async fn num_sub(
-    conn: &mut MultiplexedConnection,
-    channels: &[String],
-    sharded: bool,
-) -> redis::RedisResult<Vec<(String, usize)>> {
-    if channels.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sub = if sharded { "SHARDNUMSUB" } else { "NUMSUB" };
-    redis::cmd("PUBSUB").arg(sub).arg(channels).query_async(conn).await
 }
 
 /// Hands a sharded message to the subscriptions of its channel.

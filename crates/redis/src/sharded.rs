@@ -140,19 +140,7 @@ impl AdapterFactory for ShardedAdapterFactory {
             rooms: Mutex::new(HashMap::new()),
         });
         // As the pub/sub adapter: subscribe as soon as the namespace can be read.
-        let weak = Arc::downgrade(&inner);
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(async move {
-                for _ in 0..1000 {
-                    let Some(inner) = weak.upgrade() else { return };
-                    if inner.setup().is_some() {
-                        return;
-                    }
-                    drop(inner);
-                    tokio::task::yield_now().await;
-                }
-            });
-        }
+        crate::adapter::spawn_setup(Arc::downgrade(&inner), |inner| inner.setup().is_some());
         Arc::new(ShardedAdapter { inner })
     }
 }
