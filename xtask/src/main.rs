@@ -9,6 +9,7 @@
 //! - `bench`: the side-by-side benchmarks against Node socket.io and socketioxide (`--quick` for a
 //!   short run); writes `bench/results/<date>.md` and the README's benchmark table.
 //! - `conformance`: the protocol test server on port 3000 (arguments are passed on).
+//! - `autobahn`: the WebSocket conformance suite against the engine's WebSocket stack.
 //! - `fuzz`: the cargo-fuzz targets of `fuzz/` on the nightly toolchain (`--seconds N` each).
 //! - `ensure-apt`: installs missing Debian packages (what later test steps use for Redis and
 //!   Chromium).
@@ -16,6 +17,7 @@
 //! Only `std` and `anyhow`: the tool builds in seconds on a fresh clone.
 
 mod apt;
+mod autobahn;
 mod bench;
 mod cmd;
 mod deps;
@@ -36,6 +38,7 @@ commands:
   run [ARGS...]                 run the switchboard server (e.g. `cargo xtask run --port 8080`)
   bench [--quick] [ARGS...]     benchmarks vs Node socket.io and socketioxide (bench/results/)
   conformance [ARGS...]         run the protocol test server (default `--port 3000`)
+  autobahn                      the WebSocket conformance suite (Python 2.7, pyenv)
   fuzz [--seconds N | --runs N] [TARGET...]
                                 fuzz every decoder for N seconds (default 60) or N inputs each
   ensure-apt PACKAGE...         apt-get install the Debian packages that are missing
@@ -80,6 +83,10 @@ fn run() -> Result<ExitCode> {
             cmd::exit_code_of(cmd)
         }
         "bench" => bench::run(&root, &rest),
+        "autobahn" => {
+            autobahn::run(&root)?;
+            Ok(ExitCode::SUCCESS)
+        }
         "fuzz" => {
             fuzz::run(&root, &fuzz::Options::parse(&rest)?)?;
             Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{apt, cmd, deps, fuzz, npm};
+use crate::{apt, autobahn, cmd, deps, fuzz, npm};
 
 /// The e2e test directory, relative to the workspace root.
 const E2E_DIR: &str = "tests/e2e";
@@ -177,6 +177,13 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         Ok(Outcome::Passed)
     });
 
+    // The WebSocket conformance suite against the engine's framing, checked against
+    // tests/autobahn/expected.txt.
+    report.step("autobahn", || {
+        autobahn::run(root)?;
+        Ok(Outcome::Passed)
+    });
+
     if options.no_e2e {
         report.skip("build examples", "--no-e2e");
         report.skip("node e2e tests", "--no-e2e");
@@ -261,7 +268,7 @@ fn find_test_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Cargo's target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).
-fn target_dir(root: &Path) -> Result<PathBuf> {
+pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
     let metadata =
         cmd::output(cmd::cargo(root).args(["metadata", "--format-version", "1", "--no-deps"]))?;
     json_string_field(&metadata, "target_directory")

@@ -44,6 +44,11 @@ pub fn websocket_echo<B>(mut req: Request<B>, config: &EngineConfig) -> Response
 }
 
 async fn echo(mut ws: WsConn, max_message: usize, max_write: usize) {
+    // `serve` holds the `101` back to send it with the first frame; an echo has none to send
+    // before the client speaks, so the answer goes out now.
+    if poll_fn(|cx| ws.poll_write_out(cx)).await.is_err() {
+        return;
+    }
     loop {
         let (opcode, payload) = match poll_fn(|cx| ws.poll_next(cx, max_message)).await {
             Some(Ok(Frame::Text(text))) => {
@@ -56,8 +61,8 @@ async fn echo(mut ws: WsConn, max_message: usize, max_write: usize) {
             Some(Ok(Frame::Binary(data))) => (Opcode::Binary, data),
             Some(Ok(Frame::Ping(data))) => (Opcode::Pong, data),
             Some(Ok(Frame::Pong(_))) => continue,
-            // A close frame (answered already), the end of the stream, or an error (its close
-            // frame queued already).
+            // A close frame (answered already: `close_ws` writes the answer and closes the
+            // connection), the end of the stream, or an error (its close frame queued already).
             Some(Ok(Frame::Close(_))) | Some(Err(_)) | None => break,
         };
         let queued = poll_fn(|cx| Poll::Ready(ws.queue(cx, opcode, &payload, max_write))).await;

@@ -55,6 +55,7 @@
 mod admission;
 mod config;
 mod cors;
+mod echo;
 mod error;
 mod headers;
 mod held;
@@ -75,6 +76,7 @@ use session_task::SessionHandle;
 
 pub use admission::{HandshakeRate, Limits};
 pub use config::{AllowRequest, Cors, EngineConfig, Transports};
+pub use echo::websocket_echo;
 pub use error::RequestError;
 pub use headers::RequestHeaders;
 pub use serve::serve;

@@ -40,7 +40,9 @@ fn has_token<B>(req: &Request<B>, name: header::HeaderName, token: &str) -> bool
 }
 
 /// Validates the upgrade request and builds the `101` answer.
-fn accept<B>(req: &mut Request<B>) -> Result<(Response<ResponseBody>, OnUpgrade), RequestError> {
+pub(crate) fn accept<B>(
+    req: &mut Request<B>,
+) -> Result<(Response<ResponseBody>, OnUpgrade), RequestError> {
     if req.method() != Method::GET || !is_upgrade(req) {
         return Err(RequestError::BadRequest);
     }
@@ -60,7 +62,7 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<ResponseBody>, OnUpgrade)
     Ok((res, on_upgrade))
 }
 
-async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
+pub(crate) async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
     match on_upgrade.await {
         Ok(io) => Some(WsConn::new(io)),
         Err(e) => {
@@ -128,13 +130,20 @@ pub(crate) fn drop_ws(mut ws: Ws) {
 const LINGER_MAX: usize = 64 * 1024;
 
 /// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
+/// When the peer closed first (its close frame answered) or the connection failed, the close
+/// frame is written and the TCP connection closed at once (RFC 6455 §7.1.1, §7.1.7).
 pub(crate) fn close_ws(mut ws: Ws) {
     // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             ws.queue_close(&[]);
-            if poll_fn(|cx| ws.poll_write_out(cx)).await.is_ok() {
-                while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx, LINGER_MAX)).await {}
+            if poll_fn(|cx| ws.poll_write_out(cx)).await.is_ok() && !ws.finished() {
+                while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx, LINGER_MAX)).await {
+                    if ws.finished() {
+                        // The peer's reply to our close: the handshake is complete.
+                        break;
+                    }
+                }
             }
         })
         .await;

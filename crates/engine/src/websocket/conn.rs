@@ -117,6 +117,10 @@ pub(crate) struct WsConn {
     head: u32,
     /// A close frame was queued: nothing more is sent.
     close_sent: bool,
+    /// Nothing more is awaited from the peer: its close frame arrived (and was answered), or
+    /// the connection failed (a frame error, its close frame queued). The server then closes
+    /// the TCP connection at once (RFC 6455 §7.1.1, §7.1.7).
+    finished: bool,
     /// The client ended the stream.
     eof: bool,
 }
@@ -149,6 +153,7 @@ impl WsConn {
             head: u32::try_from(held.len()).unwrap_or(u32::MAX),
             wbuf: held,
             close_sent: false,
+            finished: false,
             eof: false,
         }
     }
@@ -242,6 +247,7 @@ impl WsConn {
             // Echo the status code (the decoder checked that a peer may send it), as peers do.
             let code = payload.get(..2).unwrap_or_default().to_vec();
             self.queue_close(&code);
+            self.finished = true;
         }
         frame
     }
@@ -250,6 +256,7 @@ impl WsConn {
     /// why (1002, 1007 or 1009), which the caller writes out before dropping the connection.
     fn fail(&mut self, error: FrameError) -> WsError {
         self.queue_close_code(error.close_code());
+        self.finished = true;
         WsError::Frame(error)
     }
 
@@ -303,6 +310,12 @@ impl WsConn {
         self.wbuf.truncate(self.head as usize);
         self.close_sent = true;
         !self.wbuf.is_empty()
+    }
+
+    /// Whether nothing more is awaited from the peer (see the field): once what is queued is
+    /// written, the connection can be dropped.
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
     }
 
     /// Bytes queued and not written yet.
