@@ -126,6 +126,17 @@ pub(crate) struct ServeArgs {
     /// Log format on stderr (filter with RUST_LOG) [default: human].
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
+    /// Most connections open at once; past it a new one gets 503 [default: 0, no limit].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+    /// Most connections open at once from one client address; past it 429. Behind a proxy
+    /// every client has the proxy's address [default: 0, no limit].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub(crate) max_connections_per_ip: Option<usize>,
+    /// New connections per second from one client address, in bursts of as many; past it
+    /// 429 [default: 0, no limit].
+    #[arg(long, env = "SWITCHBOARD_HANDSHAKES_PER_IP", value_name = "N")]
+    pub(crate) handshakes_per_ip: Option<u32>,
 }
 
 #[cfg(test)]

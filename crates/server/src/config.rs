@@ -33,6 +33,9 @@ struct FileConfig {
     client_dist: Option<PathBuf>,
     builtin_client: Option<bool>,
     log_format: Option<LogFormat>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    handshakes_per_ip: Option<u32>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -91,6 +94,10 @@ pub(crate) struct Config {
     pub(crate) client_dist: Option<PathBuf>,
     pub(crate) builtin_client: bool,
     pub(crate) log_format: LogFormat,
+    /// The session limits (`None`: no limit), as the engine takes them.
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
+    pub(crate) handshakes_per_ip: Option<NonZeroU32>,
 }
 
 impl Config {
@@ -188,6 +195,16 @@ impl Config {
             client_dist: args.client_dist.or(file.client_dist),
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            // 0 (the default) means no limit, as in Node.
+            max_connections: args.max_connections.or(file.max_connections).filter(|n| *n > 0),
+            max_connections_per_ip: args
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .filter(|n| *n > 0),
+            handshakes_per_ip: args
+                .handshakes_per_ip
+                .or(file.handshakes_per_ip)
+                .and_then(NonZeroU32::new),
         })
     }
 }

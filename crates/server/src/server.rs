@@ -1,13 +1,15 @@
 //! Binding, wiring and graceful shutdown.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::{ConnectInfo, Request};
 use axum::routing::post;
 use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
-use switchboard_engine::Cors;
+use switchboard_engine::{Cors, HandshakeRate, Limits};
 use tokio::net::TcpListener;
 
 use crate::app::{App, AppInner, AppSlot};
@@ -39,6 +41,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         None => tracing::info!("serving the built-in browser client"),
     }
     let builtin_client = io_config.client_dist.is_none();
+    let mut limits = Limits::default();
+    limits.max_sessions = config.max_connections;
+    limits.max_sessions_per_ip = config.max_connections_per_ip;
+    limits.handshakes_per_ip =
+        config.handshakes_per_ip.map(|n| HandshakeRate { per_second: n, burst: n });
+    io_config.engine.limits = limits;
     if !config.cors_origins.is_empty() {
         let mut cors = Cors::default();
         cors.origins = Some(config.cors_origins.clone());
@@ -73,7 +81,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .route("/api/notify", post(notify::http_notify))
         .with_state(app.clone())
         .merge(web::routes(builtin_client))
-        .fallback_service(io.service());
+        .fallback_service(io.service())
+        .layer(axum::middleware::map_request(peer_address));
 
     let signals = Signals::install().context("cannot install the signal handlers")?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -100,7 +109,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         // WebSockets), so the graceful shutdown does not wait for them.
         shutdown_io.close().await;
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
     let deadline = async {
         if signalled_rx.await.is_ok() {
             tokio::time::sleep(SHUTDOWN_LIMIT).await;
@@ -123,6 +133,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Puts the client's address in the request as the engine reads it (a plain `SocketAddr`):
+/// the handshake's `address`, and the per-address limits, need it.
+async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request) -> Request {
+    req.extensions_mut().insert(peer);
+    req
 }
 
 /// Server → client on every namespace: `{ message: "server shutting down" }`, with an ack.

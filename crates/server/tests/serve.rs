@@ -188,6 +188,9 @@ async fn help_documents_every_option() {
         "--api-key",
         "--rate-limit",
         "--log-format",
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--handshakes-per-ip",
         "--adapter",
         "SWITCHBOARD_PORT",
         "Refused while the chat store is SQLite",
@@ -259,6 +262,19 @@ async fn a_bad_config_file_is_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid config file") && stderr.contains("prot"), "{stderr}");
+}
+
+#[tokio::test]
+async fn connection_limits_are_configurable() {
+    let args = ["--port", "0", "--max-connections-per-ip", "1", "--handshakes-per-ip", "100"];
+    let server = start(&args, &[]).await;
+    let path = "/socket.io/?EIO=4&transport=polling";
+    let first = server.get(path).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let second = server.get(path).await.to_ascii_lowercase();
+    assert!(second.starts_with("http/1.1 429"), "{second}");
+    assert!(second.contains("retry-after: 1"), "{second}");
+    assert!(server.terminate().await.success());
 }
 
 #[tokio::test]
