@@ -295,3 +295,46 @@ async fn a_head_sent_slowly_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(120), tcp.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the connection was still open after 120 s");
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected_and_the_others_are_not() {
+    let (gone_tx, mut gone) = tokio::sync::mpsc::unbounded_channel();
+    let io = SocketIo::new(SocketIoConfig::default());
+    io.on_connection(move |socket: Socket| {
+        let gone_tx = gone_tx.clone();
+        async move {
+            socket.on("echo", |Data(v): Data<Value>| async move { Ok::<_, HandlerError>(v) })?;
+            // Sends up to 100 MB, a message of 1 kB at a time, to a client that asked for it.
+            socket.on("flood", |s: Socket| async move {
+                let chunk = "x".repeat(1024);
+                for _ in 0..100_000 {
+                    if s.emit("chunk", &chunk).is_err() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })?;
+            socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
+                let _ = gone_tx.send((s.id().to_string(), reason));
+                async {}
+            });
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { io.serve(listener).await });
+
+    let mut healthy = Client::open(addr).await;
+    let mut reader = Client::open(addr).await;
+    reader.sio("2[\"flood\"]").await;
+    // The reader reads nothing from now on: the server's queue for it fills (4096 messages),
+    // and the server closes that connection instead of holding 100 MB for it.
+    let (who, reason) = tokio::time::timeout(Duration::from_secs(60), gone.recv())
+        .await
+        .expect("the slow reader was disconnected in time")
+        .expect("a disconnection");
+    assert_eq!(reason, DisconnectReason::TransportError, "{who}");
+    healthy.healthy(1).await;
+    drop(reader);
+}
