@@ -10,6 +10,7 @@
 //!   short run); writes `bench/results/<date>.md` and the README's benchmark table.
 //! - `conformance`: the protocol test server on port 3000 (arguments are passed on).
 //! - `autobahn`: the WebSocket conformance suite against the engine's WebSocket stack.
+//! - `soak`: clients that connect, talk and vanish for minutes; memory and files must return.
 //! - `fuzz`: the cargo-fuzz targets of `fuzz/` on the nightly toolchain (`--seconds N` each).
 //! - `ensure-apt`: installs missing Debian packages (what later test steps use for Redis and
 //!   Chromium).
@@ -23,6 +24,7 @@ mod cmd;
 mod deps;
 mod fuzz;
 mod npm;
+mod soak;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,8 @@ commands:
   autobahn                      the WebSocket conformance suite (Python 2.7, pyenv)
   fuzz [--seconds N | --runs N] [TARGET...]
                                 fuzz every decoder for N seconds (default 60) or N inputs each
+  soak [--minutes N]            clients connect, talk and vanish for N minutes (default 1);
+                                the server's memory and files must come back
   ensure-apt PACKAGE...         apt-get install the Debian packages that are missing
   help                          this text
 ";
@@ -83,6 +87,10 @@ fn run() -> Result<ExitCode> {
             cmd::exit_code_of(cmd)
         }
         "bench" => bench::run(&root, &rest),
+        "soak" => {
+            soak::run(&root, soak::minutes(&rest)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         "autobahn" => {
             autobahn::run(&root)?;
             Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{apt, autobahn, cmd, deps, fuzz, npm};
+use crate::{apt, autobahn, cmd, deps, fuzz, npm, soak};
 
 /// The e2e test directory, relative to the workspace root.
 const E2E_DIR: &str = "tests/e2e";
@@ -181,6 +181,12 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     // tests/autobahn/expected.txt.
     report.step("autobahn", || {
         autobahn::run(root)?;
+        Ok(Outcome::Passed)
+    });
+
+    // A minute of clients that connect, talk and vanish: memory and files must come back.
+    report.step("soak (1 minute)", || {
+        soak::run(root, 1)?;
         Ok(Outcome::Passed)
     });
 

@@ -34,5 +34,6 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
+pub mod soak;
 pub mod stall;
 pub mod ws;

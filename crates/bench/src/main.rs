@@ -50,6 +50,25 @@ enum Command {
         #[arg(long, default_value_t = stall::MIN_GAP.as_micros() as u64)]
         min_us: u64,
     },
+    /// Rounds of clients that connect, talk and vanish, for `seconds`; then the server's RSS
+    /// and open files must be back to what they were after the first round. Prints the result
+    /// as one JSON line; fails past `max_rss_growth` or with files left open.
+    Soak {
+        /// The server (one whose sessions end fast: the protocol test server).
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The server's process id.
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// WebSocket clients per round (and a tenth as many polling clients).
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// The largest RSS growth accepted, as a fraction of the baseline.
+        #[arg(long, default_value_t = 0.10)]
+        max_rss_growth: f64,
+    },
     /// Run every scenario against every server and write the report.
     Run(runner::Options),
 }
@@ -164,6 +183,32 @@ fn main() -> Result<()> {
             let stalls =
                 stall::probe(Duration::from_millis(duration_ms), Duration::from_micros(min_us));
             println!("{}", serde_json::to_string(&stalls)?);
+            Ok(())
+        }
+        Command::Soak { addr, server_pid, seconds, clients, max_rss_growth } => {
+            let soak = switchboard_bench::soak::soak(
+                addr,
+                server_pid,
+                Duration::from_secs(seconds),
+                clients,
+            )?;
+            println!("{}", serde_json::to_string(&soak)?);
+            let growth = soak.rss_growth();
+            if growth > max_rss_growth {
+                anyhow::bail!(
+                    "the server's RSS grew {:.1} % ({} KiB after the first round, {} KiB at the end)",
+                    growth * 100.0,
+                    soak.baseline_rss_kib,
+                    soak.end_rss_kib
+                );
+            }
+            if soak.end_fds > soak.baseline_fds {
+                anyhow::bail!(
+                    "the server kept files open: {} after the first round, {} at the end",
+                    soak.baseline_fds,
+                    soak.end_fds
+                );
+            }
             Ok(())
         }
         Command::Run(opts) => runner::run(&opts),

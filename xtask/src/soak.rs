@@ -1,0 +1,84 @@
+//! `cargo xtask soak [--minutes N]`: the protocol test server (sessions end within 0.5 s of a
+//! client vanishing) under rounds of clients that connect, talk and vanish for N minutes
+//! (default 1); fails unless its RSS is back within 10 % of what it was after the first round
+//! and every connection's file is closed (`switchboard-bench soak`).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+
+/// Parses `--minutes N` (default 1).
+pub(crate) fn minutes(args: &[String]) -> Result<u64> {
+    match args {
+        [] => Ok(1),
+        [flag, n] if flag == "--minutes" => n
+            .parse()
+            .ok()
+            .filter(|m| *m > 0)
+            .with_context(|| format!("--minutes: `{n}` is not a positive number")),
+        _ => bail!("usage: cargo xtask soak [--minutes N]"),
+    }
+}
+
+/// The server under test, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the soak for `minutes`.
+pub(crate) fn run(root: &Path, minutes: u64) -> Result<()> {
+    cmd::run(cmd::cargo(root).args(["build", "-p", "switchboard", "--example", "conformance"]))?;
+    cmd::run(cmd::cargo(root).args(["build", "-p", "switchboard-bench"]))?;
+    let debug = crate::test::target_dir(root)?.join("debug");
+    let mut child = Command::new(debug.join("examples/conformance"))
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the protocol test server")?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let pid = child.id();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let port: u16 = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("the server printed `{}`", line.trim()))?;
+    let mut soak = Command::new(debug.join("switchboard-bench"));
+    soak.args(["soak", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--server-pid", &pid.to_string()])
+        .args(["--seconds", &(minutes * 60).to_string()]);
+    let passed = cmd::status(&mut soak)?;
+    drop(server);
+    if !passed {
+        bail!("the soak failed (see above)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_default_to_one() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(minutes(&[]).unwrap(), 1);
+        assert_eq!(minutes(&args(&["--minutes", "10"])).unwrap(), 10);
+        assert!(minutes(&args(&["--minutes", "0"])).is_err());
+        assert!(minutes(&args(&["--hours", "1"])).is_err());
+    }
+}
