@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt as _;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
-use switchboard_proto::socket::{Decode, Packet, PacketData};
+use switchboard_proto::socket::{Decode, DecodeError, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
@@ -24,6 +24,27 @@ use crate::{DisconnectReason, Socket};
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What only the engine's session task touches of a connection: the packet decoder (which
+/// holds a binary packet's attachments until they all arrived). The session task owns it,
+/// with the engine session, and lends it to each message: no lock.
+pub(crate) struct Inbound {
+    client: Arc<Client>,
+    decoder: Box<dyn Decode>,
+}
+
+impl Inbound {
+    /// The client connection these messages are for.
+    pub(crate) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// A message from the engine: decoded here, then handed to the client.
+    pub(crate) fn on_message(&mut self, message: Message) {
+        let decoded = self.decoder.decode(message);
+        self.client.on_decoded(decoded);
+    }
 }
 
 /// Room made in a connection's packet queue at once.
@@ -42,9 +63,6 @@ pub(crate) struct Client {
     /// shares a word with `open`.
     max_pending: u32,
     open: AtomicBool,
-    // Only the engine's session task calls `on_message`, so this lock is never contended;
-    // it exists because the handler trait takes `&self`.
-    decoder: Mutex<Box<dyn Decode>>,
     // The sockets of this connection, one per namespace (a handful at most: a list). Written
     // by the packet handling (connect, disconnect), read by the engine callback (acks) and by
     // `close_all`.
@@ -100,8 +118,8 @@ fn run_now_or_spawn(fut: BoxFuture<()>) {
 }
 
 impl Client {
-    /// A client for `conn`; the connect timeout starts now.
-    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Arc<Client> {
+    /// A client for `conn`, with the decoder for its messages; the connect timeout starts now.
+    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Inbound {
         let config = io.config();
         let client = Arc::new(Client {
             conn,
@@ -109,7 +127,6 @@ impl Client {
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             open: AtomicBool::new(true),
-            decoder: Mutex::new(io.parser().decoder()),
             sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
             closed: Notify::new(),
@@ -132,7 +149,7 @@ impl Client {
             }
         });
         lock(&client.work).connect_timer = Some(timer.abort_handle());
-        client
+        Inbound { client, decoder: io.parser().decoder() }
     }
 
     pub(crate) fn conn(&self) -> &ConnRef {
@@ -184,10 +201,9 @@ impl Client {
         }
     }
 
-    /// A message from the engine: decode it; acks are resolved at once (a handler may be
-    /// waiting for one), other packets are handled in order.
-    pub(crate) fn on_message(self: &Arc<Self>, message: Message) {
-        let decoded = lock(&self.decoder).decode(message);
+    /// A decoded message from the engine: acks are resolved at once (a handler may be waiting
+    /// for one), other packets are handled in order.
+    fn on_decoded(self: &Arc<Self>, decoded: Result<Option<Packet>, DecodeError>) {
         match decoded {
             Ok(None) => {}
             Ok(Some(Packet { ns, data: PacketData::Ack { payload, ack } })) => {

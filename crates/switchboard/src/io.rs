@@ -13,7 +13,7 @@ use switchboard_proto::Str;
 use switchboard_proto::socket::{JsonParser, Parser, Payload};
 
 use crate::bundle::ClientBundle;
-use crate::client::Client;
+use crate::client::{Client, Inbound};
 use crate::conn::ConnRef;
 use crate::extract::States;
 use crate::handler::{Handler, Middleware};
@@ -137,16 +137,16 @@ impl IoInner {
         self: &Arc<Self>,
         conn: ConnRef,
         request: RequestSource,
-    ) -> Option<Arc<Client>> {
+    ) -> Option<Inbound> {
         if self.closing.load(Ordering::SeqCst) {
             conn.close(EngineReason::ServerShuttingDown);
             return None;
         }
         let sid = SessionKey::from(conn.sid());
-        let client = Client::spawn(conn, request, self);
+        let inbound = Client::spawn(conn, request, self);
         // Kept by id too, for `close` and for the engine's disconnect.
-        lock(&self.clients).insert(sid, client.clone());
-        Some(client)
+        lock(&self.clients).insert(sid, inbound.client().clone());
+        Some(inbound)
     }
 
     pub(crate) fn on_close(&self, sid: &str, reason: EngineReason) {

@@ -34,7 +34,7 @@ use switchboard_proto::socket::{
 };
 use tokio::sync::mpsc;
 
-use crate::client::Client;
+use crate::client::Inbound;
 use crate::conn::Conn;
 use crate::handshake::RequestSource;
 use crate::io::IoInner;
@@ -168,7 +168,10 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// ```
 pub struct TestClient {
     conn: Arc<TestConn>,
-    client: Arc<Client>,
+    // The server side of the connection, as the engine's session task would own it; behind a
+    // lock only because sends take `&self` here. Only the test's task locks it, never across
+    // an await.
+    inbound: std::sync::Mutex<Inbound>,
     ns: Str,
     id: String,
     parser: Arc<dyn Parser>,
@@ -206,14 +209,14 @@ impl TestClient {
         });
         let parts =
             RequestParts::new(http::Uri::from_static("/socket.io/?EIO=4&transport=websocket"));
-        let client = io
+        let inbound = io
             .inner()
             .on_conn(conn.clone(), RequestSource::Parts(Box::new(parts)))
             .ok_or(TestError::Closed)?;
         let parser = io.inner().parser().clone();
         let mut this = TestClient {
             conn,
-            client,
+            inbound: std::sync::Mutex::new(inbound),
             ns: Str::from(ns),
             id: String::new(),
             decoder: parser.decoder(),
@@ -323,8 +326,10 @@ impl TestClient {
     }
 
     fn send(&self, packet: &Packet) {
+        // Nothing panics while it is held, so a poisoned lock is usable.
+        let mut inbound = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
         for message in self.parser.encode(packet) {
-            self.client.on_message(message);
+            inbound.on_message(message);
         }
     }
 

@@ -73,7 +73,9 @@ impl Conn for FakeConn {
 /// One fake client connection.
 pub(crate) struct Peer {
     pub(crate) conn: Arc<FakeConn>,
-    client: Option<Arc<crate::client::Client>>,
+    // The server side, as the engine's session task would own it; locked because `send`
+    // takes `&self`. Only the test's task locks it.
+    inbound: Option<Mutex<crate::client::Inbound>>,
     rx: mpsc::UnboundedReceiver<Message>,
 }
 
@@ -111,24 +113,24 @@ impl Peer {
             writable: std::sync::atomic::AtomicBool::new(true),
             transport,
         });
-        let client = io.inner().on_conn(
+        let inbound = io.inner().on_conn(
             conn.clone(),
             crate::handshake::RequestSource::Parts(Box::new(RequestParts::new(
                 uri.parse().unwrap(),
             ))),
         );
-        Peer { conn, client, rx }
+        Peer { conn, inbound: inbound.map(Mutex::new), rx }
     }
 
     pub(crate) fn send(&self, text: &str) {
-        if let Some(client) = &self.client {
-            client.on_message(Message::Text(text.into()));
+        if let Some(inbound) = &self.inbound {
+            inbound.lock().unwrap().on_message(Message::Text(text.into()));
         }
     }
 
     pub(crate) fn send_bin(&self, bytes: &[u8]) {
-        if let Some(client) = &self.client {
-            client.on_message(Message::Binary(bytes.to_vec().into()));
+        if let Some(inbound) = &self.inbound {
+            inbound.lock().unwrap().on_message(Message::Binary(bytes.to_vec().into()));
         }
     }
 
