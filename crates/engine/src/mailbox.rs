@@ -3,6 +3,13 @@
 //!
 //! It replaces three channels: a tokio channel allocates a block of slots up front, which is
 //! most of what an idle session costs, while an empty `VecDeque` allocates nothing.
+//!
+//! Hand-written, and kept because the benchmark shows it pays in idle memory: one tokio
+//! channel's first block (32 slots) cost 3.8 KiB per idle connection here when its slots held
+//! whole packets (25.3 -> 21.5 KiB per idle connection once they held boxes, at 5000
+//! clients), and a session had three; an idle session's mailbox holds no allocation. On the
+//! per-message path it takes one lock per push and one per take (a channel's send and receive
+//! take none), and the session task looks at a flag, not the lock, to see whether it is empty.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
