@@ -18,7 +18,6 @@ use crate::conn::ConnRef;
 use crate::event::BoxFuture;
 use crate::handshake::RequestSource;
 use crate::io::IoInner;
-use crate::latch::{Latch, LatchWait};
 use crate::{DisconnectReason, Socket};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,8 +71,9 @@ pub(crate) struct Client {
     work: Mutex<Work>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
-    // Set once every socket ran its disconnect handlers; `SocketIo::close` waits for it.
-    done: Latch,
+    // Set once every socket ran its disconnect handlers: the server's count of live clients
+    // (which `SocketIo::close` waits on) is then lowered, once.
+    finished: AtomicBool,
 }
 
 /// The packets of a connection waiting for their handling.
@@ -130,7 +130,7 @@ impl Client {
             sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
             closed: Notify::new(),
-            done: Latch::new(),
+            finished: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&client);
         let timeout = config.connect_timeout;
@@ -156,9 +156,14 @@ impl Client {
         &self.conn
     }
 
-    /// Resolves once the connection closed and every socket was disconnected.
-    pub(crate) fn done(&self) -> LatchWait {
-        self.done.wait()
+    /// The connection closed and every socket was disconnected: the server counts one live
+    /// client less (the first call only).
+    fn finish(&self) {
+        if !self.finished.swap(true, Ordering::SeqCst) {
+            if let Some(io) = self.io.upgrade() {
+                io.client_finished();
+            }
+        }
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -322,7 +327,7 @@ impl Client {
                     // The connection closed while packets were queued: they ran, now the
                     // sockets disconnect.
                     self.close_all(reason).await;
-                    self.done.set();
+                    self.finish();
                     return;
                 }
                 (None, None) => return,
@@ -358,7 +363,7 @@ impl Client {
                 let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
                 let closing = async {
                     self.close_all(reason).await;
-                    self.done.set();
+                    self.finish();
                 };
                 tokio::join!(handling, closing);
                 {
@@ -399,7 +404,7 @@ impl Client {
         let client = self.clone();
         run_now_or_spawn(Box::pin(async move {
             client.close_all(reason).await;
-            client.done.set();
+            client.finish();
         }));
     }
 
@@ -463,5 +468,13 @@ impl Client {
         };
         let handshake = self.request.handshake(auth);
         namespace.connect(self, handshake).await;
+    }
+}
+
+impl Drop for Client {
+    /// A client nothing refers to anymore (its connection never reported a close, as an
+    /// in-process test connection given up on) has nothing left to run: it counts as finished.
+    fn drop(&mut self) {
+        self.finish();
     }
 }

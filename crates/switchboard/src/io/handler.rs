@@ -54,11 +54,13 @@ impl switchboard_engine::Handler for IoHandler {
 
     fn on_disconnect(
         &self,
-        _session: IoSession,
-        socket: &Arc<switchboard_engine::Socket>,
+        session: IoSession,
+        _socket: &Arc<switchboard_engine::Socket>,
         reason: EngineReason,
     ) {
-        self.0.on_close(socket.id().as_str(), reason);
+        if let Some(inbound) = session.0 {
+            inbound.client().on_close(reason.into());
+        }
     }
 
     fn on_upgrade(&self, session: &mut IoSession, _socket: &Arc<switchboard_engine::Socket>) {
