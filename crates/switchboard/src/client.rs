@@ -62,12 +62,9 @@ pub(crate) struct Client {
     /// shares a word with `open`.
     max_pending: u32,
     open: AtomicBool,
-    // The sockets of this connection, one per namespace (a handful at most: a list). Written
-    // by the packet handling (connect, disconnect), read by the engine callback (acks) and by
-    // `close_all`.
-    sockets: Mutex<Vec<Socket>>,
-    // Packets waiting for the one running handling, and whether one runs; and the connect
-    // timer. Locked for a push or a pop, never across an await.
+    // Packets waiting for the one running handling, and whether one runs; the sockets; the
+    // connect timer. Pushed to by the engine's session task, popped by the handling (which
+    // finds the packet's socket under the same lock). Never held across an await.
     work: Mutex<Work>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
@@ -85,9 +82,27 @@ struct Work {
     running: bool,
     /// Set once by the first `on_close`.
     closed: Option<DisconnectReason>,
+    /// The sockets of this connection, one per namespace (a handful at most: a list). Written
+    /// by the packet handling (connect, disconnect), read with each packet popped, by the
+    /// engine callback (acks) and by `close_all`.
+    sockets: Vec<Socket>,
     /// Closes the connection if no namespace is joined in time; aborted by the first join
     /// (here rather than in a field of its own: every connection pays for each field).
     connect_timer: Option<AbortHandle>,
+}
+
+impl Work {
+    fn socket(&self, ns: &str) -> Option<Socket> {
+        self.sockets.iter().find(|s| s.ns() == ns).cloned()
+    }
+
+    /// The socket a packet about to be handled is for (events and disconnects only).
+    fn target(&self, packet: &Packet) -> Option<Socket> {
+        match packet.data {
+            PacketData::Event { .. } | PacketData::Disconnect => self.socket(&packet.ns),
+            _ => None,
+        }
+    }
 }
 
 /// Polls `fut` once on the caller's task; if it is not done, gives it back (to be finished by
@@ -127,7 +142,6 @@ impl Client {
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             open: AtomicBool::new(true),
-            sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
             closed: Notify::new(),
             finished: AtomicBool::new(false),
@@ -139,7 +153,7 @@ impl Client {
         let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(client) = weak.upgrade() {
-                if lock(&client.sockets).is_empty() {
+                if lock(&client.work).sockets.is_empty() {
                     tracing::debug!(
                         sid = client.conn.sid(),
                         "no namespace joined in time: closing"
@@ -171,16 +185,22 @@ impl Client {
     }
 
     pub(crate) fn socket(&self, ns: &str) -> Option<Socket> {
-        lock(&self.sockets).iter().find(|s| s.ns() == ns).cloned()
+        lock(&self.work).socket(ns)
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {
-        self.stop_connect_timer();
-        let mut sockets = lock(&self.sockets);
-        sockets.retain(|s| s.ns() != socket.ns());
-        // Exact growth: most connections join one namespace (the default reserves four).
-        sockets.reserve_exact(1);
-        sockets.push(socket);
+        let timer = {
+            let mut work = lock(&self.work);
+            let sockets = &mut work.sockets;
+            sockets.retain(|s| s.ns() != socket.ns());
+            // Exact growth: most connections join one namespace (the default reserves four).
+            sockets.reserve_exact(1);
+            sockets.push(socket);
+            work.connect_timer.take()
+        };
+        if let Some(timer) = timer {
+            timer.abort();
+        }
     }
 
     fn stop_connect_timer(&self) {
@@ -191,11 +211,11 @@ impl Client {
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        lock(&self.sockets).retain(|s| s.ns() != ns);
+        lock(&self.work).sockets.retain(|s| s.ns() != ns);
     }
 
     fn all_sockets(&self) -> Vec<Socket> {
-        lock(&self.sockets).clone()
+        lock(&self.work).sockets.clone()
     }
 
     /// Encodes and queues a packet that belongs to no socket (CONNECT answers and errors).
@@ -260,9 +280,10 @@ impl Client {
             // Over polling, answers wait for the next GET whatever runs them: the packet is
             // handled at once, on the engine's task, and a task only finishes a handling
             // that waits for something.
+            let socket = work.target(&packet);
             drop(work);
             let client = self.clone();
-            let first = poll_now(Box::pin(async move { client.handle(packet).await }));
+            let first = poll_now(Box::pin(async move { client.handle(packet, socket).await }));
             let mut work = lock(&self.work);
             if first.is_none() && work.queue.is_empty() && work.closed.is_none() {
                 work.running = false;
@@ -303,7 +324,11 @@ impl Client {
         loop {
             let next = {
                 let mut work = lock(&self.work);
-                let next = work.queue.pop_front();
+                // The packet's socket is looked up under the same lock: one lock per packet.
+                let next = work.queue.pop_front().map(|p| {
+                    let socket = work.target(&p);
+                    (p, socket)
+                });
                 if next.is_none() && (lingered || work.closed.is_some()) {
                     work.running = false;
                     // Gives the queue's buffer back: an idle connection holds none.
@@ -311,10 +336,10 @@ impl Client {
                 }
                 (next, work.closed)
             };
-            let packet = match next {
-                (Some(packet), _) => {
+            let (packet, socket) = match next {
+                (Some(next), _) => {
                     lingered = false;
-                    packet
+                    next
                 }
                 (None, None) if !lingered => {
                     // Empty: once, the other tasks run first (this connection's engine task
@@ -334,7 +359,7 @@ impl Client {
             };
             // Pinned here, in the drainer's own state: handed on by reference, the (large)
             // handling future is never moved.
-            let handling = self.handle(packet);
+            let handling = self.handle(packet, socket);
             tokio::pin!(handling);
             if !self.run_one(handling).await {
                 return;
@@ -433,16 +458,18 @@ impl Client {
         }
     }
 
-    async fn handle(self: &Arc<Self>, packet: Packet) {
+    /// Handles `packet`; `socket` is its namespace's socket, looked up when it was taken from
+    /// the queue (see [`Work::target`]).
+    async fn handle(self: &Arc<Self>, packet: Packet, socket: Option<Socket>) {
         let Packet { ns, data } = packet;
         match data {
             PacketData::Connect(auth) => self.connect(&ns, auth).await,
             PacketData::Disconnect => {
-                if let Some(s) = self.socket(&ns) {
+                if let Some(s) = socket {
                     s.on_close(DisconnectReason::ClientNamespaceDisconnect).await;
                 }
             }
-            PacketData::Event { event, payload, ack } => match self.socket(&ns) {
+            PacketData::Event { event, payload, ack } => match socket {
                 Some(s) => s.dispatch(event, payload, ack).await,
                 None => {
                     tracing::debug!(sid = self.conn.sid(), %ns, "event for a namespace not joined")
