@@ -23,7 +23,7 @@ impl server::Handler for Echo {
 
     fn on_connect(&self, _socket: Arc<server::Socket>) {}
 
-    fn on_message(&self, _: &(), socket: &Arc<server::Socket>, message: Message) {
+    fn on_message(&self, _: &mut (), socket: &Arc<server::Socket>, message: Message) {
         let reply = match &message {
             Message::Text(t) if t == "transport?" => {
                 Message::Text(format!("transport {}", socket.transport().as_str()).into())

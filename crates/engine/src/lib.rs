@@ -23,18 +23,22 @@
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     /// Kept for each session: when it connected.
-//!     type Session = Instant;
+//!     /// Kept for each session: when it connected, and how many messages it sent.
+//!     type Session = (Instant, u64);
 //!
-//!     fn on_connect(&self, socket: Arc<Socket>) -> Instant {
+//!     fn on_connect(&self, socket: Arc<Socket>) -> (Instant, u64) {
 //!         println!("{} connected over {}", socket.id(), socket.transport().as_str());
-//!         Instant::now()
+//!         (Instant::now(), 0)
 //!     }
-//!     fn on_message(&self, _since: &Instant, socket: &Arc<Socket>, message: Message) {
+//!     fn on_message(&self, session: &mut (Instant, u64), socket: &Arc<Socket>, message: Message) {
+//!         // The session's task lends its state mutably: no lock for what one session owns.
+//!         session.1 += 1;
 //!         let _ = socket.send(message);
 //!     }
-//!     fn on_disconnect(&self, since: Instant, socket: &Arc<Socket>, reason: DisconnectReason) {
-//!         println!("{} left after {:?}: {}", socket.id(), since.elapsed(), reason.as_str());
+//!     fn on_disconnect(&self, session: (Instant, u64), socket: &Arc<Socket>, why: DisconnectReason) {
+//!         let (since, count) = session;
+//!         let after = since.elapsed();
+//!         println!("{} left after {after:?} and {count} messages: {}", socket.id(), why.as_str());
 //!     }
 //! }
 //!
@@ -94,16 +98,17 @@ pub use switchboard_proto::engine::{EncodedMessage, Message};
 /// What `on_connect` returns is the handler's state for that session: the session task keeps
 /// it and hands it to each later event, so that finding it costs no lookup.
 pub trait Handler: Send + Sync + 'static {
-    /// What the handler keeps for each session (`()` if nothing).
-    type Session: Send + Sync + 'static;
+    /// What the handler keeps for each session (`()` if nothing). The session's task owns it
+    /// and lends it to each call, mutably: state only this session touches needs no lock.
+    type Session: Send + 'static;
     /// A new session completed its handshake (the `open` packet has been queued).
     fn on_connect(&self, socket: Arc<Socket>) -> Self::Session;
     /// A message packet arrived from the client.
-    fn on_message(&self, session: &Self::Session, socket: &Arc<Socket>, message: Message);
+    fn on_message(&self, session: &mut Self::Session, socket: &Arc<Socket>, message: Message);
     /// The session ended. Called exactly once per session.
     fn on_disconnect(&self, session: Self::Session, socket: &Arc<Socket>, reason: DisconnectReason);
     /// The session moved from polling to WebSocket. The default does nothing.
-    fn on_upgrade(&self, _session: &Self::Session, _socket: &Arc<Socket>) {}
+    fn on_upgrade(&self, _session: &mut Self::Session, _socket: &Arc<Socket>) {}
 }
 
 /// An Engine.IO server: a set of sessions and the [`Handler`] that receives their events.

@@ -167,14 +167,14 @@ impl<H: Handler> Task<H> {
         async move {
             // The handler's state for this session: a local of the future, not a field, so
             // that an `Option` around it costs no room.
-            let state = self.engine.handler().on_connect(self.socket.clone());
+            let mut state = self.engine.handler().on_connect(self.socket.clone());
             // One timer for the task's life, moved only when a deadline changes: a new timer
             // per wake-up would register and deregister it every time.
             let timer = tokio::time::sleep_until(Instant::now());
             tokio::pin!(timer);
             // The whole loop is one poll function: the future holds no sub-futures, which
             // keeps an idle session small, and a wake-up handles every ready input at once.
-            let reason = poll_fn(|cx| self.poll_run(cx, &state, timer.as_mut())).await;
+            let reason = poll_fn(|cx| self.poll_run(cx, &mut state, timer.as_mut())).await;
             self.teardown(state, reason);
         }
     }
@@ -183,7 +183,7 @@ impl<H: Handler> Task<H> {
     fn poll_run(
         &mut self,
         cx: &mut Context<'_>,
-        state: &H::Session,
+        state: &mut H::Session,
         mut timer: Pin<&mut Sleep>,
     ) -> Poll<CloseReason> {
         // The clock is read once per wake-up, at the first input, not once per input: the
@@ -362,7 +362,7 @@ impl<H: Handler> Task<H> {
     ///
     /// Frames are handed to tungstenite, which buffers them; `poll_flush` writes them out, so
     /// every frame of a wake-up goes out in one write.
-    fn drive(&mut self, cx: &mut Context<'_>, state: &H::Session) -> Option<CloseReason> {
+    fn drive(&mut self, cx: &mut Context<'_>, state: &mut H::Session) -> Option<CloseReason> {
         let mut closed = None;
         loop {
             // Take what the handler sent meanwhile, so that replies to a POST are in the

@@ -33,7 +33,7 @@ impl Handler for Echo {
 
     fn on_connect(&self, _socket: Arc<Socket>) {}
 
-    fn on_message(&self, _: &(), socket: &Arc<Socket>, message: Message) {
+    fn on_message(&self, _: &mut (), socket: &Arc<Socket>, message: Message) {
         if let Err(e) = socket.send(message) {
             tracing::debug!(sid = %socket.id(), error = %e, "echo dropped");
         }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt as _;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
-use switchboard_proto::socket::{Decode, Packet, PacketData};
+use switchboard_proto::socket::{Decode, DecodeError, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
@@ -18,12 +18,32 @@ use crate::conn::ConnRef;
 use crate::event::BoxFuture;
 use crate::handshake::RequestSource;
 use crate::io::IoInner;
-use crate::latch::{Latch, LatchWait};
 use crate::{DisconnectReason, Socket};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What only the engine's session task touches of a connection: the packet decoder (which
+/// holds a binary packet's attachments until they all arrived). The session task owns it,
+/// with the engine session, and lends it to each message: no lock.
+pub(crate) struct Inbound {
+    client: Arc<Client>,
+    decoder: Box<dyn Decode>,
+}
+
+impl Inbound {
+    /// The client connection these messages are for.
+    pub(crate) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// A message from the engine: decoded here, then handed to the client.
+    pub(crate) fn on_message(&mut self, message: Message) {
+        let decoded = self.decoder.decode(message);
+        self.client.on_decoded(decoded);
+    }
 }
 
 /// Room made in a connection's packet queue at once.
@@ -42,20 +62,15 @@ pub(crate) struct Client {
     /// shares a word with `open`.
     max_pending: u32,
     open: AtomicBool,
-    // Only the engine's session task calls `on_message`, so this lock is never contended;
-    // it exists because the handler trait takes `&self`.
-    decoder: Mutex<Box<dyn Decode>>,
-    // The sockets of this connection, one per namespace (a handful at most: a list). Written
-    // by the packet handling (connect, disconnect), read by the engine callback (acks) and by
-    // `close_all`.
-    sockets: Mutex<Vec<Socket>>,
-    // Packets waiting for the one running handling, and whether one runs; and the connect
-    // timer. Locked for a push or a pop, never across an await.
+    // Packets waiting for the one running handling, and whether one runs; the sockets; the
+    // connect timer. Pushed to by the engine's session task, popped by the handling (which
+    // finds the packet's socket under the same lock). Never held across an await.
     work: Mutex<Work>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
-    // Set once every socket ran its disconnect handlers; `SocketIo::close` waits for it.
-    done: Latch,
+    // Set once every socket ran its disconnect handlers: the server's count of live clients
+    // (which `SocketIo::close` waits on) is then lowered, once.
+    finished: AtomicBool,
 }
 
 /// The packets of a connection waiting for their handling.
@@ -67,9 +82,27 @@ struct Work {
     running: bool,
     /// Set once by the first `on_close`.
     closed: Option<DisconnectReason>,
+    /// The sockets of this connection, one per namespace (a handful at most: a list). Written
+    /// by the packet handling (connect, disconnect), read with each packet popped, by the
+    /// engine callback (acks) and by `close_all`.
+    sockets: Vec<Socket>,
     /// Closes the connection if no namespace is joined in time; aborted by the first join
     /// (here rather than in a field of its own: every connection pays for each field).
     connect_timer: Option<AbortHandle>,
+}
+
+impl Work {
+    fn socket(&self, ns: &str) -> Option<Socket> {
+        self.sockets.iter().find(|s| s.ns() == ns).cloned()
+    }
+
+    /// The socket a packet about to be handled is for (events and disconnects only).
+    fn target(&self, packet: &Packet) -> Option<Socket> {
+        match packet.data {
+            PacketData::Event { .. } | PacketData::Disconnect => self.socket(&packet.ns),
+            _ => None,
+        }
+    }
 }
 
 /// Polls `fut` once on the caller's task; if it is not done, gives it back (to be finished by
@@ -100,8 +133,8 @@ fn run_now_or_spawn(fut: BoxFuture<()>) {
 }
 
 impl Client {
-    /// A client for `conn`; the connect timeout starts now.
-    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Arc<Client> {
+    /// A client for `conn`, with the decoder for its messages; the connect timeout starts now.
+    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Inbound {
         let config = io.config();
         let client = Arc::new(Client {
             conn,
@@ -109,11 +142,9 @@ impl Client {
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             open: AtomicBool::new(true),
-            decoder: Mutex::new(io.parser().decoder()),
-            sockets: Mutex::new(Vec::new()),
             work: Mutex::new(Work::default()),
             closed: Notify::new(),
-            done: Latch::new(),
+            finished: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&client);
         let timeout = config.connect_timeout;
@@ -122,7 +153,7 @@ impl Client {
         let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(client) = weak.upgrade() {
-                if lock(&client.sockets).is_empty() {
+                if lock(&client.work).sockets.is_empty() {
                     tracing::debug!(
                         sid = client.conn.sid(),
                         "no namespace joined in time: closing"
@@ -132,16 +163,21 @@ impl Client {
             }
         });
         lock(&client.work).connect_timer = Some(timer.abort_handle());
-        client
+        Inbound { client, decoder: io.parser().decoder() }
     }
 
     pub(crate) fn conn(&self) -> &ConnRef {
         &self.conn
     }
 
-    /// Resolves once the connection closed and every socket was disconnected.
-    pub(crate) fn done(&self) -> LatchWait {
-        self.done.wait()
+    /// The connection closed and every socket was disconnected: the server counts one live
+    /// client less (the first call only).
+    fn finish(&self) {
+        if !self.finished.swap(true, Ordering::SeqCst) {
+            if let Some(io) = self.io.upgrade() {
+                io.client_finished();
+            }
+        }
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -149,16 +185,22 @@ impl Client {
     }
 
     pub(crate) fn socket(&self, ns: &str) -> Option<Socket> {
-        lock(&self.sockets).iter().find(|s| s.ns() == ns).cloned()
+        lock(&self.work).socket(ns)
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {
-        self.stop_connect_timer();
-        let mut sockets = lock(&self.sockets);
-        sockets.retain(|s| s.ns() != socket.ns());
-        // Exact growth: most connections join one namespace (the default reserves four).
-        sockets.reserve_exact(1);
-        sockets.push(socket);
+        let timer = {
+            let mut work = lock(&self.work);
+            let sockets = &mut work.sockets;
+            sockets.retain(|s| s.ns() != socket.ns());
+            // Exact growth: most connections join one namespace (the default reserves four).
+            sockets.reserve_exact(1);
+            sockets.push(socket);
+            work.connect_timer.take()
+        };
+        if let Some(timer) = timer {
+            timer.abort();
+        }
     }
 
     fn stop_connect_timer(&self) {
@@ -169,11 +211,11 @@ impl Client {
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        lock(&self.sockets).retain(|s| s.ns() != ns);
+        lock(&self.work).sockets.retain(|s| s.ns() != ns);
     }
 
     fn all_sockets(&self) -> Vec<Socket> {
-        lock(&self.sockets).clone()
+        lock(&self.work).sockets.clone()
     }
 
     /// Encodes and queues a packet that belongs to no socket (CONNECT answers and errors).
@@ -184,10 +226,9 @@ impl Client {
         }
     }
 
-    /// A message from the engine: decode it; acks are resolved at once (a handler may be
-    /// waiting for one), other packets are handled in order.
-    pub(crate) fn on_message(self: &Arc<Self>, message: Message) {
-        let decoded = lock(&self.decoder).decode(message);
+    /// A decoded message from the engine: acks are resolved at once (a handler may be waiting
+    /// for one), other packets are handled in order.
+    fn on_decoded(self: &Arc<Self>, decoded: Result<Option<Packet>, DecodeError>) {
         match decoded {
             Ok(None) => {}
             Ok(Some(Packet { ns, data: PacketData::Ack { payload, ack } })) => {
@@ -239,9 +280,10 @@ impl Client {
             // Over polling, answers wait for the next GET whatever runs them: the packet is
             // handled at once, on the engine's task, and a task only finishes a handling
             // that waits for something.
+            let socket = work.target(&packet);
             drop(work);
             let client = self.clone();
-            let first = poll_now(Box::pin(async move { client.handle(packet).await }));
+            let first = poll_now(Box::pin(async move { client.handle(packet, socket).await }));
             let mut work = lock(&self.work);
             if first.is_none() && work.queue.is_empty() && work.closed.is_none() {
                 work.running = false;
@@ -282,7 +324,11 @@ impl Client {
         loop {
             let next = {
                 let mut work = lock(&self.work);
-                let next = work.queue.pop_front();
+                // The packet's socket is looked up under the same lock: one lock per packet.
+                let next = work.queue.pop_front().map(|p| {
+                    let socket = work.target(&p);
+                    (p, socket)
+                });
                 if next.is_none() && (lingered || work.closed.is_some()) {
                     work.running = false;
                     // Gives the queue's buffer back: an idle connection holds none.
@@ -290,10 +336,10 @@ impl Client {
                 }
                 (next, work.closed)
             };
-            let packet = match next {
-                (Some(packet), _) => {
+            let (packet, socket) = match next {
+                (Some(next), _) => {
                     lingered = false;
-                    packet
+                    next
                 }
                 (None, None) if !lingered => {
                     // Empty: once, the other tasks run first (this connection's engine task
@@ -306,14 +352,14 @@ impl Client {
                     // The connection closed while packets were queued: they ran, now the
                     // sockets disconnect.
                     self.close_all(reason).await;
-                    self.done.set();
+                    self.finish();
                     return;
                 }
                 (None, None) => return,
             };
             // Pinned here, in the drainer's own state: handed on by reference, the (large)
             // handling future is never moved.
-            let handling = self.handle(packet);
+            let handling = self.handle(packet, socket);
             tokio::pin!(handling);
             if !self.run_one(handling).await {
                 return;
@@ -342,7 +388,7 @@ impl Client {
                 let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
                 let closing = async {
                     self.close_all(reason).await;
-                    self.done.set();
+                    self.finish();
                 };
                 tokio::join!(handling, closing);
                 {
@@ -383,7 +429,7 @@ impl Client {
         let client = self.clone();
         run_now_or_spawn(Box::pin(async move {
             client.close_all(reason).await;
-            client.done.set();
+            client.finish();
         }));
     }
 
@@ -412,16 +458,18 @@ impl Client {
         }
     }
 
-    async fn handle(self: &Arc<Self>, packet: Packet) {
+    /// Handles `packet`; `socket` is its namespace's socket, looked up when it was taken from
+    /// the queue (see [`Work::target`]).
+    async fn handle(self: &Arc<Self>, packet: Packet, socket: Option<Socket>) {
         let Packet { ns, data } = packet;
         match data {
             PacketData::Connect(auth) => self.connect(&ns, auth).await,
             PacketData::Disconnect => {
-                if let Some(s) = self.socket(&ns) {
+                if let Some(s) = socket {
                     s.on_close(DisconnectReason::ClientNamespaceDisconnect).await;
                 }
             }
-            PacketData::Event { event, payload, ack } => match self.socket(&ns) {
+            PacketData::Event { event, payload, ack } => match socket {
                 Some(s) => s.dispatch(event, payload, ack).await,
                 None => {
                     tracing::debug!(sid = self.conn.sid(), %ns, "event for a namespace not joined")
@@ -447,5 +495,13 @@ impl Client {
         };
         let handshake = self.request.handshake(auth);
         namespace.connect(self, handshake).await;
+    }
+}
+
+impl Drop for Client {
+    /// A client nothing refers to anymore (its connection never reported a close, as an
+    /// in-process test connection given up on) has nothing left to run: it counts as finished.
+    fn drop(&mut self) {
+        self.finish();
     }
 }

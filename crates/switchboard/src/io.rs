@@ -1,7 +1,7 @@
 //! The server: namespaces, the engine handler, and server-wide operators.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use switchboard_proto::Str;
 use switchboard_proto::socket::{JsonParser, Parser, Payload};
 
 use crate::bundle::ClientBundle;
-use crate::client::Client;
+use crate::client::{Client, Inbound};
 use crate::conn::ConnRef;
 use crate::extract::States;
 use crate::handler::{Handler, Middleware};
@@ -33,9 +33,6 @@ mod handler;
 
 pub use handler::{IoHandler, IoSession};
 
-/// A session id as a map key, kept inline.
-type SessionKey = switchboard_adapter::SocketId;
-
 pub(crate) struct IoInner {
     config: SocketIoConfig,
     parser: Arc<dyn Parser>,
@@ -45,10 +42,12 @@ pub(crate) struct IoInner {
     namespaces: Mutex<HashMap<String, Namespace>>,
     // Dynamic parents, in registration order.
     parents: Mutex<Vec<ParentNamespace>>,
-    // Engine session id → client. Written on connect/disconnect, read for every message, so
-    // a fast hash (session ids are random). Keyed by an inline id (session ids are as short
-    // as socket ids): no allocation per connection.
-    clients: Mutex<HashMap<SessionKey, Arc<Client>, foldhash::fast::RandomState>>,
+    // How many clients have not finished disconnecting their sockets: `close` waits for
+    // none. A count, not a registry: the engine's session map is the one registry of
+    // connections, and each session owns its client (`IoSession`).
+    live: AtomicUsize,
+    // Wakes `close` when `live` drops to zero. Owned by the server; `close` is its only waiter.
+    all_finished: tokio::sync::Notify,
     closing: AtomicBool,
     // Set once by `close`; `serve` watches it to stop accepting.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -137,22 +136,33 @@ impl IoInner {
         self: &Arc<Self>,
         conn: ConnRef,
         request: RequestSource,
-    ) -> Option<Arc<Client>> {
+    ) -> Option<Inbound> {
         if self.closing.load(Ordering::SeqCst) {
             conn.close(EngineReason::ServerShuttingDown);
             return None;
         }
-        let sid = SessionKey::from(conn.sid());
-        let client = Client::spawn(conn, request, self);
-        // Kept by id too, for `close` and for the engine's disconnect.
-        lock(&self.clients).insert(sid, client.clone());
-        Some(client)
+        self.live.fetch_add(1, Ordering::SeqCst);
+        Some(Client::spawn(conn, request, self))
     }
 
-    pub(crate) fn on_close(&self, sid: &str, reason: EngineReason) {
-        let client = lock(&self.clients).remove(sid);
-        if let Some(client) = client {
-            client.on_close(reason.into());
+    /// A client finished disconnecting its sockets (once per client).
+    pub(crate) fn client_finished(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.all_finished.notify_waiters();
+        }
+    }
+
+    /// Resolves once no client is left to finish.
+    async fn all_clients_finished(&self) {
+        loop {
+            let finished = self.all_finished.notified();
+            tokio::pin!(finished);
+            // Registered before looking: the last client finishing after the look wakes it.
+            finished.as_mut().enable();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            finished.await;
         }
     }
 }
@@ -232,7 +242,8 @@ impl SocketIoBuilder {
             states: Arc::new(self.states),
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
-            clients: Mutex::new(HashMap::default()),
+            live: AtomicUsize::new(0),
+            all_finished: tokio::sync::Notify::new(),
             closing: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
             serving: tokio::sync::watch::Sender::new(0),
@@ -475,21 +486,14 @@ impl SocketIo {
     /// clean `transport close` rather than a refused connection.
     pub async fn close(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);
-        let clients: Vec<Arc<Client>> = lock(&self.inner.clients).values().cloned().collect();
-        let done: Vec<_> = clients.iter().map(|c| c.done()).collect();
-        for client in clients {
-            client.conn().close(EngineReason::ServerShuttingDown);
-        }
+        // Every engine session, joined to a namespace or not, then every connection with a
+        // socket (the engine's, and the in-process ones of `testing`).
         self.engine.close();
         let namespaces: Vec<Namespace> = lock(&self.inner.namespaces).values().cloned().collect();
         for ns in namespaces {
             ns.shut_down().await;
         }
-        let all_done = async {
-            for d in done {
-                d.await;
-            }
-        };
+        let all_done = self.inner.all_clients_finished();
         if tokio::time::timeout(Self::CLOSE_GRACE, all_done).await.is_err() {
             tracing::warn!("close: disconnect handlers still running after the grace period");
         }

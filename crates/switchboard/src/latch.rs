@@ -9,7 +9,12 @@ use tokio::sync::oneshot;
 
 /// Set once, awaited by any number of tasks. Unlike a `watch` channel (a few hundred bytes of
 /// shared state each), a latch nobody waits on is a lock and one word (two words in all):
-/// every connection and every socket has one, and almost none is ever awaited.
+/// every socket has one, and almost none is ever awaited.
+///
+/// Hand-written, and kept because the benchmark shows it pays in idle memory: tokio's
+/// `SetOnce<()>` is 40 bytes (a `Notify` inside), 24 more per socket; this latch's last step,
+/// 32 to 16 bytes (then in the client and the socket), lowered idle RSS per WebSocket
+/// connection from 3.36 to 3.31 KiB at 19000 clients.
 #[derive(Debug, Default)]
 pub(crate) struct Latch {
     // `None`: not set, and nobody waits (most latches, all their life). Locked for a push or
@@ -100,5 +105,7 @@ mod tests {
         first.set();
         tokio::time::timeout(std::time::Duration::from_secs(5), first.wait()).await.unwrap();
         assert_eq!(std::mem::size_of::<Latch>(), 16);
+        // What it saves over the standard one (see the type's why-comment).
+        assert_eq!(std::mem::size_of::<tokio::sync::SetOnce<()>>(), 40);
     }
 }

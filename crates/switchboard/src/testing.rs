@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -34,10 +34,9 @@ use switchboard_proto::socket::{
 };
 use tokio::sync::mpsc;
 
-use crate::client::Client;
+use crate::client::{Client, Inbound};
 use crate::conn::Conn;
 use crate::handshake::RequestSource;
-use crate::io::IoInner;
 use crate::{AckResponse, EmitError, RequestParts, SocketIo};
 
 /// Why a [`TestClient`] call failed.
@@ -95,7 +94,9 @@ struct TestConn {
     tx: mpsc::UnboundedSender<Message>,
     // Set once when the connection closes; the client's waits end on it.
     closed: tokio::sync::watch::Sender<bool>,
-    io: Weak<IoInner>,
+    // The client this connection carries, told of the close as the engine's session task
+    // tells it; set once, right after the client is made.
+    client: OnceLock<Weak<Client>>,
 }
 
 impl Conn for TestConn {
@@ -129,8 +130,8 @@ impl Conn for TestConn {
 
     fn close(&self, reason: EngineReason) {
         if !self.closed.send_replace(true) {
-            if let Some(io) = self.io.upgrade() {
-                io.on_close(&self.sid, reason);
+            if let Some(client) = self.client.get().and_then(Weak::upgrade) {
+                client.on_close(reason.into());
             }
         }
     }
@@ -168,7 +169,10 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// ```
 pub struct TestClient {
     conn: Arc<TestConn>,
-    client: Arc<Client>,
+    // The server side of the connection, as the engine's session task would own it; behind a
+    // lock only because sends take `&self` here. Only the test's task locks it, never across
+    // an await.
+    inbound: std::sync::Mutex<Inbound>,
     ns: Str,
     id: String,
     parser: Arc<dyn Parser>,
@@ -202,18 +206,19 @@ impl TestClient {
             sid,
             tx,
             closed: tokio::sync::watch::Sender::new(false),
-            io: Arc::downgrade(io.inner()),
+            client: OnceLock::new(),
         });
         let parts =
             RequestParts::new(http::Uri::from_static("/socket.io/?EIO=4&transport=websocket"));
-        let client = io
+        let inbound = io
             .inner()
             .on_conn(conn.clone(), RequestSource::Parts(Box::new(parts)))
             .ok_or(TestError::Closed)?;
+        let _ = conn.client.set(Arc::downgrade(inbound.client()));
         let parser = io.inner().parser().clone();
         let mut this = TestClient {
             conn,
-            client,
+            inbound: std::sync::Mutex::new(inbound),
             ns: Str::from(ns),
             id: String::new(),
             decoder: parser.decoder(),
@@ -323,8 +328,10 @@ impl TestClient {
     }
 
     fn send(&self, packet: &Packet) {
+        // Nothing panics while it is held, so a poisoned lock is usable.
+        let mut inbound = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
         for message in self.parser.encode(packet) {
-            self.client.on_message(message);
+            inbound.on_message(message);
         }
     }
 

@@ -34,7 +34,7 @@ impl Handler for Recorder {
     fn on_connect(&self, socket: Arc<Socket>) {
         let _ = self.seen.send(Seen::Connect(socket.id().to_string()));
     }
-    fn on_message(&self, _: &(), socket: &Arc<Socket>, message: Message) {
+    fn on_message(&self, _: &mut (), socket: &Arc<Socket>, message: Message) {
         let _ = self.seen.send(Seen::Message(socket.id().to_string(), message.clone()));
         if self.echo {
             let _ = socket.send(message);
@@ -43,7 +43,7 @@ impl Handler for Recorder {
     fn on_disconnect(&self, _: (), socket: &Arc<Socket>, reason: DisconnectReason) {
         let _ = self.seen.send(Seen::Disconnect(socket.id().to_string(), reason));
     }
-    fn on_upgrade(&self, _: &(), socket: &Arc<Socket>) {
+    fn on_upgrade(&self, _: &mut (), socket: &Arc<Socket>) {
         let _ = self.seen.send(Seen::Upgrade(socket.id().to_string()));
     }
 }

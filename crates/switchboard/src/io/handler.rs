@@ -5,7 +5,7 @@ use std::sync::Arc;
 use switchboard_engine::{DisconnectReason as EngineReason, Message};
 
 use super::IoInner;
-use crate::client::Client;
+use crate::client::Inbound;
 use crate::handshake::RequestSource;
 
 /// The engine's handler: forwards sessions to the Socket.IO layer.
@@ -23,8 +23,9 @@ impl std::fmt::Debug for IoHandler {
     }
 }
 
-/// What the Socket.IO layer keeps for one engine session: its client connection (opaque).
-pub struct IoSession(Option<Arc<Client>>);
+/// What the Socket.IO layer keeps for one engine session: its client connection and the
+/// decoder of its messages (opaque). Owned by the engine's session task, lent to each call.
+pub struct IoSession(Option<Inbound>);
 
 impl std::fmt::Debug for IoSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,27 +43,29 @@ impl switchboard_engine::Handler for IoHandler {
 
     fn on_message(
         &self,
-        session: &IoSession,
+        session: &mut IoSession,
         _socket: &Arc<switchboard_engine::Socket>,
         message: Message,
     ) {
-        if let Some(client) = &session.0 {
-            client.on_message(message);
+        if let Some(inbound) = &mut session.0 {
+            inbound.on_message(message);
         }
     }
 
     fn on_disconnect(
         &self,
-        _session: IoSession,
-        socket: &Arc<switchboard_engine::Socket>,
+        session: IoSession,
+        _socket: &Arc<switchboard_engine::Socket>,
         reason: EngineReason,
     ) {
-        self.0.on_close(socket.id().as_str(), reason);
+        if let Some(inbound) = session.0 {
+            inbound.client().on_close(reason.into());
+        }
     }
 
-    fn on_upgrade(&self, session: &IoSession, _socket: &Arc<switchboard_engine::Socket>) {
-        if let Some(client) = &session.0 {
-            client.on_upgrade();
+    fn on_upgrade(&self, session: &mut IoSession, _socket: &Arc<switchboard_engine::Socket>) {
+        if let Some(inbound) = &session.0 {
+            inbound.client().on_upgrade();
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, SendError, TransportKind};
 use tokio::sync::mpsc;
 
+use crate::client::Client;
 use crate::conn::Conn;
-use crate::io::IoInner;
 use crate::{RequestParts, SocketIo};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -17,7 +17,9 @@ pub(crate) struct FakeConn {
     sid: String,
     tx: mpsc::UnboundedSender<Message>,
     closed: Mutex<Option<EngineReason>>,
-    io: Weak<IoInner>,
+    // The client this connection carries, told of the close as the engine would; set once,
+    // right after the client is made.
+    client: std::sync::OnceLock<Weak<Client>>,
     /// What `send_encoded_volatile` sees; tests clear it to make the transport busy.
     pub(crate) writable: std::sync::atomic::AtomicBool,
     transport: TransportKind,
@@ -59,8 +61,8 @@ impl Conn for FakeConn {
         let first = self.closed.lock().unwrap().replace(reason).is_none();
         // As the engine does: the handler's on_disconnect follows a close.
         if first {
-            if let Some(io) = self.io.upgrade() {
-                io.on_close(&self.sid, reason);
+            if let Some(client) = self.client.get().and_then(Weak::upgrade) {
+                client.on_close(reason.into());
             }
         }
     }
@@ -73,7 +75,9 @@ impl Conn for FakeConn {
 /// One fake client connection.
 pub(crate) struct Peer {
     pub(crate) conn: Arc<FakeConn>,
-    client: Option<Arc<crate::client::Client>>,
+    // The server side, as the engine's session task would own it; locked because `send`
+    // takes `&self`. Only the test's task locks it.
+    inbound: Option<Mutex<crate::client::Inbound>>,
     rx: mpsc::UnboundedReceiver<Message>,
 }
 
@@ -82,8 +86,8 @@ impl FakeConn {
     pub(crate) fn close_from_client(&self) {
         let first = self.closed.lock().unwrap().replace(EngineReason::TransportClose).is_none();
         if first {
-            if let Some(io) = self.io.upgrade() {
-                io.on_close(&self.sid, EngineReason::TransportClose);
+            if let Some(client) = self.client.get().and_then(Weak::upgrade) {
+                client.on_close(EngineReason::TransportClose.into());
             }
         }
     }
@@ -107,28 +111,31 @@ impl Peer {
             sid,
             tx,
             closed: Mutex::new(None),
-            io: Arc::downgrade(io.inner()),
+            client: std::sync::OnceLock::new(),
             writable: std::sync::atomic::AtomicBool::new(true),
             transport,
         });
-        let client = io.inner().on_conn(
+        let inbound = io.inner().on_conn(
             conn.clone(),
             crate::handshake::RequestSource::Parts(Box::new(RequestParts::new(
                 uri.parse().unwrap(),
             ))),
         );
-        Peer { conn, client, rx }
+        if let Some(inbound) = &inbound {
+            let _ = conn.client.set(Arc::downgrade(inbound.client()));
+        }
+        Peer { conn, inbound: inbound.map(Mutex::new), rx }
     }
 
     pub(crate) fn send(&self, text: &str) {
-        if let Some(client) = &self.client {
-            client.on_message(Message::Text(text.into()));
+        if let Some(inbound) = &self.inbound {
+            inbound.lock().unwrap().on_message(Message::Text(text.into()));
         }
     }
 
     pub(crate) fn send_bin(&self, bytes: &[u8]) {
-        if let Some(client) = &self.client {
-            client.on_message(Message::Binary(bytes.to_vec().into()));
+        if let Some(inbound) = &self.inbound {
+            inbound.lock().unwrap().on_message(Message::Binary(bytes.to_vec().into()));
         }
     }
 

@@ -121,3 +121,33 @@ async fn close_is_not_held_back_by_a_pending_ack() {
         [Seen::Ack("disconnected".into()), Seen::Disconnect("server shutting down".into(), 0)]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_disconnect_handlers_and_not_for_clients_given_up() {
+    let io = SocketIo::new(Default::default());
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    io.on_connection(move |socket: Socket| {
+        let release = release_rx.clone();
+        async move {
+            socket.on_disconnect(move |_s: Socket, _r: DisconnectReason| {
+                let mut release = release.clone();
+                async move {
+                    let _ = release.wait_for(|r| *r).await;
+                }
+            });
+        }
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    // A connection that never joined and was given up: it holds nothing back.
+    drop(Peer::connect(&io));
+    let closing = tokio::spawn({
+        let io = io.clone();
+        async move { io.close().await }
+    });
+    // Well within the grace period: the disconnect handler still waits, so close does too.
+    tokio::time::sleep(SocketIo::CLOSE_GRACE / 2).await;
+    assert!(!closing.is_finished());
+    release_tx.send_replace(true);
+    tokio::time::timeout(SocketIo::CLOSE_GRACE / 4, closing).await.unwrap().unwrap();
+}
