@@ -12,6 +12,7 @@ use switchboard_adapter::{
 use switchboard_proto::socket::{EventName, Packet, Payload};
 use tokio::sync::mpsc;
 
+use crate::acks;
 use crate::adapter::{RedisAdapter, RedisAdapterError};
 use crate::incoming::socket_from_mp;
 use crate::protocol::{kind, opts_to_mp, packet_to_mp, room_list, uid};
@@ -142,7 +143,7 @@ impl Adapter for RedisAdapter {
             }
             let setup = self.inner.ready()?;
             let id = uid();
-            let mut remote = self.inner.expect(&id);
+            let remote = self.inner.expect(&id);
             let wire = packet_to_mp(&packet).unwrap_or(Mp::Nil);
             let request = map(vec![
                 ("uid", Mp::from(self.inner.uid.as_str())),
@@ -154,7 +155,7 @@ impl Adapter for RedisAdapter {
             let published = self.inner.publish_mp(setup.channels.request.clone(), &request);
             let timeout = opts.flags.timeout.unwrap_or(self.inner.options.requests_timeout);
             // Unbounded: the local count plus one answer per local socket.
-            let (local_tx, mut local_rx) = mpsc::unbounded_channel();
+            let (local_tx, local_rx) = mpsc::unbounded_channel();
             let local = self.inner.local.broadcast_with_ack(packet, opts, local_tx).await;
             let servers = match published {
                 Ok(()) => self.inner.count(setup).await.unwrap_or(1),
@@ -165,47 +166,7 @@ impl Adapter for RedisAdapter {
             // once, the total count once every node sent its own; ends when all answered or
             // at the timeout.
             tokio::spawn(async move {
-                let relay = async {
-                    let (mut counts, mut total, mut answered, mut announced) = (0, 0, 0, false);
-                    let mut local_open = true;
-                    loop {
-                        if counts >= servers && !announced {
-                            let _ = responses.send(AckEvent::Expected(total));
-                            announced = true;
-                        }
-                        if announced && answered >= total {
-                            return;
-                        }
-                        let event = if local_open {
-                            tokio::select! {
-                                e = local_rx.recv() => {
-                                    local_open = e.is_some();
-                                    e
-                                }
-                                m = remote.recv() => match m {
-                                    Some(m) => remote_event(&m),
-                                    None => return,
-                                },
-                            }
-                        } else {
-                            match remote.recv().await {
-                                Some(m) => remote_event(&m),
-                                None => return,
-                            }
-                        };
-                        match event {
-                            Some(AckEvent::Expected(n)) => {
-                                counts += 1;
-                                total += n;
-                            }
-                            Some(AckEvent::Response { socket, payload }) => {
-                                answered += 1;
-                                let _ = responses.send(AckEvent::Response { socket, payload });
-                            }
-                            _ => {}
-                        }
-                    }
-                };
+                let relay = acks::relay(servers, local_rx, remote, responses, remote_event);
                 let _ = tokio::time::timeout(timeout, relay).await;
                 inner.forget(&id);
             });

@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+mod acks;
 mod adapter;
 mod cluster;
 mod config;

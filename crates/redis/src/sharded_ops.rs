@@ -8,6 +8,7 @@ use switchboard_adapter::{
 use switchboard_proto::socket::{EventName, Packet, Payload};
 use tokio::sync::mpsc;
 
+use crate::acks;
 use crate::adapter::RedisAdapterError;
 use crate::incoming::socket_from_mp;
 use crate::protocol::{opts_to_mp, packet_to_mp};
@@ -102,7 +103,7 @@ impl Adapter for ShardedAdapter {
             }
             let setup = self.inner.ready()?;
             let id = random_id();
-            let mut remote = self.inner.expect(&id);
+            let remote = self.inner.expect(&id);
             let data = map(vec![
                 ("packet", packet_to_mp(&packet).unwrap_or(Mp::Nil)),
                 ("requestId", Mp::from(id.as_str())),
@@ -111,7 +112,7 @@ impl Adapter for ShardedAdapter {
             let published = self.inner.publish_op(setup, mt::BROADCAST, data);
             let timeout = opts.flags.timeout.unwrap_or(self.inner.options.requests_timeout);
             // Unbounded: the local count plus one answer per local socket.
-            let (local_tx, mut local_rx) = mpsc::unbounded_channel();
+            let (local_tx, local_rx) = mpsc::unbounded_channel();
             let local = self.inner.local.broadcast_with_ack(packet, opts, local_tx).await;
             let servers = match published {
                 Ok(()) => self.inner.count(setup).await.unwrap_or(1),
@@ -120,44 +121,7 @@ impl Adapter for ShardedAdapter {
             let inner = self.inner.clone();
             // Merges the counts and answers of every node (see the pub/sub adapter).
             tokio::spawn(async move {
-                let relay = async {
-                    let (mut counts, mut total, mut answered, mut announced, mut local_open) =
-                        (0, 0, 0, false, true);
-                    loop {
-                        if counts >= servers && !announced {
-                            let _ = responses.send(AckEvent::Expected(total));
-                            announced = true;
-                        }
-                        if announced && answered >= total {
-                            return;
-                        }
-                        let event = if local_open {
-                            tokio::select! {
-                                e = local_rx.recv() => {
-                                    local_open = e.is_some();
-                                    e
-                                }
-                                m = remote.recv() => match m { Some(m) => remote_event(&m), None => return },
-                            }
-                        } else {
-                            match remote.recv().await {
-                                Some(m) => remote_event(&m),
-                                None => return,
-                            }
-                        };
-                        match event {
-                            Some(AckEvent::Expected(n)) => {
-                                counts += 1;
-                                total += n;
-                            }
-                            Some(AckEvent::Response { socket, payload }) => {
-                                answered += 1;
-                                let _ = responses.send(AckEvent::Response { socket, payload });
-                            }
-                            _ => {}
-                        }
-                    }
-                };
+                let relay = acks::relay(servers, local_rx, remote, responses, remote_event);
                 let _ = tokio::time::timeout(timeout, relay).await;
                 inner.forget(&id);
             });
