@@ -5,9 +5,8 @@
 //! The suite is installed once into `target/autobahn/site` (`pip install --target`); its
 //! report goes to `target/autobahn/report` (`index.html` for a person).
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -114,16 +113,6 @@ fn python27() -> Result<PathBuf> {
     )
 }
 
-/// A running echo server, killed when dropped.
-struct Echo(Child);
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the suite and checks it; fails on any difference from the expectation file.
 pub(crate) fn run(root: &Path) -> Result<()> {
     let expected = parse_expected(
@@ -142,23 +131,8 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     }
     cmd::run(cmd::cargo(root).args(["build", "-p", "switchboard-engine", "--example", "ws_echo"]))?;
     let bin = crate::test::target_dir(root)?.join("debug/examples/ws_echo");
-    let mut child = Command::new(&bin)
-        .args(["--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().context("the echo server's stdout")?;
-    let echo = Echo(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("the echo server printed `{}`", line.trim()))?;
+    let echo = cmd::serve_on_free_port(&bin)?;
+    let port = echo.port;
     let report = work.join("report");
     let _ = std::fs::remove_dir_all(&report);
     let spec = format!(

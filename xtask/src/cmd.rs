@@ -1,8 +1,9 @@
 //! Running child processes: echo the command line, inherit stdio, report failures clearly.
 
 use std::ffi::OsStr;
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -72,6 +73,49 @@ pub(crate) fn exit_code_of(mut cmd: Command) -> Result<ExitCode> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+/// A server started by [`serve_on_free_port`], killed (and reaped) when dropped.
+pub(crate) struct Server {
+    child: Child,
+    /// The port it printed.
+    pub(crate) port: u16,
+}
+
+impl Server {
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program --port 0` and reads the port from the first line it prints
+/// (`listening on http://127.0.0.1:PORT`).
+pub(crate) fn serve_on_free_port(program: &Path) -> Result<Server> {
+    let mut child = Command::new(program)
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    // From here on the guard kills it, whatever fails.
+    let mut server = Server { child, port: 0 };
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    server.port =
+        line.trim().rsplit(':').next().and_then(|p| p.parse().ok()).with_context(|| {
+            format!("{} printed `{}`, not its address", program.display(), line.trim())
+        })?;
+    Ok(server)
 }
 
 /// Whether `program` can be found on `PATH`.

@@ -3,9 +3,8 @@
 //! (default 1); fails unless its RSS is back within 10 % of what it was after the first round
 //! and every connection's file is closed (`switchboard-bench soak`).
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -24,39 +23,13 @@ pub(crate) fn minutes(args: &[String]) -> Result<u64> {
     }
 }
 
-/// The server under test, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the soak for `minutes`.
 pub(crate) fn run(root: &Path, minutes: u64) -> Result<()> {
     cmd::run(cmd::cargo(root).args(["build", "-p", "switchboard", "--example", "conformance"]))?;
     cmd::run(cmd::cargo(root).args(["build", "-p", "switchboard-bench"]))?;
     let debug = crate::test::target_dir(root)?.join("debug");
-    let mut child = Command::new(debug.join("examples/conformance"))
-        .args(["--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the protocol test server")?;
-    let stdout = child.stdout.take().context("the server's stdout")?;
-    let pid = child.id();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("the server printed `{}`", line.trim()))?;
+    let server = cmd::serve_on_free_port(&debug.join("examples/conformance"))?;
+    let (port, pid) = (server.port, server.pid());
     let mut soak = Command::new(debug.join("switchboard-bench"));
     soak.args(["soak", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--server-pid", &pid.to_string()])
