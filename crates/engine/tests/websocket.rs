@@ -234,23 +234,8 @@ async fn outgoing_frames_are_bounded_by_the_write_buffer_only() {
 #[tokio::test]
 async fn a_stream_ended_without_a_close_frame_is_a_transport_close() {
     let mut server = start(config()).await;
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let req = format!(
-        "GET {PATH}?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
-         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    // Read until the open packet has arrived, so nothing unread makes the kernel send a reset.
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains("maxPayload") {
-        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
-            .await
-            .expect("the open packet in time")
-            .unwrap();
-        assert!(n > 0, "connection closed before the open packet");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    // The open packet is read, so nothing unread makes the kernel send a reset.
+    let mut tcp = raw_session(server.addr).await;
     // A FIN, no close frame.
     tcp.shutdown().await.unwrap();
     let sid = match server.next().await {
