@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
+mod cluster;
+
 use crate::host::{DamonPause, Steal, loadavg, machine, today};
 use crate::report::{self, Samples};
 use crate::results::Outcome;
@@ -203,47 +205,6 @@ fn start_server_with(opts: &Options, name: &str, extra: &[String]) -> Result<Ser
     Ok(Server { child, port })
 }
 
-/// A Redis server of a cross-node step, on a free port of 127.0.0.1, with no persistence;
-/// killed when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a Redis server pinned beside the servers, and waits until it accepts connections.
-fn start_redis(opts: &Options) -> Result<Redis> {
-    // A free port: the kernel's pick, released just before Redis binds it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut cmd = taskset(opts.server_cpu);
-    cmd.arg(&opts.redis_server)
-        .args(["--port", &s(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().with_context(|| {
-        format!("starting {} (apt-get install redis-server)", opts.redis_server.display())
-    })?;
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait()? {
-            bail!("redis-server exited ({status}) before accepting connections");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("redis-server did not accept connections on port {port} within 10 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Ok(Redis { child, port })
-}
-
 /// Runs the generator against the server on `port` with `args`, the CPU time of `pids`
 /// (comma-separated) counted as the server's; gives the outcomes it printed.
 fn run_gen(opts: &Options, port: u16, pids: &str, args: &[String]) -> Result<Vec<Outcome>> {
@@ -392,7 +353,7 @@ fn measure(
                 step.args.iter().map(|a| if a == PID { pid.clone() } else { a.clone() }).collect();
             run_gen(opts, srv.port, &pid, &args)
         }),
-        Some(adapter) => measure_cluster(opts, step, name, adapter),
+        Some(adapter) => cluster::measure(opts, step, name, adapter),
     };
     match res {
         Ok(outcomes) => {
@@ -409,22 +370,6 @@ fn measure(
             log.push(msg);
         }
     }
-}
-
-/// A cross-node step: a Redis server, two `name` nodes on its `adapter`; the receivers on
-/// the second node, the broadcasts sent to the first.
-fn measure_cluster(opts: &Options, step: &Step, name: &str, adapter: &str) -> Result<Vec<Outcome>> {
-    let redis = start_redis(opts)?;
-    let extra =
-        [s("--redis"), format!("redis://127.0.0.1:{}", redis.port), s("--adapter"), s(adapter)];
-    let (a, b) = (start_server_with(opts, name, &extra)?, start_server_with(opts, name, &extra)?);
-    let pids = format!("{},{}", a.child.id(), b.child.id());
-    let mut args = step.args.clone();
-    args.extend([s("--trigger-addr"), format!("127.0.0.1:{}", a.port), s("--adapter"), s(adapter)]);
-    let mut with_redis = vec![s("--redis-pid"), s(redis.child.id())];
-    // `gen` options come before the scenario's name.
-    with_redis.extend(args);
-    run_gen(opts, b.port, &pids, &with_redis)
 }
 
 /// Whether a fixed `rate` is so far past `name`'s saturation that it would only measure the
