@@ -199,9 +199,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         let built = report.step("build examples", || {
             passed_if(cmd::cargo(root).args(["build", "--workspace", "--examples", "--bins"]))
         });
-        // The browser tests drive the Debian `chromium` package.
-        report.step("apt: chromium", || {
-            apt::ensure_apt(&["chromium"])?;
+        // The browser tests drive the Debian `chromium` package; the TLS test makes its
+        // certificate with the `openssl` command.
+        report.step("apt: chromium, openssl", || {
+            apt::ensure_apt(&["chromium", "openssl"])?;
             Ok(Outcome::Passed)
         });
         if !npm_ok {

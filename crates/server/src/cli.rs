@@ -137,6 +137,12 @@ pub(crate) struct ServeArgs {
     /// 429 [default: 0, no limit].
     #[arg(long, env = "SWITCHBOARD_HANDSHAKES_PER_IP", value_name = "N")]
     pub(crate) handshakes_per_ip: Option<u32>,
+    /// Serve HTTPS and WSS with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 #[cfg(test)]

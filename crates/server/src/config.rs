@@ -36,6 +36,8 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     handshakes_per_ip: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -98,6 +100,15 @@ pub(crate) struct Config {
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) handshakes_per_ip: Option<NonZeroU32>,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS and WSS.
+    pub(crate) tls: Option<TlsFiles>,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl Config {
@@ -124,6 +135,11 @@ impl Config {
                  is not available yet)"
             );
         }
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together: give both, or neither"),
+        };
         let secret = args.jwt_secret.or(file.jwt_secret);
         let public_key = args.jwt_public_key.or(file.jwt_public_key);
         let algorithm = args.jwt_algorithm.or(file.jwt_algorithm);
@@ -205,6 +221,7 @@ impl Config {
                 .handshakes_per_ip
                 .or(file.handshakes_per_ip)
                 .and_then(NonZeroU32::new),
+            tls,
         })
     }
 }
@@ -233,6 +250,17 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Human);
         assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
         assert_eq!(c.presence_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let f = file("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n");
+        let c = Config::resolve(ServeArgs::default(), f).unwrap();
+        let files = TlsFiles { cert: "c.pem".into(), key: "k.pem".into() };
+        assert_eq!(c.tls, Some(files));
+        let err = Config::resolve(ServeArgs::default(), file("tls_cert = \"c.pem\"\n"));
+        assert!(format!("{:#}", err.unwrap_err()).contains("go together"));
+        assert_eq!(Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap().tls, None);
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod limits;
 mod notify;
 mod server;
 mod store;
+mod tls;
 mod web;
 
 use std::io::IsTerminal;
@@ -35,7 +36,18 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, whatever RUST_BACKTRACE says: the cause chain, no backtrace.
+            eprintln!("switchboard: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     let cli::Command::Serve(args) = cli.into_command();
     let config = config::Config::load(args)?;

@@ -1,7 +1,6 @@
 //! Binding, wiring and graceful shutdown.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +10,8 @@ use axum::routing::post;
 use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use switchboard_engine::{Cors, HandshakeRate, Limits};
 use tokio::net::TcpListener;
+
+use crate::tls::PeerAddr;
 
 use crate::app::{App, AppInner, AppSlot};
 use crate::auth::Authenticator;
@@ -84,6 +85,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 
+    // Bad certificate files stop the start with one clear line, before anything listens.
+    let tls = match &config.tls {
+        Some(files) => Some(crate::tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
     let signals = Signals::install().context("cannot install the signal handlers")?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
@@ -91,7 +97,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // Exactly one line on stdout, flushed now: scripts and tests read the port from it.
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "Switchboard listening on http://{addr}")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    writeln!(stdout, "Switchboard listening on {scheme}://{addr}")?;
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%addr, auth = app.auth.mode(), data_dir = %config.data_dir.display(), "listening");
@@ -109,8 +116,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         // WebSockets), so the graceful shutdown does not wait for them.
         shutdown_io.close().await;
     };
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+    let service = router.into_make_service_with_connect_info::<PeerAddr>();
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls)
+                .context("cannot read the bound address")?;
+            Box::pin(axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future())
+        }
+        None => {
+            Box::pin(axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future())
+        }
+    };
     let deadline = async {
         if signalled_rx.await.is_ok() {
             tokio::time::sleep(SHUTDOWN_LIMIT).await;
@@ -137,7 +153,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Puts the client's address in the request as the engine reads it (a plain `SocketAddr`):
 /// the handshake's `address`, and the per-address limits, need it.
-async fn peer_address(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request) -> Request {
+async fn peer_address(
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    mut req: Request,
+) -> Request {
     req.extensions_mut().insert(peer);
     req
 }

@@ -20,7 +20,7 @@ export function cleanup(dir) {
 
 /**
  * Starts `$SWITCHBOARD_SERVER_BIN --port <port> --data-dir <dir> ...args` and resolves once it
- * printed `Switchboard listening on http://127.0.0.1:PORT`.
+ * printed `Switchboard listening on http://127.0.0.1:PORT` (or `https://` with `--tls-cert`).
  */
 export async function startApp({ port = 0, dataDir, args = [], env = {} } = {}) {
   const bin = process.env.SWITCHBOARD_SERVER_BIN;
@@ -40,10 +40,10 @@ export async function startApp({ port = 0, dataDir, args = [], env = {} } = {}) 
     const timer = setTimeout(() => reject(new Error(`server did not start within 15 s: ${stderr}`)), 15_000);
     const lines = createInterface({ input: child.stdout });
     lines.on("line", (line) => {
-      const m = /^Switchboard listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
+      const m = /^Switchboard listening on (https?):\/\/127\.0\.0\.1:(\d+)$/.exec(line);
       if (m) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve({ scheme: m[1], port: Number(m[2]) });
       }
     });
     child.once("exit", (code) => {
@@ -53,8 +53,8 @@ export async function startApp({ port = 0, dataDir, args = [], env = {} } = {}) 
   });
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
-    port: bound,
-    url: `http://127.0.0.1:${bound}`,
+    port: bound.port,
+    url: `${bound.scheme}://127.0.0.1:${bound.port}`,
     dataDir: dir,
     child,
     stderr: () => stderr,
