@@ -155,9 +155,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     }
 
     // The Redis adapter's integration tests and the cluster e2e start their own
-    // redis-server (Debian's package) on a free port.
-    report.step("apt: redis-server", || {
-        apt::ensure_apt(&["redis-server"])?;
+    // redis-server (Debian's package) on a free port; the server's PostgreSQL store tests
+    // start their own PostgreSQL (as the `postgres` user when run as root).
+    report.step("apt: redis-server, postgresql", || {
+        apt::ensure_apt(&["redis-server", "postgresql"])?;
         Ok(Outcome::Passed)
     });
 

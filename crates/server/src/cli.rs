@@ -57,8 +57,13 @@ pub(crate) struct ServeArgs {
     /// Directory of the SQLite database (created if missing) [default: ./data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Redis URL for cluster mode. Refused while the chat store is SQLite: a node's history,
-    /// presence and unread counts would be its own, so a cluster needs a shared store first.
+    /// The database: `sqlite://PATH` (a file, created if missing) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` (shared by the nodes of a cluster)
+    /// [default: sqlite://DATA_DIR/switchboard.db].
+    #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
+    pub(crate) database: Option<String>,
+    /// Redis URL for cluster mode. Refused for now: besides a shared store (`--database
+    /// postgres://...`), a cluster of the binary needs presence and events across nodes.
     #[arg(long, env = "SWITCHBOARD_REDIS", value_name = "URL")]
     pub(crate) redis: Option<String>,
     /// The Redis adapter of cluster mode (with `--redis`): `redis` (pub/sub), `sharded`

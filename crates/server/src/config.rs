@@ -17,6 +17,7 @@ struct FileConfig {
     port: Option<u16>,
     host: Option<String>,
     data_dir: Option<PathBuf>,
+    database: Option<String>,
     redis: Option<String>,
     cors_origin: Option<Vec<String>>,
     jwt_secret: Option<String>,
@@ -83,6 +84,8 @@ pub(crate) struct Config {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) data_dir: PathBuf,
+    /// Where the chat store lives.
+    pub(crate) database: Database,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) auth: AuthConfig,
     pub(crate) api_key: Option<String>,
@@ -102,6 +105,54 @@ pub(crate) struct Config {
     pub(crate) handshakes_per_ip: Option<NonZeroU32>,
     /// `--tls-cert` and `--tls-key`: serve HTTPS and WSS.
     pub(crate) tls: Option<TlsFiles>,
+}
+
+/// The database of `--database`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Database {
+    /// A SQLite file (the embedded default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads `sqlite://PATH`, `postgres://…` or `postgresql://…`.
+    fn parse(url: &str) -> anyhow::Result<Database> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                bail!("--database sqlite:// needs a file path, e.g. sqlite://data/switchboard.db");
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        bail!("--database takes sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB")
+    }
+
+    /// The database for logs and errors, without a password.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                // Drop the user info (`user:password@`) of the authority.
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                let rest = match rest[..authority_end].rfind('@') {
+                    Some(at) => &rest[at + 1..],
+                    None => rest,
+                };
+                format!("{scheme}://{rest}")
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
@@ -129,12 +180,17 @@ impl Config {
     fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
         if args.redis.is_some() || file.redis.is_some() {
             bail!(
-                "--redis needs a chat store shared by every node: the SQLite store keeps history, \
-                 presence and unread counts in this node's own file, so nodes joined through \
-                 Redis would disagree; run one node without --redis (a shared PostgreSQL store \
-                 is not available yet)"
+                "--redis needs a chat store shared by every node and presence across nodes; \
+                 the shared store exists (--database postgres://...), cross-node presence and \
+                 events in the binary do not yet: run one node, or several on one PostgreSQL \
+                 database knowing that live events stay on the node that sent them"
             );
         }
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database = match args.database.or(file.database) {
+            Some(url) => Database::parse(&url)?,
+            None => Database::Sqlite(data_dir.join("switchboard.db")),
+        };
         let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -182,7 +238,8 @@ impl Config {
         Ok(Config {
             host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(file.port).unwrap_or(3000),
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            database,
+            data_dir,
             cors_origins: origins,
             auth,
             api_key: args.api_key.or(file.api_key).filter(|k| !k.is_empty()),
@@ -250,6 +307,26 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Human);
         assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
         assert_eq!(c.presence_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn database_urls() {
+        let c = Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.database, Database::Sqlite(PathBuf::from("data/switchboard.db")));
+        let c = Config::resolve(ServeArgs::default(), file("database = \"sqlite:///tmp/a.db\"\n"))
+            .unwrap();
+        assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/a.db")));
+        let url = "postgres://sb:s3cret@db.example:5433/chat?sslmode=disable";
+        let args = ServeArgs { database: Some(url.to_owned()), ..ServeArgs::default() };
+        let c = Config::resolve(args, FileConfig::default()).unwrap();
+        assert_eq!(c.database, Database::Postgres(url.to_owned()));
+        assert_eq!(c.database.describe(), "postgres://db.example:5433/chat?sslmode=disable");
+        assert!(!format!("{:?}", c.database).contains("s3cret"));
+        for bad in ["mysql://x", "sqlite://", "data.db"] {
+            let args = ServeArgs { database: Some(bad.to_owned()), ..ServeArgs::default() };
+            let err = Config::resolve(args, FileConfig::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("--database"), "{bad}: {err:#}");
+        }
     }
 
     #[test]

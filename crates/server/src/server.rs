@@ -16,9 +16,9 @@ use crate::tls::PeerAddr;
 use crate::app::{App, AppInner, AppSlot};
 use crate::auth::Authenticator;
 use crate::chat::presence::{Presence, Typing};
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::limits::Limiter;
-use crate::store::{SqliteStorage, Store};
+use crate::store::{PostgresStorage, SqliteStorage, Store};
 use crate::{chat, notify, web};
 
 /// How long the shutdown may take before the process exits anyway.
@@ -28,9 +28,7 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 /// or SIGTERM.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
-    let storage = SqliteStorage::open(&config.data_dir)
-        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
-    let (store, store_thread) = Store::spawn(storage).context("cannot start the store thread")?;
+    let (store, store_thread) = open_store(&config.database).await?;
 
     let mut io_config = SocketIoConfig::default();
     io_config.client_dist = match config.builtin_client {
@@ -149,6 +147,19 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the database on the store thread; one clear error if it cannot be opened.
+async fn open_store(database: &Database) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
+    let (store, thread) = match database.clone() {
+        Database::Sqlite(path) => Store::open(move || SqliteStorage::open_file(&path)).await,
+        Database::Postgres(url) => Store::open(move || PostgresStorage::connect(&url)).await,
+    }
+    .context("cannot start the store thread")?;
+    let store =
+        store.with_context(|| format!("cannot open the database {}", database.describe()))?;
+    tracing::info!(database = %database.describe(), "store open");
+    Ok((store, thread))
 }
 
 /// Puts the client's address in the request as the engine reads it (a plain `SocketAddr`):

@@ -192,8 +192,12 @@ async fn help_documents_every_option() {
         "--max-connections-per-ip",
         "--handshakes-per-ip",
         "--adapter",
+        "--database",
+        "--tls-cert",
+        "--tls-key",
         "SWITCHBOARD_PORT",
-        "Refused while the chat store is SQLite",
+        "SWITCHBOARD_DATABASE",
+        "Refused for now",
     ] {
         assert!(help.contains(option), "{option} missing from --help:\n{help}");
     }

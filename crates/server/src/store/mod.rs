@@ -1,19 +1,26 @@
-//! Persistence: the [`Storage`] trait (synchronous, one implementation per database) and the
-//! [`Store`] handle the async code uses.
+//! Persistence: the [`Storage`] trait (synchronous, one implementation per database: SQLite,
+//! the embedded default, and PostgreSQL, shared by the nodes of a cluster) and the [`Store`]
+//! handle the async code uses.
 //!
 //! One dedicated thread owns the database connection. Async callers send it jobs over a
 //! channel; the thread takes every job waiting (up to [`MAX_BATCH`]), runs them in one
 //! transaction (each inside its own savepoint, so a failing job does not undo the others),
 //! commits, and only then answers each caller: an acknowledged write is a committed write.
 
+#[cfg(test)]
+mod conformance;
 mod model;
+mod postgres;
 mod schema;
 mod sqlite;
+#[cfg(test)]
+mod test_postgres;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 pub(crate) use model::{Member, Message, Notification, PrivateMessage};
+pub(crate) use postgres::PostgresStorage;
 pub(crate) use sqlite::SqliteStorage;
 use tokio::sync::oneshot;
 
@@ -27,6 +34,9 @@ pub(crate) enum StoreError {
     /// The database reported an error.
     #[error("database error")]
     Database(#[source] rusqlite::Error),
+    /// PostgreSQL reported an error, or the connection failed.
+    #[error("database error")]
+    Postgres(#[source] ::postgres::Error),
     /// The database file could not be prepared.
     #[error("cannot open the database")]
     Open(#[source] std::io::Error),
@@ -41,6 +51,12 @@ pub(crate) enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Database(e)
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        StoreError::Postgres(e)
     }
 }
 
@@ -146,14 +162,29 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Starts the store thread over `storage`.
-    pub(crate) fn spawn(storage: impl Storage) -> std::io::Result<(Store, JoinHandle<()>)> {
+    /// Starts the store thread and opens the database on it with `open` (a blocking driver
+    /// must not run on the async runtime); the store once `open` succeeded, or its error.
+    pub(crate) async fn open<S: Storage>(
+        open: impl FnOnce() -> Result<S> + Send + 'static,
+    ) -> std::io::Result<(Result<Store>, JoinHandle<()>)> {
         // Unbounded: each caller waits for its answer, so at most one job per pending request.
         let (tx, rx) = mpsc::channel();
-        // The thread owns the connection; it ends on `Close` or when every `Store` is dropped.
+        // The outcome of `open`, once.
+        let (opened_tx, opened_rx) = oneshot::channel();
+        // The thread owns the connection; it ends at once if `open` fails, else on `Close` or
+        // when every `Store` is dropped.
         let thread =
-            std::thread::Builder::new().name("store".to_owned()).spawn(move || run(storage, rx))?;
-        Ok((Store { tx }, thread))
+            std::thread::Builder::new().name("store".to_owned()).spawn(move || match open() {
+                Ok(storage) => {
+                    let _ = opened_tx.send(Ok(()));
+                    run(storage, rx);
+                }
+                Err(error) => {
+                    let _ = opened_tx.send(Err(error));
+                }
+            })?;
+        let opened = opened_rx.await.unwrap_or(Err(StoreError::Closed));
+        Ok((opened.map(|()| Store { tx }), thread))
     }
 
     /// Runs `f` on the store thread; its result once the batch it ran in is committed.
@@ -271,7 +302,8 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_jobs_commit_and_a_failing_job_is_undone_alone() {
-        let (store, thread) = Store::spawn(SqliteStorage::memory().unwrap()).unwrap();
+        let (store, thread) = Store::open(SqliteStorage::memory).await.unwrap();
+        let store = store.unwrap();
         store.call(|s| s.upsert_user("ann", "Ann", 1)).await.unwrap();
         let mut calls = Vec::new();
         for i in 0..50 {

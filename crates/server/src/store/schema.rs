@@ -1,6 +1,7 @@
-//! The database schema: migrations applied in order at start.
+//! The database schemas: migrations applied in order at start, one list per database. A
+//! change to the schema adds an entry to both lists.
 
-/// The schema, one migration per entry; `PRAGMA user_version` counts those applied.
+/// The SQLite schema, one migration per entry; `PRAGMA user_version` counts those applied.
 pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE users (
         id TEXT PRIMARY KEY,
         username TEXT NOT NULL,
@@ -60,5 +61,72 @@ pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE users (
         body TEXT NOT NULL,
         ts INTEGER NOT NULL,
         read INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX notifications_by_user ON notifications(user_id, ts);"];
+
+/// The PostgreSQL schema, one migration per entry; the table `schema_migrations` records those
+/// applied. The same tables as SQLite's, plus `rooms.last_seq` (each room's message counter,
+/// locked by its writer) and `notifications.n` (the insertion order SQLite's `rowid` gives).
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE memberships (
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        user_id TEXT NOT NULL REFERENCES users(id),
+        joined_at BIGINT NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    );
+    CREATE INDEX memberships_by_user ON memberships(user_id);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        seq BIGINT NOT NULL,
+        user_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        client_id TEXT,
+        UNIQUE (room_id, seq)
+    );
+    CREATE TABLE client_ids (
+        user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        ack TEXT NOT NULL,
+        PRIMARY KEY (user_id, client_id)
+    );
+    CREATE TABLE receipts (
+        message_id TEXT NOT NULL REFERENCES messages(id),
+        user_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        PRIMARY KEY (message_id, user_id)
+    );
+    CREATE TABLE private_messages (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        from_user_id TEXT NOT NULL,
+        from_username TEXT NOT NULL,
+        to_user_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        client_id TEXT,
+        acked_at BIGINT
+    );
+    CREATE INDEX private_pending ON private_messages(to_user_id) WHERE acked_at IS NULL;
+    CREATE TABLE notifications (
+        n BIGINT GENERATED ALWAYS AS IDENTITY,
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        read BOOLEAN NOT NULL DEFAULT FALSE
     );
     CREATE INDEX notifications_by_user ON notifications(user_id, ts);"];

@@ -16,10 +16,13 @@ pub(crate) struct SqliteStorage {
 }
 
 impl SqliteStorage {
-    /// Opens (or creates) `dir/switchboard.db` and applies the pending migrations.
-    pub(crate) fn open(dir: &Path) -> Result<SqliteStorage> {
-        std::fs::create_dir_all(dir).map_err(StoreError::Open)?;
-        let conn = Connection::open(dir.join("switchboard.db"))?;
+    /// Opens (or creates) the database file `path`, and its directory, and applies the
+    /// pending migrations.
+    pub(crate) fn open_file(path: &Path) -> Result<SqliteStorage> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::Open)?;
+        }
+        let conn = Connection::open(path)?;
         SqliteStorage::with_connection(conn)
     }
 
@@ -433,10 +436,16 @@ mod tests {
     }
 
     #[test]
+    fn conformance() {
+        crate::store::conformance::run_all(&mut SqliteStorage::memory().unwrap());
+    }
+
+    #[test]
     fn migrations_run_once() {
         let dir = std::env::temp_dir().join(format!("sb-store-{}", crate::store::new_id()));
-        drop(SqliteStorage::open(&dir).unwrap());
-        let mut s = SqliteStorage::open(&dir).unwrap();
+        let file = dir.join("nested").join("switchboard.db");
+        drop(SqliteStorage::open_file(&file).unwrap());
+        let mut s = SqliteStorage::open_file(&file).unwrap();
         let v: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
         s.notifications("x", 1).unwrap();
