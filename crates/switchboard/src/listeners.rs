@@ -41,9 +41,18 @@ impl Socket {
     ///
     /// ```
     /// use switchboard::prelude::*;
-    /// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
-    /// socket.on("echo", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text) })?;
-    /// assert!(socket.on("disconnect", || async {}).is_err());
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let reserved = socket.on("disconnect", || async {}).is_err(); // see `on_disconnect`
+    ///     socket.on("echo", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text) })?;
+    ///     socket.emit("refused", &reserved)
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert!(client.recv().await?.data::<bool>()?);
+    /// assert_eq!(client.emit_with_ack("echo", "hi").await?.data::<String>()?, "hi");
     /// # Ok(()) }
     /// ```
     pub fn on<H, A>(&self, event: &str, handler: H) -> Result<HandlerId, ReservedEventName>
@@ -113,10 +122,22 @@ impl Socket {
     /// Removes one handler.
     ///
     /// ```
+    /// use std::time::Duration;
     /// use switchboard::prelude::*;
-    /// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
-    /// let id = socket.on("tick", || async {})?;
-    /// socket.off_handler(id);
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let log = socket.on("chat", |s: Socket| async move { s.emit("logged", &()) })?;
+    ///     socket.on("chat", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text.len()) })?;
+    ///     socket.off_handler(log); // the other "chat" handler stays
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("chat", "hello").await?.data::<usize>()?, 5);
+    /// client.set_timeout(Duration::from_secs(1));
+    /// assert!(matches!(client.recv().await, Err(TestError::Timeout(_)))); // nothing logged
     /// # Ok(()) }
     /// ```
     pub fn off_handler(&self, id: HandlerId) {

@@ -23,11 +23,23 @@ impl Socket {
     /// Reserved names (`connect`, `disconnect`, ...) are refused.
     ///
     /// ```
-    /// # use switchboard::prelude::*;
-    /// # fn demo(socket: Socket) -> Result<(), EmitError> {
-    /// socket.emit("hello", "world")?; // socket.on("hello", (s) => ..)
-    /// socket.emit("move", &(3, 4))?; // socket.on("move", (x, y) => ..)
-    /// socket.emit("list", &vec![1, 2])?; // socket.on("list", (arr) => ..)
+    /// use serde_json::json;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.emit("hello", "world")?; // socket.on("hello", (s) => ..)
+    ///     socket.emit("move", &(3, 4))?; // socket.on("move", (x, y) => ..)
+    ///     socket.emit("list", &vec![1, 2])?; // socket.on("list", (arr) => ..)
+    ///     socket.emit("ping", &()) // socket.on("ping", () => ..)
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.recv().await?.payload.args(), [json!("world")]);
+    /// assert_eq!(client.recv().await?.payload.args(), [json!(3), json!(4)]);
+    /// assert_eq!(client.recv().await?.payload.args(), [json!([1, 2])]);
+    /// assert!(client.recv().await?.payload.args().is_empty());
     /// # Ok(()) }
     /// ```
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
