@@ -94,18 +94,23 @@ impl Dedupe {
     /// use switchboard::testing::TestClient;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Client: emit("order", seq, item) with `retries`, and a stable `clientId` in its auth.
+    /// async fn order(
+    ///     s: Socket,
+    ///     State(seen): State<Dedupe>,
+    ///     Data((seq, item)): Data<(u64, String)>,
+    /// ) -> Result<&'static str, HandlerError> {
+    ///     let sender = s.handshake().auth["clientId"].as_str().unwrap_or_default().to_owned();
+    ///     if seen.first_time(&sender, seq) {
+    ///         s.emit("ordered", &item)?; // the work: done once
+    ///     }
+    ///     Ok("ok") // acked either way, so the client stops resending
+    /// }
+    ///
     /// let io = SocketIo::builder().with_state(Dedupe::default()).build();
-    /// io.on_connection(|socket: Socket| async move {
-    ///     // Client: emit("order", seq, item) with `retries`, and a stable `clientId` in its auth.
-    ///     socket.on("order", |s: Socket, State(seen): State<Dedupe>, Data((seq, item)): Data<(u64, String)>| async move {
-    ///         let sender = s.handshake().auth["clientId"].as_str().unwrap_or_default().to_owned();
-    ///         if seen.first_time(&sender, seq) {
-    ///             s.emit("ordered", &item)?; // the work: done once
-    ///         }
-    ///         Ok::<_, HandlerError>("ok") // acked either way, so the client stops resending
-    ///     })
-    /// });
-    /// let mut client = TestClient::connect_to(&io, "/", serde_json::json!({"clientId": "c1"})).await?;
+    /// io.on_connection(|socket: Socket| async move { socket.on("order", order) });
+    /// let auth = serde_json::json!({"clientId": "c1"});
+    /// let mut client = TestClient::connect_to(&io, "/", auth).await?;
     /// client.emit_with_ack("order", &(1, "tea")).await?;
     /// client.emit_with_ack("order", &(1, "tea")).await?; // a retry
     /// client.emit_with_ack("order", &(2, "cake")).await?;

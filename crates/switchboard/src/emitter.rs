@@ -48,7 +48,8 @@ impl SocketEmitter {
     /// let io = SocketIo::new(Default::default());
     /// io.on_connection(|socket: Socket| async move {
     ///     // Flags combine in any order.
-    ///     let answer = socket.timeout(Duration::from_secs(5)).volatile().emit_with_ack("ping", &()).await?;
+    ///     let answer =
+    ///         socket.timeout(Duration::from_secs(5)).volatile().emit_with_ack("ping", &()).await?;
     ///     socket.emit("pong", &answer.data::<String>()?)?;
     ///     Ok::<_, HandlerError>(())
     /// });
@@ -71,7 +72,9 @@ impl SocketEmitter {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.volatile().compress(false).emit("tick", &1) });
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.volatile().compress(false).emit("tick", &1)
+    /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// assert_eq!(client.recv().await?.data::<u32>()?, 1);
     /// # Ok(()) }
@@ -91,7 +94,8 @@ impl SocketEmitter {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
     /// io.on_connection(|socket: Socket| async move {
-    ///     let answer = socket.volatile().timeout(Duration::from_secs(10)).emit_with_ack("there?", &()).await;
+    ///     let patient = socket.volatile().timeout(Duration::from_secs(10));
+    ///     let answer = patient.emit_with_ack("there?", &()).await;
     ///     socket.emit("gave up", &matches!(answer, Err(AckError::Timeout)))
     /// });
     /// let started = tokio::time::Instant::now();
@@ -115,7 +119,9 @@ impl SocketEmitter {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.volatile().emit("position", &(3, 4)) });
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.volatile().emit("position", &(3, 4))
+    /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// assert_eq!(client.recv().await?.data::<(i32, i32)>()?, (3, 4));
     /// # Ok(()) }
@@ -163,7 +169,8 @@ impl SocketEmitter {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
     /// io.on_connection(|socket: Socket| async move {
-    ///     let answer = socket.timeout(Duration::from_secs(5)).emit_with_ack("add", &(2, 3)).await?;
+    ///     let sum = socket.timeout(Duration::from_secs(5)).emit_with_ack("add", &(2, 3));
+    ///     let answer = sum.await?;
     ///     socket.emit("sum", &answer.data::<i32>()?)?;
     ///     Ok::<_, HandlerError>(())
     /// });
@@ -193,7 +200,8 @@ impl SocketEmitter {
     /// io.on_connection(|socket: Socket| async move {
     ///     let mut file = Payload::new();
     ///     file.push(serde_json::json!("notes.txt")).push_binary(b"hello".to_vec());
-    ///     let answer = socket.timeout(Duration::from_secs(5)).emit_payload_with_ack("save", file).await?;
+    ///     let save = socket.timeout(Duration::from_secs(5)).emit_payload_with_ack("save", file);
+    ///     let answer = save.await?;
     ///     socket.emit("saved", &answer.data::<bool>()?)?;
     ///     Ok::<_, HandlerError>(())
     /// });

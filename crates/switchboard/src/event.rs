@@ -219,7 +219,8 @@ impl MiddlewareError {
     ///     }
     /// });
     /// let refused = TestClient::connect(&io).await;
-    /// assert!(matches!(refused, Err(TestError::Refused { message, data: None }) if message == "no token"));
+    /// let Err(TestError::Refused { message, data }) = refused else { panic!("not refused") };
+    /// assert_eq!((message.as_str(), data), ("no token", None));
     /// # Ok(()) }
     /// ```
     pub fn new(message: impl Into<String>) -> Self {
@@ -235,7 +236,8 @@ impl MiddlewareError {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
     /// io.use_middleware(|| async {
-    ///     Err::<(), _>(MiddlewareError::new("full").with_data(serde_json::json!({"retry_in": 30})))
+    ///     let retry = serde_json::json!({"retry_in": 30});
+    ///     Err::<(), _>(MiddlewareError::new("full").with_data(retry))
     /// });
     /// let refused = TestClient::connect(&io).await;
     /// let Err(TestError::Refused { data, .. }) = refused else { panic!("not refused") };

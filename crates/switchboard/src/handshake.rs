@@ -187,7 +187,8 @@ impl RequestSource {
 /// ```
 /// use switchboard::{Handshake, RequestParts};
 ///
-/// let mut parts = RequestParts::new("/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap());
+/// let uri = "/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap();
+/// let mut parts = RequestParts::new(uri);
 /// parts.remote_addr = Some("10.0.0.7:51000".parse().unwrap());
 /// let hs = Handshake::new(&parts, serde_json::json!({"token": "t"}));
 /// assert_eq!(hs.query.get("room").map(String::as_str), Some("a"));
@@ -261,7 +262,8 @@ impl Handshake {
     /// ```
     /// use switchboard::{Handshake, RequestParts};
     ///
-    /// let parts = RequestParts::new("/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap());
+    /// let uri = "/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap();
+    /// let parts = RequestParts::new(uri);
     /// let hs = Handshake::new(&parts, serde_json::json!({"token": "t"}));
     /// assert_eq!(hs.auth["token"], "t");
     /// assert_eq!(hs.query.get("room").map(String::as_str), Some("a"));
@@ -336,7 +338,9 @@ impl Handshake {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.emit("url", socket.handshake().url()) });
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.emit("url", socket.handshake().url())
+    /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// // The in-process client's request, as a WebSocket client's first one.
     /// assert_eq!(client.recv().await?.data::<String>()?, "/socket.io/?EIO=4&transport=websocket");
@@ -361,7 +365,10 @@ impl Handshake {
     /// assert_eq!(json["auth"]["token"], "t");
     /// let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
     /// keys.sort();
-    /// assert_eq!(keys, ["address", "auth", "headers", "issued", "query", "secure", "time", "url", "xdomain"]);
+    /// assert_eq!(
+    ///     keys,
+    ///     ["address", "auth", "headers", "issued", "query", "secure", "time", "url", "xdomain"]
+    /// );
     /// ```
     pub fn to_json(&self) -> Value {
         let headers: Map<String, Value> = self
@@ -394,8 +401,10 @@ impl Handshake {
     /// let mut parts = RequestParts::new("/socket.io/?EIO=4&transport=polling".parse().unwrap());
     /// parts.remote_addr = Some("10.0.0.7:51000".parse().unwrap());
     /// let here = Handshake::new(&parts, serde_json::json!({"token": "t"}));
-    /// let there = Handshake::from_json(&here.to_json()); // as another server of the cluster sees it
-    /// assert_eq!((there.address(), there.url(), there.time()), (here.address(), here.url(), here.time()));
+    /// // As another server of the cluster sees it:
+    /// let there = Handshake::from_json(&here.to_json());
+    /// assert_eq!((there.address(), there.url()), (here.address(), here.url()));
+    /// assert_eq!(there.time(), here.time());
     /// assert_eq!((&there.auth, &there.query), (&here.auth, &here.query));
     /// // Missing or mistyped fields are left empty.
     /// assert_eq!(Handshake::from_json(&serde_json::json!({"url": 7})).url(), "");

@@ -47,7 +47,9 @@ impl Socket {
     /// let io = SocketIo::new(Default::default());
     /// io.on_connection(|socket: Socket| async move {
     ///     let reserved = socket.on("disconnect", || async {}).is_err(); // see `on_disconnect`
-    ///     socket.on("echo", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text) })?;
+    ///     socket.on("echo", |Data(text): Data<String>| async move {
+    ///         Ok::<_, HandlerError>(text)
+    ///     })?;
     ///     socket.emit("refused", &reserved)
     /// });
     /// let mut client = TestClient::connect(&io).await?;
@@ -130,7 +132,9 @@ impl Socket {
     /// let io = SocketIo::new(Default::default());
     /// io.on_connection(|socket: Socket| async move {
     ///     let log = socket.on("chat", |s: Socket| async move { s.emit("logged", &()) })?;
-    ///     socket.on("chat", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text.len()) })?;
+    ///     socket.on("chat", |Data(text): Data<String>| async move {
+    ///         Ok::<_, HandlerError>(text.len())
+    ///     })?;
     ///     socket.off_handler(log); // the other "chat" handler stays
     ///     Ok::<_, HandlerError>(())
     /// });
@@ -157,7 +161,8 @@ impl Socket {
     ///     let tx = tx.clone();
     ///     async move {
     ///         socket.on_any(move |_socket, event, args| {
-    ///             let _ = tx.send(format!("{} with {} arguments", event.as_str(), args.args().len()));
+    ///             let count = args.args().len();
+    ///             let _ = tx.send(format!("{} with {count} arguments", event.as_str()));
     ///         });
     ///     }
     /// });
@@ -281,7 +286,8 @@ impl Socket {
     /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// let answer = client.emit_with_ack("admin", &()).await?;
-    /// assert_eq!(answer.data::<serde_json::Value>()?, serde_json::json!({"message": "forbidden"}));
+    /// let answer = answer.data::<serde_json::Value>()?;
+    /// assert_eq!(answer, serde_json::json!({"message": "forbidden"}));
     /// # Ok(()) }
     /// ```
     pub fn use_middleware<F, Fut>(&self, middleware: F)

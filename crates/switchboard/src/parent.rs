@@ -67,7 +67,9 @@ impl ParentNamespace {
     /// // One namespace per tenant: `/tenant-acme`, `/tenant-globex`, ...
     /// let tenants = io.of_fn(|name, _auth| name.starts_with("/tenant-"));
     /// tenants.on_connection(|socket: Socket| async move {
-    ///     socket.on("whereami", |s: Socket| async move { Ok::<_, HandlerError>(s.ns().to_owned()) })
+    ///     socket.on("whereami", |s: Socket| async move {
+    ///         Ok::<_, HandlerError>(s.ns().to_owned())
+    ///     })
     /// });
     /// let mut acme = TestClient::connect_to(&io, "/tenant-acme", serde_json::Value::Null).await?;
     /// assert_eq!(acme.emit_with_ack("whereami", &()).await?.data::<String>()?, "/tenant-acme");
@@ -94,9 +96,10 @@ impl ParentNamespace {
     ///     }
     /// });
     /// let refused = TestClient::connect_to(&io, "/tenant-acme", serde_json::json!({})).await;
-    /// assert!(matches!(refused, Err(TestError::Refused { message, .. }) if message == "bad token"));
-    /// let ok = TestClient::connect_to(&io, "/tenant-acme", serde_json::json!({"token": "secret"})).await;
-    /// assert!(ok.is_ok());
+    /// let Err(TestError::Refused { message, .. }) = refused else { panic!("not refused") };
+    /// assert_eq!(message, "bad token");
+    /// let auth = serde_json::json!({"token": "secret"});
+    /// assert!(TestClient::connect_to(&io, "/tenant-acme", auth).await.is_ok());
     /// # Ok(()) }
     /// ```
     pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
@@ -115,7 +118,8 @@ impl ParentNamespace {
     /// assert!(tenants.children().is_empty()); // made when a client first connects
     /// let _acme = TestClient::connect_to(&io, "/tenant-acme", serde_json::Value::Null).await?;
     /// let _globex = TestClient::connect_to(&io, "/tenant-globex", serde_json::Value::Null).await?;
-    /// let mut names: Vec<String> = tenants.children().iter().map(|ns| ns.name().to_owned()).collect();
+    /// let mut names: Vec<String> =
+    ///     tenants.children().iter().map(|ns| ns.name().to_owned()).collect();
     /// names.sort();
     /// assert_eq!(names, ["/tenant-acme", "/tenant-globex"]);
     /// # Ok(()) }
@@ -134,7 +138,8 @@ impl ParentNamespace {
     /// let io = SocketIo::new(Default::default());
     /// let tenants = io.of_regex(regex::Regex::new(r"^/tenant-\w+$")?);
     /// let mut acme = TestClient::connect_to(&io, "/tenant-acme", serde_json::Value::Null).await?;
-    /// let mut globex = TestClient::connect_to(&io, "/tenant-globex", serde_json::Value::Null).await?;
+    /// let mut globex =
+    ///     TestClient::connect_to(&io, "/tenant-globex", serde_json::Value::Null).await?;
     /// tenants.emit("maintenance", "at noon").await?;
     /// assert_eq!(acme.recv().await?.data::<String>()?, "at noon");
     /// assert_eq!(globex.recv().await?.data::<String>()?, "at noon");

@@ -73,7 +73,9 @@ impl Query {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.emit("query", socket.handshake().query.raw()) });
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.emit("query", socket.handshake().query.raw())
+    /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// assert_eq!(client.recv().await?.data::<String>()?, "EIO=4&transport=websocket");
     /// # Ok(()) }

@@ -40,7 +40,8 @@ impl DisconnectReason {
     /// use switchboard::DisconnectReason;
     ///
     /// assert_eq!(DisconnectReason::TransportClose.as_str(), "transport close");
-    /// assert_eq!(DisconnectReason::PingTimeout.to_string(), "ping timeout"); // `Display` says the same
+    /// // `Display` writes the same:
+    /// assert_eq!(DisconnectReason::PingTimeout.to_string(), "ping timeout");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {

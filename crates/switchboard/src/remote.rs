@@ -62,7 +62,8 @@ impl RemoteSocket {
     /// let client = TestClient::connect(&io).await?;
     /// let sockets = io.fetch_sockets().await?;
     /// assert_eq!(sockets[0].id().as_str(), client.id());
-    /// assert!(io.of("/").get_socket(sockets[0].id()).is_some()); // on this server: a full `Socket`
+    /// // On this server: a full `Socket` too.
+    /// assert!(io.of("/").get_socket(sockets[0].id()).is_some());
     /// # Ok(()) }
     /// ```
     pub fn id(&self) -> &SocketId {

@@ -268,10 +268,12 @@ impl TestClient {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
-    /// io.of("/chat").on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
     ///     socket.emit("welcome", &auth["name"])
     /// });
-    /// let mut ana = TestClient::connect_to(&io, "/chat", serde_json::json!({"name": "ana"})).await?;
+    /// let auth = serde_json::json!({"name": "ana"});
+    /// let mut ana = TestClient::connect_to(&io, "/chat", auth).await?;
     /// assert_eq!(ana.recv().await?.data::<String>()?, "ana");
     ///
     /// // Auth that is not an object: the server closes the connection.

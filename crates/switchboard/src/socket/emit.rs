@@ -61,7 +61,8 @@ impl Socket {
     /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// let file = client.recv().await?;
-    /// let (name, bytes): (String, serde_json::Value) = file.data()?; // a placeholder for the bytes
+    /// // The bytes are a placeholder in the arguments.
+    /// let (name, bytes): (String, serde_json::Value) = file.data()?;
     /// assert_eq!(name, "avatar.png");
     /// assert_eq!(file.payload.binary(&bytes).map(|b| b.to_vec()), Some(vec![1, 2, 3]));
     /// # Ok(()) }
@@ -70,7 +71,8 @@ impl Socket {
         self.emitter().emit_payload(event, payload)
     }
 
-    /// Emits `data` (at once; argument forms as [`Socket::emit`]) and returns a future of the client's answer (no
+    /// Emits `data` (at once; argument forms as [`Socket::emit`]) and returns a future of the
+    /// client's answer (no
     /// timeout; see [`Socket::timeout`]).
     ///
     /// ```
@@ -180,7 +182,9 @@ impl Socket {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.compress(false).emit("hello", "world") });
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.compress(false).emit("hello", "world")
+    /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// assert_eq!(client.recv().await?.data::<String>()?, "world");
     /// # Ok(()) }
