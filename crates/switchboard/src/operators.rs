@@ -308,9 +308,9 @@ impl BroadcastOperator {
     }
 
     /// Emits `data` (see [`crate::Socket::emit`] for the argument forms) and collects one answer
-    /// per reached socket (Node's
-    /// `io.timeout(ms).emit(ev, data, cb)`). Without a timeout it waits until every reached
-    /// socket answered or left.
+    /// per reached socket (Node's `io.timeout(ms).emit(ev, data, cb)`). Without a timeout it
+    /// waits until every reached socket answered or left; if one left, the result is
+    /// [`AckError::Incomplete`] with the answers received.
     ///
     /// ```
     /// use switchboard::prelude::*;

@@ -72,8 +72,7 @@ impl Socket {
     }
 
     /// Emits `data` (at once; argument forms as [`Socket::emit`]) and returns a future of the
-    /// client's answer (no
-    /// timeout; see [`Socket::timeout`]).
+    /// client's answer (no timeout; see [`Socket::timeout`]).
     ///
     /// ```
     /// use switchboard::prelude::*;
