@@ -58,6 +58,23 @@ pub enum AckError {
 }
 
 /// The answer of one socket to a broadcast with ack.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// let mut client = TestClient::connect(&io).await?;
+/// let votes = tokio::spawn(io.timeout(Duration::from_secs(5)).emit_with_ack("vote?", &()));
+/// let question = client.recv().await?;
+/// client.ack(&question, "yes")?;
+/// let votes = votes.await??;
+/// assert_eq!(votes[0].socket.as_str(), client.id());
+/// assert_eq!(votes[0].response.data::<String>()?, "yes");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SocketAck {
     /// Who answered.
@@ -67,6 +84,22 @@ pub struct SocketAck {
 }
 
 /// The arguments of an acknowledgement.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("where", || async { Ok::<_, HandlerError>((3, 4)) }) // a tuple: two arguments
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// let answer = client.emit_with_ack("where", &()).await?;
+/// assert_eq!(answer.payload.args(), [serde_json::json!(3), serde_json::json!(4)]);
+/// assert_eq!(answer.data::<(i32, i32)>()?, (3, 4));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AckResponse {
     /// The raw arguments (binary ones as placeholders) and attachments.
@@ -75,6 +108,25 @@ pub struct AckResponse {
 
 impl AckResponse {
     /// Deserializes the arguments (see [`crate::Event`] for how arguments map to `T`).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("name", || async { Ok::<_, HandlerError>("ana") })?;
+    ///     socket.on("pair", || async { Ok::<_, HandlerError>(("ana", 7)) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let name = client.emit_with_ack("name", &()).await?;
+    /// assert_eq!(name.data::<String>()?, "ana"); // one argument: `T` is that argument
+    /// assert!(name.data::<u32>().is_err());
+    /// let pair = client.emit_with_ack("pair", &()).await?;
+    /// assert_eq!(pair.data::<(String, u32)>()?, ("ana".to_owned(), 7)); // several: a tuple
+    /// # Ok(()) }
+    /// ```
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         crate::event::from_payload(&self.payload)
     }
@@ -204,11 +256,46 @@ impl Ack {
     }
 
     /// The ack id.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("which", |ack: Ack| async move { ack.send(&ack.id()) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let first = client.emit_with_ack("which", &()).await?.data::<u64>()?;
+    /// let second = client.emit_with_ack("which", &()).await?.data::<u64>()?;
+    /// assert_eq!(second, first + 1); // the client numbers the acks it asks for
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> u64 {
         self.id
     }
 
     /// Whether an answer was already sent.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("job", |s: Socket, ack: Ack| async move {
+    ///         let before = ack.is_sent();
+    ///         ack.send("accepted")?; // answer at once, then do the slow part
+    ///         s.emit("done", &(before, ack.is_sent()))
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("job", &()).await?.data::<String>()?, "accepted");
+    /// assert_eq!(client.recv().await?.data::<(bool, bool)>()?, (false, true));
+    /// # Ok(()) }
+    /// ```
     pub fn is_sent(&self) -> bool {
         self.sent.is_sent()
     }
@@ -216,6 +303,28 @@ impl Ack {
     /// Answers with `data`: a tuple spreads into arguments, `()` is none, anything else is one
     /// argument (as every emit). Binary placeholders in `data` (the event's data read as JSON)
     /// are sent with the event's attachments.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("where", |ack: Ack| async move { ack.send(&(3, 4)) })?; // two arguments
+    ///     // The event's own binary, read as JSON and sent back: the bytes go with it.
+    ///     socket.on("echo", |ack: Ack, Data(file): Data<serde_json::Value>| async move {
+    ///         ack.send(&file)
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("where", &()).await?.data::<(i32, i32)>()?, (3, 4));
+    /// let mut file = Payload::new();
+    /// file.push_binary(vec![1u8, 2, 3]);
+    /// let echoed = client.emit_payload_with_ack("echo", file).await?;
+    /// assert_eq!(&echoed.payload.attachments()[0][..], [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
         if !self.incoming.is_empty() || !self.socket.is_json() || crate::args::spreads(data) {
             return self.send_payload(crate::args::to_payload_with(data, Some(&self.incoming))?);
@@ -236,6 +345,27 @@ impl Ack {
     }
 
     /// Answers with these arguments and attachments.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("thumbnail", |ack: Ack| async move {
+    ///         let mut answer = Payload::new();
+    ///         answer.push(serde_json::json!("image/jpeg")).push_binary(vec![0xff_u8, 0xd8]);
+    ///         ack.send_payload(answer)
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("thumbnail", &()).await?;
+    /// let (kind, image): (String, serde_json::Value) = answer.data()?;
+    /// assert_eq!(kind, "image/jpeg");
+    /// assert_eq!(answer.payload.binary(&image).map(|b| b.to_vec()), Some(vec![0xff, 0xd8]));
+    /// # Ok(()) }
+    /// ```
     pub fn send_payload(&self, payload: Payload) -> Result<(), EmitError> {
         if !self.sent.take() {
             return Err(EmitError::AlreadyAcknowledged);
@@ -246,6 +376,26 @@ impl Ack {
 
     /// Answers with an error object `{"message": message}` plus `"data"` when given: how the
     /// server reports a payload its handler could not use, or a rejecting middleware.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("buy", |ack: Ack, Data(quantity): Data<u32>| async move {
+    ///         if quantity == 0 {
+    ///             return ack.send_error("empty order", Some(serde_json::json!({"min": 1})));
+    ///         }
+    ///         ack.send(&quantity)
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("buy", &0).await?.data::<serde_json::Value>()?;
+    /// assert_eq!(answer, serde_json::json!({"message": "empty order", "data": {"min": 1}}));
+    /// # Ok(()) }
+    /// ```
     pub fn send_error(&self, message: &str, data: Option<Value>) -> Result<(), EmitError> {
         self.send(&error_object(message, data))
     }

@@ -37,7 +37,9 @@ pub struct SocketIoConfig {
     pub serve_client: bool,
     /// The `dist` directory of the npm `socket.io-client` package to serve the client from
     /// (the files are never committed; the build tooling fetches them). Defaults to the
-    /// `SWITCHBOARD_CLIENT_DIST` environment variable; without it the client paths answer 404.
+    /// `SWITCHBOARD_CLIENT_DIST` environment variable; without it the client paths are not
+    /// served: they reach the engine, which answers 400 `Transport unknown` (as Node with
+    /// `serveClient: false`).
     pub client_dist: Option<PathBuf>,
     /// Connection state recovery (Node's `connectionStateRecovery`); `None` (off) as in Node.
     /// See [`crate::ConnectionStateRecovery`].

@@ -55,6 +55,26 @@ impl Default for Dedupe {
 
 impl Dedupe {
     /// Remembers senders for `ttl` after their last message, at most `capacity` of them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::Dedupe;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let seen = Dedupe::new(Duration::from_secs(60), 2);
+    /// assert!(seen.first_time("a", 1));
+    /// assert!(!seen.first_time("a", 1));
+    /// tokio::time::advance(Duration::from_secs(61)).await;
+    /// assert!(seen.first_time("a", 1), "forgotten after a minute without a message");
+    /// tokio::time::advance(Duration::from_secs(1)).await;
+    /// assert!(seen.first_time("b", 1));
+    /// tokio::time::advance(Duration::from_secs(1)).await;
+    /// assert!(seen.first_time("c", 1));
+    /// assert_eq!(seen.len(), 2); // the capacity: "a", seen least recently, was forgotten
+    /// assert_eq!(seen.last_seen("a"), None);
+    /// # }
+    /// ```
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         let seen = Seen { last: HashMap::new(), ttl, capacity: capacity.max(1) };
         Dedupe { seen: Arc::new(Mutex::new(seen)) }
@@ -67,6 +87,37 @@ impl Dedupe {
 
     /// True if `seq` is greater than every sequence number accepted from `sender` so far (a
     /// new message), false for a repeat.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::Dedupe;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Client: emit("order", seq, item) with `retries`, and a stable `clientId` in its auth.
+    /// async fn order(
+    ///     s: Socket,
+    ///     State(seen): State<Dedupe>,
+    ///     Data((seq, item)): Data<(u64, String)>,
+    /// ) -> Result<&'static str, HandlerError> {
+    ///     let sender = s.handshake().auth["clientId"].as_str().unwrap_or_default().to_owned();
+    ///     if seen.first_time(&sender, seq) {
+    ///         s.emit("ordered", &item)?; // the work: done once
+    ///     }
+    ///     Ok("ok") // acked either way, so the client stops resending
+    /// }
+    ///
+    /// let io = SocketIo::builder().with_state(Dedupe::default()).build();
+    /// io.on_connection(|socket: Socket| async move { socket.on("order", order) });
+    /// let auth = serde_json::json!({"clientId": "c1"});
+    /// let mut client = TestClient::connect_to(&io, "/", auth).await?;
+    /// client.emit_with_ack("order", &(1, "tea")).await?;
+    /// client.emit_with_ack("order", &(1, "tea")).await?; // a retry
+    /// client.emit_with_ack("order", &(2, "cake")).await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "tea");
+    /// assert_eq!(client.recv().await?.data::<String>()?, "cake");
+    /// # Ok(()) }
+    /// ```
     pub fn first_time(&self, sender: &str, seq: u64) -> bool {
         let now = Instant::now();
         let mut seen = self.lock();
@@ -96,16 +147,51 @@ impl Dedupe {
     }
 
     /// The last sequence number accepted from `sender`.
+    ///
+    /// ```
+    /// use switchboard::Dedupe;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let seen = Dedupe::default();
+    /// assert_eq!(seen.last_seen("a"), None);
+    /// seen.first_time("a", 3);
+    /// seen.first_time("a", 2); // a repeat: not accepted
+    /// assert_eq!(seen.last_seen("a"), Some(3));
+    /// # }
+    /// ```
     pub fn last_seen(&self, sender: &str) -> Option<u64> {
         self.lock().last.get(sender).map(|(seq, _)| *seq)
     }
 
     /// The number of senders remembered.
+    ///
+    /// ```
+    /// use switchboard::Dedupe;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let seen = Dedupe::default();
+    /// seen.first_time("a", 1);
+    /// seen.first_time("a", 2);
+    /// seen.first_time("b", 1);
+    /// assert_eq!(seen.len(), 2); // senders, not messages
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.lock().last.len()
     }
 
     /// Whether no sender is remembered.
+    ///
+    /// ```
+    /// use switchboard::Dedupe;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let seen = Dedupe::default();
+    /// assert!(seen.is_empty());
+    /// seen.first_time("a", 1);
+    /// assert!(!seen.is_empty());
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

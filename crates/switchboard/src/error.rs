@@ -8,9 +8,16 @@ use switchboard_proto::socket::ReservedEventName;
 ///
 /// ```
 /// use switchboard::prelude::*;
-/// # fn demo(socket: Socket) {
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// let _client = TestClient::connect(&io).await?;
+/// let socket = io.of("/").sockets().remove(0);
 /// assert!(matches!(socket.emit("disconnect", &()), Err(EmitError::ReservedEvent(_))));
-/// # }
+/// socket.disconnect(false).await;
+/// assert!(matches!(socket.emit("hello", &()), Err(EmitError::Closed)));
+/// # Ok(()) }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

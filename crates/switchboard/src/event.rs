@@ -48,6 +48,19 @@ pub struct Event<T> {
 }
 
 /// Deserializes the arguments of a payload into `T` (see [`Event`]).
+///
+/// ```
+/// use switchboard::Payload;
+/// use switchboard::event::from_payload;
+/// # fn main() -> Result<(), serde_json::Error> {
+/// let two = Payload::spread(&("a", 1))?; // two arguments
+/// assert_eq!(from_payload::<(String, u8)>(&two)?, ("a".to_owned(), 1));
+/// let one = Payload::single("a")?; // one argument: read as itself ...
+/// assert_eq!(from_payload::<String>(&one)?, "a");
+/// assert_eq!(from_payload::<(String,)>(&one)?, ("a".to_owned(),)); // ... or as the list
+/// assert!(from_payload::<u32>(&one).is_err());
+/// # Ok(()) }
+/// ```
 pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, serde_json::Error> {
     let args = payload.args();
     let array = || Value::Array(args.to_vec());
@@ -62,6 +75,30 @@ pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, serde_j
 ///
 /// It serializes as its number, so a connection handler may end with the `Result` of
 /// [`Socket::on`] (a connection handler's `Ok` value goes nowhere).
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard::prelude::*;
+/// use switchboard::testing::{TestClient, TestError};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     let tick = socket.on("tick", |s: Socket| async move { s.emit("tock", &()) })?;
+///     socket.on("stop", move |s: Socket| async move {
+///         s.off_handler(tick); // the other handlers of "tick", if any, stay
+///         Ok::<_, HandlerError>(())
+///     })
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// client.emit("tick", &())?;
+/// assert_eq!(client.recv().await?.name, "tock");
+/// client.emit_with_ack("stop", &()).await?;
+/// client.emit("tick", &())?;
+/// client.set_timeout(Duration::from_secs(1));
+/// assert!(matches!(client.recv().await, Err(TestError::Timeout(_))));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct HandlerId(pub(crate) u64);
 
@@ -168,11 +205,45 @@ pub struct MiddlewareError {
 
 impl MiddlewareError {
     /// An error with a message only.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.use_middleware(|Data(auth): Data<serde_json::Value>| async move {
+    ///     match auth["token"].as_str() {
+    ///         Some(_) => Ok(()),
+    ///         None => Err(MiddlewareError::new("no token")),
+    ///     }
+    /// });
+    /// let refused = TestClient::connect(&io).await;
+    /// let Err(TestError::Refused { message, data }) = refused else { panic!("not refused") };
+    /// assert_eq!((message.as_str(), data), ("no token", None));
+    /// # Ok(()) }
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         MiddlewareError { message: message.into(), data: None }
     }
 
     /// Adds data for the client.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.use_middleware(|| async {
+    ///     let retry = serde_json::json!({"retry_in": 30});
+    ///     Err::<(), _>(MiddlewareError::new("full").with_data(retry))
+    /// });
+    /// let refused = TestClient::connect(&io).await;
+    /// let Err(TestError::Refused { data, .. }) = refused else { panic!("not refused") };
+    /// assert_eq!(data, Some(serde_json::json!({"retry_in": 30}))); // `err.data` on the client
+    /// # Ok(()) }
+    /// ```
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self

@@ -99,6 +99,20 @@ impl PartialEq for Headers {
 }
 
 /// The parts of the Engine.IO handshake request a Socket.IO handshake is built from.
+///
+/// ```
+/// use switchboard::{Handshake, Headers, RequestParts};
+///
+/// let mut parts = RequestParts::new("/socket.io/?EIO=4&transport=polling".parse().unwrap());
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("origin", "https://example.com".parse().unwrap());
+/// parts.headers = Headers::from(headers);
+/// parts.remote_addr = Some("10.0.0.7:51000".parse().unwrap());
+/// parts.secure = true;
+/// let hs = Handshake::new(&parts, serde_json::json!({}));
+/// assert!(hs.secure && hs.xdomain); // xdomain: it has an `Origin` header
+/// assert_eq!(hs.address(), "10.0.0.7");
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RequestParts {
@@ -116,6 +130,16 @@ pub struct RequestParts {
 
 impl RequestParts {
     /// Parts of a request to `uri`, arriving now.
+    ///
+    /// ```
+    /// use switchboard::RequestParts;
+    ///
+    /// let parts = RequestParts::new("/socket.io/?EIO=4&transport=websocket".parse().unwrap());
+    /// assert_eq!(parts.uri.query(), Some("EIO=4&transport=websocket"));
+    /// assert!(parts.headers.is_empty());
+    /// assert_eq!(parts.remote_addr, None);
+    /// assert!(!parts.secure);
+    /// ```
     pub fn new(uri: http::Uri) -> Self {
         RequestParts {
             uri,
@@ -163,7 +187,8 @@ impl RequestSource {
 /// ```
 /// use switchboard::{Handshake, RequestParts};
 ///
-/// let mut parts = RequestParts::new("/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap());
+/// let uri = "/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap();
+/// let mut parts = RequestParts::new(uri);
 /// parts.remote_addr = Some("10.0.0.7:51000".parse().unwrap());
 /// let hs = Handshake::new(&parts, serde_json::json!({"token": "t"}));
 /// assert_eq!(hs.query.get("room").map(String::as_str), Some("a"));
@@ -233,6 +258,17 @@ fn url_of(socket: &switchboard_engine::Socket) -> &str {
 
 impl Handshake {
     /// The handshake of a socket connecting with `auth` over the request `parts`.
+    ///
+    /// ```
+    /// use switchboard::{Handshake, RequestParts};
+    ///
+    /// let uri = "/socket.io/?EIO=4&transport=polling&room=a".parse().unwrap();
+    /// let parts = RequestParts::new(uri);
+    /// let hs = Handshake::new(&parts, serde_json::json!({"token": "t"}));
+    /// assert_eq!(hs.auth["token"], "t");
+    /// assert_eq!(hs.query.get("room").map(String::as_str), Some("a"));
+    /// assert!(!hs.xdomain && !hs.secure);
+    /// ```
     pub fn new(parts: &RequestParts, auth: Value) -> Self {
         let request = (Query::new(parts.uri.query().unwrap_or_default()), parts.headers.clone());
         let origin = Origin::Text(Box::new(OriginText {
@@ -258,6 +294,15 @@ impl Handshake {
     }
 
     /// The peer's IP address (empty if unknown).
+    ///
+    /// ```
+    /// use switchboard::{Handshake, RequestParts};
+    ///
+    /// let mut parts = RequestParts::new("/socket.io/".parse().unwrap());
+    /// assert_eq!(Handshake::new(&parts, serde_json::json!({})).address(), "");
+    /// parts.remote_addr = Some("[::1]:51000".parse().unwrap());
+    /// assert_eq!(Handshake::new(&parts, serde_json::json!({})).address(), "::1"); // no port
+    /// ```
     pub fn address(&self) -> String {
         match &self.origin {
             Origin::Session(socket) => ip_text(socket.request().remote_addr),
@@ -266,6 +311,17 @@ impl Handshake {
     }
 
     /// When the connection was made, as an HTTP date (`Sun, 22 Nov 2026 01:40:43 GMT`).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use switchboard::{Handshake, RequestParts};
+    ///
+    /// let mut parts = RequestParts::new("/socket.io/".parse().unwrap());
+    /// parts.time = UNIX_EPOCH + Duration::from_secs(1_795_305_600);
+    /// let hs = Handshake::new(&parts, serde_json::json!({}));
+    /// assert_eq!(hs.time(), "Sun, 22 Nov 2026 00:00:00 GMT");
+    /// assert_eq!(hs.issued, 1_795_305_600_000); // the same moment, in milliseconds
+    /// ```
     pub fn time(&self) -> String {
         let made = || http_date(self.issued / 1000);
         match &self.origin {
@@ -275,6 +331,21 @@ impl Handshake {
     }
 
     /// The request URL (path and query).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.emit("url", socket.handshake().url())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// // The in-process client's request, as a WebSocket client's first one.
+    /// assert_eq!(client.recv().await?.data::<String>()?, "/socket.io/?EIO=4&transport=websocket");
+    /// # Ok(()) }
+    /// ```
     pub fn url(&self) -> &str {
         match &self.origin {
             Origin::Session(socket) => url_of(socket),
@@ -283,6 +354,22 @@ impl Handshake {
     }
 
     /// The handshake as JSON, in Node's shape (for `fetch_sockets` across a cluster).
+    ///
+    /// ```
+    /// use switchboard::{Handshake, RequestParts};
+    ///
+    /// let parts = RequestParts::new("/socket.io/?EIO=4&transport=polling".parse().unwrap());
+    /// let json = Handshake::new(&parts, serde_json::json!({"token": "t"})).to_json();
+    /// assert_eq!(json["url"], "/socket.io/?EIO=4&transport=polling");
+    /// assert_eq!(json["query"]["transport"], "polling");
+    /// assert_eq!(json["auth"]["token"], "t");
+    /// let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    /// keys.sort();
+    /// assert_eq!(
+    ///     keys,
+    ///     ["address", "auth", "headers", "issued", "query", "secure", "time", "url", "xdomain"]
+    /// );
+    /// ```
     pub fn to_json(&self) -> Value {
         let headers: Map<String, Value> = self
             .headers
@@ -307,6 +394,21 @@ impl Handshake {
     }
 
     /// Rebuilds a handshake from [`Handshake::to_json`] (for remote sockets).
+    ///
+    /// ```
+    /// use switchboard::{Handshake, RequestParts};
+    ///
+    /// let mut parts = RequestParts::new("/socket.io/?EIO=4&transport=polling".parse().unwrap());
+    /// parts.remote_addr = Some("10.0.0.7:51000".parse().unwrap());
+    /// let here = Handshake::new(&parts, serde_json::json!({"token": "t"}));
+    /// // As another server of the cluster sees it:
+    /// let there = Handshake::from_json(&here.to_json());
+    /// assert_eq!((there.address(), there.url()), (here.address(), here.url()));
+    /// assert_eq!(there.time(), here.time());
+    /// assert_eq!((&there.auth, &there.query), (&here.auth, &here.query));
+    /// // Missing or mistyped fields are left empty.
+    /// assert_eq!(Handshake::from_json(&serde_json::json!({"url": 7})).url(), "");
+    /// ```
     pub fn from_json(v: &Value) -> Self {
         let str_map = |v: Option<&Value>| -> HashMap<String, String> {
             v.and_then(Value::as_object)

@@ -41,9 +41,20 @@ impl Socket {
     ///
     /// ```
     /// use switchboard::prelude::*;
-    /// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
-    /// socket.on("echo", |Data(text): Data<String>| async move { Ok::<_, HandlerError>(text) })?;
-    /// assert!(socket.on("disconnect", || async {}).is_err());
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let reserved = socket.on("disconnect", || async {}).is_err(); // see `on_disconnect`
+    ///     socket.on("echo", |Data(text): Data<String>| async move {
+    ///         Ok::<_, HandlerError>(text)
+    ///     })?;
+    ///     socket.emit("refused", &reserved)
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert!(client.recv().await?.data::<bool>()?);
+    /// assert_eq!(client.emit_with_ack("echo", "hi").await?.data::<String>()?, "hi");
     /// # Ok(()) }
     /// ```
     pub fn on<H, A>(&self, event: &str, handler: H) -> Result<HandlerId, ReservedEventName>
@@ -84,6 +95,28 @@ impl Socket {
     }
 
     /// Removes every handler of `event`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("vote", |s: Socket, Data(choice): Data<String>| async move {
+    ///         s.off("vote"); // one vote per socket
+    ///         s.emit("voted", &choice)
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("vote", "tea")?;
+    /// client.emit("vote", "coffee")?; // no handler anymore
+    /// assert_eq!(client.recv().await?.data::<String>()?, "tea");
+    /// client.set_timeout(Duration::from_secs(1));
+    /// assert!(matches!(client.recv().await, Err(TestError::Timeout(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn off(&self, event: &str) {
         self.state().handlers.remove_event(event);
     }
@@ -91,10 +124,24 @@ impl Socket {
     /// Removes one handler.
     ///
     /// ```
+    /// use std::time::Duration;
     /// use switchboard::prelude::*;
-    /// # fn demo(socket: Socket) -> Result<(), ReservedEventName> {
-    /// let id = socket.on("tick", || async {})?;
-    /// socket.off_handler(id);
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let log = socket.on("chat", |s: Socket| async move { s.emit("logged", &()) })?;
+    ///     socket.on("chat", |Data(text): Data<String>| async move {
+    ///         Ok::<_, HandlerError>(text.len())
+    ///     })?;
+    ///     socket.off_handler(log); // the other "chat" handler stays
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("chat", "hello").await?.data::<usize>()?, 5);
+    /// client.set_timeout(Duration::from_secs(1));
+    /// assert!(matches!(client.recv().await, Err(TestError::Timeout(_)))); // nothing logged
     /// # Ok(()) }
     /// ```
     pub fn off_handler(&self, id: HandlerId) {
@@ -102,11 +149,53 @@ impl Socket {
     }
 
     /// Adds a listener called for every incoming event, before its handlers.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_any(move |_socket, event, args| {
+    ///             let count = args.args().len();
+    ///             let _ = tx.send(format!("{} with {count} arguments", event.as_str()));
+    ///         });
+    ///     }
+    /// });
+    /// let client = TestClient::connect(&io).await?;
+    /// client.emit("move", &(3, 4))?; // seen even with no handler for it
+    /// assert_eq!(seen.recv().await.as_deref(), Some("move with 2 arguments"));
+    /// # Ok(()) }
+    /// ```
     pub fn on_any(&self, listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static) {
         self.state().extras().any.push(Arc::new(listener));
     }
 
     /// Like [`Socket::on_any`], but called before the listeners already added.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut calls) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let (log, audit) = (tx.clone(), tx.clone());
+    ///     async move {
+    ///         socket.on_any(move |_, _, _| drop(log.send("log")));
+    ///         socket.prepend_any(move |_, _, _| drop(audit.send("audit")));
+    ///     }
+    /// });
+    /// let client = TestClient::connect(&io).await?;
+    /// client.emit("hello", &())?;
+    /// assert_eq!((calls.recv().await, calls.recv().await), (Some("audit"), Some("log")));
+    /// # Ok(()) }
+    /// ```
     pub fn prepend_any(
         &self,
         listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
@@ -115,11 +204,56 @@ impl Socket {
     }
 
     /// Removes every catch-all listener.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_any(move |_, event, _| drop(tx.send(event.as_str().to_owned())));
+    ///         socket.on("quiet", |s: Socket| async move { s.off_any() })?;
+    ///         socket.on("ping", || async { Ok::<_, HandlerError>("pong") })
+    ///     }
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("quiet", &())?;
+    /// client.emit_with_ack("ping", &()).await?; // handled after "quiet": no listener anymore
+    /// assert_eq!(seen.recv().await.as_deref(), Some("quiet"));
+    /// assert!(seen.try_recv().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn off_any(&self) {
         self.state().extras().any.clear();
     }
 
     /// Adds a listener called for every event sent to this socket (emits and broadcasts).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_any_outgoing(move |_, event, _| drop(tx.send(event.as_str().to_owned())));
+    ///         socket.emit("welcome", &())
+    ///     }
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// io.emit("news", "hello").await?; // broadcasts too
+    /// assert_eq!(sent.recv().await.as_deref(), Some("welcome"));
+    /// assert_eq!(sent.recv().await.as_deref(), Some("news"));
+    /// assert_eq!(client.recv().await?.name, "welcome");
+    /// # Ok(()) }
+    /// ```
     pub fn on_any_outgoing(
         &self,
         listener: impl Fn(&Socket, &EventName, &Payload) + Send + Sync + 'static,
@@ -152,7 +286,8 @@ impl Socket {
     /// });
     /// let mut client = TestClient::connect(&io).await?;
     /// let answer = client.emit_with_ack("admin", &()).await?;
-    /// assert_eq!(answer.data::<serde_json::Value>()?, serde_json::json!({"message": "forbidden"}));
+    /// let answer = answer.data::<serde_json::Value>()?;
+    /// assert_eq!(answer, serde_json::json!({"message": "forbidden"}));
     /// # Ok(()) }
     /// ```
     pub fn use_middleware<F, Fut>(&self, middleware: F)
@@ -168,6 +303,21 @@ impl Socket {
 
     /// Called when the underlying connection upgrades its transport (Node's
     /// `socket.conn.on("upgrade")`), with the new transport.
+    ///
+    /// A socket of the in-process [`crate::testing::TestClient`] starts on WebSocket and never
+    /// upgrades, so this example only registers the listener:
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::TransportKind;
+    /// # fn demo(socket: Socket) {
+    /// socket.on_upgrade(|socket, transport| {
+    ///     if transport == TransportKind::WebSocket {
+    ///         println!("{} left long-polling", socket.id());
+    ///     }
+    /// });
+    /// # }
+    /// ```
     pub fn on_upgrade(&self, listener: impl Fn(&Socket, TransportKind) + Send + Sync + 'static) {
         self.state().extras().on_upgrade.push(Arc::new(listener));
     }
@@ -180,6 +330,26 @@ impl Socket {
     }
 
     /// Called when the socket starts leaving, while it is still in its rooms.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.join("game-7");
+    ///     socket.on_disconnecting(|s: Socket, _reason: DisconnectReason| async move {
+    ///         // Still in its rooms: tell them (`on_disconnect` would be too late for `rooms()`).
+    ///         let _ = s.broadcast().to_all(s.rooms()).emit("left", s.id().as_str()).await;
+    ///     });
+    /// });
+    /// let ana = TestClient::connect(&io).await?;
+    /// let mut bob = TestClient::connect(&io).await?;
+    /// ana.disconnect();
+    /// assert_eq!(bob.recv().await?.data::<String>()?, ana.id());
+    /// # Ok(()) }
+    /// ```
     pub fn on_disconnecting<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,

@@ -46,6 +46,16 @@ pub struct Query {
 
 impl Query {
     /// The parameters of a query string (`a=1&b=x%20y`, without the `?`).
+    ///
+    /// ```
+    /// use switchboard::Query;
+    ///
+    /// let q = Query::new("name=ana+lee&lang=en&lang=fr&flag");
+    /// assert_eq!(q.get("name").map(String::as_str), Some("ana lee")); // `+` is a space
+    /// assert_eq!(q.get("lang").map(String::as_str), Some("fr")); // the last value wins
+    /// assert_eq!(q.get("flag").map(String::as_str), Some(""));
+    /// assert_eq!(q.len(), 3);
+    /// ```
     pub fn new(raw: &str) -> Self {
         Query { raw: Arc::new(Str::from(raw)), parsed: OnceLock::new() }
     }
@@ -56,6 +66,20 @@ impl Query {
     }
 
     /// The query string as received (empty for parameters given as a map).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.emit("query", socket.handshake().query.raw())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "EIO=4&transport=websocket");
+    /// # Ok(()) }
+    /// ```
     pub fn raw(&self) -> &str {
         self.raw.text()
     }

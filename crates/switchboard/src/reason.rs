@@ -35,6 +35,14 @@ pub enum DisconnectReason {
 
 impl DisconnectReason {
     /// The Node reason string.
+    ///
+    /// ```
+    /// use switchboard::DisconnectReason;
+    ///
+    /// assert_eq!(DisconnectReason::TransportClose.as_str(), "transport close");
+    /// // `Display` writes the same:
+    /// assert_eq!(DisconnectReason::PingTimeout.to_string(), "ping timeout");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",

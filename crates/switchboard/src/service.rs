@@ -21,6 +21,29 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// A tower service answering Socket.IO requests under the server path (404 elsewhere), and
 /// the browser client at `<path>socket.io.js` when `serve_client` is on. Made by
 /// [`crate::SocketIo::service`].
+///
+/// Called directly here, as tower calls it (in axum: `Router::new().route_service(..)`):
+///
+/// ```
+/// use http_body_util::{BodyExt, Empty};
+/// use switchboard::SocketIo;
+/// use tower_service::Service;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// let mut service = io.service();
+/// let get = |uri: &str| http::Request::get(uri).body(Empty::<bytes::Bytes>::new());
+///
+/// // An Engine.IO handshake over long-polling: the open packet `0{"sid":..}`.
+/// let open = service.call(get("/socket.io/?EIO=4&transport=polling")?).await?;
+/// assert_eq!(open.status(), 200);
+/// assert!(open.into_body().collect().await?.to_bytes().starts_with(b"0{\"sid\":"));
+///
+/// let old = service.call(get("/socket.io/?EIO=3&transport=polling")?).await?;
+/// assert_eq!(old.status(), 400); // Engine.IO 3 (socket.io-client 2) is not spoken
+/// assert_eq!(service.call(get("/elsewhere")?).await?.status(), 404);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct IoService {
     path: Arc<str>,
@@ -77,6 +100,25 @@ where
 
 /// A tower layer: requests under the Socket.IO path go to the server, the rest to the inner
 /// service. Made by [`crate::SocketIo::layer`].
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use http_body_util::{BodyExt, Empty};
+/// use switchboard::SocketIo;
+/// use tower_service::Service;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// let mut app = Router::new().route("/", get(|| async { "home" })).layer(io.layer());
+/// // Served with `axum::serve(listener, app)`; called directly here, as the server calls it.
+/// let get = |uri: &str| http::Request::get(uri).body(Empty::<bytes::Bytes>::new());
+///
+/// let home = app.call(get("/")?).await?;
+/// assert_eq!(home.into_body().collect().await?.to_bytes(), "home");
+/// let open = app.call(get("/socket.io/?EIO=4&transport=polling")?).await?;
+/// assert!(open.into_body().collect().await?.to_bytes().starts_with(b"0{"));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct IoLayer {
     service: IoService,
@@ -97,6 +139,23 @@ impl<S> tower::Layer<S> for IoLayer {
 }
 
 /// The service made by [`IoLayer`]: the Socket.IO server in front of `S`.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use switchboard::{IoLayered, SocketIo};
+/// use tower::Layer;
+/// use tower_service::Service;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// let inner = Router::new().route("/health", get(|| async { "ok" }));
+/// let mut app: IoLayered<Router> = io.layer().layer(inner);
+/// let get = |uri: &str| http::Request::get(uri).body(axum::body::Body::empty());
+/// assert_eq!(app.call(get("/health")?).await?.status(), 200); // to the inner service
+/// assert_eq!(app.call(get("/socket.io/?EIO=4&transport=polling")?).await?.status(), 200);
+/// assert_eq!(app.call(get("/nothing")?).await?.status(), 404); // the inner service's 404
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct IoLayered<S> {
     io: IoService,

@@ -40,6 +40,23 @@ use crate::handshake::RequestSource;
 use crate::{AckResponse, EmitError, RequestParts, SocketIo};
 
 /// Why a [`TestClient`] call failed.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::{TestClient, TestError};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.of("/admin").use_middleware(|| async { Err::<(), _>(HandlerError::new("admins only")) });
+/// let refused = TestClient::connect_to(&io, "/admin", serde_json::Value::Null).await;
+/// assert!(matches!(refused, Err(TestError::Refused { message, .. }) if message == "admins only"));
+///
+/// let mut client = TestClient::connect(&io).await?;
+/// // No handler answers: the wait ends after the client's timeout (5 s of tokio time).
+/// let unanswered = client.emit_with_ack("nobody-listens", &()).await;
+/// assert!(matches!(unanswered, Err(TestError::Timeout(_))));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TestError {
@@ -69,6 +86,21 @@ pub enum TestError {
 }
 
 /// An event the server sent to a [`TestClient`].
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move { socket.emit("move", &(3, 4)) });
+/// let mut client = TestClient::connect(&io).await?;
+/// let event = client.recv().await?;
+/// assert_eq!(event.name, "move");
+/// assert_eq!(event.payload.args(), [serde_json::json!(3), serde_json::json!(4)]);
+/// assert_eq!(event.ack, None); // the server does not wait for an answer
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestEvent {
@@ -82,6 +114,24 @@ pub struct TestEvent {
 
 impl TestEvent {
     /// The arguments as `T`, read as [`crate::Data`] reads them.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.emit("one", "a")?;
+    ///     socket.emit("two", &("a", 1))
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let one = client.recv().await?;
+    /// assert_eq!(one.data::<String>()?, "a");
+    /// assert!(one.data::<u32>().is_err());
+    /// assert_eq!(client.recv().await?.data::<(String, u8)>()?, ("a".to_owned(), 1));
+    /// # Ok(()) }
+    /// ```
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         crate::event::from_payload(&self.payload)
     }
@@ -192,6 +242,18 @@ impl std::fmt::Debug for TestClient {
 
 impl TestClient {
     /// Connects to the main namespace without auth.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move { socket.emit("welcome", socket.ns()) });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "/");
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(io: &SocketIo) -> Result<TestClient, TestError> {
         TestClient::connect_to(io, "/", Value::Null).await
     }
@@ -199,6 +261,29 @@ impl TestClient {
     /// Connects to namespace `ns` with `auth` (the client's `auth` option: a JSON object, or
     /// `Value::Null` for none; the server closes a connection whose auth is anything else, as
     /// the protocol says, and this returns [`TestError::Closed`]).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
+    ///     socket.emit("welcome", &auth["name"])
+    /// });
+    /// let auth = serde_json::json!({"name": "ana"});
+    /// let mut ana = TestClient::connect_to(&io, "/chat", auth).await?;
+    /// assert_eq!(ana.recv().await?.data::<String>()?, "ana");
+    ///
+    /// // Auth that is not an object: the server closes the connection.
+    /// let bad = TestClient::connect_to(&io, "/chat", serde_json::json!("ana")).await;
+    /// assert!(matches!(bad, Err(TestError::Closed)));
+    /// // A namespace the server does not have.
+    /// let unknown = TestClient::connect_to(&io, "/nope", serde_json::Value::Null).await;
+    /// assert!(matches!(unknown, Err(TestError::Refused { .. })));
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_to(io: &SocketIo, ns: &str, auth: Value) -> Result<TestClient, TestError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let sid = format!("test{}", NEXT.fetch_add(1, Ordering::Relaxed));
@@ -251,21 +336,86 @@ impl TestClient {
     }
 
     /// How long each wait lasts at most (tokio time; 5 s unless set).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.set_timeout(Duration::from_secs(1));
+    /// let started = tokio::time::Instant::now();
+    /// let nothing = client.recv().await; // the server sends nothing
+    /// assert!(matches!(nothing, Err(TestError::Timeout(t)) if t == Duration::from_secs(1)));
+    /// assert_eq!(started.elapsed(), Duration::from_secs(1)); // paused time: at once in real time
+    /// # Ok(()) }
+    /// ```
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 
     /// The socket id the server gave.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move { socket.join("lobby") });
+    /// let client = TestClient::connect(&io).await?;
+    /// let in_lobby = io.in_("lobby").fetch_sockets().await?;
+    /// assert_eq!(in_lobby[0].id().as_str(), client.id());
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// Emits `data` (argument forms as [`crate::Socket::emit`]).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("move", |s: Socket, Data((x, y)): Data<(i32, i32)>| async move {
+    ///         s.emit("moved", &(x + 1, y + 1))
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("move", &(1, 2))?; // two arguments: the JS client's emit("move", 1, 2)
+    /// assert_eq!(client.recv().await?.data::<(i32, i32)>()?, (2, 3));
+    /// # Ok(()) }
+    /// ```
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), TestError> {
         self.emit_payload(event, crate::args::to_payload(data)?)
     }
 
     /// Emits these arguments (binary ones included).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("upload", |s: Socket, Bin(files): Bin| async move {
+    ///         s.emit("sizes", &files.iter().map(|f| f.len()).collect::<Vec<_>>())
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let mut payload = Payload::new();
+    /// payload.push(serde_json::json!("photo.png")).push_binary(vec![0u8; 3]);
+    /// client.emit_payload("upload", payload)?;
+    /// assert_eq!(client.recv().await?.data::<Vec<usize>>()?, [3]);
+    /// # Ok(()) }
+    /// ```
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), TestError> {
         let name = EventName::new(event).map_err(EmitError::from)?;
         self.send(&Packet::event(self.ns.clone(), name, payload));
@@ -273,6 +423,24 @@ impl TestClient {
     }
 
     /// Emits `data` asking for an ack, and waits for the answer.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("divide", |Data((a, b)): Data<(i32, i32)>| async move {
+    ///         a.checked_div(b).ok_or_else(|| HandlerError::new("division by zero"))
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("divide", &(6, 3)).await?.data::<i32>()?, 2);
+    /// let refused = client.emit_with_ack("divide", &(1, 0)).await?;
+    /// assert_eq!(refused.data::<serde_json::Value>()?["message"], "division by zero");
+    /// # Ok(()) }
+    /// ```
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &mut self,
         event: &str,
@@ -282,6 +450,24 @@ impl TestClient {
     }
 
     /// Emits these arguments asking for an ack, and waits for the answer.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("echo", |ack: Ack, args: Payload| async move { ack.send_payload(args) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let mut payload = Payload::new();
+    /// payload.push_binary(vec![1u8, 2]);
+    /// let answer = client.emit_payload_with_ack("echo", payload).await?;
+    /// assert_eq!(answer.payload.attachments().len(), 1);
+    /// assert_eq!(&answer.payload.attachments()[0][..], [1, 2]);
+    /// # Ok(()) }
+    /// ```
     pub async fn emit_payload_with_ack(
         &mut self,
         event: &str,
@@ -300,6 +486,25 @@ impl TestClient {
     }
 
     /// The next event the server sent.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("ping", |s: Socket| async move {
+    ///         s.emit("note", "sent before the answer")?;
+    ///         Ok::<_, HandlerError>("pong")
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("ping", &()).await?.data::<String>()?, "pong");
+    /// // The event that came while the client waited for its ack was kept.
+    /// assert_eq!(client.recv().await?.data::<String>()?, "sent before the answer");
+    /// # Ok(()) }
+    /// ```
     pub async fn recv(&mut self) -> Result<TestEvent, TestError> {
         loop {
             if let Some(event) = self.events.pop_front() {
@@ -311,6 +516,26 @@ impl TestClient {
 
     /// Answers an event the server sent with an ack (argument forms as
     /// [`crate::Socket::emit`]).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let name = socket.emit_with_ack("name?", &()).await?.data::<String>()?;
+    ///     socket.emit("hello", &format!("hello, {name}"))?;
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let question = client.recv().await?;
+    /// client.ack(&question, "ana")?;
+    /// let hello = client.recv().await?;
+    /// assert_eq!(hello.data::<String>()?, "hello, ana");
+    /// assert!(client.ack(&hello, &()).is_err()); // sent without an ack id: nothing to answer
+    /// # Ok(()) }
+    /// ```
     pub fn ack<T: Serialize + ?Sized>(&self, event: &TestEvent, data: &T) -> Result<(), TestError> {
         let id = event.ack.ok_or(EmitError::AlreadyAcknowledged)?;
         self.send(&Packet::ack(self.ns.clone(), crate::args::to_payload(data)?, id));
@@ -318,11 +543,56 @@ impl TestClient {
     }
 
     /// Leaves the namespace (the client's `socket.disconnect()`).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut reasons) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_disconnect(move |_s: Socket, reason: DisconnectReason| {
+    ///             let _ = tx.send(reason);
+    ///             async {}
+    ///         });
+    ///     }
+    /// });
+    /// let client = TestClient::connect(&io).await?;
+    /// client.disconnect(); // the server handles it on its own task: wait for its handler
+    /// assert_eq!(reasons.recv().await, Some(DisconnectReason::ClientNamespaceDisconnect));
+    /// assert!(io.fetch_sockets().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn disconnect(&self) {
         self.send(&Packet::disconnect(self.ns.clone()));
     }
 
     /// Drops the connection, as a network cut does (the server sees a transport close).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut reasons) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_disconnect(move |_s: Socket, reason: DisconnectReason| {
+    ///             let _ = tx.send(reason);
+    ///             async {}
+    ///         });
+    ///     }
+    /// });
+    /// let client = TestClient::connect(&io).await?;
+    /// client.close();
+    /// assert_eq!(reasons.recv().await, Some(DisconnectReason::TransportClose));
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self) {
         self.conn.close(EngineReason::TransportClose);
     }
