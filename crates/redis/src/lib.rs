@@ -45,6 +45,10 @@ mod shard;
 mod sharded;
 mod sharded_in;
 mod sharded_ops;
+mod stream_cmd;
+mod streams;
+mod streams_in;
+mod streams_ops;
 mod value;
 
 pub use adapter::{
@@ -52,13 +56,14 @@ pub use adapter::{
 };
 pub use config::RedisConfig;
 pub use driver::{
-    Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, Subscription,
+    Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, StreamEntry, Subscription,
     SubscriptionHandle,
 };
 pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
 pub use real::RedisDriver;
 pub use sharded::{ShardedAdapter, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode};
+pub use streams::{StreamsAdapter, StreamsAdapterFactory, StreamsAdapterOptions};
 
 #[cfg(test)]
 mod tests {
@@ -68,6 +73,16 @@ mod tests {
     async fn the_pubsub_adapter_passes_the_testkit_on_the_fake_driver() {
         let factory =
             RedisAdapterFactory::new(FakeRedis::new().driver(), RedisAdapterOptions::default());
+        switchboard_adapter::testkit::run(&factory).await;
+        assert_eq!(factory.status().ignored, 0);
+    }
+
+    #[tokio::test]
+    async fn the_streams_adapter_passes_the_testkit_on_the_fake_driver() {
+        let factory = crate::StreamsAdapterFactory::new(
+            FakeRedis::new().driver(),
+            crate::StreamsAdapterOptions::default(),
+        );
         switchboard_adapter::testkit::run(&factory).await;
         assert_eq!(factory.status().ignored, 0);
     }

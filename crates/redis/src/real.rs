@@ -14,9 +14,11 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::RedisConfig;
 use crate::driver::{
-    Driver, DriverError, Incoming, LinkState, LinkStatus, Subscription, SubscriptionHandle,
+    Driver, DriverError, Incoming, LinkState, LinkStatus, StreamEntry, Subscription,
+    SubscriptionHandle,
 };
 use crate::shard::{Frame, ShardConn};
+use crate::stream_cmd;
 
 /// Publishes sent in one pipeline.
 const BATCH: usize = 256;
@@ -51,6 +53,10 @@ struct Shared {
     // Wakes `flushed` callers when the queue becomes empty.
     drained: Notify,
     closed: AtomicBool,
+    // Idle connections for blocking stream reads (`XREAD BLOCK`), one per concurrent reader:
+    // a reader takes one out for its command and puts it back after a good reply. Held for a
+    // pop or a push.
+    readers: Mutex<Vec<MultiplexedConnection>>,
 }
 
 impl Shared {
@@ -100,6 +106,7 @@ impl RedisDriver {
             wake: Notify::new(),
             drained: Notify::new(),
             closed: AtomicBool::new(false),
+            readers: Mutex::new(Vec::new()),
         });
         // The link task: owns the connections for the driver's lifetime; it ends when the
         // driver is dropped (`closed`).
@@ -203,6 +210,93 @@ impl Driver for RedisDriver {
                 }
                 drained.await;
             }
+        })
+    }
+
+    fn xadd(
+        &self,
+        stream: String,
+        max_len: usize,
+        entries: Vec<Vec<(String, Bytes)>>,
+    ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move {
+            let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            stream_cmd::xadd(&mut conn, &stream, max_len, &entries).await
+        })
+    }
+
+    fn xread(
+        &self,
+        stream: String,
+        after: String,
+        count: usize,
+        block: Duration,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let idle = shared.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => {
+                    // The reply may take `block`; past that and a margin the link is dead.
+                    let config = redis::AsyncConnectionConfig::new()
+                        .set_response_timeout(Some(block + Duration::from_secs(5)));
+                    shared
+                        .client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                        .map_err(|e| DriverError::Redis(Box::new(e)))?
+                }
+            };
+            let read = stream_cmd::xread(&mut conn, &stream, &after, count, block).await;
+            if read.is_ok() {
+                shared.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            }
+            read
+        })
+    }
+
+    fn xrange(
+        &self,
+        stream: String,
+        start: String,
+        end: String,
+        count: usize,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move {
+            let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            stream_cmd::xrange(&mut conn, &stream, &start, &end, count).await
+        })
+    }
+
+    fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move {
+            let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            stream_cmd::xlast(&mut conn, &stream).await
+        })
+    }
+
+    fn set_px(
+        &self,
+        key: String,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move {
+            let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            stream_cmd::set_px(&mut conn, &key, &value, ttl).await
+        })
+    }
+
+    fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move {
+            let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            stream_cmd::get_del(&mut conn, &key).await
         })
     }
 
