@@ -46,6 +46,8 @@ struct Hub {
     streams: HashMap<String, Stream>,
     /// Keys, values and expiry times.
     keys: HashMap<String, (Bytes, Option<Instant>)>,
+    /// Stream reads fail while set (an outage seen by readers only).
+    unreadable: bool,
 }
 
 /// An in-process pub/sub server. Publishes are delivered at once, in order, to every
@@ -153,6 +155,13 @@ impl FakeRedis {
         drop(hub);
         self.appended.notify_waiters();
         id
+    }
+
+    /// While `on`, every stream read fails with [`DriverError::Disconnected`] and blocked reads
+    /// end with it: the readers are cut off while writers go on.
+    pub fn fail_reads(&self, on: bool) {
+        self.lock().unreadable = on;
+        self.appended.notify_waiters();
     }
 
     /// How many entries `stream` holds.
@@ -293,6 +302,9 @@ impl Driver for FakeDriver {
                 let appended = hub.appended.notified();
                 tokio::pin!(appended);
                 appended.as_mut().enable();
+                if hub.lock().unreadable {
+                    return Err(DriverError::Disconnected);
+                }
                 let found = hub.range(&stream, &start, "+", count).unwrap_or_default();
                 if !found.is_empty() {
                     return Ok(found);

@@ -6,6 +6,7 @@
 //! (offsets are stream ids, sessions are Redis keys).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
@@ -65,6 +66,11 @@ pub struct StreamsAdapterOptions {
     pub heartbeat_timeout: Duration,
     /// How long `fetch_sockets` and server-side emits wait for the other nodes (5 s).
     pub requests_timeout: Duration,
+    /// When an entry cannot be added (Redis unreachable, or not yet connected at start), how
+    /// long the writer retries before giving up (2 s): the entries waiting meanwhile then reach
+    /// the local sockets only and their broadcasts report an error; later ones fail at once
+    /// until Redis is back. Node's clients queue commands until the reconnection instead.
+    pub outage_wait: Duration,
 }
 
 impl Default for StreamsAdapterOptions {
@@ -78,6 +84,7 @@ impl Default for StreamsAdapterOptions {
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(10),
             requests_timeout: Duration::from_secs(5),
+            outage_wait: Duration::from_secs(2),
         }
     }
 }
@@ -130,10 +137,10 @@ impl Hub {
     /// Queues an entry; `then` runs on the writer task, in call order.
     pub(crate) fn write(&self, fields: Vec<(String, Bytes)>, then: Option<Written>) {
         // Fails only once the writer is gone (the runtime shuts down): then nothing is sent.
-        if let Err(mpsc::error::SendError(w)) = self.writes.send(Write { fields, then }) {
-            if let Some(then) = w.then {
-                then(Err(&DriverError::Disconnected));
-            }
+        if let Err(mpsc::error::SendError(Write { then: Some(then), .. })) =
+            self.writes.send(Write { fields, then })
+        {
+            then(Err(&DriverError::Disconnected));
         }
     }
 
@@ -197,7 +204,8 @@ pub(crate) fn encode_data(kind: u64, data: &Mp) -> Bytes {
     }
 }
 
-/// Adds the queued entries, in order, a pipeline at a time.
+/// Adds the queued entries, in order, a pipeline at a time. A failed pipeline is retried
+/// (10 ms doubling up to 200 ms) for `outage_wait`, unless the previous one failed too.
 async fn write_loop(
     driver: SharedDriver,
     options: StreamsAdapterOptions,
@@ -208,7 +216,17 @@ async fn write_loop(
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let (entries, thens): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|w| (w.fields, w.then)).unzip();
-        let result = driver.xadd(options.stream_name.clone(), options.max_len, entries).await;
+        let stream = options.stream_name.clone();
+        let mut result = driver.xadd(stream.clone(), options.max_len, entries.clone()).await;
+        if result.is_err() && !failing {
+            let deadline = Instant::now() + options.outage_wait;
+            let mut pause = Duration::from_millis(10);
+            while result.is_err() && Instant::now() < deadline {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+                result = driver.xadd(stream.clone(), options.max_len, entries.clone()).await;
+            }
+        }
         match &result {
             Ok(_) if failing => {
                 tracing::info!("redis stream writable again");
@@ -347,6 +365,7 @@ impl AdapterFactory for StreamsAdapterFactory {
             nodes: Mutex::new(HashMap::new()),
             last_write: Mutex::new(Instant::now()),
             pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         });
         // As the other adapters: set up as soon as the namespace's name can be read.
         crate::adapter::spawn_setup(Arc::downgrade(&inner), |inner| inner.setup().is_some());
@@ -368,6 +387,8 @@ pub(crate) struct Streams {
     // Requests of this node waiting for answers (envelopes `{type, data, uid}`), by request
     // id; held for an insert, a remove or a send into an unbounded channel.
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Mp>>>,
+    /// Set by `close`: no more heartbeats, no more entries read.
+    pub(crate) closed: AtomicBool,
 }
 
 /// The Redis Streams adapter of one namespace, compatible with
@@ -394,6 +415,23 @@ impl Drop for Streams {
         if let Some(nsp) = self.nsp.get() {
             let mut namespaces = self.hub.namespaces();
             if namespaces.get(nsp).is_some_and(|w| w.strong_count() == 0) {
+                namespaces.remove(nsp);
+            }
+        }
+    }
+}
+
+impl Streams {
+    /// Says goodbye (`ADAPTER_CLOSE`), stops the heartbeats and stops reading for this
+    /// namespace.
+    pub(crate) fn close(self: &Arc<Self>) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(nsp) = self.nsp.get() {
+            self.write(nsp, ADAPTER_CLOSE, None, None);
+            let mut namespaces = self.hub.namespaces();
+            if namespaces.get(nsp).is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(self))) {
                 namespaces.remove(nsp);
             }
         }
@@ -513,6 +551,9 @@ async fn heartbeat_loop(weak: Weak<Streams>, mut reading: watch::Receiver<bool>)
     loop {
         tick.tick().await;
         let Some(inner) = weak.upgrade() else { return };
+        if inner.closed.load(Ordering::SeqCst) {
+            return;
+        }
         let now = Instant::now();
         let silent: Vec<String> = inner
             .nodes
@@ -527,10 +568,8 @@ async fn heartbeat_loop(weak: Weak<Streams>, mut reading: watch::Receiver<bool>)
             inner.remove_node(&uid);
         }
         let last = *inner.last_write.lock().unwrap_or_else(|e| e.into_inner());
-        if now.duration_since(last) >= interval {
-            if let Some(nsp) = inner.nsp.get() {
-                inner.write(nsp, HEARTBEAT, None, None);
-            }
+        if let Some(nsp) = inner.nsp.get().filter(|_| now.duration_since(last) >= interval) {
+            inner.write(nsp, HEARTBEAT, None, None);
         }
     }
 }

@@ -390,9 +390,7 @@ impl Adapter for StreamsAdapter {
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {
-        if let Some(nsp) = self.inner.setup() {
-            self.inner.write(nsp, ADAPTER_CLOSE, None, None);
-        }
+        self.inner.close();
         Box::pin(async { Ok(()) })
     }
 }
