@@ -28,7 +28,7 @@ use switchboard_adapter::{AckEvent, AdapterFactory, SocketId};
 use switchboard_proto::socket::Payload;
 use switchboard_redis::{
     AdapterStatus, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
-    ShardedAdapterFactory, ShardedAdapterOptions,
+    ShardedAdapterFactory, ShardedAdapterOptions, StreamsAdapterFactory, StreamsAdapterOptions,
 };
 
 /// The adapter's status, for the `status` event.
@@ -41,7 +41,7 @@ enum Kind {
     Redis,
     /// Sharded pub/sub (`createShardedAdapter`, dynamic mode).
     Sharded,
-    /// Redis Streams (not implemented yet).
+    /// Redis Streams (`@socket.io/redis-streams-adapter` 0.2).
     Streams,
 }
 
@@ -204,7 +204,10 @@ async fn main() -> anyhow::Result<()> {
             let f = ShardedAdapterFactory::new(driver, ShardedAdapterOptions::default());
             (f.clone().into_factory(), Arc::new(move || f.status()))
         }
-        Kind::Streams => anyhow::bail!("the streams adapter is not available yet"),
+        Kind::Streams => {
+            let f = StreamsAdapterFactory::new(driver, StreamsAdapterOptions::default());
+            (f.clone().into_factory(), Arc::new(move || f.status()))
+        }
     };
     let mut config = SocketIoConfig::default();
     if args.recovery {
