@@ -8,6 +8,8 @@
 //! With `--recovery`, connection state recovery is on. Prints
 //! `listening on http://127.0.0.1:PORT` once bound. Events:
 //! - `bc` t: `to("room1").emit("m", t)`; `echo` t, ack: answers t.
+//! - `set-data` data, ack: sets the socket's data; `whoami` ack: answers
+//!   `{id, rooms, data, recovered}`.
 //! - `join` room, ack: joins room. `emit` {rooms, except, event, data}, ack: broadcasts.
 //! - `ask` data, ack: `timeout(3 s).emit("q", data)` with acks; answers `{answers}` or `{err}`.
 //! - `fetch` room|null, ack: `fetch_sockets`, answers `[{id, rooms}]` or `{err}`.
@@ -86,6 +88,22 @@ fn on_socket(socket: &Socket, status: Status) -> Result<(), switchboard::Reserve
     socket.on("echo", |_s: Socket, ev: Event<Value>| async move {
         if let Some(ack) = ev.ack {
             let _ = ack.send(&ev.data);
+        }
+    })?;
+    socket.on("set-data", |s: Socket, ev: Event<Value>| async move {
+        let done = s.set_data(&ev.data).is_ok();
+        if let Some(ack) = ev.ack {
+            let _ = ack.send(&done);
+        }
+    })?;
+    socket.on("whoami", |s: Socket, ev: Event<Value>| async move {
+        let mut rooms: Vec<String> = s.rooms().iter().map(|r| r.to_string()).collect();
+        rooms.sort();
+        let data: Value = s.data().ok().flatten().unwrap_or(Value::Null);
+        let answer =
+            json!({"id": s.id().as_str(), "rooms": rooms, "data": data, "recovered": s.recovered()});
+        if let Some(ack) = ev.ack {
+            let _ = ack.send(&answer);
         }
     })?;
     socket.on("join", |s: Socket, ev: Event<String>| async move {
