@@ -10,6 +10,10 @@
 //! - [`ShardedAdapterFactory`]: the sharded pub/sub adapter (Redis 7 `SPUBLISH`/`SSUBSCRIBE`),
 //!   compatible with Node's `createShardedAdapter` (socket.io-adapter's `ClusterAdapter`
 //!   protocol), in its static, dynamic and dynamic-private modes.
+//! - [`StreamsAdapterFactory`]: the Redis Streams adapter, compatible with
+//!   `@socket.io/redis-streams-adapter` 0.2 (one stream, `XADD`/`XREAD BLOCK`, heartbeats), with
+//!   connection state recovery across nodes: a client cut from one node is recovered on any
+//!   other, Node nodes included.
 //! - [`Emitter`]: reach the sockets of the cluster from any process, in the format of
 //!   `@socket.io/redis-emitter` 5.x (`to/in/except/emit`, `sockets_join/leave`,
 //!   `disconnect_sockets`, `server_side_emit`); Switchboard nodes also accept what the Node
@@ -28,6 +32,24 @@
 //! let factory = RedisAdapterFactory::new(driver, RedisAdapterOptions::default());
 //! // `SocketIo::builder().adapter(factory.into_factory()).build()` in the server crate.
 //! switchboard_adapter::testkit::run(&factory).await;
+//! # }
+//! ```
+//!
+//! The Streams adapter: one factory per server, all on the same stream (here two servers on
+//! one fake Redis).
+//!
+//! ```
+//! use switchboard_redis::{FakeRedis, StreamsAdapterFactory, StreamsAdapterOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let redis = FakeRedis::new();
+//! let node_a = StreamsAdapterFactory::new(redis.driver(), StreamsAdapterOptions::default());
+//! let node_b = StreamsAdapterFactory::new(redis.driver(), StreamsAdapterOptions::default());
+//! // `SocketIo::builder().adapter(node_a.into_factory())` on one server, `node_b` on the other;
+//! // with `connection_state_recovery` on, offsets are the stream's entry ids.
+//! switchboard_adapter::testkit::run(&node_a).await;
+//! assert_eq!((node_a.status().ignored, node_b.status().ignored), (0, 0));
 //! # }
 //! ```
 
