@@ -220,10 +220,7 @@ impl Driver for RedisDriver {
         entries: Vec<Vec<(String, Bytes)>>,
     ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
         let conn = self.shared.lock().conn.clone();
-        Box::pin(async move {
-            let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            stream_cmd::xadd(&mut conn, &stream, max_len, &entries).await
-        })
+        Box::pin(async move { stream_cmd::xadd(conn, &stream, max_len, &entries).await })
     }
 
     fn xread(
@@ -235,25 +232,8 @@ impl Driver for RedisDriver {
     ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
-            let idle = shared.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let mut conn = match idle {
-                Some(conn) => conn,
-                None => {
-                    // The reply may take `block`; past that and a margin the link is dead.
-                    let config = redis::AsyncConnectionConfig::new()
-                        .set_response_timeout(Some(block + Duration::from_secs(5)));
-                    shared
-                        .client
-                        .get_multiplexed_async_connection_with_config(&config)
-                        .await
-                        .map_err(|e| DriverError::Redis(Box::new(e)))?
-                }
-            };
-            let read = stream_cmd::xread(&mut conn, &stream, &after, count, block).await;
-            if read.is_ok() {
-                shared.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
-            }
-            read
+            let pool = &shared.readers;
+            stream_cmd::xread(&shared.client, pool, &stream, &after, count, block).await
         })
     }
 
@@ -265,18 +245,12 @@ impl Driver for RedisDriver {
         count: usize,
     ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
         let conn = self.shared.lock().conn.clone();
-        Box::pin(async move {
-            let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            stream_cmd::xrange(&mut conn, &stream, &start, &end, count).await
-        })
+        Box::pin(async move { stream_cmd::xrange(conn, &stream, &start, &end, count).await })
     }
 
     fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
         let conn = self.shared.lock().conn.clone();
-        Box::pin(async move {
-            let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            stream_cmd::xlast(&mut conn, &stream).await
-        })
+        Box::pin(async move { stream_cmd::xlast(conn, &stream).await })
     }
 
     fn set_px(
@@ -286,18 +260,12 @@ impl Driver for RedisDriver {
         ttl: Duration,
     ) -> BoxFuture<'static, Result<(), DriverError>> {
         let conn = self.shared.lock().conn.clone();
-        Box::pin(async move {
-            let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            stream_cmd::set_px(&mut conn, &key, &value, ttl).await
-        })
+        Box::pin(async move { stream_cmd::set_px(conn, &key, &value, ttl).await })
     }
 
     fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
         let conn = self.shared.lock().conn.clone();
-        Box::pin(async move {
-            let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            stream_cmd::get_del(&mut conn, &key).await
-        })
+        Box::pin(async move { stream_cmd::get_del(conn, &key).await })
     }
 
     fn status(&self) -> LinkStatus {

@@ -1,6 +1,7 @@
 //! The stream and key commands of the real driver (`XADD`, `XREAD`, `XRANGE`, `SET PX`,
 //! `GET`+`DEL`), and the parsing of their replies.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +12,11 @@ use crate::driver::{DriverError, StreamEntry};
 
 fn failed(e: redis::RedisError) -> DriverError {
     DriverError::Redis(Box::new(e))
+}
+
+/// The command connection, or why there is none.
+fn up(conn: Option<MultiplexedConnection>) -> Result<MultiplexedConnection, DriverError> {
+    conn.ok_or(DriverError::Disconnected)
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -76,7 +82,7 @@ fn read_reply(value: &Value) -> Option<Vec<StreamEntry>> {
 }
 
 pub(crate) async fn xadd(
-    conn: &mut MultiplexedConnection,
+    conn: Option<MultiplexedConnection>,
     stream: &str,
     max_len: usize,
     entries: &[Vec<(String, Bytes)>],
@@ -88,12 +94,38 @@ pub(crate) async fn xadd(
             cmd.arg(k).arg(v.as_ref());
         }
     }
-    let replies: Vec<Value> = pipe.query_async(conn).await.map_err(failed)?;
+    let replies: Vec<Value> = pipe.query_async(&mut up(conn)?).await.map_err(failed)?;
     let ids: Option<Vec<String>> = replies.iter().map(text).collect();
     ids.filter(|ids| ids.len() == entries.len()).ok_or(DriverError::BadReply("XADD"))
 }
 
+/// `XREAD BLOCK` on an idle connection of `pool` (or a new one), put back after a good reply.
 pub(crate) async fn xread(
+    client: &redis::Client,
+    pool: &Mutex<Vec<MultiplexedConnection>>,
+    stream: &str,
+    after: &str,
+    count: usize,
+    block: Duration,
+) -> Result<Vec<StreamEntry>, DriverError> {
+    let idle = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut conn = match idle {
+        Some(conn) => conn,
+        None => {
+            // The reply may take `block`; past that and a margin the link is dead.
+            let config = redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(block + Duration::from_secs(5)));
+            client.get_multiplexed_async_connection_with_config(&config).await.map_err(failed)?
+        }
+    };
+    let read = read_on(&mut conn, stream, after, count, block).await;
+    if read.is_ok() {
+        pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+    }
+    read
+}
+
+async fn read_on(
     conn: &mut MultiplexedConnection,
     stream: &str,
     after: &str,
@@ -116,7 +148,7 @@ pub(crate) async fn xread(
 }
 
 pub(crate) async fn xrange(
-    conn: &mut MultiplexedConnection,
+    conn: Option<MultiplexedConnection>,
     stream: &str,
     start: &str,
     end: &str,
@@ -128,14 +160,14 @@ pub(crate) async fn xrange(
         .arg(end)
         .arg("COUNT")
         .arg(count)
-        .query_async(conn)
+        .query_async(&mut up(conn)?)
         .await
         .map_err(failed)?;
     entries(&reply).ok_or(DriverError::BadReply("XRANGE"))
 }
 
 pub(crate) async fn xlast(
-    conn: &mut MultiplexedConnection,
+    conn: Option<MultiplexedConnection>,
     stream: &str,
 ) -> Result<Option<String>, DriverError> {
     let reply: Value = redis::cmd("XREVRANGE")
@@ -144,7 +176,7 @@ pub(crate) async fn xlast(
         .arg("-")
         .arg("COUNT")
         .arg(1)
-        .query_async(conn)
+        .query_async(&mut up(conn)?)
         .await
         .map_err(failed)?;
     let list = entries(&reply).ok_or(DriverError::BadReply("XREVRANGE"))?;
@@ -152,7 +184,7 @@ pub(crate) async fn xlast(
 }
 
 pub(crate) async fn set_px(
-    conn: &mut MultiplexedConnection,
+    conn: Option<MultiplexedConnection>,
     key: &str,
     value: &[u8],
     ttl: Duration,
@@ -163,13 +195,13 @@ pub(crate) async fn set_px(
         .arg(value)
         .arg("PX")
         .arg(ms)
-        .query_async::<()>(conn)
+        .query_async::<()>(&mut up(conn)?)
         .await
         .map_err(failed)
 }
 
 pub(crate) async fn get_del(
-    conn: &mut MultiplexedConnection,
+    conn: Option<MultiplexedConnection>,
     key: &str,
 ) -> Result<Option<Bytes>, DriverError> {
     let (value, _): (Value, Value) = redis::pipe()
@@ -178,7 +210,7 @@ pub(crate) async fn get_del(
         .arg(key)
         .cmd("DEL")
         .arg(key)
-        .query_async(conn)
+        .query_async(&mut up(conn)?)
         .await
         .map_err(failed)?;
     match value {
