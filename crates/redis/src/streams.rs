@@ -110,8 +110,8 @@ pub(crate) struct Hub {
     /// True once the reader knows where to start (the stream's last id then).
     pub(crate) reading: watch::Sender<bool>,
     // Entries to add, in call order; the writer task owns the receiver and ends when the hub
-    // (holding this sender) and every adapter are gone. Unbounded: a write fails fast while
-    // Redis is down, so the queue only holds what one pipeline round trip accumulates.
+    // (holding this sender) is gone. Unbounded: it holds what arrives during one pipeline round
+    // trip, or during `outage_wait` at most while Redis is unreachable (later writes fail fast).
     writes: mpsc::UnboundedSender<Write>,
     // The receiver, until the tasks start (on the first namespace, inside a runtime).
     start: Mutex<Option<mpsc::UnboundedReceiver<Write>>>,
