@@ -141,3 +141,44 @@ async fn a_redis_outage_crashes_no_node_and_later_broadcasts_arrive() {
     assert_eq!(da.status().state, LinkState::Connected);
     assert_eq!(fa.status().ignored, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_whose_connection_is_killed_go_on_from_the_last_entry_they_read() {
+    let redis = RedisServer::start().await;
+    let ((fa, _), (fb, _)) = (factory(&redis), factory(&redis));
+    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    let (_b, ab) = Node::start("B", &fb, &[]);
+    until_count(&aa, 2).await;
+    until_count(&ab, 2).await;
+    ab.broadcast(event("m", json!(0)), BroadcastOptions::new()).await.unwrap();
+    a.until("m 0", |s| s.delivered.len() == 1).await;
+    // Kill the blocked readers' connections (the command connections stay), then write at
+    // once: the entries land while the readers wait to reconnect, and must still be read.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut conn).await.unwrap();
+    let readers: Vec<&str> = list
+        .lines()
+        .filter(|l| l.contains("cmd=xread"))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .collect();
+    assert_eq!(readers.len(), 2, "one blocked reader per node: {list}");
+    for id in readers {
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    for i in 1..=5 {
+        ab.broadcast(event("m", json!(i)), BroadcastOptions::new()).await.unwrap();
+    }
+    let seen = a.until("m 1..5", |s| s.delivered.len() == 6).await;
+    let got: Vec<Value> = seen.delivered.iter().map(|d| d.2[0].clone()).collect();
+    assert_eq!(got, (0..=5).map(|i| json!(i)).collect::<Vec<_>>(), "once each, in order");
+    ab.broadcast(event("m", json!(6)), BroadcastOptions::new()).await.unwrap();
+    a.until("m 6", |s| s.delivered.len() == 7).await;
+    assert_eq!(fa.status().ignored, 0);
+}
