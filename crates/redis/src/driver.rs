@@ -35,6 +35,29 @@ pub enum DriverError {
 }
 
 /// One entry of a Redis stream: its id (`<ms>-<seq>`) and its field-value pairs, in order.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_redis::{Driver, FakeRedis};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let redis = FakeRedis::new();
+/// let driver = redis.driver();
+/// let fields = vec![("uid".to_owned(), "a1".into()), ("type".to_owned(), "2".into())];
+/// let ids = driver.xadd("s".into(), 1000, vec![fields]).await.unwrap();
+/// assert_eq!(redis.stream_len("s"), 1);
+/// let read = driver.xread("s".into(), "0-0".into(), 10, Duration::from_millis(10)).await.unwrap();
+/// assert_eq!(read[0].id, ids[0]);
+/// assert_eq!(read[0].field("type").map(|v| v.as_ref()), Some(b"2".as_slice()));
+/// // Nothing after the last entry: the read blocks for its time, then returns nothing.
+/// let more = driver.xread("s".into(), ids[0].clone(), 10, Duration::from_millis(10)).await;
+/// assert!(more.unwrap().is_empty());
+/// // A reader cut off (an outage seen by readers only).
+/// redis.fail_reads(true);
+/// assert!(driver.xread("s".into(), "0-0".into(), 10, Duration::ZERO).await.is_err());
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEntry {
     /// The entry id.
