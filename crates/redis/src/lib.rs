@@ -70,7 +70,9 @@ mod sharded_ops;
 mod stream_cmd;
 mod streams;
 mod streams_in;
+mod streams_io;
 mod streams_ops;
+mod streams_wire;
 mod value;
 
 pub use adapter::{

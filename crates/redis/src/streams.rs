@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use rmpv::Value as Mp;
 use switchboard_adapter::{Adapter, AdapterFactory, LocalNamespace, MemoryAdapter};
@@ -19,8 +18,8 @@ use tokio::time::Instant;
 
 use crate::adapter::{AdapterStatus, RedisAdapterError, Stats};
 use crate::driver::{DriverError, SharedDriver, StreamEntry};
-use crate::sharded::{mt, random_id};
-use crate::value::{self, Binary, encode_msgpack, json_to_mp, mp_to_json};
+use crate::sharded::random_id;
+use crate::streams_wire::{decode_data, encode_data};
 
 /// `INITIAL_HEARTBEAT`, `HEARTBEAT` and `ADAPTER_CLOSE` of `ClusterAdapterWithHeartbeat`.
 pub(crate) const INITIAL_HEARTBEAT: u64 = 1;
@@ -31,7 +30,7 @@ pub(crate) const ADAPTER_CLOSE: u64 = 13;
 const EMITTER_UID: &str = "emitter";
 
 /// Entries added in one pipeline.
-const WRITE_BATCH: usize = 256;
+pub(crate) const WRITE_BATCH: usize = 256;
 
 /// Settings of the streams adapter (Node's `createAdapter` options of
 /// `@socket.io/redis-streams-adapter` 0.2, plus the heartbeat options of `ClusterAdapterWithHeartbeat`).
@@ -93,9 +92,9 @@ impl Default for StreamsAdapterOptions {
 pub(crate) type Written = Box<dyn FnOnce(Result<&str, &DriverError>) + Send>;
 
 /// An entry to add, and what to do after.
-struct Write {
-    fields: Vec<(String, Bytes)>,
-    then: Option<Written>,
+pub(crate) struct Write {
+    pub(crate) fields: Vec<(String, Bytes)>,
+    pub(crate) then: Option<Written>,
 }
 
 /// What the adapters of one factory share: the driver, the reader and writer tasks, and the
@@ -129,9 +128,9 @@ impl Hub {
             return;
         };
         // The writer: adds entries in call order; ends when every sender is dropped.
-        tokio::spawn(write_loop(self.driver.clone(), self.options.clone(), rx));
+        tokio::spawn(crate::streams_io::write_loop(self.driver.clone(), self.options.clone(), rx));
         // The reader: ends when the hub is dropped.
-        tokio::spawn(read_loop(Arc::downgrade(self)));
+        tokio::spawn(crate::streams_io::read_loop(Arc::downgrade(self)));
     }
 
     /// Queues an entry; `then` runs on the writer task, in call order.
@@ -145,7 +144,7 @@ impl Hub {
     }
 
     /// Hands an entry to the adapter of its namespace.
-    fn dispatch(&self, entry: &StreamEntry) {
+    pub(crate) fn dispatch(&self, entry: &StreamEntry) {
         let field = |k| entry.field(k).and_then(|v| std::str::from_utf8(v).ok());
         let (Some(uid), Some(nsp), Some(kind)) = (field("uid"), field("nsp"), field("type")) else {
             return self.stats.ignore("stream entry without uid, nsp or type", &entry.id);
@@ -162,140 +161,6 @@ impl Hub {
             },
         };
         adapter.on_message(uid, kind, &data, &entry.id);
-    }
-}
-
-/// Decodes an entry's `data` as Node does: JSON when it starts with `{`, else base64 of msgpack.
-pub(crate) fn decode_data(raw: &[u8]) -> Option<Mp> {
-    if raw.first() == Some(&b'{') {
-        let json: serde_json::Value = serde_json::from_slice(raw).ok()?;
-        return Some(json_to_mp(&json, &[]));
-    }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
-    value::decode_msgpack(&bytes)
-}
-
-fn has_binary(value: &Mp) -> bool {
-    match value {
-        Mp::Binary(_) => true,
-        Mp::Array(items) => items.iter().any(has_binary),
-        Mp::Map(entries) => entries.iter().any(|(k, v)| has_binary(k) || has_binary(v)),
-        _ => false,
-    }
-}
-
-/// Encodes an entry's `data` as Node does: base64 of msgpack when a type that may carry
-/// binary carries some, JSON otherwise.
-pub(crate) fn encode_data(kind: u64, data: &Mp) -> Bytes {
-    let may_have_binary = matches!(
-        kind,
-        mt::BROADCAST
-            | mt::FETCH_SOCKETS_RESPONSE
-            | mt::SERVER_SIDE_EMIT
-            | mt::SERVER_SIDE_EMIT_RESPONSE
-            | mt::BROADCAST_ACK
-    );
-    if may_have_binary && has_binary(data) {
-        let text = base64::engine::general_purpose::STANDARD.encode(encode_msgpack(data));
-        Bytes::from(text)
-    } else {
-        let json = mp_to_json(data, Binary::BufferJson, &mut Vec::new());
-        Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
-    }
-}
-
-/// Adds the queued entries, in order, a pipeline at a time. A failed pipeline is retried
-/// (10 ms doubling up to 200 ms) for `outage_wait`, unless the previous one failed too.
-async fn write_loop(
-    driver: SharedDriver,
-    options: StreamsAdapterOptions,
-    mut rx: mpsc::UnboundedReceiver<Write>,
-) {
-    let mut failing = false;
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let (entries, thens): (Vec<_>, Vec<_>) =
-            batch.drain(..).map(|w| (w.fields, w.then)).unzip();
-        let stream = options.stream_name.clone();
-        let mut result = driver.xadd(stream.clone(), options.max_len, entries.clone()).await;
-        if result.is_err() && !failing {
-            let deadline = Instant::now() + options.outage_wait;
-            let mut pause = Duration::from_millis(10);
-            while result.is_err() && Instant::now() < deadline {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(200));
-                result = driver.xadd(stream.clone(), options.max_len, entries.clone()).await;
-            }
-        }
-        match &result {
-            Ok(_) if failing => {
-                tracing::info!("redis stream writable again");
-                failing = false;
-            }
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "redis stream not writable: entries reach local sockets only");
-                failing = true;
-            }
-            _ => {}
-        }
-        for (i, then) in thens.into_iter().enumerate() {
-            let Some(then) = then else { continue };
-            match &result {
-                Ok(ids) => match ids.get(i) {
-                    Some(id) => then(Ok(id)),
-                    None => then(Err(&DriverError::BadReply("XADD"))),
-                },
-                Err(e) => then(Err(e)),
-            }
-        }
-    }
-}
-
-/// Reads the stream from its end at start, then from the last entry seen, forever; after an
-/// error it waits (100 ms doubling up to 2 s) and goes on from the same entry, so that what
-/// was added meanwhile and is still in the stream is read.
-async fn read_loop(hub: Weak<Hub>) {
-    let Some((driver, options)) = hub.upgrade().map(|h| (h.driver.clone(), h.options.clone()))
-    else {
-        return;
-    };
-    let (mut last, mut failing) = (None::<String>, false);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let step = match &last {
-            None => driver.xlast(options.stream_name.clone()).await.map(|id| {
-                last = Some(id.unwrap_or_else(|| "0-0".to_owned()));
-                Vec::new()
-            }),
-            Some(after) => {
-                let stream = options.stream_name.clone();
-                driver.xread(stream, after.clone(), options.read_count, options.block_time).await
-            }
-        };
-        let Some(hub) = hub.upgrade() else { return };
-        match step {
-            Ok(entries) => {
-                if failing {
-                    tracing::info!(after = ?last, "reading the redis stream again");
-                    failing = false;
-                }
-                backoff = Duration::from_millis(100);
-                hub.reading.send_if_modified(|r| !std::mem::replace(r, true));
-                for entry in &entries {
-                    hub.dispatch(entry);
-                    last = Some(entry.id.clone());
-                }
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, after = ?last, "redis stream unreadable; retrying");
-                    failing = true;
-                }
-                drop(hub);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        }
     }
 }
 
@@ -571,77 +436,5 @@ async fn heartbeat_loop(weak: Weak<Streams>, mut reading: watch::Receiver<bool>)
         if let Some(nsp) = inner.nsp.get().filter(|_| now.duration_since(last) >= interval) {
             inner.write(nsp, HEARTBEAT, None, None);
         }
-    }
-}
-
-/// A session as Node's streams adapter stores it: base64 of msgpack `{sid, pid, rooms, data}`.
-pub(crate) fn encode_session(session: &switchboard_adapter::Session) -> Bytes {
-    let rooms = session.rooms.iter().map(|r| Mp::from(r.as_str())).collect();
-    let data = if session.data.is_null() { serde_json::json!({}) } else { session.data.clone() };
-    let value = crate::value::map(vec![
-        ("sid", Mp::from(session.sid.as_str())),
-        ("pid", Mp::from(session.pid.as_str())),
-        ("rooms", Mp::Array(rooms)),
-        ("data", json_to_mp(&data, &[])),
-    ]);
-    Bytes::from(base64::engine::general_purpose::STANDARD.encode(encode_msgpack(&value)))
-}
-
-/// A stored session, `None` when malformed.
-pub(crate) fn decode_session(raw: &[u8]) -> Option<switchboard_adapter::Session> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
-    let value = value::decode_msgpack(&bytes)?;
-    let text = |k| value::get(&value, k).and_then(Mp::as_str);
-    let rooms = crate::protocol::room_list(value::get(&value, "rooms"))?;
-    let data = value::get(&value, "data")
-        .map_or(serde_json::Value::Null, |d| mp_to_json(d, Binary::BufferJson, &mut Vec::new()));
-    Some(switchboard_adapter::Session::new(
-        switchboard_adapter::SocketId::from(text("sid")?),
-        text("pid")?,
-        rooms,
-        data,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_and_sessions_encode_as_node_does() {
-        // V6 of the wire-format notes: a binary broadcast to all.
-        let packet = crate::value::map(vec![
-            ("type", Mp::from(2)),
-            ("data", Mp::Array(vec![Mp::from("file"), Mp::Binary(vec![1, 2, 3])])),
-        ]);
-        let opts = crate::value::map(vec![
-            ("rooms", Mp::Array(vec![])),
-            ("except", Mp::Array(vec![])),
-            ("flags", Mp::Map(vec![])),
-        ]);
-        let data = crate::value::map(vec![("packet", packet), ("opts", opts)]);
-        assert_eq!(
-            encode_data(mt::BROADCAST, &data),
-            "gqZwYWNrZXSCpHR5cGUCpGRhdGGSpGZpbGXEAwECA6RvcHRzg6Vyb29tc5CmZXhjZXB0kKVmbGFnc4A="
-        );
-        assert_eq!(decode_data(&encode_data(mt::BROADCAST, &data)), Some(data));
-        let plain = crate::value::map(vec![("requestId", Mp::from("a1"))]);
-        assert_eq!(encode_data(mt::FETCH_SOCKETS, &plain), r#"{"requestId":"a1"}"#);
-        assert!(decode_data(b"{not json").is_none() && decode_data(b"!!").is_none());
-
-        // V7: a session.
-        let session = switchboard_adapter::Session::new(
-            "Vd7yYs2Ow3Sp0tW0AAAB".into(),
-            "kP3mZ8qR2tYw9xLc4vBn",
-            vec!["Vd7yYs2Ow3Sp0tW0AAAB".into(), "room1".into()],
-            serde_json::json!({}),
-        );
-        let encoded = encode_session(&session);
-        assert_eq!(
-            encoded,
-            "hKNzaWS0VmQ3eVlzMk93M1NwMHRXMEFBQUKjcGlktGtQM21aOHFSMnRZdzl4TGM0dkJupXJvb21zkrRWZDd5WXMyT3czU3AwdFcwQUFBQqVyb29tMaRkYXRhgA=="
-        );
-        assert_eq!(decode_session(&encoded), Some(session));
-        assert!(decode_session(b"AAAA").is_none());
     }
 }

@@ -290,7 +290,7 @@ impl Streams {
         if field("nsp") != Some(nsp.as_bytes()) || field("type") != Some(b"3") {
             return None;
         }
-        let data = crate::streams::decode_data(field("data")?)?;
+        let data = crate::streams_wire::decode_data(field("data")?)?;
         if get(&data, "requestId").is_some() {
             return None;
         }

@@ -15,7 +15,8 @@ use crate::adapter::RedisAdapterError;
 use crate::incoming::socket_from_mp;
 use crate::protocol::{opts_to_mp, packet_to_mp};
 use crate::sharded::{mt, random_id};
-use crate::streams::{ADAPTER_CLOSE, StreamsAdapter, decode_session, encode_session};
+use crate::streams::{ADAPTER_CLOSE, StreamsAdapter};
+use crate::streams_wire::{decode_session, encode_session};
 use crate::value::{self, get, map};
 
 fn rooms_mp(rooms: &[Room]) -> Mp {
