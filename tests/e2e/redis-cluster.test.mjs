@@ -2,16 +2,18 @@
 // switchboard-redis) and one Node socket.io 4.x node with the official
 // `@socket.io/redis-adapter`, official clients on all four; once with the classic pub/sub
 // adapter (`createAdapter`), once with the sharded one (`createShardedAdapter`, default
-// dynamic mode: one channel per public room). Broadcasts to all / rooms /
+// dynamic mode: one channel per public room), once with Redis Streams
+// (`@socket.io/redis-streams-adapter` 0.2, heartbeats). Broadcasts to all / rooms /
 // except arrive exactly once and in order, acks come back across nodes, fetchSockets sees
 // remote sockets, server-side emits go both ways.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { client, record, startNodeNode, startRedis, startSwitchboardNode, subscribed, until } from "./lib/redis.mjs";
+import { client, known, record, startNodeNode, startRedis, startSwitchboardNode, subscribed, until } from "./lib/redis.mjs";
 
-for (const adapter of ["redis", "sharded"]) {
+for (const adapter of ["redis", "sharded", "streams"]) {
   const sharded = adapter === "sharded";
+  const streams = adapter === "streams";
   describe(`${adapter} adapter`, () => {
     let redis;
     let nodes = [];
@@ -26,10 +28,12 @@ for (const adapter of ["redis", "sharded"]) {
         startNodeNode(redis.url, "node", { adapter }),
       ]);
       // Every node subscribes when it starts, asynchronously: wait until Redis counts all four.
-      await subscribed(redis.url, nodes.length, { sharded });
+      // Streams: no subscriptions; the nodes know each other from their heartbeats.
+      if (!streams) await subscribed(redis.url, nodes.length, { sharded });
       for (const node of nodes) {
         for (const i of [0, 1]) clients.push(await client(node, `${node.name}-${i}`));
       }
+      if (streams) await known(senders(), clients.map((c) => c.id));
     });
 
     after(async () => {

@@ -8,6 +8,8 @@
 //! With `--recovery`, connection state recovery is on. Prints
 //! `listening on http://127.0.0.1:PORT` once bound. Events:
 //! - `bc` t: `to("room1").emit("m", t)`; `echo` t, ack: answers t.
+//! - `set-data` data, ack: sets the socket's data; `whoami` ack: answers
+//!   `{id, rooms, data, recovered}`.
 //! - `join` room, ack: joins room. `emit` {rooms, except, event, data}, ack: broadcasts.
 //! - `ask` data, ack: `timeout(3 s).emit("q", data)` with acks; answers `{answers}` or `{err}`.
 //! - `fetch` room|null, ack: `fetch_sockets`, answers `[{id, rooms}]` or `{err}`.
@@ -28,7 +30,7 @@ use switchboard_adapter::{AckEvent, AdapterFactory, SocketId};
 use switchboard_proto::socket::Payload;
 use switchboard_redis::{
     AdapterStatus, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
-    ShardedAdapterFactory, ShardedAdapterOptions,
+    ShardedAdapterFactory, ShardedAdapterOptions, StreamsAdapterFactory, StreamsAdapterOptions,
 };
 
 /// The adapter's status, for the `status` event.
@@ -41,7 +43,7 @@ enum Kind {
     Redis,
     /// Sharded pub/sub (`createShardedAdapter`, dynamic mode).
     Sharded,
-    /// Redis Streams (not implemented yet).
+    /// Redis Streams (`@socket.io/redis-streams-adapter` 0.2).
     Streams,
 }
 
@@ -86,6 +88,22 @@ fn on_socket(socket: &Socket, status: Status) -> Result<(), switchboard::Reserve
     socket.on("echo", |_s: Socket, ev: Event<Value>| async move {
         if let Some(ack) = ev.ack {
             let _ = ack.send(&ev.data);
+        }
+    })?;
+    socket.on("set-data", |s: Socket, ev: Event<Value>| async move {
+        let done = s.set_data(&ev.data).is_ok();
+        if let Some(ack) = ev.ack {
+            let _ = ack.send(&done);
+        }
+    })?;
+    socket.on("whoami", |s: Socket, ev: Event<Value>| async move {
+        let mut rooms: Vec<String> = s.rooms().iter().map(|r| r.to_string()).collect();
+        rooms.sort();
+        let data: Value = s.data().ok().flatten().unwrap_or(Value::Null);
+        let answer =
+            json!({"id": s.id().as_str(), "rooms": rooms, "data": data, "recovered": s.recovered()});
+        if let Some(ack) = ev.ack {
+            let _ = ack.send(&answer);
         }
     })?;
     socket.on("join", |s: Socket, ev: Event<String>| async move {
@@ -204,7 +222,10 @@ async fn main() -> anyhow::Result<()> {
             let f = ShardedAdapterFactory::new(driver, ShardedAdapterOptions::default());
             (f.clone().into_factory(), Arc::new(move || f.status()))
         }
-        Kind::Streams => anyhow::bail!("the streams adapter is not available yet"),
+        Kind::Streams => {
+            let f = StreamsAdapterFactory::new(driver, StreamsAdapterOptions::default());
+            (f.clone().into_factory(), Arc::new(move || f.status()))
+        }
     };
     let mut config = SocketIoConfig::default();
     if args.recovery {

@@ -26,6 +26,51 @@ pub enum DriverError {
     /// The driver needs a tokio runtime to run its connection task.
     #[error("no tokio runtime to run the redis connection")]
     NoRuntime,
+    /// This driver does not implement the command (e.g. streams on a cluster driver).
+    #[error("{0} is not supported by this driver")]
+    Unsupported(&'static str),
+    /// Redis answered with a reply of an unexpected shape.
+    #[error("unexpected reply to {0}")]
+    BadReply(&'static str),
+}
+
+/// One entry of a Redis stream: its id (`<ms>-<seq>`) and its field-value pairs, in order.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_redis::{Driver, FakeRedis};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let redis = FakeRedis::new();
+/// let driver = redis.driver();
+/// let fields = vec![("uid".to_owned(), "a1".into()), ("type".to_owned(), "2".into())];
+/// let ids = driver.xadd("s".into(), 1000, vec![fields]).await.unwrap();
+/// assert_eq!(redis.stream_len("s"), 1);
+/// let read = driver.xread("s".into(), "0-0".into(), 10, Duration::from_millis(10)).await.unwrap();
+/// assert_eq!(read[0].id, ids[0]);
+/// assert_eq!(read[0].field("type").map(|v| v.as_ref()), Some(b"2".as_slice()));
+/// // Nothing after the last entry: the read blocks for its time, then returns nothing.
+/// let more = driver.xread("s".into(), ids[0].clone(), 10, Duration::from_millis(10)).await;
+/// assert!(more.unwrap().is_empty());
+/// // A reader cut off (an outage seen by readers only).
+/// redis.fail_reads(true);
+/// assert!(driver.xread("s".into(), "0-0".into(), 10, Duration::ZERO).await.is_err());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// The entry id.
+    pub id: String,
+    /// The fields and their values.
+    pub fields: Vec<(String, Bytes)>,
+}
+
+impl StreamEntry {
+    /// The value of `field`, if present.
+    pub fn field(&self, field: &str) -> Option<&Bytes> {
+        self.fields.iter().find(|(k, _)| k == field).map(|(_, v)| v)
+    }
 }
 
 /// A message received on a subscribed channel or pattern.
@@ -108,6 +153,71 @@ pub trait Driver: Send + Sync + 'static {
     /// Resolves once every publish queued so far was sent (for short-lived publishers such
     /// as an emitter run from a script). Waits for the connection when Redis is down.
     fn flushed(&self) -> BoxFuture<'static, ()>;
+
+    /// `XADD stream MAXLEN ~ max_len * field value ...` for each of `entries`, in order, in one
+    /// pipeline: resolves to the new entries' ids. Not queued: fails with
+    /// [`DriverError::Disconnected`] while Redis is unreachable.
+    fn xadd(
+        &self,
+        stream: String,
+        max_len: usize,
+        entries: Vec<Vec<(String, Bytes)>>,
+    ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
+        let _ = (stream, max_len, entries);
+        Box::pin(async { Err(DriverError::Unsupported("XADD")) })
+    }
+
+    /// `XREAD COUNT count BLOCK block STREAMS stream after`, on a connection of its own so that
+    /// it blocks nothing else: the entries after `after` (at most `count`), or none once `block`
+    /// passed without any.
+    fn xread(
+        &self,
+        stream: String,
+        after: String,
+        count: usize,
+        block: std::time::Duration,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let _ = (stream, after, count, block);
+        Box::pin(async { Err(DriverError::Unsupported("XREAD")) })
+    }
+
+    /// `XRANGE stream start end COUNT count`: entries from `start` to `end`, both included
+    /// (`-`/`+` for the ends of the stream).
+    fn xrange(
+        &self,
+        stream: String,
+        start: String,
+        end: String,
+        count: usize,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let _ = (stream, start, end, count);
+        Box::pin(async { Err(DriverError::Unsupported("XRANGE")) })
+    }
+
+    /// The id of the stream's last entry (`XREVRANGE stream + - COUNT 1`), `None` when the
+    /// stream is empty or missing.
+    fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
+        let _ = stream;
+        Box::pin(async { Err(DriverError::Unsupported("XREVRANGE")) })
+    }
+
+    /// `SET key value PX ttl`.
+    fn set_px(
+        &self,
+        key: String,
+        value: Bytes,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'static, Result<(), DriverError>> {
+        let _ = (key, value, ttl);
+        Box::pin(async { Err(DriverError::Unsupported("SET")) })
+    }
+
+    /// Reads and deletes `key` atomically (`MULTI; GET; DEL; EXEC`, which Redis before 6.2
+    /// also has): its value, `None` if missing or expired.
+    fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let _ = key;
+        Box::pin(async { Err(DriverError::Unsupported("GETDEL")) })
+    }
 }
 
 /// A shared driver.

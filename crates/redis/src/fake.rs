@@ -1,17 +1,34 @@
 //! An in-process stand-in for Redis pub/sub, so that adapters and their tests run without a
 //! server: every driver made by one [`FakeRedis`] sees the others' publishes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard_adapter::BoxFuture;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
 
 use crate::driver::{
-    Driver, DriverError, Incoming, LinkState, LinkStatus, Subscription, SubscriptionHandle,
-    glob_match,
+    Driver, DriverError, Incoming, LinkState, LinkStatus, StreamEntry, Subscription,
+    SubscriptionHandle, glob_match,
 };
+
+/// A stream of the fake server.
+#[derive(Default)]
+struct Stream {
+    entries: VecDeque<((u64, u64), StreamEntry)>,
+    last: (u64, u64),
+}
+
+/// A stream id (`ms-seq`, or `ms` for `ms-<missing>`), `None` when malformed.
+fn parse_id(text: &str, missing: u64) -> Option<(u64, u64)> {
+    match text.split_once('-') {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => Some((text.parse().ok()?, missing)),
+    }
+}
 
 /// One subscriber of the fake server.
 struct Subscriber {
@@ -26,6 +43,11 @@ struct Hub {
     next_id: u64,
     subscribers: HashMap<u64, Subscriber>,
     published: u64,
+    streams: HashMap<String, Stream>,
+    /// Keys, values and expiry times.
+    keys: HashMap<String, (Bytes, Option<Instant>)>,
+    /// Stream reads fail while set (an outage seen by readers only).
+    unreadable: bool,
 }
 
 /// An in-process pub/sub server. Publishes are delivered at once, in order, to every
@@ -52,6 +74,8 @@ pub struct FakeRedis {
     // Shared by every driver of this fake; held only for map operations and sends into
     // unbounded channels, never across an await.
     hub: Arc<Mutex<Hub>>,
+    // Wakes blocked stream readers when an entry is added; shared by every driver.
+    appended: Arc<Notify>,
 }
 
 impl std::fmt::Debug for FakeRedis {
@@ -111,6 +135,60 @@ impl FakeRedis {
     /// How many messages were published so far.
     pub fn published(&self) -> u64 {
         self.lock().published
+    }
+
+    /// Adds an entry to `stream` as any client would (`XADD stream MAXLEN ~ max_len * ...`),
+    /// and returns its id.
+    pub fn xadd(&self, stream: &str, max_len: usize, fields: Vec<(String, Bytes)>) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut hub = self.lock();
+        let s = hub.streams.entry(stream.to_owned()).or_default();
+        let key = if now > s.last.0 { (now, 0) } else { (s.last.0, s.last.1 + 1) };
+        s.last = key;
+        let id = format!("{}-{}", key.0, key.1);
+        s.entries.push_back((key, StreamEntry { id: id.clone(), fields }));
+        while s.entries.len() > max_len {
+            s.entries.pop_front();
+        }
+        drop(hub);
+        self.appended.notify_waiters();
+        id
+    }
+
+    /// While `on`, every stream read fails with [`DriverError::Disconnected`] and blocked reads
+    /// end with it: the readers are cut off while writers go on.
+    pub fn fail_reads(&self, on: bool) {
+        self.lock().unreadable = on;
+        self.appended.notify_waiters();
+    }
+
+    /// How many entries `stream` holds.
+    pub fn stream_len(&self, stream: &str) -> usize {
+        self.lock().streams.get(stream).map_or(0, |s| s.entries.len())
+    }
+
+    /// The entries of `stream` from `start` to `end` included, at most `count`.
+    fn range(
+        &self,
+        stream: &str,
+        start: &str,
+        end: &str,
+        count: usize,
+    ) -> Option<Vec<StreamEntry>> {
+        let start = if start == "-" { (0, 0) } else { parse_id(start, 0)? };
+        let end = if end == "+" { (u64::MAX, u64::MAX) } else { parse_id(end, u64::MAX)? };
+        let hub = self.lock();
+        let Some(s) = hub.streams.get(stream) else { return Some(Vec::new()) };
+        Some(
+            s.entries
+                .iter()
+                .filter(|(k, _)| *k >= start && *k <= end)
+                .take(count)
+                .map(|(_, e)| e.clone())
+                .collect(),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, Hub> {
@@ -191,5 +269,85 @@ impl Driver for FakeDriver {
 
     fn status(&self) -> LinkStatus {
         LinkStatus { state: LinkState::Connected, queued: 0, overflowed: 0, connections: 1 }
+    }
+
+    fn xadd(
+        &self,
+        stream: String,
+        max_len: usize,
+        entries: Vec<Vec<(String, Bytes)>>,
+    ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
+        let ids = entries.into_iter().map(|f| self.hub.xadd(&stream, max_len, f)).collect();
+        Box::pin(async move { Ok(ids) })
+    }
+
+    fn xread(
+        &self,
+        stream: String,
+        after: String,
+        count: usize,
+        block: Duration,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let hub = self.hub.clone();
+        Box::pin(async move {
+            let after = if after == "$" {
+                hub.lock().streams.get(&stream).map_or((0, 0), |s| s.last)
+            } else {
+                parse_id(&after, 0).ok_or(DriverError::BadReply("XREAD"))?
+            };
+            let next = if after.1 == u64::MAX { (after.0 + 1, 0) } else { (after.0, after.1 + 1) };
+            let start = format!("{}-{}", next.0, next.1);
+            let deadline = Instant::now() + block;
+            loop {
+                let appended = hub.appended.notified();
+                tokio::pin!(appended);
+                appended.as_mut().enable();
+                if hub.lock().unreadable {
+                    return Err(DriverError::Disconnected);
+                }
+                let found = hub.range(&stream, &start, "+", count).unwrap_or_default();
+                if !found.is_empty() {
+                    return Ok(found);
+                }
+                if tokio::time::timeout_at(deadline, appended).await.is_err() {
+                    return Ok(Vec::new());
+                }
+            }
+        })
+    }
+
+    fn xrange(
+        &self,
+        stream: String,
+        start: String,
+        end: String,
+        count: usize,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let found = self.hub.range(&stream, &start, &end, count);
+        Box::pin(async move { found.ok_or(DriverError::BadReply("XRANGE")) })
+    }
+
+    fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
+        let hub = self.hub.lock();
+        let last =
+            hub.streams.get(&stream).and_then(|s| s.entries.back()).map(|(_, e)| e.id.clone());
+        Box::pin(async move { Ok(last) })
+    }
+
+    fn set_px(
+        &self,
+        key: String,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), DriverError>> {
+        self.hub.lock().keys.insert(key, (value, Some(Instant::now() + ttl)));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let taken = self.hub.lock().keys.remove(&key);
+        let value =
+            taken.and_then(|(v, expiry)| expiry.is_none_or(|t| Instant::now() < t).then_some(v));
+        Box::pin(async move { Ok(value) })
     }
 }

@@ -10,6 +10,10 @@
 //! - [`ShardedAdapterFactory`]: the sharded pub/sub adapter (Redis 7 `SPUBLISH`/`SSUBSCRIBE`),
 //!   compatible with Node's `createShardedAdapter` (socket.io-adapter's `ClusterAdapter`
 //!   protocol), in its static, dynamic and dynamic-private modes.
+//! - [`StreamsAdapterFactory`]: the Redis Streams adapter, compatible with
+//!   `@socket.io/redis-streams-adapter` 0.2 (one stream, `XADD`/`XREAD BLOCK`, heartbeats), with
+//!   connection state recovery across nodes: a client cut from one node is recovered on any
+//!   other, Node nodes included.
 //! - [`Emitter`]: reach the sockets of the cluster from any process, in the format of
 //!   `@socket.io/redis-emitter` 5.x (`to/in/except/emit`, `sockets_join/leave`,
 //!   `disconnect_sockets`, `server_side_emit`); Switchboard nodes also accept what the Node
@@ -30,6 +34,24 @@
 //! switchboard_adapter::testkit::run(&factory).await;
 //! # }
 //! ```
+//!
+//! The Streams adapter: one factory per server, all on the same stream (here two servers on
+//! one fake Redis).
+//!
+//! ```
+//! use switchboard_redis::{FakeRedis, StreamsAdapterFactory, StreamsAdapterOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let redis = FakeRedis::new();
+//! let node_a = StreamsAdapterFactory::new(redis.driver(), StreamsAdapterOptions::default());
+//! let node_b = StreamsAdapterFactory::new(redis.driver(), StreamsAdapterOptions::default());
+//! // `SocketIo::builder().adapter(node_a.into_factory())` on one server, `node_b` on the other;
+//! // with `connection_state_recovery` on, offsets are the stream's entry ids.
+//! switchboard_adapter::testkit::run(&node_a).await;
+//! assert_eq!((node_a.status().ignored, node_b.status().ignored), (0, 0));
+//! # }
+//! ```
 
 mod acks;
 mod adapter;
@@ -45,6 +67,12 @@ mod shard;
 mod sharded;
 mod sharded_in;
 mod sharded_ops;
+mod stream_cmd;
+mod streams;
+mod streams_in;
+mod streams_io;
+mod streams_ops;
+mod streams_wire;
 mod value;
 
 pub use adapter::{
@@ -52,13 +80,14 @@ pub use adapter::{
 };
 pub use config::RedisConfig;
 pub use driver::{
-    Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, Subscription,
+    Driver, DriverError, Incoming, LinkState, LinkStatus, SharedDriver, StreamEntry, Subscription,
     SubscriptionHandle,
 };
 pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
 pub use real::RedisDriver;
 pub use sharded::{ShardedAdapter, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode};
+pub use streams::{StreamsAdapter, StreamsAdapterFactory, StreamsAdapterOptions};
 
 #[cfg(test)]
 mod tests {
@@ -68,6 +97,16 @@ mod tests {
     async fn the_pubsub_adapter_passes_the_testkit_on_the_fake_driver() {
         let factory =
             RedisAdapterFactory::new(FakeRedis::new().driver(), RedisAdapterOptions::default());
+        switchboard_adapter::testkit::run(&factory).await;
+        assert_eq!(factory.status().ignored, 0);
+    }
+
+    #[tokio::test]
+    async fn the_streams_adapter_passes_the_testkit_on_the_fake_driver() {
+        let factory = crate::StreamsAdapterFactory::new(
+            FakeRedis::new().driver(),
+            crate::StreamsAdapterOptions::default(),
+        );
         switchboard_adapter::testkit::run(&factory).await;
         assert_eq!(factory.status().ignored, 0);
     }

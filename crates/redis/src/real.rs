@@ -14,9 +14,11 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::RedisConfig;
 use crate::driver::{
-    Driver, DriverError, Incoming, LinkState, LinkStatus, Subscription, SubscriptionHandle,
+    Driver, DriverError, Incoming, LinkState, LinkStatus, StreamEntry, Subscription,
+    SubscriptionHandle,
 };
 use crate::shard::{Frame, ShardConn};
+use crate::stream_cmd;
 
 /// Publishes sent in one pipeline.
 const BATCH: usize = 256;
@@ -51,6 +53,10 @@ struct Shared {
     // Wakes `flushed` callers when the queue becomes empty.
     drained: Notify,
     closed: AtomicBool,
+    // Idle connections for blocking stream reads (`XREAD BLOCK`), one per concurrent reader:
+    // a reader takes one out for its command and puts it back after a good reply. Held for a
+    // pop or a push.
+    readers: Mutex<Vec<MultiplexedConnection>>,
 }
 
 impl Shared {
@@ -100,6 +106,7 @@ impl RedisDriver {
             wake: Notify::new(),
             drained: Notify::new(),
             closed: AtomicBool::new(false),
+            readers: Mutex::new(Vec::new()),
         });
         // The link task: owns the connections for the driver's lifetime; it ends when the
         // driver is dropped (`closed`).
@@ -204,6 +211,61 @@ impl Driver for RedisDriver {
                 drained.await;
             }
         })
+    }
+
+    fn xadd(
+        &self,
+        stream: String,
+        max_len: usize,
+        entries: Vec<Vec<(String, Bytes)>>,
+    ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move { stream_cmd::xadd(conn, &stream, max_len, &entries).await })
+    }
+
+    fn xread(
+        &self,
+        stream: String,
+        after: String,
+        count: usize,
+        block: Duration,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let pool = &shared.readers;
+            stream_cmd::xread(&shared.client, pool, &stream, &after, count, block).await
+        })
+    }
+
+    fn xrange(
+        &self,
+        stream: String,
+        start: String,
+        end: String,
+        count: usize,
+    ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move { stream_cmd::xrange(conn, &stream, &start, &end, count).await })
+    }
+
+    fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move { stream_cmd::xlast(conn, &stream).await })
+    }
+
+    fn set_px(
+        &self,
+        key: String,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move { stream_cmd::set_px(conn, &key, &value, ttl).await })
+    }
+
+    fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move { stream_cmd::get_del(conn, &key).await })
     }
 
     fn status(&self) -> LinkStatus {

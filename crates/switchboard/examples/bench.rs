@@ -45,7 +45,7 @@ enum Kind {
 fn adapter(args: &Args) -> anyhow::Result<Option<std::sync::Arc<dyn switchboard::AdapterFactory>>> {
     use switchboard_redis::{
         RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver, ShardedAdapterFactory,
-        ShardedAdapterOptions,
+        ShardedAdapterOptions, StreamsAdapterFactory, StreamsAdapterOptions,
     };
     let Some(url) = &args.redis else { return Ok(None) };
     let driver =
@@ -59,7 +59,10 @@ fn adapter(args: &Args) -> anyhow::Result<Option<std::sync::Arc<dyn switchboard:
             let factory = ShardedAdapterFactory::new(driver()?, ShardedAdapterOptions::default());
             Ok(Some(factory.into_factory()))
         }
-        Kind::Streams => anyhow::bail!("--adapter streams is not available yet"),
+        Kind::Streams => {
+            let factory = StreamsAdapterFactory::new(driver()?, StreamsAdapterOptions::default());
+            Ok(Some(factory.into_factory()))
+        }
     }
 }
 

@@ -89,10 +89,37 @@ export function startSwitchboardNode(redisUrl, name, { adapter = "redis", args =
   return startNode(bin, ["--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter, ...args], name);
 }
 
-/** A Node socket.io node with the official Redis adapter (`redis` or `sharded`) on `redisUrl`. */
-export function startNodeNode(redisUrl, name, { adapter = "redis" } = {}) {
+/** A Node socket.io node with the official Redis adapter (`redis`, `sharded` or `streams`)
+ * on `redisUrl`. */
+export function startNodeNode(redisUrl, name, { adapter = "redis", args = [] } = {}) {
   const script = join(HERE, "..", "servers", "node-redis.mjs");
-  return startNode(process.execPath, [script, "--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter], name);
+  return startNode(process.execPath, [script, "--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter, ...args], name);
+}
+
+/** Resolves once `fetch` from every one of `senders` lists exactly `ids` (heartbeat-based
+ * adapters know the other nodes only after a round of messages, and announce nothing: this
+ * polls); fails after `ms`, saying what it last saw. */
+export async function known(senders, ids, ms = 15_000) {
+  const want = JSON.stringify([...ids].sort());
+  let last = "nothing";
+  let done = false;
+  const poll = (async () => {
+    for (const s of senders) {
+      while (!done) {
+        const got = await s.timeout(8000).emitWithAck("fetch", null).catch((e) => ({ err: e.message }));
+        last = `${s.label}: ${JSON.stringify(Array.isArray(got) ? got.map((x) => x.id).sort() : got)}`;
+        if (Array.isArray(got) && JSON.stringify(got.map((x) => x.id).sort()) === want) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  })();
+  try {
+    await within(ms, poll, "every node knows every socket");
+  } catch (err) {
+    throw new Error(`${err.message}; last seen ${last}`);
+  } finally {
+    done = true;
+  }
 }
 
 /** An official client on `node`, connected over WebSocket; it answers "q" with its label. */

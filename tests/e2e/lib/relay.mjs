@@ -6,13 +6,14 @@ import net from "node:net";
 
 /**
  * Starts a relay on 127.0.0.1 (port 0) to `127.0.0.1:targetPort`.
- * @returns {Promise<{port: number, url: string, drop: () => void, freeze: () => void,
- *   vanish: () => void, close: () => Promise<void>}>}
+ * @returns {Promise<{port: number, url: string, retarget: (port: number) => void,
+ *   drop: () => void, freeze: () => void, vanish: () => void, close: () => Promise<void>}>}
  */
 export async function startRelay(targetPort) {
+  let target = targetPort;
   const pairs = new Set();
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, "127.0.0.1");
+    const upstream = net.connect(target, "127.0.0.1");
     const pair = { client, upstream, frozen: false };
     pairs.add(pair);
     client.setNoDelay(true);
@@ -40,6 +41,10 @@ export async function startRelay(targetPort) {
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    /** New connections go to `127.0.0.1:port` from now on (another node of a cluster). */
+    retarget(port) {
+      target = port;
+    },
     /** Closes every current connection, both sides. */
     drop() {
       for (const p of [...pairs]) {

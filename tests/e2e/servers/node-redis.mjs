@@ -1,12 +1,16 @@
-// A Node socket.io 4.x cluster node on the official `@socket.io/redis-adapter` (ioredis),
-// with the same handlers as the Switchboard `node` example of switchboard-redis.
+// A Node socket.io 4.x cluster node on the official `@socket.io/redis-adapter` or
+// `@socket.io/redis-streams-adapter` (ioredis), with the same handlers as the Switchboard
+// `node` example of switchboard-redis.
 //
 // Usage: node node-redis.mjs --redis redis://127.0.0.1:PORT [--name NAME] [--port N]
-//        [--adapter redis|sharded]  (createAdapter, or createShardedAdapter in its default mode)
+//        [--adapter redis|sharded|streams]  (createAdapter, createShardedAdapter in its default
+//        mode, or the streams adapter's createAdapter) [--recovery]  (connectionStateRecovery)
 // Prints `listening on http://127.0.0.1:PORT` once bound. Namespace "/", every socket joins
 // "room1". Events:
 //   "bc" t                 io.to("room1").emit("m", t)
 //   "echo" t, cb           cb(t)
+//   "set-data" data, cb    socket.data = data, cb(true)
+//   "whoami" _, cb         cb({id, rooms, data, recovered})
 //   "join" room, cb        joins room, cb(true)
 //   "emit" {rooms, except, event, data}, cb   broadcasts, cb(true)
 //   "ask" data, cb         io.timeout(3000).emit("q", data, acks) -> cb({answers} | {err})
@@ -19,6 +23,7 @@ import http from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { Redis } from "ioredis";
 
 const { values } = parseArgs({
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     redis: { type: "string" },
     name: { type: "string", default: "node" },
     adapter: { type: "string", default: "redis" },
+    recovery: { type: "boolean", default: false },
   },
 });
 
@@ -37,8 +43,15 @@ for (const client of [pub, sub]) {
 }
 
 const httpServer = http.createServer();
-const adapter = values.adapter === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
-const io = new Server(httpServer, { adapter });
+const adapters = {
+  redis: () => createAdapter(pub, sub),
+  sharded: () => createShardedAdapter(pub, sub),
+  streams: () => createStreamsAdapter(pub),
+};
+const adapter = adapters[values.adapter]();
+const options = { adapter };
+if (values.recovery) options.connectionStateRecovery = {};
+const io = new Server(httpServer, options);
 const name = values.name;
 
 io.on("hello", (data) => io.local.emit("sse-got", { from: name, data }));
@@ -48,6 +61,11 @@ io.on("connection", (socket) => {
   socket.join("room1");
   socket.on("bc", (t) => io.to("room1").emit("m", t));
   socket.on("echo", (t, cb) => cb(t));
+  socket.on("set-data", (data, cb) => {
+    socket.data = data;
+    cb(true);
+  });
+  socket.on("whoami", (_data, cb) => cb({ id: socket.id, rooms: [...socket.rooms], data: socket.data ?? null, recovered: socket.recovered }));
   socket.on("join", (room, cb) => {
     socket.join(room);
     cb(true);

@@ -26,9 +26,16 @@ pub async fn run<F: AdapterFactory>(factories: [F; 3], all_rooms: bool) {
     let (a, aa) = Node::start("A", &fa, &[("a1", &["r1"])]);
     let (b, ab) = Node::start("B", &fb, &[("b1", &["r1"]), ("b2", &["r1", "r2"])]);
     let (c, ac) = Node::start("C", &fc, &[("c1", &["r2"])]);
-    // Server count: once every node subscribed (each call waits for its own subscription).
+    // Server count: once every node subscribed (each call waits for its own subscription) or,
+    // with heartbeats (streams), once every node heard from the others.
     for adapter in [&aa, &ab, &ac] {
-        adapter.server_count().await.unwrap();
+        let counted = async {
+            while adapter.server_count().await.unwrap() < 3 {
+                // Polling the count: heartbeats announce nothing else.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), counted).await.expect("3 nodes counted");
     }
     for adapter in [&aa, &ab, &ac] {
         assert_eq!(adapter.server_count().await.unwrap(), 3, "server count");

@@ -1,0 +1,188 @@
+//! The streams adapter on the in-process fake Redis: three nodes, recovery of a session on
+//! another node, a reader cut off while others write, bad entries, and nodes leaving.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use switchboard_adapter::{Adapter, BroadcastOptions, Offset, RecoveryOptions, Session, SocketId};
+use switchboard_redis::{FakeRedis, StreamsAdapterFactory, StreamsAdapterOptions};
+
+use common::{Node, event};
+
+fn factory(redis: &FakeRedis) -> StreamsAdapterFactory {
+    StreamsAdapterFactory::new(redis.driver(), StreamsAdapterOptions::default())
+}
+
+/// Waits (at most 10 s) until `adapter` counts `n` servers.
+async fn until_count(adapter: &Arc<dyn Adapter>, n: usize) {
+    let wait = async {
+        while adapter.server_count().await.unwrap() != n {
+            // Polling the count: heartbeats announce nothing else.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("server count");
+}
+
+fn args(seen: &common::Seen) -> Vec<Value> {
+    seen.delivered.iter().map(|d| d.2[0].clone()).collect()
+}
+
+#[tokio::test]
+async fn three_nodes_on_streams_share_broadcasts_acks_sockets_and_server_side_emits() {
+    let redis = FakeRedis::new();
+    let nodes = [factory(&redis), factory(&redis), factory(&redis)];
+    common::scenario::run(nodes.clone(), false).await;
+    for node in &nodes {
+        assert_eq!(node.status().ignored, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_session_saved_on_one_node_is_recovered_on_another_with_every_missed_packet() {
+    let redis = FakeRedis::new();
+    let (fa, fb) = (factory(&redis), factory(&redis));
+    let on = Some(RecoveryOptions::default());
+    let (a, aa) = Node::start_with("A", &fa, &[("a1", &["r1"]), ("a2", &[])], on);
+    let (_b, ab) = Node::start_with("B", &fb, &[("b1", &[])], on);
+    until_count(&aa, 2).await;
+    until_count(&ab, 2).await;
+    ab.broadcast(event("m", json!(0)), BroadcastOptions::new().to("r1")).await.unwrap();
+    let seen = a.until("m 0", |s| s.delivered.len() == 1).await;
+    let first = seen.offsets[0].clone().expect("a remote broadcast carries its stream id");
+    assert_eq!(seen.delivered[0].2, vec![json!(0), json!(first.as_str())], "offset last");
+
+    // a1 drops on A: its session goes to Redis.
+    let a1 = SocketId::from("a1");
+    let rooms = aa.socket_rooms(&a1).unwrap();
+    aa.del_all(&a1);
+    let session = Session::new(a1.clone(), "pid-a1", rooms.clone(), json!({"n": 1}));
+    aa.persist_session(session.clone()).await.unwrap();
+
+    // Meanwhile: what a1 would get (1, 2, 6), and what it would not (3, 4, 5, the ack).
+    ab.broadcast(event("m", json!(1)), BroadcastOptions::new().to("r1")).await.unwrap();
+    ab.broadcast(event("m", json!(2)), BroadcastOptions::new()).await.unwrap();
+    ab.broadcast(event("m", json!(3)), BroadcastOptions::new().to("r2")).await.unwrap();
+    ab.broadcast(event("m", json!(4)), BroadcastOptions::new().to("r1").except("a1"))
+        .await
+        .unwrap();
+    let mut volatile = BroadcastOptions::new();
+    volatile.flags.volatile = true;
+    ab.broadcast(event("m", json!(5)), volatile).await.unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    ab.broadcast_with_ack(event("ask", json!(0)), BroadcastOptions::new(), tx).await.unwrap();
+    aa.broadcast(event("m", json!(6)), BroadcastOptions::new()).await.unwrap();
+
+    // The client reconnects to B: the session is there once, the missed packets in order.
+    assert_eq!(ab.take_session("pid-a1").await.unwrap(), Some(session));
+    assert_eq!(ab.take_session("pid-a1").await.unwrap(), None, "taken once");
+    let missed = ab.missed_packets(&first, &rooms).await.unwrap().expect("recoverable");
+    let got: Vec<Value> =
+        missed.iter().map(|(_, p)| p.payload().unwrap().args()[0].clone()).collect();
+    assert_eq!(got, [json!(1), json!(2), json!(6)]);
+    let mut last = first.clone();
+    for (offset, packet) in &missed {
+        assert!(*offset > last, "increasing offsets");
+        let args = packet.payload().unwrap().args();
+        assert_eq!(args.last(), Some(&json!(offset.as_str())), "replayed with its offset");
+        last = offset.clone();
+    }
+    let none = ab.missed_packets(&last, &rooms).await.unwrap();
+    assert_eq!(none.map(|m| m.len()), Some(0), "nothing after the last one");
+    for bad in ["123", "1-0", "x-1", ""] {
+        let missed = ab.missed_packets(&Offset::from(bad), &rooms).await.unwrap();
+        assert!(missed.is_none(), "offset {bad:?} is not recoverable");
+    }
+    assert_eq!(fb.status().ignored, 0);
+}
+
+#[tokio::test]
+async fn a_reader_cut_off_goes_on_from_the_last_entry_it_read() {
+    let redis = FakeRedis::new();
+    let (fa, fb) = (factory(&redis), factory(&redis));
+    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    let (_b, ab) = Node::start("B", &fb, &[]);
+    until_count(&aa, 2).await;
+    until_count(&ab, 2).await;
+    ab.broadcast(event("m", json!(0)), BroadcastOptions::new()).await.unwrap();
+    a.until("m 0", |s| s.delivered.len() == 1).await;
+    redis.fail_reads(true);
+    for i in 1..=5 {
+        ab.broadcast(event("m", json!(i)), BroadcastOptions::new()).await.unwrap();
+    }
+    assert_eq!(a.seen().delivered.len(), 1, "nothing read while reads fail");
+    redis.fail_reads(false);
+    let seen = a.until("m 1..5", |s| s.delivered.len() == 6).await;
+    assert_eq!(args(&seen), (0..=5).map(|i| json!(i)).collect::<Vec<_>>(), "once, in order");
+    ab.broadcast(event("m", json!(6)), BroadcastOptions::new()).await.unwrap();
+    let seen = a.until("m 6", |s| s.delivered.len() >= 7).await;
+    assert_eq!(args(&seen).len(), 7);
+}
+
+#[tokio::test]
+async fn foreign_and_malformed_entries_are_counted_and_ignored() {
+    let redis = FakeRedis::new();
+    let fa = factory(&redis);
+    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    until_count(&aa, 1).await;
+    let entry = |fields: &[(&str, &str)]| -> Vec<(String, Bytes)> {
+        fields.iter().map(|(k, v)| ((*k).to_owned(), Bytes::from((*v).to_owned()))).collect()
+    };
+    let bad = [
+        entry(&[("hello", "world")]),
+        entry(&[("uid", "zz"), ("nsp", "/"), ("type", "three")]),
+        entry(&[("uid", "zz"), ("nsp", "/"), ("type", "3"), ("data", "{not json")]),
+        entry(&[("uid", "zz"), ("nsp", "/"), ("type", "3"), ("data", "!!not base64")]),
+        entry(&[
+            ("uid", "zz"),
+            ("nsp", "/"),
+            ("type", "3"),
+            ("data", r#"{"opts":{"rooms":[true]}}"#),
+        ]),
+        entry(&[("uid", "zz"), ("nsp", "/"), ("type", "3"), ("data", r#"{"packet":{"type":0}}"#)]),
+        entry(&[("uid", "zz"), ("nsp", "/"), ("type", "42")]),
+    ];
+    for fields in bad {
+        redis.xadd("socket.io", 10_000, fields);
+    }
+    let good =
+        r#"{"packet":{"type":2,"data":["ok",1]},"opts":{"rooms":[],"except":[],"flags":{}}}"#;
+    redis.xadd(
+        "socket.io",
+        10_000,
+        entry(&[("uid", "emitter"), ("nsp", "/"), ("type", "3"), ("data", good)]),
+    );
+    let seen = a.until("the good entry", |s| s.delivered.len() == 1).await;
+    assert_eq!(seen.delivered[0].1, "ok");
+    assert_eq!(fa.status().ignored, 7);
+    assert_eq!(aa.server_count().await.unwrap(), 2, "zz wrote entries; the emitter is no node");
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_and_silent_nodes_stop_being_counted_and_waited_for() {
+    let redis = FakeRedis::new();
+    let (fa, fb, fc) = (factory(&redis), factory(&redis), factory(&redis));
+    let (_a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    let (_b, ab) = Node::start("B", &fb, &[]);
+    until_count(&aa, 2).await;
+    ab.close().await.unwrap();
+    until_count(&aa, 1).await;
+    // C joins, then hangs (its adapter goes away without a word): forgotten after 10 s.
+    let (c, ac) = Node::start("C", &fc, &[("c1", &[])]);
+    until_count(&aa, 2).await;
+    until_count(&ac, 2).await;
+    drop((c, ac));
+    // Paused time: C's last heartbeat is 7 s old when A asks; A forgets it 3 to 4 s later.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let started = tokio::time::Instant::now();
+    let all = aa.fetch_sockets(BroadcastOptions::new()).await.unwrap();
+    assert_eq!(all.len(), 1, "C is given up when it is forgotten, before the request timeout");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(5), "{waited:?}");
+    assert_eq!(aa.server_count().await.unwrap(), 1);
+}
