@@ -8,6 +8,19 @@ use std::time::Duration;
 ///
 /// Returning `Err(message)` answers HTTP 403 with `{"code":4,"message":message}`, or with
 /// `"Forbidden"` as the message when `message` is empty (as Node does).
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_engine::AllowRequest;
+///
+/// let signed_in: AllowRequest = Arc::new(|parts| match parts.headers.get("authorization") {
+///     Some(_) => Ok(()),
+///     None => Err("sign in first".to_owned()),
+/// });
+/// let (parts, ()) = http::Request::get("/engine.io/?EIO=4").body(())?.into_parts();
+/// assert_eq!(signed_in(&parts), Err("sign in first".to_owned()));
+/// # Ok::<(), http::Error>(())
+/// ```
 pub type AllowRequest =
     Arc<dyn Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static>;
 
