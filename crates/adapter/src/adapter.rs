@@ -15,6 +15,16 @@ use crate::{
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why an adapter operation failed.
+///
+/// ```
+/// use std::error::Error;
+/// use switchboard_adapter::AdapterError;
+///
+/// let err = AdapterError::Backend(Box::new(std::io::Error::other("connection reset")));
+/// assert_eq!(err.to_string(), "adapter backend failed");
+/// assert_eq!(err.source().map(|e| e.to_string()).as_deref(), Some("connection reset"));
+/// assert_eq!(AdapterError::NamespaceClosed.to_string(), "namespace closed");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdapterError {
@@ -37,6 +47,21 @@ pub enum AdapterError {
 /// With connection state recovery on ([`LocalNamespace::recovery`] is `Some`), `broadcast`
 /// logs every recoverable packet ([`crate::is_recoverable`]), appends its [`Offset`] as the
 /// last argument, and delivers it with that offset, in offset order for each socket.
+///
+/// The server creates one adapter per namespace through an [`AdapterFactory`]; an
+/// implementation proves itself against the testkit:
+///
+/// ```
+/// use std::sync::{Arc, Weak};
+/// use switchboard_adapter::{Adapter, LocalNamespace, MemoryAdapter, testkit};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let factory =
+///     |ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> { Arc::new(MemoryAdapter::new(ns)) };
+/// testkit::run(&factory).await;
+/// # }
+/// ```
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a local socket to rooms.
     fn add_all(&self, socket: &SocketId, rooms: &[Room]);
@@ -137,6 +162,20 @@ pub trait Adapter: Send + Sync + 'static {
 /// Creates the adapter of each namespace (Node's `adapter` option).
 ///
 /// Any `Fn(Weak<dyn LocalNamespace>) -> Arc<dyn Adapter>` is a factory.
+///
+/// ```
+/// use std::sync::{Arc, Weak};
+/// use switchboard_adapter::{Adapter, AdapterFactory, LocalNamespace, MemoryAdapter, testkit};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let factory: Arc<dyn AdapterFactory> =
+///     Arc::new(|ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> {
+///         Arc::new(MemoryAdapter::new(ns))
+///     });
+/// testkit::membership(&*factory).await;
+/// # }
+/// ```
 pub trait AdapterFactory: Send + Sync + 'static {
     /// The adapter of a new namespace. It must hold the namespace weakly.
     fn create(&self, namespace: Weak<dyn LocalNamespace>) -> Arc<dyn Adapter>;

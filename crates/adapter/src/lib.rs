@@ -44,6 +44,14 @@ pub use recovery::{
 };
 
 /// A room name. Every socket is in the room named after its own id.
+///
+/// ```
+/// use switchboard_adapter::{Room, SocketId};
+///
+/// let room = Room::from("lobby");
+/// assert_eq!(room, "lobby");
+/// assert_eq!(SocketId::from("abc").room(), Room::from(String::from("abc")));
+/// ```
 pub type Room = switchboard_proto::Str;
 
 #[cfg(test)]

@@ -18,14 +18,38 @@ use crate::{BroadcastFlags, Offset, RecoveryOptions, Room};
 /// allocation, and every map entry keyed by a socket (several per connection) stays three
 /// words. Longer ids share one allocation. It compares, orders and hashes as its text, so
 /// that maps keyed by ids can be searched with a room name (`Borrow<str>`).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use switchboard_adapter::SocketId;
+///
+/// let id = SocketId::from("Vx2N8qPlS0bLdlBFAAAB");
+/// let scores = HashMap::from([(id.clone(), 3)]);
+/// assert_eq!(scores.get("Vx2N8qPlS0bLdlBFAAAB"), Some(&3));
+/// assert_eq!(format!("{id}"), "Vx2N8qPlS0bLdlBFAAAB");
+/// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SocketId(SmolStr);
 
 impl SocketId {
     /// The longest id kept without an allocation.
+    ///
+    /// ```
+    /// use switchboard_adapter::SocketId;
+    ///
+    /// assert_eq!(SocketId::INLINE, 23);
+    /// assert!("Vx2N8qPlS0bLdlBFAAAB".len() <= SocketId::INLINE);
+    /// ```
     pub const INLINE: usize = 23;
 
     /// Wraps an id.
+    ///
+    /// ```
+    /// use switchboard_adapter::SocketId;
+    ///
+    /// let id = SocketId::new(format!("node-{}", 2));
+    /// assert_eq!(id, SocketId::from("node-2"));
+    /// ```
     pub fn new(id: impl Into<Str>) -> Self {
         SocketId::from_str_ref(id.into().as_str())
     }
@@ -35,11 +59,27 @@ impl SocketId {
     }
 
     /// The id as text.
+    ///
+    /// ```
+    /// use switchboard_adapter::SocketId;
+    ///
+    /// assert_eq!(SocketId::from("abc").as_str(), "abc");
+    /// ```
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
 
     /// The room named after this socket, which the socket is always in.
+    ///
+    /// ```
+    /// use switchboard_adapter::{BroadcastOptions, SocketId};
+    ///
+    /// // To one socket: to its own room.
+    /// let id = SocketId::from("abc");
+    /// let opts = BroadcastOptions::new().to(id.room());
+    /// assert!(opts.matches([id.room()].iter()));
+    /// assert_eq!(id.room(), "abc");
+    /// ```
     pub fn room(&self) -> Room {
         Room::from(self.as_str())
     }
@@ -91,6 +131,30 @@ impl SocketInfo {
 }
 
 /// One answer to a broadcast with ack, or a count of expected answers.
+///
+/// What an adapter sends to an [`AckSender`], and how a collector adds it up:
+///
+/// ```
+/// use switchboard_adapter::{AckEvent, SocketId};
+/// use switchboard_proto::socket::Payload;
+///
+/// let (responses, mut events) = tokio::sync::mpsc::unbounded_channel();
+/// responses.send(AckEvent::Expected(2))?;
+/// let payload = Payload::single(&"ok")?;
+/// responses.send(AckEvent::Response { socket: SocketId::from("a"), payload })?;
+/// drop(responses);
+///
+/// let (mut expected, mut answers) = (0, Vec::new());
+/// while let Ok(event) = events.try_recv() {
+///     match event {
+///         AckEvent::Expected(n) => expected += n,
+///         AckEvent::Response { socket, .. } => answers.push(socket),
+///         _ => {}
+///     }
+/// }
+/// assert_eq!((expected, answers), (2, vec![SocketId::from("a")]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum AckEvent {
@@ -110,6 +174,17 @@ pub enum AckEvent {
 pub type AckSender = mpsc::UnboundedSender<AckEvent>;
 
 /// The answer to a server-side emit from one node.
+///
+/// ```
+/// use switchboard_adapter::{AckEvent, ServerAckSender};
+///
+/// let (ack, mut answers) = tokio::sync::mpsc::unbounded_channel();
+/// let ack: ServerAckSender = ack;
+/// // A single node: no other server will answer.
+/// ack.send(AckEvent::Expected(0))?;
+/// assert_eq!(answers.try_recv(), Ok(AckEvent::Expected(0)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type ServerAckSender = mpsc::UnboundedSender<AckEvent>;
 
 /// A local socket's own delivery entry point, which an adapter keeps next to the socket's

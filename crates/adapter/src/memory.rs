@@ -251,6 +251,18 @@ pub struct MemoryAdapter {
 
 impl MemoryAdapter {
     /// An adapter for `namespace`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Weak};
+    /// use switchboard_adapter::{Adapter, LocalNamespace, MemoryAdapter, testkit};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let factory =
+    ///     |ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> { Arc::new(MemoryAdapter::new(ns)) };
+    /// testkit::broadcast_targets(&factory).await;
+    /// # }
+    /// ```
     pub fn new(namespace: Weak<dyn LocalNamespace>) -> Self {
         MemoryAdapter {
             namespace,
@@ -261,6 +273,14 @@ impl MemoryAdapter {
     }
 
     /// A factory creating a [`MemoryAdapter`] per namespace.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let factory = switchboard_adapter::MemoryAdapter::factory();
+    /// switchboard_adapter::testkit::membership(&*factory).await;
+    /// # }
+    /// ```
     pub fn factory() -> Arc<dyn AdapterFactory> {
         Arc::new(|ns: Weak<dyn LocalNamespace>| -> Arc<dyn Adapter> {
             Arc::new(MemoryAdapter::new(ns))

@@ -6,6 +6,22 @@ use std::time::Duration;
 use crate::Room;
 
 /// How a broadcast is sent (the flags of Node's `BroadcastOperator`).
+///
+/// Start from [`BroadcastFlags::new`] (Node's defaults) and set fields: `Default` differs
+/// from it, as every field's own default makes `compress` false.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_adapter::{BroadcastFlags, BroadcastOptions};
+///
+/// let mut flags = BroadcastFlags::new();
+/// flags.volatile = true;
+/// flags.timeout = Some(Duration::from_secs(5));
+/// let mut opts = BroadcastOptions::new().to("game-7");
+/// opts.flags = flags;
+/// assert!(opts.flags.volatile && opts.flags.compress && !opts.flags.local);
+/// assert!(!BroadcastFlags::default().compress);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BroadcastFlags {
@@ -23,6 +39,15 @@ pub struct BroadcastFlags {
 
 impl BroadcastFlags {
     /// Node's defaults: not local, not volatile, compressed, no timeout.
+    ///
+    /// ```
+    /// use switchboard_adapter::BroadcastFlags;
+    ///
+    /// let flags = BroadcastFlags::new();
+    /// assert!(flags.compress);
+    /// assert!(!flags.local && !flags.volatile && !flags.broadcast);
+    /// assert_eq!(flags.timeout, None);
+    /// ```
     pub fn new() -> Self {
         BroadcastFlags { compress: true, ..Default::default() }
     }
@@ -62,23 +87,60 @@ impl Default for BroadcastOptions {
 
 impl BroadcastOptions {
     /// Every socket.
+    ///
+    /// ```
+    /// use switchboard_adapter::{BroadcastFlags, BroadcastOptions};
+    ///
+    /// let all = BroadcastOptions::new();
+    /// assert!(all.rooms.is_empty() && all.except.is_empty());
+    /// assert_eq!(all.flags, BroadcastFlags::new());
+    /// ```
     pub fn new() -> Self {
         BroadcastOptions::default()
     }
 
     /// Adds a target room.
+    ///
+    /// ```
+    /// use switchboard_adapter::{BroadcastOptions, Room};
+    ///
+    /// let opts = BroadcastOptions::new().to("red").to("blue").to("red");
+    /// assert_eq!(opts.rooms.len(), 2);
+    /// assert!(opts.rooms.contains(&Room::from("blue")));
+    /// ```
     pub fn to(mut self, room: impl Into<Room>) -> Self {
         self.rooms.insert(room.into());
         self
     }
 
     /// Adds an excluded room.
+    ///
+    /// ```
+    /// use switchboard_adapter::{BroadcastOptions, SocketId};
+    ///
+    /// // Everyone but the sender (a socket is always in the room named after it).
+    /// let sender = SocketId::from("Vx2N8qPlS0bLdlBFAAAB");
+    /// let opts = BroadcastOptions::new().except(sender.room());
+    /// assert!(opts.rooms.is_empty());
+    /// assert!(opts.except.contains(&sender.room()));
+    /// ```
     pub fn except(mut self, room: impl Into<Room>) -> Self {
         self.except.insert(room.into());
         self
     }
 
     /// Whether a socket in `socket_rooms` is a recipient.
+    ///
+    /// ```
+    /// use switchboard_adapter::{BroadcastOptions, Room};
+    ///
+    /// let rooms = |names: &[&str]| names.iter().map(|n| Room::from(*n)).collect::<Vec<_>>();
+    /// let lobby_not_muted = BroadcastOptions::new().to("lobby").except("muted");
+    /// assert!(lobby_not_muted.matches(rooms(&["lobby"]).iter()));
+    /// assert!(!lobby_not_muted.matches(rooms(&["lobby", "muted"]).iter()));
+    /// assert!(!lobby_not_muted.matches(rooms(&["game"]).iter()));
+    /// assert!(BroadcastOptions::new().matches(rooms(&["game"]).iter()));
+    /// ```
     pub fn matches<'a>(&self, mut socket_rooms: impl Iterator<Item = &'a Room> + Clone) -> bool {
         let excluded = socket_rooms.clone().any(|r| self.except.contains(r));
         !excluded && (self.rooms.is_empty() || socket_rooms.any(|r| self.rooms.contains(r)))

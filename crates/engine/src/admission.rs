@@ -19,6 +19,46 @@ use crate::error::RequestError;
 
 /// Limits on new sessions. Every one is off (`None`) by default, as in Node; a server on a
 /// public port should set them.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # type BoxError = Box<dyn std::error::Error>;
+/// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+/// # {
+/// #     use http_body_util::BodyExt;
+/// #     use tower_service::Service;
+/// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+/// #     let status = res.status().as_u16();
+/// #     let body = res.into_body().collect().await?.to_bytes();
+/// #     Ok((status, String::from_utf8(body.to_vec())?))
+/// # }
+/// use switchboard_engine::Limits;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut limits = Limits::default();
+/// limits.max_sessions = Some(1);
+/// let mut config = EngineConfig::default();
+/// config.limits = limits;
+/// let engine = Engine::new(Arc::new(Quiet), config);
+///
+/// let (status, _) = get(&engine, "/engine.io/?EIO=4&transport=polling").await?;
+/// assert_eq!(status, 200);
+/// // The only place is taken.
+/// let (status, _) = get(&engine, "/engine.io/?EIO=4&transport=polling").await?;
+/// assert_eq!(status, 503);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -34,6 +74,47 @@ pub struct Limits {
 }
 
 /// A handshake rate: `per_second` on average, `burst` at once.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # use tower_service::Service;
+/// use std::net::SocketAddr;
+/// use std::num::NonZeroU32;
+/// use switchboard_engine::{HandshakeRate, Limits};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut limits = Limits::default();
+/// let one = NonZeroU32::MIN;
+/// limits.handshakes_per_ip = Some(HandshakeRate { per_second: one, burst: one });
+/// let mut config = EngineConfig::default();
+/// config.limits = limits;
+/// let mut service = Engine::new(Arc::new(Quiet), config).service();
+///
+/// // The server puts the peer's address in the request's extensions.
+/// let from = |peer: &str| -> Result<_, Box<dyn std::error::Error>> {
+///     let uri = "/engine.io/?EIO=4&transport=polling";
+///     let mut req = http::Request::get(uri).body(String::new())?;
+///     req.extensions_mut().insert(peer.parse::<SocketAddr>()?);
+///     Ok(req)
+/// };
+/// assert_eq!(service.call(from("192.0.2.1:50000")?).await?.status(), 200);
+/// let again = service.call(from("192.0.2.1:50001")?).await?;
+/// assert_eq!(again.status(), 429);
+/// assert_eq!(again.headers()["retry-after"], "1");
+/// assert_eq!(service.call(from("192.0.2.2:50000")?).await?.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandshakeRate {
     /// Handshakes per second on average.

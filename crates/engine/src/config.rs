@@ -6,11 +6,60 @@ use std::time::Duration;
 
 /// Decides whether a handshake or upgrade request may proceed (Node's `allowRequest`).
 ///
-/// Returning `Err(message)` answers HTTP 403 with `{"code":4,"message":"Forbidden"}` .
+/// Returning `Err(message)` answers HTTP 403 with `{"code":4,"message":message}`, or with
+/// `"Forbidden"` as the message when `message` is empty (as Node does).
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_engine::AllowRequest;
+///
+/// let signed_in: AllowRequest = Arc::new(|parts| match parts.headers.get("authorization") {
+///     Some(_) => Ok(()),
+///     None => Err("sign in first".to_owned()),
+/// });
+/// let (parts, ()) = http::Request::get("/engine.io/?EIO=4").body(())?.into_parts();
+/// assert_eq!(signed_in(&parts), Err("sign in first".to_owned()));
+/// # Ok::<(), http::Error>(())
+/// ```
 pub type AllowRequest =
     Arc<dyn Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static>;
 
 /// Which transports the server accepts.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # type BoxError = Box<dyn std::error::Error>;
+/// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+/// # {
+/// #     use http_body_util::BodyExt;
+/// #     use tower_service::Service;
+/// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+/// #     let status = res.status().as_u16();
+/// #     let body = res.into_body().collect().await?.to_bytes();
+/// #     Ok((status, String::from_utf8(body.to_vec())?))
+/// # }
+/// use switchboard_engine::Transports;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = EngineConfig::default();
+/// assert_eq!(config.transports, Transports { polling: true, websocket: true });
+/// config.transports = Transports { polling: false, websocket: true };
+/// let engine = Engine::new(Arc::new(Quiet), config);
+/// let refused = get(&engine, "/engine.io/?EIO=4&transport=polling").await?;
+/// assert_eq!(refused, (400, r#"{"code":0,"message":"Transport unknown"}"#.to_owned()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transports {
     /// HTTP long-polling.
@@ -26,6 +75,47 @@ impl Default for Transports {
 }
 
 /// Cross-origin resource sharing for the polling transport.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # use http_body_util::BodyExt;
+/// # use tower_service::Service;
+/// use switchboard_engine::Cors;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut cors = Cors::default(); // any origin
+/// cors.origins = Some(vec!["https://app.example".to_owned()]);
+/// cors.credentials = true;
+/// let mut config = EngineConfig::default();
+/// config.cors = Some(cors);
+/// let mut service = Engine::new(Arc::new(Quiet), config).service();
+///
+/// let handshake = |origin: &str| {
+///     http::Request::get("/engine.io/?EIO=4&transport=polling")
+///         .header("origin", origin)
+///         .body(String::new())
+/// };
+/// let res = service.call(handshake("https://app.example")?).await?;
+/// assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example");
+/// assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+///
+/// let res = service.call(handshake("https://elsewhere.example")?).await?;
+/// assert_eq!(res.status(), 403);
+/// let body = res.into_body().collect().await?.to_bytes();
+/// assert_eq!(body, r#"{"code":4,"message":"Origin not allowed"}"#);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Cors {
@@ -45,6 +135,56 @@ pub struct Cors {
 /// The defaults are those of the Node `engine.io` server: `pingInterval` 25 s,
 /// `pingTimeout` 20 s, `upgradeTimeout` 10 s, `maxHttpBufferSize` 1e6, both transports,
 /// upgrades allowed, path `/engine.io/`.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # type BoxError = Box<dyn std::error::Error>;
+/// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+/// # {
+/// #     use http_body_util::BodyExt;
+/// #     use tower_service::Service;
+/// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+/// #     let status = res.status().as_u16();
+/// #     let body = res.into_body().collect().await?.to_bytes();
+/// #     Ok((status, String::from_utf8(body.to_vec())?))
+/// # }
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = EngineConfig::default();
+/// assert_eq!(config.ping_interval, Duration::from_secs(25));
+/// assert_eq!(config.max_payload, 1_000_000);
+/// config.path = "/realtime/".to_owned();
+/// config.ping_timeout = Duration::from_secs(5);
+/// // Only clients that present a token may open a session.
+/// config.allow_request = Some(Arc::new(|parts: &http::request::Parts| {
+///     if parts.uri.query().is_some_and(|q| q.contains("token=")) {
+///         Ok(())
+///     } else {
+///         Err("no token".to_owned())
+///     }
+/// }));
+/// let engine = Engine::new(Arc::new(Quiet), config);
+///
+/// let (status, _) = get(&engine, "/realtime/?EIO=4&transport=polling&token=abc").await?;
+/// assert_eq!(status, 200);
+/// let refused = get(&engine, "/realtime/?EIO=4&transport=polling").await?;
+/// assert_eq!(refused, (403, r#"{"code":4,"message":"no token"}"#.to_owned()));
+/// let (status, _) = get(&engine, "/engine.io/?EIO=4&transport=polling&token=abc").await?;
+/// assert_eq!(status, 404);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct EngineConfig {

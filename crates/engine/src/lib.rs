@@ -114,6 +114,23 @@ pub trait Handler: Send + Sync + 'static {
 /// An Engine.IO server: a set of sessions and the [`Handler`] that receives their events.
 ///
 /// Cloning is cheap and every clone serves the same sessions.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+/// let clone = engine.clone();
+/// clone.close();
+/// assert!(engine.is_closed());
+/// ```
 pub struct Engine<H: Handler> {
     /// One allocation for everything: a clone (one per connection and per session task) is a
     /// single reference-count increment and a single pointer.
@@ -146,6 +163,24 @@ impl<H: Handler> Clone for Engine<H> {
 
 impl<H: Handler> Engine<H> {
     /// A server that calls `handler` for every session.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// let mut config = EngineConfig::default();
+    /// config.path = "/live/".to_owned();
+    /// let engine = Engine::new(Arc::new(Quiet), config);
+    /// assert_eq!(engine.config().path, "/live/");
+    /// assert_eq!(engine.session_count(), 0);
+    /// ```
     pub fn new(handler: Arc<H>, config: EngineConfig) -> Self {
         let shared = Shared {
             sessions: Mutex::new(HashMap::default()),
@@ -156,26 +191,192 @@ impl<H: Handler> Engine<H> {
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// # use std::time::Duration;
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// assert_eq!(engine.config().ping_timeout, Duration::from_secs(20));
+    /// ```
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
     }
 
     /// The handler.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// struct Greeter {
+    ///     greeting: &'static str,
+    /// }
+    /// impl Handler for Greeter {
+    ///     // ...
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// }
+    ///
+    /// let engine = Engine::new(Arc::new(Greeter { greeting: "hi" }), EngineConfig::default());
+    /// assert_eq!(engine.handler().greeting, "hi");
+    /// ```
     pub fn handler(&self) -> &Arc<H> {
         &self.inner.handler
     }
 
     /// The number of open sessions.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// # type BoxError = Box<dyn std::error::Error>;
+    /// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+    /// # {
+    /// #     use http_body_util::BodyExt;
+    /// #     use tower_service::Service;
+    /// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+    /// #     let status = res.status().as_u16();
+    /// #     let body = res.into_body().collect().await?.to_bytes();
+    /// #     Ok((status, String::from_utf8(body.to_vec())?))
+    /// # }
+    /// # async fn handshake<H: Handler>(engine: &Engine<H>) -> Result<String, BoxError> {
+    /// #     let (_, body) = get(engine, "/engine.io/?EIO=4&transport=polling").await?;
+    /// #     let open: serde_json::Value = serde_json::from_str(body.get(1..).ok_or("empty")?)?;
+    /// #     Ok(open["sid"].as_str().ok_or("no sid")?.to_owned())
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// handshake(&engine).await?;
+    /// handshake(&engine).await?;
+    /// assert_eq!(engine.session_count(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn session_count(&self) -> usize {
         self.sessions().len()
     }
 
     /// The session with this id, if it is open.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// # type BoxError = Box<dyn std::error::Error>;
+    /// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+    /// # {
+    /// #     use http_body_util::BodyExt;
+    /// #     use tower_service::Service;
+    /// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+    /// #     let status = res.status().as_u16();
+    /// #     let body = res.into_body().collect().await?.to_bytes();
+    /// #     Ok((status, String::from_utf8(body.to_vec())?))
+    /// # }
+    /// # async fn handshake<H: Handler>(engine: &Engine<H>) -> Result<String, BoxError> {
+    /// #     let (_, body) = get(engine, "/engine.io/?EIO=4&transport=polling").await?;
+    /// #     let open: serde_json::Value = serde_json::from_str(body.get(1..).ok_or("empty")?)?;
+    /// #     Ok(open["sid"].as_str().ok_or("no sid")?.to_owned())
+    /// # }
+    /// # use switchboard_engine::TransportKind;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// let sid = handshake(&engine).await?;
+    /// let socket = engine.socket(&sid).ok_or("no session")?;
+    /// assert_eq!(socket.id().as_str(), sid);
+    /// assert_eq!(socket.transport(), TransportKind::Polling);
+    /// assert!(engine.socket("no-such-session").is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn socket(&self, sid: &str) -> Option<Arc<Socket>> {
         self.sessions().get(sid).map(|h| h.socket.clone())
     }
 
     /// Closes every session with [`DisconnectReason::ServerShuttingDown`] and refuses new ones.
+    ///
+    /// Each session ends on its own task, and `on_disconnect` follows: a WebSocket session once
+    /// what is queued is sent; a polling session when the client's next GET has taken the
+    /// queued packets and the close packet, or after 2 s without one (`ping_interval` +
+    /// `ping_timeout` when packets are still queued).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// /// Reports why each session ended.
+    /// struct Gone(tokio::sync::mpsc::UnboundedSender<DisconnectReason>);
+    ///
+    /// impl Handler for Gone {
+    ///     type Session = ();
+    ///     fn on_connect(&self, _: Arc<Socket>) {}
+    ///     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    ///     fn on_disconnect(&self, _: (), _: &Arc<Socket>, reason: DisconnectReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    /// # type BoxError = Box<dyn std::error::Error>;
+    /// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+    /// # {
+    /// #     use http_body_util::BodyExt;
+    /// #     use tower_service::Service;
+    /// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+    /// #     let status = res.status().as_u16();
+    /// #     let body = res.into_body().collect().await?.to_bytes();
+    /// #     Ok((status, String::from_utf8(body.to_vec())?))
+    /// # }
+    /// # async fn handshake<H: Handler>(engine: &Engine<H>) -> Result<String, BoxError> {
+    /// #     let (_, body) = get(engine, "/engine.io/?EIO=4&transport=polling").await?;
+    /// #     let open: serde_json::Value = serde_json::from_str(body.get(1..).ok_or("empty")?)?;
+    /// #     Ok(open["sid"].as_str().ok_or("no sid")?.to_owned())
+    /// # }
+    /// # use switchboard_engine::SendError;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    /// let engine = Engine::new(Arc::new(Gone(tx)), EngineConfig::default());
+    /// let sid = handshake(&engine).await?;
+    /// let socket = engine.socket(&sid).ok_or("no session")?;
+    ///
+    /// engine.close();
+    /// // No GET comes to take the close packet: the session ends 2 s later.
+    /// assert_eq!(ended.recv().await, Some(DisconnectReason::ServerShuttingDown));
+    /// assert_eq!(engine.session_count(), 0);
+    /// assert_eq!(socket.send(Message::Text("late".into())), Err(SendError::Closed));
+    /// // New sessions are refused.
+    /// let (status, _) = get(&engine, "/engine.io/?EIO=4&transport=polling").await?;
+    /// assert_eq!(status, 400);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.inner.shared.closed.store(true, Ordering::Release);
         let sockets: Vec<Arc<Socket>> =
@@ -186,22 +387,136 @@ impl<H: Handler> Engine<H> {
     }
 
     /// Whether [`Engine::close`] was called.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// assert!(!engine.is_closed());
+    /// engine.close();
+    /// assert!(engine.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.shared.closed.load(Ordering::Acquire)
     }
 
     /// A tower service answering the engine's requests (404 outside `config.path`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// use http_body_util::BodyExt;
+    /// use tower_service::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// let mut service = engine.service(); // always ready: no need to wait in `poll_ready`
+    ///
+    /// let req = http::Request::get("/engine.io/?EIO=4&transport=polling").body(String::new())?;
+    /// let res = service.call(req).await?;
+    /// assert_eq!(res.status(), 200);
+    /// let open = res.into_body().collect().await?.to_bytes();
+    /// assert!(open.starts_with(br#"0{"sid":""#)); // the Engine.IO `open` packet
+    /// assert_eq!(engine.session_count(), 1);
+    ///
+    /// let elsewhere = service.call(http::Request::get("/index.html").body(String::new())?).await?;
+    /// assert_eq!(elsewhere.status(), 404);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn service(&self) -> EngineService<H> {
         EngineService::new(self.clone())
     }
 
     /// A tower layer: requests under `config.path` go to the engine, the rest to the inner
     /// service. Use it to put two engines, or an engine and an axum `Router`, on one server.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// use axum::Router;
+    /// use axum::routing::get;
+    /// use tower_service::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// let mut app = Router::new()
+    ///     .route("/hello", get(|| async { "hello" }))
+    ///     .layer(engine.layer()); // the engine's path to the engine, the rest to the routes
+    ///
+    /// let hello = app.call(http::Request::get("/hello").body(String::new())?).await?;
+    /// assert_eq!(hello.status(), 200);
+    /// let req = http::Request::get("/engine.io/?EIO=4&transport=polling").body(String::new())?;
+    /// assert_eq!(app.call(req).await?.status(), 200);
+    /// assert_eq!(engine.session_count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn layer(&self) -> EngineLayer<H> {
         EngineLayer::new(self.clone())
     }
 
     /// Serves this engine alone on `listener` until accepting fails.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// // The server runs until the runtime ends with the example.
+    /// tokio::spawn(engine.clone().serve(listener));
+    ///
+    /// let mut client = tokio::net::TcpStream::connect(addr).await?;
+    /// let head = "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\n";
+    /// client.write_all(head.as_bytes()).await?;
+    /// client.write_all(b"host: localhost\r\nconnection: close\r\n\r\n").await?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply).await?;
+    /// assert!(reply.starts_with("HTTP/1.1 200 OK"));
+    /// assert!(reply.contains(r#"0{"sid":""#));
+    /// assert_eq!(engine.session_count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         serve(listener, self.service()).await
     }

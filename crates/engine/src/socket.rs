@@ -13,6 +13,18 @@ use crate::mailbox::Mailbox;
 pub use crate::sid::Sid;
 
 /// A transport.
+///
+/// ```
+/// use switchboard_engine::TransportKind;
+///
+/// let transport = TransportKind::WebSocket;
+/// let streaming = match transport {
+///     TransportKind::Polling => false,
+///     TransportKind::WebSocket => true,
+/// };
+/// assert!(streaming);
+/// assert_eq!(transport.as_str(), "websocket");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransportKind {
     /// HTTP long-polling.
@@ -23,6 +35,13 @@ pub enum TransportKind {
 
 impl TransportKind {
     /// The name used on the wire (`polling`, `websocket`).
+    ///
+    /// ```
+    /// use switchboard_engine::TransportKind;
+    ///
+    /// assert_eq!(TransportKind::Polling.as_str(), "polling");
+    /// assert_eq!(TransportKind::WebSocket.as_str(), "websocket");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             TransportKind::Polling => "polling",
@@ -32,6 +51,22 @@ impl TransportKind {
 }
 
 /// Why a session ended.
+///
+/// ```
+/// use switchboard_engine::DisconnectReason;
+///
+/// fn client_side(reason: DisconnectReason) -> bool {
+///     matches!(
+///         reason,
+///         DisconnectReason::TransportClose
+///             | DisconnectReason::TransportError
+///             | DisconnectReason::PingTimeout
+///             | DisconnectReason::ParseError
+///     )
+/// }
+/// assert!(client_side(DisconnectReason::PingTimeout));
+/// assert!(!client_side(DisconnectReason::ServerShuttingDown));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DisconnectReason {
@@ -51,6 +86,14 @@ pub enum DisconnectReason {
 
 impl DisconnectReason {
     /// The Node reason string (`transport close`, `ping timeout`, ...).
+    ///
+    /// ```
+    /// use switchboard_engine::DisconnectReason;
+    ///
+    /// assert_eq!(DisconnectReason::TransportClose.as_str(), "transport close");
+    /// assert_eq!(DisconnectReason::ForcedClose.as_str(), "forced close");
+    /// assert_eq!(DisconnectReason::ServerShuttingDown.as_str(), "server shutting down");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             DisconnectReason::TransportClose => "transport close",
@@ -64,6 +107,49 @@ impl DisconnectReason {
 }
 
 /// Why a message could not be queued.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # type BoxError = Box<dyn std::error::Error>;
+/// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+/// # {
+/// #     use http_body_util::BodyExt;
+/// #     use tower_service::Service;
+/// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+/// #     let status = res.status().as_u16();
+/// #     let body = res.into_body().collect().await?.to_bytes();
+/// #     Ok((status, String::from_utf8(body.to_vec())?))
+/// # }
+/// # async fn handshake<H: Handler>(engine: &Engine<H>) -> Result<String, BoxError> {
+/// #     let (_, body) = get(engine, "/engine.io/?EIO=4&transport=polling").await?;
+/// #     let open: serde_json::Value = serde_json::from_str(body.get(1..).ok_or("empty")?)?;
+/// #     Ok(open["sid"].as_str().ok_or("no sid")?.to_owned())
+/// # }
+/// use switchboard_engine::SendError;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = EngineConfig::default();
+/// config.max_buffered_messages = 1;
+/// let engine = Engine::new(Arc::new(Quiet), config);
+/// let sid = handshake(&engine).await?;
+/// let socket = engine.socket(&sid).ok_or("no session")?;
+/// assert_eq!(socket.send(Message::Text("first".into())), Ok(()));
+/// // The session's task has not taken the first one yet: the queue of one is full.
+/// assert_eq!(socket.send(Message::Text("second".into())), Err(SendError::Full));
+/// assert_eq!(SendError::Full.to_string(), "send buffer full");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {

@@ -10,6 +10,19 @@ pub const DEFAULT_MAX_ATTACHMENTS: usize = 10;
 
 /// Why a Socket.IO packet could not be decoded. The server answers every one of these by
 /// closing the client's connection with the `parse error` reason.
+///
+/// ```
+/// use switchboard_proto::engine::Message;
+/// use switchboard_proto::socket::{DecodeError, Decoder};
+///
+/// let mut decoder = Decoder::new();
+/// let err = decoder.decode(Message::Text("9".into())).unwrap_err();
+/// assert!(matches!(err, DecodeError::UnknownType('9')));
+/// assert_eq!(err.to_string(), "unknown packet type '9'");
+///
+/// let reserved = decoder.decode(Message::Text(r#"2["disconnect"]"#.into())).unwrap_err();
+/// assert!(matches!(reserved, DecodeError::ReservedEvent(_)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {

@@ -7,10 +7,25 @@ use crate::Str;
 
 /// Event names that a peer may not send: the Socket.IO libraries use them for their own
 /// lifecycle events (Node's `RESERVED_EVENTS`).
+///
+/// ```
+/// use switchboard_proto::socket::{EventName, RESERVED_EVENTS};
+///
+/// assert!(RESERVED_EVENTS.contains(&"disconnect"));
+/// assert!(RESERVED_EVENTS.iter().all(|name| EventName::new(*name).is_err()));
+/// ```
 pub const RESERVED_EVENTS: [&str; 6] =
     ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 
 /// The name was one of [`RESERVED_EVENTS`].
+///
+/// ```
+/// use switchboard_proto::socket::{EventName, ReservedEventName};
+///
+/// let err = EventName::new("connect").unwrap_err();
+/// assert_eq!(err, ReservedEventName("connect".to_owned()));
+/// assert_eq!(err.to_string(), r#"event name "connect" is reserved"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("event name {0:?} is reserved")]
 pub struct ReservedEventName(pub String);
@@ -32,6 +47,15 @@ pub struct EventName(Str);
 
 impl EventName {
     /// Checks `name` against the reserved names.
+    ///
+    /// ```
+    /// use switchboard_proto::socket::EventName;
+    ///
+    /// let owned = String::from("chat message");
+    /// assert_eq!(EventName::new(owned)?, "chat message");
+    /// assert!(EventName::new("newListener").is_err());
+    /// # Ok::<(), switchboard_proto::socket::ReservedEventName>(())
+    /// ```
     pub fn new(name: impl Into<Str>) -> Result<Self, ReservedEventName> {
         let name = name.into();
         if RESERVED_EVENTS.contains(&name.as_str()) {
@@ -41,11 +65,29 @@ impl EventName {
     }
 
     /// A name known at compile time. Returns an error for a reserved name, like [`EventName::new`].
+    ///
+    /// ```
+    /// use switchboard_proto::socket::EventName;
+    ///
+    /// let ping = EventName::from_static("ping")?;
+    /// assert_eq!(ping.as_str(), "ping");
+    /// assert!(EventName::from_static("disconnecting").is_err());
+    /// # Ok::<(), switchboard_proto::socket::ReservedEventName>(())
+    /// ```
     pub fn from_static(name: &'static str) -> Result<Self, ReservedEventName> {
         EventName::new(Str::from_static(name))
     }
 
     /// The name as text.
+    ///
+    /// ```
+    /// use switchboard_proto::socket::EventName;
+    ///
+    /// let name = EventName::new("join")?;
+    /// assert_eq!(name.as_str(), "join");
+    /// assert_eq!(name.to_string(), "join");
+    /// # Ok::<(), switchboard_proto::socket::ReservedEventName>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }

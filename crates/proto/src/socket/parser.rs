@@ -63,6 +63,27 @@ pub trait Parser: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The default parser: JSON text plus binary attachments (`socket.io-parser`).
+///
+/// ```
+/// use serde_json::json;
+/// use switchboard_proto::engine::Message;
+/// use switchboard_proto::socket::{DecodeError, EventName, JsonParser, Packet, Parser, Payload};
+///
+/// let parser = JsonParser::default();
+/// let mut payload = Payload::from_args(vec![json!("cat.jpg")]);
+/// payload.push_binary(vec![1u8, 2, 3]);
+/// let packet = Packet::event("/", EventName::new("upload")?, payload);
+/// // A binary event travels as a text header and one binary message per attachment.
+/// let messages = parser.encode(&packet);
+/// assert_eq!(messages.len(), 2);
+/// assert!(matches!(&messages[1], Message::Binary(b) if b[..] == [1, 2, 3]));
+///
+/// // Fewer attachments allowed: the same packet is refused.
+/// let strict = JsonParser { max_attachments: 0 };
+/// let refused = strict.decoder().decode(messages[0].clone());
+/// assert!(matches!(refused, Err(DecodeError::TooManyAttachments { count: 1, max: 0 })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonParser {
     /// The most attachments one packet may carry.

@@ -35,6 +35,14 @@ pub struct Payload {
 
 impl Payload {
     /// No arguments.
+    ///
+    /// ```
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let p = Payload::new();
+    /// assert!(p.args().is_empty() && !p.is_binary());
+    /// assert_eq!(p, Payload::default());
+    /// ```
     pub fn new() -> Self {
         Payload::default()
     }
@@ -42,11 +50,30 @@ impl Payload {
     /// A payload of JSON arguments and the attachments their placeholders refer to.
     ///
     /// No check is made here; the decoder validates what comes from the network.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::{Payload, placeholder};
+    ///
+    /// let args = vec![json!("avatar.png"), placeholder(0)];
+    /// let p = Payload::from_parts(args, vec![Bytes::from_static(b"\x89PNG")]);
+    /// assert_eq!(p.binary(&p.args()[1]).map(|b| b.as_ref()), Some(&b"\x89PNG"[..]));
+    /// ```
     pub fn from_parts(args: Vec<Value>, attachments: Vec<Bytes>) -> Self {
         Payload { args, attachments }
     }
 
     /// A payload of JSON arguments, without binary data.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let p = Payload::from_args(vec![json!("hello"), json!({"n": 1})]);
+    /// assert_eq!(p.args().len(), 2);
+    /// assert!(!p.is_binary());
+    /// ```
     pub fn from_args(args: Vec<Value>) -> Self {
         Payload { args, attachments: Vec::new() }
     }
@@ -83,12 +110,31 @@ impl Payload {
     }
 
     /// Appends a JSON argument.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::new();
+    /// p.push(json!("a")).push(json!(2));
+    /// assert_eq!(p.args(), &[json!("a"), json!(2)]);
+    /// ```
     pub fn push(&mut self, value: Value) -> &mut Self {
         self.args.push(value);
         self
     }
 
     /// Appends a binary argument: a placeholder argument and the attachment it names.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::new();
+    /// p.push(json!("upload")).push_binary(vec![0xca, 0xfe]);
+    /// assert_eq!(p.args()[1], json!({"_placeholder": true, "num": 0}));
+    /// assert_eq!(p.attachments()[0].as_ref(), &[0xca, 0xfe]);
+    /// ```
     pub fn push_binary(&mut self, bytes: impl Into<Bytes>) -> &mut Self {
         let value = placeholder(self.attachments.len());
         self.attachments.push(bytes.into());
@@ -97,6 +143,16 @@ impl Payload {
     }
 
     /// Appends an attachment and gives back its placeholder, to put anywhere in an argument.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::new();
+    /// let thumb = p.attach(&b"tiny"[..]);
+    /// p.push(json!({"name": "cat.jpg", "thumb": thumb}));
+    /// assert_eq!(p.binary(&p.args()[0]["thumb"]).map(|b| b.as_ref()), Some(&b"tiny"[..]));
+    /// ```
     pub fn attach(&mut self, bytes: impl Into<Bytes>) -> Value {
         let value = placeholder(self.attachments.len());
         self.attachments.push(bytes.into());
@@ -104,31 +160,91 @@ impl Payload {
     }
 
     /// The arguments, binary ones as placeholders.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let p = Payload::spread(&("hi", 3))?;
+    /// assert_eq!(p.args(), &[json!("hi"), json!(3)]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn args(&self) -> &[Value] {
         &self.args
     }
 
     /// The arguments, mutably.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::from_args(vec![json!(1), json!(2)]);
+    /// p.args_mut().retain(|a| a != &json!(1));
+    /// assert_eq!(p.args(), &[json!(2)]);
+    /// ```
     pub fn args_mut(&mut self) -> &mut Vec<Value> {
         &mut self.args
     }
 
     /// The binary attachments, in placeholder order.
+    ///
+    /// ```
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::new();
+    /// p.push_binary(vec![1u8]).push_binary(vec![2u8]);
+    /// let sizes: Vec<usize> = p.attachments().iter().map(|b| b.len()).collect();
+    /// assert_eq!(sizes, [1, 1]);
+    /// assert_eq!(p.attachments()[1].as_ref(), &[2]);
+    /// ```
     pub fn attachments(&self) -> &[Bytes] {
         &self.attachments
     }
 
     /// Gives back the arguments and the attachments.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::new();
+    /// p.push(json!("x")).push_binary(vec![7u8]);
+    /// let (args, attachments) = p.into_parts();
+    /// assert_eq!(args.len(), 2);
+    /// assert_eq!(attachments[0].as_ref(), &[7]);
+    /// ```
     pub fn into_parts(self) -> (Vec<Value>, Vec<Bytes>) {
         (self.args, self.attachments)
     }
 
     /// Whether any attachment is present (the packet is then a `BINARY_EVENT`/`BINARY_ACK`).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::Payload;
+    ///
+    /// let mut p = Payload::from_args(vec![json!("text only")]);
+    /// assert!(!p.is_binary());
+    /// p.push_binary(vec![0u8]);
+    /// assert!(p.is_binary());
+    /// ```
     pub fn is_binary(&self) -> bool {
         !self.attachments.is_empty()
     }
 
     /// The bytes a placeholder value stands for, if `value` is a placeholder of this payload.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_proto::socket::{Payload, placeholder};
+    ///
+    /// let mut p = Payload::new();
+    /// p.push_binary(vec![5u8]);
+    /// assert_eq!(p.binary(&p.args()[0]).map(|b| b.as_ref()), Some(&[5u8][..]));
+    /// assert_eq!(p.binary(&placeholder(1)), None); // no attachment 1
+    /// assert_eq!(p.binary(&json!("text")), None);
+    /// ```
     pub fn binary(&self, value: &Value) -> Option<&Bytes> {
         placeholder_num(value).and_then(|n| self.attachments.get(n))
     }
