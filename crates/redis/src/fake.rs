@@ -48,6 +48,9 @@ struct Hub {
     keys: HashMap<String, (Bytes, Option<Instant>)>,
     /// Stream reads fail while set (an outage seen by readers only).
     unreadable: bool,
+    /// `XADD` fails while set; with `lose_replies` it adds the entries and then fails.
+    unwritable: bool,
+    lose_replies: bool,
 }
 
 /// An in-process pub/sub server. Publishes are delivered at once, in order, to every
@@ -164,6 +167,14 @@ impl FakeRedis {
         self.appended.notify_waiters();
     }
 
+    /// While `on`, every `XADD` of a driver fails with [`DriverError::Disconnected`]; with
+    /// `applied`, the entries are added all the same (a reply lost on the way back).
+    /// `fail_writes(true, false)` and [`FakeRedis::fail_reads`] together make an outage.
+    pub fn fail_writes(&self, on: bool, applied: bool) {
+        let mut hub = self.lock();
+        (hub.unwritable, hub.lose_replies) = (on, on && applied);
+    }
+
     /// How many entries `stream` holds.
     pub fn stream_len(&self, stream: &str) -> usize {
         self.lock().streams.get(stream).map_or(0, |s| s.entries.len())
@@ -277,8 +288,16 @@ impl Driver for FakeDriver {
         max_len: usize,
         entries: Vec<Vec<(String, Bytes)>>,
     ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
-        let ids = entries.into_iter().map(|f| self.hub.xadd(&stream, max_len, f)).collect();
-        Box::pin(async move { Ok(ids) })
+        let (unwritable, lose_replies) = {
+            let hub = self.hub.lock();
+            (hub.unwritable, hub.lose_replies)
+        };
+        if unwritable && !lose_replies {
+            return Box::pin(async { Err(DriverError::Disconnected) });
+        }
+        let ids: Vec<String> =
+            entries.into_iter().map(|f| self.hub.xadd(&stream, max_len, f)).collect();
+        Box::pin(async move { if unwritable { Err(DriverError::Disconnected) } else { Ok(ids) } })
     }
 
     fn xread(
