@@ -75,7 +75,10 @@ pub(crate) async fn write_loop(
             Ok(ids) => {
                 if failing {
                     let waiting = queue.entries.len();
-                    tracing::info!(waiting, "redis stream writable again: adding the entries that waited");
+                    tracing::info!(
+                        waiting,
+                        "redis stream writable again: adding the entries that waited"
+                    );
                     failing = false;
                     pause = RETRY_PAUSES.0;
                 }

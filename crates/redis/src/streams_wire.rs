@@ -90,7 +90,8 @@ impl Dedup {
             return true;
         }
         if self.last.len() >= DEDUP_WRITERS {
-            let oldest = self.last.iter().min_by_key(|(_, (_, seen))| *seen).map(|(w, _)| w.clone());
+            let oldest =
+                self.last.iter().min_by_key(|(_, (_, seen))| *seen).map(|(w, _)| w.clone());
             if let Some(oldest) = oldest {
                 self.last.remove(&oldest);
             }
@@ -176,7 +177,10 @@ mod tests {
     fn entries_are_read_once_per_writer_number() {
         let entry = |seq: Option<&str>| crate::driver::StreamEntry {
             id: "1-0".to_owned(),
-            fields: seq.map(|s| (SEQ_FIELD.to_owned(), Bytes::from(s.to_owned()))).into_iter().collect(),
+            fields: seq
+                .map(|s| (SEQ_FIELD.to_owned(), Bytes::from(s.to_owned())))
+                .into_iter()
+                .collect(),
         };
         let mut dedup = Dedup::default();
         let read: Vec<bool> = ["w:0", "w:1", "v:0", "w:0", "w:1", "w:2", "v:0", "w:2"]
@@ -185,7 +189,10 @@ mod tests {
             .collect();
         assert_eq!(read, [true, true, true, false, false, true, false, false]);
         for odd in [None, Some("w"), Some("w:x"), Some("")] {
-            assert!(dedup.fresh(&entry(odd)) && dedup.fresh(&entry(odd)), "{odd:?} is not numbered");
+            assert!(
+                dedup.fresh(&entry(odd)) && dedup.fresh(&entry(odd)),
+                "{odd:?} is not numbered"
+            );
         }
         assert_eq!(seq_value("ab", 7), "ab:7");
         for w in 0..DEDUP_WRITERS + 5 {
