@@ -80,6 +80,8 @@ test("a Redis restart crashes no node, loses no Switchboard broadcast of the out
     assert.equal(status.overflowed, 0);
   }
 
+  const nodeClient = clients[2];
+  const nodeWhileDown = fromNode(nodeClient, "node");
   await redis.restart();
   // Every client gets every Switchboard broadcast of the outage, once and in order.
   const sbDone = () => clients.every((c) => sbNames.every((n) => fromNode(c, n).length >= SEQS.length));
@@ -94,6 +96,7 @@ test("a Redis restart crashes no node, loses no Switchboard broadcast of the out
     for (const n of sbNames) assert.deepEqual(fromNode(c, n), SEQS, `${c.label}: from ${n}, once each, in order`);
   }
   const nodeSaw = clients.map((c) => `${c.label}: [${fromNode(c, "node").join(",")}]`).join("; ");
+  t.diagnostic(`the Node node's own broadcasts of the outage reached its own client while down: [${nodeWhileDown.join(",")}]`);
   t.diagnostic(`the Node node's own broadcasts of the outage, as each client saw them: ${nodeSaw}`);
   for (const c of clients) assert.ok(c.connected, `${c.label} kept its connection`);
   for (const n of nodes) assert.equal(n.child.exitCode, null, `${n.name} still runs`);

@@ -28,10 +28,8 @@ impl Queue {
     fn push(&mut self, mut write: Write, failing: bool) {
         write.fields.push((SEQ_FIELD.to_owned(), seq_value(&self.writer, self.next)));
         self.next += 1;
-        if failing {
-            if let Some(then) = write.then.take() {
-                then(Ok(None));
-            }
+        if let Some(then) = write.then.take_if(|_| failing) {
+            then(Ok(None));
         }
         self.entries.push_back(write);
     }
