@@ -160,8 +160,9 @@ impl FakeRedis {
         id
     }
 
-    /// While `on`, every stream read fails with [`DriverError::Disconnected`] and blocked reads
-    /// end with it: the readers are cut off while writers go on.
+    /// While `on`, every stream read (`XREAD`, `XRANGE`, `XREVRANGE`) fails with
+    /// [`DriverError::Disconnected`] and blocked reads end with it: the readers are cut off
+    /// while writers go on.
     pub fn fail_reads(&self, on: bool) {
         self.lock().unreadable = on;
         self.appended.notify_waiters();
@@ -342,12 +343,18 @@ impl Driver for FakeDriver {
         end: String,
         count: usize,
     ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        if self.hub.lock().unreadable {
+            return Box::pin(async { Err(DriverError::Disconnected) });
+        }
         let found = self.hub.range(&stream, &start, &end, count);
         Box::pin(async move { found.ok_or(DriverError::BadReply("XRANGE")) })
     }
 
     fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
         let hub = self.hub.lock();
+        if hub.unreadable {
+            return Box::pin(async { Err(DriverError::Disconnected) });
+        }
         let last =
             hub.streams.get(&stream).and_then(|s| s.entries.back()).map(|(_, e)| e.id.clone());
         Box::pin(async move { Ok(last) })

@@ -10,118 +10,207 @@ use tokio::sync::mpsc;
 use crate::driver::{DriverError, SharedDriver};
 use crate::sharded::random_id;
 use crate::streams::{Hub, StreamsAdapterOptions, WRITE_BATCH, Write};
-use crate::streams_wire::{Dedup, SEQ_FIELD, seq_value};
+use crate::streams_wire::{Dedup, SEQ_FIELD, id_after, seq_of, seq_value};
 
 /// The first pause before adding entries again after a failure; it doubles up to the last.
 const RETRY_PAUSES: (Duration, Duration) = (Duration::from_millis(10), Duration::from_millis(500));
 
-/// The writer's entries not yet added, in order, each numbered (`seq`) once for all.
-struct Queue {
-    writer: String,
+/// Entries read per `XRANGE` when looking for what a failed pipeline added.
+const SCAN_BATCH: usize = 1000;
+
+/// The writer task's state: the entries not yet added, in order, each numbered (`seq`) once
+/// for all, and how the last attempt went.
+struct Writer {
+    driver: SharedDriver,
+    options: StreamsAdapterOptions,
+    queued: Arc<AtomicUsize>,
+    rx: mpsc::UnboundedReceiver<Write>,
+    /// This writer's id in the `seq` field.
+    id: String,
+    /// The number of the next entry.
     next: u64,
     entries: VecDeque<Write>,
-}
-
-impl Queue {
-    /// Numbers `write` and puts it last; while Redis is away its `then` runs now, so that the
-    /// local sockets get a broadcast at once.
-    fn push(&mut self, mut write: Write, failing: bool) {
-        write.fields.push((SEQ_FIELD.to_owned(), seq_value(&self.writer, self.next)));
-        self.next += 1;
-        if let Some(then) = write.then.take_if(|_| failing) {
-            then(Ok(None));
-        }
-        self.entries.push_back(write);
-    }
+    /// The id of the last entry Redis confirmed.
+    last_added: Option<String>,
+    /// Redis does not take the entries (since the last failure).
+    failing: bool,
+    /// A pipeline failed after it may have been sent: look for what it added first.
+    verify: bool,
+    /// Every sender is gone (the factory was dropped).
+    closed: bool,
+    pause: Duration,
 }
 
 /// Adds the queued entries, in order, a pipeline at a time. While Redis does not take them,
 /// they stay in the queue (bounded by `queue_cap`, see `Hub::write`), their local part runs at
 /// once, and the writer tries again (10 ms doubling up to 500 ms) from the oldest entry not
-/// added. A pipeline that failed may have been applied in part: the entries added again carry
-/// the same numbers, and readers drop the repeats.
+/// added. A pipeline that failed may have been applied in part: before sending again, the
+/// writer reads the stream after the last entry it knows was added and drops from its queue
+/// the entries found there (by their `seq` number); should it miss one, readers drop the
+/// repeat.
 pub(crate) async fn write_loop(
     driver: SharedDriver,
     options: StreamsAdapterOptions,
     queued: Arc<AtomicUsize>,
-    mut rx: mpsc::UnboundedReceiver<Write>,
+    rx: mpsc::UnboundedReceiver<Write>,
 ) {
-    let mut queue = Queue { writer: random_id(), next: 0, entries: VecDeque::new() };
-    let (mut failing, mut closed) = (false, false);
-    let mut pause = RETRY_PAUSES.0;
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    loop {
-        if queue.entries.is_empty() {
-            if closed || rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
-                return;
-            }
-            for write in batch.drain(..) {
-                queue.push(write, failing);
-            }
-        }
-        while queue.entries.len() < WRITE_BATCH {
-            let Ok(write) = rx.try_recv() else { break };
-            queue.push(write, failing);
-        }
-        let n = queue.entries.len().min(WRITE_BATCH);
-        let entries = queue.entries.iter().take(n).map(|w| w.fields.clone()).collect();
-        let stream = options.stream_name.clone();
-        let result = driver.xadd(stream, options.max_len, entries).await.and_then(|ids| {
-            if ids.len() == n { Ok(ids) } else { Err(DriverError::BadReply("XADD")) }
-        });
-        match result {
-            Ok(ids) => {
-                if failing {
-                    let waiting = queue.entries.len();
-                    tracing::info!(
-                        waiting,
-                        "redis stream writable again: adding the entries that waited"
-                    );
-                    failing = false;
-                    pause = RETRY_PAUSES.0;
-                }
-                for (write, id) in queue.entries.drain(..n).zip(&ids) {
-                    queued.fetch_sub(1, Ordering::SeqCst);
-                    if let Some(then) = write.then {
-                        then(Ok(Some(id)));
-                    }
-                }
-            }
-            Err(e) => {
-                if closed {
-                    let dropped = queue.entries.len();
-                    tracing::warn!(error = %e, dropped, "redis stream not writable at shutdown: entries dropped");
-                    queued.fetch_sub(dropped, Ordering::SeqCst);
+    let writer = Writer {
+        driver,
+        options,
+        queued,
+        rx,
+        id: random_id(),
+        next: 0,
+        entries: VecDeque::new(),
+        last_added: None,
+        failing: false,
+        verify: false,
+        closed: false,
+        pause: RETRY_PAUSES.0,
+    };
+    writer.run().await;
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        loop {
+            if self.entries.is_empty() {
+                if self.closed || self.rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
                     return;
                 }
-                if !failing {
-                    tracing::warn!(error = %e, "redis stream not writable: entries wait for redis (local sockets get them now)");
-                    failing = true;
+                for write in batch.drain(..) {
+                    self.push(write);
                 }
-                for write in &mut queue.entries {
-                    if let Some(then) = write.then.take() {
+            }
+            while self.entries.len() < WRITE_BATCH {
+                let Ok(write) = self.rx.try_recv() else { break };
+                self.push(write);
+            }
+            if let Err(e) = self.attempt().await {
+                if self.closed {
+                    let dropped = self.entries.len();
+                    tracing::warn!(error = %e, dropped, "redis stream not writable at shutdown: entries dropped");
+                    self.queued.fetch_sub(dropped, Ordering::SeqCst);
+                    return;
+                }
+                self.wait(&e).await;
+            }
+        }
+    }
+
+    /// Numbers `write` and puts it last; while Redis is away its `then` runs now, so that the
+    /// local sockets get a broadcast at once.
+    fn push(&mut self, mut write: Write) {
+        write.fields.push((SEQ_FIELD.to_owned(), seq_value(&self.id, self.next)));
+        self.next += 1;
+        if let Some(then) = write.then.take_if(|_| self.failing) {
+            then(Ok(None));
+        }
+        self.entries.push_back(write);
+    }
+
+    /// Adds the first entries of the queue (after checking what a failed pipeline added).
+    async fn attempt(&mut self) -> Result<(), DriverError> {
+        if self.verify {
+            let found = self.last_number().await?;
+            self.verify = false;
+            let first = self.next - self.entries.len() as u64;
+            let added = found.map_or(0, |n| (n + 1).saturating_sub(first));
+            let added = usize::try_from(added).unwrap_or(usize::MAX).min(self.entries.len());
+            if added > 0 {
+                tracing::debug!(added, "entries of a failed pipeline were added: not sent again");
+                self.queued.fetch_sub(added, Ordering::SeqCst);
+                for write in self.entries.drain(..added) {
+                    if let Some(then) = write.then {
                         then(Ok(None));
                     }
                 }
-                // Waits before trying again, taking the entries written meanwhile.
-                let wait = tokio::time::sleep(pause);
-                tokio::pin!(wait);
-                loop {
-                    tokio::select! {
-                        () = &mut wait => break,
-                        write = rx.recv() => match write {
-                            Some(write) => queue.push(write, true),
-                            None => {
-                                closed = true;
-                                (&mut wait).await;
-                                break;
-                            }
-                        },
-                    }
-                }
-                pause = (pause * 2).min(RETRY_PAUSES.1);
             }
         }
+        let n = self.entries.len().min(WRITE_BATCH);
+        if n > 0 {
+            let entries = self.entries.iter().take(n).map(|w| w.fields.clone()).collect();
+            let stream = self.options.stream_name.clone();
+            self.verify = true;
+            let ids = self.driver.xadd(stream, self.options.max_len, entries).await?;
+            if ids.len() != n {
+                return Err(DriverError::BadReply("XADD"));
+            }
+            self.verify = false;
+            for (write, id) in self.entries.drain(..n).zip(&ids) {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                if let Some(then) = write.then {
+                    then(Ok(Some(id)));
+                }
+            }
+            self.last_added = ids.last().cloned();
+        }
+        if self.failing {
+            let waiting = self.entries.len();
+            tracing::info!(
+                waiting,
+                "redis stream writable again: the entries that waited were added"
+            );
+            self.failing = false;
+            self.pause = RETRY_PAUSES.0;
+        }
+        Ok(())
+    }
+
+    /// The number of this writer's last entry in the stream after `last_added` (the whole
+    /// stream when none was confirmed yet), reading at most about `max_len` entries. (`&mut`:
+    /// the writer is not `Sync`.)
+    async fn last_number(&mut self) -> Result<Option<u64>, DriverError> {
+        let stream = &self.options.stream_name;
+        let mut start =
+            self.last_added.as_deref().and_then(id_after).unwrap_or_else(|| "-".to_owned());
+        let mut found = None;
+        for _ in 0..self.options.max_len / SCAN_BATCH + 2 {
+            let entries =
+                self.driver.xrange(stream.clone(), start, "+".to_owned(), SCAN_BATCH).await?;
+            for entry in &entries {
+                match seq_of(entry) {
+                    Some((writer, n)) if writer == self.id => found = Some(n),
+                    _ => {}
+                }
+            }
+            match entries.last().and_then(|e| id_after(&e.id)) {
+                Some(next) if entries.len() == SCAN_BATCH => start = next,
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// After a failure: logs once, lets the waiting entries' local part run, and waits before
+    /// trying again, taking the entries written meanwhile.
+    async fn wait(&mut self, error: &DriverError) {
+        if !self.failing {
+            tracing::warn!(error = %error, "redis stream not writable: entries wait for redis (local sockets get them now)");
+            self.failing = true;
+        }
+        for write in &mut self.entries {
+            if let Some(then) = write.then.take() {
+                then(Ok(None));
+            }
+        }
+        let wait = tokio::time::sleep(self.pause);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                write = self.rx.recv() => match write {
+                    Some(write) => self.push(write),
+                    None => {
+                        self.closed = true;
+                        (&mut wait).await;
+                        break;
+                    }
+                },
+            }
+        }
+        self.pause = (self.pause * 2).min(RETRY_PAUSES.1);
     }
 }
 

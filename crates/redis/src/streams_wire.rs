@@ -60,6 +60,23 @@ pub(crate) fn seq_value(writer: &str, n: u64) -> Bytes {
     Bytes::from(format!("{writer}:{n}"))
 }
 
+/// The writer and number of an entry, when it has a well-formed `seq` field.
+pub(crate) fn seq_of(entry: &crate::driver::StreamEntry) -> Option<(&str, u64)> {
+    let value = std::str::from_utf8(entry.field(SEQ_FIELD)?).ok()?;
+    let (writer, n) = value.rsplit_once(':')?;
+    Some((writer, n.parse().ok()?))
+}
+
+/// The first id after `id` (`ms-seq`), for a range that excludes it.
+pub(crate) fn id_after(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(match seq.checked_add(1) {
+        Some(seq) => format!("{ms}-{seq}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
 /// The last entry number read from each writer, to read every entry once.
 #[derive(Debug, Default)]
 pub(crate) struct Dedup {
@@ -72,14 +89,7 @@ impl Dedup {
     /// False when `entry` repeats one of its writer already read; true for a new entry and for
     /// entries without (or with a malformed) number, such as Node's.
     pub(crate) fn fresh(&mut self, entry: &crate::driver::StreamEntry) -> bool {
-        let Some((writer, n)) = entry
-            .field(SEQ_FIELD)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.rsplit_once(':'))
-            .and_then(|(w, n)| Some((w, n.parse::<u64>().ok()?)))
-        else {
-            return true;
-        };
+        let Some((writer, n)) = seq_of(entry) else { return true };
         self.tick += 1;
         if let Some((last, seen)) = self.last.get_mut(writer) {
             *seen = self.tick;
@@ -195,6 +205,9 @@ mod tests {
             );
         }
         assert_eq!(seq_value("ab", 7), "ab:7");
+        assert_eq!(id_after("5-1").as_deref(), Some("5-2"));
+        assert_eq!(id_after(&format!("5-{}", u64::MAX)).as_deref(), Some("6-0"));
+        assert!(id_after("5").is_none() && id_after("x-1").is_none());
         for w in 0..DEDUP_WRITERS + 5 {
             assert!(dedup.fresh(&entry(Some(&format!("x{w}:0")))));
         }
