@@ -171,6 +171,25 @@ impl FakeRedis {
     /// While `on`, every `XADD` of a driver fails with [`DriverError::Disconnected`]; with
     /// `applied`, the entries are added all the same (a reply lost on the way back).
     /// `fail_writes(true, false)` and [`FakeRedis::fail_reads`] together make an outage.
+    ///
+    /// ```
+    /// use switchboard_redis::{Driver, FakeRedis};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let redis = FakeRedis::new();
+    /// let driver = redis.driver();
+    /// let entry = || vec![vec![("uid".to_owned(), "a1".into())]];
+    /// redis.fail_writes(true, false);
+    /// assert!(driver.xadd("s".into(), 100, entry()).await.is_err());
+    /// assert_eq!(redis.stream_len("s"), 0);
+    /// redis.fail_writes(true, true);
+    /// assert!(driver.xadd("s".into(), 100, entry()).await.is_err());
+    /// assert_eq!(redis.stream_len("s"), 1, "added, though the reply says otherwise");
+    /// redis.fail_writes(false, false);
+    /// assert!(driver.xadd("s".into(), 100, entry()).await.is_ok());
+    /// # }
+    /// ```
     pub fn fail_writes(&self, on: bool, applied: bool) {
         let mut hub = self.lock();
         (hub.unwritable, hub.lose_replies) = (on, on && applied);
