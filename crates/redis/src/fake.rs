@@ -48,6 +48,9 @@ struct Hub {
     keys: HashMap<String, (Bytes, Option<Instant>)>,
     /// Stream reads fail while set (an outage seen by readers only).
     unreadable: bool,
+    /// `XADD` fails while set; with `lose_replies` it adds the entries and then fails.
+    unwritable: bool,
+    lose_replies: bool,
 }
 
 /// An in-process pub/sub server. Publishes are delivered at once, in order, to every
@@ -157,11 +160,39 @@ impl FakeRedis {
         id
     }
 
-    /// While `on`, every stream read fails with [`DriverError::Disconnected`] and blocked reads
-    /// end with it: the readers are cut off while writers go on.
+    /// While `on`, every stream read (`XREAD`, `XRANGE`, `XREVRANGE`) fails with
+    /// [`DriverError::Disconnected`] and blocked reads end with it: the readers are cut off
+    /// while writers go on.
     pub fn fail_reads(&self, on: bool) {
         self.lock().unreadable = on;
         self.appended.notify_waiters();
+    }
+
+    /// While `on`, every `XADD` of a driver fails with [`DriverError::Disconnected`]; with
+    /// `applied`, the entries are added all the same (a reply lost on the way back).
+    /// `fail_writes(true, false)` and [`FakeRedis::fail_reads`] together make an outage.
+    ///
+    /// ```
+    /// use switchboard_redis::{Driver, FakeRedis};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let redis = FakeRedis::new();
+    /// let driver = redis.driver();
+    /// let entry = || vec![vec![("uid".to_owned(), "a1".into())]];
+    /// redis.fail_writes(true, false);
+    /// assert!(driver.xadd("s".into(), 100, entry()).await.is_err());
+    /// assert_eq!(redis.stream_len("s"), 0);
+    /// redis.fail_writes(true, true);
+    /// assert!(driver.xadd("s".into(), 100, entry()).await.is_err());
+    /// assert_eq!(redis.stream_len("s"), 1, "added, though the reply says otherwise");
+    /// redis.fail_writes(false, false);
+    /// assert!(driver.xadd("s".into(), 100, entry()).await.is_ok());
+    /// # }
+    /// ```
+    pub fn fail_writes(&self, on: bool, applied: bool) {
+        let mut hub = self.lock();
+        (hub.unwritable, hub.lose_replies) = (on, on && applied);
     }
 
     /// How many entries `stream` holds.
@@ -277,8 +308,16 @@ impl Driver for FakeDriver {
         max_len: usize,
         entries: Vec<Vec<(String, Bytes)>>,
     ) -> BoxFuture<'static, Result<Vec<String>, DriverError>> {
-        let ids = entries.into_iter().map(|f| self.hub.xadd(&stream, max_len, f)).collect();
-        Box::pin(async move { Ok(ids) })
+        let (unwritable, lose_replies) = {
+            let hub = self.hub.lock();
+            (hub.unwritable, hub.lose_replies)
+        };
+        if unwritable && !lose_replies {
+            return Box::pin(async { Err(DriverError::Disconnected) });
+        }
+        let ids: Vec<String> =
+            entries.into_iter().map(|f| self.hub.xadd(&stream, max_len, f)).collect();
+        Box::pin(async move { if unwritable { Err(DriverError::Disconnected) } else { Ok(ids) } })
     }
 
     fn xread(
@@ -323,12 +362,18 @@ impl Driver for FakeDriver {
         end: String,
         count: usize,
     ) -> BoxFuture<'static, Result<Vec<StreamEntry>, DriverError>> {
+        if self.hub.lock().unreadable {
+            return Box::pin(async { Err(DriverError::Disconnected) });
+        }
         let found = self.hub.range(&stream, &start, &end, count);
         Box::pin(async move { found.ok_or(DriverError::BadReply("XRANGE")) })
     }
 
     fn xlast(&self, stream: String) -> BoxFuture<'static, Result<Option<String>, DriverError>> {
         let hub = self.hub.lock();
+        if hub.unreadable {
+            return Box::pin(async { Err(DriverError::Disconnected) });
+        }
         let last =
             hub.streams.get(&stream).and_then(|s| s.entries.back()).map(|(_, e)| e.id.clone());
         Box::pin(async move { Ok(last) })

@@ -6,7 +6,7 @@
 //! (offsets are stream ids, sessions are Redis keys).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
@@ -43,6 +43,7 @@ pub(crate) const WRITE_BATCH: usize = 256;
 /// assert_eq!(opts.stream_name, "socket.io");
 /// assert_eq!(opts.max_len, 10_000);
 /// assert_eq!(opts.heartbeat_timeout, Duration::from_secs(10));
+/// assert_eq!(opts.queue_cap, 10_000);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -65,11 +66,12 @@ pub struct StreamsAdapterOptions {
     pub heartbeat_timeout: Duration,
     /// How long `fetch_sockets` and server-side emits wait for the other nodes (5 s).
     pub requests_timeout: Duration,
-    /// When an entry cannot be added (Redis unreachable, or not yet connected at start), how
-    /// long the writer retries before giving up (2 s): the entries waiting meanwhile then reach
-    /// the local sockets only and their broadcasts report an error; later ones fail at once
-    /// until Redis is back. Node's clients queue commands until the reconnection instead.
-    pub outage_wait: Duration,
+    /// How many entries may wait to be added (10 000): while Redis is unreachable (or not yet
+    /// connected at start) the writer keeps them in order and adds them once Redis answers
+    /// again. Past the cap, new entries are dropped, counted
+    /// ([`crate::LinkStatus::overflowed`]) and logged, and `broadcast` returns the error (the
+    /// local sockets still get the packet).
+    pub queue_cap: usize,
 }
 
 impl Default for StreamsAdapterOptions {
@@ -83,13 +85,14 @@ impl Default for StreamsAdapterOptions {
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(10),
             requests_timeout: Duration::from_secs(5),
-            outage_wait: Duration::from_secs(2),
+            queue_cap: 10_000,
         }
     }
 }
 
-/// What the writer does once an entry was added (or could not be): the id, or the error.
-pub(crate) type Written = Box<dyn FnOnce(Result<&str, &DriverError>) + Send>;
+/// What the writer does once an entry was added (`Ok(Some(id))`), once it waits for Redis to
+/// come back (`Ok(None)`: it will be added later), or when it was dropped (the error).
+pub(crate) type Written = Box<dyn FnOnce(Result<Option<&str>, &DriverError>) + Send>;
 
 /// An entry to add, and what to do after.
 pub(crate) struct Write {
@@ -109,9 +112,12 @@ pub(crate) struct Hub {
     /// True once the reader knows where to start (the stream's last id then).
     pub(crate) reading: watch::Sender<bool>,
     // Entries to add, in call order; the writer task owns the receiver and ends when the hub
-    // (holding this sender) is gone. Unbounded: it holds what arrives during one pipeline round
-    // trip, or during `outage_wait` at most while Redis is unreachable (later writes fail fast).
+    // (holding this sender) is gone. Unbounded here, bounded by `queued` against `queue_cap`.
     writes: mpsc::UnboundedSender<Write>,
+    /// Entries handed to the writer and not yet added (in the channel or the writer's queue).
+    pub(crate) queued: Arc<AtomicUsize>,
+    /// Entries dropped because `queue_cap` entries were waiting, since the start.
+    overflowed: AtomicU64,
     // The receiver, until the tasks start (on the first namespace, inside a runtime).
     start: Mutex<Option<mpsc::UnboundedReceiver<Write>>>,
 }
@@ -128,18 +134,36 @@ impl Hub {
             return;
         };
         // The writer: adds entries in call order; ends when every sender is dropped.
-        tokio::spawn(crate::streams_io::write_loop(self.driver.clone(), self.options.clone(), rx));
+        let (driver, options, queued) =
+            (self.driver.clone(), self.options.clone(), self.queued.clone());
+        tokio::spawn(crate::streams_io::write_loop(driver, options, queued, rx));
         // The reader: ends when the hub is dropped.
         tokio::spawn(crate::streams_io::read_loop(Arc::downgrade(self)));
     }
 
-    /// Queues an entry; `then` runs on the writer task, in call order.
+    /// Queues an entry; `then` runs on the writer task, in call order. Past `queue_cap`
+    /// waiting entries the entry is dropped, counted and logged.
     pub(crate) fn write(&self, fields: Vec<(String, Bytes)>, then: Option<Written>) {
+        let cap = self.options.queue_cap;
+        if self.queued.fetch_add(1, Ordering::SeqCst) >= cap {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            let n = self.overflowed.fetch_add(1, Ordering::SeqCst) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, cap, "redis stream write queue full: entries dropped");
+            }
+            if let Some(then) = then {
+                then(Err(&DriverError::QueueFull { cap }));
+            }
+            return;
+        }
         // Fails only once the writer is gone (the runtime shuts down): then nothing is sent.
-        if let Err(mpsc::error::SendError(Write { then: Some(then), .. })) =
+        if let Err(mpsc::error::SendError(Write { then, .. })) =
             self.writes.send(Write { fields, then })
         {
-            then(Err(&DriverError::Disconnected));
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            if let Some(then) = then {
+                then(Err(&DriverError::Disconnected));
+            }
         }
     }
 
@@ -203,14 +227,31 @@ impl StreamsAdapterFactory {
             namespaces: Mutex::new(HashMap::new()),
             reading: watch::Sender::new(false),
             writes,
+            queued: Arc::new(AtomicUsize::new(0)),
+            overflowed: AtomicU64::new(0),
             start: Mutex::new(Some(rx)),
         };
         StreamsAdapterFactory { hub: Arc::new(hub) }
     }
 
-    /// The link's state and the count of ignored entries.
+    /// The link's state, the entries waiting to be added (`link.queued`) and those dropped
+    /// because the queue was full (`link.overflowed`), each added to the driver's own
+    /// publish counters, and the count of ignored entries.
+    ///
+    /// ```
+    /// use switchboard_redis::{FakeRedis, StreamsAdapterFactory, StreamsAdapterOptions};
+    ///
+    /// let factory =
+    ///     StreamsAdapterFactory::new(FakeRedis::new().driver(), StreamsAdapterOptions::default());
+    /// let status = factory.status();
+    /// assert_eq!((status.link.queued, status.link.overflowed, status.ignored), (0, 0, 0));
+    /// ```
     pub fn status(&self) -> AdapterStatus {
-        AdapterStatus { link: self.hub.driver.status(), ignored: self.hub.stats.ignored() }
+        let mut link = self.hub.driver.status();
+        link.queued = link.queued.saturating_add(self.hub.queued.load(Ordering::SeqCst));
+        link.overflowed =
+            link.overflowed.saturating_add(self.hub.overflowed.load(Ordering::SeqCst));
+        AdapterStatus { link, ignored: self.hub.stats.ignored() }
     }
 
     /// As a shared [`AdapterFactory`], for `SocketIo::builder().adapter(..)`.
@@ -433,7 +474,12 @@ async fn heartbeat_loop(weak: Weak<Streams>, mut reading: watch::Receiver<bool>)
             inner.remove_node(&uid);
         }
         let last = *inner.last_write.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(nsp) = inner.nsp.get().filter(|_| now.duration_since(last) >= interval) {
+        // Entries still waiting (Redis is away) say that this node is alive once added: no
+        // heartbeat piles up behind them.
+        let waiting = inner.hub.queued.load(Ordering::SeqCst) > 0;
+        if let Some(nsp) =
+            inner.nsp.get().filter(|_| !waiting && now.duration_since(last) >= interval)
+        {
             inner.write(nsp, HEARTBEAT, None, None);
         }
     }

@@ -252,11 +252,13 @@ impl Streams {
         let (driver, options) = (&self.hub.driver, &self.hub.options);
         let stream = options.stream_name.clone();
         let here = driver.xrange(stream.clone(), after.to_string(), after.to_string(), 1).await?;
-        if here.is_empty() {
-            return Ok(None);
-        }
+        let Some(first) = here.first() else { return Ok(None) };
         let mut missed = Vec::new();
         let mut from = after.clone();
+        // An entry added again after a lost reply is replayed once, and not at all when its
+        // first copy is the offset itself.
+        let mut dedup = crate::streams_wire::Dedup::default();
+        dedup.fresh(first);
         // Bounded: the stream holds about `max_len` entries, unless writers outpace the replay.
         let rounds = options.max_len / RANGE_BATCH + 10;
         for _ in 0..rounds {
@@ -268,6 +270,9 @@ impl Streams {
             let entries = driver.xrange(stream.clone(), start, "+".to_owned(), RANGE_BATCH).await?;
             for entry in &entries {
                 from = Offset::new(entry.id.as_str());
+                if !dedup.fresh(entry) {
+                    continue;
+                }
                 if let Some(packet) = self.replayable(nsp, entry, rooms) {
                     missed.push((from.clone(), packet));
                 }

@@ -144,23 +144,26 @@ impl Adapter for StreamsAdapter {
         let data = map(vec![("packet", wire), ("opts", opts_to_mp(&opts))]);
         let logs = inner.logs(&packet, &opts);
         let target = inner.clone();
-        // Answered by the writer once the entry was added and the packet delivered here.
+        // Answered by the writer once the entry was added (or waits for Redis) and the packet
+        // was delivered here.
         let (tx, rx) = oneshot::channel();
-        let then = move |written: Result<&str, &crate::driver::DriverError>| {
+        let then = move |written: Result<Option<&str>, &crate::driver::DriverError>| {
             let mut packet = packet;
             let result = match written {
-                Ok(id) if logs => {
+                Ok(Some(id)) if logs => {
                     let offset = Offset::new(id);
                     append_offset(&mut packet, &offset);
                     target.deliver_local(&packet, &opts, Some(&offset));
                     Ok(())
                 }
+                // Added without offset here, or waiting for Redis: the local sockets get it
+                // now (without an offset: the stream id is not known yet).
                 Ok(_) => {
                     target.deliver_local(&packet, &opts, None);
                     Ok(())
                 }
                 Err(e) => {
-                    // As Node: the local sockets get it even when Redis cannot.
+                    // Dropped (the queue is full): the local sockets get it all the same.
                     target.deliver_local(&packet, &opts, None);
                     Err(e.to_string())
                 }

@@ -47,6 +47,70 @@ pub(crate) fn encode_data(kind: u64, data: &Mp) -> Bytes {
     }
 }
 
+/// The field that numbers a writer's entries: `<writer id>:<n>`, `n` counting from 0 in the
+/// order the writer adds them. Node's adapter ignores it; Switchboard readers drop an entry
+/// whose number they already passed (an entry added again after its reply was lost).
+pub(crate) const SEQ_FIELD: &str = "seq";
+
+/// Writers remembered by a [`Dedup`]; past it the one heard from least recently is forgotten.
+const DEDUP_WRITERS: usize = 1024;
+
+/// The field value of a writer's `n`th entry.
+pub(crate) fn seq_value(writer: &str, n: u64) -> Bytes {
+    Bytes::from(format!("{writer}:{n}"))
+}
+
+/// The writer and number of an entry, when it has a well-formed `seq` field.
+pub(crate) fn seq_of(entry: &crate::driver::StreamEntry) -> Option<(&str, u64)> {
+    let value = std::str::from_utf8(entry.field(SEQ_FIELD)?).ok()?;
+    let (writer, n) = value.rsplit_once(':')?;
+    Some((writer, n.parse().ok()?))
+}
+
+/// The first id after `id` (`ms-seq`), for a range that excludes it.
+pub(crate) fn id_after(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(match seq.checked_add(1) {
+        Some(seq) => format!("{ms}-{seq}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
+/// The last entry number read from each writer, to read every entry once.
+#[derive(Debug, Default)]
+pub(crate) struct Dedup {
+    /// By writer id: the last number read, and when (a count of calls).
+    last: std::collections::HashMap<String, (u64, u64)>,
+    tick: u64,
+}
+
+impl Dedup {
+    /// False when `entry` repeats one of its writer already read; true for a new entry and for
+    /// entries without (or with a malformed) number, such as Node's.
+    pub(crate) fn fresh(&mut self, entry: &crate::driver::StreamEntry) -> bool {
+        let Some((writer, n)) = seq_of(entry) else { return true };
+        self.tick += 1;
+        if let Some((last, seen)) = self.last.get_mut(writer) {
+            *seen = self.tick;
+            if n <= *last {
+                return false;
+            }
+            *last = n;
+            return true;
+        }
+        if self.last.len() >= DEDUP_WRITERS {
+            let oldest =
+                self.last.iter().min_by_key(|(_, (_, seen))| *seen).map(|(w, _)| w.clone());
+            if let Some(oldest) = oldest {
+                self.last.remove(&oldest);
+            }
+        }
+        self.last.insert(writer.to_owned(), (n, self.tick));
+        true
+    }
+}
+
 /// A session as Node's streams adapter stores it: base64 of msgpack `{sid, pid, rooms, data}`.
 pub(crate) fn encode_session(session: &switchboard_adapter::Session) -> Bytes {
     let rooms = session.rooms.iter().map(|r| Mp::from(r.as_str())).collect();
@@ -117,5 +181,37 @@ mod tests {
         );
         assert_eq!(decode_session(&encoded), Some(session));
         assert!(decode_session(b"AAAA").is_none());
+    }
+
+    #[test]
+    fn entries_are_read_once_per_writer_number() {
+        let entry = |seq: Option<&str>| crate::driver::StreamEntry {
+            id: "1-0".to_owned(),
+            fields: seq
+                .map(|s| (SEQ_FIELD.to_owned(), Bytes::from(s.to_owned())))
+                .into_iter()
+                .collect(),
+        };
+        let mut dedup = Dedup::default();
+        let read: Vec<bool> = ["w:0", "w:1", "v:0", "w:0", "w:1", "w:2", "v:0", "w:2"]
+            .iter()
+            .map(|s| dedup.fresh(&entry(Some(s))))
+            .collect();
+        assert_eq!(read, [true, true, true, false, false, true, false, false]);
+        for odd in [None, Some("w"), Some("w:x"), Some("")] {
+            assert!(
+                dedup.fresh(&entry(odd)) && dedup.fresh(&entry(odd)),
+                "{odd:?} is not numbered"
+            );
+        }
+        assert_eq!(seq_value("ab", 7), "ab:7");
+        assert_eq!(id_after("5-1").as_deref(), Some("5-2"));
+        assert_eq!(id_after(&format!("5-{}", u64::MAX)).as_deref(), Some("6-0"));
+        assert!(id_after("5").is_none() && id_after("x-1").is_none());
+        for w in 0..DEDUP_WRITERS + 5 {
+            assert!(dedup.fresh(&entry(Some(&format!("x{w}:0")))));
+        }
+        assert!(dedup.last.len() <= DEDUP_WRITERS);
+        assert!(!dedup.fresh(&entry(Some(&format!("x{}:0", DEDUP_WRITERS + 4)))), "recent kept");
     }
 }

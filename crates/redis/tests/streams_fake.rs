@@ -1,5 +1,6 @@
 //! The streams adapter on the in-process fake Redis: three nodes, recovery of a session on
-//! another node, a reader cut off while others write, bad entries, and nodes leaving.
+//! another node, a reader cut off while others write, an outage (writes queued, replies
+//! lost, the queue's cap), bad entries, and nodes leaving.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -122,6 +123,181 @@ async fn a_reader_cut_off_goes_on_from_the_last_entry_it_read() {
     ab.broadcast(event("m", json!(6)), BroadcastOptions::new()).await.unwrap();
     let seen = a.until("m 6", |s| s.delivered.len() >= 7).await;
     assert_eq!(args(&seen).len(), 7);
+}
+
+/// The `(from, n)` arguments of the deliveries of `event`.
+fn flow(seen: &common::Seen, event: &str) -> Vec<(String, u64)> {
+    seen.delivered
+        .iter()
+        .filter(|d| d.1 == event)
+        .map(|d| (d.2[0]["from"].as_str().unwrap().to_owned(), d.2[0]["n"].as_u64().unwrap()))
+        .collect()
+}
+
+fn from(list: &[(String, u64)], node: &str) -> Vec<u64> {
+    list.iter().filter(|(f, _)| f == node).map(|(_, n)| *n).collect()
+}
+
+/// Waits (at most 10 s) until `pred` holds; the fake announces nothing, so this polls.
+async fn until_true(what: &str, pred: impl Fn() -> bool) {
+    let wait = async {
+        while !pred() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect(what);
+}
+
+#[tokio::test]
+async fn broadcasts_made_during_an_outage_reach_every_node_after_it_once_and_in_order() {
+    let redis = FakeRedis::new();
+    let factories = [factory(&redis), factory(&redis), factory(&redis)];
+    let names = ["A", "B", "C"];
+    let started: Vec<_> = names
+        .iter()
+        .zip(&factories)
+        .map(|(name, f)| {
+            let socket = format!("{}1", name.to_lowercase());
+            Node::start(name, f, &[(socket.as_str(), &[])])
+        })
+        .collect();
+    for (_, adapter) in &started {
+        until_count(adapter, 3).await;
+    }
+    let send = |k: usize, event: &'static str, n: u64| {
+        let (adapter, name) = (started[k].1.clone(), names[k]);
+        async move {
+            let data = json!({"from": name, "n": n});
+            adapter.broadcast(common::event(event, data), BroadcastOptions::new()).await
+        }
+    };
+
+    // Redis goes away for readers and writers: each node's broadcasts reach its own socket at
+    // once and wait in its writer's queue.
+    redis.fail_reads(true);
+    redis.fail_writes(true, false);
+    let before = redis.stream_len("socket.io");
+    for n in 0..5 {
+        for k in 0..3 {
+            send(k, "flow", n).await.expect("queued, not failed");
+        }
+    }
+    for (k, (node, _)) in started.iter().enumerate() {
+        let own = flow(&node.seen(), "flow");
+        assert_eq!(own.len(), 5, "{}: its own broadcasts only, at once: {own:?}", names[k]);
+        assert_eq!(from(&own, names[k]), [0, 1, 2, 3, 4]);
+        let status = factories[k].status();
+        assert!(status.link.queued >= 5, "{}: {status:?}", names[k]);
+        assert_eq!(status.link.overflowed, 0);
+    }
+    // Then Redis is readable and takes the entries, but the replies are lost: the writers
+    // must find what was added rather than add it again.
+    redis.fail_reads(false);
+    redis.fail_writes(true, true);
+    until_true("entries taken", || redis.stream_len("socket.io") >= before + 15).await;
+    for n in 5..8 {
+        send(0, "flow", n).await.expect("queued");
+    }
+    // Redis is back.
+    redis.fail_writes(false, false);
+    for k in 0..3 {
+        send(k, "flow", 8).await.expect("sent");
+    }
+    for (k, (node, _)) in started.iter().enumerate() {
+        let seen = node.until("every broadcast", |s| flow(s, "flow").len() >= 3 * 6 + 3).await;
+        let got = flow(&seen, "flow");
+        assert_eq!(
+            from(&got, "A"),
+            (0..=8).collect::<Vec<_>>(),
+            "{}: A's, once, in order",
+            names[k]
+        );
+        assert_eq!(from(&got, "B"), [0, 1, 2, 3, 4, 8], "{}: B's, once, in order", names[k]);
+        assert_eq!(from(&got, "C"), [0, 1, 2, 3, 4, 8], "{}: C's, once, in order", names[k]);
+        assert_eq!(got.len(), 21, "{}: nothing else: {got:?}", names[k]);
+    }
+    for f in &factories {
+        until_true("queues drained", || f.status().link.queued == 0).await;
+        assert_eq!(f.status().ignored, 0);
+    }
+    // The writers found what Redis had taken before sending again: no entry is in the stream
+    // twice, so Node readers too get each once.
+    let all = redis.driver().xrange("socket.io".into(), "-".into(), "+".into(), 100_000).await;
+    let seqs: Vec<_> = all.unwrap().iter().filter_map(|e| e.field("seq").cloned()).collect();
+    let unique: std::collections::HashSet<_> = seqs.iter().collect();
+    assert_eq!(unique.len(), seqs.len(), "no entry added twice");
+    // Still in step after the outage.
+    send(1, "after", 0).await.unwrap();
+    for (node, _) in &started {
+        node.until("a later broadcast", |s| flow(s, "after").len() == 1).await;
+    }
+}
+
+#[tokio::test]
+async fn an_entry_in_the_stream_twice_is_delivered_and_replayed_once() {
+    let redis = FakeRedis::new();
+    let (fa, fb) = (factory(&redis), factory(&redis));
+    let on = Some(RecoveryOptions::default());
+    let (a, aa) = Node::start_with("A", &fa, &[("a1", &[])], on);
+    let (_b, ab) = Node::start_with("B", &fb, &[], on);
+    until_count(&aa, 2).await;
+    until_count(&ab, 2).await;
+    ab.broadcast(event("m", json!(0)), BroadcastOptions::new()).await.unwrap();
+    let seen = a.until("m 0", |s| s.delivered.len() == 1).await;
+    let first = seen.offsets[0].clone().unwrap();
+    ab.broadcast(event("m", json!(1)), BroadcastOptions::new()).await.unwrap();
+    a.until("m 1", |s| s.delivered.len() == 2).await;
+    // B's entries 0 and 1 again, as a writer that missed them after a lost reply adds them.
+    let all = redis.driver().xrange("socket.io".into(), "-".into(), "+".into(), 1000).await;
+    let copies: Vec<_> = all
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.field("type").map(|t| t.as_ref()) == Some(b"3".as_slice()))
+        .collect();
+    assert_eq!(copies.len(), 2);
+    for entry in copies {
+        redis.xadd("socket.io", 10_000, entry.fields);
+    }
+    ab.broadcast(event("m", json!(2)), BroadcastOptions::new()).await.unwrap();
+    let seen = a.until("m 2", |s| s.delivered.len() >= 3).await;
+    assert_eq!(args(&seen), [json!(0), json!(1), json!(2)], "the copies are not delivered");
+    let rooms = aa.socket_rooms(&SocketId::from("a1")).unwrap();
+    let missed = ab.missed_packets(&first, &rooms).await.unwrap().unwrap();
+    let replayed: Vec<Value> =
+        missed.iter().map(|(_, p)| p.payload().unwrap().args()[0].clone()).collect();
+    assert_eq!(replayed, [json!(1), json!(2)], "the copies are not replayed");
+}
+
+#[tokio::test]
+async fn past_the_queue_cap_writes_are_dropped_counted_and_still_delivered_here() {
+    let redis = FakeRedis::new();
+    let mut options = StreamsAdapterOptions::default();
+    options.queue_cap = 3;
+    let fa = StreamsAdapterFactory::new(redis.driver(), options);
+    let fb = factory(&redis);
+    let (a, aa) = Node::start("A", &fa, &[("a1", &[])]);
+    let (b, ab) = Node::start("B", &fb, &[("b1", &[])]);
+    until_count(&aa, 2).await;
+    until_count(&ab, 2).await;
+    redis.fail_writes(true, false);
+    let mut results = Vec::new();
+    for n in 0..5 {
+        let data = json!({"from": "A", "n": n});
+        results.push(aa.broadcast(event("flow", data), BroadcastOptions::new()).await.is_ok());
+    }
+    assert_eq!(results, [true, true, true, false, false], "the cap is 3");
+    assert_eq!(from(&flow(&a.seen(), "flow"), "A"), [0, 1, 2, 3, 4], "all delivered here");
+    let status = fa.status();
+    assert_eq!((status.link.queued, status.link.overflowed), (3, 2));
+    redis.fail_writes(false, false);
+    let seen = b.until("the queued ones", |s| flow(s, "flow").len() >= 3).await;
+    assert_eq!(from(&flow(&seen, "flow"), "A"), [0, 1, 2]);
+    until_true("queue drained", || fa.status().link.queued == 0).await;
+    assert_eq!(fa.status().link.overflowed, 2);
+    let data = json!({"from": "A", "n": 5});
+    aa.broadcast(event("flow", data), BroadcastOptions::new()).await.unwrap();
+    let seen = b.until("a later one", |s| flow(s, "flow").len() >= 4).await;
+    assert_eq!(from(&flow(&seen, "flow"), "A"), [0, 1, 2, 5]);
 }
 
 #[tokio::test]
