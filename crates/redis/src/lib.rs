@@ -35,6 +35,7 @@ mod acks;
 mod adapter;
 mod cluster;
 mod config;
+mod conn;
 mod driver;
 mod emitter;
 mod fake;
