@@ -51,7 +51,13 @@ impl Conn {
             #[cfg(feature = "cluster")]
             Conn::Cluster(conn) => {
                 for (channel, payload, sharded) in batch {
-                    command(channel, payload, *sharded).query_async::<()>(conn).await?;
+                    let command = command(channel, payload, *sharded);
+                    if *sharded {
+                        // To the master of the channel's slot.
+                        command.query_async::<()>(conn).await?;
+                    } else {
+                        cluster::publish(conn, command).await?;
+                    }
                 }
                 Ok(())
             }
@@ -112,7 +118,21 @@ impl Conn {
 
 #[cfg(feature = "cluster")]
 mod cluster {
-    use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+    use redis::cluster_routing::{
+        MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+    };
+
+    /// Sends a classic `PUBLISH` to one node always (the master of slot 0): the cluster
+    /// relays it to every node, and publishes relayed by one node arrive in order, where
+    /// publishes spread over nodes (by channel) would not.
+    pub(super) async fn publish(
+        conn: &mut redis::cluster_async::ClusterConnection,
+        cmd: redis::Cmd,
+    ) -> redis::RedisResult<()> {
+        let route = SingleNodeRoutingInfo::SpecificNode(Route::new(0, SlotAddr::Master));
+        conn.route_command(cmd, RoutingInfo::SingleNode(route)).await?;
+        Ok(())
+    }
 
     /// The answers of every node of the cluster to `cmd`.
     pub(super) async fn on_all_nodes(

@@ -335,6 +335,8 @@ struct Session {
     channels: HashSet<String>,
     patterns: HashSet<String>,
     sharded: HashSet<String>,
+    /// The subscriptions the last sync covered.
+    synced: HashSet<u64>,
     shard: Option<ShardConn>,
     established: bool,
 }
@@ -461,7 +463,7 @@ impl Session {
         info: &redis::ConnectionInfo,
         sink: &mut PubSubSink,
     ) -> redis::RedisResult<()> {
-        let (channels, patterns, sharded) = wanted(shared);
+        let (channels, patterns, sharded, ids) = wanted(shared);
         self.sync_sharded(shared, info, sharded).await?;
         // Patterns first: a node counted by NUMSUB (which counts channels only) then
         // already gets broadcasts.
@@ -483,7 +485,8 @@ impl Session {
         }
         self.channels = channels;
         self.patterns = patterns;
-        mark_active(shared);
+        self.synced = ids;
+        mark_active(shared, &self.synced);
         Ok(())
     }
 
@@ -553,23 +556,29 @@ fn closed(what: &str) -> redis::RedisError {
     ))
 }
 
-/// Marks every subscription active, once commands can be sent.
-fn mark_active(shared: &Shared) {
+/// Marks the subscriptions `synced` active, once commands can be sent (not those
+/// registered since: they are not in effect yet).
+fn mark_active(shared: &Shared, synced: &HashSet<u64>) {
     let state = shared.lock();
     if state.conn.is_some() {
-        for s in state.subs.values() {
+        for (_, s) in state.subs.iter().filter(|(id, _)| synced.contains(id)) {
             s.active.send_if_modified(|a| !std::mem::replace(a, true));
         }
     }
 }
 
-/// The channels, patterns and sharded channels the subscriptions want.
-fn wanted(shared: &Shared) -> (HashSet<String>, HashSet<String>, HashSet<String>) {
+/// What the subscriptions want: channels, patterns, sharded channels, and the ids of the
+/// subscriptions this covers.
+type Wanted = (HashSet<String>, HashSet<String>, HashSet<String>, HashSet<u64>);
+
+/// What the subscriptions want now.
+fn wanted(shared: &Shared) -> Wanted {
     let state = shared.lock();
     let wanted = |f: fn(&Subscription) -> &Vec<String>| -> HashSet<String> {
         state.subs.values().flat_map(|s| f(&s.sub).iter().cloned()).collect()
     };
-    (wanted(|s| &s.channels), wanted(|s| &s.patterns), wanted(|s| &s.sharded))
+    let ids = state.subs.keys().copied().collect();
+    (wanted(|s| &s.channels), wanted(|s| &s.patterns), wanted(|s| &s.sharded), ids)
 }
 
 /// Hands a sharded message to the subscriptions of its channel.

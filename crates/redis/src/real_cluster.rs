@@ -52,7 +52,7 @@ impl Session {
             state.conn = Some(conn.clone());
             state.connections += 1;
         }
-        mark_active(shared);
+        mark_active(shared, &self.synced);
         self.established = true;
         if *was_up != Some(true) {
             tracing::info!("redis cluster link up");
@@ -96,7 +96,7 @@ impl Session {
         shared: &Shared,
         conn: &mut ClusterConnection,
     ) -> redis::RedisResult<()> {
-        let (channels, patterns, sharded) = wanted(shared);
+        let (channels, patterns, sharded, ids) = wanted(shared);
         let added = |want: &HashSet<String>, have: &HashSet<String>| -> Vec<String> {
             want.difference(have).cloned().collect()
         };
@@ -121,7 +121,8 @@ impl Session {
         self.channels = channels;
         self.patterns = patterns;
         self.sharded = sharded;
-        mark_active(shared);
+        self.synced = ids;
+        mark_active(shared, &self.synced);
         Ok(())
     }
 }
