@@ -1,6 +1,9 @@
 //! The adapters and the emitter on a real Redis Cluster started by the test: three masters
 //! (`redis-server --cluster-enabled yes` on free ports, each in its own directory, joined by
-//! `redis-cli --cluster create`), killed by PID at the end. Needs the `cluster` feature.
+//! `redis-cli --cluster create`), killed by PID at the end; and a Node socket.io node on the
+//! official adapters with an ioredis `Cluster` (tests/e2e/servers/node-redis.mjs, its npm
+//! packages installed by `cargo xtask test`) in the same cluster as ours. Needs the `cluster`
+//! feature.
 #![cfg(feature = "cluster")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +14,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_adapter::{Adapter, AdapterFactory, BroadcastOptions, LocalNamespace};
+use switchboard_adapter::{AckEvent, Adapter, AdapterFactory, BroadcastOptions, LocalNamespace};
+use switchboard_proto::socket::{EventName, Payload};
 use switchboard_redis::{
     Driver as _, Emitter, LinkState, RedisAdapterFactory, RedisAdapterOptions, RedisConfig,
     RedisDriver, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode,
@@ -225,4 +229,90 @@ async fn the_adapters_and_the_emitter_work_on_a_redis_cluster() {
     assert_eq!(events, ["to-room", "all"]);
     assert_eq!(a.seen().delivered.len(), 1, "a1 only got the broadcast to all");
     drop(cluster);
+}
+
+/// A Node node (servers/node-redis.mjs) with `adapter` on the cluster; killed when dropped.
+async fn node_node(cluster: &RedisCluster, adapter: &str) -> tokio::process::Child {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e");
+    assert!(
+        dir.join("node_modules/@socket.io/redis-adapter").is_dir(),
+        "the Node packages are missing in {}: run `cargo xtask test` (which installs them), \
+         or `npm install` in tests/e2e",
+        dir.display()
+    );
+    let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut child = tokio::process::Command::new("node")
+        .arg("servers/node-redis.mjs")
+        .args(["--port", "0", "--name", "node", "--adapter", adapter])
+        .args(["--redis-cluster", &nodes.join(",")])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot run node: is Node.js installed?");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+    let first = first.expect("the Node node started in time").unwrap().expect("a first line");
+    assert!(first.starts_with("listening on http://127.0.0.1:"), "{first}");
+    // Keeps reading its output so that it never blocks on a full pipe; ends with it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+/// Our two nodes and a Node node on `factories`' adapter: the server count includes the
+/// Node node once it subscribed, a server-side emit with ack is answered by it (a request of
+/// ours reaches it, its answer reaches us), and a `fetch_sockets` gets its (empty) answer.
+async fn with_a_node_node<F: AdapterFactory>(
+    cluster: &RedisCluster,
+    adapter: &str,
+    factories: [F; 2],
+) {
+    let [fa, fb] = factories;
+    let (_a, aa) = Node::start("A", &fa, &[("a1", &["room1"])]);
+    let (_b, ab) = Node::start("B", &fb, &[("b1", &[])]);
+    let mut node = node_node(cluster, adapter).await;
+    let counted = async {
+        // Polling: the Node node subscribes on its own; only the count shows it.
+        while aa.server_count().await.unwrap() != 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), counted).await.expect("the Node node counted");
+    assert_eq!(ab.server_count().await.unwrap(), 3);
+    // Unbounded: the test reads everything.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let name = EventName::new("ping".to_owned()).unwrap();
+    aa.server_side_emit(name, Payload::from_args(vec![json!("hi")]), Some(tx)).await.unwrap();
+    let (mut expected, mut answers) = (None, Vec::new());
+    let collect = async {
+        while let Some(event) = rx.recv().await {
+            match event {
+                AckEvent::Expected(n) => expected = Some(n),
+                AckEvent::Response { payload, .. } => {
+                    answers.push(payload.args()[0].as_str().unwrap().to_owned());
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), collect).await.expect("every answer");
+    assert_eq!(expected, Some(2), "B and the Node node");
+    answers.sort();
+    assert_eq!(answers, ["pong from B", "pong from node"]);
+    let sockets = aa.fetch_sockets(BroadcastOptions::new()).await.unwrap();
+    let mut ids: Vec<String> = sockets.iter().map(|s| s.id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["a1", "b1"], "the Node node answered, with no socket");
+    let _ = node.start_kill();
+    let _ = node.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_node_on_the_official_adapters_shares_the_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let pubsub = || RedisAdapterFactory::new(cluster.driver(), RedisAdapterOptions::default());
+    with_a_node_node(&cluster, "redis", [pubsub(), pubsub()]).await;
+    let sharded = || ShardedAdapterFactory::new(cluster.driver(), ShardedAdapterOptions::default());
+    with_a_node_node(&cluster, "sharded", [sharded(), sharded()]).await;
 }
