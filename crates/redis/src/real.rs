@@ -212,16 +212,31 @@ impl RedisDriver {
         channel: String,
         sharded: bool,
     ) -> BoxFuture<'static, Result<usize, DriverError>> {
-        let conn = self.shared.lock().conn.clone();
+        let (conn, patterns) = {
+            let state = self.shared.lock();
+            let patterns = !sharded && state.subs.values().any(|s| !s.sub.patterns.is_empty());
+            (state.conn.clone(), patterns)
+        };
         let shared = self.shared.clone();
         Box::pin(async move {
             let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            let counts = conn
-                .num_sub(std::slice::from_ref(&channel), sharded)
-                .await
-                .map_err(|e| DriverError::Redis(Box::new(e)))?;
+            // The pattern subscribers too (see `Peer::Patterns`), alongside: a request's
+            // count is the freshest picture of the other nodes before an outage.
+            let mut other = conn.clone();
+            let patterns =
+                async move { if patterns { other.pattern_subscribers().await.ok() } else { None } };
+            let (counts, patterns) = futures_util::future::join(
+                conn.num_sub(std::slice::from_ref(&channel), sharded),
+                patterns,
+            )
+            .await;
+            let counts = counts.map_err(|e| DriverError::Redis(Box::new(e)))?;
             let n = counts.first().map_or(0, |(_, n)| *n);
-            shared.lock().peers.extend(counts.into_iter().map(|(c, n)| (Peer::of(sharded, c), n)));
+            let mut state = shared.lock();
+            state.peers.extend(counts.into_iter().map(|(c, n)| (Peer::of(sharded, c), n)));
+            if let Some(patterns) = patterns {
+                state.peers.insert(Peer::Patterns, patterns);
+            }
             Ok(n)
         })
     }
