@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use super::{Session, Shared};
+use super::{Session, Shared, State};
 use crate::conn::Conn;
 
 /// What a subscriber count is of.
@@ -72,5 +72,29 @@ impl Session {
             // Polling: Redis does not announce subscriptions.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// The most sharded channels counted for having been published to.
+const PUBLISHED_CAP: usize = 1024;
+/// Poll rounds after which a channel no longer published to is no longer counted.
+const PUBLISHED_ROUNDS: u64 = 30;
+
+impl State {
+    /// Notes a sharded publish on `channel` (unless the set is full).
+    pub(super) fn note_published(&mut self, channel: &str) {
+        let polls = self.polls;
+        if let Some(round) = self.published.get_mut(channel) {
+            *round = polls;
+        } else if self.published.len() < PUBLISHED_CAP {
+            self.published.insert(channel.to_owned(), polls);
+        }
+    }
+
+    /// Ends a poll round: channels not published to for a while are no longer counted.
+    pub(super) fn forget_published(&mut self) {
+        self.polls += 1;
+        let polls = self.polls;
+        self.published.retain(|_, round| polls - *round <= PUBLISHED_ROUNDS);
     }
 }

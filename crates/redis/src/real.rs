@@ -44,30 +44,6 @@ struct State {
     polls: u64,
 }
 
-/// The most sharded channels counted for having been published to.
-const PUBLISHED_CAP: usize = 1024;
-/// Poll rounds after which a channel no longer published to is no longer counted.
-const PUBLISHED_ROUNDS: u64 = 30;
-
-impl State {
-    /// Notes a sharded publish on `channel` (unless the set is full).
-    fn note_published(&mut self, channel: &str) {
-        let polls = self.polls;
-        if let Some(round) = self.published.get_mut(channel) {
-            *round = polls;
-        } else if self.published.len() < PUBLISHED_CAP {
-            self.published.insert(channel.to_owned(), polls);
-        }
-    }
-
-    /// Ends a poll round: channels not published to for a while are no longer counted.
-    fn forget_published(&mut self) {
-        self.polls += 1;
-        let polls = self.polls;
-        self.published.retain(|_, round| polls - *round <= PUBLISHED_ROUNDS);
-    }
-}
-
 /// What the driver connects to.
 enum Target {
     /// One server.
@@ -358,6 +334,9 @@ struct Session {
 
 #[path = "peers.rs"]
 mod peers;
+#[path = "subs.rs"]
+mod subs;
+use subs::{closed, mark_active, route, route_sharded, wanted};
 #[cfg(feature = "cluster")]
 #[path = "real_cluster.rs"]
 mod real_cluster;
@@ -559,76 +538,6 @@ impl Session {
             let mut state = shared.lock();
             let n = batch.len().min(state.queue.len());
             state.queue.drain(..n);
-        }
-    }
-}
-
-/// The error of a connection that ended.
-fn closed(what: &str) -> redis::RedisError {
-    redis::RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::ConnectionReset,
-        what.to_owned(),
-    ))
-}
-
-/// Marks the subscriptions `synced` active, once commands can be sent (not those
-/// registered since: they are not in effect yet).
-fn mark_active(shared: &Shared, synced: &HashSet<u64>) {
-    let state = shared.lock();
-    if state.conn.is_some() {
-        for (_, s) in state.subs.iter().filter(|(id, _)| synced.contains(id)) {
-            s.active.send_if_modified(|a| !std::mem::replace(a, true));
-        }
-    }
-}
-
-/// What the subscriptions want: channels, patterns, sharded channels, and the ids of the
-/// subscriptions this covers.
-type Wanted = (HashSet<String>, HashSet<String>, HashSet<String>, HashSet<u64>);
-
-/// What the subscriptions want now.
-fn wanted(shared: &Shared) -> Wanted {
-    let state = shared.lock();
-    let wanted = |f: fn(&Subscription) -> &Vec<String>| -> HashSet<String> {
-        state.subs.values().flat_map(|s| f(&s.sub).iter().cloned()).collect()
-    };
-    let ids = state.subs.keys().copied().collect();
-    (wanted(|s| &s.channels), wanted(|s| &s.patterns), wanted(|s| &s.sharded), ids)
-}
-
-/// Hands a sharded message to the subscriptions of its channel.
-fn route_sharded(shared: &Shared, frame: &Frame) {
-    let Some((channel, payload)) = frame.smessage() else { return };
-    deliver_sharded(shared, Incoming { channel, payload });
-}
-
-/// Hands a sharded message to the subscriptions of its channel.
-fn deliver_sharded(shared: &Shared, incoming: Incoming) {
-    let state = shared.lock();
-    for s in state.subs.values().filter(|s| s.sub.sharded.contains(&incoming.channel)) {
-        // A subscriber that went away just misses the message.
-        let _ = s.sink.send(incoming.clone());
-    }
-}
-
-/// Hands a message to the subscriptions it matches (by channel, or by the pattern that
-/// matched it).
-fn route(shared: &Shared, msg: &redis::Msg) {
-    let channel = msg.get_channel_name();
-    let pattern: Option<String> = msg.get_pattern().ok().flatten();
-    let incoming = Incoming {
-        channel: channel.to_owned(),
-        payload: Bytes::copy_from_slice(msg.get_payload_bytes()),
-    };
-    let state = shared.lock();
-    for s in state.subs.values() {
-        let wanted = match &pattern {
-            Some(p) => s.sub.patterns.iter().any(|x| x == p),
-            None => s.sub.channels.iter().any(|c| c == channel),
-        };
-        if wanted {
-            // A subscriber that went away just misses the message.
-            let _ = s.sink.send(incoming.clone());
         }
     }
 }

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use redis::cluster_async::ClusterConnection;
 use tokio::sync::mpsc;
 
-use super::{Session, Shared, closed, deliver_sharded, mark_active, route, wanted};
+use super::subs::deliver_sharded;
+use super::{Session, Shared, closed, mark_active, route, wanted};
 use crate::conn::Conn;
 use crate::driver::Incoming;
 
