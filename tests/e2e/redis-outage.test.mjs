@@ -7,6 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
+import { delay, within } from "./lib/eio.mjs";
 import { client, record, startNodeNode, startRedis, startSwitchboardNode, subscribed, until } from "./lib/redis.mjs";
 
 /** Which broadcasts each client lacks, by sender. */
@@ -48,6 +49,20 @@ for (const adapter of ["redis", "sharded"]) {
     });
 
     const ask = (socket, event, data) => socket.timeout(8000).emitWithAck(event, data);
+    // A node's status once its queue is empty: a publish leaves the queue when Redis's reply
+    // to it is read, which can come after the subscribers got the message.
+    const drained = (socket) =>
+      within(
+        5000,
+        (async () => {
+          for (;;) {
+            const status = await ask(socket, "status", null);
+            if (status.queued === 0) return status;
+            await delay(20);
+          }
+        })(),
+        "an empty queue",
+      );
 
     test("broadcasts sent while Redis is down arrive once it is back, once each and in order", async () => {
       const [sb1, sb2, nd] = clients;
@@ -83,9 +98,8 @@ for (const adapter of ["redis", "sharded"]) {
         }
       }
       for (const s of [sb1, sb2]) {
-        const status = await ask(s, "status", null);
+        const status = await drained(s);
         assert.equal(status.state, "connected");
-        assert.equal(status.queued, 0);
         assert.equal(status.overflowed, 0);
         assert.ok(status.connections >= 2, JSON.stringify(status));
       }
@@ -135,9 +149,8 @@ for (const adapter of ["redis", "sharded"]) {
         }
       }
       for (const [k, s] of [sb1, sb2].entries()) {
-        const status = await ask(s, "status", null);
+        const status = await drained(s);
         assert.equal(status.connections, before[k].connections, `sb${k + 1} did not reconnect`);
-        assert.equal(status.queued, 0);
       }
     });
   });
