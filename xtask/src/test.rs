@@ -163,6 +163,19 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
     });
 
     report.step("cargo test", || passed_if(cmd::cargo(root).args(["test", "--workspace"])));
+    // Redis Cluster support (the `cluster` feature): the test starts a throw-away cluster of
+    // three redis-server masters and joins them with redis-cli (same Debian package).
+    report.step("cargo test (redis cluster)", || {
+        passed_if(cmd::cargo(root).args([
+            "test",
+            "-p",
+            "switchboard-redis",
+            "--features",
+            "cluster",
+            "--test",
+            "cluster_server",
+        ]))
+    });
     // The API docs build without a warning (broken links, undocumented items).
     report.step("cargo doc", || {
         passed_if(cmd::cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([

@@ -22,6 +22,11 @@ pub struct RedisConfig {
     /// How often the subscriber counts of this driver's channels are read while connected
     /// (default 2 s), to know how many nodes to wait for after an outage.
     pub peers_interval: Duration,
+    /// How long a command may wait for its answer before the link is taken for broken
+    /// (default `None`: no limit, as ioredis and node-redis). A closed connection is noticed
+    /// at once either way; a limit makes a slow Redis (a stall, a loaded machine) count as an
+    /// outage, and every reconnection leaves a gap in this node's subscriptions.
+    pub response_timeout: Option<Duration>,
 }
 
 impl Default for RedisConfig {
@@ -32,6 +37,7 @@ impl Default for RedisConfig {
             max_backoff: Duration::from_secs(2),
             resume_wait: Duration::from_secs(5),
             peers_interval: Duration::from_secs(2),
+            response_timeout: None,
         }
     }
 }

@@ -20,7 +20,8 @@
 //!   emitter publishes.
 //! - The driver seam ([`Driver`]): [`RedisDriver`] on a real server (reconnection with
 //!   backoff, resubscription, a bounded queue of publishes during an outage, its state in
-//!   [`LinkStatus`]), and [`FakeRedis`] in process for tests.
+//!   [`LinkStatus`]), and [`FakeRedis`] in process for tests. With the `cluster` feature,
+//!   `RedisDriver::open_cluster` runs all of the above on a Redis Cluster.
 //!
 //! ```
 //! use switchboard_redis::{FakeRedis, RedisAdapterFactory, RedisAdapterOptions};
@@ -57,6 +58,7 @@ mod acks;
 mod adapter;
 mod cluster;
 mod config;
+mod conn;
 mod driver;
 mod emitter;
 mod fake;

@@ -8,20 +8,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use redis::aio::{MultiplexedConnection, PubSubSink};
+use redis::aio::{PubSubSink, PubSubStream};
 use switchboard_adapter::BoxFuture;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::RedisConfig;
+use crate::conn::Conn;
 use crate::driver::{
     Driver, DriverError, Incoming, LinkState, LinkStatus, StreamEntry, Subscription,
     SubscriptionHandle,
 };
 use crate::shard::{Frame, ShardConn};
 use crate::stream_cmd;
-
-/// Publishes sent in one pipeline.
-const BATCH: usize = 256;
 
 struct Sub {
     sub: Subscription,
@@ -37,13 +35,28 @@ struct State {
     queue: VecDeque<(String, Bytes, bool)>,
     overflowed: u64,
     connections: u64,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     /// The last subscriber count seen for each channel.
-    peers: HashMap<(bool, String), usize>,
+    peers: HashMap<Peer, usize>,
+    /// Sharded channels published to lately, with the poll round of the last publish: their
+    /// subscribers are counted too, so that after an outage the queue also waits for the
+    /// nodes that only receive on them (room channels of the dynamic modes).
+    published: HashMap<String, u64>,
+    /// Subscriber polls done, the clock of `published`.
+    polls: u64,
+}
+
+/// What the driver connects to.
+enum Target {
+    /// One server.
+    Single(redis::Client),
+    /// The seed nodes of a Redis Cluster.
+    #[cfg(feature = "cluster")]
+    Cluster(Vec<redis::ConnectionInfo>),
 }
 
 struct Shared {
-    client: redis::Client,
+    target: Target,
     config: RedisConfig,
     // Subscriptions, queue and connection: touched by callers and the link task, held only
     // for map and queue operations, never across an await.
@@ -97,10 +110,43 @@ impl RedisDriver {
     /// background, on the current tokio runtime ([`DriverError::NoRuntime`] outside one);
     /// until then publishes are queued.
     pub fn open(url: &str, config: RedisConfig) -> Result<Arc<RedisDriver>, DriverError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| DriverError::NoRuntime)?;
         let client = redis::Client::open(url).map_err(|e| DriverError::Redis(Box::new(e)))?;
+        RedisDriver::start(Target::Single(client), config)
+    }
+
+    /// A driver for the Redis Cluster reached through `nodes` (`redis://host:port` of one or
+    /// more of its nodes; the others are discovered). It speaks RESP3 (Redis 6 or newer): the
+    /// subscriptions arrive as push messages, each sharded channel on the node that owns its
+    /// slot. Publishes are queued while the cluster is unreachable, as with [`RedisDriver::open`].
+    ///
+    /// ```no_run
+    /// use switchboard_redis::{RedisConfig, RedisDriver};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"];
+    /// let driver = RedisDriver::open_cluster(&nodes, RedisConfig::default())?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub fn open_cluster(
+        nodes: &[&str],
+        config: RedisConfig,
+    ) -> Result<Arc<RedisDriver>, DriverError> {
+        use redis::IntoConnectionInfo as _;
+        let nodes = nodes
+            .iter()
+            .map(|url| url.into_connection_info())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DriverError::Redis(Box::new(e)))?;
+        RedisDriver::start(Target::Cluster(nodes), config)
+    }
+
+    fn start(target: Target, config: RedisConfig) -> Result<Arc<RedisDriver>, DriverError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| DriverError::NoRuntime)?;
         let shared = Arc::new(Shared {
-            client,
+            target,
             config,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -135,6 +181,9 @@ impl RedisDriver {
             }
             return Err(DriverError::QueueFull { cap });
         }
+        if sharded {
+            state.note_published(&channel);
+        }
         state.queue.push_back((channel, payload, sharded));
         drop(state);
         self.shared.wake.notify_one();
@@ -146,15 +195,31 @@ impl RedisDriver {
         channel: String,
         sharded: bool,
     ) -> BoxFuture<'static, Result<usize, DriverError>> {
-        let conn = self.shared.lock().conn.clone();
+        let (conn, patterns) = {
+            let state = self.shared.lock();
+            let patterns = !sharded && state.subs.values().any(|s| !s.sub.patterns.is_empty());
+            (state.conn.clone(), patterns)
+        };
         let shared = self.shared.clone();
         Box::pin(async move {
             let mut conn = conn.ok_or(DriverError::Disconnected)?;
-            let counts = num_sub(&mut conn, std::slice::from_ref(&channel), sharded)
-                .await
-                .map_err(|e| DriverError::Redis(Box::new(e)))?;
+            // The pattern subscribers too (see `Peer::Patterns`), alongside: a request's
+            // count is the freshest picture of the other nodes before an outage.
+            let mut other = conn.clone();
+            let patterns =
+                async move { if patterns { other.pattern_subscribers().await.ok() } else { None } };
+            let (counts, patterns) = futures_util::future::join(
+                conn.num_sub(std::slice::from_ref(&channel), sharded),
+                patterns,
+            )
+            .await;
+            let counts = counts.map_err(|e| DriverError::Redis(Box::new(e)))?;
             let n = counts.first().map_or(0, |(_, n)| *n);
-            shared.lock().peers.extend(counts.into_iter().map(|(c, n)| ((sharded, c), n)));
+            let mut state = shared.lock();
+            state.peers.extend(counts.into_iter().map(|(c, n)| (Peer::of(sharded, c), n)));
+            if let Some(patterns) = patterns {
+                state.peers.insert(Peer::Patterns, patterns);
+            }
             Ok(n)
         })
     }
@@ -323,13 +388,21 @@ struct Session {
     channels: HashSet<String>,
     patterns: HashSet<String>,
     sharded: HashSet<String>,
+    /// The subscriptions the last sync covered.
+    synced: HashSet<u64>,
     shard: Option<ShardConn>,
     established: bool,
 }
 
 #[path = "peers.rs"]
 mod peers;
-use peers::num_sub;
+#[path = "subs.rs"]
+mod subs;
+use subs::{closed, mark_active, route, route_sharded, wanted};
+#[cfg(feature = "cluster")]
+#[path = "real_cluster.rs"]
+mod real_cluster;
+use peers::Peer;
 
 impl Session {
     async fn run(
@@ -337,16 +410,70 @@ impl Session {
         shared: &Shared,
         was_up: &mut Option<bool>,
     ) -> Result<(), redis::RedisError> {
-        let mut conn = shared.client.get_multiplexed_async_connection().await?;
-        let (mut sink, mut stream) = shared.client.get_async_pubsub().await?.split();
-        self.sync(shared, &mut sink).await?;
+        match &shared.target {
+            Target::Single(client) => self.run_single(shared, was_up, client).await,
+            #[cfg(feature = "cluster")]
+            Target::Cluster(nodes) => self.run_cluster(shared, was_up, nodes).await,
+        }
+    }
+
+    async fn run_single(
+        &mut self,
+        shared: &Shared,
+        was_up: &mut Option<bool>,
+        client: &redis::Client,
+    ) -> Result<(), redis::RedisError> {
+        // redis-rs 1.x times commands out after 500 ms by default: under load that took a
+        // live Redis for a dead one, and the reconnection dropped this node's subscriptions
+        // while the other nodes kept publishing.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(shared.config.response_timeout);
+        let mut conn =
+            Conn::Single(client.get_multiplexed_async_connection_with_config(&config).await?);
+        let (mut sink, mut stream) = client.get_async_pubsub().await?.split();
+        let info = client.get_connection_info();
+        let result = self.serve(shared, was_up, &mut conn, (info, &mut sink), &mut stream).await;
+        // What the subscriber connections received before the session ended is still
+        // delivered, whichever step failed: one connection may end while the other still
+        // holds messages, or both may still be open (the error came from a command).
+        if result.is_err() {
+            let pubsub = async {
+                while let Some(msg) = stream.next().await {
+                    route(shared, &msg);
+                }
+            };
+            let sharded = async {
+                if let Some(shard) = self.shard.as_mut() {
+                    while let Some(frame) = shard.frames.recv().await {
+                        route_sharded(shared, &frame);
+                    }
+                }
+            };
+            // Bounded: a connection that is still open is not waited for long.
+            let drain = futures_util::future::join(pubsub, sharded);
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        }
+        result
+    }
+
+    /// Subscribes, waits for the other nodes, then publishes and routes until a connection
+    /// fails or the driver closes.
+    async fn serve(
+        &mut self,
+        shared: &Shared,
+        was_up: &mut Option<bool>,
+        conn: &mut Conn,
+        (info, sink): (&redis::ConnectionInfo, &mut PubSubSink),
+        stream: &mut PubSubStream,
+    ) -> Result<(), redis::RedisError> {
+        self.sync(shared, info, sink).await?;
         {
             let mut state = shared.lock();
             state.conn = Some(conn.clone());
             state.connections += 1;
         }
         // Marks the subscriptions active, now that commands can be sent.
-        self.sync(shared, &mut sink).await?;
+        self.sync(shared, info, sink).await?;
         self.established = true;
         if *was_up != Some(true) {
             tracing::info!("redis link up");
@@ -354,72 +481,46 @@ impl Session {
         }
         // Everything published from now on waits in the queue too, so that a node that
         // reconnects later than this one gets the live publishes as well as the queued ones.
-        self.wait_for_peers(shared, &mut conn).await?;
+        self.wait_for_peers(shared, conn).await?;
         let mut poll = tokio::time::interval(shared.config.peers_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let closed = |what: &str| {
-            redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                what.to_owned(),
-            ))
-        };
-        let result = loop {
-            if let Err(e) = self.flush(shared, &mut conn).await {
-                break Err(e);
-            }
-            if let Err(e) = self.sync(shared, &mut sink).await {
-                break Err(e);
-            }
+        loop {
+            self.flush(shared, conn).await?;
+            self.sync(shared, info, sink).await?;
             if shared.closed.load(Ordering::SeqCst) {
-                break Ok(());
+                return Ok(());
             }
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(msg) => route(shared, &msg),
-                    None => break Err(closed("subscription connection closed")),
+                    None => return Err(closed("subscription connection closed")),
                 },
                 () = shared.wake.notified() => {}
                 frame = crate::shard::next_frame(&mut self.shard) => match frame {
                     Some(frame) => route_sharded(shared, &frame),
-                    None => break Err(closed("sharded subscription connection closed")),
+                    None => return Err(closed("sharded subscription connection closed")),
                 },
-                _ = poll.tick() => match self.counts(&mut conn).await {
-                    Ok(counts) => shared.lock().peers.extend(counts),
-                    Err(e) => break Err(e),
-                },
+                _ = poll.tick() => {
+                    let counts = self.counts(shared, conn).await?;
+                    let mut state = shared.lock();
+                    // The whole picture: channels no longer subscribed nor published to drop out.
+                    state.peers = counts.into_iter().collect();
+                    state.forget_published();
+                }
             }
-        };
-        // What the subscriber connections received before they broke is still delivered:
-        // one of them may end while the other still holds messages.
-        if result.is_err() {
-            let drain = async {
-                while let Some(msg) = stream.next().await {
-                    route(shared, &msg);
-                }
-                if let Some(shard) = self.shard.as_mut() {
-                    while let Some(frame) = shard.frames.recv().await {
-                        route_sharded(shared, &frame);
-                    }
-                }
-            };
-            // Bounded: a connection that is still open (the error came from elsewhere) is
-            // not waited for long.
-            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
         }
-        result
     }
 
     /// Subscribes what is wanted and not yet subscribed, unsubscribes the rest, and marks
     /// every subscription active.
-    async fn sync(&mut self, shared: &Shared, sink: &mut PubSubSink) -> redis::RedisResult<()> {
-        let (channels, patterns, sharded) = {
-            let state = shared.lock();
-            let wanted = |f: fn(&Subscription) -> &Vec<String>| -> HashSet<String> {
-                state.subs.values().flat_map(|s| f(&s.sub).iter().cloned()).collect()
-            };
-            (wanted(|s| &s.channels), wanted(|s| &s.patterns), wanted(|s| &s.sharded))
-        };
-        self.sync_sharded(shared, sharded).await?;
+    async fn sync(
+        &mut self,
+        shared: &Shared,
+        info: &redis::ConnectionInfo,
+        sink: &mut PubSubSink,
+    ) -> redis::RedisResult<()> {
+        let (channels, patterns, sharded, ids) = wanted(shared);
+        self.sync_sharded(shared, info, sharded).await?;
         // Patterns first: a node counted by NUMSUB (which counts channels only) then
         // already gets broadcasts.
         let add: Vec<&String> = patterns.difference(&self.patterns).collect();
@@ -440,12 +541,8 @@ impl Session {
         }
         self.channels = channels;
         self.patterns = patterns;
-        let state = shared.lock();
-        if state.conn.is_some() {
-            for s in state.subs.values() {
-                s.active.send_if_modified(|a| !std::mem::replace(a, true));
-            }
-        }
+        self.synced = ids;
+        mark_active(shared, &self.synced);
         Ok(())
     }
 
@@ -454,13 +551,14 @@ impl Session {
     async fn sync_sharded(
         &mut self,
         shared: &Shared,
+        info: &redis::ConnectionInfo,
         wanted: HashSet<String>,
     ) -> redis::RedisResult<()> {
         if wanted == self.sharded {
             return Ok(());
         }
         if self.shard.is_none() {
-            self.shard = Some(ShardConn::connect(shared.client.get_connection_info()).await?);
+            self.shard = Some(ShardConn::connect(info).await?);
         }
         let Some(shard) = self.shard.as_mut() else { return Ok(()) };
         let add: Vec<&[u8]> = wanted.difference(&self.sharded).map(|c| c.as_bytes()).collect();
@@ -490,60 +588,18 @@ impl Session {
 
     /// Sends the queued publishes, oldest first, in pipelines; a publish leaves the queue only
     /// once Redis took it.
-    async fn flush(
-        &self,
-        shared: &Shared,
-        conn: &mut MultiplexedConnection,
-    ) -> redis::RedisResult<()> {
+    async fn flush(&self, shared: &Shared, conn: &mut Conn) -> redis::RedisResult<()> {
         loop {
             let batch: Vec<(String, Bytes, bool)> =
-                shared.lock().queue.iter().take(BATCH).cloned().collect();
+                shared.lock().queue.iter().take(conn.batch()).cloned().collect();
             if batch.is_empty() {
                 shared.drained.notify_waiters();
                 return Ok(());
             }
-            let mut pipe = redis::pipe();
-            for (channel, payload, sharded) in &batch {
-                let command = if *sharded { "SPUBLISH" } else { "PUBLISH" };
-                pipe.cmd(command).arg(channel).arg(payload.as_ref()).ignore();
-            }
-            pipe.query_async::<()>(conn).await?;
+            conn.publish(&batch).await?;
             let mut state = shared.lock();
             let n = batch.len().min(state.queue.len());
             state.queue.drain(..n);
-        }
-    }
-}
-
-/// Hands a sharded message to the subscriptions of its channel.
-fn route_sharded(shared: &Shared, frame: &Frame) {
-    let Some((channel, payload)) = frame.smessage() else { return };
-    let incoming = Incoming { channel, payload };
-    let state = shared.lock();
-    for s in state.subs.values().filter(|s| s.sub.sharded.contains(&incoming.channel)) {
-        // A subscriber that went away just misses the message.
-        let _ = s.sink.send(incoming.clone());
-    }
-}
-
-/// Hands a message to the subscriptions it matches (by channel, or by the pattern that
-/// matched it).
-fn route(shared: &Shared, msg: &redis::Msg) {
-    let channel = msg.get_channel_name();
-    let pattern: Option<String> = msg.get_pattern().ok().flatten();
-    let incoming = Incoming {
-        channel: channel.to_owned(),
-        payload: Bytes::copy_from_slice(msg.get_payload_bytes()),
-    };
-    let state = shared.lock();
-    for s in state.subs.values() {
-        let wanted = match &pattern {
-            Some(p) => s.sub.patterns.iter().any(|x| x == p),
-            None => s.sub.channels.iter().any(|c| c == channel),
-        };
-        if wanted {
-            // A subscriber that went away just misses the message.
-            let _ = s.sink.send(incoming.clone());
         }
     }
 }

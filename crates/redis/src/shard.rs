@@ -107,6 +107,16 @@ pub(crate) struct ShardConn {
     writer: OwnedWriteHalf,
     /// Frames read by the reader task; closed when the connection ends.
     pub(crate) frames: mpsc::UnboundedReceiver<Frame>,
+    /// Stops the reader, which holds the socket's read half, when the connection is dropped.
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for ShardConn {
+    fn drop(&mut self) {
+        // The socket closes at once, so that Redis stops counting this connection among the
+        // channel's subscribers before the next session subscribes again.
+        self.reader.abort();
+    }
 }
 
 impl ShardConn {
@@ -124,8 +134,9 @@ impl ShardConn {
         // Unbounded: the link task drains it as it routes messages; bounded by what Redis sends.
         let (tx, frames) = mpsc::unbounded_channel();
         // The reader: ends at the end of the stream or on malformed input, which closes
-        // `frames` and tells the link task the connection is gone.
-        tokio::spawn(async move {
+        // `frames` and tells the link task the connection is gone; aborted when the
+        // connection is dropped.
+        let reader = tokio::spawn(async move {
             let mut rd = BufReader::new(rd);
             while let Ok(Some(frame)) = read_frame(&mut rd, 0).await {
                 if tx.send(frame).is_err() {
@@ -133,7 +144,7 @@ impl ShardConn {
                 }
             }
         });
-        let mut conn = ShardConn { writer, frames };
+        let mut conn = ShardConn { writer, frames, reader: reader.abort_handle() };
         let settings = info.redis_settings();
         if let Some(password) = settings.password() {
             let mut auth: Vec<&[u8]> = vec![b"AUTH"];

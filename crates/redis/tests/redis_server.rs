@@ -171,3 +171,127 @@ async fn the_sharded_adapter_passes_the_testkit_and_the_cluster_checks_on_real_r
         assert_eq!(node.status().ignored, 0);
     }
 }
+
+/// A peer that subscribes sharded channels one command at a time, as ioredis does when it
+/// resubscribes a Node node.
+struct RawPeer {
+    stream: tokio::net::TcpStream,
+    read: Vec<u8>,
+}
+
+impl RawPeer {
+    async fn connect(redis: &RedisServer) -> RawPeer {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", redis.port)).await.unwrap();
+        RawPeer { stream, read: Vec::new() }
+    }
+
+    async fn ssubscribe(&mut self, channel: &str) {
+        use tokio::io::AsyncWriteExt as _;
+        let command = format!("*2\r\n$10\r\nSSUBSCRIBE\r\n${}\r\n{channel}\r\n", channel.len());
+        self.stream.write_all(command.as_bytes()).await.unwrap();
+        self.until(channel).await;
+    }
+
+    /// Reads (at most 10 s) until `text` was received.
+    async fn until(&mut self, text: &str) {
+        use tokio::io::AsyncReadExt as _;
+        let wait = async {
+            while !self.read.windows(text.len()).any(|w| w == text.as_bytes()) {
+                let mut buf = [0; 4096];
+                let n = self.stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "redis closed the peer's connection");
+                self.read.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait).await.expect(text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_room_broadcasts_wait_for_the_nodes_of_the_room() {
+    let mut redis = RedisServer::start().await;
+    let mut settings = config();
+    settings.resume_wait = Duration::from_secs(20);
+    let driver = RedisDriver::open(&redis.url(), settings).unwrap();
+    let factory = ShardedAdapterFactory::new(driver.clone(), ShardedAdapterOptions::default());
+    let (_a, aa) = Node::start("A", &factory, &[("a1", &[])]);
+    // P stands for a Node node with a socket in `roomP`, a room A has no socket in.
+    let mut peer = RawPeer::connect(&redis).await;
+    peer.ssubscribe("socket.io#/#").await;
+    peer.ssubscribe("socket.io#/#roomP#").await;
+    assert_eq!(aa.server_count().await.unwrap(), 2, "A has seen P on the namespace");
+    aa.broadcast(event("before", json!(0)), BroadcastOptions::new().to("roomP")).await.unwrap();
+    peer.until("before").await;
+    let room = "socket.io#/#roomP#".to_owned();
+    assert_eq!(driver.shard_num_sub(room).await.unwrap(), 1, "A has seen P on the room");
+
+    redis.kill().await;
+    until_state(&driver, LinkState::Reconnecting).await;
+    aa.broadcast(event("during", json!(1)), BroadcastOptions::new().to("roomP")).await.unwrap();
+    redis.restart().await;
+    until_state(&driver, LinkState::Connected).await;
+    // P comes back and subscribes the namespace first: A's own channels are all counted again,
+    // but P would not get the room's broadcast yet, so A still holds it.
+    let mut peer = RawPeer::connect(&redis).await;
+    peer.ssubscribe("socket.io#/#").await;
+    let flushed = async {
+        while driver.status().queued > 0 {
+            // Polling the exposed state: the driver announces nothing else.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let early = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+    assert!(early.is_err(), "the queue went out before P was back on the room");
+    peer.ssubscribe("socket.io#/#roomP#").await;
+    peer.until("during").await;
+}
+
+impl RawPeer {
+    async fn command(&mut self, args: &[&str], reply: &str) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut command = format!("*{}\r\n", args.len());
+        for arg in args {
+            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        self.stream.write_all(command.as_bytes()).await.unwrap();
+        self.until(reply).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_broadcasts_wait_for_the_pattern_subscriptions_of_the_nodes() {
+    let mut redis = RedisServer::start().await;
+    let mut settings = config();
+    settings.resume_wait = Duration::from_secs(20);
+    let driver = RedisDriver::open(&redis.url(), settings).unwrap();
+    let factory = RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default());
+    let (_a, aa) = Node::start("A", &factory, &[("a1", &[])]);
+    // P stands for a Node node on the classic adapter: request channels and a pattern.
+    let channels = ["SUBSCRIBE", "socket.io-request#/#", "socket.io-response#/#"];
+    let mut peer = RawPeer::connect(&redis).await;
+    peer.command(&channels, "socket.io-response#/#").await;
+    peer.command(&["PSUBSCRIBE", "socket.io#/#*"], "psubscribe").await;
+    assert_eq!(aa.server_count().await.unwrap(), 2, "A has seen P");
+    aa.broadcast(event("before", json!(0)), BroadcastOptions::new()).await.unwrap();
+    peer.until("before").await;
+
+    redis.kill().await;
+    until_state(&driver, LinkState::Reconnecting).await;
+    aa.broadcast(event("during", json!(1)), BroadcastOptions::new()).await.unwrap();
+    redis.restart().await;
+    until_state(&driver, LinkState::Connected).await;
+    // P comes back as ioredis resubscribes: channels first, so NUMSUB counts it again while
+    // it would not get a broadcast yet; A still holds its queue.
+    let mut peer = RawPeer::connect(&redis).await;
+    peer.command(&channels, "socket.io-response#/#").await;
+    let flushed = async {
+        while driver.status().queued > 0 {
+            // Polling the exposed state: the driver announces nothing else.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let early = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+    assert!(early.is_err(), "the queue went out before P had its pattern back");
+    peer.command(&["PSUBSCRIBE", "socket.io#/#*"], "psubscribe").await;
+    peer.until("during").await;
+}

@@ -54,7 +54,8 @@ async function kill(child, signal = "SIGTERM") {
   }
 }
 
-/** Starts a redis-server; `kill()` SIGKILLs it, `restart()` starts it again on the same port. */
+/** Starts a redis-server; `kill()` SIGKILLs it, `restart()` starts it again on the same port,
+ * `pause()`/`resume()` stop and continue it (SIGSTOP/SIGCONT). */
 export async function startRedis() {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "sb-redis-"));
@@ -69,6 +70,9 @@ export async function startRedis() {
     port,
     url: `redis://127.0.0.1:${port}`,
     restart: start,
+    // A stall: the process stops answering but keeps its connections open.
+    pause: () => child.kill("SIGSTOP"),
+    resume: () => child.kill("SIGCONT"),
     kill: () => kill(child, "SIGKILL"),
     async stop() {
       await kill(child, "SIGKILL");

@@ -5,6 +5,7 @@
 // Usage: node node-redis.mjs --redis redis://127.0.0.1:PORT [--name NAME] [--port N]
 //        [--adapter redis|sharded|streams]  (createAdapter, createShardedAdapter in its default
 //        mode, or the streams adapter's createAdapter) [--recovery]  (connectionStateRecovery)
+//        or --redis-cluster HOST:PORT,HOST:PORT,...  (an ioredis Cluster, sharded subscribers on)
 // Prints `listening on http://127.0.0.1:PORT` once bound. Namespace "/", every socket joins
 // "room1". Events:
 //   "bc" t                 io.to("room1").emit("m", t)
@@ -24,19 +25,24 @@ import { parseArgs } from "node:util";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 
 const { values } = parseArgs({
   options: {
     port: { type: "string", default: "0" },
     redis: { type: "string" },
+    "redis-cluster": { type: "string" },
     name: { type: "string", default: "node" },
     adapter: { type: "string", default: "redis" },
     recovery: { type: "boolean", default: false },
   },
 });
 
-const pub = new Redis(values.redis);
+const cluster = values["redis-cluster"]?.split(",").map((node) => {
+  const [host, port] = node.split(":");
+  return { host, port: Number(port) };
+});
+const pub = cluster ? new Cluster(cluster, { shardedSubscribers: true }) : new Redis(values.redis);
 const sub = pub.duplicate();
 for (const client of [pub, sub]) {
   client.on("error", (err) => console.error(`redis: ${err.message}`));
