@@ -69,7 +69,7 @@ struct Shared {
     // Idle connections for blocking stream reads (`XREAD BLOCK`), one per concurrent reader:
     // a reader takes one out for its command and puts it back after a good reply. Held for a
     // pop or a push.
-    readers: Mutex<Vec<MultiplexedConnection>>,
+    readers: Mutex<Vec<redis::aio::MultiplexedConnection>>,
 }
 
 impl Shared {
@@ -298,7 +298,15 @@ impl Driver for RedisDriver {
         let shared = self.shared.clone();
         Box::pin(async move {
             let pool = &shared.readers;
-            stream_cmd::xread(&shared.client, pool, &stream, &after, count, block).await
+            match &shared.target {
+                Target::Single(client) => {
+                    stream_cmd::xread(client, pool, &stream, &after, count, block).await
+                }
+                #[cfg(feature = "cluster")]
+                Target::Cluster(_) => {
+                    Err(DriverError::Unsupported("stream commands on a Redis Cluster"))
+                }
+            }
         })
     }
 

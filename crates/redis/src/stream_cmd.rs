@@ -8,15 +8,24 @@ use bytes::Bytes;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 
+use crate::conn::Conn;
 use crate::driver::{DriverError, StreamEntry};
 
 fn failed(e: redis::RedisError) -> DriverError {
     DriverError::Redis(Box::new(e))
 }
 
-/// The command connection, or why there is none.
-fn up(conn: Option<MultiplexedConnection>) -> Result<MultiplexedConnection, DriverError> {
-    conn.ok_or(DriverError::Disconnected)
+/// The command connection, or why there is none. Stream commands run on one server only: a
+/// Redis Cluster connection answers them as unsupported.
+fn up(conn: Option<Conn>) -> Result<MultiplexedConnection, DriverError> {
+    match conn {
+        Some(Conn::Single(conn)) => Ok(conn),
+        #[cfg(feature = "cluster")]
+        Some(Conn::Cluster(_)) => {
+            Err(DriverError::Unsupported("stream commands on a Redis Cluster"))
+        }
+        None => Err(DriverError::Disconnected),
+    }
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -82,7 +91,7 @@ fn read_reply(value: &Value) -> Option<Vec<StreamEntry>> {
 }
 
 pub(crate) async fn xadd(
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     stream: &str,
     max_len: usize,
     entries: &[Vec<(String, Bytes)>],
@@ -148,7 +157,7 @@ async fn read_on(
 }
 
 pub(crate) async fn xrange(
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     stream: &str,
     start: &str,
     end: &str,
@@ -166,10 +175,7 @@ pub(crate) async fn xrange(
     entries(&reply).ok_or(DriverError::BadReply("XRANGE"))
 }
 
-pub(crate) async fn xlast(
-    conn: Option<MultiplexedConnection>,
-    stream: &str,
-) -> Result<Option<String>, DriverError> {
+pub(crate) async fn xlast(conn: Option<Conn>, stream: &str) -> Result<Option<String>, DriverError> {
     let reply: Value = redis::cmd("XREVRANGE")
         .arg(stream)
         .arg("+")
@@ -184,7 +190,7 @@ pub(crate) async fn xlast(
 }
 
 pub(crate) async fn set_px(
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     key: &str,
     value: &[u8],
     ttl: Duration,
@@ -200,10 +206,7 @@ pub(crate) async fn set_px(
         .map_err(failed)
 }
 
-pub(crate) async fn get_del(
-    conn: Option<MultiplexedConnection>,
-    key: &str,
-) -> Result<Option<Bytes>, DriverError> {
+pub(crate) async fn get_del(conn: Option<Conn>, key: &str) -> Result<Option<Bytes>, DriverError> {
     let (value, _): (Value, Value) = redis::pipe()
         .atomic()
         .cmd("GET")
