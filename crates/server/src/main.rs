@@ -23,6 +23,7 @@ mod app;
 mod auth;
 mod chat;
 mod cli;
+mod cluster;
 mod config;
 mod limits;
 mod notify;

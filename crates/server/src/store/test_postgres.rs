@@ -101,7 +101,7 @@ impl TestPostgres {
     }
 
     /// Starts the server on the cluster and waits until it accepts connections.
-    fn run(&mut self) {
+    pub(crate) fn run(&mut self) {
         let mut child = self
             .command("postgres")
             .arg("-D")
