@@ -3,7 +3,7 @@
 // PID. As root it runs as the `postgres` user (PostgreSQL refuses root).
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +81,20 @@ export async function startPostgres() {
         stdio: "ignore",
       });
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
+    /** Runs `statement` on database `db` (a name, or a URL made by `database()`). */
+    sql(db, statement) {
+      const name = db.includes("/") ? db.slice(db.lastIndexOf("/") + 1) : db;
+      return execFileSync(join(bin, "psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", name, "-qAtc", statement], {
+        encoding: "utf8",
+      });
+    },
+    /** Creates `role` with `password` and makes the server check it on TCP connections. */
+    requirePassword(role, password) {
+      this.sql("postgres", `CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+      const hba = join(data, "pg_hba.conf");
+      writeFileSync(hba, `host all ${role} 127.0.0.1/32 scram-sha-256\n` + readFileSync(hba, "utf8"));
+      this.sql("postgres", "SELECT pg_reload_conf()");
     },
     /** Fast shutdown (SIGINT), then removes its files. */
     async stop() {
