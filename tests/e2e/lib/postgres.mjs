@@ -56,22 +56,32 @@ export async function startPostgres() {
     ...as,
   });
   const port = await freePort();
-  const child = spawn(
-    join(bin, "postgres"),
-    ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-    { stdio: ["ignore", "ignore", "pipe"], cwd: dir, ...as },
-  );
-  await within(
-    60_000,
-    new Promise((resolve, reject) => {
-      createInterface({ input: child.stderr }).on("line", (line) => {
-        if (line.includes("ready to accept connections")) resolve();
-        if (line.includes("FATAL")) reject(new Error(`PostgreSQL did not start: ${line}`));
-      });
-      child.once("exit", (code) => reject(new Error(`PostgreSQL exited with ${code}`)));
-    }),
-    "PostgreSQL start",
-  );
+  let child;
+  const run = async () => {
+    child = spawn(
+      join(bin, "postgres"),
+      ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+      { stdio: ["ignore", "ignore", "pipe"], cwd: dir, ...as },
+    );
+    await within(
+      60_000,
+      new Promise((resolve, reject) => {
+        createInterface({ input: child.stderr }).on("line", (line) => {
+          if (line.includes("ready to accept connections")) resolve();
+          if (line.includes("FATAL")) reject(new Error(`PostgreSQL did not start: ${line}`));
+        });
+        child.once("exit", (code) => reject(new Error(`PostgreSQL exited with ${code}`)));
+      }),
+      "PostgreSQL start",
+    );
+  };
+  const halt = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGINT");
+      await once(child, "exit");
+    }
+  };
+  await run();
   let n = 0;
   return {
     /** A new empty database: its URL. */
@@ -96,12 +106,13 @@ export async function startPostgres() {
       writeFileSync(hba, `host all ${role} 127.0.0.1/32 scram-sha-256\n` + readFileSync(hba, "utf8"));
       this.sql("postgres", "SELECT pg_reload_conf()");
     },
+    /** Stops the server (fast shutdown), keeping its files for `resume()`. */
+    pause: halt,
+    /** Starts the server again on the same port and files. */
+    resume: run,
     /** Fast shutdown (SIGINT), then removes its files. */
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGINT");
-        await once(child, "exit");
-      }
+      await halt();
       rmSync(dir, { recursive: true, force: true });
     },
   };
