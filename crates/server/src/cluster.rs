@@ -276,11 +276,7 @@ pub(crate) async fn run(
             }
         }
     }
-    inbox_closed(&link, inbox.handle.id);
-}
-
-fn inbox_closed(link: &Link, id: u64) {
-    link.driver.unsubscribe(id);
+    link.driver.unsubscribe(inbox.handle.id);
 }
 
 #[cfg(test)]
