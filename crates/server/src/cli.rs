@@ -122,7 +122,7 @@ pub(crate) struct ServeArgs {
     pub(crate) presence_grace_ms: Option<u64>,
     /// With `--redis`: milliseconds after which the other nodes drop the users of a node they
     /// stopped hearing from (it died or lost Redis); each node sends its list three times per
-    /// TTL [default: 15000].
+    /// TTL; at least 300 [default: 15000].
     #[arg(long, env = "SWITCHBOARD_PRESENCE_TTL_MS", value_name = "MS")]
     pub(crate) presence_ttl_ms: Option<u64>,
     /// The `dist` directory of the npm socket.io-client package, served at

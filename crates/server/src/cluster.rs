@@ -358,6 +358,37 @@ mod tests {
         assert_eq!(got[0].1, Status::Offline);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn while_its_link_is_down_a_node_forgets_no_one_and_the_ttl_restarts_when_it_is_back() {
+        let redis = FakeRedis::new();
+        let a = start(&redis);
+        // Node b with a link state of the test's choosing.
+        let (link, mut inbox) = Link::subscribe(redis.driver());
+        let (link_up, active) = tokio::sync::watch::channel(true);
+        inbox.handle.active = active;
+        let presence = Arc::new(Presence::default());
+        let (tx, changes) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(link.clone(), inbox, presence.clone(), TTL, tx));
+        let mut b = Node { presence, link, changes, task };
+        let change = a.presence.connect(&ann());
+        a.link.send(&change.update.unwrap());
+        assert_eq!(next(&mut b, Duration::from_millis(100)).await[0].1, Status::Online);
+        // b loses Redis, and a dies meanwhile: b cannot tell, and keeps ann.
+        link_up.send_replace(false);
+        a.task.abort();
+        tokio::time::sleep(TTL * 3).await;
+        assert!(b.changes.try_recv().is_err(), "nothing forgotten while the link is down");
+        assert!(b.presence.is_online("ann"));
+        // Back: the TTL starts again from now, and a, silent, expires after it.
+        let back = Instant::now();
+        link_up.send_replace(true);
+        let got = next(&mut b, TTL * 2).await;
+        assert_eq!(got[0].1, Status::Offline);
+        let after = back.elapsed();
+        assert!(after >= TTL - heartbeat(TTL) && after <= TTL + heartbeat(TTL), "{after:?}");
+        b.task.abort();
+    }
+
     #[test]
     fn adapters_by_name_and_urls_without_passwords() {
         assert_eq!(AdapterKind::parse("sharded").unwrap(), AdapterKind::Sharded);
