@@ -12,7 +12,9 @@ use switchboard::{
 };
 
 use crate::auth::{Authenticator, User};
-use crate::chat::presence::{Presence, Typing};
+use crate::chat::presence::{Presence, Update};
+use crate::chat::typing::Typing;
+use crate::cluster::Link;
 use crate::limits::Limiter;
 use crate::store::{Store, StoreError};
 
@@ -28,8 +30,10 @@ pub(crate) struct AppInner {
     pub(crate) store: Store,
     /// Connect-time auth.
     pub(crate) auth: Authenticator,
-    /// Who is online in `/chat`.
-    pub(crate) presence: Presence,
+    /// Who is online in `/chat`, here and on the other nodes.
+    pub(crate) presence: Arc<Presence>,
+    /// This node's link to the other nodes (cluster mode).
+    pub(crate) cluster: Option<Link>,
     /// Who is typing where.
     pub(crate) typing: Typing,
     /// Per-user send rate.
@@ -63,6 +67,13 @@ impl App {
     /// The `/notifications` namespace.
     pub(crate) fn notifications(&self) -> Namespace {
         self.io.of("/notifications")
+    }
+
+    /// Tells the other nodes of the cluster `update` (nothing on a single node).
+    pub(crate) fn tell_nodes(&self, update: Option<Update>) {
+        if let (Some(link), Some(update)) = (&self.cluster, update) {
+            link.send(&update);
+        }
     }
 }
 
@@ -101,6 +112,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "database unavailable");
+            return ApiError::new("unavailable", "the database is unavailable, retry later");
+        }
         tracing::error!(%error, "store failure");
         ApiError::new("internal", "the server could not store this, retry later")
     }
@@ -267,5 +282,17 @@ mod tests {
         assert!(check_room_id("a\u{7}").is_err());
         assert!(check_client_id(Some("")).is_err());
         assert!(check_client_id(None).is_ok());
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_other_failures_internal() {
+        assert_eq!(ApiError::from(StoreError::Unavailable).code, "unavailable");
+        assert_eq!(ApiError::from(StoreError::CommitFailed).code, "unavailable");
+        assert_eq!(ApiError::from(StoreError::Closed).code, "internal");
+        let constraint = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            None,
+        );
+        assert_eq!(ApiError::from(StoreError::Database(constraint)).code, "internal");
     }
 }

@@ -62,8 +62,8 @@ pub(crate) struct ServeArgs {
     /// [default: sqlite://DATA_DIR/switchboard.db].
     #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
     pub(crate) database: Option<String>,
-    /// Redis URL for cluster mode. Refused for now: besides a shared store (`--database
-    /// postgres://...`), a cluster of the binary needs presence and events across nodes.
+    /// Redis URL (`redis://[:PASSWORD@]HOST:PORT[/DB]`): run this node as part of a cluster;
+    /// every node takes the same Redis and the same `--database postgres://...`.
     #[arg(long, env = "SWITCHBOARD_REDIS", value_name = "URL")]
     pub(crate) redis: Option<String>,
     /// The Redis adapter of cluster mode (with `--redis`): `redis` (pub/sub), `sharded`
@@ -120,6 +120,11 @@ pub(crate) struct ServeArgs {
     /// not flap their presence; 0 announces at once [default: 10000].
     #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_MS", value_name = "MS")]
     pub(crate) presence_grace_ms: Option<u64>,
+    /// With `--redis`: milliseconds after which the other nodes drop the users of a node they
+    /// stopped hearing from (it died or lost Redis); each node sends its list three times per
+    /// TTL; at least 300 [default: 15000].
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_TTL_MS", value_name = "MS")]
+    pub(crate) presence_ttl_ms: Option<u64>,
     /// The `dist` directory of the npm socket.io-client package, served at
     /// `/socket.io/socket.io.js` [default: web/node_modules/socket.io-client/dist from the
     /// working directory or the source tree, if present; else a small built-in client].

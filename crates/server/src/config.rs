@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::cli::{LogFormat, ServeArgs};
+use crate::cluster::AdapterKind;
 
 /// The TOML file: the same options as the command line, in snake_case.
 #[derive(Debug, Default, Deserialize)]
@@ -19,6 +20,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database: Option<String>,
     redis: Option<String>,
+    adapter: Option<String>,
     cors_origin: Option<Vec<String>>,
     jwt_secret: Option<String>,
     jwt_public_key: Option<PathBuf>,
@@ -31,6 +33,7 @@ struct FileConfig {
     typing_timeout_ms: Option<u64>,
     max_disconnection_duration_ms: Option<u64>,
     presence_grace_ms: Option<u64>,
+    presence_ttl_ms: Option<u64>,
     client_dist: Option<PathBuf>,
     builtin_client: Option<bool>,
     log_format: Option<LogFormat>,
@@ -46,6 +49,12 @@ const DEFAULT_MAX_DISCONNECTION_MS: u64 = 120_000;
 /// The default presence grace: longer than a client's first reconnection attempts (1 s
 /// backoff, up to 5 s) after a short cut.
 const DEFAULT_PRESENCE_GRACE_MS: u64 = 10_000;
+/// The default presence TTL of cluster mode: a node's heartbeat every 5 s, three missed ones
+/// and its users are offline elsewhere.
+const DEFAULT_PRESENCE_TTL_MS: u64 = 15_000;
+
+/// The shortest presence TTL taken (a node sends its list three times per TTL).
+const MIN_PRESENCE_TTL_MS: u64 = 300;
 
 /// How clients authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +105,10 @@ pub(crate) struct Config {
     pub(crate) max_disconnection_duration: Option<Duration>,
     /// How long a connection that dropped keeps its user online.
     pub(crate) presence_grace: Duration,
+    /// `--redis`: this node is part of a cluster.
+    pub(crate) cluster: Option<ClusterConfig>,
+    /// How long the other nodes' users stay online without a word from their node.
+    pub(crate) presence_ttl: Duration,
     pub(crate) client_dist: Option<PathBuf>,
     pub(crate) builtin_client: bool,
     pub(crate) log_format: LogFormat,
@@ -155,6 +168,28 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// `--redis` and `--adapter`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ClusterConfig {
+    /// The Redis URL (it may hold a password: see [`ClusterConfig::describe`]).
+    pub(crate) redis: String,
+    /// The adapter.
+    pub(crate) adapter: AdapterKind,
+}
+
+impl ClusterConfig {
+    /// The Redis URL without its password.
+    pub(crate) fn describe(&self) -> String {
+        crate::cluster::describe_url(&self.redis)
+    }
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?})", self.describe(), self.adapter)
+    }
+}
+
 /// The PEM files of `--tls-cert` and `--tls-key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TlsFiles {
@@ -178,18 +213,27 @@ impl Config {
     }
 
     fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Config> {
-        if args.redis.is_some() || file.redis.is_some() {
-            bail!(
-                "--redis needs a chat store shared by every node and presence across nodes; \
-                 the shared store exists (--database postgres://...), cross-node presence and \
-                 events in the binary do not yet: run one node, or several on one PostgreSQL \
-                 database knowing that live events stay on the node that sent them"
-            );
-        }
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let database = match args.database.or(file.database) {
             Some(url) => Database::parse(&url)?,
             None => Database::Sqlite(data_dir.join("switchboard.db")),
+        };
+        let adapter = args.adapter.or(file.adapter);
+        let cluster = match (args.redis.or(file.redis), adapter) {
+            (Some(redis), adapter) => {
+                if let Database::Sqlite(_) = database {
+                    bail!(
+                        "--redis runs this node as part of a cluster, and the nodes must share \
+                         one chat store: on SQLite each node would keep its own history, rooms \
+                         and private messages; give every node --database \
+                         postgres://USER:PASSWORD@HOST:PORT/DB"
+                    );
+                }
+                let adapter = AdapterKind::parse(adapter.as_deref().unwrap_or("redis"))?;
+                Some(ClusterConfig { redis, adapter })
+            }
+            (None, Some(_)) => bail!("--adapter needs --redis"),
+            (None, None) => None,
         };
         let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -265,6 +309,11 @@ impl Config {
                     .or(file.presence_grace_ms)
                     .unwrap_or(DEFAULT_PRESENCE_GRACE_MS),
             ),
+            cluster,
+            presence_ttl: Duration::from_millis(
+                args.presence_ttl_ms.or(file.presence_ttl_ms).unwrap_or(DEFAULT_PRESENCE_TTL_MS),
+            )
+            .max(Duration::from_millis(MIN_PRESENCE_TTL_MS)),
             client_dist: args.client_dist.or(file.client_dist),
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
@@ -330,6 +379,39 @@ mod tests {
     }
 
     #[test]
+    fn cluster_mode() {
+        let c = Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!((c.cluster, c.presence_ttl), (None, Duration::from_secs(15)));
+        let f = file(
+            "redis = \"redis://:pw@cache:6379\"\ndatabase = \"postgres://db/x\"\npresence_ttl_ms = 4000\n",
+        );
+        let c = Config::resolve(ServeArgs::default(), f).unwrap();
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.adapter, AdapterKind::Redis);
+        assert_eq!(cluster.describe(), "redis://cache:6379");
+        assert!(!format!("{cluster:?}").contains("pw"));
+        assert_eq!(c.presence_ttl, Duration::from_secs(4));
+        let args = ServeArgs {
+            redis: Some("redis://cache".into()),
+            database: Some("postgres://db/x".into()),
+            adapter: Some("sharded".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            Config::resolve(args, FileConfig::default()).unwrap().cluster.unwrap().adapter,
+            AdapterKind::Sharded
+        );
+        // Accepted here; the start refuses it until the adapter is wired.
+        let f =
+            file("redis = \"redis://c\"\ndatabase = \"postgres://db/x\"\nadapter = \"streams\"\n");
+        let cluster = Config::resolve(ServeArgs::default(), f).unwrap().cluster.unwrap();
+        assert_eq!(cluster.adapter, AdapterKind::Streams);
+        let f =
+            file("redis = \"redis://c\"\ndatabase = \"postgres://db/x\"\nadapter = \"kafka\"\n");
+        assert!(Config::resolve(ServeArgs::default(), f).is_err());
+    }
+
+    #[test]
     fn tls_files_come_in_pairs() {
         let f = file("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n");
         let c = Config::resolve(ServeArgs::default(), f).unwrap();
@@ -370,7 +452,9 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
         let redis = ServeArgs { redis: Some("redis://x".into()), ..ServeArgs::default() };
         let err = Config::resolve(redis, FileConfig::default()).unwrap_err().to_string();
-        assert!(err.contains("--redis needs a chat store shared by every node"), "{err}");
+        assert!(err.contains("on SQLite each node would keep its own history"), "{err}");
+        let err = Config::resolve(ServeArgs::default(), file("adapter = \"sharded\"\n"));
+        assert!(err.unwrap_err().to_string().contains("--adapter needs --redis"));
         let zero = ServeArgs { rate_limit: Some(0), ..ServeArgs::default() };
         assert!(Config::resolve(zero, FileConfig::default()).is_err());
     }

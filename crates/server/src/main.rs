@@ -7,8 +7,10 @@
 //!   presence) and its page at `/`;
 //! - notifications on namespace `/notifications`, created with `POST /api/notify`, and the
 //!   inbox page at `/notifications`;
-//! - persistence in SQLite (`--data-dir`, default `./data`), dev or JWT auth, a per-user
-//!   rate limit, graceful shutdown on SIGINT/SIGTERM.
+//! - persistence in SQLite (`--data-dir`, default `./data`) or PostgreSQL (`--database`), dev
+//!   or JWT auth, a per-user rate limit, graceful shutdown on SIGINT/SIGTERM;
+//! - cluster mode with `--redis` (and PostgreSQL): the Redis adapter between nodes and
+//!   presence across them (see `cluster`).
 //!
 //! ```text
 //! switchboard [serve] [--host 127.0.0.1] [--port 3000] [--config FILE] [--data-dir DIR] ...
@@ -23,6 +25,7 @@ mod app;
 mod auth;
 mod chat;
 mod cli;
+mod cluster;
 mod config;
 mod limits;
 mod notify;

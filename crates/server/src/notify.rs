@@ -158,7 +158,12 @@ pub(crate) async fn http_notify(
     };
     let stored = notification.clone();
     if let Err(e) = app.store.call(move |s| s.insert_notification(stored)).await {
-        return http_error(StatusCode::INTERNAL_SERVER_ERROR, e.into());
+        let error = ApiError::from(e);
+        let status = match error.code {
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        return http_error(status, error);
     }
     let target = app.notifications().to(user_room(&notification.user_id));
     let online = target.clone().fetch_sockets().await.map(|s| s.len()).unwrap_or(0);

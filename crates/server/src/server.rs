@@ -15,11 +15,12 @@ use crate::tls::PeerAddr;
 
 use crate::app::{App, AppInner, AppSlot};
 use crate::auth::Authenticator;
-use crate::chat::presence::{Presence, Typing};
+use crate::chat::presence::Presence;
+use crate::chat::typing::Typing;
 use crate::config::{Config, Database};
 use crate::limits::Limiter;
 use crate::store::{PostgresStorage, SqliteStorage, Store};
-use crate::{chat, notify, web};
+use crate::{chat, cluster, notify, web};
 
 /// How long the shutdown may take before the process exits anyway.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
@@ -28,6 +29,11 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 /// or SIGTERM.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
+    // Cluster mode: Redis must answer before anything listens.
+    let cluster = match &config.cluster {
+        Some(c) => Some(cluster::open(&c.redis, c.adapter).await?),
+        None => None,
+    };
     let (store, store_thread) = open_store(&config.database).await?;
 
     let mut io_config = SocketIoConfig::default();
@@ -60,12 +66,18 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     });
     // The handlers take the app from the server's state, filled once the app exists.
     let slot = AppSlot::default();
-    let io = SocketIo::builder().config(io_config).with_state(slot.clone()).build();
+    let mut builder = SocketIo::builder().config(io_config).with_state(slot.clone());
+    if let Some(cluster) = &cluster {
+        builder = builder.adapter(cluster.adapter.clone());
+    }
+    let io = builder.build();
+    let presence = std::sync::Arc::new(Presence::default());
     let app = App::new(AppInner {
         io: io.clone(),
         store: store.clone(),
         auth,
-        presence: Presence::default(),
+        presence: presence.clone(),
+        cluster: cluster.as_ref().map(|c| c.link.clone()),
         typing: Typing::default(),
         limiter: Limiter::new(config.rate_limit, config.rate_burst),
         api_key: config.api_key.clone(),
@@ -75,6 +87,18 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     slot.set(app.clone());
     chat::install(&app);
     notify::install(&app);
+    // The presence link task (owned by this function, aborted at shutdown) and the task that
+    // announces what it reports (it ends when the link task drops the sender).
+    let presence_link = cluster.map(|c| {
+        // Presence changes from the link to the announcer, in order; unbounded because the
+        // link must not wait on the database the announcer reads.
+        let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(chat::announce_changes(app.clone(), changes_rx));
+        let link = c.link.clone();
+        let task =
+            tokio::spawn(cluster::run(c.link, c.inbox, presence, config.presence_ttl, changes_tx));
+        (link, task)
+    });
 
     let router = Router::new()
         .route("/api/notify", post(notify::http_notify))
@@ -135,6 +159,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         result = server => result.context("server error")?,
         () = deadline => tracing::warn!("connections still open after the shutdown limit"),
+    }
+    if let Some((link, task)) = presence_link {
+        // Every socket is closed: the other nodes had this node's users go down one by
+        // one; the goodbye makes sure none is left behind.
+        task.abort();
+        link.bye().await;
     }
     match tokio::time::timeout(SHUTDOWN_LIMIT, store.close()).await {
         Ok(Ok(())) => tracing::info!("store flushed"),

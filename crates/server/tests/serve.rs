@@ -146,13 +146,15 @@ async fn a_port_in_use_is_a_clear_error() {
     assert!(output.stdout.is_empty());
 }
 
-#[tokio::test]
-async fn redis_is_refused_with_a_clear_error() {
+/// Runs the binary with `args` until it exits; its status and stderr.
+async fn refused(args: &[&str]) -> (std::process::ExitStatus, String) {
     let output = timeout(
         LIMIT,
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["--port", "0", "--redis", "redis://127.0.0.1:6379", "--adapter", "streams"])
-            .args(["--data-dir", &data_dir()])
+            .args(["--port", "0", "--data-dir", &data_dir()])
+            .args(args)
+            .env_remove("SWITCHBOARD_PORT")
+            .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -160,10 +162,33 @@ async fn redis_is_refused_with_a_clear_error() {
     .await
     .unwrap()
     .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--redis needs a chat store shared by every node"), "{stderr}");
-    assert!(output.stdout.is_empty());
+    assert!(output.stdout.is_empty(), "nothing may listen");
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn bad_cluster_configurations_are_one_clear_line() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let no_db = format!("postgres://postgres@127.0.0.1:{closed}/x");
+    let no_redis = format!("redis://127.0.0.1:{closed}");
+    // SQLite: each node would have its own history.
+    let (status, stderr) = refused(&["--redis", &no_redis]).await;
+    assert!(!status.success());
+    assert!(stderr.contains("on SQLite each node would keep its own history"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // Streams: accepted as a name, refused until it is wired.
+    let (status, stderr) =
+        refused(&["--redis", &no_redis, "--adapter", "streams", "--database", &no_db]).await;
+    assert!(!status.success());
+    assert!(stderr.contains("--adapter streams is not wired into the switchboard binary yet"));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (status, stderr) = refused(&["--redis", &no_redis, "--adapter", "kafka"]).await;
+    assert!(!status.success(), "{stderr}");
+    // Redis that does not answer.
+    let (status, stderr) = refused(&["--redis", &no_redis, "--database", &no_db]).await;
+    assert!(!status.success());
+    let expected = format!("switchboard: error: cannot reach Redis at {no_redis} within 5 s");
+    assert_eq!(stderr.trim_end().lines().last(), Some(expected.as_str()), "{stderr}");
 }
 
 #[tokio::test]
@@ -197,7 +222,7 @@ async fn help_documents_every_option() {
         "--tls-key",
         "SWITCHBOARD_PORT",
         "SWITCHBOARD_DATABASE",
-        "Refused for now",
+        "--presence-ttl-ms",
     ] {
         assert!(help.contains(option), "{option} missing from --help:\n{help}");
     }

@@ -3,7 +3,7 @@
 // PID. As root it runs as the `postgres` user (PostgreSQL refuses root).
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +41,9 @@ async function freePort() {
   return port;
 }
 
+/** What the server logs for a client connecting while it starts or stops. */
+const CLIENT_FATAL = /FATAL:\s+the database system is (starting up|shutting down|not yet accepting connections)/;
+
 /** Starts a PostgreSQL server; `database()` creates a database and gives its URL. */
 export async function startPostgres() {
   const bin = binDir();
@@ -56,22 +59,33 @@ export async function startPostgres() {
     ...as,
   });
   const port = await freePort();
-  const child = spawn(
-    join(bin, "postgres"),
-    ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-    { stdio: ["ignore", "ignore", "pipe"], cwd: dir, ...as },
-  );
-  await within(
-    60_000,
-    new Promise((resolve, reject) => {
-      createInterface({ input: child.stderr }).on("line", (line) => {
-        if (line.includes("ready to accept connections")) resolve();
-        if (line.includes("FATAL")) reject(new Error(`PostgreSQL did not start: ${line}`));
-      });
-      child.once("exit", (code) => reject(new Error(`PostgreSQL exited with ${code}`)));
-    }),
-    "PostgreSQL start",
-  );
+  let child;
+  const run = async () => {
+    child = spawn(
+      join(bin, "postgres"),
+      ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+      { stdio: ["ignore", "ignore", "pipe"], cwd: dir, ...as },
+    );
+    await within(
+      60_000,
+      new Promise((resolve, reject) => {
+        createInterface({ input: child.stderr }).on("line", (line) => {
+          if (line.includes("ready to accept connections")) resolve();
+          // Clients connecting during a restart get FATAL lines of their own: not a failure.
+          if (line.includes("FATAL") && !CLIENT_FATAL.test(line)) reject(new Error(`PostgreSQL did not start: ${line}`));
+        });
+        child.once("exit", (code) => reject(new Error(`PostgreSQL exited with ${code}`)));
+      }),
+      "PostgreSQL start",
+    );
+  };
+  const halt = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGINT");
+      await once(child, "exit");
+    }
+  };
+  await run();
   let n = 0;
   return {
     /** A new empty database: its URL. */
@@ -82,12 +96,27 @@ export async function startPostgres() {
       });
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
+    /** Runs `statement` on database `db` (a name, or a URL made by `database()`). */
+    sql(db, statement) {
+      const name = db.includes("/") ? db.slice(db.lastIndexOf("/") + 1) : db;
+      return execFileSync(join(bin, "psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", name, "-qAtc", statement], {
+        encoding: "utf8",
+      });
+    },
+    /** Creates `role` with `password` and makes the server check it on TCP connections. */
+    requirePassword(role, password) {
+      this.sql("postgres", `CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+      const hba = join(data, "pg_hba.conf");
+      writeFileSync(hba, `host all ${role} 127.0.0.1/32 scram-sha-256\n` + readFileSync(hba, "utf8"));
+      this.sql("postgres", "SELECT pg_reload_conf()");
+    },
+    /** Stops the server (fast shutdown), keeping its files for `resume()`. */
+    pause: halt,
+    /** Starts the server again on the same port and files. */
+    resume: run,
     /** Fast shutdown (SIGINT), then removes its files. */
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGINT");
-        await once(child, "exit");
-      }
+      await halt();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -5,6 +5,7 @@
 pub(crate) mod presence;
 mod private;
 mod rooms;
+pub(crate) mod typing;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +13,7 @@ use switchboard::{Data, DisconnectReason, HandlerError, Namespace, ReservedEvent
 
 use crate::app::{ApiError, App, Outcome, check_room_id, fields, parse, user_of};
 use crate::auth::{User, user_room};
+use crate::chat::presence::{Online, Status};
 use crate::store::now_ms;
 
 /// Event names of `/chat`, declared once.
@@ -92,15 +94,55 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
     let user = user_of(socket)?;
     register(socket).map_err(|e| ApiError::new("internal", e.to_string()))?;
     socket.join(user.room());
-    let first = match socket.recovered() {
+    let change = match socket.recovered() {
         true => app.presence.resume(socket.id().as_str(), &user),
         false => app.presence.connect(&user),
     };
+    app.tell_nodes(change.update);
     let on_close = app.clone();
     socket.on_disconnect(move |socket: Socket, reason| {
         let app = on_close.clone();
         async move { disconnected(&app, &socket, reason).await }
     });
+    if let Err(error) = set_up(app, socket, &user, change.anywhere).await {
+        if error.code != "unavailable" {
+            return Err(error);
+        }
+        // The database is away: the socket stays connected and gets its rooms, `session`
+        // and pending private messages once it is back. The retry task ends then, or when
+        // the socket leaves.
+        let (app, socket) = (app.clone(), socket.clone());
+        tokio::spawn(async move {
+            let mut wait = SETUP_RETRY_MIN;
+            while socket.connected() {
+                tokio::time::sleep(wait).await;
+                match set_up(&app, &socket, &user, change.anywhere).await {
+                    Err(e) if e.code == "unavailable" => wait = (wait * 2).min(SETUP_RETRY_MAX),
+                    Err(e) => {
+                        tracing::warn!(code = e.code, "chat connection setup failed");
+                        return;
+                    }
+                    Ok(()) => return,
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The first wait before setting a connection up again while the database is away.
+const SETUP_RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(250);
+/// The longest wait between two attempts.
+const SETUP_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The store part of a connection's setup: the user's rooms, `session`, the `online`
+/// announcement if the user just came online, the pending private messages.
+async fn set_up(
+    app: &App,
+    socket: &Socket,
+    user: &User,
+    came_online: bool,
+) -> Result<(), ApiError> {
     let (id, name) = (user.id.clone(), user.username.clone());
     let rooms = app
         .store
@@ -122,10 +164,10 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
     if let Err(error) = socket.emit(events::SESSION, &session) {
         tracing::debug!(%error, "session not sent");
     }
-    if first {
-        announce(app, &user, &rooms, "online").await;
+    if came_online {
+        announce_here(app, user, &rooms, Status::Online).await;
     }
-    private::deliver_pending(app, socket, &user).await
+    private::deliver_pending(app, socket, user).await
 }
 
 /// Whether a drop may be a short cut the client comes back from (its network, not a
@@ -149,13 +191,17 @@ async fn disconnected(app: &App, socket: &Socket, reason: DisconnectReason) {
         let (app, sid) = (app.clone(), socket.id().as_str().to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(app.presence_grace).await;
-            if app.presence.release(&sid, generation) {
+            let change = app.presence.release(&sid, generation);
+            app.tell_nodes(change.update);
+            if change.anywhere {
                 went_offline(&app, &user).await;
             }
         });
         return;
     }
-    if app.presence.disconnect(&user.id) {
+    let change = app.presence.disconnect(&user.id);
+    app.tell_nodes(change.update);
+    if change.anywhere {
         went_offline(app, &user).await;
     }
 }
@@ -163,24 +209,52 @@ async fn disconnected(app: &App, socket: &Socket, reason: DisconnectReason) {
 async fn went_offline(app: &App, user: &User) {
     let id = user.id.clone();
     match app.store.call(move |s| s.user_rooms(&id)).await {
-        Ok(rooms) => announce(app, user, &rooms, "offline").await,
+        Ok(rooms) => announce_here(app, user, &rooms, Status::Offline).await,
         Err(error) => tracing::warn!(%error, "cannot announce a user going offline"),
     }
 }
 
-/// Sends `presence:update` with `status` to every room of `user` (but not to the user).
+/// Announces the presence changes the cluster link reports (users of other nodes), one
+/// after the other, to this node's sockets; ends when the link ends.
+pub(crate) async fn announce_changes(
+    app: App,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<Vec<(Online, Status)>>,
+) {
+    while let Some(list) = changes.recv().await {
+        for (online, status) in list {
+            let user = online.user();
+            let id = user.id.clone();
+            match app.store.call(move |s| s.user_rooms(&id)).await {
+                Ok(rooms) => announce_here(&app, &user, &rooms, status).await,
+                Err(error) => tracing::warn!(%error, "cannot announce a presence change"),
+            }
+        }
+    }
+}
+
+/// Sends `presence:update` with `status` to every room of `user` (but not to the user), on
+/// every node: someone joined or left a room.
 pub(crate) async fn announce(app: &App, user: &User, rooms: &[String], status: &str) {
     for room in rooms {
-        let update = json!({ "roomId": room, "userId": user.id, "username": user.username, "status": status });
-        let sent = app
-            .chat()
-            .to(room_key(room))
-            .except(user.room())
-            .emit(events::PRESENCE_UPDATE, &update)
-            .await;
-        if let Err(error) = sent {
-            tracing::debug!(%error, "presence update not sent");
-        }
+        let to = app.chat().to(room_key(room)).except(user.room());
+        send_presence(to, user, room, status).await;
+    }
+}
+
+/// Sends `presence:update` for a user who came online or went offline, to the sockets of
+/// this node only: every node of a cluster sees the change and announces it itself.
+async fn announce_here(app: &App, user: &User, rooms: &[String], status: Status) {
+    for room in rooms {
+        let to = app.chat().local().to(room_key(room)).except(user.room());
+        send_presence(to, user, room, status.as_str()).await;
+    }
+}
+
+async fn send_presence(to: switchboard::BroadcastOperator, user: &User, room: &str, status: &str) {
+    let update =
+        json!({ "roomId": room, "userId": user.id, "username": user.username, "status": status });
+    if let Err(error) = to.emit(events::PRESENCE_UPDATE, &update).await {
+        tracing::debug!(%error, "presence update not sent");
     }
 }
 

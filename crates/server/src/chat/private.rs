@@ -55,10 +55,10 @@ pub(super) async fn send(
     let sent = app
         .store
         .call(move |s| {
-            if let Some(cid) = &message.client_id {
-                if let Some(ack) = s.client_ack(&message.from_user_id, cid)? {
-                    return Ok(Sent::Duplicate(ack));
-                }
+            if let Some(cid) = &message.client_id
+                && let Some(ack) = s.client_ack(&message.from_user_id, cid)?
+            {
+                return Ok(Sent::Duplicate(ack));
             }
             let m = s.insert_private(message)?;
             let ack = json!({ "id": m.id, "seq": m.seq, "ts": m.ts, "toUserId": m.to_user_id });

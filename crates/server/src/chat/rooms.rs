@@ -110,10 +110,10 @@ pub(super) async fn send(
     let sent = app
         .store
         .call(move |s| {
-            if let Some(cid) = &message.client_id {
-                if let Some(ack) = s.client_ack(&message.user_id, cid)? {
-                    return Ok(Sent::Duplicate(ack));
-                }
+            if let Some(cid) = &message.client_id
+                && let Some(ack) = s.client_ack(&message.user_id, cid)?
+            {
+                return Ok(Sent::Duplicate(ack));
             }
             if !s.is_member(&message.room_id, &message.user_id)? {
                 return Ok(Sent::NotMember);

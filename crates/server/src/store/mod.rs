@@ -46,6 +46,56 @@ pub(crate) enum StoreError {
     /// The batch this operation ran in could not be committed.
     #[error("the transaction could not be committed")]
     CommitFailed,
+    /// The database could not be reached to start the batch this operation was in; it was
+    /// not run.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The database was written by a newer version of the binary.
+    #[error(
+        "the database has schema version {found}, this binary knows {known}: upgrade the binary"
+    )]
+    NewerSchema {
+        /// The database's version.
+        found: i64,
+        /// The newest version this binary knows.
+        known: usize,
+    },
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (as opposed to refusing the operation):
+    /// the same request may succeed once it is back.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable | StoreError::CommitFailed => true,
+            StoreError::Postgres(e) => {
+                let connection_class = e.as_db_error().is_some_and(|db| {
+                    let code = db.code().code();
+                    // 08: connection exception; 57P: the server is shutting down or starting.
+                    code.starts_with("08") || code.starts_with("57P")
+                });
+                let io = std::error::Error::source(e)
+                    .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
+                e.is_closed() || connection_class || io
+            }
+            StoreError::Database(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Fails when the database's schema `found` is newer than the `known` migrations.
+pub(crate) fn check_version(found: i64, known: usize) -> Result<()> {
+    if usize::try_from(found).is_ok_and(|found| found <= known) {
+        return Ok(());
+    }
+    Err(StoreError::NewerSchema { found, known })
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -139,8 +189,10 @@ pub(crate) trait Storage: Send + 'static {
 
 /// Answers a job's caller once the batch's commit outcome is known.
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
-/// A job: runs against the storage; whether it succeeded, and how to answer.
-type Job = Box<dyn FnOnce(&mut dyn Storage) -> (bool, Reply) + Send>;
+/// A job: runs against the storage (or fails with the error that kept it from running);
+/// whether it succeeded, and how to answer.
+type Job =
+    Box<dyn FnOnce(std::result::Result<&mut dyn Storage, StoreError>) -> (bool, Reply) + Send>;
 
 enum Command {
     Job(Job),
@@ -196,7 +248,7 @@ impl Store {
         // One answer for one caller; dropped unanswered only if the thread is gone.
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |storage| {
-            let outcome = f(storage);
+            let outcome = storage.and_then(f);
             let ok = outcome.is_ok();
             let reply: Reply = Box::new(move |commit: Result<()>| {
                 let _ = tx.send(commit.and(outcome));
@@ -249,15 +301,20 @@ fn run_batch(storage: &mut impl Storage, jobs: Vec<Job>) {
     if let Err(error) = storage.begin() {
         tracing::error!(%error, "cannot start a transaction");
         // Nothing can be written: every caller is answered with the failure, unrun.
+        let unavailable = error.is_unavailable();
         for job in jobs {
-            drop(job);
+            let error =
+                if unavailable { StoreError::Unavailable } else { StoreError::CommitFailed };
+            let (_, reply) = job(Err(error));
+            reply(Ok(()));
         }
         return;
     }
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
         let saved = storage.savepoint();
-        let (ok, reply) = job(storage);
+        let dyn_storage: &mut dyn Storage = &mut *storage;
+        let (ok, reply) = job(Ok(dyn_storage));
         if saved.is_ok() {
             // A failed job's partial writes are undone; the others' stay in the batch.
             if !ok && storage.rollback_to().is_err() {

@@ -77,7 +77,9 @@ impl PostgresStorage {
         let row = self
             .client
             .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?;
-        let applied = usize::try_from(row.get::<_, i32>(0)).unwrap_or(0);
+        let version: i32 = row.try_get(0)?;
+        super::check_version(i64::from(version), POSTGRES_MIGRATIONS.len())?;
+        let applied = usize::try_from(version).unwrap_or(0);
         for (index, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(applied) {
             let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
             let mut tx = self.client.transaction()?;
@@ -561,10 +563,60 @@ mod tests {
     }
 
     #[test]
+    fn a_database_of_a_newer_schema_is_refused() {
+        let pg = TestPostgres::start();
+        let url = pg.database();
+        let mut s = PostgresStorage::connect(&url).unwrap();
+        let newer = i32::try_from(POSTGRES_MIGRATIONS.len() + 1).unwrap();
+        s.client
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)",
+                &[&newer],
+            )
+            .unwrap();
+        drop(s);
+        let err = PostgresStorage::connect(&url).unwrap_err();
+        assert!(!err.is_unavailable());
+        let known = POSTGRES_MIGRATIONS.len();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the database has schema version {newer}, this binary knows {known}: upgrade the binary"
+            )
+        );
+    }
+
+    #[test]
+    fn a_stopped_database_answers_unavailable_then_recovers() {
+        let mut pg = TestPostgres::start();
+        let url = pg.database();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let opened = Store::open(move || PostgresStorage::connect(&url)).await.unwrap();
+            let (store, thread) = (opened.0.unwrap(), opened.1);
+            store.call(|s| s.upsert_user("ann", "Ann", 1)).await.unwrap();
+            // Blocking here is fine: the store runs on its own thread.
+            pg.stop();
+            // Every call while it is down fails as unavailable (the first one may see the
+            // dead connection, the next ones cannot connect), none hangs.
+            for _ in 0..3 {
+                let err = store.call(|s| s.user_rooms("ann")).await.unwrap_err();
+                assert!(err.is_unavailable(), "{err:?}");
+            }
+            pg.run();
+            // Back: the next batch connects again by itself.
+            store.call(|s| s.upsert_user("bob", "Bob", 1)).await.unwrap();
+            store.close().await.unwrap();
+            tokio::task::spawn_blocking(move || thread.join().unwrap()).await.unwrap();
+        });
+    }
+
+    #[test]
     fn an_unreachable_database_is_an_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let err = PostgresStorage::connect(&format!("postgres://postgres@127.0.0.1:{port}/x"));
-        assert!(matches!(err, Err(StoreError::Postgres(_))), "{err:?}");
+        assert!(matches!(&err, Err(StoreError::Postgres(_))), "{err:?}");
+        assert!(err.unwrap_err().is_unavailable());
         let err = PostgresStorage::connect("postgres://[not a url");
         assert!(matches!(err, Err(StoreError::Postgres(_))), "{err:?}");
     }

@@ -44,6 +44,7 @@ impl SqliteStorage {
 
     fn migrate(&mut self) -> Result<()> {
         let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        super::check_version(version, MIGRATIONS.len())?;
         let applied = usize::try_from(version).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             let tx = self.conn.transaction()?;
@@ -449,6 +450,25 @@ mod tests {
         let v: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
         s.notifications("x", 1).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_database_of_a_newer_schema_is_refused() {
+        let dir = std::env::temp_dir().join(format!("sb-store-{}", crate::store::new_id()));
+        let file = dir.join("switchboard.db");
+        let s = SqliteStorage::open_file(&file).unwrap();
+        let newer = MIGRATIONS.len() + 1;
+        s.conn.pragma_update(None, "user_version", newer).unwrap();
+        drop(s);
+        let err = SqliteStorage::open_file(&file).unwrap_err().to_string();
+        let known = MIGRATIONS.len();
+        assert_eq!(
+            err,
+            format!(
+                "the database has schema version {newer}, this binary knows {known}: upgrade the binary"
+            )
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
