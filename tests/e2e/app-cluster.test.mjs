@@ -2,7 +2,7 @@
 // official clients spread over them. Room messages, history, private messages, presence,
 // typing, receipts and notifications cross nodes; a node killed with SIGKILL takes its users
 // offline on the others within the presence TTL, and they come back on another node with
-// nothing acknowledged lost. Run on the pub/sub and the sharded adapter. Bad configurations
+// nothing acknowledged lost. Run on the pub/sub, the sharded and the Streams adapter. Bad configurations
 // stop the start with one clear line.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +12,7 @@ import { io } from "socket.io-client";
 import { chatClient, cleanup, collect, connect, request, startApp, waitFor } from "./lib/app.mjs";
 import { startPostgres } from "./lib/postgres.mjs";
 import { startRedis } from "./lib/redis.mjs";
+import { startRelay } from "./lib/relay.mjs";
 
 const KEY = "cluster-key";
 /** The presence TTL of the nodes: a killed node's users are offline elsewhere within it
@@ -29,7 +30,7 @@ async function eventually(pred, what, ms = 10_000) {
 
 const presenceOf = (user, status) => (u) => u.userId === user && u.status === status;
 
-for (const adapter of ["redis", "sharded"]) {
+for (const adapter of ["redis", "sharded", "streams"]) {
   describe(`cluster of three nodes (${adapter} adapter)`, () => {
     let redis;
     let pg;
@@ -153,6 +154,52 @@ for (const adapter of ["redis", "sharded"]) {
       assert.equal((await pushed).id, body.id);
       for (const c of [ann, bob, cat]) c.socket.close();
     });
+
+    if (adapter === "streams") {
+      test("a client cut from one node is recovered on another with every message it missed", async () => {
+        const [n0, n1, n2] = nodes;
+        const relay = await startRelay(n0.port);
+        const bob = await client(n2, "bob-r");
+        await request(bob.socket, "room:join", { roomId: "recover" });
+        const ann = io(relay.url + "/chat", {
+          auth: { username: "ann-r" },
+          forceNew: true,
+          transports: ["websocket"],
+          reconnectionDelay: 1000,
+          reconnectionDelayMax: 1000,
+          randomizationFactor: 0,
+        });
+        sockets.push(ann);
+        try {
+          await waitFor(ann, "session");
+          assert.equal((await request(ann, "room:join", { roomId: "recover" })).ok, true);
+          const seen = collect(ann, "message:new");
+          const first = await request(bob.socket, "message:send", { roomId: "recover", text: "m0", clientId: "r0" });
+          assert.equal(first.ok, true);
+          await eventually(() => seen.length === 1, "the first message");
+          const id = ann.id;
+          // Cut from node 0; the reconnection lands on node 1.
+          relay.retarget(n1.port);
+          const back = new Promise((resolve) => ann.once("connect", resolve));
+          relay.drop();
+          for (const text of ["m1", "m2", "m3"]) {
+            assert.equal((await request(bob.socket, "message:send", { roomId: "recover", text, clientId: text })).ok, true);
+          }
+          await back;
+          assert.equal(ann.recovered, true, "recovered on node 1");
+          assert.equal(ann.id, id, "same id");
+          await eventually(() => seen.length === 4, "every missed message");
+          assert.deepEqual(seen.map((m) => m.text), ["m0", "m1", "m2", "m3"], "once each, in order");
+          // The room is live on the new node.
+          await request(bob.socket, "message:send", { roomId: "recover", text: "m4", clientId: "r4" });
+          await eventually(() => seen.length === 5, "a later message");
+          assert.equal(seen[4].text, "m4");
+        } finally {
+          ann.close();
+          await relay.close();
+        }
+      });
+    }
 
     test("a node killed with SIGKILL: its users go offline elsewhere, come back on another node, nothing acknowledged is lost", async () => {
       const [n0, n1, n2] = nodes;

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use switchboard::AdapterFactory;
 use switchboard_redis::{
     Incoming, RedisAdapterFactory, RedisAdapterOptions, RedisConfig, RedisDriver,
-    ShardedAdapterFactory, ShardedAdapterOptions, SharedDriver, Subscription, SubscriptionHandle,
+    ShardedAdapterFactory, ShardedAdapterOptions, SharedDriver, StreamsAdapterFactory,
+    StreamsAdapterOptions, Subscription, SubscriptionHandle,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -56,33 +57,26 @@ impl AdapterKind {
     }
 }
 
-/// The adapter of `kind` on a new driver for `url`, and that driver: the one place where
-/// `--adapter` becomes an adapter. A refused kind opens nothing.
-pub(crate) fn adapter_factory(
-    kind: AdapterKind,
-    url: &str,
-) -> anyhow::Result<(Arc<dyn AdapterFactory>, SharedDriver)> {
-    let open = || -> anyhow::Result<SharedDriver> {
-        let driver = RedisDriver::open(url, RedisConfig::default())
-            .with_context(|| format!("invalid --redis URL {}", describe_url(url)))?;
-        Ok(driver)
-    };
+/// A driver for the Redis at `url` (it connects in the background).
+fn open_driver(url: &str) -> anyhow::Result<SharedDriver> {
+    let driver = RedisDriver::open(url, RedisConfig::default())
+        .with_context(|| format!("invalid --redis URL {}", describe_url(url)))?;
+    Ok(driver)
+}
+
+/// The adapter of `kind` on `driver`: the one place where `--adapter` becomes an adapter.
+pub(crate) fn adapter_factory(kind: AdapterKind, driver: &SharedDriver) -> Arc<dyn AdapterFactory> {
+    let driver = driver.clone();
     match kind {
         AdapterKind::Redis => {
-            let driver = open()?;
-            let factory = RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default());
-            Ok((factory.into_factory(), driver))
+            RedisAdapterFactory::new(driver, RedisAdapterOptions::default()).into_factory()
         }
         AdapterKind::Sharded => {
-            let driver = open()?;
-            let factory =
-                ShardedAdapterFactory::new(driver.clone(), ShardedAdapterOptions::default());
-            Ok((factory.into_factory(), driver))
+            ShardedAdapterFactory::new(driver, ShardedAdapterOptions::default()).into_factory()
         }
-        AdapterKind::Streams => bail!(
-            "--adapter streams is not wired into the switchboard binary yet: use --adapter \
-             redis or --adapter sharded"
-        ),
+        AdapterKind::Streams => {
+            StreamsAdapterFactory::new(driver, StreamsAdapterOptions::default()).into_factory()
+        }
     }
 }
 
@@ -192,11 +186,13 @@ pub(crate) struct Cluster {
 /// [`START_WAIT`].
 pub(crate) async fn open(url: &str, kind: AdapterKind) -> anyhow::Result<Cluster> {
     let shown = describe_url(url);
-    let (adapter, driver) = adapter_factory(kind, url)?;
-    let (link, mut inbox) = Link::subscribe(driver);
+    let driver = open_driver(url)?;
+    let (link, mut inbox) = Link::subscribe(driver.clone());
     if inbox.ready(START_WAIT).await.is_err() {
         bail!("cannot reach Redis at {shown} within {} s", START_WAIT.as_secs());
     }
+    // Only once Redis answers: an adapter starts talking to Redis as soon as it exists.
+    let adapter = adapter_factory(kind, &driver);
     tracing::info!(redis = %shown, adapter = ?kind, node = link.node(), "cluster mode");
     Ok(Cluster { adapter, link, inbox })
 }
@@ -395,11 +391,11 @@ mod tests {
         assert!(AdapterKind::parse("kafka").is_err());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let _entered = runtime.enter();
-        assert!(adapter_factory(AdapterKind::Redis, "redis://127.0.0.1:1").is_ok());
-        assert!(adapter_factory(AdapterKind::Sharded, "redis://127.0.0.1:1").is_ok());
-        assert!(adapter_factory(AdapterKind::Redis, "mysql://x").is_err());
-        let refused = adapter_factory(AdapterKind::Streams, "redis://127.0.0.1:1").err().unwrap();
-        assert!(refused.to_string().contains("not wired"), "{refused}");
+        assert!(open_driver("mysql://x").is_err());
+        let driver = open_driver("redis://127.0.0.1:1").unwrap();
+        for kind in [AdapterKind::Redis, AdapterKind::Sharded, AdapterKind::Streams] {
+            drop(adapter_factory(kind, &driver));
+        }
         assert_eq!(describe_url("redis://:s3cret@cache:6380/2"), "redis://cache:6380/2");
         assert_eq!(describe_url("redis://127.0.0.1:1"), "redis://127.0.0.1:1");
     }

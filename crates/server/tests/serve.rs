@@ -176,12 +176,12 @@ async fn bad_cluster_configurations_are_one_clear_line() {
     assert!(!status.success());
     assert!(stderr.contains("on SQLite each node would keep its own history"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    // Streams: accepted as a name, refused until it is wired.
+    // Streams: accepted, then Redis must answer as for the other adapters.
     let (status, stderr) =
         refused(&["--redis", &no_redis, "--adapter", "streams", "--database", &no_db]).await;
     assert!(!status.success());
-    assert!(stderr.contains("--adapter streams is not wired into the switchboard binary yet"));
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let expected = format!("switchboard: error: cannot reach Redis at {no_redis} within 5 s");
+    assert_eq!(stderr.trim_end().lines().last(), Some(expected.as_str()), "{stderr}");
     let (status, stderr) = refused(&["--redis", &no_redis, "--adapter", "kafka"]).await;
     assert!(!status.success(), "{stderr}");
     // Redis that does not answer.
