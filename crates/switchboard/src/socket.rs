@@ -416,7 +416,9 @@ impl Socket {
             state.extra(|e| &e.on_disconnecting)
         };
         for h in handlers {
-            h(self.clone(), reason).await;
+            if let Some(run) = h(self.clone(), reason) {
+                run.await;
+            }
         }
         if crate::recovery::is_recoverable(reason) {
             self.0.ns.persist(self).await;
@@ -433,7 +435,9 @@ impl Socket {
             state.on_disconnect.clone()
         };
         for h in handlers {
-            h(self.clone(), reason).await;
+            if let Some(run) = h(self.clone(), reason) {
+                run.await;
+            }
         }
     }
 
@@ -450,7 +454,13 @@ impl Socket {
             (middleware, any, found)
         };
         for m in middleware {
-            if let Err(err) = m(self.clone(), event.clone(), payload.clone()).await {
+            let cx = crate::extract::Context::middleware(
+                self.clone(),
+                event.clone(),
+                payload.clone(),
+                ack.clone(),
+            );
+            if let Err(err) = m(cx).await {
                 let sent = match &ack {
                     Some(ack) => ack.send_error(&err.message, err.data.clone()),
                     None => self.emit("error", &error_object(&err.message, err.data.clone())),

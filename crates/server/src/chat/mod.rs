@@ -97,7 +97,7 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
         false => app.presence.connect(&user),
     };
     let on_close = app.clone();
-    socket.on_disconnect(move |socket: Socket, reason| {
+    socket.on_disconnect(move |socket: Socket, reason: DisconnectReason| {
         let app = on_close.clone();
         async move { disconnected(&app, &socket, reason).await }
     });
