@@ -207,6 +207,16 @@ struct Turns {
     waiting: bool,
 }
 
+/// Ends the turn of the broadcast holding it if dropped during a panic (the normal end
+/// forgets it: the turn ended under the lock of its last pop).
+struct TurnGuard<'a>(&'a MemoryAdapter);
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.end_turn();
+    }
+}
+
 /// The default adapter: room membership in memory, broadcasts to the sockets of this process.
 ///
 /// ```
@@ -291,36 +301,21 @@ impl MemoryAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> Option<u64> {
-        {
+        let mut next = {
             let mut turns = self.turns();
-            turns.queue.push_back((packet, opts));
             turns.queued += 1;
+            turns.queue.push_back((packet, opts));
             if turns.delivering {
                 turns.waiting = true;
                 return Some(turns.queued);
             }
             turns.delivering = true;
-        }
-        loop {
-            let next = {
-                let mut turns = self.turns();
-                match turns.queue.pop_front() {
-                    Some(next) => Ok(next),
-                    None => {
-                        turns.delivering = false;
-                        Err(std::mem::take(&mut turns.waiting))
-                    }
-                }
-            };
-            let (mut packet, opts) = match next {
-                Ok(next) => next,
-                Err(waiting) => {
-                    if waiting {
-                        self.turn_over.notify_waiters();
-                    }
-                    return None;
-                }
-            };
+            // Usually this one; older ones first if a turn ended in a panic.
+            turns.queue.pop_front()
+        };
+        // A delivery that panics (an outgoing-event listener) ends this turn, not the turns.
+        let turn = TurnGuard(self);
+        while let Some((mut packet, opts)) = next.take() {
             // Numbered, delivered and logged under `log`: a replay (`missed`) sees the packet
             // either logged, or not yet delivered to anyone.
             let mut log = self.log();
@@ -332,6 +327,31 @@ impl MemoryAdapter {
             log.push(packet, opts, Instant::now(), limits);
             drop(log);
             self.delivered.fetch_add(1, Ordering::SeqCst);
+            let mut turns = self.turns();
+            next = turns.queue.pop_front();
+            if next.is_none() {
+                // Under the same lock as the pop: a broadcast queued after it delivers itself.
+                turns.delivering = false;
+                let waiting = std::mem::take(&mut turns.waiting);
+                drop(turns);
+                if waiting {
+                    self.turn_over.notify_waiters();
+                }
+            }
+        }
+        std::mem::forget(turn);
+        None
+    }
+
+    /// Ends a turn that panicked: the next broadcast delivers, the waiting ones look again.
+    fn end_turn(&self) {
+        let waiting = {
+            let mut turns = self.turns();
+            turns.delivering = false;
+            std::mem::take(&mut turns.waiting)
+        };
+        if waiting {
+            self.turn_over.notify_waiters();
         }
     }
 

@@ -192,6 +192,7 @@ mod turns {
             let PacketData::Event { event: name, .. } = &packet.data else { return };
             let offset: u64 = offset.unwrap().as_str().parse().unwrap();
             ns.seen.lock().unwrap().push((self.0.clone(), name.as_str().to_owned(), offset));
+            assert!(name.as_str() != "boom", "a listener panics");
             if name.as_str() == "outer" && self.0 == "a" {
                 let adapter = ns.adapter.get().and_then(Weak::upgrade).unwrap();
                 let mut fut = adapter.broadcast(event("inner"), BroadcastOptions::new());
@@ -290,5 +291,23 @@ mod turns {
         assert_eq!(seen.len(), 800);
         let offsets: Vec<u64> = seen.iter().map(|s| s.2).collect();
         assert!(offsets.windows(2).all(|w| w[0] < w[1]), "offsets out of order");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_that_panics_ends_its_turn_only() {
+        let (ns, adapter) = setup();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut fut = adapter.broadcast(event("boom"), BroadcastOptions::new());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = fut.as_mut().poll(&mut cx);
+        }));
+        assert!(panicked.is_err());
+        let after = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            adapter.broadcast(event("after"), BroadcastOptions::new()),
+        );
+        after.await.unwrap().unwrap();
+        let after = ns.seen.lock().unwrap().iter().filter(|s| s.1 == "after").count();
+        assert_eq!(after, 3);
     }
 }
