@@ -136,8 +136,12 @@ pub(crate) struct SocketInner {
     // of its session waits for it. Only `on_close` writes it.
     closed: Latch,
     pub(crate) next_handler: AtomicU64,
-    // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
-    // join) and by the engine callback (acks). Short critical sections, never across an await.
+    // Touched by the drainer (handler lookup per event), by user code on any task (on, off,
+    // emit_with_ack, data, extensions) and by the session task (acks). A lock rather than one
+    // owner: that API is synchronous (`socket.data()` answers at once, `socket.on` from any
+    // handler takes effect for the next event), so a reader cannot wait for an owner's answer,
+    // and an owner task per socket would park a task per idle connection. Uncontended in
+    // practice, one acquisition per event; short critical sections, never across an await.
     state: Mutex<State>,
 }
 
