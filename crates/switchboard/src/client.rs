@@ -394,6 +394,8 @@ impl Client {
         };
         // Whether the drainer already let the other tasks run once since its inbox emptied.
         let mut lingered = false;
+        // Whether it closed its inbox (it only drains what was sent before then).
+        let mut inbox_closed = false;
         while running {
             let next = match packet.take() {
                 Some(next) => next,
@@ -404,17 +406,21 @@ impl Client {
                     }
                     Err(mpsc::error::TryRecvError::Empty) => {
                         let closed = self.flow.load(Ordering::SeqCst) & CLOSED != 0;
-                        if !lingered && !closed {
+                        if inbox_closed {
+                            // A packet whose send began before the close is on its way.
+                            tokio::task::yield_now().await;
+                        } else if !lingered && !closed {
                             // Empty: once, the other tasks run first (this connection's
                             // engine task may read the next burst meanwhile, sent here without
                             // a new task).
                             lingered = true;
+                            tokio::task::yield_now().await;
                         } else {
                             // Done: a packet sent from now on starts the next drainer. One
                             // sent just before is still received (then `Disconnected`).
                             inbox.close();
+                            inbox_closed = true;
                         }
-                        tokio::task::yield_now().await;
                         continue;
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
