@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll};
 
+use futures_channel::mpsc;
 use futures_util::FutureExt as _;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
 use switchboard_proto::socket::{Decode, DecodeError, Packet, PacketData};
-use tokio::sync::{Notify, mpsc};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
@@ -26,26 +27,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What only the engine's session task touches of a connection: the packet decoder (which
 /// holds a binary packet's attachments until they all arrived), the sending side of the
-/// running drainer's inbox, and the socket the last ack went to. The session task owns it,
-/// with the engine session, and lends it to each message: no lock.
+/// drainer's inbox, and the socket the last ack went to. The session task owns it, with the
+/// engine session, and lends it to each message: no lock.
 pub(crate) struct Inbound {
     client: Arc<Client>,
     decoder: Box<dyn Decode>,
-    /// The drainer running this connection's packets, if one was started and may still run.
-    drainer: Option<Drainer>,
+    // The inbox of the last drainer started. The session task owns this sending side; the
+    // drainer owns the receiving side and drops it when it ends (a small allocation stays
+    // until the next drainer replaces it: the queue's nodes are freed as they are received).
+    drainer: Option<mpsc::UnboundedSender<Packet>>,
     /// The socket the last ack (or DISCONNECT) was for: the next one usually is for it too,
     /// and finding it here takes no lock (see [`Client::cached`]).
     last: Option<Socket>,
-}
-
-/// A running drainer, as the session task sees it.
-struct Drainer {
-    // The drainer's inbox. The session task owns this sending side (it lives in `Inbound`);
-    // the drainer owns the receiving side and closes it once it found it empty, so that a
-    // packet sent later comes back here and starts the next drainer.
-    tx: mpsc::UnboundedSender<Packet>,
-    /// The drainer's task: the next drainer waits for its end before it handles a packet.
-    task: JoinHandle<()>,
 }
 
 impl Inbound {
@@ -102,61 +95,52 @@ impl Inbound {
         if client.flow.load(Ordering::SeqCst) & CLOSED != 0 {
             return;
         }
-        let packet = match &self.drainer {
-            Some(drainer) => {
-                if client.pending.load(Ordering::SeqCst) >= client.max_pending {
-                    tracing::warn!(
-                        sid = client.conn.sid(),
-                        "too many packets waiting for handlers: closing"
-                    );
-                    client.conn.close(EngineReason::TransportError);
-                    return;
-                }
-                // Counted before it is sent: the drainer uncounts it once received.
-                client.pending.fetch_add(1, Ordering::SeqCst);
-                match drainer.tx.send(packet) {
-                    Ok(()) => return,
-                    Err(mpsc::error::SendError(packet)) => {
-                        // That drainer found its inbox empty and is ending: a new one follows.
-                        client.pending.fetch_sub(1, Ordering::SeqCst);
-                        packet
-                    }
-                }
+        let before = client.pending.fetch_add(1, Ordering::SeqCst);
+        if before > 0 {
+            // A drainer runs (a handling on this task ends before the next message): it takes
+            // this packet after the ones before.
+            if before > client.max_pending {
+                client.pending.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(
+                    sid = client.conn.sid(),
+                    "too many packets waiting for handlers: closing"
+                );
+                client.conn.close(EngineReason::TransportError);
+                return;
             }
-            None => packet,
-        };
-        let previous = self.drainer.take().map(|d| d.task).filter(|t| !t.is_finished());
+            let sent = self.drainer.as_ref().is_some_and(|tx| tx.unbounded_send(packet).is_ok());
+            if !sent {
+                // Its drainer stopped at a close: the packet is dropped, as after the close.
+                client.pending.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
         client.flow.fetch_add(RUNNER, Ordering::SeqCst);
-        if previous.is_none() && client.conn.transport() == TransportKind::Polling {
+        let first = if client.conn.transport() == TransportKind::Polling {
             // Over polling, answers wait for the next GET whatever runs them: the packet is
             // handled at once, on the engine's task, and a task only finishes a handling
             // that waits for something.
             let socket = client.target(&mut self.last, &packet);
             let handling = client.clone();
-            let first = poll_now(Box::pin(async move { handling.handle(packet, socket).await }));
-            let Some(first) = first else {
+            let Some(first) =
+                poll_now(Box::pin(async move { handling.handle(packet, socket).await }))
+            else {
+                client.pending.fetch_sub(1, Ordering::SeqCst);
                 client.runner_done();
                 return;
             };
-            let (tx, rx) = mpsc::unbounded_channel();
-            // The drainer: ends once its inbox is empty (see `Drainer`).
-            let task = tokio::spawn(async move { client.drain(Some(first), None, rx).await });
-            self.drainer = Some(Drainer { tx, task });
-            return;
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        // The drainer: ends once its inbox is empty. A task rather than handling inline on
-        // the engine's task: the engine then reads the rest of a burst before it writes, so
-        // the answers of a burst go out in one write (inline, each answer cost a write: echo
-        // with ack ran at a quarter of the rate). It starts once the previous drainer, which
-        // may still run the last packets of its inbox, has ended: packets keep their order.
-        let task = tokio::spawn(async move {
-            if let Some(previous) = previous {
-                let _ = previous.await;
-            }
-            client.drain(None, Some(packet), rx).await;
-        });
-        self.drainer = Some(Drainer { tx, task });
+            Err(first)
+        } else {
+            Ok(packet)
+        };
+        let (tx, inbox) = mpsc::unbounded();
+        // The drainer: ends once it handled every packet counted in `pending`. A task rather
+        // than handling inline on the engine's task: the engine then reads the rest of a burst
+        // before it writes, so the answers of a burst go out in one write (inline, each answer
+        // cost a write: echo with ack ran at a quarter of the rate). A new one starts only
+        // once the count fell to zero, so one drainer at a time keeps the order.
+        tokio::spawn(async move { client.drain(first, inbox).await });
+        self.drainer = Some(tx);
     }
 }
 
@@ -169,15 +153,17 @@ const RUNNER: u32 = 2;
 ///
 /// No task waits on an idle connection. A packet arriving while none is handled starts a
 /// drainer task, which owns the connection's queue of packets (its inbox, a channel whose
-/// sending side the engine's session task owns), runs them one at a time, and ends once the
-/// inbox is empty. A new drainer waits for the previous one's end, so packets keep their order.
+/// sending side the engine's session task owns), runs them one at a time, and ends once it
+/// handled every packet counted (`pending`); the next packet then starts the next drainer.
 pub(crate) struct Client {
     conn: ConnRef,
     request: RequestSource,
     io: Weak<IoInner>,
     /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
     max_pending: u32,
-    /// Packets sent to the running drainer and not yet received by it.
+    /// Packets handed to the running handling and not handled yet (the running one included):
+    /// the session task counts each one up, the drainer down once it ran; the one who brings
+    /// it up from zero starts a drainer, the drainer that brings it down to zero ends.
     pending: AtomicU32,
     /// [`CLOSED`] once the connection closed, plus [`RUNNER`] per running handling: whoever
     /// makes it `CLOSED` with no runner (the close, or the last runner to end) disconnects
@@ -376,74 +362,59 @@ impl Client {
         }
     }
 
-    /// The drainer: finishes `first` (a handling that started inline), then runs `packet`
-    /// and the packets of its inbox one by one, in order, and ends when none is left. Packets
+    /// The drainer: finishes the first handling (`Err`: one that started inline), then runs
+    /// the packets of its inbox one by one, in order, and ends once none is counted. Packets
     /// queued before the connection closed still run first, as a close comes after them; if
     /// one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
     async fn drain(
         self: Arc<Self>,
-        first: Option<BoxFuture<()>>,
-        mut packet: Option<Packet>,
+        first: Result<Packet, BoxFuture<()>>,
         mut inbox: mpsc::UnboundedReceiver<Packet>,
     ) {
         // The socket of the last packet: the next one usually is for it too.
         let mut last = None;
-        let mut running = match first {
-            Some(first) => self.run_one(first, &mut inbox).await,
-            None => true,
+        let mut next = match first {
+            Ok(packet) => Some(packet),
+            Err(started) => {
+                if !self.run_one(started).await {
+                    return self.runner_done();
+                }
+                None
+            }
         };
-        // Whether the drainer already let the other tasks run once since its inbox emptied.
-        let mut lingered = false;
-        // Whether it closed its inbox (it only drains what was sent before then).
-        let mut inbox_closed = false;
-        while running {
-            let next = match packet.take() {
-                Some(next) => next,
-                None => match inbox.try_recv() {
-                    Ok(next) => {
-                        self.pending.fetch_sub(1, Ordering::SeqCst);
-                        next
-                    }
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        let closed = self.flow.load(Ordering::SeqCst) & CLOSED != 0;
-                        if inbox_closed {
-                            // A packet whose send began before the close is on its way.
-                            tokio::task::yield_now().await;
-                        } else if !lingered && !closed {
-                            // Empty: once, the other tasks run first (this connection's
-                            // engine task may read the next burst meanwhile, sent here without
-                            // a new task).
-                            lingered = true;
-                            tokio::task::yield_now().await;
-                        } else {
-                            // Done: a packet sent from now on starts the next drainer. One
-                            // sent just before is still received (then `Disconnected`).
-                            inbox.close();
-                            inbox_closed = true;
-                        }
-                        continue;
-                    }
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                },
-            };
-            lingered = false;
-            let socket = self.target(&mut last, &next);
-            // Pinned here, in the drainer's own state: handed on by reference, the (large)
-            // handling future is never moved.
-            let handling = self.handle(next, socket);
-            tokio::pin!(handling);
-            running = self.run_one(handling, &mut inbox).await;
+        loop {
+            if let Some(packet) = next.take() {
+                let socket = self.target(&mut last, &packet);
+                // Pinned here, in the drainer's own state: handed on by reference, the (large)
+                // handling future is never moved.
+                let handling = self.handle(packet, socket);
+                tokio::pin!(handling);
+                if !self.run_one(handling).await {
+                    break;
+                }
+            }
+            let closed = self.flow.load(Ordering::SeqCst) & CLOSED != 0;
+            if !closed && self.pending.load(Ordering::SeqCst) == 1 {
+                // None behind it: once, the other tasks run first (this connection's engine
+                // task may read the next burst meanwhile, sent here without a new task).
+                tokio::task::yield_now().await;
+            }
+            // That packet is handled.
+            if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+                break;
+            }
+            // Counted, so sent (or being sent, on the session task).
+            next = inbox.recv().await.ok();
+            if next.is_none() {
+                break;
+            }
         }
         self.runner_done();
     }
 
     /// Runs one packet's handling; false if the connection closed meanwhile (the sockets are
-    /// disconnected then, and the packets of `inbox` dropped).
-    async fn run_one(
-        self: &Arc<Self>,
-        handling: impl Future<Output = ()> + Unpin,
-        inbox: &mut mpsc::UnboundedReceiver<Packet>,
-    ) -> bool {
+    /// disconnected then, and the packets behind it dropped).
+    async fn run_one(self: &Arc<Self>, handling: impl Future<Output = ()> + Unpin) -> bool {
         // A handler that panics ends its own handling only (logged), as on the engine's task
         // (see `poll_now`): the packets behind it still run.
         let handling = async move {
@@ -458,17 +429,14 @@ impl Client {
             () = self.closed.notified() => {
                 // The connection closed while a handler runs (maybe waiting for an ack
                 // that will never come): as in Node, the sockets disconnect now, and the
-                // handler still runs to its end; the packets behind it are dropped.
+                // handler still runs to its end; the packets behind it are dropped (with the
+                // inbox, as the drainer ends).
                 let reason = self.close_reason();
                 let closing = async {
                     self.close_all(reason).await;
                     self.finish();
                 };
                 tokio::join!(handling, closing);
-                inbox.close();
-                while inbox.try_recv().is_ok() {
-                    self.pending.fetch_sub(1, Ordering::SeqCst);
-                }
                 // A namespace the handler joined after the first pass.
                 self.close_all(reason).await;
                 false
