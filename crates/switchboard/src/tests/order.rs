@@ -78,7 +78,7 @@ fn boom() {
     panic!("a handler that panics");
 }
 
-/// Drainers end (their inbox found empty) and start again many times while packets arrive
+/// Drainers end (no packet left to handle) and start again many times while packets arrive
 /// from another thread: the order holds across drainers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_holds_across_drainers() {
