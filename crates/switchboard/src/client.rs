@@ -32,10 +32,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Inbound {
     client: Arc<Client>,
     decoder: Box<dyn Decode>,
-    // The inbox of the last drainer started. The session task owns this sending side; the
-    // drainer owns the receiving side and drops it when it ends (a small allocation stays
-    // until the next drainer replaces it: the queue's nodes are freed as they are received).
-    drainer: Option<mpsc::UnboundedSender<Packet>>,
+    // The inbox of the last drainer started, reached weakly: the drainer owns both sides and
+    // drops them when it ends, which frees the channel (an idle connection keeps only this
+    // empty `Arc`, two words). The session task alone sends on it.
+    drainer: Option<Weak<mpsc::UnboundedSender<Packet>>>,
     /// The socket the last ack (or DISCONNECT) was for: the next one usually is for it too,
     /// and finding it here takes no lock (see [`Client::cached`]).
     last: Option<Socket>,
@@ -95,20 +95,25 @@ impl Inbound {
         if client.flow.load(Ordering::SeqCst) & CLOSED != 0 {
             return;
         }
+        // Looked at before it is counted: a count the drainer sees is a packet it receives
+        // (only this task counts up, so the look is never below the count).
+        if client.pending.load(Ordering::SeqCst) > client.max_pending {
+            tracing::warn!(
+                sid = client.conn.sid(),
+                "too many packets waiting for handlers: closing"
+            );
+            client.conn.close(EngineReason::TransportError);
+            return;
+        }
         let before = client.pending.fetch_add(1, Ordering::SeqCst);
         if before > 0 {
             // A drainer runs (a handling on this task ends before the next message): it takes
             // this packet after the ones before.
-            if before > client.max_pending {
-                client.pending.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!(
-                    sid = client.conn.sid(),
-                    "too many packets waiting for handlers: closing"
-                );
-                client.conn.close(EngineReason::TransportError);
-                return;
-            }
-            let sent = self.drainer.as_ref().is_some_and(|tx| tx.unbounded_send(packet).is_ok());
+            let sent = self
+                .drainer
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .is_some_and(|tx| tx.unbounded_send(packet).is_ok());
             if !sent {
                 // Its drainer stopped at a close: the packet is dropped, as after the close.
                 client.pending.fetch_sub(1, Ordering::SeqCst);
@@ -134,13 +139,14 @@ impl Inbound {
             Ok(packet)
         };
         let (tx, inbox) = mpsc::unbounded();
+        let tx = Arc::new(tx);
+        self.drainer = Some(Arc::downgrade(&tx));
         // The drainer: ends once it handled every packet counted in `pending`. A task rather
         // than handling inline on the engine's task: the engine then reads the rest of a burst
         // before it writes, so the answers of a burst go out in one write (inline, each answer
         // cost a write: echo with ack ran at a quarter of the rate). A new one starts only
         // once the count fell to zero, so one drainer at a time keeps the order.
-        tokio::spawn(async move { client.drain(first, inbox).await });
-        self.drainer = Some(tx);
+        tokio::spawn(async move { client.drain(first, (tx, inbox)).await });
     }
 }
 
@@ -369,8 +375,11 @@ impl Client {
     async fn drain(
         self: Arc<Self>,
         first: Result<Packet, BoxFuture<()>>,
-        mut inbox: mpsc::UnboundedReceiver<Packet>,
+        inbox: (Arc<mpsc::UnboundedSender<Packet>>, mpsc::UnboundedReceiver<Packet>),
     ) {
+        // Both sides of the inbox: the session task sends through a weak reference to the
+        // first, so the channel is freed with this drainer.
+        let (_tx, mut inbox) = inbox;
         // The socket of the last packet: the next one usually is for it too.
         let mut last = None;
         let mut next = match first {

@@ -118,3 +118,31 @@ async fn the_order_holds_across_drainers() {
         assert_eq!(next.ok().flatten(), Some(expected));
     }
 }
+
+/// A client sending faster than its handlers run is closed once `max_pending_packets` wait;
+/// the waiting handler's socket is disconnected (no drainer is left waiting for a packet).
+#[tokio::test(start_paused = true)]
+async fn too_many_waiting_packets_close_the_connection() {
+    let (tx, mut left) = mpsc::unbounded_channel();
+    let config = crate::SocketIoConfig { max_pending_packets: 2, ..Default::default() };
+    let io = SocketIo::new(config);
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        async move {
+            socket.on("stuck", || std::future::pending::<()>()).unwrap();
+            socket.on_disconnect(move |reason: crate::DisconnectReason| {
+                let tx = tx.clone();
+                async move { tx.send(reason).unwrap() }
+            });
+        }
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    for _ in 0..6 {
+        peer.send(r#"2["stuck"]"#);
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(peer.wait_closed().await, switchboard_engine::DisconnectReason::TransportError);
+    let reason = tokio::time::timeout(Duration::from_secs(5), left.recv()).await;
+    assert_eq!(reason.ok().flatten(), Some(crate::DisconnectReason::TransportError));
+}
