@@ -129,7 +129,7 @@ async fn too_many_waiting_packets_close_the_connection() {
     io.on_connection(move |socket: Socket| {
         let tx = tx.clone();
         async move {
-            socket.on("stuck", || std::future::pending::<()>()).unwrap();
+            socket.on("stuck", std::future::pending::<()>).unwrap();
             socket.on_disconnect(move |reason: crate::DisconnectReason| {
                 let tx = tx.clone();
                 async move { tx.send(reason).unwrap() }
