@@ -3,8 +3,9 @@
 //!
 //! This crate sits between the Socket.IO server (`switchboard`) and the cluster adapters (such
 //! as `switchboard-redis`). It does not depend on the server: the server implements
-//! [`LocalNamespace`] (deliver pre-encoded messages to local socket ids, snapshot a socket,
-//! disconnect it) and each namespace owns one [`Adapter`].
+//! [`LocalNamespace`] (hand out a [`LocalSocket`] per local socket, through which pre-encoded
+//! messages are delivered; snapshot a socket, disconnect it) and each namespace owns one
+//! [`Adapter`].
 //!
 //! - The [`Adapter`] trait: add/del/broadcast/broadcast-with-ack/fetch/join/leave/disconnect/
 //!   server-side-emit/rooms, Node's `Adapter` API.

@@ -187,13 +187,17 @@ pub type AckSender = mpsc::UnboundedSender<AckEvent>;
 /// ```
 pub type ServerAckSender = mpsc::UnboundedSender<AckEvent>;
 
-/// A local socket's own delivery entry point, which an adapter keeps next to the socket's
-/// room memberships: a broadcast then walks its rooms' members and reaches each socket
-/// directly, without looking its id up in the namespace.
+/// A local socket's delivery entry point: the one way an adapter reaches a socket. The adapter
+/// keeps it next to the socket's room memberships, so that a broadcast walks its rooms' members
+/// and reaches each socket directly, without looking its id up.
 ///
-/// The server implements it; [`LocalNamespace::local_socket`] hands it out.
+/// The server implements it; [`LocalNamespace::local_socket`] hands it out. A delivery only
+/// queues the messages on the socket's connection: whatever it runs of the application's code
+/// (outgoing-event listeners) must not call back into the adapter while it delivers.
 pub trait LocalSocket: Send + Sync + 'static {
-    /// Same as [`LocalNamespace::deliver`], for this socket.
+    /// Queues pre-encoded messages (`packet`, encoded by [`LocalNamespace::encode`]) on this
+    /// socket. `packet` is given for outgoing-event listeners; it must not be re-encoded.
+    /// `offset` is the packet's place in the recovery log, when it is logged.
     fn deliver(
         &self,
         packet: &Packet,
@@ -202,7 +206,8 @@ pub trait LocalSocket: Send + Sync + 'static {
         offset: Option<&Offset>,
     );
 
-    /// Same as [`LocalNamespace::deliver_with_ack`], for this socket.
+    /// Like [`LocalSocket::deliver`], and routes the socket's answer to ack id `ack_id` to
+    /// `responses` as an [`AckEvent::Response`]. Returns false if the socket is gone.
     fn deliver_with_ack(
         &self,
         packet: &Packet,
@@ -238,54 +243,11 @@ pub trait LocalNamespace: Send + Sync + 'static {
         None
     }
 
-    /// Queues pre-encoded messages (`packet`, encoded by [`LocalNamespace::encode`]) on a local
-    /// socket. `packet` is given for outgoing-event listeners; it must not be re-encoded.
-    /// `offset` is the packet's place in the recovery log, when it is logged. Unknown ids are
-    /// ignored.
-    fn deliver(
-        &self,
-        socket: &SocketId,
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        flags: &BroadcastFlags,
-        offset: Option<&Offset>,
-    );
-
-    /// [`LocalNamespace::deliver`] to each of `sockets`, in order. The server overrides it to
-    /// look the sockets up in one go; adapters call it once per broadcast.
-    fn deliver_all(
-        &self,
-        sockets: &[SocketId],
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        flags: &BroadcastFlags,
-        offset: Option<&Offset>,
-    ) {
-        for socket in sockets {
-            self.deliver(socket, packet, messages, flags, offset);
-        }
-    }
-
-    /// Like [`LocalNamespace::deliver`], and routes the socket's answer to ack id `ack_id` to
-    /// `responses` as an [`AckEvent::Response`]. Returns false if the socket is gone.
-    fn deliver_with_ack(
-        &self,
-        socket: &SocketId,
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        ack_id: u64,
-        responses: &AckSender,
-        flags: &BroadcastFlags,
-    ) -> bool;
-
-    /// The delivery handle of a local socket, if the namespace has one for it. Adapters may
-    /// keep it while the socket is in a room (they must drop it when the socket leaves its
-    /// last room) and deliver through it instead of [`LocalNamespace::deliver`]. The default
-    /// has none.
-    fn local_socket(&self, socket: &SocketId) -> Option<SocketHandle> {
-        let _ = socket;
-        None
-    }
+    /// The delivery handle of a local socket (`None` for an id the namespace does not know:
+    /// such a socket is never delivered to). Adapters keep it while the socket is in a room
+    /// (they must drop it when the socket leaves its last room) and deliver through it: it is
+    /// the one way a broadcast reaches a socket.
+    fn local_socket(&self, socket: &SocketId) -> Option<SocketHandle>;
 
     /// A fresh ack id for a broadcast with ack.
     fn next_ack_id(&self) -> u64;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use switchboard_proto::engine::EncodedMessage;
 use switchboard_proto::socket::Packet;
 
-use crate::{BroadcastFlags, LocalNamespace, Offset, SocketHandle, SocketId};
+use crate::{BroadcastFlags, Offset, SocketHandle, SocketId};
 
 /// Above this many members a room gets an index (id → position) and its list is shared with
 /// the broadcasts reading it.
@@ -18,7 +18,7 @@ const FEW: usize = 8;
 #[derive(Clone)]
 pub(crate) struct Member {
     pub(crate) id: SocketId,
-    /// How to reach the socket without a lookup (`None`: through the namespace, by id).
+    /// How to reach the socket (`None`: the namespace does not know it, it is not reached).
     pub(crate) handle: Option<SocketHandle>,
 }
 
@@ -161,16 +161,14 @@ impl Targets {
         }
     }
 
-    /// Delivers pre-encoded messages to every target, through its handle when it has one.
+    /// Delivers pre-encoded messages to every target through its handle.
     pub(crate) fn deliver(
         &self,
-        ns: &dyn LocalNamespace,
         packet: &Packet,
         messages: &[EncodedMessage],
         flags: &BroadcastFlags,
         offset: Option<&Offset>,
     ) {
-        let mut by_id = Vec::new();
         let members = self.as_slice();
         let group = |g: usize| {
             let start = g.saturating_mul(GROUP);
@@ -191,15 +189,9 @@ impl Targets {
             for next in group(g + 1) {
                 next.prefetch();
             }
-            for member in current {
-                match &member.handle {
-                    Some(h) => h.deliver(packet, messages, flags, offset),
-                    None => by_id.push(member.id.clone()),
-                }
+            for handle in current.iter().filter_map(|m| m.handle.as_ref()) {
+                handle.deliver(packet, messages, flags, offset);
             }
-        }
-        if !by_id.is_empty() {
-            ns.deliver_all(&by_id, packet, messages, flags, offset);
         }
     }
 }
@@ -209,9 +201,9 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::{AckSender, LocalSocket, SocketInfo};
+    use crate::{AckSender, LocalSocket};
 
-    /// Records what reached it, through handles (`Some(i)`) or by id (`None`).
+    /// Records what reached it through the handles.
     #[derive(Default)]
     struct Recorder {
         delivered: Mutex<Vec<String>>,
@@ -247,61 +239,11 @@ mod tests {
         }
     }
 
-    impl LocalNamespace for Recorder {
-        fn name(&self) -> &str {
-            "/"
-        }
-
-        fn encode(&self, _: &Packet) -> Vec<EncodedMessage> {
-            Vec::new()
-        }
-
-        fn deliver(
-            &self,
-            socket: &SocketId,
-            _: &Packet,
-            _: &[EncodedMessage],
-            _: &BroadcastFlags,
-            _: Option<&Offset>,
-        ) {
-            self.delivered.lock().unwrap().push(format!("by id {socket}"));
-        }
-
-        fn deliver_with_ack(
-            &self,
-            _: &SocketId,
-            _: &Packet,
-            _: &[EncodedMessage],
-            _: u64,
-            _: &AckSender,
-            _: &BroadcastFlags,
-        ) -> bool {
-            false
-        }
-
-        fn next_ack_id(&self) -> u64 {
-            0
-        }
-
-        fn socket_info(&self, _: &SocketId) -> Option<SocketInfo> {
-            None
-        }
-
-        fn disconnect(&self, _: &SocketId, _: bool) {}
-
-        fn on_server_side_emit(
-            &self,
-            _: switchboard_proto::socket::EventName,
-            _: switchboard_proto::socket::Payload,
-            _: Option<crate::ServerAckSender>,
-        ) {
-        }
-    }
-
     #[test]
-    fn a_broadcast_reaches_every_member_once_in_order_and_prefetches_each_handle_once() {
+    fn a_broadcast_reaches_every_member_with_a_handle_once_in_order_and_prefetches_each_once() {
         let recorder = Arc::new(Recorder::default());
-        // Several groups and a partial last one; every fifth member has no handle.
+        // Several groups and a partial last one; every fifth member has no handle (a socket
+        // its namespace does not know): it is not reached.
         let n = GROUP * 3 + 3;
         let list: Vec<Member> = (0..n)
             .map(|i| {
@@ -311,11 +253,8 @@ mod tests {
             })
             .collect();
         let packet = Packet::disconnect("/");
-        Targets::Owned(list).deliver(&*recorder, &packet, &[], &BroadcastFlags::default(), None);
-        let with_handle: Vec<String> =
-            (0..n).filter(|i| i % 5 != 0).map(|i| i.to_string()).collect();
-        let by_id = (0..n).filter(|i| i % 5 == 0).map(|i| format!("by id {i}"));
-        let want: Vec<String> = with_handle.iter().cloned().chain(by_id).collect();
+        Targets::Owned(list).deliver(&packet, &[], &BroadcastFlags::default(), None);
+        let want: Vec<String> = (0..n).filter(|i| i % 5 != 0).map(|i| i.to_string()).collect();
         assert_eq!(*recorder.delivered.lock().unwrap(), want);
         // The first group is delivered to before anything could be prefetched for it.
         let prefetched: Vec<String> =

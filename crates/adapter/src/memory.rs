@@ -1,11 +1,12 @@
 //! The in-memory adapter: one process, no cluster.
 
-use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::adapter::BoxFuture;
@@ -14,8 +15,8 @@ use crate::members::{Member, Members, Targets};
 use crate::small_set::SmallSet;
 use crate::{
     AckEvent, AckSender, Adapter, AdapterError, AdapterFactory, BroadcastOptions, LocalNamespace,
-    MissedPackets, Offset, Room, ServerAckSender, Session, SocketHandle, SocketId, SocketInfo,
-    append_offset, is_recoverable,
+    MissedPackets, Offset, RecoveryOptions, Room, ServerAckSender, Session, SocketHandle, SocketId,
+    SocketInfo, append_offset, is_recoverable,
 };
 
 /// The maps' hasher: socket ids are random and room names come from server code, so a fast
@@ -194,28 +195,25 @@ impl Rooms {
     }
 }
 
-thread_local! {
-    /// The memory adapters whose log this thread holds while it delivers a logged broadcast.
-    static HOLDING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+/// Logged broadcasts waiting for their turn, in order, and whether one is being delivered.
+#[derive(Debug, Default)]
+struct Turns {
+    queue: VecDeque<(Packet, BroadcastOptions)>,
+    /// Whether a broadcast is delivering the queue (it takes every entry until none is left).
+    delivering: bool,
+    /// How many logged broadcasts were ever queued: each one's ticket.
+    queued: u64,
+    /// Whether a broadcast queued while another delivered, and waits for its turn's end.
+    waiting: bool,
 }
 
-/// Marks this thread as holding an adapter's log until dropped (also on a panic).
-struct Holding(usize);
+/// Ends the turn of the broadcast holding it if dropped during a panic (the normal end
+/// forgets it: the turn ended under the lock of its last pop).
+struct TurnGuard<'a>(&'a MemoryAdapter);
 
-impl Holding {
-    fn enter(id: usize) -> Self {
-        HOLDING.with(|h| h.borrow_mut().push(id));
-        Holding(id)
-    }
-
-    fn is_held(id: usize) -> bool {
-        HOLDING.with(|h| h.borrow().contains(&id))
-    }
-}
-
-impl Drop for Holding {
+impl Drop for TurnGuard<'_> {
     fn drop(&mut self) {
-        HOLDING.with(|h| h.borrow_mut().retain(|x| *x != self.0));
+        self.0.end_turn();
     }
 }
 
@@ -238,15 +236,24 @@ pub struct MemoryAdapter {
     // Membership is read and written from every socket task and from broadcasts; the lock is
     // held only for map operations, never across an await or a send.
     rooms: Mutex<Rooms>,
-    // The recovery log and saved sessions. A logged broadcast holds it while it numbers the
-    // packet and queues it on every recipient, so that each socket gets packets in offset
-    // order (a replay after offset N then never repeats or skips one). Lock order: `log`, then
-    // `rooms`, then a socket's own state; nothing takes `log` while holding another lock.
+    // The recovery log and saved sessions. The delivering broadcast (see `turns`, which keeps
+    // each socket's packets in offset order) holds it while it numbers a packet, queues it on
+    // every recipient and logs it, so that a replay after offset N never repeats or skips
+    // one. Lock order: `log`, then `rooms`, `turns` or a socket's own state; nothing takes
+    // `log` while holding another lock.
     log: Mutex<RecoveryLog>,
-    // Logged broadcasts made while this thread delivers one (an outgoing-event listener that
-    // emits): the delivering broadcast sends them next, in order, instead of deadlocking on
-    // `log`. Locked only after `log`, for a push or a pop.
-    deferred: Mutex<VecDeque<(Packet, BroadcastOptions)>>,
+    // Logged broadcasts take turns: each is queued here, and the one that finds nobody
+    // delivering delivers the queue, in order, until it is empty (its own first); the others
+    // return at once and their futures wait for `delivered`. So a broadcast made while one is
+    // delivered (an outgoing-event listener that emits, or another task) never waits on
+    // `log` while holding it. Held for a push or a pop only, never across a delivery; taken
+    // alone or after `log`.
+    turns: Mutex<Turns>,
+    /// How many queued logged broadcasts were delivered (their tickets are `1..=delivered`).
+    delivered: AtomicU64,
+    // Wakes the broadcasts waiting for their turn when a delivering one ends its turn. Owned by
+    // the adapter; its waiters are the futures of those broadcasts.
+    turn_over: Notify,
 }
 
 impl MemoryAdapter {
@@ -268,7 +275,9 @@ impl MemoryAdapter {
             namespace,
             rooms: Mutex::new(Rooms::default()),
             log: Mutex::new(RecoveryLog::default()),
-            deferred: Mutex::new(VecDeque::new()),
+            turns: Mutex::new(Turns::default()),
+            delivered: AtomicU64::new(0),
+            turn_over: Notify::new(),
         }
     }
 
@@ -298,9 +307,86 @@ impl MemoryAdapter {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn deferred(&self) -> MutexGuard<'_, VecDeque<(Packet, BroadcastOptions)>> {
+    fn turns(&self) -> MutexGuard<'_, Turns> {
         // A push or a pop leaves the queue consistent, so a poisoned lock is still usable.
-        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+        self.turns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a logged broadcast; delivers the queue if nobody does, else returns the ticket
+    /// to wait for.
+    fn take_turn(
+        &self,
+        ns: &dyn LocalNamespace,
+        limits: &RecoveryOptions,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> Option<u64> {
+        let mut next = {
+            let mut turns = self.turns();
+            turns.queued += 1;
+            turns.queue.push_back((packet, opts));
+            if turns.delivering {
+                turns.waiting = true;
+                return Some(turns.queued);
+            }
+            turns.delivering = true;
+            // Usually this one; older ones first if a turn ended in a panic.
+            turns.queue.pop_front()
+        };
+        // A delivery that panics (an outgoing-event listener) ends this turn, not the turns.
+        let turn = TurnGuard(self);
+        while let Some((mut packet, opts)) = next.take() {
+            // Numbered, delivered and logged under `log`: a replay (`missed`) sees the packet
+            // either logged, or not yet delivered to anyone.
+            let mut log = self.log();
+            let offset = log.next_offset();
+            append_offset(&mut packet, &offset);
+            let messages = ns.encode(&packet);
+            let targets = self.lock().targets(&opts);
+            targets.deliver(&packet, &messages, &opts.flags, Some(&offset));
+            log.push(packet, opts, Instant::now(), limits);
+            drop(log);
+            self.delivered.fetch_add(1, Ordering::SeqCst);
+            let mut turns = self.turns();
+            next = turns.queue.pop_front();
+            if next.is_none() {
+                // Under the same lock as the pop: a broadcast queued after it delivers itself.
+                turns.delivering = false;
+                let waiting = std::mem::take(&mut turns.waiting);
+                drop(turns);
+                if waiting {
+                    self.turn_over.notify_waiters();
+                }
+            }
+        }
+        std::mem::forget(turn);
+        None
+    }
+
+    /// Ends a turn that panicked: the next broadcast delivers, the waiting ones look again.
+    fn end_turn(&self) {
+        let waiting = {
+            let mut turns = self.turns();
+            turns.delivering = false;
+            std::mem::take(&mut turns.waiting)
+        };
+        if waiting {
+            self.turn_over.notify_waiters();
+        }
+    }
+
+    /// Resolves once the logged broadcast with `ticket` was delivered.
+    async fn turn_done(&self, ticket: u64) {
+        loop {
+            let over = self.turn_over.notified();
+            tokio::pin!(over);
+            // Registered before looking: a turn ending after the look wakes it.
+            over.as_mut().enable();
+            if self.delivered.load(Ordering::SeqCst) >= ticket {
+                return;
+            }
+            over.await;
+        }
     }
 
     fn ns(&self) -> Result<Arc<dyn LocalNamespace>, AdapterError> {
@@ -341,33 +427,27 @@ impl Adapter for MemoryAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
-        let result = self.ns().map(|ns| match ns.recovery() {
+        let ns = match self.ns() {
+            Ok(ns) => ns,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        match ns.recovery() {
             Some(limits) if is_recoverable(&packet, &opts.flags) => {
-                let me = std::ptr::from_ref(self) as usize;
-                if Holding::is_held(me) {
-                    self.deferred().push_back((packet, opts));
-                    return;
-                }
-                let mut log = self.log();
-                let _holding = Holding::enter(me);
-                let mut next = Some((packet, opts));
-                while let Some((mut packet, opts)) = next {
-                    let offset = log.next_offset();
-                    append_offset(&mut packet, &offset);
-                    let messages = ns.encode(&packet);
-                    let targets = self.lock().targets(&opts);
-                    targets.deliver(&*ns, &packet, &messages, &opts.flags, Some(&offset));
-                    log.push(packet, opts, Instant::now(), &limits);
-                    next = self.deferred().pop_front();
+                match self.take_turn(&*ns, &limits, packet, opts) {
+                    None => Box::pin(async { Ok(()) }),
+                    Some(ticket) => Box::pin(async move {
+                        self.turn_done(ticket).await;
+                        Ok(())
+                    }),
                 }
             }
             _ => {
                 let messages = ns.encode(&packet);
                 let targets = self.lock().targets(&opts);
-                targets.deliver(&*ns, &packet, &messages, &opts.flags, None);
+                targets.deliver(&packet, &messages, &opts.flags, None);
+                Box::pin(async { Ok(()) })
             }
-        });
-        Box::pin(async move { result })
+        }
     }
 
     fn broadcast_with_ack(
@@ -384,21 +464,8 @@ impl Adapter for MemoryAdapter {
             let messages = ns.encode(&packet);
             let mut reached = 0;
             let targets = self.lock().targets(&opts);
-            for m in targets.as_slice() {
-                let delivered = match &m.handle {
-                    Some(h) => {
-                        h.deliver_with_ack(&packet, &messages, ack_id, &responses, &opts.flags)
-                    }
-                    None => ns.deliver_with_ack(
-                        &m.id,
-                        &packet,
-                        &messages,
-                        ack_id,
-                        &responses,
-                        &opts.flags,
-                    ),
-                };
-                if delivered {
+            for h in targets.as_slice().iter().filter_map(|m| m.handle.as_ref()) {
+                if h.deliver_with_ack(&packet, &messages, ack_id, &responses, &opts.flags) {
                     reached += 1;
                 }
             }

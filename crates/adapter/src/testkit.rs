@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::{
     AckEvent, AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace,
-    Offset, RecoveryOptions, Room, ServerAckSender, Session, SocketId, SocketInfo,
+    LocalSocket, Offset, RecoveryOptions, Room, ServerAckSender, Session, SocketHandle, SocketId,
+    SocketInfo,
 };
 
 /// What the fake namespace saw.
@@ -36,6 +37,8 @@ struct Log {
 /// the socket id.
 #[derive(Debug)]
 struct FakeNamespace {
+    /// Itself, for the handles of its sockets.
+    me: OnceLock<Weak<FakeNamespace>>,
     adapter: OnceLock<Weak<dyn Adapter>>,
     encodes: AtomicUsize,
     ack_ids: AtomicU64,
@@ -58,6 +61,45 @@ impl FakeNamespace {
     }
 }
 
+/// A socket of the fake namespace: records what reaches it in the namespace's log.
+struct FakeSocket {
+    id: SocketId,
+    ns: Weak<FakeNamespace>,
+}
+
+impl LocalSocket for FakeSocket {
+    fn deliver(
+        &self,
+        _packet: &Packet,
+        messages: &[EncodedMessage],
+        _flags: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        let Some(ns) = self.ns.upgrade() else { return };
+        let mut log = ns.log();
+        log.delivered
+            .push((self.id.clone(), messages.iter().map(EncodedMessage::to_message).collect()));
+        log.offsets.push((self.id.clone(), offset.cloned()));
+    }
+
+    fn deliver_with_ack(
+        &self,
+        _packet: &Packet,
+        messages: &[EncodedMessage],
+        _ack_id: u64,
+        responses: &AckSender,
+        _flags: &BroadcastFlags,
+    ) -> bool {
+        let Some(ns) = self.ns.upgrade() else { return false };
+        ns.log()
+            .delivered
+            .push((self.id.clone(), messages.iter().map(EncodedMessage::to_message).collect()));
+        let payload = Payload::from_args(vec![Value::String(self.id.to_string())]);
+        let _ = responses.send(AckEvent::Response { socket: self.id.clone(), payload });
+        true
+    }
+}
+
 impl LocalNamespace for FakeNamespace {
     fn name(&self) -> &str {
         "/test"
@@ -72,35 +114,9 @@ impl LocalNamespace for FakeNamespace {
         self.recovery
     }
 
-    fn deliver(
-        &self,
-        socket: &SocketId,
-        _packet: &Packet,
-        messages: &[EncodedMessage],
-        _flags: &BroadcastFlags,
-        offset: Option<&Offset>,
-    ) {
-        let mut log = self.log();
-        log.delivered
-            .push((socket.clone(), messages.iter().map(EncodedMessage::to_message).collect()));
-        log.offsets.push((socket.clone(), offset.cloned()));
-    }
-
-    fn deliver_with_ack(
-        &self,
-        socket: &SocketId,
-        _packet: &Packet,
-        messages: &[EncodedMessage],
-        _ack_id: u64,
-        responses: &AckSender,
-        _flags: &BroadcastFlags,
-    ) -> bool {
-        self.log()
-            .delivered
-            .push((socket.clone(), messages.iter().map(EncodedMessage::to_message).collect()));
-        let payload = Payload::from_args(vec![Value::String(socket.to_string())]);
-        let _ = responses.send(AckEvent::Response { socket: socket.clone(), payload });
-        true
+    fn local_socket(&self, socket: &SocketId) -> Option<SocketHandle> {
+        let ns = self.me.get()?.clone();
+        Some(Arc::new(FakeSocket { id: socket.clone(), ns }))
     }
 
     fn next_ack_id(&self) -> u64 {
@@ -156,12 +172,14 @@ fn setup_with(
     recovery: Option<RecoveryOptions>,
 ) -> (Arc<FakeNamespace>, Arc<dyn Adapter>) {
     let ns = Arc::new(FakeNamespace {
+        me: OnceLock::new(),
         adapter: OnceLock::new(),
         encodes: AtomicUsize::new(0),
         ack_ids: AtomicU64::new(0),
         recovery,
         log: Mutex::new(Log::default()),
     });
+    let _ = ns.me.set(Arc::downgrade(&ns));
     let weak: Weak<dyn LocalNamespace> = Arc::downgrade(&(ns.clone() as Arc<dyn LocalNamespace>));
     let adapter = factory.create(weak);
     let _ = ns.adapter.set(Arc::downgrade(&adapter));

@@ -90,7 +90,7 @@ fn server(window: Duration) -> (OurServer, mpsc::UnboundedReceiver<String>) {
             }
             let rooms = socket.rooms().iter().any(|r| r.as_str() == "room");
             let _ = tx.send(format!("connect {} {} {rooms}", socket.id(), socket.recovered()));
-            socket.on_disconnect(move |_s: switchboard::Socket, reason| {
+            socket.on_disconnect(move |reason: switchboard::DisconnectReason| {
                 let tx = tx.clone();
                 async move {
                     let _ = tx.send(format!("disconnect {}", reason.as_str()));

@@ -56,7 +56,13 @@ impl Streams {
             return;
         }
         let messages = ns.encode(packet);
-        ns.deliver_all(&sockets, packet, &messages, &opts.flags, offset);
+        // Through each socket's handle, the one way an adapter reaches a socket; a socket
+        // that left meanwhile has none and is skipped.
+        for socket in &sockets {
+            if let Some(handle) = ns.local_socket(socket) {
+                handle.deliver(packet, &messages, &opts.flags, offset);
+            }
+        }
     }
 
     /// Whether a broadcast gets an offset here: recovery is on and the packet is recoverable.

@@ -217,7 +217,7 @@ struct Remote {
 
 /// Listeners, per-packet middleware, volatile packets, remote handles and shutdown.
 fn register_api(socket: &Socket, io: SocketIo) -> Result<(), ReservedEventName> {
-    socket.use_middleware(|_s: Socket, event, _payload| async move {
+    socket.use_middleware(|event: EventName| async move {
         if event.as_str() == "forbidden" {
             Err(MiddlewareError::new("forbidden event").with_data(json!({ "event": "forbidden" })))
         } else {

@@ -1,12 +1,12 @@
 //! One Engine.IO connection and the namespace sockets multiplexed on it.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll};
 
+use futures_channel::mpsc;
 use futures_util::FutureExt as _;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
@@ -26,11 +26,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What only the engine's session task touches of a connection: the packet decoder (which
-/// holds a binary packet's attachments until they all arrived). The session task owns it,
-/// with the engine session, and lends it to each message: no lock.
+/// holds a binary packet's attachments until they all arrived), the sending side of the
+/// drainer's inbox, and the socket the last ack went to. The session task owns it, with the
+/// engine session, and lends it to each message: no lock.
 pub(crate) struct Inbound {
     client: Arc<Client>,
     decoder: Box<dyn Decode>,
+    // The inbox of the last drainer started, reached weakly: the drainer owns both sides and
+    // drops them when it ends, which frees the channel (an idle connection keeps only this
+    // empty `Arc`, two words). The session task alone sends on it.
+    drainer: Option<Weak<mpsc::UnboundedSender<Packet>>>,
+    /// The socket the last ack (or DISCONNECT) was for: the next one usually is for it too,
+    /// and finding it here takes no lock (see [`Client::cached`]).
+    last: Option<Socket>,
 }
 
 impl Inbound {
@@ -42,30 +50,140 @@ impl Inbound {
     /// A message from the engine: decoded here, then handed to the client.
     pub(crate) fn on_message(&mut self, message: Message) {
         let decoded = self.decoder.decode(message);
-        self.client.on_decoded(decoded);
+        self.on_decoded(decoded);
+    }
+
+    /// The socket of namespace `ns`, through the one the last ack was for.
+    fn socket(&mut self, ns: &str) -> Option<Socket> {
+        self.client.cached(&mut self.last, ns)
+    }
+
+    /// A decoded message from the engine: acks are resolved at once (a handler may be waiting
+    /// for one), other packets are handled in order.
+    fn on_decoded(&mut self, decoded: Result<Option<Packet>, DecodeError>) {
+        match decoded {
+            Ok(None) => {}
+            Ok(Some(Packet { ns, data: PacketData::Ack { payload, ack } })) => {
+                match self.socket(&ns) {
+                    Some(s) => s.on_ack(ack, payload),
+                    None => {
+                        tracing::debug!(sid = self.client.conn.sid(), %ns, "ack for a namespace not joined")
+                    }
+                }
+            }
+            Ok(Some(packet)) => {
+                if matches!(packet.data, PacketData::Disconnect) {
+                    // The client left the namespace and will not answer acks for it: a handler
+                    // waiting for one must not hold this DISCONNECT back.
+                    if let Some(s) = self.socket(&packet.ns) {
+                        s.fail_acks();
+                    }
+                }
+                self.enqueue(packet);
+            }
+            Err(e) => {
+                tracing::debug!(sid = self.client.conn.sid(), error = %e, "parse error: closing");
+                self.client.conn.close(EngineReason::ParseError);
+            }
+        }
+    }
+
+    /// Hands `packet` to the running drainer, or handles it now if none runs, or starts a
+    /// drainer for it.
+    fn enqueue(&mut self, packet: Packet) {
+        let client = self.client.clone();
+        if client.flow.load(Ordering::SeqCst) & CLOSED != 0 {
+            return;
+        }
+        // Looked at before it is counted: a count the drainer sees is a packet it receives
+        // (only this task counts up, so the look is never below the count).
+        if client.pending.load(Ordering::SeqCst) > client.max_pending {
+            tracing::warn!(
+                sid = client.conn.sid(),
+                "too many packets waiting for handlers: closing"
+            );
+            client.conn.close(EngineReason::TransportError);
+            return;
+        }
+        let before = client.pending.fetch_add(1, Ordering::SeqCst);
+        if before > 0 {
+            // A drainer runs (a handling on this task ends before the next message): it takes
+            // this packet after the ones before.
+            let sent = self
+                .drainer
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .is_some_and(|tx| tx.unbounded_send(packet).is_ok());
+            if !sent {
+                // Its drainer stopped at a close: the packet is dropped, as after the close.
+                client.pending.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+        client.flow.fetch_add(RUNNER, Ordering::SeqCst);
+        let first = if client.conn.transport() == TransportKind::Polling {
+            // Over polling, answers wait for the next GET whatever runs them: the packet is
+            // handled at once, on the engine's task, and a task only finishes a handling
+            // that waits for something.
+            let socket = client.target(&mut self.last, &packet);
+            let handling = client.clone();
+            let Some(first) =
+                poll_now(Box::pin(async move { handling.handle(packet, socket).await }))
+            else {
+                client.pending.fetch_sub(1, Ordering::SeqCst);
+                client.runner_done();
+                return;
+            };
+            Err(first)
+        } else {
+            Ok(packet)
+        };
+        let (tx, inbox) = mpsc::unbounded();
+        let tx = Arc::new(tx);
+        self.drainer = Some(Arc::downgrade(&tx));
+        // The drainer: ends once it handled every packet counted in `pending`. A task rather
+        // than handling inline on the engine's task: the engine then reads the rest of a burst
+        // before it writes, so the answers of a burst go out in one write (inline, each answer
+        // cost a write: echo with ack ran at a quarter of the rate). A new one starts only
+        // once the count fell to zero, so one drainer at a time keeps the order.
+        tokio::spawn(async move { client.drain(first, (tx, inbox)).await });
     }
 }
 
-/// Room made in a connection's packet queue at once.
-const BURST: usize = 8;
+/// `Client::flow`: the connection closed.
+const CLOSED: u32 = 1;
+/// `Client::flow`: one running handling (a drainer task, or a packet handled inline).
+const RUNNER: u32 = 2;
 
-/// A client connection: decodes its messages and runs its packets in order.
+/// A client connection: runs its packets in order.
 ///
 /// No task waits on an idle connection. A packet arriving while none is handled starts a
-/// drainer task, which runs it and the packets queued behind it, one at a time, and ends once
-/// the queue is empty. Only one drainer exists at a time, so packets keep their order.
+/// drainer task, which owns the connection's queue of packets (its inbox, a channel whose
+/// sending side the engine's session task owns), runs them one at a time, and ends once it
+/// handled every packet counted (`pending`); the next packet then starts the next drainer.
 pub(crate) struct Client {
     conn: ConnRef,
     request: RequestSource,
     io: Weak<IoInner>,
-    /// `SocketIoConfig::max_pending_packets` (at least 1), read once; 32 bits, so that it
-    /// shares a word with `open`.
+    /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
     max_pending: u32,
+    /// Packets handed to the running handling and not handled yet (the running one included):
+    /// the session task counts each one up, the drainer down once it ran; the one who brings
+    /// it up from zero starts a drainer, the drainer that brings it down to zero ends.
+    pending: AtomicU32,
+    /// [`CLOSED`] once the connection closed, plus [`RUNNER`] per running handling: whoever
+    /// makes it `CLOSED` with no runner (the close, or the last runner to end) disconnects
+    /// the sockets, exactly once, after the packets queued before the close.
+    flow: AtomicU32,
     open: AtomicBool,
-    // Packets waiting for the one running handling, and whether one runs; the sockets; the
-    // connect timer. Pushed to by the engine's session task, popped by the handling (which
-    // finds the packet's socket under the same lock). Never held across an await.
-    work: Mutex<Work>,
+    /// Why the connection closed (set once, by the first `on_close`).
+    reason: OnceLock<DisconnectReason>,
+    // The sockets and the connect timer. Written by a namespace join or leave, which run on
+    // the drainer but also on any task (a handler's `disconnect`, a server-wide
+    // `disconnect_sockets`, a recovery takeover); read by the session task and the drainer
+    // only when the socket they last used is no longer connected (an atomic): not per packet.
+    // Never held across an await.
+    sockets: Mutex<Sockets>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
     // Set once every socket ran its disconnect handlers: the server's count of live clients
@@ -73,35 +191,19 @@ pub(crate) struct Client {
     finished: AtomicBool,
 }
 
-/// The packets of a connection waiting for their handling.
+/// The namespace sockets of a connection.
 #[derive(Default)]
-struct Work {
-    /// Packets behind the running one, in arrival order (allocated only while busy).
-    queue: VecDeque<Packet>,
-    /// Whether a packet is being handled (inline or by the drainer task).
-    running: bool,
-    /// Set once by the first `on_close`.
-    closed: Option<DisconnectReason>,
-    /// The sockets of this connection, one per namespace (a handful at most: a list). Written
-    /// by the packet handling (connect, disconnect), read with each packet popped, by the
-    /// engine callback (acks) and by `close_all`.
-    sockets: Vec<Socket>,
+struct Sockets {
+    /// One per namespace (a handful at most: a list).
+    list: Vec<Socket>,
     /// Closes the connection if no namespace is joined in time; aborted by the first join
     /// (here rather than in a field of its own: every connection pays for each field).
     connect_timer: Option<AbortHandle>,
 }
 
-impl Work {
+impl Sockets {
     fn socket(&self, ns: &str) -> Option<Socket> {
-        self.sockets.iter().find(|s| s.ns() == ns).cloned()
-    }
-
-    /// The socket a packet about to be handled is for (events and disconnects only).
-    fn target(&self, packet: &Packet) -> Option<Socket> {
-        match packet.data {
-            PacketData::Event { .. } | PacketData::Disconnect => self.socket(&packet.ns),
-            _ => None,
-        }
+        self.list.iter().find(|s| s.ns() == ns).cloned()
     }
 }
 
@@ -141,8 +243,11 @@ impl Client {
             request,
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
+            pending: AtomicU32::new(0),
+            flow: AtomicU32::new(0),
             open: AtomicBool::new(true),
-            work: Mutex::new(Work::default()),
+            reason: OnceLock::new(),
+            sockets: Mutex::new(Sockets::default()),
             closed: Notify::new(),
             finished: AtomicBool::new(false),
         });
@@ -153,7 +258,7 @@ impl Client {
         let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(client) = weak.upgrade() {
-                if lock(&client.work).sockets.is_empty() {
+                if lock(&client.sockets).list.is_empty() {
                     tracing::debug!(
                         sid = client.conn.sid(),
                         "no namespace joined in time: closing"
@@ -162,8 +267,8 @@ impl Client {
                 }
             }
         });
-        lock(&client.work).connect_timer = Some(timer.abort_handle());
-        Inbound { client, decoder: io.parser().decoder() }
+        lock(&client.sockets).connect_timer = Some(timer.abort_handle());
+        Inbound { client, decoder: io.parser().decoder(), drainer: None, last: None }
     }
 
     pub(crate) fn conn(&self) -> &ConnRef {
@@ -185,18 +290,39 @@ impl Client {
     }
 
     pub(crate) fn socket(&self, ns: &str) -> Option<Socket> {
-        lock(&self.work).socket(ns)
+        lock(&self.sockets).socket(ns)
+    }
+
+    /// The socket of namespace `ns`: `last` (the one the caller used last) while it is still
+    /// connected to `ns`, else looked up and kept in `last`. A connected socket is never
+    /// replaced by another for its namespace (a second CONNECT is refused), so this finds
+    /// what the lookup would, without a lock.
+    fn cached(&self, last: &mut Option<Socket>, ns: &str) -> Option<Socket> {
+        if let Some(s) = last.as_ref().filter(|s| s.ns() == ns && s.connected()) {
+            return Some(s.clone());
+        }
+        let found = self.socket(ns);
+        last.clone_from(&found);
+        found
+    }
+
+    /// The socket a packet about to be handled is for (events and disconnects only).
+    fn target(&self, last: &mut Option<Socket>, packet: &Packet) -> Option<Socket> {
+        match packet.data {
+            PacketData::Event { .. } | PacketData::Disconnect => self.cached(last, &packet.ns),
+            _ => None,
+        }
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {
         let timer = {
-            let mut work = lock(&self.work);
-            let sockets = &mut work.sockets;
-            sockets.retain(|s| s.ns() != socket.ns());
+            let mut sockets = lock(&self.sockets);
+            let list = &mut sockets.list;
+            list.retain(|s| s.ns() != socket.ns());
             // Exact growth: most connections join one namespace (the default reserves four).
-            sockets.reserve_exact(1);
-            sockets.push(socket);
-            work.connect_timer.take()
+            list.reserve_exact(1);
+            list.push(socket);
+            sockets.connect_timer.take()
         };
         if let Some(timer) = timer {
             timer.abort();
@@ -204,18 +330,18 @@ impl Client {
     }
 
     fn stop_connect_timer(&self) {
-        let timer = lock(&self.work).connect_timer.take();
+        let timer = lock(&self.sockets).connect_timer.take();
         if let Some(timer) = timer {
             timer.abort();
         }
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
-        lock(&self.work).sockets.retain(|s| s.ns() != ns);
+        lock(&self.sockets).list.retain(|s| s.ns() != ns);
     }
 
     fn all_sockets(&self) -> Vec<Socket> {
-        lock(&self.work).sockets.clone()
+        lock(&self.sockets).list.clone()
     }
 
     /// Encodes and queues a packet that belongs to no socket (CONNECT answers and errors).
@@ -226,145 +352,73 @@ impl Client {
         }
     }
 
-    /// A decoded message from the engine: acks are resolved at once (a handler may be waiting
-    /// for one), other packets are handled in order.
-    fn on_decoded(self: &Arc<Self>, decoded: Result<Option<Packet>, DecodeError>) {
-        match decoded {
-            Ok(None) => {}
-            Ok(Some(Packet { ns, data: PacketData::Ack { payload, ack } })) => {
-                match self.socket(&ns) {
-                    Some(s) => s.on_ack(ack, payload),
-                    None => {
-                        tracing::debug!(sid = self.conn.sid(), %ns, "ack for a namespace not joined")
-                    }
-                }
-            }
-            Ok(Some(packet)) => {
-                if matches!(packet.data, PacketData::Disconnect) {
-                    // The client left the namespace and will not answer acks for it: a handler
-                    // waiting for one must not hold this DISCONNECT back.
-                    if let Some(s) = self.socket(&packet.ns) {
-                        s.fail_acks();
-                    }
-                }
-                self.enqueue(packet);
-            }
-            Err(e) => {
-                tracing::debug!(sid = self.conn.sid(), error = %e, "parse error: closing");
-                self.conn.close(EngineReason::ParseError);
-            }
+    /// Why the connection closed (once it did).
+    fn close_reason(&self) -> DisconnectReason {
+        self.reason.get().copied().unwrap_or(DisconnectReason::TransportClose)
+    }
+
+    /// A running handling ended: the last one after the close disconnects the sockets.
+    fn runner_done(self: &Arc<Self>) {
+        if self.flow.fetch_sub(RUNNER, Ordering::SeqCst) == RUNNER | CLOSED {
+            let client = self.clone();
+            run_now_or_spawn(Box::pin(async move {
+                client.close_all(client.close_reason()).await;
+                client.finish();
+            }));
         }
     }
 
-    /// Handles `packet` now if nothing runs, else queues it behind the running handling.
-    fn enqueue(self: &Arc<Self>, packet: Packet) {
-        let mut work = lock(&self.work);
-        if work.closed.is_some() {
-            return;
-        }
-        if work.running {
-            if work.queue.len() >= usize::try_from(self.max_pending).unwrap_or(usize::MAX) {
-                drop(work);
-                tracing::warn!(
-                    sid = self.conn.sid(),
-                    "too many packets waiting for handlers: closing"
-                );
-                self.conn.close(EngineReason::TransportError);
-                return;
+    /// The drainer: finishes the first handling (`Err`: one that started inline), then runs
+    /// the packets of its inbox one by one, in order, and ends once none is counted. Packets
+    /// queued before the connection closed still run first, as a close comes after them; if
+    /// one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
+    async fn drain(
+        self: Arc<Self>,
+        first: Result<Packet, BoxFuture<()>>,
+        inbox: (Arc<mpsc::UnboundedSender<Packet>>, mpsc::UnboundedReceiver<Packet>),
+    ) {
+        // Both sides of the inbox: the session task sends through a weak reference to the
+        // first, so the channel is freed with this drainer.
+        let (_tx, mut inbox) = inbox;
+        // The socket of the last packet: the next one usually is for it too.
+        let mut last = None;
+        let mut next = match first {
+            Ok(packet) => Some(packet),
+            Err(started) => {
+                if !self.run_one(started).await {
+                    return self.runner_done();
+                }
+                None
             }
-            work.queue.push_back(packet);
-            return;
-        }
-        work.running = true;
-        if self.conn.transport() == TransportKind::Polling {
-            // Over polling, answers wait for the next GET whatever runs them: the packet is
-            // handled at once, on the engine's task, and a task only finishes a handling
-            // that waits for something.
-            let socket = work.target(&packet);
-            drop(work);
-            let client = self.clone();
-            let first = poll_now(Box::pin(async move { client.handle(packet, socket).await }));
-            let mut work = lock(&self.work);
-            if first.is_none() && work.queue.is_empty() && work.closed.is_none() {
-                work.running = false;
-                return;
-            }
-            drop(work);
-            let client = self.clone();
-            tokio::spawn(async move { client.drain(first).await });
-            return;
-        }
-        if work.queue.capacity() == 0 {
-            // A burst (the rest of a read) usually follows: room for a few at once rather
-            // than growing 4, 8 (freed when the drainer ends).
-            work.queue.reserve(BURST);
-        }
-        work.queue.push_back(packet);
-        drop(work);
-        let client = self.clone();
-        // The drainer: ends once the queue is empty. A task rather than handling inline on
-        // the engine's task: the engine then reads the rest of a burst before it writes, so
-        // the answers of a burst go out in one write (inline, each answer cost a write: echo
-        // with ack ran at a quarter of the rate).
-        tokio::spawn(async move { client.drain(None).await });
-    }
-
-    /// The drainer: finishes `first` (a handling that started inline), then runs the queued
-    /// packets one by one, in order, and ends when none is left. Packets queued before the
-    /// connection closed still run first, as a close comes after them; if one of them waits,
-    /// the sockets disconnect meanwhile (see [`Client::on_close`]).
-    async fn drain(self: &Arc<Self>, first: Option<BoxFuture<()>>) {
-        if let Some(first) = first {
-            if !self.run_one(first).await {
-                return;
-            }
-        }
-        // Whether the drainer already let the other tasks run once since its queue emptied.
-        let mut lingered = false;
+        };
         loop {
-            let next = {
-                let mut work = lock(&self.work);
-                // The packet's socket is looked up under the same lock: one lock per packet.
-                let next = work.queue.pop_front().map(|p| {
-                    let socket = work.target(&p);
-                    (p, socket)
-                });
-                if next.is_none() && (lingered || work.closed.is_some()) {
-                    work.running = false;
-                    // Gives the queue's buffer back: an idle connection holds none.
-                    work.queue = VecDeque::new();
+            if let Some(packet) = next.take() {
+                let socket = self.target(&mut last, &packet);
+                // Pinned here, in the drainer's own state: handed on by reference, the (large)
+                // handling future is never moved.
+                let handling = self.handle(packet, socket);
+                tokio::pin!(handling);
+                if !self.run_one(handling).await {
+                    break;
                 }
-                (next, work.closed)
-            };
-            let (packet, socket) = match next {
-                (Some(next), _) => {
-                    lingered = false;
-                    next
-                }
-                (None, None) if !lingered => {
-                    // Empty: once, the other tasks run first (this connection's engine task
-                    // may read the next burst meanwhile, queued here without a new task).
-                    lingered = true;
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                (None, Some(reason)) => {
-                    // The connection closed while packets were queued: they ran, now the
-                    // sockets disconnect.
-                    self.close_all(reason).await;
-                    self.finish();
-                    return;
-                }
-                (None, None) => return,
-            };
-            // Pinned here, in the drainer's own state: handed on by reference, the (large)
-            // handling future is never moved.
-            let handling = self.handle(packet, socket);
-            tokio::pin!(handling);
-            if !self.run_one(handling).await {
-                return;
+            }
+            let closed = self.flow.load(Ordering::SeqCst) & CLOSED != 0;
+            if !closed && self.pending.load(Ordering::SeqCst) == 1 {
+                // None behind it: once, the other tasks run first (this connection's engine
+                // task may read the next burst meanwhile, sent here without a new task).
+                tokio::task::yield_now().await;
+            }
+            // That packet is handled.
+            if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+                break;
+            }
+            // Counted, so sent (or being sent, on the session task).
+            next = inbox.recv().await.ok();
+            if next.is_none() {
+                break;
             }
         }
+        self.runner_done();
     }
 
     /// Runs one packet's handling; false if the connection closed meanwhile (the sockets are
@@ -384,18 +438,14 @@ impl Client {
             () = self.closed.notified() => {
                 // The connection closed while a handler runs (maybe waiting for an ack
                 // that will never come): as in Node, the sockets disconnect now, and the
-                // handler still runs to its end; the packets behind it are dropped.
-                let reason = lock(&self.work).closed.unwrap_or(DisconnectReason::TransportClose);
+                // handler still runs to its end; the packets behind it are dropped (with the
+                // inbox, as the drainer ends).
+                let reason = self.close_reason();
                 let closing = async {
                     self.close_all(reason).await;
                     self.finish();
                 };
                 tokio::join!(handling, closing);
-                {
-                    let mut work = lock(&self.work);
-                    work.running = false;
-                    work.queue = VecDeque::new();
-                }
                 // A namespace the handler joined after the first pass.
                 self.close_all(reason).await;
                 false
@@ -412,17 +462,13 @@ impl Client {
         for s in self.all_sockets() {
             s.fail_acks();
         }
-        let draining = {
-            let mut work = lock(&self.work);
-            if work.closed.is_some() {
-                return;
-            }
-            work.closed = Some(reason);
-            work.running
-        };
-        if draining {
-            // The drainer disconnects the sockets: at once if its handler waits, else once
-            // the packets queued before the close ran. One permit, kept until it looks.
+        if self.reason.set(reason).is_err() {
+            return;
+        }
+        let flow = self.flow.fetch_or(CLOSED, Ordering::SeqCst);
+        if flow >= RUNNER {
+            // A runner disconnects the sockets: at once if its handler waits, else once the
+            // packets queued before the close ran. One permit, kept until it looks.
             self.closed.notify_one();
             return;
         }
@@ -459,7 +505,7 @@ impl Client {
     }
 
     /// Handles `packet`; `socket` is its namespace's socket, looked up when it was taken from
-    /// the queue (see [`Work::target`]).
+    /// the inbox (see [`Client::target`]).
     async fn handle(self: &Arc<Self>, packet: Packet, socket: Option<Socket>) {
         let Packet { ns, data } = packet;
         match data {

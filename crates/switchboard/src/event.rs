@@ -250,13 +250,15 @@ impl MiddlewareError {
     }
 }
 
-/// A per-packet middleware (`socket.use`).
-pub(crate) type PacketMiddleware =
-    Arc<dyn Fn(Socket, EventName, Payload) -> BoxFuture<Result<(), MiddlewareError>> + Send + Sync>;
+/// A per-packet middleware (`socket.use`), its extractors reading the event's context.
+pub(crate) type PacketMiddleware = Arc<
+    dyn Fn(crate::extract::Context) -> BoxFuture<Result<(), crate::HandlerError>> + Send + Sync,
+>;
 
-/// A disconnect or disconnecting handler.
+/// A disconnect or disconnecting handler, its extractors reading the socket and the reason
+/// (`None`: an extractor refused, the handler does not run).
 pub(crate) type DisconnectHandler =
-    Arc<dyn Fn(Socket, crate::DisconnectReason) -> BoxFuture<()> + Send + Sync>;
+    Arc<dyn Fn(Socket, crate::DisconnectReason) -> Option<BoxFuture<()>> + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

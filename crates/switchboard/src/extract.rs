@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use switchboard_proto::socket::{EventName, Payload};
 
 use crate::event::from_payload;
-use crate::{Ack, Event, HandlerError, Handshake, Socket};
+use crate::{Ack, DisconnectReason, Event, HandlerError, Handshake, Socket};
 
 /// What a handler is called with: the socket, and the event (none for a connection handler
 /// or a connect middleware). Extractors read it (see [`FromContext`] for one of your own).
@@ -61,6 +61,8 @@ pub struct Context {
     pub(crate) keep_ack: bool,
     /// The id of an ack moved out to an extractor: a later extractor's refusal answers it.
     pub(crate) taken_ack: Option<u64>,
+    /// Why the socket is leaving (disconnect and disconnecting handlers only).
+    pub(crate) reason: Option<DisconnectReason>,
 }
 
 impl Context {
@@ -70,7 +72,31 @@ impl Context {
         payload: Payload,
         ack: Option<Ack>,
     ) -> Self {
-        Context { socket, event: Some(event), payload, ack, keep_ack: false, taken_ack: None }
+        Context {
+            socket,
+            event: Some(event),
+            payload,
+            ack,
+            keep_ack: false,
+            taken_ack: None,
+            reason: None,
+        }
+    }
+
+    /// A per-packet middleware's context: the ack stays for the handlers (extractors get
+    /// clones of it).
+    pub(crate) fn middleware(
+        socket: Socket,
+        event: EventName,
+        payload: Payload,
+        ack: Option<Ack>,
+    ) -> Self {
+        Context { keep_ack: true, ..Context::event(socket, event, payload, ack) }
+    }
+
+    /// A disconnect (or disconnecting) handler's context.
+    pub(crate) fn disconnect(socket: Socket, reason: DisconnectReason) -> Self {
+        Context { reason: Some(reason), ..Context::connect(socket) }
     }
 
     pub(crate) fn connect(socket: Socket) -> Self {
@@ -81,6 +107,7 @@ impl Context {
             ack: None,
             keep_ack: false,
             taken_ack: None,
+            reason: None,
         }
     }
 
@@ -241,6 +268,23 @@ impl FromContext for Ack {
 impl FromContext for Option<Ack> {
     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
         Ok(cx.take_ack())
+    }
+}
+
+/// Why the socket is leaving: in a disconnect or disconnecting handler (fails elsewhere).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// # fn demo(socket: Socket) {
+/// socket.on_disconnect(|socket: Socket, reason: DisconnectReason| async move {
+///     println!("{} left: {reason}", socket.id());
+/// });
+/// # }
+/// ```
+impl FromContext for DisconnectReason {
+    fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+        cx.reason
+            .ok_or_else(|| HandlerError::new("no disconnect reason outside a disconnect handler"))
     }
 }
 

@@ -1,15 +1,15 @@
 //! Registering event handlers, catch-all listeners, middleware and lifecycle callbacks.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use switchboard_engine::TransportKind;
 use switchboard_proto::socket::{EventName, Payload, ReservedEventName};
 
-use crate::event::{HandlerEntry, HandlerId, erase};
-use crate::handler::Handler;
-use crate::{DisconnectReason, MiddlewareError, Socket};
+use crate::event::{DisconnectHandler, HandlerEntry, HandlerId, erase};
+use crate::extract::Context;
+use crate::handler::{Handler, Middleware};
+use crate::{DisconnectReason, Socket};
 
 impl Socket {
     fn add_handler<H, A>(
@@ -264,10 +264,13 @@ impl Socket {
         self.0.special.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Adds a per-packet middleware (Node's `socket.use`). It runs before the handlers of every
-    /// incoming event; an error stops the event and is sent to the client: as the ack's
-    /// argument `{"message","data"}` when the client asked for an ack, else as an `error`
-    /// event with that object.
+    /// Adds a per-packet middleware (Node's `socket.use`): an async function of extractors
+    /// (see [`crate::extract`]: the event's [`EventName`], [`Payload`], `Data<T>`, `Ack`, ...)
+    /// returning `Result<(), E>`. It runs before the handlers of every incoming event; an
+    /// error (its own, or an extractor's refusal) stops the event and is sent to the client:
+    /// as the ack's argument `{"message","data"}` when the client asked for an ack, else as
+    /// an `error` event with that object. An [`crate::Ack`] it takes is a copy: the ack stays
+    /// for the handlers.
     ///
     /// ```
     /// use switchboard::prelude::*;
@@ -290,15 +293,8 @@ impl Socket {
     /// assert_eq!(answer, serde_json::json!({"message": "forbidden"}));
     /// # Ok(()) }
     /// ```
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(Socket, EventName, Payload) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), MiddlewareError>> + Send + 'static,
-    {
-        self.state()
-            .extras()
-            .middleware
-            .push(Arc::new(move |s, e, p| Box::pin(middleware(s, e, p))));
+    pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
+        self.state().extras().middleware.push(Arc::new(move |cx| middleware.call(cx)));
     }
 
     /// Called when the underlying connection upgrades its transport (Node's
@@ -329,7 +325,8 @@ impl Socket {
         }
     }
 
-    /// Called when the socket starts leaving, while it is still in its rooms.
+    /// Called when the socket starts leaving, while it is still in its rooms: an async
+    /// function of extractors, as [`Socket::on_disconnect`].
     ///
     /// ```
     /// use switchboard::prelude::*;
@@ -350,15 +347,14 @@ impl Socket {
     /// assert_eq!(bob.recv().await?.data::<String>()?, ana.id());
     /// # Ok(()) }
     /// ```
-    pub fn on_disconnecting<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.state().extras().on_disconnecting.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    pub fn on_disconnecting<H: Handler<A>, A: 'static>(&self, handler: H) {
+        self.state().extras().on_disconnecting.push(disconnect_handler(handler));
     }
 
-    /// Called once the socket has left.
+    /// Called once the socket has left: an async function of extractors (see
+    /// [`crate::extract`]), among them the [`DisconnectReason`], the [`Socket`], `State<S>`,
+    /// `Extension<T>` and the [`crate::Handshake`]; an extractor that refuses (a missing
+    /// extension, say) is logged and the handler does not run.
     ///
     /// ```
     /// use switchboard::prelude::*;
@@ -381,11 +377,14 @@ impl Socket {
     /// assert_eq!(rx.recv().await, Some(DisconnectReason::ClientNamespaceDisconnect));
     /// # Ok(()) }
     /// ```
-    pub fn on_disconnect<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.state().on_disconnect.push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    pub fn on_disconnect<H: Handler<A>, A: 'static>(&self, handler: H) {
+        self.state().on_disconnect.push(disconnect_handler(handler));
     }
+}
+
+/// A disconnect or disconnecting handler, type-erased.
+fn disconnect_handler<H: Handler<A>, A: 'static>(handler: H) -> DisconnectHandler {
+    Arc::new(move |socket: Socket, reason: DisconnectReason| {
+        handler.call(Context::disconnect(socket, reason))
+    })
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::Serialize;
 use switchboard_adapter::{
-    AckSender, Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, LocalNamespace, Offset,
-    RecoveryOptions, Room, ServerAckSender, SocketId, SocketInfo,
+    Adapter, AdapterFactory, BroadcastOptions, LocalNamespace, RecoveryOptions, Room,
+    ServerAckSender, SocketId, SocketInfo,
 };
 use switchboard_engine::{DisconnectReason as EngineReason, EncodedMessage};
 use switchboard_proto::Str;
@@ -253,51 +253,6 @@ impl LocalNamespace for NamespaceInner {
 
     fn recovery(&self) -> Option<RecoveryOptions> {
         self.recovery.as_ref().map(crate::ConnectionStateRecovery::adapter_options)
-    }
-
-    fn deliver(
-        &self,
-        socket: &SocketId,
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        flags: &BroadcastFlags,
-        offset: Option<&Offset>,
-    ) {
-        if let Some(s) = self.socket(socket) {
-            s.deliver(packet, messages, flags.volatile, offset);
-        }
-    }
-
-    fn deliver_all(
-        &self,
-        sockets: &[SocketId],
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        flags: &BroadcastFlags,
-        offset: Option<&Offset>,
-    ) {
-        // Looked up under one lock, delivered after it: delivering runs outgoing-event
-        // listeners, which may join, leave or emit (and so take this lock).
-        let found: Vec<Socket> = {
-            let map = lock(&self.sockets);
-            sockets.iter().filter_map(|id| map.get(id).cloned()).collect()
-        };
-        for s in found {
-            s.deliver(packet, messages, flags.volatile, offset);
-        }
-    }
-
-    fn deliver_with_ack(
-        &self,
-        socket: &SocketId,
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        ack_id: u64,
-        responses: &AckSender,
-        flags: &BroadcastFlags,
-    ) -> bool {
-        let Some(s) = self.socket(socket) else { return false };
-        s.deliver_with_ack(packet, messages, ack_id, responses, flags)
     }
 
     fn local_socket(&self, socket: &SocketId) -> Option<switchboard_adapter::SocketHandle> {

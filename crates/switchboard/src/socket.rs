@@ -136,8 +136,12 @@ pub(crate) struct SocketInner {
     // of its session waits for it. Only `on_close` writes it.
     closed: Latch,
     pub(crate) next_handler: AtomicU64,
-    // Touched by the client task (dispatch), by user code on any task (on, emit_with_ack,
-    // join) and by the engine callback (acks). Short critical sections, never across an await.
+    // Touched by the drainer (handler lookup per event), by user code on any task (on, off,
+    // emit_with_ack, data, extensions) and by the session task (acks). A lock rather than one
+    // owner: that API is synchronous (`socket.data()` answers at once, `socket.on` from any
+    // handler takes effect for the next event), so a reader cannot wait for an owner's answer,
+    // and an owner task per socket would park a task per idle connection. Uncontended in
+    // practice, one acquisition per event; short critical sections, never across an await.
     state: Mutex<State>,
 }
 
@@ -416,7 +420,9 @@ impl Socket {
             state.extra(|e| &e.on_disconnecting)
         };
         for h in handlers {
-            h(self.clone(), reason).await;
+            if let Some(run) = h(self.clone(), reason) {
+                run.await;
+            }
         }
         if crate::recovery::is_recoverable(reason) {
             self.0.ns.persist(self).await;
@@ -433,7 +439,9 @@ impl Socket {
             state.on_disconnect.clone()
         };
         for h in handlers {
-            h(self.clone(), reason).await;
+            if let Some(run) = h(self.clone(), reason) {
+                run.await;
+            }
         }
     }
 
@@ -450,7 +458,13 @@ impl Socket {
             (middleware, any, found)
         };
         for m in middleware {
-            if let Err(err) = m(self.clone(), event.clone(), payload.clone()).await {
+            let cx = crate::extract::Context::middleware(
+                self.clone(),
+                event.clone(),
+                payload.clone(),
+                ack.clone(),
+            );
+            if let Err(err) = m(cx).await {
                 let sent = match &ack {
                     Some(ack) => ack.send_error(&err.message, err.data.clone()),
                     None => self.emit("error", &error_object(&err.message, err.data.clone())),

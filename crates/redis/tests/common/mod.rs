@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_adapter::{
-    AckEvent, AckSender, Adapter, AdapterFactory, BroadcastFlags, LocalNamespace, Offset, Room,
-    ServerAckSender, SocketId, SocketInfo,
+    AckEvent, AckSender, Adapter, AdapterFactory, BroadcastFlags, LocalNamespace, LocalSocket,
+    Offset, Room, ServerAckSender, SocketHandle, SocketId, SocketInfo,
 };
 use switchboard_proto::engine::EncodedMessage;
 use switchboard_proto::socket::{EventName, Packet, PacketData, Payload};
@@ -32,6 +32,8 @@ pub struct Seen {
 /// with the socket id; server-side emits with ack are answered with `pong from <node>`.
 pub struct Node {
     pub node: String,
+    /// Itself, for the handles of its sockets.
+    me: Weak<Node>,
     pub adapter: OnceLock<Weak<dyn Adapter>>,
     ack_ids: AtomicU64,
     /// Connection state recovery, when on.
@@ -57,8 +59,9 @@ impl Node {
         sockets: &[(&str, &[&str])],
         recovery: Option<switchboard_adapter::RecoveryOptions>,
     ) -> (Arc<Node>, Arc<dyn Adapter>) {
-        let ns = Arc::new(Node {
+        let ns = Arc::new_cyclic(|me| Node {
             node: node.to_owned(),
+            me: me.clone(),
             adapter: OnceLock::new(),
             ack_ids: AtomicU64::new(0),
             recovery,
@@ -118,6 +121,43 @@ fn event_of(packet: &Packet) -> (String, Vec<Value>) {
     }
 }
 
+/// A socket of a node: records what reaches it; answers every ack with its id.
+struct NodeSocket {
+    id: SocketId,
+    node: Weak<Node>,
+}
+
+impl LocalSocket for NodeSocket {
+    fn deliver(
+        &self,
+        packet: &Packet,
+        _m: &[EncodedMessage],
+        _f: &BroadcastFlags,
+        offset: Option<&Offset>,
+    ) {
+        let Some(node) = self.node.upgrade() else { return };
+        let (event, args) = event_of(packet);
+        node.record(|s| {
+            s.delivered.push((self.id.to_string(), event, args));
+            s.offsets.push(offset.cloned());
+        });
+    }
+
+    fn deliver_with_ack(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        _ack_id: u64,
+        responses: &AckSender,
+        flags: &BroadcastFlags,
+    ) -> bool {
+        self.deliver(packet, messages, flags, None);
+        let payload = Payload::single(&format!("ack from {}", self.id)).unwrap();
+        let _ = responses.send(AckEvent::Response { socket: self.id.clone(), payload });
+        true
+    }
+}
+
 impl LocalNamespace for Node {
     fn name(&self) -> &str {
         "/"
@@ -131,34 +171,8 @@ impl LocalNamespace for Node {
         self.recovery
     }
 
-    fn deliver(
-        &self,
-        socket: &SocketId,
-        packet: &Packet,
-        _m: &[EncodedMessage],
-        _f: &BroadcastFlags,
-        offset: Option<&Offset>,
-    ) {
-        let (event, args) = event_of(packet);
-        self.record(|s| {
-            s.delivered.push((socket.to_string(), event, args));
-            s.offsets.push(offset.cloned());
-        });
-    }
-
-    fn deliver_with_ack(
-        &self,
-        socket: &SocketId,
-        packet: &Packet,
-        messages: &[EncodedMessage],
-        _ack_id: u64,
-        responses: &AckSender,
-        flags: &BroadcastFlags,
-    ) -> bool {
-        self.deliver(socket, packet, messages, flags, None);
-        let payload = Payload::single(&format!("ack from {socket}")).unwrap();
-        let _ = responses.send(AckEvent::Response { socket: socket.clone(), payload });
-        true
+    fn local_socket(&self, socket: &SocketId) -> Option<SocketHandle> {
+        Some(Arc::new(NodeSocket { id: socket.clone(), node: self.me.clone() }))
     }
 
     fn next_ack_id(&self) -> u64 {

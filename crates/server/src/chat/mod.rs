@@ -100,7 +100,7 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
     };
     app.tell_nodes(change.update);
     let on_close = app.clone();
-    socket.on_disconnect(move |socket: Socket, reason| {
+    socket.on_disconnect(move |socket: Socket, reason: DisconnectReason| {
         let app = on_close.clone();
         async move { disconnected(&app, &socket, reason).await }
     });

@@ -205,7 +205,7 @@ async fn connect_middleware_rejects_with_data() {
 async fn packet_middleware_rejects_to_the_client() {
     let io = io();
     io.on_connection(|socket: Socket| async move {
-        socket.use_middleware(|_s: Socket, ev, _p| async move {
+        socket.use_middleware(|_s: Socket, ev: crate::EventName| async move {
             if ev.as_str() == "secret" { Err(MiddlewareError::new("forbidden")) } else { Ok(()) }
         });
         socket

@@ -77,3 +77,72 @@ async fn over_websocket() {
 fn boom() {
     panic!("a handler that panics");
 }
+
+/// Drainers end (no packet left to handle) and start again many times while packets arrive
+/// from another thread: the order holds across drainers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_holds_across_drainers() {
+    const N: u32 = 2000;
+    let (tx, mut ran) = mpsc::unbounded_channel();
+    let config =
+        crate::SocketIoConfig { max_pending_packets: 2 * N as usize, ..Default::default() };
+    let io = SocketIo::new(config);
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        async move {
+            socket
+                .on("n", move |crate::Data(n): crate::Data<u32>| {
+                    let tx = tx.clone();
+                    async move {
+                        // Every third handler waits once: its drainer may find its inbox
+                        // empty and end while packets arrive.
+                        if n % 3 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                        tx.send(n).unwrap();
+                    }
+                })
+                .unwrap();
+        }
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    for n in 0..N {
+        peer.send(&format!(r#"2["n",{n}]"#));
+        if n % 7 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    for expected in 0..N {
+        let next = tokio::time::timeout(Duration::from_secs(10), ran.recv()).await;
+        assert_eq!(next.ok().flatten(), Some(expected));
+    }
+}
+
+/// A client sending faster than its handlers run is closed once `max_pending_packets` wait;
+/// the waiting handler's socket is disconnected (no drainer is left waiting for a packet).
+#[tokio::test(start_paused = true)]
+async fn too_many_waiting_packets_close_the_connection() {
+    let (tx, mut left) = mpsc::unbounded_channel();
+    let config = crate::SocketIoConfig { max_pending_packets: 2, ..Default::default() };
+    let io = SocketIo::new(config);
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        async move {
+            socket.on("stuck", std::future::pending::<()>).unwrap();
+            socket.on_disconnect(move |reason: crate::DisconnectReason| {
+                let tx = tx.clone();
+                async move { tx.send(reason).unwrap() }
+            });
+        }
+    });
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    for _ in 0..6 {
+        peer.send(r#"2["stuck"]"#);
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(peer.wait_closed().await, switchboard_engine::DisconnectReason::TransportError);
+    let reason = tokio::time::timeout(Duration::from_secs(5), left.recv()).await;
+    assert_eq!(reason.ok().flatten(), Some(crate::DisconnectReason::TransportError));
+}

@@ -173,7 +173,7 @@ async fn a_half_open_connection_is_taken_over() {
     io.on_connection(move |socket: Socket| {
         let r = r.clone();
         async move {
-            socket.on_disconnect(move |_s: Socket, reason| {
+            socket.on_disconnect(move |_s: Socket, reason: DisconnectReason| {
                 let r = r.clone();
                 async move { r.lock().unwrap().push(reason) }
             });
