@@ -102,13 +102,10 @@ pub async fn websocket_echo(url: &str) -> Result<u64, Error> {
     let mut ws = connect(url, &HeaderMap::new(), None).await?;
     let mut echoed = 0;
     while let Some(msg) = ws.next().await {
-        match msg? {
-            msg @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_)) => {
-                ws.send(msg).await?;
-                echoed += 1;
-            }
-            // Pings are answered and closes completed by the library, as in the transport.
-            _ => {}
+        // Pings are answered and closes completed by the library, as in the transport.
+        if let msg @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_)) = msg? {
+            ws.send(msg).await?;
+            echoed += 1;
         }
     }
     Ok(echoed)
