@@ -1,19 +1,35 @@
-//! `cargo xtask autobahn`: the WebSocket conformance suite (Autobahn|Testsuite's fuzzing
-//! client, from PyPI, on Python 2.7 as pyenv provides it) against the engine's WebSocket stack
-//! (`crates/engine/examples/ws_echo.rs`), checked against `tests/autobahn/expected.txt`.
+//! `cargo xtask autobahn`: the WebSocket conformance suite (Autobahn|Testsuite, from PyPI, on
+//! Python 2.7 as pyenv provides it), both ways:
+//! - its fuzzing client against the engine's WebSocket stack
+//!   (`crates/engine/examples/ws_echo.rs`), checked against `tests/autobahn/expected.txt`;
+//! - its fuzzing server against the Rust client's WebSocket layer
+//!   (`crates/client/examples/autobahn_client.rs`), checked against
+//!   `tests/autobahn/client-expected.txt`.
 //!
 //! The suite is installed once into `target/autobahn/site` (`pip install --target`); its
-//! report goes to `target/autobahn/report` (`index.html` for a person).
+//! reports go to `target/autobahn/report` and `target/autobahn/client-report` (`index.html`
+//! for a person).
 
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::cmd;
 
-/// The expectation file, relative to the workspace root.
+/// The expectation file of the server side, relative to the workspace root.
 const EXPECTED: &str = "tests/autobahn/expected.txt";
+
+/// The expectation file of the client side, relative to the workspace root.
+const CLIENT_EXPECTED: &str = "tests/autobahn/client-expected.txt";
+
+/// The agent name the client reports under.
+const CLIENT_AGENT: &str = "switchboard-client";
+
+/// How long the fuzzing server may take to start listening.
+const SERVER_START: Duration = Duration::from_secs(60);
 
 /// One line of the expectation file: a case (or a `prefix.*`) and its expected results.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,7 +39,7 @@ pub(crate) struct Expected {
     close: String,
 }
 
-/// Parses the expectation file: `case behavior close why...`, `#` comments.
+/// Parses an expectation file: `case behavior close why...`, `#` comments.
 pub(crate) fn parse_expected(text: &str) -> Result<Vec<Expected>> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -35,7 +51,7 @@ pub(crate) fn parse_expected(text: &str) -> Result<Vec<Expected>> {
         let (Some(case), Some(behavior), Some(close), Some(_why)) =
             (words.next(), words.next(), words.next(), words.next())
         else {
-            bail!("{EXPECTED}:{}: expected `case behavior close why`", n + 1);
+            bail!("line {}: expected `case behavior close why`", n + 1);
         };
         out.push(Expected { case: case.into(), behavior: behavior.into(), close: close.into() });
     }
@@ -69,10 +85,10 @@ pub(crate) fn differences(
 }
 
 /// Reads the suite's `index.json` (with Python's json: xtask has no JSON dependency):
-/// `(case, behavior, behaviorClose)` of every case.
-fn read_report(python: &Path, path: &Path) -> Result<Vec<(String, String, String)>> {
+/// `(case, behavior, behaviorClose)` of every case of `agent`.
+fn read_report(python: &Path, path: &Path, agent: &str) -> Result<Vec<(String, String, String)>> {
     let script = format!(
-        "import json\nfor c, v in json.load(open({path:?}))['switchboard'].items():\n    \
+        "import json\nfor c, v in json.load(open({path:?}))[{agent:?}].items():\n    \
          print('%s %s %s' % (c, v['behavior'], v['behaviorClose']))",
         path = path.display().to_string()
     );
@@ -113,11 +129,17 @@ fn python27() -> Result<PathBuf> {
     )
 }
 
-/// Runs the suite and checks it; fails on any difference from the expectation file.
+/// Reads and parses an expectation file (`relative` to the workspace root).
+fn read_expected(root: &Path, relative: &str) -> Result<Vec<Expected>> {
+    let text = std::fs::read_to_string(root.join(relative))
+        .with_context(|| format!("reading {relative}"))?;
+    parse_expected(&text).with_context(|| format!("in {relative}"))
+}
+
+/// Runs the suite both ways and checks it; fails on any difference from the expectation files.
 pub(crate) fn run(root: &Path) -> Result<()> {
-    let expected = parse_expected(
-        &std::fs::read_to_string(root.join(EXPECTED)).context("reading the expectation file")?,
-    )?;
+    let expected = read_expected(root, EXPECTED)?;
+    let client_expected = read_expected(root, CLIENT_EXPECTED)?;
     let python = python27()?;
     let work = crate::test::target_dir(root)?.join("autobahn");
     let site = work.join("site");
@@ -129,6 +151,21 @@ pub(crate) fn run(root: &Path) -> Result<()> {
                 .arg("autobahntestsuite"),
         )?;
     }
+    std::fs::create_dir_all(&work)?;
+    let server_side = check_server(root, &python, &site, &work, &expected);
+    // The client side runs even when the server side failed: both results are wanted.
+    let client_side = check_client(root, &python, &site, &work, &client_expected);
+    server_side.and(client_side)
+}
+
+/// The fuzzing client against the engine's echo server.
+fn check_server(
+    root: &Path,
+    python: &Path,
+    site: &Path,
+    work: &Path,
+    expected: &[Expected],
+) -> Result<()> {
     cmd::run(cmd::cargo(root).args(["build", "-p", "switchboard-engine", "--example", "ws_echo"]))?;
     let bin = crate::test::target_dir(root)?.join("debug/examples/ws_echo");
     let echo = cmd::serve_on_free_port(&bin)?;
@@ -142,28 +179,101 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         outdir = report.display().to_string()
     );
     let spec_path = work.join("fuzzingclient.json");
-    std::fs::create_dir_all(&work)?;
     std::fs::write(&spec_path, spec)?;
+    cmd::run(&mut wstest(python, site, work, "fuzzingclient", &spec_path))?;
+    drop(echo);
+    let results = read_report(python, &report.join("index.json"), "switchboard")?;
+    compare("autobahn (server side)", EXPECTED, expected, &results, &report)
+}
+
+/// The fuzzing server against the client's WebSocket layer.
+fn check_client(
+    root: &Path,
+    python: &Path,
+    site: &Path,
+    work: &Path,
+    expected: &[Expected],
+) -> Result<()> {
+    let example = ["build", "-p", "switchboard-client", "--example", "autobahn_client"];
+    cmd::run(cmd::cargo(root).args(example))?;
+    let bin = crate::test::target_dir(root)?.join("debug/examples/autobahn_client");
+    let report = work.join("client-report");
+    let _ = std::fs::remove_dir_all(&report);
+    let port = free_port()?;
+    let url = format!("ws://127.0.0.1:{port}");
+    let spec = format!(
+        "{{\"url\": {url:?}, \"outdir\": {outdir:?}, \"cases\": [\"*\"], \
+         \"exclude-cases\": [], \"exclude-agent-cases\": {{}}}}",
+        outdir = report.display().to_string()
+    );
+    let spec_path = work.join("fuzzingserver.json");
+    std::fs::write(&spec_path, spec)?;
+    let mut server = wstest(python, site, work, "fuzzingserver", &spec_path);
+    println!("$ {}", cmd::display(&server));
+    let child = server
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start the fuzzing server")?;
+    // Killed (by its PID) when dropped, whatever fails below.
+    let server = cmd::Server::adopt(child, port);
+    wait_for_port(server.port)?;
+    cmd::run(Command::new(&bin).args([url.as_str(), CLIENT_AGENT]))?;
+    drop(server);
+    let results = read_report(python, &report.join("index.json"), CLIENT_AGENT)?;
+    compare("autobahn (client side)", CLIENT_EXPECTED, expected, &results, &report)
+}
+
+/// `wstest -m MODE -s SPEC`, from the `--target` directory the suite was installed into.
+fn wstest(python: &Path, site: &Path, work: &Path, mode: &str, spec: &Path) -> Command {
     // The suite's packages are a `--target` directory: `site.addsitedir` reads their `.pth`
     // files (zope's namespace package needs them).
     let boot = format!(
         "import site, sys; site.addsitedir({site:?}); \
-         sys.argv = ['wstest', '-m', 'fuzzingclient', '-s', {spec:?}]; \
+         sys.argv = ['wstest', '-m', {mode:?}, '-s', {spec:?}]; \
          from autobahntestsuite.wstest import run; run()",
         site = site.display().to_string(),
-        spec = spec_path.display().to_string(),
+        spec = spec.display().to_string(),
     );
-    cmd::run(Command::new(&python).current_dir(&work).args(["-c", &boot]))?;
-    drop(echo);
-    let results = read_report(&python, &report.join("index.json"))?;
-    let diffs = differences(&expected, &results);
-    println!(
-        "autobahn: {} cases, report in {}",
-        results.len(),
-        report.join("index.html").display()
-    );
+    let mut cmd = Command::new(python);
+    cmd.current_dir(work).args(["-c", &boot]);
+    cmd
+}
+
+/// Prints the count and fails with the cases that differ from `expected`.
+fn compare(
+    what: &str,
+    file: &str,
+    expected: &[Expected],
+    results: &[(String, String, String)],
+    report: &Path,
+) -> Result<()> {
+    let diffs = differences(expected, results);
+    println!("{what}: {} cases, report in {}", results.len(), report.join("index.html").display());
+    if results.is_empty() {
+        bail!("{what}: the report lists no case");
+    }
     if !diffs.is_empty() {
-        bail!("{} case(s) differ from {EXPECTED}:\n  {}", diffs.len(), diffs.join("\n  "));
+        bail!("{what}: {} case(s) differ from {file}:\n  {}", diffs.len(), diffs.join("\n  "));
+    }
+    Ok(())
+}
+
+/// A port free a moment ago (the fuzzing server takes its port from its settings file).
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on `port`, for at most [`SERVER_START`].
+fn wait_for_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + SERVER_START;
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the fuzzing server did not listen on port {port} within {SERVER_START:?}");
+        }
+        // A server starting up: nothing to wait on but the clock.
+        std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
 }
@@ -193,8 +303,10 @@ mod tests {
 
     #[test]
     fn the_committed_expectations_parse() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(EXPECTED);
-        let expected = parse_expected(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let expected = read_expected(&root, EXPECTED).unwrap();
         assert!(expected.iter().any(|e| e.case == "12.*"));
+        let client = read_expected(&root, CLIENT_EXPECTED).unwrap();
+        assert!(client.iter().any(|e| e.case == "12.*"));
     }
 }

@@ -83,6 +83,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// Guards `child`, already listening on `port`.
+    pub(crate) fn adopt(child: Child, port: u16) -> Server {
+        Server { child, port }
+    }
+
     /// Its process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()

@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [--seconds N | --runs N] [TARGET...]`: runs the cargo-fuzz targets of
-//! `fuzz/` (every decoder and the engine session) on the nightly toolchain, each for N seconds
+//! `fuzz/` (every decoder, the engine session and the engine's request routing) on the nightly toolchain, each for N seconds
 //! (or N inputs), starting from
 //! the committed seeds (`fuzz/seeds/<target>`, read only) and the local corpus
 //! (`fuzz/corpus/<target>`, not committed), and prints how many inputs each one ran.
@@ -23,6 +23,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "socket_packet",
     "binary_reassembly",
     "engine_session",
+    "engine_handshake",
 ];
 
 /// The toolchain cargo-fuzz needs (sanitizer flags).

@@ -176,6 +176,20 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
             "cluster_server",
         ]))
     });
+    // The hand-written mailbox and latch under loom's model checker (tests named `loom_*`),
+    // built with `--cfg switchboard_loom` into a target directory of its own so that the
+    // flag does not rebuild the main one.
+    for krate in ["switchboard-engine", "switchboard"] {
+        report.step(&format!("loom ({krate})"), || {
+            let target = target_dir(root)?.join("loom");
+            passed_if(
+                cmd::cargo(root)
+                    .env("RUSTFLAGS", "--cfg switchboard_loom")
+                    .env("CARGO_TARGET_DIR", target)
+                    .args(["test", "-p", krate, "--lib", "loom_"]),
+            )
+        });
+    }
     // The API docs build without a warning (broken links, undocumented items).
     report.step("cargo doc", || {
         passed_if(cmd::cargo(root).env("RUSTDOCFLAGS", "-D warnings").args([

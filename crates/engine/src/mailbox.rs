@@ -12,11 +12,18 @@
 //! take none), and the session task looks at a flag, not the lock, to see whether it is empty.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+#[cfg(not(switchboard_loom))]
 use futures_util::task::AtomicWaker;
+#[cfg(switchboard_loom)]
+use loom::sync::atomic::{AtomicU8, Ordering};
+#[cfg(switchboard_loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(switchboard_loom))]
+use std::sync::atomic::{AtomicU8, Ordering};
+#[cfg(not(switchboard_loom))]
+use std::sync::{Mutex, MutexGuard};
 use switchboard_proto::engine::EncodedMessage;
 use tokio::sync::Notify;
 
@@ -86,6 +93,23 @@ pub(crate) struct Messages {
     /// The oldest message; `None` only if `rest` is empty too.
     first: Option<EncodedMessage>,
     rest: VecDeque<EncodedMessage>,
+}
+
+/// Under `--cfg switchboard_loom` (the model-checked build, see `loom_tests`): loom's waker cell,
+/// with the `futures` one's signature.
+#[cfg(switchboard_loom)]
+#[derive(Default)]
+struct AtomicWaker(loom::future::AtomicWaker);
+
+#[cfg(switchboard_loom)]
+impl AtomicWaker {
+    fn register(&self, waker: &std::task::Waker) {
+        self.0.register_by_ref(waker);
+    }
+
+    fn wake(&self) {
+        self.0.wake();
+    }
 }
 
 impl Messages {
@@ -339,7 +363,7 @@ impl Mailbox {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(switchboard_loom)))]
 mod tests {
     use std::future::poll_fn;
     use std::task::Poll;
@@ -414,3 +438,6 @@ mod tests {
         assert!(mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_err());
     }
 }
+
+#[cfg(all(test, switchboard_loom))]
+mod loom_tests;

@@ -2,8 +2,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
+
+#[cfg(switchboard_loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(switchboard_loom))]
+use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
@@ -86,7 +90,7 @@ impl Future for LatchWait {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(switchboard_loom)))]
 mod tests {
     use super::*;
 
@@ -109,3 +113,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<tokio::sync::SetOnce<()>>(), 40);
     }
 }
+
+#[cfg(all(test, switchboard_loom))]
+mod loom_tests;

@@ -19,3 +19,4 @@ pub use socket::{Event, Handle, Socket};
 pub use switchboard_proto::engine::{Handshake, Message};
 pub use tls::{TlsError, platform_tls_config, tls_config_with_ca};
 pub(crate) use url::Endpoint;
+pub use websocket::websocket_echo;
