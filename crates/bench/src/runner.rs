@@ -52,8 +52,8 @@ pub struct Options {
     pub no_readme: bool,
     /// The cluster adapters of the cross-node broadcast (`redis`, `sharded`, `streams`; each
     /// server runs two nodes on its official adapter of that kind and a Redis server of its
-    /// own).
-    #[arg(long, value_delimiter = ',', default_value = "redis")]
+    /// own). The default compares the pub/sub and the Streams adapters.
+    #[arg(long, value_delimiter = ',', default_value = "redis,streams")]
     pub cluster_adapters: Vec<String>,
     /// Leave the cross-node broadcast out (no Redis server needed).
     #[arg(long)]
