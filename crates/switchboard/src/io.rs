@@ -231,10 +231,19 @@ impl SocketIoBuilder {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use switchboard::{JsonParser, SocketIo};
-    ///
+    /// use switchboard::testing::{TestClient, TestError};
+    /// use switchboard::{JsonParser, Payload, SocketIo};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// // The JSON parser, taking at most 2 binary attachments per packet.
-    /// let _io = SocketIo::builder().parser(Arc::new(JsonParser { max_attachments: 2 })).build();
+    /// let io = SocketIo::builder().parser(Arc::new(JsonParser { max_attachments: 2 })).build();
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let mut files = Payload::new();
+    /// files.push_binary(vec![1]).push_binary(vec![2]).push_binary(vec![3]);
+    /// client.emit_payload("upload", files)?;
+    /// // A packet the parser refuses closes the connection.
+    /// assert!(matches!(client.recv().await, Err(TestError::Closed)));
+    /// # Ok(()) }
     /// ```
     pub fn parser(mut self, parser: Arc<dyn Parser>) -> Self {
         self.parser = Some(parser);
