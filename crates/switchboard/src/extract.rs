@@ -512,7 +512,9 @@ impl<S: Clone + Send + Sync + 'static> FromContext for State<S> {
 ///     Ok::<_, HandlerError>(())
 /// });
 /// io.on_connection(|socket: Socket| async move {
-///     socket.on("whoami", |Extension(UserId(id)): Extension<UserId>| async move { Ok::<_, HandlerError>(id) })?;
+///     socket.on("whoami", |Extension(UserId(id)): Extension<UserId>| async move {
+///         Ok::<_, HandlerError>(id)
+///     })?;
 ///     Ok::<_, HandlerError>(())
 /// });
 /// ```

@@ -319,7 +319,9 @@ impl SocketIoBuilder {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let io = SocketIo::new(Default::default());
 /// io.on_connection(|socket: Socket| async move {
-///     socket.on("echo", |Data(v): Data<serde_json::Value>| async move { Ok::<_, HandlerError>(v) })
+///     socket.on("echo", |Data(v): Data<serde_json::Value>| async move {
+///         Ok::<_, HandlerError>(v)
+///     })
 /// });
 /// // Serve it with `io.serve(listener)`, or mount `io.layer()` in axum; here, in process:
 /// let mut client = TestClient::connect(&io).await?;
