@@ -112,27 +112,175 @@ impl Context {
     }
 
     /// The socket.
+    ///
+    /// ```
+    /// use switchboard::extract::Context;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// /// The nickname saved in the socket's data at connection.
+    /// struct Nick(String);
+    ///
+    /// impl FromContext for Nick {
+    ///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+    ///         let nick = cx.socket().data::<String>()?;
+    ///         nick.map(Nick).ok_or_else(|| HandlerError::new("no nickname"))
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.set_data("ana")?;
+    ///     socket.on("hello", |Nick(nick): Nick| async move { Ok::<_, HandlerError>(nick) })?;
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("hello", &()).await?.data::<String>()?, "ana");
+    /// # Ok(()) }
+    /// ```
     pub fn socket(&self) -> &Socket {
         &self.socket
     }
 
     /// The event name (`None` in a connection handler or a connect middleware).
+    ///
+    /// ```
+    /// use switchboard::extract::Context;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// /// The event's name, or `"connect"` in a connection handler.
+    /// struct Called(String);
+    ///
+    /// impl FromContext for Called {
+    ///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+    ///         Ok(Called(cx.event_name().map_or("connect", |e| e.as_str()).to_owned()))
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket, Called(name): Called| async move {
+    ///     socket.emit("seen", &name)?;
+    ///     socket.on("ping", |Called(name): Called| async move { Ok::<_, HandlerError>(name) })?;
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "connect");
+    /// assert_eq!(client.emit_with_ack("ping", &()).await?.data::<String>()?, "ping");
+    /// # Ok(()) }
+    /// ```
     pub fn event_name(&self) -> Option<&EventName> {
         self.event.as_ref()
     }
 
     /// The event's arguments and attachments (empty at connection).
+    ///
+    /// ```
+    /// use switchboard::extract::Context;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// /// The total size of the event's binary attachments.
+    /// struct Bytes(usize);
+    ///
+    /// impl FromContext for Bytes {
+    ///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+    ///         Ok(Bytes(cx.payload().attachments().iter().map(|a| a.len()).sum()))
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("upload", |Bytes(n): Bytes| async move { Ok::<_, HandlerError>(n) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let mut files = Payload::new();
+    /// files.push_binary(vec![0u8; 3]).push_binary(vec![0u8; 4]);
+    /// assert_eq!(client.emit_payload_with_ack("upload", files).await?.data::<usize>()?, 7);
+    /// # Ok(()) }
+    /// ```
     pub fn payload(&self) -> &Payload {
         &self.payload
     }
 
     /// The acknowledgement callback, if the client asked for one.
+    ///
+    /// ```
+    /// use switchboard::extract::Context;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// /// Whether the client waits for an answer (the ack itself stays for other extractors).
+    /// struct Waits(bool);
+    ///
+    /// impl FromContext for Waits {
+    ///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+    ///         Ok(Waits(cx.ack().is_some()))
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("sync", |s: Socket, Waits(waits): Waits| async move {
+    ///         if !waits {
+    ///             s.emit("synced", "fire and forget")?;
+    ///         }
+    ///         Ok::<_, HandlerError>("synced")
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("sync", &()).await?.data::<String>()?, "synced");
+    /// client.emit("sync", &())?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "fire and forget");
+    /// # Ok(()) }
+    /// ```
     pub fn ack(&self) -> Option<&Ack> {
         self.ack.as_ref()
     }
 
     /// The acknowledgement callback for an extractor: moved out, or a clone when the handler
     /// answers it with its result.
+    ///
+    /// ```
+    /// use switchboard::extract::Context;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// /// Answers in this application's envelope, `{"ok": true, "result": ..}`; does nothing when
+    /// /// the client did not ask for an answer.
+    /// struct Respond(Option<Ack>);
+    ///
+    /// impl Respond {
+    ///     fn result<T: serde::Serialize>(self, result: T) -> Result<(), EmitError> {
+    ///         match self.0 {
+    ///             Some(ack) => ack.send(&serde_json::json!({ "ok": true, "result": result })),
+    ///             None => Ok(()),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// impl FromContext for Respond {
+    ///     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+    ///         Ok(Respond(cx.take_ack()))
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("double", |Data(n): Data<i32>, respond: Respond| async move {
+    ///         let _ = respond.result(n * 2);
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("double", &21).await?;
+    /// assert_eq!(answer.data::<serde_json::Value>()?["result"], 42);
+    /// # Ok(()) }
+    /// ```
     pub fn take_ack(&mut self) -> Option<Ack> {
         if self.keep_ack {
             return self.ack.clone();
@@ -364,7 +512,9 @@ impl<S: Clone + Send + Sync + 'static> FromContext for State<S> {
 ///     Ok::<_, HandlerError>(())
 /// });
 /// io.on_connection(|socket: Socket| async move {
-///     socket.on("whoami", |Extension(UserId(id)): Extension<UserId>| async move { Ok::<_, HandlerError>(id) })?;
+///     socket.on("whoami", |Extension(UserId(id)): Extension<UserId>| async move {
+///         Ok::<_, HandlerError>(id)
+///     })?;
 ///     Ok::<_, HandlerError>(())
 /// });
 /// ```

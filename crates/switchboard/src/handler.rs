@@ -38,17 +38,61 @@ pub struct HandlerError {
 
 impl HandlerError {
     /// An error with a message only.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("withdraw", |Data(amount): Data<u32>| async move {
+    ///         if amount > 100 { Err(HandlerError::new("over the limit")) } else { Ok(amount) }
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let refused = client.emit_with_ack("withdraw", &500).await?;
+    /// assert_eq!(refused.data::<serde_json::Value>()?["message"], "over the limit");
+    /// # Ok(()) }
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         HandlerError { message: message.into(), data: None }
     }
 
     /// Adds data for the client.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.use_middleware(|| async {
+    ///     Err::<(), _>(HandlerError::new("maintenance").with_data(json!({"retry_in": 60})))
+    /// });
+    /// // The client's `connect_error` gets `err.message` and `err.data`.
+    /// let Err(TestError::Refused { message, data }) = TestClient::connect(&io).await else {
+    ///     panic!("not refused")
+    /// };
+    /// assert_eq!((message.as_str(), data), ("maintenance", Some(json!({"retry_in": 60}))));
+    /// # Ok(()) }
+    /// ```
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
 
     /// `{"message": message}`, with `"data"` when set.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard::HandlerError;
+    ///
+    /// assert_eq!(HandlerError::new("nope").to_json(), json!({"message": "nope"}));
+    /// let full = HandlerError::new("nope").with_data(json!([1, 2]));
+    /// assert_eq!(full.to_json(), json!({"message": "nope", "data": [1, 2]}));
+    /// ```
     pub fn to_json(&self) -> Value {
         crate::ack::error_object(&self.message, self.data.clone())
     }
@@ -72,6 +116,39 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
 
 /// Where a handler's result goes: the ack of the event, or the socket (an `error` event).
 /// [`ReportError`] implementations answer through it (see the example there).
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// use switchboard::{Reply, ReportError};
+///
+/// /// Errors answered as `{"error": code}`, with or without an ack.
+/// struct Code(u16);
+///
+/// impl ReportError for Code {
+///     fn report(self, reply: &Reply) {
+///         let body = serde_json::json!({ "error": self.0 });
+///         match reply.ack() {
+///             Some(_) => reply.ok(&body),
+///             None => { let _ = reply.socket().emit("failed", &body); }
+///         }
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("find", |Data(id): Data<u32>| async move {
+///         if id == 1 { Ok("ana") } else { Err(Code(404)) }
+///     })
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// let answer = client.emit_with_ack("find", &2).await?;
+/// assert_eq!(answer.data::<serde_json::Value>()?, serde_json::json!({"error": 404}));
+/// client.emit("find", &2)?; // no ack: an event
+/// assert_eq!(client.recv().await?.name, "failed");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Reply {
     socket: Socket,
@@ -81,21 +158,129 @@ pub struct Reply {
 
 impl Reply {
     /// The socket the event came from.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// use switchboard::{Reply, ReportError};
+    ///
+    /// /// A fatal error: the client is disconnected.
+    /// struct Banned;
+    ///
+    /// impl ReportError for Banned {
+    ///     fn report(self, reply: &Reply) {
+    ///         let socket = reply.socket().clone();
+    ///         tokio::spawn(async move { socket.disconnect(false).await });
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("say", |Data(text): Data<String>| async move {
+    ///         if text.contains("spam") { Err(Banned) } else { Ok(()) }
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("say", "spam spam")?;
+    /// assert!(matches!(client.recv().await, Err(TestError::Disconnected)));
+    /// # Ok(()) }
+    /// ```
     pub fn socket(&self) -> &Socket {
         &self.socket
     }
 
     /// The acknowledgement callback, if the client asked for one.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{Reply, ReportError};
+    ///
+    /// /// Answered when the client waits for an answer, else dropped silently.
+    /// struct Quiet(&'static str);
+    ///
+    /// impl ReportError for Quiet {
+    ///     fn report(self, reply: &Reply) {
+    ///         if let Some(ack) = reply.ack() {
+    ///             let _ = ack.send_error(self.0, None);
+    ///         }
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("undo", || async { Err::<(), _>(Quiet("nothing to undo")) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("undo", &()).await?;
+    /// assert_eq!(answer.data::<serde_json::Value>()?["message"], "nothing to undo");
+    /// # Ok(()) }
+    /// ```
     pub fn ack(&self) -> Option<&Ack> {
         self.ack.as_ref()
     }
 
     /// The event handled (`None` for a connection handler).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{Reply, ReportError};
+    ///
+    /// /// Tells the client which event failed.
+    /// struct Failed;
+    ///
+    /// impl ReportError for Failed {
+    ///     fn report(self, reply: &Reply) {
+    ///         let event = reply.event_name().map_or("connection", |e| e.as_str());
+    ///         let _ = reply.socket().emit("failed", event);
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("save", || async { Err::<(), _>(Failed) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("save", &())?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "save");
+    /// # Ok(()) }
+    /// ```
     pub fn event_name(&self) -> Option<&EventName> {
         self.event.as_ref()
     }
 
     /// Answers the ack with `value` (when there is an ack not answered yet).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{Reply, ReportError};
+    ///
+    /// /// Answers `[false, reason]`, as a Node callback `cb(false, reason)`.
+    /// struct No(&'static str);
+    ///
+    /// impl ReportError for No {
+    ///     fn report(self, reply: &Reply) {
+    ///         reply.ok(&(false, self.0)); // a tuple: two arguments
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("reserve", |Data(seat): Data<u32>| async move {
+    ///         if seat < 10 { Ok((true, "reserved")) } else { Err(No("no such seat")) }
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("reserve", &42).await?;
+    /// assert_eq!(answer.data::<(bool, String)>()?, (false, "no such seat".to_owned()));
+    /// # Ok(()) }
+    /// ```
     pub fn ok<T: Serialize + ?Sized>(&self, value: &T) {
         if let Some(ack) = self.ack.as_ref().filter(|a| !a.is_sent()) {
             if let Err(e) = ack.send(value) {
@@ -105,6 +290,34 @@ impl Reply {
     }
 
     /// Reports `error`: logged once, then sent as the ack's argument, or as an `error` event.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{Reply, ReportError};
+    ///
+    /// /// A database error: the details are logged here, the client gets a generic message.
+    /// struct DbError(String);
+    ///
+    /// impl ReportError for DbError {
+    ///     fn report(self, reply: &Reply) {
+    ///         tracing::error!(error = %self.0, "database");
+    ///         reply.error(&HandlerError::new("internal error"));
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("load", || async { Err::<(), _>(DbError("connection refused".into())) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let answer = client.emit_with_ack("load", &()).await?;
+    /// assert_eq!(answer.data::<serde_json::Value>()?["message"], "internal error");
+    /// client.emit("load", &())?; // no ack: an `error` event
+    /// assert_eq!(client.recv().await?.name, "error");
+    /// # Ok(()) }
+    /// ```
     pub fn error(&self, error: &HandlerError) {
         tracing::warn!(socket = %self.socket.id(), event = self.event.as_ref().map_or("", EventName::as_str), error = %error.message, "handler failed");
         report(&self.socket, self.ack.as_ref(), error);

@@ -259,6 +259,23 @@ pub use switchboard_engine as engine;
 pub use switchboard_proto as proto;
 
 /// The names most handlers need: `use switchboard::prelude::*;`.
+///
+/// ```
+/// use switchboard::prelude::*;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(SocketIoConfig::default());
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("join", |s: Socket, Data(room): Data<String>, ack: Ack| async move {
+///         s.join(room);
+///         ack.send(&s.rooms().len())
+///     })
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// assert_eq!(client.emit_with_ack("join", "tea").await?.data::<usize>()?, 2);
+/// # Ok(()) }
+/// ```
 pub mod prelude {
     pub use crate::{
         Ack, Bin, Data, DisconnectReason, EmitError, Event, EventName, Extension, FromContext,

@@ -323,6 +323,14 @@ impl std::fmt::Debug for Namespace {
 
 impl Namespace {
     /// The name (`/`, `/admin`, ...).
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    ///
+    /// let io = SocketIo::new(Default::default());
+    /// assert_eq!(io.of("/admin").name(), "/admin");
+    /// assert_eq!(io.of("chat").name(), "/chat"); // the leading `/` is added
+    /// ```
     pub fn name(&self) -> &str {
         self.0.name.as_str()
     }
@@ -331,6 +339,29 @@ impl Namespace {
     /// [`crate::Data`] reads the client's `auth`) returning `()` or a `Result` (an `Err` is
     /// logged and sent to the client as an `error` event). Handlers run in order, after the
     /// client got its CONNECT answer; the client's next packets wait for them.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
+    ///     let name = auth["name"].as_str().ok_or_else(|| HandlerError::new("name missing"))?;
+    ///     socket.emit("welcome", name)?;
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let auth = serde_json::json!({"name": "ana"});
+    /// let mut ana = TestClient::connect_to(&io, "/chat", auth).await?;
+    /// assert_eq!(ana.recv().await?.data::<String>()?, "ana");
+    /// // An `Err` reaches the client as an `error` event.
+    /// let mut anon = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// let error = anon.recv().await?;
+    /// assert_eq!(error.name, "error");
+    /// assert_eq!(error.data::<serde_json::Value>()?["message"], "name missing");
+    /// # Ok(()) }
+    /// ```
     pub fn on_connection<H: Handler<A>, A: 'static>(&self, handler: H) {
         self.0.hooks.on_connection(handler);
     }
@@ -338,6 +369,28 @@ impl Namespace {
     /// Adds a connect middleware (Node's `io.use`): an async function of extractors
     /// returning `Result<(), E>`. An error refuses the connection with a CONNECT_ERROR
     /// `{"message","data"}`, which the client sees as `connect_error`.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// use serde_json::json;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let admin = io.of("/admin");
+    /// admin.use_middleware(|Data(auth): Data<serde_json::Value>| async move {
+    ///     if auth["role"] == "admin" {
+    ///         Ok(())
+    ///     } else {
+    ///         Err(HandlerError::new("admins only").with_data(json!({"code": 403})))
+    ///     }
+    /// });
+    /// let refused = TestClient::connect_to(&io, "/admin", json!({"role": "guest"})).await;
+    /// let Err(TestError::Refused { message, data }) = refused else { panic!("not refused") };
+    /// assert_eq!((message.as_str(), data), ("admins only", Some(json!({"code": 403}))));
+    /// assert!(TestClient::connect_to(&io, "/admin", json!({"role": "admin"})).await.is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
         self.0.hooks.use_middleware(middleware);
     }
@@ -367,16 +420,57 @@ impl Namespace {
     }
 
     /// The adapter.
+    ///
+    /// ```
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{Room, SocketIo};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let client = TestClient::connect(&io).await?;
+    /// // The rooms of this server's sockets, as the adapter keeps them.
+    /// let rooms = io.of("/").adapter().rooms().await?;
+    /// assert_eq!(rooms, [Room::from(client.id())]);
+    /// # Ok(()) }
+    /// ```
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         self.0.adapter()
     }
 
     /// The sockets of this namespace on this server.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let client = TestClient::connect(&io).await?;
+    /// let sockets = io.of("/").sockets();
+    /// assert_eq!(sockets.len(), 1);
+    /// assert_eq!(sockets[0].id().as_str(), client.id());
+    /// assert!(io.of("/other").sockets().is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn sockets(&self) -> Vec<Socket> {
         self.0.all_sockets()
     }
 
     /// A socket of this server by id.
+    ///
+    /// ```
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{SocketId, SocketIo};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let socket = io.of("/").get_socket(&SocketId::new(client.id())).ok_or("not found")?;
+    /// socket.emit("direct", "hi")?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "hi");
+    /// assert!(io.of("/").get_socket(&SocketId::new("unknown")).is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn get_socket(&self, id: &SocketId) -> Option<Socket> {
         self.0.socket(id)
     }
@@ -386,41 +480,161 @@ impl Namespace {
     }
 
     /// Targets a room.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket| async move { socket.join("general") });
+    /// let mut client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// chat.to("general").emit("said", "hello").await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "hello");
+    /// # Ok(()) }
+    /// ```
     pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
         self.op().to(room)
     }
 
     /// Same as [`Namespace::to`].
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket| async move { socket.join("general") });
+    /// let _client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// assert_eq!(chat.in_("general").fetch_sockets().await?.len(), 1);
+    /// assert!(io.in_("general").fetch_sockets().await?.is_empty()); // another namespace
+    /// # Ok(()) }
+    /// ```
     pub fn in_(&self, room: impl Into<Room>) -> BroadcastOperator {
         self.op().to(room)
     }
 
     /// Excludes a room.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
+    ///     if auth["away"] == true {
+    ///         socket.join("away");
+    ///     }
+    /// });
+    /// let mut ana = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// let away = serde_json::json!({"away": true});
+    /// let mut bob = TestClient::connect_to(&io, "/chat", away).await?;
+    /// chat.except("away").emit("ping", &()).await?;
+    /// assert_eq!(ana.recv().await?.name, "ping");
+    /// bob.set_timeout(Duration::from_secs(1));
+    /// assert!(matches!(bob.recv().await, Err(TestError::Timeout(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
         self.op().except(room)
     }
 
     /// This server only.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// let _client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// // This server's sockets only, even with a cluster adapter.
+    /// assert_eq!(chat.local().fetch_sockets().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn local(&self) -> BroadcastOperator {
         self.op().local()
     }
 
     /// May drop the packet for clients that cannot take it now.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let game = io.of("/game");
+    /// let mut client = TestClient::connect_to(&io, "/game", serde_json::Value::Null).await?;
+    /// // Not kept for recovery, and dropped for a client that cannot take it now.
+    /// game.volatile().emit("frame", &42).await?;
+    /// assert_eq!(client.recv().await?.data::<u32>()?, 42);
+    /// # Ok(()) }
+    /// ```
     pub fn volatile(&self) -> BroadcastOperator {
         self.op().volatile()
     }
 
     /// Compression flag.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let files = io.of("/files");
+    /// let mut client = TestClient::connect_to(&io, "/files", serde_json::Value::Null).await?;
+    /// files.compress(false).emit("chunk", "already compressed").await?;
+    /// assert_eq!(client.recv().await?.name, "chunk");
+    /// # Ok(()) }
+    /// ```
     pub fn compress(&self, compress: bool) -> BroadcastOperator {
         self.op().compress(compress)
     }
 
     /// Ack timeout for [`BroadcastOperator::emit_with_ack`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::{AckError, SocketIo};
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let poll = io.of("/poll");
+    /// let mut client = TestClient::connect_to(&io, "/poll", serde_json::Value::Null).await?;
+    /// let vote = tokio::spawn(poll.timeout(Duration::from_secs(10)).emit_with_ack("vote?", &()));
+    /// let _question = client.recv().await?; // not answered: the wait ends after 10 s
+    /// let Err(AckError::Incomplete { expected, received }) = vote.await? else { panic!() };
+    /// assert_eq!((expected, received.len()), (1, 0));
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(&self, timeout: std::time::Duration) -> BroadcastOperator {
         self.op().timeout(timeout)
     }
 
     /// Emits to every socket of the namespace.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let admin = io.of("/admin");
+    /// let mut client = TestClient::connect_to(&io, "/admin", serde_json::Value::Null).await?;
+    /// admin.emit("alert", &("disk", 93)).await?; // a tuple: two arguments
+    /// assert_eq!(client.recv().await?.data::<(String, u32)>()?, ("disk".to_owned(), 93));
+    /// # Ok(()) }
+    /// ```
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -430,31 +644,119 @@ impl Namespace {
     }
 
     /// Emits these arguments to every socket of the namespace.
+    ///
+    /// ```
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::{Payload, SocketIo};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let files = io.of("/files");
+    /// let mut client = TestClient::connect_to(&io, "/files", serde_json::Value::Null).await?;
+    /// let mut payload = Payload::new();
+    /// payload.push(serde_json::json!("a.bin")).push_binary(vec![1, 2, 3]);
+    /// files.emit_payload("file", payload).await?;
+    /// let file = client.recv().await?;
+    /// assert_eq!(file.payload.args()[0], "a.bin");
+    /// assert_eq!(&file.payload.attachments()[0][..], [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         self.op().emit_payload(event, payload).await
     }
 
     /// Snapshots of every socket (cluster-wide with a cluster adapter).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket| async move { socket.join("general") });
+    /// let client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// let sockets = chat.fetch_sockets().await?;
+    /// assert_eq!(sockets.len(), 1);
+    /// assert_eq!(sockets[0].id().as_str(), client.id());
+    /// assert!(sockets[0].rooms().contains(&"general".into()));
+    /// # Ok(()) }
+    /// ```
     pub async fn fetch_sockets(&self) -> Result<Vec<crate::RemoteSocket>, EmitError> {
         self.op().fetch_sockets().await
     }
 
     /// Makes every socket join `room`.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// let mut client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// chat.sockets_join("announcements").await?;
+    /// chat.to("announcements").emit("news", "v2 is out").await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "v2 is out");
+    /// # Ok(()) }
+    /// ```
     pub async fn sockets_join(&self, room: impl Into<Room>) -> Result<(), EmitError> {
         self.op().sockets_join(room).await
     }
 
     /// Makes every socket leave `room`.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket| async move { socket.join("general") });
+    /// let _client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// chat.sockets_leave("general").await?;
+    /// assert!(chat.in_("general").fetch_sockets().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub async fn sockets_leave(&self, room: impl Into<Room>) -> Result<(), EmitError> {
         self.op().sockets_leave(room).await
     }
 
     /// Disconnects every socket.
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let admin = io.of("/admin");
+    /// let mut main = TestClient::connect(&io).await?;
+    /// let mut boss = TestClient::connect_to(&io, "/admin", serde_json::Value::Null).await?;
+    /// admin.disconnect_sockets(false).await?;
+    /// assert!(matches!(boss.recv().await, Err(TestError::Disconnected)));
+    /// // Other namespaces keep their sockets (`true` would close the whole connections).
+    /// io.emit("still", "here").await?;
+    /// assert_eq!(main.recv().await?.name, "still");
+    /// # Ok(()) }
+    /// ```
     pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
         self.op().disconnect_sockets(close).await
     }
 
     /// Emits to the other servers of the cluster (none with the in-memory adapter).
+    ///
+    /// ```
+    /// use switchboard::SocketIo;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// // The other servers hear it with `on_server_side_emit`; alone, nobody does.
+    /// io.of("/chat").server_side_emit("purge", &("general", 100)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -468,6 +770,19 @@ impl Namespace {
     /// Emits to the other servers and collects one answer per server within `timeout`
     /// (Node's `io.timeout(ms).serverSideEmit(ev, data, cb)`); with one server, no answers.
     /// On timeout, [`crate::AckError::Incomplete`] holds the answers that did arrive.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::SocketIo;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let timeout = Duration::from_secs(5);
+    /// // One answer per other server (each answers in its `on_server_side_emit` listener).
+    /// let answers = io.of("/").server_side_emit_with_ack("load?", &(), timeout).await?;
+    /// assert!(answers.is_empty()); // the in-memory adapter: no other server
+    /// # Ok(()) }
+    /// ```
     pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -510,6 +825,23 @@ impl Namespace {
     }
 
     /// The rooms with at least one socket.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket| async move { socket.join("general") });
+    /// let client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// let mut rooms: Vec<String> = chat.rooms().await?.iter().map(|r| r.to_string()).collect();
+    /// rooms.sort();
+    /// let mut expected = vec!["general".to_owned(), client.id().to_owned()];
+    /// expected.sort();
+    /// assert_eq!(rooms, expected); // each socket's own room included
+    /// # Ok(()) }
+    /// ```
     pub async fn rooms(&self) -> Result<Vec<Room>, EmitError> {
         Ok(self.0.adapter.rooms().await?)
     }

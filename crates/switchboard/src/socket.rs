@@ -26,6 +26,30 @@ use crate::{Ack, AckError, AckResponse, DisconnectReason, Handshake};
 type UpgradeListener = Arc<dyn Fn(&Socket, TransportKind) + Send + Sync>;
 
 /// The answer to an emit with ack; it does not borrow the socket or the data.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard::prelude::*;
+/// use switchboard::AckFuture;
+/// use switchboard::testing::TestClient;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(Default::default());
+/// io.on_connection(|socket: Socket| async move {
+///     // Ask now, await later: the future owns what it needs.
+///     let answer: AckFuture = socket.timeout(Duration::from_secs(5)).emit_with_ack("name?", &());
+///     tokio::spawn(async move {
+///         let name = answer.await?.data::<String>()?;
+///         socket.emit("hello", &name)?;
+///         Ok::<_, HandlerError>(())
+///     });
+/// });
+/// let mut client = TestClient::connect(&io).await?;
+/// let question = client.recv().await?;
+/// client.ack(&question, "ana")?;
+/// assert_eq!(client.recv().await?.data::<String>()?, "ana");
+/// # Ok(()) }
+/// ```
 pub type AckFuture =
     std::pin::Pin<Box<dyn Future<Output = Result<AckResponse, AckError>> + Send + 'static>>;
 
@@ -235,6 +259,25 @@ impl Socket {
     }
 
     /// The socket id (also the name of a room the socket is always in).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("whoami", |s: Socket| async move {
+    ///         Ok::<_, HandlerError>(s.id().to_string())
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("whoami", &()).await?.data::<String>()?, client.id());
+    /// // A message to one socket: to the room named after its id.
+    /// io.to(client.id().to_owned()).emit("private", "psst").await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "psst");
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> &SocketId {
         &self.0.id
     }
@@ -245,6 +288,19 @@ impl Socket {
     }
 
     /// The namespace name.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let chat = io.of("/chat");
+    /// chat.on_connection(|socket: Socket| async move { socket.emit("in", socket.ns()) });
+    /// let mut client = TestClient::connect_to(&io, "/chat", serde_json::Value::Null).await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "/chat");
+    /// # Ok(()) }
+    /// ```
     pub fn ns(&self) -> &str {
         self.0.ns.name()
     }
@@ -254,6 +310,24 @@ impl Socket {
     }
 
     /// The namespace this socket is connected to.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     // Everyone in the namespace, the sender included.
+    ///     socket.on("shout", |s: Socket, Data(text): Data<String>| async move {
+    ///         s.namespace().emit("shouted", &text).await
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("shout", "hey")?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "hey");
+    /// # Ok(()) }
+    /// ```
     pub fn namespace(&self) -> crate::Namespace {
         crate::Namespace(self.0.ns.clone())
     }
@@ -263,17 +337,79 @@ impl Socket {
     }
 
     /// The handshake.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let handshake = socket.handshake();
+    ///     socket.emit("seen", &(&handshake.auth["name"], handshake.query.get("EIO")))
+    /// });
+    /// let auth = serde_json::json!({"name": "ana"});
+    /// let mut client = TestClient::connect_to(&io, "/", auth).await?;
+    /// let seen = client.recv().await?.data::<(String, Option<String>)>()?;
+    /// assert_eq!(seen, ("ana".to_owned(), Some("4".to_owned())));
+    /// # Ok(()) }
+    /// ```
     pub fn handshake(&self) -> &Handshake {
         &self.0.handshake
     }
 
     /// Whether the socket is connected to its namespace.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// let (tx, mut after) = tokio::sync::mpsc::unbounded_channel();
+    /// io.on_connection(move |socket: Socket| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         socket.on_disconnect(move |s: Socket| {
+    ///             let _ = tx.send(s.connected());
+    ///             async {}
+    ///         });
+    ///         socket.emit("connected", &socket.connected())
+    ///     }
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert!(client.recv().await?.data::<bool>()?);
+    /// client.disconnect();
+    /// assert_eq!(after.recv().await, Some(false));
+    /// # Ok(()) }
+    /// ```
     pub fn connected(&self) -> bool {
         self.0.phase() == Phase::Connected
     }
 
     /// Whether the connection state was recovered after a temporary disconnection (Node's
     /// `socket.recovered`): same id, rooms and data, and the missed packets were replayed.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// use switchboard::ConnectionStateRecovery;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = SocketIoConfig::default();
+    /// config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+    /// let io = SocketIo::new(config);
+    /// io.on_connection(|socket: Socket| async move {
+    ///     if !socket.recovered() {
+    ///         socket.join("news"); // a recovered socket is back in its rooms already
+    ///     }
+    ///     socket.on("recovered?", |s: Socket| async move { Ok::<_, HandlerError>(s.recovered()) })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?; // a first connection: nothing to recover
+    /// assert!(!client.emit_with_ack("recovered?", &()).await?.data::<bool>()?);
+    /// assert_eq!(io.in_("news").fetch_sockets().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn recovered(&self) -> bool {
         self.0.recovered
     }
@@ -293,11 +429,44 @@ impl Socket {
     }
 
     /// The current transport of the underlying connection (Node's `socket.conn.transport.name`).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::TransportKind;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let upgraded = socket.transport() == TransportKind::WebSocket;
+    ///     socket.emit("websocket", &upgraded)
+    /// });
+    /// let mut client = TestClient::connect(&io).await?; // in process, as over a WebSocket
+    /// assert!(client.recv().await?.data::<bool>()?);
+    /// # Ok(()) }
+    /// ```
     pub fn transport(&self) -> TransportKind {
         self.0.client.conn().transport()
     }
 
     /// The Engine.IO session id of the underlying connection (Node's `socket.conn.id`).
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     // The Engine.IO session, not the Socket.IO id: one connection, a socket per namespace.
+    ///     socket.emit("ids", &(socket.conn_id(), socket.id().as_str()))
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let (conn_id, id) = client.recv().await?.data::<(String, String)>()?;
+    /// assert_ne!(conn_id, id);
+    /// assert_eq!(id, client.id());
+    /// # Ok(()) }
+    /// ```
     pub fn conn_id(&self) -> &str {
         self.0.client.conn().sid()
     }
@@ -320,6 +489,22 @@ impl Socket {
 
     /// Sets the user data. It is kept as JSON, so that `fetch_sockets` can return it from any
     /// server of a cluster.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
+    ///     socket.set_data(&auth["name"])
+    /// });
+    /// let _ana = TestClient::connect_to(&io, "/", serde_json::json!({"name": "ana"})).await?;
+    /// // Readable from any server of the cluster, as JSON.
+    /// let sockets = io.fetch_sockets().await?;
+    /// assert_eq!(sockets[0].data::<String>()?.as_deref(), Some("ana"));
+    /// # Ok(()) }
+    /// ```
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         let v = serde_json::to_value(data)?;
         self.state().set_data(v);
@@ -331,11 +516,57 @@ impl Socket {
     }
 
     /// Stores a local, non-serializable value (one per type).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// #[derive(Clone)]
+    /// struct Session(Arc<String>); // anything Clone: a handle, a channel, an `Arc`
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.use_middleware(|socket: Socket| async move {
+    ///     socket.insert_extension(Session(Arc::new("token-1".to_owned())));
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("session", |Extension(Session(token)): Extension<Session>| async move {
+    ///         Ok::<_, HandlerError>(token.to_string())
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("session", &()).await?.data::<String>()?, "token-1");
+    /// # Ok(()) }
+    /// ```
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
         self.state().extras().extensions.insert(value);
     }
 
     /// A copy of a value stored with [`Socket::insert_extension`].
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    ///
+    /// #[derive(Clone, Copy)]
+    /// struct Score(u32);
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("point", |s: Socket| async move {
+    ///         let Score(n) = s.extension::<Score>().unwrap_or(Score(0));
+    ///         s.insert_extension(Score(n + 1));
+    ///         Ok::<_, HandlerError>(n + 1)
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.emit_with_ack("point", &()).await?.data::<u32>()?, 1);
+    /// assert_eq!(client.emit_with_ack("point", &()).await?.data::<u32>()?, 2);
+    /// # Ok(()) }
+    /// ```
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.state().extras.as_deref().and_then(|e| e.extensions.get::<T>().cloned())
     }
@@ -343,22 +574,95 @@ impl Socket {
     // ---- rooms ----------------------------------------------------------------------------
 
     /// Joins one room.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("join", |s: Socket, Data(room): Data<String>| async move {
+    ///         s.join(room);
+    ///         Ok::<_, HandlerError>(())
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit_with_ack("join", "tea").await?;
+    /// io.to("tea").emit("brewed", "green").await?;
+    /// assert_eq!(client.recv().await?.data::<String>()?, "green");
+    /// # Ok(()) }
+    /// ```
     pub fn join(&self, room: impl Into<Room>) {
         self.0.ns.adapter().add_all(self.id(), &[room.into()]);
     }
 
     /// Joins several rooms.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move { socket.join_all(["eu", "players"]) });
+    /// let _client = TestClient::connect(&io).await?;
+    /// assert_eq!(io.in_("eu").fetch_sockets().await?.len(), 1);
+    /// assert_eq!(io.in_("players").fetch_sockets().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn join_all<R: Into<Room>>(&self, rooms: impl IntoIterator<Item = R>) {
         let rooms: Vec<Room> = rooms.into_iter().map(Into::into).collect();
         self.0.ns.adapter().add_all(self.id(), &rooms);
     }
 
     /// Leaves a room.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.join("lobby");
+    ///     socket.on("start", |s: Socket| async move {
+    ///         s.leave("lobby");
+    ///         s.join("game");
+    ///         Ok::<_, HandlerError>(())
+    ///     })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit_with_ack("start", &()).await?;
+    /// assert!(io.in_("lobby").fetch_sockets().await?.is_empty());
+    /// assert_eq!(io.in_("game").fetch_sockets().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn leave(&self, room: impl Into<Room>) {
         self.0.ns.adapter().del(self.id(), &room.into());
     }
 
     /// Leaves several rooms.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.join_all(["eu", "us", "asia"]);
+    ///     socket.leave_all(["eu", "us"]);
+    ///     let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    ///     rooms.sort();
+    ///     socket.emit("rooms", &rooms)
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// let mut expected = vec!["asia".to_owned(), client.id().to_owned()];
+    /// expected.sort();
+    /// assert_eq!(client.recv().await?.data::<Vec<String>>()?, expected);
+    /// # Ok(()) }
+    /// ```
     pub fn leave_all<R: Into<Room>>(&self, rooms: impl IntoIterator<Item = R>) {
         for room in rooms {
             self.leave(room);
@@ -366,6 +670,23 @@ impl Socket {
     }
 
     /// The rooms this socket is in, its own id included.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::TestClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.join("lobby");
+    ///     let in_lobby = socket.rooms().contains(&"lobby".into());
+    ///     let in_own = socket.rooms().contains(&socket.id().room());
+    ///     socket.emit("rooms", &(in_lobby, in_own, socket.rooms().len()))
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// assert_eq!(client.recv().await?.data::<(bool, bool, usize)>()?, (true, true, 2));
+    /// # Ok(()) }
+    /// ```
     pub fn rooms(&self) -> Vec<Room> {
         self.0.ns.adapter().socket_rooms(self.id()).unwrap_or_default()
     }
@@ -389,6 +710,22 @@ impl Socket {
 
     /// Disconnects from the namespace (the client gets a DISCONNECT packet). With `close`,
     /// the whole connection is closed, which disconnects its other namespaces too.
+    ///
+    /// ```
+    /// use switchboard::prelude::*;
+    /// use switchboard::testing::{TestClient, TestError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let io = SocketIo::new(Default::default());
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("bye", |s: Socket| async move { s.disconnect(false).await })
+    /// });
+    /// let mut client = TestClient::connect(&io).await?;
+    /// client.emit("bye", &())?;
+    /// assert!(matches!(client.recv().await, Err(TestError::Disconnected)));
+    /// assert!(io.fetch_sockets().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub async fn disconnect(&self, close: bool) {
         if !self.connected() {
             return;
