@@ -106,7 +106,9 @@ pub enum TestError {
 pub struct TestEvent {
     /// The event name.
     pub name: String,
-    /// The arguments and attachments.
+    /// The arguments and attachments. With connection state recovery on, the server adds the
+    /// packet's offset as a last string argument, and this keeps it there, as the official
+    /// client does (its listeners get the offset as an extra last argument too).
     pub payload: Payload,
     /// The ack id, when the server waits for an answer (see [`TestClient::ack`]).
     pub ack: Option<u64>,
