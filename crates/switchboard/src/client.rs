@@ -100,6 +100,10 @@ impl Inbound {
         let client = self.client.clone();
         match client.flow.admit(client.max_pending) {
             Admit::Closed => return,
+            Admit::CloseNow => {
+                client.run_close();
+                return;
+            }
             Admit::Full => {
                 tracing::warn!(
                     sid = client.conn.sid(),
@@ -164,9 +168,10 @@ const RUNNER: u32 = 2;
 /// counts; the caller does what they return (start a drainer, send on its inbox, disconnect
 /// the sockets). Model-checked with loom (client/loom_tests.rs), which runs this very code.
 ///
-/// The contract: `admit` and `close` are called by one task (the engine's session task, which
-/// owns the connection's messages and reports its close last); `handled` and `runner_done` by
-/// the runner that `admit` started.
+/// The contract: `admit` is called by one task at a time (the engine's session task, which
+/// owns the connection's messages), `close` once, by that task after its last `admit` (the
+/// engine) or by any task at any time (the in-process connections of `testing`); `handled`
+/// and `runner_done` by the runner that `admit` started.
 #[derive(Debug)]
 struct Flow {
     /// Packets handed to the running handling and not handled yet (the running one included):
@@ -192,6 +197,9 @@ enum Admit {
     Queued,
     /// Counted, and a runner is counted for it: handle it (inline or in a new drainer).
     Start,
+    /// The connection closed meanwhile (from another task) and the close fell to this call:
+    /// drop the packet and run the close.
+    CloseNow,
 }
 
 /// What a runner does once it handled a packet ([`Flow::handled`]).
@@ -232,8 +240,18 @@ impl Flow {
         if self.pending.fetch_add(1, Ordering::SeqCst) > 0 {
             return Admit::Queued;
         }
-        self.state.fetch_add(RUNNER, Ordering::SeqCst);
-        Admit::Start
+        // The runner is counted and the close looked at in one step: a close from another
+        // task (the in-process connections of `testing` close so) either sees this runner,
+        // which then runs the close after the packet, or came first.
+        let before = self.state.fetch_add(RUNNER, Ordering::SeqCst);
+        if before & CLOSED == 0 {
+            return Admit::Start;
+        }
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        let after = self.state.fetch_sub(RUNNER, Ordering::SeqCst) - RUNNER;
+        // `before == CLOSED`: nothing ran at the close, which ran then. Else the close waits
+        // for the runners it saw to end, and this one counts among them if it was the last.
+        if before != CLOSED && after == CLOSED { Admit::CloseNow } else { Admit::Closed }
     }
 
     /// A packet [`Admit::Queued`] found its runner gone (stopped at a close): not counted.
@@ -470,12 +488,18 @@ impl Client {
     /// A running handling ended: the last one after the close disconnects the sockets.
     fn runner_done(self: &Arc<Self>) {
         if let Some(Close::RunNow) = self.flow.runner_done() {
-            let client = self.clone();
-            run_now_or_spawn(Box::pin(async move {
-                client.close_all(client.close_reason()).await;
-                client.finish();
-            }));
+            self.run_close();
         }
+    }
+
+    /// Disconnects the sockets after the close, with its reason, and counts the client
+    /// finished.
+    fn run_close(self: &Arc<Self>) {
+        let client = self.clone();
+        run_now_or_spawn(Box::pin(async move {
+            client.close_all(client.close_reason()).await;
+            client.finish();
+        }));
     }
 
     /// The drainer: finishes the first handling (`Err`: one that started inline), then runs

@@ -86,6 +86,9 @@ struct Setup {
     /// Polling: a packet that starts a runner is handled inline, on the session task, unless
     /// `waits(packet)` (then a drainer finishes it).
     polling: bool,
+    /// The close comes from another task, at any point of the admissions (the in-process
+    /// connections of `testing` close so; the engine reports a close on the session task).
+    close_elsewhere: bool,
 }
 
 fn waits(packet: u32) -> bool {
@@ -127,8 +130,19 @@ fn session(setup: Setup) {
     });
     let mut inbox: Option<Inbox> = None;
     let mut drainers: Vec<JoinHandle<()>> = Vec::new();
+    let closer = setup.close_elsewhere.then(|| {
+        let conn = conn.clone();
+        thread::spawn(move || {
+            if conn.flow.close() == Close::RunNow {
+                conn.close();
+            }
+        })
+    });
     for packet in 0..PACKETS {
         match conn.flow.admit(u32::MAX) {
+            Admit::Closed if setup.close_elsewhere => {}
+            Admit::CloseNow if setup.close_elsewhere => conn.close(),
+            Admit::CloseNow => panic!("packet {packet} ran the close before the close"),
             Admit::Closed | Admit::Full => panic!("packet {packet} refused before the close"),
             Admit::Queued => {
                 let sent = inbox
@@ -153,8 +167,13 @@ fn session(setup: Setup) {
             }
         }
     }
-    if conn.flow.close() == Close::RunNow {
-        conn.close();
+    match closer {
+        Some(closer) => assert!(closer.join().is_ok(), "the closer panicked"),
+        None => {
+            if conn.flow.close() == Close::RunNow {
+                conn.close();
+            }
+        }
     }
     for drainer in drainers {
         assert!(drainer.join().is_ok(), "a drainer panicked");
@@ -170,10 +189,13 @@ fn session(setup: Setup) {
             Event::Stopped | Event::Close => None,
         })
         .collect();
-    if log.contains(&Event::Stopped) {
+    if log.contains(&Event::Stopped) || setup.close_elsewhere {
         // In order, none skipped; what the stopped runner left behind is dropped.
         assert!(handled.iter().copied().eq(0..handled.len() as u32), "order: {log:?}");
-        assert!(!handled.is_empty(), "the first packet's runner started before the close");
+        assert!(
+            setup.close_elsewhere || !handled.is_empty(),
+            "the first packet's runner started before the close"
+        );
     } else {
         assert!(handled.iter().copied().eq(0..PACKETS), "every packet, in order: {log:?}");
     }
@@ -181,20 +203,30 @@ fn session(setup: Setup) {
 
 #[test]
 fn loom_every_packet_runs_in_order_one_at_a_time_then_the_close() {
-    model(|| session(Setup { stop_at_close: false, polling: false }));
+    model(|| session(Setup { stop_at_close: false, polling: false, close_elsewhere: false }));
 }
 
 #[test]
 fn loom_a_runner_stopped_at_the_close_still_closes_once_and_last() {
-    model(|| session(Setup { stop_at_close: true, polling: false }));
+    model(|| session(Setup { stop_at_close: true, polling: false, close_elsewhere: false }));
 }
 
 #[test]
 fn loom_inline_and_drained_handlings_mix_over_polling() {
-    model(|| session(Setup { stop_at_close: false, polling: true }));
+    model(|| session(Setup { stop_at_close: false, polling: true, close_elsewhere: false }));
 }
 
 #[test]
 fn loom_inline_and_drained_handlings_mix_with_a_stop_at_the_close() {
-    model(|| session(Setup { stop_at_close: true, polling: true }));
+    model(|| session(Setup { stop_at_close: true, polling: true, close_elsewhere: false }));
+}
+
+#[test]
+fn loom_a_close_from_another_task_runs_once_and_last() {
+    model(|| session(Setup { stop_at_close: false, polling: false, close_elsewhere: true }));
+}
+
+#[test]
+fn loom_a_close_from_another_task_with_a_runner_stopped_at_it() {
+    model(|| session(Setup { stop_at_close: true, polling: false, close_elsewhere: true }));
 }
