@@ -176,9 +176,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
             "cluster_server",
         ]))
     });
-    // The hand-written mailbox and latch under loom's model checker (tests named `loom_*`),
-    // built with `--cfg switchboard_loom` into a target directory of its own so that the
-    // flag does not rebuild the main one.
+    // The hand-written concurrency under loom's model checker (tests named `loom_*`): the
+    // engine's session mailbox; the socket latch, a connection's packet flow (who drains,
+    // who closes) and an ack's answered flag. Built with `--cfg switchboard_loom` into a
+    // target directory of its own so that the flag does not rebuild the main one.
     for krate in ["switchboard-engine", "switchboard"] {
         report.step(&format!("loom ({krate})"), || {
             let target = target_dir(root)?.join("loom");

@@ -1,8 +1,19 @@
 //! Acknowledgements, both ways.
 
-use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
+
+// The flags of `SentFlag`, loom's under `cfg(switchboard_loom)` (see ack/loom_tests.rs).
+#[cfg(switchboard_loom)]
+use loom::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU8},
+};
+#[cfg(not(switchboard_loom))]
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU8},
+};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -410,6 +421,9 @@ pub(crate) fn error_object(message: &str, data: Option<Value>) -> Value {
     }
     Value::Object(map)
 }
+
+#[cfg(all(test, switchboard_loom))]
+mod loom_tests;
 
 #[cfg(test)]
 mod tests {

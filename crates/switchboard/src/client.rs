@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll};
 
@@ -13,6 +13,12 @@ use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKin
 use switchboard_proto::socket::{Decode, DecodeError, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
+
+// The counts of `Flow`, loom's under `cfg(switchboard_loom)` (see client/loom_tests.rs).
+#[cfg(switchboard_loom)]
+use loom::sync::atomic::AtomicU32;
+#[cfg(not(switchboard_loom))]
+use std::sync::atomic::AtomicU32;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
@@ -92,35 +98,36 @@ impl Inbound {
     /// drainer for it.
     fn enqueue(&mut self, packet: Packet) {
         let client = self.client.clone();
-        if client.flow.load(Ordering::SeqCst) & CLOSED != 0 {
-            return;
-        }
-        // Looked at before it is counted: a count the drainer sees is a packet it receives
-        // (only this task counts up, so the look is never below the count).
-        if client.pending.load(Ordering::SeqCst) > client.max_pending {
-            tracing::warn!(
-                sid = client.conn.sid(),
-                "too many packets waiting for handlers: closing"
-            );
-            client.conn.close(EngineReason::TransportError);
-            return;
-        }
-        let before = client.pending.fetch_add(1, Ordering::SeqCst);
-        if before > 0 {
-            // A drainer runs (a handling on this task ends before the next message): it takes
-            // this packet after the ones before.
-            let sent = self
-                .drainer
-                .as_ref()
-                .and_then(Weak::upgrade)
-                .is_some_and(|tx| tx.unbounded_send(packet).is_ok());
-            if !sent {
-                // Its drainer stopped at a close: the packet is dropped, as after the close.
-                client.pending.fetch_sub(1, Ordering::SeqCst);
+        match client.flow.admit(client.max_pending) {
+            Admit::Closed => return,
+            Admit::CloseNow => {
+                client.run_close();
+                return;
             }
-            return;
+            Admit::Full => {
+                tracing::warn!(
+                    sid = client.conn.sid(),
+                    "too many packets waiting for handlers: closing"
+                );
+                client.conn.close(EngineReason::TransportError);
+                return;
+            }
+            Admit::Queued => {
+                // A drainer runs (a handling on this task ends before the next message): it
+                // takes this packet after the ones before.
+                let sent = self
+                    .drainer
+                    .as_ref()
+                    .and_then(Weak::upgrade)
+                    .is_some_and(|tx| tx.unbounded_send(packet).is_ok());
+                if !sent {
+                    // Its drainer stopped at a close: the packet is dropped, as after the close.
+                    client.flow.unqueue();
+                }
+                return;
+            }
+            Admit::Start => {}
         }
-        client.flow.fetch_add(RUNNER, Ordering::SeqCst);
         let first = if client.conn.transport() == TransportKind::Polling {
             // Over polling, answers wait for the next GET whatever runs them: the packet is
             // handled at once, on the engine's task, and a task only finishes a handling
@@ -130,7 +137,9 @@ impl Inbound {
             let Some(first) =
                 poll_now(Box::pin(async move { handling.handle(packet, socket).await }))
             else {
-                client.pending.fetch_sub(1, Ordering::SeqCst);
+                // Nothing can be counted behind it: this task counts, and it was busy.
+                let next = client.flow.handled();
+                debug_assert_eq!(next, Next::Stop);
                 client.runner_done();
                 return;
             };
@@ -150,10 +159,136 @@ impl Inbound {
     }
 }
 
-/// `Client::flow`: the connection closed.
+/// `Flow::state`: the connection closed.
 const CLOSED: u32 = 1;
-/// `Client::flow`: one running handling (a drainer task, or a packet handled inline).
+/// `Flow::state`: one running handling (a drainer task, or a packet handled inline).
 const RUNNER: u32 = 2;
+
+/// Who runs a connection's packets, and who runs its close: the decisions only, over two
+/// counts; the caller does what they return (start a drainer, send on its inbox, disconnect
+/// the sockets). Model-checked with loom (client/loom_tests.rs), which runs this very code.
+///
+/// The contract: `admit` is called by one task at a time (the engine's session task, which
+/// owns the connection's messages), `close` once, by that task after its last `admit` (the
+/// engine) or by any task at any time (the in-process connections of `testing`); `handled`
+/// and `runner_done` by the runner that `admit` started.
+#[derive(Debug)]
+struct Flow {
+    /// Packets handed to the running handling and not handled yet (the running one included):
+    /// the session task counts each one up, the runner down once it ran; the one who brings
+    /// it up from zero starts a runner, the runner that brings it down to zero ends.
+    pending: AtomicU32,
+    /// [`CLOSED`] once the connection closed, plus [`RUNNER`] per running handling: whoever
+    /// makes it `CLOSED` with no runner (the close, or the last runner to end) disconnects
+    /// the sockets, exactly once, after the packets queued before the close.
+    state: AtomicU32,
+}
+
+/// What to do with a packet that arrived ([`Flow::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+enum Admit {
+    /// The connection closed: drop it.
+    Closed,
+    /// Too many packets wait for handlers: close the connection, drop it.
+    Full,
+    /// Counted, and a runner is running: send it to that runner (or, if it stopped at a
+    /// close, call [`Flow::unqueue`]).
+    Queued,
+    /// Counted, and a runner is counted for it: handle it (inline or in a new drainer).
+    Start,
+    /// The connection closed meanwhile (from another task) and the close fell to this call:
+    /// drop the packet and run the close.
+    CloseNow,
+}
+
+/// What a runner does once it handled a packet ([`Flow::handled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+enum Next {
+    /// Another packet is counted: take it from the inbox (it is sent, or being sent).
+    KeepGoing,
+    /// None is: end (then [`Flow::runner_done`]).
+    Stop,
+}
+
+/// Who disconnects the sockets ([`Flow::close`], [`Flow::runner_done`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+enum Close {
+    /// The caller: nothing runs anymore, and nothing will.
+    RunNow,
+    /// A runner still runs: it does when it ends (tell it, in case its handler waits).
+    TellRunner,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Flow { pending: AtomicU32::new(0), state: AtomicU32::new(0) }
+    }
+
+    /// A packet arrived (session task only).
+    fn admit(&self, max_pending: u32) -> Admit {
+        if self.state.load(Ordering::SeqCst) & CLOSED != 0 {
+            return Admit::Closed;
+        }
+        // Looked at before it is counted: a count the runner sees is a packet it receives
+        // (only this task counts up, so the look is never below the count).
+        if self.pending.load(Ordering::SeqCst) > max_pending {
+            return Admit::Full;
+        }
+        if self.pending.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Admit::Queued;
+        }
+        // The runner is counted and the close looked at in one step: a close from another
+        // task (the in-process connections of `testing` close so) either sees this runner,
+        // which then runs the close after the packet, or came first.
+        let before = self.state.fetch_add(RUNNER, Ordering::SeqCst);
+        if before & CLOSED == 0 {
+            return Admit::Start;
+        }
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        let after = self.state.fetch_sub(RUNNER, Ordering::SeqCst) - RUNNER;
+        // `before == CLOSED`: nothing ran at the close, which ran then. Else the close waits
+        // for the runners it saw to end, and this one counts among them if it was the last.
+        if before != CLOSED && after == CLOSED { Admit::CloseNow } else { Admit::Closed }
+    }
+
+    /// A packet [`Admit::Queued`] found its runner gone (stopped at a close): not counted.
+    fn unqueue(&self) {
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The runner handled a packet.
+    fn handled(&self) -> Next {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 { Next::Stop } else { Next::KeepGoing }
+    }
+
+    /// Whether the connection closed.
+    fn is_closed(&self) -> bool {
+        self.state.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    /// Whether the packet being handled is the only one counted (no more to take yet).
+    fn alone(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) == 1
+    }
+
+    /// A runner ended (after [`Next::Stop`], or stopped at the close): the last one after the
+    /// close runs it.
+    fn runner_done(&self) -> Option<Close> {
+        (self.state.fetch_sub(RUNNER, Ordering::SeqCst) == RUNNER | CLOSED).then_some(Close::RunNow)
+    }
+
+    /// The connection closed (session task only, after its last `admit`).
+    fn close(&self) -> Close {
+        if self.state.fetch_or(CLOSED, Ordering::SeqCst) >= RUNNER {
+            Close::TellRunner
+        } else {
+            Close::RunNow
+        }
+    }
+}
 
 /// A client connection: runs its packets in order.
 ///
@@ -167,14 +302,8 @@ pub(crate) struct Client {
     io: Weak<IoInner>,
     /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
     max_pending: u32,
-    /// Packets handed to the running handling and not handled yet (the running one included):
-    /// the session task counts each one up, the drainer down once it ran; the one who brings
-    /// it up from zero starts a drainer, the drainer that brings it down to zero ends.
-    pending: AtomicU32,
-    /// [`CLOSED`] once the connection closed, plus [`RUNNER`] per running handling: whoever
-    /// makes it `CLOSED` with no runner (the close, or the last runner to end) disconnects
-    /// the sockets, exactly once, after the packets queued before the close.
-    flow: AtomicU32,
+    /// Who runs the packets, and the close (see [`Flow`]).
+    flow: Flow,
     open: AtomicBool,
     /// Why the connection closed (set once, by the first `on_close`).
     reason: OnceLock<DisconnectReason>,
@@ -243,8 +372,7 @@ impl Client {
             request,
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
-            pending: AtomicU32::new(0),
-            flow: AtomicU32::new(0),
+            flow: Flow::new(),
             open: AtomicBool::new(true),
             reason: OnceLock::new(),
             sockets: Mutex::new(Sockets::default()),
@@ -359,13 +487,19 @@ impl Client {
 
     /// A running handling ended: the last one after the close disconnects the sockets.
     fn runner_done(self: &Arc<Self>) {
-        if self.flow.fetch_sub(RUNNER, Ordering::SeqCst) == RUNNER | CLOSED {
-            let client = self.clone();
-            run_now_or_spawn(Box::pin(async move {
-                client.close_all(client.close_reason()).await;
-                client.finish();
-            }));
+        if let Some(Close::RunNow) = self.flow.runner_done() {
+            self.run_close();
         }
+    }
+
+    /// Disconnects the sockets after the close, with its reason, and counts the client
+    /// finished.
+    fn run_close(self: &Arc<Self>) {
+        let client = self.clone();
+        run_now_or_spawn(Box::pin(async move {
+            client.close_all(client.close_reason()).await;
+            client.finish();
+        }));
     }
 
     /// The drainer: finishes the first handling (`Err`: one that started inline), then runs
@@ -402,14 +536,13 @@ impl Client {
                     break;
                 }
             }
-            let closed = self.flow.load(Ordering::SeqCst) & CLOSED != 0;
-            if !closed && self.pending.load(Ordering::SeqCst) == 1 {
+            if !self.flow.is_closed() && self.flow.alone() {
                 // None behind it: once, the other tasks run first (this connection's engine
                 // task may read the next burst meanwhile, sent here without a new task).
                 tokio::task::yield_now().await;
             }
             // That packet is handled.
-            if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if self.flow.handled() == Next::Stop {
                 break;
             }
             // Counted, so sent (or being sent, on the session task).
@@ -465,8 +598,7 @@ impl Client {
         if self.reason.set(reason).is_err() {
             return;
         }
-        let flow = self.flow.fetch_or(CLOSED, Ordering::SeqCst);
-        if flow >= RUNNER {
+        if self.flow.close() == Close::TellRunner {
             // A runner disconnects the sockets: at once if its handler waits, else once the
             // packets queued before the close ran. One permit, kept until it looks.
             self.closed.notify_one();
@@ -543,6 +675,9 @@ impl Client {
         namespace.connect(self, handshake).await;
     }
 }
+
+#[cfg(all(test, switchboard_loom))]
+mod loom_tests;
 
 impl Drop for Client {
     /// A client nothing refers to anymore (its connection never reported a close, as an
