@@ -391,11 +391,8 @@ mod tests {
         assert!(AdapterKind::parse("kafka").is_err());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let _entered = runtime.enter();
+        assert_eq!(AdapterKind::parse("streams").unwrap(), AdapterKind::Streams);
         assert!(open_driver("mysql://x").is_err());
-        let driver = open_driver("redis://127.0.0.1:1").unwrap();
-        for kind in [AdapterKind::Redis, AdapterKind::Sharded, AdapterKind::Streams] {
-            drop(adapter_factory(kind, &driver));
-        }
         assert_eq!(describe_url("redis://:s3cret@cache:6380/2"), "redis://cache:6380/2");
         assert_eq!(describe_url("redis://127.0.0.1:1"), "redis://127.0.0.1:1");
     }
