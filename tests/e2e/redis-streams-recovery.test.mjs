@@ -79,9 +79,17 @@ for (const [from, to] of [["sb1", "sb2"], ["sb1", "node"], ["node", "sb2"]]) {
           }
         }),
       );
-    await send([0]);
-    await count(target, event, got.all, 3, "the first broadcasts");
-    await count(target, `${event}-room`, got.room, 3, "the first room broadcasts");
+    // Before the cut, one sender at a time, each delivered before the next: live delivery
+    // follows the stream's order then, so the offset the client keeps is the newest one. (When
+    // a node's own broadcast and a remote one race, a socket may get them out of stream order
+    // and a recovery right then replays one of them again; Node's adapter has the same race,
+    // documented in SCALING.md. This test is about what a recovery across nodes brings back.)
+    for (const [k, s] of senders.entries()) {
+      assert.equal(await ask(s, "emit", { event, data: { from: k, seq: 0 } }), true);
+      assert.equal(await ask(s, "emit", { rooms: [room], event: `${event}-room`, data: { from: k, seq: 0 } }), true);
+      await count(target, event, got.all, k + 1, `the first broadcast from ${k}`);
+      await count(target, `${event}-room`, got.room, k + 1, `the first room broadcast from ${k}`);
+    }
 
     relay.retarget(byName(to).port);
     const back = once(target, "connect");
