@@ -38,10 +38,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Inbound {
     client: Arc<Client>,
     decoder: Box<dyn Decode>,
-    // The inbox of the last drainer started, reached weakly: the drainer owns both sides and
-    // drops them when it ends, which frees the channel (an idle connection keeps only this
-    // empty `Arc`, two words). The session task alone sends on it.
-    drainer: Option<Weak<mpsc::UnboundedSender<Packet>>>,
+    // The inbox of the running drainer, reached weakly, once a packet was queued behind its
+    // handling (a lone packet, the common case, is handed over with the drainer and makes no
+    // channel). The drainer owns both sides and drops them when it ends, which frees the
+    // channel (an idle connection keeps only this empty `Weak`). The session task alone
+    // sends on it.
+    inbox: Option<Weak<mpsc::UnboundedSender<Packet>>>,
     /// The socket the last ack (or DISCONNECT) was for: the next one usually is for it too,
     /// and finding it here takes no lock (see [`Client::cached`]).
     last: Option<Socket>,
@@ -97,7 +99,11 @@ impl Inbound {
     /// Hands `packet` to the running drainer, or handles it now if none runs, or starts a
     /// drainer for it.
     fn enqueue(&mut self, packet: Packet) {
-        let client = self.client.clone();
+        // A runner runs (only this task counts up, so it stays so or ends): the packet will be
+        // queued behind it, and its inbox is made ready before the packet is counted, so that
+        // the runner finds it once it sees the count.
+        let sender = if self.client.flow.busy() { Some(self.sender()) } else { None };
+        let client = &self.client;
         match client.flow.admit(client.max_pending) {
             Admit::Closed => return,
             Admit::CloseNow => {
@@ -113,14 +119,9 @@ impl Inbound {
                 return;
             }
             Admit::Queued => {
-                // A drainer runs (a handling on this task ends before the next message): it
-                // takes this packet after the ones before.
-                let sent = self
-                    .drainer
-                    .as_ref()
-                    .and_then(Weak::upgrade)
-                    .is_some_and(|tx| tx.unbounded_send(packet).is_ok());
-                if !sent {
+                // The runner takes this packet after the ones before (a handling on this task
+                // ends before the next message, so the runner is a drainer).
+                if sender.is_none_or(|tx| tx.unbounded_send(packet).is_err()) {
                     // Its drainer stopped at a close: the packet is dropped, as after the close.
                     client.flow.unqueue();
                 }
@@ -128,6 +129,9 @@ impl Inbound {
             }
             Admit::Start => {}
         }
+        // The runner before ended: an inbox made for it (if any) is not this one's.
+        self.inbox = None;
+        let client = self.client.clone();
         let first = if client.conn.transport() == TransportKind::Polling {
             // Over polling, answers wait for the next GET whatever runs them: the packet is
             // handled at once, on the engine's task, and a task only finishes a handling
@@ -145,17 +149,37 @@ impl Inbound {
             };
             Err(first)
         } else {
-            Ok(packet)
+            // Looked up here, through the socket this task used last: the drainer starts
+            // with it (nothing runs before this packet, so it is the one the drainer would
+            // find).
+            let socket = client.target(&mut self.last, &packet);
+            Ok((packet, socket))
         };
-        let (tx, inbox) = mpsc::unbounded();
-        let tx = Arc::new(tx);
-        self.drainer = Some(Arc::downgrade(&tx));
         // The drainer: ends once it handled every packet counted in `pending`. A task rather
         // than handling inline on the engine's task: the engine then reads the rest of a burst
         // before it writes, so the answers of a burst go out in one write (inline, each answer
         // cost a write: echo with ack ran at a quarter of the rate). A new one starts only
         // once the count fell to zero, so one drainer at a time keeps the order.
-        tokio::spawn(async move { client.drain(first, (tx, inbox)).await });
+        tokio::spawn(async move { client.drain(first).await });
+    }
+
+    /// The sending side of the running drainer's inbox, made (and left for the drainer in
+    /// [`Client::spare`]) if it has none yet.
+    ///
+    /// Made on the first packet queued behind a handling rather than with each drainer: most
+    /// drainers run one packet, and a channel per drainer (two allocations, and an `Arc` to
+    /// reach it weakly) cost echo with ack about 9 % of its rate (bench/results/2026-12-06.md).
+    fn sender(&mut self) -> Arc<mpsc::UnboundedSender<Packet>> {
+        if let Some(tx) = self.inbox.as_ref().and_then(Weak::upgrade) {
+            return tx;
+        }
+        let (tx, rx) = mpsc::unbounded();
+        let tx = Arc::new(tx);
+        self.inbox = Some(Arc::downgrade(&tx));
+        // Replaces an inbox made for a runner that ended before a packet was queued to it
+        // (empty: nothing was sent on it).
+        *lock(&self.client.spare) = Some((tx.clone(), rx));
+        tx
     }
 }
 
@@ -254,6 +278,12 @@ impl Flow {
         if before != CLOSED && after == CLOSED { Admit::CloseNow } else { Admit::Closed }
     }
 
+    /// Whether a runner runs or a packet waits (session task only: then only a runner can
+    /// change it, by ending).
+    fn busy(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) > 0
+    }
+
     /// A packet [`Admit::Queued`] found its runner gone (stopped at a close): not counted.
     fn unqueue(&self) {
         self.pending.fetch_sub(1, Ordering::SeqCst);
@@ -293,9 +323,10 @@ impl Flow {
 /// A client connection: runs its packets in order.
 ///
 /// No task waits on an idle connection. A packet arriving while none is handled starts a
-/// drainer task, which owns the connection's queue of packets (its inbox, a channel whose
-/// sending side the engine's session task owns), runs them one at a time, and ends once it
-/// handled every packet counted (`pending`); the next packet then starts the next drainer.
+/// drainer task with it, which runs it and the packets queued behind it (through its inbox,
+/// a channel made once a packet is queued, whose sending side the engine's session task
+/// reaches), one at a time, and ends once it handled every packet counted (`pending`); the
+/// next packet then starts the next drainer.
 pub(crate) struct Client {
     conn: ConnRef,
     request: RequestSource,
@@ -313,12 +344,19 @@ pub(crate) struct Client {
     // only when the socket they last used is no longer connected (an atomic): not per packet.
     // Never held across an await.
     sockets: Mutex<Sockets>,
+    // The inbox the session task made for the running drainer (see `Inbound::sender`), until
+    // the drainer takes it: locked once per burst of packets, not per packet.
+    spare: Mutex<Option<Inbox>>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
     // Set once every socket ran its disconnect handlers: the server's count of live clients
     // (which `SocketIo::close` waits on) is then lowered, once.
     finished: AtomicBool,
 }
+
+/// A drainer's inbox, both sides: the session task sends through a weak reference to the
+/// first, so the channel is freed with the drainer that holds them.
+type Inbox = (Arc<mpsc::UnboundedSender<Packet>>, mpsc::UnboundedReceiver<Packet>);
 
 /// The namespace sockets of a connection.
 #[derive(Default)]
@@ -376,6 +414,7 @@ impl Client {
             open: AtomicBool::new(true),
             reason: OnceLock::new(),
             sockets: Mutex::new(Sockets::default()),
+            spare: Mutex::new(None),
             closed: Notify::new(),
             finished: AtomicBool::new(false),
         });
@@ -396,7 +435,7 @@ impl Client {
             }
         });
         lock(&client.sockets).connect_timer = Some(timer.abort_handle());
-        Inbound { client, decoder: io.parser().decoder(), drainer: None, last: None }
+        Inbound { client, decoder: io.parser().decoder(), inbox: None, last: None }
     }
 
     pub(crate) fn conn(&self) -> &ConnRef {
@@ -506,18 +545,17 @@ impl Client {
     /// the packets of its inbox one by one, in order, and ends once none is counted. Packets
     /// queued before the connection closed still run first, as a close comes after them; if
     /// one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
-    async fn drain(
-        self: Arc<Self>,
-        first: Result<Packet, BoxFuture<()>>,
-        inbox: (Arc<mpsc::UnboundedSender<Packet>>, mpsc::UnboundedReceiver<Packet>),
-    ) {
-        // Both sides of the inbox: the session task sends through a weak reference to the
-        // first, so the channel is freed with this drainer.
-        let (_tx, mut inbox) = inbox;
+    async fn drain(self: Arc<Self>, first: Result<(Packet, Option<Socket>), BoxFuture<()>>) {
+        // The inbox, taken from `spare` once a packet is queued behind the first.
+        let mut inbox: Option<Inbox> = None;
         // The socket of the last packet: the next one usually is for it too.
         let mut last = None;
+        // The packet to run, with its socket (the first one's looked up by the session task).
         let mut next = match first {
-            Ok(packet) => Some(packet),
+            Ok((packet, socket)) => {
+                last.clone_from(&socket);
+                Some((packet, socket))
+            }
             Err(started) => {
                 if !self.run_one(started).await {
                     return self.runner_done();
@@ -526,8 +564,7 @@ impl Client {
             }
         };
         loop {
-            if let Some(packet) = next.take() {
-                let socket = self.target(&mut last, &packet);
+            if let Some((packet, socket)) = next.take() {
                 // Pinned here, in the drainer's own state: handed on by reference, the (large)
                 // handling future is never moved.
                 let handling = self.handle(packet, socket);
@@ -545,8 +582,21 @@ impl Client {
             if self.flow.handled() == Next::Stop {
                 break;
             }
-            // Counted, so sent (or being sent, on the session task).
-            next = inbox.recv().await.ok();
+            // Counted, so sent (or being sent, on the session task), on the inbox made before
+            // it was counted.
+            if inbox.is_none() {
+                inbox = lock(&self.spare).take();
+            }
+            next = match inbox.as_mut() {
+                // Looked up now, after the packets before it ran (a CONNECT among them makes
+                // the socket an event behind it is for).
+                Some((_, rx)) => rx.recv().await.ok().map(|p| {
+                    let socket = self.target(&mut last, &p);
+                    (p, socket)
+                }),
+                None => None,
+            };
+            debug_assert!(next.is_some(), "a counted packet was not sent");
             if next.is_none() {
                 break;
             }
@@ -574,13 +624,15 @@ impl Client {
                 // handler still runs to its end; the packets behind it are dropped (with the
                 // inbox, as the drainer ends).
                 let reason = self.close_reason();
-                let closing = async {
+                // Boxed, as rare and large (the disconnect handlers): the drainer task stays
+                // small for the common case.
+                let closing = Box::pin(async {
                     self.close_all(reason).await;
                     self.finish();
-                };
+                });
                 tokio::join!(handling, closing);
                 // A namespace the handler joined after the first pass.
-                self.close_all(reason).await;
+                Box::pin(self.close_all(reason)).await;
                 false
             }
         }
@@ -641,10 +693,13 @@ impl Client {
     async fn handle(self: &Arc<Self>, packet: Packet, socket: Option<Socket>) {
         let Packet { ns, data } = packet;
         match data {
-            PacketData::Connect(auth) => self.connect(&ns, auth).await,
+            // Boxed: once per namespace joined, and large (the connect middleware and
+            // handlers), it would make every drainer task as large (each spawn copies it).
+            PacketData::Connect(auth) => Box::pin(self.connect(&ns, auth)).await,
             PacketData::Disconnect => {
                 if let Some(s) = socket {
-                    s.on_close(DisconnectReason::ClientNamespaceDisconnect).await;
+                    // Boxed, as a connect: once per namespace left, and large.
+                    Box::pin(s.on_close(DisconnectReason::ClientNamespaceDisconnect)).await;
                 }
             }
             PacketData::Event { event, payload, ack } => match socket {
