@@ -1,12 +1,12 @@
 //! One Engine.IO connection and the namespace sockets multiplexed on it.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll};
 
-use futures_channel::mpsc;
 use futures_util::FutureExt as _;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
@@ -32,18 +32,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What only the engine's session task touches of a connection: the packet decoder (which
-/// holds a binary packet's attachments until they all arrived), the sending side of the
-/// drainer's inbox, and the socket the last ack went to. The session task owns it, with the
-/// engine session, and lends it to each message: no lock.
+/// holds a binary packet's attachments until they all arrived) and the socket the last packet
+/// went to. The session task owns it, with the engine session, and lends it to each message:
+/// no lock.
 pub(crate) struct Inbound {
     client: Arc<Client>,
     decoder: Box<dyn Decode>,
-    // The inbox of the running drainer, reached weakly, once a packet was queued behind its
-    // handling (a lone packet, the common case, is handed over with the drainer and makes no
-    // channel). The drainer owns both sides and drops them when it ends, which frees the
-    // channel (an idle connection keeps only this empty `Weak`). The session task alone
-    // sends on it.
-    inbox: Option<Weak<mpsc::UnboundedSender<Packet>>>,
     /// The socket the last ack (or DISCONNECT) was for: the next one usually is for it too,
     /// and finding it here takes no lock (see [`Client::cached`]).
     last: Option<Socket>,
@@ -99,13 +93,37 @@ impl Inbound {
     /// Hands `packet` to the running drainer, or handles it now if none runs, or starts a
     /// drainer for it.
     fn enqueue(&mut self, packet: Packet) {
-        // A runner runs (only this task counts up, so it stays so or ends): the packet will be
-        // queued behind it, and its inbox is made ready before the packet is counted, so that
-        // the runner finds it once it sees the count.
-        let sender = if self.client.flow.busy() { Some(self.sender()) } else { None };
         let client = &self.client;
-        match client.flow.admit(client.max_pending) {
-            Admit::Closed => return,
+        // A runner runs (only this task counts up, so it stays so or ends): the packet is
+        // queued behind it before it is counted, so that the runner finds it once it sees
+        // the count. If the count refuses it, or the runner ended meanwhile, it is taken
+        // back: the last one queued, and the only one left if the runner ended.
+        let (queued, mut packet) = if client.flow.busy() {
+            let mut inbox = client.inbox();
+            if inbox.capacity() == 0 {
+                inbox.reserve(BURST);
+            }
+            inbox.push_back(packet);
+            (true, None)
+        } else {
+            (false, Some(packet))
+        };
+        let admit = client.flow.admit(client.max_pending);
+        if admit == Admit::Queued {
+            // The runner (a drainer: a handling on this task ends before the next message)
+            // takes it after the ones before.
+            return;
+        }
+        if queued {
+            packet = client.inbox().pop_back();
+        }
+        let Some(packet) = packet else {
+            // Only this task takes from the back, right after its push.
+            debug_assert!(false, "a packet queued by this task went missing");
+            return;
+        };
+        match admit {
+            Admit::Queued | Admit::Closed => return,
             Admit::CloseNow => {
                 client.run_close();
                 return;
@@ -118,19 +136,8 @@ impl Inbound {
                 client.conn.close(EngineReason::TransportError);
                 return;
             }
-            Admit::Queued => {
-                // The runner takes this packet after the ones before (a handling on this task
-                // ends before the next message, so the runner is a drainer).
-                if sender.is_none_or(|tx| tx.unbounded_send(packet).is_err()) {
-                    // Its drainer stopped at a close: the packet is dropped, as after the close.
-                    client.flow.unqueue();
-                }
-                return;
-            }
             Admit::Start => {}
         }
-        // The runner before ended: an inbox made for it (if any) is not this one's.
-        self.inbox = None;
         let client = self.client.clone();
         let first = if client.conn.transport() == TransportKind::Polling {
             // Over polling, answers wait for the next GET whatever runs them: the packet is
@@ -162,25 +169,6 @@ impl Inbound {
         // once the count fell to zero, so one drainer at a time keeps the order.
         tokio::spawn(async move { client.drain(first).await });
     }
-
-    /// The sending side of the running drainer's inbox, made (and left for the drainer in
-    /// [`Client::spare`]) if it has none yet.
-    ///
-    /// Made on the first packet queued behind a handling rather than with each drainer: most
-    /// drainers run one packet, and a channel per drainer (two allocations, and an `Arc` to
-    /// reach it weakly) cost echo with ack about 9 % of its rate (bench/results/2026-12-06.md).
-    fn sender(&mut self) -> Arc<mpsc::UnboundedSender<Packet>> {
-        if let Some(tx) = self.inbox.as_ref().and_then(Weak::upgrade) {
-            return tx;
-        }
-        let (tx, rx) = mpsc::unbounded();
-        let tx = Arc::new(tx);
-        self.inbox = Some(Arc::downgrade(&tx));
-        // Replaces an inbox made for a runner that ended before a packet was queued to it
-        // (empty: nothing was sent on it).
-        *lock(&self.client.spare) = Some((tx.clone(), rx));
-        tx
-    }
 }
 
 /// `Flow::state`: the connection closed.
@@ -189,7 +177,7 @@ const CLOSED: u32 = 1;
 const RUNNER: u32 = 2;
 
 /// Who runs a connection's packets, and who runs its close: the decisions only, over two
-/// counts; the caller does what they return (start a drainer, send on its inbox, disconnect
+/// counts; the caller does what they return (start a drainer, take back a packet queued, disconnect
 /// the sockets). Model-checked with loom (client/loom_tests.rs), which runs this very code.
 ///
 /// The contract: `admit` is called by one task at a time (the engine's session task, which
@@ -216,8 +204,8 @@ enum Admit {
     Closed,
     /// Too many packets wait for handlers: close the connection, drop it.
     Full,
-    /// Counted, and a runner is running: send it to that runner (or, if it stopped at a
-    /// close, call [`Flow::unqueue`]).
+    /// Counted, and a runner is running: it takes the packet, which the caller queued
+    /// before (it saw [`Flow::busy`]).
     Queued,
     /// Counted, and a runner is counted for it: handle it (inline or in a new drainer).
     Start,
@@ -230,7 +218,7 @@ enum Admit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 enum Next {
-    /// Another packet is counted: take it from the inbox (it is sent, or being sent).
+    /// Another packet is counted: take it from the inbox (it was queued before it was counted).
     KeepGoing,
     /// None is: end (then [`Flow::runner_done`]).
     Stop,
@@ -282,11 +270,6 @@ impl Flow {
     /// change it, by ending).
     fn busy(&self) -> bool {
         self.pending.load(Ordering::SeqCst) > 0
-    }
-
-    /// A packet [`Admit::Queued`] found its runner gone (stopped at a close): not counted.
-    fn unqueue(&self) {
-        self.pending.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// The runner handled a packet.
@@ -344,9 +327,17 @@ pub(crate) struct Client {
     // only when the socket they last used is no longer connected (an atomic): not per packet.
     // Never held across an await.
     sockets: Mutex<Sockets>,
-    // The inbox the session task made for the running drainer (see `Inbound::sender`), until
-    // the drainer takes it: locked once per burst of packets, not per packet.
-    spare: Mutex<Option<Inbox>>,
+    // The packets queued behind the running handling, oldest first: the session task pushes
+    // (and takes back the one it just pushed when the count refuses it), the drainer pops
+    // what is counted. Empty and without a buffer while no burst runs: a lone packet, the
+    // common case, goes to its drainer with the task. Held to push or pop only.
+    //
+    // A lock rather than a channel: a channel's message cost a node allocated and freed and
+    // its atomics (futures-channel, tried first: about 600 instructions a packet under
+    // callgrind), which cost echo with ack, whose packets come in bursts, about 9 % of its
+    // rate (bench/results/2026-12-06.md); uncontended, a lock is two atomics, and echo came
+    // back to within 1 % of the instructions per ack it took before the queue had one owner.
+    inbox: Mutex<VecDeque<Packet>>,
     // Tells a running drainer that the connection closed (one permit, no allocation).
     closed: Notify,
     // Set once every socket ran its disconnect handlers: the server's count of live clients
@@ -354,9 +345,8 @@ pub(crate) struct Client {
     finished: AtomicBool,
 }
 
-/// A drainer's inbox, both sides: the session task sends through a weak reference to the
-/// first, so the channel is freed with the drainer that holds them.
-type Inbox = (Arc<mpsc::UnboundedSender<Packet>>, mpsc::UnboundedReceiver<Packet>);
+/// Room for the packets of a burst, made at its first packet (grows beyond).
+const BURST: usize = 8;
 
 /// The namespace sockets of a connection.
 #[derive(Default)]
@@ -414,7 +404,7 @@ impl Client {
             open: AtomicBool::new(true),
             reason: OnceLock::new(),
             sockets: Mutex::new(Sockets::default()),
-            spare: Mutex::new(None),
+            inbox: Mutex::new(VecDeque::new()),
             closed: Notify::new(),
             finished: AtomicBool::new(false),
         });
@@ -435,7 +425,12 @@ impl Client {
             }
         });
         lock(&client.sockets).connect_timer = Some(timer.abort_handle());
-        Inbound { client, decoder: io.parser().decoder(), inbox: None, last: None }
+        Inbound { client, decoder: io.parser().decoder(), last: None }
+    }
+
+    /// The queue of packets behind the running handling.
+    fn inbox(&self) -> MutexGuard<'_, VecDeque<Packet>> {
+        lock(&self.inbox)
     }
 
     pub(crate) fn conn(&self) -> &ConnRef {
@@ -546,8 +541,8 @@ impl Client {
     /// queued before the connection closed still run first, as a close comes after them; if
     /// one of them waits, the sockets disconnect meanwhile (see [`Client::on_close`]).
     async fn drain(self: Arc<Self>, first: Result<(Packet, Option<Socket>), BoxFuture<()>>) {
-        // The inbox, taken from `spare` once a packet is queued behind the first.
-        let mut inbox: Option<Inbox> = None;
+        // Whether a packet was taken from the inbox (its buffer is given back at the end).
+        let mut burst = false;
         // The socket of the last packet: the next one usually is for it too.
         let mut last = None;
         // The packet to run, with its socket (the first one's looked up by the session task).
@@ -582,23 +577,23 @@ impl Client {
             if self.flow.handled() == Next::Stop {
                 break;
             }
-            // Counted, so sent (or being sent, on the session task), on the inbox made before
-            // it was counted.
-            if inbox.is_none() {
-                inbox = lock(&self.spare).take();
-            }
-            next = match inbox.as_mut() {
-                // Looked up now, after the packets before it ran (a CONNECT among them makes
-                // the socket an event behind it is for).
-                Some((_, rx)) => rx.recv().await.ok().map(|p| {
-                    let socket = self.target(&mut last, &p);
-                    (p, socket)
-                }),
-                None => None,
-            };
-            debug_assert!(next.is_some(), "a counted packet was not sent");
-            if next.is_none() {
-                break;
+            // Counted, so queued before (the oldest is the next one counted). Its socket is
+            // looked up now, after the packets before it ran (a CONNECT among them makes the
+            // socket an event behind it is for).
+            burst = true;
+            let packet = self.inbox().pop_front();
+            debug_assert!(packet.is_some(), "a counted packet was not queued");
+            let Some(packet) = packet else { break };
+            let socket = self.target(&mut last, &packet);
+            next = Some((packet, socket));
+        }
+        if burst {
+            // Gives the buffer back: an idle connection holds none. Not if a packet is there:
+            // the session task queued it and is about to take it back (this runner ended
+            // before it was counted), or it was left behind at a close.
+            let mut inbox = self.inbox();
+            if inbox.is_empty() {
+                *inbox = VecDeque::new();
             }
         }
         self.runner_done();

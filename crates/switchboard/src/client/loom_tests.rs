@@ -6,13 +6,15 @@
 //! runs twice, never, or before the last handling.
 //!
 //! Modelled: [`Flow`] itself (its counts are loom's under `cfg(switchboard_loom)`), called as
-//! `Inbound::enqueue`, `Client::drain` and `Client::on_close` call it. Taken as correct: the
-//! inbox channel (loom's here), and the `closed` notifier, which only hurries a runner whose
+//! `Inbound::enqueue`, `Client::drain` and `Client::on_close` call it, with the inbox as they
+//! use it (a packet queued before it is counted, taken back when refused or when the runner
+//! ended meanwhile). Taken as correct: the `closed` notifier, which only hurries a runner whose
 //! handler waits; the handoff of the close is the count, checked here: a runner that sees the
 //! close after a handling may stop there (as `run_one` does when told).
 
+use std::collections::VecDeque;
+
 use loom::sync::atomic::AtomicUsize;
-use loom::sync::mpsc::{Receiver, Sender, channel};
 use loom::sync::{Arc, Mutex, MutexGuard};
 use loom::thread::{self, JoinHandle};
 
@@ -49,6 +51,8 @@ enum Event {
 /// The shared side of a model connection.
 struct Conn {
     flow: Flow,
+    /// `Client::inbox`.
+    inbox: Mutex<VecDeque<u32>>,
     log: Mutex<Vec<Event>>,
     /// Handlings running now: never more than one.
     running: AtomicUsize,
@@ -74,9 +78,6 @@ impl Conn {
     }
 }
 
-/// A drainer's inbox as the session task reaches it: gone once the drainer ended.
-type Inbox = Arc<Mutex<Option<Sender<u32>>>>;
-
 /// How the model's runners behave.
 #[derive(Clone, Copy)]
 struct Setup {
@@ -96,7 +97,7 @@ fn waits(packet: u32) -> bool {
 }
 
 /// `Client::drain`: `first` is counted and its runner too.
-fn drain(conn: Arc<Conn>, first: u32, inbox: Inbox, rx: Receiver<u32>, setup: Setup) {
+fn drain(conn: Arc<Conn>, first: u32, setup: Setup) {
     let mut next = Some(first);
     loop {
         if let Some(packet) = next.take() {
@@ -109,15 +110,11 @@ fn drain(conn: Arc<Conn>, first: u32, inbox: Inbox, rx: Receiver<u32>, setup: Se
         if conn.flow.handled() == Next::Stop {
             break;
         }
-        // Counted, so sent (or being sent).
-        next = rx.recv().ok();
-        if next.is_none() {
-            break;
-        }
+        // Counted, so queued before.
+        next = locked(&conn.inbox).pop_front();
+        assert!(next.is_some(), "a packet counted for this runner was not queued");
     }
     conn.runner_done();
-    // The inbox goes with its drainer.
-    locked(&inbox).take();
 }
 
 /// The session task: admits `PACKETS` packets, reports the close, then waits for the drainers
@@ -125,10 +122,10 @@ fn drain(conn: Arc<Conn>, first: u32, inbox: Inbox, rx: Receiver<u32>, setup: Se
 fn session(setup: Setup) {
     let conn = Arc::new(Conn {
         flow: Flow::new(),
+        inbox: Mutex::new(VecDeque::new()),
         log: Mutex::new(Vec::new()),
         running: AtomicUsize::new(0),
     });
-    let mut inbox: Option<Inbox> = None;
     let mut drainers: Vec<JoinHandle<()>> = Vec::new();
     let closer = setup.close_elsewhere.then(|| {
         let conn = conn.clone();
@@ -139,31 +136,29 @@ fn session(setup: Setup) {
         })
     });
     for packet in 0..PACKETS {
-        match conn.flow.admit(u32::MAX) {
+        let queued = conn.flow.busy();
+        if queued {
+            locked(&conn.inbox).push_back(packet);
+        }
+        let admit = conn.flow.admit(u32::MAX);
+        if queued && admit != Admit::Queued {
+            let back = locked(&conn.inbox).pop_back();
+            assert_eq!(back, Some(packet), "the packet taken back is the one just queued");
+        }
+        match admit {
             Admit::Closed if setup.close_elsewhere => {}
             Admit::CloseNow if setup.close_elsewhere => conn.close(),
             Admit::CloseNow => panic!("packet {packet} ran the close before the close"),
             Admit::Closed | Admit::Full => panic!("packet {packet} refused before the close"),
-            Admit::Queued => {
-                let sent = inbox
-                    .as_ref()
-                    .and_then(|inbox| locked(inbox).as_ref().map(|tx| tx.send(packet)))
-                    .is_some_and(|sent| sent.is_ok());
-                if !sent {
-                    conn.flow.unqueue();
-                }
-            }
+            Admit::Queued => assert!(queued, "packet {packet} counted behind a runner unseen"),
             Admit::Start if setup.polling && !waits(packet) => {
                 conn.handle(packet);
                 assert_eq!(conn.flow.handled(), Next::Stop, "counted behind an inline handling");
                 conn.runner_done();
             }
             Admit::Start => {
-                let (tx, rx) = channel();
-                let own: Inbox = Arc::new(Mutex::new(Some(tx)));
-                inbox = Some(own.clone());
                 let conn = conn.clone();
-                drainers.push(thread::spawn(move || drain(conn, packet, own, rx, setup)));
+                drainers.push(thread::spawn(move || drain(conn, packet, setup)));
             }
         }
     }
