@@ -87,7 +87,7 @@ pub use serve::serve;
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;
-pub use switchboard_proto::engine::{EncodedMessage, Message};
+pub use switchboard_proto::engine::{EncodedMessage, Message, Protocol};
 
 /// Receives the events of every session of an [`Engine`].
 ///
