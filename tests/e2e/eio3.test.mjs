@@ -214,6 +214,12 @@ describe("Engine.IO v3 framing over raw polling", () => {
     assert.deepEqual(bytesOf(await res.arrayBuffer()), [0, 3, 255, 0x34, 0x68, 0x69, 1, 5, 255, 4, 1, 2, 3, 4]);
   });
 
+  test("JSONP polling is refused", async () => {
+    const res = await fetch(`${base()}&j=0`);
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), { code: 3, message: "Bad request" });
+  });
+
   test("a malformed length closes the session", async () => {
     const sid = await open();
     const post = await fetch(`${base()}&sid=${sid}`, { method: "POST", body: "9:4hi" });

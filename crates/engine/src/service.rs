@@ -147,6 +147,8 @@ struct Query<'a> {
     sid: Option<&'a str>,
     /// `b64` is present: the client cannot take binary (Engine.IO v3).
     b64: bool,
+    /// `j` is present: a JSONP polling request (Engine.IO v3 clients in old browsers).
+    jsonp: bool,
 }
 
 impl<'a> Query<'a> {
@@ -173,6 +175,7 @@ impl<'a> Query<'a> {
                 "transport" => q.transport = Some(v),
                 "sid" if !v.is_empty() => q.sid = Some(v),
                 "b64" => q.b64 = true,
+                "j" => q.jsonp = true,
                 _ => {}
             }
         }
@@ -258,6 +261,11 @@ where
         _ if config.allow_eio3 => Protocol::V3,
         _ => return Err(RequestError::UnsupportedProtocolVersion),
     };
+    // JSONP polling is not implemented: refused rather than answered in a form its client
+    // cannot read.
+    if protocol == Protocol::V3 && query.jsonp {
+        return Err(RequestError::BadRequest);
+    }
     let wire = Wire { protocol, b64: query.b64 };
     if transport == TransportKind::WebSocket && !websocket::is_upgrade(&req) {
         return Err(RequestError::BadRequest);
@@ -315,6 +323,7 @@ mod tests {
         let q = Query::parse(Some("EIO&sid="));
         assert_eq!((q.eio, q.sid, q.b64), (Some(""), None, false));
         let q = Query::parse(Some("EIO=3&transport=polling&b64=1"));
-        assert_eq!((q.eio, q.b64), (Some("3"), true));
+        assert_eq!((q.eio, q.b64, q.jsonp), (Some("3"), true, false));
+        assert!(Query::parse(Some("EIO=3&transport=polling&j=0")).jsonp);
     }
 }

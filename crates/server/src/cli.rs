@@ -212,7 +212,10 @@ mod tests {
             "3000",
             "--presence-grace-ms",
             "0",
+            "--allow-eio3",
         ]);
+        assert!(args.allow_eio3);
+        assert!(!serve(&[]).allow_eio3);
         assert_eq!(args.max_disconnection_duration_ms, Some(3000));
         assert_eq!(args.presence_grace_ms, Some(0));
         assert_eq!(args.cors_origin, ["http://a", "http://b", "http://c"]);
