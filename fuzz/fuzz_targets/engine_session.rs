@@ -5,6 +5,8 @@
 //! - once closed, it reports nothing but that and accepts no new poll or probe;
 //! - the timers settle: a few calls of `handle_timeout(now)` leave none due at `now`;
 //! - a polling answer goes out only while a GET waits (so never on a WebSocket session).
+//!
+//! Sessions of both protocol revisions are driven (v3: the client pings).
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, Transmit, Transport,
 };
-use switchboard_proto::engine::{Handshake, Message, Packet};
+use switchboard_proto::engine::{Handshake, Message, Packet, Protocol};
 
 #[derive(Debug, Arbitrary)]
 enum Kind {
@@ -69,14 +71,15 @@ fn reason(n: u8) -> CloseReason {
     }
 }
 
-fuzz_target!(|input: (bool, Vec<Step>)| {
-    let (websocket, steps) = input;
+fuzz_target!(|input: (bool, bool, Vec<Step>)| {
+    let (websocket, v3, steps) = input;
     let start = Instant::now();
     let mut now = start;
     let mut config = SessionConfig::default();
     config.ping_interval = Duration::from_millis(300);
     config.ping_timeout = Duration::from_millis(200);
     config.upgrade_timeout = Duration::from_millis(1000);
+    config.protocol = if v3 { Protocol::V3 } else { Protocol::V4 };
     let handshake = Handshake {
         sid: "fuzz".into(),
         upgrades: vec![],

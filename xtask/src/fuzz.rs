@@ -24,6 +24,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "binary_reassembly",
     "engine_session",
     "engine_handshake",
+    "eio3_payload",
 ];
 
 /// The toolchain cargo-fuzz needs (sanitizer flags).

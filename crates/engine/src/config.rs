@@ -215,6 +215,56 @@ pub struct EngineConfig {
     /// Caps on open sessions (in all and per client address) and on the handshake rate per
     /// client address; all off by default, as in Node.
     pub limits: crate::Limits,
+    /// Accept Engine.IO v3 clients (Socket.IO v2), as Node's `allowEIO3`; off by default.
+    ///
+    /// Off, a handshake without `EIO=4` is refused with
+    /// `400 {"code":5,"message":"Unsupported protocol version"}`. On, any other `EIO` value
+    /// (or none) opens a v3 session, as in Node: the client sends the pings and the server
+    /// answers them, payloads are length-prefixed, and binary travels as `b4` and base64 (or
+    /// as type-prefixed binary frames and XHR2 binary payloads when the client did not ask for
+    /// `b64`). [`crate::Socket::protocol`] tells the layer above which revision a session
+    /// speaks. JSONP polling (`j=`) is not supported.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// # type BoxError = Box<dyn std::error::Error>;
+    /// # async fn get<H: Handler>(engine: &Engine<H>, uri: &str) -> Result<(u16, String), BoxError>
+    /// # {
+    /// #     use http_body_util::BodyExt;
+    /// #     use tower_service::Service;
+    /// #     let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+    /// #     let status = res.status().as_u16();
+    /// #     let body = res.into_body().collect().await?.to_bytes();
+    /// #     Ok((status, String::from_utf8(body.to_vec())?))
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// let refused = get(&engine, "/engine.io/?EIO=3&transport=polling").await?;
+    /// assert_eq!(refused, (400, r#"{"code":5,"message":"Unsupported protocol version"}"#.into()));
+    ///
+    /// let mut config = EngineConfig::default();
+    /// config.allow_eio3 = true;
+    /// let engine = Engine::new(Arc::new(Quiet), config);
+    /// let (status, body) = get(&engine, "/engine.io/?EIO=3&transport=polling&b64=1").await?;
+    /// assert_eq!(status, 200);
+    /// // A v3 payload: the open packet behind its length.
+    /// let (length, open) = body.split_once(':').ok_or("no length prefix")?;
+    /// assert_eq!(length.parse::<usize>()?, open.len());
+    /// assert!(open.starts_with(r#"0{"sid":"#));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -232,6 +282,7 @@ impl Default for EngineConfig {
             max_buffered_messages: 4096,
             max_websocket_write_buffer: 4 << 20,
             limits: crate::Limits::default(),
+            allow_eio3: false,
         }
     }
 }
@@ -250,6 +301,7 @@ impl fmt::Debug for EngineConfig {
             .field("allow_request", &self.allow_request.is_some())
             .field("max_buffered_messages", &self.max_buffered_messages)
             .field("max_websocket_write_buffer", &self.max_websocket_write_buffer)
+            .field("allow_eio3", &self.allow_eio3)
             .finish()
     }
 }

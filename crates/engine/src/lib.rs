@@ -13,6 +13,8 @@
 //!   [`Engine::layer`] a tower layer, so engines and an axum `Router` share one server;
 //!   [`serve`] / [`Engine::serve`] run them on hyper's HTTP/1.1 server with upgrades.
 //! - Errors are answered as the Node server answers them ([`RequestError`]).
+//! - Engine.IO v3 clients (Socket.IO v2) are accepted with [`EngineConfig::allow_eio3`]
+//!   (Node's `allowEIO3`); [`Socket::protocol`] tells which revision a session speaks.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -87,7 +89,7 @@ pub use serve::serve;
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;
-pub use switchboard_proto::engine::{EncodedMessage, Message};
+pub use switchboard_proto::engine::{EncodedMessage, Message, Protocol};
 
 /// Receives the events of every session of an [`Engine`].
 ///

@@ -8,12 +8,13 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use switchboard_proto::engine::payload::{Decoder, PayloadError};
 use switchboard_proto::engine::session::{CloseReason, SessionError};
+use switchboard_proto::engine::{Packet, Protocol, v3};
 use tokio::sync::oneshot;
 
 use crate::admission::Ticket;
 use crate::error::RequestError;
 use crate::service::{BoxError, ResponseBody};
-use crate::session_task::{self, Command, PollReply, SessionHandle};
+use crate::session_task::{self, Command, PollReply, SessionHandle, Wire};
 use crate::socket::RequestInfo;
 use crate::{Engine, EngineConfig, Handler};
 
@@ -21,9 +22,10 @@ use crate::{Engine, EngineConfig, Handler};
 pub(crate) async fn handshake<H: Handler>(
     engine: &Engine<H>,
     info: RequestInfo,
+    wire: Wire,
     ticket: Ticket,
 ) -> Result<Response<ResponseBody>, RequestError> {
-    let handle = session_task::spawn(engine, info, None, ticket);
+    let handle = session_task::spawn(engine, info, wire, None, ticket);
     get(&handle).await
 }
 
@@ -34,7 +36,8 @@ pub(crate) async fn get(handle: &SessionHandle) -> Result<Response<ResponseBody>
         return Err(RequestError::UnknownSid);
     }
     match answer.await {
-        Ok(PollReply::Payload(body)) => Ok(text(Bytes::from(body))),
+        Ok(PollReply::Payload { body, binary: false }) => Ok(text(body)),
+        Ok(PollReply::Payload { body, binary: true }) => Ok(octets(body)),
         Ok(PollReply::Refused(SessionError::Closed)) | Err(_) => Err(RequestError::UnknownSid),
         Ok(PollReply::Refused(_)) => Err(RequestError::BadRequest),
     }
@@ -65,8 +68,16 @@ where
     if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return Err(RequestError::PayloadTooLarge);
     }
+    // A v3 client that can send binary (XHR2) posts a binary payload when it has binary data.
+    let mut decoder = match handle.socket.protocol() {
+        Protocol::V3 => {
+            let binary = req.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes)
+                == Some(b"application/octet-stream");
+            BodyDecoder::V3(v3::BodyDecoder::new(limit, binary))
+        }
+        _ => BodyDecoder::V4(Decoder::new(limit)),
+    };
     let mut body = pin!(req.into_body());
-    let mut decoder = Decoder::new(limit);
     loop {
         // The body's error type need not be Send: drop it before awaiting anything else.
         let frame = match body.frame().await {
@@ -91,6 +102,28 @@ where
             Ok(text(Bytes::from_static(b"ok")))
         }
         Err(e) => refuse(handle, e).await,
+    }
+}
+
+/// The decoder of a POST body, by protocol revision.
+enum BodyDecoder {
+    V4(Decoder),
+    V3(v3::BodyDecoder),
+}
+
+impl BodyDecoder {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), PayloadError> {
+        match self {
+            BodyDecoder::V4(d) => d.feed(chunk),
+            BodyDecoder::V3(d) => d.feed(chunk),
+        }
+    }
+
+    fn finish(self) -> Result<Vec<Packet>, PayloadError> {
+        match self {
+            BodyDecoder::V4(d) => d.finish(),
+            BodyDecoder::V3(d) => d.finish(),
+        }
     }
 }
 
@@ -124,6 +157,13 @@ async fn refuse(
 
 async fn abort(handle: &SessionHandle, reason: CloseReason) {
     let _ = handle.command(Command::Abort(reason)).await;
+}
+
+fn octets(body: Bytes) -> Response<ResponseBody> {
+    let mut res = Response::new(Full::new(body));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    res
 }
 
 fn text(body: Bytes) -> Response<ResponseBody> {

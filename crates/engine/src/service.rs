@@ -12,8 +12,9 @@ use http_body::Body;
 use http_body_util::{Either, Full};
 
 use crate::error::RequestError;
+use crate::session_task::Wire;
 use crate::socket::{RequestInfo, TransportKind};
-use crate::{Engine, Handler, RequestHeaders, cors, polling, websocket};
+use crate::{Engine, Handler, Protocol, RequestHeaders, cors, polling, websocket};
 
 /// The body of every engine response.
 pub type ResponseBody = Full<Bytes>;
@@ -144,6 +145,10 @@ struct Query<'a> {
     eio: Option<&'a str>,
     transport: Option<&'a str>,
     sid: Option<&'a str>,
+    /// `b64` is present: the client cannot take binary (Engine.IO v3).
+    b64: bool,
+    /// `j` is present: a JSONP polling request (Engine.IO v3 clients in old browsers).
+    jsonp: bool,
 }
 
 impl<'a> Query<'a> {
@@ -169,6 +174,8 @@ impl<'a> Query<'a> {
                 "EIO" => q.eio = Some(v),
                 "transport" => q.transport = Some(v),
                 "sid" if !v.is_empty() => q.sid = Some(v),
+                "b64" => q.b64 = true,
+                "j" => q.jsonp = true,
                 _ => {}
             }
         }
@@ -229,7 +236,9 @@ where
     if let Some(sid) = query.sid {
         let handle = engine.lookup(sid).ok_or(RequestError::UnknownSid)?;
         return match transport {
-            TransportKind::WebSocket if config.allow_upgrades => websocket::probe(handle, req),
+            TransportKind::WebSocket if config.allow_upgrades => {
+                websocket::probe(handle, query.b64, req)
+            }
             TransportKind::WebSocket => Err(RequestError::BadRequest),
             TransportKind::Polling => {
                 if handle.socket.transport() != TransportKind::Polling {
@@ -246,9 +255,18 @@ where
     if req.method() != Method::GET {
         return Err(RequestError::BadHandshakeMethod);
     }
-    if query.eio != Some("4") {
-        return Err(RequestError::UnsupportedProtocolVersion);
+    // As Node: anything but `EIO=4` (even none) is the 3rd revision.
+    let protocol = match query.eio {
+        Some("4") => Protocol::V4,
+        _ if config.allow_eio3 => Protocol::V3,
+        _ => return Err(RequestError::UnsupportedProtocolVersion),
+    };
+    // JSONP polling is not implemented: refused rather than answered in a form its client
+    // cannot read.
+    if protocol == Protocol::V3 && query.jsonp {
+        return Err(RequestError::BadRequest);
     }
+    let wire = Wire { protocol, b64: query.b64 };
     if transport == TransportKind::WebSocket && !websocket::is_upgrade(&req) {
         return Err(RequestError::BadRequest);
     }
@@ -269,9 +287,9 @@ where
         secure: parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS),
     };
     match transport {
-        TransportKind::Polling => polling::handshake(engine, info, ticket).await,
+        TransportKind::Polling => polling::handshake(engine, info, wire, ticket).await,
         TransportKind::WebSocket => {
-            websocket::handshake(engine, info, ticket, Request::from_parts(parts, body))
+            websocket::handshake(engine, info, wire, ticket, Request::from_parts(parts, body))
         }
     }
 }
@@ -303,6 +321,9 @@ mod tests {
         let q = Query::parse(None);
         assert_eq!((q.eio, q.transport, q.sid), (None, None, None));
         let q = Query::parse(Some("EIO&sid="));
-        assert_eq!((q.eio, q.sid), (Some(""), None));
+        assert_eq!((q.eio, q.sid, q.b64), (Some(""), None, false));
+        let q = Query::parse(Some("EIO=3&transport=polling&b64=1"));
+        assert_eq!((q.eio, q.b64, q.jsonp), (Some("3"), true, false));
+        assert!(Query::parse(Some("EIO=3&transport=polling&j=0")).jsonp);
     }
 }

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use switchboard_proto::engine::session::{
     CloseReason, Event, Session, SessionConfig, SessionError, Transmit, Transport,
 };
 use switchboard_proto::engine::websocket::{Frame, Opcode, close_code};
-use switchboard_proto::engine::{Handshake, Packet, PacketError, payload};
+use switchboard_proto::engine::{Handshake, Message, Packet, PacketError, Protocol, payload, v3};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
@@ -36,14 +37,15 @@ pub(crate) enum Command {
     Post(Vec<Packet>),
     /// Close the session (bad POST payload, failed request body).
     Abort(CloseReason),
-    /// A WebSocket with this session's id, to probe for an upgrade.
-    Probe(Box<Ws>),
+    /// A WebSocket with this session's id, to probe for an upgrade, and whether its request
+    /// asked for binary data in base64 (v3 `b64`).
+    Probe(Box<Ws>, bool),
 }
 
 /// The answer to a polling GET.
 pub(crate) enum PollReply {
-    /// The payload to send with 200.
-    Payload(String),
+    /// The payload to send with 200: text, or (`binary`) an Engine.IO v3 binary payload.
+    Payload { body: Bytes, binary: bool },
     /// The request is refused.
     Refused(SessionError),
 }
@@ -62,12 +64,40 @@ impl SessionHandle {
     }
 }
 
+/// How a session's packets are framed: its protocol revision, and (v3) whether the client
+/// asked for binary data in base64 (`b64`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wire {
+    pub(crate) protocol: Protocol,
+    pub(crate) b64: bool,
+}
+
+impl Wire {
+    /// The body of a polling answer.
+    fn payload(self, packets: &[Packet]) -> PollReply {
+        match self.protocol {
+            Protocol::V3 => {
+                let binary = !self.b64
+                    && packets.iter().any(|p| matches!(p, Packet::Message(Message::Binary(_))));
+                if binary {
+                    let body = Bytes::from(v3::encode_binary_payload(packets));
+                    PollReply::Payload { body, binary }
+                } else {
+                    PollReply::Payload { body: Bytes::from(v3::encode_payload(packets)), binary }
+                }
+            }
+            _ => PollReply::Payload { body: Bytes::from(payload::encode(packets)), binary: false },
+        }
+    }
+}
+
 /// Creates a session, registers it with the engine and spawns its task.
 ///
 /// `ws` is the WebSocket of a WebSocket-only session; `None` starts a polling session.
 pub(crate) fn spawn<H: Handler>(
     engine: &Engine<H>,
     request: RequestInfo,
+    wire: Wire,
     ws: Option<Ws>,
     ticket: Ticket,
 ) -> SessionHandle {
@@ -93,14 +123,21 @@ pub(crate) fn spawn<H: Handler>(
     session_config.upgrade_timeout = config.upgrade_timeout;
     // A server-closed polling session waits one heartbeat round for its last GET.
     session_config.close_timeout = config.ping_interval + config.ping_timeout;
+    session_config.protocol = wire.protocol;
     let session = Session::new(session_config, handshake, transport, now());
 
-    let socket = Arc::new(Socket::new(sid, request, ws.is_some(), config.max_buffered_messages));
+    let socket = Arc::new(Socket::new(
+        sid,
+        request,
+        wire.protocol,
+        ws.is_some(),
+        config.max_buffered_messages,
+    ));
     let handle = SessionHandle { socket: socket.clone() };
     engine.insert(handle.clone());
     // The session holds its place now; it gives it back when it unregisters.
     ticket.keep();
-    let task = Task::new(engine.clone(), socket, session, ws);
+    let task = Task::new(engine.clone(), socket, session, ws, wire);
     // The session task owns the session until it closes; it unregisters itself at the end.
     tokio::spawn(task.run());
     handle
@@ -141,10 +178,20 @@ struct Task<H: Handler> {
     /// Which input is polled first (`0..INPUTS`), turned on every poll so that none starves
     /// the others.
     turn: u8,
+    /// How packets are framed on the session's transport.
+    wire: Wire,
+    /// `b64` of the probe's request, which becomes the session's after the upgrade.
+    probe_b64: bool,
 }
 
 impl<H: Handler> Task<H> {
-    fn new(engine: Engine<H>, socket: Arc<Socket>, session: Session, ws: Option<Ws>) -> Self {
+    fn new(
+        engine: Engine<H>,
+        socket: Arc<Socket>,
+        session: Session,
+        ws: Option<Ws>,
+        wire: Wire,
+    ) -> Self {
         Task {
             engine,
             socket,
@@ -157,6 +204,8 @@ impl<H: Handler> Task<H> {
             write_deadline: None,
             armed: false,
             turn: 0,
+            wire,
+            probe_b64: false,
         }
     }
 
@@ -269,8 +318,11 @@ impl<H: Handler> Task<H> {
                 }
             }
             Command::Abort(reason) => self.session.close(reason, now),
-            Command::Probe(ws) => match self.session.handle_probe_open(now) {
-                Ok(()) => self.probe = Some(ws),
+            Command::Probe(ws, b64) => match self.session.handle_probe_open(now) {
+                Ok(()) => {
+                    self.probe = Some(ws);
+                    self.probe_b64 = b64;
+                }
                 Err(_) => close_ws(*ws),
             },
         }
@@ -283,7 +335,7 @@ impl<H: Handler> Task<H> {
         now: std::time::Instant,
     ) {
         let packet = match frame {
-            Some(Ok(Frame::Text(text))) => match Packet::decode_text_bytes(text) {
+            Some(Ok(Frame::Text(text))) => match self.decode_text(text) {
                 // Not UTF-8 is a WebSocket error (close code 1007), not a bad packet.
                 Err(PacketError::Utf8) => {
                     if let Some(mut ws) = self.ws.take() {
@@ -295,7 +347,10 @@ impl<H: Handler> Task<H> {
                 }
                 decoded => decoded,
             },
-            Some(Ok(Frame::Binary(data))) => Ok(Packet::binary(data)),
+            Some(Ok(Frame::Binary(data))) => match self.wire.protocol {
+                Protocol::V3 => v3::decode_binary(data),
+                _ => Ok(Packet::binary(data)),
+            },
             Some(Ok(Frame::Ping(data))) => {
                 self.ws_queue(cx, Opcode::Pong, &data);
                 return;
@@ -328,6 +383,18 @@ impl<H: Handler> Task<H> {
                 tracing::debug!(sid = %self.socket.id(), error = %e, "bad packet");
                 self.session.close(CloseReason::ParseError, now);
             }
+        }
+    }
+
+    /// Decodes a text frame: as in v4, or (v3) with binary data as `b4` and base64.
+    fn decode_text(&self, text: Bytes) -> Result<Packet, PacketError> {
+        match self.wire.protocol {
+            Protocol::V3 => {
+                let text =
+                    switchboard_proto::Str::from_utf8(text).map_err(|_| PacketError::Utf8)?;
+                v3::decode_text(text)
+            }
+            _ => Packet::decode_text_bytes(text),
         }
     }
 
@@ -375,7 +442,7 @@ impl<H: Handler> Task<H> {
                     Transmit::Poll(packets) => {
                         self.socket.set_writable(false);
                         if let Some(reply) = self.pending.take() {
-                            let _ = reply.send(PollReply::Payload(payload::encode(&packets)));
+                            let _ = reply.send(self.wire.payload(&packets));
                         }
                     }
                     Transmit::WebSocket(p) => self.ws_send_packet(cx, p),
@@ -391,6 +458,8 @@ impl<H: Handler> Task<H> {
                         if let Some(probe) = self.probe.take() {
                             self.ws = Some(*probe);
                             self.ws_unflushed = std::mem::take(&mut self.probe_unflushed);
+                            // As Node, each transport frames binary as its request asked.
+                            self.wire.b64 = self.probe_b64;
                         }
                         self.socket.set_upgraded();
                         self.engine.handler().on_upgrade(state, &self.socket);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use switchboard_proto::engine::session::CloseReason;
-use switchboard_proto::engine::{EncodedMessage, Message};
+use switchboard_proto::engine::{EncodedMessage, Message, Protocol};
 
 use crate::RequestHeaders;
 use crate::mailbox::Mailbox;
@@ -199,6 +199,8 @@ pub struct Socket {
     /// time, as in Node (a second one closes the session). It fits in the padding before
     /// `max_buffered`: a session pays nothing for it.
     posting: AtomicBool,
+    /// The client's protocol revision, from the handshake's `EIO`.
+    protocol: Protocol,
     /// `EngineConfig::max_buffered_messages`.
     max_buffered: usize,
     /// To the session task, which is its only receiver: messages (bounded by `max_buffered`),
@@ -211,10 +213,17 @@ pub struct Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(id: Sid, request: RequestInfo, upgraded: bool, max_buffered: usize) -> Self {
+    pub(crate) fn new(
+        id: Sid,
+        request: RequestInfo,
+        protocol: Protocol,
+        upgraded: bool,
+        max_buffered: usize,
+    ) -> Self {
         Socket {
             id,
             request,
+            protocol,
             upgraded: AtomicBool::new(upgraded),
             connected: AtomicBool::new(true),
             writable: AtomicBool::new(false),
@@ -242,6 +251,13 @@ impl Socket {
     /// The handshake request.
     pub fn request(&self) -> &RequestInfo {
         &self.request
+    }
+
+    /// The Engine.IO revision the client speaks: [`Protocol::V4`], or [`Protocol::V3`] for a
+    /// Socket.IO v2 client when [`crate::EngineConfig::allow_eio3`] is on (Node's
+    /// `socket.protocol`).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// The transport in use now.

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use crate::admission::Ticket;
 use crate::error::RequestError;
 use crate::service::ResponseBody;
-use crate::session_task::{self, Command, SessionHandle, Ws};
+use crate::session_task::{self, Command, SessionHandle, Wire, Ws};
 use crate::socket::RequestInfo;
 use crate::{Engine, Handler};
 
@@ -76,6 +76,7 @@ pub(crate) async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
 pub(crate) fn handshake<H: Handler, B>(
     engine: &Engine<H>,
     info: RequestInfo,
+    wire: Wire,
     ticket: Ticket,
     mut req: Request<B>,
 ) -> Result<Response<ResponseBody>, RequestError> {
@@ -85,7 +86,7 @@ pub(crate) fn handshake<H: Handler, B>(
     // session task is spawned (or the upgrade fails).
     tokio::spawn(async move {
         if let Some(ws) = upgraded(on_upgrade).await {
-            session_task::spawn(&engine, info, Some(ws), ticket);
+            session_task::spawn(&engine, info, wire, Some(ws), ticket);
         }
     });
     Ok(res)
@@ -95,6 +96,7 @@ pub(crate) fn handshake<H: Handler, B>(
 /// session task, which probes it for an upgrade or closes it if the session cannot upgrade.
 pub(crate) fn probe<B>(
     handle: SessionHandle,
+    b64: bool,
     mut req: Request<B>,
 ) -> Result<Response<ResponseBody>, RequestError> {
     let (res, on_upgrade) = accept(&mut req)?;
@@ -105,7 +107,8 @@ pub(crate) fn probe<B>(
             if poll_fn(|cx| ws.poll_write_out(cx)).await.is_err() {
                 return;
             }
-            if let Err(Command::Probe(ws)) = handle.command(Command::Probe(Box::new(ws))).await {
+            let probe = Command::Probe(Box::new(ws), b64);
+            if let Err(Command::Probe(ws, _)) = handle.command(probe).await {
                 close_ws(*ws);
             }
         }

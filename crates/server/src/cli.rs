@@ -153,6 +153,9 @@ pub(crate) struct ServeArgs {
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
     #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Also accept Socket.IO v2 clients (Engine.IO v3), as Node's `allowEIO3`.
+    #[arg(long = "allow-eio3", env = "SWITCHBOARD_ALLOW_EIO3")]
+    pub(crate) allow_eio3: bool,
 }
 
 #[cfg(test)]
@@ -209,7 +212,10 @@ mod tests {
             "3000",
             "--presence-grace-ms",
             "0",
+            "--allow-eio3",
         ]);
+        assert!(args.allow_eio3);
+        assert!(!serve(&[]).allow_eio3);
         assert_eq!(args.max_disconnection_duration_ms, Some(3000));
         assert_eq!(args.presence_grace_ms, Some(0));
         assert_eq!(args.cors_origin, ["http://a", "http://b", "http://c"]);

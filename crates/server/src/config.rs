@@ -42,6 +42,7 @@ struct FileConfig {
     handshakes_per_ip: Option<u32>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    allow_eio3: Option<bool>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -118,6 +119,8 @@ pub(crate) struct Config {
     pub(crate) handshakes_per_ip: Option<NonZeroU32>,
     /// `--tls-cert` and `--tls-key`: serve HTTPS and WSS.
     pub(crate) tls: Option<TlsFiles>,
+    /// `--allow-eio3`: accept Socket.IO v2 clients.
+    pub(crate) allow_eio3: bool,
 }
 
 /// The database of `--database`.
@@ -316,6 +319,7 @@ impl Config {
             .max(Duration::from_millis(MIN_PRESENCE_TTL_MS)),
             client_dist: args.client_dist.or(file.client_dist),
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
+            allow_eio3: args.allow_eio3 || file.allow_eio3.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
             // 0 (the default) means no limit, as in Node.
             max_connections: args.max_connections.or(file.max_connections).filter(|n| *n > 0),

@@ -52,6 +52,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     limits.handshakes_per_ip =
         config.handshakes_per_ip.map(|n| HandshakeRate { per_second: n, burst: n });
     io_config.engine.limits = limits;
+    io_config.engine.allow_eio3 = config.allow_eio3;
     if !config.cors_origins.is_empty() {
         let mut cors = Cors::default();
         cors.origins = Some(config.cors_origins.clone());

@@ -28,6 +28,9 @@ struct Args {
     /// The cluster adapter, with `--redis`.
     #[arg(long, value_enum, default_value_t = Kind::Redis, requires = "redis")]
     adapter: Kind,
+    /// Also accept Socket.IO v2 clients (Engine.IO v3), as Node's `allowEIO3`.
+    #[arg(long = "allow-eio3")]
+    allow_eio3: bool,
 }
 
 /// Which Redis adapter.
@@ -74,11 +77,11 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
+    let mut config = SocketIoConfig::default();
+    config.engine.allow_eio3 = args.allow_eio3;
     let io = match adapter(&args)? {
-        Some(factory) => {
-            SocketIo::builder().config(SocketIoConfig::default()).adapter(factory).build()
-        }
-        None => SocketIo::new(SocketIoConfig::default()),
+        Some(factory) => SocketIo::builder().config(config).adapter(factory).build(),
+        None => SocketIo::new(config),
     };
     io.on_connection(|socket: Socket| async move {
         socket.join("room1");

@@ -23,6 +23,9 @@ struct Args {
     /// Port to bind on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Also accept Engine.IO v3 / Socket.IO v2 clients on both endpoints (Node's `allowEIO3`).
+    #[arg(long = "allow-eio3")]
+    allow_eio3: bool,
 }
 
 /// Echoes every message back to its sender: text stays text, binary stays binary.
@@ -43,8 +46,9 @@ impl Handler for Echo {
 }
 
 /// The settings of both endpoints.
-fn engine_config(path: &str) -> EngineConfig {
+fn engine_config(path: &str, allow_eio3: bool) -> EngineConfig {
     let mut config = EngineConfig::default();
+    config.allow_eio3 = allow_eio3;
     config.path = path.to_owned();
     config.ping_interval = Duration::from_millis(300);
     config.ping_timeout = Duration::from_millis(200);
@@ -57,8 +61,12 @@ fn engine_config(path: &str) -> EngineConfig {
 ///
 /// It is the Socket.IO test server of the protocol test server specification (§1.3):
 /// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s.
-fn socket_io_endpoint() -> switchboard::IoService {
-    switchboard::conformance::app().service()
+fn socket_io_endpoint(allow_eio3: bool) -> switchboard::IoService {
+    let mut config = switchboard::conformance::config();
+    config.engine.allow_eio3 = allow_eio3;
+    let io = switchboard::SocketIo::new(config);
+    switchboard::conformance::install(&io);
+    io.service()
 }
 
 #[tokio::main]
@@ -72,8 +80,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
-    let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/"));
-    let service = engine_io.layer().layer(socket_io_endpoint());
+    let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/", args.allow_eio3));
+    let service = engine_io.layer().layer(socket_io_endpoint(args.allow_eio3));
     println!("listening on http://{addr}");
     switchboard_engine::serve(listener, service).await?;
     Ok(())

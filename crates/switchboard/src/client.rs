@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 
 use futures_util::FutureExt as _;
 use serde_json::Value;
-use switchboard_engine::{DisconnectReason as EngineReason, Message, TransportKind};
-use switchboard_proto::socket::{Decode, DecodeError, Packet, PacketData};
+use switchboard_engine::{DisconnectReason as EngineReason, Message, Protocol, TransportKind};
+use switchboard_proto::socket::{Decode, DecodeError, MAIN_NAMESPACE, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
@@ -425,12 +425,27 @@ impl Client {
             }
         });
         lock(&client.sockets).connect_timer = Some(timer.abort_handle());
-        Inbound { client, decoder: io.parser().decoder(), last: None }
+        let v3 = client.is_v3();
+        let mut inbound = Inbound { client, decoder: io.parser().decoder(), last: None };
+        if v3 {
+            // A Socket.IO v2 client never asks for the main namespace: it is joined for it
+            // (Node's `client.connect("/")` for protocol 3).
+            inbound.enqueue(Packet::connect(MAIN_NAMESPACE, None));
+        }
+        inbound
     }
 
     /// The queue of packets behind the running handling.
     fn inbox(&self) -> MutexGuard<'_, VecDeque<Packet>> {
         lock(&self.inbox)
+    }
+
+    /// Whether the client speaks Engine.IO v3 and Socket.IO protocol v4 (a Socket.IO v2
+    /// client, with `allow_eio3`): the main namespace is joined without a CONNECT, a CONNECT
+    /// carries its auth as a query in the namespace and gets no sid, a socket's id is the
+    /// Engine.IO id, and a refusal's payload is a plain message.
+    pub(crate) fn is_v3(&self) -> bool {
+        self.conn.protocol() == Protocol::V3
     }
 
     pub(crate) fn conn(&self) -> &ConnRef {
@@ -711,6 +726,17 @@ impl Client {
     }
 
     async fn connect(self: &Arc<Self>, ns: &str, auth: Option<Value>) {
+        // Protocol v4: `/admin?token=abc`, the query is the auth (Node's `_parseNamespace`).
+        let (ns, auth) = match ns.split_once('?') {
+            Some((path, query)) if self.is_v3() => {
+                let auth = crate::query::parse_query(query)
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect::<serde_json::Map<_, _>>();
+                (path, Some(Value::Object(auth)))
+            }
+            _ => (ns, auth),
+        };
         let Some(io) = self.io.upgrade() else { return };
         if self.socket(ns).is_some() {
             tracing::debug!(sid = self.conn.sid(), ns, "already connected to this namespace");

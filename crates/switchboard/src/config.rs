@@ -20,6 +20,30 @@ use switchboard_engine::EngineConfig;
 /// assert_eq!(config.connect_timeout, Duration::from_secs(45));
 /// config.engine.ping_interval = Duration::from_millis(300);
 /// ```
+///
+/// Socket.IO v2 clients (Engine.IO v3, Socket.IO protocol v4) are accepted with
+/// `engine.allow_eio3` (Node's `allowEIO3`, off by default); such a client is joined to the main
+/// namespace without asking:
+///
+/// ```
+/// use http_body_util::BodyExt;
+/// use switchboard::{SocketIo, SocketIoConfig};
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = SocketIoConfig::default();
+/// config.engine.allow_eio3 = true;
+/// let io = SocketIo::new(config);
+/// let handshake = http::Request::get("/socket.io/?EIO=3&transport=polling&b64=1")
+///     .body(String::new())?;
+/// let res = io.service().call(handshake).await?;
+/// let body = String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?;
+/// // The open packet, then the CONNECT of `/`, each behind its length.
+/// assert!(body.contains(r#":0{"sid":"#) && body.ends_with("2:40"), "{body}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SocketIoConfig {

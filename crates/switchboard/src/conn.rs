@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use switchboard_engine::{
-    DisconnectReason as EngineReason, EncodedMessage, Message, SendError, TransportKind,
+    DisconnectReason as EngineReason, EncodedMessage, Message, Protocol, SendError, TransportKind,
 };
 
 /// An Engine.IO connection: the engine's `Socket` in production, a recording fake in tests.
@@ -32,6 +32,10 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn transport(&self) -> TransportKind;
     /// Brings what a send touches into the cache (a broadcast, a few recipients ahead).
     fn prefetch(&self) {}
+    /// The Engine.IO revision of the client: v3 clients speak Socket.IO protocol v4.
+    fn protocol(&self) -> Protocol {
+        Protocol::V4
+    }
 }
 
 impl Conn for switchboard_engine::Socket {
@@ -69,6 +73,10 @@ impl Conn for switchboard_engine::Socket {
 
     fn prefetch(&self) {
         switchboard_engine::Socket::prefetch(self);
+    }
+
+    fn protocol(&self) -> Protocol {
+        switchboard_engine::Socket::protocol(self)
     }
 }
 

@@ -182,14 +182,14 @@ impl NamespaceInner {
             Some(r) => r.socket.clone(),
             None => {
                 let pid = self.recovery.as_ref().map(|_| Str::from(crate::id::generate().as_str()));
-                Socket::new(
-                    SocketId::new(crate::id::generate()),
-                    self.clone(),
-                    client.clone(),
-                    handshake,
-                    pid,
-                    false,
-                )
+                // A v2 client names its socket after the Engine.IO id (`/admin#<sid>` off the
+                // main namespace): Node keeps that id for protocol 3.
+                let id = match client.is_v3() {
+                    true if self.name.as_str() == "/" => client.conn().sid().to_owned(),
+                    true => format!("{}#{}", self.name, client.conn().sid()),
+                    false => crate::id::generate(),
+                };
+                Socket::new(SocketId::new(id), self.clone(), client.clone(), handshake, pid, false)
             }
         };
         let skip =
@@ -201,7 +201,28 @@ impl NamespaceInner {
                     if let Some(r) = restoring {
                         self.abandon_restore(r).await;
                     }
-                    let packet = Packet::connect_error(self.name.clone(), &err.message, err.data);
+                    let packet = if client.is_v3() {
+                        // Protocol v4: the payload is the error's data, or else its message
+                        // (Node's `err.data || err.message`: a falsy data does not count).
+                        use serde_json::Value;
+                        let falsy = |v: &Value| match v {
+                            Value::Null => true,
+                            Value::Bool(b) => !b,
+                            Value::Number(n) => n.as_f64() == Some(0.0),
+                            Value::String(s) => s.is_empty(),
+                            Value::Array(_) | Value::Object(_) => false,
+                        };
+                        let payload = err
+                            .data
+                            .filter(|d| !falsy(d))
+                            .unwrap_or_else(|| Value::String(err.message));
+                        Packet {
+                            ns: self.name.clone(),
+                            data: switchboard_proto::socket::PacketData::ConnectError(payload),
+                        }
+                    } else {
+                        Packet::connect_error(self.name.clone(), &err.message, err.data)
+                    };
                     client.send_packet(&packet);
                     return;
                 }
@@ -219,7 +240,13 @@ impl NamespaceInner {
                 self.insert_socket(&socket);
                 client.add_socket(socket.clone());
                 socket.set_connected();
-                client.send_packet(&self.connect_answer(&socket));
+                let answer = if client.is_v3() {
+                    // Protocol v4: a bare CONNECT, no sid.
+                    Packet::connect(self.name.clone(), None)
+                } else {
+                    self.connect_answer(&socket)
+                };
+                client.send_packet(&answer);
             }
         }
         let handlers = lock(&self.hooks.connection).clone();

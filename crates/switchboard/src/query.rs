@@ -124,7 +124,7 @@ impl serde::Serialize for Query {
 }
 
 /// Parses `a=1&b=x%20y` (percent-decoding, `+` as space).
-fn parse_query(q: &str) -> HashMap<String, String> {
+pub(crate) fn parse_query(q: &str) -> HashMap<String, String> {
     q.split('&')
         .filter(|kv| !kv.is_empty())
         .map(|kv| {

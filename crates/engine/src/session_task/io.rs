@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use switchboard_proto::engine::session::CloseReason;
 use switchboard_proto::engine::websocket::Opcode;
-use switchboard_proto::engine::{EncodedMessage, Message, Packet};
+use switchboard_proto::engine::{EncodedMessage, Message, Packet, Protocol, v3};
 use tokio::time::{Instant, Sleep};
 
-use super::{INPUTS, Input, Task, now};
+use super::{INPUTS, Input, Task, Wire, now};
 use crate::Handler;
 
 impl<H: Handler> Task<H> {
@@ -133,7 +133,7 @@ impl<H: Handler> Task<H> {
 
     /// Queues a packet on the session's WebSocket (or, during the upgrade, the probe's).
     pub(super) fn ws_send_packet(&mut self, cx: &mut Context<'_>, packet: Packet) {
-        if let Some((opcode, data)) = encode_packet(packet) {
+        if let Some((opcode, data)) = encode_packet(packet, self.wire) {
             self.ws_queue(cx, opcode, &data);
         }
     }
@@ -143,6 +143,11 @@ impl<H: Handler> Task<H> {
     pub(super) fn ws_send_encoded(&mut self, cx: &mut Context<'_>, message: &EncodedMessage) {
         match (message.wire_text(), message.binary_data()) {
             (Some(text), _) => self.ws_queue(cx, Opcode::Text, text.as_bytes()),
+            // v3 frames binary data its own way (a copy; v3 clients are the exception).
+            (None, data) if self.wire.protocol == Protocol::V3 => {
+                let packet = Packet::binary(data.cloned().unwrap_or_default());
+                self.ws_send_packet(cx, packet);
+            }
             (None, Some(data)) => self.ws_queue(cx, Opcode::Binary, data),
             (None, None) => self.ws_queue(cx, Opcode::Binary, &[]),
         }
@@ -150,7 +155,7 @@ impl<H: Handler> Task<H> {
 
     /// Queues a packet on the probe (after the upgrade, the probe is the session's WebSocket).
     pub(super) fn probe_send(&mut self, cx: &mut Context<'_>, packet: Packet) {
-        if let Some((opcode, data)) = encode_packet(packet) {
+        if let Some((opcode, data)) = encode_packet(packet, self.wire) {
             self.probe_queue(cx, opcode, &data);
         }
     }
@@ -195,10 +200,19 @@ impl<H: Handler> Task<H> {
     }
 }
 
-/// One WebSocket frame per packet: text packets as text, binary messages as raw binary.
-fn encode_packet(packet: Packet) -> Option<(Opcode, Bytes)> {
-    match packet {
-        Packet::Message(Message::Binary(data)) => Some((Opcode::Binary, data)),
-        other => other.encode_text().map(|text| (Opcode::Text, text.into_bytes())),
+/// One WebSocket frame per packet: text packets as text, binary messages as raw binary (v4),
+/// as the type byte and the data (v3), or as `b4` and base64 text (v3 with `b64`).
+fn encode_packet(packet: Packet, wire: Wire) -> Option<(Opcode, Bytes)> {
+    match (packet, wire.protocol) {
+        (Packet::Message(Message::Binary(data)), Protocol::V3) if wire.b64 => {
+            let mut text = String::with_capacity(data.len() * 4 / 3 + 6);
+            v3::encode_text(&Packet::Message(Message::Binary(data)), &mut text);
+            Some((Opcode::Text, Bytes::from(text)))
+        }
+        (Packet::Message(Message::Binary(data)), Protocol::V3) => {
+            Some((Opcode::Binary, v3::encode_binary(&data)))
+        }
+        (Packet::Message(Message::Binary(data)), _) => Some((Opcode::Binary, data)),
+        (other, _) => other.encode_text().map(|text| (Opcode::Text, text.into_bytes())),
     }
 }

@@ -31,6 +31,9 @@ pub enum PayloadError {
     /// One of the packets is malformed.
     #[error("invalid packet in payload")]
     Packet(#[source] PacketError),
+    /// A length prefix of an Engine.IO v3 payload is malformed or does not match its packet.
+    #[error("invalid length prefix in payload")]
+    Length,
 }
 
 /// Encodes packets as one long-polling body.

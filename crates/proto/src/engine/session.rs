@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{EncodedMessage, Handshake, Message, Packet};
+use super::{EncodedMessage, Handshake, Message, Packet, Protocol};
 
 mod timeouts;
 use timeouts::Timeouts;
@@ -58,6 +58,10 @@ pub struct SessionConfig {
     /// deliver the close packet alone (2 s; Node waits `closeTimeout`). A live client polls
     /// again within a round trip; a gone one should not hold up a server shutdown.
     pub close_notice_timeout: Duration,
+    /// The protocol revision of the client. With [`Protocol::V3`] the heartbeat goes the other
+    /// way: the client pings, the server answers with a pong, and the session closes when no
+    /// ping came for `ping_interval + ping_timeout` (as Node's `allowEIO3`).
+    pub protocol: Protocol,
 }
 
 impl Default for SessionConfig {
@@ -68,6 +72,7 @@ impl Default for SessionConfig {
             upgrade_timeout: Duration::from_millis(10_000),
             close_timeout: Duration::from_millis(30_000),
             close_notice_timeout: Duration::from_millis(2_000),
+            protocol: Protocol::V4,
         }
     }
 }
@@ -180,6 +185,7 @@ pub enum SessionError {
 #[derive(Debug)]
 pub struct Session {
     config: Timeouts,
+    protocol: Protocol,
     transport: Transport,
     state: State,
     /// Packets for the active transport.
@@ -204,19 +210,31 @@ impl Session {
         transport: Transport,
         now: Instant,
     ) -> Self {
+        // v4: the server pings at `ping_interval`. v3: the client pings, and the session closes
+        // when none came for `ping_interval + ping_timeout`.
+        let (next_ping, pong_deadline) = match config.protocol {
+            Protocol::V3 => (None, now.checked_add(v3_heartbeat(config))),
+            _ => (now.checked_add(config.ping_interval), None),
+        };
         Session {
             config: Timeouts::from(config),
+            protocol: config.protocol,
             transport,
             state: State::Open,
             outbox: VecDeque::from([Queued::Packet(Packet::Open(handshake))]),
             urgent: VecDeque::new(),
             events: VecDeque::new(),
             poll_waiting: false,
-            next_ping: now.checked_add(config.ping_interval),
-            pong_deadline: None,
+            next_ping,
+            pong_deadline,
             upgrade_deadline: None,
             closing: None,
         }
+    }
+
+    /// The protocol revision of the client.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// The active transport.
@@ -285,6 +303,24 @@ impl Session {
     pub fn handle_packet(&mut self, packet: Packet, now: Instant) {
         if self.is_closed() {
             return;
+        }
+        if self.protocol == Protocol::V3 {
+            match packet {
+                Packet::Ping => {
+                    // A v3 client's heartbeat: answered, and the deadline moves on.
+                    self.pong_deadline = now.checked_add(
+                        self.config.ping_interval().saturating_add(self.config.ping_timeout()),
+                    );
+                    self.outbox.push_back(Queued::Packet(Packet::Pong));
+                    return;
+                }
+                Packet::Pong => {
+                    // Node: "invalid heartbeat direction".
+                    self.close(CloseReason::TransportError, now);
+                    return;
+                }
+                _ => {}
+            }
         }
         match packet {
             Packet::Pong if self.pong_deadline.is_some() => {
@@ -535,6 +571,11 @@ impl Session {
         self.closing = None;
         self.events.push_back(Event::Closed(reason));
     }
+}
+
+/// How long a v3 session lives without a ping from the client.
+fn v3_heartbeat(config: SessionConfig) -> std::time::Duration {
+    config.ping_interval.saturating_add(config.ping_timeout)
 }
 
 #[cfg(test)]

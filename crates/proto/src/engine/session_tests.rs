@@ -67,6 +67,10 @@ fn handshake() -> Handshake {
 }
 
 fn run(name: &str, transport: Transport, steps: &[Step]) {
+    run_with(name, transport, Protocol::V4, steps);
+}
+
+fn run_with(name: &str, transport: Transport, protocol: Protocol, steps: &[Step]) {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
     let config = SessionConfig {
@@ -75,6 +79,7 @@ fn run(name: &str, transport: Transport, steps: &[Step]) {
         upgrade_timeout: Duration::from_millis(1000),
         close_timeout: Duration::from_millis(400),
         close_notice_timeout: Duration::from_millis(100),
+        protocol,
     };
     let mut s = Session::new(config, handshake(), transport, t0);
     for (i, step) in steps.iter().enumerate() {
@@ -387,6 +392,7 @@ fn unrepresentable_timeouts_mean_never() {
         upgrade_timeout: Duration::MAX,
         close_timeout: Duration::MAX,
         close_notice_timeout: Duration::MAX,
+        protocol: Protocol::V4,
         ..SessionConfig::default()
     };
     let mut s = Session::new(config, handshake(), Transport::Polling, now);
@@ -424,4 +430,53 @@ fn encoded_messages_keep_their_place_among_packets() {
     assert_eq!(s.handle_poll(now), Ok(()));
     let Some(Transmit::Poll(packets)) = s.poll_transmit() else { panic!("no payload") };
     assert_eq!(payload::encode(&packets), format!("{HS}\x1e4shared"));
+}
+
+#[test]
+fn v3_clients_ping_and_the_server_answers() {
+    let cases: &[(&str, Transport, &[Step])] = &[
+        (
+            "the server never pings; each client ping is answered and moves the deadline",
+            Transport::WebSocket,
+            &[
+                Sent(&[Tx::Ws(HS)]),
+                Next(Some(500)),
+                Timeout(300),
+                Sent(&[]),
+                Recv(400, "2"),
+                Sent(&[Tx::Ws("3")]),
+                Next(Some(900)),
+                Timeout(899),
+                Events(&[]),
+                Recv(899, "4hi"),
+                Events(&[Ev::Msg("4hi")]),
+                Next(Some(900)),
+            ],
+        ),
+        (
+            "no ping for pingInterval + pingTimeout closes",
+            Transport::WebSocket,
+            &[Timeout(500), Events(&[Ev::Closed(R::PingTimeout)]), Is(super::State::Closed)],
+        ),
+        (
+            "a pong from a v3 client is the wrong direction",
+            Transport::WebSocket,
+            &[Recv(10, "3"), Events(&[Ev::Closed(R::TransportError)])],
+        ),
+        (
+            "over polling the pong answers the next GET",
+            Transport::Polling,
+            &[
+                Get(0, Ok(())),
+                Sent(&[Tx::Poll(HS)]),
+                Recv(100, "2"),
+                Get(110, Ok(())),
+                Sent(&[Tx::Poll("3")]),
+                Next(Some(600)),
+            ],
+        ),
+    ];
+    for (name, transport, steps) in cases {
+        run_with(name, *transport, Protocol::V3, steps);
+    }
 }
