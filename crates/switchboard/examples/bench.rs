@@ -8,6 +8,7 @@
 //! ```text
 //! cargo run --release -p switchboard --example bench -- --port 3000
 //! cargo run --release -p switchboard --example bench -- --port 0 --redis redis://127.0.0.1:6379
+//! cargo run --release -p switchboard --example bench -- --port 3000 --parser msgpack
 //! ```
 
 use anyhow::Context as _;
@@ -28,6 +29,9 @@ struct Args {
     /// The cluster adapter, with `--redis`.
     #[arg(long, value_enum, default_value_t = Kind::Redis, requires = "redis")]
     adapter: Kind,
+    /// The Socket.IO packet format: `json` or `msgpack` (the npm `socket.io-msgpack-parser`).
+    #[arg(long, default_value_t = switchboard::ParserKind::Json)]
+    parser: switchboard::ParserKind,
 }
 
 /// Which Redis adapter.
@@ -74,11 +78,11 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
+    let mut config = SocketIoConfig::default();
+    config.parser = args.parser;
     let io = match adapter(&args)? {
-        Some(factory) => {
-            SocketIo::builder().config(SocketIoConfig::default()).adapter(factory).build()
-        }
-        None => SocketIo::new(SocketIoConfig::default()),
+        Some(factory) => SocketIo::builder().config(config).adapter(factory).build(),
+        None => SocketIo::new(config),
     };
     io.on_connection(|socket: Socket| async move {
         socket.join("room1");

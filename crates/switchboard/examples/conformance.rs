@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cargo run -p switchboard --example conformance -- --port 3000
+//! cargo run -p switchboard --example conformance -- --port 3000 --parser msgpack
 //! ```
 
 use std::sync::Arc;
@@ -23,6 +24,9 @@ struct Args {
     /// Port to bind on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// The Socket.IO packet format: `json` or `msgpack` (the npm `socket.io-msgpack-parser`).
+    #[arg(long, default_value_t = switchboard::ParserKind::Json)]
+    parser: switchboard::ParserKind,
 }
 
 /// Echoes every message back to its sender: text stays text, binary stays binary.
@@ -56,9 +60,14 @@ fn engine_config(path: &str) -> EngineConfig {
 /// The `/socket.io/` endpoint, served for every request the `/engine.io/` engine does not take.
 ///
 /// It is the Socket.IO test server of the protocol test server specification (§1.3):
-/// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s.
-fn socket_io_endpoint() -> switchboard::IoService {
-    switchboard::conformance::app().service()
+/// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s,
+/// speaking `parser`.
+fn socket_io_endpoint(parser: switchboard::ParserKind) -> switchboard::IoService {
+    let mut config = switchboard::conformance::config();
+    config.parser = parser;
+    let io = switchboard::SocketIo::new(config);
+    switchboard::conformance::install(&io);
+    io.service()
 }
 
 #[tokio::main]
@@ -73,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/"));
-    let service = engine_io.layer().layer(socket_io_endpoint());
+    let service = engine_io.layer().layer(socket_io_endpoint(args.parser));
     println!("listening on http://{addr}");
     switchboard_engine::serve(listener, service).await?;
     Ok(())
