@@ -153,6 +153,11 @@ pub(crate) struct ServeArgs {
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
     #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// The Socket.IO packet format, `json` or `msgpack` (the npm `socket.io-msgpack-parser`;
+    /// clients must use the same; the pages then load the official msgpack bundle)
+    /// [default: json].
+    #[arg(long, env = "SWITCHBOARD_PARSER", value_name = "FORMAT")]
+    pub(crate) parser: Option<switchboard::ParserKind>,
 }
 
 #[cfg(test)]
@@ -209,7 +214,10 @@ mod tests {
             "3000",
             "--presence-grace-ms",
             "0",
+            "--parser",
+            "msgpack",
         ]);
+        assert_eq!(args.parser, Some(switchboard::ParserKind::Msgpack));
         assert_eq!(args.max_disconnection_duration_ms, Some(3000));
         assert_eq!(args.presence_grace_ms, Some(0));
         assert_eq!(args.cors_origin, ["http://a", "http://b", "http://c"]);
@@ -224,6 +232,7 @@ mod tests {
         assert!(parse(&["--port", "0", "serve"]).is_err());
         assert!(parse(&["frobnicate"]).is_err());
         assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--parser", "bson"]).is_err());
         assert!(parse(&["--jwt-secret", "a", "--jwt-public-key", "b"]).is_err());
     }
 }
