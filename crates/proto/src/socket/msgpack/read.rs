@@ -11,6 +11,8 @@ use crate::socket::payload::{placeholder, placeholder_num};
 /// `notepack.io`'s extension type 0: `undefined` (fixext 1), a `Date` (fixext 8) or an
 /// `ArrayBuffer` (ext 8/16/32).
 const EXT_JS: i8 = 0;
+/// The msgpack timestamp extension (written for dates by other encoders, `notepack.io` 3).
+const EXT_TIMESTAMP: i8 = -1;
 
 /// A decoded value, or JavaScript's `undefined` (which JSON has no word for).
 #[derive(Debug)]
@@ -264,14 +266,31 @@ impl<'a> Reader<'a> {
                 Ok(Item::Undefined)
             }
             (EXT_JS, 8) => Ok(Item::Value(date(i64::from_be_bytes(self.array()?)))),
+            (EXT_TIMESTAMP, 4) => {
+                let secs = u32::from_be_bytes(self.array()?);
+                Ok(Item::Value(timestamp(i64::from(secs), 0)))
+            }
+            (EXT_TIMESTAMP, 8) => {
+                let bits = u64::from_be_bytes(self.array()?);
+                // 30 bits of nanoseconds, 34 of seconds: both fit.
+                let (nanos, secs) = ((bits >> 34) as u32, (bits & 0x3_ffff_ffff) as i64);
+                Ok(Item::Value(timestamp(secs, nanos)))
+            }
             _ => self.foreign_ext(ty, len).map(Item::Value),
         }
     }
 
     fn ext(&mut self, len: usize) -> Result<Value, MsgpackError> {
         let ty = i8::from_be_bytes(self.array()?);
-        // An `ArrayBuffer` (a browser's binary value): binary, as a Node `Buffer` is.
-        if ty == EXT_JS { self.binary(len) } else { self.foreign_ext(ty, len) }
+        match (ty, len) {
+            // An `ArrayBuffer` (a browser's binary value): binary, as a Node `Buffer` is.
+            (EXT_JS, _) => self.binary(len),
+            (EXT_TIMESTAMP, 12) => {
+                let nanos = u32::from_be_bytes(self.array()?);
+                Ok(timestamp(i64::from_be_bytes(self.array()?), nanos))
+            }
+            _ => self.foreign_ext(ty, len),
+        }
     }
 
     /// Another extension type: `[type, <binary>]`, as `notepack.io` gives it.
@@ -283,6 +302,13 @@ impl<'a> Reader<'a> {
 /// A float as JSON has it: `NaN` and the infinities become `null` (as `JSON.stringify`).
 fn float(f: f64) -> Value {
     Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+/// A msgpack timestamp as a `Date` would be written (milliseconds kept).
+fn timestamp(secs: i64, nanos: u32) -> Value {
+    secs.checked_mul(1000)
+        .and_then(|ms| ms.checked_add(i64::from(nanos / 1_000_000)))
+        .map_or(Value::Null, date)
 }
 
 /// The largest time a JavaScript `Date` holds, in milliseconds either side of 1970.
@@ -340,6 +366,27 @@ mod tests {
         ] {
             assert_eq!(date(ms), iso, "{ms}");
         }
+    }
+
+    #[test]
+    fn msgpack_timestamps_are_dates_too() {
+        // 2023-11-14T22:13:20.123Z in the 32-, 64- and 96-bit forms.
+        let secs: i64 = 1_700_000_000;
+        let cases: Vec<Vec<u8>> = vec![
+            [&[0xd6, 0xff][..], &(secs as u32).to_be_bytes()].concat(),
+            [&[0xd7, 0xff][..], &((123_000_000u64 << 34) | secs as u64).to_be_bytes()].concat(),
+            [&[0xc7, 12, 0xff][..], &123_000_000u32.to_be_bytes(), &secs.to_be_bytes()].concat(),
+        ];
+        let expected =
+            ["2023-11-14T22:13:20.000Z", "2023-11-14T22:13:20.123Z", "2023-11-14T22:13:20.123Z"];
+        for (bytes, iso) in cases.into_iter().zip(expected) {
+            let bytes = Bytes::from(bytes);
+            let mut reader = Reader::new(&bytes, 8, 8);
+            assert!(matches!(reader.item(0), Ok(Item::Value(v)) if v == json_str(iso)), "{iso}");
+            assert!(reader.is_done());
+        }
+        // Past what a Date holds: null.
+        assert_eq!(timestamp(i64::MAX, 0), Value::Null);
     }
 
     fn json_str(s: &str) -> Value {
