@@ -1,5 +1,6 @@
-//! The client with the msgpack parser against this workspace's server using it too: events,
-//! acks, binary values in place, namespaces with auth and refusals, on every transport.
+//! The client with the msgpack parser against this workspace's server using it too, and against
+//! the official Node server with `socket.io-msgpack-parser`: events, acks, binary values in
+//! place, namespaces with auth and refusals, on every transport.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::ours::{build, build_msgpack, serve_on};
 use common::sio::{connect, events, options, recv};
+use common::start;
 use serde_json::{Value, json};
 use switchboard_client::engine::TransportKind;
 use switchboard_client::{
@@ -121,4 +123,59 @@ async fn a_json_client_is_refused_by_a_msgpack_server() {
     let json_server = serve_on(build(), 0);
     let socket = switchboard_client::io(&json_server.url(), ClientOptions::default()).unwrap();
     connect(&socket).await;
+}
+
+#[tokio::test]
+async fn against_the_official_node_server_with_msgpack() {
+    let server = start("node-socketio.mjs", &["--parser", "msgpack"]).await;
+    for transports in [
+        vec![TransportKind::Polling],
+        vec![TransportKind::WebSocket],
+        vec![TransportKind::Polling, TransportKind::WebSocket],
+    ] {
+        let manager = Manager::new(&server.url(), msgpack(&transports)).unwrap();
+        let socket = manager.socket("/");
+        connect(&socket).await;
+        let mut echoes = events(&socket, "echo");
+
+        // Node gives the arguments back as it decoded them: JSON values and Buffers.
+        let mut payload = Payload::new();
+        payload.push(json!({"k": [1, -2, 2.5, null, "ünï"], "big": 1u64 << 40}));
+        payload.push_binary(Bytes::from_static(&[0, 1, 255]));
+        let thumb = payload.attach(Bytes::from(vec![9u8; 300]));
+        payload.push(json!({"thumb": thumb}));
+        socket.emit_payload("echo", payload).unwrap();
+        let e = recv(&mut echoes).await;
+        let args = e.payload().args();
+        assert_eq!(args[0], json!({"k": [1, -2, 2.5, null, "ünï"], "big": 1u64 << 40}));
+        assert_eq!(e.binary(1).map(|b| b.as_ref()), Some(&[0u8, 1, 255][..]));
+        let answer = e.payload();
+        assert_eq!(answer.binary(&args[2]["thumb"]).map(|b| b.len()), Some(300));
+
+        let acked: (String, u32) = socket.emit_with_ack("ack", &("a", 7)).await.unwrap();
+        assert_eq!(acked, ("a".to_owned(), 7));
+
+        socket.on("question", |e| {
+            let q: String = e.data().unwrap();
+            e.ack(&(format!("re: {q}"),)).unwrap();
+        });
+        let mut answers = events(&socket, "answer");
+        socket.emit("ask-me", &("why",)).unwrap();
+        assert_eq!(recv(&mut answers).await.data::<String>().unwrap(), "re: why");
+
+        let private = manager.socket("/private");
+        let (tx, mut errors) = mpsc::unbounded_channel();
+        private.on_connect_error(move |e| {
+            let _ = tx.send(e.clone());
+        });
+        private.connect();
+        match recv(&mut errors).await {
+            ConnectError::Server { message, data } => {
+                assert_eq!(message, "unauthorized");
+                assert_eq!(data, Some(json!({"reason": "no token"})));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        socket.disconnect();
+    }
 }
