@@ -222,6 +222,11 @@ fn decode_packet(bytes: &bytes::Bytes, parser: &MsgpackParser) -> Result<Packet,
         None => None,
         Some(v) => Some(integer(v).filter(|id| *id <= MAX_ACK_ID).ok_or(DecodeError::AckId)?),
     };
+    // The JSON parser has no binary CONNECT or CONNECT_ERROR either: their bytes would have
+    // nowhere to go.
+    if !attachments.is_empty() && matches!(ty, PacketType::Connect | PacketType::ConnectError) {
+        return Err(DecodeError::InvalidPayload(ty));
+    }
     let data = match (ty, fields.data) {
         (PacketType::Connect, None) => PacketData::Connect(None),
         (PacketType::Connect, Some(v @ Value::Object(_))) => PacketData::Connect(Some(v)),

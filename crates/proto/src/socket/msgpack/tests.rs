@@ -285,6 +285,13 @@ fn malformed_packets() {
         ("84a47479706503a36e7370a12fa46461746190a26964cb3ff8000000000000", |e| {
             matches!(e, DecodeError::AckId)
         }),
+        // CONNECT and CONNECT_ERROR with binary values.
+        ("83a47479706500a36e7370a12fa46461746181a162c40101", |e| {
+            matches!(e, DecodeError::InvalidPayload(PacketType::Connect))
+        }),
+        ("83a47479706504a36e7370a12fa46461746181a162c40101", |e| {
+            matches!(e, DecodeError::InvalidPayload(PacketType::ConnectError))
+        }),
         // CONNECT_ERROR with a number.
         ("83a47479706504a36e7370a12fa46461746101", |e| {
             matches!(e, DecodeError::InvalidPayload(PacketType::ConnectError))
