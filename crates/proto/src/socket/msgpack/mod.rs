@@ -13,6 +13,7 @@ mod write;
 
 use serde_json::Value;
 
+use super::payload::{PlaceholderError, check_placeholders};
 use super::{
     Decode, DecodeError, EventName, MAX_ACK_ID, Packet, PacketData, PacketType, Parser, Payload,
 };
@@ -74,6 +75,9 @@ pub enum MsgpackError {
     /// The packet map has `data` twice.
     #[error("msgpack packet has two data fields")]
     DuplicateData,
+    /// A map in the data has a key twice (`notepack.io` writes each key once).
+    #[error("msgpack map has a key twice")]
+    DuplicateKey,
     /// A text message: this parser reads binary messages only.
     #[error("text message where a msgpack packet was expected")]
     TextMessage,
@@ -242,15 +246,27 @@ fn decode_packet(bytes: &bytes::Bytes, parser: &MsgpackParser) -> Result<Packet,
                 return Err(DecodeError::EventName);
             };
             let event = EventName::new(name)?;
-            PacketData::Event { event, payload: Payload::from_parts(args, attachments), ack }
+            PacketData::Event { event, payload: payload(args, attachments)?, ack }
         }
         (PacketType::Ack, Some(Value::Array(args))) => {
             let ack = ack.ok_or(DecodeError::AckId)?;
-            PacketData::Ack { payload: Payload::from_parts(args, attachments), ack }
+            PacketData::Ack { payload: payload(args, attachments)?, ack }
         }
         (ty, _) => return Err(DecodeError::InvalidPayload(ty)),
     };
     Ok(Packet { ns, data })
+}
+
+/// The arguments and their binary values, checked as the JSON parser checks them: each
+/// binary value has exactly one placeholder (the event name, taken out, held none).
+fn payload(args: Vec<Value>, attachments: Vec<bytes::Bytes>) -> Result<Payload, DecodeError> {
+    check_placeholders(&args, attachments.len()).map_err(|e| match e {
+        PlaceholderError::Invalid => DecodeError::Placeholder,
+        PlaceholderError::Count { expected, found } => {
+            DecodeError::PlaceholderCount { expected, found }
+        }
+    })?;
+    Ok(Payload::from_parts(args, attachments))
 }
 
 /// A non-negative whole number (`Number.isInteger`, so `3.0` counts).

@@ -240,14 +240,16 @@ impl<'a> Reader<'a> {
         let mut map = Map::with_capacity(self.items(len.saturating_mul(2))? / 2);
         for _ in 0..len {
             let key = self.key()?;
+            // A replaced value's binary values would be left without a place.
+            if map.contains_key(&key) {
+                return Err(MsgpackError::DuplicateKey);
+            }
             match self.item(inner)? {
                 Item::Value(v) => {
                     map.insert(key, v);
                 }
-                // `JSON.stringify` leaves such keys out; a later duplicate still replaces.
-                Item::Undefined => {
-                    map.shift_remove(&key);
-                }
+                // `JSON.stringify` leaves such keys out.
+                Item::Undefined => {}
             }
         }
         let value = Value::Object(map);

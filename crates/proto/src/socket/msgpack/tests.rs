@@ -306,6 +306,15 @@ fn malformed_packets() {
         ("84a47479706502a36e7370a12fa46461746191a165a46461746191a165", |e| {
             matches!(e, DecodeError::Msgpack(MsgpackError::DuplicateData))
         }),
+        // A key twice in a map (the first value's binary would be left without a place).
+        ("83a47479706502a36e7370a12fa46461746193a175d4040082a16ad42600a16a01", |e| {
+            matches!(e, DecodeError::Msgpack(MsgpackError::DuplicateKey))
+        }),
+        ("83a47479706502a36e7370a12fa46461746192a16582a16b01a16bd40000", |e| {
+            matches!(e, DecodeError::Msgpack(MsgpackError::DuplicateKey))
+        }),
+        // A binary value as the event name: [<bin>] has no string name.
+        ("83a47479706502a36e7370a12fa46461746191c40101", |e| matches!(e, DecodeError::EventName)),
         // A literal placeholder object.
         (
             "83a47479706502a36e7370a12fa46461746192a16582ac5f706c616365686f6c646572c3a36e756d00",
