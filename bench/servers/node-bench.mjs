@@ -5,7 +5,8 @@
 // With `--redis URL` the server is a cluster node on the official Redis adapter of
 // `--adapter` (`redis`: @socket.io/redis-adapter, classic pub/sub; `sharded`: its
 // createShardedAdapter, Redis 7 sharded pub/sub; `streams`: @socket.io/redis-streams-adapter),
-// for the cross-node broadcast scenario.
+// for the cross-node broadcast scenario. With `--parser msgpack` it speaks
+// socket.io-msgpack-parser instead of the default JSON parser.
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "3000" },
     redis: { type: "string" },
     adapter: { type: "string", default: "redis" },
+    parser: { type: "string", default: "json" },
   },
 });
 
@@ -39,6 +41,11 @@ const httpServer = createServer();
 const options = { perMessageDeflate: false, pingInterval: 25000 };
 if (values.redis) {
   options.adapter = await clusterAdapter(values.redis, values.adapter);
+}
+if (values.parser === "msgpack") {
+  options.parser = (await import("socket.io-msgpack-parser")).default;
+} else if (values.parser !== "json") {
+  throw new Error(`unknown parser ${values.parser} (json, msgpack)`);
 }
 const io = new Server(httpServer, options);
 

@@ -21,6 +21,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "polling_payload",
     "websocket_frames",
     "socket_packet",
+    "msgpack_packet",
     "binary_reassembly",
     "engine_session",
     "engine_handshake",

@@ -36,4 +36,5 @@ pub mod runner;
 pub mod scenario;
 pub mod soak;
 pub mod stall;
+pub mod wire;
 pub mod ws;

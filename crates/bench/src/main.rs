@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use switchboard_bench::wire::Wire;
 use switchboard_bench::{net, polling, raw, runner, scenario, stall};
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,10 @@ enum Command {
         /// The Redis server's process id, for a cluster: deliveries per Redis CPU-second.
         #[arg(long)]
         redis_pid: Option<u32>,
+        /// The Socket.IO packet format: `json` or `msgpack` (`socket.io-msgpack-parser`);
+        /// the server must speak the same.
+        #[arg(long, value_enum, default_value_t = Wire::Json)]
+        parser: Wire,
         #[command(subcommand)]
         scenario: Scenario,
     },
@@ -143,7 +148,7 @@ enum Scenario {
 fn main() -> Result<()> {
     let _ = net::raise_nofile();
     match Cli::parse().command {
-        Command::Gen { addr, server_pid, redis_pid, scenario } => {
+        Command::Gen { addr, server_pid, redis_pid, parser, scenario } => {
             switchboard_bench::cpu::watch(&server_pid);
             if let Some(pid) = redis_pid {
                 switchboard_bench::cpu::watch_helper(pid);
@@ -151,26 +156,26 @@ fn main() -> Result<()> {
             let ms = Duration::from_millis;
             let outcome = match scenario {
                 Scenario::Idle { pid, levels, settle_ms } => {
-                    scenario::idle(addr, pid, &levels, ms(settle_ms))?
+                    scenario::idle(addr, pid, &levels, ms(settle_ms), parser)?
                 }
                 Scenario::Storm { conns, inflight, source_offset } => {
-                    scenario::storm(addr, conns, inflight, source_offset)?
+                    scenario::storm(addr, conns, inflight, source_offset, parser)?
                 }
                 Scenario::Broadcast { conns, inflight, duration_ms, trigger_addr, adapter } => {
                     let trigger = match (trigger_addr, adapter) {
                         (Some(addr), Some(adapter)) => scenario::Trigger::Node { addr, adapter },
                         _ => scenario::Trigger::Receiver,
                     };
-                    scenario::broadcast(addr, conns, inflight, ms(duration_ms), &trigger)?
+                    scenario::broadcast(addr, conns, inflight, ms(duration_ms), &trigger, parser)?
                 }
                 Scenario::Echo { conns, rate, duration_ms } => {
-                    scenario::echo_rate(addr, conns, rate, ms(duration_ms))?
+                    scenario::echo_rate(addr, conns, rate, ms(duration_ms), parser)?
                 }
                 Scenario::EchoMax { conns, window, duration_ms } => {
-                    scenario::echo_max(addr, conns, window, ms(duration_ms))?
+                    scenario::echo_max(addr, conns, window, ms(duration_ms), parser)?
                 }
                 Scenario::Polling { clients, duration_ms } => {
-                    polling::polling(addr, clients, ms(duration_ms))?
+                    polling::polling(addr, clients, ms(duration_ms), parser)?
                 }
             };
             println!("{}", serde_json::to_string(&outcome)?);

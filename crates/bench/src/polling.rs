@@ -6,11 +6,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::hist::Latency;
 use crate::packet::{self, Incoming};
 use crate::results::Outcome;
+use crate::wire::{self, Wire};
 use crate::{cpu, http, net};
 
 struct Link {
@@ -109,6 +112,20 @@ impl Client {
         self.queue.extend_from_slice(packet);
     }
 
+    /// Queues a Socket.IO packet: as is in JSON, as `b` and its base64 in msgpack (a binary
+    /// message in a polling payload).
+    fn enqueue_packet(&mut self, wire: Wire, packet: &[u8]) {
+        match wire {
+            Wire::Json => self.enqueue(packet),
+            Wire::Msgpack => {
+                let mut record = Vec::with_capacity(1 + packet.len() * 4 / 3 + 4);
+                record.push(b'b');
+                record.extend_from_slice(BASE64.encode(packet).as_bytes());
+                self.enqueue(&record);
+            }
+        }
+    }
+
     fn pump(&mut self, host: &str) -> io::Result<()> {
         if !self.get.busy && self.state != State::Opening {
             http::write_get(&mut self.get.wbuf, host, Some(&self.sid));
@@ -128,7 +145,12 @@ impl Client {
 ///
 /// # Errors
 /// A connection failing, or the clients not all connecting.
-pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<Outcome> {
+pub fn polling(
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+    wire: Wire,
+) -> Result<Outcome> {
     let host = addr.to_string();
     let mut poll = Poll::new()?;
     let mut cs = Vec::with_capacity(clients);
@@ -191,19 +213,29 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
                 }
                 c.get.busy = false;
                 for p in packet::split_payload(&r.body) {
-                    match packet::classify(p) {
+                    // A binary message travels as `b` and its base64.
+                    let incoming = match p.strip_prefix(b"b") {
+                        Some(b64) => match BASE64.decode(b64) {
+                            Ok(bytes) => wire::classify_msgpack(&bytes),
+                            Err(_) => Incoming::Other,
+                        },
+                        None => packet::classify(p),
+                    };
+                    match incoming {
                         Incoming::Open if c.state == State::Opening => {
                             c.sid = packet::open_sid(p).unwrap_or_default().to_owned();
                             c.state = State::Joining;
-                            c.enqueue(b"40");
+                            frame.clear();
+                            wire.write_connect(&mut frame);
+                            c.enqueue_packet(wire, &frame);
                         }
                         Incoming::Connected if c.state == State::Joining => {
                             c.state = State::Ready;
                             frame.clear();
-                            packet::write_echo(&mut frame, next_id);
+                            wire.write_echo(&mut frame, next_id);
                             next_id += 1;
                             c.sent_at = Instant::now();
-                            c.enqueue(&frame);
+                            c.enqueue_packet(wire, &frame);
                         }
                         Incoming::Ping => c.enqueue(b"3"),
                         Incoming::Ack(_) => {
@@ -213,10 +245,10 @@ pub fn polling(addr: SocketAddr, clients: usize, duration: Duration) -> Result<O
                                 acks += 1;
                             }
                             frame.clear();
-                            packet::write_echo(&mut frame, next_id);
+                            wire.write_echo(&mut frame, next_id);
                             next_id += 1;
                             c.sent_at = now;
-                            c.enqueue(&frame);
+                            c.enqueue_packet(wire, &frame);
                         }
                         Incoming::Close | Incoming::ConnectError => {
                             bail!("server closed a polling session")

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::packet::{self, Incoming};
+use crate::wire::{self, Wire};
 use crate::{http, net, ws};
 
 /// The masking key of every client frame: the key only has to be unpredictable to proxies, and a
@@ -89,6 +90,7 @@ pub struct Pool {
     scratch: Vec<u8>,
     dirty: Vec<usize>,
     source_offset: u64,
+    wire: Wire,
     /// Connections that are ready now.
     pub ready: usize,
     /// Connections that are mid-handshake.
@@ -103,8 +105,18 @@ impl Pool {
     /// # Errors
     /// Creating the poll instance.
     pub fn new(target: SocketAddr, source_offset: u64) -> io::Result<Self> {
+        Self::with_wire(target, source_offset, Wire::Json)
+    }
+
+    /// A pool whose connections speak the packet format `wire`.
+    ///
+    /// # Errors
+    /// Creating the poll instance.
+    pub fn with_wire(target: SocketAddr, source_offset: u64, wire: Wire) -> io::Result<Self> {
+        let mut packet = Vec::new();
+        wire.write_connect(&mut packet);
         let mut connect = Vec::new();
-        ws::encode_masked(&mut connect, ws::OP_TEXT, b"40", MASK);
+        ws::encode_masked(&mut connect, wire.opcode(), &packet, MASK);
         let mut pong = Vec::new();
         ws::encode_masked(&mut pong, ws::OP_TEXT, b"3", MASK);
         Ok(Self {
@@ -116,6 +128,7 @@ impl Pool {
             scratch: vec![0; 256 * 1024],
             dirty: Vec::new(),
             source_offset,
+            wire,
             ready: 0,
             handshaking: 0,
             dead: 0,
@@ -184,6 +197,21 @@ impl Pool {
     pub fn send_text(&mut self, idx: usize, payload: &[u8]) {
         if let Some(c) = self.conns.get_mut(idx) {
             ws::encode_masked(&mut c.wbuf, ws::OP_TEXT, payload, MASK);
+            mark(&mut self.dirty, c, idx);
+        }
+    }
+
+    /// The packet format of the connections.
+    #[must_use]
+    pub fn wire(&self) -> Wire {
+        self.wire
+    }
+
+    /// Queues a Socket.IO packet written in [`Pool::wire`]'s format (a text or a binary
+    /// message) for connection `idx`.
+    pub fn send_packet(&mut self, idx: usize, payload: &[u8]) {
+        if let Some(c) = self.conns.get_mut(idx) {
+            ws::encode_masked(&mut c.wbuf, self.wire.opcode(), payload, MASK);
             mark(&mut self.dirty, c, idx);
         }
     }
@@ -380,7 +408,8 @@ impl Pool {
             let payload = buf.get(pos + h.payload_start..pos + h.end()).unwrap_or_default();
             pos += h.end();
             match h.opcode {
-                ws::OP_TEXT => self.on_message(idx, payload, out)?,
+                ws::OP_TEXT => self.on_message(idx, packet::classify(payload), out)?,
+                ws::OP_BINARY => self.on_message(idx, wire::classify_msgpack(payload), out)?,
                 ws::OP_PING => {
                     if let Some(c) = self.conns.get_mut(idx) {
                         ws::encode_masked(&mut c.wbuf, ws::OP_PONG, payload, MASK);
@@ -394,9 +423,14 @@ impl Pool {
         Ok(pos)
     }
 
-    fn on_message(&mut self, idx: usize, payload: &[u8], out: &mut Vec<Event>) -> Result<(), ()> {
+    fn on_message(
+        &mut self,
+        idx: usize,
+        incoming: Incoming,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ()> {
         let Some(c) = self.conns.get_mut(idx) else { return Ok(()) };
-        match packet::classify(payload) {
+        match incoming {
             Incoming::Broadcast(seq) => out.push(Event::Broadcast { idx, seq }),
             Incoming::Ack(id) => out.push(Event::Ack { idx, id }),
             Incoming::Ping => {

@@ -275,6 +275,8 @@ pub struct Meta {
     pub nofile: u64,
     /// Servers compared.
     pub servers: Vec<String>,
+    /// The Socket.IO packet format (`json`, `msgpack`).
+    pub parser: String,
     /// CPU and Node version.
     pub machine: String,
     /// Wall time.
@@ -344,16 +346,20 @@ pub fn table(plan: &Plan, samples: &Samples, servers: &[String]) -> String {
 /// # Errors
 /// Writing a file failing.
 pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<Written> {
-    let stem = if meta.quick { format!("{}-quick", meta.date) } else { meta.date.clone() };
+    let mut stem = if meta.quick { format!("{}-quick", meta.date) } else { meta.date.clone() };
+    if meta.parser != "json" {
+        stem = format!("{stem}-{}", meta.parser);
+    }
     let table = table(plan, samples, &meta.servers);
     let charts = figures::draw(dir, &stem, plan, samples, &meta.servers)?;
     let mut md = format!("# Benchmarks, {}\n\n", meta.date);
     let _ = writeln!(
         md,
-        "Machine: {}. Servers: {}. Medians of {} run(s){}; each scenario runs on every server in turn \
+        "Machine: {}. Servers: {}. Packet format: {}. Medians of {} run(s){}; each scenario runs on every server in turn \
          (A/B/C), each time on a fresh server process; {}; open-file limit {}. Wall time {:.0?}; load average (1/5/15 min) {}.\n",
         meta.machine,
         meta.servers.join(", "),
+        meta.parser,
         meta.runs,
         if meta.quick {
             " (quick mode: smaller and shorter scenarios, not for comparison)"

@@ -16,6 +16,7 @@ use crate::host::{DamonPause, Steal, loadavg, machine, today};
 use crate::report::{self, Samples};
 use crate::results::Outcome;
 use crate::stall::{self, Stalls};
+use crate::wire::Wire;
 
 /// Options of `switchboard-bench run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -71,7 +72,14 @@ pub struct Options {
     /// The core the load generator runs on.
     #[arg(long, default_value_t = 1)]
     pub gen_cpu: usize,
+    /// The Socket.IO packet format of every server and of the generator: `json` or `msgpack`
+    /// (`socket.io-msgpack-parser`; servers without it and the raw ceilings are left out).
+    #[arg(long, value_enum, default_value_t = Wire::Json)]
+    pub parser: Wire,
 }
+
+/// The servers whose bench server takes `--parser msgpack`.
+const MSGPACK_SERVERS: &[&str] = &["switchboard", "node"];
 
 /// Scenario sizes.
 #[derive(Debug, Clone)]
@@ -187,6 +195,9 @@ fn start_server_with(opts: &Options, name: &str, extra: &[String]) -> Result<Ser
         other => bail!("unknown server `{other}`"),
     };
     cmd.args(["--port", "0"]).args(extra);
+    if opts.parser != Wire::Json {
+        cmd.args(["--parser", opts.parser.as_str()]);
+    }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().with_context(|| format!("starting the {name} server"))?;
     let stdout = child.stdout.take().context("server stdout")?;
@@ -212,6 +223,7 @@ fn run_gen(opts: &Options, port: u16, pids: &str, args: &[String]) -> Result<Vec
     cmd.arg(std::env::current_exe()?)
         .args(["gen", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--server-pid", pids])
+        .args(["--parser", opts.parser.as_str()])
         .args(args);
     let out = cmd.stdin(Stdio::null()).output().context("starting the generator")?;
     if !out.status.success() {
@@ -409,8 +421,21 @@ pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let mut samples = Samples::default();
     let mut log = Vec::new();
-    let mut order: Vec<String> = opts.servers.clone();
-    order.extend([s("raw"), s("raw-batched")]);
+    let mut servers = opts.servers.clone();
+    if opts.parser == Wire::Msgpack {
+        servers.retain(|name| {
+            let speaks = MSGPACK_SERVERS.contains(&name.as_str());
+            if !speaks {
+                log.push(format!("{name}: left out, its bench server speaks JSON only"));
+            }
+            speaks
+        });
+    }
+    let mut order: Vec<String> = servers.clone();
+    // The raw ceilings write JSON text only.
+    if opts.parser == Wire::Json {
+        order.extend([s("raw"), s("raw-batched")]);
+    }
     // Per run: what a bare busy loop saw on the server's and the generator's core.
     let mut stalls: Vec<[Stalls; 2]> = Vec::new();
     for rep in 0..runs {
@@ -456,7 +481,8 @@ pub fn run(opts: &Options) -> Result<()> {
         quick: opts.quick,
         pinned,
         nofile,
-        servers: opts.servers.clone(),
+        servers,
+        parser: opts.parser.as_str().to_owned(),
         machine: describe_machine(
             quiet.paused,
             &Steal::now().describe_since(&steal_before),
@@ -469,7 +495,8 @@ pub fn run(opts: &Options) -> Result<()> {
     let out_dir = opts.root.join(&opts.out_dir);
     std::fs::create_dir_all(&out_dir)?;
     let written = report::write(&out_dir, &meta, &plan, &samples)?;
-    if !opts.no_readme {
+    // The README's table is the JSON comparison.
+    if !opts.no_readme && opts.parser == Wire::Json {
         report::update_readme(
             &opts.root.join(&opts.readme),
             &written.table,

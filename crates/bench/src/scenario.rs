@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use crate::hist::{Latency, Schedule};
 use crate::pool::{Event, Pool};
 use crate::results::{IdleLevel, Outcome};
-use crate::{cpu, net, packet};
+use crate::wire::Wire;
+use crate::{cpu, net};
 
 /// No progress for this long ends a scenario with an error (or a partial result).
 const STALL: Duration = Duration::from_secs(10);
@@ -71,10 +72,16 @@ pub fn idle_for(pool: &mut Pool, d: Duration) -> Result<()> {
 ///
 /// # Errors
 /// Connecting failing, or the server's RSS being unreadable.
-pub fn idle(addr: SocketAddr, pid: u32, levels: &[usize], settle: Duration) -> Result<Outcome> {
+pub fn idle(
+    addr: SocketAddr,
+    pid: u32,
+    levels: &[usize],
+    settle: Duration,
+    wire: Wire,
+) -> Result<Outcome> {
     let rss = || net::rss_kib(pid).ok_or_else(|| anyhow::anyhow!("cannot read RSS of pid {pid}"));
     let baseline_kib = rss()?;
-    let mut pool = Pool::new(addr, 0)?;
+    let mut pool = Pool::with_wire(addr, 0, wire)?;
     let mut hs = Latency::new();
     let mut out = Vec::new();
     for &n in levels {
@@ -92,8 +99,14 @@ pub fn idle(addr: SocketAddr, pid: u32, levels: &[usize], settle: Duration) -> R
 ///
 /// # Errors
 /// Connecting failing.
-pub fn storm(addr: SocketAddr, n: usize, inflight: usize, source_offset: u64) -> Result<Outcome> {
-    let mut pool = Pool::new(addr, source_offset)?;
+pub fn storm(
+    addr: SocketAddr,
+    n: usize,
+    inflight: usize,
+    source_offset: u64,
+    wire: Wire,
+) -> Result<Outcome> {
+    let mut pool = Pool::with_wire(addr, source_offset, wire)?;
     let mut hs = Latency::new();
     let start = Instant::now();
     let window = cpu::Window::start();
@@ -137,8 +150,9 @@ pub fn broadcast(
     inflight: usize,
     duration: Duration,
     trigger: &Trigger,
+    wire: Wire,
 ) -> Result<Outcome> {
-    let mut pool = Pool::new(addr, 0)?;
+    let mut pool = Pool::with_wire(addr, 0, wire)?;
     // Connection 0 is the sender: on another node it is no receiver.
     let (cluster, senders) = match trigger {
         Trigger::Receiver => (None, 0),
@@ -159,9 +173,9 @@ pub fn broadcast(
     let mut frame = Vec::new();
     let mut send = |pool: &mut Pool, pending: &mut Vec<(Instant, u32)>| {
         frame.clear();
-        packet::write_bc(&mut frame, pending.len() as u64);
+        pool.wire().write_bc(&mut frame, pending.len() as u64);
         pending.push((Instant::now(), receivers));
-        pool.send_text(0, &frame);
+        pool.send_packet(0, &frame);
     };
     let start = Instant::now();
     let end = start + duration;
@@ -243,8 +257,14 @@ fn wait_until(next: Instant, now: Instant) -> Duration {
 ///
 /// # Errors
 /// Connecting failing, or the poll failing.
-pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) -> Result<Outcome> {
-    let mut pool = Pool::new(addr, 0)?;
+pub fn echo_rate(
+    addr: SocketAddr,
+    conns: usize,
+    rate: f64,
+    duration: Duration,
+    wire: Wire,
+) -> Result<Outcome> {
+    let mut pool = Pool::with_wire(addr, 0, wire)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
     // Lets the server finish with the previous scenario's connections first.
     idle_for(&mut pool, SETTLE)?;
@@ -269,8 +289,8 @@ pub fn echo_rate(addr: SocketAddr, conns: usize, rate: f64, duration: Duration) 
         let due = sched.due_count(now.min(end - Duration::from_nanos(1))).max(next);
         while next < due {
             frame.clear();
-            packet::write_echo(&mut frame, next);
-            pool.send_text((next % n as u64) as usize, &frame);
+            pool.wire().write_echo(&mut frame, next);
+            pool.send_packet((next % n as u64) as usize, &frame);
             acked.push(false);
             next += 1;
         }
@@ -320,8 +340,9 @@ pub fn echo_max(
     conns: usize,
     window: usize,
     duration: Duration,
+    wire: Wire,
 ) -> Result<Outcome> {
-    let mut pool = Pool::new(addr, 0)?;
+    let mut pool = Pool::with_wire(addr, 0, wire)?;
     connect(&mut pool, conns, 256, &mut Latency::new())?;
     // Lets the server finish with the previous scenario's connections first.
     idle_for(&mut pool, SETTLE)?;
@@ -330,9 +351,9 @@ pub fn echo_max(
     let mut frame = Vec::new();
     let mut send = |pool: &mut Pool, sent_at: &mut Vec<Instant>, idx: usize| {
         frame.clear();
-        packet::write_echo(&mut frame, sent_at.len() as u64);
+        pool.wire().write_echo(&mut frame, sent_at.len() as u64);
         sent_at.push(Instant::now());
-        pool.send_text(idx, &frame);
+        pool.send_packet(idx, &frame);
     };
     for idx in 0..n {
         for _ in 0..window {

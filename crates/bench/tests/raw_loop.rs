@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchboard_bench::results::Outcome;
+use switchboard_bench::wire::Wire;
 use switchboard_bench::{raw, scenario};
 
 fn start_raw(batched: bool) -> SocketAddr {
@@ -21,7 +22,7 @@ fn start_raw(batched: bool) -> SocketAddr {
 #[test]
 fn storm_completes_every_handshake() {
     let addr = start_raw(false);
-    match scenario::storm(addr, 200, 16, 0).unwrap() {
+    match scenario::storm(addr, 200, 16, 0, Wire::Json).unwrap() {
         Outcome::Storm { ready, failed, handshake, .. } => {
             assert_eq!(ready, 200);
             assert_eq!(failed, 0);
@@ -36,7 +37,9 @@ fn broadcasts_reach_every_connection() {
     for batched in [false, true] {
         let addr = start_raw(batched);
         let trigger = scenario::Trigger::Receiver;
-        match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger).unwrap() {
+        match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger, Wire::Json)
+            .unwrap()
+        {
             Outcome::Broadcast { conns, inflight, completed, completion, cluster, .. } => {
                 assert_eq!(conns, 50);
                 assert_eq!(inflight, 4);
@@ -54,7 +57,9 @@ fn a_sender_on_another_node_is_no_receiver() {
     // The raw server stands for both nodes: the sender's own copy must not be counted.
     let addr = start_raw(false);
     let trigger = scenario::Trigger::Node { addr, adapter: "raw".to_owned() };
-    match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger).unwrap() {
+    match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger, Wire::Json)
+        .unwrap()
+    {
         Outcome::Broadcast { conns, completed, completion, cluster, .. } => {
             assert_eq!(conns, 50, "the sender is not counted as a receiver");
             assert!(completed >= 4, "{completed}");

@@ -82,4 +82,4 @@ pub use handlers::ListenerId;
 pub use manager::{Manager, ManagerEvent, io};
 pub use options::{Auth, ClientOptions};
 pub use socket::{Emitter, Socket};
-pub use switchboard_proto::socket::Payload;
+pub use switchboard_proto::socket::{JsonParser, MsgpackParser, Parser, Payload};

@@ -7,8 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use switchboard_proto::socket::{JsonParser, Parser};
 
 use crate::engine::EngineOptions;
+
+/// The client accepts more binary attachments per packet than the server does by default; the
+/// JS client has no limit at all.
+const MAX_ATTACHMENTS: usize = 10_000;
 
 /// Options of a [`Manager`](crate::Manager) and of its sockets.
 ///
@@ -54,6 +59,18 @@ pub struct ClientOptions {
     pub retries: u32,
     /// Seeds the reconnection jitter, for reproducible delays (tests); `None` seeds from the OS.
     pub backoff_seed: Option<u64>,
+    /// The packet format (`parser`): JSON by default; the server must use the same one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use switchboard_client::{ClientOptions, MsgpackParser, Parser};
+    ///
+    /// let mut options = ClientOptions::default();
+    /// assert!(options.parser.is_json());
+    /// // The format of the npm `socket.io-msgpack-parser`.
+    /// options.parser = Arc::new(MsgpackParser::default());
+    /// ```
+    pub parser: Arc<dyn Parser>,
 }
 
 impl Default for ClientOptions {
@@ -71,6 +88,7 @@ impl Default for ClientOptions {
             ack_timeout: None,
             retries: 0,
             backoff_seed: None,
+            parser: Arc::new(JsonParser { max_attachments: MAX_ATTACHMENTS }),
         }
     }
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use common::ours::{OurServer, serve_on};
 use common::sio::recv;
-use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
+use switchboard::{ConnectionStateRecovery, ParserKind, SocketIo, SocketIoConfig};
 use switchboard_client::engine::TransportKind;
-use switchboard_client::{ClientOptions, DisconnectReason, Socket, io};
+use switchboard_client::{ClientOptions, DisconnectReason, MsgpackParser, Socket, io};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -76,10 +76,19 @@ impl Relay {
 /// A server with recovery on (`window`): every socket joins `room`; its connections and
 /// disconnections are reported as text.
 fn server(window: Duration) -> (OurServer, mpsc::UnboundedReceiver<String>) {
+    server_with(window, ParserKind::Json)
+}
+
+/// [`server`], speaking `parser`.
+fn server_with(
+    window: Duration,
+    parser: ParserKind,
+) -> (OurServer, mpsc::UnboundedReceiver<String>) {
     let mut recovery = ConnectionStateRecovery::default();
     recovery.max_disconnection_duration = window;
     let mut config = SocketIoConfig::default();
     config.connection_state_recovery = Some(recovery);
+    config.parser = parser;
     let io = SocketIo::new(config);
     let (tx, rx) = mpsc::unbounded_channel();
     io.on_connection(move |socket: switchboard::Socket| {
@@ -119,7 +128,11 @@ struct Client {
 }
 
 fn client(relay: &Relay, transports: &[TransportKind]) -> Client {
-    let mut o = ClientOptions::default();
+    client_with(relay, transports, ClientOptions::default())
+}
+
+/// [`client`], with `o` as the base options.
+fn client_with(relay: &Relay, transports: &[TransportKind], mut o: ClientOptions) -> Client {
     o.engine.transports = transports.to_vec();
     o.reconnection_delay = Duration::from_millis(20);
     o.reconnection_delay_max = Duration::from_millis(50);
@@ -148,9 +161,18 @@ async fn tick(io: &SocketIo, sid: &str, n: u32) {
 
 /// Connects through a relay, cuts it, emits 1..=6 while the client is away, lets it back.
 async fn cut_and_recover(transports: &[TransportKind]) {
-    let (server, mut seen) = server(Duration::from_secs(120));
+    cut_and_recover_with(transports, ParserKind::Json).await;
+}
+
+/// [`cut_and_recover`], with both sides speaking `parser`.
+async fn cut_and_recover_with(transports: &[TransportKind], parser: ParserKind) {
+    let (server, mut seen) = server_with(Duration::from_secs(120), parser);
     let relay = Relay::start(server.port).await;
-    let mut c = client(&relay, transports);
+    let mut options = ClientOptions::default();
+    if parser == ParserKind::Msgpack {
+        options.parser = Arc::new(MsgpackParser::default());
+    }
+    let mut c = client_with(&relay, transports, options);
     assert_eq!(recv(&mut c.lifecycle).await, "connect");
     assert!(!c.socket.recovered());
     let sid = c.socket.id().unwrap();
@@ -201,6 +223,12 @@ async fn a_cut_websocket_client_is_recovered_with_every_missed_event_once_in_ord
 #[tokio::test]
 async fn a_cut_polling_client_is_recovered_with_every_missed_event_once_in_order() {
     cut_and_recover(&[TransportKind::Polling]).await;
+}
+
+#[tokio::test]
+async fn recovery_works_the_same_with_the_msgpack_parser() {
+    cut_and_recover_with(&[TransportKind::WebSocket], ParserKind::Msgpack).await;
+    cut_and_recover_with(&[TransportKind::Polling], ParserKind::Msgpack).await;
 }
 
 #[tokio::test]

@@ -156,6 +156,11 @@ pub(crate) struct ServeArgs {
     /// Also accept Socket.IO v2 clients (Engine.IO v3), as Node's `allowEIO3`.
     #[arg(long = "allow-eio3", env = "SWITCHBOARD_ALLOW_EIO3")]
     pub(crate) allow_eio3: bool,
+    /// The Socket.IO packet format, `json` or `msgpack` (the npm `socket.io-msgpack-parser`;
+    /// clients must use the same; the pages then load the official msgpack bundle)
+    /// [default: json].
+    #[arg(long, env = "SWITCHBOARD_PARSER", value_name = "FORMAT")]
+    pub(crate) parser: Option<switchboard::ParserKind>,
 }
 
 #[cfg(test)]
@@ -213,9 +218,12 @@ mod tests {
             "--presence-grace-ms",
             "0",
             "--allow-eio3",
+            "--parser",
+            "msgpack",
         ]);
         assert!(args.allow_eio3);
         assert!(!serve(&[]).allow_eio3);
+        assert_eq!(args.parser, Some(switchboard::ParserKind::Msgpack));
         assert_eq!(args.max_disconnection_duration_ms, Some(3000));
         assert_eq!(args.presence_grace_ms, Some(0));
         assert_eq!(args.cors_origin, ["http://a", "http://b", "http://c"]);
@@ -230,6 +238,7 @@ mod tests {
         assert!(parse(&["--port", "0", "serve"]).is_err());
         assert!(parse(&["frobnicate"]).is_err());
         assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--parser", "bson"]).is_err());
         assert!(parse(&["--jwt-secret", "a", "--jwt-public-key", "b"]).is_err());
     }
 }

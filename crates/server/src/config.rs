@@ -43,6 +43,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     allow_eio3: Option<bool>,
+    parser: Option<String>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -121,6 +122,8 @@ pub(crate) struct Config {
     pub(crate) tls: Option<TlsFiles>,
     /// `--allow-eio3`: accept Socket.IO v2 clients.
     pub(crate) allow_eio3: bool,
+    /// `--parser`: the Socket.IO packet format.
+    pub(crate) parser: switchboard::ParserKind,
 }
 
 /// The database of `--database`.
@@ -282,6 +285,11 @@ impl Config {
         } else {
             args.cors_origin
         };
+        let parser = match (args.parser, file.parser) {
+            (Some(parser), _) => parser,
+            (None, Some(name)) => name.parse().with_context(|| format!("parser = {name:?}"))?,
+            (None, None) => switchboard::ParserKind::Json,
+        };
         Ok(Config {
             host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(file.port).unwrap_or(3000),
@@ -321,6 +329,7 @@ impl Config {
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
             allow_eio3: args.allow_eio3 || file.allow_eio3.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            parser,
             // 0 (the default) means no limit, as in Node.
             max_connections: args.max_connections.or(file.max_connections).filter(|n| *n > 0),
             max_connections_per_ip: args
@@ -449,6 +458,20 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         let AuthConfig::Jwt(jwt) = c.auth else { panic!("jwt expected") };
         assert_eq!((jwt.algorithm.as_str(), jwt.issuer.as_deref()), ("HS256", Some("me")));
+    }
+
+    #[test]
+    fn parser_from_the_file_or_the_command_line() {
+        let default = Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(default.parser, switchboard::ParserKind::Json);
+        let c = Config::resolve(ServeArgs::default(), file("parser = \"msgpack\"\n")).unwrap();
+        assert_eq!(c.parser, switchboard::ParserKind::Msgpack);
+        let args =
+            ServeArgs { parser: Some(switchboard::ParserKind::Json), ..ServeArgs::default() };
+        let c = Config::resolve(args, file("parser = \"msgpack\"\n")).unwrap();
+        assert_eq!(c.parser, switchboard::ParserKind::Json);
+        let err = Config::resolve(ServeArgs::default(), file("parser = \"bson\"\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown parser \"bson\""), "{err:#}");
     }
 
     #[test]

@@ -46,6 +46,24 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         None => tracing::info!("serving the built-in browser client"),
     }
     let builtin_client = io_config.client_dist.is_none();
+    io_config.parser = config.parser;
+    // The pages load `/socket.io/socket.io.js`: with msgpack, the official bundle that
+    // speaks it (the built-in client speaks JSON only).
+    let msgpack_bundle = match (config.parser, &io_config.client_dist) {
+        (switchboard::ParserKind::Msgpack, Some(dir)) => {
+            let path = dir.join("socket.io.msgpack.min.js");
+            let bundle = std::fs::read(&path)
+                .with_context(|| format!("reading the msgpack client {}", path.display()))?;
+            Some(axum::body::Bytes::from(bundle))
+        }
+        (switchboard::ParserKind::Msgpack, None) => {
+            tracing::warn!(
+                "--parser msgpack without the official client bundle: the pages will not connect"
+            );
+            None
+        }
+        (_, _) => None,
+    };
     let mut limits = Limits::default();
     limits.max_sessions = config.max_connections;
     limits.max_sessions_per_ip = config.max_connections_per_ip;
@@ -104,7 +122,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let router = Router::new()
         .route("/api/notify", post(notify::http_notify))
         .with_state(app.clone())
-        .merge(web::routes(builtin_client))
+        .merge(web::routes(builtin_client, msgpack_bundle))
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 

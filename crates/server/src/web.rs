@@ -41,8 +41,12 @@ fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse + C
 }
 
 /// The routes of the pages. With `builtin_client`, `/socket.io/socket.io.js` is the built-in
-/// client (otherwise the Socket.IO server answers it with the official bundle).
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>(builtin_client: bool) -> Router<S> {
+/// client; with `msgpack_bundle`, it is that bundle (the official msgpack one); otherwise the
+/// Socket.IO server answers it with the official bundle.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
+    builtin_client: bool,
+    msgpack_bundle: Option<axum::body::Bytes>,
+) -> Router<S> {
     let router = Router::new()
         .route("/", get(|| async move { page(HTML, INDEX) }))
         .route("/chat.js", get(|| async move { page(JS, CHAT_JS) }))
@@ -50,9 +54,16 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(builtin_client: bool) -> 
         .route("/notifications.js", get(|| async move { page(JS, NOTIFICATIONS_JS) }))
         .route("/style.css", get(|| async move { page("text/css; charset=utf-8", STYLE) }))
         .route("/healthz", get(|| async { "ok" }));
-    if builtin_client {
-        router.route("/socket.io/socket.io.js", get(|| async move { page(JS, MINI_CLIENT) }))
-    } else {
-        router
+    match msgpack_bundle {
+        Some(bundle) => router.route(
+            "/socket.io/socket.io.js",
+            get(|| async move {
+                ([(header::CONTENT_TYPE, JS), (header::CACHE_CONTROL, "no-cache")], bundle)
+            }),
+        ),
+        None if builtin_client => {
+            router.route("/socket.io/socket.io.js", get(|| async move { page(JS, MINI_CLIENT) }))
+        }
+        None => router,
     }
 }

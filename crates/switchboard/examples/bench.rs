@@ -8,6 +8,7 @@
 //! ```text
 //! cargo run --release -p switchboard --example bench -- --port 3000
 //! cargo run --release -p switchboard --example bench -- --port 0 --redis redis://127.0.0.1:6379
+//! cargo run --release -p switchboard --example bench -- --port 3000 --parser msgpack
 //! ```
 
 use anyhow::Context as _;
@@ -31,6 +32,9 @@ struct Args {
     /// Also accept Socket.IO v2 clients (Engine.IO v3), as Node's `allowEIO3`.
     #[arg(long = "allow-eio3")]
     allow_eio3: bool,
+    /// The Socket.IO packet format: `json` or `msgpack` (the npm `socket.io-msgpack-parser`).
+    #[arg(long, default_value_t = switchboard::ParserKind::Json)]
+    parser: switchboard::ParserKind,
 }
 
 /// Which Redis adapter.
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
     let mut config = SocketIoConfig::default();
     config.engine.allow_eio3 = args.allow_eio3;
+    config.parser = args.parser;
     let io = match adapter(&args)? {
         Some(factory) => SocketIo::builder().config(config).adapter(factory).build(),
         None => SocketIo::new(config),

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cargo run -p switchboard --example conformance -- --port 3000
+//! cargo run -p switchboard --example conformance -- --port 3000 --parser msgpack
 //! ```
 
 use std::sync::Arc;
@@ -26,6 +27,9 @@ struct Args {
     /// Also accept Engine.IO v3 / Socket.IO v2 clients on both endpoints (Node's `allowEIO3`).
     #[arg(long = "allow-eio3")]
     allow_eio3: bool,
+    /// The Socket.IO packet format: `json` or `msgpack` (the npm `socket.io-msgpack-parser`).
+    #[arg(long, default_value_t = switchboard::ParserKind::Json)]
+    parser: switchboard::ParserKind,
 }
 
 /// Echoes every message back to its sender: text stays text, binary stays binary.
@@ -60,10 +64,12 @@ fn engine_config(path: &str, allow_eio3: bool) -> EngineConfig {
 /// The `/socket.io/` endpoint, served for every request the `/engine.io/` engine does not take.
 ///
 /// It is the Socket.IO test server of the protocol test server specification (§1.3):
-/// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s.
-fn socket_io_endpoint(allow_eio3: bool) -> switchboard::IoService {
+/// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s,
+/// speaking `parser`.
+fn socket_io_endpoint(allow_eio3: bool, parser: switchboard::ParserKind) -> switchboard::IoService {
     let mut config = switchboard::conformance::config();
     config.engine.allow_eio3 = allow_eio3;
+    config.parser = parser;
     let io = switchboard::SocketIo::new(config);
     switchboard::conformance::install(&io);
     io.service()
@@ -81,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/", args.allow_eio3));
-    let service = engine_io.layer().layer(socket_io_endpoint(args.allow_eio3));
+    let service = engine_io.layer().layer(socket_io_endpoint(args.allow_eio3, args.parser));
     println!("listening on http://{addr}");
     switchboard_engine::serve(listener, service).await?;
     Ok(())

@@ -68,6 +68,83 @@ pub struct SocketIoConfig {
     /// Connection state recovery (Node's `connectionStateRecovery`); `None` (off) as in Node.
     /// See [`crate::ConnectionStateRecovery`].
     pub connection_state_recovery: Option<crate::ConnectionStateRecovery>,
+    /// The packet format: JSON (Node's default parser) or msgpack (the npm
+    /// `socket.io-msgpack-parser`, which the clients must use too). A parser given to
+    /// [`crate::SocketIoBuilder::parser`] takes precedence.
+    pub parser: ParserKind,
+}
+
+/// The built-in packet formats, chosen with [`SocketIoConfig::parser`] (or `--parser json|msgpack`
+/// on the command lines).
+///
+/// ```
+/// use switchboard::testing::TestClient;
+/// use switchboard::{ParserKind, SocketIo, SocketIoConfig};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = SocketIoConfig::default();
+/// config.parser = "msgpack".parse()?;
+/// assert_eq!(config.parser, ParserKind::Msgpack);
+/// let io = SocketIo::new(config);
+/// io.on_connection(|socket: switchboard::Socket| async move { socket.emit("hi", &(1, "two")) });
+/// // The test client speaks the server's format.
+/// let mut client = TestClient::connect(&io).await?;
+/// assert_eq!(client.recv().await?.data::<(u32, String)>()?, (1, "two".to_owned()));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParserKind {
+    /// JSON text plus binary attachments (`socket.io-parser`, the default).
+    #[default]
+    Json,
+    /// msgpack, binary inline (`socket.io-msgpack-parser`), with the default limits of
+    /// [`crate::MsgpackParser`] and [`SocketIoConfig::max_attachments`].
+    Msgpack,
+}
+
+impl ParserKind {
+    /// The name on the command line: `json` or `msgpack`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParserKind::Json => "json",
+            ParserKind::Msgpack => "msgpack",
+        }
+    }
+
+    /// The parser, taking at most `max_attachments` binary values per packet.
+    pub fn parser(self, max_attachments: usize) -> std::sync::Arc<dyn crate::Parser> {
+        match self {
+            ParserKind::Json => std::sync::Arc::new(crate::JsonParser { max_attachments }),
+            ParserKind::Msgpack => std::sync::Arc::new(crate::MsgpackParser {
+                max_attachments,
+                ..crate::MsgpackParser::default()
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for ParserKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parser name other than `json` and `msgpack`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown parser {0:?} (expected json or msgpack)")]
+pub struct UnknownParser(pub String);
+
+impl std::str::FromStr for ParserKind {
+    type Err = UnknownParser;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(ParserKind::Json),
+            "msgpack" => Ok(ParserKind::Msgpack),
+            other => Err(UnknownParser(other.to_owned())),
+        }
+    }
 }
 
 impl Default for SocketIoConfig {
@@ -82,6 +159,7 @@ impl Default for SocketIoConfig {
             serve_client: true,
             client_dist: std::env::var_os("SWITCHBOARD_CLIENT_DIST").map(PathBuf::from),
             connection_state_recovery: None,
+            parser: ParserKind::Json,
         }
     }
 }

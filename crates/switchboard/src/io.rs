@@ -10,7 +10,7 @@ use serde_json::Value;
 use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
 use switchboard_engine::{DisconnectReason as EngineReason, Engine};
 use switchboard_proto::Str;
-use switchboard_proto::socket::{JsonParser, Parser, Payload};
+use switchboard_proto::socket::{Parser, Payload};
 
 use crate::bundle::ClientBundle;
 use crate::client::{Client, Inbound};
@@ -227,7 +227,8 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The packet parser (default: JSON, with `config.max_attachments`).
+    /// The packet parser (default: the one named by `config.parser`, JSON unless set, with
+    /// `config.max_attachments`).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -278,9 +279,8 @@ impl SocketIoBuilder {
     /// assert_eq!(io.of("/").name(), "/"); // the main namespace always exists
     /// ```
     pub fn build(self) -> SocketIo {
-        let parser = self.parser.unwrap_or_else(|| {
-            Arc::new(JsonParser { max_attachments: self.config.max_attachments })
-        });
+        let parser =
+            self.parser.unwrap_or_else(|| self.config.parser.parser(self.config.max_attachments));
         let inner = Arc::new(IoInner {
             config: self.config.clone(),
             parser,

@@ -221,7 +221,7 @@ pub mod testing;
 mod tests;
 
 pub use ack::{Ack, AckError, AckResponse, SocketAck};
-pub use config::SocketIoConfig;
+pub use config::{ParserKind, SocketIoConfig, UnknownParser};
 pub use dedupe::Dedupe;
 pub use emitter::SocketEmitter;
 pub use error::EmitError;
@@ -248,7 +248,8 @@ pub use switchboard_engine::{
     TransportKind, Transports,
 };
 pub use switchboard_proto::socket::{
-    DecodeError, EventName, JsonParser, Parser, Payload, RESERVED_EVENTS, ReservedEventName,
+    DecodeError, EventName, JsonParser, MsgpackParser, Parser, Payload, RESERVED_EVENTS,
+    ReservedEventName,
 };
 
 /// The adapter crate (`switchboard-adapter`): the seam for cluster adapters.

@@ -53,6 +53,7 @@ export async function startExample(bin, { port = 0, args = [] } = {}) {
   return {
     port: bound,
     url: `http://127.0.0.1:${bound}`,
+    pid: child.pid,
     output,
     /** Resolves once the server printed `line` (at once if it already did). */
     printed(line, ms = 5000) {

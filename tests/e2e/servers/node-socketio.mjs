@@ -1,6 +1,7 @@
 // A Socket.IO v4 server built on the official `socket.io` package, for the Rust client tests.
 //
 // Usage: node node-socketio.mjs [--port N] [--ping-interval MS] [--ping-timeout MS] [--stall-upgrade]
+//        [--parser json|msgpack]
 // Prints `listening on http://127.0.0.1:PORT` once bound (port 0 by default: an ephemeral port),
 // then `connect <ns> <id> <recovered>` and `disconnect <ns> <id> <reason>` lines.
 //
@@ -32,14 +33,19 @@ const { values } = parseArgs({
     "ping-interval": { type: "string", default: "25000" },
     "ping-timeout": { type: "string", default: "20000" },
     "stall-upgrade": { type: "boolean", default: false },
+    parser: { type: "string", default: "json" },
   },
 });
+
+// `--parser msgpack`: socket.io-msgpack-parser instead of the default JSON parser.
+const parser = values.parser === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
   pingInterval: Number(values["ping-interval"]),
   pingTimeout: Number(values["ping-timeout"]),
   connectionStateRecovery: { maxDisconnectionDuration: 60_000, skipMiddlewares: true },
+  ...(parser ? { parser } : {}),
 });
 
 io.of("/private").use((socket, next) => {

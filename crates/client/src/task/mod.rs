@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use switchboard_proto::Str;
-use switchboard_proto::socket::{Decoder, Packet, PacketData};
+use switchboard_proto::socket::{Decode, Packet, PacketData};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -19,10 +19,6 @@ use crate::event::AckSender;
 use crate::handlers::{Listener, Listeners};
 use crate::manager::Cmd;
 use crate::{Backoff, ClientOptions, ConnectError, DisconnectReason, Event, ManagerEvent};
-
-/// The client accepts more binary attachments per packet than the server does by default; the
-/// JS client has no limit at all.
-const MAX_ATTACHMENTS: usize = 10_000;
 
 type Opening = Pin<Box<dyn Future<Output = Result<engine::Socket, engine::Error>> + Send>>;
 
@@ -60,7 +56,7 @@ pub(crate) struct Task {
     reconnecting: bool,
     skip_reconnect: bool,
     namespaces: BTreeMap<Str, Namespace>,
-    decoder: Decoder,
+    decoder: Box<dyn Decode>,
     deadlines: Deadlines,
 }
 
@@ -81,6 +77,7 @@ impl Task {
             Some(seed) => Backoff::with_seed(min, max, jitter, seed),
             None => Backoff::new(min, max, jitter),
         };
+        let decoder = options.parser.decoder();
         Task {
             endpoint,
             options,
@@ -92,7 +89,7 @@ impl Task {
             reconnecting: false,
             skip_reconnect: false,
             namespaces: BTreeMap::new(),
-            decoder: Decoder::with_max_attachments(MAX_ATTACHMENTS),
+            decoder,
             deadlines: Deadlines::new(),
         }
     }
@@ -205,7 +202,7 @@ impl Task {
         match res {
             Ok(socket) => {
                 self.conn = Conn::Open(socket);
-                self.decoder = Decoder::with_max_attachments(MAX_ATTACHMENTS);
+                self.decoder = self.options.parser.decoder();
                 self.emit(ManagerEvent::Open);
                 let active: Vec<Str> = self
                     .namespaces
@@ -369,7 +366,7 @@ impl Task {
     async fn send(&mut self, packets: Vec<Packet>) {
         let Conn::Open(socket) = &self.conn else { return };
         for packet in packets {
-            for message in packet.encode() {
+            for message in self.options.parser.encode(&packet) {
                 if socket.send(message).await.is_err() {
                     return;
                 }

@@ -60,7 +60,17 @@ impl OurServer {
 /// A server with an echo, an acking echo, a question to the client, `whoami`, a refusing
 /// namespace, a server-side disconnect and a `flaky` event.
 pub fn build() -> server::SocketIo {
-    let io = server::SocketIo::new(server::SocketIoConfig::default());
+    with_handlers(server::SocketIo::new(server::SocketIoConfig::default()))
+}
+
+/// [`build`], speaking the msgpack parser (`socket.io-msgpack-parser`).
+pub fn build_msgpack() -> server::SocketIo {
+    let parser = Arc::new(server::MsgpackParser::default());
+    with_handlers(server::SocketIo::builder().parser(parser).build())
+}
+
+/// Installs the handlers and the namespaces of [`build`] on `io`.
+fn with_handlers(io: server::SocketIo) -> server::SocketIo {
     let flaky = Arc::new(Mutex::new(HashMap::new()));
     let f = flaky.clone();
     io.on_connection(move |socket: server::Socket| {

@@ -79,6 +79,9 @@ pub enum DecodeError {
     /// A text message arrived while a packet was still waiting for attachments.
     #[error("text message while waiting for binary attachments")]
     UnexpectedText,
+    /// A message of the msgpack parser is malformed.
+    #[error(transparent)]
+    Msgpack(#[from] super::MsgpackError),
 }
 
 /// Turns the Engine.IO messages of one connection into Socket.IO packets, reassembling binary

@@ -1,4 +1,5 @@
-//! Socket.IO v5: packets, the default JSON parser with binary attachments, event names.
+//! Socket.IO v5: packets, the default JSON parser with binary attachments, the msgpack parser,
+//! event names.
 //!
 //! A Socket.IO packet travels as one Engine.IO text message, followed by one binary message per
 //! binary attachment. [`Packet::encode`] produces those messages; a [`Decoder`] consumes them
@@ -23,6 +24,7 @@ mod decoder;
 mod event;
 mod event_array;
 mod json;
+mod msgpack;
 mod packet;
 mod parser;
 mod payload;
@@ -32,6 +34,7 @@ mod tests;
 pub use decoder::{DEFAULT_MAX_ATTACHMENTS, DecodeError, Decoder};
 pub use event::{EventName, RESERVED_EVENTS, ReservedEventName};
 pub use json::MAX_ACK_ID;
+pub use msgpack::{DEFAULT_MAX_DEPTH, MsgpackDecoder, MsgpackError, MsgpackParser};
 pub use packet::{MAIN_NAMESPACE, Packet, PacketData, PacketType};
 pub use parser::{Decode, JsonParser, Parser};
 pub use payload::{Payload, placeholder, placeholder_num};
