@@ -229,7 +229,9 @@ where
     if let Some(sid) = query.sid {
         let handle = engine.lookup(sid).ok_or(RequestError::UnknownSid)?;
         return match transport {
-            TransportKind::WebSocket if config.allow_upgrades => websocket::probe(handle, req),
+            TransportKind::WebSocket if config.allow_upgrades => {
+                websocket::probe(handle, req, config.per_message_deflate.as_ref())
+            }
             TransportKind::WebSocket => Err(RequestError::BadRequest),
             TransportKind::Polling => {
                 if handle.socket.transport() != TransportKind::Polling {
