@@ -153,6 +153,11 @@ pub(crate) struct ServeArgs {
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
     #[arg(long, env = "SWITCHBOARD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Compress WebSocket messages of 1 KiB and more (permessage-deflate) for clients that
+    /// offer it, as Node's `perMessageDeflate: true`; more CPU and memory per connection, less
+    /// bandwidth.
+    #[arg(long, env = "SWITCHBOARD_PER_MESSAGE_DEFLATE")]
+    pub(crate) per_message_deflate: bool,
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ struct FileConfig {
     handshakes_per_ip: Option<u32>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    per_message_deflate: Option<bool>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -118,6 +119,8 @@ pub(crate) struct Config {
     pub(crate) handshakes_per_ip: Option<NonZeroU32>,
     /// `--tls-cert` and `--tls-key`: serve HTTPS and WSS.
     pub(crate) tls: Option<TlsFiles>,
+    /// `--per-message-deflate`: WebSocket compression with Node's settings.
+    pub(crate) per_message_deflate: bool,
 }
 
 /// The database of `--database`.
@@ -316,6 +319,8 @@ impl Config {
             .max(Duration::from_millis(MIN_PRESENCE_TTL_MS)),
             client_dist: args.client_dist.or(file.client_dist),
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
+            per_message_deflate: args.per_message_deflate
+                || file.per_message_deflate.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
             // 0 (the default) means no limit, as in Node.
             max_connections: args.max_connections.or(file.max_connections).filter(|n| *n > 0),
@@ -356,6 +361,15 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Human);
         assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
         assert_eq!(c.presence_grace, Duration::from_secs(10));
+        assert!(!c.per_message_deflate, "off by default, as in Node");
+    }
+
+    #[test]
+    fn per_message_deflate_from_the_file_or_the_command_line() {
+        let on = file("per_message_deflate = true\n");
+        assert!(Config::resolve(ServeArgs::default(), on).unwrap().per_message_deflate);
+        let args = ServeArgs { per_message_deflate: true, ..ServeArgs::default() };
+        assert!(Config::resolve(args, FileConfig::default()).unwrap().per_message_deflate);
     }
 
     #[test]

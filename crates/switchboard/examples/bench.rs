@@ -1,6 +1,7 @@
 //! The benchmark server: namespace `/`, every socket joins `room1`; `bc` with one argument `t`
 //! emits `m` with `t` to `room1`; `echo` with `t` and an ack answers `t` (binary `t` included).
-//! pingInterval 25 s.
+//! pingInterval 25 s. `--per-message-deflate` turns on WebSocket compression with Node's
+//! settings (off by default, as in Node).
 //!
 //! With `--redis URL` it is a node of a cluster on the Redis adapter of `--adapter` (the
 //! cross-node broadcast benchmark runs two of them).
@@ -28,6 +29,9 @@ struct Args {
     /// The cluster adapter, with `--redis`.
     #[arg(long, value_enum, default_value_t = Kind::Redis, requires = "redis")]
     adapter: Kind,
+    /// Accept WebSocket compression (permessage-deflate) with Node's settings.
+    #[arg(long)]
+    per_message_deflate: bool,
 }
 
 /// Which Redis adapter.
@@ -74,11 +78,13 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
+    let mut config = SocketIoConfig::default();
+    if args.per_message_deflate {
+        config.engine.per_message_deflate = Some(switchboard::engine::PerMessageDeflate::default());
+    }
     let io = match adapter(&args)? {
-        Some(factory) => {
-            SocketIo::builder().config(SocketIoConfig::default()).adapter(factory).build()
-        }
-        None => SocketIo::new(SocketIoConfig::default()),
+        Some(factory) => SocketIo::builder().config(config).adapter(factory).build(),
+        None => SocketIo::new(config),
     };
     io.on_connection(|socket: Socket| async move {
         socket.join("room1");

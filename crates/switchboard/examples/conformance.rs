@@ -2,10 +2,11 @@
 //!
 //! `/engine.io/` is a plain Engine.IO v4 server that echoes every message back unchanged;
 //! `/socket.io/` is the Socket.IO endpoint. Both use pingInterval 300 ms, pingTimeout 200 ms,
-//! maxPayload 1000000 and CORS `*`.
+//! maxPayload 1000000 and CORS `*`; with `--per-message-deflate`, both accept WebSocket
+//! compression with Node's settings (`perMessageDeflate: true`).
 //!
 //! ```text
-//! cargo run -p switchboard --example conformance -- --port 3000
+//! cargo run -p switchboard --example conformance -- --port 3000 [--per-message-deflate]
 //! ```
 
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use switchboard_engine::{Cors, DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
+use switchboard_engine::{
+    Cors, DisconnectReason, Engine, EngineConfig, Handler, Message, PerMessageDeflate, Socket,
+};
 use tower::Layer as _;
 
 /// Command line.
@@ -23,6 +26,9 @@ struct Args {
     /// Port to bind on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Accept WebSocket compression (permessage-deflate) with Node's settings.
+    #[arg(long)]
+    per_message_deflate: bool,
 }
 
 /// Echoes every message back to its sender: text stays text, binary stays binary.
@@ -43,8 +49,9 @@ impl Handler for Echo {
 }
 
 /// The settings of both endpoints.
-fn engine_config(path: &str) -> EngineConfig {
+fn engine_config(path: &str, deflate: bool) -> EngineConfig {
     let mut config = EngineConfig::default();
+    config.per_message_deflate = deflate.then(PerMessageDeflate::default);
     config.path = path.to_owned();
     config.ping_interval = Duration::from_millis(300);
     config.ping_timeout = Duration::from_millis(200);
@@ -57,8 +64,12 @@ fn engine_config(path: &str) -> EngineConfig {
 ///
 /// It is the Socket.IO test server of the protocol test server specification (§1.3):
 /// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s.
-fn socket_io_endpoint() -> switchboard::IoService {
-    switchboard::conformance::app().service()
+fn socket_io_endpoint(deflate: bool) -> switchboard::IoService {
+    let mut config = switchboard::conformance::config();
+    config.engine.per_message_deflate = deflate.then(PerMessageDeflate::default);
+    let io = switchboard::SocketIo::new(config);
+    switchboard::conformance::install(&io);
+    io.service()
 }
 
 #[tokio::main]
@@ -72,8 +83,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
-    let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/"));
-    let service = engine_io.layer().layer(socket_io_endpoint());
+    let deflate = args.per_message_deflate;
+    let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/", deflate));
+    let service = engine_io.layer().layer(socket_io_endpoint(deflate));
     println!("listening on http://{addr}");
     switchboard_engine::serve(listener, service).await?;
     Ok(())
