@@ -272,12 +272,13 @@ impl fmt::Debug for EngineConfig {
 ///
 /// With context takeover (the default, as in Node), each direction keeps its compression
 /// window between messages, which compresses a stream of similar messages far better, at a
-/// cost in memory per connection: the deflate state (about 270 KiB at 15 window bits) exists
-/// from the first message compressed, the inflate state (about 40 KiB) from the first
-/// compressed message received, and both stay until the connection ends. Without it
-/// ([`server_no_context_takeover`] and [`client_no_context_takeover`]), they are freed after
-/// each message, and an idle connection holds none. `docs/PERFORMANCE.md` has the measured
-/// numbers.
+/// cost in memory per connection: the deflate state exists from the first message the server
+/// compresses, the inflate state from the first compressed message it receives, and both stay
+/// until the connection ends, about 340 KiB per connection together at 15 window bits (about
+/// 210 KiB at 10). Without it ([`server_no_context_takeover`] and
+/// [`client_no_context_takeover`]), they are freed after each message, and an idle connection
+/// costs what it costs without compression (about 3 KiB). The measurement is in
+/// `docs/ARCHITECTURE.md` (WebSocket).
 ///
 /// `Default` is Node's `perMessageDeflate: true`: threshold 1024 bytes, context takeover both
 /// ways, 15 window bits, compression level 6, and inflated messages bounded like the wire
