@@ -2,8 +2,10 @@
 //! compression of a connection that agreed on it.
 //!
 //! The compression state of each direction is created when it is first needed and, without
-//! context takeover, freed after each message, so that an idle connection holds it only when
-//! context takeover keeps a window for its next message.
+//! context takeover, given back after each message, so that an idle connection holds it only
+//! when context takeover keeps a window for its next message.
+
+use std::cell::Cell;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use http::HeaderValue;
@@ -22,6 +24,40 @@ const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 /// reach back at most 250 bytes, within a 256-byte window).
 const MIN_WINDOW: u8 = 9;
 const MAX_WINDOW: u8 = 15;
+
+thread_local! {
+    /// A compressor, reset, that a connection without server context takeover gave back
+    /// after its message, with its level and window bits: the next such message on this
+    /// thread takes it rather than allocating and clearing some 300 KiB of zlib state. One per
+    /// thread, never per connection.
+    static SPARE_COMPRESS: Cell<Option<(u8, u8, Compress)>> = const { Cell::new(None) };
+    /// The same for inflaters (by window bits), from connections without client context
+    /// takeover.
+    static SPARE_DECOMPRESS: Cell<Option<(u8, Decompress)>> = const { Cell::new(None) };
+}
+
+/// A compressor for `level` and `bits`: the thread's spare if it has those settings.
+fn take_compress(level: u8, bits: u8) -> Compress {
+    match SPARE_COMPRESS.take() {
+        Some((l, b, compress)) if (l, b) == (level, bits) => compress,
+        other => {
+            // Another kind (or none): it stays for a connection of its kind.
+            SPARE_COMPRESS.set(other);
+            Compress::new_with_window_bits(Compression::new(u32::from(level)), false, bits)
+        }
+    }
+}
+
+/// An inflater for `bits`: the thread's spare if it has that window.
+fn take_decompress(bits: u8) -> Decompress {
+    match SPARE_DECOMPRESS.take() {
+        Some((b, decompress)) if b == bits => decompress,
+        other => {
+            SPARE_DECOMPRESS.set(other);
+            Decompress::new_with_window_bits(false, bits)
+        }
+    }
+}
 
 /// What a connection agreed on, with the server's own settings for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,10 +183,10 @@ fn window_bits(value: &str) -> Option<u8> {
 pub(crate) struct Deflate {
     agreed: Agreed,
     /// The server's compressor: created at the first message compressed, kept between
-    /// messages only with server context takeover.
+    /// messages only with server context takeover (else given back to the thread's spare).
     compress: Option<Compress>,
     /// The inflater of the client's messages: created at the first compressed message, kept
-    /// between messages only with client context takeover.
+    /// between messages only with client context takeover (else given back).
     decompress: Option<Decompress>,
 }
 
@@ -180,12 +216,17 @@ impl Deflate {
     pub(crate) fn inflate(&mut self, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
         let limit = self.agreed.max_inflated;
         let bits = self.agreed.client_window.max(MIN_WINDOW);
-        let decompress =
-            self.decompress.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let decompress = self.decompress.get_or_insert_with(|| take_decompress(bits));
         let result = inflate(decompress, payload, limit);
-        if result.is_err() || self.agreed.client_no_context_takeover {
-            // Failed (the connection closes) or no window to keep: free the state now.
+        if result.is_err() {
+            // The connection closes: its state goes with it.
             self.decompress = None;
+        } else if self.agreed.client_no_context_takeover {
+            // No window to keep: the state goes to the thread's spare, reset.
+            if let Some(mut decompress) = self.decompress.take() {
+                decompress.reset(false);
+                SPARE_DECOMPRESS.set(Some((bits, decompress)));
+            }
         }
         result
     }
@@ -193,12 +234,13 @@ impl Deflate {
     /// Compresses a message's payload, to be sent with RSV1 set.
     pub(crate) fn deflate(&mut self, payload: &[u8]) -> Vec<u8> {
         let (level, bits) = (self.agreed.level, self.agreed.server_window.max(MIN_WINDOW));
-        let compress = self.compress.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(u32::from(level)), false, bits)
-        });
+        let compress = self.compress.get_or_insert_with(|| take_compress(level, bits));
         let out = deflate(compress, payload);
         if self.agreed.server_no_context_takeover {
-            self.compress = None;
+            if let Some(mut compress) = self.compress.take() {
+                compress.reset();
+                SPARE_COMPRESS.set(Some((level, bits, compress)));
+            }
         }
         out
     }

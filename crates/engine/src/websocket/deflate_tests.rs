@@ -155,6 +155,19 @@ fn context_takeover_keeps_the_window_between_messages_unless_refused() {
     let first = fresh.deflate(&message);
     assert!(fresh.compress.is_none(), "no state is kept between messages");
     assert_eq!(fresh.deflate(&message), first);
+    // The state went to the thread's spare, reset: another connection's message compresses
+    // the same, and takes it.
+    let mut other = deflate_for("permessage-deflate; server_no_context_takeover", &config);
+    assert_eq!(other.deflate(&message), first);
+    let spare = SPARE_COMPRESS.take();
+    assert!(matches!(spare, Some((6, 15, _))), "one spare, of the connection's kind");
+    // A spare of another kind is not taken.
+    SPARE_COMPRESS.set(spare);
+    let nine = "permessage-deflate; server_no_context_takeover; server_max_window_bits=9";
+    let small = deflate_for(nine, &config).deflate(&message);
+    assert_ne!(small, first, "compressed with its own window");
+    assert_eq!(deflate_for(nine, &config).inflate(&small).unwrap(), message);
+    assert!(matches!(SPARE_COMPRESS.take(), Some((6, 9, _))));
 
     // The inflate side frees its state too when the client keeps no window.
     let mut inflater = deflate_for("permessage-deflate; client_no_context_takeover", &config);
