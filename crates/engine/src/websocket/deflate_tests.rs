@@ -214,3 +214,56 @@ fn data_that_is_not_deflate_is_refused() {
     let mut sender = deflate_for("permessage-deflate", &config);
     assert_eq!(d.inflate(&sender.deflate(b"next")).unwrap(), b"next");
 }
+
+/// A small xorshift generator: the same inputs on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[test]
+fn any_input_inflates_within_the_limit_or_fails() {
+    let config = PerMessageDeflate { max_inflated: 4096, ..PerMessageDeflate::default() };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut sender = deflate_for("permessage-deflate", &PerMessageDeflate::default());
+    let valid = sender.deflate(&text(20_000));
+    for round in 0..3000 {
+        let input = if round % 2 == 0 {
+            let len = (rng.next() % 300) as usize;
+            rng.bytes(len)
+        } else {
+            // A valid stream with a few bytes changed.
+            let mut input = valid.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = (rng.next() as usize) % input.len();
+                input[at] = rng.next() as u8;
+            }
+            input
+        };
+        let mut d = deflate_for("permessage-deflate", &config);
+        match d.inflate(&input) {
+            Ok(out) => assert!(out.len() <= 4096, "round {round}: {}", out.len()),
+            Err(e) => assert!(matches!(e, FrameError::TooLong | FrameError::Compressed), "{e:?}"),
+        }
+    }
+    // Offers of any bytes: an answer or none, never a panic.
+    for _ in 0..3000 {
+        let len = (rng.next() % 60) as usize;
+        let offer: String = rng
+            .bytes(len)
+            .iter()
+            .map(|b| b" ;=,\"9permsgdflt_x"[*b as usize % 18] as char)
+            .collect();
+        let _ = answer(&config, &[&format!("permessage-deflate;{offer}")]);
+    }
+}
