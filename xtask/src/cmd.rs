@@ -104,8 +104,14 @@ impl Drop for Server {
 /// Starts `program --port 0` and reads the port from the first line it prints
 /// (`listening on http://127.0.0.1:PORT`).
 pub(crate) fn serve_on_free_port(program: &Path) -> Result<Server> {
+    serve_on_free_port_with(program, &[])
+}
+
+/// [`serve_on_free_port`] with more arguments after `--port 0`.
+pub(crate) fn serve_on_free_port_with(program: &Path, args: &[&str]) -> Result<Server> {
     let mut child = Command::new(program)
         .args(["--port", "0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

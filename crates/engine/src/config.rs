@@ -265,6 +265,9 @@ pub struct EngineConfig {
     /// # }
     /// ```
     pub allow_eio3: bool,
+    /// WebSocket compression (permessage-deflate, RFC 7692); `None`, the default as in Node
+    /// (`perMessageDeflate: false`), never negotiates it.
+    pub per_message_deflate: Option<PerMessageDeflate>,
 }
 
 impl Default for EngineConfig {
@@ -283,6 +286,7 @@ impl Default for EngineConfig {
             max_websocket_write_buffer: 4 << 20,
             limits: crate::Limits::default(),
             allow_eio3: false,
+            per_message_deflate: None,
         }
     }
 }
@@ -302,6 +306,117 @@ impl fmt::Debug for EngineConfig {
             .field("max_buffered_messages", &self.max_buffered_messages)
             .field("max_websocket_write_buffer", &self.max_websocket_write_buffer)
             .field("allow_eio3", &self.allow_eio3)
+            .field("limits", &self.limits)
+            .field("per_message_deflate", &self.per_message_deflate)
             .finish()
+    }
+}
+
+/// WebSocket compression (permessage-deflate, RFC 7692), as Node's `perMessageDeflate`.
+///
+/// When a client offers the extension (browsers and the Node `ws` client do), the server
+/// accepts it, compresses the text and binary messages it sends from [`threshold`] bytes on,
+/// and inflates the compressed messages it receives. Two limits apply to a received message:
+/// [`EngineConfig::max_payload`] to its bytes on the wire, and [`max_inflated`] to its bytes
+/// once inflated; inflating stops as the second is passed, and the connection is closed with
+/// status code 1009, so that a small message that inflates to gigabytes (a compression bomb)
+/// costs no more than the limit.
+///
+/// With context takeover (the default, as in Node), each direction keeps its compression
+/// window between messages, which compresses a stream of similar messages far better, at a
+/// cost in memory per connection: the deflate state exists from the first message the server
+/// compresses, the inflate state from the first compressed message it receives, and both stay
+/// until the connection ends, about 340 KiB per connection together at 15 window bits (about
+/// 210 KiB at 10). Without it ([`server_no_context_takeover`] and
+/// [`client_no_context_takeover`]), they are freed after each message, and an idle connection
+/// costs what it costs without compression (about 3 KiB). The measurement is in
+/// `docs/ARCHITECTURE.md` (WebSocket).
+///
+/// `Default` is Node's `perMessageDeflate: true`: threshold 1024 bytes, context takeover both
+/// ways, 15 window bits, compression level 6, and inflated messages bounded like the wire
+/// (1,000,000 bytes).
+///
+/// [`threshold`]: PerMessageDeflate::threshold
+/// [`max_inflated`]: PerMessageDeflate::max_inflated
+/// [`server_no_context_takeover`]: PerMessageDeflate::server_no_context_takeover
+/// [`client_no_context_takeover`]: PerMessageDeflate::client_no_context_takeover
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+/// # use switchboard_engine::Socket;
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// use switchboard_engine::PerMessageDeflate;
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut deflate = PerMessageDeflate::default();
+/// assert_eq!(deflate.threshold, 1024);
+/// deflate.max_inflated = 64 * 1024;
+/// deflate.server_no_context_takeover = true;
+/// let mut config = EngineConfig::default();
+/// assert!(config.per_message_deflate.is_none()); // off by default, as in Node
+/// config.per_message_deflate = Some(deflate);
+/// let mut service = Engine::new(Arc::new(Quiet), config).service();
+///
+/// // A browser's WebSocket handshake offers the extension; the answer accepts it.
+/// let req = http::Request::get("/engine.io/?EIO=4&transport=websocket")
+///     .header("connection", "Upgrade")
+///     .header("upgrade", "websocket")
+///     .header("sec-websocket-version", "13")
+///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+///     .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+///     .body(String::new())?;
+/// let res = service.call(req).await?;
+/// assert_eq!(res.status(), 101);
+/// assert_eq!(
+///     res.headers()["sec-websocket-extensions"],
+///     "permessage-deflate; server_no_context_takeover"
+/// );
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PerMessageDeflate {
+    /// Messages shorter than this many bytes are sent uncompressed (Node's `threshold`).
+    pub threshold: usize,
+    /// Largest message accepted once inflated, in bytes; a compressed message that would
+    /// inflate past it closes the connection with status code 1009.
+    pub max_inflated: usize,
+    /// Start the server's compression window afresh for each message (and ask the client to
+    /// let it): less memory per connection, less compression.
+    pub server_no_context_takeover: bool,
+    /// Ask the client to start its compression window afresh for each message, so that the
+    /// server frees its inflate state between messages.
+    pub client_no_context_takeover: bool,
+    /// Largest compression window the server uses, as a power of two (9 to 15; 8 counts as 9,
+    /// which zlib uses for it as well); a client may ask for a smaller one.
+    pub server_max_window_bits: u8,
+    /// Largest compression window asked of a client that says it can limit it, as a power of
+    /// two (9 to 15): a smaller window means a smaller inflate state on the server.
+    pub client_max_window_bits: u8,
+    /// Compression level, 0 (none) to 9 (smallest output, slowest).
+    pub level: u8,
+}
+
+impl Default for PerMessageDeflate {
+    fn default() -> Self {
+        PerMessageDeflate {
+            threshold: 1024,
+            max_inflated: 1_000_000,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            level: 6,
+        }
     }
 }

@@ -16,7 +16,8 @@ use crate::websocket::{self, WsConn, close_ws};
 /// the limits of `config`: messages up to `max_payload` (a larger one is refused with close
 /// code 1009), at most `max_websocket_write_buffer` unsent; text that is not UTF-8 closes the
 /// connection with 1007, protocol errors with 1002. A request that is no valid upgrade gets
-/// the engine's error answer (`400`, or `426` for a WebSocket version other than 13).
+/// the engine's error answer (`400`, or `426` for a WebSocket version other than 13). With
+/// [`EngineConfig::per_message_deflate`] set, a client that offers compression gets it.
 ///
 /// It serves conformance testing (`cargo run -p switchboard-engine --example ws_echo`), not
 /// applications: a Socket.IO server has no use for it.
@@ -29,14 +30,14 @@ use crate::websocket::{self, WsConn, close_ws};
 /// assert_eq!(websocket_echo(req, &EngineConfig::default()).status(), 400);
 /// ```
 pub fn websocket_echo<B>(mut req: Request<B>, config: &EngineConfig) -> Response<ResponseBody> {
-    let (res, on_upgrade) = match websocket::accept(&mut req) {
+    let (res, accepted) = match websocket::accept(&mut req, config.per_message_deflate.as_ref()) {
         Ok(accepted) => accepted,
         Err(e) => return e.response(),
     };
     let (max_message, max_write) = (config.max_payload, config.max_websocket_write_buffer);
     // Owns the echoed connection until the peer closes it or it fails.
     tokio::spawn(async move {
-        if let Some(ws) = websocket::upgraded(on_upgrade).await {
+        if let Some(ws) = websocket::upgraded(accepted).await {
             echo(ws, max_message, max_write).await;
         }
     });

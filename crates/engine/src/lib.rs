@@ -81,7 +81,7 @@ use std::sync::{Arc, Mutex};
 use session_task::SessionHandle;
 
 pub use admission::{HandshakeRate, Limits};
-pub use config::{AllowRequest, Cors, EngineConfig, Transports};
+pub use config::{AllowRequest, Cors, EngineConfig, PerMessageDeflate, Transports};
 pub use echo::websocket_echo;
 pub use error::RequestError;
 pub use headers::RequestHeaders;

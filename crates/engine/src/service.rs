@@ -237,7 +237,7 @@ where
         let handle = engine.lookup(sid).ok_or(RequestError::UnknownSid)?;
         return match transport {
             TransportKind::WebSocket if config.allow_upgrades => {
-                websocket::probe(handle, query.b64, req)
+                websocket::probe(handle, query.b64, req, config.per_message_deflate.as_ref())
             }
             TransportKind::WebSocket => Err(RequestError::BadRequest),
             TransportKind::Polling => {

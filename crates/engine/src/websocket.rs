@@ -1,6 +1,7 @@
 //! WebSocket: the HTTP upgrade, WebSocket-only sessions and upgrade probes.
 
 mod conn;
+mod deflate;
 #[cfg(test)]
 mod tests;
 
@@ -18,9 +19,10 @@ use crate::error::RequestError;
 use crate::service::ResponseBody;
 use crate::session_task::{self, Command, SessionHandle, Wire, Ws};
 use crate::socket::RequestInfo;
-use crate::{Engine, Handler};
+use crate::{Engine, Handler, PerMessageDeflate};
 
 pub(crate) use conn::{WsConn, WsError};
+pub(crate) use deflate::Agreed;
 
 /// Whether `req` asks for a WebSocket upgrade: `Connection` lists the `upgrade` token and
 /// `Upgrade` lists `websocket` (both are comma-separated token lists, in any case, possibly
@@ -39,10 +41,19 @@ fn has_token<B>(req: &Request<B>, name: header::HeaderName, token: &str) -> bool
     })
 }
 
-/// Validates the upgrade request and builds the `101` answer.
+/// What an accepted upgrade hands on: the connection to come and what the handshake agreed
+/// on for compression.
+pub(crate) struct Accepted {
+    pub(crate) on_upgrade: OnUpgrade,
+    pub(crate) deflate: Option<Agreed>,
+}
+
+/// Validates the upgrade request and builds the `101` answer, agreeing on permessage-deflate
+/// when `deflate` is set and the client offers it.
 pub(crate) fn accept<B>(
     req: &mut Request<B>,
-) -> Result<(Response<ResponseBody>, OnUpgrade), RequestError> {
+    deflate: Option<&PerMessageDeflate>,
+) -> Result<(Response<ResponseBody>, Accepted), RequestError> {
     if req.method() != Method::GET || !is_upgrade(req) {
         return Err(RequestError::BadRequest);
     }
@@ -52,6 +63,9 @@ pub(crate) fn accept<B>(
     let key = req.headers().get(header::SEC_WEBSOCKET_KEY).ok_or(RequestError::BadRequest)?;
     let accept = derive_accept_key(key.as_bytes());
     let accept = HeaderValue::from_str(&accept).map_err(|_| RequestError::BadRequest)?;
+    let agreed = deflate.and_then(|config| {
+        deflate::negotiate(config, req.headers().get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter())
+    });
     let on_upgrade = hyper::upgrade::on(req);
     let mut res = Response::new(Full::new(Bytes::new()));
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -59,12 +73,16 @@ pub(crate) fn accept<B>(
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    Ok((res, on_upgrade))
+    let deflate = agreed.map(|(agreed, answer)| {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, answer);
+        agreed
+    });
+    Ok((res, Accepted { on_upgrade, deflate }))
 }
 
-pub(crate) async fn upgraded(on_upgrade: OnUpgrade) -> Option<Ws> {
-    match on_upgrade.await {
-        Ok(io) => Some(WsConn::new(io)),
+pub(crate) async fn upgraded(accepted: Accepted) -> Option<Ws> {
+    match accepted.on_upgrade.await {
+        Ok(io) => Some(WsConn::new(io, accepted.deflate)),
         Err(e) => {
             tracing::debug!(error = %e, "websocket upgrade failed");
             None
@@ -80,12 +98,12 @@ pub(crate) fn handshake<H: Handler, B>(
     ticket: Ticket,
     mut req: Request<B>,
 ) -> Result<Response<ResponseBody>, RequestError> {
-    let (res, on_upgrade) = accept(&mut req)?;
+    let (res, accepted) = accept(&mut req, engine.config().per_message_deflate.as_ref())?;
     let engine = engine.clone();
     // Waits for hyper to hand over the connection once the 101 is written; ends when the
     // session task is spawned (or the upgrade fails).
     tokio::spawn(async move {
-        if let Some(ws) = upgraded(on_upgrade).await {
+        if let Some(ws) = upgraded(accepted).await {
             session_task::spawn(&engine, info, wire, Some(ws), ticket);
         }
     });
@@ -98,11 +116,12 @@ pub(crate) fn probe<B>(
     handle: SessionHandle,
     b64: bool,
     mut req: Request<B>,
+    deflate: Option<&PerMessageDeflate>,
 ) -> Result<Response<ResponseBody>, RequestError> {
-    let (res, on_upgrade) = accept(&mut req)?;
+    let (res, accepted) = accept(&mut req, deflate)?;
     // Waits for the upgraded connection, then gives it to the session task; ends at once.
     tokio::spawn(async move {
-        if let Some(mut ws) = upgraded(on_upgrade).await {
+        if let Some(mut ws) = upgraded(accepted).await {
             // The `101` answer goes out now: the client probes only once it has it.
             if poll_fn(|cx| ws.poll_write_out(cx)).await.is_err() {
                 return;

@@ -161,6 +161,11 @@ pub(crate) struct ServeArgs {
     /// [default: json].
     #[arg(long, env = "SWITCHBOARD_PARSER", value_name = "FORMAT")]
     pub(crate) parser: Option<switchboard::ParserKind>,
+    /// Compress WebSocket messages of 1 KiB and more (permessage-deflate) for clients that
+    /// offer it, as Node's `perMessageDeflate: true`; more CPU and memory per connection, less
+    /// bandwidth.
+    #[arg(long, env = "SWITCHBOARD_PER_MESSAGE_DEFLATE")]
+    pub(crate) per_message_deflate: bool,
 }
 
 #[cfg(test)]

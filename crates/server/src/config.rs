@@ -44,6 +44,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     allow_eio3: Option<bool>,
     parser: Option<String>,
+    per_message_deflate: Option<bool>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -124,6 +125,8 @@ pub(crate) struct Config {
     pub(crate) allow_eio3: bool,
     /// `--parser`: the Socket.IO packet format.
     pub(crate) parser: switchboard::ParserKind,
+    /// `--per-message-deflate`: WebSocket compression with Node's settings.
+    pub(crate) per_message_deflate: bool,
 }
 
 /// The database of `--database`.
@@ -328,6 +331,8 @@ impl Config {
             client_dist: args.client_dist.or(file.client_dist),
             builtin_client: args.builtin_client || file.builtin_client.unwrap_or(false),
             allow_eio3: args.allow_eio3 || file.allow_eio3.unwrap_or(false),
+            per_message_deflate: args.per_message_deflate
+                || file.per_message_deflate.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
             parser,
             // 0 (the default) means no limit, as in Node.
@@ -369,6 +374,15 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Human);
         assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
         assert_eq!(c.presence_grace, Duration::from_secs(10));
+        assert!(!c.per_message_deflate, "off by default, as in Node");
+    }
+
+    #[test]
+    fn per_message_deflate_from_the_file_or_the_command_line() {
+        let on = file("per_message_deflate = true\n");
+        assert!(Config::resolve(ServeArgs::default(), on).unwrap().per_message_deflate);
+        let args = ServeArgs { per_message_deflate: true, ..ServeArgs::default() };
+        assert!(Config::resolve(args, FileConfig::default()).unwrap().per_message_deflate);
     }
 
     #[test]

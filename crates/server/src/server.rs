@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::routing::post;
 use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
-use switchboard_engine::{Cors, HandshakeRate, Limits};
+use switchboard_engine::{Cors, HandshakeRate, Limits, PerMessageDeflate};
 use tokio::net::TcpListener;
 
 use crate::tls::PeerAddr;
@@ -71,6 +71,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         config.handshakes_per_ip.map(|n| HandshakeRate { per_second: n, burst: n });
     io_config.engine.limits = limits;
     io_config.engine.allow_eio3 = config.allow_eio3;
+    if config.per_message_deflate {
+        io_config.engine.per_message_deflate = Some(PerMessageDeflate::default());
+    }
     if !config.cors_origins.is_empty() {
         let mut cors = Cors::default();
         cors.origins = Some(config.cors_origins.clone());

@@ -1,6 +1,7 @@
 //! The benchmark server: namespace `/`, every socket joins `room1`; `bc` with one argument `t`
 //! emits `m` with `t` to `room1`; `echo` with `t` and an ack answers `t` (binary `t` included).
-//! pingInterval 25 s.
+//! pingInterval 25 s. `--per-message-deflate` turns on WebSocket compression with Node's
+//! settings (off by default, as in Node).
 //!
 //! With `--redis URL` it is a node of a cluster on the Redis adapter of `--adapter` (the
 //! cross-node broadcast benchmark runs two of them).
@@ -35,6 +36,9 @@ struct Args {
     /// The Socket.IO packet format: `json` or `msgpack` (the npm `socket.io-msgpack-parser`).
     #[arg(long, default_value_t = switchboard::ParserKind::Json)]
     parser: switchboard::ParserKind,
+    /// Accept WebSocket compression (permessage-deflate) with Node's settings.
+    #[arg(long)]
+    per_message_deflate: bool,
 }
 
 /// Which Redis adapter.
@@ -84,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config = SocketIoConfig::default();
     config.engine.allow_eio3 = args.allow_eio3;
     config.parser = args.parser;
+    if args.per_message_deflate {
+        config.engine.per_message_deflate = Some(switchboard::engine::PerMessageDeflate::default());
+    }
     let io = match adapter(&args)? {
         Some(factory) => SocketIo::builder().config(config).adapter(factory).build(),
         None => SocketIo::new(config),

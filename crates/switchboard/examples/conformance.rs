@@ -2,11 +2,11 @@
 //!
 //! `/engine.io/` is a plain Engine.IO v4 server that echoes every message back unchanged;
 //! `/socket.io/` is the Socket.IO endpoint. Both use pingInterval 300 ms, pingTimeout 200 ms,
-//! maxPayload 1000000 and CORS `*`.
+//! maxPayload 1000000 and CORS `*`; with `--per-message-deflate`, both accept WebSocket
+//! compression with Node's settings (`perMessageDeflate: true`).
 //!
 //! ```text
-//! cargo run -p switchboard --example conformance -- --port 3000
-//! cargo run -p switchboard --example conformance -- --port 3000 --parser msgpack
+//! cargo run -p switchboard --example conformance -- --port 3000 [--per-message-deflate]
 //! ```
 
 use std::sync::Arc;
@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use switchboard_engine::{Cors, DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
+use switchboard_engine::{
+    Cors, DisconnectReason, Engine, EngineConfig, Handler, Message, PerMessageDeflate, Socket,
+};
 use tower::Layer as _;
 
 /// Command line.
@@ -30,6 +32,9 @@ struct Args {
     /// The Socket.IO packet format: `json` or `msgpack` (the npm `socket.io-msgpack-parser`).
     #[arg(long, default_value_t = switchboard::ParserKind::Json)]
     parser: switchboard::ParserKind,
+    /// Accept WebSocket compression (permessage-deflate) with Node's settings.
+    #[arg(long)]
+    per_message_deflate: bool,
 }
 
 /// Echoes every message back to its sender: text stays text, binary stays binary.
@@ -50,9 +55,10 @@ impl Handler for Echo {
 }
 
 /// The settings of both endpoints.
-fn engine_config(path: &str, allow_eio3: bool) -> EngineConfig {
+fn engine_config(path: &str, allow_eio3: bool, deflate: bool) -> EngineConfig {
     let mut config = EngineConfig::default();
     config.allow_eio3 = allow_eio3;
+    config.per_message_deflate = deflate.then(PerMessageDeflate::default);
     config.path = path.to_owned();
     config.ping_interval = Duration::from_millis(300);
     config.ping_timeout = Duration::from_millis(200);
@@ -66,9 +72,14 @@ fn engine_config(path: &str, allow_eio3: bool) -> EngineConfig {
 /// It is the Socket.IO test server of the protocol test server specification (§1.3):
 /// namespaces `/` and `/custom`, with the same Engine.IO settings and `connectTimeout` 1 s,
 /// speaking `parser`.
-fn socket_io_endpoint(allow_eio3: bool, parser: switchboard::ParserKind) -> switchboard::IoService {
+fn socket_io_endpoint(
+    allow_eio3: bool,
+    parser: switchboard::ParserKind,
+    deflate: bool,
+) -> switchboard::IoService {
     let mut config = switchboard::conformance::config();
     config.engine.allow_eio3 = allow_eio3;
+    config.engine.per_message_deflate = deflate.then(PerMessageDeflate::default);
     config.parser = parser;
     let io = switchboard::SocketIo::new(config);
     switchboard::conformance::install(&io);
@@ -86,8 +97,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
-    let engine_io = Engine::new(Arc::new(Echo), engine_config("/engine.io/", args.allow_eio3));
-    let service = engine_io.layer().layer(socket_io_endpoint(args.allow_eio3, args.parser));
+    let deflate = args.per_message_deflate;
+    let engine_io =
+        Engine::new(Arc::new(Echo), engine_config("/engine.io/", args.allow_eio3, deflate));
+    let service =
+        engine_io.layer().layer(socket_io_endpoint(args.allow_eio3, args.parser, deflate));
     println!("listening on http://{addr}");
     switchboard_engine::serve(listener, service).await?;
     Ok(())

@@ -14,10 +14,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError, Opcode, encode};
+use switchboard_proto::engine::websocket::{
+    Decoder, Frame, FrameError, Opcode, encode, encode_compressed,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::deflate::{Agreed, Deflate};
 use crate::held::HeldIo;
 
 /// The capacity of a write buffer when its first frame is queued.
@@ -123,6 +126,8 @@ pub(crate) struct WsConn {
     finished: bool,
     /// The client ended the stream.
     eof: bool,
+    /// The compression state when the handshake agreed on permessage-deflate.
+    deflate: Option<Box<Deflate>>,
 }
 
 impl std::fmt::Debug for WsConn {
@@ -132,9 +137,10 @@ impl std::fmt::Debug for WsConn {
 }
 
 impl WsConn {
-    /// A WebSocket over `upgraded`. The limits are arguments of the methods that need them,
-    /// not fields: every byte here is paid by every connection.
-    pub(crate) fn new(upgraded: Upgraded) -> Self {
+    /// A WebSocket over `upgraded`, compressed as `deflate` says when the handshake agreed on
+    /// permessage-deflate. The limits are arguments of the methods that need them, not
+    /// fields: every byte here is paid by every connection.
+    pub(crate) fn new(upgraded: Upgraded, deflate: Option<Agreed>) -> Self {
         let (io, read, held) = match upgraded.downcast::<TokioIo<HeldIo>>() {
             Ok(parts) => {
                 let (tcp, held) = parts.io.into_inner().into_parts();
@@ -155,6 +161,7 @@ impl WsConn {
             close_sent: false,
             finished: false,
             eof: false,
+            deflate: deflate.map(|agreed| Box::new(Deflate::new(agreed))),
         }
     }
 
@@ -168,10 +175,12 @@ impl WsConn {
     ) -> Poll<Option<Result<Frame, WsError>>> {
         loop {
             while self.rpos < self.rbuf.len() {
-                let (used, frame) = match self
-                    .decoder
-                    .decode(self.rbuf.get(self.rpos..).unwrap_or_default(), max_message)
-                {
+                let (used, frame) = match decode(
+                    &mut self.decoder,
+                    self.deflate.as_deref_mut(),
+                    self.rbuf.get(self.rpos..).unwrap_or_default(),
+                    max_message,
+                ) {
                     Ok(decoded) => decoded,
                     Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
                 };
@@ -225,7 +234,7 @@ impl WsConn {
             let mut pos = 0;
             loop {
                 let rest = filled.get(pos..).unwrap_or_default();
-                match self.decoder.decode(rest, max_message) {
+                match decode(&mut self.decoder, self.deflate.as_deref_mut(), rest, max_message) {
                     Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
                     Ok((0, _)) => {
                         self.rbuf.extend_from_slice(rest);
@@ -267,7 +276,8 @@ impl WsConn {
 
     /// Queues a frame, failing if that would leave more than `max_write` bytes unwritten;
     /// writes queued frames at once if they reach [`WRITE_BATCH`] bytes. Frames queued after a
-    /// close frame are dropped.
+    /// close frame are dropped. With permessage-deflate, a text or binary message from the
+    /// threshold on is compressed (and counted compressed).
     pub(crate) fn queue(
         &mut self,
         cx: &mut Context<'_>,
@@ -278,6 +288,25 @@ impl WsConn {
         if self.close_sent {
             return Ok(());
         }
+        if let Some(deflate) = self.deflate.as_deref_mut() {
+            if matches!(opcode, Opcode::Text | Opcode::Binary) && deflate.compresses(payload.len())
+            {
+                let compressed = deflate.deflate(payload);
+                return self.queue_encoded(cx, opcode, &compressed, max_write, encode_compressed);
+            }
+        }
+        self.queue_encoded(cx, opcode, payload, max_write, encode)
+    }
+
+    /// Queues a frame that `encode_frame` writes.
+    fn queue_encoded(
+        &mut self,
+        cx: &mut Context<'_>,
+        opcode: Opcode,
+        payload: &[u8],
+        max_write: usize,
+        encode_frame: fn(&mut Vec<u8>, Opcode, &[u8]),
+    ) -> Result<(), WsError> {
         if self.unwritten().saturating_add(payload.len()) > max_write {
             return Err(WsError::WriteBufferFull);
         }
@@ -286,7 +315,7 @@ impl WsConn {
             // reallocations; the buffer is given back once written.
             self.wbuf = write_buffer(payload.len().saturating_add(14));
         }
-        encode(&mut self.wbuf, opcode, payload);
+        encode_frame(&mut self.wbuf, opcode, payload);
         if self.unwritten() >= WRITE_BATCH {
             if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
                 return Err(e.into());
@@ -349,4 +378,22 @@ impl WsConn {
         }
         self.io.poll_flush(cx)
     }
+}
+
+/// Decodes the first frame of `buf` (see [`Decoder::decode`]); with permessage-deflate, a
+/// compressed message is inflated, within the inflated size limit.
+fn decode(
+    decoder: &mut Decoder,
+    deflate: Option<&mut Deflate>,
+    buf: &[u8],
+    max_message: usize,
+) -> Result<(usize, Option<Frame>), FrameError> {
+    let Some(deflate) = deflate else { return decoder.decode(buf, max_message) };
+    let (used, frame) = decoder.decode_deflate(buf, max_message)?;
+    let frame = match frame {
+        Some((Frame::Text(data), true)) => Some(Frame::Text(deflate.inflate(&data)?.into())),
+        Some((Frame::Binary(data), true)) => Some(Frame::Binary(deflate.inflate(&data)?.into())),
+        other => other.map(|(frame, _)| frame),
+    };
+    Ok((used, frame))
 }

@@ -49,7 +49,7 @@ fn a_version_other_than_13_gets_426_naming_13() {
     for version in [None, Some("8"), Some("12"), Some("14"), Some("13, 8"), Some("")] {
         let mut headers = base.to_vec();
         headers.extend(version.map(|v| ("sec-websocket-version", v)));
-        let error = accept(&mut request(&headers)).err();
+        let error = accept(&mut request(&headers), None).err();
         assert_eq!(error, Some(RequestError::UnsupportedWebSocketVersion), "{version:?}");
         let res = RequestError::UnsupportedWebSocketVersion.response();
         assert_eq!(res.status(), StatusCode::UPGRADE_REQUIRED);
@@ -60,7 +60,7 @@ fn a_version_other_than_13_gets_426_naming_13() {
     }
     let mut headers = base.to_vec();
     headers.push(("sec-websocket-version", "13"));
-    let (res, _) = accept(&mut request(&headers)).unwrap();
+    let (res, _) = accept(&mut request(&headers), None).unwrap();
     assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
     assert_eq!(
         res.headers().get(header::SEC_WEBSOCKET_ACCEPT).map(|v| v.as_bytes()),
@@ -69,5 +69,5 @@ fn a_version_other_than_13_gets_426_naming_13() {
     // A missing key is still a plain bad request.
     let mut headers = base[..2].to_vec();
     headers.push(("sec-websocket-version", "13"));
-    assert_eq!(accept(&mut request(&headers)).err(), Some(RequestError::BadRequest));
+    assert_eq!(accept(&mut request(&headers), None).err(), Some(RequestError::BadRequest));
 }

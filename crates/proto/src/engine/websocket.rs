@@ -2,7 +2,9 @@
 //! sent into whole messages (masked frames, fragments joined, control frames checked) and
 //! [`encode`] frames what the server sends (unmasked, never fragmented).
 //!
-//! No extension is ever negotiated, so the reserved bits must be clear.
+//! The reserved bits must be clear, except RSV1 on the first frame of a message when the
+//! connection negotiated permessage-deflate (RFC 7692): [`Decoder::decode_deflate`] accepts
+//! it and says which messages are compressed, and [`encode_compressed`] sets it.
 //!
 //! ```
 //! use switchboard_proto::engine::websocket::{Decoder, Frame, Opcode, encode};
@@ -114,6 +116,9 @@ pub enum FrameError {
     /// Text that is not UTF-8: a text message or a close frame's reason.
     #[error("invalid utf-8")]
     Utf8,
+    /// A compressed message (permessage-deflate) whose payload is not valid DEFLATE data.
+    #[error("invalid compressed data")]
+    Compressed,
 }
 
 /// The close status codes the server sends (RFC 6455 §7.4.1).
@@ -138,8 +143,9 @@ pub mod close_code {
 
 impl FrameError {
     /// The status code of the close frame that fails the connection for this error:
-    /// [`close_code::TOO_BIG`] for a message over the limit, [`close_code::INVALID_DATA`] for
-    /// text that is not UTF-8, [`close_code::PROTOCOL_ERROR`] for everything else.
+    /// [`close_code::TOO_BIG`] for a message over the limit (on the wire or once inflated),
+    /// [`close_code::INVALID_DATA`] for text that is not UTF-8 or compressed data that does not
+    /// inflate, [`close_code::PROTOCOL_ERROR`] for everything else.
     ///
     /// ```
     /// use switchboard_proto::engine::websocket::{FrameError, close_code};
@@ -151,7 +157,7 @@ impl FrameError {
     pub fn close_code(self) -> u16 {
         match self {
             FrameError::TooLong => close_code::TOO_BIG,
-            FrameError::Utf8 => close_code::INVALID_DATA,
+            FrameError::Utf8 | FrameError::Compressed => close_code::INVALID_DATA,
             _ => close_code::PROTOCOL_ERROR,
         }
     }
@@ -186,12 +192,15 @@ pub struct Decoder {
 #[derive(Debug)]
 struct Fragment {
     text: bool,
+    /// The first frame had RSV1 set: the message is compressed (permessage-deflate).
+    compressed: bool,
     data: Vec<u8>,
 }
 
 /// A parsed frame header: opcode, fin bit, mask, payload length and header length.
 struct Head {
     fin: bool,
+    rsv1: bool,
     opcode: Opcode,
     mask: [u8; 4],
     len: usize,
@@ -199,32 +208,71 @@ struct Head {
 }
 
 impl Decoder {
-    /// Decodes the first frame of `buf`, accepting messages of up to `max` bytes. Returns how many bytes it used and the message or
-    /// control frame it completed: `(0, None)` if `buf` does not hold a whole frame yet, and
-    /// `(n, None)` for a fragment of a message that goes on.
+    /// Decodes the first frame of `buf`, accepting messages of up to `max` bytes. Returns how
+    /// many bytes it used and the message or control frame it completed: `(0, None)` if `buf`
+    /// does not hold a whole frame yet, and `(n, None)` for a fragment of a message that goes
+    /// on.
     ///
     /// An error is final: the connection must be closed.
     pub fn decode(&mut self, buf: &[u8], max: usize) -> Result<(usize, Option<Frame>), FrameError> {
-        let Some(head) = head(buf, max)? else { return Ok((0, None)) };
+        let (used, frame) = self.decode_frame(buf, max, false)?;
+        Ok((used, frame.map(|(frame, _)| frame)))
+    }
+
+    /// [`Decoder::decode`] for a connection that negotiated permessage-deflate (RFC 7692):
+    /// RSV1 may be set on the first frame of a message (on no other frame), and each message
+    /// comes with whether it was, that is whether its payload is compressed. `max` bounds the
+    /// bytes on the wire; inflating is the caller's, with its own limit.
+    ///
+    /// ```
+    /// use switchboard_proto::engine::websocket::{Decoder, Frame, FrameError};
+    ///
+    /// // A compressed text frame (RSV1, mask 0): "hi" deflated.
+    /// let wire = [0xc1, 0x84, 0, 0, 0, 0, 0xca, 0xc8, 0x04, 0x00];
+    /// let (used, frame) = Decoder::default().decode_deflate(&wire, 1024).unwrap();
+    /// assert_eq!(used, wire.len());
+    /// let payload = bytes::Bytes::copy_from_slice(&wire[6..]);
+    /// assert_eq!(frame, Some((Frame::Text(payload), true)));
+    /// // Without the extension, RSV1 is refused.
+    /// assert_eq!(Decoder::default().decode(&wire, 1024), Err(FrameError::Reserved));
+    /// ```
+    pub fn decode_deflate(
+        &mut self,
+        buf: &[u8],
+        max: usize,
+    ) -> Result<(usize, Option<(Frame, bool)>), FrameError> {
+        self.decode_frame(buf, max, true)
+    }
+
+    fn decode_frame(
+        &mut self,
+        buf: &[u8],
+        max: usize,
+        deflate: bool,
+    ) -> Result<(usize, Option<(Frame, bool)>), FrameError> {
+        let Some(head) = head(buf, max, deflate)? else { return Ok((0, None)) };
         let end = head.size + head.len;
         let Some(payload) = buf.get(head.size..end) else { return Ok((0, None)) };
         let data = unmask(payload, head.mask);
         let frame = match head.opcode {
             Opcode::Close => {
                 check_close(&data)?;
-                Some(Frame::Close(data.into()))
+                Some((Frame::Close(data.into()), false))
             }
-            Opcode::Ping => Some(Frame::Ping(data.into())),
-            Opcode::Pong => Some(Frame::Pong(data.into())),
+            Opcode::Ping => Some((Frame::Ping(data.into()), false)),
+            Opcode::Pong => Some((Frame::Pong(data.into()), false)),
             Opcode::Text | Opcode::Binary => {
                 if self.fragment.is_some() {
                     return Err(FrameError::Fragment);
                 }
                 let text = head.opcode == Opcode::Text;
+                let compressed = head.rsv1;
                 if head.fin {
-                    Some(if text { Frame::Text(data.into()) } else { Frame::Binary(data.into()) })
+                    let frame =
+                        if text { Frame::Text(data.into()) } else { Frame::Binary(data.into()) };
+                    Some((frame, compressed))
                 } else {
-                    self.fragment = Some(Box::new(Fragment { text, data }));
+                    self.fragment = Some(Box::new(Fragment { text, compressed, data }));
                     None
                 }
             }
@@ -235,8 +283,8 @@ impl Decoder {
                 }
                 fragment.data.extend_from_slice(&data);
                 match (head.fin, self.fragment.take()) {
-                    (true, Some(f)) if f.text => Some(Frame::Text(f.data.into())),
-                    (true, Some(f)) => Some(Frame::Binary(f.data.into())),
+                    (true, Some(f)) if f.text => Some((Frame::Text(f.data.into()), f.compressed)),
+                    (true, Some(f)) => Some((Frame::Binary(f.data.into()), f.compressed)),
                     (_, f) => {
                         self.fragment = f;
                         None
@@ -248,13 +296,19 @@ impl Decoder {
     }
 }
 
-/// The header at the start of `buf`, once it is all there; checks it as soon as it is.
-fn head(buf: &[u8], max: usize) -> Result<Option<Head>, FrameError> {
+/// The header at the start of `buf`, once it is all there; checks it as soon as it is. With
+/// `deflate`, RSV1 may be set on the first frame of a data message.
+fn head(buf: &[u8], max: usize, deflate: bool) -> Result<Option<Head>, FrameError> {
     let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else { return Ok(None) };
-    if b0 & 0x70 != 0 {
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && !deflate) {
         return Err(FrameError::Reserved);
     }
     let opcode = Opcode::from_bits(b0 & 0x0f).ok_or(FrameError::Opcode(b0 & 0x0f))?;
+    if rsv1 && !matches!(opcode, Opcode::Text | Opcode::Binary) {
+        // RFC 7692 §6.1: only the first frame of a message carries the bit.
+        return Err(FrameError::Reserved);
+    }
     let fin = b0 & 0x80 != 0;
     if b1 & 0x80 == 0 {
         return Err(FrameError::Unmasked);
@@ -280,7 +334,7 @@ fn head(buf: &[u8], max: usize) -> Result<Option<Head>, FrameError> {
     let Some(mask) = buf.get(at..at + 4).and_then(|m| <[u8; 4]>::try_from(m).ok()) else {
         return Ok(None);
     };
-    Ok(Some(Head { fin, opcode, mask, len, size: at + 4 }))
+    Ok(Some(Head { fin, rsv1, opcode, mask, len, size: at + 4 }))
 }
 
 /// A copy of `payload` with the client's mask removed.
@@ -304,9 +358,27 @@ fn unmask(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
 
 /// Appends one unmasked, final frame carrying `payload` to `out`.
 pub fn encode(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+    encode_first_byte(out, 0x80 | opcode.bits(), payload);
+}
+
+/// Appends one unmasked, final frame with RSV1 set (a permessage-deflate message, RFC 7692)
+/// carrying `payload`, already compressed, to `out`.
+///
+/// ```
+/// use switchboard_proto::engine::websocket::{Opcode, encode_compressed};
+///
+/// let mut out = Vec::new();
+/// encode_compressed(&mut out, Opcode::Text, &[0xca, 0xc8, 0x04, 0x00]);
+/// assert_eq!(out, [0xc1, 4, 0xca, 0xc8, 0x04, 0x00]);
+/// ```
+pub fn encode_compressed(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+    encode_first_byte(out, 0xc0 | opcode.bits(), payload);
+}
+
+fn encode_first_byte(out: &mut Vec<u8>, b0: u8, payload: &[u8]) {
     let len = payload.len();
     out.reserve(len + 10);
-    out.push(0x80 | opcode.bits());
+    out.push(b0);
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(short) = u16::try_from(len) {
@@ -418,6 +490,32 @@ mod tests {
     }
 
     #[test]
+    fn deflate_allows_rsv1_on_the_first_frame_of_a_message_only() {
+        let max = 100;
+        // Whole compressed and plain messages say which they are.
+        let mut d = Decoder::default();
+        let (_, frame) = d.decode_deflate(&client(0xc1, b"z", MASK), max).unwrap();
+        assert_eq!(frame, Some((Frame::Text(Bytes::from_static(b"z")), true)));
+        let (_, frame) = d.decode_deflate(&client(0x82, b"y", MASK), max).unwrap();
+        assert_eq!(frame, Some((Frame::Binary(Bytes::from_static(b"y")), false)));
+        // A fragmented compressed message: the bit on its first frame marks all of it.
+        assert_eq!(d.decode_deflate(&client(0x42, b"ab", MASK), max).unwrap().1, None);
+        let (_, frame) = d.decode_deflate(&client(0x80, b"c", MASK), max).unwrap();
+        assert_eq!(frame, Some((Frame::Binary(Bytes::from_static(b"abc")), true)));
+        // Not on a continuation frame, nor on a control frame.
+        assert_eq!(d.decode_deflate(&client(0x02, b"a", MASK), max).unwrap().1, None);
+        assert_eq!(d.decode_deflate(&client(0xc0, b"b", MASK), max), Err(FrameError::Reserved));
+        let mut d = Decoder::default();
+        assert_eq!(d.decode_deflate(&client(0xc9, b"", MASK), max), Err(FrameError::Reserved));
+        // RSV2 and RSV3 stay reserved.
+        assert_eq!(d.decode_deflate(&client(0xa1, b"x", MASK), max), Err(FrameError::Reserved));
+        assert_eq!(d.decode_deflate(&client(0x91, b"x", MASK), max), Err(FrameError::Reserved));
+        // The wire limit holds for compressed bytes too.
+        assert_eq!(d.decode_deflate(&client(0xc1, &[0; 101], MASK), max), Err(FrameError::TooLong));
+        assert_eq!(FrameError::Compressed.close_code(), close_code::INVALID_DATA);
+    }
+
+    #[test]
     fn close_frames_keep_their_payload() {
         let mut d = Decoder::default();
         let max = 10;
@@ -472,5 +570,8 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, Opcode::Close, &[0x03, 0xe8]);
         assert_eq!(out, [0x88, 2, 0x03, 0xe8]);
+        let mut out = Vec::new();
+        encode_compressed(&mut out, Opcode::Binary, &[0; 126]);
+        assert_eq!(out[..4], [0xc2, 126, 0, 126]);
     }
 }
