@@ -19,6 +19,7 @@
 //! ```
 
 pub mod chart;
+pub mod chat;
 pub mod cpu;
 pub mod figures;
 pub mod goals;

@@ -1,0 +1,497 @@
+//! The chat load: clients log into the `switchboard` binary's `/chat` namespace (dev
+//! authentication, `auth: { username }`), join one room and send `message:send` with an ack
+//! (answered once the message is committed to the store) as fast as the acks come back, with
+//! a bounded window of sends in flight per client. Every member of the room, the sender
+//! included, receives each message as `message:new`.
+//!
+//! Few connections and a plain blocking socket per client: one thread per client, unlike the
+//! mio pool of the other scenarios, which speaks only to namespace `/`. With tens of clients
+//! the generator is far from its limit (the server's store commit is the cost measured).
+
+use std::collections::HashMap;
+use std::io::{self, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::hist::{Latency, Summary};
+use crate::{cpu, http, pool::MASK, ws};
+
+/// The room every client joins.
+pub const ROOM: &str = "bench";
+
+/// What a text packet from the chat server means to the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatIncoming {
+    /// Engine.IO `open`.
+    Open,
+    /// Socket.IO `CONNECT` answer for `/chat`.
+    Connected,
+    /// Socket.IO `CONNECT_ERROR` for `/chat`.
+    ConnectError,
+    /// Engine.IO `ping`.
+    Ping,
+    /// Engine.IO `close`.
+    Close,
+    /// The ack of request `id`; `ok` when the answer is `{ ok: true, ... }`.
+    Ack {
+        /// The ack id.
+        id: u64,
+        /// Whether the request succeeded.
+        ok: bool,
+    },
+    /// A `message:new` event.
+    MessageNew,
+    /// Anything else (`session`, `presence:update`, ...).
+    Other,
+}
+
+const NS: &[u8] = b"/chat,";
+
+/// Classifies one Engine.IO text packet from the chat server.
+#[must_use]
+pub fn classify(p: &[u8]) -> ChatIncoming {
+    match p {
+        [b'4', b'0', rest @ ..] if rest.starts_with(NS) => ChatIncoming::Connected,
+        [b'4', b'4', rest @ ..] if rest.starts_with(NS) => ChatIncoming::ConnectError,
+        [b'4', b'2', rest @ ..] => match rest.strip_prefix(NS) {
+            Some(args) if args.starts_with(b"[\"message:new\",") => ChatIncoming::MessageNew,
+            _ => ChatIncoming::Other,
+        },
+        [b'4', b'3', rest @ ..] => {
+            let Some(rest) = rest.strip_prefix(NS) else { return ChatIncoming::Other };
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let id = std::str::from_utf8(rest.get(..digits).unwrap_or_default())
+                .ok()
+                .and_then(|d| d.parse().ok());
+            match (id, rest.get(digits..)) {
+                (Some(id), Some(answer)) => ChatIncoming::Ack { id, ok: answer_ok(answer) },
+                _ => ChatIncoming::Other,
+            }
+        }
+        [b'0', ..] => ChatIncoming::Open,
+        [b'2'] => ChatIncoming::Ping,
+        [b'1'] => ChatIncoming::Close,
+        _ => ChatIncoming::Other,
+    }
+}
+
+/// Whether an ack's argument list (`[{...}]`) is a success answer: `"ok":true` at the top
+/// level of its first argument (the answers this generator asks for carry no user text).
+fn answer_ok(args: &[u8]) -> bool {
+    args.windows(9).any(|w| w == b"\"ok\":true")
+}
+
+/// `40/chat,{"username":NAME}`: connects to `/chat` as `name` (letters, digits, `-` only).
+pub fn write_connect(out: &mut Vec<u8>, name: &str) {
+    let _ = write!(out, "40/chat,{{\"username\":\"{name}\"}}");
+}
+
+/// `42/chat,ID["room:join",{"roomId":ROOM}]`.
+pub fn write_join(out: &mut Vec<u8>, id: u64, room: &str) {
+    let _ = write!(out, "42/chat,{id}[\"room:join\",{{\"roomId\":\"{room}\"}}]");
+}
+
+/// `42/chat,ID["message:send",{"roomId":ROOM,"text":"m ID"}]`.
+pub fn write_send(out: &mut Vec<u8>, id: u64, room: &str) {
+    let _ =
+        write!(out, "42/chat,{id}[\"message:send\",{{\"roomId\":\"{room}\",\"text\":\"m {id}\"}}]");
+}
+
+/// The result of one chat load, one JSON line of `switchboard-bench chat-gen`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatOutcome {
+    /// Clients in the room.
+    pub clients: usize,
+    /// Nodes the clients were spread over.
+    pub nodes: usize,
+    /// Sends in flight per client.
+    pub window: usize,
+    /// Measurement window, ms (after the warm-up).
+    pub duration_ms: u64,
+    /// Acknowledged (`ok: true`) messages per second in the window.
+    pub acks_per_sec: f64,
+    /// `message:new` deliveries per second in the window (all clients together).
+    pub deliveries_per_sec: f64,
+    /// Acknowledged messages per CPU-second of the nodes (database and Redis not counted).
+    pub acks_per_node_cpu_s: Option<f64>,
+    /// Ack latency, send to ack, of the acks in the window.
+    pub ack_latency: Summary,
+    /// Sends answered `ok: false` over the whole run.
+    pub refused: u64,
+    /// Messages acknowledged over the whole run (warm-up and drain included).
+    pub acked_total: u64,
+    /// Deliveries over the whole run; `acked_total × clients` when none was lost.
+    pub delivered_total: u64,
+}
+
+/// Counters shared by the client threads.
+#[derive(Default)]
+struct Shared {
+    acked: AtomicU64,
+    refused: AtomicU64,
+    delivered: AtomicU64,
+    window_acks: AtomicU64,
+    window_deliveries: AtomicU64,
+    in_flight: AtomicU64,
+    joined: AtomicUsize,
+    stop: AtomicBool,
+    failed: AtomicBool,
+}
+
+/// The measurement window, set once every client is in the room.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    from: Instant,
+    to: Instant,
+}
+
+/// A blocking WebSocket connection speaking Engine.IO text packets.
+struct Conn {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> Result<Self> {
+        let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting {addr}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_millis(50)))?;
+        stream.write_all(&http::upgrade_request(&addr.to_string()))?;
+        let mut conn =
+            Self { stream, rbuf: Vec::new(), wbuf: Vec::new(), scratch: vec![0; 64 * 1024] };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let end = loop {
+            if let Some(end) = http::head_end(&conn.rbuf) {
+                break end;
+            }
+            if Instant::now() > deadline {
+                bail!("no WebSocket upgrade answer within 10 s");
+            }
+            conn.fill()?;
+        };
+        let status = conn.rbuf.get(..end).and_then(http::status);
+        if status != Some(101) {
+            bail!("the upgrade was answered {status:?}");
+        }
+        conn.rbuf.drain(..end);
+        Ok(conn)
+    }
+
+    /// Reads what is there (up to the read timeout) into `rbuf`.
+    fn fill(&mut self) -> Result<()> {
+        match self.stream.read(&mut self.scratch) {
+            Ok(0) => bail!("the server closed the connection"),
+            Ok(n) => {
+                self.rbuf.extend_from_slice(self.scratch.get(..n).unwrap_or_default());
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Queues a text packet.
+    fn queue(&mut self, packet: &[u8]) {
+        ws::encode_masked(&mut self.wbuf, ws::OP_TEXT, packet, MASK);
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf)?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// The text packets complete in `rbuf` after one read, classified.
+    fn next_packets(&mut self, out: &mut Vec<ChatIncoming>) -> Result<()> {
+        out.clear();
+        self.fill()?;
+        let mut at = 0;
+        while let Some(h) = self.rbuf.get(at..).and_then(ws::parse_header) {
+            let payload = self.rbuf.get(at + h.payload_start..at + h.end()).unwrap_or_default();
+            match h.opcode {
+                ws::OP_TEXT => out.push(classify(payload)),
+                ws::OP_CLOSE => bail!("the server sent a WebSocket close"),
+                _ => {}
+            }
+            at += h.end();
+        }
+        self.rbuf.drain(..at);
+        Ok(())
+    }
+}
+
+/// Waits on `conn` until `want` arrives, answering pings; fails on `ConnectError` or after
+/// 10 s.
+fn wait_for(conn: &mut Conn, want: impl Fn(ChatIncoming) -> bool, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut packets = Vec::new();
+    loop {
+        conn.next_packets(&mut packets)?;
+        for &p in &packets {
+            if want(p) {
+                return Ok(());
+            }
+            match p {
+                ChatIncoming::Ping => conn.queue(b"3"),
+                ChatIncoming::ConnectError => bail!("the server refused the /chat connection"),
+                ChatIncoming::Ack { ok: false, .. } => bail!("{what} was refused"),
+                _ => {}
+            }
+        }
+        conn.flush()?;
+        if Instant::now() > deadline {
+            bail!("no {what} within 10 s");
+        }
+    }
+}
+
+/// What every client thread shares.
+struct Ctx {
+    shared: Shared,
+    /// Set once every client is in the room.
+    times: OnceLock<Times>,
+    /// The clients' ack latencies, merged in by each client thread as it ends.
+    latency: Mutex<Latency>,
+    window: usize,
+    members: u64,
+}
+
+/// One client: connect, join, wait for the start, then the send loop until `stop`, then the
+/// drain.
+fn client(addr: SocketAddr, name: &str, ctx: &Ctx) -> Result<()> {
+    let (shared, window, expected_members) = (&ctx.shared, ctx.window, ctx.members);
+    let mut conn = Conn::open(addr)?;
+    let mut pkt = Vec::new();
+    let mut packets = Vec::new();
+    wait_for(&mut conn, |p| p == ChatIncoming::Open, "Engine.IO open")?;
+    write_connect(&mut pkt, name);
+    conn.queue(&pkt);
+    conn.flush()?;
+    wait_for(&mut conn, |p| p == ChatIncoming::Connected, "/chat connect")?;
+    pkt.clear();
+    write_join(&mut pkt, 0, ROOM);
+    conn.queue(&pkt);
+    conn.flush()?;
+    wait_for(&mut conn, |p| matches!(p, ChatIncoming::Ack { id: 0, ok: true }), "room:join")?;
+    shared.joined.fetch_add(1, Ordering::Relaxed);
+    let Times { from, to } = loop {
+        if let Some(&t) = ctx.times.get() {
+            break t;
+        }
+        if shared.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Answering pings while the others join.
+        conn.next_packets(&mut packets)?;
+        if packets.contains(&ChatIncoming::Ping) {
+            conn.queue(b"3");
+            conn.flush()?;
+        }
+    };
+    let in_window = |t: Instant| t >= from && t < to;
+    let mut sent: HashMap<u64, Instant> = HashMap::with_capacity(window);
+    let mut next_id = 1u64;
+    let mut mine = Latency::new();
+    let drain_until = to + Duration::from_secs(10);
+    loop {
+        let stopping = shared.stop.load(Ordering::Relaxed) || shared.failed.load(Ordering::Relaxed);
+        if !stopping {
+            while sent.len() < window {
+                pkt.clear();
+                write_send(&mut pkt, next_id, ROOM);
+                conn.queue(&pkt);
+                sent.insert(next_id, Instant::now());
+                shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                next_id += 1;
+            }
+        } else {
+            // The drain: every send answered and every acknowledged message delivered to
+            // every member, or the drain's time is up.
+            let all_in = shared.in_flight.load(Ordering::Relaxed) == 0
+                && shared.delivered.load(Ordering::Relaxed)
+                    >= shared.acked.load(Ordering::Relaxed) * expected_members;
+            if all_in || Instant::now() > drain_until || shared.failed.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        conn.flush()?;
+        conn.next_packets(&mut packets)?;
+        let now = Instant::now();
+        for &p in &packets {
+            match p {
+                ChatIncoming::Ack { id, ok } => {
+                    let Some(at) = sent.remove(&id) else { continue };
+                    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    if !ok {
+                        shared.refused.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    shared.acked.fetch_add(1, Ordering::Relaxed);
+                    if in_window(now) {
+                        shared.window_acks.fetch_add(1, Ordering::Relaxed);
+                        mine.record(now - at);
+                    }
+                }
+                ChatIncoming::MessageNew => {
+                    shared.delivered.fetch_add(1, Ordering::Relaxed);
+                    if in_window(now) {
+                        shared.window_deliveries.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                ChatIncoming::Ping => conn.queue(b"3"),
+                ChatIncoming::Close => bail!("the server closed the session"),
+                _ => {}
+            }
+        }
+    }
+    if let Ok(mut all) = ctx.latency.lock() {
+        all.merge(&mine);
+    }
+    Ok(())
+}
+
+/// Runs the chat load: `clients` clients spread round-robin over `nodes`, `window` sends in
+/// flight each, `warmup` then `duration` measured.
+///
+/// # Errors
+/// A client failing to connect, join or keep its connection.
+pub fn chat(
+    nodes: &[SocketAddr],
+    clients: usize,
+    window: usize,
+    warmup: Duration,
+    duration: Duration,
+    tag: &str,
+) -> Result<ChatOutcome> {
+    if nodes.is_empty() || clients == 0 || window == 0 {
+        bail!("at least one node, one client and a window of one are needed");
+    }
+    let ctx = Arc::new(Ctx {
+        shared: Shared::default(),
+        times: OnceLock::new(),
+        latency: Mutex::new(Latency::new()),
+        window,
+        members: clients as u64,
+    });
+    let shared = &ctx.shared;
+    let mut threads = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let addr = nodes.get(i % nodes.len()).copied().context("a node address")?;
+        let ctx = ctx.clone();
+        let name = format!("{tag}-{i}");
+        // One thread per client, ended by `stop` and the drain (or its failure); joined below.
+        threads.push(std::thread::spawn(move || {
+            let res = client(addr, &name, &ctx);
+            if res.is_err() {
+                ctx.shared.failed.store(true, Ordering::Relaxed);
+            }
+            res
+        }));
+    }
+    // Every client in the room, or one failed, or the joins took too long.
+    let join_limit = Instant::now() + Duration::from_secs(60);
+    while shared.joined.load(Ordering::Relaxed) < clients && !shared.failed.load(Ordering::Relaxed)
+    {
+        if Instant::now() > join_limit {
+            shared.failed.store(true, Ordering::Relaxed);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let from = Instant::now() + warmup;
+    let _ = ctx.times.set(Times { from, to: from + duration });
+    if !shared.failed.load(Ordering::Relaxed) {
+        std::thread::sleep(warmup);
+    }
+    let cpu = cpu::Window::start();
+    if !shared.failed.load(Ordering::Relaxed) {
+        std::thread::sleep(duration);
+    }
+    let window_acks = shared.window_acks.load(Ordering::Relaxed);
+    let per_cpu = cpu.per_cpu_s(window_acks as f64);
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut errors = Vec::new();
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
+            Err(_) => errors.push("a client thread panicked".to_owned()),
+        }
+    }
+    if let Some(e) = errors.first() {
+        bail!("{} of {clients} clients failed, first: {e}", errors.len());
+    }
+    if shared.failed.load(Ordering::Relaxed) {
+        bail!("the clients did not all join the room within 60 s");
+    }
+    let secs = duration.as_secs_f64();
+    let ack_latency = ctx.latency.lock().map(|l| l.summary()).unwrap_or_default();
+    Ok(ChatOutcome {
+        clients,
+        nodes: nodes.len(),
+        window,
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        acks_per_sec: window_acks as f64 / secs,
+        deliveries_per_sec: shared.window_deliveries.load(Ordering::Relaxed) as f64 / secs,
+        acks_per_node_cpu_s: per_cpu,
+        ack_latency,
+        refused: shared.refused.load(Ordering::Relaxed),
+        acked_total: shared.acked.load(Ordering::Relaxed),
+        delivered_total: shared.delivered.load(Ordering::Relaxed),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_chat_packets() {
+        assert_eq!(classify(br#"0{"sid":"a","upgrades":[]}"#), ChatIncoming::Open);
+        assert_eq!(classify(br#"40/chat,{"sid":"x"}"#), ChatIncoming::Connected);
+        assert_eq!(classify(br#"40{"sid":"x"}"#), ChatIncoming::Other);
+        assert_eq!(classify(br#"44/chat,{"message":"no"}"#), ChatIncoming::ConnectError);
+        assert_eq!(classify(b"2"), ChatIncoming::Ping);
+        assert_eq!(classify(b"1"), ChatIncoming::Close);
+        assert_eq!(
+            classify(br#"42/chat,["message:new",{"id":"a","text":"m 1"}]"#),
+            ChatIncoming::MessageNew
+        );
+        assert_eq!(classify(br#"42/chat,["presence:update",{}]"#), ChatIncoming::Other);
+        assert_eq!(classify(br#"42["message:new",{}]"#), ChatIncoming::Other);
+        assert_eq!(
+            classify(br#"43/chat,17[{"ok":true,"id":"x","seq":3}]"#),
+            ChatIncoming::Ack { id: 17, ok: true }
+        );
+        assert_eq!(
+            classify(br#"43/chat,5[{"ok":false,"error":{"code":"rate_limited"}}]"#),
+            ChatIncoming::Ack { id: 5, ok: false }
+        );
+        assert_eq!(classify(br#"43/chat,[{"ok":true}]"#), ChatIncoming::Other);
+        assert_eq!(classify(b""), ChatIncoming::Other);
+    }
+
+    #[test]
+    fn writes_what_the_server_reads() {
+        let mut out = Vec::new();
+        write_connect(&mut out, "b-1");
+        assert_eq!(out, br#"40/chat,{"username":"b-1"}"#);
+        out.clear();
+        write_join(&mut out, 0, ROOM);
+        assert_eq!(out, br#"42/chat,0["room:join",{"roomId":"bench"}]"#);
+        out.clear();
+        write_send(&mut out, 9, ROOM);
+        assert_eq!(out, br#"42/chat,9["message:send",{"roomId":"bench","text":"m 9"}]"#);
+    }
+}
