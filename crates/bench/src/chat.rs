@@ -119,6 +119,10 @@ pub struct ChatOutcome {
     pub deliveries_per_sec: f64,
     /// Acknowledged messages per CPU-second of the nodes (database and Redis not counted).
     pub acks_per_node_cpu_s: Option<f64>,
+    /// Acknowledged messages per CPU-second of the nodes, PostgreSQL (all its processes) and
+    /// Redis together: the whole server side.
+    #[serde(default)]
+    pub acks_per_server_cpu_s: Option<f64>,
     /// Ack latency, send to ack, of the acks in the window.
     pub ack_latency: Summary,
     /// Sends answered `ok: false` over the whole run.
@@ -368,13 +372,50 @@ fn client(addr: SocketAddr, name: &str, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// The parent pid and `utime + stime` of a `/proc/PID/stat` line (the command name may hold
+/// spaces and parentheses, so fields are counted after the last `)`).
+fn parse_stat(line: &str) -> Option<(u32, u64)> {
+    let rest = line.get(line.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((ppid, utime + stime))
+}
+
+/// The CPU ticks of the processes `roots` and of their children (PostgreSQL's backends are
+/// children of the postmaster); `None` with no roots.
+fn tree_ticks(roots: &[u32]) -> Option<u64> {
+    if roots.is_empty() {
+        return None;
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(line) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if let Some((ppid, ticks)) = parse_stat(&line)
+            && (roots.contains(&pid) || roots.contains(&ppid))
+        {
+            total += ticks;
+        }
+    }
+    Some(total)
+}
+
 /// Runs the chat load: `clients` clients spread round-robin over `nodes`, `window` sends in
-/// flight each, `warmup` then `duration` measured.
+/// flight each, `warmup` then `duration` measured; `all_pids` are the whole server side
+/// (nodes, database, Redis) whose CPU time, children included, is counted.
 ///
 /// # Errors
 /// A client failing to connect, join or keep its connection.
 pub fn chat(
     nodes: &[SocketAddr],
+    all_pids: &[u32],
     clients: usize,
     window: usize,
     warmup: Duration,
@@ -422,11 +463,16 @@ pub fn chat(
         std::thread::sleep(warmup);
     }
     let cpu = cpu::Window::start();
+    let all_start = tree_ticks(all_pids);
     if !shared.failed.load(Ordering::Relaxed) {
         std::thread::sleep(duration);
     }
     let window_acks = shared.window_acks.load(Ordering::Relaxed);
     let per_cpu = cpu.per_cpu_s(window_acks as f64);
+    let per_server_cpu = match (all_start, tree_ticks(all_pids)) {
+        (Some(a), Some(b)) if b > a => Some(window_acks as f64 / ((b - a) as f64 / TICKS_PER_SEC)),
+        _ => None,
+    };
     shared.stop.store(true, Ordering::Relaxed);
     let mut errors = Vec::new();
     for t in threads {
@@ -452,6 +498,7 @@ pub fn chat(
         acks_per_sec: window_acks as f64 / secs,
         deliveries_per_sec: shared.window_deliveries.load(Ordering::Relaxed) as f64 / secs,
         acks_per_node_cpu_s: per_cpu,
+        acks_per_server_cpu_s: per_server_cpu,
         ack_latency,
         refused: shared.refused.load(Ordering::Relaxed),
         acked_total: shared.acked.load(Ordering::Relaxed),
@@ -487,6 +534,15 @@ mod tests {
         );
         assert_eq!(classify(br#"43/chat,[{"ok":true}]"#), ChatIncoming::Other);
         assert_eq!(classify(b""), ChatIncoming::Other);
+    }
+
+    #[test]
+    fn stat_parent_and_ticks() {
+        let line = "1234 (postgres: x (y)) S 77 2 3 4 5 6 7 8 9 10 250 70 0 0 20 0 4 0 100 0 0";
+        assert_eq!(parse_stat(line), Some((77, 320)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert!(tree_ticks(&[std::process::id()]).is_some());
+        assert_eq!(tree_ticks(&[]), None);
     }
 
     #[test]

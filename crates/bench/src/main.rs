@@ -83,6 +83,10 @@ enum Command {
         /// The nodes' process ids: their CPU time gives messages per node CPU-second.
         #[arg(long, value_delimiter = ',')]
         server_pid: Vec<u32>,
+        /// The database's and Redis's process ids: with the nodes and their children, the
+        /// whole server side's CPU time.
+        #[arg(long, value_delimiter = ',')]
+        helper_pid: Vec<u32>,
         #[arg(long, default_value_t = 24)]
         clients: usize,
         /// Sends in flight per client.
@@ -238,11 +242,22 @@ fn main() -> Result<()> {
         }
         Command::Run(opts) => runner::run(&opts),
         Command::Chat(opts) => runner::chat::run(&opts),
-        Command::ChatGen { nodes, server_pid, clients, window, warmup_ms, duration_ms, tag } => {
+        Command::ChatGen {
+            nodes,
+            server_pid,
+            helper_pid,
+            clients,
+            window,
+            warmup_ms,
+            duration_ms,
+            tag,
+        } => {
             switchboard_bench::cpu::watch(&server_pid);
+            let all: Vec<u32> = server_pid.iter().chain(&helper_pid).copied().collect();
             let ms = Duration::from_millis;
             let outcome = switchboard_bench::chat::chat(
                 &nodes,
+                &all,
                 clients,
                 window,
                 ms(warmup_ms),

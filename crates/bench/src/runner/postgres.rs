@@ -149,6 +149,11 @@ impl Postgres {
         }
         Ok(format!("postgres://postgres@127.0.0.1:{}/{name}", self.port))
     }
+
+    /// The postmaster's process id (its backends are its children).
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for Postgres {
