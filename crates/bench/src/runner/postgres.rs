@@ -100,8 +100,10 @@ impl Postgres {
             .context("starting postgres")?;
         let stderr = child.stderr.take().context("postgres stderr")?;
         pg.child = Some(child);
-        // The log reader: reports readiness, then drains the log until PostgreSQL exits.
+        // Readiness (or the first fatal line) from the log reader to this thread; the reader
+        // owns the sender and keeps it until PostgreSQL's log ends.
         let (ready_tx, ready_rx) = mpsc::channel();
+        // The log reader: reports readiness, then drains the log until PostgreSQL exits.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("ready to accept connections") {
