@@ -78,8 +78,13 @@ impl Session {
                 }
                 return Ok(());
             }
-            // Polling: Redis does not announce subscriptions.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if counted {
+                // Every node last seen is back: only the floor is left to wait out.
+                tokio::time::sleep_until(floor.min(deadline)).await;
+            } else {
+                // Polling: Redis does not announce subscriptions.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 }
