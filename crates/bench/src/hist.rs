@@ -62,6 +62,12 @@ impl Latency {
             max_us: self.hist.max() as f64 / 1_000.0,
         }
     }
+
+    /// Adds every sample of `other` (recorders of several threads, summed at the end).
+    pub fn merge(&mut self, other: &Latency) {
+        // Both have the same bounds, so every value of `other` fits.
+        let _ = self.hist.add(&other.hist);
+    }
 }
 
 fn unreachable_histogram() -> Histogram<u64> {

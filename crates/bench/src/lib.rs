@@ -19,6 +19,8 @@
 //! ```
 
 pub mod chart;
+pub mod chat;
+pub mod chat_wire;
 pub mod cpu;
 pub mod figures;
 pub mod goals;

@@ -1,6 +1,7 @@
 //! `switchboard-bench`: `gen` runs one scenario against a server and prints one JSON line;
 //! `raw-server` is the raw TCP ceiling; `stall-probe` measures the core's own stalls; `run` runs
-//! the whole comparison (what `cargo xtask bench` calls).
+//! the whole comparison (what `cargo xtask bench` calls); `chat` measures the `switchboard`
+//! binary's chat on SQLite, PostgreSQL and a three-node cluster (`chat-gen` is its load).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -76,6 +77,34 @@ enum Command {
     },
     /// Run every scenario against every server and write the report.
     Run(runner::Options),
+    /// Chat messages per second through the `switchboard` binary: one node on SQLite, one on
+    /// PostgreSQL, three on PostgreSQL and Redis; writes `bench/results/chat-<date>.md`.
+    Chat(runner::chat::ChatOptions),
+    /// One chat load against running `switchboard` nodes; prints its result as one JSON line.
+    ChatGen {
+        /// The nodes (comma-separated); clients are spread over them round-robin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<SocketAddr>,
+        /// The nodes' process ids: their CPU time gives messages per node CPU-second.
+        #[arg(long, value_delimiter = ',')]
+        server_pid: Vec<u32>,
+        /// The database's and Redis's process ids: with the nodes and their children, the
+        /// whole server side's CPU time.
+        #[arg(long, value_delimiter = ',')]
+        helper_pid: Vec<u32>,
+        #[arg(long, default_value_t = 24)]
+        clients: usize,
+        /// Sends in flight per client.
+        #[arg(long, default_value_t = 4)]
+        window: usize,
+        #[arg(long, default_value_t = 1000)]
+        warmup_ms: u64,
+        #[arg(long, default_value_t = 5000)]
+        duration_ms: u64,
+        /// Prefix of the clients' user names.
+        #[arg(long, default_value = "bench")]
+        tag: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,5 +246,31 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Run(opts) => runner::run(&opts),
+        Command::Chat(opts) => runner::chat::run(&opts),
+        Command::ChatGen {
+            nodes,
+            server_pid,
+            helper_pid,
+            clients,
+            window,
+            warmup_ms,
+            duration_ms,
+            tag,
+        } => {
+            switchboard_bench::cpu::watch(&server_pid);
+            let all: Vec<u32> = server_pid.iter().chain(&helper_pid).copied().collect();
+            let ms = Duration::from_millis;
+            let outcome = switchboard_bench::chat::chat(
+                &nodes,
+                &all,
+                clients,
+                window,
+                ms(warmup_ms),
+                ms(duration_ms),
+                &tag,
+            )?;
+            println!("{}", serde_json::to_string(&outcome)?);
+            Ok(())
+        }
     }
 }

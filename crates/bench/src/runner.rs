@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
+pub mod chat;
 mod cluster;
+mod postgres;
 
 use crate::host::{DamonPause, Steal, loadavg, machine, today};
 use crate::report::{self, Samples};

@@ -16,8 +16,9 @@ pub struct RedisConfig {
     pub max_backoff: Duration,
     /// After a reconnection, how long publishes (queued during the outage and made since)
     /// may wait for the other nodes to be back (default 5 s): they are held until every
-    /// subscribed channel has as many subscribers as last seen, or this long, so that nodes
-    /// reconnecting a little later get them too.
+    /// subscribed channel has as many subscribers as last seen, and at least `max_backoff`
+    /// and a quarter (a node that subscribed after the last count is not in it), or this
+    /// long, so that nodes reconnecting a little later get them too.
     pub resume_wait: Duration,
     /// How often the subscriber counts of this driver's channels are read while connected
     /// (default 2 s), to know how many nodes to wait for after an outage.

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::{Session, Shared, State};
+use crate::RedisConfig;
 use crate::conn::Conn;
 
 /// What a subscriber count is of.
@@ -52,27 +53,49 @@ impl Session {
     }
 
     /// Holds the queue until every channel has as many subscribers as last seen (the other
-    /// nodes resubscribed), at most `resume_wait`.
+    /// nodes resubscribed), at most `resume_wait`. After a reconnection it is held at least
+    /// [`reconnect_floor`] too: the picture may be older than a node that subscribed since
+    /// the last count, and every node in backoff tries again within `max_backoff`.
     pub(super) async fn wait_for_peers(
         &self,
         shared: &Shared,
         conn: &mut Conn,
     ) -> redis::RedisResult<()> {
-        let wanted: HashMap<Peer, usize> = shared.lock().peers.clone();
-        let deadline = tokio::time::Instant::now() + shared.config.resume_wait;
+        let (wanted, reconnected) = {
+            let state = shared.lock();
+            (state.peers.clone(), state.connections > 1)
+        };
+        let start = tokio::time::Instant::now();
+        let deadline = start + shared.config.resume_wait;
+        let floor = if reconnected { start + reconnect_floor(&shared.config) } else { start };
         loop {
             let now: HashMap<Peer, usize> = self.counts(shared, conn).await?.into_iter().collect();
-            let back = now.iter().all(|(c, m)| wanted.get(c).is_none_or(|n| m >= n));
+            let counted = now.iter().all(|(c, m)| wanted.get(c).is_none_or(|n| m >= n));
+            let back = counted && tokio::time::Instant::now() >= floor;
             if back || tokio::time::Instant::now() >= deadline {
                 if !back {
                     tracing::warn!("not every node resubscribed in time; sending queued publishes");
                 }
                 return Ok(());
             }
-            // Polling: Redis does not announce subscriptions.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if counted {
+                // Every node last seen is back: only the floor is left to wait out.
+                tokio::time::sleep_until(floor.min(deadline)).await;
+            } else {
+                // Polling: Redis does not announce subscriptions.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
+}
+
+/// The shortest hold after a reconnection: `max_backoff` and a quarter more for a node's
+/// connection and subscriptions, at most `resume_wait`. The counts of the last picture are
+/// taken every `peers_interval`, so a node that subscribed shortly before the outage may be
+/// missing from it; every node still in backoff when Redis came back tries again within
+/// `max_backoff`, so waiting this long covers it too.
+pub(super) fn reconnect_floor(config: &RedisConfig) -> Duration {
+    (config.max_backoff + config.max_backoff / 4).min(config.resume_wait)
 }
 
 /// The most sharded channels counted for having been published to.

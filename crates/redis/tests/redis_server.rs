@@ -295,3 +295,37 @@ async fn after_an_outage_broadcasts_wait_for_the_pattern_subscriptions_of_the_no
     peer.command(&["PSUBSCRIBE", "socket.io#/#*"], "psubscribe").await;
     peer.until("during").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_broadcasts_wait_for_nodes_the_last_count_did_not_see() {
+    let mut redis = RedisServer::start().await;
+    let mut settings = config();
+    // The hold after a reconnection is at least `max_backoff` and a quarter (2.5 s here).
+    settings.max_backoff = Duration::from_secs(2);
+    settings.resume_wait = Duration::from_secs(20);
+    let driver = RedisDriver::open(&redis.url(), settings).unwrap();
+    let factory = RedisAdapterFactory::new(driver.clone(), RedisAdapterOptions::default());
+    let (_a, aa) = Node::start("A", &factory, &[("a1", &[])]);
+    assert_eq!(aa.server_count().await.unwrap(), 1, "A has seen no other node");
+
+    redis.kill().await;
+    until_state(&driver, LinkState::Reconnecting).await;
+    aa.broadcast(event("during", json!(1)), BroadcastOptions::new()).await.unwrap();
+    redis.restart().await;
+    until_state(&driver, LinkState::Connected).await;
+    // Every count A last took is back at once (only A itself), but P, a node that started
+    // after that count (or subscribed just before the outage), comes back a moment later.
+    let flushed = async {
+        while driver.status().queued > 0 {
+            // Polling the exposed state: the driver announces nothing else.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let early = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+    assert!(early.is_err(), "the queue went out as soon as A's own channels were counted");
+    let channels = ["SUBSCRIBE", "socket.io-request#/#", "socket.io-response#/#"];
+    let mut peer = RawPeer::connect(&redis).await;
+    peer.command(&["PSUBSCRIBE", "socket.io#/#*"], "psubscribe").await;
+    peer.command(&channels, "socket.io-response#/#").await;
+    peer.until("during").await;
+}

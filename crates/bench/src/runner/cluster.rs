@@ -1,5 +1,6 @@
 //! The cross-node step: a Redis server of its own and two nodes of one server on it.
 
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,9 @@ use crate::results::Outcome;
 
 /// A Redis server of a cross-node step, on a free port of 127.0.0.1, with no persistence;
 /// killed when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
+pub(super) struct Redis {
+    pub(super) child: Child,
+    pub(super) port: u16,
 }
 
 impl Drop for Redis {
@@ -24,17 +25,23 @@ impl Drop for Redis {
 
 /// Starts a Redis server pinned beside the servers, and waits until it accepts connections.
 fn start_redis(opts: &Options) -> Result<Redis> {
+    start_redis_on(&opts.redis_server, opts.server_cpu)
+}
+
+/// Starts the Redis server `bin` pinned to core `cpu`, and waits until it accepts
+/// connections.
+pub(super) fn start_redis_on(bin: &Path, cpu: usize) -> Result<Redis> {
     // A free port: the kernel's pick, released just before Redis binds it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut cmd = taskset(opts.server_cpu);
-    cmd.arg(&opts.redis_server)
+    let mut cmd = taskset(cpu);
+    cmd.arg(bin)
         .args(["--port", &s(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut child = cmd.spawn().with_context(|| {
-        format!("starting {} (apt-get install redis-server)", opts.redis_server.display())
-    })?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {} (apt-get install redis-server)", bin.display()))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = child.try_wait()? {
