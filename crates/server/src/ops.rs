@@ -1,13 +1,16 @@
 //! Operations endpoints: `/readyz` (readiness, false from the start of the drain) next to
-//! `/healthz` (liveness, in `web`).
+//! `/healthz` (liveness, in `web`), and `/api/stats` (what the server holds, as JSON).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::json;
 use switchboard::SocketIo;
 
 /// What the operations endpoints read; shared by the routes and the shutdown.
@@ -16,13 +19,15 @@ pub(crate) struct Ops(Arc<OpsInner>);
 
 struct OpsInner {
     io: SocketIo,
+    /// When the server started, for the uptime.
+    started: Instant,
     /// Set once, when the shutdown begins: a load balancer stops sending new clients.
     draining: AtomicBool,
 }
 
 impl Ops {
     pub(crate) fn new(io: SocketIo) -> Self {
-        Ops(Arc::new(OpsInner { io, draining: AtomicBool::new(false) }))
+        Ops(Arc::new(OpsInner { io, started: Instant::now(), draining: AtomicBool::new(false) }))
     }
 
     /// The drain begins: `/readyz` answers 503 from now on.
@@ -34,9 +39,12 @@ impl Ops {
         !self.0.draining.load(Ordering::SeqCst) && !self.0.io.is_closing()
     }
 
-    /// `/readyz`.
+    /// `/readyz` and `/api/stats`.
     pub(crate) fn routes<S>(&self) -> Router<S> {
-        Router::new().route("/readyz", get(readyz)).with_state(self.clone())
+        Router::new()
+            .route("/readyz", get(readyz))
+            .route("/api/stats", get(stats))
+            .with_state(self.clone())
     }
 }
 
@@ -46,5 +54,27 @@ async fn readyz(State(ops): State<Ops>) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    }
+}
+
+/// `{ version, uptimeSeconds, ready, clients, sockets, rooms, namespaces: [{ name, sockets,
+/// rooms }] }`; 500 `{ ok: false, error }` if an adapter cannot list its rooms.
+async fn stats(State(ops): State<Ops>) -> Response {
+    match ops.0.io.stats().await {
+        Ok(stats) => axum::Json(json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptimeSeconds": ops.0.started.elapsed().as_secs(),
+            "ready": ops.ready(),
+            "clients": stats.clients,
+            "sockets": stats.sockets(),
+            "rooms": stats.rooms(),
+            "namespaces": stats.namespaces,
+        }))
+        .into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "stats unavailable");
+            let body = json!({ "ok": false, "error": { "code": "internal", "message": error.to_string() } });
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        }
     }
 }

@@ -31,9 +31,11 @@ use crate::parent::{Matcher, ParentInner, ParentNamespace};
 
 mod close;
 mod handler;
+mod stats;
 
 pub use close::CloseReport;
 pub use handler::{IoHandler, IoSession};
+pub use stats::{NamespaceStats, ServerStats};
 
 pub(crate) struct IoInner {
     config: SocketIoConfig,
