@@ -1,5 +1,6 @@
 //! Operations endpoints: `/readyz` (readiness, false from the start of the drain) next to
-//! `/healthz` (liveness, in `web`), and `/api/stats` (what the server holds, as JSON).
+//! `/healthz` (liveness, in `web`), `/api/stats` (what the server holds, as JSON) and
+//! `/metrics` (Prometheus text).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use switchboard::SocketIo;
 
@@ -19,6 +21,8 @@ pub(crate) struct Ops(Arc<OpsInner>);
 
 struct OpsInner {
     io: SocketIo,
+    /// Renders the metrics recorded since the start (the process-wide recorder's handle).
+    prometheus: PrometheusHandle,
     /// When the server started, for the uptime.
     started: Instant,
     /// Set once, when the shutdown begins: a load balancer stops sending new clients.
@@ -26,8 +30,13 @@ struct OpsInner {
 }
 
 impl Ops {
-    pub(crate) fn new(io: SocketIo) -> Self {
-        Ops(Arc::new(OpsInner { io, started: Instant::now(), draining: AtomicBool::new(false) }))
+    pub(crate) fn new(io: SocketIo, prometheus: PrometheusHandle) -> Self {
+        Ops(Arc::new(OpsInner {
+            io,
+            prometheus,
+            started: Instant::now(),
+            draining: AtomicBool::new(false),
+        }))
     }
 
     /// The drain begins: `/readyz` answers 503 from now on.
@@ -44,6 +53,7 @@ impl Ops {
         Router::new()
             .route("/readyz", get(readyz))
             .route("/api/stats", get(stats))
+            .route("/metrics", get(metrics))
             .with_state(self.clone())
     }
 }
@@ -77,4 +87,23 @@ async fn stats(State(ops): State<Ops>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
         }
     }
+}
+
+/// Installs the process-wide Prometheus recorder, before the server records anything: the
+/// library registers its per-packet counters with the recorder present at its first packet.
+pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new().install_recorder()?;
+    switchboard::metrics::describe();
+    Ok(handle)
+}
+
+/// The metrics as Prometheus text (version 0.0.4), with the namespace, socket and room gauges
+/// brought up to date first.
+async fn metrics(State(ops): State<Ops>) -> Response {
+    match ops.0.io.stats().await {
+        Ok(stats) => switchboard::metrics::record_stats(&stats),
+        Err(error) => tracing::warn!(%error, "stats unavailable for the metrics"),
+    }
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], ops.0.prometheus.render()).into_response()
 }

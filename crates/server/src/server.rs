@@ -33,6 +33,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(8);
 /// Opens the store, binds `config.host:config.port`, prints the URL and serves until SIGINT
 /// or SIGTERM.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let prometheus =
+        crate::ops::install_metrics().context("cannot install the metrics recorder")?;
     let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
     // Cluster mode: Redis must answer before anything listens.
     let cluster = match &config.cluster {
@@ -105,7 +107,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         (link, task)
     });
 
-    let ops = Ops::new(io.clone());
+    let ops = Ops::new(io.clone(), prometheus);
     let router = Router::new()
         .route("/api/notify", post(notify::http_notify))
         .with_state(app.clone())

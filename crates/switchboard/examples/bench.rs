@@ -9,6 +9,14 @@
 //! cargo run --release -p switchboard --example bench -- --port 3000
 //! cargo run --release -p switchboard --example bench -- --port 0 --redis redis://127.0.0.1:6379
 //! ```
+//!
+//! With `--metrics` (built with `--features metrics`) it records every metric of
+//! `switchboard::metrics` into a Prometheus recorder, to measure what they cost; nothing serves
+//! them.
+//!
+//! ```text
+//! cargo run --release -p switchboard --features metrics --example bench -- --port 3000 --metrics
+//! ```
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
@@ -28,6 +36,9 @@ struct Args {
     /// The cluster adapter, with `--redis`.
     #[arg(long, value_enum, default_value_t = Kind::Redis, requires = "redis")]
     adapter: Kind,
+    /// Record the metrics (needs the `metrics` feature).
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// Which Redis adapter.
@@ -73,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if args.metrics {
+        install_metrics()?;
+    }
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
     let io = match adapter(&args)? {
         Some(factory) => {
@@ -94,4 +108,20 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://{}", listener.local_addr()?);
     io.serve(listener).await?;
     Ok(())
+}
+
+/// Installs the Prometheus recorder before the server records anything; the handle is dropped
+/// (nothing renders the metrics: they are recorded to measure their cost).
+#[cfg(feature = "metrics")]
+fn install_metrics() -> anyhow::Result<()> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    switchboard::metrics::describe();
+    Ok(())
+}
+
+#[cfg(not(feature = "metrics"))]
+fn install_metrics() -> anyhow::Result<()> {
+    anyhow::bail!("--metrics needs the example built with `--features metrics`")
 }

@@ -146,6 +146,7 @@ impl IoInner {
             return None;
         }
         self.live.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::conn_opened(conn.transport());
         Some(Client::spawn(conn, request, self))
     }
 

@@ -207,6 +207,7 @@ mod id;
 mod io;
 mod latch;
 mod listeners;
+pub mod metrics;
 mod namespace;
 mod operators;
 mod parent;

@@ -214,7 +214,10 @@ impl NamespaceInner {
             return;
         }
         match restoring {
-            Some(r) => self.finish_restore(client, r).await,
+            Some(r) => {
+                crate::metrics::recovery_success();
+                self.finish_restore(client, r).await
+            }
             None => {
                 self.insert_socket(&socket);
                 client.add_socket(socket.clone());
