@@ -72,6 +72,9 @@ test("the counters move by exactly what the traffic did", async () => {
   assert.equal(delta(m0, m1, tx("event")), 1);
   assert.ok(delta(m0, m1, "switchboard_bytes_received_total") > 0);
   assert.ok(delta(m0, m1, "switchboard_bytes_sent_total") > 0);
+  assert.equal(delta(m0, m1, "switchboard_connect_seconds_count"), 1);
+  // The connection read its unread count from the store.
+  assert.ok(delta(m0, m1, `switchboard_store_seconds_count{outcome="ok"}`) >= 1);
   assert.equal(m1.get("switchboard_sockets"), 1);
   assert.equal(m1.get("switchboard_rooms"), 1); // the user's room
 
@@ -114,6 +117,7 @@ test("the counters move by exactly what the traffic did", async () => {
   assert.equal(delta(m3, m4, `switchboard_handshakes_total{transport="polling"}`), 1);
   assert.equal(delta(m3, m4, `switchboard_connections{transport="polling"}`), 0);
   assert.equal(delta(m3, m4, WS), 1);
+  assert.equal(delta(m3, m4, "switchboard_connect_seconds_count"), 1);
   upgrading.disconnect();
   const m5 = await scrapeWhen((s) => delta(m4, s, WS) === -1);
   assert.equal(delta(m3, m5, `switchboard_connections{transport="polling"}`), 0);

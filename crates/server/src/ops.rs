@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use switchboard::SocketIo;
 
@@ -89,11 +89,22 @@ async fn stats(State(ops): State<Ops>) -> Response {
     }
 }
 
+/// The buckets of the latency histograms (`*_seconds`), 1 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Installs the process-wide Prometheus recorder, before the server records anything: the
 /// library registers its per-packet counters with the recorder present at its first packet.
 pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new().install_recorder()?;
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)?
+        .install_recorder()?;
     switchboard::metrics::describe();
+    metrics::describe_histogram!(
+        "switchboard_store_seconds",
+        metrics::Unit::Seconds,
+        "Store requests, from the call to the committed answer, by outcome."
+    );
     Ok(handle)
 }
 

@@ -21,6 +21,7 @@
 //! | `switchboard_disconnects_total` | counter | `reason` | sockets that left a namespace, by reason (`transport close`, ...) |
 //! | `switchboard_recovery_attempts_total` | counter | | connections that presented a session to recover |
 //! | `switchboard_recovery_successes_total` | counter | | of those, sessions recovered |
+//! | `switchboard_connect_seconds` | histogram | | from a CONNECT packet to its answer (middlewares, recovery and the connect answer), for the connects that succeed |
 //! | `switchboard_namespaces`, `switchboard_sockets`, `switchboard_rooms` | gauge | | set by `record_stats` (for example before each scrape) |
 //!
 //! `type` is the packet type: `connect`, `disconnect`, `event`, `ack`, `connect_error`,
@@ -58,7 +59,10 @@ const TYPES: [&str; 7] =
 mod enabled {
     use std::sync::OnceLock;
 
-    use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
+    use metrics::{
+        Counter, Gauge, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+        histogram,
+    };
     use switchboard_engine::{EncodedMessage, Message, TransportKind};
 
     use super::TYPES;
@@ -118,6 +122,11 @@ mod enabled {
         describe_counter!("switchboard_disconnects_total", "Sockets disconnected, by reason.");
         describe_counter!("switchboard_recovery_attempts_total", "Recoveries attempted.");
         describe_counter!("switchboard_recovery_successes_total", "Sessions recovered.");
+        describe_histogram!(
+            "switchboard_connect_seconds",
+            metrics::Unit::Seconds,
+            "From a CONNECT packet to its answer."
+        );
         describe_gauge!("switchboard_namespaces", "Namespaces.");
         describe_gauge!("switchboard_sockets", "Sockets connected to a namespace.");
         describe_gauge!("switchboard_rooms", "Rooms with a socket (own rooms left out).");
@@ -244,6 +253,20 @@ mod enabled {
         counter!("switchboard_acks_timed_out_total").increment(1);
     }
 
+    /// When a namespace CONNECT began, for `switchboard_connect_seconds`.
+    pub(crate) struct ConnectTimer(std::time::Instant);
+
+    impl ConnectTimer {
+        pub(crate) fn start() -> Self {
+            ConnectTimer(std::time::Instant::now())
+        }
+
+        /// The connect succeeded: its duration is recorded.
+        pub(crate) fn connected(self) {
+            histogram!("switchboard_connect_seconds").record(self.0.elapsed().as_secs_f64());
+        }
+    }
+
     /// Counts one ack the server waits for, until dropped.
     pub(crate) struct AckPending(());
 
@@ -295,6 +318,18 @@ mod disabled {
     pub(crate) fn recovery_success() {}
     #[inline(always)]
     pub(crate) fn ack_timed_out() {}
+
+    /// Nothing to time.
+    pub(crate) struct ConnectTimer(());
+
+    impl ConnectTimer {
+        #[inline(always)]
+        pub(crate) fn start() -> Self {
+            ConnectTimer(())
+        }
+        #[inline(always)]
+        pub(crate) fn connected(self) {}
+    }
 
     /// Nothing to count.
     pub(crate) struct AckPending(());

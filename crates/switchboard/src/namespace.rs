@@ -177,6 +177,7 @@ impl NamespaceInner {
     /// Runs the middlewares, then joins the socket and runs the connection handlers. With
     /// connection state recovery, a client presenting a known session gets it back first.
     pub(crate) async fn connect(self: &Arc<Self>, client: &Arc<Client>, handshake: Handshake) {
+        let timer = crate::metrics::ConnectTimer::start();
         let restoring = self.begin_restore(client, &handshake).await;
         let socket = match &restoring {
             Some(r) => r.socket.clone(),
@@ -225,6 +226,7 @@ impl NamespaceInner {
                 client.send_packet(&self.connect_answer(&socket));
             }
         }
+        timer.connected();
         let handlers = lock(&self.hooks.connection).clone();
         for h in handlers {
             h(socket.clone()).await;
