@@ -93,6 +93,9 @@ async fn stats(State(ops): State<Ops>) -> Response {
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// How often the recorder folds histogram samples in (the exporter's own default).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the process-wide Prometheus recorder, before the server records anything: the
 /// library registers its per-packet counters with the recorder present at its first packet.
 pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -105,6 +108,15 @@ pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         metrics::Unit::Seconds,
         "Store requests, from the call to the committed answer, by outcome."
     );
+    // The recorder keeps histogram samples until an upkeep folds them in: without one they
+    // would grow for as long as nobody scrapes. The task runs for the process's life.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(UPKEEP_EVERY).await;
+            upkeep.run_upkeep();
+        }
+    });
     Ok(handle)
 }
 

@@ -114,10 +114,18 @@ async fn main() -> anyhow::Result<()> {
 /// (nothing renders the metrics: they are recorded to measure their cost).
 #[cfg(feature = "metrics")]
 fn install_metrics() -> anyhow::Result<()> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
     switchboard::metrics::describe();
+    // Folds histogram samples in, as a server that is scraped would; runs until the process
+    // exits.
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            handle.run_upkeep();
+        }
+    });
     Ok(())
 }
 

@@ -286,10 +286,16 @@ impl SocketIoBuilder {
         let parser = self.parser.unwrap_or_else(|| {
             Arc::new(JsonParser { max_attachments: self.config.max_attachments })
         });
+        // With the metrics on, every namespace's adapter is counted and timed.
+        #[cfg(feature = "metrics")]
+        let factory: Arc<dyn AdapterFactory> =
+            Arc::new(crate::metered::MeteredFactory(self.factory));
+        #[cfg(not(feature = "metrics"))]
+        let factory = self.factory;
         let inner = Arc::new(IoInner {
             config: self.config.clone(),
             parser,
-            factory: self.factory,
+            factory,
             states: Arc::new(self.states),
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),

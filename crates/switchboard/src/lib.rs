@@ -207,6 +207,8 @@ mod id;
 mod io;
 mod latch;
 mod listeners;
+#[cfg(feature = "metrics")]
+mod metered;
 pub mod metrics;
 mod namespace;
 mod operators;

@@ -21,6 +21,8 @@
 //! | `switchboard_disconnects_total` | counter | `reason` | sockets that left a namespace, by reason (`transport close`, ...) |
 //! | `switchboard_recovery_attempts_total` | counter | | connections that presented a session to recover |
 //! | `switchboard_recovery_successes_total` | counter | | of those, sessions recovered |
+//! | `switchboard_adapter_requests_total`, `switchboard_adapter_errors_total` | counter | `op` | requests to each namespace's adapter that may span a cluster (`broadcast`, `fetch_sockets`, `server_side_emit`, ...) and those that failed |
+//! | `switchboard_adapter_seconds` | histogram | `op` | how long those took, except `broadcast` (one per emit) |
 //! | `switchboard_connect_seconds` | histogram | | from a CONNECT packet to its answer (middlewares, recovery and the connect answer), for the connects that succeed |
 //! | `switchboard_namespaces`, `switchboard_sockets`, `switchboard_rooms` | gauge | | set by `record_stats` (for example before each scrape) |
 //!
@@ -126,6 +128,13 @@ mod enabled {
             "switchboard_connect_seconds",
             metrics::Unit::Seconds,
             "From a CONNECT packet to its answer."
+        );
+        describe_counter!("switchboard_adapter_requests_total", "Adapter requests, by op.");
+        describe_counter!("switchboard_adapter_errors_total", "Adapter requests that failed.");
+        describe_histogram!(
+            "switchboard_adapter_seconds",
+            metrics::Unit::Seconds,
+            "Adapter request durations, by op (broadcast left out)."
         );
         describe_gauge!("switchboard_namespaces", "Namespaces.");
         describe_gauge!("switchboard_sockets", "Sockets connected to a namespace.");
