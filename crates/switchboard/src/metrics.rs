@@ -70,7 +70,7 @@ mod enabled {
     use super::TYPES;
     use crate::{DisconnectReason, ServerStats};
 
-    /// The handles of the per-packet metrics, registered once with the recorder installed at
+    /// The handles of the per-packet (and per-emit) metrics, registered once with the recorder installed at
     /// the first packet: recording then is an atomic add, with no lookup by name.
     struct Hot {
         received: [Counter; 7],
@@ -80,6 +80,8 @@ mod enabled {
         connections_polling: Gauge,
         connections_websocket: Gauge,
         recipients: Counter,
+        broadcasts: Counter,
+        acks_pending: Gauge,
     }
 
     fn hot() -> &'static Hot {
@@ -93,6 +95,8 @@ mod enabled {
             connections_polling: gauge!("switchboard_connections", "transport" => "polling"),
             connections_websocket: gauge!("switchboard_connections", "transport" => "websocket"),
             recipients: counter!("switchboard_broadcast_recipients_total"),
+            broadcasts: counter!("switchboard_broadcasts_total"),
+            acks_pending: gauge!("switchboard_acks_pending"),
         })
     }
 
@@ -237,8 +241,9 @@ mod enabled {
         digit.and_then(|d| d.checked_sub(b'0')).map(usize::from)
     }
 
+    #[inline]
     pub(crate) fn broadcast() {
-        counter!("switchboard_broadcasts_total").increment(1);
+        hot().broadcasts.increment(1);
     }
 
     #[inline]
@@ -281,14 +286,14 @@ mod enabled {
 
     impl AckPending {
         pub(crate) fn start() -> Self {
-            gauge!("switchboard_acks_pending").increment(1.0);
+            hot().acks_pending.increment(1.0);
             AckPending(())
         }
     }
 
     impl Drop for AckPending {
         fn drop(&mut self) {
-            gauge!("switchboard_acks_pending").decrement(1.0);
+            hot().acks_pending.decrement(1.0);
         }
     }
 }
