@@ -77,12 +77,10 @@ test("SIGTERM: clients are told `server shutting down`, the store is flushed, ex
   await request(ann.socket, "room:join", { roomId: "bye" });
   const sent = await request(ann.socket, "message:send", { roomId: "bye", text: "last words", clientId: "lw" });
   const notice = waitFor(ann.socket, "server:shutdown");
-  ann.socket.on("server:shutdown", (_notice, ack) => ack());
   const disconnected = waitFor(ann.socket, "disconnect");
   const started = Date.now();
   const stopped = app.stop();
-  const [message] = await notice;
-  assert.deepEqual(message, { message: "server shutting down" });
+  assert.deepEqual(await notice, { message: "server shutting down" });
   const [reason] = [await disconnected].flat();
   assert.ok(["transport close", "io server disconnect"].includes(reason), reason);
   const [code, signal] = await stopped;

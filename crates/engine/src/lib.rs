@@ -61,6 +61,7 @@
 mod admission;
 mod config;
 mod cors;
+mod drain;
 mod echo;
 mod error;
 mod headers;
@@ -155,6 +156,8 @@ struct Shared {
     closed: AtomicBool,
     /// The session limits: what is open, from where, how fast.
     admission: Arc<admission::Admission>,
+    /// Session tasks and closing WebSockets not finished yet ([`Engine::drained`]).
+    drain: Arc<drain::Drain>,
 }
 
 impl<H: Handler> Clone for Engine<H> {
@@ -188,6 +191,7 @@ impl<H: Handler> Engine<H> {
             sessions: Mutex::new(HashMap::default()),
             closed: AtomicBool::new(false),
             admission: Arc::new(admission::Admission::new(config.limits)),
+            drain: Arc::new(drain::Drain::default()),
         };
         Engine { inner: Arc::new(Inner { handler, config, shared }) }
     }
@@ -325,8 +329,9 @@ impl<H: Handler> Engine<H> {
     /// Closes every session with [`DisconnectReason::ServerShuttingDown`] and refuses new ones.
     ///
     /// Each session ends on its own task, and `on_disconnect` follows: a WebSocket session once
-    /// what is queued is sent; a polling session when the client's next GET has taken the
-    /// queued packets and the close packet, or after 2 s without one (`ping_interval` +
+    /// what is queued is handed to its connection (written out afterwards, see
+    /// [`Engine::drained`]); a polling session when the client's GETs have taken the queued
+    /// packets and then the close packet, or after 2 s without a GET (`ping_interval` +
     /// `ping_timeout` when packets are still queued).
     ///
     /// ```
@@ -386,6 +391,44 @@ impl<H: Handler> Engine<H> {
         for socket in sockets {
             socket.close(DisconnectReason::ServerShuttingDown);
         }
+    }
+
+    /// Resolves once every session has ended and the last frames of each WebSocket have been
+    /// written (or its final write failed or timed out, after `ping_timeout`). After
+    /// [`Engine::close`], this is the end of the drain: every message queued before the close
+    /// is on the wire. A polling session ends once its last GET took its queued packets and
+    /// the close packet; the HTTP response is then written by the server's connection task.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message};
+    /// # use switchboard_engine::Socket;
+    /// # struct Quiet;
+    /// # impl Handler for Quiet {
+    /// #     type Session = ();
+    /// #     fn on_connect(&self, _: Arc<Socket>) {}
+    /// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+    /// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_service::Service;
+    /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+    /// let req = http::Request::get("/engine.io/?EIO=4&transport=polling").body(String::new())?;
+    /// engine.service().call(req).await?;
+    /// engine.close();
+    /// // No GET comes to take the close packet: the session ends 2 s later.
+    /// engine.drained().await;
+    /// assert_eq!(engine.session_count(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn drained(&self) {
+        self.inner.shared.drain.wait().await;
+    }
+
+    pub(crate) fn drain(&self) -> &Arc<drain::Drain> {
+        &self.inner.shared.drain
     }
 
     /// Whether [`Engine::close`] was called.

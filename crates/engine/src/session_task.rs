@@ -18,10 +18,12 @@ use switchboard_proto::engine::websocket::{Frame, Opcode, close_code};
 use switchboard_proto::engine::{Handshake, Message, Packet, PacketError, Protocol, payload, v3};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
+use tracing::Instrument;
 
 use crate::admission::Ticket;
+use crate::drain::DrainGuard;
 use crate::socket::{DisconnectReason, RequestInfo, Socket};
-use crate::websocket::{WsError, close_ws};
+use crate::websocket::{WsError, close_ws, close_ws_within};
 use crate::{Engine, Handler, Sid};
 
 mod io;
@@ -137,9 +139,14 @@ pub(crate) fn spawn<H: Handler>(
     engine.insert(handle.clone());
     // The session holds its place now; it gives it back when it unregisters.
     ticket.keep();
+    // Counted until the task's teardown (and its last WebSocket's writer) ends.
+    engine.drain().enter();
     let task = Task::new(engine.clone(), socket, session, ws, wire);
+    // Every event logged while the session's task runs (the handler's, on its task) carries
+    // the session id: one span per connection, entered per wake-up, not per message.
+    let span = tracing::info_span!("conn", sid = %handle.socket.id());
     // The session task owns the session until it closes; it unregisters itself at the end.
-    tokio::spawn(task.run());
+    tokio::spawn(task.run().instrument(span));
     handle
 }
 
@@ -524,13 +531,17 @@ impl<H: Handler> Task<H> {
         self.socket.mailbox().end();
         self.pending = None;
         if let Some(ws) = self.ws.take() {
-            close_ws(ws);
+            // Its queued frames are written before the close frame: the drain counts it until
+            // they are, bounded by the write deadline the session gives any write.
+            let guard = DrainGuard::new(self.engine.drain());
+            close_ws_within(ws, self.engine.config().ping_timeout, Some(guard));
         }
         if let Some(probe) = self.probe.take() {
             close_ws(*probe);
         }
         let reason = DisconnectReason::from_close(reason);
         self.engine.handler().on_disconnect(state, &self.socket, reason);
+        self.engine.drain().leave();
     }
 }
 

@@ -15,6 +15,7 @@ use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::admission::Ticket;
+use crate::drain::DrainGuard;
 use crate::error::RequestError;
 use crate::service::ResponseBody;
 use crate::session_task::{self, Command, SessionHandle, Wire, Ws};
@@ -151,20 +152,37 @@ pub(crate) fn drop_ws(mut ws: Ws) {
 /// The largest message read (and dropped) while waiting for the peer's close frame.
 const LINGER_MAX: usize = 64 * 1024;
 
+/// How long closing a WebSocket may take: writing what is queued, the close frame, and
+/// waiting for the peer's.
+pub(crate) const LINGER: Duration = Duration::from_secs(1);
+
 /// Sends a close frame and waits briefly for the peer's, so the client sees a clean close.
 /// When the peer closed first (its close frame answered) or the connection failed, the close
 /// frame is written and the TCP connection closed at once (RFC 6455 §7.1.1, §7.1.7).
-pub(crate) fn close_ws(mut ws: Ws) {
-    // Lingering for the peer's close reply must not hold up the session task; bounded by 1 s.
+pub(crate) fn close_ws(ws: Ws) {
+    // Writing the close frame takes little: the same bound as the linger.
+    close_ws_within(ws, LINGER, None);
+}
+
+/// [`close_ws`] whose writes (what is queued, then the close frame) may take `write_limit`,
+/// counted by `guard` (a session's drain) until it ends: the peer's close frame is awaited
+/// only after the writes, for at most [`LINGER`], so that closing the TCP connection does not
+/// reset it under data the peer has not read.
+pub(crate) fn close_ws_within(mut ws: Ws, write_limit: Duration, guard: Option<DrainGuard>) {
+    // Writing and lingering must not hold up the session task. The task owns the WebSocket
+    // and ends with it, bounded by `write_limit` + `LINGER`.
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            ws.queue_close(&[]);
-            if poll_fn(|cx| ws.poll_write_out(cx)).await.is_ok() && !ws.finished() {
-                while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx, LINGER_MAX)).await {
-                    if ws.finished() {
-                        // The peer's reply to our close: the handshake is complete.
-                        break;
-                    }
+        let _guard = guard;
+        ws.queue_close(&[]);
+        let written = tokio::time::timeout(write_limit, poll_fn(|cx| ws.poll_write_out(cx))).await;
+        if !matches!(written, Ok(Ok(()))) || ws.finished() {
+            return;
+        }
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Some(Ok(_)) = poll_fn(|cx| ws.poll_next(cx, LINGER_MAX)).await {
+                if ws.finished() {
+                    // The peer's reply to our close: the handshake is complete.
+                    break;
                 }
             }
         })

@@ -29,6 +29,7 @@ mod cluster;
 mod config;
 mod limits;
 mod notify;
+mod ops;
 mod server;
 mod store;
 mod tls;

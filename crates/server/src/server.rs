@@ -19,15 +19,22 @@ use crate::chat::presence::Presence;
 use crate::chat::typing::Typing;
 use crate::config::{Config, Database};
 use crate::limits::Limiter;
+use crate::ops::Ops;
 use crate::store::{PostgresStorage, SqliteStorage, Store};
 use crate::{chat, cluster, notify, web};
 
 /// How long the shutdown may take before the process exits anyway.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long the drain of the Socket.IO connections may take (within [`SHUTDOWN_LIMIT`], so
+/// that the HTTP server has time left to finish its last responses).
+const DRAIN_LIMIT: Duration = Duration::from_secs(8);
+
 /// Opens the store, binds `config.host:config.port`, prints the URL and serves until SIGINT
 /// or SIGTERM.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let prometheus =
+        crate::ops::install_metrics().context("cannot install the metrics recorder")?;
     let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
     // Cluster mode: Redis must answer before anything listens.
     let cluster = match &config.cluster {
@@ -122,10 +129,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         (link, task)
     });
 
+    let ops = Ops::new(io.clone(), prometheus);
     let router = Router::new()
         .route("/api/notify", post(notify::http_notify))
         .with_state(app.clone())
         .merge(web::routes(builtin_client, msgpack_bundle))
+        .merge(ops.routes())
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 
@@ -153,12 +162,20 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown_app = app.clone();
     let shutdown = async move {
         signals.recv().await;
-        tracing::info!("shutting down");
+        // Not ready from now on: a load balancer stops sending new clients.
+        ops.start_drain();
+        tracing::info!("shutting down: draining the connections");
         let _ = signalled_tx.send(());
         tell_clients(&shutdown_app).await;
-        // Disconnects every socket and ends every Engine.IO session (held polls and
-        // WebSockets), so the graceful shutdown does not wait for them.
-        shutdown_io.close().await;
+        // Lets running handlers answer, writes out what is queued for every connection (the
+        // notice above included), then ends every socket and Engine.IO session (held polls
+        // and WebSockets), so the HTTP server's graceful shutdown does not wait for them.
+        let report = shutdown_io.close_within(DRAIN_LIMIT).await;
+        if report.is_complete() {
+            tracing::info!("connections drained");
+        } else {
+            tracing::warn!(?report, "the drain did not finish in time");
+        }
     };
     let service = router.into_make_service_with_connect_info::<PeerAddr>();
     let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
@@ -224,27 +241,18 @@ async fn peer_address(
     req
 }
 
-/// Server → client on every namespace: `{ message: "server shutting down" }`, with an ack.
+/// Server → client on every namespace: `{ message: "server shutting down" }`.
 const SHUTDOWN_EVENT: &str = "server:shutdown";
 
-/// How long the shutdown notice waits for the clients' acks.
-const NOTICE_WAIT: Duration = Duration::from_secs(1);
-
-/// Tells every client the server is going away before their connections close. The notice
-/// asks for an ack and waits for it (at most [`NOTICE_WAIT`]): closing a connection drops
-/// what is still queued for it, so this is how the notice gets out first.
+/// Tells every client the server is going away before their connections close. The close
+/// that follows writes out what is queued first, so the notice arrives before the close.
 async fn tell_clients(app: &App) {
     let notice = serde_json::json!({ "message": "server shutting down" });
-    let send = |ns: switchboard::Namespace| {
-        let notice = notice.clone();
-        async move {
-            let answers = ns.timeout(NOTICE_WAIT).emit_with_ack(SHUTDOWN_EVENT, &notice).await;
-            if let Err(error) = answers {
-                tracing::debug!(%error, "not every client acknowledged the shutdown notice");
-            }
+    for ns in [app.chat(), app.notifications()] {
+        if let Err(error) = ns.emit(SHUTDOWN_EVENT, &notice).await {
+            tracing::debug!(%error, "shutdown notice not sent");
         }
-    };
-    tokio::join!(send(app.chat()), send(app.notifications()));
+    }
 }
 
 /// SIGINT and SIGTERM handlers, installed before the server announces itself, so a signal

@@ -67,10 +67,7 @@
       document.body.dataset.connected = "false";
       if (reason !== "io client disconnect") banner("Connection lost. Reconnecting…");
     });
-    socket.on("server:shutdown", (_notice, ack) => {
-      banner("The server is restarting. Reconnecting…");
-      if (typeof ack === "function") ack();
-    });
+    socket.on("server:shutdown", () => banner("The server is restarting. Reconnecting…"));
     socket.on("session", (session) => {
       state.me = session;
       $("whoami").textContent = "Signed in as " + session.username;

@@ -11,6 +11,14 @@
 //! cargo run --release -p switchboard --example bench -- --port 0 --redis redis://127.0.0.1:6379
 //! cargo run --release -p switchboard --example bench -- --port 3000 --parser msgpack
 //! ```
+//!
+//! With `--metrics` (built with `--features metrics`) it records every metric of
+//! `switchboard::metrics` into a Prometheus recorder, to measure what they cost; nothing serves
+//! them.
+//!
+//! ```text
+//! cargo run --release -p switchboard --features metrics --example bench -- --port 3000 --metrics
+//! ```
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
@@ -39,6 +47,9 @@ struct Args {
     /// Accept WebSocket compression (permessage-deflate) with Node's settings.
     #[arg(long)]
     per_message_deflate: bool,
+    /// Record the metrics (needs the `metrics` feature).
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// Which Redis adapter.
@@ -84,6 +95,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if args.metrics {
+        install_metrics()?;
+    }
     // The defaults are Node's: pingInterval 25 s, pingTimeout 20 s.
     let mut config = SocketIoConfig::default();
     config.engine.allow_eio3 = args.allow_eio3;
@@ -109,4 +123,28 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://{}", listener.local_addr()?);
     io.serve(listener).await?;
     Ok(())
+}
+
+/// Installs the Prometheus recorder before the server records anything; the handle is dropped
+/// (nothing renders the metrics: they are recorded to measure their cost).
+#[cfg(feature = "metrics")]
+fn install_metrics() -> anyhow::Result<()> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    switchboard::metrics::describe();
+    // Folds histogram samples in, as a server that is scraped would; runs until the process
+    // exits.
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            handle.run_upkeep();
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "metrics"))]
+fn install_metrics() -> anyhow::Result<()> {
+    anyhow::bail!("--metrics needs the example built with `--features metrics`")
 }

@@ -30,6 +30,11 @@ struct Args {
     /// needs nothing to run between two statements of a handler (the volatile burst) uses it.
     #[arg(long)]
     single_thread: bool,
+    /// The heartbeat's ping interval in milliseconds (the ping timeout is 4/5 of it): short,
+    /// so that the `ping timeout` test is quick; the drain test, which loads the machine,
+    /// gives its clients more.
+    #[arg(long, default_value_t = 500)]
+    heartbeat_ms: u64,
 }
 
 /// A targeted emit asked for by a test.
@@ -264,6 +269,23 @@ fn register_api(socket: &Socket, io: SocketIo) -> Result<(), ReservedEventName> 
             _ => false,
         })
     })?;
+    let flood_io = io.clone();
+    socket.on("flood-then-close", move |Data(count): Data<u32>| {
+        let io = flood_io.clone();
+        async move {
+            // On its own task, as `shutdown` below: every `flood` is queued for every client,
+            // then close() runs at once; each client must get them all before the close.
+            tokio::spawn(async move {
+                for i in 0..count {
+                    if let Err(e) = io.emit("flood", &i).await {
+                        eprintln!("flood {i} not sent: {e}");
+                    }
+                }
+                let report = io.close_within(Duration::from_secs(10)).await;
+                println!("closed complete={}", report.is_complete());
+            });
+        }
+    })?;
     socket.on("shutdown", move || {
         let io = io.clone();
         async move {
@@ -307,8 +329,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return serve(switchboard::conformance::app(), args.port).await;
     }
     let mut config = SocketIoConfig::default();
-    config.engine.ping_interval = Duration::from_millis(500);
-    config.engine.ping_timeout = Duration::from_millis(400);
+    config.engine.ping_interval = Duration::from_millis(args.heartbeat_ms);
+    config.engine.ping_timeout = Duration::from_millis(args.heartbeat_ms * 4 / 5);
     config.connect_timeout = Duration::from_millis(2000);
     let io = SocketIo::builder().config(config).with_state(Reasons::default()).build();
     main_namespace(&io);

@@ -13,6 +13,7 @@ use switchboard_engine::{DisconnectReason as EngineReason, Message, Protocol, Tr
 use switchboard_proto::socket::{Decode, DecodeError, MAIN_NAMESPACE, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
+use tracing::Instrument as _;
 
 // The counts of `Flow`, loom's under `cfg(switchboard_loom)` (see client/loom_tests.rs).
 #[cfg(switchboard_loom)]
@@ -51,6 +52,7 @@ impl Inbound {
 
     /// A message from the engine: decoded here, then handed to the client.
     pub(crate) fn on_message(&mut self, message: Message) {
+        crate::metrics::received(&message);
         let decoded = self.decoder.decode(message);
         self.on_decoded(decoded);
     }
@@ -167,7 +169,9 @@ impl Inbound {
         // before it writes, so the answers of a burst go out in one write (inline, each answer
         // cost a write: echo with ack ran at a quarter of the rate). A new one starts only
         // once the count fell to zero, so one drainer at a time keeps the order.
-        tokio::spawn(async move { client.drain(first).await });
+        // In the connection's span (the engine's session task runs this): its handlers' logs
+        // carry the session id.
+        tokio::spawn(async move { client.drain(first).await }.in_current_span());
     }
 }
 
@@ -282,6 +286,11 @@ impl Flow {
         self.state.load(Ordering::SeqCst) & CLOSED != 0
     }
 
+    /// Whether a handling runs (a drainer task, or a packet handled inline).
+    fn handling(&self) -> bool {
+        self.state.load(Ordering::SeqCst) >= RUNNER
+    }
+
     /// Whether the packet being handled is the only one counted (no more to take yet).
     fn alone(&self) -> bool {
         self.pending.load(Ordering::SeqCst) == 1
@@ -386,8 +395,8 @@ fn poll_now(mut fut: BoxFuture<()>) -> Option<BoxFuture<()>> {
 /// Polls `fut` once on the caller's task; if it is not done, a task finishes it.
 fn run_now_or_spawn(fut: BoxFuture<()>) {
     if let Some(fut) = poll_now(fut) {
-        // Owned by nobody: it ends when the handling does.
-        tokio::spawn(fut);
+        // Owned by nobody: it ends when the handling does; in the caller's (connection's) span.
+        tokio::spawn(fut.in_current_span());
     }
 }
 
@@ -460,6 +469,12 @@ impl Client {
                 io.client_finished();
             }
         }
+    }
+
+    /// Whether a handler of this connection's packets is running (`SocketIo::close` lets the
+    /// running ones answer their acks before it closes the connection).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.flow.handling()
     }
 
     pub(crate) fn is_open(&self) -> bool {

@@ -43,24 +43,37 @@ impl Conn for switchboard_engine::Socket {
         self.id().as_str()
     }
 
+    // Counted as handed to the engine (feature `metrics`); an owned send is counted before
+    // it is handed over, so a send that fails (the connection closed) counts too.
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
+        crate::metrics::sent_messages(&messages);
         switchboard_engine::Socket::send_many(self, messages)
     }
 
     fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError> {
-        switchboard_engine::Socket::send_encoded(self, messages)
+        let sent = switchboard_engine::Socket::send_encoded(self, messages);
+        if sent.is_ok() {
+            crate::metrics::sent(messages);
+        }
+        sent
     }
 
     fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
+        crate::metrics::sent(&messages);
         switchboard_engine::Socket::send_encoded_owned(self, messages)
     }
 
     fn send_encoded_one(&self, message: EncodedMessage) -> Result<(), SendError> {
+        crate::metrics::sent_one(&message);
         switchboard_engine::Socket::send_encoded_one(self, message)
     }
 
     fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {
-        switchboard_engine::Socket::send_encoded_volatile(self, messages)
+        let sent = switchboard_engine::Socket::send_encoded_volatile(self, messages);
+        if matches!(sent, Ok(true)) {
+            crate::metrics::sent(messages);
+        }
+        sent
     }
 
     fn close(&self, reason: EngineReason) {

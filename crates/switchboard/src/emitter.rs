@@ -218,11 +218,14 @@ impl SocketEmitter {
         let timeout = self.timeout;
         Box::pin(async move {
             let (id, rx) = started?;
+            // Counted while this future waits (dropped with it).
+            let _pending = crate::metrics::AckPending::start();
             let answer = match timeout {
                 Some(t) => match tokio::time::timeout(t, rx).await {
                     Ok(answer) => answer,
                     Err(_) => {
                         socket.forget_ack(id);
+                        crate::metrics::ack_timed_out();
                         return Err(AckError::Timeout);
                     }
                 },

@@ -29,9 +29,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 use crate::parent::{Matcher, ParentInner, ParentNamespace};
 
+mod close;
 mod handler;
+mod stats;
 
+pub use close::CloseReport;
 pub use handler::{IoHandler, IoSession};
+pub use stats::{NamespaceStats, ServerStats};
 
 pub(crate) struct IoInner {
     config: SocketIoConfig,
@@ -142,6 +146,7 @@ impl IoInner {
             return None;
         }
         self.live.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::conn_opened(conn.transport());
         Some(Client::spawn(conn, request, self))
     }
 
@@ -281,10 +286,16 @@ impl SocketIoBuilder {
     pub fn build(self) -> SocketIo {
         let parser =
             self.parser.unwrap_or_else(|| self.config.parser.parser(self.config.max_attachments));
+        // With the metrics on, every namespace's adapter is counted and timed.
+        #[cfg(feature = "metrics")]
+        let factory: Arc<dyn AdapterFactory> =
+            Arc::new(crate::metered::MeteredFactory(self.factory));
+        #[cfg(not(feature = "metrics"))]
+        let factory = self.factory;
         let inner = Arc::new(IoInner {
             config: self.config.clone(),
             parser,
-            factory: self.factory,
+            factory,
             states: Arc::new(self.states),
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
@@ -874,68 +885,6 @@ impl SocketIo {
     ) -> Result<(), EmitError> {
         self.main().server_side_emit(event, data).await
     }
-
-    /// Graceful shutdown: refuses new connections and namespace joins, closes every
-    /// connection, so every socket is disconnected with `server shutting down`, waits until
-    /// their `disconnect` handlers ran (at most [`SocketIo::CLOSE_GRACE`]; handlers still
-    /// running then go on in the background), then stops [`SocketIo::serve`] from accepting
-    /// and returns once its listener is closed.
-    ///
-    /// The listener stays open while the connections close: a long-polling client between
-    /// two requests comes back on a new TCP connection to fetch its close packet, and sees a
-    /// clean `transport close` rather than a refused connection.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::{TestClient, TestError};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let (tx, mut reasons) = tokio::sync::mpsc::unbounded_channel();
-    /// io.on_connection(move |socket: Socket| {
-    ///     let tx = tx.clone();
-    ///     async move {
-    ///         socket.on_disconnect(move |reason: DisconnectReason| {
-    ///             let _ = tx.send(reason);
-    ///             async {}
-    ///         });
-    ///     }
-    /// });
-    /// let _client = TestClient::connect(&io).await?;
-    /// io.close().await; // returns once the disconnect handlers ran
-    /// assert_eq!(reasons.try_recv()?, DisconnectReason::ServerShuttingDown);
-    /// assert!(matches!(TestClient::connect(&io).await, Err(TestError::Closed)));
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(&self) {
-        self.inner.closing.store(true, Ordering::SeqCst);
-        // Every engine session, joined to a namespace or not, then every connection with a
-        // socket (the engine's, and the in-process ones of `testing`).
-        self.engine.close();
-        let namespaces: Vec<Namespace> = lock(&self.inner.namespaces).values().cloned().collect();
-        for ns in namespaces {
-            ns.shut_down().await;
-        }
-        let all_done = self.inner.all_clients_finished();
-        if tokio::time::timeout(Self::CLOSE_GRACE, all_done).await.is_err() {
-            tracing::warn!("close: disconnect handlers still running after the grace period");
-        }
-        self.inner.shutdown.send_replace(true);
-        // Until every `serve` dropped its listener (bounded: a `serve` future nobody polls
-        // anymore must not hold up the shutdown).
-        let mut serving = self.inner.serving.subscribe();
-        let stopped = serving.wait_for(|n| *n == 0);
-        if tokio::time::timeout(Self::CLOSE_GRACE, stopped).await.is_err() {
-            tracing::warn!("close: a serve() call did not stop within the grace period");
-        }
-    }
-
-    /// How long [`SocketIo::close`] waits for the disconnect handlers.
-    ///
-    /// ```
-    /// assert_eq!(switchboard::SocketIo::CLOSE_GRACE.as_secs(), 10);
-    /// ```
-    pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
     pub(crate) fn inner(&self) -> &Arc<IoInner> {
         &self.inner

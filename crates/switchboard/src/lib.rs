@@ -207,6 +207,9 @@ mod id;
 mod io;
 mod latch;
 mod listeners;
+#[cfg(feature = "metrics")]
+mod metered;
+pub mod metrics;
 mod namespace;
 mod operators;
 mod parent;
@@ -229,7 +232,9 @@ pub use event::{Event, HandlerId, MiddlewareError};
 pub use extract::{Bin, Data, Extension, FromContext, State, TryData};
 pub use handler::{Handler, HandlerError, HandlerOutput, Middleware, Reply, ReportError};
 pub use handshake::{Handshake, Headers, RequestParts};
-pub use io::{IoHandler, IoSession, SocketIo, SocketIoBuilder};
+pub use io::{
+    CloseReport, IoHandler, IoSession, NamespaceStats, ServerStats, SocketIo, SocketIoBuilder,
+};
 pub use namespace::Namespace;
 pub use operators::BroadcastOperator;
 pub use parent::ParentNamespace;

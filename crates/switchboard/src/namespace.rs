@@ -177,6 +177,7 @@ impl NamespaceInner {
     /// Runs the middlewares, then joins the socket and runs the connection handlers. With
     /// connection state recovery, a client presenting a known session gets it back first.
     pub(crate) async fn connect(self: &Arc<Self>, client: &Arc<Client>, handshake: Handshake) {
+        let timer = crate::metrics::ConnectTimer::start();
         let restoring = self.begin_restore(client, &handshake).await;
         let socket = match &restoring {
             Some(r) => r.socket.clone(),
@@ -235,7 +236,10 @@ impl NamespaceInner {
             return;
         }
         match restoring {
-            Some(r) => self.finish_restore(client, r).await,
+            Some(r) => {
+                crate::metrics::recovery_success();
+                self.finish_restore(client, r).await
+            }
             None => {
                 self.insert_socket(&socket);
                 client.add_socket(socket.clone());
@@ -249,6 +253,7 @@ impl NamespaceInner {
                 client.send_packet(&answer);
             }
         }
+        timer.connected();
         let handlers = lock(&self.hooks.connection).clone();
         for h in handlers {
             h(socket.clone()).await;

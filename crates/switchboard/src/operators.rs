@@ -303,6 +303,7 @@ impl BroadcastOperator {
     /// ```
     pub async fn emit_payload(self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = Packet::event(self.ns.name_str(), EventName::new(event)?, payload);
+        crate::metrics::broadcast();
         self.ns.adapter().broadcast(packet, self.opts).await?;
         Ok(())
     }

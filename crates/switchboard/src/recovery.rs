@@ -116,6 +116,7 @@ impl NamespaceInner {
         let config = self.recovery.as_ref()?;
         let pid = handshake.auth.get("pid")?.as_str()?;
         let offset = handshake.auth.get("offset")?.as_str()?;
+        crate::metrics::recovery_attempt();
         self.take_over(pid, config.takeover_timeout).await;
         let adapter = self.adapter();
         let session = match adapter.take_session(pid).await {

@@ -756,6 +756,7 @@ impl Socket {
             self.0.set_phase(&mut state, Phase::Disconnecting);
             state.extra(|e| &e.on_disconnecting)
         };
+        crate::metrics::disconnected(reason);
         for h in handlers {
             if let Some(run) = h(self.clone(), reason) {
                 run.await;

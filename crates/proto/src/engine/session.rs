@@ -344,11 +344,15 @@ impl Session {
         let _ = now;
         match self.state {
             State::Closed => return Err(SessionError::Closed),
-            State::Closing => {
-                let mut packets: Vec<Packet> =
-                    self.outbox.drain(..).map(Queued::into_packet).collect();
-                packets.push(Packet::Close);
+            // The packets queued before the close, then (on the GET after) the close packet
+            // alone: see `close`.
+            State::Closing if !self.outbox.is_empty() => {
+                let packets = self.outbox.drain(..).map(Queued::into_packet).collect();
                 self.urgent.push_back(Transmit::Poll(packets));
+                return Ok(());
+            }
+            State::Closing => {
+                self.urgent.push_back(Transmit::Poll(vec![Packet::Close]));
                 let reason = self.closing.map_or(CloseReason::ForcedClose, |(r, _)| r);
                 self.finish(reason);
                 return Ok(());
@@ -436,10 +440,10 @@ impl Session {
     ///
     /// A server-initiated close ([`CloseReason::ForcedClose`],
     /// [`CloseReason::ServerShuttingDown`]) of a polling session with no pending GET waits (up
-    /// to `close_timeout`, or `close_notice_timeout` with nothing queued) for one last GET,
-    /// which gets the queued packets and a close packet;
-    /// a pending GET gets them at once. Other reasons drop what is queued. A WebSocket session
-    /// sends what is queued, then closes.
+    /// to `close_timeout`, or `close_notice_timeout` with nothing queued) for the client's
+    /// next GETs: the queued packets (at once if a GET is pending), then the close packet alone
+    /// on the GET after. Other reasons drop what is queued. A WebSocket session sends what is
+    /// queued, then closes.
     pub fn close(&mut self, reason: CloseReason, now: Instant) {
         if self.is_closed() {
             return;
@@ -453,19 +457,26 @@ impl Session {
             self.outbox.clear();
         }
         match self.transport {
-            Transport::Polling if self.poll_waiting => {
-                let mut packets: Vec<Packet> =
-                    self.outbox.drain(..).map(Queued::into_packet).collect();
-                packets.push(Packet::Close);
-                self.answer_poll(packets);
+            // Nothing queued: the waiting GET gets the close packet.
+            Transport::Polling if self.poll_waiting && self.outbox.is_empty() => {
+                self.answer_poll(vec![Packet::Close]);
                 self.finish(reason);
             }
-            // A server-initiated close keeps the session for the client's next GET, which
-            // gets the queued packets and the close packet (Node's `shouldClose`), bounded by
-            // `close_timeout`.
+            // A server-initiated close keeps the session for the client's next GETs: the
+            // queued packets first (now, if a GET waits), then the close packet alone on the
+            // GET after (Node flushes its write buffer, then closes the transport with
+            // `shouldClose`), bounded by `close_timeout`. Not in one payload: the official
+            // client handles the close at once and the packets before it a tick later, and
+            // drops them once disconnected.
             Transport::Polling if flush => {
+                // Something to deliver first: the client has a full heartbeat round to come.
+                let queued = !self.outbox.is_empty();
+                if self.poll_waiting {
+                    let packets = self.outbox.drain(..).map(Queued::into_packet).collect();
+                    self.answer_poll(packets);
+                }
                 self.state = State::Closing;
-                let wait = if self.outbox.is_empty() {
+                let wait = if !queued {
                     self.config.close_notice_timeout().min(self.config.close_timeout())
                 } else {
                     self.config.close_timeout()

@@ -236,15 +236,30 @@ fn polling_transitions() {
             ],
         ),
         (
-            "server close with a pending GET: queued packets then close",
+            "server close with a pending GET: queued packets, then close on the next GET",
             &[
                 Get(0, Ok(())),
                 Sent(&[Tx::Poll(HS)]),
                 Get(1, Ok(())),
                 Queue("4bye"),
                 Close(1, R::ForcedClose),
-                Sent(&[Tx::Poll("4bye\x1e1")]),
+                Sent(&[Tx::Poll("4bye")]),
+                Is(super::State::Closing),
+                Events(&[]),
+                Get(2, Ok(())),
+                Sent(&[Tx::Poll("1")]),
                 Events(&[Ev::Closed(R::ForcedClose)]),
+            ],
+        ),
+        (
+            "server close with a pending GET and nothing queued: close at once",
+            &[
+                Get(0, Ok(())),
+                Sent(&[Tx::Poll(HS)]),
+                Get(1, Ok(())),
+                Close(1, R::ServerShuttingDown),
+                Sent(&[Tx::Poll("1")]),
+                Events(&[Ev::Closed(R::ServerShuttingDown)]),
             ],
         ),
         (
@@ -256,7 +271,10 @@ fn polling_transitions() {
                 Events(&[]),
                 Next(Some(410)),
                 Get(20, Ok(())),
-                Sent(&[Tx::Poll(HS_BYE_CLOSE)]),
+                Sent(&[Tx::Poll(HS_BYE)]),
+                Events(&[]),
+                Get(21, Ok(())),
+                Sent(&[Tx::Poll("1")]),
                 Events(&[Ev::Closed(R::ForcedClose)]),
             ],
         ),
@@ -290,9 +308,9 @@ fn polling_transitions() {
     }
 }
 
-const HS_BYE_CLOSE: &str = concat!(
+const HS_BYE: &str = concat!(
     r#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#,
-    "\x1e4bye\x1e1"
+    "\x1e4bye"
 );
 
 #[test]
@@ -403,7 +421,9 @@ fn unrepresentable_timeouts_mean_never() {
     s.close(CloseReason::ForcedClose, now);
     assert_eq!(s.state(), State::Closing);
     assert_eq!(s.poll_timeout(), None);
-    assert_eq!(s.handle_poll(now), Ok(()));
+    assert_eq!(s.handle_poll(now), Ok(())); // the handshake, still queued
+    assert_eq!(s.poll_event(), None);
+    assert_eq!(s.handle_poll(now), Ok(())); // the close packet
     assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ForcedClose)));
 }
 

@@ -245,6 +245,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut dyn Storage) -> Result<T> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         // One answer for one caller; dropped unanswered only if the thread is gone.
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |storage| {
@@ -256,7 +257,12 @@ impl Store {
             (ok, reply)
         });
         self.tx.send(Command::Job(job)).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let answer = rx.await.map_err(|_| StoreError::Closed)?;
+        // From the request to its committed answer: queueing, the batch and the commit.
+        let outcome = if answer.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("switchboard_store_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        answer
     }
 
     /// Commits what is queued, flushes the database and stops the thread.

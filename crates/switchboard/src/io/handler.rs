@@ -55,16 +55,18 @@ impl switchboard_engine::Handler for IoHandler {
     fn on_disconnect(
         &self,
         session: IoSession,
-        _socket: &Arc<switchboard_engine::Socket>,
+        socket: &Arc<switchboard_engine::Socket>,
         reason: EngineReason,
     ) {
         if let Some(inbound) = session.0 {
+            crate::metrics::conn_closed(socket.transport());
             inbound.client().on_close(reason.into());
         }
     }
 
     fn on_upgrade(&self, session: &mut IoSession, _socket: &Arc<switchboard_engine::Socket>) {
         if let Some(inbound) = &session.0 {
+            crate::metrics::conn_upgraded();
             inbound.client().on_upgrade();
         }
     }

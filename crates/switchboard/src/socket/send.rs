@@ -255,6 +255,7 @@ impl LocalSocket for SocketInner {
         flags: &BroadcastFlags,
         offset: Option<&Offset>,
     ) {
+        crate::metrics::broadcast_recipient();
         SocketInner::deliver(self, packet, messages, flags.volatile, offset);
     }
 
@@ -267,6 +268,7 @@ impl LocalSocket for SocketInner {
         flags: &BroadcastFlags,
     ) -> bool {
         let Some(me) = self.me.upgrade() else { return false };
+        crate::metrics::broadcast_recipient();
         Socket(me).deliver_with_ack(packet, messages, ack_id, responses, flags)
     }
 
