@@ -744,8 +744,8 @@ impl Client {
         // Protocol v4: `/admin?token=abc`, the query is the auth (Node's `_parseNamespace`).
         let (ns, auth) = match ns.split_once('?') {
             Some((path, query)) if self.is_v3() => {
-                let auth = crate::query::parse_query(query)
-                    .into_iter()
+                // In the query's order, as Node's object keys.
+                let auth = crate::query::query_pairs(query)
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect::<serde_json::Map<_, _>>();
                 (path, Some(Value::Object(auth)))

@@ -125,13 +125,15 @@ impl serde::Serialize for Query {
 
 /// Parses `a=1&b=x%20y` (percent-decoding, `+` as space).
 pub(crate) fn parse_query(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    query_pairs(q).collect()
+}
+
+/// The decoded `key=value` pairs of `a=1&b=x%20y`, in their order.
+pub(crate) fn query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter(|kv| !kv.is_empty()).map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (decode(k), decode(v))
+    })
 }
 
 fn decode(s: &str) -> String {
