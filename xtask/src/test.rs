@@ -126,6 +126,8 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         report.step("npm ci (tests/e2e)", || {
             npm::ensure_node_modules(&e2e_dir)?;
             npm::ensure_node_modules(&root.join("web"))?;
+            // The Node bench server, which the msgpack bench e2e test starts.
+            npm::ensure_node_modules(&root.join("bench").join("servers"))?;
             Ok(Outcome::Passed)
         })
     };
