@@ -219,6 +219,8 @@ mod recovery;
 mod remote;
 mod service;
 mod socket;
+#[cfg(feature = "sse")]
+pub mod sse;
 pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -71,6 +71,9 @@ pub(crate) struct NamespaceInner {
     names: Mutex<Vec<EventName>>,
     /// The server's states (`State<S>`), fixed when it was built.
     states: Arc<States>,
+    /// Subscribers that are not sockets (the SSE bridge), by their id in the adapter.
+    #[cfg(feature = "sse")]
+    pub(crate) taps: crate::sse::Taps,
 }
 
 /// How many event names a namespace shares at most (names past them are not kept: an
@@ -99,6 +102,8 @@ impl NamespaceInner {
                 pids: Mutex::new(HashMap::new()),
                 names: Mutex::new(Vec::new()),
                 states,
+                #[cfg(feature = "sse")]
+                taps: crate::sse::Taps::default(),
             }
         })
     }
@@ -288,7 +293,10 @@ impl LocalNamespace for NamespaceInner {
     }
 
     fn local_socket(&self, socket: &SocketId) -> Option<switchboard_adapter::SocketHandle> {
-        self.socket(socket).map(|s| s.handle())
+        let found = self.socket(socket).map(|s| s.handle());
+        #[cfg(feature = "sse")]
+        let found = found.or_else(|| self.taps.handle(socket));
+        found
     }
 
     fn next_ack_id(&self) -> u64 {
@@ -880,6 +888,8 @@ impl Namespace {
 
     /// Disconnects every local socket with `reason`, used by `close`.
     pub(crate) async fn shut_down(&self) {
+        #[cfg(feature = "sse")]
+        self.0.taps.close_all();
         for s in self.sockets() {
             s.client().conn().close(EngineReason::ServerShuttingDown);
         }
