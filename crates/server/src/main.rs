@@ -31,6 +31,7 @@ mod limits;
 mod notify;
 mod ops;
 mod server;
+mod sse;
 mod store;
 mod tls;
 mod web;

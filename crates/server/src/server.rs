@@ -135,6 +135,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_state(app.clone())
         .merge(web::routes(builtin_client, msgpack_bundle))
         .merge(ops.routes())
+        .merge(crate::sse::routes(&app))
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 

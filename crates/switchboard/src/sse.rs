@@ -196,7 +196,14 @@ impl SseRequest {
         let token = header_text(header::AUTHORIZATION)
             .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
             .or_else(|| query.get("token").cloned());
-        Ok(SseRequest { namespace, rooms, last_event_id, token, query, headers: parts.headers.clone() })
+        Ok(SseRequest {
+            namespace,
+            rooms,
+            last_event_id,
+            token,
+            query,
+            headers: parts.headers.clone(),
+        })
     }
 }
 
@@ -268,7 +275,8 @@ impl SseError {
     }
 
     fn response(&self) -> http::Response<SseBody> {
-        let body = json!({ "ok": false, "error": { "code": self.code(), "message": self.to_string() } });
+        let body =
+            json!({ "ok": false, "error": { "code": self.code(), "message": self.to_string() } });
         let mut response = http::Response::new(SseBody::full(body.to_string()));
         *response.status_mut() = self.status();
         response
@@ -408,7 +416,9 @@ impl Sse {
                 }
                 None => {
                     let data = json!({ "lastEventId": last });
-                    first.push_back(Bytes::from(format!("id:\nevent: sse.missed\ndata: {data}\n\n")));
+                    first.push_back(Bytes::from(format!(
+                        "id:\nevent: sse.missed\ndata: {data}\n\n"
+                    )));
                 }
             }
         }
@@ -422,7 +432,7 @@ impl Sse {
             tap,
             heartbeat,
             done: false,
-            _membership: membership,
+            membership: Some(membership),
         }))
     }
 }

@@ -158,14 +158,21 @@ async fn a_slow_reader_is_cut_with_a_final_event_once_its_buffer_is_full() {
     let chat = io.of("/chat");
     let (_, mut body) = open(&sse, "/sse?namespace=/chat&rooms=a", None).await;
     next(&mut body).await;
+    assert_eq!(io.stats().await.unwrap().rooms(), 1, "the stream is in room a");
     for i in 0..10 {
         chat.to("a").emit("n", &(i,)).await.unwrap();
     }
     let (_, name, _) = event(&next(&mut body).await.unwrap());
     assert_eq!(name, "sse.overflow");
     assert!(next(&mut body).await.is_none(), "the stream ends");
-    // The rooms forgot it: a broadcast does not reach the old stream, and costs nothing.
-    assert_eq!(io.of("/chat").to("a").fetch_sockets().await.unwrap().len(), 0);
+    // The stream left its room once it ended, before its body is dropped.
+    assert_eq!(io.stats().await.unwrap().rooms(), 0);
+    drop(body);
+    // A dropped stream (the client went away) leaves its rooms too.
+    let (_, body) = open(&sse, "/sse?namespace=/chat&rooms=a,b", None).await;
+    assert_eq!(io.stats().await.unwrap().rooms(), 2);
+    drop(body);
+    assert_eq!(io.stats().await.unwrap().rooms(), 0);
 }
 
 #[tokio::test(start_paused = true)]

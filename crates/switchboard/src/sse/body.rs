@@ -69,7 +69,8 @@ pub(crate) struct Stream {
     pub(crate) tap: Arc<Tap>,
     pub(crate) heartbeat: Interval,
     pub(crate) done: bool,
-    pub(crate) _membership: Membership,
+    /// Dropped when the stream ends, which leaves the rooms.
+    pub(crate) membership: Option<Membership>,
 }
 
 /// The last event of a stream the server ends.
@@ -83,6 +84,12 @@ fn end_text(end: End) -> Bytes {
 }
 
 impl Stream {
+    /// The last event is out: leave the rooms now rather than when the body is dropped.
+    fn finish(&mut self) {
+        self.done = true;
+        self.membership = None;
+    }
+
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if self.done {
             return Poll::Ready(None);
@@ -93,7 +100,7 @@ impl Stream {
         match self.tap.ended(cx) {
             // A slow reader loses what is buffered: it resumes from its last id.
             Some(End::Overflow) => {
-                self.done = true;
+                self.finish();
                 return Poll::Ready(Some(end_text(End::Overflow)));
             }
             // The server closes: what was delivered before is written first.
@@ -101,7 +108,7 @@ impl Stream {
                 if let Poll::Ready(Some(frame)) = self.live.poll_recv(cx) {
                     return Poll::Ready(Some(frame.text));
                 }
-                self.done = true;
+                self.finish();
                 return Poll::Ready(Some(end_text(End::Closing)));
             }
             None => {}
@@ -118,7 +125,10 @@ impl Stream {
                     }
                 }
                 // Cannot happen while the tap lives (it holds the sender); ends the stream.
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
                 Poll::Pending => break,
             }
         }
@@ -139,7 +149,9 @@ impl Body for SseBody {
     ) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
         match &mut self.get_mut().0 {
             Inner::Full(text) => Poll::Ready(text.take().map(|t| Ok(BodyFrame::data(t)))),
-            Inner::Stream(stream) => stream.poll_next(cx).map(|t| t.map(|t| Ok(BodyFrame::data(t)))),
+            Inner::Stream(stream) => {
+                stream.poll_next(cx).map(|t| t.map(|t| Ok(BodyFrame::data(t))))
+            }
         }
     }
 

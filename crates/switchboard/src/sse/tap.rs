@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use switchboard_adapter::{
-    AckSender, BroadcastFlags, LocalSocket, Offset, SocketHandle, SocketId,
-};
+use switchboard_adapter::{AckSender, BroadcastFlags, LocalSocket, Offset, SocketHandle, SocketId};
 use switchboard_engine::EncodedMessage;
 use switchboard_proto::socket::{Packet, PacketData};
 use tokio::sync::mpsc;
