@@ -130,3 +130,68 @@ test("the counters move by exactly what the traffic did", async () => {
   const m5 = await scrapeWhen((s) => delta(m4, s, WS) === -1);
   assert.equal(delta(m3, m5, `switchboard_connections{transport="polling"}`), 0);
 });
+
+test("cluster mode: the Redis outage queue grows by exactly the broadcasts made while Redis is down, then empties", async () => {
+  const { startRedis } = await import("./lib/redis.mjs");
+  const { startPostgres } = await import("./lib/postgres.mjs");
+  const { chatClient } = await import("./lib/app.mjs");
+  const redis = await startRedis();
+  const pg = await startPostgres();
+  // A long presence TTL: no presence heartbeat is published during the test.
+  const args = ["--database", pg.database(), "--redis", redis.url, "--presence-ttl-ms", "600000", "--max-disconnection-duration-ms", "0"];
+  const node = await startApp({ args });
+  const scrapeNode = async () => {
+    const res = await fetch(`${node.url}/metrics`);
+    const samples = new Map();
+    for (const line of (await res.text()).split("\n")) {
+      if (line === "" || line.startsWith("#")) continue;
+      const at = line.lastIndexOf(" ");
+      samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+    return samples;
+  };
+  const until = async (done, what) => {
+    for (let i = 0; i < 300; i++) {
+      const s = await scrapeNode();
+      if (done(s)) return s;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`not within 15 s: ${what}`);
+  };
+  const Q = "switchboard_redis_queue";
+  const DROPPED = "switchboard_redis_queue_dropped_total";
+  const UP = "switchboard_redis_connected";
+  let ann;
+  try {
+    ({ socket: ann } = await chatClient(node.url, "metrics-redis", { transports: ["websocket"] }));
+    await request(ann, "room:join", { roomId: "outage" });
+    const m0 = await until((s) => s.get(UP) === 1 && s.get(Q) === 0, "connected, nothing queued");
+    assert.equal(m0.get("switchboard_redis_connections_total"), 1);
+    assert.equal(m0.get(DROPPED), 0);
+
+    // Redis goes away: each `message:new` broadcast to the room is one publish, held.
+    await redis.kill();
+    const m1 = await until((s) => s.get(UP) === 0, "the node sees Redis gone");
+    assert.equal(m1.get(Q), 0);
+    for (const text of ["q1", "q2", "q3"]) {
+      const ack = await request(ann, "message:send", { roomId: "outage", text, clientId: text });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+    }
+    const m2 = await scrapeNode();
+    assert.equal(delta(m1, m2, Q), 3);
+    assert.equal(delta(m1, m2, "switchboard_broadcasts_total"), 3);
+    assert.equal(delta(m1, m2, DROPPED), 0);
+
+    // Back: the held publishes are sent, the queue empties, nothing was dropped.
+    await redis.restart();
+    const m3 = await until((s) => s.get(UP) === 1 && s.get(Q) === 0, "reconnected, queue sent");
+    assert.equal(m3.get("switchboard_redis_connections_total"), 2);
+    assert.equal(m3.get(DROPPED), 0);
+  } finally {
+    ann?.close();
+    await node.stop();
+    cleanup(node.dataDir);
+    await pg.stop();
+    await redis.stop();
+  }
+});

@@ -63,6 +63,8 @@ mod driver;
 mod emitter;
 mod fake;
 mod incoming;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod protocol;
 mod real;
 mod shard;

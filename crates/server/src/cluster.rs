@@ -180,7 +180,12 @@ pub(crate) struct Cluster {
     pub(crate) link: Link,
     /// The presence channel's messages, for [`run`].
     pub(crate) inbox: Inbox,
+    /// The link to Redis and its outage queue, for `/metrics`.
+    pub(crate) status: LinkStatusFn,
 }
+
+/// A snapshot of the link to Redis, taken at each scrape.
+pub(crate) type LinkStatusFn = Arc<dyn Fn() -> switchboard_redis::LinkStatus + Send + Sync>;
 
 /// Opens Redis at `url` with the adapter `kind`; an error if Redis does not answer within
 /// [`START_WAIT`].
@@ -192,9 +197,20 @@ pub(crate) async fn open(url: &str, kind: AdapterKind) -> anyhow::Result<Cluster
         bail!("cannot reach Redis at {shown} within {} s", START_WAIT.as_secs());
     }
     // Only once Redis answers: an adapter starts talking to Redis as soon as it exists.
-    let adapter = adapter_factory(kind, &driver);
+    let (adapter, status): (Arc<dyn AdapterFactory>, LinkStatusFn) = match kind {
+        AdapterKind::Streams => {
+            // The streams adapter queues its entries apart from the driver's publishes.
+            let factory = Arc::new(StreamsAdapterFactory::new(
+                driver.clone(),
+                StreamsAdapterOptions::default(),
+            ));
+            let status = factory.clone();
+            (factory, Arc::new(move || status.status().link))
+        }
+        _ => (adapter_factory(kind, &driver), Arc::new(move || driver.status())),
+    };
     tracing::info!(redis = %shown, adapter = ?kind, node = link.node(), "cluster mode");
-    Ok(Cluster { adapter, link, inbox })
+    Ok(Cluster { adapter, link, inbox, status })
 }
 
 /// How often a node sends its list: three times per TTL, so one lost heartbeat does not

@@ -27,15 +27,22 @@ struct OpsInner {
     started: Instant,
     /// Set once, when the shutdown begins: a load balancer stops sending new clients.
     draining: AtomicBool,
+    /// The link to Redis, in cluster mode: recorded at each scrape.
+    redis: Option<crate::cluster::LinkStatusFn>,
 }
 
 impl Ops {
-    pub(crate) fn new(io: SocketIo, prometheus: PrometheusHandle) -> Self {
+    pub(crate) fn new(
+        io: SocketIo,
+        prometheus: PrometheusHandle,
+        redis: Option<crate::cluster::LinkStatusFn>,
+    ) -> Self {
         Ops(Arc::new(OpsInner {
             io,
             prometheus,
             started: Instant::now(),
             draining: AtomicBool::new(false),
+            redis,
         }))
     }
 
@@ -103,6 +110,7 @@ pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)?
         .install_recorder()?;
     switchboard::metrics::describe();
+    switchboard_redis::metrics::describe();
     metrics::describe_histogram!(
         "switchboard_store_seconds",
         metrics::Unit::Seconds,
@@ -121,11 +129,14 @@ pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// The metrics as Prometheus text (version 0.0.4), with the namespace, socket and room gauges
-/// brought up to date first.
+/// and, in cluster mode, the link to Redis brought up to date first.
 async fn metrics(State(ops): State<Ops>) -> Response {
     match ops.0.io.stats().await {
         Ok(stats) => switchboard::metrics::record_stats(&stats),
         Err(error) => tracing::warn!(%error, "stats unavailable for the metrics"),
+    }
+    if let Some(status) = &ops.0.redis {
+        switchboard_redis::metrics::record_link(&status());
     }
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     ([(axum::http::header::CONTENT_TYPE, content_type)], ops.0.prometheus.render()).into_response()

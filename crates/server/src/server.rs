@@ -118,6 +118,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     notify::install(&app);
     // The presence link task (owned by this function, aborted at shutdown) and the task that
     // announces what it reports (it ends when the link task drops the sender).
+    let redis_status = cluster.as_ref().map(|c| c.status.clone());
     let presence_link = cluster.map(|c| {
         // Presence changes from the link to the announcer, in order; unbounded because the
         // link must not wait on the database the announcer reads.
@@ -129,7 +130,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         (link, task)
     });
 
-    let ops = Ops::new(io.clone(), prometheus);
+    let ops = Ops::new(io.clone(), prometheus, redis_status);
     let router = Router::new()
         .route("/api/notify", post(notify::http_notify))
         .with_state(app.clone())
