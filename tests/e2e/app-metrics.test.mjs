@@ -195,3 +195,17 @@ test("cluster mode: the Redis outage queue grows by exactly the broadcasts made 
     await redis.stop();
   }
 });
+
+test("an SSE stream counts in switchboard_sse_streams while it is open", async () => {
+  const { openSse } = await import("./lib/sse.mjs");
+  const STREAMS = "switchboard_sse_streams";
+  const m0 = await scrape();
+  const s = await openSse(`${app.url}/sse?namespace=/chat&rooms=metrics-sse&username=metrics-sse`);
+  assert.deepEqual(await s.next(), { comment: "subscribed" });
+  const m1 = await scrape();
+  assert.equal(delta(m0, m1, STREAMS), 1);
+  s.close();
+  const m2 = await scrapeWhen((x) => delta(m0, x, STREAMS) === 0);
+  assert.equal(delta(m0, m2, STREAMS), 0);
+  assert.equal(delta(m0, m2, "switchboard_sse_overflows_total"), 0);
+});

@@ -25,6 +25,8 @@
 //! | `switchboard_adapter_seconds` | histogram | `op` | how long those took, except `broadcast` (one per emit) |
 //! | `switchboard_connect_seconds` | histogram | | from a CONNECT packet to its answer (middlewares, recovery and the connect answer), for the connects that succeed |
 //! | `switchboard_namespaces`, `switchboard_sockets`, `switchboard_rooms` | gauge | | set by `record_stats` (for example before each scrape) |
+//! | `switchboard_sse_streams` | gauge | | open SSE streams (feature `sse`) |
+//! | `switchboard_sse_overflows_total` | counter | | SSE streams cut because their reader did not keep up |
 //!
 //! `type` is the packet type: `connect`, `disconnect`, `event`, `ack`, `connect_error`,
 //! `binary_event`, `binary_ack`. Labels are fixed strings: recording a packet allocates
@@ -143,6 +145,8 @@ mod enabled {
         describe_gauge!("switchboard_namespaces", "Namespaces.");
         describe_gauge!("switchboard_sockets", "Sockets connected to a namespace.");
         describe_gauge!("switchboard_rooms", "Rooms with a socket (own rooms left out).");
+        describe_gauge!("switchboard_sse_streams", "Open SSE streams.");
+        describe_counter!("switchboard_sse_overflows_total", "SSE streams cut for a full buffer.");
     }
 
     /// Sets the `switchboard_namespaces`, `switchboard_sockets` and `switchboard_rooms`
@@ -267,6 +271,17 @@ mod enabled {
         counter!("switchboard_acks_timed_out_total").increment(1);
     }
 
+    /// An SSE stream opened (`1.0`) or ended (`-1.0`).
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
+    pub(crate) fn sse_streams(change: f64) {
+        gauge!("switchboard_sse_streams").increment(change);
+    }
+
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
+    pub(crate) fn sse_overflow() {
+        counter!("switchboard_sse_overflows_total").increment(1);
+    }
+
     /// When a namespace CONNECT began, for `switchboard_connect_seconds`.
     pub(crate) struct ConnectTimer(std::time::Instant);
 
@@ -332,6 +347,10 @@ mod disabled {
     pub(crate) fn recovery_success() {}
     #[inline(always)]
     pub(crate) fn ack_timed_out() {}
+    #[inline(always)]
+    pub(crate) fn sse_streams(_: f64) {}
+    #[inline(always)]
+    pub(crate) fn sse_overflow() {}
 
     /// Nothing to time.
     pub(crate) struct ConnectTimer(());

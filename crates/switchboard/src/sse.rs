@@ -395,7 +395,7 @@ impl Sse {
         // Live broadcasts are buffered from here on; the replay below is read after, and
         // the body drops the live ones it already had.
         ns.taps.insert(id.clone(), tap.clone());
-        let membership = body::Membership { ns: ns.clone(), id: id.clone() };
+        let membership = body::Membership::new(ns.clone(), id.clone());
         ns.adapter().add_all(&id, &rooms);
         let mut first = VecDeque::from([Bytes::from_static(b": subscribed\n\n")]);
         let mut replayed = None;

@@ -48,12 +48,20 @@ impl std::fmt::Debug for SseBody {
 
 /// Leaves the rooms when the stream ends (the client went away, or the server ended it).
 pub(crate) struct Membership {
-    pub(crate) ns: Arc<NamespaceInner>,
-    pub(crate) id: SocketId,
+    ns: Arc<NamespaceInner>,
+    id: SocketId,
+}
+
+impl Membership {
+    pub(crate) fn new(ns: Arc<NamespaceInner>, id: SocketId) -> Self {
+        crate::metrics::sse_streams(1.0);
+        Membership { ns, id }
+    }
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
+        crate::metrics::sse_streams(-1.0);
         self.ns.adapter().del_all(&self.id);
         self.ns.taps.remove(&self.id);
     }
@@ -100,6 +108,7 @@ impl Stream {
         match self.tap.ended(cx) {
             // A slow reader loses what is buffered: it resumes from its last id.
             Some(End::Overflow) => {
+                crate::metrics::sse_overflow();
                 self.finish();
                 return Poll::Ready(Some(end_text(End::Overflow)));
             }
