@@ -266,3 +266,55 @@ async fn a_plain_http_client_reads_the_stream() {
     read_until(&mut tcp, &mut seen, "data: [\"world\"]").await;
     assert!(seen.contains("\nevent: hello\ndata: [\"world\"]\n\n"), "{seen}");
 }
+
+/// Two nodes on the Redis Streams adapter (over the in-process fake Redis): a stream on one
+/// node gets the other node's broadcasts, and resumes on the *other* node after a cut, since
+/// the log (the Redis stream) is shared and its offsets are stream ids.
+#[tokio::test]
+async fn broadcasts_of_another_node_arrive_and_a_stream_resumes_on_another_node() {
+    use switchboard_redis::{FakeRedis, StreamsAdapterFactory, StreamsAdapterOptions};
+    let redis = FakeRedis::new();
+    let node = || {
+        let mut config = SocketIoConfig::default();
+        config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+        let factory = StreamsAdapterFactory::new(redis.driver(), StreamsAdapterOptions::default());
+        let io = SocketIo::builder().config(config).adapter(factory.into_factory()).build();
+        io.of("/chat");
+        io
+    };
+    let (a, b) = (node(), node());
+    let (_, mut body) = open(&sse(&b, 64), "/sse?namespace=/chat&rooms=r", None).await;
+    next(&mut body).await;
+    // Node b reads the stream from where it was when its reader started, which it does on its
+    // own task: warm-up events from a until one arrives, then up to the last one sent.
+    let mut sent = 0;
+    loop {
+        sent += 1;
+        a.of("/chat").to("r").emit("warm", &(sent,)).await.unwrap();
+        let chunk = timeout(Duration::from_millis(100), body.frame()).await;
+        if let Ok(Some(Ok(frame))) = chunk {
+            let mut text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+            while event(&text).2 != format!("[{sent}]") {
+                text = next(&mut body).await.unwrap();
+            }
+            break;
+        }
+        assert!(sent < 100, "node b never got node a's broadcasts");
+    }
+    a.of("/chat").to("r").emit("n", &(1,)).await.unwrap();
+    let (last, name, data) = event(&next(&mut body).await.unwrap());
+    assert_eq!((name.as_str(), data.as_str()), ("n", "[1]"));
+    let last = last.expect("a stream id");
+    assert!(last.contains('-'), "a Redis stream id: {last}");
+    drop(body);
+    a.of("/chat").to("r").emit("n", &(2,)).await.unwrap();
+    b.of("/chat").to("r").emit("n", &(3,)).await.unwrap();
+    // Resumed on node a, from the id node b handed out.
+    let (_, mut body) = open(&sse(&a, 64), "/sse?namespace=/chat&rooms=r", Some(&last)).await;
+    next(&mut body).await;
+    let rest: Vec<String> = [next(&mut body).await, next(&mut body).await]
+        .into_iter()
+        .map(|t| event(&t.unwrap()).2)
+        .collect();
+    assert_eq!(rest, ["[2]", "[3]"]);
+}
