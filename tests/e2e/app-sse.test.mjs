@@ -119,6 +119,26 @@ describe("/sse in dev mode", () => {
   });
 });
 
+describe("/sse at shutdown", () => {
+  test("SIGTERM sends server:shutdown, then ends every stream with sse.close; the process exits 0", async () => {
+    const app = await startApp();
+    try {
+      const s = await openSse(`${app.url}/sse?namespace=/chat&rooms=bye&username=reader`);
+      assert.deepEqual(await s.next(), { comment: "subscribed" });
+      const stopped = app.stop();
+      // What every /chat socket gets first (a namespace-wide broadcast reaches streams too).
+      assert.equal((await s.nextEvent(15_000))?.event, "server:shutdown");
+      assert.equal((await s.nextEvent(15_000))?.event, "sse.close");
+      assert.equal(await s.next(15_000), null, "the stream ends");
+      const [code] = await stopped;
+      assert.equal(code, 0);
+    } finally {
+      await app.stop();
+      cleanup(app.dataDir);
+    }
+  });
+});
+
 describe("/sse with JWT", () => {
   let app;
   const secret = "a-long-sse-test-secret";
