@@ -7,7 +7,10 @@
 //
 //   cargo build --release -p switchboard --example bench && cp target/release/examples/bench /tmp/bench-off
 //   cargo build --release -p switchboard --example bench --features metrics
-//   node bench/metrics-callgrind.mjs /tmp/bench-off target/release/examples/bench [N] [DEPTH]
+//   node bench/metrics-callgrind.mjs /tmp/bench-off target/release/examples/bench [N] [DEPTH] [REPEAT]
+//
+// Each mode runs REPEAT times (3), interleaved; the median, min and max are printed: the
+// count moves a little from run to run with how the runtime's threads park and wake.
 //
 // Modes: `off` (built without the feature), `compiled` (with the feature, no recorder: what a
 // library user who does not install one pays), `on` (`--metrics`: a Prometheus recorder).
@@ -23,13 +26,14 @@ import { createInterface } from "node:readline";
 const require = createRequire(new URL("../tests/e2e/package.json", import.meta.url));
 const { io } = require("socket.io-client");
 
-const [off, withFeature, count = "2000", depthArg = "1"] = process.argv.slice(2);
+const [off, withFeature, count = "2000", depthArg = "1", repeatArg = "3"] = process.argv.slice(2);
 if (!off || !withFeature) {
   console.error("usage: node bench/metrics-callgrind.mjs BENCH_WITHOUT_FEATURE BENCH_WITH_FEATURE [N] [DEPTH]");
   process.exit(2);
 }
 const N = Number(count);
 const DEPTH = Number(depthArg);
+const REPEAT = Number(repeatArg);
 const WARM = 300;
 
 /** `n` echoes, `DEPTH` in flight. */
@@ -80,7 +84,9 @@ async function measure(name, bin, args) {
   child.kill("SIGTERM");
   await once(child, "exit");
   const ir = instructions(join(dir, "cg.out.2"));
-  rmSync(dir, { recursive: true, force: true });
+  // KEEP_DUMPS=1 keeps them, for `callgrind_annotate --inclusive=yes DIR/cg.out.2`.
+  if (process.env.KEEP_DUMPS) console.error(`${name}: dumps kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
   return { name, perEcho: ir / N, seconds };
 }
 
@@ -89,13 +95,20 @@ const modes = [
   ["compiled", withFeature, []],
   ["on", withFeature, ["--metrics"]],
 ];
-const results = [];
-for (const [name, bin, args] of modes) {
-  const r = await measure(name, bin, args);
-  results.push(r);
-  console.log(`${name.padEnd(9)} ${Math.round(r.perEcho).toLocaleString("en")} instructions per echo (${N} echoes, depth ${DEPTH}, ${r.seconds.toFixed(1)} s under callgrind)`);
+const runs = new Map(modes.map(([name]) => [name, []]));
+for (let i = 0; i < REPEAT; i++) {
+  for (const [name, bin, args] of modes) {
+    const r = await measure(name, bin, args);
+    runs.get(name).push(r.perEcho);
+    console.error(`run ${i + 1} ${name}: ${Math.round(r.perEcho)} (${r.seconds.toFixed(1)} s)`);
+  }
 }
-const base = results[0].perEcho;
-for (const r of results.slice(1)) {
-  console.log(`${r.name} / off = ${(r.perEcho / base).toFixed(4)} (${r.perEcho >= base ? "+" : ""}${Math.round(r.perEcho - base)} instructions per echo)`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (x) => Math.round(x).toLocaleString("en");
+console.log(`${N} echoes per run, depth ${DEPTH}, ${REPEAT} runs per mode (instructions per echo)`);
+const base = median(runs.get("off"));
+for (const [name, xs] of runs) {
+  const m = median(xs);
+  const ratio = (m / base).toFixed(4);
+  console.log(`${name.padEnd(9)} median ${fmt(m)}  min ${fmt(Math.min(...xs))}  max ${fmt(Math.max(...xs))}  ${name === "off" ? "" : `ratio to off ${ratio} (${m >= base ? "+" : ""}${fmt(m - base)})`}`);
 }
