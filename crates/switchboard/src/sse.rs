@@ -39,7 +39,8 @@
 //! **Errors** are JSON `{"ok":false,"error":{"code","message"}}`: 400 for a bad query (no
 //! rooms, an empty or too long room name, too many rooms), 401/403 from the
 //! [`Sse::authorize`] hook, 404 for an unknown namespace, 405 for a method other than GET,
-//! 503 while the server closes. See [`SseError`].
+//! 503 while the server closes or when [`SseConfig::max_streams`] streams are open. See
+//! [`SseError`].
 //!
 //! **Auth**: a socket's middlewares need a socket, so a stream has its own hook,
 //! [`Sse::authorize`], which sees the request (with the token of an `Authorization: Bearer`
@@ -103,7 +104,7 @@ use crate::{Query, SocketIo};
 ///
 /// let config = SseConfig::default();
 /// assert_eq!(config.heartbeat, Duration::from_secs(15));
-/// assert_eq!((config.buffer, config.max_rooms), (1024, 32));
+/// assert_eq!((config.buffer, config.max_rooms, config.max_streams), (1024, 32, 10_000));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -115,11 +116,19 @@ pub struct SseConfig {
     pub buffer: usize,
     /// The most rooms one stream may name (32).
     pub max_rooms: usize,
+    /// The most streams open at once through one [`Sse`] and its clones (10 000); past it a
+    /// request gets 503 ([`SseError::TooManyStreams`]).
+    pub max_streams: usize,
 }
 
 impl Default for SseConfig {
     fn default() -> Self {
-        SseConfig { heartbeat: Duration::from_secs(15), buffer: 1024, max_rooms: 32 }
+        SseConfig {
+            heartbeat: Duration::from_secs(15),
+            buffer: 1024,
+            max_rooms: 32,
+            max_streams: 10_000,
+        }
     }
 }
 
@@ -242,6 +251,9 @@ pub enum SseError {
     /// 503: the server is closing.
     #[error("the server is shutting down")]
     Closing,
+    /// 503: [`SseConfig::max_streams`] streams are open.
+    #[error("too many streams are open, retry later")]
+    TooManyStreams,
     /// 500: the adapter could not read the recovery log.
     #[error("the adapter failed")]
     Adapter(#[from] AdapterError),
@@ -256,7 +268,7 @@ impl SseError {
             SseError::Forbidden(_) => StatusCode::FORBIDDEN,
             SseError::UnknownNamespace(_) => StatusCode::NOT_FOUND,
             SseError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            SseError::Closing => StatusCode::SERVICE_UNAVAILABLE,
+            SseError::Closing | SseError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             SseError::Adapter(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -270,6 +282,7 @@ impl SseError {
             SseError::UnknownNamespace(_) => "unknown_namespace",
             SseError::MethodNotAllowed => "method_not_allowed",
             SseError::Closing => "shutting_down",
+            SseError::TooManyStreams => "too_many_streams",
             SseError::Adapter(_) => "internal",
         }
     }
@@ -296,6 +309,8 @@ pub struct Sse {
     io: SocketIo,
     config: SseConfig,
     authorize: Option<Arc<AuthorizeFn>>,
+    /// Streams open now, shared by the clones; each stream's guard gives its place back.
+    open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for Sse {
@@ -307,7 +322,7 @@ impl std::fmt::Debug for Sse {
 impl Sse {
     /// The endpoint of `io`, with the default [`SseConfig`] and no authorization.
     pub fn new(io: SocketIo) -> Self {
-        Sse { io, config: SseConfig::default(), authorize: None }
+        Sse { io, config: SseConfig::default(), authorize: None, open: Arc::default() }
     }
 
     /// Sets the configuration.
@@ -381,6 +396,8 @@ impl Sse {
         if request.rooms.is_empty() || !request.rooms.iter().all(|r| valid_name(r)) {
             return Err(SseError::BadRequest("no valid room to subscribe to".into()));
         }
+        let place = body::Place::take(&self.open, self.config.max_streams)
+            .ok_or(SseError::TooManyStreams)?;
         let ns = self
             .io
             .inner()
@@ -433,6 +450,7 @@ impl Sse {
             heartbeat,
             done: false,
             membership: Some(membership),
+            _place: place,
         }))
     }
 }

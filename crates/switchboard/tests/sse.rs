@@ -209,6 +209,23 @@ async fn the_server_close_ends_every_stream_after_what_it_holds() {
 }
 
 #[tokio::test]
+async fn past_max_streams_a_request_gets_503_until_one_ends() {
+    let io = server(100);
+    let mut config = SseConfig::default();
+    config.max_streams = 2;
+    let sse = Sse::new(io.clone()).config(config);
+    let (_, first) = open(&sse, "/sse?namespace=/chat&rooms=a", None).await;
+    let (_, _second) = open(&sse.clone(), "/sse?namespace=/chat&rooms=a", None).await;
+    let (status, body) = open(&sse, "/sse?namespace=/chat&rooms=a", None).await;
+    let text = body.collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let want = serde_json::json!({"ok": false, "error": {"code": "too_many_streams", "message": "too many streams are open, retry later"}});
+    assert_eq!((status, json), (503, want));
+    drop(first);
+    assert_eq!(open(&sse, "/sse?namespace=/chat&rooms=a", None).await.0, 200);
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let io = server(100);
     let sse = sse(&io, 4).authorize(|request| async move {

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -67,6 +68,24 @@ impl Drop for Membership {
     }
 }
 
+/// One of the [`super::SseConfig::max_streams`] places, given back when the stream is dropped.
+pub(crate) struct Place(Arc<AtomicUsize>);
+
+impl Place {
+    /// A place, if fewer than `max` are taken.
+    pub(crate) fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Place> {
+        open.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Place(open.clone()))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A live stream.
 pub(crate) struct Stream {
     /// Written before any live event: the opening comment, the replay or the missed-data event.
@@ -79,6 +98,7 @@ pub(crate) struct Stream {
     pub(crate) done: bool,
     /// Dropped when the stream ends, which leaves the rooms.
     pub(crate) membership: Option<Membership>,
+    pub(crate) _place: Place,
 }
 
 /// The last event of a stream the server ends.
