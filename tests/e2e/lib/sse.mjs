@@ -13,6 +13,9 @@ export async function openSse(url, headers = {}) {
   const decoder = new TextDecoder();
   let buffer = "";
   let ended = false;
+  // A read still pending when a `next` timed out: the next call takes it over, so that no
+  // chunk is lost.
+  let pending = null;
   async function next(ms = 5000) {
     const deadline = Date.now() + ms;
     for (;;) {
@@ -29,8 +32,14 @@ export async function openSse(url, headers = {}) {
       const timeout = new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no SSE block within ${ms} ms`)), left);
       });
+      if (pending === null) {
+        pending = reader.read();
+        // An abort (`close()`) rejects it; nobody may be waiting then.
+        pending.catch(() => {});
+      }
       try {
-        const { value, done } = await Promise.race([reader.read(), timeout]);
+        const { value, done } = await Promise.race([pending, timeout]);
+        pending = null;
         if (done) ended = true;
         else buffer += decoder.decode(value, { stream: true });
       } finally {
