@@ -335,3 +335,19 @@ async fn broadcasts_of_another_node_arrive_and_a_stream_resumes_on_another_node(
         .collect();
     assert_eq!(rest, ["[2]", "[3]"]);
 }
+
+#[tokio::test]
+async fn room_operations_on_its_rooms_move_a_stream_as_a_socket() {
+    let io = server(100);
+    let sse = sse(&io, 16);
+    let (_, mut body) = open(&sse, "/sse?namespace=/chat&rooms=a", None).await;
+    next(&mut body).await;
+    let chat = io.of("/chat");
+    chat.in_("a").sockets_join("b").await.unwrap();
+    chat.to("b").emit("moved", &("in b",)).await.unwrap();
+    assert_eq!(event(&next(&mut body).await.unwrap()).2, r#"["in b"]"#);
+    chat.in_("a").sockets_leave("a").await.unwrap();
+    chat.to("a").emit("gone", &()).await.unwrap();
+    chat.to("b").emit("still", &()).await.unwrap();
+    assert_eq!(event(&next(&mut body).await.unwrap()).1, "still");
+}
