@@ -264,7 +264,21 @@ impl Fleet {
                 continue;
             }
             let link = if is_post { &mut c.post } else { &mut c.get };
-            for r in link.read(&mut self.scratch)? {
+            let responses = match link.read(&mut self.scratch) {
+                Ok(responses) => responses,
+                // An idle keep-alive connection the server closed (Node closes them after
+                // 5 s): reconnect, as a browser would for its next request.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !link.busy => {
+                    let token = ev.token().0;
+                    let mut stream = Link::open(token as u64, self.addr, &self.poll, token)?;
+                    std::mem::swap(&mut stream.wbuf, &mut link.wbuf);
+                    let mut old = std::mem::replace(link, stream);
+                    let _ = self.poll.registry().deregister(&mut old.stream);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for r in responses {
                 if r.status != 200 {
                     bail!(
                         "polling request answered {}: {}",
