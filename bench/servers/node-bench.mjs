@@ -1,5 +1,6 @@
 // The bench behaviour on the official Node socket.io v4 server (default `ws` engine):
-// namespace `/`, every socket joins `room1`; `bc` t -> emit `m` t to room1; `echo` t with ack
+// namespace `/`, every socket joins `room1`; `bc` t -> emit `m` t to room1; `bcbin` t -> emit `mb` t and a 4 KiB
+// Buffer to room1; `echo` t with ack
 // -> ack t. pingInterval 25 s (the default). Prints `listening on http://127.0.0.1:PORT`.
 //
 // With `--redis URL` the server is a cluster node on the official Redis adapter of
@@ -37,6 +38,9 @@ async function clusterAdapter(url, kind) {
   throw new Error(`unknown adapter ${kind} (redis, sharded, streams)`);
 }
 
+// The attachment of `bcbin` broadcasts: 4 KiB, allocated once.
+const BLOB = Buffer.alloc(4096, 7);
+
 const httpServer = createServer();
 const options = { perMessageDeflate: false, pingInterval: 25000 };
 if (values.redis) {
@@ -53,6 +57,9 @@ io.on("connection", (socket) => {
   socket.join("room1");
   socket.on("bc", (t) => {
     io.to("room1").emit("m", t);
+  });
+  socket.on("bcbin", (t) => {
+    io.to("room1").emit("mb", t, BLOB);
   });
   socket.on("echo", (t, ack) => {
     if (typeof ack === "function") ack(t);

@@ -1,11 +1,55 @@
 // The benchmark server (crates/switchboard/examples/bench.rs) behaves as the load generator
-// expects: every socket is in `room1`, `bc` fans out `m` to the room, `echo` acks its argument.
-import { after, before, test } from "node:test";
+// expects: every socket is in `room1`, `bc` fans out `m` to the room, `bcbin` fans out `mb`
+// with a 4 KiB attachment, `echo` acks its argument; and the generator's JSON scenarios of the
+// second performance round (default-mode storm, idle polling, polling, binary broadcast) run
+// against it and against the official Node server.
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { io } from "socket.io-client";
 
 import { within } from "./lib/eio.mjs";
 import { exampleBin, startExample } from "./lib/socketio-app.mjs";
+
+const run = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The load generator, next to the examples' directory (`target/<profile>/switchboard-bench`). */
+function generator() {
+  return join(dirname(dirname(exampleBin("bench", "SWITCHBOARD_BENCH_BIN"))), "switchboard-bench");
+}
+
+/** Runs `switchboard-bench gen <scenario...>` against `port`; its outcome. */
+async function gen(port, pid, scenario) {
+  const args = ["gen", "--addr", `127.0.0.1:${port}`, "--server-pid", String(pid), ...scenario];
+  const { stdout } = await within(60_000, run(generator(), args), scenario[0]);
+  return JSON.parse(stdout.trim());
+}
+
+/** The second round's scenarios, briefly; each must have measured what it says. */
+async function roundTwo(port, pid) {
+  const storm = await gen(port, pid, ["storm-default", "--conns", "40", "--inflight", "8"]);
+  assert.equal(storm.scenario, "storm_default");
+  assert.equal(storm.ready, 40, JSON.stringify(storm));
+  assert.equal(storm.connected.count, 40);
+  assert.equal(storm.upgraded.count, 40);
+  assert.ok(storm.upgraded.p50_us >= storm.connected.p50_us, JSON.stringify(storm));
+  const idle = await gen(port, pid, ["idle-polling", "--pid", String(pid), "--levels", "10,30", "--settle-ms", "100"]);
+  assert.equal(idle.scenario, "idle_polling");
+  assert.deepEqual(idle.levels.map((l) => l.conns), [10, 30]);
+  assert.ok(idle.levels.every((l) => l.rss_kib > 0), JSON.stringify(idle));
+  const polling = await gen(port, pid, ["polling", "--clients", "80", "--duration-ms", "300"]);
+  assert.equal(polling.clients, 80);
+  assert.ok(polling.acks_per_sec > 0, JSON.stringify(polling));
+  const bin = await gen(port, pid, ["broadcast", "--conns", "20", "--inflight", "2", "--duration-ms", "300", "--binary"]);
+  assert.equal(bin.binary, true);
+  assert.ok(bin.completed > 0 && bin.deliveries_per_sec > 0, JSON.stringify(bin));
+}
 
 let server;
 let url;
@@ -58,4 +102,57 @@ test("echo answers and bc relays binary arguments with their bytes", async () =>
   assert.deepEqual(bytesOf(echoed), [1, 2, 3, 250]);
   const nested = await b.timeout(2000).emitWithAck("echo", { x: [Uint8Array.from([7, 8])] });
   assert.deepEqual(bytesOf(nested.x[0]), [7, 8]);
+});
+
+test("bcbin fans out mb with the number and a 4 KiB attachment", async () => {
+  const a = await client(["websocket"]);
+  const b = await client(["polling"]);
+  const got = Promise.all(
+    [a, b].map((s) => within(3000, new Promise((resolve) => s.once("mb", (...args) => resolve(args))), "mb")),
+  );
+  a.emit("bcbin", 42);
+  for (const [n, blob] of await got) {
+    assert.equal(n, 42);
+    const bytes = bytesOf(blob);
+    assert.equal(bytes.length, 4096);
+    assert.ok(bytes.every((x) => x === 7));
+  }
+});
+
+test("the load generator's second-round scenarios run against it", async () => {
+  await roundTwo(server.port, server.pid);
+});
+
+describe("the official Node bench server", () => {
+  let child;
+  let port;
+
+  before(async () => {
+    const script = join(ROOT, "bench", "servers", "node-bench.mjs");
+    child = spawn("node", [script, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+    const exited = once(child, "exit").then(([code]) => {
+      throw new Error(`the Node bench server exited with ${code}`);
+    });
+    // Also settles when `after` stops the server: handled here, raced below.
+    exited.catch(() => {});
+    const listening = new Promise((resolve) => {
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
+        if (m) resolve(Number(m[1]));
+      });
+    });
+    port = await within(10_000, Promise.race([listening, exited]), "Node bench server start");
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exit = once(child, "exit");
+      child.kill();
+      await exit;
+    }
+  });
+
+  test("the load generator's second-round scenarios run against it", async () => {
+    await roundTwo(port, child.pid);
+  });
 });

@@ -1,10 +1,15 @@
 //! The bench behaviour on socketioxide: namespace `/`, every socket joins `room1`; `bc` t emits
-//! `m` t to room1; `echo` t with an ack answers t. pingInterval 25 s (the default).
+//! `m` t to room1; `bcbin` t emits `mb` t and a 4 KiB attachment to room1; `echo` t with an
+//! ack answers t. pingInterval 25 s (the default).
 //! Prints `listening on http://127.0.0.1:PORT` once bound.
 
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+
+/// The attachment of `bcbin` broadcasts: 4 KiB, allocated once.
+static BLOB: std::sync::LazyLock<bytes::Bytes> =
+    std::sync::LazyLock::new(|| bytes::Bytes::from(vec![7u8; 4096]));
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -20,6 +25,9 @@ async fn main() -> std::io::Result<()> {
         socket.join("room1");
         socket.on("bc", async |io: SocketIo, Data::<Value>(t): Data<Value>| {
             let _ = io.to("room1").emit("m", &t).await;
+        });
+        socket.on("bcbin", async |io: SocketIo, Data::<Value>(t): Data<Value>| {
+            let _ = io.to("room1").emit("mb", &(t, BLOB.clone())).await;
         });
         socket.on("echo", async |Data::<Value>(t): Data<Value>, ack: AckSender| {
             let _ = ack.send(&t);

@@ -87,10 +87,14 @@ pub fn draw(
     for (g, k) in [
         ("echo", "echo.max.per_cpu"),
         ("handshakes", "storm.per_cpu"),
-        ("polling", "polling.per_cpu"),
+        ("default-mode", "storm_default.per_cpu"),
     ] {
         groups.push(g.to_owned());
         keys.push(k.to_owned());
+    }
+    for n in &plan.polling_clients {
+        groups.push(format!("polling {n}"));
+        keys.push(format!("polling.{n}.per_cpu"));
     }
     let name = format!("{date}-per-cpu.svg");
     chart::bars(
@@ -102,16 +106,20 @@ pub fn draw(
     )?;
     out.push(("Efficiency: events per server CPU-second".to_owned(), name));
 
-    let groups = vec![
+    let mut groups = vec![
         "handshakes/s".to_owned(),
+        "default-mode/s".to_owned(),
         "echo saturation acks/s".to_owned(),
-        "polling acks/s".to_owned(),
     ];
-    let keys = vec![
+    let mut keys = vec![
         "storm.per_sec".to_owned(),
+        "storm_default.per_sec".to_owned(),
         "echo.max.acks_per_sec".to_owned(),
-        "polling.acks_per_sec".to_owned(),
     ];
+    for n in &plan.polling_clients {
+        groups.push(format!("polling {n} acks/s"));
+        keys.push(format!("polling.{n}.acks_per_sec"));
+    }
     let name = format!("{date}-throughput.svg");
     chart::bars(
         &dir.join(&name),

@@ -38,5 +38,6 @@ pub mod runner;
 pub mod scenario;
 pub mod soak;
 pub mod stall;
+pub mod upgrade;
 pub mod wire;
 pub mod ws;

@@ -121,6 +121,18 @@ enum Scenario {
         #[arg(long, default_value_t = 2000)]
         settle_ms: u64,
     },
+    /// Idle memory per long-polling client.
+    IdlePolling {
+        /// The server's process id (for its RSS).
+        #[arg(long)]
+        pid: u32,
+        /// Client counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+        levels: Vec<usize>,
+        /// Idle time before each RSS reading, ms.
+        #[arg(long, default_value_t = 2000)]
+        settle_ms: u64,
+    },
     /// Full handshakes per second.
     Storm {
         #[arg(long, default_value_t = 5000)]
@@ -146,6 +158,9 @@ enum Scenario {
         /// The cluster adapter joining the nodes, for the report (with `--trigger-addr`).
         #[arg(long, requires = "trigger_addr")]
         adapter: Option<String>,
+        /// Each broadcast carries a 4 KiB binary attachment (`bcbin`).
+        #[arg(long)]
+        binary: bool,
     },
     /// Echo with ack at a fixed rate (open loop).
     Echo {
@@ -164,6 +179,16 @@ enum Scenario {
         window: usize,
         #[arg(long, default_value_t = 5000)]
         duration_ms: u64,
+    },
+    /// Default-mode connections (polling, then the upgrade to WebSocket) per second.
+    StormDefault {
+        #[arg(long, default_value_t = 2000)]
+        conns: usize,
+        #[arg(long, default_value_t = 128)]
+        inflight: usize,
+        /// Shifts the source addresses (vary it between runs).
+        #[arg(long, default_value_t = 0)]
+        source_offset: u64,
     },
     /// Polling transport throughput.
     Polling {
@@ -187,21 +212,40 @@ fn main() -> Result<()> {
                 Scenario::Idle { pid, levels, settle_ms } => {
                     scenario::idle(addr, pid, &levels, ms(settle_ms), parser)?
                 }
+                Scenario::IdlePolling { pid, levels, settle_ms } => {
+                    polling::idle(addr, pid, &levels, ms(settle_ms), parser)?
+                }
                 Scenario::Storm { conns, inflight, source_offset } => {
                     scenario::storm(addr, conns, inflight, source_offset, parser)?
                 }
-                Scenario::Broadcast { conns, inflight, duration_ms, trigger_addr, adapter } => {
+                Scenario::Broadcast {
+                    conns,
+                    inflight,
+                    duration_ms,
+                    trigger_addr,
+                    adapter,
+                    binary,
+                } => {
                     let trigger = match (trigger_addr, adapter) {
                         (Some(addr), Some(adapter)) => scenario::Trigger::Node { addr, adapter },
                         _ => scenario::Trigger::Receiver,
                     };
-                    scenario::broadcast(addr, conns, inflight, ms(duration_ms), &trigger, parser)?
+                    let d = ms(duration_ms);
+                    let body =
+                        if binary { scenario::Body::Attachment } else { scenario::Body::Number };
+                    scenario::broadcast(addr, conns, inflight, d, &trigger, parser, body)?
                 }
                 Scenario::Echo { conns, rate, duration_ms } => {
                     scenario::echo_rate(addr, conns, rate, ms(duration_ms), parser)?
                 }
                 Scenario::EchoMax { conns, window, duration_ms } => {
                     scenario::echo_max(addr, conns, window, ms(duration_ms), parser)?
+                }
+                Scenario::StormDefault { conns, inflight, source_offset } => {
+                    if parser != switchboard_bench::wire::Wire::Json {
+                        anyhow::bail!("storm-default speaks the JSON parser only");
+                    }
+                    switchboard_bench::upgrade::storm(addr, conns, inflight, source_offset)?
                 }
                 Scenario::Polling { clients, duration_ms } => {
                     polling::polling(addr, clients, ms(duration_ms), parser)?

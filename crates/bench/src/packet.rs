@@ -20,6 +20,9 @@ pub enum Incoming {
     Noop,
     /// `42["m",seq]`: a broadcast delivery carrying `seq`.
     Broadcast(u64),
+    /// `451-["mb",seq,<placeholder>]`: a binary broadcast carrying `seq`, complete with the
+    /// attachment that follows.
+    BinaryBroadcast(u64),
     /// `43id[...]`: the ack of request `id`.
     Ack(u64),
     /// Anything else.
@@ -49,6 +52,10 @@ pub fn classify(p: &[u8]) -> Incoming {
             let args = args.strip_prefix(b"[").unwrap_or(args);
             leading_number(args).map_or(Incoming::Other, |(n, _)| Incoming::Broadcast(n))
         }
+        [b'4', b'5', b'1', b'-', rest @ ..] => {
+            let Some(args) = rest.strip_prefix(b"[\"mb\",") else { return Incoming::Other };
+            leading_number(args).map_or(Incoming::Other, |(n, _)| Incoming::BinaryBroadcast(n))
+        }
         [b'4', b'3', rest @ ..] => {
             leading_number(rest).map_or(Incoming::Other, |(n, _)| Incoming::Ack(n))
         }
@@ -75,6 +82,12 @@ pub fn open_sid(p: &[u8]) -> Option<&str> {
 pub fn write_bc(out: &mut Vec<u8>, seq: u64) {
     // Writing into a Vec cannot fail.
     let _ = write!(out, "42[\"bc\",{seq}]");
+}
+
+/// `42["bcbin",seq]`: asks the server to emit `mb` with `seq` and a binary attachment to
+/// `room1`.
+pub fn write_bcbin(out: &mut Vec<u8>, seq: u64) {
+    let _ = write!(out, "42[\"bcbin\",{seq}]");
 }
 
 /// `42id["echo",id]`: an `echo` event that asks for an ack with id `id`.
@@ -127,6 +140,9 @@ mod tests {
         let mut out = Vec::new();
         write_bc(&mut out, 42);
         assert_eq!(out, br#"42["bc",42]"#);
+        let head = br#"451-["mb",7,{"_placeholder":true,"num":0}]"#;
+        assert_eq!(classify(head), Incoming::BinaryBroadcast(7));
+        assert_eq!(classify(br#"451-["x",7]"#), Incoming::Other);
         assert_eq!(parse_bc(&out), Some(42));
         out.clear();
         write_echo(&mut out, 9);

@@ -12,20 +12,23 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::hist::Latency;
 use crate::packet::{self, Incoming};
-use crate::results::Outcome;
+use crate::results::{IdleLevel, Outcome};
 use crate::wire::{self, Wire};
 use crate::{cpu, http, net};
 
-struct Link {
-    stream: mio::net::TcpStream,
-    connected: bool,
-    busy: bool,
-    rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
+/// One keep-alive HTTP/1.1 connection of a polling client (also the raw stream of the
+/// default-mode storm's WebSocket).
+pub(crate) struct Link {
+    pub(crate) stream: mio::net::TcpStream,
+    pub(crate) connected: bool,
+    /// A request is outstanding.
+    pub(crate) busy: bool,
+    pub(crate) rbuf: Vec<u8>,
+    pub(crate) wbuf: Vec<u8>,
 }
 
 impl Link {
-    fn open(i: u64, addr: SocketAddr, poll: &Poll, token: usize) -> io::Result<Self> {
+    pub(crate) fn open(i: u64, addr: SocketAddr, poll: &Poll, token: usize) -> io::Result<Self> {
         let mut stream = net::connect_from(i, addr)?;
         poll.registry().register(
             &mut stream,
@@ -35,7 +38,7 @@ impl Link {
         Ok(Self { stream, connected: false, busy: false, rbuf: Vec::new(), wbuf: Vec::new() })
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         if !self.connected {
             return Ok(());
         }
@@ -53,7 +56,7 @@ impl Link {
         Ok(())
     }
 
-    fn on_writable(&mut self) -> io::Result<()> {
+    pub(crate) fn on_writable(&mut self) -> io::Result<()> {
         if !self.connected {
             if let Some(e) = self.stream.take_error()? {
                 return Err(e);
@@ -67,8 +70,8 @@ impl Link {
         self.flush()
     }
 
-    /// Reads what is there; gives the complete responses.
-    fn read(&mut self, scratch: &mut [u8]) -> io::Result<Vec<http::Response>> {
+    /// Reads what is there into `rbuf`.
+    pub(crate) fn fill(&mut self, scratch: &mut [u8]) -> io::Result<()> {
         loop {
             match self.stream.read(scratch) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
@@ -78,6 +81,12 @@ impl Link {
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// Reads what is there; gives the complete responses.
+    pub(crate) fn read(&mut self, scratch: &mut [u8]) -> io::Result<Vec<http::Response>> {
+        self.fill(scratch)?;
         let mut out = Vec::new();
         while let Some(r) = http::parse_response(&self.rbuf).map_err(io::Error::other)? {
             self.rbuf.drain(..r.consumed);
@@ -141,64 +150,134 @@ impl Client {
     }
 }
 
-/// Polling throughput: `clients` clients, each with one `echo` outstanding, for `duration`.
-///
-/// # Errors
-/// A connection failing, or the clients not all connecting.
-pub fn polling(
+/// Clients mid-handshake at once while the polling clients connect.
+const SETUP_INFLIGHT: usize = 64;
+
+/// How long the polling clients may take to connect.
+const SETUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// Polling clients driven by one poll loop.
+struct Fleet {
     addr: SocketAddr,
-    clients: usize,
-    duration: Duration,
+    host: String,
     wire: Wire,
-) -> Result<Outcome> {
-    let host = addr.to_string();
-    let mut poll = Poll::new()?;
-    let mut cs = Vec::with_capacity(clients);
-    for i in 0..clients {
-        let mut get = Link::open(2 * i as u64, addr, &poll, 2 * i)?;
-        http::write_get(&mut get.wbuf, &host, None);
-        get.busy = true;
-        let post = Link::open(2 * i as u64 + 1, addr, &poll, 2 * i + 1)?;
-        cs.push(Client {
-            get,
-            post,
-            sid: String::new(),
-            state: State::Opening,
-            queue: Vec::new(),
-            sent_at: Instant::now(),
-        });
+    poll: Poll,
+    events: Events,
+    scratch: Vec<u8>,
+    frame: Vec<u8>,
+    cs: Vec<Client>,
+    next_id: u64,
+    /// Acks answer with the next echo (the throughput scenario), or nothing (idle).
+    echo: bool,
+    /// Acks and round trips are counted.
+    measuring: bool,
+    rtt: Latency,
+    acks: u64,
+}
+
+impl Fleet {
+    fn new(addr: SocketAddr, wire: Wire) -> io::Result<Self> {
+        Ok(Self {
+            addr,
+            host: addr.to_string(),
+            wire,
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            scratch: vec![0u8; 64 * 1024],
+            frame: Vec::new(),
+            cs: Vec::new(),
+            next_id: 0,
+            echo: false,
+            measuring: false,
+            rtt: Latency::new(),
+            acks: 0,
+        })
     }
-    let mut events = Events::with_capacity(1024);
-    let mut scratch = vec![0u8; 64 * 1024];
-    let mut rtt = Latency::new();
-    let mut frame = Vec::new();
-    let mut next_id = 0u64;
-    let (mut window_start, mut acks) = (None::<Instant>, 0u64);
-    let setup_deadline = Instant::now() + Duration::from_secs(20);
-    let mut cpu_window = cpu::Window::start();
-    loop {
+
+    /// Connects clients until there are `target`, at most [`SETUP_INFLIGHT`] mid-handshake
+    /// at once (a burst of thousands of connects overflows a listen backlog), serving the
+    /// others meanwhile.
+    fn connect(&mut self, target: usize) -> Result<()> {
+        let deadline = Instant::now() + SETUP_LIMIT;
+        loop {
+            let in_setup = self.cs.iter().filter(|c| c.state != State::Ready).count();
+            for _ in in_setup..SETUP_INFLIGHT {
+                if self.cs.len() >= target {
+                    break;
+                }
+                let i = self.cs.len();
+                let mut get = Link::open(2 * i as u64, self.addr, &self.poll, 2 * i)?;
+                http::write_get(&mut get.wbuf, &self.host, None);
+                get.busy = true;
+                let post = Link::open(2 * i as u64 + 1, self.addr, &self.poll, 2 * i + 1)?;
+                self.cs.push(Client {
+                    get,
+                    post,
+                    sid: String::new(),
+                    state: State::Opening,
+                    queue: Vec::new(),
+                    sent_at: Instant::now(),
+                });
+            }
+            if self.cs.len() >= target && self.cs.iter().all(|c| c.state == State::Ready) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let count = |st: State| self.cs.iter().filter(|c| c.state == st).count();
+                bail!(
+                    "polling clients did not all connect in {SETUP_LIMIT:?}: {} opening, {} \
+                     joining, {} ready",
+                    count(State::Opening),
+                    count(State::Joining),
+                    count(State::Ready)
+                );
+            }
+            self.turn(Duration::from_millis(20))?;
+        }
+    }
+
+    /// Sends every client's first echo.
+    fn start_echo(&mut self) -> io::Result<()> {
+        self.echo = true;
         let now = Instant::now();
-        if window_start.is_none() && cs.iter().all(|c| c.state == State::Ready) {
-            window_start = Some(now);
-            cpu_window = cpu::Window::start();
+        for c in &mut self.cs {
+            self.frame.clear();
+            self.wire.write_echo(&mut self.frame, self.next_id);
+            self.next_id += 1;
+            c.sent_at = now;
+            c.enqueue_packet(self.wire, &self.frame);
+            c.pump(&self.host)?;
         }
-        match window_start {
-            Some(t) if now >= t + duration => break,
-            None if now >= setup_deadline => bail!("polling clients did not all connect"),
-            _ => {}
-        }
-        poll.poll(&mut events, Some(Duration::from_millis(20)))?;
-        for ev in &events {
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for readiness and handles it.
+    fn turn(&mut self, timeout: Duration) -> Result<()> {
+        self.poll.poll(&mut self.events, Some(timeout))?;
+        for ev in &self.events {
             let (ci, is_post) = (ev.token().0 / 2, ev.token().0 % 2 == 1);
-            let Some(c) = cs.get_mut(ci) else { continue };
+            let Some(c) = self.cs.get_mut(ci) else { continue };
             if ev.is_writable() || ev.is_error() {
                 if is_post { c.post.on_writable()? } else { c.get.on_writable()? }
             }
             if !(ev.is_readable() || ev.is_read_closed()) {
                 continue;
             }
-            let responses =
-                if is_post { c.post.read(&mut scratch)? } else { c.get.read(&mut scratch)? };
+            let link = if is_post { &mut c.post } else { &mut c.get };
+            let responses = match link.read(&mut self.scratch) {
+                Ok(responses) => responses,
+                // An idle keep-alive connection the server closed (Node closes them after
+                // 5 s): reconnect, as a browser would for its next request.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !link.busy => {
+                    let token = ev.token().0;
+                    let mut stream = Link::open(token as u64, self.addr, &self.poll, token)?;
+                    std::mem::swap(&mut stream.wbuf, &mut link.wbuf);
+                    let mut old = std::mem::replace(link, stream);
+                    let _ = self.poll.registry().deregister(&mut old.stream);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             for r in responses {
                 if r.status != 200 {
                     bail!(
@@ -225,30 +304,25 @@ pub fn polling(
                         Incoming::Open if c.state == State::Opening => {
                             c.sid = packet::open_sid(p).unwrap_or_default().to_owned();
                             c.state = State::Joining;
-                            frame.clear();
-                            wire.write_connect(&mut frame);
-                            c.enqueue_packet(wire, &frame);
+                            self.frame.clear();
+                            self.wire.write_connect(&mut self.frame);
+                            c.enqueue_packet(self.wire, &self.frame);
                         }
-                        Incoming::Connected if c.state == State::Joining => {
-                            c.state = State::Ready;
-                            frame.clear();
-                            wire.write_echo(&mut frame, next_id);
-                            next_id += 1;
-                            c.sent_at = Instant::now();
-                            c.enqueue_packet(wire, &frame);
-                        }
+                        // The first echo waits for every client (`start_echo`): the setup is
+                        // not measured, and echoes during it would slow the handshakes.
+                        Incoming::Connected if c.state == State::Joining => c.state = State::Ready,
                         Incoming::Ping => c.enqueue(b"3"),
-                        Incoming::Ack(_) => {
+                        Incoming::Ack(_) if self.echo => {
                             let now = Instant::now();
-                            if window_start.is_some() {
-                                rtt.record(now - c.sent_at);
-                                acks += 1;
+                            if self.measuring {
+                                self.rtt.record(now - c.sent_at);
+                                self.acks += 1;
                             }
-                            frame.clear();
-                            wire.write_echo(&mut frame, next_id);
-                            next_id += 1;
+                            self.frame.clear();
+                            self.wire.write_echo(&mut self.frame, self.next_id);
+                            self.next_id += 1;
                             c.sent_at = now;
-                            c.enqueue_packet(wire, &frame);
+                            c.enqueue_packet(self.wire, &self.frame);
                         }
                         Incoming::Close | Incoming::ConnectError => {
                             bail!("server closed a polling session")
@@ -258,14 +332,66 @@ pub fn polling(
                 }
             }
         }
-        for c in &mut cs {
-            c.pump(&host)?;
+        for c in &mut self.cs {
+            c.pump(&self.host)?;
         }
+        Ok(())
     }
+}
+
+/// Polling throughput: `clients` clients, each with one `echo` outstanding, for `duration`.
+///
+/// # Errors
+/// A connection failing, or the clients not all connecting.
+pub fn polling(
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+    wire: Wire,
+) -> Result<Outcome> {
+    let mut fleet = Fleet::new(addr, wire)?;
+    fleet.connect(clients)?;
+    let cpu_window = cpu::Window::start();
+    let start = Instant::now();
+    fleet.measuring = true;
+    fleet.start_echo()?;
+    while let Some(left) = (start + duration).checked_duration_since(Instant::now()) {
+        fleet.turn(left.min(Duration::from_millis(20)))?;
+    }
+    let (acks, rtt) = (fleet.acks, fleet.rtt.summary());
     Ok(Outcome::Polling {
         clients,
         acks_per_sec: acks as f64 / duration.as_secs_f64(),
-        rtt: rtt.summary(),
+        rtt,
         per_server_cpu_s: cpu_window.per_cpu_s(acks as f64),
     })
+}
+
+/// Idle memory of long-polling clients: server RSS at each client count, every client
+/// connected to `/` and holding a `GET`.
+///
+/// # Errors
+/// Connecting failing, or the server's RSS being unreadable.
+pub fn idle(
+    addr: SocketAddr,
+    pid: u32,
+    levels: &[usize],
+    settle: Duration,
+    wire: Wire,
+) -> Result<Outcome> {
+    let rss = || net::rss_kib(pid).ok_or_else(|| anyhow::anyhow!("cannot read RSS of pid {pid}"));
+    let baseline_kib = rss()?;
+    let mut fleet = Fleet::new(addr, wire)?;
+    let mut out = Vec::new();
+    for &n in levels {
+        fleet.connect(n)?;
+        let end = Instant::now() + settle;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            fleet.turn(left.min(Duration::from_millis(100)))?;
+        }
+        let rss_kib = rss()?;
+        let per_conn_kib = rss_kib.saturating_sub(baseline_kib) as f64 / n.max(1) as f64;
+        out.push(IdleLevel { conns: n, rss_kib, per_conn_kib });
+    }
+    Ok(Outcome::IdlePolling { baseline_kib, levels: out })
 }

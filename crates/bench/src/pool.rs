@@ -71,6 +71,8 @@ struct Conn {
     wbuf: Vec<u8>,
     dirty: bool,
     started: Instant,
+    /// The `seq` of a binary broadcast whose attachment is still to come.
+    attachment_of: Option<u64>,
 }
 
 /// Frames every connection sends, encoded once.
@@ -169,6 +171,7 @@ impl Pool {
             wbuf: Vec::new(),
             dirty: false,
             started: Instant::now(),
+            attachment_of: None,
         };
         let started =
             net::connect_from(self.source_offset + idx as u64, target).and_then(|mut s| {
@@ -409,6 +412,13 @@ impl Pool {
             pos += h.end();
             match h.opcode {
                 ws::OP_TEXT => self.on_message(idx, packet::classify(payload), out)?,
+                // In JSON, a binary message is the attachment of the packet before it.
+                ws::OP_BINARY if self.wire == Wire::Json => {
+                    let seq = self.conns.get_mut(idx).and_then(|c| c.attachment_of.take());
+                    if let Some(seq) = seq {
+                        out.push(Event::Broadcast { idx, seq });
+                    }
+                }
                 ws::OP_BINARY => self.on_message(idx, wire::classify_msgpack(payload), out)?,
                 ws::OP_PING => {
                     if let Some(c) = self.conns.get_mut(idx) {
@@ -432,6 +442,7 @@ impl Pool {
         let Some(c) = self.conns.get_mut(idx) else { return Ok(()) };
         match incoming {
             Incoming::Broadcast(seq) => out.push(Event::Broadcast { idx, seq }),
+            Incoming::BinaryBroadcast(seq) => c.attachment_of = Some(seq),
             Incoming::Ack(id) => out.push(Event::Ack { idx, id }),
             Incoming::Ping => {
                 c.wbuf.extend_from_slice(&self.frames.pong);

@@ -32,6 +32,12 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
                 put(format!("idle.{}.rss_kib", l.conns), l.rss_kib as f64);
             }
         }
+        Outcome::IdlePolling { levels, .. } => {
+            for l in levels {
+                put(format!("idle_polling.{}.per_conn_kib", l.conns), l.per_conn_kib);
+                put(format!("idle_polling.{}.rss_kib", l.conns), l.rss_kib as f64);
+            }
+        }
         Outcome::Storm { per_sec, handshake, per_server_cpu_s, .. } => {
             put("storm.per_sec".into(), *per_sec);
             if let Some(v) = per_server_cpu_s {
@@ -47,9 +53,11 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             per_server_cpu_s,
             cluster,
             per_redis_cpu_s,
+            binary,
             ..
         } => {
             let p = match cluster {
+                None if *binary => format!("bcbin.{conns}.{inflight}"),
                 None => format!("bc.{conns}.{inflight}"),
                 Some(adapter) => format!("xbc.{adapter}.{conns}.{inflight}"),
             };
@@ -77,12 +85,23 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             put(format!("echo.{r}.p99_us"), latency.p99_us);
             put(format!("echo.{r}.p999_us"), latency.p999_us);
         }
-        Outcome::Polling { acks_per_sec, rtt, per_server_cpu_s, .. } => {
-            put("polling.acks_per_sec".into(), *acks_per_sec);
+        Outcome::Polling { clients, acks_per_sec, rtt, per_server_cpu_s } => {
+            put(format!("polling.{clients}.acks_per_sec"), *acks_per_sec);
             if let Some(v) = per_server_cpu_s {
-                put("polling.per_cpu".into(), *v);
+                put(format!("polling.{clients}.per_cpu"), *v);
             }
-            put("polling.p99_us".into(), rtt.p99_us);
+            put(format!("polling.{clients}.p50_us"), rtt.p50_us);
+            put(format!("polling.{clients}.p99_us"), rtt.p99_us);
+        }
+        Outcome::StormDefault { per_sec, connected, upgraded, per_server_cpu_s, .. } => {
+            put("storm_default.per_sec".into(), *per_sec);
+            if let Some(v) = per_server_cpu_s {
+                put("storm_default.per_cpu".into(), *v);
+            }
+            put("storm_default.connected_p50_us".into(), connected.p50_us);
+            put("storm_default.connected_p99_us".into(), connected.p99_us);
+            put("storm_default.upgraded_p50_us".into(), upgraded.p50_us);
+            put("storm_default.upgraded_p99_us".into(), upgraded.p99_us);
         }
     }
 }
@@ -130,6 +149,14 @@ fn rows(plan: &Plan) -> Vec<Row> {
             false,
         ));
     }
+    for n in &plan.idle_polling_levels {
+        v.push(row(
+            format!("Idle RSS per long-polling client, {n} clients"),
+            format!("idle_polling.{n}.per_conn_kib"),
+            Unit::Kib,
+            false,
+        ));
+    }
     v.push(row(
         "Connection storm: full handshakes".into(),
         "storm.per_sec".into(),
@@ -137,6 +164,26 @@ fn rows(plan: &Plan) -> Vec<Row> {
         true,
     ));
     v.push(row(CPU_LABEL.into(), "storm.per_cpu".into(), Unit::PerCpu, true));
+    v.push(row(
+        "Default-mode connections (polling, then upgrade)".into(),
+        "storm_default.per_sec".into(),
+        Unit::PerSec,
+        true,
+    ));
+    v.push(row(CPU_LABEL.into(), "storm_default.per_cpu".into(), Unit::PerCpu, true));
+    for (what, key) in [
+        ("connected p50", "connected_p50_us"),
+        ("connected p99", "connected_p99_us"),
+        ("upgraded p50", "upgraded_p50_us"),
+        ("upgraded p99", "upgraded_p99_us"),
+    ] {
+        v.push(row(
+            format!("Default-mode connection: time to {what}"),
+            format!("storm_default.{key}"),
+            Unit::Micros,
+            false,
+        ));
+    }
     for c in &plan.bc_conns {
         for k in &plan.bc_inflight {
             let p = format!("bc.{c}.{k}");
@@ -160,6 +207,23 @@ fn rows(plan: &Plan) -> Vec<Row> {
                 false,
             ));
         }
+    }
+    for k in &plan.bcbin_inflight {
+        let c = plan.bcbin_conns;
+        let p = format!("bcbin.{c}.{k}");
+        v.push(row(
+            format!("Binary broadcast (4 KiB attachment) to {c}, {k} in flight: deliveries"),
+            format!("{p}.deliveries_per_sec"),
+            Unit::PerSec,
+            true,
+        ));
+        v.push(row(CPU_LABEL.into(), format!("{p}.per_cpu"), Unit::PerCpu, true));
+        v.push(row(
+            format!("Binary broadcast to {c}, {k} in flight: completion p99"),
+            format!("{p}.p99_us"),
+            Unit::Micros,
+            false,
+        ));
     }
     for adapter in &plan.cluster_adapters {
         let c = plan.xbc_conns;
@@ -220,14 +284,28 @@ fn rows(plan: &Plan) -> Vec<Row> {
             ));
         }
     }
-    v.push(row(
-        "Polling: echo + ack, 50 clients".into(),
-        "polling.acks_per_sec".into(),
-        Unit::PerSec,
-        true,
-    ));
-    v.push(row(CPU_LABEL.into(), "polling.per_cpu".into(), Unit::PerCpu, true));
-    v.push(row("Polling: round trip p99".into(), "polling.p99_us".into(), Unit::Micros, false));
+    for n in &plan.polling_clients {
+        let p = format!("polling.{n}");
+        v.push(row(
+            format!("Polling: echo + ack, {n} clients"),
+            format!("{p}.acks_per_sec"),
+            Unit::PerSec,
+            true,
+        ));
+        v.push(row(CPU_LABEL.into(), format!("{p}.per_cpu"), Unit::PerCpu, true));
+        v.push(row(
+            format!("Polling, {n} clients: round trip p50"),
+            format!("{p}.p50_us"),
+            Unit::Micros,
+            false,
+        ));
+        v.push(row(
+            format!("Polling, {n} clients: round trip p99"),
+            format!("{p}.p99_us"),
+            Unit::Micros,
+            false,
+        ));
+    }
     v
 }
 
@@ -479,6 +557,7 @@ mod tests {
             per_server_cpu_s: Some(v / 2.0),
             cluster: cluster.map(str::to_owned),
             per_redis_cpu_s: cluster.map(|_| v * 10.0),
+            binary: false,
         };
         add(&mut s, "switchboard", &bc(None, 100.0));
         add(&mut s, "switchboard", &bc(Some("redis"), 60.0));

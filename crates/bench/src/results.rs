@@ -26,6 +26,13 @@ pub enum Outcome {
         /// One entry per level.
         levels: Vec<IdleLevel>,
     },
+    /// Idle memory per long-polling client (each holding a `GET`).
+    IdlePolling {
+        /// RSS before the first client, KiB.
+        baseline_kib: u64,
+        /// One entry per level (`conns`: polling clients).
+        levels: Vec<IdleLevel>,
+    },
     /// Connection storm.
     Storm {
         /// Clients that completed the handshake.
@@ -62,6 +69,9 @@ pub enum Outcome {
         /// Across nodes: deliveries per CPU-second of the Redis server, when its pid was given.
         #[serde(default)]
         per_redis_cpu_s: Option<f64>,
+        /// Each broadcast carried a 4 KiB binary attachment (`bcbin`).
+        #[serde(default)]
+        binary: bool,
     },
     /// Echo with ack (open loop at `rate`, or closed loop when `rate` is 0).
     Echo {
@@ -86,6 +96,23 @@ pub enum Outcome {
         /// Round trip of one echo.
         rtt: Summary,
         /// The same events per second of server CPU time, when the server's pid was given.
+        #[serde(default)]
+        per_server_cpu_s: Option<f64>,
+    },
+    /// Default-mode connection storm: polling handshake, `CONNECT` over polling, then the
+    /// probe and the upgrade to WebSocket, as the official client's `io(url)` does.
+    StormDefault {
+        /// Clients that connected and upgraded.
+        ready: usize,
+        /// Clients that failed.
+        failed: usize,
+        /// Full connections (connected and upgraded) per second.
+        per_sec: f64,
+        /// Time from the first request to the `40` answer.
+        connected: Summary,
+        /// Time from the first request to the `5` (upgrade) sent.
+        upgraded: Summary,
+        /// The same connections per second of server CPU time, when the server's pid was given.
         #[serde(default)]
         per_server_cpu_s: Option<f64>,
     },

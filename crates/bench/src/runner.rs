@@ -61,7 +61,8 @@ pub struct Options {
     /// Leave the cross-node broadcast out (no Redis server needed).
     #[arg(long)]
     pub no_cluster: bool,
-    /// Take only these steps (`idle`, `storm`, `broadcast`, `cross-node`, `polling`,
+    /// Take only these steps (`idle`, `idle-polling`, `storm`, `storm-default`, `broadcast`,
+    /// `broadcast-binary`, `cross-node`, `polling`,
     /// `echo-max`, `echo`); all when empty. The report shows what was measured.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -80,6 +81,9 @@ pub struct Options {
     pub parser: Wire,
 }
 
+/// The steps measured with the JSON parser only.
+const JSON_ONLY_STEPS: &[&str] = &["storm-default", "broadcast-binary"];
+
 /// The servers whose bench server takes `--parser msgpack`.
 const MSGPACK_SERVERS: &[&str] = &["switchboard", "node"];
 
@@ -88,14 +92,24 @@ const MSGPACK_SERVERS: &[&str] = &["switchboard", "node"];
 pub struct Plan {
     /// Idle levels.
     pub idle_levels: Vec<usize>,
+    /// Idle long-polling levels.
+    pub idle_polling_levels: Vec<usize>,
     /// Idle settle time, ms.
     pub settle_ms: u64,
     /// Storm size.
     pub storm: usize,
+    /// Default-mode storm size (each client: three connections).
+    pub storm_default: usize,
+    /// Polling client counts.
+    pub polling_clients: Vec<usize>,
     /// Broadcast receiver counts.
     pub bc_conns: Vec<usize>,
     /// Broadcasts in flight.
     pub bc_inflight: Vec<usize>,
+    /// Receivers of the binary broadcast.
+    pub bcbin_conns: usize,
+    /// Binary broadcasts in flight.
+    pub bcbin_inflight: Vec<usize>,
     /// Fixed echo rates offered.
     pub echo_rates: Vec<f64>,
     /// Length of each timed scenario, ms.
@@ -117,10 +131,15 @@ impl Plan {
         if quick {
             Self {
                 idle_levels: vec![1000, 5000],
+                idle_polling_levels: vec![1000],
                 settle_ms: 1000,
                 storm: 2000,
+                storm_default: 500,
+                polling_clients: vec![50, 500],
                 bc_conns: vec![1000, 10000],
                 bc_inflight: vec![1, 16],
+                bcbin_conns: 1000,
+                bcbin_inflight: vec![16],
                 echo_rates: vec![10_000.0, 40_000.0],
                 duration_ms: 1000,
                 stall_probe_ms: 500,
@@ -131,10 +150,15 @@ impl Plan {
         } else {
             Self {
                 idle_levels: vec![1000, 5000, 10000, 19000],
+                idle_polling_levels: vec![1000, 5000],
                 settle_ms: 2000,
                 storm: 5000,
+                storm_default: 2000,
+                polling_clients: vec![50, 500],
                 bc_conns: vec![1000, 10000],
                 bc_inflight: vec![1, 4, 16],
+                bcbin_conns: 1000,
+                bcbin_inflight: vec![1, 16],
                 echo_rates: vec![10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0],
                 duration_ms: 3000,
                 stall_probe_ms: 2000,
@@ -290,6 +314,22 @@ fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
             ],
         ),
         step(
+            "idle-polling",
+            vec![
+                s("idle-polling"),
+                s("--pid"),
+                s(PID),
+                s("--levels"),
+                plan.idle_polling_levels
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                s("--settle-ms"),
+                s(plan.settle_ms),
+            ],
+        ),
+        step(
             "storm",
             vec![
                 s("storm"),
@@ -319,6 +359,21 @@ fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
             });
         }
     }
+    for &inflight in &plan.bcbin_inflight {
+        out.push(step(
+            "broadcast-binary",
+            vec![
+                s("broadcast"),
+                s("--conns"),
+                s(plan.bcbin_conns),
+                s("--inflight"),
+                s(inflight),
+                s("--duration-ms"),
+                dur.clone(),
+                s("--binary"),
+            ],
+        ));
+    }
     for adapter in &plan.cluster_adapters {
         for &inflight in &plan.xbc_inflight {
             out.push(Step {
@@ -338,7 +393,22 @@ fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
             });
         }
     }
-    out.push(step("polling", vec![s("polling"), s("--duration-ms"), dur.clone()]));
+    out.push(step(
+        "storm-default",
+        vec![
+            s("storm-default"),
+            s("--conns"),
+            s(plan.storm_default),
+            s("--source-offset"),
+            s(rep * 7919 % 1000),
+        ],
+    ));
+    for &clients in &plan.polling_clients {
+        out.push(step(
+            "polling",
+            vec![s("polling"), s("--clients"), s(clients), s("--duration-ms"), dur.clone()],
+        ));
+    }
     out.push(step("echo-max", vec![s("echo-max"), s("--duration-ms"), dur.clone()]));
     for &rate in &plan.echo_rates {
         out.push(Step {
@@ -444,7 +514,12 @@ pub fn run(opts: &Options) -> Result<()> {
         // Each server's echo saturation in this repetition.
         let mut sat = BTreeMap::new();
         let mut probed = false;
-        let wanted = |step: &Step| opts.only.is_empty() || opts.only.iter().any(|o| o == step.what);
+        // The default-mode storm and the binary broadcast speak the JSON parser only.
+        let speaks =
+            |step: &Step| opts.parser == Wire::Json || !JSON_ONLY_STEPS.contains(&step.what);
+        let wanted = |step: &Step| {
+            speaks(step) && (opts.only.is_empty() || opts.only.iter().any(|o| o == step.what))
+        };
         for step in steps(&plan, rep).into_iter().filter(wanted) {
             if step.rate.is_some() && !probed {
                 // Right before the fixed-rate echo steps, whose tails these stalls bound; once

@@ -139,11 +139,21 @@ pub enum Trigger {
     },
 }
 
+/// What each broadcast carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Its sequence number (`bc` → `m`).
+    Number,
+    /// Its sequence number and a 4 KiB binary attachment (`bcbin` → `mb`).
+    Attachment,
+}
+
 /// Broadcast fan-out: connection 0 keeps `inflight` `bc` requests outstanding; a broadcast is
 /// complete when every receiver has its `m`.
 ///
 /// # Errors
 /// Connecting failing, or broadcasts stalling.
+#[allow(clippy::too_many_arguments)]
 pub fn broadcast(
     addr: SocketAddr,
     conns: usize,
@@ -151,7 +161,12 @@ pub fn broadcast(
     duration: Duration,
     trigger: &Trigger,
     wire: Wire,
+    body: Body,
 ) -> Result<Outcome> {
+    let binary = body == Body::Attachment;
+    if binary && wire != Wire::Json {
+        bail!("the binary broadcast speaks the JSON parser only");
+    }
     let mut pool = Pool::with_wire(addr, 0, wire)?;
     // Connection 0 is the sender: on another node it is no receiver.
     let (cluster, senders) = match trigger {
@@ -173,7 +188,11 @@ pub fn broadcast(
     let mut frame = Vec::new();
     let mut send = |pool: &mut Pool, pending: &mut Vec<(Instant, u32)>| {
         frame.clear();
-        pool.wire().write_bc(&mut frame, pending.len() as u64);
+        if binary {
+            crate::packet::write_bcbin(&mut frame, pending.len() as u64);
+        } else {
+            pool.wire().write_bc(&mut frame, pending.len() as u64);
+        }
         pending.push((Instant::now(), receivers));
         pool.send_packet(0, &frame);
     };
@@ -242,6 +261,7 @@ pub fn broadcast(
         per_server_cpu_s,
         cluster,
         per_redis_cpu_s,
+        binary,
     })
 }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchboard_bench::results::Outcome;
+use switchboard_bench::scenario::Body;
 use switchboard_bench::wire::Wire;
 use switchboard_bench::{raw, scenario};
 
@@ -37,8 +38,16 @@ fn broadcasts_reach_every_connection() {
     for batched in [false, true] {
         let addr = start_raw(batched);
         let trigger = scenario::Trigger::Receiver;
-        match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger, Wire::Json)
-            .unwrap()
+        match scenario::broadcast(
+            addr,
+            50,
+            4,
+            Duration::from_millis(100),
+            &trigger,
+            Wire::Json,
+            Body::Number,
+        )
+        .unwrap()
         {
             Outcome::Broadcast { conns, inflight, completed, completion, cluster, .. } => {
                 assert_eq!(conns, 50);
@@ -57,8 +66,16 @@ fn a_sender_on_another_node_is_no_receiver() {
     // The raw server stands for both nodes: the sender's own copy must not be counted.
     let addr = start_raw(false);
     let trigger = scenario::Trigger::Node { addr, adapter: "raw".to_owned() };
-    match scenario::broadcast(addr, 50, 4, Duration::from_millis(100), &trigger, Wire::Json)
-        .unwrap()
+    match scenario::broadcast(
+        addr,
+        50,
+        4,
+        Duration::from_millis(100),
+        &trigger,
+        Wire::Json,
+        Body::Number,
+    )
+    .unwrap()
     {
         Outcome::Broadcast { conns, completed, completion, cluster, .. } => {
             assert_eq!(conns, 50, "the sender is not counted as a receiver");

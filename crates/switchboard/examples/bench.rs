@@ -88,6 +88,10 @@ fn adapter(args: &Args) -> anyhow::Result<Option<std::sync::Arc<dyn switchboard:
     }
 }
 
+/// The attachment of `bcbin` broadcasts: 4 KiB, allocated once.
+static BLOB: std::sync::LazyLock<bytes::Bytes> =
+    std::sync::LazyLock::new(|| bytes::Bytes::from(vec![7u8; 4096]));
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -114,6 +118,12 @@ async fn main() -> anyhow::Result<()> {
         // Binary arguments are relayed and answered with their attachments.
         socket.on("bc", |s: Socket, Data(t): Data<Value>| async move {
             s.namespace().to("room1").emit("m", &t).await
+        })?;
+        // `bcbin` t -> `mb` t and a 4 KiB attachment to room1 (the bytes shared, not copied).
+        socket.on("bcbin", |s: Socket, Data(t): Data<Value>| async move {
+            let mut payload = switchboard::Payload::new();
+            payload.push(t).push_binary(BLOB.clone());
+            s.namespace().to("room1").emit_payload("mb", payload).await
         })?;
         socket.on("echo", |Data(t): Data<Value>| async move { Ok::<_, HandlerError>(t) })
     });
