@@ -232,6 +232,6 @@ mod tests {
         );
         assert_eq!(NodeTag::of_sid("abcd"), None);
         assert_eq!(NodeTag::of_sid("ab/d0123456789abcdef"), None);
-        assert_eq!(NodeTag::of_sid("abcdé123456789abcde"), None);
+        assert_eq!(NodeTag::of_sid("abcé0123456789abcde"), None);
     }
 }
