@@ -63,6 +63,7 @@ mod driver;
 mod emitter;
 mod fake;
 mod incoming;
+mod nodes;
 mod protocol;
 mod real;
 mod shard;
@@ -87,6 +88,7 @@ pub use driver::{
 };
 pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
+pub use nodes::NodeDirectory;
 pub use real::RedisDriver;
 pub use sharded::{ShardedAdapter, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterFactory, StreamsAdapterOptions};
