@@ -180,6 +180,8 @@ pub(crate) struct Cluster {
     pub(crate) link: Link,
     /// The presence channel's messages, for [`run`].
     pub(crate) inbox: Inbox,
+    /// The Redis driver (the node directory of `--cluster-advertise` uses it too).
+    pub(crate) driver: SharedDriver,
 }
 
 /// Opens Redis at `url` with the adapter `kind`; an error if Redis does not answer within
@@ -194,7 +196,7 @@ pub(crate) async fn open(url: &str, kind: AdapterKind) -> anyhow::Result<Cluster
     // Only once Redis answers: an adapter starts talking to Redis as soon as it exists.
     let adapter = adapter_factory(kind, &driver);
     tracing::info!(redis = %shown, adapter = ?kind, node = link.node(), "cluster mode");
-    Ok(Cluster { adapter, link, inbox })
+    Ok(Cluster { adapter, link, inbox, driver })
 }
 
 /// How often a node sends its list: three times per TTL, so one lost heartbeat does not
