@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, bail};
 
 pub mod chat;
 mod cluster;
+pub mod nosticky;
 mod postgres;
 
 use crate::host::{DamonPause, Steal, loadavg, machine, today};
