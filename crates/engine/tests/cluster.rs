@@ -179,3 +179,28 @@ async fn forwarded_posts_keep_the_payload_limit() {
     let reply = post(b.addr, &sid, "4small").await;
     assert_eq!(reply.status, 200);
 }
+
+#[tokio::test]
+async fn a_second_poll_through_another_node_closes_the_session_as_on_the_owner() {
+    let dir = Directory::default();
+    let (mut a, _) = node(&dir, 1_000_000).await;
+    let (b, _) = node(&dir, 1_000_000).await;
+    let sid = handshake(a.addr).await;
+    let target = polling(PATH, Some(&sid));
+    let socket = a.engine.socket(&sid).unwrap();
+    let get = |addr: SocketAddr, target: String| {
+        tokio::spawn(async move { http(addr, "GET", &target, b"").await })
+    };
+    let (first, second) = (get(a.addr, target.clone()), get(b.addr, target.clone()));
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    let mut answers = [(first.status, first.body), (second.status, second.body)];
+    answers.sort();
+    assert_eq!(answers[0], (200, "1".to_owned()), "the pending GET gets a close packet");
+    assert_eq!(answers[1].0, 400, "the second GET is refused");
+    assert!(!socket.is_connected());
+    assert_eq!(a.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(
+        a.next().await,
+        Seen::Disconnect(sid, switchboard_engine::DisconnectReason::TransportError)
+    );
+}
