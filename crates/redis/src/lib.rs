@@ -88,7 +88,7 @@ pub use driver::{
 };
 pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
-pub use nodes::NodeDirectory;
+pub use nodes::{NodeDirectory, OwnerLookup};
 pub use real::RedisDriver;
 pub use sharded::{ShardedAdapter, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterFactory, StreamsAdapterOptions};

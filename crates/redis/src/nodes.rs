@@ -13,6 +13,9 @@ use tokio::time::Instant;
 
 use crate::SharedDriver;
 
+/// A function from a node's tag to its address: the engine's `OwnerLookup` (same type).
+pub type OwnerLookup = Arc<dyn Fn(&str) -> BoxFuture<'static, Option<String>> + Send + Sync>;
+
 /// How long a node's key lives without a heartbeat.
 const TTL: Duration = Duration::from_secs(6);
 
@@ -94,10 +97,10 @@ impl NodeDirectory {
     /// The address of the node tagged `tag`; `None` when it is not (or no longer) announced
     /// or Redis cannot be asked.
     pub async fn lookup(&self, tag: &str) -> Option<String> {
-        if let Some((addr, at)) = self.lock().get(tag) {
-            if at.elapsed() < CACHE {
-                return Some(addr.clone());
-            }
+        if let Some((addr, at)) = self.lock().get(tag)
+            && at.elapsed() < CACHE
+        {
+            return Some(addr.clone());
         }
         let found = match self.driver.get(key(tag)).await {
             Ok(found) => found,
@@ -121,9 +124,7 @@ impl NodeDirectory {
 
     /// [`NodeDirectory::lookup`] as the engine's owner lookup
     /// (`switchboard_engine::OwnerLookup`, which this function's type coerces to).
-    pub fn owner_lookup(
-        self: &Arc<Self>,
-    ) -> Arc<dyn Fn(&str) -> BoxFuture<'static, Option<String>> + Send + Sync> {
+    pub fn owner_lookup(self: &Arc<Self>) -> OwnerLookup {
         let dir = self.clone();
         Arc::new(move |tag: &str| {
             let (dir, tag) = (dir.clone(), tag.to_owned());
