@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 pub mod chat;
 mod cluster;
 pub mod nosticky;
+mod nosticky_ws;
 mod postgres;
 
 use crate::host::{DamonPause, Steal, loadavg, machine, today};

@@ -19,6 +19,9 @@ pub type OwnerLookup = Arc<dyn Fn(&str) -> BoxFuture<'static, Option<String>> + 
 /// How long a node's key lives without a heartbeat.
 const TTL: Duration = Duration::from_secs(6);
 
+/// How soon a failed announcement is tried again.
+const RETRY: Duration = Duration::from_millis(100);
+
 /// How long a found address is reused before Redis is asked again.
 const CACHE: Duration = Duration::from_secs(1);
 
@@ -75,15 +78,20 @@ impl NodeDirectory {
         let (dir, key, value) = (self.clone(), key(tag), Bytes::from(addr.to_owned()));
         // The heartbeat: owned by the caller through the handle, ended by aborting it.
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(TTL / 3);
             loop {
-                every.tick().await;
-                match dir.driver.set_px(key.clone(), value.clone(), TTL).await {
+                // Every third of the TTL; soon again after a failure (Redis not connected
+                // yet, or away), so that the node is found as soon as Redis answers.
+                let wait = match dir.driver.set_px(key.clone(), value.clone(), TTL).await {
                     Ok(()) => {
                         dir.announced.send_replace(true);
+                        TTL / 3
                     }
-                    Err(e) => tracing::warn!(error = %e, "announcing this node failed"),
-                }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "announcing this node failed");
+                        RETRY
+                    }
+                };
+                tokio::time::sleep(wait).await;
             }
         })
     }

@@ -7,6 +7,9 @@ use switchboard_engine::{Cluster, NodeTag};
 use switchboard_redis::{NodeDirectory, SharedDriver};
 use tokio::task::JoinHandle;
 
+/// How long the start waits for this node's first announcement in Redis.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The shortest token accepted: a guessable token lets anyone act as a node.
 const MIN_TOKEN_LEN: usize = 16;
 
@@ -60,12 +63,20 @@ impl Forwarding {
 
     /// Announces this node under a new random tag and returns the engine's cluster config
     /// and the heartbeat task (abort it at shutdown).
-    pub(crate) fn start(&self, driver: SharedDriver) -> (Cluster, JoinHandle<()>) {
+    pub(crate) async fn start(
+        &self,
+        driver: SharedDriver,
+    ) -> anyhow::Result<(Cluster, JoinHandle<()>)> {
         let tag = NodeTag::random();
         let directory = NodeDirectory::new(driver);
         let heartbeat = directory.announce(tag.as_str(), &self.advertise);
+        // Found by the other nodes before this one serves.
+        if tokio::time::timeout(ANNOUNCE_WAIT, directory.announced()).await.is_err() {
+            heartbeat.abort();
+            bail!("cannot announce this node in Redis within {} s", ANNOUNCE_WAIT.as_secs());
+        }
         tracing::info!(tag = %tag, advertise = %self.advertise, "forwarding to session owners");
-        (Cluster::new(tag, &self.token, directory.owner_lookup()), heartbeat)
+        Ok((Cluster::new(tag, &self.token, directory.owner_lookup()), heartbeat))
     }
 }
 

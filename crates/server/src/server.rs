@@ -97,7 +97,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     // at shutdown.
     let forwarding = match (&config.forwarding, &cluster) {
         (Some(forwarding), Some(c)) => {
-            let (engine_cluster, heartbeat) = forwarding.start(c.driver.clone());
+            let (engine_cluster, heartbeat) = forwarding.start(c.driver.clone()).await?;
             io_config.engine.cluster = Some(engine_cluster);
             Some(heartbeat)
         }

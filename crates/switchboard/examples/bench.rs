@@ -135,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
             let directory = NodeDirectory::new(driver);
             let tag = NodeTag::random();
             let heartbeat = directory.announce(tag.as_str(), &advertise);
+            // Found by the other nodes before serving (Redis connects in the background).
+            tokio::time::timeout(std::time::Duration::from_secs(5), directory.announced())
+                .await
+                .context("announcing this node in Redis")?;
             config.engine.cluster = Some(Cluster::new(tag, token, directory.owner_lookup()));
             Some(heartbeat)
         }

@@ -38,6 +38,9 @@ pub struct NoStickyOptions {
     /// Length of one measurement, ms.
     #[arg(long, default_value_t = 5000)]
     pub duration_ms: u64,
+    /// WebSocket clients of the upgrade measurement, each with one echo outstanding.
+    #[arg(long, default_value_t = 20)]
+    pub ws_clients: usize,
     /// Rounds; each measures every configuration once, in a rotating order.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
@@ -240,7 +243,44 @@ pub fn run(opts: &NoStickyOptions) -> Result<()> {
     polling(addr(rr_port), opts.clients, Duration::from_millis(1000), Wire::Json)
         .context("warm-up through round-robin")?;
     let load_before = crate::host::loadavg();
+    let (owner, other) = match ports.as_slice() {
+        [a, b, ..] => (addr(*a), addr(*b)),
+        _ => bail!("three nodes expected"),
+    };
+    // WebSocket echo on sessions of node 0: upgraded on node 0, or through node 1.
+    let mut ws = [
+        Series {
+            name: "WebSocket upgraded on the owner",
+            what: "no proxy",
+            port: owner.port(),
+            acks: vec![],
+            p50: vec![],
+            p99: vec![],
+        },
+        Series {
+            name: "WebSocket upgraded through another node",
+            what: "proxied to the owner",
+            port: other.port(),
+            acks: vec![],
+            p50: vec![],
+            p99: vec![],
+        },
+    ];
     for round in 0..opts.rounds {
+        for k in 0..ws.len() {
+            let i = (round + k) % ws.len();
+            let Some(s) = ws.get_mut(i) else { continue };
+            let (acks, rtt) =
+                super::nosticky_ws::echo(owner, addr(s.port), opts.ws_clients, duration)
+                    .with_context(|| format!("round {round}, {}", s.name))?;
+            eprintln!(
+                "round {round} {}: {acks:.0} acks/s, p50 {:.0} µs, p99 {:.0} µs",
+                s.name, rtt.p50_us, rtt.p99_us
+            );
+            s.acks.push(acks);
+            s.p50.push(rtt.p50_us);
+            s.p99.push(rtt.p99_us);
+        }
         for k in 0..series.len() {
             let i = (round + k) % series.len();
             let Some(s) = series.get_mut(i) else { continue };
@@ -258,7 +298,7 @@ pub fn run(opts: &NoStickyOptions) -> Result<()> {
             s.p99.push(rtt.p99_us);
         }
     }
-    let report = render(opts, &series, &load_before, &crate::host::loadavg());
+    let report = render(opts, &series, &ws, &load_before, &crate::host::loadavg());
     std::fs::create_dir_all(opts.root.join(&opts.out_dir))?;
     let path = opts.root.join(&opts.out_dir).join(format!("{}-nosticky.md", crate::host::today()));
     std::fs::write(&path, report).with_context(|| format!("writing {}", path.display()))?;
@@ -269,6 +309,7 @@ pub fn run(opts: &NoStickyOptions) -> Result<()> {
 fn render(
     opts: &NoStickyOptions,
     series: &[Series],
+    ws: &[Series],
     load_before: &str,
     load_after: &str,
 ) -> String {
@@ -311,10 +352,39 @@ fn render(
             med(&rr.p50) / med(&direct.p50),
         );
     }
+    let _ = writeln!(
+        out,
+        "WebSocket: {} sessions opened by polling on node 0, then upgraded either on node 0 or \
+         through node 1 (which proxies the upgraded connection to node 0 for its life); each \
+         with one `echo` with ack outstanding, over the WebSocket only.\n",
+        opts.ws_clients
+    );
+    let _ = writeln!(out, "| configuration | what | acks/s | RTT p50 (µs) | RTT p99 (µs) |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|");
+    for s in ws {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.0} | {:.0} |",
+            s.name,
+            s.what,
+            med(&s.acks),
+            med(&s.p50),
+            med(&s.p99)
+        );
+    }
+    if let [direct, proxied] = ws {
+        let _ = writeln!(
+            out,
+            "\nProxied against direct: throughput ×{:.2}, p50 ×{:.2}, p99 ×{:.2}.\n",
+            med(&proxied.acks) / med(&direct.acks),
+            med(&proxied.p50) / med(&direct.p50),
+            med(&proxied.p99) / med(&direct.p99),
+        );
+    }
     let _ = writeln!(out, "Every round:\n");
     let _ = writeln!(out, "| configuration | round | acks/s | p50 (µs) | p99 (µs) |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for s in series {
+    for s in series.iter().chain(ws) {
         for (r, ((a, p50), p99)) in s.acks.iter().zip(&s.p50).zip(&s.p99).enumerate() {
             let _ = writeln!(out, "| {} | {r} | {a:.0} | {p50:.0} | {p99:.0} |", s.name);
         }
