@@ -153,7 +153,8 @@ fn start_nginx(bin: &Path, upstreams: &[u16]) -> Result<(Proc, u16)> {
          error_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\nhttp {{\n\
          client_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-         access_log off;\nupstream nodes {{\n{servers}    keepalive 256;\n  }}\n\
+         access_log off;\nkeepalive_requests 100000000;\nkeepalive_timeout 300s;\n\
+         upstream nodes {{\n{servers}    keepalive 256;\n    keepalive_requests 100000000;\n  }}\n\
          server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
          proxy_pass http://nodes;\n      proxy_http_version 1.1;\n\
          proxy_set_header Connection \"\";\n      proxy_buffering off;\n\
