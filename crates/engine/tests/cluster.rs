@@ -204,3 +204,38 @@ async fn a_second_poll_through_another_node_closes_the_session_as_on_the_owner()
         Seen::Disconnect(sid, switchboard_engine::DisconnectReason::TransportError)
     );
 }
+
+#[tokio::test]
+async fn the_receiving_node_answers_cors_once() {
+    let dir = Directory::default();
+    let with_cors = |tag| {
+        let mut config = config();
+        let mut cors = switchboard_engine::Cors::default();
+        cors.origins = Some(vec!["https://app.example".to_owned()]);
+        config.cors = Some(cors);
+        config.cluster = Some(Cluster::new(tag, TOKEN, dir.lookup()));
+        config
+    };
+    let (tag_a, tag_b) = (NodeTag::random(), NodeTag::random());
+    let a = start(with_cors(tag_a)).await;
+    let b = start(with_cors(tag_b)).await;
+    dir.add(tag_a, a.addr.to_string());
+    dir.add(tag_b, b.addr.to_string());
+    let sid = handshake(a.addr).await;
+    let origin = [("Origin", "https://app.example")];
+    let reply = http_raw(b.addr, "POST", &polling(PATH, Some(&sid)), &origin, b"4x").await;
+    assert_eq!(reply.status, 200);
+    let allow = reply
+        .head
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("access-control-allow-origin:"))
+        .count();
+    assert_eq!(allow, 1, "{}", reply.head);
+    let vary = reply.head.lines().filter(|l| l.to_ascii_lowercase().starts_with("vary:")).count();
+    assert_eq!(vary, 1, "{}", reply.head);
+    assert_eq!(reply.header("access-control-allow-origin").as_deref(), Some("https://app.example"));
+    // An origin the cluster does not allow is refused by the receiving node.
+    let other = [("Origin", "https://elsewhere.example")];
+    let reply = http_raw(b.addr, "POST", &polling(PATH, Some(&sid)), &other, b"4x").await;
+    assert_eq!(reply.status, 403);
+}

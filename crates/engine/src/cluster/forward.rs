@@ -207,13 +207,14 @@ fn mark(cluster: &Cluster, headers: &mut HeaderMap) {
 }
 
 /// The owner's answer headers as the client gets them: without the hop-by-hop ones, and
-/// without CORS headers (the receiving node answers CORS as it is configured).
+/// without CORS headers nor `Vary` (the receiving node answers CORS as it is configured).
 fn answer_headers(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let dropped = HOP_BY_HOP.contains(name)
             || *name == header::CONTENT_LENGTH
             || name.as_str().starts_with("access-control-")
+            || *name == header::VARY
             || name.as_str() == "keep-alive";
         if !dropped {
             out.append(name.clone(), value.clone());
