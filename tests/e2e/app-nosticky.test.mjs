@@ -102,8 +102,8 @@ describe("three nodes behind nginx round-robin, no sticky sessions", () => {
 
   test("polling-only and default clients: broadcasts delivered, acks answered, no Session ID unknown", async () => {
     const clients = [];
-    for (let i = 0; i < 4; i++) {
-      clients.push(await client(`poll${i}`, "lobby", polling));
+    for (let i = 0; i < 8; i++) {
+      if (i < 4) clients.push(await client(`poll${i}`, "lobby", polling));
       clients.push(await client(`dflt${i}`, "lobby", {}));
     }
     // The default-mode clients upgrade, whichever node their upgrade request reaches.
@@ -138,6 +138,14 @@ describe("three nodes behind nginx round-robin, no sticky sessions", () => {
     assert.deepEqual(bad, [], "no error answer through nginx (no Session ID unknown)");
     for (const c of clients) assert.deepEqual(c.errors, [], `${c.name} had no connect_error`);
     for (const c of clients) c.socket.close();
+    // nginx logs an upgraded connection when it closes. With round-robin, upgrades reached
+    // nodes that do not own the session (proxied to the owner) and worked all the same.
+    const upgrades = () => nginx.accessLog().filter((l) => l.uri.includes("transport=websocket"));
+    await eventually(() => upgrades().length === 8, "every upgrade logged");
+    const tagAt = new Map(nodes.map((n, i) => [`127.0.0.1:${n.port}`, tags[i]]));
+    const proxied = upgrades().filter((l) => /[?&]sid=([^&]+)/.exec(l.uri)[1].slice(0, 4) !== tagAt.get(l.upstream));
+    assert.ok(proxied.length >= 1, "some upgrades reached another node than the owner");
+    assert.deepEqual(upgrades().filter((l) => l.status !== 101), [], "every upgrade answered 101");
   });
 
   test("forged forwarded requests are refused; the token is accepted and never forwarded again", async () => {
