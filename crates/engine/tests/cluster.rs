@@ -188,6 +188,7 @@ async fn a_second_poll_through_another_node_closes_the_session_as_on_the_owner()
     let sid = handshake(a.addr).await;
     let target = polling(PATH, Some(&sid));
     let socket = a.engine.socket(&sid).unwrap();
+    // Each GET in a task of its own, awaited below, so that both are held at once.
     let get = |addr: SocketAddr, target: String| {
         tokio::spawn(async move { http(addr, "GET", &target, b"").await })
     };

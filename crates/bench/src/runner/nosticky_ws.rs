@@ -135,6 +135,7 @@ pub(super) fn echo(
     let threads: Vec<_> = opened
         .into_iter()
         .map(|mut c| {
+            // One thread per client, owning its connection until `end`; joined below.
             std::thread::spawn(move || -> Result<(u64, Latency)> {
                 let (mut acks, mut rtt, mut id) = (0u64, Latency::new(), 0u64);
                 let mut out = Vec::new();
