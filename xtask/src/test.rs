@@ -163,6 +163,11 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<ExitCode> {
         apt::ensure_apt(&["redis-server", "postgresql"])?;
         Ok(Outcome::Passed)
     });
+    // The no-sticky-sessions e2e runs its own nginx (Debian's package) as a round-robin front.
+    report.step("apt: nginx", || {
+        apt::ensure_apt(&["nginx"])?;
+        Ok(Outcome::Passed)
+    });
 
     report.step("cargo test", || passed_if(cmd::cargo(root).args(["test", "--workspace"])));
     // Redis Cluster support (the `cluster` feature): the test starts a throw-away cluster of

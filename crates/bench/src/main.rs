@@ -80,6 +80,10 @@ enum Command {
     /// Chat messages per second through the `switchboard` binary: one node on SQLite, one on
     /// PostgreSQL, three on PostgreSQL and Redis; writes `bench/results/chat-<date>.md`.
     Chat(runner::chat::ChatOptions),
+    /// Polling echo + ack through three nodes behind nginx round-robin (no sticky sessions)
+    /// against nginx to one node and one node directly, interleaved; writes
+    /// `bench/results/<date>-nosticky.md`.
+    Nosticky(runner::nosticky::NoStickyOptions),
     /// One chat load against running `switchboard` nodes; prints its result as one JSON line.
     ChatGen {
         /// The nodes (comma-separated); clients are spread over them round-robin.
@@ -291,6 +295,7 @@ fn main() -> Result<()> {
         }
         Command::Run(opts) => runner::run(&opts),
         Command::Chat(opts) => runner::chat::run(&opts),
+        Command::Nosticky(opts) => runner::nosticky::run(&opts),
         Command::ChatGen {
             nodes,
             server_pid,

@@ -12,6 +12,8 @@ use anyhow::{Context as _, Result, bail};
 
 pub mod chat;
 mod cluster;
+pub mod nosticky;
+mod nosticky_ws;
 mod postgres;
 
 use crate::host::{DamonPause, Steal, loadavg, machine, today};

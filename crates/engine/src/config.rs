@@ -268,6 +268,10 @@ pub struct EngineConfig {
     /// WebSocket compression (permessage-deflate, RFC 7692); `None`, the default as in Node
     /// (`perMessageDeflate: false`), never negotiates it.
     pub per_message_deflate: Option<PerMessageDeflate>,
+    /// A cluster without sticky sessions: requests for sessions of other nodes are forwarded
+    /// to their owner (see [`crate::Cluster`]); `None`, the default, answers them
+    /// `Session ID unknown` as Node does.
+    pub cluster: Option<crate::Cluster>,
 }
 
 impl Default for EngineConfig {
@@ -287,6 +291,7 @@ impl Default for EngineConfig {
             limits: crate::Limits::default(),
             allow_eio3: false,
             per_message_deflate: None,
+            cluster: None,
         }
     }
 }
@@ -308,6 +313,7 @@ impl fmt::Debug for EngineConfig {
             .field("allow_eio3", &self.allow_eio3)
             .field("limits", &self.limits)
             .field("per_message_deflate", &self.per_message_deflate)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }

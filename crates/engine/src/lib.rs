@@ -59,6 +59,7 @@
 //! engine.service())`, or wrap the whole router with `.layer(engine.layer())`.
 
 mod admission;
+mod cluster;
 mod config;
 mod cors;
 mod drain;
@@ -82,6 +83,7 @@ use std::sync::{Arc, Mutex};
 use session_task::SessionHandle;
 
 pub use admission::{HandshakeRate, Limits};
+pub use cluster::{Cluster, FORWARDED_HEADER, NodeTag, OwnerLookup, TOKEN_HEADER};
 pub use config::{AllowRequest, Cors, EngineConfig, PerMessageDeflate, Transports};
 pub use echo::websocket_echo;
 pub use error::RequestError;

@@ -183,6 +183,9 @@ impl<'a> Query<'a> {
     }
 }
 
+/// How much longer than a poll can be held a forwarded request may take.
+const FORWARD_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The message of the `403` for a request from an origin outside `Cors::origins`.
 const ORIGIN_NOT_ALLOWED: &str = "Origin not allowed";
 
@@ -198,6 +201,11 @@ where
         *res.status_mut() = StatusCode::NOT_FOUND;
         return res;
     }
+    // A request another node forwarded: answered only with the cluster's token.
+    let forwarded = match crate::cluster::check_forwarded(config.cluster.as_ref(), req.headers()) {
+        Ok(forwarded) => forwarded,
+        Err(e) => return e.response(),
+    };
     let cors = config.cors.as_ref();
     if cors.is_some() && req.method() == Method::OPTIONS {
         return cors::preflight(cors, req.headers());
@@ -206,7 +214,7 @@ where
         return RequestError::Forbidden(ORIGIN_NOT_ALLOWED.to_owned()).response();
     }
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let mut res = match route(&engine, req).await {
+    let mut res = match route(&engine, req, forwarded).await {
         Ok(res) => res,
         Err(e) => e.response(),
     };
@@ -219,6 +227,7 @@ where
 async fn route<H, B>(
     engine: &Engine<H>,
     req: Request<B>,
+    forwarded: bool,
 ) -> Result<Response<ResponseBody>, RequestError>
 where
     H: Handler,
@@ -234,7 +243,17 @@ where
         _ => return Err(RequestError::UnknownTransport),
     };
     if let Some(sid) = query.sid {
-        let handle = engine.lookup(sid).ok_or(RequestError::UnknownSid)?;
+        let Some(handle) = engine.lookup(sid) else {
+            // Another node's session: forwarded to its owner, unless the request was
+            // forwarded already (a request crosses one extra hop at most).
+            return match &config.cluster {
+                Some(cluster) if !forwarded => {
+                    let wait = config.ping_interval + config.ping_timeout + FORWARD_SLACK;
+                    crate::cluster::forward(cluster, sid, req, config.max_payload, wait).await
+                }
+                _ => Err(RequestError::UnknownSid),
+            };
+        };
         return match transport {
             TransportKind::WebSocket if config.allow_upgrades => {
                 websocket::probe(handle, query.b64, req, config.per_message_deflate.as_ref())

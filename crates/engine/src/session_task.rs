@@ -104,7 +104,7 @@ pub(crate) fn spawn<H: Handler>(
     ticket: Ticket,
 ) -> SessionHandle {
     let config = engine.config();
-    let sid = Sid::generate();
+    let sid = Sid::generate(config.cluster.as_ref().map(|c| &c.tag));
     let (transport, upgrades) = match ws {
         Some(_) => (Transport::WebSocket, vec![]),
         None if config.allow_upgrades && config.transports.websocket => {

@@ -15,12 +15,17 @@ const LEN: usize = 20;
 pub struct Sid([u8; LEN]);
 
 impl Sid {
-    /// A new random id.
-    pub(crate) fn generate() -> Self {
+    /// A new random id; in a cluster, its first 4 characters are the node's `tag` (the 96
+    /// bits left stay random).
+    pub(crate) fn generate(tag: Option<&crate::NodeTag>) -> Self {
         let bytes: [u8; 15] = rand::random();
         let mut text = [b'A'; LEN];
         // 15 bytes are exactly 20 base64 characters, so this always fills `text`.
         let _ = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
+        if let Some(tag) = tag {
+            let tag = tag.bytes();
+            text[..tag.len()].copy_from_slice(tag);
+        }
         Sid(text)
     }
 
@@ -62,10 +67,14 @@ mod tests {
 
     #[test]
     fn ids_are_20_url_safe_chars_and_distinct() {
-        let a = Sid::generate();
-        let b = Sid::generate();
+        let a = Sid::generate(None);
+        let b = Sid::generate(None);
         assert_eq!(a.as_str().len(), 20);
         assert!(a.as_str().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a, b);
+        let tag = crate::NodeTag::random();
+        let tagged = Sid::generate(Some(&tag));
+        assert_eq!(crate::NodeTag::of_sid(tagged.as_str()), Some(tag));
+        assert_eq!(tagged.as_str().len(), 20);
     }
 }

@@ -212,6 +212,12 @@ pub trait Driver: Send + Sync + 'static {
         Box::pin(async { Err(DriverError::Unsupported("SET")) })
     }
 
+    /// `GET key`: its value, `None` if missing or expired.
+    fn get(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let _ = key;
+        Box::pin(async { Err(DriverError::Unsupported("GET")) })
+    }
+
     /// Reads and deletes `key` atomically (`MULTI; GET; DEL; EXEC`, which Redis before 6.2
     /// also has): its value, `None` if missing or expired.
     fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {

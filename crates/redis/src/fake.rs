@@ -389,6 +389,14 @@ impl Driver for FakeDriver {
         Box::pin(async { Ok(()) })
     }
 
+    fn get(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let value =
+            self.hub.lock().keys.get(&key).and_then(|(v, expiry)| {
+                expiry.is_none_or(|t| Instant::now() < t).then(|| v.clone())
+            });
+        Box::pin(async move { Ok(value) })
+    }
+
     fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
         let taken = self.hub.lock().keys.remove(&key);
         let value =

@@ -65,6 +65,7 @@ mod fake;
 mod incoming;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod nodes;
 mod protocol;
 mod real;
 mod shard;
@@ -89,6 +90,7 @@ pub use driver::{
 };
 pub use emitter::{Emitter, EmitterError};
 pub use fake::FakeRedis;
+pub use nodes::{NodeDirectory, OwnerLookup};
 pub use real::RedisDriver;
 pub use sharded::{ShardedAdapter, ShardedAdapterFactory, ShardedAdapterOptions, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterFactory, StreamsAdapterOptions};

@@ -336,6 +336,11 @@ impl Driver for RedisDriver {
         Box::pin(async move { stream_cmd::set_px(conn, &key, &value, ttl).await })
     }
 
+    fn get(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
+        let conn = self.shared.lock().conn.clone();
+        Box::pin(async move { stream_cmd::get(conn, &key).await })
+    }
+
     fn get_del(&self, key: String) -> BoxFuture<'static, Result<Option<Bytes>, DriverError>> {
         let conn = self.shared.lock().conn.clone();
         Box::pin(async move { stream_cmd::get_del(conn, &key).await })

@@ -206,6 +206,15 @@ pub(crate) async fn set_px(
         .map_err(failed)
 }
 
+pub(crate) async fn get(conn: Option<Conn>, key: &str) -> Result<Option<Bytes>, DriverError> {
+    let value: Value =
+        redis::cmd("GET").arg(key).query_async(&mut up(conn)?).await.map_err(failed)?;
+    match value {
+        Value::Nil => Ok(None),
+        other => bytes(&other).map(Some).ok_or(DriverError::BadReply("GET")),
+    }
+}
+
 pub(crate) async fn get_del(conn: Option<Conn>, key: &str) -> Result<Option<Bytes>, DriverError> {
     let (value, _): (Value, Value) = redis::pipe()
         .atomic()

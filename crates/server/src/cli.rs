@@ -71,6 +71,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_ADAPTER", value_name = "KIND", requires = "redis",
           value_parser = ["redis", "sharded", "streams"])]
     pub(crate) adapter: Option<String>,
+    /// With `--redis`: `HOST:PORT` the other nodes reach this one at. Each node then forwards
+    /// the polling requests and WebSocket upgrades of the other nodes' sessions to them, so
+    /// the load balancer needs no sticky sessions (needs `--cluster-token`).
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_ADVERTISE", value_name = "ADDR", requires = "redis")]
+    pub(crate) cluster_advertise: Option<String>,
+    /// The token the nodes share to forward requests to each other (16 characters or more);
+    /// a forwarded request without it is refused.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub(crate) cluster_token: Option<String>,
     /// An origin allowed to make cross-origin requests (repeat, or comma-separate) [default:
     /// any origin].
     #[arg(long, env = "SWITCHBOARD_CORS_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]

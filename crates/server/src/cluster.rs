@@ -182,6 +182,8 @@ pub(crate) struct Cluster {
     pub(crate) inbox: Inbox,
     /// The link to Redis and its outage queue, for `/metrics`.
     pub(crate) status: LinkStatusFn,
+    /// The Redis driver (the node directory of `--cluster-advertise` uses it too).
+    pub(crate) driver: SharedDriver,
 }
 
 /// A snapshot of the link to Redis, taken at each scrape.
@@ -207,10 +209,13 @@ pub(crate) async fn open(url: &str, kind: AdapterKind) -> anyhow::Result<Cluster
             let status = factory.clone();
             (factory, Arc::new(move || status.status().link))
         }
-        _ => (adapter_factory(kind, &driver), Arc::new(move || driver.status())),
+        _ => {
+            let status = driver.clone();
+            (adapter_factory(kind, &driver), Arc::new(move || status.status()))
+        }
     };
     tracing::info!(redis = %shown, adapter = ?kind, node = link.node(), "cluster mode");
-    Ok(Cluster { adapter, link, inbox, status })
+    Ok(Cluster { adapter, link, inbox, status, driver })
 }
 
 /// How often a node sends its list: three times per TTL, so one lost heartbeat does not

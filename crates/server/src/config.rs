@@ -110,6 +110,8 @@ pub(crate) struct Config {
     pub(crate) presence_grace: Duration,
     /// `--redis`: this node is part of a cluster.
     pub(crate) cluster: Option<ClusterConfig>,
+    /// `--cluster-advertise` and `--cluster-token`: no sticky sessions needed.
+    pub(crate) forwarding: Option<crate::nosticky::Forwarding>,
     /// How long the other nodes' users stay online without a word from their node.
     pub(crate) presence_ttl: Duration,
     pub(crate) client_dist: Option<PathBuf>,
@@ -249,6 +251,12 @@ impl Config {
             (None, None) => None,
             _ => bail!("--tls-cert and --tls-key go together: give both, or neither"),
         };
+        let forwarding = crate::nosticky::Forwarding::resolve(
+            args.cluster_advertise,
+            args.cluster_token,
+            cluster.is_some(),
+            tls.is_some(),
+        )?;
         let secret = args.jwt_secret.or(file.jwt_secret);
         let public_key = args.jwt_public_key.or(file.jwt_public_key);
         let algorithm = args.jwt_algorithm.or(file.jwt_algorithm);
@@ -324,6 +332,7 @@ impl Config {
                     .unwrap_or(DEFAULT_PRESENCE_GRACE_MS),
             ),
             cluster,
+            forwarding,
             presence_ttl: Duration::from_millis(
                 args.presence_ttl_ms.or(file.presence_ttl_ms).unwrap_or(DEFAULT_PRESENCE_TTL_MS),
             )

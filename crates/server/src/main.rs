@@ -28,6 +28,7 @@ mod cli;
 mod cluster;
 mod config;
 mod limits;
+mod nosticky;
 mod notify;
 mod ops;
 mod server;

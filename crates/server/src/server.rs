@@ -93,6 +93,16 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         recovery.max_disconnection_duration = window;
         recovery
     });
+    // No sticky sessions: the heartbeat task announcing this node is owned here and aborted
+    // at shutdown.
+    let forwarding = match (&config.forwarding, &cluster) {
+        (Some(forwarding), Some(c)) => {
+            let (engine_cluster, heartbeat) = forwarding.start(c.driver.clone()).await?;
+            io_config.engine.cluster = Some(engine_cluster);
+            Some(heartbeat)
+        }
+        _ => None,
+    };
     // The handlers take the app from the server's state, filled once the app exists.
     let slot = AppSlot::default();
     let mut builder = SocketIo::builder().config(io_config).with_state(slot.clone());
@@ -200,6 +210,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         result = server => result.context("server error")?,
         () = deadline => tracing::warn!("connections still open after the shutdown limit"),
+    }
+    if let Some(heartbeat) = forwarding {
+        // The other nodes stop forwarding here once the key expires.
+        heartbeat.abort();
     }
     if let Some((link, task)) = presence_link {
         // Every socket is closed: the other nodes had this node's users go down one by

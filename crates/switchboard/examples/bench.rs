@@ -12,6 +12,11 @@
 //! cargo run --release -p switchboard --example bench -- --port 3000 --parser msgpack
 //! ```
 //!
+//! With `--cluster-advertise HOST:PORT` and `--cluster-token TOKEN` (or
+//! `SWITCHBOARD_CLUSTER_TOKEN`) beside `--redis`, the nodes forward requests for each other's
+//! sessions, so that a round-robin load balancer needs no sticky sessions; port 0 in the
+//! advertised address stands for the port bound.
+//!
 //! With `--metrics` (built with `--features metrics`) it records every metric of
 //! `switchboard::metrics` into a Prometheus recorder, to measure what they cost; nothing serves
 //! them.
@@ -38,6 +43,13 @@ struct Args {
     /// The cluster adapter, with `--redis`.
     #[arg(long, value_enum, default_value_t = Kind::Redis, requires = "redis")]
     adapter: Kind,
+    /// With `--redis`: `HOST:PORT` the other nodes reach this one at (port 0: the port
+    /// bound); they forward the requests of this node's sessions here.
+    #[arg(long, requires_all = ["redis", "cluster_token"])]
+    cluster_advertise: Option<String>,
+    /// The token the nodes share to forward requests to each other.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_TOKEN", hide_env_values = true)]
+    cluster_token: Option<String>,
     /// Also accept Socket.IO v2 clients (Engine.IO v3), as Node's `allowEIO3`.
     #[arg(long = "allow-eio3")]
     allow_eio3: bool,
@@ -109,6 +121,33 @@ async fn main() -> anyhow::Result<()> {
     if args.per_message_deflate {
         config.engine.per_message_deflate = Some(switchboard::engine::PerMessageDeflate::default());
     }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    let bound = listener.local_addr()?;
+    // The heartbeat announcing this node: runs as long as the process.
+    let _heartbeat = match (&args.redis, &args.cluster_advertise, &args.cluster_token) {
+        (Some(url), Some(advertise), Some(token)) => {
+            use switchboard::engine::{Cluster, NodeTag};
+            use switchboard_redis::{NodeDirectory, RedisConfig, RedisDriver};
+            let advertise = match advertise.strip_suffix(":0") {
+                Some(host) => format!("{host}:{}", bound.port()),
+                None => advertise.clone(),
+            };
+            let driver = RedisDriver::open(url, RedisConfig::default())
+                .with_context(|| format!("--redis {url}"))?;
+            let directory = NodeDirectory::new(driver);
+            let tag = NodeTag::random();
+            let heartbeat = directory.announce(tag.as_str(), &advertise);
+            // Found by the other nodes before serving (Redis connects in the background).
+            tokio::time::timeout(std::time::Duration::from_secs(5), directory.announced())
+                .await
+                .context("announcing this node in Redis")?;
+            config.engine.cluster = Some(Cluster::new(tag, token, directory.owner_lookup()));
+            Some(heartbeat)
+        }
+        _ => None,
+    };
     let io = match adapter(&args)? {
         Some(factory) => SocketIo::builder().config(config).adapter(factory).build(),
         None => SocketIo::new(config),
@@ -127,10 +166,7 @@ async fn main() -> anyhow::Result<()> {
         })?;
         socket.on("echo", |Data(t): Data<Value>| async move { Ok::<_, HandlerError>(t) })
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
-    println!("listening on http://{}", listener.local_addr()?);
+    println!("listening on http://{bound}");
     io.serve(listener).await?;
     Ok(())
 }
