@@ -190,6 +190,8 @@
 //! ([`engine`]), the adapter seam ([`adapter`]).
 
 mod ack;
+#[cfg(feature = "admin")]
+pub mod admin;
 mod args;
 mod bundle;
 mod client;
@@ -211,6 +213,7 @@ mod listeners;
 mod metered;
 pub mod metrics;
 mod namespace;
+mod observe;
 mod operators;
 mod parent;
 mod query;

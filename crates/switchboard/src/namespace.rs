@@ -71,6 +71,8 @@ pub(crate) struct NamespaceInner {
     names: Mutex<Vec<EventName>>,
     /// The server's states (`State<S>`), fixed when it was built.
     states: Arc<States>,
+    /// The Admin UI's hooks (feature `admin`).
+    observer: crate::observe::Slot,
 }
 
 /// How many event names a namespace shares at most (names past them are not kept: an
@@ -85,6 +87,7 @@ impl NamespaceInner {
         factory: &dyn AdapterFactory,
         recovery: Option<crate::ConnectionStateRecovery>,
         states: Arc<States>,
+        observer: crate::observe::Slot,
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<NamespaceInner>| {
             let local: Weak<dyn LocalNamespace> = weak.clone();
@@ -99,6 +102,7 @@ impl NamespaceInner {
                 pids: Mutex::new(HashMap::new()),
                 names: Mutex::new(Vec::new()),
                 states,
+                observer,
             }
         })
     }
@@ -168,6 +172,17 @@ impl NamespaceInner {
 
     pub(crate) fn socket(&self, id: &SocketId) -> Option<Socket> {
         lock(&self.sockets).get(id).cloned()
+    }
+
+    /// How many sockets are connected here.
+    #[cfg(feature = "admin")]
+    pub(crate) fn socket_count(&self) -> usize {
+        lock(&self.sockets).len()
+    }
+
+    /// The Admin UI's hooks.
+    pub(crate) fn observer(&self) -> &crate::observe::Slot {
+        &self.observer
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
@@ -254,6 +269,9 @@ impl NamespaceInner {
             }
         }
         timer.connected();
+        if let Some(m) = self.observer.get() {
+            m.socket_connected(&socket);
+        }
         let handlers = lock(&self.hooks.connection).clone();
         for h in handlers {
             h(socket.clone()).await;
