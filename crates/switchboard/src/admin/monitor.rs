@@ -170,6 +170,12 @@ impl Monitor {
             return;
         }
         self.push_state("socket_connected", vec![serialize_socket(socket), iso(epoch_ms()).into()]);
+        let m = self.clone();
+        socket.on_upgrade(move |s, transport| {
+            let update =
+                json!({ "id": s.id().as_str(), "nsp": s.ns(), "transport": transport.as_str() });
+            m.push_state("socket_updated", vec![update]);
+        });
         if socket.ns() == self.namespace {
             return; // admin traffic would loop
         }
@@ -177,12 +183,6 @@ impl Monitor {
         socket.prepend_any(move |s, event, payload| m.event("event_received", s, event, payload));
         let m = self.clone();
         socket.on_any_outgoing(move |s, event, payload| m.event("event_sent", s, event, payload));
-        let m = self.clone();
-        socket.on_upgrade(move |s, transport| {
-            let update =
-                json!({ "id": s.id().as_str(), "nsp": s.ns(), "transport": transport.as_str() });
-            m.push_state("socket_updated", vec![update]);
-        });
     }
 
     /// A socket leaves its namespace, still in its rooms: `socket_disconnected`, then one
