@@ -63,7 +63,11 @@ pub(crate) fn attach(io: &SocketIo, config: &AdminUiConfig) -> anyhow::Result<()
         ),
         _ => tracing::info!("admin UI with basic auth"),
     }
-    tracing::info!(server_id = admin.server_id(), readonly = config.readonly, "admin namespace /admin open");
+    tracing::info!(
+        server_id = admin.server_id(),
+        readonly = config.readonly,
+        "admin namespace /admin open"
+    );
     Ok(())
 }
 
@@ -94,7 +98,9 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(config: &AdminUiConfig) -
     let dist = find_dist(config.dist.as_deref());
     match &dist {
         Some(dir) => tracing::info!(dir = %dir.display(), "serving the Admin UI at /admin/"),
-        None => tracing::warn!("Admin UI files not found (install web/ with npm ci): /admin/ answers 404"),
+        None => tracing::warn!(
+            "Admin UI files not found (install web/ with npm ci): /admin/ answers 404"
+        ),
     }
     let (index_dir, files_dir) = (dist.clone(), dist);
     Router::new()
@@ -119,7 +125,8 @@ async fn serve(dist: Option<PathBuf>, path: String) -> Response {
     }
     match tokio::fs::read(dist.join(relative)).await {
         Ok(body) => {
-            let headers = [(header::CONTENT_TYPE, mime(&path)), (header::CACHE_CONTROL, "no-cache")];
+            let headers =
+                [(header::CONTENT_TYPE, mime(&path)), (header::CACHE_CONTROL, "no-cache")];
             (headers, body).into_response()
         }
         Err(_) => StatusCode::NOT_FOUND.into_response(),
@@ -148,7 +155,10 @@ mod tests {
 
     #[test]
     fn off_unless_asked() {
-        assert_eq!(AdminUiConfig::resolve(false, None, Some("x".into()), true, None).unwrap(), None);
+        assert_eq!(
+            AdminUiConfig::resolve(false, None, Some("x".into()), true, None).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -163,7 +173,8 @@ mod tests {
         let c = c.unwrap().unwrap();
         assert!(matches!(c.auth, AdminAuth::Basic { ref username, .. } if username == "ops"));
         assert!(c.readonly);
-        let bad = AdminUiConfig::resolve(true, Some("ops".into()), Some("secret".into()), false, None);
+        let bad =
+            AdminUiConfig::resolve(true, Some("ops".into()), Some("secret".into()), false, None);
         let message = bad.unwrap_err().to_string();
         assert!(message.starts_with("--admin-password-hash: "), "{message}");
         assert!(!message.contains('\n'));

@@ -19,7 +19,7 @@ mod disabled {
 
     /// No admin can be attached: always empty.
     #[derive(Clone, Default)]
-    pub(crate) struct Slot;
+    pub(crate) struct Slot(());
 
     impl Slot {
         #[inline(always)]

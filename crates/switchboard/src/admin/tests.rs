@@ -10,9 +10,7 @@ use crate::testing::TestClient;
 use crate::{Socket, SocketIo};
 
 fn open() -> AdminOptions {
-    let mut options = AdminOptions::default();
-    options.auth = AdminAuth::None;
-    options
+    AdminOptions { auth: AdminAuth::None, ..AdminOptions::default() }
 }
 
 /// The next event named `name`, skipping the others (and those about the admin namespace).
