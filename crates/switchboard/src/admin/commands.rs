@@ -2,21 +2,25 @@
 //! command for a namespace that does not exist, or with arguments of the wrong types, is
 //! ignored.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use serde_json::Value;
 
+use super::monitor::Monitor;
 use crate::{Namespace, Payload, Socket, SocketIo};
 
 /// Registers the command handlers on an admin socket.
-pub(super) fn register(io: &SocketIo, socket: &Socket) {
-    let io2 = io.clone();
+pub(super) fn register(io: &SocketIo, socket: &Socket, monitor: &Arc<Monitor>) {
+    let (io2, m) = (io.clone(), monitor.clone());
     let _ = socket.on("join", move |args: Payload| {
-        let io = io2.clone();
-        async move { join_or_leave(&io, true, args.args()).await }
+        let (io, m) = (io2.clone(), m.clone());
+        async move { join_or_leave(&io, &m, true, args.args()).await }
     });
-    let io2 = io.clone();
+    let (io2, m) = (io.clone(), monitor.clone());
     let _ = socket.on("leave", move |args: Payload| {
-        let io = io2.clone();
-        async move { join_or_leave(&io, false, args.args()).await }
+        let (io, m) = (io2.clone(), m.clone());
+        async move { join_or_leave(&io, &m, false, args.args()).await }
     });
     let io2 = io.clone();
     let _ = socket.on("_disconnect", move |args: Payload| {
@@ -41,7 +45,9 @@ fn filter(value: Option<&Value>) -> Option<String> {
     value.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-async fn join_or_leave(io: &SocketIo, join: bool, args: &[Value]) {
+/// `join`/`leave(nsp, room, filter?)`. In a cluster, the other servers apply the change
+/// inside their adapter, unseen by their admin: the next stats tick resyncs `all_sockets`.
+async fn join_or_leave(io: &SocketIo, monitor: &Monitor, join: bool, args: &[Value]) {
     let (Some(ns), Some(room)) = (namespace(io, args), args.get(1).and_then(Value::as_str)) else {
         return;
     };
@@ -54,6 +60,9 @@ async fn join_or_leave(io: &SocketIo, join: bool, args: &[Value]) {
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "admin join/leave failed");
+    }
+    if ns.adapter().server_count().await.unwrap_or(1) > 1 {
+        monitor.dirty.store(true, Ordering::Relaxed);
     }
 }
 

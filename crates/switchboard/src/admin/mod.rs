@@ -327,7 +327,7 @@ impl Shared {
             let _ = socket.emit("all_sockets", &all);
         }
         if !self.options.readonly {
-            commands::register(&self.io, &socket);
+            commands::register(&self.io, &socket, &self.monitor);
         }
     }
 
