@@ -139,3 +139,60 @@ async fn events_are_capped_per_second() {
     assert!(received.len() <= 3 * 2, "{received:?}"); // at most two seconds' worth
     assert_eq!(received[0], json!(["tick", 0]));
 }
+
+#[tokio::test]
+async fn past_the_cap_events_drop_and_a_resync_completes_the_lists() {
+    let io = SocketIo::new(Default::default());
+    let options = AdminOptions {
+        max_state_events_per_second: 10,
+        stats_interval: Duration::from_millis(200),
+        ..open()
+    };
+    Admin::attach(&io, options).unwrap();
+    let mut ui = TestClient::connect_to(&io, "/admin", Value::Null).await.unwrap();
+    next(&mut ui, "all_sockets").await;
+    let mut users = Vec::new();
+    for _ in 0..100 {
+        users.push(TestClient::connect(&io).await.unwrap());
+    }
+    // What the UI knows: each all_sockets replaces its list, each socket_connected adds one.
+    let mut known = std::collections::HashSet::new();
+    let mut connected = 0;
+    let mut resyncs = 0;
+    while !users.iter().all(|u| known.contains(u.id())) {
+        let event = tokio::time::timeout(Duration::from_secs(5), ui.recv()).await.unwrap().unwrap();
+        let args = event.payload.args();
+        match event.name.as_str() {
+            "socket_connected" if args[0]["nsp"] == "/" => {
+                connected += 1;
+                known.insert(args[0]["id"].as_str().unwrap().to_owned());
+            }
+            "all_sockets" => {
+                resyncs += 1;
+                known = args[0]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["nsp"] == "/")
+                    .map(|s| s["id"].as_str().unwrap().to_owned())
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    assert!(connected < 100, "the cap dropped some of the 100 socket_connected");
+    assert!(resyncs >= 1);
+}
+
+#[tokio::test]
+async fn all_sockets_is_capped() {
+    let io = SocketIo::new(Default::default());
+    Admin::attach(&io, AdminOptions { max_listed_sockets: 150, ..open() }).unwrap();
+    let mut users = Vec::new();
+    for _ in 0..200 {
+        users.push(TestClient::connect(&io).await.unwrap());
+    }
+    let mut ui = TestClient::connect_to(&io, "/admin", Value::Null).await.unwrap();
+    let all = next(&mut ui, "all_sockets").await;
+    assert_eq!(all[0].as_array().unwrap().len(), 150);
+}
