@@ -186,6 +186,9 @@
 //! [`SocketIo::service`] (see `examples/chat.rs`). Broadcasts go through an [`Adapter`]
 //! (in-memory by default; [`SocketIoBuilder::adapter`] for a cluster one).
 //!
+//! The official Admin UI (`@socket.io/admin-ui`) can watch and control a server: see
+//! `switchboard::admin` (feature `admin`, off by default).
+//!
 //! The layers below: the protocol codec ([`proto`]), Engine.IO sessions and transports
 //! ([`engine`]), the adapter seam ([`adapter`]).
 
