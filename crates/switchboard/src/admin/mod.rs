@@ -152,7 +152,12 @@ pub struct AdminOptions {
     pub max_listed_sockets: usize,
     /// Socket, room, update and disconnection events sent at most per second.
     pub max_state_events_per_second: u32,
-    /// `event_received` and `event_sent` sent at most per second.
+    /// `event_received` and `event_sent` sent at most per second. `0` sends none and adds
+    /// no listener to the sockets (see the cost below).
+    ///
+    /// Cost: in development mode each socket gets incoming and outgoing listeners, so a
+    /// broadcast takes, per recipient, its socket's state lock twice and the admin's budget
+    /// lock (a broadcast to sockets without listeners takes none).
     pub max_events_per_second: u32,
 }
 

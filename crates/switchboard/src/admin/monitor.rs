@@ -176,8 +176,8 @@ impl Monitor {
                 json!({ "id": s.id().as_str(), "nsp": s.ns(), "transport": transport.as_str() });
             m.push_state("socket_updated", vec![update]);
         });
-        if socket.ns() == self.namespace {
-            return; // admin traffic would loop
+        if socket.ns() == self.namespace || self.max_events == 0 {
+            return; // admin traffic would loop; or no event is wanted
         }
         let m = self.clone();
         socket.prepend_any(move |s, event, payload| m.event("event_received", s, event, payload));
