@@ -247,12 +247,21 @@ test("the UI's files are served at /admin/", async () => {
   assert.equal((await fetch(app.url + "/admin/..%2F..%2FCargo.toml")).status, 404);
 });
 
-test("without the UI's files /admin/ says how to install them; a bad hash stops the start", async () => {
-  const bare = await startApp({ args: ["--admin-ui", "--admin-ui-dist", "/nonexistent/admin-ui"] });
+test("without the UI's files /admin/ says how to install them; CORS for a hosted UI; a bad hash stops the start", async () => {
+  const bare = await startApp({
+    args: ["--admin-ui", "--admin-ui-dist", "/nonexistent/admin-ui", "--cors-origin", "https://admin.socket.io"],
+  });
   try {
     const res = await fetch(bare.url + "/admin/");
     assert.equal(res.status, 404);
     assert.match(await res.text(), /npm ci/);
+    // The hosted UI polls with credentials: its exact origin and credentials are allowed.
+    const open = await fetch(bare.url + "/socket.io/?EIO=4&transport=polling", {
+      headers: { origin: "https://admin.socket.io" },
+    });
+    assert.equal(open.status, 200);
+    assert.equal(open.headers.get("access-control-allow-origin"), "https://admin.socket.io");
+    assert.equal(open.headers.get("access-control-allow-credentials"), "true");
   } finally {
     await bare.stop();
     cleanup(bare.dataDir);
