@@ -196,3 +196,27 @@ async fn all_sockets_is_capped() {
     let all = next(&mut ui, "all_sockets").await;
     assert_eq!(all[0].as_array().unwrap().len(), 150);
 }
+
+#[tokio::test]
+async fn the_emit_command_reaches_a_room_or_everyone() {
+    let io = SocketIo::new(Default::default());
+    io.on_connection(|s: Socket| async move { s.join("tea") });
+    Admin::attach(&io, open()).unwrap();
+    let mut ana = TestClient::connect(&io).await.unwrap();
+    let mut ui = TestClient::connect_to(&io, "/admin", Value::Null).await.unwrap();
+    next(&mut ui, "all_sockets").await;
+    ui.emit("emit", &("/", "tea", "news", "for tea", 2)).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), ana.recv()).await.unwrap().unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.payload.args()),
+        ("news", &[json!("for tea"), json!(2)][..])
+    );
+    ui.emit("emit", &("/", Value::Null, "all", "everyone")).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), ana.recv()).await.unwrap().unwrap();
+    assert_eq!(got.name, "all");
+    // A namespace that does not exist: ignored, and not created.
+    ui.emit("emit", &("/nowhere", "", "x")).unwrap();
+    ui.emit("join", &("/", "vip")).unwrap(); // a later command still runs
+    next(&mut ui, "room_joined").await;
+    assert!(io.existing("/nowhere").is_none());
+}
