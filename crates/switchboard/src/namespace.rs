@@ -258,6 +258,9 @@ impl NamespaceInner {
             None => {
                 self.insert_socket(&socket);
                 client.add_socket(socket.clone());
+                // Broadcasts that reach the socket once it is in its rooms wait until the
+                // CONNECT answer is queued: nothing may come before it.
+                socket.close_gate();
                 socket.set_connected();
                 let answer = if client.is_v3() {
                     // Protocol v4: a bare CONNECT, no sid.
@@ -266,6 +269,7 @@ impl NamespaceInner {
                     self.connect_answer(&socket)
                 };
                 client.send_packet(&answer);
+                socket.open_gate(None);
             }
         }
         timer.connected();
