@@ -1,11 +1,12 @@
 // The official Admin UI (npm `@socket.io/admin-ui`, served by the binary at /admin/ with
 // `--admin-ui`) in headless Chromium: it logs in with a `$2y$` bcrypt hash, lists a chat
-// client's socket and rooms, and its disconnect button disconnects that client.
+// client's socket, rooms and events, makes it join a room, and its disconnect button
+// disconnects that client.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { artifactsDir, launch } from "./lib/app-browser.mjs";
-import { chatClient, cleanup, startApp, waitFor } from "./lib/app.mjs";
+import { chatClient, cleanup, request, startApp, waitFor } from "./lib/app.mjs";
 
 // `crypt("secret", "$2y$04$951P/jPC8iuabTofwYcnlu")` by libxcrypt.
 const HASH = "$2y$04$951P/jPC8iuabTofwYcnluobpoqnTkkzhg7zjQgO6JAEvGtF/LPyW";
@@ -67,6 +68,19 @@ test("the official Admin UI logs in, shows sockets and rooms, and disconnects a 
   // Clients: the connection, grouped by its id.
   await page.locator("a[href='#/clients']:visible").first().click();
   await page.locator("tbody tr").first().waitFor();
+
+  // Events: what the client sent.
+  await request(ann.socket, "users:online");
+  await openPage(page, "#/events", "/chat");
+  await page.locator("tbody tr", { hasText: "users:online" }).first().waitFor();
+  await page.screenshot({ path: join(artifactsDir(), "admin-events.png"), fullPage: true });
+
+  // Join a room from the socket's page: the server reports the membership back.
+  await openPage(page, "#/sockets", "/chat");
+  await page.locator("tbody tr", { hasText: id }).locator("td").first().click();
+  await page.getByLabel("Join a room").fill("vip-ui");
+  await page.locator("button:visible:has(i.mdi-tag-plus-outline)").click();
+  await page.locator("tbody tr", { hasText: "vip-ui" }).waitFor();
 
   // Disconnect from the UI: the client is told by the server, the row goes.
   await openPage(page, "#/sockets", "/chat");
