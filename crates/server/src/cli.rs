@@ -175,6 +175,26 @@ pub(crate) struct ServeArgs {
     /// bandwidth.
     #[arg(long, env = "SWITCHBOARD_PER_MESSAGE_DEFLATE")]
     pub(crate) per_message_deflate: bool,
+    /// Serve the official Admin UI at `/admin/` and its Socket.IO namespace `/admin`.
+    /// Without `--admin-username` and `--admin-password-hash` only clients on 127.0.0.1/::1
+    /// may connect to it.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_UI")]
+    pub(crate) admin_ui: bool,
+    /// The Admin UI's username (with `--admin-password-hash`).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_USERNAME", value_name = "NAME")]
+    pub(crate) admin_username: Option<String>,
+    /// The bcrypt hash (`$2a$`, `$2b$` or `$2y$`) of the Admin UI's password, e.g. from
+    /// `htpasswd -bnBC 10 "" PASSWORD | tr -d ':'`.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_PASSWORD_HASH", value_name = "HASH")]
+    pub(crate) admin_password_hash: Option<String>,
+    /// The Admin UI may look but not act: its disconnect, join and leave are ignored.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_READONLY")]
+    pub(crate) admin_readonly: bool,
+    /// The `ui/dist` directory of the npm `@socket.io/admin-ui` package [default:
+    /// web/node_modules/@socket.io/admin-ui/ui/dist from the working directory or the
+    /// source tree].
+    #[arg(long, env = "SWITCHBOARD_ADMIN_UI_DIST", value_name = "DIR")]
+    pub(crate) admin_ui_dist: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -234,7 +254,16 @@ mod tests {
             "--allow-eio3",
             "--parser",
             "msgpack",
+            "--admin-ui",
+            "--admin-username",
+            "ops",
+            "--admin-password-hash",
+            "$2y$04$x",
+            "--admin-readonly",
         ]);
+        assert!(args.admin_ui && args.admin_readonly);
+        assert_eq!(args.admin_username.as_deref(), Some("ops"));
+        assert_eq!(args.admin_password_hash.as_deref(), Some("$2y$04$x"));
         assert!(args.allow_eio3);
         assert!(!serve(&[]).allow_eio3);
         assert_eq!(args.parser, Some(switchboard::ParserKind::Msgpack));

@@ -45,6 +45,11 @@ struct FileConfig {
     allow_eio3: Option<bool>,
     parser: Option<String>,
     per_message_deflate: Option<bool>,
+    admin_ui: Option<bool>,
+    admin_username: Option<String>,
+    admin_password_hash: Option<String>,
+    admin_readonly: Option<bool>,
+    admin_ui_dist: Option<PathBuf>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -129,6 +134,8 @@ pub(crate) struct Config {
     pub(crate) parser: switchboard::ParserKind,
     /// `--per-message-deflate`: WebSocket compression with Node's settings.
     pub(crate) per_message_deflate: bool,
+    /// `--admin-ui`: the official Admin UI and its namespace.
+    pub(crate) admin: Option<crate::admin::AdminUiConfig>,
 }
 
 /// The database of `--database`.
@@ -301,7 +308,15 @@ impl Config {
             (None, Some(name)) => name.parse().with_context(|| format!("parser = {name:?}"))?,
             (None, None) => switchboard::ParserKind::Json,
         };
+        let admin = crate::admin::AdminUiConfig::resolve(
+            args.admin_ui || file.admin_ui.unwrap_or(false),
+            args.admin_username.or(file.admin_username),
+            args.admin_password_hash.or(file.admin_password_hash),
+            args.admin_readonly || file.admin_readonly.unwrap_or(false),
+            args.admin_ui_dist.or(file.admin_ui_dist),
+        )?;
         Ok(Config {
+            admin,
             host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(file.port).unwrap_or(3000),
             database,

@@ -21,6 +21,7 @@
 //! and goes to stderr, human-readable or JSON (`--log-format json`). Once bound, the server
 //! prints exactly one line on stdout, `Switchboard listening on http://HOST:PORT`.
 
+mod admin;
 mod app;
 mod auth;
 mod chat;

@@ -84,6 +84,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     if !config.cors_origins.is_empty() {
         let mut cors = Cors::default();
         cors.origins = Some(config.cors_origins.clone());
+        // The Admin UI polls with credentials (`withCredentials`): a UI on another origin
+        // needs them allowed.
+        cors.credentials |= config.admin.is_some();
         io_config.engine.cors = Some(cors);
     }
     // Recovery is a server-wide option: /chat (issue: missed `message:new` after a short cut)
@@ -110,6 +113,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         builder = builder.adapter(cluster.adapter.clone());
     }
     let io = builder.build();
+    if let Some(admin) = &config.admin {
+        crate::admin::attach(&io, admin)?;
+    }
     let presence = std::sync::Arc::new(Presence::default());
     let app = App::new(AppInner {
         io: io.clone(),
@@ -147,6 +153,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .merge(web::routes(builtin_client, msgpack_bundle))
         .merge(ops.routes())
         .merge(crate::sse::routes(&app))
+        .merge(match &config.admin {
+            Some(admin) => crate::admin::routes(admin),
+            None => Router::new(),
+        })
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 

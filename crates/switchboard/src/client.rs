@@ -53,6 +53,7 @@ impl Inbound {
     /// A message from the engine: decoded here, then handed to the client.
     pub(crate) fn on_message(&mut self, message: Message) {
         crate::metrics::received(&message);
+        crate::observe::received(&message);
         let decoded = self.decoder.decode(message);
         self.on_decoded(decoded);
     }

@@ -47,6 +47,7 @@ impl Conn for switchboard_engine::Socket {
     // it is handed over, so a send that fails (the connection closed) counts too.
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
         crate::metrics::sent_messages(&messages);
+        crate::observe::sent_messages(&messages);
         switchboard_engine::Socket::send_many(self, messages)
     }
 
@@ -54,17 +55,20 @@ impl Conn for switchboard_engine::Socket {
         let sent = switchboard_engine::Socket::send_encoded(self, messages);
         if sent.is_ok() {
             crate::metrics::sent(messages);
+            crate::observe::sent(messages);
         }
         sent
     }
 
     fn send_encoded_owned(&self, messages: Vec<EncodedMessage>) -> Result<(), SendError> {
         crate::metrics::sent(&messages);
+        crate::observe::sent(&messages);
         switchboard_engine::Socket::send_encoded_owned(self, messages)
     }
 
     fn send_encoded_one(&self, message: EncodedMessage) -> Result<(), SendError> {
         crate::metrics::sent_one(&message);
+        crate::observe::sent_one(&message);
         switchboard_engine::Socket::send_encoded_one(self, message)
     }
 
@@ -72,6 +76,7 @@ impl Conn for switchboard_engine::Socket {
         let sent = switchboard_engine::Socket::send_encoded_volatile(self, messages);
         if matches!(sent, Ok(true)) {
             crate::metrics::sent(messages);
+            crate::observe::sent(messages);
         }
         sent
     }

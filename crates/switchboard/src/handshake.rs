@@ -293,6 +293,15 @@ impl Handshake {
         Handshake { auth, query, xdomain: headers.has("origin"), headers, issued, secure, origin }
     }
 
+    /// The TCP peer's IP address (never a forwarding header); `None` if unknown.
+    #[cfg(feature = "admin")]
+    pub(crate) fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match &self.origin {
+            Origin::Session(socket) => socket.request().remote_addr.map(|a| a.ip()),
+            Origin::Text(text) => text.address.parse().ok(),
+        }
+    }
+
     /// The peer's IP address (empty if unknown).
     ///
     /// ```

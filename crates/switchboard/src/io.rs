@@ -58,6 +58,9 @@ pub(crate) struct IoInner {
     // How many `serve` calls still hold their listener: `close` waits for none, so that once
     // it returned no connection is accepted anymore.
     serving: tokio::sync::watch::Sender<usize>,
+    // The Admin UI's hooks (feature `admin`; nothing without it), shared with every
+    // namespace and adapter.
+    observer: crate::observe::Slot,
 }
 
 /// Counts one running [`SocketIo::serve`] until dropped (after its listener).
@@ -85,6 +88,10 @@ impl IoInner {
         &self.parser
     }
 
+    pub(crate) fn observer(&self) -> &crate::observe::Slot {
+        &self.observer
+    }
+
     fn create(&self, name: &str, hooks: Arc<Hooks>) -> Namespace {
         Namespace(NamespaceInner::new(
             Str::from(name),
@@ -93,6 +100,7 @@ impl IoInner {
             &*self.factory,
             self.config.connection_state_recovery.clone(),
             self.states.clone(),
+            self.observer.clone(),
         ))
     }
 
@@ -147,6 +155,9 @@ impl IoInner {
         }
         self.live.fetch_add(1, Ordering::SeqCst);
         crate::metrics::conn_opened(conn.transport());
+        if let Some(m) = self.observer.get() {
+            m.raw_connection(conn.transport());
+        }
         Some(Client::spawn(conn, request, self))
     }
 
@@ -292,6 +303,13 @@ impl SocketIoBuilder {
             Arc::new(crate::metered::MeteredFactory(self.factory));
         #[cfg(not(feature = "metrics"))]
         let factory = self.factory;
+        let observer = crate::observe::Slot::default();
+        // With the admin feature on, room changes are reported to an attached admin.
+        #[cfg(feature = "admin")]
+        let factory: Arc<dyn AdapterFactory> = Arc::new(crate::admin::observed::ObservedFactory {
+            inner: factory,
+            slot: observer.clone(),
+        });
         let inner = Arc::new(IoInner {
             config: self.config.clone(),
             parser,
@@ -304,6 +322,7 @@ impl SocketIoBuilder {
             closing: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
             serving: tokio::sync::watch::Sender::new(0),
+            observer,
         });
         inner.of("/");
         let bundle = match &self.config.client_dist {
@@ -888,5 +907,11 @@ impl SocketIo {
 
     pub(crate) fn inner(&self) -> &Arc<IoInner> {
         &self.inner
+    }
+
+    /// The namespace named `name`, if it exists (no side effect, unlike `of`).
+    #[cfg(feature = "admin")]
+    pub(crate) fn existing(&self, name: &str) -> Option<Namespace> {
+        lock(&self.inner.namespaces).get(name).cloned()
     }
 }

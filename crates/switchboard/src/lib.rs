@@ -186,10 +186,15 @@
 //! [`SocketIo::service`] (see `examples/chat.rs`). Broadcasts go through an [`Adapter`]
 //! (in-memory by default; [`SocketIoBuilder::adapter`] for a cluster one).
 //!
+//! The official Admin UI (`@socket.io/admin-ui`) can watch and control a server: see
+//! `switchboard::admin` (feature `admin`, off by default).
+//!
 //! The layers below: the protocol codec ([`proto`]), Engine.IO sessions and transports
 //! ([`engine`]), the adapter seam ([`adapter`]).
 
 mod ack;
+#[cfg(feature = "admin")]
+pub mod admin;
 mod args;
 mod bundle;
 mod client;
@@ -211,6 +216,7 @@ mod listeners;
 mod metered;
 pub mod metrics;
 mod namespace;
+mod observe;
 mod operators;
 mod parent;
 mod query;

@@ -74,6 +74,8 @@ pub(crate) struct NamespaceInner {
     /// Subscribers that are not sockets (the SSE bridge), by their id in the adapter.
     #[cfg(feature = "sse")]
     pub(crate) taps: crate::sse::Taps,
+    /// The Admin UI's hooks (feature `admin`).
+    observer: crate::observe::Slot,
 }
 
 /// How many event names a namespace shares at most (names past them are not kept: an
@@ -88,6 +90,7 @@ impl NamespaceInner {
         factory: &dyn AdapterFactory,
         recovery: Option<crate::ConnectionStateRecovery>,
         states: Arc<States>,
+        observer: crate::observe::Slot,
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<NamespaceInner>| {
             let local: Weak<dyn LocalNamespace> = weak.clone();
@@ -104,6 +107,7 @@ impl NamespaceInner {
                 states,
                 #[cfg(feature = "sse")]
                 taps: crate::sse::Taps::default(),
+                observer,
             }
         })
     }
@@ -173,6 +177,17 @@ impl NamespaceInner {
 
     pub(crate) fn socket(&self, id: &SocketId) -> Option<Socket> {
         lock(&self.sockets).get(id).cloned()
+    }
+
+    /// How many sockets are connected here.
+    #[cfg(feature = "admin")]
+    pub(crate) fn socket_count(&self) -> usize {
+        lock(&self.sockets).len()
+    }
+
+    /// The Admin UI's hooks.
+    pub(crate) fn observer(&self) -> &crate::observe::Slot {
+        &self.observer
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
@@ -248,6 +263,9 @@ impl NamespaceInner {
             None => {
                 self.insert_socket(&socket);
                 client.add_socket(socket.clone());
+                // Broadcasts that reach the socket once it is in its rooms wait until the
+                // CONNECT answer is queued: nothing may come before it.
+                socket.close_gate();
                 socket.set_connected();
                 let answer = if client.is_v3() {
                     // Protocol v4: a bare CONNECT, no sid.
@@ -256,9 +274,13 @@ impl NamespaceInner {
                     self.connect_answer(&socket)
                 };
                 client.send_packet(&answer);
+                socket.open_gate(None);
             }
         }
         timer.connected();
+        if let Some(m) = self.observer.get() {
+            m.socket_connected(&socket);
+        }
         let handlers = lock(&self.hooks.connection).clone();
         for h in handlers {
             h(socket.clone()).await;

@@ -765,6 +765,9 @@ impl Socket {
         if crate::recovery::is_recoverable(reason) {
             self.0.ns.persist(self).await;
         }
+        if let Some(m) = self.0.ns.observer().get() {
+            m.socket_disconnected(self, reason);
+        }
         self.0.ns.adapter().del_all(self.id());
         self.0.ns.remove_socket(self);
         self.0.client.remove_socket(self.ns());

@@ -191,7 +191,7 @@ impl SocketIo {
     /// ```
     pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-    pub(super) fn namespaces(&self) -> Vec<Namespace> {
+    pub(crate) fn namespaces(&self) -> Vec<Namespace> {
         lock(&self.inner.namespaces).values().cloned().collect()
     }
 

@@ -60,6 +60,9 @@ impl switchboard_engine::Handler for IoHandler {
     ) {
         if let Some(inbound) = session.0 {
             crate::metrics::conn_closed(socket.transport());
+            if let Some(m) = self.0.observer().get() {
+                m.raw_disconnection(reason.as_str(), socket.transport());
+            }
             inbound.client().on_close(reason.into());
         }
     }
@@ -67,6 +70,9 @@ impl switchboard_engine::Handler for IoHandler {
     fn on_upgrade(&self, session: &mut IoSession, _socket: &Arc<switchboard_engine::Socket>) {
         if let Some(inbound) = &session.0 {
             crate::metrics::conn_upgraded();
+            if let Some(m) = self.0.observer().get() {
+                m.upgraded();
+            }
             inbound.client().on_upgrade();
         }
     }

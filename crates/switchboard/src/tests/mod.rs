@@ -4,6 +4,7 @@ mod acks;
 mod api;
 mod broadcast;
 mod capture;
+mod connect_order;
 mod harness;
 mod lifecycle;
 mod order;
