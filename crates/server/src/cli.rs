@@ -166,6 +166,9 @@ pub(crate) struct ServeArgs {
     /// bandwidth.
     #[arg(long, env = "SWITCHBOARD_PER_MESSAGE_DEFLATE")]
     pub(crate) per_message_deflate: bool,
+    /// The apps to run, comma-separated (`chat,notifications`) [default: every app].
+    #[arg(long, env = "SWITCHBOARD_APPS", value_name = "NAMES", value_delimiter = ',')]
+    pub(crate) apps: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ struct FileConfig {
     allow_eio3: Option<bool>,
     parser: Option<String>,
     per_message_deflate: Option<bool>,
+    apps: Option<Vec<String>>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -127,6 +128,8 @@ pub(crate) struct Config {
     pub(crate) parser: switchboard::ParserKind,
     /// `--per-message-deflate`: WebSocket compression with Node's settings.
     pub(crate) per_message_deflate: bool,
+    /// `--apps`: the apps to run (`None`: all of them).
+    pub(crate) apps: Option<Vec<String>>,
 }
 
 /// The database of `--database`.
@@ -293,7 +296,14 @@ impl Config {
             (None, Some(name)) => name.parse().with_context(|| format!("parser = {name:?}"))?,
             (None, None) => switchboard::ParserKind::Json,
         };
+        let apps = match args.apps {
+            Some(names) => Some(names),
+            None => file.apps,
+        }
+        .map(|names| names.into_iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+        let apps = apps.map(Iterator::collect);
         Ok(Config {
+            apps,
             host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(file.port).unwrap_or(3000),
             database,
