@@ -130,9 +130,27 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let signals = Signals::install().context("cannot install the signal handlers")?;
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let listener = match TcpListener::bind((config.host.as_str(), config.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            let hint = match error.kind() {
+                std::io::ErrorKind::AddrInUse => Some(
+                    "another process listens on this port: pick another with --port, or \
+                     --port 0 for any free port",
+                ),
+                std::io::ErrorKind::PermissionDenied => {
+                    Some("ports below 1024 need privileges: pick a port above 1023 with --port")
+                }
+                _ => None,
+            };
+            let error = anyhow::Error::new(error)
+                .context(format!("cannot listen on {}:{}", config.host, config.port));
+            return Err(match hint {
+                Some(hint) => error.context(crate::Hint(hint)),
+                None => error,
+            });
+        }
+    };
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // Exactly one line on stdout, flushed now: scripts and tests read the port from it.
     let mut stdout = std::io::stdout().lock();
@@ -141,6 +159,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%addr, auth = cx.auth.mode(), data_dir = %config.data_dir.display(), "listening");
+    let base = format!("{scheme}://{addr}");
+    for app in &apps {
+        if let Some(line) = app.welcome(&cx, &base) {
+            tracing::info!(app = app.name(), "{line}");
+        }
+    }
 
     // Fires once the signal arrived, so the drain below starts counting its deadline.
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -54,6 +54,10 @@ pub(crate) trait App: Send + Sync + 'static {
     fn install(&self, cx: &AppContext) -> anyhow::Result<()>;
     /// Its HTTP routes: its page and assets (see [`page_routes`]) and its APIs.
     fn routes(&self, cx: &AppContext) -> axum::Router;
+    /// A line for the log once the server listens at `base_url` (how to try the app).
+    fn welcome(&self, _cx: &AppContext, _base_url: &str) -> Option<String> {
+        None
+    }
     /// Runs once every connection is closed, before the store is flushed (the default does
     /// nothing).
     fn stop(&self) -> Stopping {

@@ -137,6 +137,8 @@ pub(crate) trait Storage: Send + 'static {
 
     /// Records a user (the latest username wins).
     fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()>;
+    /// Whether a user ever signed in.
+    fn user_known(&mut self, user_id: &str) -> Result<bool>;
     /// Adds a member to a room (created by its first join); false if already a member.
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool>;
     /// Removes a member; false if not a member.

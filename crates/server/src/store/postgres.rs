@@ -209,6 +209,10 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    fn user_known(&mut self, user_id: &str) -> Result<bool> {
+        Ok(self.query_opt("SELECT 1 FROM users WHERE id = $1", &[&user_id])?.is_some())
+    }
+
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool> {
         self.execute(
             "INSERT INTO rooms (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",

@@ -127,6 +127,14 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn user_known(&mut self, user_id: &str) -> Result<bool> {
+        let found = self
+            .conn
+            .query_row("SELECT 1 FROM users WHERE id = ?1", params![user_id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool> {
         self.conn.execute(
             "INSERT OR IGNORE INTO rooms (id, created_at) VALUES (?1, ?2)",

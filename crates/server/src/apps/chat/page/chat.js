@@ -35,6 +35,14 @@
     e.preventDefault();
     const username = $("username").value.trim();
     const token = $("token").value.trim();
+    if (username && token) {
+      $("login-error").textContent = "Give a name or a token, not both: clear one of them.";
+      return;
+    }
+    if (!username && !token) {
+      $("login-error").textContent = "Give a name (or a token).";
+      return;
+    }
     const auth = token ? { token } : { username };
     sessionStorage.setItem("switchboard.auth", JSON.stringify(auth));
     connect(auth);
@@ -49,10 +57,13 @@
     if (state.socket) state.socket.close();
     const socket = io("/chat", { auth });
     state.socket = socket;
+    Shell.setState("connecting");
     socket.on("connect_error", (err) => {
       if (socket.active) {
+        Shell.setState("reconnecting");
         banner("Reconnecting…");
       } else {
+        Shell.setState("offline");
         const message = (err.data && err.data.message) || err.message;
         $("login-error").textContent = "Cannot enter: " + message;
         sessionStorage.removeItem("switchboard.auth");
@@ -60,10 +71,12 @@
       }
     });
     socket.on("connect", () => {
+      Shell.setState("connected");
       banner("");
       document.body.dataset.connected = "true";
     });
     socket.on("disconnect", (reason) => {
+      Shell.setState(reason === "io client disconnect" ? "offline" : "reconnecting");
       document.body.dataset.connected = "false";
       if (reason !== "io client disconnect") banner("Connection lost. Reconnecting…");
     });
@@ -183,6 +196,7 @@
       state.active = null;
       $("room-title").textContent = "No room";
       $("messages").replaceChildren();
+      $("empty-room").hidden = true;
       $("text").disabled = true;
       $("send").disabled = true;
       $("leave").hidden = true;
@@ -226,6 +240,7 @@
     const sorted = [...map.values()].sort((a, b) => a.seq - b.seq);
     list.replaceChildren();
     for (const m of sorted) list.append(renderMessage(m));
+    $("empty-room").hidden = sorted.length > 0 || [...state.pending.values()].some((p) => p.roomId === state.active);
     for (const [clientId, p] of state.pending) {
       if (p.roomId === state.active) list.append(renderMessage({ id: "", clientId, username: state.me.username, userId: state.me.userId, text: p.text, pending: true }));
     }
@@ -354,11 +369,18 @@
     const toUserId = $("dm-to").value.trim();
     const text = $("dm-text").value;
     state.socket.emit("private:send", { toUserId, text, clientId: newId() }, (res) => {
-      if (!res.ok) return showError(res.error);
+      if (!res.ok) {
+        $("dm-note").textContent = res.error.message;
+        return;
+      }
       $("dm-text").value = "";
       const li = document.createElement("li");
       li.textContent = `to ${toUserId}: ${text}`;
       $("dms").append(li);
+      // Kept for a user the server has not seen yet, and said so.
+      $("dm-note").textContent = res.recipientSeen
+        ? ""
+        : `${toUserId} has never signed in here: they will get it when they first do.`;
     });
   });
 
