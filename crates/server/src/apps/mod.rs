@@ -157,7 +157,6 @@ impl AppContext {
     }
 
     /// The app's own slice of the store.
-    #[allow(dead_code)] // for apps without SQL of their own (see `AppStore`)
     pub(crate) fn store_of(&self, app: &'static str) -> AppStore {
         AppStore::new(self.store.clone(), app)
     }

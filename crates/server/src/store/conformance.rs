@@ -13,6 +13,7 @@ fn msg(room: &str, text: &str) -> Message {
         ts: 1,
         client_id: None,
         status: None,
+        file: None,
     }
 }
 

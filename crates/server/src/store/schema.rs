@@ -87,6 +87,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ts INTEGER NOT NULL,
         PRIMARY KEY (app, log, seq)
     );",
+    // 3: files shared in rooms; a message may carry one (`file`, JSON).
+    "CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        in_database INTEGER NOT NULL,
+        data BLOB,
+        thumbnail_type TEXT,
+        thumbnail BLOB
+    );
+    ALTER TABLE messages ADD COLUMN file TEXT;",
 ];
 
 /// The PostgreSQL schema, one migration per entry; the table `schema_migrations` records those
@@ -180,4 +195,20 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
         ts BIGINT NOT NULL,
         PRIMARY KEY (app, log, seq)
     );",
+    // 3: files shared in rooms (in cluster mode their bytes are always in the database, which
+    // every node reads); a message may carry one (`file`, JSON).
+    "CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        in_database BOOLEAN NOT NULL,
+        data BYTEA,
+        thumbnail_type TEXT,
+        thumbnail BYTEA
+    );
+    ALTER TABLE messages ADD COLUMN file TEXT;",
 ];

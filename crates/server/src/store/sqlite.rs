@@ -7,7 +7,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::schema::MIGRATIONS;
-use super::{Member, Message, Notification, PrivateMessage, Result, Storage, StoreError};
+use super::{
+    FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage, StoreError,
+    StoredFile,
+};
 
 /// A SQLite database file.
 #[derive(Debug)]
@@ -68,10 +71,11 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         ts: row.get(6)?,
         client_id: row.get(7)?,
         status: None,
+        file: row.get::<_, Option<String>>(8)?.and_then(|f| super::file_of(&f)),
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, room_id, seq, user_id, username, text, ts, client_id";
+const MESSAGE_COLUMNS: &str = "id, room_id, seq, user_id, username, text, ts, client_id, file";
 
 fn private_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PrivateMessage> {
     Ok(PrivateMessage {
@@ -198,7 +202,7 @@ impl Storage for SqliteStorage {
         let before = before_seq.unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![room_id, before, limit], |row| {
             let mut message = message_row(row)?;
-            message.status = match row.get::<_, Option<i64>>(8)? {
+            message.status = match row.get::<_, Option<i64>>(9)? {
                 Some(2) => Some("read".to_owned()),
                 Some(_) => Some("delivered".to_owned()),
                 None => None,
@@ -235,7 +239,8 @@ impl Storage for SqliteStorage {
         )?;
         self.conn.execute(
             &format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                "INSERT INTO messages ({MESSAGE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             params![
                 message.id,
@@ -245,7 +250,8 @@ impl Storage for SqliteStorage {
                 message.username,
                 message.text,
                 message.ts,
-                message.client_id
+                message.client_id,
+                message.file.as_ref().map(super::file_json),
             ],
         )?;
         Ok(message)
@@ -358,6 +364,81 @@ impl Storage for SqliteStorage {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn insert_file(
+        &mut self,
+        file: &StoredFile,
+        data: Option<&[u8]>,
+        thumbnail: Option<(&str, &[u8])>,
+    ) -> Result<()> {
+        let size = i64::try_from(file.info.size).unwrap_or(i64::MAX);
+        self.conn.execute(
+            "INSERT INTO files (id, room_id, user_id, name, type, size, created_at, in_database,
+                                data, thumbnail_type, thumbnail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                file.info.id,
+                file.room_id,
+                file.user_id,
+                file.info.name,
+                file.info.kind,
+                size,
+                file.created_at,
+                file.in_database,
+                data,
+                thumbnail.map(|t| t.0),
+                thumbnail.map(|t| t.1),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn file(&mut self, id: &str) -> Result<Option<StoredFile>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, type, size, thumbnail IS NOT NULL, room_id, user_id,
+                        in_database, created_at
+                 FROM files WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(StoredFile {
+                        info: FileInfo {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            kind: r.get(2)?,
+                            size: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            thumbnail: r.get(4)?,
+                        },
+                        room_id: r.get(5)?,
+                        user_id: r.get(6)?,
+                        in_database: r.get(7)?,
+                        created_at: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn file_data(&mut self, id: &str) -> Result<Option<Vec<u8>>> {
+        let data = self
+            .conn
+            .query_row("SELECT data FROM files WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()?;
+        Ok(data.flatten())
+    }
+
+    fn file_thumbnail(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let row: Option<(Option<String>, Option<Vec<u8>>)> = self
+            .conn
+            .query_row(
+                "SELECT thumbnail_type, thumbnail FROM files WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(kind, bytes)| kind.zip(bytes)))
+    }
+
     fn doc_put(
         &mut self,
         app: &str,
@@ -465,6 +546,7 @@ mod tests {
             ts: 1,
             client_id: None,
             status: None,
+            file: None,
         }
     }
 

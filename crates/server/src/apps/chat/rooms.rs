@@ -84,7 +84,7 @@ struct SendRequest {
 
 /// What a send did.
 enum Sent {
-    New(Message, Value),
+    New(Box<Message>, Value),
     Duplicate(Value),
     NotMember,
 }
@@ -110,6 +110,7 @@ pub(super) async fn send(
         ts: now_ms(),
         client_id: req.client_id,
         status: None,
+        file: None,
     };
     let sent = app
         .cx
@@ -128,7 +129,7 @@ pub(super) async fn send(
             if let Some(cid) = &m.client_id {
                 s.save_client_ack(&m.user_id, cid, &ack)?;
             }
-            Ok(Sent::New(m, ack))
+            Ok(Sent::New(Box::new(m), ack))
         })
         .await?;
     match sent {
