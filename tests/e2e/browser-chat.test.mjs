@@ -191,3 +191,57 @@ describe("chat page layout and what a new user runs into", () => {
     await page.close();
   });
 });
+
+describe("sharing files on the chat page", () => {
+  let app;
+  let browser;
+
+  before(async () => {
+    app = await startApp();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await app?.stop();
+    if (app) cleanup(app.dataDir);
+  });
+
+  test("an image shows inline with its thumbnail in the other tab; a file downloads byte-identical", async () => {
+    const alice = await openChat(browser.context, app.url, "alice");
+    const bob = await openChat(browser.context, app.url, "bob");
+    const a = alice.page;
+    const b = bob.page;
+    await a.locator("#online li", { hasText: "bob" }).waitFor();
+    await a.locator("#text").fill("Look at this:");
+    await a.locator("#text").press("Enter");
+    // A real PNG: a screenshot of the page itself.
+    const image = await a.screenshot({ clip: { x: 0, y: 0, width: 640, height: 400 } });
+    await a.locator("#file-input").setInputFiles({ name: "screen.png", mimeType: "image/png", buffer: image });
+    const thumb = b.locator("#messages li .file img.thumb");
+    await thumb.waitFor();
+    await b.waitForFunction(() => {
+      const img = document.querySelector("#messages li .file img.thumb");
+      return img && img.complete && img.naturalWidth > 0;
+    });
+    assert.ok((await thumb.evaluate((img) => img.naturalWidth)) <= 320, "the page's thumbnail, not the full image");
+    await b.locator("#messages li .file-link", { hasText: "screen.png" }).waitFor();
+    await a.locator("#upload").waitFor({ state: "hidden" });
+
+    const notes = Buffer.from("shopping list:\n- milk\n- bread\n".repeat(2000));
+    await a.locator("#file-input").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: notes });
+    const link = b.locator("#messages li .file-link", { hasText: "notes.txt" });
+    await link.waitFor();
+    assert.match(await b.locator("#messages li .file-size").last().textContent(), /KB$/);
+    const [download] = await Promise.all([b.waitForEvent("download"), link.click()]);
+    assert.equal(download.suggestedFilename(), "notes.txt");
+    const { readFileSync } = await import("node:fs");
+    assert.ok(readFileSync(await download.path()).equals(notes), "byte-identical");
+
+    // A type the server refuses is reported on the page, and nothing is posted.
+    await a.locator("#file-input").setInputFiles({ name: "page.html", mimeType: "text/html", buffer: Buffer.from("<p>hi</p>") });
+    await a.locator("#send-error", { hasText: 'files of type "text/html" cannot be shared here' }).waitFor();
+    assert.equal(await b.locator("#messages li .file-link", { hasText: "page.html" }).count(), 0);
+    await b.screenshot({ path: join(artifactsDir(), "chat-files.png") });
+    assert.deepEqual([...alice.errors, ...bob.errors], []);
+  });
+});
