@@ -4,6 +4,7 @@
 
 mod downloads;
 mod files;
+mod payloads;
 pub(crate) mod presence;
 mod private;
 mod rooms;
@@ -305,7 +306,7 @@ async fn set_up(
         socket.leave_all(left);
     }
     socket.join_all(rooms.iter().map(|r| room_key(r)));
-    let session = json!({ "userId": user.id, "username": user.username, "rooms": rooms });
+    let session = payloads::Session { user_id: &user.id, username: &user.username, rooms: &rooms };
     if let Err(error) = socket.emit(events::SESSION, &session) {
         tracing::debug!(%error, "session not sent");
     }
@@ -396,8 +397,12 @@ async fn announce_here(app: &Chat, user: &User, rooms: &[String], status: Status
 }
 
 async fn send_presence(to: switchboard::BroadcastOperator, user: &User, room: &str, status: &str) {
-    let update =
-        json!({ "roomId": room, "userId": user.id, "username": user.username, "status": status });
+    let update = payloads::PresenceUpdate {
+        room_id: room,
+        user_id: &user.id,
+        username: &user.username,
+        status,
+    };
     if let Err(error) = to.emit(events::PRESENCE_UPDATE, &update).await {
         tracing::debug!(%error, "presence update not sent");
     }
@@ -460,7 +465,8 @@ async fn typing(app: Chat, _socket: Socket, user: User, Data(data): Data<Value>)
 }
 
 async fn send_typing(app: &Chat, user: &User, room_id: &str, is_typing: bool) {
-    let update = json!({ "roomId": room_id, "userId": user.id, "username": user.username, "isTyping": is_typing });
+    let update =
+        payloads::TypingNotice { room_id, user_id: &user.id, username: &user.username, is_typing };
     let sent = app
         .chat()
         .to(room_key(room_id))

@@ -87,6 +87,22 @@ pub(crate) mod events {
     pub(crate) const SESSION: &str = "notification:session";
 }
 
+/// `notification:session`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Session<'a> {
+    user_id: &'a str,
+    username: &'a str,
+    /// Whether the server takes `notification:test` (dev mode).
+    testable: bool,
+}
+
+/// `notification:unread`.
+#[derive(Debug, serde::Serialize)]
+struct Unread {
+    count: u64,
+}
+
 /// The most notifications one `notification:list` returns.
 const MAX_LIST: u32 = 100;
 
@@ -100,10 +116,10 @@ fn install(app: &AppContext) {
         socket.on(events::TEST, test_notification)?;
         socket.join(user.room());
         let testable = matches!(app.auth, crate::auth::Authenticator::Dev);
-        let session = json!({ "userId": user.id, "username": user.username, "testable": testable });
+        let session = Session { user_id: &user.id, username: &user.username, testable };
         socket.emit(events::SESSION, &session)?;
         match unread(&app, &user.id).await {
-            Ok(count) => socket.emit(events::UNREAD, &json!({ "count": count }))?,
+            Ok(count) => socket.emit(events::UNREAD, &Unread { count })?,
             Err(e) => tracing::warn!(code = e.code, "unread count unavailable"),
         }
         Ok::<_, HandlerError>(())
@@ -118,11 +134,8 @@ async fn unread(app: &AppContext, user_id: &str) -> Result<u64, ApiError> {
 /// Pushes the unread count to every connection of the user.
 async fn push_unread(app: &AppContext, user_id: &str) -> Result<u64, ApiError> {
     let count = unread(app, user_id).await?;
-    let sent = app
-        .of(NAMESPACE)
-        .to(user_room(user_id))
-        .emit(events::UNREAD, &json!({ "count": count }))
-        .await;
+    let sent =
+        app.of(NAMESPACE).to(user_room(user_id)).emit(events::UNREAD, &Unread { count }).await;
     if let Err(error) = sent {
         tracing::debug!(%error, "unread count not pushed");
     }
