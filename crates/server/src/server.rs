@@ -38,7 +38,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         Some(c) => Some(cluster::open(&c.redis, c.adapter).await?),
         None => None,
     };
-    let (store, store_thread) = open_store(&config.database).await?;
+    let migrations: Vec<_> = apps.iter().map(|a| a.migrations()).collect();
+    let (store, store_thread) = open_store(&config.database, migrations).await?;
 
     let mut io_config = SocketIoConfig::default();
     io_config.client_dist = match config.builtin_client {
@@ -227,10 +228,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Opens the database on the store thread; one clear error if it cannot be opened.
-async fn open_store(database: &Database) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
+async fn open_store(
+    database: &Database,
+    apps: Vec<crate::store::AppMigrations>,
+) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
     let (store, thread) = match database.clone() {
-        Database::Sqlite(path) => Store::open(move || SqliteStorage::open_file(&path)).await,
-        Database::Postgres(url) => Store::open(move || PostgresStorage::connect(&url)).await,
+        Database::Sqlite(path) => {
+            Store::open(move || SqliteStorage::open_file_with(&path, &apps)).await
+        }
+        Database::Postgres(url) => {
+            Store::open(move || PostgresStorage::connect_with(&url, &apps)).await
+        }
     }
     .context("cannot start the store thread")?;
     let store =

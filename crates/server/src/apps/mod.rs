@@ -34,7 +34,7 @@ use crate::auth::Authenticator;
 use crate::cluster::{Inbox, Link};
 use crate::config::Config;
 use crate::limits::Limiter;
-use crate::store::Store;
+use crate::store::{AppMigrations, Store};
 
 /// One app of the binary.
 pub(crate) trait App: Send + Sync + 'static {
@@ -54,6 +54,11 @@ pub(crate) trait App: Send + Sync + 'static {
     fn install(&self, cx: &AppContext) -> anyhow::Result<()>;
     /// Its HTTP routes: its page and assets (see [`page_routes`]) and its APIs.
     fn routes(&self, cx: &AppContext) -> axum::Router;
+    /// Its own tables: migrations applied at start after the shared ones, counted per app
+    /// (default: none; apps without SQL keep their state in [`AppStore`]).
+    fn migrations(&self) -> AppMigrations {
+        AppMigrations { app: self.name(), sqlite: &[], postgres: &[] }
+    }
     /// A line for the log once the server listens at `base_url` (how to try the app).
     fn welcome(&self, _cx: &AppContext, _base_url: &str) -> Option<String> {
         None
@@ -71,6 +76,12 @@ pub(crate) type Stopping = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Every app, in the order of the index page.
 pub(crate) fn registry() -> Vec<Arc<dyn App>> {
     vec![Arc::new(chat::ChatApp::default()), Arc::new(notifications::NotificationsApp)]
+}
+
+/// The migrations of every app (tests open databases with every app's tables).
+#[cfg(test)]
+pub(crate) fn all_migrations() -> Vec<AppMigrations> {
+    registry().iter().map(|a| a.migrations()).collect()
 }
 
 /// The apps of `--apps` (every app when `None`), in the registry's order; an unknown name is

@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 
 pub(crate) use model::{FileInfo, Member, Message, Notification, PrivateMessage, StoredFile};
 pub(crate) use postgres::PostgresStorage;
+pub(crate) use schema::AppMigrations;
 pub(crate) use sqlite::SqliteStorage;
 use tokio::sync::oneshot;
 

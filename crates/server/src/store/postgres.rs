@@ -20,8 +20,8 @@ use serde_json::Value;
 
 use super::schema::POSTGRES_MIGRATIONS;
 use super::{
-    FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage, StoreError,
-    StoredFile,
+    AppMigrations, FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage,
+    StoreError, StoredFile,
 };
 
 /// The advisory lock key that serialises migrations between nodes (an arbitrary constant:
@@ -48,7 +48,13 @@ impl std::fmt::Debug for PostgresStorage {
 impl PostgresStorage {
     /// Connects to `url` (`postgres://user:password@host:port/db`) and applies the pending
     /// migrations.
+    #[cfg(test)]
     pub(crate) fn connect(url: &str) -> Result<PostgresStorage> {
+        PostgresStorage::connect_with(url, &crate::apps::all_migrations())
+    }
+
+    /// Connects to `url` and applies the pending shared migrations, then those of `apps`.
+    pub(crate) fn connect_with(url: &str, apps: &[AppMigrations]) -> Result<PostgresStorage> {
         let mut config: postgres::Config = url.parse().map_err(StoreError::Postgres)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -56,14 +62,16 @@ impl PostgresStorage {
         config.application_name("switchboard");
         let client = config.connect(NoTls)?;
         let mut storage = PostgresStorage { config, client, statements: HashMap::new() };
-        storage.migrate()?;
+        storage.migrate(apps)?;
         Ok(storage)
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    fn migrate(&mut self, apps: &[AppMigrations]) -> Result<()> {
         // Held until unlocked below or the connection ends: one node migrates at a time.
         self.client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
-        let outcome = self.apply_migrations();
+        let outcome = self
+            .apply_migrations()
+            .and_then(|()| apps.iter().try_for_each(|a| self.migrate_app(a)));
         let unlocked = self.client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
         outcome?;
         unlocked?;
@@ -93,6 +101,29 @@ impl PostgresStorage {
             )?;
             tx.commit()?;
             tracing::info!(version, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// Applies the pending migrations of one app (under the migration lock).
+    fn migrate_app(&mut self, app: &AppMigrations) -> Result<()> {
+        let row = self
+            .client
+            .query_opt("SELECT version FROM app_migrations WHERE app = $1", &[&app.app])?;
+        let version: i32 = row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        super::check_version(i64::from(version), app.postgres.len())?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (index, migration) in app.postgres.iter().enumerate().skip(applied) {
+            let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            let mut tx = self.client.transaction()?;
+            tx.batch_execute(migration)?;
+            tx.execute(
+                "INSERT INTO app_migrations (app, version) VALUES ($1, $2)
+                 ON CONFLICT (app) DO UPDATE SET version = excluded.version",
+                &[&app.app, &version],
+            )?;
+            tx.commit()?;
+            tracing::info!(app = app.app, version, "database migrated");
         }
         Ok(())
     }

@@ -1,5 +1,18 @@
 //! The database schemas: migrations applied in order at start, one list per database. A
-//! change to the schema adds an entry to both lists.
+//! change to the shared schema adds an entry to both lists; an app's own tables are its own
+//! migrations ([`AppMigrations`], counted per app in `app_migrations`).
+
+/// An app's own migrations, one list per database, applied in order after the shared ones;
+/// the table `app_migrations` counts those applied per app.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppMigrations {
+    /// The app's name.
+    pub(crate) app: &'static str,
+    /// For SQLite.
+    pub(crate) sqlite: &'static [&'static str],
+    /// For PostgreSQL (the same tables).
+    pub(crate) postgres: &'static [&'static str],
+}
 
 /// The SQLite schema, one migration per entry; `PRAGMA user_version` counts those applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -87,21 +100,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ts INTEGER NOT NULL,
         PRIMARY KEY (app, log, seq)
     );",
-    // 3: files shared in rooms; a message may carry one (`file`, JSON).
-    "CREATE TABLE files (
-        id TEXT PRIMARY KEY,
-        room_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        type TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        in_database INTEGER NOT NULL,
-        data BLOB,
-        thumbnail_type TEXT,
-        thumbnail BLOB
-    );
-    ALTER TABLE messages ADD COLUMN file TEXT;",
+    // 3: the versions of the apps' own migrations (`apps::App::migrations`).
+    "CREATE TABLE app_migrations (
+        app TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );",
 ];
 
 /// The PostgreSQL schema, one migration per entry; the table `schema_migrations` records those
@@ -195,20 +198,9 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
         ts BIGINT NOT NULL,
         PRIMARY KEY (app, log, seq)
     );",
-    // 3: files shared in rooms (in cluster mode their bytes are always in the database, which
-    // every node reads); a message may carry one (`file`, JSON).
-    "CREATE TABLE files (
-        id TEXT PRIMARY KEY,
-        room_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        type TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        created_at BIGINT NOT NULL,
-        in_database BOOLEAN NOT NULL,
-        data BYTEA,
-        thumbnail_type TEXT,
-        thumbnail BYTEA
-    );
-    ALTER TABLE messages ADD COLUMN file TEXT;",
+    // 3: the versions of the apps' own migrations (`apps::App::migrations`).
+    "CREATE TABLE app_migrations (
+        app TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );",
 ];

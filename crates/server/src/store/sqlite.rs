@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::schema::MIGRATIONS;
 use super::{
-    FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage, StoreError,
-    StoredFile,
+    AppMigrations, FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage,
+    StoreError, StoredFile,
 };
 
 /// A SQLite database file.
@@ -21,27 +21,40 @@ pub(crate) struct SqliteStorage {
 impl SqliteStorage {
     /// Opens (or creates) the database file `path`, and its directory, and applies the
     /// pending migrations.
+    #[cfg(test)]
     pub(crate) fn open_file(path: &Path) -> Result<SqliteStorage> {
+        SqliteStorage::open_file_with(path, &crate::apps::all_migrations())
+    }
+
+    /// Opens (or creates) the database file `path`, and its directory, and applies the
+    /// pending shared migrations, then those of `apps`.
+    pub(crate) fn open_file_with(path: &Path, apps: &[AppMigrations]) -> Result<SqliteStorage> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::Open)?;
         }
         let conn = Connection::open(path)?;
-        SqliteStorage::with_connection(conn)
+        SqliteStorage::with_connection(conn, apps)
     }
 
-    /// An in-memory database (tests).
+    /// An in-memory database with every app's tables (tests).
     #[cfg(test)]
     pub(crate) fn memory() -> Result<SqliteStorage> {
-        SqliteStorage::with_connection(Connection::open_in_memory()?)
+        SqliteStorage::with_connection(
+            Connection::open_in_memory()?,
+            &crate::apps::all_migrations(),
+        )
     }
 
-    fn with_connection(conn: Connection) -> Result<SqliteStorage> {
+    fn with_connection(conn: Connection, apps: &[AppMigrations]) -> Result<SqliteStorage> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut storage = SqliteStorage { conn };
         storage.migrate()?;
+        for app in apps {
+            storage.migrate_app(app)?;
+        }
         Ok(storage)
     }
 
@@ -55,6 +68,33 @@ impl SqliteStorage {
             tx.pragma_update(None, "user_version", index + 1)?;
             tx.commit()?;
             tracing::info!(version = index + 1, "database migrated");
+        }
+        Ok(())
+    }
+}
+
+impl SqliteStorage {
+    /// Applies the pending migrations of one app.
+    fn migrate_app(&mut self, app: &AppMigrations) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("SELECT version FROM app_migrations WHERE app = ?1", params![app.app], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        super::check_version(version, app.sqlite.len())?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (index, migration) in app.sqlite.iter().enumerate().skip(applied) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(migration)?;
+            tx.execute(
+                "INSERT INTO app_migrations (app, version) VALUES (?1, ?2)
+                 ON CONFLICT(app) DO UPDATE SET version = excluded.version",
+                params![app.app, i64::try_from(index + 1).unwrap_or(i64::MAX)],
+            )?;
+            tx.commit()?;
+            tracing::info!(app = app.app, version = index + 1, "database migrated");
         }
         Ok(())
     }
@@ -631,6 +671,28 @@ mod tests {
         let v: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
         s.notifications("x", 1).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_apps_migrations_run_once_and_a_newer_version_is_refused() {
+        const DEMO: AppMigrations = AppMigrations {
+            app: "demo",
+            sqlite: &["CREATE TABLE demo_things (id INTEGER PRIMARY KEY)"],
+            postgres: &[],
+        };
+        let dir = std::env::temp_dir().join(format!("sb-store-{}", crate::store::new_id()));
+        let file = dir.join("switchboard.db");
+        drop(SqliteStorage::open_file_with(&file, &[DEMO]).unwrap());
+        // Opened again: not applied twice (a second CREATE TABLE would fail).
+        let s = SqliteStorage::open_file_with(&file, &[DEMO]).unwrap();
+        s.conn.execute("INSERT INTO demo_things (id) VALUES (1)", []).unwrap();
+        s.conn.execute("UPDATE app_migrations SET version = 5 WHERE app = 'demo'", []).unwrap();
+        drop(s);
+        let err = SqliteStorage::open_file_with(&file, &[DEMO]).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 5, known: 1 }), "{err:?}");
+        // Without the app (not enabled), the database opens.
+        drop(SqliteStorage::open_file_with(&file, &[]).unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -8,6 +8,7 @@ mod payloads;
 pub(crate) mod presence;
 mod private;
 mod rooms;
+mod schema;
 pub(crate) mod typing;
 
 use std::sync::{Arc, Mutex};
@@ -143,6 +144,10 @@ impl App for ChatApp {
             *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some((link, task));
         }
         Ok(())
+    }
+
+    fn migrations(&self) -> crate::store::AppMigrations {
+        schema::MIGRATIONS
     }
 
     fn routes(&self, _cx: &AppContext) -> axum::Router {
