@@ -105,7 +105,7 @@ impl App for ChatApp {
     }
 
     fn summary(&self) -> &'static str {
-        "Rooms with history, read receipts, typing indicators, direct messages and presence."
+        "Rooms with history, read receipts, typing indicators, presence, direct messages, images and files."
     }
 
     fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
