@@ -162,6 +162,10 @@ impl App for ChatApp {
         Ok(())
     }
 
+    fn welcome(&self, _cx: &AppContext, base_url: &str) -> Option<String> {
+        Some(format!("chat: open {base_url}/chat in two windows and sign in with two names"))
+    }
+
     fn migrations(&self) -> crate::store::AppMigrations {
         schema::MIGRATIONS
     }
