@@ -14,7 +14,7 @@ pub(crate) mod api;
 pub(crate) mod chat;
 pub(crate) mod notifications;
 pub(crate) mod page;
-mod store;
+pub(crate) mod store;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

@@ -9,6 +9,7 @@ pub(crate) mod presence;
 mod private;
 mod rooms;
 mod schema;
+pub(crate) mod store;
 pub(crate) mod typing;
 
 use std::sync::{Arc, Mutex};
