@@ -138,7 +138,8 @@ describe("chat page layout and what a new user runs into", () => {
       assert.deepEqual(await layout(page), { pageScrolls: false, listScrolls: true, boxInView: true, lastInView: true });
       await page.locator("#text").fill("still here");
       await page.locator("#text").press("Enter");
-      await page.locator("#messages li.mine .text", { hasText: "still here" }).waitFor();
+      await page.locator("#messages li.mine[data-message-id] .text", { hasText: "still here" }).waitFor();
+      assert.equal(await page.locator("#messages li.mine .text", { hasText: "still here" }).count(), 1, "shown once");
       assert.deepEqual(await layout(page), { pageScrolls: false, listScrolls: true, boxInView: true, lastInView: true });
       await page.screenshot({ path: join(artifactsDir(), "chat-760.png") });
 
