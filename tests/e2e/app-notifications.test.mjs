@@ -46,7 +46,25 @@ test("the API needs the key; a bad body is a 400", async () => {
   assert.equal((await notify({ userId: "", title: "t", body: "b" })).status, 400);
   const off = await notify({ userId: "ann", title: "t", body: "b" }, { base: noKey.url });
   assert.equal(off.status, 503);
-  assert.equal((await off.json()).error.code, "disabled");
+  const offBody = await off.json();
+  assert.equal(offBody.error.code, "disabled");
+  assert.match(offBody.error.message, /--api-key KEY/, "the error says what to do");
+});
+
+test("dev mode: notification:session says the server takes notification:test, which notifies oneself", async () => {
+  const { io } = await import("socket.io-client");
+  const socket = io(app.url + "/notifications", { auth: { username: "tess" }, forceNew: true, reconnection: false });
+  sockets.push(socket);
+  const session = await waitFor(socket, "notification:session");
+  assert.deepEqual(session, { userId: "tess", username: "tess", testable: true });
+  const pushed = waitFor(socket, "notification:new");
+  const ack = await request(socket, "notification:test", {});
+  assert.equal(ack.ok, true, JSON.stringify(ack));
+  const n = await pushed;
+  assert.equal(n.id, ack.id);
+  assert.equal(n.userId, "tess");
+  assert.equal(n.title, "Test notification");
+  assert.equal(typeof n.ts, "number");
 });
 
 test("an online user gets notification:new and the new unread count at once", async () => {
@@ -91,4 +109,33 @@ test("an offline user finds stored notifications on connect; read updates the co
 
 test("/notifications refuses connections without a valid user", async () => {
   await assert.rejects(connect(app.url, "/notifications", {}), (err) => err.data?.code === "missing_username");
+});
+
+test("dev mode with a key: the server logs a curl line that works as printed", async () => {
+  const dev = await startApp({ args: ["--api-key", "dev-key"], env: { RUST_LOG: "info" } });
+  try {
+    // The line follows the "listening" line on stdout: wait for it on stderr (bounded).
+    const find = () => dev.stderr().split("\n").find((l) => l.includes("send a notification: curl"));
+    const line = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no curl line within 5 s: ${dev.stderr()}`)), 5000);
+      const check = () => {
+        const found = find();
+        if (!found) return;
+        clearTimeout(timer);
+        dev.child.stderr.off("data", check);
+        resolve(found);
+      };
+      dev.child.stderr.on("data", check);
+      check();
+    });
+    const m = /curl -X POST (\S+) -H 'authorization: Bearer ([^']+)' -H 'content-type: application\/json' -d '([^']+)'/.exec(line);
+    assert.ok(m, line);
+    assert.equal(m[1], dev.url + "/api/notify");
+    const res = await fetch(m[1], { method: "POST", headers: { authorization: `Bearer ${m[2]}`, "content-type": "application/json" }, body: m[3] });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).ok, true);
+  } finally {
+    await dev.stop();
+    cleanup(dev.dataDir);
+  }
 });

@@ -11,13 +11,13 @@ use axum::Router;
 use serde_json::json;
 use switchboard::sse::{Sse, SseError};
 
-use crate::app::{App, check_room_id};
-use crate::chat::room_key;
+use crate::apps::chat::room_key;
+use crate::apps::{AppContext, check_room_id};
 
 /// The `/sse` route.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>(app: &App) -> Router<S> {
-    let auth = app.auth.clone();
-    let sse = Sse::new(app.io.clone()).authorize(move |mut request| {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(cx: &AppContext) -> Router<S> {
+    let auth = cx.auth.clone();
+    let sse = Sse::new(cx.io.clone()).authorize(move |mut request| {
         let auth = auth.clone();
         async move {
             if request.namespace != "/chat" {

@@ -19,8 +19,9 @@ mod test_postgres;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-pub(crate) use model::{Member, Message, Notification, PrivateMessage};
+pub(crate) use model::{FileInfo, Member, Message, Notification, PrivateMessage, StoredFile};
 pub(crate) use postgres::PostgresStorage;
+pub(crate) use schema::AppMigrations;
 pub(crate) use sqlite::SqliteStorage;
 use tokio::sync::oneshot;
 
@@ -50,6 +51,10 @@ pub(crate) enum StoreError {
     /// not run.
     #[error("the database is unavailable")]
     Unavailable,
+    /// A stored app value is not the JSON its reader expects (or a value cannot be written
+    /// as JSON).
+    #[error("a stored value is not valid JSON for its type")]
+    Json(#[source] serde_json::Error),
     /// The database was written by a newer version of the binary.
     #[error(
         "the database has schema version {found}, this binary knows {known}: upgrade the binary"
@@ -113,9 +118,16 @@ impl From<::postgres::Error> for StoreError {
 /// A result of the store.
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
-/// The operations of a database. Runs on the store thread only; every method is one step of
-/// a job, inside the batch's transaction.
-pub(crate) trait Storage: Send + 'static {
+/// The operations of a database: its batches here, each app's part in the app's module (the
+/// supertraits). Runs on the store thread only; every method is one step of a job, inside the
+/// batch's transaction.
+pub(crate) trait Storage:
+    crate::apps::chat::store::ChatStorage
+    + crate::apps::notifications::store::NotificationStorage
+    + crate::apps::store::AppData
+    + Send
+    + 'static
+{
     /// Starts the batch transaction.
     fn begin(&mut self) -> Result<()>;
     /// Commits the batch transaction.
@@ -130,61 +142,6 @@ pub(crate) trait Storage: Send + 'static {
     fn rollback_to(&mut self) -> Result<()>;
     /// Writes buffered data out (at shutdown).
     fn flush(&mut self) -> Result<()>;
-
-    /// Records a user (the latest username wins).
-    fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()>;
-    /// Adds a member to a room (created by its first join); false if already a member.
-    fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool>;
-    /// Removes a member; false if not a member.
-    fn leave_room(&mut self, room_id: &str, user_id: &str) -> Result<bool>;
-    /// Whether the user is a member of the room.
-    fn is_member(&mut self, room_id: &str, user_id: &str) -> Result<bool>;
-    /// The rooms of a user.
-    fn user_rooms(&mut self, user_id: &str) -> Result<Vec<String>>;
-    /// The members of a room, by join order.
-    fn room_members(&mut self, room_id: &str) -> Result<Vec<Member>>;
-    /// The newest `limit` messages with `seq < before_seq`, ascending.
-    fn history(
-        &mut self,
-        room_id: &str,
-        before_seq: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Message>>;
-    /// The stored ack of an earlier send with this client id.
-    fn client_ack(&mut self, user_id: &str, client_id: &str) -> Result<Option<serde_json::Value>>;
-    /// Remembers the ack of a send with this client id.
-    fn save_client_ack(
-        &mut self,
-        user_id: &str,
-        client_id: &str,
-        ack: &serde_json::Value,
-    ) -> Result<()>;
-    /// Stores a room message, giving it the room's next seq.
-    fn insert_message(&mut self, message: Message) -> Result<Message>;
-    /// One room message.
-    fn message(&mut self, id: &str) -> Result<Option<Message>>;
-    /// Stores a delivery or read receipt (`read` is never downgraded to `delivered`).
-    fn set_receipt(
-        &mut self,
-        message_id: &str,
-        user_id: &str,
-        status: &str,
-        now: i64,
-    ) -> Result<()>;
-    /// Stores a private message, pending until acknowledged.
-    fn insert_private(&mut self, message: PrivateMessage) -> Result<PrivateMessage>;
-    /// The private messages not yet acknowledged by their recipient, oldest first.
-    fn pending_private(&mut self, user_id: &str) -> Result<Vec<PrivateMessage>>;
-    /// Marks a private message acknowledged.
-    fn ack_private(&mut self, id: &str, now: i64) -> Result<()>;
-    /// Stores a notification.
-    fn insert_notification(&mut self, notification: Notification) -> Result<()>;
-    /// The newest `limit` notifications of a user, newest first.
-    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>>;
-    /// Marks one (or, with `None`, every) notification of a user read.
-    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()>;
-    /// The unread notifications of a user.
-    fn unread_count(&mut self, user_id: &str) -> Result<u64>;
 }
 
 /// Answers a job's caller once the batch's commit outcome is known.
@@ -343,6 +300,17 @@ fn run_batch(storage: &mut impl Storage, jobs: Vec<Job>) {
     for reply in replies {
         reply(if committed { Ok(()) } else { Err(StoreError::CommitFailed) });
     }
+}
+
+/// A message's file as stored (JSON).
+pub(crate) fn file_json(file: &FileInfo) -> String {
+    serde_json::to_string(file).unwrap_or_default()
+}
+
+/// A message's stored file; a value that does not read (never written by this binary) is
+/// left out rather than failing the whole history.
+pub(crate) fn file_of(text: &str) -> Option<FileInfo> {
+    serde_json::from_str(text).ok()
 }
 
 /// Milliseconds since the Unix epoch.
