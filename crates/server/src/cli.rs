@@ -166,6 +166,18 @@ pub(crate) struct ServeArgs {
     /// bandwidth.
     #[arg(long, env = "SWITCHBOARD_PER_MESSAGE_DEFLATE")]
     pub(crate) per_message_deflate: bool,
+    /// Tic-tac-toe: milliseconds a player may stay away from a running game before it is
+    /// forfeited to the opponent [default: 30000].
+    #[arg(long, env = "SWITCHBOARD_TICTACTOE_GRACE_MS", value_name = "MS")]
+    pub(crate) tictactoe_grace_ms: Option<u64>,
+    /// Auction: milliseconds an auction runs when its creator gives no duration
+    /// [default: 120000].
+    #[arg(long, env = "SWITCHBOARD_AUCTION_DURATION_MS", value_name = "MS")]
+    pub(crate) auction_duration_ms: Option<u64>,
+    /// Auction anti-sniping: a bid this many milliseconds or less before the end moves the end
+    /// to this long after the bid; 0 turns it off [default: 15000].
+    #[arg(long, env = "SWITCHBOARD_AUCTION_EXTEND_MS", value_name = "MS")]
+    pub(crate) auction_extend_ms: Option<u64>,
 }
 
 #[cfg(test)]

@@ -45,6 +45,9 @@ struct FileConfig {
     allow_eio3: Option<bool>,
     parser: Option<String>,
     per_message_deflate: Option<bool>,
+    tictactoe_grace_ms: Option<u64>,
+    auction_duration_ms: Option<u64>,
+    auction_extend_ms: Option<u64>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -127,6 +130,14 @@ pub(crate) struct Config {
     pub(crate) parser: switchboard::ParserKind,
     /// `--per-message-deflate`: WebSocket compression with Node's settings.
     pub(crate) per_message_deflate: bool,
+    /// Tic-tac-toe: how long a player may stay away from a running game.
+    pub(crate) tictactoe_grace: Duration,
+    /// Auction: how long an auction runs by default.
+    #[allow(dead_code)]
+    pub(crate) auction_duration: Duration,
+    /// Auction: the anti-sniping window (zero: off).
+    #[allow(dead_code)]
+    pub(crate) auction_extend: Duration,
 }
 
 /// The database of `--database`.
@@ -346,6 +357,16 @@ impl Config {
                 .or(file.handshakes_per_ip)
                 .and_then(NonZeroU32::new),
             tls,
+            tictactoe_grace: Duration::from_millis(
+                args.tictactoe_grace_ms.or(file.tictactoe_grace_ms).unwrap_or(30_000),
+            ),
+            auction_duration: Duration::from_millis(
+                args.auction_duration_ms.or(file.auction_duration_ms).unwrap_or(120_000),
+            )
+            .max(Duration::from_secs(1)),
+            auction_extend: Duration::from_millis(
+                args.auction_extend_ms.or(file.auction_extend_ms).unwrap_or(15_000),
+            ),
         })
     }
 }
@@ -375,6 +396,19 @@ mod tests {
         assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
         assert_eq!(c.presence_grace, Duration::from_secs(10));
         assert!(!c.per_message_deflate, "off by default, as in Node");
+    }
+
+    #[test]
+    fn app_timers() {
+        let c = Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.tictactoe_grace, Duration::from_secs(30));
+        assert_eq!(c.auction_duration, Duration::from_secs(120));
+        assert_eq!(c.auction_extend, Duration::from_secs(15));
+        let f = file("tictactoe_grace_ms = 500\nauction_duration_ms = 10\nauction_extend_ms = 0\n");
+        let c = Config::resolve(ServeArgs::default(), f).unwrap();
+        assert_eq!(c.tictactoe_grace, Duration::from_millis(500));
+        assert_eq!(c.auction_duration, Duration::from_secs(1), "at least a second");
+        assert_eq!(c.auction_extend, Duration::ZERO);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! prints exactly one line on stdout, `Switchboard listening on http://HOST:PORT`.
 
 mod app;
+mod apps;
 mod auth;
 mod chat;
 mod cli;

@@ -116,6 +116,16 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     slot.set(app.clone());
     chat::install(&app);
     notify::install(&app);
+    let apps_cx = crate::apps::AppContext::new(
+        io.clone(),
+        std::sync::Arc::new(Limiter::new(config.rate_limit, config.rate_burst)),
+        std::sync::Arc::new(config.clone()),
+    );
+    let mut app_routes = Router::new();
+    for one in crate::apps::registry() {
+        one.install(&apps_cx)?;
+        app_routes = app_routes.merge(one.routes(&apps_cx));
+    }
     // The presence link task (owned by this function, aborted at shutdown) and the task that
     // announces what it reports (it ends when the link task drops the sender).
     let presence_link = cluster.map(|c| {
@@ -135,6 +145,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_state(app.clone())
         .merge(web::routes(builtin_client, msgpack_bundle))
         .merge(ops.routes())
+        .merge(app_routes)
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 
