@@ -1,6 +1,7 @@
 //! The apps of the binary beside the chat: each one a namespace, a page and its own slice of
 //! the store. (A minimal stand-in of the app platform: in-memory store slices.)
 
+pub(crate) mod auction;
 pub(crate) mod tictactoe;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,7 +29,7 @@ pub(crate) trait App: Send + Sync + 'static {
 
 /// The apps.
 pub(crate) fn registry() -> Vec<Box<dyn App>> {
-    vec![Box::new(tictactoe::TicTacToe)]
+    vec![Box::new(tictactoe::TicTacToe), Box::new(auction::Auctions)]
 }
 
 /// What every app gets. Cloning is cheap.
