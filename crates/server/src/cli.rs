@@ -178,6 +178,9 @@ pub(crate) struct ServeArgs {
     /// to this long after the bid; 0 turns it off [default: 15000].
     #[arg(long, env = "SWITCHBOARD_AUCTION_EXTEND_MS", value_name = "MS")]
     pub(crate) auction_extend_ms: Option<u64>,
+    /// The apps to run, comma-separated (`chat,notifications`) [default: every app].
+    #[arg(long, env = "SWITCHBOARD_APPS", value_name = "NAMES", value_delimiter = ',')]
+    pub(crate) apps: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ struct FileConfig {
     tictactoe_grace_ms: Option<u64>,
     auction_duration_ms: Option<u64>,
     auction_extend_ms: Option<u64>,
+    apps: Option<Vec<String>>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -133,11 +134,11 @@ pub(crate) struct Config {
     /// Tic-tac-toe: how long a player may stay away from a running game.
     pub(crate) tictactoe_grace: Duration,
     /// Auction: how long an auction runs by default.
-    #[allow(dead_code)]
     pub(crate) auction_duration: Duration,
     /// Auction: the anti-sniping window (zero: off).
-    #[allow(dead_code)]
     pub(crate) auction_extend: Duration,
+    /// `--apps`: the apps to run (`None`: all of them).
+    pub(crate) apps: Option<Vec<String>>,
 }
 
 /// The database of `--database`.
@@ -304,7 +305,14 @@ impl Config {
             (None, Some(name)) => name.parse().with_context(|| format!("parser = {name:?}"))?,
             (None, None) => switchboard::ParserKind::Json,
         };
+        let apps = match args.apps {
+            Some(names) => Some(names),
+            None => file.apps,
+        }
+        .map(|names| names.into_iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+        let apps = apps.map(Iterator::collect);
         Ok(Config {
+            apps,
             host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(file.port).unwrap_or(3000),
             database,

@@ -3,10 +3,10 @@
 //! This binary sits at the top of the stack: it wires the Socket.IO server (`switchboard`)
 //! into one axum application with the demo apps:
 //!
-//! - a chat on namespace `/chat` (rooms, history, receipts, typing, private messages,
-//!   presence) and its page at `/`;
-//! - notifications on namespace `/notifications`, created with `POST /api/notify`, and the
-//!   inbox page at `/notifications`;
+//! - the apps of `apps` (one module each, listed in `apps::registry`, picked with `--apps`):
+//!   a chat on namespace `/chat` (rooms, history, receipts, typing, private messages,
+//!   presence) with its page at `/chat`; notifications on namespace `/notifications`, created
+//!   with `POST /api/notify`, with the inbox page at `/notifications`; an index page at `/`;
 //! - persistence in SQLite (`--data-dir`, default `./data`) or PostgreSQL (`--database`), dev
 //!   or JWT auth, a per-user rate limit, graceful shutdown on SIGINT/SIGTERM;
 //! - cluster mode with `--redis` (and PostgreSQL): the Redis adapter between nodes and
@@ -21,15 +21,12 @@
 //! and goes to stderr, human-readable or JSON (`--log-format json`). Once bound, the server
 //! prints exactly one line on stdout, `Switchboard listening on http://HOST:PORT`.
 
-mod app;
 mod apps;
 mod auth;
-mod chat;
 mod cli;
 mod cluster;
 mod config;
 mod limits;
-mod notify;
 mod ops;
 mod server;
 mod store;

@@ -50,6 +50,10 @@ pub(crate) enum StoreError {
     /// not run.
     #[error("the database is unavailable")]
     Unavailable,
+    /// A stored app value is not the JSON its reader expects (or a value cannot be written
+    /// as JSON).
+    #[error("a stored value is not valid JSON for its type")]
+    Json(#[source] serde_json::Error),
     /// The database was written by a newer version of the binary.
     #[error(
         "the database has schema version {found}, this binary knows {known}: upgrade the binary"
@@ -185,6 +189,39 @@ pub(crate) trait Storage: Send + 'static {
     fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()>;
     /// The unread notifications of a user.
     fn unread_count(&mut self, user_id: &str) -> Result<u64>;
+
+    // The apps' generic part (see `apps::AppStore`): documents and logs keyed by app name,
+    // values as JSON text.
+
+    /// Stores a document (replacing it).
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// One document.
+    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>>;
+    /// Every document of a collection, by key.
+    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>>;
+    /// Removes a document; false if it was not there.
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool>;
+    /// Appends to a log: the log's next number (never reused).
+    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64>;
+    /// The entries with `seq > after`, ascending, at most `limit`.
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>>;
+    /// Removes one entry; false if it was not there.
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool>;
+    /// Removes every entry of a log; how many.
+    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64>;
 }
 
 /// Answers a job's caller once the batch's commit outcome is known.

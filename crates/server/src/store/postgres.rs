@@ -447,6 +447,94 @@ impl Storage for PostgresStorage {
         };
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO app_documents (app, collection, key, value, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (app, collection, key)
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            &[&app, &collection, &key, &value, &now],
+        )?;
+        Ok(())
+    }
+
+    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>> {
+        let row = self.query_opt(
+            "SELECT value FROM app_documents WHERE app = $1 AND collection = $2 AND key = $3",
+            &[&app, &collection, &key],
+        )?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>> {
+        let rows = self.query(
+            "SELECT key, value FROM app_documents WHERE app = $1 AND collection = $2
+             ORDER BY key COLLATE \"C\"",
+            &[&app, &collection],
+        )?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool> {
+        let n = self.execute(
+            "DELETE FROM app_documents WHERE app = $1 AND collection = $2 AND key = $3",
+            &[&app, &collection, &key],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64> {
+        let row = self.query(
+            "INSERT INTO app_log_heads (app, log, last_seq) VALUES ($1, $2, 1)
+             ON CONFLICT (app, log) DO UPDATE SET last_seq = app_log_heads.last_seq + 1
+             RETURNING last_seq",
+            &[&app, &log],
+        )?;
+        let seq: i64 = match row.first() {
+            Some(r) => r.try_get(0)?,
+            None => return Err(StoreError::CommitFailed),
+        };
+        self.execute(
+            "INSERT INTO app_logs (app, log, seq, value, ts) VALUES ($1, $2, $3, $4, $5)",
+            &[&app, &log, &seq, &value, &now],
+        )?;
+        Ok(seq)
+    }
+
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = self.query(
+            "SELECT seq, value FROM app_logs WHERE app = $1 AND log = $2 AND seq > $3
+             ORDER BY seq LIMIT $4",
+            &[&app, &log, &after, &i64::from(limit)],
+        )?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool> {
+        let n = self.execute(
+            "DELETE FROM app_logs WHERE app = $1 AND log = $2 AND seq = $3",
+            &[&app, &log, &seq],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64> {
+        self.execute("DELETE FROM app_logs WHERE app = $1 AND log = $2", &[&app, &log])
+    }
 }
 
 #[cfg(test)]

@@ -349,6 +349,97 @@ impl Storage for SqliteStorage {
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO app_documents (app, collection, key, value, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(app, collection, key)
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![app, collection, key, value, now],
+        )?;
+        Ok(())
+    }
+
+    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM app_documents WHERE app = ?1 AND collection = ?2 AND key = ?3",
+                params![app, collection, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value FROM app_documents WHERE app = ?1 AND collection = ?2 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![app, collection], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM app_documents WHERE app = ?1 AND collection = ?2 AND key = ?3",
+            params![app, collection, key],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64> {
+        let seq: i64 = self.conn.query_row(
+            "INSERT INTO app_log_heads (app, log, last_seq) VALUES (?1, ?2, 1)
+             ON CONFLICT(app, log) DO UPDATE SET last_seq = last_seq + 1
+             RETURNING last_seq",
+            params![app, log],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "INSERT INTO app_logs (app, log, seq, value, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![app, log, seq, value, now],
+        )?;
+        Ok(seq)
+    }
+
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, value FROM app_logs WHERE app = ?1 AND log = ?2 AND seq > ?3
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let rows =
+            stmt.query_map(params![app, log, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM app_logs WHERE app = ?1 AND log = ?2 AND seq = ?3",
+            params![app, log, seq],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64> {
+        let n = self
+            .conn
+            .execute("DELETE FROM app_logs WHERE app = ?1 AND log = ?2", params![app, log])?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

@@ -112,11 +112,8 @@ impl Auction {
     /// `extend_ms` before the end moves the end to `extend_ms` after the bid.
     pub(crate) fn record(&self, bidder: &Bidder, amount: i64, now: i64) -> BidRecord {
         let extended = now.saturating_add(self.extend_ms);
-        let ends_at = if self.extend_ms > 0 && extended > self.ends_at {
-            extended
-        } else {
-            self.ends_at
-        };
+        let ends_at =
+            if self.extend_ms > 0 && extended > self.ends_at { extended } else { self.ends_at };
         BidRecord {
             user_id: bidder.user_id.clone(),
             username: bidder.username.clone(),

@@ -26,8 +26,9 @@ use tokio::sync::Mutex;
 
 use self::lot::{Auction, Bid, BidRecord, Bidder};
 use self::owner::{Clock, Owner, Sink};
-use crate::app::{ApiError, Outcome, fields, parse};
-use crate::apps::{App, AppContext, AppStore};
+use crate::apps::{
+    ApiError, App, AppContext, AppStore, Asset, Outcome, authenticate, fields, page_routes, parse,
+};
 use crate::auth::User;
 use crate::store::new_id;
 
@@ -83,13 +84,13 @@ impl App for Auctions {
         let ns = cx.io.of("/auction");
         let house = Arc::new(House {
             sink: Broadcast { ns: ns.clone(), store: cx.store_of(NAME) },
-            limiter: cx.limiter.clone(),
+            cx: cx.clone(),
             default_duration: cx.config.auction_duration,
             extend: cx.config.auction_extend,
             clock: Clock::starting_at(crate::store::now_ms()),
             owners: Mutex::new(None),
         });
-        crate::chat::authenticate(&ns);
+        authenticate(&ns);
         ns.on_connection(move |socket: Socket| {
             let house = house.clone();
             async move { house.register(&socket) }
@@ -105,7 +106,8 @@ impl App for Auctions {
 /// The app's state.
 struct House {
     sink: Broadcast,
-    limiter: Arc<crate::limits::Limiter>,
+    /// The rate limiter and the shutdown signal.
+    cx: AppContext,
     default_duration: Duration,
     extend: Duration,
     clock: Clock,
@@ -140,8 +142,7 @@ impl Sink for Broadcast {
 
     async fn bid(&self, auction: &Auction, bid: &Bid) {
         let event = json!({ "bid": bid, "price": auction.price, "endsAt": auction.ends_at });
-        if let Err(error) = self.ns.to(room(&auction.id)).emit(events::BID_ACCEPTED, &event).await
-        {
+        if let Err(error) = self.ns.to(room(&auction.id)).emit(events::BID_ACCEPTED, &event).await {
             tracing::debug!(%error, "bid not broadcast");
         }
     }
@@ -214,14 +215,23 @@ impl House {
         Ok(())
     }
 
+    /// Resolves when the server stops: the owners end then.
+    fn stop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let shutdown = self.cx.shutdown.clone();
+        async move { shutdown.fired().await }
+    }
+
     /// Every owner, started from the store at the first call.
-    async fn owners(&self) -> Result<tokio::sync::MutexGuard<'_, Option<HashMap<String, Owner>>>, ApiError> {
+    async fn owners(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<HashMap<String, Owner>>>, ApiError> {
         let mut owners = self.owners.lock().await;
         if owners.is_none() {
             let mut started = HashMap::new();
             for (id, mut auction) in self.sink.store.list::<Auction>(AUCTIONS).await? {
                 let history = self.history(&mut auction).await?;
-                let owner = Owner::spawn(auction, history, self.sink.clone(), self.clock);
+                let owner =
+                    Owner::spawn(auction, history, self.sink.clone(), self.clock, self.stop());
                 started.insert(id, owner);
             }
             *owners = Some(started);
@@ -288,13 +298,13 @@ impl House {
         };
         let mut owners = self.owners().await?;
         self.sink.save(&auction).await?;
-        let owner = Owner::spawn(auction.clone(), Vec::new(), self.sink.clone(), self.clock);
+        let owner =
+            Owner::spawn(auction.clone(), Vec::new(), self.sink.clone(), self.clock, self.stop());
         if let Some(owners) = owners.as_mut() {
             owners.insert(auction.id.clone(), owner);
         }
         drop(owners);
-        if let Err(error) =
-            self.sink.ns.emit(events::CREATED, &json!({ "auction": auction })).await
+        if let Err(error) = self.sink.ns.emit(events::CREATED, &json!({ "auction": auction })).await
         {
             tracing::debug!(%error, "new auction not announced");
         }
@@ -332,7 +342,7 @@ impl House {
 
     async fn bid(&self, user: User, data: Value) -> Outcome {
         let req: PlaceBid = parse(data)?;
-        self.limiter.check(&user.id)?;
+        self.cx.limiter.check(&user.id)?;
         let owner = self.owner(&req.auction_id).await?;
         if owner.snapshot().bids >= MAX_BIDS as u64 {
             return Err(ApiError::new("auction_full", "this auction takes no more bids"));
@@ -345,25 +355,16 @@ impl House {
 
 /// The page: hand-written HTML, JS and CSS compiled in.
 mod page {
-    use axum::Router;
-    use axum::http::header;
-    use axum::routing::get;
+    use super::{Asset, NAME, page_routes};
 
-    const INDEX: &str = include_str!("page/index.html");
-    const SCRIPT: &str = include_str!("page/auction.js");
-    const STYLE: &str = include_str!("page/auction.css");
-
-    fn asset(content_type: &'static str, body: &'static str) -> impl axum::response::IntoResponse {
-        ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
-    }
-
-    pub(super) fn routes() -> Router {
-        Router::new()
-            .route("/auction", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
-            .route(
-                "/auction/auction.js",
-                get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-            )
-            .route("/auction/auction.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
+    pub(super) fn routes() -> axum::Router {
+        page_routes(
+            NAME,
+            include_str!("page/index.html"),
+            &[
+                Asset { file: "auction.js", body: include_str!("page/auction.js") },
+                Asset { file: "auction.css", body: include_str!("page/auction.css") },
+            ],
+        )
     }
 }

@@ -8,13 +8,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::lot::{Auction, Bid, Bidder, BidRecord, Refusal};
-use crate::app::ApiError;
+use super::lot::{Auction, Bid, BidRecord, Bidder, Refusal};
+use crate::apps::ApiError;
 
 /// The owner's effects: the store and the clients (the app's, or a test's record).
 pub(crate) trait Sink: Send + Sync + 'static {
     /// Appends a bid to the auction's log; its sequence number.
-    fn append(&self, auction: &str, bid: &BidRecord) -> impl Future<Output = Result<i64, ApiError>> + Send;
+    fn append(
+        &self,
+        auction: &str,
+        bid: &BidRecord,
+    ) -> impl Future<Output = Result<i64, ApiError>> + Send;
     /// Stores the auction.
     fn save(&self, auction: &Auction) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Tells the auction's room about an accepted bid.
@@ -71,13 +75,26 @@ const QUEUE: usize = 1024;
 
 impl Owner {
     /// Starts the owner of `auction` with its `history`.
-    pub(crate) fn spawn<S: Sink>(auction: Auction, history: Vec<Bid>, sink: S, clock: Clock) -> Owner {
+    /// The task ends when `stop` resolves or every handle is dropped.
+    pub(crate) fn spawn<S: Sink>(
+        auction: Auction,
+        history: Vec<Bid>,
+        sink: S,
+        clock: Clock,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Owner {
         // Bounded: a full queue answers `busy` instead of growing without end.
         let (tx, rx) = mpsc::channel(QUEUE);
         // The state for readers; the owner task holds the sender.
         let (state_tx, state) = watch::channel(auction.clone());
-        // The owner task: owns the auction; ends when every `Owner` handle is dropped.
-        tokio::spawn(run(auction, history, sink, clock, rx, state_tx));
+        // The owner task: owns the auction; ends at `stop` (the server's shutdown) or when
+        // every `Owner` handle is dropped.
+        tokio::spawn(async move {
+            tokio::select! {
+                () = run(auction, history, sink, clock, rx, state_tx) => {}
+                () = stop => {}
+            }
+        });
         Owner { tx, state }
     }
 
@@ -228,7 +245,13 @@ mod tests {
     async fn ends_on_time_and_a_late_bid_moves_the_end() {
         let sink = Record::default();
         let clock = Clock::starting_at(0);
-        let owner = Owner::spawn(auction(10_000, 3_000), Vec::new(), sink.clone(), clock);
+        let owner = Owner::spawn(
+            auction(10_000, 3_000),
+            Vec::new(),
+            sink.clone(),
+            clock,
+            std::future::pending(),
+        );
         tokio::time::sleep(Duration::from_millis(8_000)).await;
         let bid = owner.bid(bidder("ann"), 1000).await.unwrap();
         assert_eq!((bid.seq, bid.record.ends_at), (1, 11_000));
@@ -246,7 +269,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn concurrent_bids_are_stored_and_broadcast_in_one_order() {
         let sink = Record::default();
-        let owner = Owner::spawn(auction(60_000, 0), Vec::new(), sink.clone(), Clock::starting_at(0));
+        let owner = Owner::spawn(
+            auction(60_000, 0),
+            Vec::new(),
+            sink.clone(),
+            Clock::starting_at(0),
+            std::future::pending(),
+        );
         let mut tasks = Vec::new();
         for i in 0..50i64 {
             let owner = owner.clone();

@@ -22,8 +22,10 @@ use tokio::sync::Mutex;
 
 use self::deadlines::Deadlines;
 use self::game::{Game, Player, Refusal, Rematch};
-use crate::app::{ApiError, Outcome, fields, parse};
-use crate::apps::{App, AppContext, AppStore};
+use crate::apps::{
+    ApiError, App, AppContext, AppStore, Asset, Outcome, Shutdown, authenticate, fields,
+    page_routes, parse,
+};
 use crate::auth::User;
 use crate::store::{new_id, now_ms};
 
@@ -69,10 +71,11 @@ impl App for TicTacToe {
             ns: cx.io.of("/tictactoe"),
             store: cx.store_of(NAME),
             grace: cx.config.tictactoe_grace,
+            shutdown: cx.shutdown.clone(),
             lobby: Mutex::new(Lobby::default()),
         });
         let ns = tables.ns.clone();
-        crate::chat::authenticate(&ns);
+        authenticate(&ns);
         ns.on_connection(move |socket: Socket, user: User| {
             let tables = tables.clone();
             async move { tables.connected(socket, user).await }
@@ -91,6 +94,8 @@ struct Tables {
     store: AppStore,
     /// How long a player may stay away from a running game before forfeiting it.
     grace: Duration,
+    /// The server is stopping: players leaving then do not forfeit.
+    shutdown: Shutdown,
     // Every game and who is connected: one lock held across each change, its store write and
     // its broadcast, so every client sees the moves in the order they were taken. Owned by
     // the app; timers take it before they act.
@@ -248,6 +253,10 @@ impl Tables {
     }
 
     async fn disconnected(self: Arc<Self>, user: User) {
+        if self.shutdown.is_fired() {
+            // Everyone is leaving: the games wait for the players after the restart.
+            return;
+        }
         let Ok(mut lobby) = self.lobby().await else { return };
         let left = match lobby.connections.get_mut(&user.id) {
             Some(n) => {
@@ -440,28 +449,16 @@ impl Tables {
 
 /// The page: hand-written HTML, JS and CSS compiled in.
 mod page {
-    use axum::Router;
-    use axum::http::header;
-    use axum::routing::get;
+    use super::{Asset, NAME, page_routes};
 
-    const INDEX: &str = include_str!("page/index.html");
-    const SCRIPT: &str = include_str!("page/tictactoe.js");
-    const STYLE: &str = include_str!("page/tictactoe.css");
-
-    fn asset(content_type: &'static str, body: &'static str) -> impl axum::response::IntoResponse {
-        ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
-    }
-
-    pub(super) fn routes() -> Router {
-        Router::new()
-            .route("/tictactoe", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
-            .route(
-                "/tictactoe/tictactoe.js",
-                get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-            )
-            .route(
-                "/tictactoe/tictactoe.css",
-                get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-            )
+    pub(super) fn routes() -> axum::Router {
+        page_routes(
+            NAME,
+            include_str!("page/index.html"),
+            &[
+                Asset { file: "tictactoe.js", body: include_str!("page/tictactoe.js") },
+                Asset { file: "tictactoe.css", body: include_str!("page/tictactoe.css") },
+            ],
+        )
     }
 }

@@ -9,9 +9,46 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{Data, HandlerError, Socket};
 
-use crate::app::{ApiError, App, Outcome, fields, parse};
+use crate::apps::{ApiError, App, AppContext, Asset, Outcome, fields, page_routes, parse};
 use crate::auth::{User, user_room, valid_user_id};
 use crate::store::{Notification, new_id, now_ms};
+
+/// The notifications app (see the module).
+pub(crate) struct NotificationsApp;
+
+/// The namespace of the notifications.
+const NAMESPACE: &str = "/notifications";
+
+const PAGE: &str = include_str!("page/index.html");
+const ASSETS: &[Asset] =
+    &[Asset { file: "notifications.js", body: include_str!("page/notifications.js") }];
+
+impl App for NotificationsApp {
+    fn name(&self) -> &'static str {
+        "notifications"
+    }
+
+    fn title(&self) -> &'static str {
+        "Notifications"
+    }
+
+    fn summary(&self) -> &'static str {
+        "A live inbox with unread counts, fed by an HTTP API (POST /api/notify)."
+    }
+
+    fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
+        install(cx);
+        Ok(())
+    }
+
+    fn routes(&self, cx: &AppContext) -> axum::Router {
+        page_routes(self.name(), PAGE, ASSETS).merge(
+            axum::Router::new()
+                .route("/api/notify", axum::routing::post(http_notify))
+                .with_state(cx.clone()),
+        )
+    }
+}
 
 /// Event names of `/notifications`, declared once.
 pub(crate) mod events {
@@ -29,10 +66,10 @@ pub(crate) mod events {
 const MAX_LIST: u32 = 100;
 
 /// Sets up `/notifications`.
-pub(crate) fn install(app: &App) {
-    let ns = app.notifications();
-    crate::chat::authenticate(&ns);
-    ns.on_connection(|socket: Socket, app: App, user: User| async move {
+fn install(app: &AppContext) {
+    let ns = app.of(NAMESPACE);
+    crate::apps::authenticate(&ns);
+    ns.on_connection(|socket: Socket, app: AppContext, user: User| async move {
         socket.on(events::LIST, list)?;
         socket.on(events::READ, read)?;
         socket.join(user.room());
@@ -44,16 +81,16 @@ pub(crate) fn install(app: &App) {
     });
 }
 
-async fn unread(app: &App, user_id: &str) -> Result<u64, ApiError> {
+async fn unread(app: &AppContext, user_id: &str) -> Result<u64, ApiError> {
     let id = user_id.to_owned();
     Ok(app.store.call(move |s| s.unread_count(&id)).await?)
 }
 
 /// Pushes the unread count to every connection of the user.
-async fn push_unread(app: &App, user_id: &str) -> Result<u64, ApiError> {
+async fn push_unread(app: &AppContext, user_id: &str) -> Result<u64, ApiError> {
     let count = unread(app, user_id).await?;
     let sent = app
-        .notifications()
+        .of(NAMESPACE)
         .to(user_room(user_id))
         .emit(events::UNREAD, &json!({ "count": count }))
         .await;
@@ -68,7 +105,7 @@ struct ListRequest {
     limit: Option<u32>,
 }
 
-async fn list(app: App, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
+async fn list(app: AppContext, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let req: ListRequest = if data.is_array() { ListRequest::default() } else { parse(data)? };
     let limit = req.limit.unwrap_or(50).clamp(1, MAX_LIST);
     let id = user.id.clone();
@@ -82,7 +119,7 @@ struct ReadRequest {
     id: Option<String>,
 }
 
-async fn read(app: App, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
+async fn read(app: AppContext, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let req: ReadRequest = if data.is_array() { ReadRequest::default() } else { parse(data)? };
     let id = user.id.clone();
     app.store.call(move |s| s.read_notifications(&id, req.id.as_deref())).await?;
@@ -105,11 +142,11 @@ fn http_error(status: StatusCode, error: ApiError) -> Response {
 /// `POST /api/notify` `{ userId, title, body }` with `Authorization: Bearer KEY`: stores the
 /// notification and pushes it to the user's online connections.
 pub(crate) async fn http_notify(
-    State(app): State<App>,
+    State(app): State<AppContext>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(key) = app.api_key.as_deref() else {
+    let Some(key) = app.config.api_key.as_deref() else {
         return http_error(
             StatusCode::SERVICE_UNAVAILABLE,
             ApiError::new("disabled", "no API key is configured (--api-key)"),
@@ -165,7 +202,7 @@ pub(crate) async fn http_notify(
         };
         return http_error(status, error);
     }
-    let target = app.notifications().to(user_room(&notification.user_id));
+    let target = app.of(NAMESPACE).to(user_room(&notification.user_id));
     let online = target.clone().fetch_sockets().await.map(|s| s.len()).unwrap_or(0);
     if let Err(error) = target.emit(events::NEW, &notification).await {
         tracing::debug!(%error, "notification not pushed");

@@ -4,10 +4,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{Data, Socket};
 
-use super::{announce, events, not_member, room_key};
-use crate::app::{
-    ApiError, App, Outcome, check_client_id, check_room_id, check_text, fields, parse,
-};
+use super::{Chat, announce, events, not_member, room_key};
+use crate::apps::{ApiError, Outcome, check_client_id, check_room_id, check_text, fields, parse};
 use crate::auth::{User, user_room};
 use crate::store::{Message, new_id, now_ms};
 
@@ -22,11 +20,17 @@ struct RoomRequest {
     room_id: String,
 }
 
-pub(super) async fn join(app: App, socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
+pub(super) async fn join(
+    app: Chat,
+    socket: Socket,
+    user: User,
+    Data(data): Data<Value>,
+) -> Outcome {
     let RoomRequest { room_id } = parse(data)?;
     check_room_id(&room_id)?;
     let (room, id) = (room_id.clone(), user.id.clone());
     let (added, history, members) = app
+        .cx
         .store
         .call(move |s| {
             let added = s.join_room(&room, &id, now_ms())?;
@@ -52,7 +56,7 @@ pub(super) async fn join(app: App, socket: Socket, user: User, Data(data): Data<
 }
 
 pub(super) async fn leave(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -60,7 +64,7 @@ pub(super) async fn leave(
     let RoomRequest { room_id } = parse(data)?;
     check_room_id(&room_id)?;
     let (room, id) = (room_id.clone(), user.id.clone());
-    if !app.store.call(move |s| s.leave_room(&room, &id)).await? {
+    if !app.cx.store.call(move |s| s.leave_room(&room, &id)).await? {
         return Err(not_member());
     }
     if let Err(error) = app.chat().to(user.room()).sockets_leave(room_key(&room_id)).await {
@@ -86,7 +90,7 @@ enum Sent {
 }
 
 pub(super) async fn send(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -95,7 +99,7 @@ pub(super) async fn send(
     check_room_id(&req.room_id)?;
     check_text(&req.text)?;
     check_client_id(req.client_id.as_deref())?;
-    app.limiter.check(&user.id)?;
+    app.cx.limiter.check(&user.id)?;
     let message = Message {
         id: new_id(),
         room_id: req.room_id,
@@ -108,6 +112,7 @@ pub(super) async fn send(
         status: None,
     };
     let sent = app
+        .cx
         .store
         .call(move |s| {
             if let Some(cid) = &message.client_id
@@ -149,10 +154,11 @@ struct ReceiptRequest {
     message_id: String,
 }
 
-pub(super) async fn receipt(app: App, user: User, data: Value, status: &'static str) -> Outcome {
+pub(super) async fn receipt(app: Chat, user: User, data: Value, status: &'static str) -> Outcome {
     let ReceiptRequest { message_id } = parse(data)?;
     let (id, reader) = (message_id.clone(), user.id.clone());
     let message = app
+        .cx
         .store
         .call(move |s| {
             let Some(m) = s.message(&id)? else { return Ok(Err(not_found())) };
@@ -185,7 +191,7 @@ struct HistoryRequest {
 }
 
 pub(super) async fn history(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -195,6 +201,7 @@ pub(super) async fn history(
     let limit = req.limit.unwrap_or(HISTORY).clamp(1, MAX_HISTORY);
     let (room, id) = (req.room_id.clone(), user.id);
     let messages = app
+        .cx
         .store
         .call(move |s| {
             if !s.is_member(&room, &id)? {
