@@ -168,7 +168,6 @@
     $("minimum").textContent = !open ? "This auction has ended." : own ? "This is your auction." : "Minimum bid: " + money(minimum(a));
     const input = $("bid-amount");
     const min = minimum(a) / 100;
-    input.min = String(min);
     if (document.activeElement !== input && (!input.value || Number(input.value) < min)) input.value = min.toFixed(2);
     const ol = $("bids");
     ol.replaceChildren();
