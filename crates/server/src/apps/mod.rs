@@ -17,6 +17,7 @@ pub(crate) mod notifications;
 pub(crate) mod page;
 mod store;
 pub(crate) mod tictactoe;
+pub(crate) mod whiteboard;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -73,6 +74,7 @@ pub(crate) fn registry() -> Vec<Arc<dyn App>> {
         Arc::new(notifications::NotificationsApp),
         Arc::new(tictactoe::TicTacToe),
         Arc::new(auction::Auctions),
+        Arc::new(whiteboard::Whiteboard),
     ]
 }
 
@@ -302,7 +304,10 @@ mod tests {
     #[test]
     fn apps_are_selected_by_name_in_registry_order() {
         let names = |apps: Vec<Arc<dyn App>>| apps.iter().map(|a| a.name()).collect::<Vec<_>>();
-        assert_eq!(names(select(None).unwrap()), ["chat", "notifications", "tictactoe", "auction"]);
+        assert_eq!(
+            names(select(None).unwrap()),
+            ["chat", "notifications", "tictactoe", "auction", "whiteboard"]
+        );
         let picked = select(Some(&["notifications".to_owned(), "chat".to_owned()])).unwrap();
         assert_eq!(names(picked), ["chat", "notifications"]);
         let one = select(Some(&["notifications".to_owned()])).unwrap();
