@@ -42,12 +42,32 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // One line, whatever RUST_BACKTRACE says: the cause chain, no backtrace.
-            eprintln!("switchboard: error: {error:#}");
+            // One line, whatever RUST_BACKTRACE says: the cause chain, no backtrace; then
+            // what to do about it, when there is a known way.
+            let hint = error.downcast_ref::<Hint>().map(|h| h.0);
+            let causes = error.chain().map(ToString::to_string);
+            let causes: Vec<String> = causes.filter(|c| Some(c.as_str()) != hint).collect();
+            eprintln!("switchboard: error: {}", causes.join(": "));
+            if let Some(hint) = hint {
+                eprintln!("switchboard: hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
+
+/// What a user can do about an error, printed on a line of its own after it (attached as
+/// the outermost context of the error).
+#[derive(Debug)]
+pub(crate) struct Hint(pub(crate) &'static str);
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Hint {}
 
 fn run() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();

@@ -38,7 +38,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         Some(c) => Some(cluster::open(&c.redis, c.adapter).await?),
         None => None,
     };
-    let (store, store_thread) = open_store(&config.database).await?;
+    let migrations: Vec<_> = apps.iter().map(|a| a.migrations()).collect();
+    let (store, store_thread) = open_store(&config.database, migrations).await?;
 
     let mut io_config = SocketIoConfig::default();
     io_config.client_dist = match config.builtin_client {
@@ -130,9 +131,27 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let signals = Signals::install().context("cannot install the signal handlers")?;
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let listener = match TcpListener::bind((config.host.as_str(), config.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            let hint = match error.kind() {
+                std::io::ErrorKind::AddrInUse => Some(
+                    "another process listens on this port: pick another with --port, or \
+                     --port 0 for any free port",
+                ),
+                std::io::ErrorKind::PermissionDenied => {
+                    Some("ports below 1024 need privileges: pick a port above 1023 with --port")
+                }
+                _ => None,
+            };
+            let error = anyhow::Error::new(error)
+                .context(format!("cannot listen on {}:{}", config.host, config.port));
+            return Err(match hint {
+                Some(hint) => error.context(crate::Hint(hint)),
+                None => error,
+            });
+        }
+    };
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // Exactly one line on stdout, flushed now: scripts and tests read the port from it.
     let mut stdout = std::io::stdout().lock();
@@ -141,6 +160,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%addr, auth = cx.auth.mode(), data_dir = %config.data_dir.display(), "listening");
+    let base = format!("{scheme}://{addr}");
+    for app in &apps {
+        if let Some(line) = app.welcome(&cx, &base) {
+            tracing::info!(app = app.name(), "{line}");
+        }
+    }
 
     // Fires once the signal arrived, so the drain below starts counting its deadline.
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
@@ -203,10 +228,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Opens the database on the store thread; one clear error if it cannot be opened.
-async fn open_store(database: &Database) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
+async fn open_store(
+    database: &Database,
+    apps: Vec<crate::store::AppMigrations>,
+) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
     let (store, thread) = match database.clone() {
-        Database::Sqlite(path) => Store::open(move || SqliteStorage::open_file(&path)).await,
-        Database::Postgres(url) => Store::open(move || PostgresStorage::connect(&url)).await,
+        Database::Sqlite(path) => {
+            Store::open(move || SqliteStorage::open_file_with(&path, &apps)).await
+        }
+        Database::Postgres(url) => {
+            Store::open(move || PostgresStorage::connect_with(&url, &apps)).await
+        }
     }
     .context("cannot start the store thread")?;
     let store =

@@ -154,6 +154,9 @@ async fn a_port_in_use_is_a_clear_error() {
         LIMIT,
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--port", &port, "--data-dir", &data_dir()])
+            // A user error is never a backtrace, whatever the environment asks for.
+            .env("RUST_BACKTRACE", "full")
+            .env("RUST_LOG", "warn")
             .env_remove("SWITCHBOARD_PORT")
             .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())
@@ -165,7 +168,17 @@ async fn a_port_in_use_is_a_clear_error() {
     .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("switchboard: error: cannot listen on 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        "switchboard: hint: another process listens on this port: pick another with --port, or \
+         --port 0 for any free port"
+    );
     assert!(output.stdout.is_empty());
 }
 
@@ -176,6 +189,7 @@ async fn refused(args: &[&str]) -> (std::process::ExitStatus, String) {
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--port", "0", "--data-dir", &data_dir()])
             .args(args)
+            .env("RUST_BACKTRACE", "1")
             .env_remove("SWITCHBOARD_PORT")
             .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())

@@ -37,7 +37,7 @@ use crate::auth::Authenticator;
 use crate::cluster::{Inbox, Link};
 use crate::config::Config;
 use crate::limits::Limiter;
-use crate::store::Store;
+use crate::store::{AppMigrations, Store};
 
 /// One app of the binary.
 pub(crate) trait App: Send + Sync + 'static {
@@ -57,6 +57,15 @@ pub(crate) trait App: Send + Sync + 'static {
     fn install(&self, cx: &AppContext) -> anyhow::Result<()>;
     /// Its HTTP routes: its page and assets (see [`page_routes`]) and its APIs.
     fn routes(&self, cx: &AppContext) -> axum::Router;
+    /// Its own tables: migrations applied at start after the shared ones, counted per app
+    /// (default: none; apps without SQL keep their state in [`AppStore`]).
+    fn migrations(&self) -> AppMigrations {
+        AppMigrations { app: self.name(), sqlite: &[], postgres: &[] }
+    }
+    /// A line for the log once the server listens at `base_url` (how to try the app).
+    fn welcome(&self, _cx: &AppContext, _base_url: &str) -> Option<String> {
+        None
+    }
     /// Runs once every connection is closed, before the store is flushed (the default does
     /// nothing).
     fn stop(&self) -> Stopping {
@@ -76,6 +85,12 @@ pub(crate) fn registry() -> Vec<Arc<dyn App>> {
         Arc::new(auction::Auctions),
         Arc::new(whiteboard::Whiteboard),
     ]
+}
+
+/// The migrations of every app (tests open databases with every app's tables).
+#[cfg(test)]
+pub(crate) fn all_migrations() -> Vec<AppMigrations> {
+    registry().iter().map(|a| a.migrations()).collect()
 }
 
 /// The apps of `--apps` (every app when `None`), in the registry's order; an unknown name is
@@ -162,7 +177,6 @@ impl AppContext {
     }
 
     /// The app's own slice of the store.
-    #[allow(dead_code)] // for apps without SQL of their own (see `AppStore`)
     pub(crate) fn store_of(&self, app: &'static str) -> AppStore {
         AppStore::new(self.store.clone(), app)
     }

@@ -8,9 +8,6 @@ use serde::de::DeserializeOwned;
 use crate::store::{Store, StoreError, now_ms};
 
 /// The store as one app sees it. Cloning is cheap.
-// Part of the platform's API for apps that keep no SQL of their own; chat and notifications
-// have their own tables.
-#[allow(dead_code)]
 #[derive(Clone, Debug)]
 pub(crate) struct AppStore {
     store: Store,
@@ -25,6 +22,8 @@ fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(StoreError::Json)
 }
 
+// `list`, `append`, `range`, `remove` and `clear` are the platform's API for apps that keep no
+// SQL of their own; the chat uses documents only.
 #[allow(dead_code)]
 impl AppStore {
     /// The slice of `app`.

@@ -13,6 +13,7 @@ fn msg(room: &str, text: &str) -> Message {
         ts: 1,
         client_id: None,
         status: None,
+        file: None,
     }
 }
 
@@ -29,6 +30,8 @@ pub(crate) fn run_all(s: &mut dyn Storage) {
 fn rooms_messages_and_history(s: &mut dyn Storage) {
     s.upsert_user("ann", "Ann", 1).unwrap();
     s.upsert_user("ann", "Annie", 2).unwrap();
+    assert!(s.user_known("ann").unwrap());
+    assert!(!s.user_known("nobody-yet").unwrap());
     assert!(s.join_room("r", "ann", 1).unwrap());
     assert!(!s.join_room("r", "ann", 2).unwrap());
     assert!(s.is_member("r", "ann").unwrap());

@@ -19,8 +19,9 @@ mod test_postgres;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-pub(crate) use model::{Member, Message, Notification, PrivateMessage};
+pub(crate) use model::{FileInfo, Member, Message, Notification, PrivateMessage, StoredFile};
 pub(crate) use postgres::PostgresStorage;
+pub(crate) use schema::AppMigrations;
 pub(crate) use sqlite::SqliteStorage;
 use tokio::sync::oneshot;
 
@@ -137,6 +138,8 @@ pub(crate) trait Storage: Send + 'static {
 
     /// Records a user (the latest username wins).
     fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()>;
+    /// Whether a user ever signed in.
+    fn user_known(&mut self, user_id: &str) -> Result<bool>;
     /// Adds a member to a room (created by its first join); false if already a member.
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool>;
     /// Removes a member; false if not a member.
@@ -189,6 +192,20 @@ pub(crate) trait Storage: Send + 'static {
     fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()>;
     /// The unread notifications of a user.
     fn unread_count(&mut self, user_id: &str) -> Result<u64>;
+    /// Stores a file's record, with its bytes when they are kept in the database, and its
+    /// thumbnail (media type and bytes).
+    fn insert_file(
+        &mut self,
+        file: &StoredFile,
+        data: Option<&[u8]>,
+        thumbnail: Option<(&str, &[u8])>,
+    ) -> Result<()>;
+    /// A file's record.
+    fn file(&mut self, id: &str) -> Result<Option<StoredFile>>;
+    /// A file's bytes, when kept in the database.
+    fn file_data(&mut self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// A file's thumbnail: its media type and bytes.
+    fn file_thumbnail(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>>;
 
     // The apps' generic part (see `apps::AppStore`): documents and logs keyed by app name,
     // values as JSON text.
@@ -380,6 +397,17 @@ fn run_batch(storage: &mut impl Storage, jobs: Vec<Job>) {
     for reply in replies {
         reply(if committed { Ok(()) } else { Err(StoreError::CommitFailed) });
     }
+}
+
+/// A message's file as stored (JSON).
+pub(crate) fn file_json(file: &FileInfo) -> String {
+    serde_json::to_string(file).unwrap_or_default()
+}
+
+/// A message's stored file; a value that does not read (never written by this binary) is
+/// left out rather than failing the whole history.
+pub(crate) fn file_of(text: &str) -> Option<FileInfo> {
+    serde_json::from_str(text).ok()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,5 +1,18 @@
 //! The database schemas: migrations applied in order at start, one list per database. A
-//! change to the schema adds an entry to both lists.
+//! change to the shared schema adds an entry to both lists; an app's own tables are its own
+//! migrations ([`AppMigrations`], counted per app in `app_migrations`).
+
+/// An app's own migrations, one list per database, applied in order after the shared ones;
+/// the table `app_migrations` counts those applied per app.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppMigrations {
+    /// The app's name.
+    pub(crate) app: &'static str,
+    /// For SQLite.
+    pub(crate) sqlite: &'static [&'static str],
+    /// For PostgreSQL (the same tables).
+    pub(crate) postgres: &'static [&'static str],
+}
 
 /// The SQLite schema, one migration per entry; `PRAGMA user_version` counts those applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -86,6 +99,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         ts INTEGER NOT NULL,
         PRIMARY KEY (app, log, seq)
+    );",
+    // 3: the versions of the apps' own migrations (`apps::App::migrations`).
+    "CREATE TABLE app_migrations (
+        app TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
     );",
 ];
 
@@ -179,5 +197,10 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         ts BIGINT NOT NULL,
         PRIMARY KEY (app, log, seq)
+    );",
+    // 3: the versions of the apps' own migrations (`apps::App::migrations`).
+    "CREATE TABLE app_migrations (
+        app TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
     );",
 ];

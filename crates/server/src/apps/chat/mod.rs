@@ -2,9 +2,13 @@
 //! presence. Every client → server event answers `{ ok: true, ... }` or
 //! `{ ok: false, error: { code, message } }`.
 
+mod downloads;
+mod files;
+mod payloads;
 pub(crate) mod presence;
 mod private;
 mod rooms;
+mod schema;
 pub(crate) mod typing;
 
 use std::sync::{Arc, Mutex};
@@ -33,6 +37,8 @@ pub(crate) struct ChatApp {
     // The cluster presence link's task and the link, set by `install` (cluster mode), taken
     // by `stop`.
     link: Mutex<Option<(Link, tokio::task::JoinHandle<()>)>>,
+    // The state `install` made, for `routes` (called after it); set once at start.
+    chat: Mutex<Option<Chat>>,
 }
 
 /// The chat's state, shared by its handlers (they take it as an argument). Cloning is cheap.
@@ -51,6 +57,8 @@ pub(crate) struct ChatInner {
     pub(crate) typing_timeout: Duration,
     /// How long a dropped connection keeps its user online.
     pub(crate) presence_grace: Duration,
+    /// The files being uploaded to this node.
+    pub(crate) uploads: files::Uploads,
 }
 
 impl std::ops::Deref for Chat {
@@ -107,7 +115,15 @@ impl App for ChatApp {
             typing: Typing::default(),
             typing_timeout: cx.config.typing_timeout,
             presence_grace: cx.config.presence_grace,
+            uploads: files::Uploads::new(
+                &cx.config.data_dir,
+                matches!(cx.config.database, crate::config::Database::Postgres(_)),
+                cx.config.max_file_size,
+                cx.config.file_types.clone(),
+                cx.store_of("chat"),
+            ),
         }));
+        *self.chat.lock().unwrap_or_else(|e| e.into_inner()) = Some(chat.clone());
         cx.provide(chat.clone());
         install(&chat);
         // Cluster mode: the presence link task (owned by this app, aborted by `stop`) and
@@ -130,8 +146,21 @@ impl App for ChatApp {
         Ok(())
     }
 
+    fn migrations(&self) -> crate::store::AppMigrations {
+        schema::MIGRATIONS
+    }
+
     fn routes(&self, _cx: &AppContext) -> axum::Router {
-        page_routes(self.name(), PAGE, ASSETS)
+        let page = page_routes(self.name(), PAGE, ASSETS);
+        let Some(chat) = self.chat.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return page;
+        };
+        page.merge(
+            axum::Router::new()
+                .route("/files/{id}", axum::routing::get(downloads::download))
+                .route("/files/{id}/thumbnail", axum::routing::get(downloads::thumbnail))
+                .with_state(chat),
+        )
     }
 
     fn stop(&self) -> Stopping {
@@ -177,6 +206,14 @@ pub(crate) mod events {
     pub(crate) const PRIVATE_NEW: &str = "private:new";
     /// Server → client: who this connection is and its rooms.
     pub(crate) const SESSION: &str = "session";
+    /// Client → server: start sharing a file in a room.
+    pub(crate) const FILE_BEGIN: &str = "file:begin";
+    /// Client → server: a chunk of a file (a binary attachment).
+    pub(crate) const FILE_CHUNK: &str = "file:chunk";
+    /// Client → server: how much of an upload the server has.
+    pub(crate) const FILE_STATUS: &str = "file:status";
+    /// Client → server: the upload is complete; post it to the room.
+    pub(crate) const FILE_END: &str = "file:end";
 }
 
 /// The Socket.IO room of a chat room.
@@ -274,7 +311,7 @@ async fn set_up(
         socket.leave_all(left);
     }
     socket.join_all(rooms.iter().map(|r| room_key(r)));
-    let session = json!({ "userId": user.id, "username": user.username, "rooms": rooms });
+    let session = payloads::Session { user_id: &user.id, username: &user.username, rooms: &rooms };
     if let Err(error) = socket.emit(events::SESSION, &session) {
         tracing::debug!(%error, "session not sent");
     }
@@ -365,8 +402,12 @@ async fn announce_here(app: &Chat, user: &User, rooms: &[String], status: Status
 }
 
 async fn send_presence(to: switchboard::BroadcastOperator, user: &User, room: &str, status: &str) {
-    let update =
-        json!({ "roomId": room, "userId": user.id, "username": user.username, "status": status });
+    let update = payloads::PresenceUpdate {
+        room_id: room,
+        user_id: &user.id,
+        username: &user.username,
+        status,
+    };
     if let Err(error) = to.emit(events::PRESENCE_UPDATE, &update).await {
         tracing::debug!(%error, "presence update not sent");
     }
@@ -385,6 +426,10 @@ fn register(socket: &Socket) -> Result<(), ReservedEventName> {
     socket.on(events::MESSAGES_HISTORY, rooms::history)?;
     socket.on(events::TYPING_UPDATE, typing)?;
     socket.on(events::PRIVATE_SEND, private::send)?;
+    socket.on(events::FILE_BEGIN, files::begin)?;
+    socket.on(events::FILE_CHUNK, files::chunk)?;
+    socket.on(events::FILE_STATUS, files::status)?;
+    socket.on(events::FILE_END, files::end)?;
     socket.on(events::USERS_ONLINE, |app: Chat, _user: User| async move {
         Outcome::Ok(fields(json!({ "users": app.presence.list() })))
     })?;
@@ -425,7 +470,8 @@ async fn typing(app: Chat, _socket: Socket, user: User, Data(data): Data<Value>)
 }
 
 async fn send_typing(app: &Chat, user: &User, room_id: &str, is_typing: bool) {
-    let update = json!({ "roomId": room_id, "userId": user.id, "username": user.username, "isTyping": is_typing });
+    let update =
+        payloads::TypingNotice { room_id, user_id: &user.id, username: &user.username, is_typing };
     let sent = app
         .chat()
         .to(room_key(room_id))

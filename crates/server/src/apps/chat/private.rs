@@ -61,8 +61,14 @@ pub(super) async fn send(
             {
                 return Ok(Sent::Duplicate(ack));
             }
+            let seen = s.user_known(&message.to_user_id)?;
             let m = s.insert_private(message)?;
-            let ack = json!({ "id": m.id, "seq": m.seq, "ts": m.ts, "toUserId": m.to_user_id });
+            // `recipientSeen: false`: kept for a user who never signed in (with JWT the
+            // server cannot know every user); the sender is told, not silently accepted.
+            let ack = json!({
+                "id": m.id, "seq": m.seq, "ts": m.ts, "toUserId": m.to_user_id,
+                "recipientSeen": seen,
+            });
             if let Some(cid) = &m.client_id {
                 s.save_client_ack(&m.from_user_id, cid, &ack)?;
             }

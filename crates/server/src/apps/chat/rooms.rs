@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{Data, Socket};
 
+use super::payloads::{MemberState, MessageStatus};
 use super::{Chat, announce, events, not_member, room_key};
 use crate::apps::{ApiError, Outcome, check_client_id, check_room_id, check_text, fields, parse};
 use crate::auth::{User, user_room};
@@ -42,11 +43,11 @@ pub(super) async fn join(
     if let Err(error) = app.chat().to(user.room()).sockets_join(room_key(&room_id)).await {
         tracing::debug!(%error, "other connections not joined");
     }
-    let members: Vec<Value> = members
+    let members: Vec<MemberState> = members
         .into_iter()
         .map(|m| {
             let online = app.presence.is_online(&m.user_id);
-            json!({ "userId": m.user_id, "username": m.username, "online": online })
+            MemberState { user_id: m.user_id, username: m.username, online }
         })
         .collect();
     if added {
@@ -84,7 +85,7 @@ struct SendRequest {
 
 /// What a send did.
 enum Sent {
-    New(Message, Value),
+    New(Box<Message>, Value),
     Duplicate(Value),
     NotMember,
 }
@@ -110,6 +111,7 @@ pub(super) async fn send(
         ts: now_ms(),
         client_id: req.client_id,
         status: None,
+        file: None,
     };
     let sent = app
         .cx
@@ -128,7 +130,7 @@ pub(super) async fn send(
             if let Some(cid) = &m.client_id {
                 s.save_client_ack(&m.user_id, cid, &ack)?;
             }
-            Ok(Sent::New(m, ack))
+            Ok(Sent::New(Box::new(m), ack))
         })
         .await?;
     match sent {
@@ -169,7 +171,13 @@ pub(super) async fn receipt(app: Chat, user: User, data: Value, status: &'static
             Ok(Ok(m))
         })
         .await??;
-    let update = json!({ "messageId": message.id, "roomId": message.room_id, "userId": user.id, "username": user.username, "status": status });
+    let update = MessageStatus {
+        message_id: &message.id,
+        room_id: &message.room_id,
+        user_id: &user.id,
+        username: &user.username,
+        status,
+    };
     let sent =
         app.chat().to(user_room(&message.user_id)).emit(events::MESSAGE_STATUS, &update).await;
     if let Err(error) = sent {

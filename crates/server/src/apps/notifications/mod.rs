@@ -41,6 +41,26 @@ impl App for NotificationsApp {
         Ok(())
     }
 
+    fn welcome(&self, cx: &AppContext, base_url: &str) -> Option<String> {
+        let dev = matches!(cx.auth, crate::auth::Authenticator::Dev);
+        match (&cx.config.api_key, dev) {
+            (Some(key), true) => Some(format!(
+                "send a notification: curl -X POST {base_url}/api/notify \
+                 -H 'authorization: Bearer {key}' -H 'content-type: application/json' \
+                 -d '{{\"userId\":\"alice\",\"title\":\"Hello\",\"body\":\"From curl\"}}' \
+                 (then open {base_url}/notifications as alice)"
+            )),
+            (None, true) => Some(format!(
+                "POST /api/notify is off until the server gets an --api-key KEY; meanwhile \
+                 {base_url}/notifications has a \"Send a test notification\" button (dev mode)"
+            )),
+            (Some(_), false) => None,
+            (None, false) => {
+                Some("POST /api/notify is off: start the server with --api-key KEY".to_owned())
+            }
+        }
+    }
+
     fn routes(&self, cx: &AppContext) -> axum::Router {
         page_routes(self.name(), PAGE, ASSETS).merge(
             axum::Router::new()
@@ -60,6 +80,27 @@ pub(crate) mod events {
     pub(crate) const NEW: &str = "notification:new";
     /// Server → client: the unread count changed (`{ count }`).
     pub(crate) const UNREAD: &str = "notification:unread";
+    /// Client → server (dev auth only): send myself a test notification.
+    pub(crate) const TEST: &str = "notification:test";
+    /// Server → client, on connect: `{ userId, username, testable }` (`testable`: the
+    /// server takes `notification:test`).
+    pub(crate) const SESSION: &str = "notification:session";
+}
+
+/// `notification:session`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Session<'a> {
+    user_id: &'a str,
+    username: &'a str,
+    /// Whether the server takes `notification:test` (dev mode).
+    testable: bool,
+}
+
+/// `notification:unread`.
+#[derive(Debug, serde::Serialize)]
+struct Unread {
+    count: u64,
 }
 
 /// The most notifications one `notification:list` returns.
@@ -72,9 +113,13 @@ fn install(app: &AppContext) {
     ns.on_connection(|socket: Socket, app: AppContext, user: User| async move {
         socket.on(events::LIST, list)?;
         socket.on(events::READ, read)?;
+        socket.on(events::TEST, test_notification)?;
         socket.join(user.room());
+        let testable = matches!(app.auth, crate::auth::Authenticator::Dev);
+        let session = Session { user_id: &user.id, username: &user.username, testable };
+        socket.emit(events::SESSION, &session)?;
         match unread(&app, &user.id).await {
-            Ok(count) => socket.emit(events::UNREAD, &json!({ "count": count }))?,
+            Ok(count) => socket.emit(events::UNREAD, &Unread { count })?,
             Err(e) => tracing::warn!(code = e.code, "unread count unavailable"),
         }
         Ok::<_, HandlerError>(())
@@ -89,11 +134,8 @@ async fn unread(app: &AppContext, user_id: &str) -> Result<u64, ApiError> {
 /// Pushes the unread count to every connection of the user.
 async fn push_unread(app: &AppContext, user_id: &str) -> Result<u64, ApiError> {
     let count = unread(app, user_id).await?;
-    let sent = app
-        .of(NAMESPACE)
-        .to(user_room(user_id))
-        .emit(events::UNREAD, &json!({ "count": count }))
-        .await;
+    let sent =
+        app.of(NAMESPACE).to(user_room(user_id)).emit(events::UNREAD, &Unread { count }).await;
     if let Err(error) = sent {
         tracing::debug!(%error, "unread count not pushed");
     }
@@ -149,7 +191,11 @@ pub(crate) async fn http_notify(
     let Some(key) = app.config.api_key.as_deref() else {
         return http_error(
             StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::new("disabled", "no API key is configured (--api-key)"),
+            ApiError::new(
+                "disabled",
+                "POST /api/notify is off: start the server with --api-key KEY (or \
+                 SWITCHBOARD_API_KEY) and send Authorization: Bearer KEY",
+            ),
         );
     };
     let given = headers
@@ -193,23 +239,58 @@ pub(crate) async fn http_notify(
         ts: now_ms(),
         read: false,
     };
-    let stored = notification.clone();
-    if let Err(e) = app.store.call(move |s| s.insert_notification(stored)).await {
-        let error = ApiError::from(e);
-        let status = match error.code {
-            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        return http_error(status, error);
+    match deliver(&app, notification).await {
+        Ok((id, online)) => {
+            (StatusCode::OK, axum::Json(json!({ "ok": true, "id": id, "delivered": online })))
+                .into_response()
+        }
+        Err(error) => {
+            let status = match error.code {
+                "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            http_error(status, error)
+        }
     }
+}
+
+/// Stores `notification` and pushes it, with the new unread count, to its user's
+/// connections; its id and how many connections were online.
+async fn deliver(
+    app: &AppContext,
+    notification: Notification,
+) -> Result<(String, usize), ApiError> {
+    let stored = notification.clone();
+    app.store.call(move |s| s.insert_notification(stored)).await?;
     let target = app.of(NAMESPACE).to(user_room(&notification.user_id));
     let online = target.clone().fetch_sockets().await.map(|s| s.len()).unwrap_or(0);
     if let Err(error) = target.emit(events::NEW, &notification).await {
         tracing::debug!(%error, "notification not pushed");
     }
-    let _ = push_unread(&app, &notification.user_id).await;
-    (StatusCode::OK, axum::Json(json!({ "ok": true, "id": notification.id, "delivered": online })))
-        .into_response()
+    let _ = push_unread(app, &notification.user_id).await;
+    Ok((notification.id, online))
+}
+
+/// `notification:test`: in dev mode, a notification to oneself, so the inbox can be tried
+/// without the HTTP API's key.
+async fn test_notification(app: AppContext, user: User) -> Outcome {
+    if !matches!(app.auth, crate::auth::Authenticator::Dev) {
+        return Err(ApiError::new(
+            "forbidden",
+            "test notifications are for dev mode; use POST /api/notify",
+        ));
+    }
+    app.limiter.check(&user.id)?;
+    let notification = Notification {
+        id: new_id(),
+        user_id: user.id,
+        title: "Test notification".to_owned(),
+        body: "Sent from this inbox. Other services send theirs with POST /api/notify.".to_owned(),
+        ts: now_ms(),
+        read: false,
+    };
+    let (id, _) = deliver(&app, notification).await?;
+    Ok(fields(json!({ "id": id })))
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a key matched.

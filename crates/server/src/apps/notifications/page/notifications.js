@@ -1,24 +1,19 @@
-// The notifications inbox. Text is rendered with textContent only.
+// The notifications inbox. Text from the network is rendered with textContent only.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const { el } = Shell;
   let socket = null;
 
   function render(items) {
     const ul = $("items");
     ul.replaceChildren();
+    $("empty").hidden = items.length > 0;
     for (const n of items) {
-      const li = document.createElement("li");
-      if (!n.read) li.classList.add("unread");
-      const title = document.createElement("strong");
-      title.textContent = n.title;
-      const body = document.createElement("p");
-      body.textContent = n.body;
-      li.append(title, body);
+      const time = el("time", { dateTime: new Date(n.ts).toISOString(), title: new Date(n.ts).toLocaleString() }, Shell.formatTime(n.ts));
+      const li = el("li", { className: n.read ? "" : "unread", dataset: { id: n.id } }, el("strong", {}, n.title), time, el("p", {}, n.body));
       if (!n.read) {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = "Mark read";
+        const b = el("button", { type: "button" }, "Mark read");
         b.addEventListener("click", () => socket.emit("notification:read", { id: n.id }, refresh));
         li.append(b);
       }
@@ -33,40 +28,47 @@
   }
 
   function connect(auth) {
-    if (typeof io !== "function") {
-      $("error").textContent = "The Socket.IO client is not available on this server.";
+    $("error").textContent = "";
+    try {
+      socket = Shell.connect("/notifications", auth, {
+        onRefused: (message) => {
+          $("error").textContent = "Cannot open the inbox: " + message;
+          $("inbox-view").hidden = true;
+          $("login-form").hidden = false;
+        },
+      });
+    } catch (e) {
+      $("error").textContent = e.message;
       return;
     }
-    socket = io("/notifications", { auth });
     socket.on("connect", () => {
-      $("banner").hidden = true;
-      $("read-all").hidden = false;
+      $("login-form").hidden = true;
+      $("inbox-view").hidden = false;
       refresh();
     });
-    socket.on("disconnect", () => {
-      $("banner").textContent = "Reconnecting…";
-      $("banner").hidden = false;
-    });
-    socket.on("connect_error", (err) => {
-      if (!socket.active) $("error").textContent = (err.data && err.data.message) || err.message;
+    socket.on("notification:session", (s) => {
+      $("inbox-title").textContent = "Inbox of " + s.username;
+      $("send-test").hidden = !s.testable;
     });
     socket.on("notification:unread", (u) => { $("unread").textContent = String(u.count); });
     socket.on("notification:new", refresh);
   }
 
   $("read-all").addEventListener("click", () => socket.emit("notification:read", {}, refresh));
+  $("send-test").addEventListener("click", () => {
+    socket.emit("notification:test", {}, (res) => {
+      $("error").textContent = res && res.ok ? "" : (res && res.error && res.error.message) || "not sent";
+    });
+  });
   $("login-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const auth = { username: $("username").value.trim() };
-    sessionStorage.setItem("switchboard.auth", JSON.stringify(auth));
+    Shell.saveAuth(auth);
     connect(auth);
   });
-  const saved = sessionStorage.getItem("switchboard.auth");
-  if (saved) {
-    try {
-      const auth = JSON.parse(saved);
-      if (auth.username) $("username").value = auth.username;
-      connect(auth);
-    } catch (_) { /* ignore */ }
+  const saved = Shell.savedAuth();
+  if (saved && saved.username) {
+    $("username").value = saved.username;
+    connect(saved);
   }
 })();
