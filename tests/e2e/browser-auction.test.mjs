@@ -31,7 +31,7 @@ async function enter(name) {
   await page.goto(app.url + "/auction");
   await page.getByLabel("Your name").fill(name);
   await page.getByRole("button", { name: "Enter" }).click();
-  await page.locator("#conn", { hasText: "Connected" }).waitFor();
+  await page.locator("#connection", { hasText: "Connected" }).waitFor();
   return { page, errors };
 }
 
@@ -79,10 +79,10 @@ test("two bidders outbid each other live, across a restart, until the end", asyn
 
   // Restart: the pages show the reconnection, then the same history.
   await app.stop();
-  await b.locator("#conn", { hasText: "Reconnecting" }).waitFor();
+  await b.locator("#connection", { hasText: "Reconnecting" }).waitFor();
   app = await startApp({ port: app.port, dataDir, args });
-  await b.locator("#conn", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
-  await c.locator("#conn", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await b.locator("#connection", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await c.locator("#connection", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
   await c.locator("#bids li").nth(2).waitFor();
   assert.deepEqual(
     await c.locator("#bids li .amount").allTextContents(),

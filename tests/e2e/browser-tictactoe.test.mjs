@@ -29,7 +29,7 @@ async function openGame(name) {
   await page.goto(app.url + "/tictactoe");
   await page.getByLabel("Your name").fill(name);
   await page.getByRole("button", { name: "Play" }).click();
-  await page.locator("#conn", { hasText: "Connected" }).waitFor();
+  await page.locator("#connection", { hasText: "Connected" }).waitFor();
   return { page, errors };
 }
 
@@ -59,11 +59,11 @@ test("two players are paired, play to a win, and keep their game across a restar
 
   // Restart the server mid-game: both pages show the reconnection, then the same game.
   await app.stop();
-  await a.locator("#conn", { hasText: "Reconnecting" }).waitFor();
-  await b.locator("#conn", { hasText: "Reconnecting" }).waitFor();
+  await a.locator("#connection", { hasText: "Reconnecting" }).waitFor();
+  await b.locator("#connection", { hasText: "Reconnecting" }).waitFor();
   app = await startApp({ port: app.port, dataDir });
-  await a.locator("#conn", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
-  await b.locator("#conn", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await a.locator("#connection", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await b.locator("#connection", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
   await b.locator("#status", { hasText: "Your turn" }).waitFor();
   await cell(b, 8).click();
   await cell(a, 8).filter({ hasText: "O" }).waitFor();

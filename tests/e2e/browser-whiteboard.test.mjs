@@ -32,7 +32,7 @@ async function openBoard(name, board) {
   await page.getByLabel("Your name").fill(name);
   await page.getByLabel("Board", { exact: true }).fill(board);
   await page.getByRole("button", { name: "Open the board" }).click();
-  await page.locator("#conn", { hasText: "Connected" }).waitFor();
+  await page.locator("#connection", { hasText: "Connected" }).waitFor();
   await page.locator("#board-title", { hasText: board }).waitFor();
   return { page, errors };
 }
@@ -77,10 +77,10 @@ test("two users draw together, see cursors, undo, keep the board across a restar
 
   // Restart: the pages show the reconnection, then the same board.
   await app.stop();
-  await a.locator("#conn", { hasText: "Reconnecting" }).waitFor();
+  await a.locator("#connection", { hasText: "Reconnecting" }).waitFor();
   app = await startApp({ port: app.port, dataDir });
-  await a.locator("#conn", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
-  await b.locator("#conn", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await a.locator("#connection", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await b.locator("#connection", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
   await strokes(a, 2);
   await draw(a, [[0.4, 0.4], [0.45, 0.5]]);
   await strokes(b, 3);

@@ -10,9 +10,9 @@
   const now = () => Date.now() + state.skew;
 
   function setConn(kind, text) {
-    $("conn").dataset.state = kind;
-    $("conn").textContent = text;
-    document.body.dataset.connected = String(kind === "connected");
+    $("connection").dataset.state = kind;
+    $("connection").textContent = text;
+    document.body.dataset.connection = kind;
   }
 
   $("login-form").addEventListener("submit", (e) => {

@@ -5,9 +5,9 @@
   const state = { socket: null, me: null, games: new Map(), current: null, waiting: false, ticker: null };
 
   function setConn(kind, text) {
-    $("conn").dataset.state = kind;
-    $("conn").textContent = text;
-    document.body.dataset.connected = String(kind === "connected");
+    $("connection").dataset.state = kind;
+    $("connection").textContent = text;
+    document.body.dataset.connection = kind;
   }
 
   $("login-form").addEventListener("submit", (e) => {

@@ -15,9 +15,9 @@
   };
 
   function setConn(kind, text) {
-    $("conn").dataset.state = kind;
-    $("conn").textContent = text;
-    document.body.dataset.connected = String(kind === "connected");
+    $("connection").dataset.state = kind;
+    $("connection").textContent = text;
+    document.body.dataset.connection = kind;
   }
 
   function notice(text) {
