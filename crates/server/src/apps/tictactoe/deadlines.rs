@@ -49,6 +49,13 @@ impl<K: Hash + Eq + Clone> Deadlines<K> {
         }
     }
 
+    /// Cancels every timer (the server is stopping).
+    pub(crate) fn cancel_all(&mut self) {
+        for (_, (task, _)) in self.armed.drain() {
+            task.abort();
+        }
+    }
+
     /// Forgets the timer of `key` without aborting it (called by the fired timer itself).
     pub(crate) fn fired(&mut self, key: &K) -> bool {
         self.armed.remove(key).is_some()
@@ -107,5 +114,10 @@ mod tests {
         assert_eq!(fired.load(Ordering::SeqCst), 0);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(fired.load(Ordering::SeqCst), 1, "only the replacement fired");
+        d.arm("ann", Duration::from_secs(1), 0, then());
+        d.arm("bob", Duration::from_secs(1), 0, then());
+        d.cancel_all();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(fired.load(Ordering::SeqCst), 1, "none fired after cancel_all");
     }
 }

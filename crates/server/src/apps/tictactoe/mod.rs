@@ -74,6 +74,13 @@ impl App for TicTacToe {
             shutdown: cx.shutdown.clone(),
             lobby: Mutex::new(Lobby::default()),
         });
+        // Ends the forfeit timers when the server stops (the games wait for the restart);
+        // owned by the app, it ends with the shutdown signal.
+        let stopping = tables.clone();
+        tokio::spawn(async move {
+            stopping.shutdown.fired().await;
+            stopping.lobby.lock().await.forfeits.cancel_all();
+        });
         let ns = tables.ns.clone();
         authenticate(&ns);
         ns.on_connection(move |socket: Socket, user: User| {
