@@ -177,6 +177,21 @@ describe("chat page layout and what a new user runs into", () => {
     assert.deepEqual(errors, []);
   });
 
+  test("the index lists the apps and leads to their pages; every page has an icon", async () => {
+    const page = await browser.context.newPage();
+    await page.goto(app.url + "/");
+    const cards = page.locator(".app-card strong");
+    assert.deepEqual(await cards.allTextContents(), ["Chat", "Notifications"]);
+    await page.screenshot({ path: join(artifactsDir(), "index.png") });
+    await page.getByRole("link", { name: /Chat/ }).click();
+    await page.getByRole("button", { name: "Enter the chat" }).waitFor();
+    assert.equal(new URL(page.url()).pathname, "/chat");
+    const icon = await fetch(app.url + "/favicon.ico");
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get("content-type"), "image/svg+xml");
+    await page.close();
+  });
+
   test("a name and a token together are refused on the page; a token in dev mode is named as the problem", async () => {
     const page = await browser.context.newPage();
     await page.goto(app.url + "/chat");

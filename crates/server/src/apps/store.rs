@@ -22,8 +22,8 @@ fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(StoreError::Json)
 }
 
-// `list`, `append`, `range`, `remove` and `clear` are the platform's API for apps that keep no
-// SQL of their own; the chat uses documents only.
+// `append`, `range`, `remove` and `clear` are the platform's API for apps that keep no SQL of
+// their own; the chat uses documents only.
 #[allow(dead_code)]
 impl AppStore {
     /// The slice of `app`.

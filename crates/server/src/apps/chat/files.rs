@@ -46,6 +46,8 @@ pub(crate) const INLINE_MAX: u64 = 64 * 1024;
 const MAX_OPEN_UPLOADS: usize = 4;
 /// How long an upload may go without a chunk before it is dropped with its part.
 const UPLOAD_IDLE: Duration = Duration::from_secs(3600);
+/// How often the uploads left from before a restart are looked at.
+pub(crate) const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
 /// The app-store collection of unfinished uploads.
 const UPLOADS: &str = "uploads";
@@ -62,6 +64,9 @@ struct UploadRecord {
     size: u64,
     client_id: Option<String>,
     thumbnail_type: Option<String>,
+    /// When it started (ms since the Unix epoch).
+    #[serde(default)]
+    started_ms: Option<i64>,
 }
 
 /// An unfinished upload on this node.
@@ -188,6 +193,37 @@ impl Uploads {
         if let Err(error) = self.store.delete(UPLOADS, id).await {
             tracing::warn!(%error, "upload record not removed");
         }
+    }
+
+    /// Drops the recorded uploads whose part on this disk has not changed for longer than
+    /// [`UPLOAD_IDLE`] (those of a run before a restart, never resumed), and the records
+    /// whose part is on no disk of ours for as long; how many were dropped.
+    pub(crate) async fn expire_stale(&self) -> Result<usize, ApiError> {
+        let records = self.store.list::<UploadRecord>(UPLOADS).await?;
+        let mut dropped = 0;
+        for (id, record) in records {
+            if lock(&self.open).contains_key(&id) {
+                continue; // live on this node: the idle sweep decides
+            }
+            let part = self.part_path(&record.room_id, &id);
+            let idle = match tokio::fs::metadata(&part).await.and_then(|m| m.modified()) {
+                Ok(modified) => modified.elapsed().unwrap_or_default(),
+                // No part here: started on another node (which keeps its own), or gone.
+                // Its record goes once it is older than an idle upload may be.
+                Err(_) => match record.started_ms {
+                    Some(started) => {
+                        let age = crate::store::now_ms().saturating_sub(started);
+                        Duration::from_millis(u64::try_from(age).unwrap_or(0))
+                    }
+                    None => UPLOAD_IDLE + UPLOAD_IDLE,
+                },
+            };
+            if idle > UPLOAD_IDLE {
+                self.drop_upload(&id, &record).await;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Drops the uploads idle for longer than [`UPLOAD_IDLE`]; how many `user_id` still has.
@@ -375,6 +411,7 @@ pub(super) async fn begin(
         size: req.size,
         client_id: req.client_id,
         thumbnail_type: thumbnail.as_ref().map(|(k, _)| (*k).to_owned()),
+        started_ms: Some(now_ms()),
     };
     create_part(&uploads.part_path(&record.room_id, &upload_id)).await?;
     if let Some((_, bytes)) = &thumbnail {
@@ -619,6 +656,54 @@ pub(super) async fn end(app: Chat, user: User, Data(data): Data<Value>) -> Outco
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn uploads_left_by_an_earlier_run_expire_after_an_idle_hour() {
+        use crate::store::{SqliteStorage, Store};
+        let (store, thread) = Store::open(SqliteStorage::memory).await.unwrap();
+        let store = store.unwrap();
+        let dir = std::env::temp_dir().join(format!("sb-uploads-{}", new_id()));
+        let uploads = Uploads::new(&dir, false, 1000, vec![], AppStore::new(store.clone(), "chat"));
+        let record = |started_ms| UploadRecord {
+            user_id: "ann".into(),
+            username: "ann".into(),
+            room_id: "r".into(),
+            name: "a.txt".into(),
+            kind: "text/plain".into(),
+            size: 10,
+            client_id: None,
+            thumbnail_type: None,
+            started_ms: Some(started_ms),
+        };
+        let hours_ago = |h: u64| std::time::SystemTime::now() - Duration::from_secs(h * 3600);
+        // Fresh part, old part, no part but recent, no part and old.
+        for (id, part_age) in [("fresh", Some(0)), ("old", Some(2))] {
+            uploads.store.put(UPLOADS, id, &record(now_ms())).await.unwrap();
+            let part = uploads.part_path("r", id);
+            create_part(&part).await.unwrap();
+            let file = std::fs::File::options().write(true).open(&part).unwrap();
+            file.set_modified(hours_ago(part_age.unwrap())).unwrap();
+        }
+        uploads.store.put(UPLOADS, "elsewhere", &record(now_ms())).await.unwrap();
+        let two_hours = i64::try_from(Duration::from_secs(7200).as_millis()).unwrap();
+        uploads.store.put(UPLOADS, "gone", &record(now_ms() - two_hours)).await.unwrap();
+
+        assert_eq!(uploads.expire_stale().await.unwrap(), 2);
+        let left: Vec<String> = uploads
+            .store
+            .list::<UploadRecord>(UPLOADS)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, ["elsewhere", "fresh"]);
+        assert!(uploads.part_path("r", "fresh").exists());
+        assert!(!uploads.part_path("r", "old").exists());
+        store.close().await.unwrap();
+        thread.join().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn images_are_known_by_their_first_bytes() {

@@ -105,7 +105,7 @@ impl App for ChatApp {
     }
 
     fn summary(&self) -> &'static str {
-        "Rooms with history, read receipts, typing indicators, direct messages and presence."
+        "Rooms with history, read receipts, typing indicators, presence, direct messages, images and files."
     }
 
     fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
@@ -126,6 +126,22 @@ impl App for ChatApp {
         *self.chat.lock().unwrap_or_else(|e| e.into_inner()) = Some(chat.clone());
         cx.provide(chat.clone());
         install(&chat);
+        // The expiry of uploads left unfinished (also by an earlier run): owned by this app,
+        // it ends when the server starts shutting down.
+        let expiring = chat.clone();
+        tokio::spawn(async move {
+            loop {
+                match expiring.uploads.expire_stale().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "unfinished uploads expired"),
+                    Err(e) => tracing::warn!(code = e.code, "upload expiry failed"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(files::EXPIRE_EVERY) => {}
+                    () = expiring.cx.shutdown.fired() => return,
+                }
+            }
+        });
         // Cluster mode: the presence link task (owned by this app, aborted by `stop`) and
         // the task that announces what it reports (it ends when the link task drops the
         // sender).
