@@ -12,6 +12,7 @@ mod game;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -33,6 +34,13 @@ use crate::store::{new_id, now_ms};
 const NAME: &str = "tictactoe";
 /// The store collection of the games.
 const GAMES: &str = "games";
+/// How long a finished game stays in memory (for its rematch); it stays in the store.
+const KEEP_FINISHED_MS: i64 = 3_600_000;
+
+/// Whether `game` is kept in memory at `now`.
+fn worth_keeping(game: &Game, now: i64) -> bool {
+    game.is_playing() || game.updated_at > now.saturating_sub(KEEP_FINISHED_MS)
+}
 
 /// Event names of `/tictactoe`.
 pub(crate) mod events {
@@ -108,6 +116,11 @@ struct Tables {
     // the app; timers take it before they act.
     lobby: Mutex<Lobby>,
 }
+
+/// Whether a connection is counted in [`Lobby::connections`] (a socket extension, read and
+/// written under the lobby's lock).
+#[derive(Clone, Default)]
+struct Counted(Arc<AtomicBool>);
 
 #[derive(Default)]
 struct Lobby {
@@ -186,7 +199,8 @@ impl Tables {
         let mut lobby = self.lobby.lock().await;
         if lobby.games.is_none() {
             let games = self.store.list::<Game>(GAMES).await?;
-            lobby.games = Some(games.into_iter().collect());
+            let now = now_ms();
+            lobby.games = Some(games.into_iter().filter(|(_, g)| worth_keeping(g, now)).collect());
         }
         Ok(lobby)
     }
@@ -218,9 +232,10 @@ impl Tables {
         }
         socket.join(user.room());
         let tables = self.clone();
-        socket.on_disconnect(move |_socket: Socket, user: User, _reason: DisconnectReason| {
+        socket.insert_extension(Counted::default());
+        socket.on_disconnect(move |socket: Socket, user: User, _reason: DisconnectReason| {
             let tables = tables.clone();
-            async move { tables.disconnected(user).await }
+            async move { tables.disconnected(&socket, user).await }
         });
         if let Err(e) = self.resume(&socket, &user).await {
             tracing::warn!(code = e.code, "tic-tac-toe games not resumed");
@@ -231,6 +246,13 @@ impl Tables {
     /// opponent who is not here (after a restart) gets a timer of their own.
     async fn resume(self: &Arc<Self>, socket: &Socket, user: &User) -> Result<(), ApiError> {
         let mut lobby = self.lobby().await?;
+        // Under the lobby's lock: a connection that is already gone is not counted (its
+        // disconnect then leaves the count alone).
+        let Some(counted) = socket.extension::<Counted>() else { return Ok(()) };
+        if !socket.connected() {
+            return Ok(());
+        }
+        counted.0.store(true, Ordering::SeqCst);
         *lobby.connections.entry(user.id.clone()).or_default() += 1;
         let running: Vec<Game> = lobby
             .games
@@ -259,12 +281,17 @@ impl Tables {
         Ok(())
     }
 
-    async fn disconnected(self: Arc<Self>, user: User) {
+    async fn disconnected(self: Arc<Self>, socket: &Socket, user: User) {
         if self.shutdown.is_fired() {
             // Everyone is leaving: the games wait for the players after the restart.
             return;
         }
         let Ok(mut lobby) = self.lobby().await else { return };
+        let was_counted =
+            socket.extension::<Counted>().is_some_and(|c| c.0.swap(false, Ordering::SeqCst));
+        if !was_counted {
+            return;
+        }
         let left = match lobby.connections.get_mut(&user.id) {
             Some(n) => {
                 *n = n.saturating_sub(1);
@@ -383,6 +410,9 @@ impl Tables {
         };
         // The one who waited plays X and moves first.
         let game = Game::new(new_id(), opponent, me, now_ms());
+        if let Some(games) = lobby.games.as_mut() {
+            games.retain(|_, g| worth_keeping(g, game.updated_at));
+        }
         self.store.put(GAMES, &game.id, &game).await?;
         if let Some(games) = lobby.games.as_mut() {
             games.insert(game.id.clone(), game.clone());
