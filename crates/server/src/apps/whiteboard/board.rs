@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAX_POINTS: usize = 4000;
 /// The most strokes on one board.
 pub(crate) const MAX_STROKES: usize = 5000;
+/// The most points on one board, all strokes together (about 8 MB in memory).
+pub(crate) const MAX_BOARD_POINTS: usize = 500_000;
 /// The thinnest and thickest line, in thousandths of the board's width.
 pub(crate) const WIDTH: std::ops::RangeInclusive<f64> = 0.5..=60.0;
 
@@ -57,12 +59,15 @@ pub(crate) fn check(stroke: &Stroke) -> Result<(), &'static str> {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Board {
     strokes: Vec<(i64, Stroke)>,
+    /// The points of every stroke, together.
+    points: usize,
 }
 
 impl Board {
     /// A board from its stored log.
     pub(crate) fn from_log(strokes: Vec<(i64, Stroke)>) -> Board {
-        Board { strokes }
+        let points = strokes.iter().map(|(_, s)| s.points.len()).sum();
+        Board { strokes, points }
     }
 
     /// Its strokes with their sequence numbers, oldest first.
@@ -70,13 +75,15 @@ impl Board {
         &self.strokes
     }
 
-    /// Whether another stroke fits.
-    pub(crate) fn is_full(&self) -> bool {
-        self.strokes.len() >= MAX_STROKES
+    /// Whether `stroke` fits on the board.
+    pub(crate) fn fits(&self, stroke: &Stroke) -> bool {
+        self.strokes.len() < MAX_STROKES
+            && self.points.saturating_add(stroke.points.len()) <= MAX_BOARD_POINTS
     }
 
     /// Adds a stored stroke.
     pub(crate) fn add(&mut self, seq: i64, stroke: Stroke) {
+        self.points += stroke.points.len();
         self.strokes.push((seq, stroke));
     }
 
@@ -91,13 +98,19 @@ impl Board {
 
     /// Removes the stroke `seq`.
     pub(crate) fn remove(&mut self, seq: i64) -> bool {
-        let before = self.strokes.len();
-        self.strokes.retain(|(q, _)| *q != seq);
-        self.strokes.len() != before
+        match self.strokes.iter().position(|(q, _)| *q == seq) {
+            Some(at) => {
+                let (_, stroke) = self.strokes.remove(at);
+                self.points -= stroke.points.len();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes every stroke; how many there were.
     pub(crate) fn clear(&mut self) -> usize {
+        self.points = 0;
         std::mem::take(&mut self.strokes).len()
     }
 }
@@ -177,6 +190,26 @@ mod tests {
         assert_eq!(b.last_of("eve"), None);
         assert_eq!(b.clear(), 3);
         assert!(b.strokes().is_empty());
+    }
+
+    #[test]
+    fn a_board_holds_a_bounded_number_of_points() {
+        let mut big = stroke("big", "ann");
+        big.points = vec![[0.5, 0.5]; MAX_POINTS];
+        let mut b = Board::default();
+        let mut seq = 0;
+        while b.fits(&big) {
+            seq += 1;
+            b.add(seq, big.clone());
+        }
+        assert_eq!(b.points, MAX_BOARD_POINTS);
+        assert!(b.fits(&Stroke { points: vec![], ..big.clone() }));
+        assert!(b.remove(1));
+        assert!(b.fits(&big));
+        let reloaded = Board::from_log(b.strokes().to_vec());
+        assert_eq!(reloaded.points, b.points);
+        b.clear();
+        assert_eq!(b.points, 0);
     }
 
     #[test]

@@ -273,7 +273,7 @@ impl Studio {
         stroke.username = user.username;
         let slot = self.slot(&req.board_id);
         let mut board = self.load(&req.board_id, &slot).await?;
-        if board.is_full() {
+        if !board.fits(&stroke) {
             return Err(ApiError::new("board_full", "this board is full: clear it first"));
         }
         let seq = self.store.append(&log_of(&req.board_id), &stroke).await?;
