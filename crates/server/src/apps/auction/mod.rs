@@ -280,6 +280,8 @@ impl House {
         if duration < Duration::from_secs(1) || duration > MAX_DURATION {
             return Err(ApiError::new("invalid_auction", "durationMs must be 1 s to 7 days"));
         }
+        // Each auction keeps a task and its bids in memory: creating them is rate limited.
+        self.cx.limiter.check(&user.id)?;
         let now = self.clock.now_ms();
         let auction = Auction {
             id: new_id(),

@@ -178,9 +178,13 @@ impl Studio {
 
     fn register(self: &Arc<Self>, socket: &Socket) -> Result<(), switchboard::ReservedEventName> {
         let s = self.clone();
-        socket.on(events::JOIN, move |socket: Socket, Data(data): Data<Value>| {
+        socket.on(events::JOIN, move |socket: Socket, user: User, Data(data): Data<Value>| {
             let s = s.clone();
-            async move { s.join(socket, data).await }
+            async move {
+                // Each board opened stays in memory: opening them is rate limited.
+                s.cx.limiter.check(&user.id)?;
+                s.join(socket, data).await
+            }
         })?;
         socket.on(
             events::LEAVE,
