@@ -15,7 +15,7 @@ pub(crate) mod auction;
 pub(crate) mod chat;
 pub(crate) mod notifications;
 pub(crate) mod page;
-mod store;
+pub(crate) mod store;
 pub(crate) mod tictactoe;
 pub(crate) mod whiteboard;
 
