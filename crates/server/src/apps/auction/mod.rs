@@ -81,6 +81,13 @@ impl App for Auctions {
     }
 
     fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
+        if cx.cluster.is_some() {
+            tracing::warn!(
+                app = NAME,
+                "this app's live state is owned by one node: in cluster mode, run it on one node \
+                 only (--apps on the others)"
+            );
+        }
         let ns = cx.io.of("/auction");
         let house = Arc::new(House {
             sink: Broadcast { ns: ns.clone(), store: cx.store_of(NAME) },
