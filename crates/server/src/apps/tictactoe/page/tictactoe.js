@@ -78,7 +78,7 @@
       case "playing":
         return game.turn === me ? "Your turn" : other + "'s turn";
       case "won":
-        return game.winner === me ? "You won! 🎉" : other + " won";
+        return game.winner === me ? "You won!" : other + " won";
       case "draw":
         return "It's a draw";
       case "forfeit":
