@@ -101,7 +101,7 @@ impl Board {
         match self.strokes.iter().position(|(q, _)| *q == seq) {
             Some(at) => {
                 let (_, stroke) = self.strokes.remove(at);
-                self.points -= stroke.points.len();
+                self.points = self.points.saturating_sub(stroke.points.len());
                 true
             }
             None => false,

@@ -157,6 +157,7 @@
     $("lot").classList.toggle("ended", !open);
     $("lot-name").textContent = a.title;
     $("lot-seller").textContent = "Sold by " + a.seller.username + " · starts at " + money(a.startPrice) + " · +" + money(a.increment) + " steps";
+    $("price-label").textContent = !a.leader ? "Starting price" : open ? "Current price" : "Final price";
     $("price").textContent = money(a.price);
     $("leader").textContent = a.leader
       ? (a.ended ? "Won by " : "Highest bid by ") + a.leader.username + (a.leader.userId === state.me ? " (you)" : "")
