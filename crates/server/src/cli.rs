@@ -195,6 +195,18 @@ pub(crate) struct ServeArgs {
     /// source tree].
     #[arg(long, env = "SWITCHBOARD_ADMIN_UI_DIST", value_name = "DIR")]
     pub(crate) admin_ui_dist: Option<PathBuf>,
+    /// Tic-tac-toe: milliseconds a player may stay away from a running game before it is
+    /// forfeited to the opponent [default: 30000].
+    #[arg(long, env = "SWITCHBOARD_TICTACTOE_GRACE_MS", value_name = "MS")]
+    pub(crate) tictactoe_grace_ms: Option<u64>,
+    /// Auction: milliseconds an auction runs when its creator gives no duration
+    /// [default: 120000].
+    #[arg(long, env = "SWITCHBOARD_AUCTION_DURATION_MS", value_name = "MS")]
+    pub(crate) auction_duration_ms: Option<u64>,
+    /// Auction anti-sniping: a bid this many milliseconds or less before the end moves the end
+    /// to this long after the bid; 0 turns it off [default: 15000].
+    #[arg(long, env = "SWITCHBOARD_AUCTION_EXTEND_MS", value_name = "MS")]
+    pub(crate) auction_extend_ms: Option<u64>,
     /// The largest file a user may share in a chat room, in bytes [default: 10485760, 10 MiB].
     #[arg(long, env = "SWITCHBOARD_MAX_FILE_SIZE", value_name = "BYTES")]
     pub(crate) max_file_size: Option<u64>,

@@ -50,6 +50,9 @@ struct FileConfig {
     admin_password_hash: Option<String>,
     admin_readonly: Option<bool>,
     admin_ui_dist: Option<PathBuf>,
+    tictactoe_grace_ms: Option<u64>,
+    auction_duration_ms: Option<u64>,
+    auction_extend_ms: Option<u64>,
     apps: Option<Vec<String>>,
     max_file_size: Option<u64>,
     file_types: Option<Vec<String>>,
@@ -139,6 +142,12 @@ pub(crate) struct Config {
     pub(crate) per_message_deflate: bool,
     /// `--admin-ui`: the official Admin UI and its namespace.
     pub(crate) admin: Option<crate::admin::AdminUiConfig>,
+    /// Tic-tac-toe: how long a player may stay away from a running game.
+    pub(crate) tictactoe_grace: Duration,
+    /// Auction: how long an auction runs by default.
+    pub(crate) auction_duration: Duration,
+    /// Auction: the anti-sniping window (zero: off).
+    pub(crate) auction_extend: Duration,
     /// `--apps`: the apps to run (`None`: all of them).
     pub(crate) apps: Option<Vec<String>>,
     /// `--max-file-size`: the largest file shared in the chat, in bytes.
@@ -427,6 +436,16 @@ impl Config {
                 .or(file.handshakes_per_ip)
                 .and_then(NonZeroU32::new),
             tls,
+            tictactoe_grace: Duration::from_millis(
+                args.tictactoe_grace_ms.or(file.tictactoe_grace_ms).unwrap_or(30_000),
+            ),
+            auction_duration: Duration::from_millis(
+                args.auction_duration_ms.or(file.auction_duration_ms).unwrap_or(120_000),
+            )
+            .max(Duration::from_secs(1)),
+            auction_extend: Duration::from_millis(
+                args.auction_extend_ms.or(file.auction_extend_ms).unwrap_or(15_000),
+            ),
         })
     }
 }
@@ -456,6 +475,19 @@ mod tests {
         assert_eq!(c.max_disconnection_duration, Some(Duration::from_secs(120)));
         assert_eq!(c.presence_grace, Duration::from_secs(10));
         assert!(!c.per_message_deflate, "off by default, as in Node");
+    }
+
+    #[test]
+    fn app_timers() {
+        let c = Config::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.tictactoe_grace, Duration::from_secs(30));
+        assert_eq!(c.auction_duration, Duration::from_secs(120));
+        assert_eq!(c.auction_extend, Duration::from_secs(15));
+        let f = file("tictactoe_grace_ms = 500\nauction_duration_ms = 10\nauction_extend_ms = 0\n");
+        let c = Config::resolve(ServeArgs::default(), f).unwrap();
+        assert_eq!(c.tictactoe_grace, Duration::from_millis(500));
+        assert_eq!(c.auction_duration, Duration::from_secs(1), "at least a second");
+        assert_eq!(c.auction_extend, Duration::ZERO);
     }
 
     #[test]

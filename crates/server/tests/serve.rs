@@ -102,6 +102,13 @@ async fn serves_the_landing_page_on_a_free_port() {
     // The index lists every app with a link to its page.
     assert!(response.contains("href=\"/chat\""), "{response}");
     assert!(response.contains("href=\"/notifications\""), "{response}");
+    for app in ["tictactoe", "auction", "whiteboard"] {
+        assert!(response.contains(&format!("href=\"/{app}\"")), "{app}: {response}");
+        for path in [format!("/{app}"), format!("/{app}/{app}.js"), format!("/{app}/{app}.css")] {
+            let page = server.get(&path).await;
+            assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {page}");
+        }
+    }
     let chat = server.get("/chat").await;
     assert!(chat.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{chat}");
     let pages = ["/chat/chat.js", "/style.css", "/app-shell.js", "/notifications"];
@@ -133,7 +140,7 @@ async fn apps_picks_the_apps_and_an_unknown_one_is_refused() {
     assert!(!status.success());
     assert_eq!(
         stderr.trim_end(),
-        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications)"
+        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications, tictactoe, auction, whiteboard)"
     );
 }
 

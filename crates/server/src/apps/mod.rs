@@ -11,10 +11,13 @@
 //! helpers of [`api`]; the connect-time auth is [`authenticate`], the same on every namespace.
 
 pub(crate) mod api;
+pub(crate) mod auction;
 pub(crate) mod chat;
 pub(crate) mod notifications;
 pub(crate) mod page;
 pub(crate) mod store;
+pub(crate) mod tictactoe;
+pub(crate) mod whiteboard;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -75,7 +78,13 @@ pub(crate) type Stopping = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every app, in the order of the index page.
 pub(crate) fn registry() -> Vec<Arc<dyn App>> {
-    vec![Arc::new(chat::ChatApp::default()), Arc::new(notifications::NotificationsApp)]
+    vec![
+        Arc::new(chat::ChatApp::default()),
+        Arc::new(notifications::NotificationsApp),
+        Arc::new(tictactoe::TicTacToe),
+        Arc::new(auction::Auctions),
+        Arc::new(whiteboard::Whiteboard),
+    ]
 }
 
 /// The migrations of every app (tests open databases with every app's tables).
@@ -309,13 +318,19 @@ mod tests {
     #[test]
     fn apps_are_selected_by_name_in_registry_order() {
         let names = |apps: Vec<Arc<dyn App>>| apps.iter().map(|a| a.name()).collect::<Vec<_>>();
-        assert_eq!(names(select(None).unwrap()), ["chat", "notifications"]);
+        assert_eq!(
+            names(select(None).unwrap()),
+            ["chat", "notifications", "tictactoe", "auction", "whiteboard"]
+        );
         let picked = select(Some(&["notifications".to_owned(), "chat".to_owned()])).unwrap();
         assert_eq!(names(picked), ["chat", "notifications"]);
         let one = select(Some(&["notifications".to_owned()])).unwrap();
         assert_eq!(names(one), ["notifications"]);
         let err = select(Some(&["chess".to_owned()])).err().unwrap().to_string();
-        assert!(err.contains("\"chess\"") && err.contains("chat, notifications"), "{err}");
+        assert!(
+            err.contains("\"chess\"") && err.contains("chat, notifications, tictactoe"),
+            "{err}"
+        );
         assert!(select(Some(&[])).is_err());
         for app in registry() {
             assert!(app.name().bytes().all(|b| b.is_ascii_lowercase()), "{}", app.name());
