@@ -12,6 +12,7 @@
 
 pub(crate) mod api;
 pub(crate) mod chat;
+pub(crate) mod dashboard;
 pub(crate) mod editor;
 pub(crate) mod notifications;
 pub(crate) mod page;
@@ -80,6 +81,7 @@ pub(crate) fn registry() -> Vec<Arc<dyn App>> {
         Arc::new(chat::ChatApp::default()),
         Arc::new(notifications::NotificationsApp),
         Arc::new(editor::EditorApp),
+        Arc::new(dashboard::DashboardApp),
     ]
 }
 
@@ -314,7 +316,7 @@ mod tests {
     #[test]
     fn apps_are_selected_by_name_in_registry_order() {
         let names = |apps: Vec<Arc<dyn App>>| apps.iter().map(|a| a.name()).collect::<Vec<_>>();
-        assert_eq!(names(select(None).unwrap()), ["chat", "notifications", "editor"]);
+        assert_eq!(names(select(None).unwrap()), ["chat", "notifications", "editor", "dashboard"]);
         let picked = select(Some(&["notifications".to_owned(), "chat".to_owned()])).unwrap();
         assert_eq!(names(picked), ["chat", "notifications"]);
         let one = select(Some(&["notifications".to_owned()])).unwrap();
