@@ -40,6 +40,8 @@
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
     const values = lists.flat().filter((v) => typeof v === "number");
+    // The window grows with the samples, from 30 s to two minutes.
+    const span = Math.max(30, Math.min(KEEP, Math.max(...lists.map((l) => l.length))));
     const top = Math.max(1, ...values) * 1.15;
     const left = 36, bottom = h - 14;
     g.strokeStyle = "#e6e9ee";
@@ -55,7 +57,7 @@
       const v = top * (1 - i / 4);
       g.fillText(v >= 10 ? v.toFixed(0) : v.toFixed(1), 2, y + 4);
     }
-    g.fillText("2 min", left, h - 2);
+    g.fillText(span + " s ago", left, h - 2);
     g.fillText("now", w - 22, h - 2);
     lists.forEach((list, k) => {
       g.strokeStyle = colors[k];
@@ -64,7 +66,7 @@
       let started = false;
       list.forEach((v, i) => {
         if (typeof v !== "number") return;
-        const x = left + ((w - left) * (i + KEEP - list.length)) / (KEEP - 1);
+        const x = left + ((w - left) * (i + span - list.length)) / (span - 1);
         const y = bottom - ((bottom - 6) * v) / top;
         if (started) g.lineTo(x, y);
         else { g.moveTo(x, y); started = true; }
