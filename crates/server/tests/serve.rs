@@ -102,6 +102,8 @@ async fn serves_the_landing_page_on_a_free_port() {
     // The index lists every app with a link to its page.
     assert!(response.contains("href=\"/chat\""), "{response}");
     assert!(response.contains("href=\"/notifications\""), "{response}");
+    assert!(response.contains("href=\"/editor\""), "{response}");
+    assert!(response.contains("href=\"/dashboard\""), "{response}");
     let chat = server.get("/chat").await;
     assert!(chat.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{chat}");
     let pages = ["/chat/chat.js", "/style.css", "/app-shell.js", "/notifications"];
@@ -133,7 +135,7 @@ async fn apps_picks_the_apps_and_an_unknown_one_is_refused() {
     assert!(!status.success());
     assert_eq!(
         stderr.trim_end(),
-        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications)"
+        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications, editor, dashboard)"
     );
 }
 
