@@ -204,8 +204,15 @@ async fn join(socket: Socket, Shared(docs): Shared<Docs>, Data(data): Data<Value
         }
     };
     let doc = guard.get()?;
-    doc.members.insert(sid);
+    doc.members.insert(sid.clone());
     socket.join(room(&req.doc_id));
+    if !socket.connected() {
+        // Gone while the document loaded: its disconnect handler has already run.
+        drop(guard);
+        docs.forget(&sid, &req.doc_id);
+        docs.leave(&sid, &req.doc_id).await;
+        return Err(ApiError::new("disconnected", "the connection closed during the join"));
+    }
     let step1 = Message::Sync(SyncMessage::SyncStep1(doc.state_vector())).encode_v1();
     send(&socket, &req.doc_id, events::SYNC, step1);
     if let Some(states) = doc.awareness_states() {
