@@ -348,3 +348,125 @@ impl Loaded {
 fn awareness_message(update: &yrs::sync::AwarenessUpdate) -> Vec<u8> {
     yrs::sync::Message::Awareness(update.clone()).encode_v1()
 }
+
+#[cfg(test)]
+mod tests {
+    use yrs::{GetString, Text};
+
+    use super::*;
+    use crate::store::{SqliteStorage, Store};
+
+    /// An update that appends `text` to the text `text` of a fresh client's document.
+    fn insert(text: &str) -> Vec<u8> {
+        let doc = Doc::new();
+        let t = doc.get_or_insert_text("text");
+        t.insert(&mut doc.transact_mut(), 0, text);
+        doc.transact().encode_state_as_update_v1(&StateVector::default())
+    }
+
+    fn text_of(update: &[u8]) -> String {
+        let doc = Doc::new();
+        let t = doc.get_or_insert_text("text");
+        apply_stored(&doc, update, "test");
+        t.get_string(&doc.transact())
+    }
+
+    #[tokio::test]
+    async fn updates_are_stored_compacted_and_loaded_again() {
+        let (store, thread) = Store::open(SqliteStorage::memory).await.unwrap();
+        let store = store.unwrap();
+        let app = AppStore::new(store.clone(), "editor");
+        let docs = Docs::new(app.clone());
+        {
+            let mut guard = docs.open("d").await.unwrap();
+            let doc = guard.get().unwrap();
+            for i in 0..=COMPACT_AFTER {
+                doc.apply(&insert(&format!("{i};")), &app).await.unwrap();
+            }
+            // Past the threshold: one snapshot, an empty log.
+            assert!(doc.logged.is_empty());
+            doc.apply(&insert("tail"), &app).await.unwrap();
+            assert_eq!(doc.logged.len(), 1);
+        }
+        assert!(app.get::<Snapshot>(SNAPSHOTS, "d").await.unwrap().is_some());
+        assert_eq!(app.range::<Logged>(&log_name("d"), 0, 10).await.unwrap().len(), 1);
+
+        // Another process loads the same state: snapshot, then the log.
+        let again = Docs::new(app.clone());
+        let mut guard = again.open("d").await.unwrap();
+        let loaded = guard.get().unwrap();
+        let full = loaded.diff(&StateVector::default());
+        let before = {
+            let mut g = docs.open("d").await.unwrap();
+            g.get().unwrap().diff(&StateVector::default())
+        };
+        assert_eq!(text_of(&full), text_of(&before));
+        assert_eq!(text_of(&full).len(), text_of(&before).len());
+        assert!(text_of(&full).contains("tail") && text_of(&full).contains("100;"));
+        drop(guard);
+        store.close().await.unwrap();
+        thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_document_past_its_limit_refuses_the_update_and_keeps_its_state() {
+        let (store, thread) = Store::open(SqliteStorage::memory).await.unwrap();
+        let store = store.unwrap();
+        let app = AppStore::new(store.clone(), "editor");
+        let docs = Docs::new(app.clone());
+        let mut guard = docs.open("big").await.unwrap();
+        let doc = guard.get().unwrap();
+        let chunk = "x".repeat(MAX_MESSAGE - 100);
+        let mut accepted = 0;
+        let refused = loop {
+            match doc.apply(&insert(&chunk), &app).await {
+                Ok(_) => accepted += 1,
+                Err(e) => break e,
+            }
+            assert!(accepted < 20, "never refused");
+        };
+        assert_eq!(refused.code, "document_too_large");
+        assert!(doc.size() <= MAX_DOCUMENT);
+        assert_eq!(text_of(&doc.diff(&StateVector::default())).len(), accepted * chunk.len());
+        // Garbage is an error, not a panic.
+        assert_eq!(doc.apply(&[1, 2, 3], &app).await.err().unwrap().code, "invalid_update");
+        drop(guard);
+        store.close().await.unwrap();
+        thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn leaving_removes_the_awareness_clients_and_the_last_member_unloads() {
+        let (store, thread) = Store::open(SqliteStorage::memory).await.unwrap();
+        let store = store.unwrap();
+        let docs = Docs::new(AppStore::new(store.clone(), "editor"));
+        {
+            let mut guard = docs.open("a").await.unwrap();
+            let doc = guard.get().unwrap();
+            doc.members.insert("s1".into());
+            doc.members.insert("s2".into());
+            let entry = yrs::sync::awareness::AwarenessUpdateEntry {
+                clock: 4,
+                json: Arc::from("{\"user\":{\"name\":\"ann\"}}"),
+            };
+            let update = yrs::sync::AwarenessUpdate {
+                clients: HashMap::from([(yrs::ClientID::new(7), entry)]),
+            };
+            doc.note_awareness("s1", &update);
+            assert!(doc.awareness_states().is_some());
+        }
+        let removal = docs.leave("s1", "a").await.unwrap();
+        let yrs::sync::Message::Awareness(update) =
+            yrs::sync::Message::decode_v1(&removal).unwrap()
+        else {
+            panic!("not awareness")
+        };
+        let entry = &update.clients[&yrs::ClientID::new(7)];
+        assert_eq!((entry.clock, &*entry.json), (5, "null"));
+        assert!(lock(&docs.slots).contains_key("a"));
+        assert!(docs.leave("s2", "a").await.is_none());
+        assert!(!lock(&docs.slots).contains_key("a"), "unloaded with its last member");
+        store.close().await.unwrap();
+        thread.join().unwrap();
+    }
+}
