@@ -56,6 +56,8 @@ pub(crate) struct Loaded {
     owners: HashMap<String, HashSet<u64>>,
     /// The log entries not yet folded into the snapshot.
     logged: Vec<i64>,
+    /// The highest log entry applied (other nodes of a cluster append to the log too).
+    last_seq: i64,
     /// An upper bound of the encoded state's size: the snapshot's plus every update since.
     size: usize,
 }
@@ -181,30 +183,18 @@ async fn load(store: &AppStore, id: &str) -> Result<Loaded, ApiError> {
         size += bytes.len();
         apply_stored(&doc, &bytes, id);
     }
-    let log = log_name(id);
-    let mut logged = Vec::new();
-    let mut after = 0;
-    loop {
-        let entries = store.range::<Logged>(&log, after, 500).await?;
-        let Some((last, _)) = entries.last() else { break };
-        after = *last;
-        for (seq, entry) in entries {
-            let bytes = decode_stored(&entry.update)?;
-            size += bytes.len();
-            apply_stored(&doc, &bytes, id);
-            logged.push(seq);
-        }
-    }
-    tracing::debug!(doc = id, size, updates = logged.len(), "document loaded");
     let mut loaded = Loaded {
         id: id.to_owned(),
         doc,
         members: HashSet::new(),
         awareness: HashMap::new(),
         owners: HashMap::new(),
-        logged,
+        logged: Vec::new(),
+        last_seq: 0,
         size,
     };
+    loaded.catch_up(store).await?;
+    tracing::debug!(doc = id, size = loaded.size, updates = loaded.logged.len(), "document loaded");
     if loaded.logged.len() > COMPACT_AFTER {
         loaded.compact(store).await?;
     }
@@ -228,6 +218,28 @@ fn apply_stored(doc: &Doc, bytes: &[u8], id: &str) {
 }
 
 impl Loaded {
+    /// Applies the log entries appended since the last one applied (by other nodes of a
+    /// cluster; on one node there are none).
+    pub(crate) async fn catch_up(&mut self, store: &AppStore) -> Result<(), ApiError> {
+        let log = log_name(&self.id);
+        loop {
+            let entries = store.range::<Logged>(&log, self.last_seq, 500).await?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            for (seq, entry) in entries {
+                self.last_seq = self.last_seq.max(seq);
+                if self.logged.contains(&seq) {
+                    continue; // this node's own, applied when it was appended
+                }
+                let bytes = decode_stored(&entry.update)?;
+                self.size += bytes.len();
+                apply_stored(&self.doc, &bytes, &self.id);
+                self.logged.push(seq);
+            }
+        }
+    }
+
     /// The size bound of the document (see [`MAX_DOCUMENT`]).
     pub(crate) fn size(&self) -> usize {
         self.size
@@ -269,6 +281,10 @@ impl Loaded {
         let seq =
             store.append(&log_name(&self.id), &Logged { update: BASE64.encode(bytes) }).await?;
         self.logged.push(seq);
+        if seq == self.last_seq + 1 {
+            // Else other nodes appended in between: the next catch-up reads them.
+            self.last_seq = seq;
+        }
         self.size += bytes.len();
         apply_stored(&self.doc, bytes, &self.id);
         if self.logged.len() > COMPACT_AFTER {
@@ -281,6 +297,12 @@ impl Loaded {
     /// it holds are removed (a crash between the two leaves entries that apply twice, which
     /// Yjs ignores).
     async fn compact(&mut self, store: &AppStore) -> Result<(), ApiError> {
+        // What other nodes stored since: their snapshot and their log entries, so that the
+        // snapshot written here holds them too (applying twice is a no-op in Yjs).
+        if let Some(snapshot) = store.get::<Snapshot>(SNAPSHOTS, &self.id).await? {
+            apply_stored(&self.doc, &decode_stored(&snapshot.update)?, &self.id);
+        }
+        self.catch_up(store).await?;
         let state = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
         store.put(SNAPSHOTS, &self.id, &Snapshot { update: BASE64.encode(&state) }).await?;
         let log = log_name(&self.id);

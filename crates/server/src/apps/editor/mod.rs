@@ -204,6 +204,10 @@ async fn join(socket: Socket, Shared(docs): Shared<Docs>, Data(data): Data<Value
         }
     };
     let doc = guard.get()?;
+    // Another node may have stored updates since this one loaded the document.
+    if let Err(error) = doc.catch_up(docs.store()).await {
+        tracing::warn!(code = error.code, "editor: the other nodes' updates not read");
+    }
     doc.members.insert(sid.clone());
     socket.join(room(&req.doc_id));
     if !socket.connected() {
