@@ -16,7 +16,7 @@ pub(crate) mod dashboard;
 pub(crate) mod editor;
 pub(crate) mod notifications;
 pub(crate) mod page;
-mod store;
+pub(crate) mod store;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

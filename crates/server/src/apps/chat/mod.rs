@@ -9,6 +9,7 @@ pub(crate) mod presence;
 mod private;
 mod rooms;
 mod schema;
+pub(crate) mod store;
 pub(crate) mod typing;
 
 use std::sync::{Arc, Mutex};
@@ -160,6 +161,10 @@ impl App for ChatApp {
             *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some((link, task));
         }
         Ok(())
+    }
+
+    fn welcome(&self, _cx: &AppContext, base_url: &str) -> Option<String> {
+        Some(format!("chat: open {base_url}/chat in two windows and sign in with two names"))
     }
 
     fn migrations(&self) -> crate::store::AppMigrations {
