@@ -29,6 +29,9 @@ pub(crate) const MAX_OPEN_PER_SOCKET: usize = 8;
 #[derive(Debug, Serialize, Deserialize)]
 struct Snapshot {
     update: String,
+    /// The highest log entry it holds (what the nodes that read it have seen).
+    #[serde(default)]
+    upto: i64,
 }
 
 /// One logged update (base64).
@@ -58,6 +61,8 @@ pub(crate) struct Loaded {
     logged: Vec<i64>,
     /// The highest log entry applied (other nodes of a cluster append to the log too).
     last_seq: i64,
+    /// The `upto` of the newest snapshot applied.
+    snapshot_seen: i64,
     /// An upper bound of the encoded state's size: the snapshot's plus every update since.
     size: usize,
 }
@@ -177,12 +182,7 @@ impl Docs {
 /// Loads `id` from the store: its snapshot, then every update logged since.
 async fn load(store: &AppStore, id: &str) -> Result<Loaded, ApiError> {
     let doc = Doc::new();
-    let mut size = 0;
-    if let Some(snapshot) = store.get::<Snapshot>(SNAPSHOTS, id).await? {
-        let bytes = decode_stored(&snapshot.update)?;
-        size += bytes.len();
-        apply_stored(&doc, &bytes, id);
-    }
+    let size = 0;
     let mut loaded = Loaded {
         id: id.to_owned(),
         doc,
@@ -191,6 +191,7 @@ async fn load(store: &AppStore, id: &str) -> Result<Loaded, ApiError> {
         owners: HashMap::new(),
         logged: Vec::new(),
         last_seq: 0,
+        snapshot_seen: -1,
         size,
     };
     loaded.catch_up(store).await?;
@@ -221,6 +222,15 @@ impl Loaded {
     /// Applies the log entries appended since the last one applied (by other nodes of a
     /// cluster; on one node there are none).
     pub(crate) async fn catch_up(&mut self, store: &AppStore) -> Result<(), ApiError> {
+        // A snapshot newer than the one applied holds entries another node removed.
+        let snapshot = store.get::<Snapshot>(SNAPSHOTS, &self.id).await?;
+        if let Some(snapshot) = snapshot.filter(|s| s.upto > self.snapshot_seen) {
+            let bytes = decode_stored(&snapshot.update)?;
+            self.size += bytes.len();
+            apply_stored(&self.doc, &bytes, &self.id);
+            self.snapshot_seen = snapshot.upto;
+            self.last_seq = self.last_seq.max(snapshot.upto);
+        }
         let log = log_name(&self.id);
         loop {
             let entries = store.range::<Logged>(&log, self.last_seq, 500).await?;
@@ -297,14 +307,13 @@ impl Loaded {
     /// it holds are removed (a crash between the two leaves entries that apply twice, which
     /// Yjs ignores).
     async fn compact(&mut self, store: &AppStore) -> Result<(), ApiError> {
-        // What other nodes stored since: their snapshot and their log entries, so that the
+        // What other nodes stored since (their snapshot, their log entries), so that the
         // snapshot written here holds them too (applying twice is a no-op in Yjs).
-        if let Some(snapshot) = store.get::<Snapshot>(SNAPSHOTS, &self.id).await? {
-            apply_stored(&self.doc, &decode_stored(&snapshot.update)?, &self.id);
-        }
         self.catch_up(store).await?;
         let state = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
-        store.put(SNAPSHOTS, &self.id, &Snapshot { update: BASE64.encode(&state) }).await?;
+        let snapshot = Snapshot { update: BASE64.encode(&state), upto: self.last_seq };
+        store.put(SNAPSHOTS, &self.id, &snapshot).await?;
+        self.snapshot_seen = self.last_seq;
         let log = log_name(&self.id);
         for seq in std::mem::take(&mut self.logged) {
             store.remove(&log, seq).await?;
