@@ -210,3 +210,26 @@ test(`5 clients making random concurrent edits across reconnects converge (${SEE
     for (const c of [...group, late]) c.close();
   }
 });
+
+test("with --parser msgpack the Yjs messages travel as msgpack binary and documents still sync", async () => {
+  const { default: msgpackParser } = await import("socket.io-msgpack-parser");
+  const packed = await startApp({ args: ["--parser", "msgpack"] });
+  try {
+    const opts = { parser: msgpackParser };
+    const a = new YClient(packed.url, "packed", "ann", opts);
+    const b = new YClient(packed.url, "packed", "bob", opts);
+    clients.push(a, b);
+    await a.start();
+    await b.start();
+    const seen = new Promise((resolve) => b.text.observe(() => { if (b.toString() === "packed text") resolve(); }));
+    a.text.insert(0, "packed text");
+    await seen;
+    await a.settle();
+    assert.deepEqual(a.errors, []);
+    a.close();
+    b.close();
+  } finally {
+    await packed.stop();
+    cleanup(packed.dataDir);
+  }
+});
