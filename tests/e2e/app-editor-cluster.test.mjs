@@ -83,3 +83,18 @@ test("two nodes: live edits cross, later joiners get everything, compaction on b
   assert.equal(f.toString(), expected);
   f.close();
 });
+
+test("the dashboard of a cluster node shows PostgreSQL and the Redis adapter's link", async () => {
+  const { connect, request } = await import("./lib/app.mjs");
+  const s = await connect(nodes[0].url, "/dashboard", { username: "ops" });
+  try {
+    const res = await request(s, "dashboard:subscribe", {});
+    assert.equal(res.ok, true);
+    assert.deepEqual(res.sample.store.backend, "postgres");
+    assert.equal(res.sample.store.ok, true);
+    assert.deepEqual({ kind: res.sample.adapter.kind, link: res.sample.adapter.link }, { kind: "redis", link: "connected" });
+    assert.equal(typeof res.sample.adapter.queued, "number");
+  } finally {
+    s.close();
+  }
+});

@@ -263,6 +263,10 @@ async fn sync(
     let doc = guard.get()?;
     match message {
         SyncMessage::SyncStep1(sv) => {
+            // Everything stored, also by other nodes, goes into the answer.
+            if let Err(error) = doc.catch_up(docs.store()).await {
+                tracing::warn!(code = error.code, "editor: the other nodes' updates not read");
+            }
             let step2 = Message::Sync(SyncMessage::SyncStep2(doc.diff(&sv))).encode_v1();
             send(&socket, &doc_id, events::SYNC, step2);
             Ok(fields(json!({ "bytes": doc.size() })))
