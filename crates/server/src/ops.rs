@@ -37,6 +37,9 @@ impl Ops {
         prometheus: PrometheusHandle,
         redis: Option<crate::cluster::LinkStatusFn>,
     ) -> Self {
+        if let Some(status) = &redis {
+            let _ = REDIS_LINK.set(status.clone());
+        }
         Ops(Arc::new(OpsInner {
             io,
             prometheus,
@@ -109,6 +112,7 @@ pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)?
         .install_recorder()?;
+    let _ = RECORDER.set(handle.clone());
     switchboard::metrics::describe();
     switchboard_redis::metrics::describe();
     metrics::describe_histogram!(
@@ -126,6 +130,23 @@ pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         }
     });
     Ok(handle)
+}
+
+/// The process-wide recorder's handle (set once by [`install_metrics`]), read by the
+/// dashboard's samples.
+static RECORDER: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+
+/// The link to Redis (cluster mode; set once by [`Ops::new`]), read by the dashboard.
+static REDIS_LINK: std::sync::OnceLock<crate::cluster::LinkStatusFn> = std::sync::OnceLock::new();
+
+/// The metrics recorded so far as Prometheus text, if the recorder is installed.
+pub(crate) fn render_metrics() -> Option<String> {
+    RECORDER.get().map(PrometheusHandle::render)
+}
+
+/// The link to Redis now, in cluster mode.
+pub(crate) fn redis_link() -> Option<switchboard_redis::LinkStatus> {
+    REDIS_LINK.get().map(|status| status())
 }
 
 /// The metrics as Prometheus text (version 0.0.4), with the namespace, socket and room gauges

@@ -114,9 +114,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(admin) = &config.admin {
         crate::admin::attach(&io, admin)?;
     }
-    let redis_status = cluster.as_ref().map(|c| c.status.clone());
     let (shutdown_signal, shutdown_trigger) = Shutdown::new();
     let config = std::sync::Arc::new(config);
+    let redis_status = cluster.as_ref().map(|c| c.status.clone());
     let cx = AppContext::new(ContextParts {
         io: io.clone(),
         store: store.clone(),

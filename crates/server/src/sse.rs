@@ -23,8 +23,16 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(cx: &AppContext) -> Route
             if request.namespace != "/chat" {
                 return Err(SseError::UnknownNamespace(request.namespace));
             }
-            let username = request.query.get("username").cloned();
-            let credentials = json!({ "username": username, "token": request.token });
+            // Only the credentials given: dev mode refuses any `token` key, JWT mode a
+            // `username` alone.
+            let mut credentials = serde_json::Map::new();
+            if let Some(username) = request.query.get("username") {
+                credentials.insert("username".to_owned(), json!(username));
+            }
+            if let Some(token) = &request.token {
+                credentials.insert("token".to_owned(), json!(token));
+            }
+            let credentials = serde_json::Value::Object(credentials);
             let user = auth
                 .authenticate(&credentials)
                 .map_err(|e| SseError::Unauthorized(format!("{}: {}", e.code, e.message)))?;

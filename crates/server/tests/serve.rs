@@ -109,6 +109,8 @@ async fn serves_the_landing_page_on_a_free_port() {
             assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {page}");
         }
     }
+    assert!(response.contains("href=\"/editor\""), "{response}");
+    assert!(response.contains("href=\"/dashboard\""), "{response}");
     let chat = server.get("/chat").await;
     assert!(chat.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{chat}");
     let pages = ["/chat/chat.js", "/style.css", "/app-shell.js", "/notifications"];
@@ -140,7 +142,7 @@ async fn apps_picks_the_apps_and_an_unknown_one_is_refused() {
     assert!(!status.success());
     assert_eq!(
         stderr.trim_end(),
-        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications, tictactoe, auction, whiteboard)"
+        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications, tictactoe, auction, whiteboard, editor, dashboard)"
     );
 }
 

@@ -13,6 +13,8 @@
 pub(crate) mod api;
 pub(crate) mod auction;
 pub(crate) mod chat;
+pub(crate) mod dashboard;
+pub(crate) mod editor;
 pub(crate) mod notifications;
 pub(crate) mod page;
 pub(crate) mod store;
@@ -84,6 +86,8 @@ pub(crate) fn registry() -> Vec<Arc<dyn App>> {
         Arc::new(tictactoe::TicTacToe),
         Arc::new(auction::Auctions),
         Arc::new(whiteboard::Whiteboard),
+        Arc::new(editor::EditorApp),
+        Arc::new(dashboard::DashboardApp),
     ]
 }
 
@@ -320,7 +324,7 @@ mod tests {
         let names = |apps: Vec<Arc<dyn App>>| apps.iter().map(|a| a.name()).collect::<Vec<_>>();
         assert_eq!(
             names(select(None).unwrap()),
-            ["chat", "notifications", "tictactoe", "auction", "whiteboard"]
+            ["chat", "notifications", "tictactoe", "auction", "whiteboard", "editor", "dashboard"]
         );
         let picked = select(Some(&["notifications".to_owned(), "chat".to_owned()])).unwrap();
         assert_eq!(names(picked), ["chat", "notifications"]);
