@@ -54,6 +54,14 @@ describe("dev mode", () => {
     }
     assertRefused(await refused(app.url, "/notifications", { username: "" }), "invalid_username");
   });
+
+  test("a token in dev mode is refused as a token, with or without a name (never blamed on the name)", async () => {
+    for (const auth of [{ token: "a.b.c" }, { username: "ann", token: "a.b.c" }]) {
+      const err = await refused(app.url, "/chat", auth);
+      assertRefused(err, "token_not_accepted");
+      assert.match(err.message, /dev mode/);
+    }
+  });
 });
 
 describe("JWT with an HS256 secret", () => {
@@ -75,6 +83,20 @@ describe("JWT with an HS256 secret", () => {
     const { socket: s, session } = await sessionClient(app.url, { token: hs256(good(), secret) });
     assert.deepEqual(session, { userId: "u-1", username: "Ann", rooms: [] });
     s.close();
+  });
+
+  test("a name alone is refused with what is missing; test notifications are for dev mode only", async () => {
+    const err = await refused(app.url, "/chat", { username: "ann" });
+    assertRefused(err, "missing_token");
+    assert.match(err.message, /needs a token/);
+    const n = await connect(app.url, "/notifications", { token: hs256(good(), secret) });
+    try {
+      const res = await request(n, "notification:test", {});
+      assert.equal(res.ok, false);
+      assert.equal(res.error.code, "forbidden");
+    } finally {
+      n.close();
+    }
   });
 
   test("expired, not yet valid, wrong audience, wrong issuer, bad signature, other algorithms are refused", async () => {

@@ -283,7 +283,7 @@ describe("cluster configuration refused at start", () => {
     pg.sql(url, "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)");
     await assert.rejects(
       startApp({ args: ["--database", url, "--redis", redis.url] }),
-      /switchboard: error: cannot open the database postgres:\/\/127\.0\.0\.1:\d+\/\w+: the database has schema version 99, this binary knows 1: upgrade the binary/,
+      /switchboard: error: cannot open the database postgres:\/\/127\.0\.0\.1:\d+\/\w+: the database has schema version 99, this binary knows \d+: upgrade the binary/,
     );
 
     pg.requirePassword("sb_node", "right");

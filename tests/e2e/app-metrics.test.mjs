@@ -55,8 +55,8 @@ const WS = `switchboard_connections{transport="websocket"}`;
 test("the counters move by exactly what the traffic did", async () => {
   const m0 = await scrape();
 
-  // One WebSocket connection to /notifications: CONNECT in; its answer and
-  // `notification:unread` out.
+  // One WebSocket connection to /notifications: CONNECT in; its answer,
+  // `notification:session` and `notification:unread` out.
   const socket = io(app.url + "/notifications", {
     auth: { username: "metrics-a" },
     transports: ["websocket"],
@@ -69,7 +69,7 @@ test("the counters move by exactly what the traffic did", async () => {
   assert.equal(delta(m0, m1, WS), 1);
   assert.equal(delta(m0, m1, rx("connect")), 1);
   assert.equal(delta(m0, m1, tx("connect")), 1);
-  assert.equal(delta(m0, m1, tx("event")), 1);
+  assert.equal(delta(m0, m1, tx("event")), 2);
   assert.ok(delta(m0, m1, "switchboard_bytes_received_total") > 0);
   assert.ok(delta(m0, m1, "switchboard_bytes_sent_total") > 0);
   assert.equal(delta(m0, m1, "switchboard_connect_seconds_count"), 1);

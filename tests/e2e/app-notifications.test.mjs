@@ -46,7 +46,25 @@ test("the API needs the key; a bad body is a 400", async () => {
   assert.equal((await notify({ userId: "", title: "t", body: "b" })).status, 400);
   const off = await notify({ userId: "ann", title: "t", body: "b" }, { base: noKey.url });
   assert.equal(off.status, 503);
-  assert.equal((await off.json()).error.code, "disabled");
+  const offBody = await off.json();
+  assert.equal(offBody.error.code, "disabled");
+  assert.match(offBody.error.message, /--api-key KEY/, "the error says what to do");
+});
+
+test("dev mode: notification:session says the server takes notification:test, which notifies oneself", async () => {
+  const { io } = await import("socket.io-client");
+  const socket = io(app.url + "/notifications", { auth: { username: "tess" }, forceNew: true, reconnection: false });
+  sockets.push(socket);
+  const session = await waitFor(socket, "notification:session");
+  assert.deepEqual(session, { userId: "tess", username: "tess", testable: true });
+  const pushed = waitFor(socket, "notification:new");
+  const ack = await request(socket, "notification:test", {});
+  assert.equal(ack.ok, true, JSON.stringify(ack));
+  const n = await pushed;
+  assert.equal(n.id, ack.id);
+  assert.equal(n.userId, "tess");
+  assert.equal(n.title, "Test notification");
+  assert.equal(typeof n.ts, "number");
 });
 
 test("an online user gets notification:new and the new unread count at once", async () => {

@@ -43,6 +43,7 @@ describe("private messages", () => {
     assert.match(ack.id, /^[0-9a-f]{32}$/);
     assert.equal(typeof ack.seq, "number");
     assert.equal(typeof ack.ts, "number");
+    assert.equal(ack.recipientSeen, true);
     const [m1, ackFn] = await got1;
     assert.deepEqual(
       { id: m1.id, fromUserId: m1.fromUserId, fromUsername: m1.fromUsername, toUserId: m1.toUserId, text: m1.text, ts: m1.ts },
@@ -58,6 +59,8 @@ describe("private messages", () => {
     const ann = await user("ann-offline");
     const ack = await request(ann.socket, "private:send", { toUserId: "bob-offline", text: "while you were away", clientId: "o1" });
     assert.equal(ack.ok, true);
+    // Never signed in: kept for them, and the sender is told so (not accepted silently).
+    assert.equal(ack.recipientSeen, false);
 
     // First connection: receives it but does not acknowledge.
     const silent = await import("socket.io-client").then(({ io }) =>

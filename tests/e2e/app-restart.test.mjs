@@ -112,3 +112,33 @@ test("typing stops by itself after 5 s by default", async () => {
   assert.ok(waited >= 4500 && waited < 7000, `stopped after ${waited} ms`);
   await app.stop();
 });
+
+test("notifications: kill -9 then restart keeps stored notifications, their read state and the unread count", async () => {
+  const dataDir = tempDataDir();
+  dirs.push(dataDir);
+  const key = "restart-key";
+  let app = await startApp({ dataDir, args: ["--api-key", key] });
+  const post = (title) =>
+    fetch(app.url + "/api/notify", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ userId: "nora", title, body: "b" }),
+    }).then((r) => r.json());
+  const first = await post("first");
+  const second = await post("second");
+  assert.equal(first.ok && second.ok, true);
+  const inbox = io(app.url + "/notifications", { auth: { username: "nora" }, forceNew: true, reconnection: false });
+  sockets.push(inbox);
+  await waitFor(inbox, "notification:unread");
+  assert.equal((await request(inbox, "notification:read", { id: first.id })).unread, 1);
+  await app.kill9();
+  inbox.close();
+
+  app = await startApp({ dataDir, args: ["--api-key", key] });
+  const again = io(app.url + "/notifications", { auth: { username: "nora" }, forceNew: true, reconnection: false });
+  sockets.push(again);
+  assert.deepEqual(await waitFor(again, "notification:unread"), { count: 1 });
+  const list = await request(again, "notification:list", {});
+  assert.deepEqual(list.notifications.map((n) => [n.title, n.read]), [["second", false], ["first", true]]);
+  await app.stop();
+});

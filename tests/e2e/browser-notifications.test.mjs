@@ -50,3 +50,38 @@ test("the inbox shows stored and live notifications and marks them read", async 
   await page.locator("#items li.unread").first().waitFor({ state: "detached" });
   assert.deepEqual(errors, []);
 });
+
+test("dev mode out of the box (no API key): two users, the test button, timestamps", async () => {
+  const dev = await startApp();
+  try {
+    const open = async (name) => {
+      const page = await browser.context.newPage();
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(e));
+      await page.goto(dev.url + "/notifications");
+      await page.getByLabel("Name").fill(name);
+      await page.getByRole("button", { name: "Open inbox" }).click();
+      await page.locator('#connection[data-state="connected"]').waitFor();
+      return { page, errors };
+    };
+    const olga = await open("olga");
+    const piet = await open("piet");
+    await olga.page.locator("#empty", { hasText: "No notifications yet" }).waitFor();
+    await olga.page.getByRole("button", { name: "Send a test notification" }).click();
+    const item = olga.page.locator("#items li", { hasText: "Test notification" });
+    await item.waitFor();
+    await olga.page.locator("#unread", { hasText: /^1$/ }).waitFor();
+    const stamp = await item.locator("time").getAttribute("datetime");
+    assert.ok(Math.abs(Date.parse(stamp) - Date.now()) < 60_000, stamp);
+    assert.match(await item.locator("time").textContent(), /\d/);
+    assert.equal(await olga.page.locator("#empty").isVisible(), false);
+    await olga.page.screenshot({ path: join(artifactsDir(), "notifications-dev.png") });
+    // Only the sender gets it.
+    assert.equal(await piet.page.locator("#items li").count(), 0);
+    assert.equal(await piet.page.locator("#unread").textContent(), "0");
+    assert.deepEqual([...olga.errors, ...piet.errors], []);
+  } finally {
+    await dev.stop();
+    cleanup(dev.dataDir);
+  }
+});

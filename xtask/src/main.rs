@@ -49,6 +49,11 @@ commands:
   help                          this text
 ";
 
+/// `SWITCHBOARD_API_KEY` → `api-key`: the command-line flag of a variable.
+fn name_flag(var: &str) -> String {
+    var.trim_start_matches("SWITCHBOARD_").to_ascii_lowercase().replace('_', "-")
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -74,6 +79,19 @@ fn run() -> Result<ExitCode> {
             npm::ensure_node_modules(&root.join("web"))?;
             let mut cmd = cmd::cargo(&root);
             cmd.env("SWITCHBOARD_CLIENT_DIST", client_dist(&root));
+            // A working demo out of the box: in dev mode (no JWT), a development key for
+            // `POST /api/notify`; the server logs a `curl` line that uses it.
+            let configured = |name: &str| {
+                std::env::var_os(name).is_some()
+                    || rest.iter().any(|a| a.starts_with(&format!("--{}", name_flag(name))))
+            };
+            if !configured("SWITCHBOARD_API_KEY")
+                && !configured("SWITCHBOARD_JWT_SECRET")
+                && !configured("SWITCHBOARD_JWT_PUBLIC_KEY")
+                && !rest.iter().any(|a| a.starts_with("--config"))
+            {
+                cmd.env("SWITCHBOARD_API_KEY", "dev-key");
+            }
             cmd.args(["run", "-p", "switchboard-server", "--"]).args(&rest);
             cmd::exit_code_of(cmd)
         }

@@ -115,8 +115,20 @@ impl Authenticator {
         match self {
             Authenticator::Dev => {
                 let Some(name) = auth.get("username") else {
+                    if auth.get("token").is_some() {
+                        return Err(AuthError::new(
+                            "token_not_accepted",
+                            "this server runs in dev mode: sign in with a name, not a token",
+                        ));
+                    }
                     return Err(AuthError::new("missing_username", "auth.username is required"));
                 };
+                if auth.get("token").is_some() {
+                    return Err(AuthError::new(
+                        "token_not_accepted",
+                        "this server runs in dev mode: sign in with a name only, without a token",
+                    ));
+                }
                 match name.as_str() {
                     Some(name) if valid_name(name) => {
                         Ok(User { id: name.to_owned(), username: name.to_owned() })
@@ -130,6 +142,12 @@ impl Authenticator {
             Authenticator::Jwt(parts) => {
                 let (key, validation) = parts.as_ref();
                 let Some(token) = auth.get("token").and_then(Value::as_str) else {
+                    if auth.get("username").is_some() {
+                        return Err(AuthError::new(
+                            "missing_token",
+                            "this server needs a token (JWT) to sign in, a name is not enough",
+                        ));
+                    }
                     return Err(AuthError::new("missing_token", "auth.token is required"));
                 };
                 let data = jsonwebtoken::decode::<Claims>(token, key, validation)
@@ -220,6 +238,12 @@ mod tests {
             assert!(a.authenticate(&bad).is_err(), "{bad}");
         }
         assert!(a.authenticate(&json!({"username": "é".repeat(32)})).is_ok());
+        // A token is not taken in dev mode, and the error says so (not a name problem).
+        for both in [json!({"token": "x.y.z"}), json!({"username": "ann", "token": "x.y.z"})] {
+            let e = a.authenticate(&both).unwrap_err();
+            assert_eq!(e.code, "token_not_accepted", "{both}");
+            assert!(e.message.contains("dev mode"), "{}", e.message);
+        }
     }
 
     #[test]
@@ -262,6 +286,9 @@ mod tests {
         assert_eq!(code(good.clone(), "wrong", Algorithm::HS256), "invalid_signature");
         assert_eq!(code(good, "s3cret", Algorithm::HS384), "invalid_algorithm");
         assert_eq!(a.authenticate(&json!({})).unwrap_err().code, "missing_token");
+        let name_only = a.authenticate(&json!({"username": "ann"})).unwrap_err();
+        assert_eq!(name_only.code, "missing_token");
+        assert!(name_only.message.contains("needs a token"), "{}", name_only.message);
         assert_eq!(a.authenticate(&json!({"token": "x.y.z"})).unwrap_err().code, "invalid_token");
     }
 }

@@ -166,6 +166,17 @@ pub(crate) struct ServeArgs {
     /// bandwidth.
     #[arg(long, env = "SWITCHBOARD_PER_MESSAGE_DEFLATE")]
     pub(crate) per_message_deflate: bool,
+    /// The largest file a user may share in a chat room, in bytes [default: 10485760, 10 MiB].
+    #[arg(long, env = "SWITCHBOARD_MAX_FILE_SIZE", value_name = "BYTES")]
+    pub(crate) max_file_size: Option<u64>,
+    /// The media types users may share in the chat (comma-separated; `image/*` takes every
+    /// subtype) [default: images (PNG, JPEG, GIF, WebP), PDF, plain text, CSV, Markdown, JSON,
+    /// ZIP, audio/*, video/*].
+    #[arg(long, env = "SWITCHBOARD_FILE_TYPES", value_name = "TYPES", value_delimiter = ',')]
+    pub(crate) file_types: Option<Vec<String>>,
+    /// The apps to run, comma-separated (`chat,notifications`) [default: every app].
+    #[arg(long, env = "SWITCHBOARD_APPS", value_name = "NAMES", value_delimiter = ',')]
+    pub(crate) apps: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use switchboard_redis::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::chat::presence::{Online, Presence, Status, Update};
+use crate::apps::chat::presence::{Online, Presence, Status, Update};
 
 /// The channel of presence updates (apart from the adapters' `socket.io#...` channels).
 pub(crate) const PRESENCE_CHANNEL: &str = "switchboard#presence";

@@ -45,6 +45,9 @@ struct FileConfig {
     allow_eio3: Option<bool>,
     parser: Option<String>,
     per_message_deflate: Option<bool>,
+    apps: Option<Vec<String>>,
+    max_file_size: Option<u64>,
+    file_types: Option<Vec<String>>,
 }
 
 /// Node's `maxDisconnectionDuration` default: 2 minutes.
@@ -127,7 +130,33 @@ pub(crate) struct Config {
     pub(crate) parser: switchboard::ParserKind,
     /// `--per-message-deflate`: WebSocket compression with Node's settings.
     pub(crate) per_message_deflate: bool,
+    /// `--apps`: the apps to run (`None`: all of them).
+    pub(crate) apps: Option<Vec<String>>,
+    /// `--max-file-size`: the largest file shared in the chat, in bytes.
+    pub(crate) max_file_size: u64,
+    /// `--file-types`: the media types that may be shared (`type/*` for a whole type).
+    pub(crate) file_types: Vec<String>,
 }
+
+/// The default of `--max-file-size`: 10 MiB.
+pub(crate) const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+
+/// The default of `--file-types`: what a chat shares (never a type a browser runs, as HTML
+/// or SVG).
+pub(crate) const DEFAULT_FILE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "application/json",
+    "application/zip",
+    "audio/*",
+    "video/*",
+];
 
 /// The database of `--database`.
 #[derive(Clone, PartialEq, Eq)]
@@ -293,7 +322,35 @@ impl Config {
             (None, Some(name)) => name.parse().with_context(|| format!("parser = {name:?}"))?,
             (None, None) => switchboard::ParserKind::Json,
         };
+        let apps = match args.apps {
+            Some(names) => Some(names),
+            None => file.apps,
+        }
+        .map(|names| names.into_iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+        let apps = apps.map(Iterator::collect);
+        let file_types: Vec<String> = match args.file_types.or(file.file_types) {
+            Some(types) => types
+                .into_iter()
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            None => DEFAULT_FILE_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        if let Some(bad) = file_types.iter().find(|t| {
+            let Some((kind, sub)) = t.split_once('/') else { return true };
+            kind.is_empty() || sub.is_empty() || kind == "*"
+        }) {
+            bail!("--file-types: {bad:?} is not a media type (type/subtype or type/*)");
+        }
+        let max_file_size =
+            args.max_file_size.or(file.max_file_size).unwrap_or(DEFAULT_MAX_FILE_SIZE);
+        if max_file_size == 0 {
+            bail!("--max-file-size must be at least 1");
+        }
         Ok(Config {
+            apps,
+            max_file_size,
+            file_types,
             host: args.host.or(file.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(file.port).unwrap_or(3000),
             database,

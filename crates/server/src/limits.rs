@@ -7,7 +7,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
-use crate::app::ApiError;
+use crate::apps::ApiError;
 
 /// Checks between two sweeps of idle users' state.
 const SWEEP_EVERY: u64 = 4096;

@@ -3,10 +3,10 @@
 //! This binary sits at the top of the stack: it wires the Socket.IO server (`switchboard`)
 //! into one axum application with the demo apps:
 //!
-//! - a chat on namespace `/chat` (rooms, history, receipts, typing, private messages,
-//!   presence) and its page at `/`;
-//! - notifications on namespace `/notifications`, created with `POST /api/notify`, and the
-//!   inbox page at `/notifications`;
+//! - the apps of `apps` (one module each, listed in `apps::registry`, picked with `--apps`):
+//!   a chat on namespace `/chat` (rooms, history, receipts, typing, private messages,
+//!   presence) with its page at `/chat`; notifications on namespace `/notifications`, created
+//!   with `POST /api/notify`, with the inbox page at `/notifications`; an index page at `/`;
 //! - persistence in SQLite (`--data-dir`, default `./data`) or PostgreSQL (`--database`), dev
 //!   or JWT auth, a per-user rate limit, graceful shutdown on SIGINT/SIGTERM;
 //! - cluster mode with `--redis` (and PostgreSQL): the Redis adapter between nodes and
@@ -21,14 +21,12 @@
 //! and goes to stderr, human-readable or JSON (`--log-format json`). Once bound, the server
 //! prints exactly one line on stdout, `Switchboard listening on http://HOST:PORT`.
 
-mod app;
+mod apps;
 mod auth;
-mod chat;
 mod cli;
 mod cluster;
 mod config;
 mod limits;
-mod notify;
 mod ops;
 mod server;
 mod sse;
@@ -45,12 +43,32 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // One line, whatever RUST_BACKTRACE says: the cause chain, no backtrace.
-            eprintln!("switchboard: error: {error:#}");
+            // One line, whatever RUST_BACKTRACE says: the cause chain, no backtrace; then
+            // what to do about it, when there is a known way.
+            let hint = error.downcast_ref::<Hint>().map(|h| h.0);
+            let causes = error.chain().map(ToString::to_string);
+            let causes: Vec<String> = causes.filter(|c| Some(c.as_str()) != hint).collect();
+            eprintln!("switchboard: error: {}", causes.join(": "));
+            if let Some(hint) = hint {
+                eprintln!("switchboard: hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
+
+/// What a user can do about an error, printed on a line of its own after it (attached as
+/// the outermost context of the error).
+#[derive(Debug)]
+pub(crate) struct Hint(pub(crate) &'static str);
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Hint {}
 
 fn run() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();

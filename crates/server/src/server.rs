@@ -6,22 +6,18 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::routing::post;
 use switchboard::{ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use switchboard_engine::{Cors, HandshakeRate, Limits, PerMessageDeflate};
 use tokio::net::TcpListener;
 
 use crate::tls::PeerAddr;
 
-use crate::app::{App, AppInner, AppSlot};
+use crate::apps::{App, AppContext, ContextParts, ContextSlot, Shutdown};
 use crate::auth::Authenticator;
-use crate::chat::presence::Presence;
-use crate::chat::typing::Typing;
 use crate::config::{Config, Database};
-use crate::limits::Limiter;
 use crate::ops::Ops;
 use crate::store::{PostgresStorage, SqliteStorage, Store};
-use crate::{chat, cluster, notify, web};
+use crate::{apps, cluster, web};
 
 /// How long the shutdown may take before the process exits anyway.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
@@ -33,6 +29,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(8);
 /// Opens the store, binds `config.host:config.port`, prints the URL and serves until SIGINT
 /// or SIGTERM.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let apps = apps::select(config.apps.as_deref())?;
     let prometheus =
         crate::ops::install_metrics().context("cannot install the metrics recorder")?;
     let auth = Authenticator::new(&config.auth).context("invalid JWT configuration")?;
@@ -41,7 +38,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         Some(c) => Some(cluster::open(&c.redis, c.adapter).await?),
         None => None,
     };
-    let (store, store_thread) = open_store(&config.database).await?;
+    let migrations: Vec<_> = apps.iter().map(|a| a.migrations()).collect();
+    let (store, store_thread) = open_store(&config.database, migrations).await?;
 
     let mut io_config = SocketIoConfig::default();
     io_config.client_dist = match config.builtin_client {
@@ -93,50 +91,39 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         recovery.max_disconnection_duration = window;
         recovery
     });
-    // The handlers take the app from the server's state, filled once the app exists.
-    let slot = AppSlot::default();
+    // The handlers take the apps' context from the server's state, filled once it exists.
+    let slot = ContextSlot::default();
     let mut builder = SocketIo::builder().config(io_config).with_state(slot.clone());
     if let Some(cluster) = &cluster {
         builder = builder.adapter(cluster.adapter.clone());
     }
     let io = builder.build();
-    let presence = std::sync::Arc::new(Presence::default());
-    let app = App::new(AppInner {
+    let (shutdown_signal, shutdown_trigger) = Shutdown::new();
+    let config = std::sync::Arc::new(config);
+    let redis_status = cluster.as_ref().map(|c| c.status.clone());
+    let cx = AppContext::new(ContextParts {
         io: io.clone(),
         store: store.clone(),
         auth,
-        presence: presence.clone(),
-        cluster: cluster.as_ref().map(|c| c.link.clone()),
-        typing: Typing::default(),
-        limiter: Limiter::new(config.rate_limit, config.rate_burst),
-        api_key: config.api_key.clone(),
-        typing_timeout: config.typing_timeout,
-        presence_grace: config.presence_grace,
+        config: config.clone(),
+        shutdown: shutdown_signal,
+        cluster: cluster.map(|c| (c.link, c.inbox)),
     });
-    slot.set(app.clone());
-    chat::install(&app);
-    notify::install(&app);
-    // The presence link task (owned by this function, aborted at shutdown) and the task that
-    // announces what it reports (it ends when the link task drops the sender).
-    let redis_status = cluster.as_ref().map(|c| c.status.clone());
-    let presence_link = cluster.map(|c| {
-        // Presence changes from the link to the announcer, in order; unbounded because the
-        // link must not wait on the database the announcer reads.
-        let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(chat::announce_changes(app.clone(), changes_rx));
-        let link = c.link.clone();
-        let task =
-            tokio::spawn(cluster::run(c.link, c.inbox, presence, config.presence_ttl, changes_tx));
-        (link, task)
-    });
+    slot.set(cx.clone());
+    let mut router = Router::new();
+    for app in &apps {
+        app.install(&cx).with_context(|| format!("cannot start the app {}", app.name()))?;
+        router = router.merge(app.routes(&cx));
+    }
+    cx.seal();
+    let names: Vec<&str> = apps.iter().map(|a| a.name()).collect();
+    tracing::info!(apps = %names.join(","), "apps installed");
 
     let ops = Ops::new(io.clone(), prometheus, redis_status);
-    let router = Router::new()
-        .route("/api/notify", post(notify::http_notify))
-        .with_state(app.clone())
-        .merge(web::routes(builtin_client, msgpack_bundle))
+    let router = router
+        .merge(web::routes(builtin_client, msgpack_bundle, web::index_page(&apps)))
         .merge(ops.routes())
-        .merge(crate::sse::routes(&app))
+        .merge(crate::sse::routes(&cx))
         .fallback_service(io.service())
         .layer(axum::middleware::map_request(peer_address));
 
@@ -146,9 +133,27 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let signals = Signals::install().context("cannot install the signal handlers")?;
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let listener = match TcpListener::bind((config.host.as_str(), config.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            let hint = match error.kind() {
+                std::io::ErrorKind::AddrInUse => Some(
+                    "another process listens on this port: pick another with --port, or \
+                     --port 0 for any free port",
+                ),
+                std::io::ErrorKind::PermissionDenied => {
+                    Some("ports below 1024 need privileges: pick a port above 1023 with --port")
+                }
+                _ => None,
+            };
+            let error = anyhow::Error::new(error)
+                .context(format!("cannot listen on {}:{}", config.host, config.port));
+            return Err(match hint {
+                Some(hint) => error.context(crate::Hint(hint)),
+                None => error,
+            });
+        }
+    };
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // Exactly one line on stdout, flushed now: scripts and tests read the port from it.
     let mut stdout = std::io::stdout().lock();
@@ -156,19 +161,26 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     writeln!(stdout, "Switchboard listening on {scheme}://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    tracing::info!(%addr, auth = app.auth.mode(), data_dir = %config.data_dir.display(), "listening");
+    tracing::info!(%addr, auth = cx.auth.mode(), data_dir = %config.data_dir.display(), "listening");
+    let base = format!("{scheme}://{addr}");
+    for app in &apps {
+        if let Some(line) = app.welcome(&cx, &base) {
+            tracing::info!(app = app.name(), "{line}");
+        }
+    }
 
     // Fires once the signal arrived, so the drain below starts counting its deadline.
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown_io = io.clone();
-    let shutdown_app = app.clone();
+    let shutdown_apps = apps.clone();
     let shutdown = async move {
         signals.recv().await;
         // Not ready from now on: a load balancer stops sending new clients.
         ops.start_drain();
         tracing::info!("shutting down: draining the connections");
         let _ = signalled_tx.send(());
-        tell_clients(&shutdown_app).await;
+        shutdown_trigger.fire();
+        tell_clients(&shutdown_io, &shutdown_apps).await;
         // Lets running handlers answer, writes out what is queued for every connection (the
         // notice above included), then ends every socket and Engine.IO session (held polls
         // and WebSockets), so the HTTP server's graceful shutdown does not wait for them.
@@ -201,11 +213,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         result = server => result.context("server error")?,
         () = deadline => tracing::warn!("connections still open after the shutdown limit"),
     }
-    if let Some((link, task)) = presence_link {
-        // Every socket is closed: the other nodes had this node's users go down one by
-        // one; the goodbye makes sure none is left behind.
-        task.abort();
-        link.bye().await;
+    for app in &apps {
+        app.stop().await;
     }
     match tokio::time::timeout(SHUTDOWN_LIMIT, store.close()).await {
         Ok(Ok(())) => tracing::info!("store flushed"),
@@ -221,10 +230,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Opens the database on the store thread; one clear error if it cannot be opened.
-async fn open_store(database: &Database) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
+async fn open_store(
+    database: &Database,
+    apps: Vec<crate::store::AppMigrations>,
+) -> anyhow::Result<(Store, std::thread::JoinHandle<()>)> {
     let (store, thread) = match database.clone() {
-        Database::Sqlite(path) => Store::open(move || SqliteStorage::open_file(&path)).await,
-        Database::Postgres(url) => Store::open(move || PostgresStorage::connect(&url)).await,
+        Database::Sqlite(path) => {
+            Store::open(move || SqliteStorage::open_file_with(&path, &apps)).await
+        }
+        Database::Postgres(url) => {
+            Store::open(move || PostgresStorage::connect_with(&url, &apps)).await
+        }
     }
     .context("cannot start the store thread")?;
     let store =
@@ -248,9 +264,9 @@ const SHUTDOWN_EVENT: &str = "server:shutdown";
 
 /// Tells every client the server is going away before their connections close. The close
 /// that follows writes out what is queued first, so the notice arrives before the close.
-async fn tell_clients(app: &App) {
+async fn tell_clients(io: &SocketIo, apps: &[std::sync::Arc<dyn App>]) {
     let notice = serde_json::json!({ "message": "server shutting down" });
-    for ns in [app.chat(), app.notifications()] {
+    for ns in apps.iter().map(|a| io.of(&a.namespace())) {
         if let Err(error) = ns.emit(SHUTDOWN_EVENT, &notice).await {
             tracing::debug!(%error, "shutdown notice not sent");
         }

@@ -11,11 +11,11 @@ use axum::Router;
 use serde_json::json;
 use switchboard::sse::{Sse, SseError};
 
-use crate::app::{App, check_room_id};
-use crate::chat::room_key;
+use crate::apps::chat::room_key;
+use crate::apps::{AppContext, check_room_id};
 
 /// The `/sse` route.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>(app: &App) -> Router<S> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(app: &AppContext) -> Router<S> {
     let auth = app.auth.clone();
     let sse = Sse::new(app.io.clone()).authorize(move |mut request| {
         let auth = auth.clone();

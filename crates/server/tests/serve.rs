@@ -99,8 +99,13 @@ async fn serves_the_landing_page_on_a_free_port() {
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.to_ascii_lowercase().contains("content-type: text/html; charset=utf-8"));
     assert!(response.contains("Switchboard"), "{response}");
-    assert!(response.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{response}");
-    for path in ["/chat.js", "/style.css", "/notifications", "/notifications.js"] {
+    // The index lists every app with a link to its page.
+    assert!(response.contains("href=\"/chat\""), "{response}");
+    assert!(response.contains("href=\"/notifications\""), "{response}");
+    let chat = server.get("/chat").await;
+    assert!(chat.contains("<script src=\"/socket.io/socket.io.js\"></script>"), "{chat}");
+    let pages = ["/chat/chat.js", "/style.css", "/app-shell.js", "/notifications"];
+    for path in pages.into_iter().chain(["/notifications/notifications.js", "/favicon.ico"]) {
         let page = server.get(path).await;
         assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {page}");
     }
@@ -112,6 +117,24 @@ async fn serves_the_landing_page_on_a_free_port() {
 
     let status = server.terminate().await;
     assert!(status.success(), "SIGTERM must stop the server cleanly: {status}");
+}
+
+#[tokio::test]
+async fn apps_picks_the_apps_and_an_unknown_one_is_refused() {
+    let server = start(&["--port", "0", "--apps", "notifications"], &[]).await;
+    let index = server.get("/").await;
+    assert!(index.contains("href=\"/notifications\""), "{index}");
+    assert!(!index.contains("href=\"/chat\""), "{index}");
+    assert!(server.get("/chat").await.starts_with("HTTP/1.1 404 "));
+    assert!(server.get("/notifications").await.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(server.terminate().await.success());
+
+    let (status, stderr) = refused(&["--apps", "chat,chess"]).await;
+    assert!(!status.success());
+    assert_eq!(
+        stderr.trim_end(),
+        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications)"
+    );
 }
 
 #[tokio::test]
@@ -131,6 +154,9 @@ async fn a_port_in_use_is_a_clear_error() {
         LIMIT,
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--port", &port, "--data-dir", &data_dir()])
+            // A user error is never a backtrace, whatever the environment asks for.
+            .env("RUST_BACKTRACE", "full")
+            .env("RUST_LOG", "warn")
             .env_remove("SWITCHBOARD_PORT")
             .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())
@@ -142,7 +168,17 @@ async fn a_port_in_use_is_a_clear_error() {
     .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("switchboard: error: cannot listen on 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        "switchboard: hint: another process listens on this port: pick another with --port, or \
+         --port 0 for any free port"
+    );
     assert!(output.stdout.is_empty());
 }
 
@@ -153,6 +189,7 @@ async fn refused(args: &[&str]) -> (std::process::ExitStatus, String) {
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--port", "0", "--data-dir", &data_dir()])
             .args(args)
+            .env("RUST_BACKTRACE", "1")
             .env_remove("SWITCHBOARD_PORT")
             .env_remove("SWITCHBOARD_HOST")
             .stdin(Stdio::null())

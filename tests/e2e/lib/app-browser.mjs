@@ -48,7 +48,7 @@ export async function openChat(context, url, username) {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e));
-  await page.goto(url);
+  await page.goto(url + "/chat");
   await page.getByLabel("Name").fill(username);
   await page.getByRole("button", { name: "Enter the chat" }).click();
   await page.locator("#chat-view").waitFor({ state: "visible" });

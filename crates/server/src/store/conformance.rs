@@ -13,6 +13,7 @@ fn msg(room: &str, text: &str) -> Message {
         ts: 1,
         client_id: None,
         status: None,
+        file: None,
     }
 }
 
@@ -22,12 +23,15 @@ pub(crate) fn run_all(s: &mut dyn Storage) {
     receipts_are_never_downgraded(s);
     private_messages_and_client_ids(s);
     notifications(s);
+    app_documents_and_logs(s);
     savepoints_undo_one_job(s);
 }
 
 fn rooms_messages_and_history(s: &mut dyn Storage) {
     s.upsert_user("ann", "Ann", 1).unwrap();
     s.upsert_user("ann", "Annie", 2).unwrap();
+    assert!(s.user_known("ann").unwrap());
+    assert!(!s.user_known("nobody-yet").unwrap());
     assert!(s.join_room("r", "ann", 1).unwrap());
     assert!(!s.join_room("r", "ann", 2).unwrap());
     assert!(s.is_member("r", "ann").unwrap());
@@ -118,6 +122,32 @@ fn notifications(s: &mut dyn Storage) {
     s.read_notifications("nia", None).unwrap();
     assert_eq!(s.unread_count("nia").unwrap(), 0);
     assert_eq!(s.unread_count("nobody").unwrap(), 0);
+}
+
+fn app_documents_and_logs(s: &mut dyn Storage) {
+    s.doc_put("wb", "boards", "b", "1", 1).unwrap();
+    s.doc_put("wb", "boards", "a", "2", 1).unwrap();
+    s.doc_put("wb", "boards", "b", "3", 2).unwrap();
+    s.doc_put("ttt", "boards", "a", "9", 1).unwrap();
+    assert_eq!(s.doc_get("wb", "boards", "b").unwrap().as_deref(), Some("3"));
+    assert_eq!(s.doc_get("wb", "other", "b").unwrap(), None);
+    let list = s.doc_list("wb", "boards").unwrap();
+    assert_eq!(list, [("a".to_owned(), "2".to_owned()), ("b".to_owned(), "3".to_owned())]);
+    assert!(s.doc_delete("wb", "boards", "a").unwrap());
+    assert!(!s.doc_delete("wb", "boards", "a").unwrap());
+    assert_eq!(s.doc_get("ttt", "boards", "a").unwrap().as_deref(), Some("9"));
+    for i in 1..=4 {
+        assert_eq!(s.log_append("wb", "strokes", &i.to_string(), 1).unwrap(), i);
+    }
+    assert_eq!(s.log_append("ttt", "strokes", "x", 1).unwrap(), 1);
+    let seqs = |v: Vec<(i64, String)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(seqs(s.log_range("wb", "strokes", 1, 2).unwrap()), [2, 3]);
+    assert!(s.log_remove("wb", "strokes", 3).unwrap());
+    assert!(!s.log_remove("wb", "strokes", 3).unwrap());
+    assert_eq!(seqs(s.log_range("wb", "strokes", 0, 10).unwrap()), [1, 2, 4]);
+    assert_eq!(s.log_clear("wb", "strokes").unwrap(), 3);
+    assert_eq!(s.log_append("wb", "strokes", "5", 1).unwrap(), 5, "numbers are never reused");
+    assert_eq!(s.log_range("ttt", "strokes", 0, 10).unwrap(), [(1, "x".to_owned())]);
 }
 
 fn savepoints_undo_one_job(s: &mut dyn Storage) {

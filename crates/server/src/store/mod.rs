@@ -19,8 +19,9 @@ mod test_postgres;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-pub(crate) use model::{Member, Message, Notification, PrivateMessage};
+pub(crate) use model::{FileInfo, Member, Message, Notification, PrivateMessage, StoredFile};
 pub(crate) use postgres::PostgresStorage;
+pub(crate) use schema::AppMigrations;
 pub(crate) use sqlite::SqliteStorage;
 use tokio::sync::oneshot;
 
@@ -50,6 +51,10 @@ pub(crate) enum StoreError {
     /// not run.
     #[error("the database is unavailable")]
     Unavailable,
+    /// A stored app value is not the JSON its reader expects (or a value cannot be written
+    /// as JSON).
+    #[error("a stored value is not valid JSON for its type")]
+    Json(#[source] serde_json::Error),
     /// The database was written by a newer version of the binary.
     #[error(
         "the database has schema version {found}, this binary knows {known}: upgrade the binary"
@@ -133,6 +138,8 @@ pub(crate) trait Storage: Send + 'static {
 
     /// Records a user (the latest username wins).
     fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()>;
+    /// Whether a user ever signed in.
+    fn user_known(&mut self, user_id: &str) -> Result<bool>;
     /// Adds a member to a room (created by its first join); false if already a member.
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool>;
     /// Removes a member; false if not a member.
@@ -185,6 +192,53 @@ pub(crate) trait Storage: Send + 'static {
     fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()>;
     /// The unread notifications of a user.
     fn unread_count(&mut self, user_id: &str) -> Result<u64>;
+    /// Stores a file's record, with its bytes when they are kept in the database, and its
+    /// thumbnail (media type and bytes).
+    fn insert_file(
+        &mut self,
+        file: &StoredFile,
+        data: Option<&[u8]>,
+        thumbnail: Option<(&str, &[u8])>,
+    ) -> Result<()>;
+    /// A file's record.
+    fn file(&mut self, id: &str) -> Result<Option<StoredFile>>;
+    /// A file's bytes, when kept in the database.
+    fn file_data(&mut self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// A file's thumbnail: its media type and bytes.
+    fn file_thumbnail(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>>;
+
+    // The apps' generic part (see `apps::AppStore`): documents and logs keyed by app name,
+    // values as JSON text.
+
+    /// Stores a document (replacing it).
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// One document.
+    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>>;
+    /// Every document of a collection, by key.
+    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>>;
+    /// Removes a document; false if it was not there.
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool>;
+    /// Appends to a log: the log's next number (never reused).
+    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64>;
+    /// The entries with `seq > after`, ascending, at most `limit`.
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>>;
+    /// Removes one entry; false if it was not there.
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool>;
+    /// Removes every entry of a log; how many.
+    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64>;
 }
 
 /// Answers a job's caller once the batch's commit outcome is known.
@@ -343,6 +397,17 @@ fn run_batch(storage: &mut impl Storage, jobs: Vec<Job>) {
     for reply in replies {
         reply(if committed { Ok(()) } else { Err(StoreError::CommitFailed) });
     }
+}
+
+/// A message's file as stored (JSON).
+pub(crate) fn file_json(file: &FileInfo) -> String {
+    serde_json::to_string(file).unwrap_or_default()
+}
+
+/// A message's stored file; a value that does not read (never written by this binary) is
+/// left out rather than failing the whole history.
+pub(crate) fn file_of(text: &str) -> Option<FileInfo> {
+    serde_json::from_str(text).ok()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,6 +1,6 @@
 //! The stored records, serialized as the clients see them (camelCase JSON).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A room message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,6 +25,41 @@ pub(crate) struct Message {
     /// The furthest receipt from another user (`delivered` or `read`); only in history.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) status: Option<String>,
+    /// The file this message shares (its text is the file's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<FileInfo>,
+}
+
+/// A file shared in a room, as messages carry it (stored as JSON in the message row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FileInfo {
+    /// Server id; the bytes are at `GET /files/{id}`.
+    pub(crate) id: String,
+    /// The name it was sent with.
+    pub(crate) name: String,
+    /// Its media type.
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Whether it has a thumbnail at `GET /files/{id}/thumbnail`.
+    pub(crate) thumbnail: bool,
+}
+
+/// A stored file: where its bytes are, and who may read it (the members of its room).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredFile {
+    /// What messages show of it.
+    pub(crate) info: FileInfo,
+    /// Its room.
+    pub(crate) room_id: String,
+    /// Who sent it.
+    pub(crate) user_id: String,
+    /// Whether its bytes are in the database (else in the data directory).
+    pub(crate) in_database: bool,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) created_at: i64,
 }
 
 /// A member of a room.

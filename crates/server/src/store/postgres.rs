@@ -19,7 +19,10 @@ use postgres::{Client, NoTls, Row, Statement};
 use serde_json::Value;
 
 use super::schema::POSTGRES_MIGRATIONS;
-use super::{Member, Message, Notification, PrivateMessage, Result, Storage, StoreError};
+use super::{
+    AppMigrations, FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage,
+    StoreError, StoredFile,
+};
 
 /// The advisory lock key that serialises migrations between nodes (an arbitrary constant:
 /// "sbmigrat" as bytes).
@@ -45,7 +48,13 @@ impl std::fmt::Debug for PostgresStorage {
 impl PostgresStorage {
     /// Connects to `url` (`postgres://user:password@host:port/db`) and applies the pending
     /// migrations.
+    #[cfg(test)]
     pub(crate) fn connect(url: &str) -> Result<PostgresStorage> {
+        PostgresStorage::connect_with(url, &crate::apps::all_migrations())
+    }
+
+    /// Connects to `url` and applies the pending shared migrations, then those of `apps`.
+    pub(crate) fn connect_with(url: &str, apps: &[AppMigrations]) -> Result<PostgresStorage> {
         let mut config: postgres::Config = url.parse().map_err(StoreError::Postgres)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -53,14 +62,16 @@ impl PostgresStorage {
         config.application_name("switchboard");
         let client = config.connect(NoTls)?;
         let mut storage = PostgresStorage { config, client, statements: HashMap::new() };
-        storage.migrate()?;
+        storage.migrate(apps)?;
         Ok(storage)
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    fn migrate(&mut self, apps: &[AppMigrations]) -> Result<()> {
         // Held until unlocked below or the connection ends: one node migrates at a time.
         self.client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
-        let outcome = self.apply_migrations();
+        let outcome = self
+            .apply_migrations()
+            .and_then(|()| apps.iter().try_for_each(|a| self.migrate_app(a)));
         let unlocked = self.client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
         outcome?;
         unlocked?;
@@ -90,6 +101,29 @@ impl PostgresStorage {
             )?;
             tx.commit()?;
             tracing::info!(version, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// Applies the pending migrations of one app (under the migration lock).
+    fn migrate_app(&mut self, app: &AppMigrations) -> Result<()> {
+        let row = self
+            .client
+            .query_opt("SELECT version FROM app_migrations WHERE app = $1", &[&app.app])?;
+        let version: i32 = row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        super::check_version(i64::from(version), app.postgres.len())?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (index, migration) in app.postgres.iter().enumerate().skip(applied) {
+            let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            let mut tx = self.client.transaction()?;
+            tx.batch_execute(migration)?;
+            tx.execute(
+                "INSERT INTO app_migrations (app, version) VALUES ($1, $2)
+                 ON CONFLICT (app) DO UPDATE SET version = excluded.version",
+                &[&app.app, &version],
+            )?;
+            tx.commit()?;
+            tracing::info!(app = app.app, version, "database migrated");
         }
         Ok(())
     }
@@ -143,6 +177,7 @@ fn message_row(row: &Row) -> Result<Message> {
         ts: row.try_get(6)?,
         client_id: row.try_get(7)?,
         status: None,
+        file: row.try_get::<_, Option<String>>(8)?.and_then(|f| super::file_of(&f)),
     })
 }
 
@@ -209,6 +244,10 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    fn user_known(&mut self, user_id: &str) -> Result<bool> {
+        Ok(self.query_opt("SELECT 1 FROM users WHERE id = $1", &[&user_id])?.is_some())
+    }
+
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool> {
         self.execute(
             "INSERT INTO rooms (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
@@ -265,7 +304,7 @@ impl Storage for PostgresStorage {
     ) -> Result<Vec<Message>> {
         let before = before_seq.unwrap_or(i64::MAX);
         let rows = self.query(
-            "SELECT id, room_id, seq, user_id, username, text, ts, client_id,
+            "SELECT id, room_id, seq, user_id, username, text, ts, client_id, file,
                (SELECT MAX(CASE r.status WHEN 'read' THEN 2 ELSE 1 END) FROM receipts r
                 WHERE r.message_id = messages.id AND r.user_id <> messages.user_id)
              FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
@@ -275,7 +314,7 @@ impl Storage for PostgresStorage {
             .iter()
             .map(|row| {
                 let mut message = message_row(row)?;
-                message.status = match row.try_get::<_, Option<i32>>(8)? {
+                message.status = match row.try_get::<_, Option<i32>>(9)? {
                     Some(2) => Some("read".to_owned()),
                     Some(_) => Some("delivered".to_owned()),
                     None => None,
@@ -315,8 +354,8 @@ impl Storage for PostgresStorage {
         // No such room: numbered 1, and the insert below fails on the foreign key.
         message.seq = next.map(|r| r.try_get(0)).transpose()?.unwrap_or(1);
         self.execute(
-            "INSERT INTO messages (id, room_id, seq, user_id, username, text, ts, client_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO messages (id, room_id, seq, user_id, username, text, ts, client_id, file)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &message.id,
                 &message.room_id,
@@ -326,6 +365,7 @@ impl Storage for PostgresStorage {
                 &message.text,
                 &message.ts,
                 &message.client_id,
+                &message.file.as_ref().map(super::file_json),
             ],
         )?;
         Ok(message)
@@ -333,7 +373,7 @@ impl Storage for PostgresStorage {
 
     fn message(&mut self, id: &str) -> Result<Option<Message>> {
         let row = self.query_opt(
-            "SELECT id, room_id, seq, user_id, username, text, ts, client_id
+            "SELECT id, room_id, seq, user_id, username, text, ts, client_id, file
              FROM messages WHERE id = $1",
             &[&id],
         )?;
@@ -447,6 +487,160 @@ impl Storage for PostgresStorage {
         };
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    fn insert_file(
+        &mut self,
+        file: &StoredFile,
+        data: Option<&[u8]>,
+        thumbnail: Option<(&str, &[u8])>,
+    ) -> Result<()> {
+        let size = i64::try_from(file.info.size).unwrap_or(i64::MAX);
+        let (thumbnail_type, thumbnail) = (thumbnail.map(|t| t.0), thumbnail.map(|t| t.1));
+        self.execute(
+            "INSERT INTO files (id, room_id, user_id, name, type, size, created_at, in_database,
+                                data, thumbnail_type, thumbnail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &file.info.id,
+                &file.room_id,
+                &file.user_id,
+                &file.info.name,
+                &file.info.kind,
+                &size,
+                &file.created_at,
+                &file.in_database,
+                &data,
+                &thumbnail_type,
+                &thumbnail,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn file(&mut self, id: &str) -> Result<Option<StoredFile>> {
+        let row = self.query_opt(
+            "SELECT id, name, type, size, thumbnail IS NOT NULL, room_id, user_id, in_database,
+                    created_at
+             FROM files WHERE id = $1",
+            &[&id],
+        )?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(StoredFile {
+            info: FileInfo {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                size: u64::try_from(r.try_get::<_, i64>(3)?).unwrap_or(0),
+                thumbnail: r.try_get(4)?,
+            },
+            room_id: r.try_get(5)?,
+            user_id: r.try_get(6)?,
+            in_database: r.try_get(7)?,
+            created_at: r.try_get(8)?,
+        }))
+    }
+
+    fn file_data(&mut self, id: &str) -> Result<Option<Vec<u8>>> {
+        let row = self.query_opt("SELECT data FROM files WHERE id = $1", &[&id])?;
+        Ok(row.map(|r| r.try_get::<_, Option<Vec<u8>>>(0)).transpose()?.flatten())
+    }
+
+    fn file_thumbnail(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let row =
+            self.query_opt("SELECT thumbnail_type, thumbnail FROM files WHERE id = $1", &[&id])?;
+        let Some(r) = row else { return Ok(None) };
+        let kind: Option<String> = r.try_get(0)?;
+        let bytes: Option<Vec<u8>> = r.try_get(1)?;
+        Ok(kind.zip(bytes))
+    }
+
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO app_documents (app, collection, key, value, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (app, collection, key)
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            &[&app, &collection, &key, &value, &now],
+        )?;
+        Ok(())
+    }
+
+    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>> {
+        let row = self.query_opt(
+            "SELECT value FROM app_documents WHERE app = $1 AND collection = $2 AND key = $3",
+            &[&app, &collection, &key],
+        )?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>> {
+        let rows = self.query(
+            "SELECT key, value FROM app_documents WHERE app = $1 AND collection = $2
+             ORDER BY key COLLATE \"C\"",
+            &[&app, &collection],
+        )?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool> {
+        let n = self.execute(
+            "DELETE FROM app_documents WHERE app = $1 AND collection = $2 AND key = $3",
+            &[&app, &collection, &key],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64> {
+        let row = self.query(
+            "INSERT INTO app_log_heads (app, log, last_seq) VALUES ($1, $2, 1)
+             ON CONFLICT (app, log) DO UPDATE SET last_seq = app_log_heads.last_seq + 1
+             RETURNING last_seq",
+            &[&app, &log],
+        )?;
+        let seq: i64 = match row.first() {
+            Some(r) => r.try_get(0)?,
+            None => return Err(StoreError::CommitFailed),
+        };
+        self.execute(
+            "INSERT INTO app_logs (app, log, seq, value, ts) VALUES ($1, $2, $3, $4, $5)",
+            &[&app, &log, &seq, &value, &now],
+        )?;
+        Ok(seq)
+    }
+
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = self.query(
+            "SELECT seq, value FROM app_logs WHERE app = $1 AND log = $2 AND seq > $3
+             ORDER BY seq LIMIT $4",
+            &[&app, &log, &after, &i64::from(limit)],
+        )?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool> {
+        let n = self.execute(
+            "DELETE FROM app_logs WHERE app = $1 AND log = $2 AND seq = $3",
+            &[&app, &log, &seq],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64> {
+        self.execute("DELETE FROM app_logs WHERE app = $1 AND log = $2", &[&app, &log])
+    }
 }
 
 #[cfg(test)]
@@ -522,6 +716,7 @@ mod tests {
                         ts: 1,
                         client_id: None,
                         status: None,
+                        file: None,
                     };
                     store.call(move |s| s.insert_message(m)).await.map(|m| m.seq)
                 }));

@@ -1,8 +1,22 @@
 //! The database schemas: migrations applied in order at start, one list per database. A
-//! change to the schema adds an entry to both lists.
+//! change to the shared schema adds an entry to both lists; an app's own tables are its own
+//! migrations ([`AppMigrations`], counted per app in `app_migrations`).
+
+/// An app's own migrations, one list per database, applied in order after the shared ones;
+/// the table `app_migrations` counts those applied per app.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppMigrations {
+    /// The app's name.
+    pub(crate) app: &'static str,
+    /// For SQLite.
+    pub(crate) sqlite: &'static [&'static str],
+    /// For PostgreSQL (the same tables).
+    pub(crate) postgres: &'static [&'static str],
+}
 
 /// The SQLite schema, one migration per entry; `PRAGMA user_version` counts those applied.
-pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE users (
+pub(crate) const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
         id TEXT PRIMARY KEY,
         username TEXT NOT NULL,
         created_at INTEGER NOT NULL
@@ -62,12 +76,42 @@ pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE users (
         ts INTEGER NOT NULL,
         read INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX notifications_by_user ON notifications(user_id, ts);"];
+    CREATE INDEX notifications_by_user ON notifications(user_id, ts);",
+    // 2: the apps' documents and logs (`apps::AppStore`).
+    "CREATE TABLE app_documents (
+        app TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (app, collection, key)
+    );
+    CREATE TABLE app_log_heads (
+        app TEXT NOT NULL,
+        log TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (app, log)
+    );
+    CREATE TABLE app_logs (
+        app TEXT NOT NULL,
+        log TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (app, log, seq)
+    );",
+    // 3: the versions of the apps' own migrations (`apps::App::migrations`).
+    "CREATE TABLE app_migrations (
+        app TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );",
+];
 
 /// The PostgreSQL schema, one migration per entry; the table `schema_migrations` records those
 /// applied. The same tables as SQLite's, plus `rooms.last_seq` (each room's message counter,
 /// locked by its writer) and `notifications.n` (the insertion order SQLite's `rowid` gives).
-pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
         id TEXT PRIMARY KEY,
         username TEXT NOT NULL,
         created_at BIGINT NOT NULL
@@ -129,4 +173,34 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
         ts BIGINT NOT NULL,
         read BOOLEAN NOT NULL DEFAULT FALSE
     );
-    CREATE INDEX notifications_by_user ON notifications(user_id, ts);"];
+    CREATE INDEX notifications_by_user ON notifications(user_id, ts);",
+    // 2: the apps' documents and logs; a log's numbers come from its head row, whose row
+    // lock orders the writers of one log on every node.
+    "CREATE TABLE app_documents (
+        app TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (app, collection, key)
+    );
+    CREATE TABLE app_log_heads (
+        app TEXT NOT NULL,
+        log TEXT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        PRIMARY KEY (app, log)
+    );
+    CREATE TABLE app_logs (
+        app TEXT NOT NULL,
+        log TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        value TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        PRIMARY KEY (app, log, seq)
+    );",
+    // 3: the versions of the apps' own migrations (`apps::App::migrations`).
+    "CREATE TABLE app_migrations (
+        app TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );",
+];

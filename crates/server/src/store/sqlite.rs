@@ -7,7 +7,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::schema::MIGRATIONS;
-use super::{Member, Message, Notification, PrivateMessage, Result, Storage, StoreError};
+use super::{
+    AppMigrations, FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage,
+    StoreError, StoredFile,
+};
 
 /// A SQLite database file.
 #[derive(Debug)]
@@ -18,27 +21,40 @@ pub(crate) struct SqliteStorage {
 impl SqliteStorage {
     /// Opens (or creates) the database file `path`, and its directory, and applies the
     /// pending migrations.
+    #[cfg(test)]
     pub(crate) fn open_file(path: &Path) -> Result<SqliteStorage> {
+        SqliteStorage::open_file_with(path, &crate::apps::all_migrations())
+    }
+
+    /// Opens (or creates) the database file `path`, and its directory, and applies the
+    /// pending shared migrations, then those of `apps`.
+    pub(crate) fn open_file_with(path: &Path, apps: &[AppMigrations]) -> Result<SqliteStorage> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::Open)?;
         }
         let conn = Connection::open(path)?;
-        SqliteStorage::with_connection(conn)
+        SqliteStorage::with_connection(conn, apps)
     }
 
-    /// An in-memory database (tests).
+    /// An in-memory database with every app's tables (tests).
     #[cfg(test)]
     pub(crate) fn memory() -> Result<SqliteStorage> {
-        SqliteStorage::with_connection(Connection::open_in_memory()?)
+        SqliteStorage::with_connection(
+            Connection::open_in_memory()?,
+            &crate::apps::all_migrations(),
+        )
     }
 
-    fn with_connection(conn: Connection) -> Result<SqliteStorage> {
+    fn with_connection(conn: Connection, apps: &[AppMigrations]) -> Result<SqliteStorage> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut storage = SqliteStorage { conn };
         storage.migrate()?;
+        for app in apps {
+            storage.migrate_app(app)?;
+        }
         Ok(storage)
     }
 
@@ -57,6 +73,33 @@ impl SqliteStorage {
     }
 }
 
+impl SqliteStorage {
+    /// Applies the pending migrations of one app.
+    fn migrate_app(&mut self, app: &AppMigrations) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("SELECT version FROM app_migrations WHERE app = ?1", params![app.app], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        super::check_version(version, app.sqlite.len())?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (index, migration) in app.sqlite.iter().enumerate().skip(applied) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(migration)?;
+            tx.execute(
+                "INSERT INTO app_migrations (app, version) VALUES (?1, ?2)
+                 ON CONFLICT(app) DO UPDATE SET version = excluded.version",
+                params![app.app, i64::try_from(index + 1).unwrap_or(i64::MAX)],
+            )?;
+            tx.commit()?;
+            tracing::info!(app = app.app, version = index + 1, "database migrated");
+        }
+        Ok(())
+    }
+}
+
 fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: row.get(0)?,
@@ -68,10 +111,11 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         ts: row.get(6)?,
         client_id: row.get(7)?,
         status: None,
+        file: row.get::<_, Option<String>>(8)?.and_then(|f| super::file_of(&f)),
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, room_id, seq, user_id, username, text, ts, client_id";
+const MESSAGE_COLUMNS: &str = "id, room_id, seq, user_id, username, text, ts, client_id, file";
 
 fn private_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PrivateMessage> {
     Ok(PrivateMessage {
@@ -125,6 +169,14 @@ impl Storage for SqliteStorage {
             params![user_id, username, now],
         )?;
         Ok(())
+    }
+
+    fn user_known(&mut self, user_id: &str) -> Result<bool> {
+        let found = self
+            .conn
+            .query_row("SELECT 1 FROM users WHERE id = ?1", params![user_id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
     }
 
     fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool> {
@@ -190,7 +242,7 @@ impl Storage for SqliteStorage {
         let before = before_seq.unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![room_id, before, limit], |row| {
             let mut message = message_row(row)?;
-            message.status = match row.get::<_, Option<i64>>(8)? {
+            message.status = match row.get::<_, Option<i64>>(9)? {
                 Some(2) => Some("read".to_owned()),
                 Some(_) => Some("delivered".to_owned()),
                 None => None,
@@ -227,7 +279,8 @@ impl Storage for SqliteStorage {
         )?;
         self.conn.execute(
             &format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                "INSERT INTO messages ({MESSAGE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             params![
                 message.id,
@@ -237,7 +290,8 @@ impl Storage for SqliteStorage {
                 message.username,
                 message.text,
                 message.ts,
-                message.client_id
+                message.client_id,
+                message.file.as_ref().map(super::file_json),
             ],
         )?;
         Ok(message)
@@ -349,6 +403,172 @@ impl Storage for SqliteStorage {
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    fn insert_file(
+        &mut self,
+        file: &StoredFile,
+        data: Option<&[u8]>,
+        thumbnail: Option<(&str, &[u8])>,
+    ) -> Result<()> {
+        let size = i64::try_from(file.info.size).unwrap_or(i64::MAX);
+        self.conn.execute(
+            "INSERT INTO files (id, room_id, user_id, name, type, size, created_at, in_database,
+                                data, thumbnail_type, thumbnail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                file.info.id,
+                file.room_id,
+                file.user_id,
+                file.info.name,
+                file.info.kind,
+                size,
+                file.created_at,
+                file.in_database,
+                data,
+                thumbnail.map(|t| t.0),
+                thumbnail.map(|t| t.1),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn file(&mut self, id: &str) -> Result<Option<StoredFile>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, type, size, thumbnail IS NOT NULL, room_id, user_id,
+                        in_database, created_at
+                 FROM files WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(StoredFile {
+                        info: FileInfo {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            kind: r.get(2)?,
+                            size: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            thumbnail: r.get(4)?,
+                        },
+                        room_id: r.get(5)?,
+                        user_id: r.get(6)?,
+                        in_database: r.get(7)?,
+                        created_at: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn file_data(&mut self, id: &str) -> Result<Option<Vec<u8>>> {
+        let data = self
+            .conn
+            .query_row("SELECT data FROM files WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()?;
+        Ok(data.flatten())
+    }
+
+    fn file_thumbnail(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let row: Option<(Option<String>, Option<Vec<u8>>)> = self
+            .conn
+            .query_row(
+                "SELECT thumbnail_type, thumbnail FROM files WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(kind, bytes)| kind.zip(bytes)))
+    }
+
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO app_documents (app, collection, key, value, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(app, collection, key)
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![app, collection, key, value, now],
+        )?;
+        Ok(())
+    }
+
+    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM app_documents WHERE app = ?1 AND collection = ?2 AND key = ?3",
+                params![app, collection, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value FROM app_documents WHERE app = ?1 AND collection = ?2 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![app, collection], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM app_documents WHERE app = ?1 AND collection = ?2 AND key = ?3",
+            params![app, collection, key],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64> {
+        let seq: i64 = self.conn.query_row(
+            "INSERT INTO app_log_heads (app, log, last_seq) VALUES (?1, ?2, 1)
+             ON CONFLICT(app, log) DO UPDATE SET last_seq = last_seq + 1
+             RETURNING last_seq",
+            params![app, log],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "INSERT INTO app_logs (app, log, seq, value, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![app, log, seq, value, now],
+        )?;
+        Ok(seq)
+    }
+
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, value FROM app_logs WHERE app = ?1 AND log = ?2 AND seq > ?3
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let rows =
+            stmt.query_map(params![app, log, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM app_logs WHERE app = ?1 AND log = ?2 AND seq = ?3",
+            params![app, log, seq],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64> {
+        let n = self
+            .conn
+            .execute("DELETE FROM app_logs WHERE app = ?1 AND log = ?2", params![app, log])?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +586,7 @@ mod tests {
             ts: 1,
             client_id: None,
             status: None,
+            file: None,
         }
     }
 
@@ -450,6 +671,28 @@ mod tests {
         let v: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
         s.notifications("x", 1).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_apps_migrations_run_once_and_a_newer_version_is_refused() {
+        const DEMO: AppMigrations = AppMigrations {
+            app: "demo",
+            sqlite: &["CREATE TABLE demo_things (id INTEGER PRIMARY KEY)"],
+            postgres: &[],
+        };
+        let dir = std::env::temp_dir().join(format!("sb-store-{}", crate::store::new_id()));
+        let file = dir.join("switchboard.db");
+        drop(SqliteStorage::open_file_with(&file, &[DEMO]).unwrap());
+        // Opened again: not applied twice (a second CREATE TABLE would fail).
+        let s = SqliteStorage::open_file_with(&file, &[DEMO]).unwrap();
+        s.conn.execute("INSERT INTO demo_things (id) VALUES (1)", []).unwrap();
+        s.conn.execute("UPDATE app_migrations SET version = 5 WHERE app = 'demo'", []).unwrap();
+        drop(s);
+        let err = SqliteStorage::open_file_with(&file, &[DEMO]).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 5, known: 1 }), "{err:?}");
+        // Without the app (not enabled), the database opens.
+        drop(SqliteStorage::open_file_with(&file, &[]).unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{AckError, Data, Socket};
 
-use super::events;
-use crate::app::{ApiError, App, Outcome, check_client_id, check_text, fields, parse};
+use super::{Chat, events};
+use crate::apps::{ApiError, Outcome, check_client_id, check_text, fields, parse};
 use crate::auth::{User, user_room, valid_user_id};
 use crate::store::{PrivateMessage, new_id, now_ms};
 
@@ -30,7 +30,7 @@ enum Sent {
 }
 
 pub(super) async fn send(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -41,7 +41,7 @@ pub(super) async fn send(
     }
     check_text(&req.text)?;
     check_client_id(req.client_id.as_deref())?;
-    app.limiter.check(&user.id)?;
+    app.cx.limiter.check(&user.id)?;
     let message = PrivateMessage {
         id: new_id(),
         seq: 0,
@@ -53,6 +53,7 @@ pub(super) async fn send(
         client_id: req.client_id,
     };
     let sent = app
+        .cx
         .store
         .call(move |s| {
             if let Some(cid) = &message.client_id
@@ -60,8 +61,14 @@ pub(super) async fn send(
             {
                 return Ok(Sent::Duplicate(ack));
             }
+            let seen = s.user_known(&message.to_user_id)?;
             let m = s.insert_private(message)?;
-            let ack = json!({ "id": m.id, "seq": m.seq, "ts": m.ts, "toUserId": m.to_user_id });
+            // `recipientSeen: false`: kept for a user who never signed in (with JWT the
+            // server cannot know every user); the sender is told, not silently accepted.
+            let ack = json!({
+                "id": m.id, "seq": m.seq, "ts": m.ts, "toUserId": m.to_user_id,
+                "recipientSeen": seen,
+            });
             if let Some(cid) = &m.client_id {
                 s.save_client_ack(&m.from_user_id, cid, &ack)?;
             }
@@ -86,7 +93,7 @@ pub(super) async fn send(
 
 /// Sends `message` to every connection of its recipient; marks it acknowledged on the first
 /// answer.
-async fn deliver_online(app: &App, message: PrivateMessage) {
+async fn deliver_online(app: &Chat, message: PrivateMessage) {
     let answers = app
         .chat()
         .to(user_room(&message.to_user_id))
@@ -108,12 +115,12 @@ async fn deliver_online(app: &App, message: PrivateMessage) {
 
 /// Sends the stored, unacknowledged private messages of `user` to this new connection.
 pub(super) async fn deliver_pending(
-    app: &App,
+    app: &Chat,
     socket: &Socket,
     user: &User,
 ) -> Result<(), ApiError> {
     let id = user.id.clone();
-    let pending = app.store.call(move |s| s.pending_private(&id)).await?;
+    let pending = app.cx.store.call(move |s| s.pending_private(&id)).await?;
     for message in pending {
         let answer = socket.timeout(DELIVERY_TIMEOUT).emit_with_ack(events::PRIVATE_NEW, &message);
         // Waits for this connection's ack apart from the client's event loop; ends after
@@ -129,8 +136,8 @@ pub(super) async fn deliver_pending(
     Ok(())
 }
 
-async fn acknowledged(app: &App, id: String) {
-    if let Err(error) = app.store.call(move |s| s.ack_private(&id, now_ms())).await {
+async fn acknowledged(app: &Chat, id: String) {
+    if let Err(error) = app.cx.store.call(move |s| s.ack_private(&id, now_ms())).await {
         tracing::warn!(%error, "private message ack not stored");
     }
 }

@@ -35,12 +35,21 @@
     e.preventDefault();
     const username = $("username").value.trim();
     const token = $("token").value.trim();
+    if (username && token) {
+      $("login-error").textContent = "Give a name or a token, not both: clear one of them.";
+      return;
+    }
+    if (!username && !token) {
+      $("login-error").textContent = "Give a name (or a token).";
+      return;
+    }
     const auth = token ? { token } : { username };
     sessionStorage.setItem("switchboard.auth", JSON.stringify(auth));
     connect(auth);
   });
 
   function connect(auth) {
+    state.auth = auth;
     if (typeof io !== "function") {
       $("login-error").textContent = "The Socket.IO client (/socket.io/socket.io.js) is not available on this server.";
       return;
@@ -49,10 +58,13 @@
     if (state.socket) state.socket.close();
     const socket = io("/chat", { auth });
     state.socket = socket;
+    Shell.setState("connecting");
     socket.on("connect_error", (err) => {
       if (socket.active) {
+        Shell.setState("reconnecting");
         banner("Reconnecting…");
       } else {
+        Shell.setState("offline");
         const message = (err.data && err.data.message) || err.message;
         $("login-error").textContent = "Cannot enter: " + message;
         sessionStorage.removeItem("switchboard.auth");
@@ -60,10 +72,12 @@
       }
     });
     socket.on("connect", () => {
+      Shell.setState("connected");
       banner("");
       document.body.dataset.connected = "true";
     });
     socket.on("disconnect", (reason) => {
+      Shell.setState(reason === "io client disconnect" ? "offline" : "reconnecting");
       document.body.dataset.connected = "false";
       if (reason !== "io client disconnect") banner("Connection lost. Reconnecting…");
     });
@@ -155,6 +169,7 @@
     $("leave").hidden = false;
     $("text").disabled = false;
     $("send").disabled = false;
+    $("file-input").disabled = false;
     const map = state.messages.get(roomId) || new Map();
     state.messages.set(roomId, map);
     for (const m of history) {
@@ -183,9 +198,11 @@
       state.active = null;
       $("room-title").textContent = "No room";
       $("messages").replaceChildren();
+      $("empty-room").hidden = true;
       $("text").disabled = true;
       $("send").disabled = true;
       $("leave").hidden = true;
+      $("file-input").disabled = true;
       renderRooms();
     });
   });
@@ -226,6 +243,7 @@
     const sorted = [...map.values()].sort((a, b) => a.seq - b.seq);
     list.replaceChildren();
     for (const m of sorted) list.append(renderMessage(m));
+    $("empty-room").hidden = sorted.length > 0 || [...state.pending.values()].some((p) => p.roomId === state.active);
     for (const [clientId, p] of state.pending) {
       if (p.roomId === state.active) list.append(renderMessage({ id: "", clientId, username: state.me.username, userId: state.me.userId, text: p.text, pending: true }));
     }
@@ -244,7 +262,9 @@
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = m.text;
-    li.append(author, text);
+    li.append(author);
+    if (m.file) li.append(renderFile(m.file));
+    else li.append(text);
     if (m.ts) {
       const meta = document.createElement("time");
       meta.className = "meta";
@@ -266,6 +286,168 @@
     }
     return li;
   }
+
+  // ---- files ----
+  // The official client sends binary attachments; the small built-in one does not.
+  const canSendFiles = typeof io === "function" && typeof io.Manager === "function";
+  $("attach").hidden = !canSendFiles;
+
+  /** Headers that authenticate a download as the connection did. */
+  function authHeaders() {
+    const auth = state.auth || {};
+    if (auth.token) return { authorization: "Bearer " + auth.token };
+    return { "x-switchboard-user": encodeURIComponent(auth.username || "") };
+  }
+
+  const blobs = new Map(); // url -> Promise<object URL>
+  function fetchBlob(url) {
+    if (!blobs.has(url)) {
+      blobs.set(url, fetch(url, { headers: authHeaders() }).then((res) => {
+        if (!res.ok) throw new Error("download failed (" + res.status + ")");
+        return res.blob();
+      }).then((b) => URL.createObjectURL(b)).catch((e) => { blobs.delete(url); throw e; }));
+    }
+    return blobs.get(url);
+  }
+
+  function formatSize(n) {
+    if (n < 1024) return n + " B";
+    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KB";
+    return (n / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function renderFile(f) {
+    const box = document.createElement("span");
+    box.className = "file";
+    box.dataset.fileId = f.id;
+    if (f.thumbnail) {
+      const img = document.createElement("img");
+      img.className = "thumb";
+      img.alt = f.name;
+      img.width = 240;
+      fetchBlob(`/files/${encodeURIComponent(f.id)}/thumbnail`).then((u) => { img.src = u; }, () => { img.alt = f.name + " (preview unavailable)"; });
+      box.append(img);
+    }
+    const link = document.createElement("a");
+    link.className = "file-link";
+    link.href = "#";
+    link.textContent = f.name;
+    const size = document.createElement("span");
+    size.className = "file-size";
+    size.textContent = formatSize(f.size);
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      fetchBlob(`/files/${encodeURIComponent(f.id)}`).then((u) => {
+        const a = document.createElement("a");
+        a.href = u;
+        a.download = f.name;
+        document.body.append(a);
+        a.click();
+        a.remove();
+      }, (err) => showError({ message: err.message }));
+    });
+    box.append(link, size);
+    return box;
+  }
+
+  /** A thumbnail of an image file (JPEG, at most 320 px), or null. */
+  async function thumbnailOf(file) {
+    if (!/^image\/(png|jpeg|gif|webp)$/.test(file.type) || typeof createImageBitmap !== "function") return null;
+    try {
+      const bitmap = await createImageBitmap(file);
+      const scale = Math.min(1, 320 / Math.max(bitmap.width, bitmap.height));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
+      if (!blob || blob.size > 64 * 1024) return null;
+      return await blob.arrayBuffer();
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** Emits with an ack; a timeout or a lost connection is `{ ok: false, error: { code: "timeout" } }`. */
+  function ask(event, payload, ms = 15000) {
+    return new Promise((resolve) => {
+      state.socket.timeout(ms).emit(event, payload, (err, res) => {
+        resolve(err ? { ok: false, error: { code: "timeout", message: "no answer from the server" } } : res);
+      });
+    });
+  }
+
+  function connected() {
+    if (state.socket.connected) return Promise.resolve();
+    return new Promise((resolve) => state.socket.once("connect", resolve));
+  }
+
+  function uploadStatus(name, done, total, text) {
+    $("upload").hidden = false;
+    $("upload-name").textContent = name;
+    $("upload-progress").max = total;
+    $("upload-progress").value = done;
+    $("upload-text").textContent = text;
+  }
+
+  async function sendFile(file) {
+    const roomId = state.active;
+    const clientId = newId();
+    uploadStatus(file.name, 0, file.size, "Starting…");
+    const thumbnail = await thumbnailOf(file);
+    const begin = { roomId, name: file.name, type: file.type || "application/octet-stream", size: file.size, clientId };
+    if (thumbnail) begin.thumbnail = thumbnail;
+    let res = await ask("file:begin", begin);
+    while (!res.ok && res.error.code === "timeout") {
+      await connected();
+      res = await ask("file:begin", begin);
+    }
+    if (!res.ok) return failUpload(res.error);
+    const { uploadId, chunkSize } = res;
+    let offset = res.offset;
+    while (offset < file.size) {
+      const data = await file.slice(offset, offset + chunkSize).arrayBuffer();
+      const ack = await ask("file:chunk", { uploadId, offset, data });
+      if (ack.ok) {
+        offset = ack.offset;
+        uploadStatus(file.name, offset, file.size, `${formatSize(offset)} of ${formatSize(file.size)}`);
+      } else if (ack.error.code === "timeout" || ack.error.code === "bad_offset") {
+        // Connection lost, or the server has another offset: ask where to go on.
+        uploadStatus(file.name, offset, file.size, "Reconnecting… the upload will resume");
+        await connected();
+        const st = await ask("file:status", { uploadId });
+        if (!st.ok) return failUpload(st.error);
+        offset = st.offset;
+      } else {
+        return failUpload(ack.error);
+      }
+    }
+    let end = await ask("file:end", { uploadId });
+    while (!end.ok && end.error.code === "timeout") {
+      await connected();
+      end = await ask("file:end", { uploadId });
+    }
+    if (!end.ok) return failUpload(end.error);
+    $("upload").hidden = true;
+    const map = state.messages.get(roomId) || new Map();
+    state.messages.set(roomId, map);
+    if (!map.has(end.id)) {
+      map.set(end.id, { id: end.id, seq: end.seq, ts: end.ts, roomId, text: file.name, file: end.file, userId: state.me.userId, username: state.me.username });
+    }
+    if (!state.statuses.has(end.id)) state.statuses.set(end.id, "sent");
+    if (roomId === state.active) renderMessages();
+  }
+
+  function failUpload(error) {
+    $("upload").hidden = true;
+    showError(error);
+  }
+
+  $("file-input").addEventListener("change", () => {
+    const file = $("file-input").files[0];
+    $("file-input").value = "";
+    if (file && state.active) sendFile(file);
+  });
 
   function send(roomId, text, clientId, attempt) {
     state.socket.timeout(5000).emit("message:send", { roomId, text, clientId }, (err, res) => {
@@ -354,11 +536,18 @@
     const toUserId = $("dm-to").value.trim();
     const text = $("dm-text").value;
     state.socket.emit("private:send", { toUserId, text, clientId: newId() }, (res) => {
-      if (!res.ok) return showError(res.error);
+      if (!res.ok) {
+        $("dm-note").textContent = res.error.message;
+        return;
+      }
       $("dm-text").value = "";
       const li = document.createElement("li");
       li.textContent = `to ${toUserId}: ${text}`;
       $("dms").append(li);
+      // Kept for a user the server has not seen yet, and said so.
+      $("dm-note").textContent = res.recipientSeen
+        ? ""
+        : `${toUserId} has never signed in here: they will get it when they first do.`;
     });
   });
 

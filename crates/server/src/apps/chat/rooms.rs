@@ -4,10 +4,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{Data, Socket};
 
-use super::{announce, events, not_member, room_key};
-use crate::app::{
-    ApiError, App, Outcome, check_client_id, check_room_id, check_text, fields, parse,
-};
+use super::payloads::{MemberState, MessageStatus};
+use super::{Chat, announce, events, not_member, room_key};
+use crate::apps::{ApiError, Outcome, check_client_id, check_room_id, check_text, fields, parse};
 use crate::auth::{User, user_room};
 use crate::store::{Message, new_id, now_ms};
 
@@ -22,11 +21,17 @@ struct RoomRequest {
     room_id: String,
 }
 
-pub(super) async fn join(app: App, socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
+pub(super) async fn join(
+    app: Chat,
+    socket: Socket,
+    user: User,
+    Data(data): Data<Value>,
+) -> Outcome {
     let RoomRequest { room_id } = parse(data)?;
     check_room_id(&room_id)?;
     let (room, id) = (room_id.clone(), user.id.clone());
     let (added, history, members) = app
+        .cx
         .store
         .call(move |s| {
             let added = s.join_room(&room, &id, now_ms())?;
@@ -38,11 +43,11 @@ pub(super) async fn join(app: App, socket: Socket, user: User, Data(data): Data<
     if let Err(error) = app.chat().to(user.room()).sockets_join(room_key(&room_id)).await {
         tracing::debug!(%error, "other connections not joined");
     }
-    let members: Vec<Value> = members
+    let members: Vec<MemberState> = members
         .into_iter()
         .map(|m| {
             let online = app.presence.is_online(&m.user_id);
-            json!({ "userId": m.user_id, "username": m.username, "online": online })
+            MemberState { user_id: m.user_id, username: m.username, online }
         })
         .collect();
     if added {
@@ -52,7 +57,7 @@ pub(super) async fn join(app: App, socket: Socket, user: User, Data(data): Data<
 }
 
 pub(super) async fn leave(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -60,7 +65,7 @@ pub(super) async fn leave(
     let RoomRequest { room_id } = parse(data)?;
     check_room_id(&room_id)?;
     let (room, id) = (room_id.clone(), user.id.clone());
-    if !app.store.call(move |s| s.leave_room(&room, &id)).await? {
+    if !app.cx.store.call(move |s| s.leave_room(&room, &id)).await? {
         return Err(not_member());
     }
     if let Err(error) = app.chat().to(user.room()).sockets_leave(room_key(&room_id)).await {
@@ -80,13 +85,13 @@ struct SendRequest {
 
 /// What a send did.
 enum Sent {
-    New(Message, Value),
+    New(Box<Message>, Value),
     Duplicate(Value),
     NotMember,
 }
 
 pub(super) async fn send(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -95,7 +100,7 @@ pub(super) async fn send(
     check_room_id(&req.room_id)?;
     check_text(&req.text)?;
     check_client_id(req.client_id.as_deref())?;
-    app.limiter.check(&user.id)?;
+    app.cx.limiter.check(&user.id)?;
     let message = Message {
         id: new_id(),
         room_id: req.room_id,
@@ -106,8 +111,10 @@ pub(super) async fn send(
         ts: now_ms(),
         client_id: req.client_id,
         status: None,
+        file: None,
     };
     let sent = app
+        .cx
         .store
         .call(move |s| {
             if let Some(cid) = &message.client_id
@@ -123,7 +130,7 @@ pub(super) async fn send(
             if let Some(cid) = &m.client_id {
                 s.save_client_ack(&m.user_id, cid, &ack)?;
             }
-            Ok(Sent::New(m, ack))
+            Ok(Sent::New(Box::new(m), ack))
         })
         .await?;
     match sent {
@@ -149,10 +156,11 @@ struct ReceiptRequest {
     message_id: String,
 }
 
-pub(super) async fn receipt(app: App, user: User, data: Value, status: &'static str) -> Outcome {
+pub(super) async fn receipt(app: Chat, user: User, data: Value, status: &'static str) -> Outcome {
     let ReceiptRequest { message_id } = parse(data)?;
     let (id, reader) = (message_id.clone(), user.id.clone());
     let message = app
+        .cx
         .store
         .call(move |s| {
             let Some(m) = s.message(&id)? else { return Ok(Err(not_found())) };
@@ -163,7 +171,13 @@ pub(super) async fn receipt(app: App, user: User, data: Value, status: &'static 
             Ok(Ok(m))
         })
         .await??;
-    let update = json!({ "messageId": message.id, "roomId": message.room_id, "userId": user.id, "username": user.username, "status": status });
+    let update = MessageStatus {
+        message_id: &message.id,
+        room_id: &message.room_id,
+        user_id: &user.id,
+        username: &user.username,
+        status,
+    };
     let sent =
         app.chat().to(user_room(&message.user_id)).emit(events::MESSAGE_STATUS, &update).await;
     if let Err(error) = sent {
@@ -185,7 +199,7 @@ struct HistoryRequest {
 }
 
 pub(super) async fn history(
-    app: App,
+    app: Chat,
     _socket: Socket,
     user: User,
     Data(data): Data<Value>,
@@ -195,6 +209,7 @@ pub(super) async fn history(
     let limit = req.limit.unwrap_or(HISTORY).clamp(1, MAX_HISTORY);
     let (room, id) = (req.room_id.clone(), user.id);
     let messages = app
+        .cx
         .store
         .call(move |s| {
             if !s.is_member(&room, &id)? {

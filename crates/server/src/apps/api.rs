@@ -1,81 +1,14 @@
-//! The shared state of the apps and the helpers their event handlers use.
-
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+//! The helpers the apps' event handlers use: errors and answers, payload parsing, the
+//! user of a socket, common checks.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use switchboard::extract::Context;
-use switchboard::{
-    FromContext, HandlerError, Namespace, Reply, ReportError, Socket, SocketIo, State,
-};
+use switchboard::{FromContext, HandlerError, Reply, ReportError, Socket};
 
-use crate::auth::{Authenticator, User};
-use crate::chat::presence::{Presence, Update};
-use crate::chat::typing::Typing;
-use crate::cluster::Link;
-use crate::limits::Limiter;
-use crate::store::{Store, StoreError};
-
-/// Everything the handlers share. Cloning is cheap.
-#[derive(Clone)]
-pub(crate) struct App(Arc<AppInner>);
-
-/// The parts of [`App`].
-pub(crate) struct AppInner {
-    /// The Socket.IO server.
-    pub(crate) io: SocketIo,
-    /// The database.
-    pub(crate) store: Store,
-    /// Connect-time auth.
-    pub(crate) auth: Authenticator,
-    /// Who is online in `/chat`, here and on the other nodes.
-    pub(crate) presence: Arc<Presence>,
-    /// This node's link to the other nodes (cluster mode).
-    pub(crate) cluster: Option<Link>,
-    /// Who is typing where.
-    pub(crate) typing: Typing,
-    /// Per-user send rate.
-    pub(crate) limiter: Limiter,
-    /// Key of `POST /api/notify`.
-    pub(crate) api_key: Option<String>,
-    /// How long a typing indicator lasts without an update.
-    pub(crate) typing_timeout: Duration,
-    /// How long a dropped connection keeps its user online.
-    pub(crate) presence_grace: Duration,
-}
-
-impl std::ops::Deref for App {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl App {
-    /// Wraps the parts.
-    pub(crate) fn new(inner: AppInner) -> App {
-        App(Arc::new(inner))
-    }
-
-    /// The `/chat` namespace.
-    pub(crate) fn chat(&self) -> Namespace {
-        self.io.of("/chat")
-    }
-
-    /// The `/notifications` namespace.
-    pub(crate) fn notifications(&self) -> Namespace {
-        self.io.of("/notifications")
-    }
-
-    /// Tells the other nodes of the cluster `update` (nothing on a single node).
-    pub(crate) fn tell_nodes(&self, update: Option<Update>) {
-        if let (Some(link), Some(update)) = (&self.cluster, update) {
-            link.send(&update);
-        }
-    }
-}
+use crate::auth::User;
+use crate::store::StoreError;
 
 /// An error answered to the client as `{ ok: false, error: { code, message, ... } }`.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,25 +130,6 @@ impl FromContext for User {
     fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
         user_of(cx.socket())
             .map_err(|e| HandlerError::new(e.message.clone()).with_data(e.to_json()))
-    }
-}
-
-/// The app: the Socket.IO server's state holds it once built (the app holds the server).
-#[derive(Clone, Default)]
-pub(crate) struct AppSlot(Arc<OnceLock<App>>);
-
-impl AppSlot {
-    /// Fills the slot (once).
-    pub(crate) fn set(&self, app: App) {
-        let _ = self.0.set(app);
-    }
-}
-
-/// A handler's app, from the server's state.
-impl FromContext for App {
-    fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
-        let State(slot) = State::<AppSlot>::from_context(cx)?;
-        slot.0.get().cloned().ok_or_else(|| HandlerError::new("the server is starting"))
     }
 }
 

@@ -2,19 +2,195 @@
 //! presence. Every client → server event answers `{ ok: true, ... }` or
 //! `{ ok: false, error: { code, message } }`.
 
+mod downloads;
+mod files;
+mod payloads;
 pub(crate) mod presence;
 mod private;
 mod rooms;
+mod schema;
 pub(crate) mod typing;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{Data, DisconnectReason, HandlerError, Namespace, ReservedEventName, Socket};
+use switchboard::extract::Context;
+use switchboard::{
+    Data, DisconnectReason, FromContext, HandlerError, Namespace, ReservedEventName, Socket,
+};
 
-use crate::app::{ApiError, App, Outcome, check_room_id, fields, parse, user_of};
+use self::presence::{Online, Presence, Status, Update};
+use self::typing::Typing;
+use crate::apps::{
+    ApiError, App, AppContext, Asset, Outcome, Shared, Stopping, check_room_id, fields,
+    page_routes, parse, user_of,
+};
 use crate::auth::{User, user_room};
-use crate::chat::presence::{Online, Status};
+use crate::cluster::Link;
 use crate::store::now_ms;
+
+/// The chat app (see the module).
+#[derive(Default)]
+pub(crate) struct ChatApp {
+    // The cluster presence link's task and the link, set by `install` (cluster mode), taken
+    // by `stop`.
+    link: Mutex<Option<(Link, tokio::task::JoinHandle<()>)>>,
+    // The state `install` made, for `routes` (called after it); set once at start.
+    chat: Mutex<Option<Chat>>,
+}
+
+/// The chat's state, shared by its handlers (they take it as an argument). Cloning is cheap.
+#[derive(Clone)]
+pub(crate) struct Chat(Arc<ChatInner>);
+
+/// The parts of [`Chat`].
+pub(crate) struct ChatInner {
+    /// What every app gets.
+    pub(crate) cx: AppContext,
+    /// Who is online in `/chat`, here and on the other nodes.
+    pub(crate) presence: Arc<Presence>,
+    /// Who is typing where.
+    pub(crate) typing: Typing,
+    /// How long a typing indicator lasts without an update.
+    pub(crate) typing_timeout: Duration,
+    /// How long a dropped connection keeps its user online.
+    pub(crate) presence_grace: Duration,
+    /// The files being uploaded to this node.
+    pub(crate) uploads: files::Uploads,
+}
+
+impl std::ops::Deref for Chat {
+    type Target = ChatInner;
+    fn deref(&self) -> &ChatInner {
+        &self.0
+    }
+}
+
+impl Chat {
+    /// The `/chat` namespace.
+    pub(crate) fn chat(&self) -> Namespace {
+        self.cx.of(NAMESPACE)
+    }
+
+    /// Tells the other nodes of the cluster `update` (nothing on a single node).
+    pub(crate) fn tell_nodes(&self, update: Option<Update>) {
+        if let (Some(link), Some(update)) = (&self.cx.cluster, update) {
+            link.send(&update);
+        }
+    }
+}
+
+/// A handler's chat state.
+impl FromContext for Chat {
+    fn from_context(cx: &mut Context) -> Result<Self, HandlerError> {
+        Shared::<Chat>::from_context(cx).map(|Shared(chat)| chat)
+    }
+}
+
+/// The namespace of the chat.
+const NAMESPACE: &str = "/chat";
+
+const PAGE: &str = include_str!("page/index.html");
+const ASSETS: &[Asset] = &[Asset { file: "chat.js", body: include_str!("page/chat.js") }];
+
+impl App for ChatApp {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn title(&self) -> &'static str {
+        "Chat"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Rooms with history, read receipts, typing indicators, presence, direct messages, images and files."
+    }
+
+    fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
+        let chat = Chat(Arc::new(ChatInner {
+            cx: cx.clone(),
+            presence: Arc::new(Presence::default()),
+            typing: Typing::default(),
+            typing_timeout: cx.config.typing_timeout,
+            presence_grace: cx.config.presence_grace,
+            uploads: files::Uploads::new(
+                &cx.config.data_dir,
+                matches!(cx.config.database, crate::config::Database::Postgres(_)),
+                cx.config.max_file_size,
+                cx.config.file_types.clone(),
+                cx.store_of("chat"),
+            ),
+        }));
+        *self.chat.lock().unwrap_or_else(|e| e.into_inner()) = Some(chat.clone());
+        cx.provide(chat.clone());
+        install(&chat);
+        // The expiry of uploads left unfinished (also by an earlier run): owned by this app,
+        // it ends when the server starts shutting down.
+        let expiring = chat.clone();
+        tokio::spawn(async move {
+            loop {
+                match expiring.uploads.expire_stale().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "unfinished uploads expired"),
+                    Err(e) => tracing::warn!(code = e.code, "upload expiry failed"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(files::EXPIRE_EVERY) => {}
+                    () = expiring.cx.shutdown.fired() => return,
+                }
+            }
+        });
+        // Cluster mode: the presence link task (owned by this app, aborted by `stop`) and
+        // the task that announces what it reports (it ends when the link task drops the
+        // sender).
+        if let (Some(link), Some(inbox)) = (cx.cluster.clone(), cx.take_cluster_inbox()) {
+            // Presence changes from the link to the announcer, in order; unbounded because
+            // the link must not wait on the database the announcer reads.
+            let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(announce_changes(chat.clone(), changes_rx));
+            let task = tokio::spawn(crate::cluster::run(
+                link.clone(),
+                inbox,
+                chat.presence.clone(),
+                cx.config.presence_ttl,
+                changes_tx,
+            ));
+            *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some((link, task));
+        }
+        Ok(())
+    }
+
+    fn migrations(&self) -> crate::store::AppMigrations {
+        schema::MIGRATIONS
+    }
+
+    fn routes(&self, _cx: &AppContext) -> axum::Router {
+        let page = page_routes(self.name(), PAGE, ASSETS);
+        let Some(chat) = self.chat.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return page;
+        };
+        page.merge(
+            axum::Router::new()
+                .route("/files/{id}", axum::routing::get(downloads::download))
+                .route("/files/{id}/thumbnail", axum::routing::get(downloads::thumbnail))
+                .with_state(chat),
+        )
+    }
+
+    fn stop(&self) -> Stopping {
+        let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Box::pin(async move {
+            if let Some((link, task)) = link {
+                // Every socket is closed: the other nodes had this node's users go down one
+                // by one; the goodbye makes sure none is left behind.
+                task.abort();
+                link.bye().await;
+            }
+        })
+    }
+}
 
 /// Event names of `/chat`, declared once.
 pub(crate) mod events {
@@ -46,6 +222,14 @@ pub(crate) mod events {
     pub(crate) const PRIVATE_NEW: &str = "private:new";
     /// Server → client: who this connection is and its rooms.
     pub(crate) const SESSION: &str = "session";
+    /// Client → server: start sharing a file in a room.
+    pub(crate) const FILE_BEGIN: &str = "file:begin";
+    /// Client → server: a chunk of a file (a binary attachment).
+    pub(crate) const FILE_CHUNK: &str = "file:chunk";
+    /// Client → server: how much of an upload the server has.
+    pub(crate) const FILE_STATUS: &str = "file:status";
+    /// Client → server: the upload is complete; post it to the room.
+    pub(crate) const FILE_END: &str = "file:end";
 }
 
 /// The Socket.IO room of a chat room.
@@ -53,32 +237,11 @@ pub(crate) fn room_key(room_id: &str) -> String {
     format!("room:{room_id}")
 }
 
-/// Installs the auth middleware on `ns`.
-pub(crate) fn authenticate(ns: &Namespace) {
-    ns.use_middleware(|socket: Socket, app: App| async move {
-        match app.auth.authenticate(&socket.handshake().auth) {
-            Ok(user) => {
-                // The data is what a recovered socket gets back (the middlewares do not
-                // run for it); the extension is the fast path.
-                if let Err(error) = socket.set_data(&user) {
-                    tracing::warn!(%error, "user not kept for recovery");
-                }
-                socket.insert_extension(user);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::debug!(code = e.code, "connection refused");
-                Err(HandlerError::new(e.message.clone()).with_data(e.data()))
-            }
-        }
-    });
-}
-
 /// Sets up `/chat`.
-pub(crate) fn install(app: &App) {
+fn install(app: &Chat) {
     let ns = app.chat();
-    authenticate(&ns);
-    ns.on_connection(|socket: Socket, app: App| async move {
+    crate::apps::authenticate(&ns);
+    ns.on_connection(|socket: Socket, app: Chat| async move {
         if let Err(e) = connected(&app, &socket).await {
             tracing::warn!(code = e.code, message = %e.message, "chat connection setup failed");
         }
@@ -90,7 +253,7 @@ pub(crate) fn install(app: &App) {
 /// `offline`, no new `online`), and it is only brought up to date with what the replay cannot
 /// carry: rooms joined or left meanwhile from another tab, and private messages still
 /// unacknowledged (sent with an ack, so never replayed).
-async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
+async fn connected(app: &Chat, socket: &Socket) -> Result<(), ApiError> {
     let user = user_of(socket)?;
     register(socket).map_err(|e| ApiError::new("internal", e.to_string()))?;
     socket.join(user.room());
@@ -109,13 +272,16 @@ async fn connected(app: &App, socket: &Socket) -> Result<(), ApiError> {
             return Err(error);
         }
         // The database is away: the socket stays connected and gets its rooms, `session`
-        // and pending private messages once it is back. The retry task ends then, or when
-        // the socket leaves.
+        // and pending private messages once it is back. The retry task ends then, when the
+        // socket leaves, or when the server starts shutting down.
         let (app, socket) = (app.clone(), socket.clone());
         tokio::spawn(async move {
             let mut wait = SETUP_RETRY_MIN;
             while socket.connected() {
-                tokio::time::sleep(wait).await;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = app.cx.shutdown.fired() => return,
+                }
                 match set_up(&app, &socket, &user, change.anywhere).await {
                     Err(e) if e.code == "unavailable" => wait = (wait * 2).min(SETUP_RETRY_MAX),
                     Err(e) => {
@@ -138,13 +304,14 @@ const SETUP_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(4);
 /// The store part of a connection's setup: the user's rooms, `session`, the `online`
 /// announcement if the user just came online, the pending private messages.
 async fn set_up(
-    app: &App,
+    app: &Chat,
     socket: &Socket,
     user: &User,
     came_online: bool,
 ) -> Result<(), ApiError> {
     let (id, name) = (user.id.clone(), user.username.clone());
     let rooms = app
+        .cx
         .store
         .call(move |s| {
             s.upsert_user(&id, &name, now_ms())?;
@@ -160,7 +327,7 @@ async fn set_up(
         socket.leave_all(left);
     }
     socket.join_all(rooms.iter().map(|r| room_key(r)));
-    let session = json!({ "userId": user.id, "username": user.username, "rooms": rooms });
+    let session = payloads::Session { user_id: &user.id, username: &user.username, rooms: &rooms };
     if let Err(error) = socket.emit(events::SESSION, &session) {
         tracing::debug!(%error, "session not sent");
     }
@@ -182,7 +349,7 @@ fn is_cut(reason: DisconnectReason) -> bool {
     )
 }
 
-async fn disconnected(app: &App, socket: &Socket, reason: DisconnectReason) {
+async fn disconnected(app: &Chat, socket: &Socket, reason: DisconnectReason) {
     let Ok(user) = user_of(socket) else { return };
     if is_cut(reason) && !app.presence_grace.is_zero() {
         let generation = app.presence.hold(socket.id().as_str(), &user.id);
@@ -206,9 +373,9 @@ async fn disconnected(app: &App, socket: &Socket, reason: DisconnectReason) {
     }
 }
 
-async fn went_offline(app: &App, user: &User) {
+async fn went_offline(app: &Chat, user: &User) {
     let id = user.id.clone();
-    match app.store.call(move |s| s.user_rooms(&id)).await {
+    match app.cx.store.call(move |s| s.user_rooms(&id)).await {
         Ok(rooms) => announce_here(app, user, &rooms, Status::Offline).await,
         Err(error) => tracing::warn!(%error, "cannot announce a user going offline"),
     }
@@ -216,15 +383,15 @@ async fn went_offline(app: &App, user: &User) {
 
 /// Announces the presence changes the cluster link reports (users of other nodes), one
 /// after the other, to this node's sockets; ends when the link ends.
-pub(crate) async fn announce_changes(
-    app: App,
+async fn announce_changes(
+    app: Chat,
     mut changes: tokio::sync::mpsc::UnboundedReceiver<Vec<(Online, Status)>>,
 ) {
     while let Some(list) = changes.recv().await {
         for (online, status) in list {
             let user = online.user();
             let id = user.id.clone();
-            match app.store.call(move |s| s.user_rooms(&id)).await {
+            match app.cx.store.call(move |s| s.user_rooms(&id)).await {
                 Ok(rooms) => announce_here(&app, &user, &rooms, status).await,
                 Err(error) => tracing::warn!(%error, "cannot announce a presence change"),
             }
@@ -234,7 +401,7 @@ pub(crate) async fn announce_changes(
 
 /// Sends `presence:update` with `status` to every room of `user` (but not to the user), on
 /// every node: someone joined or left a room.
-pub(crate) async fn announce(app: &App, user: &User, rooms: &[String], status: &str) {
+pub(crate) async fn announce(app: &Chat, user: &User, rooms: &[String], status: &str) {
     for room in rooms {
         let to = app.chat().to(room_key(room)).except(user.room());
         send_presence(to, user, room, status).await;
@@ -243,7 +410,7 @@ pub(crate) async fn announce(app: &App, user: &User, rooms: &[String], status: &
 
 /// Sends `presence:update` for a user who came online or went offline, to the sockets of
 /// this node only: every node of a cluster sees the change and announces it itself.
-async fn announce_here(app: &App, user: &User, rooms: &[String], status: Status) {
+async fn announce_here(app: &Chat, user: &User, rooms: &[String], status: Status) {
     for room in rooms {
         let to = app.chat().local().to(room_key(room)).except(user.room());
         send_presence(to, user, room, status.as_str()).await;
@@ -251,8 +418,12 @@ async fn announce_here(app: &App, user: &User, rooms: &[String], status: Status)
 }
 
 async fn send_presence(to: switchboard::BroadcastOperator, user: &User, room: &str, status: &str) {
-    let update =
-        json!({ "roomId": room, "userId": user.id, "username": user.username, "status": status });
+    let update = payloads::PresenceUpdate {
+        room_id: room,
+        user_id: &user.id,
+        username: &user.username,
+        status,
+    };
     if let Err(error) = to.emit(events::PRESENCE_UPDATE, &update).await {
         tracing::debug!(%error, "presence update not sent");
     }
@@ -262,16 +433,20 @@ fn register(socket: &Socket) -> Result<(), ReservedEventName> {
     socket.on(events::ROOM_JOIN, rooms::join)?;
     socket.on(events::ROOM_LEAVE, rooms::leave)?;
     socket.on(events::MESSAGE_SEND, rooms::send)?;
-    socket.on(events::MESSAGE_DELIVERED, |app: App, user: User, Data(data): Data<Value>| {
+    socket.on(events::MESSAGE_DELIVERED, |app: Chat, user: User, Data(data): Data<Value>| {
         rooms::receipt(app, user, data, "delivered")
     })?;
-    socket.on(events::MESSAGE_READ, |app: App, user: User, Data(data): Data<Value>| {
+    socket.on(events::MESSAGE_READ, |app: Chat, user: User, Data(data): Data<Value>| {
         rooms::receipt(app, user, data, "read")
     })?;
     socket.on(events::MESSAGES_HISTORY, rooms::history)?;
     socket.on(events::TYPING_UPDATE, typing)?;
     socket.on(events::PRIVATE_SEND, private::send)?;
-    socket.on(events::USERS_ONLINE, |app: App, _user: User| async move {
+    socket.on(events::FILE_BEGIN, files::begin)?;
+    socket.on(events::FILE_CHUNK, files::chunk)?;
+    socket.on(events::FILE_STATUS, files::status)?;
+    socket.on(events::FILE_END, files::end)?;
+    socket.on(events::USERS_ONLINE, |app: Chat, _user: User| async move {
         Outcome::Ok(fields(json!({ "users": app.presence.list() })))
     })?;
     Ok(())
@@ -284,11 +459,11 @@ struct TypingUpdate {
     is_typing: bool,
 }
 
-async fn typing(app: App, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
+async fn typing(app: Chat, _socket: Socket, user: User, Data(data): Data<Value>) -> Outcome {
     let req: TypingUpdate = parse(data)?;
     check_room_id(&req.room_id)?;
     let (room, id) = (req.room_id.clone(), user.id.clone());
-    if !app.store.call(move |s| s.is_member(&room, &id)).await? {
+    if !app.cx.store.call(move |s| s.is_member(&room, &id)).await? {
         return Err(not_member());
     }
     if req.is_typing {
@@ -310,8 +485,9 @@ async fn typing(app: App, _socket: Socket, user: User, Data(data): Data<Value>) 
     Ok(fields(json!({})))
 }
 
-async fn send_typing(app: &App, user: &User, room_id: &str, is_typing: bool) {
-    let update = json!({ "roomId": room_id, "userId": user.id, "username": user.username, "isTyping": is_typing });
+async fn send_typing(app: &Chat, user: &User, room_id: &str, is_typing: bool) {
+    let update =
+        payloads::TypingNotice { room_id, user_id: &user.id, username: &user.username, is_typing };
     let sent = app
         .chat()
         .to(room_key(room_id))
