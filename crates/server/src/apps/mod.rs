@@ -11,10 +11,12 @@
 //! helpers of [`api`]; the connect-time auth is [`authenticate`], the same on every namespace.
 
 pub(crate) mod api;
+pub(crate) mod arena;
 pub(crate) mod chat;
 pub(crate) mod notifications;
 pub(crate) mod page;
 mod store;
+pub(crate) mod tracking;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -75,7 +77,12 @@ pub(crate) type Stopping = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every app, in the order of the index page.
 pub(crate) fn registry() -> Vec<Arc<dyn App>> {
-    vec![Arc::new(chat::ChatApp::default()), Arc::new(notifications::NotificationsApp)]
+    vec![
+        Arc::new(chat::ChatApp::default()),
+        Arc::new(notifications::NotificationsApp),
+        Arc::new(tracking::TrackingApp::default()),
+        Arc::new(arena::ArenaApp::default()),
+    ]
 }
 
 /// The migrations of every app (tests open databases with every app's tables).
@@ -309,7 +316,7 @@ mod tests {
     #[test]
     fn apps_are_selected_by_name_in_registry_order() {
         let names = |apps: Vec<Arc<dyn App>>| apps.iter().map(|a| a.name()).collect::<Vec<_>>();
-        assert_eq!(names(select(None).unwrap()), ["chat", "notifications"]);
+        assert_eq!(names(select(None).unwrap()), ["chat", "notifications", "tracking", "arena"]);
         let picked = select(Some(&["notifications".to_owned(), "chat".to_owned()])).unwrap();
         assert_eq!(names(picked), ["chat", "notifications"]);
         let one = select(Some(&["notifications".to_owned()])).unwrap();
