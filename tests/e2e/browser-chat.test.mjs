@@ -181,7 +181,7 @@ describe("chat page layout and what a new user runs into", () => {
     const page = await browser.context.newPage();
     await page.goto(app.url + "/");
     const cards = page.locator(".app-card strong");
-    assert.deepEqual(await cards.allTextContents(), ["Chat", "Notifications"]);
+    assert.deepEqual(await cards.allTextContents(), ["Chat", "Notifications", "Order tracking", "Arena"]);
     await page.screenshot({ path: join(artifactsDir(), "index.png") });
     await page.getByRole("link", { name: /Chat/ }).click();
     await page.getByRole("button", { name: "Enter the chat" }).waitFor();

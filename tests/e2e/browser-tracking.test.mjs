@@ -69,6 +69,8 @@ test("a status from the HTTP API appears on the timeline and the courier's marke
   const drawnAt = await marker.getAttribute("transform");
   await page.waitForFunction((was) => document.getElementById("courier").getAttribute("transform") !== was, drawnAt);
   assert.notEqual(await page.locator("#route").getAttribute("points"), "");
+  // Part of the way along for the screenshot.
+  await page.waitForFunction(() => parseFloat(document.getElementById("progress").style.width) >= 35);
   await page.screenshot({ path: join(artifactsDir(), "tracking.png") });
   assert.deepEqual(errors, []);
   await page.close();

@@ -68,16 +68,19 @@
     for (let y = 0; y <= world.height; y += 100) { g.beginPath(); g.moveTo(0, y * sy); g.lineTo(canvas.width, y * sy); g.stroke(); }
     const now = performance.now();
     lastDrawn = positionsAt(now - DELAY);
-    g.font = "22px system-ui, sans-serif";
+    // Dots and names keep a readable size on a small screen (the canvas is scaled down).
+    const scale = canvas.width / Math.max(1, canvas.clientWidth);
+    const r = Math.max(18, 7 * scale);
+    g.font = `${Math.round(Math.max(22, 11 * scale))}px system-ui, sans-serif`;
     g.textAlign = "center";
     for (const [id, p] of lastDrawn) {
       const x = p.x * sx, y = p.y * sy;
-      if (p.flags & 2) { g.fillStyle = "rgba(255,200,80,.35)"; g.beginPath(); g.arc(x, y, 30, 0, Math.PI * 2); g.fill(); }
+      if (p.flags & 2) { g.fillStyle = "rgba(255,200,80,.35)"; g.beginPath(); g.arc(x, y, r * 1.7, 0, Math.PI * 2); g.fill(); }
       g.fillStyle = color(id);
-      g.beginPath(); g.arc(x, y, 18, 0, Math.PI * 2); g.fill();
+      g.beginPath(); g.arc(x, y, r, 0, Math.PI * 2); g.fill();
       if (id === me) { g.strokeStyle = "#fff"; g.lineWidth = 4; g.stroke(); }
       g.fillStyle = "rgba(255,255,255,.85)";
-      g.fillText(names.get(id) || "#" + id, x, y - 28);
+      g.fillText(names.get(id) || "#" + id, x, y - r - 8);
     }
     requestAnimationFrame(draw);
   }

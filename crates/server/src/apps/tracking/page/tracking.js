@@ -40,10 +40,11 @@
     if (!delivery || !delivery.route || delivery.route.length < 2) {
       $("route").setAttribute("points", "");
       $("courier").setAttribute("hidden", "");
-      shown = null;
+      route = null;
       return;
     }
     const pts = delivery.route;
+    setRoute(pts);
     $("route").setAttribute("points", pts.map((p) => p.join(",")).join(" "));
     const [sx, sy] = pts[0], [ex, ey] = pts[pts.length - 1];
     ends.append(svg("rect", { x: sx - 20, y: sy - 20, width: 40, height: 40, rx: 8, class: "shop" }));
@@ -51,31 +52,59 @@
     if (delivery.position) move(delivery.position, delivery.active);
   }
 
-  // The marker glides to each new position over about one courier step.
-  let shown = null; // { x, y } drawn now
+  // The marker glides along the route (never across a block) from the progress it shows to
+  // the new one, over the time between the last two positions (at most a second).
+  let route = null; // { pts, legs, total }
+  let shown = null; // progress drawn now
   let glide = null; // { from, to, start, ms }
-  function place(x, y) {
-    shown = { x, y };
+  let lastAt = 0;
+  function setRoute(pts) {
+    const legs = [];
+    for (let i = 1; i < pts.length; i++) legs.push(Math.hypot(pts[i][0] - pts[i - 1][0], pts[i][1] - pts[i - 1][1]));
+    route = { pts, legs, total: legs.reduce((a, b) => a + b, 0) };
+    shown = null;
+  }
+  function pointAt(progress) {
+    let left = Math.max(0, Math.min(1, progress)) * route.total;
+    for (let i = 0; i < route.legs.length; i++) {
+      const l = route.legs[i];
+      if (left <= l && l > 0) {
+        const [a, b] = [route.pts[i], route.pts[i + 1]];
+        return { x: a[0] + (b[0] - a[0]) * (left / l), y: a[1] + (b[1] - a[1]) * (left / l) };
+      }
+      left -= l;
+    }
+    const end = route.pts[route.pts.length - 1];
+    return { x: end[0], y: end[1] };
+  }
+  function place(progress) {
+    shown = progress;
+    const { x, y } = pointAt(progress);
     $("courier").setAttribute("transform", `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
   }
   function frame(now) {
     if (!glide) return;
     const k = Math.min(1, (now - glide.start) / glide.ms);
-    place(glide.from.x + (glide.to.x - glide.from.x) * k, glide.from.y + (glide.to.y - glide.from.y) * k);
+    place(glide.from + (glide.to - glide.from) * k);
     if (k < 1) requestAnimationFrame(frame);
     else glide = null;
   }
 
   function move(p, active) {
+    if (!route) return;
     const c = $("courier");
     c.removeAttribute("hidden"); // an SVG element has no `hidden` property
     c.dataset.x = p.x.toFixed(0);
     c.dataset.y = p.y.toFixed(0);
-    if (!shown || document.hidden) {
-      place(p.x, p.y);
+    const now = performance.now();
+    const gap = lastAt ? Math.min(1000, Math.max(50, now - lastAt)) : 1000;
+    lastAt = now;
+    if (shown === null || document.hidden || p.progress < shown) {
+      glide = null;
+      place(p.progress);
     } else {
       const first = !glide;
-      glide = { from: { ...shown }, to: { x: p.x, y: p.y }, start: performance.now(), ms: 800 };
+      glide = { from: shown, to: p.progress, start: now, ms: gap };
       if (first) requestAnimationFrame(frame);
     }
     const pct = Math.round(p.progress * 100);
