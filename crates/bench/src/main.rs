@@ -80,6 +80,10 @@ enum Command {
     /// Chat messages per second through the `switchboard` binary: one node on SQLite, one on
     /// PostgreSQL, three on PostgreSQL and Redis; writes `bench/results/chat-<date>.md`.
     Chat(runner::chat::ChatOptions),
+    /// Bot players in the `switchboard` binary's arenas (10 × 100 by default): the tick
+    /// rate's jitter as the bots see it, late ticks, CPU per player; writes
+    /// `bench/results/<date>-arena.md`.
+    Arena(switchboard_bench::arena::ArenaOptions),
     /// One chat load against running `switchboard` nodes; prints its result as one JSON line.
     ChatGen {
         /// The nodes (comma-separated); clients are spread over them round-robin.
@@ -291,6 +295,7 @@ fn main() -> Result<()> {
         }
         Command::Run(opts) => runner::run(&opts),
         Command::Chat(opts) => runner::chat::run(&opts),
+        Command::Arena(opts) => switchboard_bench::arena::run(&opts),
         Command::ChatGen {
             nodes,
             server_pid,
