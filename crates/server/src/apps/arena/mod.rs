@@ -281,6 +281,7 @@ async fn join(
     user: User,
     Data(data): Data<Value>,
 ) -> Outcome {
+    cx.limiter.check(&user.id)?;
     let req: JoinRequest = parse(data)?;
     check_arena_name(&req.arena)?;
     arenas.remove(&socket).await;
