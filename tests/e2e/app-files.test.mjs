@@ -277,3 +277,34 @@ describe("files on PostgreSQL (cluster mode)", () => {
     }
   });
 });
+
+describe("file downloads with JWT auth", () => {
+  test("the uploader's token downloads; a bad or missing token is refused", async () => {
+    const { createHmac } = await import("node:crypto");
+    const secret = "files-secret";
+    const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const token = (sub) => {
+      const head = b64({ alg: "HS256", typ: "JWT" }) + "." + b64({ sub, name: sub, exp: Math.floor(Date.now() / 1000) + 60 });
+      return head + "." + createHmac("sha256", secret).update(head).digest("base64url");
+    };
+    const app = await startApp({ env: { SWITCHBOARD_JWT_SECRET: secret } });
+    const kim = await sessionClient(app.url, { token: token("kim") });
+    try {
+      await request(kim.socket, "room:join", { roomId: "jwt-files" });
+      const end = await upload(kim.socket, "jwt-files", "k.txt", "text/plain", Buffer.from("for kim"));
+      assert.equal(end.ok, true, JSON.stringify(end));
+      const get = (headers) => fetch(`${app.url}/files/${end.file.id}`, { headers });
+      const ok = await get({ authorization: `Bearer ${token("kim")}` });
+      assert.equal(ok.status, 200);
+      assert.equal(await ok.text(), "for kim");
+      assert.equal((await get({ authorization: "Bearer not.a.token" })).status, 401);
+      // A dev-mode name is no sign-in on a JWT server.
+      assert.equal((await get({ "x-switchboard-user": "kim" })).status, 401);
+      assert.equal((await get({ authorization: `Bearer ${token("lee")}` })).status, 404, "not a member");
+    } finally {
+      kim.socket.close();
+      await app.stop();
+      cleanup(app.dataDir);
+    }
+  });
+});

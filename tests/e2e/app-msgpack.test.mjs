@@ -46,6 +46,26 @@ test("msgpack clients join a room and exchange messages, on both transports", as
   assert.equal(message.roomId, "msgpack-room");
 });
 
+test("a file sent in chunks over msgpack (binary values) arrives byte-identical", async () => {
+  const { createHash, randomBytes } = await import("node:crypto");
+  const cat = await user("cat-msgpack", ["websocket"]);
+  await request(cat.socket, "room:join", { roomId: "msgpack-files" });
+  const bytes = randomBytes(700 * 1024);
+  const begin = await request(cat.socket, "file:begin", { roomId: "msgpack-files", name: "blob.zip", type: "application/zip", size: bytes.length });
+  assert.equal(begin.ok, true, JSON.stringify(begin));
+  for (let offset = 0; offset < bytes.length; offset += begin.chunkSize) {
+    const data = bytes.subarray(offset, offset + begin.chunkSize);
+    const ack = await request(cat.socket, "file:chunk", { uploadId: begin.uploadId, offset, data });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+  }
+  const end = await request(cat.socket, "file:end", { uploadId: begin.uploadId });
+  assert.equal(end.ok, true, JSON.stringify(end));
+  const res = await fetch(`${app.url}/files/${end.file.id}`, { headers: { "x-switchboard-user": "cat-msgpack" } });
+  const got = Buffer.from(await res.arrayBuffer());
+  const sha = (b) => createHash("sha256").update(b).digest("hex");
+  assert.equal(sha(got), sha(bytes));
+});
+
 test("a JSON client is not let in", async () => {
   const socket = io(`${app.url}/chat`, { auth: { username: "json" }, forceNew: true, reconnection: false, transports: ["websocket"] });
   sockets.push(socket);

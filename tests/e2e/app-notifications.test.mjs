@@ -110,3 +110,32 @@ test("an offline user finds stored notifications on connect; read updates the co
 test("/notifications refuses connections without a valid user", async () => {
   await assert.rejects(connect(app.url, "/notifications", {}), (err) => err.data?.code === "missing_username");
 });
+
+test("dev mode with a key: the server logs a curl line that works as printed", async () => {
+  const dev = await startApp({ args: ["--api-key", "dev-key"], env: { RUST_LOG: "info" } });
+  try {
+    // The line follows the "listening" line on stdout: wait for it on stderr (bounded).
+    const find = () => dev.stderr().split("\n").find((l) => l.includes("send a notification: curl"));
+    const line = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no curl line within 5 s: ${dev.stderr()}`)), 5000);
+      const check = () => {
+        const found = find();
+        if (!found) return;
+        clearTimeout(timer);
+        dev.child.stderr.off("data", check);
+        resolve(found);
+      };
+      dev.child.stderr.on("data", check);
+      check();
+    });
+    const m = /curl -X POST (\S+) -H 'authorization: Bearer ([^']+)' -H 'content-type: application\/json' -d '([^']+)'/.exec(line);
+    assert.ok(m, line);
+    assert.equal(m[1], dev.url + "/api/notify");
+    const res = await fetch(m[1], { method: "POST", headers: { authorization: `Bearer ${m[2]}`, "content-type": "application/json" }, body: m[3] });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).ok, true);
+  } finally {
+    await dev.stop();
+    cleanup(dev.dataDir);
+  }
+});

@@ -138,7 +138,8 @@ describe("chat page layout and what a new user runs into", () => {
       assert.deepEqual(await layout(page), { pageScrolls: false, listScrolls: true, boxInView: true, lastInView: true });
       await page.locator("#text").fill("still here");
       await page.locator("#text").press("Enter");
-      await page.locator("#messages li.mine .text", { hasText: "still here" }).waitFor();
+      await page.locator("#messages li.mine[data-message-id] .text", { hasText: "still here" }).waitFor();
+      assert.equal(await page.locator("#messages li.mine .text", { hasText: "still here" }).count(), 1, "shown once");
       assert.deepEqual(await layout(page), { pageScrolls: false, listScrolls: true, boxInView: true, lastInView: true });
       await page.screenshot({ path: join(artifactsDir(), "chat-760.png") });
 
@@ -258,5 +259,51 @@ describe("sharing files on the chat page", () => {
     assert.equal(await b.locator("#messages li .file-link", { hasText: "page.html" }).count(), 0);
     await b.screenshot({ path: join(artifactsDir(), "chat-files.png") });
     assert.deepEqual([...alice.errors, ...bob.errors], []);
+  });
+});
+
+describe("an upload from the page across a server restart", () => {
+  let app;
+  let browser;
+  let dataDir;
+
+  before(async () => {
+    dataDir = tempDataDir();
+    app = await startApp({ dataDir });
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await app?.stop();
+    cleanup(dataDir);
+  });
+
+  test("kill -9 mid-upload: the page resumes from the server's offset once it is back", async () => {
+    const { createHash, randomBytes } = await import("node:crypto");
+    const { page, errors } = await openChat(browser.context, app.url, "rita");
+    const bytes = randomBytes(10_000_000);
+    // A slow link (DevTools network emulation: 40 ms each way, 4 MB/s up), so the upload
+    // takes seconds.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 4e6, uploadThroughput: 4e6 });
+    await page.locator("#file-input").setInputFiles({ name: "big.zip", mimeType: "application/zip", buffer: bytes });
+    // Kill the server once part of the file is there, not all of it.
+    await page.waitForFunction(() => {
+      const p = document.getElementById("upload-progress");
+      return p.value > 0;
+    });
+    await app.kill9();
+    const atKill = await page.evaluate(() => document.getElementById("upload-progress").value);
+    assert.ok(atKill < bytes.length, `the upload was still running (${atKill} of ${bytes.length})`);
+    app = await startApp({ port: app.port, dataDir });
+    const link = page.locator("#messages li .file-link", { hasText: "big.zip" });
+    await link.waitFor({ timeout: 60_000 });
+    const id = await page.locator("#messages li .file").last().getAttribute("data-file-id");
+    const res = await fetch(`${app.url}/files/${id}`, { headers: { "x-switchboard-user": "rita" } });
+    const got = Buffer.from(await res.arrayBuffer());
+    const sha = (b) => createHash("sha256").update(b).digest("hex");
+    assert.equal(sha(got), sha(bytes), "byte-identical after the resume");
+    assert.deepEqual(errors, []);
   });
 });

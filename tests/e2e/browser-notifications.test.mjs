@@ -76,6 +76,13 @@ test("dev mode out of the box (no API key): two users, the test button, timestam
     assert.match(await item.locator("time").textContent(), /\d/);
     assert.equal(await olga.page.locator("#empty").isVisible(), false);
     await olga.page.screenshot({ path: join(artifactsDir(), "notifications-dev.png") });
+    // A phone-sized screen: nothing wider than the screen, the buttons in view.
+    await olga.page.setViewportSize({ width: 390, height: 760 });
+    const fits = await olga.page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth);
+    assert.equal(fits, true, "no horizontal scrolling on a phone");
+    assert.ok(await olga.page.getByRole("button", { name: "Mark all read" }).isVisible());
+    assert.ok(await olga.page.locator("#unread").isVisible(), "the unread count stays on a phone");
+    await olga.page.screenshot({ path: join(artifactsDir(), "notifications-phone.png") });
     // Only the sender gets it.
     assert.equal(await piet.page.locator("#items li").count(), 0);
     assert.equal(await piet.page.locator("#unread").textContent(), "0");

@@ -15,7 +15,7 @@ pub(crate) mod arena;
 pub(crate) mod chat;
 pub(crate) mod notifications;
 pub(crate) mod page;
-mod store;
+pub(crate) mod store;
 pub(crate) mod tracking;
 
 use std::any::{Any, TypeId};

@@ -7,6 +7,55 @@ use serde::de::DeserializeOwned;
 
 use crate::store::{Store, StoreError, now_ms};
 
+/// The documents and logs every app may keep (JSON text), keyed by app name; each database
+/// implements it in `crate::store`.
+pub(crate) trait AppData {
+    /// Stores a document (replacing it).
+    fn doc_put(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> crate::store::Result<()>;
+    /// One document.
+    fn doc_get(
+        &mut self,
+        app: &str,
+        collection: &str,
+        key: &str,
+    ) -> crate::store::Result<Option<String>>;
+    /// Every document of a collection, by key.
+    fn doc_list(
+        &mut self,
+        app: &str,
+        collection: &str,
+    ) -> crate::store::Result<Vec<(String, String)>>;
+    /// Removes a document; false if it was not there.
+    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> crate::store::Result<bool>;
+    /// Appends to a log: the log's next number (never reused).
+    fn log_append(
+        &mut self,
+        app: &str,
+        log: &str,
+        value: &str,
+        now: i64,
+    ) -> crate::store::Result<i64>;
+    /// The entries with `seq > after`, ascending, at most `limit`.
+    fn log_range(
+        &mut self,
+        app: &str,
+        log: &str,
+        after: i64,
+        limit: u32,
+    ) -> crate::store::Result<Vec<(i64, String)>>;
+    /// Removes one entry; false if it was not there.
+    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> crate::store::Result<bool>;
+    /// Removes every entry of a log; how many.
+    fn log_clear(&mut self, app: &str, log: &str) -> crate::store::Result<u64>;
+}
+
 /// The store as one app sees it. Cloning is cheap.
 #[derive(Clone, Debug)]
 pub(crate) struct AppStore {

@@ -118,9 +118,16 @@ impl From<::postgres::Error> for StoreError {
 /// A result of the store.
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
-/// The operations of a database. Runs on the store thread only; every method is one step of
-/// a job, inside the batch's transaction.
-pub(crate) trait Storage: Send + 'static {
+/// The operations of a database: its batches here, each app's part in the app's module (the
+/// supertraits). Runs on the store thread only; every method is one step of a job, inside the
+/// batch's transaction.
+pub(crate) trait Storage:
+    crate::apps::chat::store::ChatStorage
+    + crate::apps::notifications::store::NotificationStorage
+    + crate::apps::store::AppData
+    + Send
+    + 'static
+{
     /// Starts the batch transaction.
     fn begin(&mut self) -> Result<()>;
     /// Commits the batch transaction.
@@ -135,110 +142,6 @@ pub(crate) trait Storage: Send + 'static {
     fn rollback_to(&mut self) -> Result<()>;
     /// Writes buffered data out (at shutdown).
     fn flush(&mut self) -> Result<()>;
-
-    /// Records a user (the latest username wins).
-    fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()>;
-    /// Whether a user ever signed in.
-    fn user_known(&mut self, user_id: &str) -> Result<bool>;
-    /// Adds a member to a room (created by its first join); false if already a member.
-    fn join_room(&mut self, room_id: &str, user_id: &str, now: i64) -> Result<bool>;
-    /// Removes a member; false if not a member.
-    fn leave_room(&mut self, room_id: &str, user_id: &str) -> Result<bool>;
-    /// Whether the user is a member of the room.
-    fn is_member(&mut self, room_id: &str, user_id: &str) -> Result<bool>;
-    /// The rooms of a user.
-    fn user_rooms(&mut self, user_id: &str) -> Result<Vec<String>>;
-    /// The members of a room, by join order.
-    fn room_members(&mut self, room_id: &str) -> Result<Vec<Member>>;
-    /// The newest `limit` messages with `seq < before_seq`, ascending.
-    fn history(
-        &mut self,
-        room_id: &str,
-        before_seq: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Message>>;
-    /// The stored ack of an earlier send with this client id.
-    fn client_ack(&mut self, user_id: &str, client_id: &str) -> Result<Option<serde_json::Value>>;
-    /// Remembers the ack of a send with this client id.
-    fn save_client_ack(
-        &mut self,
-        user_id: &str,
-        client_id: &str,
-        ack: &serde_json::Value,
-    ) -> Result<()>;
-    /// Stores a room message, giving it the room's next seq.
-    fn insert_message(&mut self, message: Message) -> Result<Message>;
-    /// One room message.
-    fn message(&mut self, id: &str) -> Result<Option<Message>>;
-    /// Stores a delivery or read receipt (`read` is never downgraded to `delivered`).
-    fn set_receipt(
-        &mut self,
-        message_id: &str,
-        user_id: &str,
-        status: &str,
-        now: i64,
-    ) -> Result<()>;
-    /// Stores a private message, pending until acknowledged.
-    fn insert_private(&mut self, message: PrivateMessage) -> Result<PrivateMessage>;
-    /// The private messages not yet acknowledged by their recipient, oldest first.
-    fn pending_private(&mut self, user_id: &str) -> Result<Vec<PrivateMessage>>;
-    /// Marks a private message acknowledged.
-    fn ack_private(&mut self, id: &str, now: i64) -> Result<()>;
-    /// Stores a notification.
-    fn insert_notification(&mut self, notification: Notification) -> Result<()>;
-    /// The newest `limit` notifications of a user, newest first.
-    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>>;
-    /// Marks one (or, with `None`, every) notification of a user read.
-    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()>;
-    /// The unread notifications of a user.
-    fn unread_count(&mut self, user_id: &str) -> Result<u64>;
-    /// Stores a file's record, with its bytes when they are kept in the database, and its
-    /// thumbnail (media type and bytes).
-    fn insert_file(
-        &mut self,
-        file: &StoredFile,
-        data: Option<&[u8]>,
-        thumbnail: Option<(&str, &[u8])>,
-    ) -> Result<()>;
-    /// A file's record.
-    fn file(&mut self, id: &str) -> Result<Option<StoredFile>>;
-    /// A file's bytes, when kept in the database.
-    fn file_data(&mut self, id: &str) -> Result<Option<Vec<u8>>>;
-    /// A file's thumbnail: its media type and bytes.
-    fn file_thumbnail(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>>;
-
-    // The apps' generic part (see `apps::AppStore`): documents and logs keyed by app name,
-    // values as JSON text.
-
-    /// Stores a document (replacing it).
-    fn doc_put(
-        &mut self,
-        app: &str,
-        collection: &str,
-        key: &str,
-        value: &str,
-        now: i64,
-    ) -> Result<()>;
-    /// One document.
-    fn doc_get(&mut self, app: &str, collection: &str, key: &str) -> Result<Option<String>>;
-    /// Every document of a collection, by key.
-    fn doc_list(&mut self, app: &str, collection: &str) -> Result<Vec<(String, String)>>;
-    /// Removes a document; false if it was not there.
-    fn doc_delete(&mut self, app: &str, collection: &str, key: &str) -> Result<bool>;
-    /// Appends to a log: the log's next number (never reused).
-    fn log_append(&mut self, app: &str, log: &str, value: &str, now: i64) -> Result<i64>;
-    /// The entries with `seq > after`, ascending, at most `limit`.
-    fn log_range(
-        &mut self,
-        app: &str,
-        log: &str,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<(i64, String)>>;
-    /// Removes one entry; false if it was not there.
-    fn log_remove(&mut self, app: &str, log: &str, seq: i64) -> Result<bool>;
-    /// Removes every entry of a log; how many.
-    fn log_clear(&mut self, app: &str, log: &str) -> Result<u64>;
 }
 
 /// Answers a job's caller once the batch's commit outcome is known.

@@ -18,6 +18,10 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Row, Statement};
 use serde_json::Value;
 
+use crate::apps::chat::store::ChatStorage;
+use crate::apps::notifications::store::NotificationStorage;
+use crate::apps::store::AppData;
+
 use super::schema::POSTGRES_MIGRATIONS;
 use super::{
     AppMigrations, FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage,
@@ -234,7 +238,9 @@ impl Storage for PostgresStorage {
         // Every acknowledged write is already committed; nothing is buffered here.
         Ok(())
     }
+}
 
+impl ChatStorage for PostgresStorage {
     fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()> {
         self.execute(
             "INSERT INTO users (id, username, created_at) VALUES ($1, $2, $3)
@@ -435,59 +441,6 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
-    fn insert_notification(&mut self, n: Notification) -> Result<()> {
-        self.execute(
-            "INSERT INTO notifications (id, user_id, title, body, ts, read)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&n.id, &n.user_id, &n.title, &n.body, &n.ts, &n.read],
-        )?;
-        Ok(())
-    }
-
-    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>> {
-        let rows = self.query(
-            "SELECT id, user_id, title, body, ts, read FROM notifications WHERE user_id = $1
-             ORDER BY ts DESC, n DESC LIMIT $2",
-            &[&user_id, &i64::from(limit)],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(Notification {
-                    id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    title: r.try_get(2)?,
-                    body: r.try_get(3)?,
-                    ts: r.try_get(4)?,
-                    read: r.try_get(5)?,
-                })
-            })
-            .collect()
-    }
-
-    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()> {
-        match id {
-            Some(id) => self.execute(
-                "UPDATE notifications SET read = TRUE WHERE user_id = $1 AND id = $2",
-                &[&user_id, &id],
-            )?,
-            None => self
-                .execute("UPDATE notifications SET read = TRUE WHERE user_id = $1", &[&user_id])?,
-        };
-        Ok(())
-    }
-
-    fn unread_count(&mut self, user_id: &str) -> Result<u64> {
-        let row = self.query(
-            "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND NOT read",
-            &[&user_id],
-        )?;
-        let n: i64 = match row.first() {
-            Some(r) => r.try_get(0)?,
-            None => 0,
-        };
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
     fn insert_file(
         &mut self,
         file: &StoredFile,
@@ -553,7 +506,64 @@ impl Storage for PostgresStorage {
         let bytes: Option<Vec<u8>> = r.try_get(1)?;
         Ok(kind.zip(bytes))
     }
+}
 
+impl NotificationStorage for PostgresStorage {
+    fn insert_notification(&mut self, n: Notification) -> Result<()> {
+        self.execute(
+            "INSERT INTO notifications (id, user_id, title, body, ts, read)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&n.id, &n.user_id, &n.title, &n.body, &n.ts, &n.read],
+        )?;
+        Ok(())
+    }
+
+    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>> {
+        let rows = self.query(
+            "SELECT id, user_id, title, body, ts, read FROM notifications WHERE user_id = $1
+             ORDER BY ts DESC, n DESC LIMIT $2",
+            &[&user_id, &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(Notification {
+                    id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    title: r.try_get(2)?,
+                    body: r.try_get(3)?,
+                    ts: r.try_get(4)?,
+                    read: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()> {
+        match id {
+            Some(id) => self.execute(
+                "UPDATE notifications SET read = TRUE WHERE user_id = $1 AND id = $2",
+                &[&user_id, &id],
+            )?,
+            None => self
+                .execute("UPDATE notifications SET read = TRUE WHERE user_id = $1", &[&user_id])?,
+        };
+        Ok(())
+    }
+
+    fn unread_count(&mut self, user_id: &str) -> Result<u64> {
+        let row = self.query(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND NOT read",
+            &[&user_id],
+        )?;
+        let n: i64 = match row.first() {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+impl AppData for PostgresStorage {
     fn doc_put(
         &mut self,
         app: &str,

@@ -6,6 +6,10 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use crate::apps::chat::store::ChatStorage;
+use crate::apps::notifications::store::NotificationStorage;
+use crate::apps::store::AppData;
+
 use super::schema::MIGRATIONS;
 use super::{
     AppMigrations, FileInfo, Member, Message, Notification, PrivateMessage, Result, Storage,
@@ -161,7 +165,9 @@ impl Storage for SqliteStorage {
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
 
+impl ChatStorage for SqliteStorage {
     fn upsert_user(&mut self, user_id: &str, username: &str, now: i64) -> Result<()> {
         self.conn.execute(
             "INSERT INTO users (id, username, created_at) VALUES (?1, ?2, ?3)
@@ -354,56 +360,6 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn insert_notification(&mut self, n: Notification) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO notifications (id, user_id, title, body, ts, read)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![n.id, n.user_id, n.title, n.body, n.ts, n.read],
-        )?;
-        Ok(())
-    }
-
-    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, user_id, title, body, ts, read FROM notifications WHERE user_id = ?1
-             ORDER BY ts DESC, rowid DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![user_id, limit], |r| {
-            Ok(Notification {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                title: r.get(2)?,
-                body: r.get(3)?,
-                ts: r.get(4)?,
-                read: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()> {
-        match id {
-            Some(id) => self.conn.execute(
-                "UPDATE notifications SET read = 1 WHERE user_id = ?1 AND id = ?2",
-                params![user_id, id],
-            )?,
-            None => self.conn.execute(
-                "UPDATE notifications SET read = 1 WHERE user_id = ?1",
-                params![user_id],
-            )?,
-        };
-        Ok(())
-    }
-
-    fn unread_count(&mut self, user_id: &str) -> Result<u64> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM notifications WHERE user_id = ?1 AND read = 0",
-            params![user_id],
-            |r| r.get(0),
-        )?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
     fn insert_file(
         &mut self,
         file: &StoredFile,
@@ -478,7 +434,61 @@ impl Storage for SqliteStorage {
             .optional()?;
         Ok(row.and_then(|(kind, bytes)| kind.zip(bytes)))
     }
+}
 
+impl NotificationStorage for SqliteStorage {
+    fn insert_notification(&mut self, n: Notification) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO notifications (id, user_id, title, body, ts, read)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![n.id, n.user_id, n.title, n.body, n.ts, n.read],
+        )?;
+        Ok(())
+    }
+
+    fn notifications(&mut self, user_id: &str, limit: u32) -> Result<Vec<Notification>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, user_id, title, body, ts, read FROM notifications WHERE user_id = ?1
+             ORDER BY ts DESC, rowid DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![user_id, limit], |r| {
+            Ok(Notification {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                title: r.get(2)?,
+                body: r.get(3)?,
+                ts: r.get(4)?,
+                read: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn read_notifications(&mut self, user_id: &str, id: Option<&str>) -> Result<()> {
+        match id {
+            Some(id) => self.conn.execute(
+                "UPDATE notifications SET read = 1 WHERE user_id = ?1 AND id = ?2",
+                params![user_id, id],
+            )?,
+            None => self.conn.execute(
+                "UPDATE notifications SET read = 1 WHERE user_id = ?1",
+                params![user_id],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn unread_count(&mut self, user_id: &str) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = ?1 AND read = 0",
+            params![user_id],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+impl AppData for SqliteStorage {
     fn doc_put(
         &mut self,
         app: &str,

@@ -9,7 +9,9 @@ pub(crate) mod presence;
 mod private;
 mod rooms;
 mod schema;
+pub(crate) mod store;
 pub(crate) mod typing;
+mod uploads;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,7 +60,7 @@ pub(crate) struct ChatInner {
     /// How long a dropped connection keeps its user online.
     pub(crate) presence_grace: Duration,
     /// The files being uploaded to this node.
-    pub(crate) uploads: files::Uploads,
+    pub(crate) uploads: uploads::Uploads,
 }
 
 impl std::ops::Deref for Chat {
@@ -115,7 +117,7 @@ impl App for ChatApp {
             typing: Typing::default(),
             typing_timeout: cx.config.typing_timeout,
             presence_grace: cx.config.presence_grace,
-            uploads: files::Uploads::new(
+            uploads: uploads::Uploads::new(
                 &cx.config.data_dir,
                 matches!(cx.config.database, crate::config::Database::Postgres(_)),
                 cx.config.max_file_size,
@@ -137,7 +139,7 @@ impl App for ChatApp {
                     Err(e) => tracing::warn!(code = e.code, "upload expiry failed"),
                 }
                 tokio::select! {
-                    () = tokio::time::sleep(files::EXPIRE_EVERY) => {}
+                    () = tokio::time::sleep(uploads::EXPIRE_EVERY) => {}
                     () = expiring.cx.shutdown.fired() => return,
                 }
             }
@@ -160,6 +162,10 @@ impl App for ChatApp {
             *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some((link, task));
         }
         Ok(())
+    }
+
+    fn welcome(&self, _cx: &AppContext, base_url: &str) -> Option<String> {
+        Some(format!("chat: open {base_url}/chat in two windows and sign in with two names"))
     }
 
     fn migrations(&self) -> crate::store::AppMigrations {

@@ -1,6 +1,8 @@
 //! Notifications: namespace `/notifications` (a user is subscribed on connect) and the HTTP
 //! API `POST /api/notify` that creates them.
 
+pub(crate) mod store;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};

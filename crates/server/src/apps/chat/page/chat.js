@@ -244,8 +244,10 @@
     list.replaceChildren();
     for (const m of sorted) list.append(renderMessage(m));
     $("empty-room").hidden = sorted.length > 0 || [...state.pending.values()].some((p) => p.roomId === state.active);
+    // A pending message whose broadcast already arrived (before its ack) is shown once.
+    const arrived = new Set(sorted.map((m) => m.clientId).filter(Boolean));
     for (const [clientId, p] of state.pending) {
-      if (p.roomId === state.active) list.append(renderMessage({ id: "", clientId, username: state.me.username, userId: state.me.userId, text: p.text, pending: true }));
+      if (p.roomId === state.active && !arrived.has(clientId)) list.append(renderMessage({ id: "", clientId, username: state.me.username, userId: state.me.userId, text: p.text, pending: true }));
     }
     list.scrollTop = list.scrollHeight; // newest at the bottom, in view
   }
