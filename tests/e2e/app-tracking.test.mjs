@@ -125,8 +125,15 @@ test("dev mode: courier:start sends the demo courier from the page", async () =>
   assert.equal(bad.error.code, "invalid_order");
 });
 
-test("after a restart the history and the last position are there, and a courier on its way goes on", async () => {
-  const socket = await tracker("rita");
+test("after kill -9 and a restart, a reconnecting client gets the history and the last position, and the courier goes on", async () => {
+  // As the page does: track again on every (re)connection.
+  const socket = await connect(app.url, "/tracking", { username: "rita" }, {
+    reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+  });
+  sockets.push(socket);
+  const states = [];
+  const tracked = [];
+  socket.on("connect", () => tracked.push(request(socket, "track", { orderId: "R1" }).then((s) => states.push(s))));
   assert.equal((await request(socket, "track", { orderId: "R1" })).ok, true);
   assert.equal((await post("/api/orders/R1/status", { status: "preparing" })).status, 200);
   // A slow courier: a few steps, then the server is killed on its way.
@@ -135,18 +142,24 @@ test("after a restart the history and the last position are there, and a courier
   const twoSteps = waitFor(socket, "order:position", () => steps.length >= 2);
   assert.equal((await post("/api/orders/R1/courier", { speed: 20, intervalMs: 50 })).status, 202);
   await twoSteps;
+  const gone = waitFor(socket, "disconnect");
   await app.kill9();
-  app = await startApp({ dataDir, args: ["--api-key", KEY] });
-
-  // A reconnecting client (a new connection, as the page does) gets the latest state.
-  const back = await tracker("rita");
-  const state = await request(back, "track", { orderId: "R1" });
-  assert.equal(state.ok, true);
-  assert.deepEqual(state.order.history.map((e) => e.status), ["preparing", "out_for_delivery"]);
+  await gone;
   const before = steps.at(-1).progress;
+  const back = waitFor(socket, "connect", () => true, 15_000);
+  app = await startApp({ dataDir, port: app.port, args: ["--api-key", KEY] });
+  await back;
+  await tracked.at(-1);
+  const state = states.at(-1);
+  assert.equal(state.ok, true, JSON.stringify(state));
+  assert.deepEqual(state.order.history.map((e) => e.status), ["preparing", "out_for_delivery"]);
   assert.ok(state.order.delivery.position.progress >= before, "the last position is kept");
   assert.equal(state.order.delivery.active, true);
   // The courier resumed on the new server: it keeps moving from where it was.
-  const next = await waitFor(back, "order:position", (p) => p.orderId === "R1");
+  const next = await waitFor(socket, "order:position", (p) => p.orderId === "R1" && p.progress > before);
   assert.ok(next.progress > before, `${next.progress} > ${before}`);
+  // A new client gets the same.
+  const other = await tracker("ruth");
+  const again = await request(other, "track", { orderId: "R1" });
+  assert.deepEqual(again.order.history.map((e) => e.status), ["preparing", "out_for_delivery"]);
 });

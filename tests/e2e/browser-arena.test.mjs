@@ -71,6 +71,10 @@ test("two players see each other, and each sees the other move", async () => {
   await a.page.keyboard.up("ArrowDown");
   await a.page.screenshot({ path: join(artifactsDir(), "arena.png") });
   await b.page.screenshot({ path: join(artifactsDir(), "arena-phone.png"), fullPage: true });
+  // The phone layout: the pad is there and nothing scrolls sideways.
+  assert.ok(await b.page.getByRole("button", { name: "Up" }).isVisible());
+  const overflow = await b.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scroll (${overflow}px)`);
   const rate = await a.page.locator("#hud-rate").textContent();
   assert.match(rate, /snapshots\/s/);
   assert.deepEqual(a.errors, []);
