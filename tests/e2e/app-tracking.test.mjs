@@ -1,8 +1,9 @@
 // Order tracking of the `switchboard` binary: `track` on /tracking, statuses from
 // POST /api/orders/:id/status (API key), a simulated courier, and the state after a restart.
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { cleanup, connect, request, startApp, tempDataDir, waitFor } from "./lib/app.mjs";
+import { startPostgres } from "./lib/postgres.mjs";
 
 const KEY = "tracking-test-key";
 const dataDir = tempDataDir();
@@ -162,4 +163,43 @@ test("after kill -9 and a restart, a reconnecting client gets the history and th
   const other = await tracker("ruth");
   const again = await request(other, "track", { orderId: "R1" });
   assert.deepEqual(again.order.history.map((e) => e.status), ["preparing", "out_for_delivery"]);
+});
+
+describe("on PostgreSQL", () => {
+  let pg;
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(async () => {
+    await pg?.stop();
+  });
+
+  test("the history and a courier on its way survive kill -9", async () => {
+    const url = pg.database();
+    const args = ["--database", url, "--api-key", KEY];
+    let node = await startApp({ args });
+    const base = { base: node.url };
+    try {
+      assert.equal((await post("/api/orders/P1/status", { status: "confirmed" }, base)).status, 200);
+      const s = await connect(node.url, "/tracking", { username: "pia" });
+      sockets.push(s);
+      assert.equal((await request(s, "track", { orderId: "P1" })).ok, true);
+      const stepped = waitFor(s, "order:position");
+      assert.equal((await post("/api/orders/P1/courier", { speed: 20, intervalMs: 50 }, base)).status, 202);
+      const first = await stepped;
+      await node.kill9();
+      cleanup(node.dataDir);
+      node = await startApp({ args });
+      const back = await connect(node.url, "/tracking", { username: "pia" });
+      sockets.push(back);
+      const state = await request(back, "track", { orderId: "P1" });
+      assert.deepEqual(state.order.history.map((e) => e.status), ["confirmed", "out_for_delivery"]);
+      assert.ok(state.order.delivery.position.progress >= first.progress);
+      const next = await waitFor(back, "order:position", (p) => p.progress > first.progress);
+      assert.equal(next.orderId, "P1");
+    } finally {
+      await node.stop();
+      cleanup(node.dataDir);
+    }
+  });
 });
