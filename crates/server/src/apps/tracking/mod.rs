@@ -346,8 +346,13 @@ async fn start_courier(
     speed: f64,
     interval_ms: u64,
 ) -> Result<Delivery, ApiError> {
+    let on_its_way = || ApiError::new("conflict", "a courier is already on its way for this order");
     if lock(&t.couriers).contains_key(id) {
-        return Err(ApiError::new("conflict", "a courier is already on its way for this order"));
+        return Err(on_its_way());
+    }
+    // Driven by another node, or left by a stopped one (a watcher resumes it).
+    if t.store.get::<Delivery>(DELIVERIES, id).await?.is_some_and(|d| d.active) {
+        return Err(on_its_way());
     }
     let route = route::route_of(id);
     let start = route::point_at(&route, 0.0);
@@ -434,16 +439,51 @@ async fn drive(t: Tracking, id: String, mut delivery: Delivery) {
     lock(&t.couriers).remove(&id);
 }
 
-/// Starts again the couriers of the store that were on their way.
+/// Starts again the couriers of the store that were on their way, once nobody drives them:
+/// a courier stores its position at each step, so a delivery whose last step is older than
+/// three steps has no courier (its node stopped); one whose steps go on is driven by another
+/// node of a cluster, and is watched until it ends or goes quiet.
 async fn resume(t: &Tracking) {
-    match t.store.list::<Delivery>(DELIVERIES).await {
-        Ok(deliveries) => {
-            for (id, delivery) in deliveries.into_iter().filter(|(_, d)| d.active) {
-                tracing::info!(order = %id, "courier resumes its delivery");
-                spawn_courier(t, &id, delivery);
+    let deliveries = match t.store.list::<Delivery>(DELIVERIES).await {
+        Ok(deliveries) => deliveries,
+        Err(error) => {
+            tracing::warn!(%error, "deliveries not resumed");
+            return;
+        }
+    };
+    for (id, delivery) in deliveries.into_iter().filter(|(_, d)| d.active) {
+        let t = t.clone();
+        // The watcher of one delivery: ends once it started a courier, when the delivery
+        // ends, or at shutdown.
+        tokio::spawn(async move {
+            tokio::select! {
+                () = take_over(&t, id, delivery) => {}
+                () = t.cx.shutdown.fired() => {}
+            }
+        });
+    }
+}
+
+/// Waits until `delivery`'s last step is three steps old, then drives it from there.
+async fn take_over(t: &Tracking, id: String, mut delivery: Delivery) {
+    loop {
+        let quiet = i64::try_from(delivery.interval_ms.saturating_mul(3)).unwrap_or(i64::MAX);
+        let wait = delivery.ts.saturating_add(quiet).saturating_sub(now_ms());
+        if wait <= 0 {
+            tracing::info!(order = %id, "courier resumes its delivery");
+            spawn_courier(t, &id, delivery);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
+        match t.store.get::<Delivery>(DELIVERIES, &id).await {
+            Ok(Some(fresh)) if fresh.active => delivery = fresh,
+            Ok(_) => return,
+            // The database is away: look again a few steps later.
+            Err(error) => {
+                tracing::debug!(%error, order = %id, "delivery not read");
+                delivery.ts = now_ms();
             }
         }
-        Err(error) => tracing::warn!(%error, "deliveries not resumed"),
     }
 }
 
