@@ -11,7 +11,10 @@ let app;
 before(async () => {
   // Recovery off: with it on, a packet to one socket goes through the adapter (as in Node)
   // and counts as a broadcast delivery too.
-  app = await startApp({ args: ["--api-key", "metrics-key", "--max-disconnection-duration-ms", "0"] });
+  // Only the two apps whose traffic the counts below expect: every app's namespace adds to
+  // the adapter calls of a scrape.
+  const apps = ["--apps", "chat,notifications"];
+  app = await startApp({ args: [...apps, "--api-key", "metrics-key", "--max-disconnection-duration-ms", "0"] });
 });
 after(async () => {
   const [code] = await app.stop();

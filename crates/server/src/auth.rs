@@ -114,8 +114,10 @@ impl Authenticator {
     pub(crate) fn authenticate(&self, auth: &Value) -> Result<User, AuthError> {
         match self {
             Authenticator::Dev => {
+                // A `token: null` (or `undefined`, dropped by JSON) is no token.
+                let has_token = auth.get("token").is_some_and(|t| !t.is_null());
                 let Some(name) = auth.get("username") else {
-                    if auth.get("token").is_some() {
+                    if has_token {
                         return Err(AuthError::new(
                             "token_not_accepted",
                             "this server runs in dev mode: sign in with a name, not a token",
@@ -123,7 +125,7 @@ impl Authenticator {
                     }
                     return Err(AuthError::new("missing_username", "auth.username is required"));
                 };
-                if auth.get("token").is_some() {
+                if has_token {
                     return Err(AuthError::new(
                         "token_not_accepted",
                         "this server runs in dev mode: sign in with a name only, without a token",
@@ -244,6 +246,9 @@ mod tests {
             assert_eq!(e.code, "token_not_accepted", "{both}");
             assert!(e.message.contains("dev mode"), "{}", e.message);
         }
+        // A null token is no token (the SSE bridge passes one when none was given).
+        let null_token = json!({"username": "ann", "token": null});
+        assert_eq!(a.authenticate(&null_token).unwrap().id, "ann");
     }
 
     #[test]
