@@ -182,7 +182,9 @@ describe("chat page layout and what a new user runs into", () => {
     const page = await browser.context.newPage();
     await page.goto(app.url + "/");
     const cards = page.locator(".app-card strong");
-    assert.deepEqual(await cards.allTextContents(), ["Chat", "Notifications", "Tic-tac-toe", "Auctions", "Whiteboard", "Editor", "Dashboard"]);
+    assert.deepEqual(await cards.allTextContents(), [
+      "Chat", "Notifications", "Tic-tac-toe", "Auctions", "Whiteboard", "Editor", "Dashboard", "Order tracking", "Arena",
+    ]);
     await page.screenshot({ path: join(artifactsDir(), "index.png") });
     await page.getByRole("link", { name: /Chat/ }).click();
     await page.getByRole("button", { name: "Enter the chat" }).waitFor();

@@ -18,6 +18,7 @@
 //! assert_eq!(header.payload_len, payload.len());
 //! ```
 
+pub mod arena;
 pub mod chart;
 pub mod chat;
 pub mod chat_wire;

@@ -84,6 +84,10 @@ enum Command {
     /// against nginx to one node and one node directly, interleaved; writes
     /// `bench/results/<date>-nosticky.md`.
     Nosticky(runner::nosticky::NoStickyOptions),
+    /// Bot players in the `switchboard` binary's arenas (10 × 100 by default): the tick
+    /// rate's jitter as the bots see it, late ticks, CPU per player; writes
+    /// `bench/results/<date>-arena.md`.
+    Arena(switchboard_bench::arena::ArenaOptions),
     /// One chat load against running `switchboard` nodes; prints its result as one JSON line.
     ChatGen {
         /// The nodes (comma-separated); clients are spread over them round-robin.
@@ -296,6 +300,7 @@ fn main() -> Result<()> {
         Command::Run(opts) => runner::run(&opts),
         Command::Chat(opts) => runner::chat::run(&opts),
         Command::Nosticky(opts) => runner::nosticky::run(&opts),
+        Command::Arena(opts) => switchboard_bench::arena::run(&opts),
         Command::ChatGen {
             nodes,
             server_pid,

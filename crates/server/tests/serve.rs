@@ -142,7 +142,8 @@ async fn apps_picks_the_apps_and_an_unknown_one_is_refused() {
     assert!(!status.success());
     assert_eq!(
         stderr.trim_end(),
-        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications, tictactoe, auction, whiteboard, editor, dashboard)"
+        "switchboard: error: --apps: no app named \"chess\" (the apps are: chat, notifications, \
+         tictactoe, auction, whiteboard, editor, dashboard, tracking, arena)"
     );
 }
 
@@ -360,5 +361,19 @@ async fn cors_origins_are_configurable() {
     assert!(allowed.contains("access-control-allow-origin: http://app.example"), "{allowed}");
     let other = server.get_from(path, "http://evil.example").await.to_ascii_lowercase();
     assert!(!other.contains("access-control-allow-origin: http://evil.example"), "{other}");
+    assert!(server.terminate().await.success());
+}
+
+#[tokio::test]
+async fn the_tracking_and_arena_pages_are_served_and_listed() {
+    let server = start(&["--port", "0", "--apps", "tracking,arena"], &[]).await;
+    let index = server.get("/").await;
+    assert!(index.contains("href=\"/tracking\"") && index.contains("href=\"/arena\""), "{index}");
+    for path in ["/tracking", "/tracking/tracking.js", "/arena", "/arena/arena.js"] {
+        let page = server.get(path).await;
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {page}");
+    }
+    let stats = server.get("/api/arena/stats").await;
+    assert!(stats.contains("\"lateTicks\":0"), "{stats}");
     assert!(server.terminate().await.success());
 }

@@ -11,6 +11,7 @@
 //! helpers of [`api`]; the connect-time auth is [`authenticate`], the same on every namespace.
 
 pub(crate) mod api;
+pub(crate) mod arena;
 pub(crate) mod auction;
 pub(crate) mod chat;
 pub(crate) mod dashboard;
@@ -19,6 +20,7 @@ pub(crate) mod notifications;
 pub(crate) mod page;
 pub(crate) mod store;
 pub(crate) mod tictactoe;
+pub(crate) mod tracking;
 pub(crate) mod whiteboard;
 
 use std::any::{Any, TypeId};
@@ -88,6 +90,8 @@ pub(crate) fn registry() -> Vec<Arc<dyn App>> {
         Arc::new(whiteboard::Whiteboard),
         Arc::new(editor::EditorApp),
         Arc::new(dashboard::DashboardApp),
+        Arc::new(tracking::TrackingApp::default()),
+        Arc::new(arena::ArenaApp::default()),
     ]
 }
 
@@ -324,7 +328,17 @@ mod tests {
         let names = |apps: Vec<Arc<dyn App>>| apps.iter().map(|a| a.name()).collect::<Vec<_>>();
         assert_eq!(
             names(select(None).unwrap()),
-            ["chat", "notifications", "tictactoe", "auction", "whiteboard", "editor", "dashboard"]
+            [
+                "chat",
+                "notifications",
+                "tictactoe",
+                "auction",
+                "whiteboard",
+                "editor",
+                "dashboard",
+                "tracking",
+                "arena"
+            ]
         );
         let picked = select(Some(&["notifications".to_owned(), "chat".to_owned()])).unwrap();
         assert_eq!(names(picked), ["chat", "notifications"]);
