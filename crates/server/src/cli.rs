@@ -190,9 +190,8 @@ pub(crate) struct ServeArgs {
     /// The Admin UI may look but not act: its disconnect, join and leave are ignored.
     #[arg(long, env = "SWITCHBOARD_ADMIN_READONLY")]
     pub(crate) admin_readonly: bool,
-    /// The `ui/dist` directory of the npm `@socket.io/admin-ui` package [default:
-    /// web/node_modules/@socket.io/admin-ui/ui/dist from the working directory or the
-    /// source tree].
+    /// The `ui/dist` directory of the npm `@socket.io/admin-ui` package (default: its
+    /// `ui/dist` under `web/node_modules`, from the working directory or the source tree).
     #[arg(long, env = "SWITCHBOARD_ADMIN_UI_DIST", value_name = "DIR")]
     pub(crate) admin_ui_dist: Option<PathBuf>,
     /// Tic-tac-toe: milliseconds a player may stay away from a running game before it is
