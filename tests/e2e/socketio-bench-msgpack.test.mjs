@@ -3,32 +3,15 @@
 // against it and against the official Node server with the same parser.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import msgpackParser from "socket.io-msgpack-parser";
 import { io } from "socket.io-client";
 
+import { gen as genWith, startNodeBench } from "./lib/bench.mjs";
 import { within } from "./lib/eio.mjs";
 import { exampleBin, startExample } from "./lib/socketio-app.mjs";
 
-const run = promisify(execFile);
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-/** The load generator, next to the examples' directory (`target/<profile>/switchboard-bench`). */
-function generator() {
-  return join(dirname(dirname(exampleBin("bench", "SWITCHBOARD_BENCH_BIN"))), "switchboard-bench");
-}
-
 /** Runs `switchboard-bench gen --parser msgpack <scenario...>` against `port`; its outcome. */
-async function gen(port, pid, scenario) {
-  const args = ["gen", "--addr", `127.0.0.1:${port}`, "--server-pid", String(pid), "--parser", "msgpack", ...scenario];
-  const { stdout } = await within(30_000, run(generator(), args), scenario[0]);
-  return JSON.parse(stdout.trim());
-}
+const gen = (port, pid, scenario) => genWith(port, pid, scenario, { parser: "msgpack" });
 
 /** The three scenarios, briefly; each must have moved packets. */
 async function scenarios(port, pid) {
@@ -81,35 +64,17 @@ describe("the bench example with --parser msgpack", () => {
 });
 
 describe("the official Node bench server with --parser msgpack", () => {
-  let child;
-  let port;
+  let node;
 
   before(async () => {
-    const script = join(ROOT, "bench", "servers", "node-bench.mjs");
-    child = spawn("node", [script, "--port", "0", "--parser", "msgpack"], { stdio: ["ignore", "pipe", "inherit"] });
-    const exited = once(child, "exit").then(([code]) => {
-      throw new Error(`the Node bench server exited with ${code}`);
-    });
-    // Also settles when `after` stops the server: handled here, raced below.
-    exited.catch(() => {});
-    const listening = new Promise((resolve) => {
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-        if (m) resolve(Number(m[1]));
-      });
-    });
-    port = await within(10_000, Promise.race([listening, exited]), "Node bench server start");
+    node = await startNodeBench(["--parser", "msgpack"]);
   });
 
   after(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exit = once(child, "exit");
-      child.kill();
-      await exit;
-    }
+    await node?.stop();
   });
 
   test("the load generator's msgpack scenarios run against it", async () => {
-    await scenarios(port, child.pid);
+    await scenarios(node.port, node.pid);
   });
 });

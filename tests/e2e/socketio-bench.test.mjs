@@ -5,31 +5,11 @@
 // against it and against the official Node server.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { io } from "socket.io-client";
 
+import { gen, startNodeBench } from "./lib/bench.mjs";
 import { within } from "./lib/eio.mjs";
 import { exampleBin, startExample } from "./lib/socketio-app.mjs";
-
-const run = promisify(execFile);
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-/** The load generator, next to the examples' directory (`target/<profile>/switchboard-bench`). */
-function generator() {
-  return join(dirname(dirname(exampleBin("bench", "SWITCHBOARD_BENCH_BIN"))), "switchboard-bench");
-}
-
-/** Runs `switchboard-bench gen <scenario...>` against `port`; its outcome. */
-async function gen(port, pid, scenario) {
-  const args = ["gen", "--addr", `127.0.0.1:${port}`, "--server-pid", String(pid), ...scenario];
-  const { stdout } = await within(60_000, run(generator(), args), scenario[0]);
-  return JSON.parse(stdout.trim());
-}
 
 /** The second round's scenarios, briefly; each must have measured what it says. */
 async function roundTwo(port, pid) {
@@ -124,35 +104,17 @@ test("the load generator's second-round scenarios run against it", async () => {
 });
 
 describe("the official Node bench server", () => {
-  let child;
-  let port;
+  let node;
 
   before(async () => {
-    const script = join(ROOT, "bench", "servers", "node-bench.mjs");
-    child = spawn("node", [script, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
-    const exited = once(child, "exit").then(([code]) => {
-      throw new Error(`the Node bench server exited with ${code}`);
-    });
-    // Also settles when `after` stops the server: handled here, raced below.
-    exited.catch(() => {});
-    const listening = new Promise((resolve) => {
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-        if (m) resolve(Number(m[1]));
-      });
-    });
-    port = await within(10_000, Promise.race([listening, exited]), "Node bench server start");
+    node = await startNodeBench();
   });
 
   after(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exit = once(child, "exit");
-      child.kill();
-      await exit;
-    }
+    await node?.stop();
   });
 
   test("the load generator's second-round scenarios run against it", async () => {
-    await roundTwo(port, child.pid);
+    await roundTwo(node.port, node.pid);
   });
 });
