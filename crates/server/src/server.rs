@@ -128,6 +128,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     slot.set(cx.clone());
     let mut router = Router::new();
     for app in &apps {
+        if app.single_node() && cx.cluster.is_some() {
+            tracing::warn!(
+                app = app.name(),
+                "this app's live state is owned by one node: in cluster mode, run it on one node \
+                 only (--apps on the others)"
+            );
+        }
         app.install(&cx).with_context(|| format!("cannot start the app {}", app.name()))?;
         router = router.merge(app.routes(&cx));
     }

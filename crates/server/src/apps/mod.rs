@@ -56,6 +56,11 @@ pub(crate) trait App: Send + Sync + 'static {
     fn namespace(&self) -> String {
         format!("/{}", self.name())
     }
+    /// Whether its live state lives in one process (games, auctions, boards): in cluster mode
+    /// it must run on one node only, and the server says so at start.
+    fn single_node(&self) -> bool {
+        false
+    }
     /// Registers its namespace and handlers on `cx.io` (with [`authenticate`] for its users);
     /// may spawn tasks of its own, which end when `cx.shutdown` fires.
     fn install(&self, cx: &AppContext) -> anyhow::Result<()>;

@@ -80,14 +80,11 @@ impl App for Auctions {
         "Timed auctions with live bids, checked on the server, extended by late bids."
     }
 
+    fn single_node(&self) -> bool {
+        true
+    }
+
     fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
-        if cx.cluster.is_some() {
-            tracing::warn!(
-                app = NAME,
-                "this app's live state is owned by one node: in cluster mode, run it on one node \
-                 only (--apps on the others)"
-            );
-        }
         let ns = cx.io.of("/auction");
         let house = Arc::new(House {
             sink: Broadcast { ns: ns.clone(), store: cx.store_of(NAME) },

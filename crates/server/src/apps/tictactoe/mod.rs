@@ -74,14 +74,11 @@ impl App for TicTacToe {
         "Find an opponent and play; the server checks every move, and games survive a restart."
     }
 
+    fn single_node(&self) -> bool {
+        true
+    }
+
     fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
-        if cx.cluster.is_some() {
-            tracing::warn!(
-                app = NAME,
-                "this app's live state is owned by one node: in cluster mode, run it on one node \
-                 only (--apps on the others)"
-            );
-        }
         let tables = Arc::new(Tables {
             ns: cx.io.of("/tictactoe"),
             store: cx.store_of(NAME),

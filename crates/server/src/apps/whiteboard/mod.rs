@@ -70,14 +70,11 @@ impl App for Whiteboard {
         "Draw together on shared boards, with live cursors, undo and clear; boards are kept."
     }
 
+    fn single_node(&self) -> bool {
+        true
+    }
+
     fn install(&self, cx: &AppContext) -> anyhow::Result<()> {
-        if cx.cluster.is_some() {
-            tracing::warn!(
-                app = NAME,
-                "this app's live state is owned by one node: in cluster mode, run it on one node \
-                 only (--apps on the others)"
-            );
-        }
         let ns = cx.of("/whiteboard");
         let studio = Arc::new(Studio {
             ns: ns.clone(),
