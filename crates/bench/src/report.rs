@@ -311,17 +311,42 @@ fn rows(plan: &Plan) -> Vec<Row> {
 
 pub(crate) fn fmt(v: Option<f64>, unit: Unit) -> String {
     let Some(v) = v else { return "—".into() };
+    let (scale, decimals, suffix) = scale_of(v, unit);
+    format!("{:.*}{suffix}", decimals, v / scale)
+}
+
+/// How `v` is written: divided by the scale, with this many decimals, then the suffix.
+fn scale_of(v: f64, unit: Unit) -> (f64, usize, &'static str) {
     match unit {
-        Unit::PerSec if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
-        Unit::PerSec if v >= 1e3 => format!("{:.1} k/s", v / 1e3),
-        Unit::PerSec => format!("{v:.0} /s"),
-        Unit::PerCpu if v >= 1e6 => format!("{:.2} M", v / 1e6),
-        Unit::PerCpu if v >= 1e3 => format!("{:.1} k", v / 1e3),
-        Unit::PerCpu => format!("{v:.0}"),
-        Unit::Micros if v >= 1e3 => format!("{:.1} ms", v / 1e3),
-        Unit::Micros => format!("{:.3} ms", v / 1e3),
-        Unit::Kib => format!("{v:.1} KiB"),
+        Unit::PerSec if v >= 1e6 => (1e6, 2, " M/s"),
+        Unit::PerSec if v >= 1e3 => (1e3, 1, " k/s"),
+        Unit::PerSec => (1.0, 0, " /s"),
+        Unit::PerCpu if v >= 1e6 => (1e6, 2, " M"),
+        Unit::PerCpu if v >= 1e3 => (1e3, 1, " k"),
+        Unit::PerCpu => (1.0, 0, ""),
+        Unit::Micros if v >= 1e3 => (1e3, 1, " ms"),
+        Unit::Micros => (1e3, 3, " ms"),
+        Unit::Kib => (1.0, 1, " KiB"),
     }
+}
+
+/// The median of `values` with the run-to-run range behind it in the median's scale, e.g.
+/// `1.80 M/s (1.71–1.85)`; the median alone for a single run.
+pub(crate) fn fmt_with_range(values: Option<&[f64]>, unit: Unit) -> String {
+    let Some(values) = values.filter(|v| !v.is_empty()) else { return "—".into() };
+    let v = median(values);
+    let text = fmt(v, unit);
+    let (Some(v), true) = (v, values.len() > 1) else { return text };
+    let finite = || values.iter().copied().filter(|x| x.is_finite());
+    let lo = finite().fold(f64::INFINITY, f64::min);
+    let hi = finite().fold(f64::NEG_INFINITY, f64::max);
+    let (scale, decimals, _) = scale_of(v, unit);
+    format!("{text} ({:.*}–{:.*})", decimals, lo / scale, decimals, hi / scale)
+}
+
+/// Every value of a metric for a server, one per run.
+fn values<'a>(samples: &'a Samples, server: &str, key: &str) -> Option<&'a [f64]> {
+    samples.get(server)?.get(key).map(Vec::as_slice)
 }
 
 /// How many times better `ours` is than `theirs` (> 1: ours is better).
@@ -336,6 +361,34 @@ pub fn ratio(ours: Option<f64>, theirs: Option<f64>, higher_better: bool) -> Opt
 
 pub(crate) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+}
+
+/// The ratio of the medians, and behind it the range of the per-run ratios (each run of ours
+/// against the same run of theirs) when there are several runs of both.
+fn ratio_cell(
+    samples: &Samples,
+    ours: &str,
+    theirs: &str,
+    key: &str,
+    higher_better: bool,
+) -> String {
+    let median_ratio =
+        fmt_ratio(ratio(med(samples, ours, key), med(samples, theirs, key), higher_better));
+    let (Some(o), Some(t)) = (values(samples, ours, key), values(samples, theirs, key)) else {
+        return median_ratio;
+    };
+    let per_run: Vec<f64> = o
+        .iter()
+        .zip(t)
+        .filter_map(|(&o, &t)| ratio(Some(o), Some(t), higher_better))
+        .filter(|r| r.is_finite())
+        .collect();
+    if per_run.len() < 2 {
+        return median_ratio;
+    }
+    let lo = per_run.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = per_run.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{median_ratio} ({lo:.2}–{hi:.2})")
 }
 
 /// Run facts for the report header.
@@ -400,20 +453,20 @@ pub fn table(plan: &Plan, samples: &Samples, servers: &[String]) -> String {
         for s in servers {
             let v = med(samples, s, &r.key);
             let sat = r.offered.is_some_and(|o| v.is_some_and(|v| v < 0.95 * o));
-            let _ = write!(t, " {}{} |", fmt(v, r.unit), if sat { " (saturated)" } else { "" });
+            let cell = fmt_with_range(values(samples, s, &r.key), r.unit);
+            let _ = write!(t, " {cell}{} |", if sat { " (saturated)" } else { "" });
         }
-        let (a, b) = (med(samples, "raw", &r.key), med(samples, "raw-batched", &r.key));
+        let (a, b) = (values(samples, "raw", &r.key), values(samples, "raw-batched", &r.key));
         if a.is_some() || b.is_some() {
-            let _ = write!(t, " {} · {} |", fmt(a, r.unit), fmt(b, r.unit));
+            let _ = write!(t, " {} · {} |", fmt_with_range(a, r.unit), fmt_with_range(b, r.unit));
         } else {
             t.push_str(" |");
         }
-        let o = med(samples, ours, &r.key);
         let _ = writeln!(
             t,
             " {} | {} |",
-            fmt_ratio(ratio(o, med(samples, "socketioxide", &r.key), r.higher_better)),
-            fmt_ratio(ratio(o, med(samples, "node", &r.key), r.higher_better))
+            ratio_cell(samples, ours, "socketioxide", &r.key, r.higher_better),
+            ratio_cell(samples, ours, "node", &r.key, r.higher_better)
         );
     }
     t
@@ -433,7 +486,7 @@ pub fn write(dir: &Path, meta: &Meta, plan: &Plan, samples: &Samples) -> Result<
     let mut md = format!("# Benchmarks, {}\n\n", meta.date);
     let _ = writeln!(
         md,
-        "Machine: {}. Servers: {}. Packet format: {}. Medians of {} run(s){}; each scenario runs on every server in turn \
+        "Machine: {}. Servers: {}. Packet format: {}. Medians of {} run(s){}, each with the range of the runs behind it in parentheses (ratios: each run against the same run of the other server); each scenario runs on every server in turn \
          (A/B/C), each time on a fresh server process; {}; open-file limit {}. Wall time {:.0?}; load average (1/5/15 min) {}.\n",
         meta.machine,
         meta.servers.join(", "),
@@ -542,7 +595,26 @@ mod tests {
         assert_eq!(med(&s, "node", "missing"), None);
         let plan = Plan::new(true);
         let t = table(&plan, &s, &["switchboard".into(), "node".into()]);
-        assert!(t.contains("| Connection storm: full handshakes | — | 20 /s |"), "{t}");
+        assert!(t.contains("| Connection storm: full handshakes | — | 20 /s (10–30) |"), "{t}");
+    }
+
+    #[test]
+    fn ranges_are_written_in_the_scale_of_the_median() {
+        let r = fmt_with_range(Some(&[1.71e6, 1.80e6, 1.85e6]), Unit::PerSec);
+        assert_eq!(r, "1.80 M/s (1.71–1.85)");
+        // A run far below the others is written in the median's scale too.
+        let r = fmt_with_range(Some(&[900.0, 2_000.0, 2_100.0]), Unit::Micros);
+        assert_eq!(r, "2.0 ms (0.9–2.1)");
+        assert_eq!(fmt_with_range(Some(&[3.0 * 1024.0]), Unit::Kib), "3072.0 KiB");
+        assert_eq!(fmt_with_range(Some(&[]), Unit::Kib), "—");
+        assert_eq!(fmt_with_range(None, Unit::Kib), "—");
+        let mut s = Samples::default();
+        for (server, v) in [("switchboard", [20.0, 30.0, 40.0]), ("node", [10.0, 10.0, 40.0])] {
+            s.entry(server.into()).or_default().insert("k".into(), v.to_vec());
+        }
+        // Medians 30 and 10; the runs' own ratios are 2, 3 and 1.
+        assert_eq!(ratio_cell(&s, "switchboard", "node", "k", true), "3.00× (1.00–3.00)");
+        assert_eq!(ratio_cell(&s, "switchboard", "socketioxide", "k", true), "—");
     }
 
     #[test]
