@@ -66,7 +66,7 @@ mod drain;
 mod echo;
 mod error;
 mod headers;
-mod held;
+mod http1;
 mod mailbox;
 mod polling;
 mod serve;
@@ -88,7 +88,8 @@ pub use config::{AllowRequest, Cors, EngineConfig, PerMessageDeflate, Transports
 pub use echo::websocket_echo;
 pub use error::RequestError;
 pub use headers::RequestHeaders;
-pub use serve::serve;
+pub use http1::{BodyError, RequestBody};
+pub use serve::{DEFAULT_MAX_BODY, serve, serve_with_max_body};
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;
@@ -565,7 +566,8 @@ impl<H: Handler> Engine<H> {
     /// # }
     /// ```
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        serve(listener, self.service()).await
+        let max_body = self.config().max_payload;
+        serve_with_max_body(listener, self.service(), max_body).await
     }
 
     fn sessions(

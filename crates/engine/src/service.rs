@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{Either, Full};
 
@@ -213,7 +213,9 @@ where
     if !cors::origin_allowed(cors, req.headers()) {
         return RequestError::Forbidden(ORIGIN_NOT_ALLOWED.to_owned()).response();
     }
-    let origin = req.headers().get(header::ORIGIN).cloned();
+    // Copied: a value may point into the request's head, which a held poll need not keep.
+    let origin =
+        req.headers().get(header::ORIGIN).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
     let mut res = match route(&engine, req, forwarded).await {
         Ok(res) => res,
         Err(e) => e.response(),
@@ -264,7 +266,11 @@ where
                     return Err(RequestError::BadRequest);
                 }
                 match *req.method() {
-                    Method::GET => polling::get(&handle).await,
+                    Method::GET => {
+                        // A held poll keeps nothing of its request.
+                        drop(req);
+                        polling::get(&handle).await
+                    }
                     Method::POST => polling::post(config, &handle, req).await,
                     _ => Err(RequestError::BadRequest),
                 }
