@@ -434,9 +434,10 @@ impl Conn {
 /// Parses the request head at the start of `buf`: `None` if it is not whole yet. The head's
 /// bytes are taken out of `buf` and copied into the request.
 fn parse_head(buf: &mut Vec<u8>, peer: SocketAddr) -> Result<Option<Head>, ReadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
+    // Not initialised: the parser writes each header line it finds before it is read.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ReadError::HeadTooLarge),
@@ -636,10 +637,12 @@ pub(crate) async fn serve_connection<S, B>(
             BodyLength::Known(n) => n <= u64::try_from(max_body).unwrap_or(u64::MAX),
             BodyLength::Chunked => true,
         };
-        if expect_continue && unread && within {
-            if conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-                return;
-            }
+        if expect_continue
+            && unread
+            && within
+            && conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
+        {
+            return;
         }
         let body = match length {
             BodyLength::Known(n) => conn.sized_body(n, max_body),
@@ -860,3 +863,6 @@ impl Conn {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
