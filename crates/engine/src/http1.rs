@@ -26,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -287,21 +287,20 @@ struct Conn {
 impl Conn {
     /// Reads more bytes into the buffer (taking the thread's spare if it has none).
     async fn fill(&mut self) -> Result<(), ReadError> {
-        loop {
-            self.tcp.readable().await?;
-            if self.buf.capacity() == 0 {
-                self.buf = SPARE.take();
-            }
-            if self.buf.capacity() - self.buf.len() < READ_START / 4 {
-                // Grows by doubling, from READ_START.
-                self.buf.reserve(READ_START.max(self.buf.len()));
-            }
-            match self.tcp.try_read_buf(&mut self.buf) {
-                Ok(0) => return Err(ReadError::Closed),
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Err(ReadError::Closed),
-            }
+        // Waits with no buffer: one is taken only once there is something to read.
+        self.tcp.readable().await?;
+        if self.buf.capacity() == 0 {
+            self.buf = SPARE.take();
+        }
+        if self.buf.capacity() - self.buf.len() < READ_START / 4 {
+            // Grows by doubling, from READ_START.
+            self.buf.reserve(READ_START.max(self.buf.len()));
+        }
+        // A read through `AsyncRead` marks the socket as drained when it returns less than
+        // asked, so that the next wait costs no system call.
+        match self.tcp.read_buf(&mut self.buf).await {
+            Ok(0) | Err(_) => Err(ReadError::Closed),
+            Ok(_) => Ok(()),
         }
     }
 
