@@ -251,7 +251,10 @@ where
             return match &config.cluster {
                 Some(cluster) if !forwarded => {
                     let wait = config.ping_interval + config.ping_timeout + FORWARD_SLACK;
-                    crate::cluster::forward(cluster, sid, req, config.max_payload, wait).await
+                    // Boxed: a rare path whose future is large, and a held poll's future
+                    // should not be.
+                    Box::pin(crate::cluster::forward(cluster, sid, req, config.max_payload, wait))
+                        .await
                 }
                 _ => Err(RequestError::UnknownSid),
             };
@@ -271,7 +274,8 @@ where
                         drop(req);
                         polling::get(&handle).await
                     }
-                    Method::POST => polling::post(config, &handle, req).await,
+                    // Boxed: a held poll's future (the one that waits) stays small.
+                    Method::POST => Box::pin(polling::post(config, &handle, req)).await,
                     _ => Err(RequestError::BadRequest),
                 }
             }
