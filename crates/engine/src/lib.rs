@@ -1,4 +1,4 @@
-//! Engine.IO v4 server over hyper 1 and tokio.
+//! Engine.IO v4 server over tokio, with an HTTP/1.1 server of its own (hyper for mounting).
 //!
 //! This crate sits above `switchboard-proto` (codecs and the sans-IO session state machine) and
 //! below the Socket.IO server (`switchboard`). It owns the transports (HTTP long-polling and
@@ -11,7 +11,8 @@
 //!   [`Socket::send_encoded`].
 //! - [`Engine::service`] is a tower service (404 outside the engine's path) and
 //!   [`Engine::layer`] a tower layer, so engines and an axum `Router` share one server;
-//!   [`serve`] / [`Engine::serve`] run them on hyper's HTTP/1.1 server with upgrades.
+//!   [`serve`] / [`Engine::serve`] run them on the engine's own HTTP/1.1 server (small
+//!   per-connection buffers, released while a connection waits), with upgrades.
 //! - Errors are answered as the Node server answers them ([`RequestError`]).
 //! - Engine.IO v3 clients (Socket.IO v2) are accepted with [`EngineConfig::allow_eio3`]
 //!   (Node's `allowEIO3`); [`Socket::protocol`] tells which revision a session speaks.
