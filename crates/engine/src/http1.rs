@@ -54,6 +54,9 @@ thread_local! {
     /// thread, never per connection: a waiting connection holds none.
     static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 
+    /// An empty write buffer kept for the next answer written on this thread, as [`SPARE`].
+    static WRITE_SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+
     /// The `date` header value of the current second, formatted once per second and thread.
     static DATE: RefCell<(u64, Option<HeaderValue>)> = const { RefCell::new((0, None)) };
 }
@@ -524,6 +527,21 @@ fn parse_head(buf: &mut Vec<u8>, peer: SocketAddr) -> Result<Option<Head>, ReadE
     }))
 }
 
+/// A buffer for an answer of about `bytes` bytes: the thread's spare when it has one.
+fn write_buffer(bytes: usize) -> Vec<u8> {
+    let mut buffer = WRITE_SPARE.take();
+    buffer.reserve(bytes);
+    buffer
+}
+
+/// Gives a written-out buffer back as the thread's spare.
+fn give_back(mut buffer: Vec<u8>) {
+    if buffer.capacity() <= SPARE_MAX {
+        buffer.clear();
+        WRITE_SPARE.set(buffer);
+    }
+}
+
 /// `HTTP/1.1 200 OK\r\n`.
 fn status_line(out: &mut Vec<u8>, version: Version, status: StatusCode) {
     out.extend_from_slice(if version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
@@ -808,7 +826,9 @@ impl Conn {
     {
         let mut body = pin!(body);
         if let Some(length) = body.size_hint().exact() {
-            let mut data = BytesMut::new();
+            let mut out = write_buffer(256 + usize::try_from(length).unwrap_or(0));
+            encode_head(&mut out, version, status, headers, Some(length), *keep_alive);
+            let head = out.len();
             loop {
                 // The error need not be Send: dropped before anything else is awaited.
                 let frame = match body.frame().await {
@@ -817,16 +837,15 @@ impl Conn {
                     Some(Err(_)) => return Err(ReadError::Closed),
                 };
                 if let Ok(chunk) = frame.into_data() {
-                    data.extend_from_slice(&chunk);
+                    out.extend_from_slice(&chunk);
                 }
             }
-            if data.len() as u64 != length {
+            if (out.len() - head) as u64 != length {
                 return Err(ReadError::Closed);
             }
-            let mut out = Vec::with_capacity(256 + data.len());
-            encode_head(&mut out, version, status, headers, Some(length), *keep_alive);
-            out.extend_from_slice(&data);
-            return self.write(&out).await;
+            let written = self.write(&out).await;
+            give_back(out);
+            return written;
         }
         // A stream: with HTTP/1.0 it ends with the connection.
         if version == Version::HTTP_10 {
