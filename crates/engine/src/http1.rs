@@ -623,7 +623,22 @@ fn closes(headers: &HeaderMap) -> bool {
     })
 }
 
+/// What a connection does after an answer.
+enum Next {
+    /// Reads the next request.
+    KeepAlive,
+    /// Closes (after a graceful shutdown when `true`).
+    Close(bool),
+    /// Refuses the request with this status, then closes.
+    Refuse(StatusCode),
+    /// Hands the stream over with the unwritten `101` answer (to nobody: the answer is
+    /// written and the stream closed).
+    Upgrade(Vec<u8>, Option<oneshot::Sender<Handoff>>),
+}
+
 /// Serves one connection until it closes, is upgraded, or fails.
+///
+/// [`respond`] serves each request; the loop ends the connection as it says.
 pub(crate) async fn serve_connection<S, B>(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -637,100 +652,124 @@ pub(crate) async fn serve_connection<S, B>(
 {
     let mut conn = Conn { tcp, buf: Vec::new() };
     loop {
-        let head = match tokio::time::timeout(HEADER_READ_TIMEOUT, conn.read_head(peer)).await {
-            Ok(Ok(head)) => head,
-            Ok(Err(ReadError::Bad)) => return conn.refuse(StatusCode::BAD_REQUEST).await,
-            Ok(Err(ReadError::HeadTooLarge)) => {
-                return conn.refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await;
-            }
-            Ok(Err(ReadError::Closed)) | Err(_) => return,
-        };
-        let Head { mut request, length, mut keep_alive, expect_continue, wants_upgrade } = head;
-        let unread = match length {
-            BodyLength::Known(n) => n > 0 && conn.buf.len() < usize::try_from(n).unwrap_or(0),
-            BodyLength::Chunked => true,
-        };
-        let within = match length {
-            BodyLength::Known(n) => n <= u64::try_from(max_body).unwrap_or(u64::MAX),
-            BodyLength::Chunked => true,
-        };
-        if expect_continue
-            && unread
-            && within
-            && conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
-        {
-            return;
-        }
-        let body = match length {
-            BodyLength::Known(n) => conn.sized_body(n, max_body),
-            BodyLength::Chunked => match conn.read_chunked(max_body).await {
-                Ok(body) => body,
-                Err(ReadError::Closed) => return,
-                Err(_) => return conn.refuse(StatusCode::BAD_REQUEST).await,
-            },
-        };
-        // The rest of a body over the limit is not read: the connection ends after the answer.
-        keep_alive &= !body.too_large;
-        // The lock is shared by the body (in the service) and this task, which reads the rest
-        // of the body into it; dropped by both when the request is answered.
-        let feed = body.feed.clone();
-        *request.body_mut() = body;
-        let method = request.method().clone();
-        let version = request.version();
-        let mut upgrade = None;
-        if wants_upgrade {
-            // The sender stays with the connection, the receiver with the request: whoever
-            // takes it from there gets the stream when the answer is `101`.
-            let (tx, rx) = oneshot::channel();
-            request.extensions_mut().insert(UpgradeSlot(Some(rx)));
-            upgrade = Some(tx);
-        }
-        conn.release();
-        if poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
-            return;
-        }
-        // The service's error need not be Send: dropped at once.
-        let response = match conn.answer_of(service.call(request), feed.as_deref()).await {
-            Some(Ok(response)) => response,
-            _ => return,
-        };
-        // A body not read to its end leaves the connection unusable.
-        keep_alive &= feed.is_none_or(|feed| lock(&feed).remaining == 0);
-        let (parts, body) = response.into_parts();
-        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-            let mut head = Vec::with_capacity(256);
-            encode_head(&mut head, version, parts.status, &parts.headers, None, true);
-            let Conn { tcp, buf } = conn;
-            let handoff = Handoff { tcp, read: buf, head };
-            let Some(tx) = upgrade else {
-                // A `101` to a request that asked for no upgrade: nothing can follow it.
-                let Handoff { mut tcp, head, .. } = handoff;
-                let _ = tcp.write_all(&head).await;
+        // A statement of its own: the answer's state is gone before what follows starts.
+        let next = respond(&mut conn, &mut service, peer, max_body).await;
+        match next {
+            Next::KeepAlive => conn.release(),
+            Next::Close(graceful) => {
+                if graceful {
+                    let _ = conn.tcp.shutdown().await;
+                }
                 return;
-            };
-            if let Err(Handoff { mut tcp, head, .. }) = tx.send(handoff) {
-                // Nobody took the connection: the answer is written, and the stream closed.
-                let _ = tcp.write_all(&head).await;
             }
-            return;
+            Next::Refuse(status) => return conn.refuse(status).await,
+            Next::Upgrade(head, taker) => {
+                let Conn { tcp, buf } = conn;
+                let handoff = Handoff { tcp, read: buf, head };
+                let unsent = match taker {
+                    Some(tx) => tx.send(handoff).err(),
+                    // A `101` to a request that asked for no upgrade: nothing can follow it.
+                    None => Some(handoff),
+                };
+                if let Some(Handoff { mut tcp, head, .. }) = unsent {
+                    // Nobody took the connection: the answer is written, and the stream closed.
+                    let _ = tcp.write_all(&head).await;
+                }
+                return;
+            }
         }
-        keep_alive &= !closes(&parts.headers);
-        let written = if method == Method::HEAD {
-            let mut out = Vec::with_capacity(256);
-            let length = body.size_hint().exact();
-            encode_head(&mut out, version, parts.status, &parts.headers, length, keep_alive);
-            conn.write(&out).await
-        } else {
-            conn.write_answer(version, parts.status, &parts.headers, body, &mut keep_alive).await
-        };
-        if written.is_err() {
-            return;
+    }
+}
+
+/// Reads the next request, has the service answer it, and writes the answer.
+///
+/// Its arguments are small: an async fn keeps its arguments for its whole life, while the
+/// request and then the answer are locals, which share memory with the read's state.
+async fn respond<S, B>(conn: &mut Conn, service: &mut S, peer: SocketAddr, max_body: usize) -> Next
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let head = match tokio::time::timeout(HEADER_READ_TIMEOUT, conn.read_head(peer)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(ReadError::Bad)) => return Next::Refuse(StatusCode::BAD_REQUEST),
+        Ok(Err(ReadError::HeadTooLarge)) => {
+            return Next::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         }
-        if !keep_alive {
-            let _ = conn.tcp.shutdown().await;
-            return;
-        }
-        conn.release();
+        Ok(Err(ReadError::Closed)) | Err(_) => return Next::Close(false),
+    };
+    let Head { mut request, length, mut keep_alive, expect_continue, wants_upgrade } = head;
+    let unread = match length {
+        BodyLength::Known(n) => n > 0 && conn.buf.len() < usize::try_from(n).unwrap_or(0),
+        BodyLength::Chunked => true,
+    };
+    let within = match length {
+        BodyLength::Known(n) => n <= u64::try_from(max_body).unwrap_or(u64::MAX),
+        BodyLength::Chunked => true,
+    };
+    if expect_continue
+        && unread
+        && within
+        && conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
+    {
+        return Next::Close(false);
+    }
+    let body = match length {
+        BodyLength::Known(n) => conn.sized_body(n, max_body),
+        BodyLength::Chunked => match conn.read_chunked(max_body).await {
+            Ok(body) => body,
+            Err(ReadError::Closed) => return Next::Close(false),
+            Err(_) => return Next::Refuse(StatusCode::BAD_REQUEST),
+        },
+    };
+    // The rest of a body over the limit is not read: the connection ends after the answer.
+    keep_alive &= !body.too_large;
+    // The lock is shared by the body (in the service) and this task, which reads the rest
+    // of the body into it; dropped by both when the request is answered.
+    let feed = body.feed.clone();
+    *request.body_mut() = body;
+    let head_only = request.method() == Method::HEAD;
+    let version = request.version();
+    let mut upgrade = None;
+    if wants_upgrade {
+        // The sender stays with the connection, the receiver with the request: whoever
+        // takes it from there gets the stream when the answer is `101`.
+        let (tx, rx) = oneshot::channel();
+        request.extensions_mut().insert(UpgradeSlot(Some(rx)));
+        upgrade = Some(tx);
+    }
+    conn.release();
+    if poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
+        return Next::Close(false);
+    }
+    // The service's error need not be Send: dropped at once.
+    let response = match conn.answer_of(service.call(request), feed.as_deref()).await {
+        Some(Ok(response)) => response,
+        _ => return Next::Close(false),
+    };
+    // A body not read to its end leaves the connection unusable.
+    keep_alive &= feed.is_none_or(|feed| lock(&feed).remaining == 0);
+    let (parts, body) = response.into_parts();
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+        let mut head = Vec::with_capacity(256);
+        encode_head(&mut head, version, parts.status, &parts.headers, None, true);
+        return Next::Upgrade(head, upgrade);
+    }
+    keep_alive &= !closes(&parts.headers);
+    let written = if head_only {
+        let mut out = Vec::with_capacity(256);
+        let length = body.size_hint().exact();
+        encode_head(&mut out, version, parts.status, &parts.headers, length, keep_alive);
+        conn.write(&out).await
+    } else {
+        conn.write_answer(version, parts.status, &parts.headers, body, &mut keep_alive).await
+    };
+    match written {
+        Err(_) => Next::Close(false),
+        Ok(()) if keep_alive => Next::KeepAlive,
+        Ok(()) => Next::Close(true),
     }
 }
 
