@@ -96,6 +96,14 @@ impl From<Bytes> for RequestBody {
 }
 
 /// Why a [`RequestBody`] ended early.
+///
+/// ```
+/// use switchboard_engine::BodyError;
+/// assert_eq!(
+///     BodyError::TooLarge.to_string(),
+///     "the request body is larger than the server accepts"
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// The body is larger than the server accepts.

@@ -12,6 +12,11 @@ use crate::http1::{self, RequestBody};
 use crate::service::BoxError;
 
 /// The body limit of [`serve`]: the default [`EngineConfig::max_payload`](crate::EngineConfig).
+///
+/// ```
+/// use switchboard_engine::{DEFAULT_MAX_BODY, EngineConfig};
+/// assert_eq!(DEFAULT_MAX_BODY, EngineConfig::default().max_payload);
+/// ```
 pub const DEFAULT_MAX_BODY: usize = 1_000_000;
 
 /// Serves `service` on `listener` over HTTP/1.1 (keep-alive, pipelining, chunked bodies,
