@@ -1,4 +1,4 @@
-//! Engine.IO v4 server over hyper 1 and tokio.
+//! Engine.IO v4 server over tokio, with an HTTP/1.1 server of its own (hyper for mounting).
 //!
 //! This crate sits above `switchboard-proto` (codecs and the sans-IO session state machine) and
 //! below the Socket.IO server (`switchboard`). It owns the transports (HTTP long-polling and
@@ -11,7 +11,8 @@
 //!   [`Socket::send_encoded`].
 //! - [`Engine::service`] is a tower service (404 outside the engine's path) and
 //!   [`Engine::layer`] a tower layer, so engines and an axum `Router` share one server;
-//!   [`serve`] / [`Engine::serve`] run them on hyper's HTTP/1.1 server with upgrades.
+//!   [`serve`] / [`Engine::serve`] run them on the engine's own HTTP/1.1 server (small
+//!   per-connection buffers, released while a connection waits), with upgrades.
 //! - Errors are answered as the Node server answers them ([`RequestError`]).
 //! - Engine.IO v3 clients (Socket.IO v2) are accepted with [`EngineConfig::allow_eio3`]
 //!   (Node's `allowEIO3`); [`Socket::protocol`] tells which revision a session speaks.
@@ -66,7 +67,7 @@ mod drain;
 mod echo;
 mod error;
 mod headers;
-mod held;
+mod http1;
 mod mailbox;
 mod polling;
 mod serve;
@@ -88,7 +89,8 @@ pub use config::{AllowRequest, Cors, EngineConfig, PerMessageDeflate, Transports
 pub use echo::websocket_echo;
 pub use error::RequestError;
 pub use headers::RequestHeaders;
-pub use serve::serve;
+pub use http1::{BodyError, RequestBody};
+pub use serve::{DEFAULT_MAX_BODY, serve, serve_with_max_body};
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;
@@ -565,7 +567,8 @@ impl<H: Handler> Engine<H> {
     /// # }
     /// ```
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        serve(listener, self.service()).await
+        let max_body = self.config().max_payload;
+        serve_with_max_body(listener, self.service(), max_body).await
     }
 
     fn sessions(

@@ -18,15 +18,15 @@ use crate::session_task::{self, Command, PollReply, SessionHandle, Wire};
 use crate::socket::RequestInfo;
 use crate::{Engine, EngineConfig, Handler};
 
-/// A new polling session: the handshake GET is its first poll, answered with the open packet.
-pub(crate) async fn handshake<H: Handler>(
+/// A new polling session: the handshake GET is its first poll (made by the caller with
+/// [`get`]), answered with the open packet.
+pub(crate) fn handshake<H: Handler>(
     engine: &Engine<H>,
     info: RequestInfo,
     wire: Wire,
     ticket: Ticket,
-) -> Result<Response<ResponseBody>, RequestError> {
-    let handle = session_task::spawn(engine, info, wire, None, ticket);
-    get(&handle).await
+) -> SessionHandle {
+    session_task::spawn(engine, info, wire, None, ticket)
 }
 
 /// A GET: waits for the session to have something to send.

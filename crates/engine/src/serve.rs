@@ -1,29 +1,97 @@
-//! Running an engine (or any service) on a TCP listener with hyper.
+//! Running an engine (or any service) on a TCP listener, with the engine's own HTTP/1.1
+//! server ([`http1`](crate::http1)).
 
-use std::net::SocketAddr;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::held::HeldIo;
+use crate::http1::{self, RequestBody};
 use crate::service::BoxError;
 
-/// Serves `service` on `listener` over HTTP/1.1 with upgrades (WebSocket) enabled.
+/// The body limit of [`serve`]: the default [`EngineConfig::max_payload`](crate::EngineConfig).
 ///
-/// Each request carries the peer's [`SocketAddr`] in its extensions. Connections that do not
-/// send their request head within 30 s are closed. Runs until the task is dropped; accept
-/// errors (such as running out of file descriptors) are logged and retried.
+/// ```
+/// use switchboard_engine::{DEFAULT_MAX_BODY, EngineConfig};
+/// assert_eq!(DEFAULT_MAX_BODY, EngineConfig::default().max_payload);
+/// ```
+pub const DEFAULT_MAX_BODY: usize = 1_000_000;
+
+/// Serves `service` on `listener` over HTTP/1.1 (keep-alive, pipelining, chunked bodies,
+/// `Expect: 100-continue`, WebSocket upgrades), with request bodies up to
+/// [`DEFAULT_MAX_BODY`] bytes; see [`serve_with_max_body`].
+///
+/// Each request carries the peer's [`SocketAddr`](std::net::SocketAddr) in its extensions.
+/// Connections that do not send a whole request head within 30 s (counted from when they
+/// start waiting for one, so idle keep-alive connections too) are closed. Runs until the task
+/// is dropped; accept errors (such as running out of file descriptors) are logged and retried.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{Engine, EngineConfig, Handler, Message, Socket, DisconnectReason};
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # async fn demo() -> std::io::Result<()> {
+/// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// switchboard_engine::serve(listener, engine.service()).await
+/// # }
+/// ```
 pub async fn serve<S, B>(listener: TcpListener, service: S) -> std::io::Result<()>
 where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve_with_max_body(listener, service, DEFAULT_MAX_BODY).await
+}
+
+/// [`serve`] with request bodies up to `max_body` bytes. A request whose body is larger gets
+/// a body that yields its first `max_body + 1` bytes then [`BodyError::TooLarge`](crate::BodyError)
+/// (its `Content-Length` tells it already, when it has one), and its connection is closed
+/// after the answer, the rest of the body unread. An engine's service answers it `413`.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{Engine, EngineConfig, Handler, Message, Socket, DisconnectReason};
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # async fn demo() -> std::io::Result<()> {
+/// let mut config = EngineConfig::default();
+/// config.max_payload = 64 * 1024;
+/// let max_body = config.max_payload;
+/// let engine = Engine::new(Arc::new(Quiet), config);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// switchboard_engine::serve_with_max_body(listener, engine.service(), max_body).await
+/// # }
+/// ```
+pub async fn serve_with_max_body<S, B>(
+    listener: TcpListener,
+    service: S,
+    max_body: usize,
+) -> std::io::Result<()>
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Body<Data = Bytes> + Send + 'static,
@@ -40,43 +108,9 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(WithPeer { inner: service.clone(), peer });
-        // One task per connection, ended by hyper when the connection closes; an upgraded
-        // WebSocket leaves it and belongs to its session task.
-        tokio::spawn(async move {
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(HeldIo::new(stream)), service)
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection error");
-            }
-        });
-    }
-}
-
-/// Adds the peer address to each request's extensions.
-#[derive(Clone)]
-struct WithPeer<S> {
-    inner: S,
-    peer: SocketAddr,
-}
-
-impl<S, B> tower_service::Service<Request<B>> for WithPeer<S>
-where
-    S: tower_service::Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
-        req.extensions_mut().insert(self.peer);
-        self.inner.call(req)
+        let service = service.clone();
+        // One task per connection, ended when the connection closes; an upgraded
+        // connection leaves it and belongs to whoever took the upgrade (a session task).
+        tokio::spawn(http1::serve_connection(stream, peer, service, max_body));
     }
 }

@@ -7,12 +7,12 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{Either, Full};
 
 use crate::error::RequestError;
-use crate::session_task::Wire;
+use crate::session_task::{SessionHandle, Wire};
 use crate::socket::{RequestInfo, TransportKind};
 use crate::{Engine, Handler, Protocol, RequestHeaders, cors, polling, websocket};
 
@@ -63,8 +63,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let answer = start(&self.engine, req);
         let engine = self.engine.clone();
-        Box::pin(async move { Ok(handle(engine, req).await) })
+        Box::pin(async move { Ok(answer.finish(engine).await) })
     }
 }
 
@@ -126,8 +127,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if under_path(&self.engine.config().path, req.uri().path()) {
+            let answer = start(&self.engine, req);
             let engine = self.engine.clone();
-            Box::pin(async move { Ok(handle(engine, req).await.map(Either::Left)) })
+            Box::pin(async move { Ok(answer.finish(engine).await.map(Either::Left)) })
         } else {
             let fut = self.inner.call(req);
             Box::pin(async move { fut.await.map(|res| res.map(Either::Right)) })
@@ -189,7 +191,31 @@ const FORWARD_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 /// The message of the `403` for a request from an origin outside `Cors::origins`.
 const ORIGIN_NOT_ALLOWED: &str = "Origin not allowed";
 
-async fn handle<H, B>(engine: Engine<H>, req: Request<B>) -> Response<ResponseBody>
+/// A request after its synchronous part: answered, or waiting for what [`route`] started.
+///
+/// The routing is done before the request's future is made, so that the future holds only
+/// what the wait needs: a held poll waits in a future of a few hundred bytes, without the
+/// request.
+enum Answer {
+    Ready(Response<ResponseBody>),
+    Pending {
+        /// The request's `Origin`, for the CORS headers of the answer.
+        origin: Option<HeaderValue>,
+        step: Step,
+    },
+}
+
+/// What a routed request waits for.
+enum Step {
+    Done(Result<Response<ResponseBody>, RequestError>),
+    /// A poll of this session (a data GET, or the handshake's first poll).
+    Poll(SessionHandle),
+    /// A POST, a forwarded request: boxed, their futures are large and rare next to polls.
+    Later(BoxFuture<Result<Response<ResponseBody>, RequestError>>),
+}
+
+/// Checks a request (path, cluster token, CORS) and routes it.
+fn start<H, B>(engine: &Engine<H>, req: Request<B>) -> Answer
 where
     H: Handler,
     B: Body<Data = Bytes> + Send + 'static,
@@ -199,36 +225,66 @@ where
     if !under_path(&config.path, req.uri().path()) {
         let mut res = Response::new(Full::new(Bytes::new()));
         *res.status_mut() = StatusCode::NOT_FOUND;
-        return res;
+        return Answer::Ready(res);
     }
     // A request another node forwarded: answered only with the cluster's token.
     let forwarded = match crate::cluster::check_forwarded(config.cluster.as_ref(), req.headers()) {
         Ok(forwarded) => forwarded,
-        Err(e) => return e.response(),
+        Err(e) => return Answer::Ready(e.response()),
     };
     let cors = config.cors.as_ref();
     if cors.is_some() && req.method() == Method::OPTIONS {
-        return cors::preflight(cors, req.headers());
+        return Answer::Ready(cors::preflight(cors, req.headers()));
     }
     if !cors::origin_allowed(cors, req.headers()) {
-        return RequestError::Forbidden(ORIGIN_NOT_ALLOWED.to_owned()).response();
+        return Answer::Ready(RequestError::Forbidden(ORIGIN_NOT_ALLOWED.to_owned()).response());
     }
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let mut res = match route(&engine, req, forwarded).await {
-        Ok(res) => res,
-        Err(e) => e.response(),
-    };
-    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
-        cors::apply(cors, origin.as_ref(), res.headers_mut());
-    }
-    res
+    // Copied: a value may point into the request's head, which a held poll need not keep.
+    let origin =
+        req.headers().get(header::ORIGIN).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    Answer::Pending { origin, step: route(engine, req, forwarded) }
 }
 
-async fn route<H, B>(
+impl Answer {
+    /// Waits for the answer, and adds the CORS headers.
+    async fn finish<H: Handler>(self, engine: Engine<H>) -> Response<ResponseBody> {
+        let (origin, step) = match self {
+            Answer::Ready(res) => return res,
+            Answer::Pending { origin, step } => (origin, step),
+        };
+        let result = match step {
+            Step::Done(result) => result,
+            Step::Poll(handle) => polling::get(&handle).await,
+            Step::Later(later) => later.await,
+        };
+        let mut res = match result {
+            Ok(res) => res,
+            Err(e) => e.response(),
+        };
+        if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+            cors::apply(engine.config().cors.as_ref(), origin.as_ref(), res.headers_mut());
+        }
+        res
+    }
+}
+
+fn route<H, B>(engine: &Engine<H>, req: Request<B>, forwarded: bool) -> Step
+where
+    H: Handler,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match route_now(engine, req, forwarded) {
+        Ok(step) => step,
+        Err(e) => Step::Done(Err(e)),
+    }
+}
+
+fn route_now<H, B>(
     engine: &Engine<H>,
     req: Request<B>,
     forwarded: bool,
-) -> Result<Response<ResponseBody>, RequestError>
+) -> Result<Step, RequestError>
 where
     H: Handler,
     B: Body<Data = Bytes> + Send + 'static,
@@ -246,26 +302,41 @@ where
         let Some(handle) = engine.lookup(sid) else {
             // Another node's session: forwarded to its owner, unless the request was
             // forwarded already (a request crosses one extra hop at most).
-            return match &config.cluster {
-                Some(cluster) if !forwarded => {
-                    let wait = config.ping_interval + config.ping_timeout + FORWARD_SLACK;
-                    crate::cluster::forward(cluster, sid, req, config.max_payload, wait).await
-                }
-                _ => Err(RequestError::UnknownSid),
-            };
+            if config.cluster.is_none() || forwarded {
+                return Err(RequestError::UnknownSid);
+            }
+            let engine = engine.clone();
+            let sid = sid.to_owned();
+            return Ok(Step::Later(Box::pin(async move {
+                let config = engine.config();
+                let Some(cluster) = &config.cluster else {
+                    return Err(RequestError::UnknownSid);
+                };
+                let wait = config.ping_interval + config.ping_timeout + FORWARD_SLACK;
+                crate::cluster::forward(cluster, &sid, req, config.max_payload, wait).await
+            })));
         };
         return match transport {
-            TransportKind::WebSocket if config.allow_upgrades => {
-                websocket::probe(handle, query.b64, req, config.per_message_deflate.as_ref())
-            }
+            TransportKind::WebSocket if config.allow_upgrades => Ok(Step::Done(websocket::probe(
+                handle,
+                query.b64,
+                req,
+                config.per_message_deflate.as_ref(),
+            ))),
             TransportKind::WebSocket => Err(RequestError::BadRequest),
             TransportKind::Polling => {
                 if handle.socket.transport() != TransportKind::Polling {
                     return Err(RequestError::BadRequest);
                 }
                 match *req.method() {
-                    Method::GET => polling::get(&handle).await,
-                    Method::POST => polling::post(config, &handle, req).await,
+                    // A held poll keeps nothing of its request.
+                    Method::GET => Ok(Step::Poll(handle)),
+                    Method::POST => {
+                        let engine = engine.clone();
+                        Ok(Step::Later(Box::pin(async move {
+                            polling::post(engine.config(), &handle, req).await
+                        })))
+                    }
                     _ => Err(RequestError::BadRequest),
                 }
             }
@@ -305,12 +376,16 @@ where
         time: SystemTime::now(),
         secure: parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS),
     };
-    match transport {
-        TransportKind::Polling => polling::handshake(engine, info, wire, ticket).await,
-        TransportKind::WebSocket => {
-            websocket::handshake(engine, info, wire, ticket, Request::from_parts(parts, body))
-        }
-    }
+    Ok(match transport {
+        TransportKind::Polling => Step::Poll(polling::handshake(engine, info, wire, ticket)),
+        TransportKind::WebSocket => Step::Done(websocket::handshake(
+            engine,
+            info,
+            wire,
+            ticket,
+            Request::from_parts(parts, body),
+        )),
+    })
 }
 
 /// A copy of `uri` whose text lives in an allocation of its own. hyper parses the request head

@@ -11,12 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::admission::Ticket;
 use crate::drain::DrainGuard;
 use crate::error::RequestError;
+use crate::http1::{self, OnUpgrade};
 use crate::service::ResponseBody;
 use crate::session_task::{self, Command, SessionHandle, Wire, Ws};
 use crate::socket::RequestInfo;
@@ -67,7 +67,7 @@ pub(crate) fn accept<B>(
     let agreed = deflate.and_then(|config| {
         deflate::negotiate(config, req.headers().get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter())
     });
-    let on_upgrade = hyper::upgrade::on(req);
+    let on_upgrade = http1::on_upgrade(req);
     let mut res = Response::new(Full::new(Bytes::new()));
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = res.headers_mut();
@@ -82,13 +82,8 @@ pub(crate) fn accept<B>(
 }
 
 pub(crate) async fn upgraded(accepted: Accepted) -> Option<Ws> {
-    match accepted.on_upgrade.await {
-        Ok(io) => Some(WsConn::new(io, accepted.deflate)),
-        Err(e) => {
-            tracing::debug!(error = %e, "websocket upgrade failed");
-            None
-        }
-    }
+    let upgraded = accepted.on_upgrade.upgraded().await?;
+    Some(WsConn::new(upgraded, accepted.deflate))
 }
 
 /// A WebSocket-only session: answers `101`, then starts the session on the connection.
@@ -101,7 +96,7 @@ pub(crate) fn handshake<H: Handler, B>(
 ) -> Result<Response<ResponseBody>, RequestError> {
     let (res, accepted) = accept(&mut req, engine.config().per_message_deflate.as_ref())?;
     let engine = engine.clone();
-    // Waits for hyper to hand over the connection once the 101 is written; ends when the
+    // Waits for the server to hand over the connection once the 101 is written; ends when the
     // session task is spawned (or the upgrade fails).
     tokio::spawn(async move {
         if let Some(ws) = upgraded(accepted).await {

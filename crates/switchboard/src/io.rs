@@ -501,7 +501,11 @@ impl SocketIo {
         let _serving = Serving::start(&self.inner.serving);
         let mut shutdown = self.inner.shutdown.subscribe();
         tokio::select! {
-            served = switchboard_engine::serve(listener, self.service()) => served,
+            served = switchboard_engine::serve_with_max_body(
+                listener,
+                self.service(),
+                self.inner.config.engine.max_payload,
+            ) => served,
             _ = shutdown.wait_for(|closed| *closed) => Ok(()),
         }
     }

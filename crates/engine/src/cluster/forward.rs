@@ -10,10 +10,12 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::{Cluster, FORWARDED_HEADER, NodeTag, TOKEN_HEADER};
 use crate::error::RequestError;
+use crate::http1::{self, Upgraded};
 use crate::service::{BoxError, ResponseBody};
 use crate::websocket;
 
@@ -58,7 +60,11 @@ where
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, max_payload).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+        // Over the limit here, or already when the server read it.
+        Err(e)
+            if e.is::<http_body_util::LengthLimitError>()
+                || e.downcast_ref() == Some(&http1::BodyError::TooLarge) =>
+        {
             return Err(RequestError::PayloadTooLarge);
         }
         Err(_) => return Err(RequestError::BadRequest),
@@ -95,7 +101,7 @@ async fn proxy_upgrade<B>(
     mut req: Request<B>,
     wait: Duration,
 ) -> Result<Response<ResponseBody>, RequestError> {
-    let from_client = hyper::upgrade::on(&mut req);
+    let from_client = http1::on_upgrade(&mut req);
     let connect = TcpStream::connect(authority.as_str());
     let tcp = match tokio::time::timeout(cluster.connect_timeout, connect).await {
         Ok(Ok(tcp)) => tcp,
@@ -156,12 +162,29 @@ async fn proxy_upgrade<B>(
     // Owns both upgraded connections and copies between them until either side ends; then
     // both are dropped (closed).
     tokio::spawn(async move {
-        let (client, owner) = match tokio::join!(from_client, from_owner) {
-            (Ok(client), Ok(owner)) => (client, owner),
+        let (client, owner) = match tokio::join!(from_client.upgraded(), from_owner) {
+            (Some(client), Ok(owner)) => (client, owner),
             _ => return,
         };
-        let (mut client, mut owner) = (TokioIo::new(client), TokioIo::new(owner));
-        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut owner).await {
+        let mut owner = TokioIo::new(owner);
+        let copied = match client {
+            Upgraded::Ours(handoff) => {
+                // The `101` answer (held back by the server) goes to the client first, and
+                // what the client sent after its request to the owner.
+                let mut client = handoff.tcp;
+                match (client.write_all(&handoff.head).await, owner.write_all(&handoff.read).await)
+                {
+                    (Ok(()), Ok(())) => {
+                        tokio::io::copy_bidirectional(&mut client, &mut owner).await
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
+            }
+            Upgraded::Hyper(client) => {
+                tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut owner).await
+            }
+        };
+        if let Err(e) = copied {
             tracing::debug!(error = %e, "forwarded websocket ended");
         }
     });

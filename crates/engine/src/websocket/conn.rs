@@ -11,8 +11,6 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use switchboard_proto::engine::websocket::{
     Decoder, Frame, FrameError, Opcode, encode, encode_compressed,
@@ -21,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::deflate::{Agreed, Deflate};
-use crate::held::HeldIo;
+use crate::http1::Upgraded;
 
 /// The capacity of a write buffer when its first frame is queued.
 const WRITE_START: usize = 1024;
@@ -75,11 +73,12 @@ pub(crate) enum WsError {
     WriteBufferFull,
 }
 
-/// The connection under a WebSocket: the TCP stream itself when hyper served it from
-/// [`serve`](crate::serve) (no box and no dynamic calls), else hyper's upgraded connection.
+/// The connection under a WebSocket: the TCP stream itself when the engine's own server
+/// ([`serve`](crate::serve)) served it (no box and no dynamic calls), else hyper's upgraded
+/// connection.
 enum Io {
     Tcp(TcpStream),
-    Upgraded(Box<TokioIo<Upgraded>>),
+    Upgraded(Box<TokioIo<hyper::upgrade::Upgraded>>),
 }
 
 impl Io {
@@ -141,20 +140,17 @@ impl WsConn {
     /// permessage-deflate. The limits are arguments of the methods that need them, not
     /// fields: every byte here is paid by every connection.
     pub(crate) fn new(upgraded: Upgraded, deflate: Option<Agreed>) -> Self {
-        let (io, read, held) = match upgraded.downcast::<TokioIo<HeldIo>>() {
-            Ok(parts) => {
-                let (tcp, held) = parts.io.into_inner().into_parts();
-                (Io::Tcp(tcp), parts.read_buf, held)
-            }
-            Err(upgraded) => {
-                (Io::Upgraded(Box::new(TokioIo::new(upgraded))), Bytes::new(), Vec::new())
+        let (io, read, held) = match upgraded {
+            Upgraded::Ours(handoff) => (Io::Tcp(handoff.tcp), handoff.read, handoff.head),
+            Upgraded::Hyper(upgraded) => {
+                (Io::Upgraded(Box::new(TokioIo::new(upgraded))), Vec::new(), Vec::new())
             }
         };
         WsConn {
             io,
             decoder: Decoder::default(),
-            // What the client sent right after its upgrade request.
-            rbuf: read.to_vec(),
+            // What the client sent right after its upgrade request (no buffer when nothing).
+            rbuf: if read.is_empty() { Vec::new() } else { read },
             rpos: 0,
             head: u32::try_from(held.len()).unwrap_or(u32::MAX),
             wbuf: held,
