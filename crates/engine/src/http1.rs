@@ -486,10 +486,7 @@ fn parse_head(buf: &mut Vec<u8>, peer: SocketAddr) -> Result<Option<Head>, ReadE
             .and_then(|bytes| HeaderValue::from_maybe_shared(bytes).ok())
             .ok_or(ReadError::Bad)?;
         if name == http::header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or(ReadError::Bad)?;
+            let n = content_length(h.value).ok_or(ReadError::Bad)?;
             if length.is_some_and(|m| m != n) {
                 return Err(ReadError::Bad);
             }
@@ -533,6 +530,16 @@ fn parse_head(buf: &mut Vec<u8>, peer: SocketAddr) -> Result<Option<Head>, ReadE
         expect_continue: expect_continue && version == Version::HTTP_11,
         wants_upgrade,
     }))
+}
+
+/// A `Content-Length` value: digits only (RFC 9110 §8.6; `str::parse` would also take a
+/// leading `+`, which a proxy in front may read differently).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// A buffer for an answer of about `bytes` bytes: the thread's spare when it has one.

@@ -259,6 +259,10 @@ async fn a_malformed_request_is_refused_with_400_and_the_connection_closed() {
         &b"GET / HTTP/1.1\r\nbad header\r\n\r\n"[..],
         b"GET / HTTP/1.1\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n",
         b"GET / HTTP/1.1\r\ncontent-length: x\r\n\r\n",
+        // Digits only: a sign or a second value may be read differently by a proxy in front.
+        b"POST / HTTP/1.1\r\ncontent-length: +1\r\n\r\nx",
+        b"POST / HTTP/1.1\r\ncontent-length: 1, 1\r\n\r\nx",
+        b"POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nxx",
         b"GET / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n",
     ] {
         let mut client = connect(addr).await;
