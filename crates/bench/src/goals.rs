@@ -44,8 +44,8 @@ fn check(v: Option<f64>, ok: bool) -> String {
 }
 
 /// The bound on an idle long-polling client's memory (a held GET and the keep-alive connection
-/// of its POSTs): a third of what one cost on hyper's server (36.6 KiB), whose two 8 KiB buffers per
-/// connection made up most of it.
+/// of its POSTs): a third of what one cost on hyper's server (36.6 KiB), whose two 8 KiB
+/// buffers per connection made up most of it.
 const IDLE_POLLING_MAX_KIB: f64 = 12.0;
 
 /// The goals table of the report.
