@@ -28,6 +28,8 @@ pub fn watch_helper(pid: u32) {
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     start: Option<u64>,
+    /// The server's system (kernel) ticks at the start.
+    kernel_start: Option<u64>,
     helper_start: Option<u64>,
 }
 
@@ -35,7 +37,20 @@ impl Window {
     /// Opens a window now (empty when no server is watched).
     #[must_use]
     pub fn start() -> Self {
-        Self { start: server_ticks(), helper_start: HELPER.get().and_then(|p| ticks(*p)) }
+        Self {
+            start: server_ticks(),
+            kernel_start: server_kernel_ticks(),
+            helper_start: HELPER.get().and_then(|p| ticks(*p)),
+        }
+    }
+
+    /// The share of the server's CPU time from the start until now that was spent in the
+    /// kernel (system calls, the TCP stack): the part no server code can make cheaper.
+    #[must_use]
+    pub fn kernel_share(&self) -> Option<f64> {
+        let all = server_ticks()?.checked_sub(self.start?)?;
+        let kernel = server_kernel_ticks()?.checked_sub(self.kernel_start?)?;
+        (all > 0).then(|| kernel as f64 / all as f64)
     }
 
     /// `events` per server CPU-second from the start until now.
@@ -63,18 +78,28 @@ fn server_ticks() -> Option<u64> {
     pids.iter().map(|p| ticks(*p)).sum()
 }
 
+/// The summed system (kernel) ticks of the server's processes.
+fn server_kernel_ticks() -> Option<u64> {
+    let pids = SERVER.get().filter(|p| !p.is_empty())?;
+    pids.iter().map(|p| stat_of(*p).map(|(_, stime)| stime)).sum()
+}
+
 fn ticks(pid: u32) -> Option<u64> {
+    stat_of(pid).map(|(utime, stime)| utime + stime)
+}
+
+fn stat_of(pid: u32) -> Option<(u64, u64)> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-/// `utime + stime` from a `/proc/PID/stat` line (fields 14 and 15; the command name may hold
-/// spaces and parentheses, so fields are counted after the last `)`).
-fn parse_stat(line: &str) -> Option<u64> {
+/// `utime` and `stime` from a `/proc/PID/stat` line (fields 14 and 15; the command name may
+/// hold spaces and parentheses, so fields are counted after the last `)`).
+fn parse_stat(line: &str) -> Option<(u64, u64)> {
     let rest = line.get(line.rfind(')')? + 1..)?;
     let mut fields = rest.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 #[cfg(test)]
@@ -84,7 +109,7 @@ mod tests {
     #[test]
     fn stat_fields_after_the_command_name() {
         let line = "1234 (tokio rt (x)) S 1 2 3 4 5 6 7 8 9 10 250 70 0 0 20 0 4 0 100 0 0";
-        assert_eq!(parse_stat(line), Some(320));
+        assert_eq!(parse_stat(line), Some((250, 70)));
         assert_eq!(parse_stat("garbage"), None);
         assert!(ticks(std::process::id()).is_some());
     }

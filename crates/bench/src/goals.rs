@@ -219,7 +219,33 @@ pub(crate) fn table(plan: &Plan, samples: &Samples) -> String {
             |v| { fmt(Some(v), Unit::Micros) }
         )
     );
+    let mut floors = Vec::new();
+    let mut prefixes = vec![("default-mode connections".to_owned(), "storm_default".to_owned())];
+    for n in &plan.polling_clients {
+        prefixes.push((format!("polling echo, {n} clients"), format!("polling.{n}")));
+    }
+    for (what, prefix) in prefixes {
+        let cpu = format!("{prefix}.per_cpu");
+        let share = m("switchboard", &format!("{prefix}.kernel_share"));
+        if let Some(limit) = kernel_limit(m("switchboard", &cpu), share, m("socketioxide", &cpu)) {
+            floors.push(format!("{what} {limit:.2}×"));
+        }
+    }
+    if !floors.is_empty() {
+        let _ = writeln!(
+            g,
+            "\nThe kernel's part of our CPU time (the system calls and the TCP stack) bounds what              any server code can reach per CPU-second: with our own code free, the most against              socketioxide would be {}.",
+            floors.join(", ")
+        );
+    }
     g
+}
+
+/// The most `ours` events per CPU-second could be against `theirs` if none of our CPU time but
+/// the kernel's `share` of it were left: our kernel time per event against their whole time.
+fn kernel_limit(ours: Option<f64>, share: Option<f64>, theirs: Option<f64>) -> Option<f64> {
+    let (o, k, t) = (ours?, share?, theirs?);
+    (o > 0.0 && k > 0.0 && t > 0.0).then(|| o / (t * k))
 }
 
 #[cfg(test)]
@@ -232,6 +258,16 @@ mod tests {
             s.entry((*server).to_owned()).or_default().insert((*key).to_owned(), values.to_vec());
         }
         s
+    }
+
+    #[test]
+    fn the_kernel_limit_is_our_kernel_time_against_their_whole_time() {
+        // Ours: 50k events per CPU-second, 70 % of it in the kernel: 14 µs of kernel time per
+        // event. Theirs: 40k per CPU-second, 25 µs per event: at most 25 / 14 = 1.79×.
+        let limit = kernel_limit(Some(50_000.0), Some(0.7), Some(40_000.0)).unwrap();
+        assert!((limit - 1.7857).abs() < 1e-3, "{limit}");
+        assert_eq!(kernel_limit(Some(50_000.0), None, Some(40_000.0)), None);
+        assert_eq!(kernel_limit(Some(50_000.0), Some(0.0), Some(40_000.0)), None);
     }
 
     #[test]

@@ -364,6 +364,7 @@ pub fn polling(
         acks_per_sec: acks as f64 / duration.as_secs_f64(),
         rtt,
         per_server_cpu_s: cpu_window.per_cpu_s(acks as f64),
+        kernel_share: cpu_window.kernel_share(),
     })
 }
 

@@ -85,18 +85,31 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             put(format!("echo.{r}.p99_us"), latency.p99_us);
             put(format!("echo.{r}.p999_us"), latency.p999_us);
         }
-        Outcome::Polling { clients, acks_per_sec, rtt, per_server_cpu_s } => {
+        Outcome::Polling { clients, acks_per_sec, rtt, per_server_cpu_s, kernel_share } => {
             put(format!("polling.{clients}.acks_per_sec"), *acks_per_sec);
             if let Some(v) = per_server_cpu_s {
                 put(format!("polling.{clients}.per_cpu"), *v);
             }
+            if let Some(v) = kernel_share {
+                put(format!("polling.{clients}.kernel_share"), *v);
+            }
             put(format!("polling.{clients}.p50_us"), rtt.p50_us);
             put(format!("polling.{clients}.p99_us"), rtt.p99_us);
         }
-        Outcome::StormDefault { per_sec, connected, upgraded, per_server_cpu_s, .. } => {
+        Outcome::StormDefault {
+            per_sec,
+            connected,
+            upgraded,
+            per_server_cpu_s,
+            kernel_share,
+            ..
+        } => {
             put("storm_default.per_sec".into(), *per_sec);
             if let Some(v) = per_server_cpu_s {
                 put("storm_default.per_cpu".into(), *v);
+            }
+            if let Some(v) = kernel_share {
+                put("storm_default.kernel_share".into(), *v);
             }
             put("storm_default.connected_p50_us".into(), connected.p50_us);
             put("storm_default.connected_p99_us".into(), connected.p99_us);
@@ -118,6 +131,8 @@ pub(crate) enum Unit {
     PerCpu,
     Micros,
     Kib,
+    /// A share (0–1), written as a percentage; its rows have no ratios.
+    Share,
 }
 
 struct Row {
@@ -131,6 +146,9 @@ struct Row {
 
 /// The label of the efficiency row under each throughput row.
 const CPU_LABEL: &str = "↳ the same per second of server CPU time";
+
+/// The label of the row that says how much of that CPU time the kernel took.
+const KERNEL_LABEL: &str = "↳ share of that CPU time spent in the kernel";
 
 fn rows(plan: &Plan) -> Vec<Row> {
     let row = |label: String, key: String, unit, higher_better| Row {
@@ -171,6 +189,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
         true,
     ));
     v.push(row(CPU_LABEL.into(), "storm_default.per_cpu".into(), Unit::PerCpu, true));
+    v.push(row(KERNEL_LABEL.into(), "storm_default.kernel_share".into(), Unit::Share, false));
     for (what, key) in [
         ("connected p50", "connected_p50_us"),
         ("connected p99", "connected_p99_us"),
@@ -293,6 +312,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
             true,
         ));
         v.push(row(CPU_LABEL.into(), format!("{p}.per_cpu"), Unit::PerCpu, true));
+        v.push(row(KERNEL_LABEL.into(), format!("{p}.kernel_share"), Unit::Share, false));
         v.push(row(
             format!("Polling, {n} clients: round trip p50"),
             format!("{p}.p50_us"),
@@ -327,6 +347,7 @@ fn scale_of(v: f64, unit: Unit) -> (f64, usize, &'static str) {
         Unit::Micros if v >= 1e3 => (1e3, 1, " ms"),
         Unit::Micros => (1e3, 3, " ms"),
         Unit::Kib => (1.0, 1, " KiB"),
+        Unit::Share => (0.01, 0, " %"),
     }
 }
 
@@ -461,6 +482,10 @@ pub fn table(plan: &Plan, samples: &Samples, servers: &[String]) -> String {
             let _ = write!(t, " {} · {} |", fmt_with_range(a, r.unit), fmt_with_range(b, r.unit));
         } else {
             t.push_str(" |");
+        }
+        if r.unit == Unit::Share {
+            t.push_str(" | |\n");
+            continue;
         }
         let _ = writeln!(
             t,
@@ -608,6 +633,7 @@ mod tests {
         assert_eq!(fmt_with_range(Some(&[3.0 * 1024.0]), Unit::Kib), "3072.0 KiB");
         assert_eq!(fmt_with_range(Some(&[]), Unit::Kib), "—");
         assert_eq!(fmt_with_range(None, Unit::Kib), "—");
+        assert_eq!(fmt_with_range(Some(&[0.68, 0.71, 0.7]), Unit::Share), "70 % (68–71)");
         let mut s = Samples::default();
         for (server, v) in [("switchboard", [20.0, 30.0, 40.0]), ("node", [10.0, 10.0, 40.0])] {
             s.entry(server.into()).or_default().insert("k".into(), v.to_vec());

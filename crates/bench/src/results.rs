@@ -98,6 +98,9 @@ pub enum Outcome {
         /// The same events per second of server CPU time, when the server's pid was given.
         #[serde(default)]
         per_server_cpu_s: Option<f64>,
+        /// The share of that CPU time spent in the kernel, when the server's pid was given.
+        #[serde(default)]
+        kernel_share: Option<f64>,
     },
     /// Default-mode connection storm: polling handshake, `CONNECT` over polling, then the
     /// probe and the upgrade to WebSocket, as the official client's `io(url)` does.
@@ -115,5 +118,8 @@ pub enum Outcome {
         /// The same connections per second of server CPU time, when the server's pid was given.
         #[serde(default)]
         per_server_cpu_s: Option<f64>,
+        /// The share of that CPU time spent in the kernel, when the server's pid was given.
+        #[serde(default)]
+        kernel_share: Option<f64>,
     },
 }

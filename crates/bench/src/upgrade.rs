@@ -212,6 +212,7 @@ pub fn storm(addr: SocketAddr, n: usize, inflight: usize, source_offset: u64) ->
     }
     let elapsed = start.elapsed().as_secs_f64();
     let per_server_cpu_s = window.per_cpu_s(ready as f64);
+    let kernel_share = window.kernel_share();
     for c in &mut clients {
         if let Some(link) = c.ws.take() {
             let mut stream = link.stream;
@@ -225,6 +226,7 @@ pub fn storm(addr: SocketAddr, n: usize, inflight: usize, source_offset: u64) ->
         connected: connected.summary(),
         upgraded: upgraded.summary(),
         per_server_cpu_s,
+        kernel_share,
     })
 }
 
