@@ -317,10 +317,9 @@ where
 /// in place: its parts are slices of the connection's read buffer (8 KiB or more), and a
 /// session that kept them would keep that whole buffer alive for its life. (The headers are
 /// copied into one block by [`RequestHeaders`].)
-/// Exactly sized, so that the bytes need no shared header (one allocation, not two).
-fn owned_uri(uri: &http::Uri) -> http::Uri {
-    let text = uri.to_string().into_bytes().into_boxed_slice();
-    http::Uri::from_maybe_shared(Bytes::from(text)).unwrap_or_else(|_| uri.clone())
+/// Its path and query only (what a session exposes), exactly sized.
+fn owned_uri(uri: &http::Uri) -> Box<str> {
+    uri.path_and_query().map_or("/", |p| p.as_str()).into()
 }
 
 #[cfg(test)]
@@ -330,7 +329,9 @@ mod tests {
     #[test]
     fn owned_uris_are_equal_copies() {
         let uri: http::Uri = "/engine.io/?EIO=4&transport=websocket".parse().unwrap();
-        assert_eq!(owned_uri(&uri), uri);
+        assert_eq!(&*owned_uri(&uri), "/engine.io/?EIO=4&transport=websocket");
+        let absolute: http::Uri = "http://example.com/engine.io/?EIO=4".parse().unwrap();
+        assert_eq!(&*owned_uri(&absolute), "/engine.io/?EIO=4");
     }
 
     #[test]
