@@ -185,7 +185,7 @@ pub enum SendError {
 /// let open: serde_json::Value = serde_json::from_slice(body.get(1..).ok_or("empty")?)?;
 /// let socket = engine.socket(open["sid"].as_str().ok_or("no sid")?).ok_or("no session")?;
 /// let request = socket.request();
-/// assert_eq!(&*request.uri, uri);
+/// assert_eq!(request.uri(), uri);
 /// assert_eq!(request.path(), "/engine.io/");
 /// assert_eq!(request.query(), Some("EIO=4&transport=polling&room=a"));
 /// # Ok(())
@@ -194,10 +194,8 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The request's path and query (`/engine.io/?EIO=4&transport=polling`), as text: kept
-    /// by every session for its life, and an `http::Uri` would cost each one 88 bytes.
-    pub uri: Box<str>,
-    /// The request headers (they deref to an [`http::HeaderMap`]).
+    /// The request headers (they deref to an [`http::HeaderMap`]); their block also keeps
+    /// the request URI (see [`RequestInfo::uri`]).
     pub headers: RequestHeaders,
     /// The peer address, when known.
     pub remote_addr: Option<SocketAddr>,
@@ -208,14 +206,40 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// What a session keeps of its handshake request: its path and query `uri` (`/` if it
+    /// does not start with `/`), `headers`, the peer address and whether it came over TLS;
+    /// `time` is now.
+    pub(crate) fn new(
+        uri: &str,
+        headers: &http::HeaderMap,
+        remote_addr: Option<SocketAddr>,
+        secure: bool,
+    ) -> Self {
+        let uri = if uri.starts_with('/') { uri } else { "/" };
+        RequestInfo {
+            headers: RequestHeaders::with_uri(uri, headers),
+            remote_addr,
+            time: SystemTime::now(),
+            secure,
+        }
+    }
+
+    /// The request's path and query (`/engine.io/?EIO=4&transport=polling`). Kept as text in
+    /// the headers' block: every session keeps it for its life, and an `http::Uri` would
+    /// cost each one 88 bytes and an allocation of its own.
+    pub fn uri(&self) -> &str {
+        self.headers.uri().unwrap_or("/")
+    }
+
     /// The path of the request (the URI without its query).
     pub fn path(&self) -> &str {
-        self.uri.split_once('?').map_or(&*self.uri, |(path, _)| path)
+        let uri = self.uri();
+        uri.split_once('?').map_or(uri, |(path, _)| path)
     }
 
     /// The query string (after the `?`), if the URI has one.
     pub fn query(&self) -> Option<&str> {
-        self.uri.split_once('?').map(|(_, query)| query)
+        self.uri().split_once('?').map(|(_, query)| query)
     }
 }
 

@@ -253,7 +253,7 @@ fn ip_text(addr: Option<SocketAddr>) -> String {
 
 /// The path and query of a session's first request.
 fn url_of(socket: &switchboard_engine::Socket) -> &str {
-    &socket.request().uri
+    socket.request().uri()
 }
 
 impl Handshake {
