@@ -4,7 +4,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -14,7 +13,7 @@ use http_body_util::{Either, Full};
 use crate::error::RequestError;
 use crate::session_task::{SessionHandle, Wire};
 use crate::socket::{RequestInfo, TransportKind};
-use crate::{Engine, Handler, Protocol, RequestHeaders, cors, polling, websocket};
+use crate::{Engine, Handler, Protocol, cors, polling, websocket};
 
 /// The body of every engine response.
 pub type ResponseBody = Full<Bytes>;
@@ -369,13 +368,11 @@ where
     }
     let remote_addr = parts.extensions.get::<std::net::SocketAddr>().copied();
     let ticket = engine.admit(remote_addr.map(|a| a.ip()))?;
-    let info = RequestInfo {
-        uri: owned_uri(&parts.uri),
-        headers: RequestHeaders::from(&parts.headers),
-        remote_addr,
-        time: SystemTime::now(),
-        secure: parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS),
-    };
+    let secure = parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+    let uri = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    // Copied into one block of its own: a session that kept slices of the request's head
+    // would keep the whole head (or, under hyper, the connection's read buffer) alive.
+    let info = RequestInfo::new(uri, &parts.headers, remote_addr, secure);
     Ok(match transport {
         TransportKind::Polling => Step::Poll(polling::handshake(engine, info, wire, ticket)),
         TransportKind::WebSocket => Step::Done(websocket::handshake(
@@ -388,25 +385,9 @@ where
     })
 }
 
-/// A copy of `uri` whose text lives in an allocation of its own. hyper parses the request head
-/// in place: its parts are slices of the connection's read buffer (8 KiB or more), and a
-/// session that kept them would keep that whole buffer alive for its life. (The headers are
-/// copied into one block by [`RequestHeaders`].)
-/// Exactly sized, so that the bytes need no shared header (one allocation, not two).
-fn owned_uri(uri: &http::Uri) -> http::Uri {
-    let text = uri.to_string().into_bytes().into_boxed_slice();
-    http::Uri::from_maybe_shared(Bytes::from(text)).unwrap_or_else(|_| uri.clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owned_uris_are_equal_copies() {
-        let uri: http::Uri = "/engine.io/?EIO=4&transport=websocket".parse().unwrap();
-        assert_eq!(owned_uri(&uri), uri);
-    }
 
     #[test]
     fn parses_the_query() {

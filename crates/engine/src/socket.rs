@@ -162,12 +162,40 @@ pub enum SendError {
 }
 
 /// What the handshake request looked like.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{DisconnectReason, Engine, EngineConfig, Handler, Message, Socket};
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use http_body_util::BodyExt;
+/// use tower_service::Service;
+///
+/// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+/// let uri = "/engine.io/?EIO=4&transport=polling&room=a";
+/// let res = engine.service().call(http::Request::get(uri).body(String::new())?).await?;
+/// let body = res.into_body().collect().await?.to_bytes();
+/// let open: serde_json::Value = serde_json::from_slice(body.get(1..).ok_or("empty")?)?;
+/// let socket = engine.socket(open["sid"].as_str().ok_or("no sid")?).ok_or("no session")?;
+/// let request = socket.request();
+/// assert_eq!(request.uri(), uri);
+/// assert_eq!(request.path(), "/engine.io/");
+/// assert_eq!(request.query(), Some("EIO=4&transport=polling&room=a"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The request URI (path and query).
-    pub uri: http::Uri,
-    /// The request headers (they deref to an [`http::HeaderMap`]).
+    /// The request headers (they deref to an [`http::HeaderMap`]); their block also keeps
+    /// the request URI (see [`RequestInfo::uri`]).
     pub headers: RequestHeaders,
     /// The peer address, when known.
     pub remote_addr: Option<SocketAddr>,
@@ -175,6 +203,44 @@ pub struct RequestInfo {
     pub time: SystemTime,
     /// Whether the connection was over TLS (as far as the server can tell).
     pub secure: bool,
+}
+
+impl RequestInfo {
+    /// What a session keeps of its handshake request: its path and query `uri` (`/` if it
+    /// does not start with `/`), `headers`, the peer address and whether it came over TLS;
+    /// `time` is now.
+    pub(crate) fn new(
+        uri: &str,
+        headers: &http::HeaderMap,
+        remote_addr: Option<SocketAddr>,
+        secure: bool,
+    ) -> Self {
+        let uri = if uri.starts_with('/') { uri } else { "/" };
+        RequestInfo {
+            headers: RequestHeaders::with_uri(uri, headers),
+            remote_addr,
+            time: SystemTime::now(),
+            secure,
+        }
+    }
+
+    /// The request's path and query (`/engine.io/?EIO=4&transport=polling`). Kept as text in
+    /// the headers' block: every session keeps it for its life, and an `http::Uri` would
+    /// cost each one 88 bytes and an allocation of its own.
+    pub fn uri(&self) -> &str {
+        self.headers.uri().unwrap_or("/")
+    }
+
+    /// The path of the request (the URI without its query).
+    pub fn path(&self) -> &str {
+        let uri = self.uri();
+        uri.split_once('?').map_or(uri, |(path, _)| path)
+    }
+
+    /// The query string (after the `?`), if the URI has one.
+    pub fn query(&self) -> Option<&str> {
+        self.uri().split_once('?').map(|(_, query)| query)
+    }
 }
 
 /// One Engine.IO session, shared between the engine and the layer above.

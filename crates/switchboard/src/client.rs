@@ -362,7 +362,7 @@ const BURST: usize = 8;
 #[derive(Default)]
 struct Sockets {
     /// One per namespace (a handful at most: a list).
-    list: Vec<Socket>,
+    list: SocketList,
     /// Closes the connection if no namespace is joined in time; aborted by the first join
     /// (here rather than in a field of its own: every connection pays for each field).
     connect_timer: Option<AbortHandle>,
@@ -371,6 +371,47 @@ struct Sockets {
 impl Sockets {
     fn socket(&self, ns: &str) -> Option<Socket> {
         self.list.iter().find(|s| s.ns() == ns).cloned()
+    }
+}
+
+/// A connection's sockets in the order they joined, the first one inline: most connections
+/// join one namespace, and a list of one would cost each of them an allocation.
+#[derive(Default)]
+struct SocketList {
+    /// `None` only if `rest` is empty too.
+    first: Option<Socket>,
+    rest: Vec<Socket>,
+}
+
+impl SocketList {
+    fn iter(&self) -> impl Iterator<Item = &Socket> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, socket: Socket) {
+        if self.first.is_none() {
+            self.first = Some(socket);
+        } else {
+            // Exact growth: a second namespace is rare, a third rarer.
+            self.rest.reserve_exact(1);
+            self.rest.push(socket);
+        }
+    }
+
+    /// Keeps the sockets `keep` says yes to, in order.
+    fn retain(&mut self, keep: impl Fn(&Socket) -> bool) {
+        self.rest.retain(&keep);
+        if self.first.as_ref().is_some_and(|s| !keep(s)) {
+            self.first = (!self.rest.is_empty()).then(|| self.rest.remove(0));
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Socket> {
+        self.iter().cloned().collect()
     }
 }
 
@@ -512,8 +553,6 @@ impl Client {
             let mut sockets = lock(&self.sockets);
             let list = &mut sockets.list;
             list.retain(|s| s.ns() != socket.ns());
-            // Exact growth: most connections join one namespace (the default reserves four).
-            list.reserve_exact(1);
             list.push(socket);
             sockets.connect_timer.take()
         };
@@ -534,7 +573,7 @@ impl Client {
     }
 
     fn all_sockets(&self) -> Vec<Socket> {
-        lock(&self.sockets).list.clone()
+        lock(&self.sockets).list.to_vec()
     }
 
     /// Encodes and queues a packet that belongs to no socket (CONNECT answers and errors).

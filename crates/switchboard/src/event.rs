@@ -4,7 +4,8 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -144,26 +145,102 @@ pub(crate) struct HandlerEntry {
     pub(crate) f: ErasedHandler,
 }
 
-/// A socket's event handlers, in registration order. A socket has a few: one short list,
-/// grown exactly, costs each connection far less than a hash table of lists.
+/// A socket's event handlers, in registration order. A socket has a few: one short list
+/// costs each connection far less than a hash table of lists.
+///
+/// The list is immutable and shared: registering or removing a handler makes a new one.
+/// Sockets that register the same handlers (handlers that capture nothing are one shared
+/// value per type, and each socket numbers its handlers from 0) end up with the same list,
+/// found in [`RECENT`]: a connection then holds a pointer instead of a list of its own.
 #[derive(Default)]
-pub(crate) struct Handlers(Vec<(EventName, HandlerEntry)>);
+pub(crate) struct Handlers(Option<HandlerList>);
+
+/// One handler with the event it listens to.
+type Named = (EventName, HandlerEntry);
+
+/// One immutable list of handlers.
+type HandlerList = Arc<[Named]>;
+
+/// How many recently made lists [`RECENT`] remembers.
+const RECENT_LISTS: usize = 8;
+
+/// Lists made recently, looked up before a new one is allocated. Weak: a list whose sockets
+/// are all gone drops its handlers (and what they capture) as before; only its memory waits
+/// here until the slot is reused. Locked for a lookup when a handler is registered or
+/// removed, never on an event.
+static RECENT: Mutex<[Option<Weak<[Named]>>; RECENT_LISTS]> =
+    Mutex::new([const { None }; RECENT_LISTS]);
+
+/// Where [`RECENT`] puts the next list it remembers (turns round).
+static RECENT_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn same_entry(a: &Named, b: &Named) -> bool {
+    a.0 == b.0 && a.1.id == b.1.id && a.1.once == b.1.once && Arc::ptr_eq(&a.1.f, &b.1.f)
+}
+
+/// The list of `entries`: one remembered in [`RECENT`] if an equal one is, else a new one
+/// (then remembered). `None` for no entries.
+fn intern<'a, I>(entries: I, len: usize) -> Option<HandlerList>
+where
+    I: Iterator<Item = &'a Named> + Clone,
+{
+    if len == 0 {
+        return None;
+    }
+    // The lists looked at, dropped after the lock is given back: the last strong reference to
+    // one may be here (its sockets went meanwhile), and its handlers' drops run no user code
+    // under the lock.
+    let mut seen: [Option<HandlerList>; RECENT_LISTS] = [const { None }; RECENT_LISTS];
+    let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    for (slot, keep) in recent.iter().zip(seen.iter_mut()) {
+        let Some(list) = slot.as_ref().and_then(Weak::upgrade) else { continue };
+        if list.len() == len && list.iter().zip(entries.clone()).all(|(a, b)| same_entry(a, b)) {
+            return Some(list);
+        }
+        *keep = Some(list);
+    }
+    let list: HandlerList = entries.cloned().collect();
+    // A slot whose list is gone first (the lists a socket goes through while it registers
+    // its handlers one by one go soon): the list every socket ends with stays found.
+    let free = recent.iter().position(|slot| slot.as_ref().is_none_or(|w| w.strong_count() == 0));
+    let next = free.unwrap_or_else(|| RECENT_NEXT.fetch_add(1, Ordering::Relaxed) % RECENT_LISTS);
+    if let Some(slot) = recent.get_mut(next) {
+        *slot = Some(Arc::downgrade(&list));
+    }
+    drop(recent);
+    drop(seen);
+    Some(list)
+}
 
 impl Handlers {
+    fn entries(&self) -> &[Named] {
+        self.0.as_deref().unwrap_or_default()
+    }
+
     /// Adds a handler for `name`, after the others.
     pub(crate) fn push(&mut self, name: EventName, entry: HandlerEntry) {
-        self.0.reserve_exact(1);
-        self.0.push((name, entry));
+        let added = (name, entry);
+        let entries = self.entries();
+        self.0 = intern(entries.iter().chain(std::iter::once(&added)), entries.len() + 1);
+    }
+
+    /// Keeps the handlers `keep` says yes to.
+    fn retain(&mut self, keep: impl Fn(&Named) -> bool) {
+        let entries = self.entries();
+        let kept = entries.iter().filter(|e| keep(e)).count();
+        if kept != entries.len() {
+            self.0 = intern(entries.iter().filter(|e| keep(e)), kept);
+        }
     }
 
     /// Removes every handler of `event`.
     pub(crate) fn remove_event(&mut self, event: &str) {
-        self.0.retain(|(name, _)| name.as_str() != event);
+        self.retain(|(name, _)| name.as_str() != event);
     }
 
     /// Removes one handler.
     pub(crate) fn remove(&mut self, id: HandlerId) {
-        self.0.retain(|(_, h)| h.id != id);
+        self.retain(|(_, h)| h.id != id);
     }
 
     /// The handlers of `event`, in order: all but the last, and the last (`None`: no
@@ -171,7 +248,7 @@ impl Handlers {
     pub(crate) fn of(&self, event: &EventName) -> (Vec<HandlerEntry>, Option<HandlerEntry>) {
         let mut others = Vec::new();
         let mut last: Option<HandlerEntry> = None;
-        for (_, h) in self.0.iter().filter(|(name, _)| name == event) {
+        for (_, h) in self.entries().iter().filter(|(name, _)| name == event) {
             if let Some(previous) = last.replace(h.clone()) {
                 others.push(previous);
             }

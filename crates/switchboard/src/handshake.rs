@@ -253,7 +253,7 @@ fn ip_text(addr: Option<SocketAddr>) -> String {
 
 /// The path and query of a session's first request.
 fn url_of(socket: &switchboard_engine::Socket) -> &str {
-    socket.request().uri.path_and_query().map(|p| p.as_str()).unwrap_or_default()
+    socket.request().uri()
 }
 
 impl Handshake {

@@ -18,7 +18,7 @@ impl QueryText for Str {
 
 impl QueryText for switchboard_engine::Socket {
     fn text(&self) -> &str {
-        self.request().uri.query().unwrap_or_default()
+        self.request().query().unwrap_or_default()
     }
 }
 

@@ -4,8 +4,8 @@
 //! anything queued after the task ended.
 //!
 //! Modelled: the flags, the lock and the task's waker (loom's types under `cfg(switchboard_loom)`). The
-//! `room` notifier stays tokio's `Notify`, taken as correct: its callers' order (register,
-//! check again, then wait) is what is checked.
+//! `room` notifier stays tokio's `Notify` (made once, in a std `OnceLock`), taken as correct: its
+//! callers' order (register, check again, then wait) is what is checked.
 
 use std::future::poll_fn;
 use std::task::Poll;

@@ -198,8 +198,11 @@ pub struct Session {
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     upgrade_deadline: Option<Instant>,
-    /// Why and until when a server-closed polling session waits for its last GET.
-    closing: Option<(CloseReason, Option<Instant>)>,
+    /// Why a server-closed polling session waits for its last GET, and until when (two
+    /// fields, not an optional pair: the reason fits in the padding, and the session task
+    /// that holds a session pays for every byte of it).
+    closing: Option<CloseReason>,
+    closing_deadline: Option<Instant>,
 }
 
 impl Session {
@@ -229,6 +232,7 @@ impl Session {
             pong_deadline,
             upgrade_deadline: None,
             closing: None,
+            closing_deadline: None,
         }
     }
 
@@ -353,7 +357,7 @@ impl Session {
             }
             State::Closing => {
                 self.urgent.push_back(Transmit::Poll(vec![Packet::Close]));
-                let reason = self.closing.map_or(CloseReason::ForcedClose, |(r, _)| r);
+                let reason = self.closing.unwrap_or(CloseReason::ForcedClose);
                 self.finish(reason);
                 return Ok(());
             }
@@ -481,7 +485,8 @@ impl Session {
                 } else {
                     self.config.close_timeout()
                 };
-                self.closing = Some((reason, now.checked_add(wait)));
+                self.closing = Some(reason);
+                self.closing_deadline = now.checked_add(wait);
                 self.next_ping = None;
                 self.pong_deadline = None;
                 self.upgrade_deadline = None;
@@ -496,7 +501,7 @@ impl Session {
             self.next_ping,
             self.pong_deadline,
             self.upgrade_deadline,
-            self.closing.and_then(|(_, d)| d),
+            self.closing.and(self.closing_deadline),
         ]
         .into_iter()
         .flatten()
@@ -505,8 +510,8 @@ impl Session {
 
     /// Runs the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some((reason, deadline)) = self.closing {
-            if deadline.is_some_and(|d| now >= d) {
+        if let Some(reason) = self.closing {
+            if self.closing_deadline.is_some_and(|d| now >= d) {
                 self.outbox.clear();
                 self.finish(reason);
             }
@@ -580,6 +585,7 @@ impl Session {
         self.pong_deadline = None;
         self.upgrade_deadline = None;
         self.closing = None;
+        self.closing_deadline = None;
         self.events.push_back(Event::Closed(reason));
     }
 }
