@@ -234,7 +234,11 @@ pub(crate) fn table(plan: &Plan, samples: &Samples) -> String {
     if !floors.is_empty() {
         let _ = writeln!(
             g,
-            "\nThe kernel's part of our CPU time (the system calls and the TCP stack) bounds what              any server code can reach per CPU-second: with our own code free, the most against              socketioxide would be {}.",
+            concat!(
+                "\nThe kernel's part of our CPU time (the system calls and the TCP stack) bounds ",
+                "what any server code can reach per CPU-second: with our own code free, the most ",
+                "against socketioxide would be {}."
+            ),
             floors.join(", ")
         );
     }
@@ -268,6 +272,19 @@ mod tests {
         assert!((limit - 1.7857).abs() < 1e-3, "{limit}");
         assert_eq!(kernel_limit(Some(50_000.0), None, Some(40_000.0)), None);
         assert_eq!(kernel_limit(Some(50_000.0), Some(0.0), Some(40_000.0)), None);
+        let s = samples(&[
+            ("switchboard", "storm_default.per_cpu", &[50_000.0]),
+            ("switchboard", "storm_default.kernel_share", &[0.7]),
+            ("socketioxide", "storm_default.per_cpu", &[40_000.0]),
+        ]);
+        let t = table(&Plan::new(true), &s);
+        assert!(
+            t.contains(
+                "bounds what any server code can reach per CPU-second: with our own code free, \
+                 the most against socketioxide would be default-mode connections 1.79×."
+            ),
+            "{t}"
+        );
     }
 
     #[test]
