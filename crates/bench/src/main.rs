@@ -204,6 +204,10 @@ enum Scenario {
         clients: usize,
         #[arg(long, default_value_t = 5000)]
         duration_ms: u64,
+        /// Offer this many echoes per second in all (paced) rather than one after another
+        /// as fast as the answers come (closed loop).
+        #[arg(long)]
+        rate: Option<f64>,
     },
 }
 
@@ -255,8 +259,8 @@ fn main() -> Result<()> {
                     }
                     switchboard_bench::upgrade::storm(addr, conns, inflight, source_offset)?
                 }
-                Scenario::Polling { clients, duration_ms } => {
-                    polling::polling(addr, clients, ms(duration_ms), parser)?
+                Scenario::Polling { clients, duration_ms, rate } => {
+                    polling::polling(addr, clients, ms(duration_ms), rate, parser)?
                 }
             };
             println!("{}", serde_json::to_string(&outcome)?);

@@ -110,7 +110,11 @@ struct Client {
     state: State,
     /// Packets waiting for the POST connection, joined with 0x1e.
     queue: Vec<u8>,
+    /// When the outstanding echo was due (paced) or sent (closed loop): its round trip is
+    /// measured from here.
     sent_at: Instant,
+    /// Paced: when the next echo is due, once the last one was answered.
+    next_due: Option<Instant>,
 }
 
 impl Client {
@@ -173,6 +177,9 @@ struct Fleet {
     measuring: bool,
     rtt: Latency,
     acks: u64,
+    /// Paced: each client sends its next echo this long after its last one was due (so that
+    /// all clients together offer a fixed rate), or at once when that time has passed.
+    interval: Option<Duration>,
 }
 
 impl Fleet {
@@ -191,6 +198,7 @@ impl Fleet {
             measuring: false,
             rtt: Latency::new(),
             acks: 0,
+            interval: None,
         })
     }
 
@@ -217,6 +225,7 @@ impl Fleet {
                     state: State::Opening,
                     queue: Vec::new(),
                     sent_at: Instant::now(),
+                    next_due: None,
                 });
             }
             if self.cs.len() >= target && self.cs.iter().all(|c| c.state == State::Ready) {
@@ -236,23 +245,55 @@ impl Fleet {
         }
     }
 
-    /// Sends every client's first echo.
+    /// Sends every client's first echo (paced: spread over one interval).
     fn start_echo(&mut self) -> io::Result<()> {
         self.echo = true;
         let now = Instant::now();
-        for c in &mut self.cs {
-            self.frame.clear();
-            self.wire.write_echo(&mut self.frame, self.next_id);
-            self.next_id += 1;
-            c.sent_at = now;
-            c.enqueue_packet(self.wire, &self.frame);
-            c.pump(&self.host)?;
+        let n = self.cs.len().max(1) as u32;
+        for (i, c) in self.cs.iter_mut().enumerate() {
+            match self.interval {
+                Some(interval) => c.next_due = Some(now + interval / n * i as u32),
+                None => {
+                    self.frame.clear();
+                    self.wire.write_echo(&mut self.frame, self.next_id);
+                    self.next_id += 1;
+                    c.sent_at = now;
+                    c.enqueue_packet(self.wire, &self.frame);
+                    c.pump(&self.host)?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// Waits up to `timeout` for readiness and handles it.
+    /// Paced: sends the echoes that are due; gives how long until the next one is.
+    fn send_due(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for c in &mut self.cs {
+            let Some(due) = c.next_due else { continue };
+            if due > now {
+                next = Some(next.map_or(due, |n| n.min(due)));
+                continue;
+            }
+            c.next_due = None;
+            self.frame.clear();
+            self.wire.write_echo(&mut self.frame, self.next_id);
+            self.next_id += 1;
+            // Measured from when it was due, not from when this loop got to it.
+            c.sent_at = due;
+            c.enqueue_packet(self.wire, &self.frame);
+        }
+        next.map(|n| n.saturating_duration_since(now))
+    }
+
+    /// Waits up to `timeout` (paced: at most until the next echo is due) for readiness and
+    /// handles it.
     fn turn(&mut self, timeout: Duration) -> Result<()> {
+        let timeout = match self.interval.and_then(|_| self.send_due()) {
+            Some(until_due) => timeout.min(until_due),
+            None => timeout,
+        };
         self.poll.poll(&mut self.events, Some(timeout))?;
         for ev in &self.events {
             let (ci, is_post) = (ev.token().0 / 2, ev.token().0 % 2 == 1);
@@ -315,8 +356,12 @@ impl Fleet {
                         Incoming::Ack(_) if self.echo => {
                             let now = Instant::now();
                             if self.measuring {
-                                self.rtt.record(now - c.sent_at);
+                                self.rtt.record(now.saturating_duration_since(c.sent_at));
                                 self.acks += 1;
+                            }
+                            if let Some(interval) = self.interval {
+                                c.next_due = Some(c.sent_at + interval);
+                                continue;
                             }
                             self.frame.clear();
                             self.wire.write_echo(&mut self.frame, self.next_id);
@@ -340,6 +385,9 @@ impl Fleet {
 }
 
 /// Polling throughput: `clients` clients, each with one `echo` outstanding, for `duration`.
+/// With a `rate`, the clients together offer that many echoes per second (each client one
+/// every `clients / rate` seconds, or at once when its last answer came later), and round
+/// trips are measured from when each echo was due: two servers compared at the same rate.
 ///
 /// # Errors
 /// A connection failing, or the clients not all connecting.
@@ -347,9 +395,12 @@ pub fn polling(
     addr: SocketAddr,
     clients: usize,
     duration: Duration,
+    rate: Option<f64>,
     wire: Wire,
 ) -> Result<Outcome> {
     let mut fleet = Fleet::new(addr, wire)?;
+    fleet.interval =
+        rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(clients.max(1) as f64 / r));
     fleet.connect(clients)?;
     let cpu_window = cpu::Window::start();
     let start = Instant::now();
@@ -361,6 +412,7 @@ pub fn polling(
     let (acks, rtt) = (fleet.acks, fleet.rtt.summary());
     Ok(Outcome::Polling {
         clients,
+        rate,
         acks_per_sec: acks as f64 / duration.as_secs_f64(),
         rtt,
         per_server_cpu_s: cpu_window.per_cpu_s(acks as f64),

@@ -85,16 +85,17 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             put(format!("echo.{r}.p99_us"), latency.p99_us);
             put(format!("echo.{r}.p999_us"), latency.p999_us);
         }
-        Outcome::Polling { clients, acks_per_sec, rtt, per_server_cpu_s, kernel_share } => {
-            put(format!("polling.{clients}.acks_per_sec"), *acks_per_sec);
+        Outcome::Polling { clients, rate, acks_per_sec, rtt, per_server_cpu_s, kernel_share } => {
+            let p = polling_prefix(*clients, *rate);
+            put(format!("{p}.acks_per_sec"), *acks_per_sec);
             if let Some(v) = per_server_cpu_s {
-                put(format!("polling.{clients}.per_cpu"), *v);
+                put(format!("{p}.per_cpu"), *v);
             }
             if let Some(v) = kernel_share {
-                put(format!("polling.{clients}.kernel_share"), *v);
+                put(format!("{p}.kernel_share"), *v);
             }
-            put(format!("polling.{clients}.p50_us"), rtt.p50_us);
-            put(format!("polling.{clients}.p99_us"), rtt.p99_us);
+            put(format!("{p}.p50_us"), rtt.p50_us);
+            put(format!("{p}.p99_us"), rtt.p99_us);
         }
         Outcome::StormDefault {
             per_sec,
@@ -116,6 +117,14 @@ pub fn add(samples: &mut Samples, server: &str, o: &Outcome) {
             put("storm_default.upgraded_p50_us".into(), upgraded.p50_us);
             put("storm_default.upgraded_p99_us".into(), upgraded.p99_us);
         }
+    }
+}
+
+/// The metric keys' prefix of a polling outcome: `polling.N`, or `polling.N.atR` when paced.
+pub(crate) fn polling_prefix(clients: usize, rate: Option<f64>) -> String {
+    match rate {
+        Some(r) => format!("polling.{clients}.at{}", r.round() as u64),
+        None => format!("polling.{clients}"),
     }
 }
 
@@ -325,6 +334,25 @@ fn rows(plan: &Plan) -> Vec<Row> {
             Unit::Micros,
             false,
         ));
+        let rate = plan.polling_rate;
+        let p = polling_prefix(*n, Some(rate));
+        v.push(Row {
+            offered: Some(rate),
+            ..row(
+                format!("Polling at {rate}/s, {n} clients: echoes"),
+                format!("{p}.acks_per_sec"),
+                Unit::PerSec,
+                true,
+            )
+        });
+        for (q, name) in [("p50", "p50"), ("p99", "p99")] {
+            v.push(row(
+                format!("Polling at {rate}/s, {n} clients: round trip {name}"),
+                format!("{p}.{q}_us"),
+                Unit::Micros,
+                false,
+            ));
+        }
     }
     v
 }
@@ -641,6 +669,31 @@ mod tests {
         // Medians 30 and 10; the runs' own ratios are 2, 3 and 1.
         assert_eq!(ratio_cell(&s, "switchboard", "node", "k", true), "3.00× (1.00–3.00)");
         assert_eq!(ratio_cell(&s, "switchboard", "socketioxide", "k", true), "—");
+    }
+
+    #[test]
+    fn paced_polling_has_keys_and_rows_of_its_own() {
+        let mut s = Samples::default();
+        for (rate, p99) in [(None, 9_000.0), (Some(20_000.0), 2_000.0)] {
+            let rtt = Summary { p99_us: p99, ..Summary::default() };
+            add(
+                &mut s,
+                "switchboard",
+                &Outcome::Polling {
+                    clients: 500,
+                    rate,
+                    acks_per_sec: 19_990.0,
+                    rtt,
+                    per_server_cpu_s: None,
+                    kernel_share: None,
+                },
+            );
+        }
+        assert_eq!(med(&s, "switchboard", "polling.500.p99_us"), Some(9_000.0));
+        assert_eq!(med(&s, "switchboard", "polling.500.at20000.p99_us"), Some(2_000.0));
+        let t = table(&Plan::new(true), &s, &["switchboard".into()]);
+        assert!(t.contains("| Polling at 20000/s, 500 clients: round trip p99 | 2.0 ms |"), "{t}");
+        assert!(t.contains("| Polling at 20000/s, 500 clients: echoes | 20.0 k/s |"), "{t}");
     }
 
     #[test]

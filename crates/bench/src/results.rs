@@ -91,6 +91,9 @@ pub enum Outcome {
     Polling {
         /// Polling clients.
         clients: usize,
+        /// The rate offered (paced), or none (closed loop).
+        #[serde(default)]
+        rate: Option<f64>,
         /// Acks per second.
         acks_per_sec: f64,
         /// Round trip of one echo.

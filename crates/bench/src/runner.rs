@@ -104,6 +104,9 @@ pub struct Plan {
     pub storm_default: usize,
     /// Polling client counts.
     pub polling_clients: Vec<usize>,
+    /// The rate the paced polling step offers with each client count (echoes per second in
+    /// all): the round trips of two servers compared at the same rate.
+    pub polling_rate: f64,
     /// Broadcast receiver counts.
     pub bc_conns: Vec<usize>,
     /// Broadcasts in flight.
@@ -126,6 +129,10 @@ pub struct Plan {
     pub xbc_inflight: Vec<usize>,
 }
 
+/// The paced polling rate: about half of what socketioxide's polling reaches at saturation
+/// on the reference machine, so that both Rust servers are measured below saturation.
+const POLLING_RATE: f64 = 20_000.0;
+
 impl Plan {
     /// The full or the quick plan.
     #[must_use]
@@ -138,6 +145,7 @@ impl Plan {
                 storm: 2000,
                 storm_default: 500,
                 polling_clients: vec![50, 500],
+                polling_rate: POLLING_RATE,
                 bc_conns: vec![1000, 10000],
                 bc_inflight: vec![1, 16],
                 bcbin_conns: 1000,
@@ -157,6 +165,7 @@ impl Plan {
                 storm: 5000,
                 storm_default: 2000,
                 polling_clients: vec![50, 500],
+                polling_rate: POLLING_RATE,
                 bc_conns: vec![1000, 10000],
                 bc_inflight: vec![1, 4, 16],
                 bcbin_conns: 1000,
@@ -409,6 +418,18 @@ fn steps(plan: &Plan, rep: usize) -> Vec<Step> {
         out.push(step(
             "polling",
             vec![s("polling"), s("--clients"), s(clients), s("--duration-ms"), dur.clone()],
+        ));
+        out.push(step(
+            "polling",
+            vec![
+                s("polling"),
+                s("--clients"),
+                s(clients),
+                s("--rate"),
+                s(plan.polling_rate),
+                s("--duration-ms"),
+                dur.clone(),
+            ],
         ));
     }
     out.push(step("echo-max", vec![s("echo-max"), s("--duration-ms"), dur.clone()]));

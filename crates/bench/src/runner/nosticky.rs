@@ -241,7 +241,7 @@ pub fn run(opts: &NoStickyOptions) -> Result<()> {
     // A warm-up through the round-robin front: the nodes have announced themselves and
     // every connection pool is open.
     let addr = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    polling(addr(rr_port), opts.clients, Duration::from_millis(1000), Wire::Json)
+    polling(addr(rr_port), opts.clients, Duration::from_millis(1000), None, Wire::Json)
         .context("warm-up through round-robin")?;
     let load_before = crate::host::loadavg();
     let (owner, other) = match ports.as_slice() {
@@ -285,7 +285,7 @@ pub fn run(opts: &NoStickyOptions) -> Result<()> {
         for k in 0..series.len() {
             let i = (round + k) % series.len();
             let Some(s) = series.get_mut(i) else { continue };
-            let outcome = polling(addr(s.port), opts.clients, duration, Wire::Json)
+            let outcome = polling(addr(s.port), opts.clients, duration, None, Wire::Json)
                 .with_context(|| format!("round {round}, {}", s.name))?;
             let Outcome::Polling { acks_per_sec, rtt, .. } = outcome else {
                 bail!("the polling scenario gave another outcome");
