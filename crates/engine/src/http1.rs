@@ -13,24 +13,33 @@
 //! with the first bytes of the upgraded protocol. [`on_upgrade`] falls back to hyper's
 //! upgrade for services served by hyper (axum, or a layer in a hyper server).
 
-use std::cell::{Cell, RefCell};
+mod body;
+mod head;
+mod upgrade;
+
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, SystemTime};
+use std::pin::pin;
+use std::sync::Mutex;
+use std::task::Poll;
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
-use http_body::{Body, Frame, SizeHint};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::service::BoxError;
+pub use body::{BodyError, RequestBody};
+use body::{Feed, feed_body, lock};
+use head::{BodyLength, Head, closes, encode_head, parse_head, status_line};
+use upgrade::UpgradeSlot;
+pub(crate) use upgrade::{Handoff, OnUpgrade, Upgraded, on_upgrade};
 
 /// How long a connection may take to send a whole request head, counted from the moment it
 /// starts waiting for one (an idle keep-alive connection is closed after that long).
@@ -57,202 +66,6 @@ thread_local! {
     /// An empty write buffer kept for the next answer written on this thread, as [`SPARE`].
     static WRITE_SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 
-    /// The `date` header value of the current second, formatted once per second and thread.
-    static DATE: RefCell<(u64, Option<HeaderValue>)> = const { RefCell::new((0, None)) };
-}
-
-/// The body of a request served by [`serve`](crate::serve).
-///
-/// A body the server read whole with its head (the usual small POST) is one frame. A body
-/// still arriving when the head is read (by `Content-Length`) comes frame by frame as the
-/// connection reads it, so that the service sees the request at once. A chunked body is read
-/// whole first.
-///
-/// A body larger than the server's limit is not read past the limit: its first bytes (one
-/// more than the limit) come as a frame, then [`BodyError::TooLarge`]; the connection is
-/// closed after the answer.
-///
-/// ```
-/// use http_body_util::BodyExt;
-/// use switchboard_engine::RequestBody;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let body = RequestBody::from(bytes::Bytes::from_static(b"4hello"));
-/// assert_eq!(body.collect().await?.to_bytes(), "4hello");
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Default)]
-pub struct RequestBody {
-    data: Bytes,
-    too_large: bool,
-    /// The rest of a body the connection is still reading.
-    feed: Option<Arc<Mutex<Feed>>>,
-}
-
-impl From<Bytes> for RequestBody {
-    fn from(data: Bytes) -> Self {
-        RequestBody { data, too_large: false, feed: None }
-    }
-}
-
-/// Why a [`RequestBody`] ended early.
-///
-/// ```
-/// use switchboard_engine::BodyError;
-/// assert_eq!(
-///     BodyError::TooLarge.to_string(),
-///     "the request body is larger than the server accepts"
-/// );
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
-    /// The body is larger than the server accepts.
-    #[error("the request body is larger than the server accepts")]
-    TooLarge,
-    /// The connection ended before the whole body came.
-    #[error("the connection ended in the request body")]
-    Incomplete,
-}
-
-/// The part of a body the connection reads while the service runs.
-#[derive(Debug, Default)]
-struct Feed {
-    /// Read, not taken by the body yet.
-    data: Bytes,
-    /// Bytes still to read from the connection.
-    remaining: u64,
-    /// The connection ended first.
-    failed: bool,
-    /// The body waiting for data.
-    body: Option<Waker>,
-    /// The connection waiting for the body to take `data`.
-    conn: Option<Waker>,
-}
-
-fn lock(feed: &Mutex<Feed>) -> MutexGuard<'_, Feed> {
-    // A panic while holding the lock cannot leave the feed inconsistent: recover it.
-    feed.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        if !this.data.is_empty() {
-            return Poll::Ready(Some(Ok(Frame::data(std::mem::take(&mut this.data)))));
-        }
-        if this.too_large {
-            this.too_large = false;
-            return Poll::Ready(Some(Err(BodyError::TooLarge)));
-        }
-        let Some(shared) = &this.feed else {
-            return Poll::Ready(None);
-        };
-        let mut feed = lock(shared);
-        if !feed.data.is_empty() {
-            let data = std::mem::take(&mut feed.data);
-            if let Some(conn) = feed.conn.take() {
-                conn.wake();
-            }
-            return Poll::Ready(Some(Ok(Frame::data(data))));
-        }
-        if feed.remaining == 0 {
-            drop(feed);
-            this.feed = None;
-            return Poll::Ready(None);
-        }
-        if feed.failed {
-            drop(feed);
-            this.feed = None;
-            return Poll::Ready(Some(Err(BodyError::Incomplete)));
-        }
-        feed.body = Some(cx.waker().clone());
-        if let Some(conn) = feed.conn.take() {
-            conn.wake();
-        }
-        Poll::Pending
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_empty() && !self.too_large && self.feed.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.feed {
-            _ if self.too_large => SizeHint::default(),
-            None => SizeHint::with_exact(self.data.len() as u64),
-            Some(feed) => {
-                let feed = lock(feed);
-                SizeHint::with_exact((self.data.len() + feed.data.len()) as u64 + feed.remaining)
-            }
-        }
-    }
-}
-
-/// What a connection hands over when its request is answered `101`.
-pub(crate) struct Handoff {
-    pub(crate) tcp: TcpStream,
-    /// What the client sent after its request head.
-    pub(crate) read: Vec<u8>,
-    /// The `101` answer, not written yet: the upgraded connection writes it first.
-    pub(crate) head: Vec<u8>,
-}
-
-/// The request extension through which [`on_upgrade`] takes the connection of a request that
-/// asks for an upgrade. A clone is empty: only the request's own copy can take it.
-struct UpgradeSlot(Option<oneshot::Receiver<Handoff>>);
-
-impl Clone for UpgradeSlot {
-    fn clone(&self) -> Self {
-        UpgradeSlot(None)
-    }
-}
-
-/// The connection to come once the `101` answer to a request is given.
-pub(crate) enum OnUpgrade {
-    Ours(oneshot::Receiver<Handoff>),
-    Hyper(hyper::upgrade::OnUpgrade),
-}
-
-/// An upgraded connection: from [`serve`](crate::serve), or from hyper.
-pub(crate) enum Upgraded {
-    Ours(Handoff),
-    Hyper(hyper::upgrade::Upgraded),
-}
-
-/// The connection `req` will be upgraded to, whichever server reads it.
-pub(crate) fn on_upgrade<B>(req: &mut Request<B>) -> OnUpgrade {
-    match req.extensions_mut().remove::<UpgradeSlot>().and_then(|slot| slot.0) {
-        Some(rx) => OnUpgrade::Ours(rx),
-        None => OnUpgrade::Hyper(hyper::upgrade::on(req)),
-    }
-}
-
-impl OnUpgrade {
-    /// The upgraded connection; `None` (logged) if the connection ended first.
-    pub(crate) async fn upgraded(self) -> Option<Upgraded> {
-        match self {
-            OnUpgrade::Ours(rx) => match rx.await {
-                Ok(handoff) => Some(Upgraded::Ours(handoff)),
-                Err(_) => {
-                    tracing::debug!("connection ended before its upgrade");
-                    None
-                }
-            },
-            OnUpgrade::Hyper(on) => match on.await {
-                Ok(io) => Some(Upgraded::Hyper(io)),
-                Err(e) => {
-                    tracing::debug!(error = %e, "upgrade failed");
-                    None
-                }
-            },
-        }
-    }
 }
 
 /// Why reading from the connection stopped.
@@ -270,22 +83,6 @@ impl From<io::Error> for ReadError {
     fn from(_: io::Error) -> Self {
         ReadError::Closed
     }
-}
-
-/// A parsed request head, its body not read yet.
-struct Head {
-    request: Request<RequestBody>,
-    /// The body's framing.
-    length: BodyLength,
-    keep_alive: bool,
-    expect_continue: bool,
-    wants_upgrade: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyLength {
-    Known(u64),
-    Chunked,
 }
 
 /// One server connection.
@@ -351,79 +148,6 @@ impl Conn {
         }
     }
 
-    /// The body of `length` bytes: whole when the buffer holds it, else what the buffer holds
-    /// and a feed for the rest, read while the service runs. A body over `limit` is not read.
-    fn sized_body(&mut self, length: u64, limit: usize) -> RequestBody {
-        if length > u64::try_from(limit).unwrap_or(u64::MAX) {
-            // Not read at all: the answer closes the connection.
-            return RequestBody { too_large: true, ..RequestBody::default() };
-        }
-        let held = self.buf.len().min(usize::try_from(length).unwrap_or(usize::MAX));
-        let data = Bytes::copy_from_slice(self.buf.get(..held).unwrap_or_default());
-        self.buf.drain(..held);
-        let remaining = length - held as u64;
-        if remaining == 0 {
-            return RequestBody::from(data);
-        }
-        let feed = Feed { remaining, ..Feed::default() };
-        RequestBody { data, too_large: false, feed: Some(Arc::new(Mutex::new(feed))) }
-    }
-
-    /// Reads a chunked body (RFC 9112 §7.1), up to `limit` + 1 bytes of data; trailers are
-    /// read and dropped.
-    async fn read_chunked(&mut self, limit: usize) -> Result<RequestBody, ReadError> {
-        let mut data = BytesMut::new();
-        let mut pos = 0;
-        loop {
-            let rest = self.buf.get(pos..).unwrap_or_default();
-            let (used, size) = match httparse::parse_chunk_size(rest) {
-                Ok(httparse::Status::Complete(found)) => found,
-                Ok(httparse::Status::Partial) => {
-                    if rest.len() > MAX_HEAD {
-                        return Err(ReadError::Bad);
-                    }
-                    self.fill().await?;
-                    continue;
-                }
-                Err(_) => return Err(ReadError::Bad),
-            };
-            pos += used;
-            if size == 0 {
-                break;
-            }
-            let room = limit.saturating_add(1).saturating_sub(data.len());
-            let size = usize::try_from(size).unwrap_or(usize::MAX);
-            let take = size.min(room);
-            self.fill_to(pos + take).await?;
-            data.extend_from_slice(self.buf.get(pos..pos + take).unwrap_or_default());
-            pos += take;
-            if data.len() > limit {
-                self.buf.drain(..pos);
-                return Ok(RequestBody { data: data.freeze(), too_large: true, feed: None });
-            }
-            self.fill_to(pos + 2).await?;
-            if self.buf.get(pos..pos + 2) != Some(b"\r\n") {
-                return Err(ReadError::Bad);
-            }
-            pos += 2;
-        }
-        // Trailer lines, up to the empty line.
-        loop {
-            let rest = self.buf.get(pos..).unwrap_or_default();
-            match rest.windows(2).position(|w| w == b"\r\n") {
-                Some(0) => {
-                    pos += 2;
-                    break;
-                }
-                Some(end) => pos += end + 2,
-                None if rest.len() > MAX_HEAD => return Err(ReadError::Bad),
-                None => self.fill().await?,
-            }
-        }
-        self.buf.drain(..pos);
-        Ok(RequestBody::from(data.freeze()))
-    }
-
     /// Writes `bytes` whole.
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
         self.tcp.write_all(bytes).await?;
@@ -441,107 +165,6 @@ impl Conn {
     }
 }
 
-/// Parses the request head at the start of `buf`: `None` if it is not whole yet. The head's
-/// bytes are taken out of `buf` and copied into the request.
-fn parse_head(buf: &mut Vec<u8>, peer: SocketAddr) -> Result<Option<Head>, ReadError> {
-    // Not initialised: the parser writes each header line it finds before it is read.
-    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(ReadError::HeadTooLarge),
-        Err(_) => return Err(ReadError::Bad),
-    };
-    if len > MAX_HEAD {
-        return Err(ReadError::HeadTooLarge);
-    }
-    // One exactly sized copy of the head: the header values and the URI are slices of it.
-    let copy = Bytes::copy_from_slice(buf.get(..len).unwrap_or_default());
-    let base = buf.as_ptr() as usize;
-    let slice = |part: &[u8]| {
-        let start = (part.as_ptr() as usize).wrapping_sub(base);
-        copy.get(start..start + part.len()).map(|_| copy.slice(start..start + part.len()))
-    };
-    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-        .map_err(|_| ReadError::Bad)?;
-    let path = req.path.unwrap_or_default();
-    let uri = slice(path.as_bytes())
-        .and_then(|bytes| http::Uri::from_maybe_shared(bytes).ok())
-        .ok_or(ReadError::Bad)?;
-    let version = match req.version {
-        Some(0) => Version::HTTP_10,
-        _ => Version::HTTP_11,
-    };
-    let mut map = HeaderMap::with_capacity(req.headers.len());
-    let mut length = None;
-    let mut chunked = false;
-    let mut close = false;
-    let mut keep_alive = false;
-    let mut upgrade_token = false;
-    let mut expect_continue = false;
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| ReadError::Bad)?;
-        let value = slice(h.value)
-            .and_then(|bytes| HeaderValue::from_maybe_shared(bytes).ok())
-            .ok_or(ReadError::Bad)?;
-        if name == http::header::CONTENT_LENGTH {
-            let n = content_length(h.value).ok_or(ReadError::Bad)?;
-            if length.is_some_and(|m| m != n) {
-                return Err(ReadError::Bad);
-            }
-            length = Some(n);
-        } else if name == http::header::TRANSFER_ENCODING {
-            // Only `chunked` alone is understood; any other coding cannot be read.
-            if chunked || !h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                return Err(ReadError::Bad);
-            }
-            chunked = true;
-        } else if name == http::header::CONNECTION {
-            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                upgrade_token |= token.eq_ignore_ascii_case(b"upgrade");
-            }
-        } else if name == http::header::EXPECT {
-            expect_continue = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
-        }
-        map.append(name, value);
-    }
-    // Both framings at once is how requests are smuggled past proxies: refused.
-    if chunked && length.is_some() {
-        return Err(ReadError::Bad);
-    }
-    let wants_upgrade = upgrade_token && map.contains_key(http::header::UPGRADE);
-    buf.drain(..len);
-    let mut request = Request::new(RequestBody::default());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = version;
-    *request.headers_mut() = map;
-    request.extensions_mut().insert(peer);
-    Ok(Some(Head {
-        request,
-        length: if chunked { BodyLength::Chunked } else { BodyLength::Known(length.unwrap_or(0)) },
-        keep_alive: match version {
-            Version::HTTP_10 => keep_alive && !close,
-            _ => !close,
-        },
-        expect_continue: expect_continue && version == Version::HTTP_11,
-        wants_upgrade,
-    }))
-}
-
-/// A `Content-Length` value: digits only (RFC 9110 §8.6; `str::parse` would also take a
-/// leading `+`, which a proxy in front may read differently).
-fn content_length(value: &[u8]) -> Option<u64> {
-    let digits = value.trim_ascii();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 /// A buffer for an answer of about `bytes` bytes: the thread's spare when it has one.
 fn write_buffer(bytes: usize) -> Vec<u8> {
     let mut buffer = WRITE_SPARE.take();
@@ -555,87 +178,6 @@ fn give_back(mut buffer: Vec<u8>) {
         buffer.clear();
         WRITE_SPARE.set(buffer);
     }
-}
-
-/// `HTTP/1.1 200 OK\r\n`.
-fn status_line(out: &mut Vec<u8>, version: Version, status: StatusCode) {
-    out.extend_from_slice(if version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The `date` header's value now (formatted once a second per thread).
-fn date() -> Option<HeaderValue> {
-    let now = SystemTime::now();
-    let secs = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with_borrow_mut(|(at, value)| {
-        if *at != secs || value.is_none() {
-            *value = HeaderValue::from_str(&httpdate::fmt_http_date(now)).ok();
-            *at = secs;
-        }
-        value.clone()
-    })
-}
-
-/// The head of an answer: status line and headers, and the framing headers the connection
-/// adds (`content-length` when `length` is known, else chunked; `connection`).
-fn encode_head(
-    out: &mut Vec<u8>,
-    version: Version,
-    status: StatusCode,
-    headers: &HeaderMap,
-    length: Option<u64>,
-    keep_alive: bool,
-) {
-    status_line(out, version, status);
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !headers.contains_key(http::header::DATE) {
-        if let Some(date) = date() {
-            out.extend_from_slice(b"date: ");
-            out.extend_from_slice(date.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    let bodiless = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    if !bodiless && !headers.contains_key(http::header::CONTENT_LENGTH) {
-        match length {
-            Some(n) => {
-                out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-            None if version == Version::HTTP_11 => {
-                out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-            }
-            // An HTTP/1.0 body of unknown length ends with the connection.
-            None => {}
-        }
-    }
-    if status != StatusCode::SWITCHING_PROTOCOLS && !headers.contains_key(http::header::CONNECTION)
-    {
-        match (version, keep_alive) {
-            (Version::HTTP_10, true) => out.extend_from_slice(b"connection: keep-alive\r\n"),
-            (Version::HTTP_11, false) => out.extend_from_slice(b"connection: close\r\n"),
-            _ => {}
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Whether the answer's own `connection` header closes the connection.
-fn closes(headers: &HeaderMap) -> bool {
-    headers.get_all(http::header::CONNECTION).iter().any(|v| {
-        v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
 }
 
 /// What a connection does after an answer.
@@ -785,44 +327,6 @@ where
         Err(_) => Next::Close(false),
         Ok(()) if keep_alive => Next::KeepAlive,
         Ok(()) => Next::Close(true),
-    }
-}
-
-/// Reads the next part of a body into its feed: ready when the body has something new to
-/// take (or the connection ended), pending while the body has not taken the last part or the
-/// connection has nothing (or the body is whole).
-fn feed_body(tcp: &TcpStream, shared: &Mutex<Feed>, cx: &mut Context<'_>) -> Poll<()> {
-    let mut feed = lock(shared);
-    if feed.remaining == 0 || feed.failed {
-        return Poll::Pending;
-    }
-    if !feed.data.is_empty() {
-        feed.conn = Some(cx.waker().clone());
-        return Poll::Pending;
-    }
-    loop {
-        match tcp.poll_read_ready(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => feed.failed = true,
-        }
-        if !feed.failed {
-            let want = usize::try_from(feed.remaining).unwrap_or(usize::MAX).min(SPARE_MAX);
-            let mut chunk = Vec::with_capacity(want);
-            match tcp.try_read_buf(&mut chunk) {
-                Ok(0) => feed.failed = true,
-                Ok(n) => {
-                    feed.remaining -= n as u64;
-                    feed.data = Bytes::from(chunk);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => feed.failed = true,
-            }
-        }
-        if let Some(body) = feed.body.take() {
-            body.wake();
-        }
-        return Poll::Ready(());
     }
 }
 
