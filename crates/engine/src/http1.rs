@@ -21,18 +21,18 @@ use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Mutex;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
-use http_body::Body;
+use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::service::BoxError;
 pub use body::{BodyError, RequestBody};
@@ -180,6 +180,28 @@ fn give_back(mut buffer: Vec<u8>) {
     }
 }
 
+/// The server's shutdown, as a connection sees it: once set, an idle connection closes, and
+/// a request being served is answered with `connection: close`.
+pub(crate) struct Closing(watch::Receiver<bool>);
+
+impl Closing {
+    pub(crate) fn new(watch: watch::Receiver<bool>) -> Self {
+        Closing(watch)
+    }
+
+    fn now(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when the shutdown starts; never if the server went away without one (as
+    /// before: its connections go on).
+    async fn started(&mut self) {
+        if self.0.wait_for(|closing| *closing).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// What a connection does after an answer.
 enum Next {
     /// Reads the next request.
@@ -201,6 +223,7 @@ pub(crate) async fn serve_connection<S, B>(
     peer: SocketAddr,
     mut service: S,
     max_body: usize,
+    mut closing: Closing,
 ) where
     S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
     S::Error: Into<BoxError>,
@@ -210,8 +233,12 @@ pub(crate) async fn serve_connection<S, B>(
     let mut conn = Conn { tcp, buf: Vec::new() };
     loop {
         // A statement of its own: the answer's state is gone before what follows starts.
-        let next = respond(&mut conn, &mut service, peer, max_body).await;
+        let next = respond(&mut conn, &mut service, peer, max_body, &mut closing).await;
         match next {
+            Next::KeepAlive if closing.now() => {
+                let _ = conn.tcp.shutdown().await;
+                return;
+            }
             Next::KeepAlive => conn.release(),
             Next::Close(graceful) => {
                 if graceful {
@@ -242,14 +269,27 @@ pub(crate) async fn serve_connection<S, B>(
 ///
 /// Its arguments are small: an async fn keeps its arguments for its whole life, while the
 /// request and then the answer are locals, which share memory with the read's state.
-async fn respond<S, B>(conn: &mut Conn, service: &mut S, peer: SocketAddr, max_body: usize) -> Next
+async fn respond<S, B>(
+    conn: &mut Conn,
+    service: &mut S,
+    peer: SocketAddr,
+    max_body: usize,
+    closing: &mut Closing,
+) -> Next
 where
     S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let head = match tokio::time::timeout(HEADER_READ_TIMEOUT, conn.read_head(peer)).await {
+    // An idle connection closes when the shutdown starts; one with part of a request read
+    // goes on to answer it.
+    let idle = conn.buf.is_empty();
+    let read = tokio::select! {
+        read = tokio::time::timeout(HEADER_READ_TIMEOUT, conn.read_head(peer)) => read,
+        () = closing.started(), if idle => return Next::Close(true),
+    };
+    let head = match read {
         Ok(Ok(head)) => head,
         Ok(Err(ReadError::Bad)) => return Next::Refuse(StatusCode::BAD_REQUEST),
         Ok(Err(ReadError::HeadTooLarge)) => {
@@ -314,7 +354,7 @@ where
         encode_head(&mut head, version, parts.status, &parts.headers, None, true);
         return Next::Upgrade(head, upgrade);
     }
-    keep_alive &= !closes(&parts.headers);
+    keep_alive &= !closes(&parts.headers) && !closing.now();
     let written = if head_only {
         let mut out = Vec::with_capacity(256);
         let length = body.size_hint().exact();
@@ -353,15 +393,8 @@ impl Conn {
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            while watch {
-                let mut byte = [std::mem::MaybeUninit::uninit(); 1];
-                let mut peeked = tokio::io::ReadBuf::uninit(&mut byte);
-                match tcp.poll_peek(cx, &mut peeked) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(None),
-                    // The next request (pipelined): read after this answer.
-                    Poll::Ready(Ok(_)) => watch = false,
-                    Poll::Pending => break,
-                }
+            if client_left(tcp, cx, &mut watch) {
+                return Poll::Ready(None);
             }
             Poll::Pending
         })
@@ -413,12 +446,10 @@ impl Conn {
         encode_head(&mut out, version, status, headers, None, *keep_alive);
         self.write(&out).await?;
         let chunked = version == Version::HTTP_11;
+        // A stream may run for long (server-sent events): the client leaving ends it.
+        let mut watch = self.buf.is_empty();
         loop {
-            let frame = match body.frame().await {
-                None => break,
-                Some(Ok(frame)) => frame,
-                Some(Err(_)) => return Err(ReadError::Closed),
-            };
+            let Some(frame) = self.next_frame(body.as_mut(), &mut watch).await? else { break };
             let Ok(chunk) = frame.into_data() else { continue };
             if chunk.is_empty() {
                 continue;
@@ -438,6 +469,52 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+impl Conn {
+    /// The next frame of a streamed answer (`None` at its end); an error when the body fails
+    /// or, while `watch` holds, when the client closes the connection (a peek, as in
+    /// [`Conn::answer_of`]; bytes of a next request end the watch).
+    async fn next_frame<B>(
+        &self,
+        mut body: Pin<&mut B>,
+        watch: &mut bool,
+    ) -> Result<Option<Frame<Bytes>>, ReadError>
+    where
+        B: Body<Data = Bytes>,
+    {
+        let tcp = &self.tcp;
+        poll_fn(|cx| {
+            if let Poll::Ready(frame) = body.as_mut().poll_frame(cx) {
+                return Poll::Ready(match frame {
+                    None => Ok(None),
+                    Some(Ok(frame)) => Ok(Some(frame)),
+                    Some(Err(_)) => Err(ReadError::Closed),
+                });
+            }
+            if client_left(tcp, cx, watch) {
+                return Poll::Ready(Err(ReadError::Closed));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// While `watch` holds, whether the client has closed the connection, by a peek (no buffer);
+/// the bytes of a next request (pipelined, read after this answer) end the watch. Registers
+/// `cx` for the connection's next bytes when it cannot tell yet.
+fn client_left(tcp: &TcpStream, cx: &mut Context<'_>, watch: &mut bool) -> bool {
+    while *watch {
+        let mut byte = [std::mem::MaybeUninit::uninit(); 1];
+        let mut peeked = tokio::io::ReadBuf::uninit(&mut byte);
+        match tcp.poll_peek(cx, &mut peeked) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return true,
+            Poll::Ready(Ok(_)) => *watch = false,
+            Poll::Pending => break,
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub use echo::websocket_echo;
 pub use error::RequestError;
 pub use headers::RequestHeaders;
 pub use http1::{BodyError, RequestBody};
-pub use serve::{DEFAULT_MAX_BODY, serve, serve_with_max_body};
+pub use serve::{DEFAULT_MAX_BODY, serve, serve_with_max_body, serve_with_shutdown};
 pub use service::{EngineLayer, EngineLayered, EngineService, ResponseBody};
 pub use socket::{DisconnectReason, RequestInfo, SendError, Sid, Socket, TransportKind};
 pub use switchboard_proto::Str;

@@ -1,6 +1,8 @@
 //! Running an engine (or any service) on a TCP listener, with the engine's own HTTP/1.1
 //! server ([`http1`](crate::http1)).
 
+use std::future::Future;
+use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,7 +10,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tokio::net::TcpListener;
 
-use crate::http1::{self, RequestBody};
+use crate::http1::{self, Closing, RequestBody};
 use crate::service::BoxError;
 
 /// The body limit of [`serve`]: the default [`EngineConfig::max_payload`](crate::EngineConfig).
@@ -97,20 +99,99 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    serve_until(listener, service, max_body, std::future::pending()).await
+}
+
+/// [`serve_with_max_body`] until `signal` completes, then a graceful shutdown: no new
+/// connection is accepted, idle keep-alive connections are closed, a request being served
+/// gets its answer (with `connection: close`) and then its connection closes. Returns once
+/// every connection has closed. Upgraded connections (WebSockets) are no longer the server's
+/// and do not hold it: close them (e.g. by closing the engine) before or after.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use switchboard_engine::{Engine, EngineConfig, Handler, Message, Socket, DisconnectReason};
+/// # struct Quiet;
+/// # impl Handler for Quiet {
+/// #     type Session = ();
+/// #     fn on_connect(&self, _: Arc<Socket>) {}
+/// #     fn on_message(&self, _: &mut (), _: &Arc<Socket>, _: Message) {}
+/// #     fn on_disconnect(&self, _: (), _: &Arc<Socket>, _: DisconnectReason) {}
+/// # }
+/// # async fn demo() -> std::io::Result<()> {
+/// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let ctrl_c = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// let max_body = switchboard_engine::DEFAULT_MAX_BODY;
+/// switchboard_engine::serve_with_shutdown(listener, engine.service(), max_body, ctrl_c).await
+/// # }
+/// ```
+pub async fn serve_with_shutdown<S, B, F>(
+    listener: TcpListener,
+    service: S,
+    max_body: usize,
+    signal: F,
+) -> std::io::Result<()>
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send,
+{
+    serve_until(listener, service, max_body, signal).await
+}
+
+async fn serve_until<S, B, F>(
+    listener: TcpListener,
+    service: S,
+    max_body: usize,
+    signal: F,
+) -> std::io::Result<()>
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send,
+{
+    // Set once, when the shutdown starts. Every connection task holds a receiver and drops
+    // it when it ends (or hands its stream over), so `closed()` on the sender waits for all.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let mut signal = pin!(signal);
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                // Back off so that a persistent error (EMFILE) does not spin the loop.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    // Back off so that a persistent error (EMFILE) does not spin the loop.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let closing_rx = Closing::new(closing_rx.clone());
         // One task per connection, ended when the connection closes; an upgraded
         // connection leaves it and belongs to whoever took the upgrade (a session task).
-        tokio::spawn(http1::serve_connection(stream, peer, service, max_body));
+        tokio::spawn(http1::serve_connection(stream, peer, service, max_body, closing_rx));
     }
+    drop(listener);
+    drop(closing_rx);
+    closing.send_replace(true);
+    closing.closed().await;
+    Ok(())
 }

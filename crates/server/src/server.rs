@@ -19,6 +19,9 @@ use crate::ops::Ops;
 use crate::store::{PostgresStorage, SqliteStorage, Store};
 use crate::{apps, cluster, web};
 
+/// The largest request body an app route takes: axum's default limit of its body extractors.
+const APP_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// How long the shutdown may take before the process exits anyway.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -106,6 +109,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // The handlers take the apps' context from the server's state, filled once it exists.
     let slot = ContextSlot::default();
+    // The HTTP server's body limit: the largest any route takes (axum's extractors stop at
+    // their own 2 MiB default with `413`; the engine checks `max_payload` itself).
+    let max_body = APP_BODY_LIMIT.max(io_config.engine.max_payload);
     let mut builder = SocketIo::builder().config(io_config).with_state(slot.clone());
     if let Some(cluster) = &cluster {
         builder = builder.adapter(cluster.adapter.clone());
@@ -218,15 +224,18 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(?report, "the drain did not finish in time");
         }
     };
-    let service = router.into_make_service_with_connect_info::<PeerAddr>();
     let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        // TLS streams go through hyper, as axum serves them.
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(listener, tls)
                 .context("cannot read the bound address")?;
+            let service = router.into_make_service_with_connect_info::<PeerAddr>();
             Box::pin(axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future())
         }
+        // Plain TCP: the engine's own HTTP/1.1 server (small idle connections, one write per
+        // answer); it puts the peer's address in each request itself.
         None => {
-            Box::pin(axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future())
+            Box::pin(switchboard_engine::serve_with_shutdown(listener, router, max_body, shutdown))
         }
     };
     let deadline = async {
@@ -281,12 +290,12 @@ async fn open_store(
 }
 
 /// Puts the client's address in the request as the engine reads it (a plain `SocketAddr`):
-/// the handshake's `address`, and the per-address limits, need it.
-async fn peer_address(
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
-    mut req: Request,
-) -> Request {
-    req.extensions_mut().insert(peer);
+/// the handshake's `address`, and the per-address limits, need it. Requests served over TLS
+/// (by axum) carry it as [`ConnectInfo`]; the engine's server puts it there itself.
+async fn peer_address(mut req: Request) -> Request {
+    if let Some(&ConnectInfo(PeerAddr(peer))) = req.extensions().get::<ConnectInfo<PeerAddr>>() {
+        req.extensions_mut().insert(peer);
+    }
     req
 }
 

@@ -396,3 +396,104 @@ async fn a_held_request_whose_client_leaves_is_dropped() {
     let gone = tokio::time::timeout(Duration::from_secs(5), dropped.recv()).await;
     assert_eq!(gone.unwrap(), Some(()));
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_closes_idle_connections_and_answers_the_request_being_served() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen, mut heads) = mpsc::unbounded_channel();
+    let (stop, signal) = tokio::sync::oneshot::channel::<()>();
+    let signal = async {
+        let _ = signal.await;
+    };
+    let server = tokio::spawn(crate::serve_with_shutdown(listener, Echo { seen }, 1000, signal));
+
+    // One connection idle after an answer, one in the middle of a request.
+    let mut idle = connect(addr).await;
+    idle.write_all(b"GET /idle HTTP/1.1\r\n\r\n").await.unwrap();
+    assert_eq!(answer(&mut idle).await.1, "GET /idle HTTP/1.1 ");
+    assert_eq!(heads.recv().await.unwrap(), "GET /idle HTTP/1.1");
+    let mut busy = connect(addr).await;
+    busy.write_all(b"POST /busy HTTP/1.1\r\ncontent-length: 4\r\n\r\n01").await.unwrap();
+    assert_eq!(heads.recv().await.unwrap(), "POST /busy HTTP/1.1");
+
+    stop.send(()).unwrap();
+    assert!(closed(&mut idle).await, "the idle connection is closed");
+    assert!(!server.is_finished(), "the server waits for the request being served");
+    assert!(TcpStream::connect(addr).await.is_err(), "no new connection is accepted");
+
+    busy.write_all(b"23").await.unwrap();
+    let (head, body) = answer(&mut busy).await;
+    assert!(head.contains("connection: close\r\n"), "{head}");
+    assert_eq!(body, "POST /busy HTTP/1.1 0123");
+    assert!(closed(&mut busy).await, "its connection closes after the answer");
+    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "the server returns once every connection closed");
+}
+
+/// Answers every request with a body of unknown length that sends one frame and then never
+/// ends, as a server-sent events stream does; says when the server drops it.
+#[derive(Clone)]
+struct Endless {
+    dropped: mpsc::UnboundedSender<()>,
+}
+
+struct EndlessBody {
+    sent: bool,
+    dropped: mpsc::UnboundedSender<()>,
+}
+
+impl Drop for EndlessBody {
+    fn drop(&mut self) {
+        let _ = self.dropped.send(());
+    }
+}
+
+impl Body for EndlessBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.sent {
+            return Poll::Pending;
+        }
+        self.sent = true;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"data: hi\n\n")))))
+    }
+}
+
+impl tower_service::Service<Request<RequestBody>> for Endless {
+    type Response = Response<EndlessBody>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
+        let body = EndlessBody { sent: false, dropped: self.dropped.clone() };
+        std::future::ready(Ok(Response::new(body)))
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_answer_ends_when_its_client_leaves() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (dropped, mut drops) = mpsc::unbounded_channel();
+    tokio::spawn(crate::serve(listener, Endless { dropped }));
+    let mut client = connect(addr).await;
+    client.write_all(b"GET /events HTTP/1.1\r\n\r\n").await.unwrap();
+    while !client.read.ends_with(b"data: hi\n\n\r\n") {
+        client.more().await;
+    }
+    let head = String::from_utf8_lossy(&client.read).into_owned();
+    assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+    drop(client);
+    let gone = tokio::time::timeout(Duration::from_secs(5), drops.recv()).await;
+    assert_eq!(gone, Ok(Some(())), "the stream is dropped once its client left");
+}
