@@ -121,11 +121,13 @@ where
 /// # async fn demo() -> std::io::Result<()> {
 /// let engine = Engine::new(Arc::new(Quiet), EngineConfig::default());
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// let ctrl_c = async {
-///     let _ = tokio::signal::ctrl_c().await;
+/// // `stop.send(())`, from anywhere, starts the shutdown.
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let signal = async {
+///     let _ = stopped.await;
 /// };
 /// let max_body = switchboard_engine::DEFAULT_MAX_BODY;
-/// switchboard_engine::serve_with_shutdown(listener, engine.service(), max_body, ctrl_c).await
+/// switchboard_engine::serve_with_shutdown(listener, engine.service(), max_body, signal).await
 /// # }
 /// ```
 pub async fn serve_with_shutdown<S, B, F>(
