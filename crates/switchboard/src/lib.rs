@@ -225,6 +225,7 @@ mod recovery;
 mod remote;
 mod service;
 mod socket;
+mod socket_set;
 #[cfg(feature = "sse")]
 pub mod sse;
 pub mod testing;
