@@ -23,7 +23,6 @@ use std::sync::atomic::AtomicU32;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
-use crate::handshake::RequestSource;
 use crate::io::IoInner;
 use crate::{DisconnectReason, Socket};
 
@@ -322,7 +321,6 @@ impl Flow {
 /// next packet then starts the next drainer.
 pub(crate) struct Client {
     conn: ConnRef,
-    request: RequestSource,
     io: Weak<IoInner>,
     /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
     max_pending: u32,
@@ -444,11 +442,10 @@ fn run_now_or_spawn(fut: BoxFuture<()>) {
 
 impl Client {
     /// A client for `conn`, with the decoder for its messages; the connect timeout starts now.
-    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Inbound {
+    pub(crate) fn spawn(conn: ConnRef, io: &Arc<IoInner>) -> Inbound {
         let config = io.config();
         let client = Arc::new(Client {
             conn,
-            request,
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             flow: Flow::new(),
@@ -802,7 +799,7 @@ impl Client {
             self.send_packet(&Packet::connect_error(ns, "Invalid namespace", None));
             return;
         };
-        let handshake = self.request.handshake(auth);
+        let handshake = self.conn.clone().request().handshake(auth);
         namespace.connect(self, handshake).await;
     }
 }
