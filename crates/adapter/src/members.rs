@@ -1,10 +1,11 @@
 //! The members of a room: a dense list of ids with their delivery handles, so that a
 //! broadcast walks one contiguous array instead of a hash table of ids looked up one by one.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use switchboard_proto::engine::EncodedMessage;
 use switchboard_proto::socket::Packet;
 
@@ -36,10 +37,9 @@ const GROUP: usize = 8;
 
 /// The members of a room, in a dense list.
 ///
-/// Most rooms (each socket's own) have one member: a short list, one small allocation. Large
-/// rooms keep their list behind an `Arc`, which a broadcast clones (one reference count)
-/// instead of copying the members; a membership change while a broadcast holds it copies
-/// the list first.
+/// Most rooms have one member or a few: a short list, one small allocation. Large rooms keep
+/// their list behind an `Arc`, which a broadcast clones (one reference count) instead of
+/// copying the members; a membership change while a broadcast holds it copies the list first.
 #[derive(Debug, Clone)]
 pub(crate) enum Members {
     /// A few members, no index.
@@ -47,12 +47,78 @@ pub(crate) enum Members {
     /// Many members and where each one is in the list.
     ///
     /// The index is boxed: this variant is then smaller than `Few`, and every room's entry in
-    /// the adapter's map (one per connection, for its own room) is as small as a list.
-    #[allow(clippy::box_collection, reason = "keeps every room's entry three words")]
-    Many {
-        list: Arc<Vec<Member>>,
-        index: Box<HashMap<SocketId, usize, foldhash::fast::RandomState>>,
-    },
+    /// the adapter's map is as small as a list.
+    Many { list: Arc<Vec<Member>>, index: Box<Index> },
+}
+
+/// Where each member of a large room is in its list: a table of positions, hashed by the id
+/// each one points at. An entry is four bytes, not a copy of the id and a position: a room
+/// every connection joins pays for one entry (and the table's slack) per connection.
+#[derive(Clone)]
+pub(crate) struct Index {
+    positions: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index").field("len", &self.positions.len()).finish()
+    }
+}
+
+impl Index {
+    /// The index of `list`.
+    fn of(list: &[Member]) -> Self {
+        let mut index = Index {
+            positions: HashTable::with_capacity(list.len()),
+            hasher: foldhash::fast::RandomState::default(),
+        };
+        for (at, member) in list.iter().enumerate() {
+            index.add(list, &member.id, at);
+        }
+        index
+    }
+
+    fn hash(&self, id: &SocketId) -> u64 {
+        self.hasher.hash_one(id.as_str())
+    }
+
+    /// Records that `id` is at `at` in `list` (not there yet). A list never has 2^32 members
+    /// (each takes 40 bytes): past that a member would only be missing from the index.
+    fn add(&mut self, list: &[Member], id: &SocketId, at: usize) {
+        let Ok(at) = u32::try_from(at) else { return };
+        let hasher = &self.hasher;
+        let rehash = |p: &u32| {
+            let id = list.get(*p as usize).map_or("", |m| m.id.as_str());
+            hasher.hash_one(id)
+        };
+        self.positions.insert_unique(self.hash(id), at, rehash);
+    }
+
+    /// Where `id` is in `list`.
+    fn find(&self, list: &[Member], id: &SocketId) -> Option<usize> {
+        let is = |p: &u32| list.get(*p as usize).is_some_and(|m| m.id == *id);
+        self.positions.find(self.hash(id), is).map(|p| *p as usize)
+    }
+
+    /// Forgets `id` (at `at` in `list`).
+    fn forget(&mut self, list: &[Member], id: &SocketId, at: usize) {
+        let hash = self.hash(id);
+        let is = |p: &u32| *p as usize == at && list.get(at).is_some_and(|m| m.id == *id);
+        if let Ok(entry) = self.positions.find_entry(hash, is) {
+            entry.remove();
+        }
+    }
+
+    /// Records that `id`, at `from` in `list` before, is at `to` now.
+    fn moved(&mut self, id: &SocketId, from: usize, to: usize) {
+        let hash = self.hash(id);
+        if let (Some(p), Ok(to)) =
+            (self.positions.find_mut(hash, |p| *p as usize == from), u32::try_from(to))
+        {
+            *p = to;
+        }
+    }
 }
 
 impl Members {
@@ -74,17 +140,18 @@ impl Members {
             Members::Few(list) => {
                 let mut all = std::mem::take(list);
                 all.push(member);
-                let index =
-                    Box::new(all.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect());
+                let index = Box::new(Index::of(&all));
                 *self = Members::Many { list: Arc::new(all), index };
                 true
             }
             Members::Many { list, index } => {
-                if index.contains_key(&member.id) {
+                if index.find(list, &member.id).is_some() {
                     return false;
                 }
-                index.insert(member.id.clone(), list.len());
-                Arc::make_mut(list).push(member);
+                let list = Arc::make_mut(list);
+                let (id, at) = (member.id.clone(), list.len());
+                list.push(member);
+                index.add(list, &id, at);
                 true
             }
         }
@@ -101,12 +168,13 @@ impl Members {
                 None => false,
             },
             Members::Many { list, index } => {
-                let Some(at) = index.remove(id) else { return false };
+                let Some(at) = index.find(list, id) else { return false };
+                index.forget(list, id, at);
                 let list = Arc::make_mut(list);
                 list.swap_remove(at);
                 // The last member moved into the hole.
                 if let Some(moved) = list.get(at) {
-                    index.insert(moved.id.clone(), at);
+                    index.moved(&moved.id, list.len(), at);
                 }
                 true
             }
@@ -117,7 +185,7 @@ impl Members {
     pub(crate) fn contains(&self, id: &SocketId) -> bool {
         match self {
             Members::Few(list) => list.iter().any(|m| m.id == *id),
-            Members::Many { index, .. } => index.contains_key(id),
+            Members::Many { list, index } => index.find(list, id).is_some(),
         }
     }
 
@@ -303,6 +371,19 @@ mod tests {
             room.remove(&member(i).id);
         }
         assert!(room.is_empty());
+        // Churn in a large room: every member's position is where the index says.
+        for i in 100..160 {
+            room.insert(member(i));
+        }
+        for i in (100..160).filter(|i| i % 4 == 1) {
+            assert!(room.remove(&member(i).id));
+        }
+        let Members::Many { list, index } = &room else { panic!("a large room") };
+        assert_eq!(list.len(), 45);
+        for (at, m) in list.iter().enumerate() {
+            assert_eq!(index.find(list, &m.id), Some(at), "member {}", m.id);
+        }
+        assert_eq!(index.positions.len(), list.len());
         let mut few = Members::one(member(1));
         assert!(few.insert(member(2)));
         assert!(few.remove(&member(1).id));

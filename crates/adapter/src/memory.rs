@@ -26,7 +26,8 @@ type Map<K, V> = HashMap<K, V, FastState>;
 type Set<T> = HashSet<T, FastState>;
 
 /// Room membership, both ways. Small sets: most sockets are in a few rooms, and each
-/// connection pays for its entries.
+/// connection pays for its entries. A room's name is kept once, shared by the room's entry
+/// and its members' sets (a pointer each: a socket's only room is inline in its entry).
 ///
 /// A socket's own room (named after its id) is not stored as a room: a socket with an entry
 /// in `sids` is in it unless listed in `not_own` (it left it, or never joined it), so that
@@ -35,7 +36,7 @@ type Set<T> = HashSet<T, FastState>;
 #[derive(Debug, Default)]
 struct Rooms {
     /// Room → its sockets, with their delivery handles (owners of own rooms excepted).
-    rooms: Map<Room, Members>,
+    rooms: Map<Arc<Room>, Members>,
     /// Socket → its rooms (its own room excepted).
     sids: Map<SocketId, Own>,
     /// The sockets of `sids` that are not in their own room (rare).
@@ -45,7 +46,7 @@ struct Rooms {
 /// A socket's rooms and its delivery handle.
 #[derive(Default)]
 struct Own {
-    rooms: SmallSet<Room>,
+    rooms: SmallSet<Arc<Room>>,
     handle: Option<SocketHandle>,
 }
 
@@ -117,14 +118,14 @@ impl Rooms {
             .sids
             .keys()
             .filter(|id| !self.not_own.contains(*id) && !self.rooms.contains_key(&id.room()));
-        self.rooms.keys().cloned().chain(owners.map(SocketId::room)).collect()
+        self.rooms.keys().map(|r| Room::clone(r)).chain(owners.map(SocketId::room)).collect()
     }
 
     /// The rooms of a socket, its own first.
     fn of(&self, id: &SocketId) -> Option<Vec<Room>> {
         let own = self.sids.get(id)?;
         let mine = (!self.not_own.contains(id)).then(|| id.room());
-        Some(mine.into_iter().chain(own.rooms.iter().cloned()).collect())
+        Some(mine.into_iter().chain(own.rooms.iter().map(|r| Room::clone(r))).collect())
     }
 
     fn add(&mut self, id: &SocketId, rooms: &[Room], handle: Option<SocketHandle>) {
@@ -149,8 +150,10 @@ impl Rooms {
                 continue;
             }
             // The room's name as the map holds it: every member shares one string.
-            let name =
-                self.rooms.get_key_value(room).map_or_else(|| room.clone(), |(k, _)| k.clone());
+            let name = self
+                .rooms
+                .get_key_value(room)
+                .map_or_else(|| Arc::new(room.clone()), |(k, _)| k.clone());
             own.rooms.insert(name.clone());
             let member = Member { id: id.clone(), handle: own.handle.clone() };
             match self.rooms.entry(name) {

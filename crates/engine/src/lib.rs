@@ -77,7 +77,6 @@ mod sid;
 mod socket;
 mod websocket;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -155,7 +154,7 @@ struct Shared {
     /// The open sessions by id. Request handlers look sessions up here; each session task
     /// inserts itself when created and removes itself when it ends. Held only for map
     /// operations, never across an await.
-    sessions: Mutex<HashMap<Sid, SessionHandle, foldhash::fast::RandomState>>,
+    sessions: Mutex<sid::Sessions>,
     /// Set by [`Engine::close`]: new handshakes are refused.
     closed: AtomicBool,
     /// The session limits: what is open, from where, how fast.
@@ -192,7 +191,7 @@ impl<H: Handler> Engine<H> {
     /// ```
     pub fn new(handler: Arc<H>, config: EngineConfig) -> Self {
         let shared = Shared {
-            sessions: Mutex::new(HashMap::default()),
+            sessions: Mutex::new(sid::Sessions::default()),
             closed: AtomicBool::new(false),
             admission: Arc::new(admission::Admission::new(config.limits)),
             drain: Arc::new(drain::Drain::default()),
@@ -390,8 +389,7 @@ impl<H: Handler> Engine<H> {
     /// ```
     pub fn close(&self) {
         self.inner.shared.closed.store(true, Ordering::Release);
-        let sockets: Vec<Arc<Socket>> =
-            self.sessions().values().map(|h| h.socket.clone()).collect();
+        let sockets: Vec<Arc<Socket>> = self.sessions().iter().map(|h| h.socket.clone()).collect();
         for socket in sockets {
             socket.close(DisconnectReason::ServerShuttingDown);
         }
@@ -571,9 +569,7 @@ impl<H: Handler> Engine<H> {
         serve_with_max_body(listener, self.service(), max_body).await
     }
 
-    fn sessions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Sid, SessionHandle, foldhash::fast::RandomState>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, sid::Sessions> {
         // A panic while holding the lock cannot leave the map inconsistent: recover it.
         self.inner.shared.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -583,11 +579,11 @@ impl<H: Handler> Engine<H> {
     }
 
     pub(crate) fn insert(&self, handle: SessionHandle) {
-        self.sessions().insert(handle.socket.id().clone(), handle);
+        self.sessions().insert(handle);
     }
 
     pub(crate) fn remove(&self, sid: &Sid) {
-        let removed = self.sessions().remove(sid);
+        let removed = self.sessions().remove(sid.as_str());
         if let Some(handle) = removed {
             // Every session was admitted by a ticket it kept: its place is free now.
             let ip = handle.socket.request().remote_addr.map(|a| a.ip());

@@ -1,9 +1,13 @@
 //! Session ids.
 
 use std::borrow::Borrow;
+use std::hash::BuildHasher;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hashbrown::HashTable;
+
+use crate::session_task::SessionHandle;
 
 /// How many characters a session id has.
 const LEN: usize = 20;
@@ -58,6 +62,54 @@ impl std::hash::Hash for Sid {
 impl std::fmt::Display for Sid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The open sessions, each found by its id: the table holds the sessions alone (one pointer
+/// each), not a copy of every id next to it, since every connection pays for its entry and
+/// for the table's slack.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    table: HashTable<SessionHandle>,
+    // Session ids are random: a fast hash (still randomly seeded) is enough.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Sessions {
+    fn hash(&self, sid: &str) -> u64 {
+        self.hasher.hash_one(sid)
+    }
+
+    /// Adds a session, in place of the session with its id if there is one.
+    pub(crate) fn insert(&mut self, handle: SessionHandle) {
+        let hash = self.hash(handle.socket.id().as_str());
+        if let Some(known) = self.table.find_mut(hash, |h| h.socket.id() == handle.socket.id()) {
+            *known = handle;
+            return;
+        }
+        let hasher = &self.hasher;
+        self.table.insert_unique(hash, handle, |h| hasher.hash_one(h.socket.id().as_str()));
+    }
+
+    /// The session with id `sid`.
+    pub(crate) fn get(&self, sid: &str) -> Option<&SessionHandle> {
+        self.table.find(self.hash(sid), |h| h.socket.id().as_str() == sid)
+    }
+
+    /// Removes the session with id `sid`.
+    pub(crate) fn remove(&mut self, sid: &str) -> Option<SessionHandle> {
+        let found = self.table.find_entry(self.hash(sid), |h| h.socket.id().as_str() == sid);
+        found.ok().map(|entry| entry.remove().0)
+    }
+
+    /// How many sessions are open.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The sessions, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &SessionHandle> {
+        self.table.iter()
     }
 }
 

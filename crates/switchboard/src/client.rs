@@ -23,7 +23,6 @@ use std::sync::atomic::AtomicU32;
 
 use crate::conn::ConnRef;
 use crate::event::BoxFuture;
-use crate::handshake::RequestSource;
 use crate::io::IoInner;
 use crate::{DisconnectReason, Socket};
 
@@ -322,7 +321,6 @@ impl Flow {
 /// next packet then starts the next drainer.
 pub(crate) struct Client {
     conn: ConnRef,
-    request: RequestSource,
     io: Weak<IoInner>,
     /// `SocketIoConfig::max_pending_packets` (at least 1), read once.
     max_pending: u32,
@@ -375,17 +373,20 @@ impl Sockets {
 }
 
 /// A connection's sockets in the order they joined, the first one inline: most connections
-/// join one namespace, and a list of one would cost each of them an allocation.
+/// join one namespace, and a list of one would cost each of them an allocation. The others
+/// are boxed: every connection pays for the pointer alone.
 #[derive(Default)]
 struct SocketList {
-    /// `None` only if `rest` is empty too.
+    /// `None` only if `rest` is `None` too.
     first: Option<Socket>,
-    rest: Vec<Socket>,
+    /// The sockets after the first (`None` rather than empty).
+    #[allow(clippy::box_collection, reason = "a connection of one namespace holds one pointer")]
+    rest: Option<Box<Vec<Socket>>>,
 }
 
 impl SocketList {
     fn iter(&self) -> impl Iterator<Item = &Socket> {
-        self.first.iter().chain(&self.rest)
+        self.first.iter().chain(self.rest.iter().flat_map(|rest| rest.iter()))
     }
 
     fn is_empty(&self) -> bool {
@@ -396,17 +397,23 @@ impl SocketList {
         if self.first.is_none() {
             self.first = Some(socket);
         } else {
+            let rest = self.rest.get_or_insert_with(Box::default);
             // Exact growth: a second namespace is rare, a third rarer.
-            self.rest.reserve_exact(1);
-            self.rest.push(socket);
+            rest.reserve_exact(1);
+            rest.push(socket);
         }
     }
 
     /// Keeps the sockets `keep` says yes to, in order.
     fn retain(&mut self, keep: impl Fn(&Socket) -> bool) {
-        self.rest.retain(&keep);
+        if let Some(rest) = self.rest.as_mut() {
+            rest.retain(&keep);
+        }
         if self.first.as_ref().is_some_and(|s| !keep(s)) {
-            self.first = (!self.rest.is_empty()).then(|| self.rest.remove(0));
+            self.first = self.rest.as_mut().filter(|rest| !rest.is_empty()).map(|r| r.remove(0));
+        }
+        if self.rest.as_ref().is_some_and(|rest| rest.is_empty()) {
+            self.rest = None;
         }
     }
 
@@ -444,11 +451,10 @@ fn run_now_or_spawn(fut: BoxFuture<()>) {
 
 impl Client {
     /// A client for `conn`, with the decoder for its messages; the connect timeout starts now.
-    pub(crate) fn spawn(conn: ConnRef, request: RequestSource, io: &Arc<IoInner>) -> Inbound {
+    pub(crate) fn spawn(conn: ConnRef, io: &Arc<IoInner>) -> Inbound {
         let config = io.config();
         let client = Arc::new(Client {
             conn,
-            request,
             io: Arc::downgrade(io),
             max_pending: u32::try_from(config.max_pending_packets.max(1)).unwrap_or(u32::MAX),
             flow: Flow::new(),
@@ -802,7 +808,7 @@ impl Client {
             self.send_packet(&Packet::connect_error(ns, "Invalid namespace", None));
             return;
         };
-        let handshake = self.request.handshake(auth);
+        let handshake = self.conn.clone().request().handshake(auth);
         namespace.connect(self, handshake).await;
     }
 }

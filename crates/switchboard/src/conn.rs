@@ -36,11 +36,18 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn protocol(&self) -> Protocol {
         Protocol::V4
     }
+    /// Where the handshakes of this connection's sockets read its first request from (the
+    /// connection itself, for an engine session: a client keeps no second pointer to it).
+    fn request(self: Arc<Self>) -> crate::handshake::RequestSource;
 }
 
 impl Conn for switchboard_engine::Socket {
     fn sid(&self) -> &str {
         self.id().as_str()
+    }
+
+    fn request(self: Arc<Self>) -> crate::handshake::RequestSource {
+        crate::handshake::RequestSource::Session(self)
     }
 
     // Counted as handed to the engine (feature `metrics`); an owned send is counted before

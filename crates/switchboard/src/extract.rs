@@ -367,7 +367,7 @@ impl<T: DeserializeOwned> FromContext for TryData<T> {
 fn read<T: DeserializeOwned>(cx: &Context) -> Result<T, serde_json::Error> {
     match cx.event {
         Some(_) => from_payload(&cx.payload),
-        None => T::deserialize(&cx.socket.handshake().auth),
+        None => T::deserialize(&*cx.socket.handshake().auth),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use crate::Query;
+use crate::{Auth, Query};
 
 /// Where shared request headers live: an owned map, or the engine session that keeps its
 /// request's.
@@ -201,7 +201,7 @@ impl RequestSource {
 #[non_exhaustive]
 pub struct Handshake {
     /// The CONNECT payload (`{}` if none).
-    pub auth: Value,
+    pub auth: Auth,
     /// The query parameters of the first request (last value wins), parsed on first use.
     pub query: Query,
     /// The headers of the first request (shared, not copied, by every handshake of the
@@ -290,7 +290,15 @@ impl Handshake {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        Handshake { auth, query, xdomain: headers.has("origin"), headers, issued, secure, origin }
+        Handshake {
+            auth: Auth::from(auth),
+            query,
+            xdomain: headers.has("origin"),
+            headers,
+            issued,
+            secure,
+            origin,
+        }
     }
 
     /// The TCP peer's IP address (never a forwarding header); `None` if unknown.
@@ -438,7 +446,7 @@ impl Handshake {
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let headers = Headers::from(headers);
         Handshake {
-            auth: v.get("auth").cloned().unwrap_or_else(|| Value::Object(Map::new())),
+            auth: v.get("auth").cloned().map(Auth::from).unwrap_or_default(),
             query: Query::from(str_map(v.get("query"))),
             headers,
             issued: v.get("issued").and_then(Value::as_u64).unwrap_or(0),

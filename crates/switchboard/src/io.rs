@@ -17,7 +17,6 @@ use crate::client::{Client, Inbound};
 use crate::conn::ConnRef;
 use crate::extract::States;
 use crate::handler::{Handler, Middleware};
-use crate::handshake::RequestSource;
 use crate::namespace::{Hooks, NamespaceInner};
 use crate::service::{IoLayer, IoService};
 use crate::{BroadcastOperator, EmitError, Namespace, RemoteSocket, SocketIoConfig};
@@ -144,11 +143,7 @@ impl IoInner {
 
     /// A new Engine.IO connection: its client, which the engine hands back with each of its
     /// messages (`None` if the server is closing: the connection is closed).
-    pub(crate) fn on_conn(
-        self: &Arc<Self>,
-        conn: ConnRef,
-        request: RequestSource,
-    ) -> Option<Inbound> {
+    pub(crate) fn on_conn(self: &Arc<Self>, conn: ConnRef) -> Option<Inbound> {
         if self.closing.load(Ordering::SeqCst) {
             conn.close(EngineReason::ServerShuttingDown);
             return None;
@@ -158,7 +153,7 @@ impl IoInner {
         if let Some(m) = self.observer.get() {
             m.raw_connection(conn.transport());
         }
-        Some(Client::spawn(conn, request, self))
+        Some(Client::spawn(conn, self))
     }
 
     /// A client finished disconnecting its sockets (once per client).

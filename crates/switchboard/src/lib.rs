@@ -208,6 +208,7 @@ pub mod event;
 pub mod extract;
 mod handler;
 mod handshake;
+mod handshake_auth;
 mod id;
 mod io;
 mod latch;
@@ -225,6 +226,7 @@ mod recovery;
 mod remote;
 mod service;
 mod socket;
+mod socket_set;
 #[cfg(feature = "sse")]
 pub mod sse;
 pub mod testing;
@@ -240,6 +242,7 @@ pub use event::{Event, HandlerId, MiddlewareError};
 pub use extract::{Bin, Data, Extension, FromContext, State, TryData};
 pub use handler::{Handler, HandlerError, HandlerOutput, Middleware, Reply, ReportError};
 pub use handshake::{Handshake, Headers, RequestParts};
+pub use handshake_auth::Auth;
 pub use io::{
     CloseReport, IoHandler, IoSession, NamespaceStats, ServerStats, SocketIo, SocketIoBuilder,
 };

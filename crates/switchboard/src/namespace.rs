@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::event::BoxFuture;
 use crate::extract::{Context, States};
 use crate::handler::{Handler, Middleware};
+use crate::socket_set::SocketSet;
 use crate::{BroadcastOperator, EmitError, HandlerError, Handshake, Socket};
 
 /// A connection handler.
@@ -62,7 +63,7 @@ pub(crate) struct NamespaceInner {
     pub(crate) recovery: Option<crate::ConnectionStateRecovery>,
     // Written when sockets join and leave (client tasks), read by deliveries (any task).
     // Looked up once per recipient of every broadcast: a fast hash (socket ids are random).
-    sockets: Mutex<HashMap<SocketId, Socket, foldhash::fast::RandomState>>,
+    sockets: Mutex<SocketSet>,
     // Private session id → connected socket, for the takeover of a half-open connection.
     // Written with `sockets`, read by connecting clients; never held across an await.
     pub(crate) pids: Mutex<HashMap<Str, Socket>>,
@@ -101,7 +102,7 @@ impl NamespaceInner {
                 parser,
                 next_ack: AtomicU64::new(0),
                 recovery,
-                sockets: Mutex::new(HashMap::default()),
+                sockets: Mutex::new(SocketSet::default()),
                 pids: Mutex::new(HashMap::new()),
                 names: Mutex::new(Vec::new()),
                 states,
@@ -154,11 +155,7 @@ impl NamespaceInner {
 
     /// Forgets `socket`, unless its id now belongs to the socket that recovered its session.
     pub(crate) fn remove_socket(&self, socket: &Socket) {
-        let mut sockets = lock(&self.sockets);
-        if sockets.get(socket.id()).is_some_and(|s| Arc::ptr_eq(&s.0, &socket.0)) {
-            sockets.remove(socket.id());
-        }
-        drop(sockets);
+        lock(&self.sockets).remove(socket);
         if let Some(pid) = socket.pid() {
             let mut pids = lock(&self.pids);
             if pids.get(pid).is_some_and(|s| Arc::ptr_eq(&s.0, &socket.0)) {
@@ -169,14 +166,14 @@ impl NamespaceInner {
 
     /// Registers a connected socket.
     pub(crate) fn insert_socket(&self, socket: &Socket) {
-        lock(&self.sockets).insert(socket.id().clone(), socket.clone());
+        lock(&self.sockets).insert(socket.clone());
         if let Some(pid) = socket.pid() {
             lock(&self.pids).insert(pid.clone(), socket.clone());
         }
     }
 
     pub(crate) fn socket(&self, id: &SocketId) -> Option<Socket> {
-        lock(&self.sockets).get(id).cloned()
+        lock(&self.sockets).get(id.as_str()).cloned()
     }
 
     /// How many sockets are connected here.
@@ -191,7 +188,7 @@ impl NamespaceInner {
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
-        lock(&self.sockets).values().cloned().collect()
+        lock(&self.sockets).iter().cloned().collect()
     }
 
     /// Runs the middlewares, then joins the socket and runs the connection handlers. With

@@ -1,7 +1,9 @@
 //! The query parameters of a handshake, parsed on first use.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use once_cell::race::OnceBox;
 
 use switchboard_proto::Str;
 
@@ -39,9 +41,9 @@ pub struct Query {
     /// The query string; a connection's handshakes read it from the engine session (no copy
     /// per socket).
     raw: Arc<dyn QueryText>,
-    // Written once, on first read, from `raw`; boxed, so that an unread query is small.
-    #[allow(clippy::box_collection, reason = "an unread query holds one pointer, not a table")]
-    parsed: OnceLock<Box<HashMap<String, String>>>,
+    // Written once, on first read, from `raw` (two racing first reads may both parse; one
+    // result is kept); boxed, so that an unread query holds one pointer, not a table.
+    parsed: OnceBox<HashMap<String, String>>,
 }
 
 impl Query {
@@ -57,12 +59,12 @@ impl Query {
     /// assert_eq!(q.len(), 3);
     /// ```
     pub fn new(raw: &str) -> Self {
-        Query { raw: Arc::new(Str::from(raw)), parsed: OnceLock::new() }
+        Query { raw: Arc::new(Str::from(raw)), parsed: OnceBox::new() }
     }
 
     /// The query of an engine session's request, read in place.
     pub(crate) fn of_session(socket: Arc<switchboard_engine::Socket>) -> Self {
-        Query { raw: socket, parsed: OnceLock::new() }
+        Query { raw: socket, parsed: OnceBox::new() }
     }
 
     /// The query string as received (empty for parameters given as a map).
@@ -93,7 +95,10 @@ impl Default for Query {
 
 impl From<HashMap<String, String>> for Query {
     fn from(map: HashMap<String, String>) -> Self {
-        Query { raw: Arc::new(Str::new()), parsed: OnceLock::from(Box::new(map)) }
+        let parsed = OnceBox::new();
+        // A new cell: it is empty, so the map goes in.
+        let _ = parsed.set(Box::new(map));
+        Query { raw: Arc::new(Str::new()), parsed }
     }
 }
 

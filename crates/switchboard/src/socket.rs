@@ -78,8 +78,6 @@ pub(crate) struct State {
     /// never wait for one, and an empty hash table is as large as a few pointers.
     #[allow(clippy::box_collection, reason = "a socket without pending acks holds one pointer")]
     pub(crate) acks: Option<Box<HashMap<u64, AckWaiter>>>,
-    /// The client left (or the connection closed): no ack can be answered anymore.
-    acks_closed: bool,
     /// The user data (`None`: null), boxed: most sockets have none, and a JSON value is
     /// large inline.
     data: Option<Box<Value>>,
@@ -146,6 +144,10 @@ pub(crate) struct SocketInner {
     /// no lock.
     phase: AtomicU8,
     recovered: bool,
+    /// The client left (or the connection closed): no ack can be answered anymore. Written
+    /// and read under the state lock; an atomic here rather than a field of the state, where
+    /// it would cost a word of padding.
+    pub(crate) acks_closed: AtomicBool,
     id: SocketId,
     /// This socket, for the broadcasts that reach it through its adapter handle and run its
     /// outgoing listeners (which take a `Socket`).
@@ -237,6 +239,7 @@ impl Socket {
             special: AtomicBool::new(false),
             phase: AtomicU8::new(Phase::Pending as u8),
             recovered,
+            acks_closed: AtomicBool::new(false),
             id,
             me: me.clone(),
             ns,

@@ -149,11 +149,17 @@ struct TestConn {
     // The client this connection carries, told of the close as the engine's session task
     // tells it; set once, right after the client is made.
     client: OnceLock<Weak<Client>>,
+    /// The request its handshakes read.
+    parts: RequestParts,
 }
 
 impl Conn for TestConn {
     fn sid(&self) -> &str {
         &self.sid
+    }
+
+    fn request(self: Arc<Self>) -> RequestSource {
+        RequestSource::Parts(Box::new(self.parts.clone()))
     }
 
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
@@ -294,13 +300,11 @@ impl TestClient {
             tx,
             closed: tokio::sync::watch::Sender::new(false),
             client: OnceLock::new(),
+            parts: RequestParts::new(http::Uri::from_static(
+                "/socket.io/?EIO=4&transport=websocket",
+            )),
         });
-        let parts =
-            RequestParts::new(http::Uri::from_static("/socket.io/?EIO=4&transport=websocket"));
-        let inbound = io
-            .inner()
-            .on_conn(conn.clone(), RequestSource::Parts(Box::new(parts)))
-            .ok_or(TestError::Closed)?;
+        let inbound = io.inner().on_conn(conn.clone()).ok_or(TestError::Closed)?;
         let _ = conn.client.set(Arc::downgrade(inbound.client()));
         let parser = io.inner().parser().clone();
         let mut this = TestClient {

@@ -6,7 +6,6 @@ use switchboard_engine::{DisconnectReason as EngineReason, Message};
 
 use super::IoInner;
 use crate::client::Inbound;
-use crate::handshake::RequestSource;
 
 /// The engine's handler: forwards sessions to the Socket.IO layer.
 pub struct IoHandler(Arc<IoInner>);
@@ -38,7 +37,7 @@ impl switchboard_engine::Handler for IoHandler {
 
     fn on_connect(&self, socket: Arc<switchboard_engine::Socket>) -> IoSession {
         // The engine session keeps the request: every handshake reads it from there.
-        IoSession(self.0.on_conn(socket.clone(), RequestSource::Session(socket)))
+        IoSession(self.0.on_conn(socket))
     }
 
     fn on_message(

@@ -28,7 +28,7 @@ impl Socket {
 
     pub(crate) fn register_ack(&self, id: u64, waiter: AckWaiter) -> Result<(), EmitError> {
         let mut state = self.state();
-        if self.0.phase() != Phase::Connected || state.acks_closed {
+        if self.0.phase() != Phase::Connected || self.0.acks_closed.load(Ordering::SeqCst) {
             return Err(EmitError::Closed);
         }
         // Drop the waiters of emitters that gave up, so an unanswering client cannot make
@@ -46,7 +46,7 @@ impl Socket {
     /// Fails every pending ack and refuses new ones: the client cannot answer anymore.
     pub(crate) fn fail_acks(&self) {
         let mut state = self.state();
-        state.acks_closed = true;
+        self.0.acks_closed.store(true, Ordering::SeqCst);
         // Dropping the waiters tells every pending emit_with_ack that the socket left.
         state.acks = None;
     }

@@ -23,11 +23,17 @@ pub(crate) struct FakeConn {
     /// What `send_encoded_volatile` sees; tests clear it to make the transport busy.
     pub(crate) writable: std::sync::atomic::AtomicBool,
     transport: TransportKind,
+    /// The request its handshakes read.
+    parts: RequestParts,
 }
 
 impl Conn for FakeConn {
     fn sid(&self) -> &str {
         &self.sid
+    }
+
+    fn request(self: Arc<Self>) -> crate::handshake::RequestSource {
+        crate::handshake::RequestSource::Parts(Box::new(self.parts.clone()))
     }
 
     fn send_many(&self, messages: Vec<Message>) -> Result<(), SendError> {
@@ -114,13 +120,9 @@ impl Peer {
             client: std::sync::OnceLock::new(),
             writable: std::sync::atomic::AtomicBool::new(true),
             transport,
+            parts: RequestParts::new(uri.parse().unwrap()),
         });
-        let inbound = io.inner().on_conn(
-            conn.clone(),
-            crate::handshake::RequestSource::Parts(Box::new(RequestParts::new(
-                uri.parse().unwrap(),
-            ))),
-        );
+        let inbound = io.inner().on_conn(conn.clone());
         if let Some(inbound) = &inbound {
             let _ = conn.client.set(Arc::downgrade(inbound.client()));
         }
