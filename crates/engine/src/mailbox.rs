@@ -10,6 +10,13 @@
 //! clients), and a session had three; an idle session's mailbox holds no allocation. On the
 //! per-message path it takes one lock per push and one per take (a channel's send and receive
 //! take none), and the session task looks at a flag, not the lock, to see whether it is empty.
+//!
+//! Once the session streams over a plain WebSocket (no compression, protocol v4), the task
+//! switches the inbox to [`Frames`]: a push then writes each message as a finished WebSocket
+//! frame into one byte buffer, and the task hands the whole buffer to the connection as it
+//! is. A broadcast to many sessions then costs each recipient one copy of a few bytes under
+//! its lock, with no reference count, no queue slot and no per-message work on the session
+//! task (`bench/results/2026-12-07-fanout.md`).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -26,6 +33,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[cfg(not(switchboard_loom))]
 use std::sync::{Mutex, MutexGuard};
 use switchboard_proto::engine::EncodedMessage;
+use switchboard_proto::engine::websocket::{Opcode, encode};
 use tokio::sync::Notify;
 
 use crate::session_task::Command;
@@ -39,6 +47,16 @@ const MAX_COMMANDS: usize = 16;
 const HAS_MESSAGES: u8 = 1;
 /// [`Mailbox::flags`]: commands are queued or a close was asked for.
 const HAS_OTHER: u8 = 2;
+/// [`Mailbox::flags`]: messages are queued as WebSocket frames ([`Frames`]), for good.
+const FRAMING: u8 = 4;
+
+/// The capacity of a frame buffer when its first frame is queued: room for a burst of small
+/// messages (a broadcast's `42["event",…]` frames are a few dozen bytes).
+const FRAMES_START: usize = 256;
+
+/// The largest empty buffer a mailbox keeps for its next frames (see
+/// [`Mailbox::take_frames`]).
+pub(crate) const FRAMES_KEEP: usize = 4096;
 
 /// Room made for the messages behind the first one, at once.
 const BURST: usize = 16;
@@ -66,7 +84,7 @@ pub(crate) struct Mailbox {
     room: OnceLock<Box<Notify>>,
 }
 
-// `repr(C)`: what a push reads (`ended`, then the messages) first.
+// `repr(C)`: what a push reads (`ended`, then the queue) first.
 #[derive(Default)]
 #[repr(C)]
 struct Inbox {
@@ -75,8 +93,104 @@ struct Inbox {
     /// The first close request; later ones are ignored.
     close: Option<DisconnectReason>,
     /// Messages, oldest first.
-    messages: Messages,
+    queue: Queue,
     commands: VecDeque<Command>,
+}
+
+/// How queued messages are kept: as messages, or (once the session task switched it, see
+/// [`Mailbox::start_framing`]) as the WebSocket frames that carry them. One or the other, so
+/// that an idle session pays for one.
+enum Queue {
+    Messages(Messages),
+    Frames(Frames),
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue::Messages(Messages::default())
+    }
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        match self {
+            Queue::Messages(m) => m.len(),
+            Queue::Frames(f) => f.count,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Messages written as unmasked, final WebSocket frames (text messages as text frames with
+/// their `4`, binary ones as binary frames), oldest first, ready to be written as they are.
+///
+/// The buffer is not allocated per burst: the session task takes it in exchange for an empty
+/// one of its thread's (the buffer its last write freed), so that a session receiving a
+/// stream of broadcasts allocates nothing, and the pushers (another thread) never allocate
+/// what the session task frees. A mailbox keeps that empty buffer until its next frames, or
+/// until the session's heartbeat ([`Mailbox::release_spare`]), so an idle session still holds
+/// none for long.
+#[derive(Default)]
+pub(crate) struct Frames {
+    bytes: Vec<u8>,
+    /// How many messages `bytes` holds (the queue's limit counts messages).
+    count: usize,
+}
+
+impl Frames {
+    #[inline]
+    fn push(&mut self, message: &EncodedMessage) {
+        let (opcode, payload) = match (message.wire_text(), message.binary_data()) {
+            (Some(text), _) => (Opcode::Text, &text.as_bytes()[..]),
+            (None, data) => (Opcode::Binary, data.map_or(&[][..], |d| &d[..])),
+        };
+        if self.bytes.capacity() == 0 {
+            // Room for the burst that usually follows (freed once written).
+            self.bytes = Vec::with_capacity(FRAMES_START.max(payload.len().saturating_add(14)));
+        }
+        encode(&mut self.bytes, opcode, payload);
+        self.count += 1;
+    }
+
+    /// The frames, as one buffer.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Whether no frame is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// A message handed to [`Mailbox::push_messages`]: owned (moved into the queue) or borrowed
+/// (a broadcast's shared message, cloned into a queue of messages, only read into frames).
+pub(crate) trait Outgoing {
+    fn as_message(&self) -> &EncodedMessage;
+    fn into_message(self) -> EncodedMessage;
+}
+
+impl Outgoing for EncodedMessage {
+    fn as_message(&self) -> &EncodedMessage {
+        self
+    }
+
+    fn into_message(self) -> EncodedMessage {
+        self
+    }
+}
+
+impl Outgoing for &EncodedMessage {
+    fn as_message(&self) -> &EncodedMessage {
+        self
+    }
+
+    fn into_message(self) -> EncodedMessage {
+        self.clone()
+    }
 }
 
 /// The outcome of one try at queueing a command.
@@ -119,10 +233,6 @@ impl AtomicWaker {
 impl Messages {
     pub(crate) fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
     }
 
     fn push(&mut self, message: EncodedMessage) {
@@ -190,8 +300,11 @@ impl Mailbox {
     /// Publishes what `inbox` holds; called with the lock held, after every change.
     fn publish(&self, inbox: &Inbox) {
         let mut flags = 0;
-        if !inbox.messages.is_empty() {
+        if !inbox.queue.is_empty() {
             flags |= HAS_MESSAGES;
+        }
+        if let Queue::Frames(_) = inbox.queue {
+            flags |= FRAMING;
         }
         if inbox.close.is_some() || !inbox.commands.is_empty() {
             flags |= HAS_OTHER;
@@ -210,21 +323,40 @@ impl Mailbox {
     /// `max` messages wait.
     pub(crate) fn push_messages<I>(&self, messages: I, max: usize) -> Result<(), SendError>
     where
-        I: IntoIterator<Item = EncodedMessage>,
+        I: IntoIterator,
+        I::Item: Outgoing,
     {
         let was_empty = {
             let mut inbox = self.lock();
             if inbox.ended {
                 return Err(SendError::Closed);
             }
-            if inbox.messages.len() >= max {
-                return Err(SendError::Full);
+            let was_empty = match &mut inbox.queue {
+                Queue::Frames(frames) => {
+                    if frames.count >= max {
+                        return Err(SendError::Full);
+                    }
+                    let was_empty = frames.count == 0;
+                    for m in messages {
+                        frames.push(m.as_message());
+                    }
+                    was_empty
+                }
+                Queue::Messages(queued) => {
+                    if queued.len() >= max {
+                        return Err(SendError::Full);
+                    }
+                    let was_empty = queued.len() == 0;
+                    for m in messages {
+                        queued.push(m.into_message());
+                    }
+                    was_empty
+                }
+            };
+            // Only "messages wait" can change, and only if none waited.
+            if was_empty {
+                self.publish(&inbox);
             }
-            let was_empty = inbox.messages.is_empty();
-            for m in messages {
-                inbox.messages.push(m);
-            }
-            self.publish(&inbox);
             was_empty
         };
         // Messages were waiting already: the task was woken for them and takes these too
@@ -336,14 +468,69 @@ impl Mailbox {
     }
 
     /// Takes up to `limit` queued messages, oldest first. The lock is held only to take them.
+    /// Nothing once the inbox frames its messages (see [`Mailbox::take_frames`]).
     pub(crate) fn take_messages(&self, limit: usize) -> Messages {
         if !self.has(HAS_MESSAGES) {
             return Messages::default();
         }
         let mut inbox = self.lock();
-        let messages = inbox.messages.take_front(limit);
+        let Queue::Messages(queued) = &mut inbox.queue else { return Messages::default() };
+        let messages = queued.take_front(limit);
         self.publish(&inbox);
         messages
+    }
+
+    /// Whether pushes write frames ([`Mailbox::start_framing`] was called).
+    pub(crate) fn is_framing(&self) -> bool {
+        self.has(FRAMING)
+    }
+
+    /// From now on, pushes write each message as a WebSocket frame (see [`Frames`]) instead
+    /// of queueing it; returns the messages queued before, which go out first. Called by the
+    /// session task once its session streams over a WebSocket that sends messages as they are
+    /// (no compression, protocol v4), which it then does until it ends.
+    pub(crate) fn start_framing(&self) -> Messages {
+        let mut inbox = self.lock();
+        let earlier = match &mut inbox.queue {
+            Queue::Messages(queued) => std::mem::take(queued),
+            Queue::Frames(_) => return Messages::default(),
+        };
+        inbox.queue = Queue::Frames(Frames::default());
+        self.publish(&inbox);
+        earlier
+    }
+
+    /// Takes every queued frame, oldest first (nothing unless framing), leaving `spare` (an
+    /// empty buffer, kept if at most [`FRAMES_KEEP`] bytes) for the next ones.
+    pub(crate) fn take_frames(&self, spare: Vec<u8>) -> Frames {
+        if !self.has(HAS_MESSAGES) {
+            return Frames::default();
+        }
+        let mut inbox = self.lock();
+        let Queue::Frames(queued) = &mut inbox.queue else { return Frames::default() };
+        let spare = if spare.capacity() <= FRAMES_KEEP { spare } else { Vec::new() };
+        let frames =
+            Frames { bytes: std::mem::replace(&mut queued.bytes, spare), count: queued.count };
+        queued.bytes.clear();
+        queued.count = 0;
+        self.publish(&inbox);
+        frames
+    }
+
+    /// Frees the empty buffer kept for the next frames (a session that got no message since
+    /// its last heartbeat holds no buffer).
+    pub(crate) fn release_spare(&self) {
+        if !self.has(FRAMING) || self.has(HAS_MESSAGES) {
+            return;
+        }
+        let spare = {
+            let mut inbox = self.lock();
+            match &mut inbox.queue {
+                Queue::Frames(queued) if queued.count == 0 => std::mem::take(&mut queued.bytes),
+                _ => return,
+            }
+        };
+        drop(spare);
     }
 
     /// Reads what a push reads first (see [`Socket::prefetch`](crate::Socket::prefetch)).
@@ -363,8 +550,7 @@ impl Mailbox {
             let mut inbox = self.lock();
             inbox.ended = true;
             inbox.close = None;
-            let taken =
-                (inbox.messages.take_front(usize::MAX), std::mem::take(&mut inbox.commands));
+            let taken = (std::mem::take(&mut inbox.queue), std::mem::take(&mut inbox.commands));
             self.publish(&inbox);
             taken
         };

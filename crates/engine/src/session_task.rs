@@ -351,7 +351,9 @@ impl<H: Handler> Task<H> {
                 self.pending = None;
                 self.session.handle_poll_dropped(now);
             }
-            Input::Timer => {}
+            // The heartbeat (or another deadline): a session that got no message since
+            // gives back the buffer its mailbox kept for the next ones.
+            Input::Timer => self.socket.mailbox().release_spare(),
         }
     }
 
@@ -551,9 +553,38 @@ impl<H: Handler> Task<H> {
             return false;
         }
         let mut took = false;
+        if self.socket.mailbox().is_framing() {
+            // Frames for the session's WebSocket, written by the senders: handed over as they
+            // are (the session's own packets, pings and its close, are framed apart; their
+            // order against messages does not matter, and once the session is closed
+            // messages are dropped, as `send_encoded` drops them).
+            // The buffer the last write freed holds the next frames.
+            let spare = crate::websocket::spare_buffer(crate::mailbox::FRAMES_KEEP);
+            let frames = self.socket.mailbox().take_frames(spare);
+            if frames.is_empty() {
+                return false;
+            }
+            let max_write = self.engine.config().max_websocket_write_buffer;
+            if let (Some(ws), false) = (self.ws.as_mut(), self.session.is_closed()) {
+                self.ws_unflushed = true;
+                if ws.queue_frames(cx, frames.into_bytes(), max_write).is_err() {
+                    self.ws_write_failed();
+                }
+                self.socket.set_writable(false);
+            }
+            return true;
+        }
         if self.ws.is_some() && self.session.is_streaming() {
             // Nothing queued before them: straight to the WebSocket, past the session's queue.
-            for m in self.socket.mailbox().take_messages(usize::MAX) {
+            // A WebSocket that sends messages as they are takes frames from now on.
+            let as_is = self.wire.protocol != Protocol::V3
+                && self.ws.as_ref().is_some_and(|ws| ws.sends_as_is());
+            let earlier = if as_is {
+                self.socket.mailbox().start_framing()
+            } else {
+                self.socket.mailbox().take_messages(usize::MAX)
+            };
+            for m in earlier {
                 took = true;
                 self.ws_send_encoded(cx, &m);
             }

@@ -75,7 +75,7 @@ impl<H: Handler> Task<H> {
         progress
     }
 
-    fn ws_write_failed(&mut self) {
+    pub(super) fn ws_write_failed(&mut self) {
         if let Some(ws) = self.ws.take() {
             crate::websocket::drop_ws(ws);
         }

@@ -240,7 +240,23 @@ impl SocketInner {
                 return;
             }
         }
-        if let Err(e) = self.send_raw(messages, volatile) {
+        if volatile {
+            if let Err(e) = self.send_raw(messages, volatile) {
+                tracing::debug!(socket = %self.id, %e, "broadcast not delivered");
+            }
+            return;
+        }
+        // The common case, called once per recipient: the send and nothing else.
+        if let Err(e) = self.conn.send_encoded(messages) {
+            self.not_delivered(e);
+        }
+    }
+
+    /// A broadcast could not be queued: a full queue closes the connection (see
+    /// [`SocketInner::sent`]).
+    #[cold]
+    fn not_delivered(&self, error: SendError) {
+        if let Err(e) = self.sent(Err(error)) {
             tracing::debug!(socket = %self.id, %e, "broadcast not delivered");
         }
     }
