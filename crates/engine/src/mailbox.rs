@@ -292,6 +292,7 @@ impl std::fmt::Debug for Mailbox {
 }
 
 impl Mailbox {
+    #[inline]
     fn lock(&self) -> MutexGuard<'_, Inbox> {
         // Nothing panics while the lock is held, but recover rather than cascade if it did.
         self.inbox.lock().unwrap_or_else(|e| e.into_inner())

@@ -245,6 +245,9 @@ struct Task<H: Handler> {
     write_deadline: Option<Instant>,
     /// Whether the timer is set (to `timer.deadline()`) and has not fired yet.
     armed: bool,
+    /// Whether the timer was polled since it was set: it then holds the task's waker, and is
+    /// polled again only once it has fired (every wake-up would register the waker again).
+    timer_polled: bool,
     /// Which input is polled first (`0..INPUTS`), turned on every poll so that none starves
     /// the others.
     turn: u8,
@@ -273,6 +276,7 @@ impl<H: Handler> Task<H> {
             probe_unflushed: false,
             write_deadline: None,
             armed: false,
+            timer_polled: false,
             turn: 0,
             wire,
             probe_b64: false,
@@ -314,6 +318,7 @@ impl<H: Handler> Task<H> {
                 if !self.armed || timer.deadline() != d {
                     timer.as_mut().reset(d);
                     self.armed = true;
+                    self.timer_polled = false;
                     // Polled again, so that it wakes the task at its new deadline.
                     continue;
                 }

@@ -336,6 +336,7 @@ impl Socket {
     }
 
     /// Whether the session is still open.
+    #[inline]
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
