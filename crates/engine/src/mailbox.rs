@@ -164,6 +164,22 @@ impl Frames {
     pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
+
+    /// The payloads of the frames, as text (tests; frames under 126 bytes).
+    #[cfg(test)]
+    pub(crate) fn texts(&self) -> Vec<String> {
+        let mut texts = Vec::new();
+        let mut rest = &self.bytes[..];
+        while let [b0, len, tail @ ..] = rest {
+            assert!(*b0 == 0x81 || *b0 == 0x82, "a final, unmasked text or binary frame");
+            let (payload, next) = tail.split_at(usize::from(*len));
+            texts.push(String::from_utf8_lossy(payload).into_owned());
+            rest = next;
+        }
+        assert!(rest.is_empty());
+        assert_eq!(texts.len(), self.count);
+        texts
+    }
 }
 
 /// A message handed to [`Mailbox::push_messages`]: owned (moved into the queue) or borrowed
@@ -602,6 +618,61 @@ mod tests {
         assert_eq!(mailbox.push_messages([EncodedMessage::text("b")], 8), Err(SendError::Closed));
         mailbox.close(DisconnectReason::ForcedClose);
         assert_eq!(mailbox.take_close(), None);
+    }
+
+    #[test]
+    fn framing_keeps_the_order_and_the_limit_and_sends_what_was_queued_before_first() {
+        let mailbox = Mailbox::default();
+        mailbox.push_messages([EncodedMessage::text("a")], 3).unwrap();
+        // The messages queued before the switch come back, to be sent first.
+        assert_eq!(texts(mailbox.start_framing()), ["4a"]);
+        assert!(mailbox.is_framing());
+        assert!(!mailbox.has_messages());
+        // Borrowed (a broadcast) and owned messages alike; binary as binary frames.
+        let shared = [EncodedMessage::text("b"), EncodedMessage::binary(vec![1u8, 2])];
+        mailbox.push_messages(&shared, 3).unwrap();
+        mailbox.push_messages([EncodedMessage::text("c")], 3).unwrap();
+        // The limit counts messages, as without frames.
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 3), Err(SendError::Full));
+        assert!(mailbox.has_messages());
+        // Again: nothing waits in the other form.
+        assert!(texts(mailbox.start_framing()).is_empty());
+        assert!(texts(mailbox.take_messages(usize::MAX)).is_empty());
+        let frames = mailbox.take_frames(Vec::new());
+        assert_eq!(frames.texts(), ["4b", "\u{1}\u{2}", "4c"]);
+        assert_eq!(&frames.into_bytes()[..4], [0x81, 2, b'4', b'b']);
+        assert!(!mailbox.has_messages());
+        assert!(mailbox.take_frames(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_framing_mailbox_keeps_the_spare_it_is_given_until_released() {
+        let mailbox = Mailbox::default();
+        let _ = mailbox.start_framing();
+        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
+        let first = mailbox.take_frames(Vec::with_capacity(512));
+        assert_eq!(first.texts(), ["4a"]);
+        // The next frames go into the spare: no allocation of their own.
+        mailbox.push_messages([EncodedMessage::text("b")], 8).unwrap();
+        let second = mailbox.take_frames(Vec::with_capacity(FRAMES_KEEP + 1));
+        assert_eq!(second.texts(), ["4b"]);
+        assert_eq!(second.into_bytes().capacity(), 512);
+        // A spare over the limit is not kept, and a kept one is freed by the release.
+        mailbox.push_messages([EncodedMessage::text("c")], 8).unwrap();
+        let third = mailbox.take_frames(Vec::with_capacity(64));
+        assert_eq!(third.texts(), ["4c"]);
+        assert!(third.into_bytes().capacity() < FRAMES_KEEP + 1);
+        mailbox.release_spare();
+        mailbox.push_messages([EncodedMessage::text("d")], 8).unwrap();
+        // Not released while frames wait.
+        mailbox.release_spare();
+        assert_eq!(mailbox.take_frames(Vec::new()).texts(), ["4d"]);
+        // The end drops what waits and refuses the rest.
+        mailbox.push_messages([EncodedMessage::text("e")], 8).unwrap();
+        mailbox.end();
+        assert!(!mailbox.has_messages());
+        assert!(mailbox.take_frames(Vec::new()).is_empty());
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("f")], 8), Err(SendError::Closed));
     }
 
     #[tokio::test]
