@@ -562,20 +562,31 @@ impl<H: Handler> Task<H> {
             // Frames for the session's WebSocket, written by the senders: handed over as they
             // are (the session's own packets, pings and its close, are framed apart; their
             // order against messages does not matter, and once the session is closed
-            // messages are dropped, as `send_encoded` drops them).
-            // The buffer the last write freed holds the next frames.
+            // messages are dropped, as `send_encoded` drops them). The buffer the last write
+            // freed holds the next frames.
             let spare = crate::websocket::spare_buffer(crate::mailbox::FRAMES_KEEP);
             let frames = self.socket.mailbox().take_frames(spare);
             if frames.is_empty() {
+                crate::websocket::give_back(frames.into_parts().0);
                 return false;
             }
-            let max_write = self.engine.config().max_websocket_write_buffer;
-            if let (Some(ws), false) = (self.ws.as_mut(), self.session.is_closed()) {
+            let (bytes, after) = frames.into_parts();
+            if self.ws.is_none() || self.session.is_closed() {
+                return true;
+            }
+            if bytes.is_empty() {
+                crate::websocket::give_back(bytes);
+            } else if let Some(ws) = self.ws.as_mut() {
+                let max_write = self.engine.config().max_websocket_write_buffer;
                 self.ws_unflushed = true;
-                if ws.queue_frames(cx, frames.into_bytes(), max_write).is_err() {
+                if ws.queue_frames(cx, bytes, max_write).is_err() {
                     self.ws_write_failed();
                 }
                 self.socket.set_writable(false);
+            }
+            // Then the messages too large to copy, and those behind them.
+            for m in after {
+                self.ws_send_encoded(cx, &m);
             }
             return true;
         }

@@ -66,8 +66,12 @@ pub(crate) fn spare_buffer(max: usize) -> Vec<u8> {
     Vec::new()
 }
 
-/// Gives a written-out buffer back as the thread's spare.
-fn give_back(mut buffer: Vec<u8>) {
+/// Gives a written-out buffer back as the thread's spare (a buffer with no capacity leaves the
+/// spare as it is).
+pub(crate) fn give_back(mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 {
+        return;
+    }
     if buffer.capacity() <= SPARE_MAX {
         buffer.clear();
         SPARE.set(buffer);
@@ -329,10 +333,7 @@ impl WsConn {
             return Err(WsError::WriteBufferFull);
         }
         if self.wbuf.is_empty() {
-            let old = std::mem::replace(&mut self.wbuf, frames);
-            if old.capacity() > 0 {
-                give_back(old);
-            }
+            give_back(std::mem::replace(&mut self.wbuf, frames));
         } else {
             self.wbuf.extend_from_slice(&frames);
         }
