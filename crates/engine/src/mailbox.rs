@@ -56,7 +56,7 @@ const FRAMES_START: usize = 256;
 
 /// The largest empty buffer a mailbox keeps for its next frames (see
 /// [`Mailbox::take_frames`]).
-pub(crate) const FRAMES_KEEP: usize = 4096;
+pub(crate) const FRAMES_KEEP: usize = 1024;
 
 /// The largest message copied into the frames by its sender. A larger one (a binary
 /// attachment) is queued as it is, shared, and framed by the session task: a broadcast's one
