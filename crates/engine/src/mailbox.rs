@@ -10,6 +10,13 @@
 //! clients), and a session had three; an idle session's mailbox holds no allocation. On the
 //! per-message path it takes one lock per push and one per take (a channel's send and receive
 //! take none), and the session task looks at a flag, not the lock, to see whether it is empty.
+//!
+//! Once the session streams over a plain WebSocket (no compression, protocol v4), the task
+//! switches the inbox to [`Frames`]: a push then writes each message as a finished WebSocket
+//! frame into one byte buffer, and the task hands the whole buffer to the connection as it
+//! is. A broadcast to many sessions then costs each recipient one copy of a few bytes under
+//! its lock, with no reference count, no queue slot and no per-message work on the session
+//! task (`bench/results/2026-12-07-fanout.md`).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -26,6 +33,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[cfg(not(switchboard_loom))]
 use std::sync::{Mutex, MutexGuard};
 use switchboard_proto::engine::EncodedMessage;
+use switchboard_proto::engine::websocket::{Opcode, encode};
 use tokio::sync::Notify;
 
 use crate::session_task::Command;
@@ -39,6 +47,23 @@ const MAX_COMMANDS: usize = 16;
 const HAS_MESSAGES: u8 = 1;
 /// [`Mailbox::flags`]: commands are queued or a close was asked for.
 const HAS_OTHER: u8 = 2;
+/// [`Mailbox::flags`]: messages are queued as WebSocket frames ([`Frames`]), for good.
+const FRAMING: u8 = 4;
+
+/// The capacity of a frame buffer when its first frame is queued: room for a burst of small
+/// messages (a broadcast's `42["event",…]` frames are a few dozen bytes).
+const FRAMES_START: usize = 256;
+
+/// The largest empty buffer a mailbox keeps for its next frames (see
+/// [`Mailbox::take_frames`]).
+pub(crate) const FRAMES_KEEP: usize = 1024;
+
+/// The largest message copied into the frames by its sender. A larger one (a binary
+/// attachment) is queued as it is, shared, and framed by the session task: a broadcast's one
+/// sender would otherwise copy it for every recipient alone, while the session tasks share
+/// that work across the runtime's threads (a 4 KiB attachment to 1000 receivers ran at a
+/// third of the rate copied by the sender).
+const FRAME_COPY_MAX: usize = 512;
 
 /// Room made for the messages behind the first one, at once.
 const BURST: usize = 16;
@@ -66,7 +91,7 @@ pub(crate) struct Mailbox {
     room: OnceLock<Box<Notify>>,
 }
 
-// `repr(C)`: what a push reads (`ended`, then the messages) first.
+// `repr(C)`: what a push reads (`ended`, then the queue) first.
 #[derive(Default)]
 #[repr(C)]
 struct Inbox {
@@ -75,8 +100,133 @@ struct Inbox {
     /// The first close request; later ones are ignored.
     close: Option<DisconnectReason>,
     /// Messages, oldest first.
-    messages: Messages,
+    queue: Queue,
     commands: VecDeque<Command>,
+}
+
+/// How queued messages are kept: as messages, or (once the session task switched it, see
+/// [`Mailbox::start_framing`]) as the WebSocket frames that carry them. One or the other, so
+/// that an idle session pays for one.
+enum Queue {
+    Messages(Messages),
+    Frames(Frames),
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue::Messages(Messages::default())
+    }
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        match self {
+            Queue::Messages(m) => m.len(),
+            Queue::Frames(f) => f.count + f.after.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Messages written as unmasked, final WebSocket frames (text messages as text frames with
+/// their `4`, binary ones as binary frames), oldest first, ready to be written as they are;
+/// then the messages too large to copy (over [`FRAME_COPY_MAX`] bytes) and every one queued
+/// after one of them, as messages, for the session task to frame.
+///
+/// The buffer is not allocated per burst: the session task takes it in exchange for an empty
+/// one of its thread's (the buffer its last write freed), so that a session receiving a
+/// stream of broadcasts allocates nothing, and the pushers (another thread) never allocate
+/// what the session task frees. A mailbox keeps that empty buffer until its next frames, or
+/// until the session's heartbeat ([`Mailbox::release_spare`]), so an idle session still holds
+/// none for long.
+#[derive(Default)]
+pub(crate) struct Frames {
+    bytes: Vec<u8>,
+    /// How many messages `bytes` holds (the queue's limit counts messages).
+    count: usize,
+    /// Messages queued after the frames, oldest first.
+    after: VecDeque<EncodedMessage>,
+}
+
+impl Frames {
+    #[inline]
+    fn push<M: Outgoing>(&mut self, message: M) {
+        let m = message.as_message();
+        let (opcode, payload) = match (m.wire_text(), m.binary_data()) {
+            (Some(text), _) => (Opcode::Text, &text.as_bytes()[..]),
+            (None, data) => (Opcode::Binary, data.map_or(&[][..], |d| &d[..])),
+        };
+        if payload.len() > FRAME_COPY_MAX || !self.after.is_empty() {
+            if self.after.capacity() == 0 {
+                // As `Messages`: room for a burst at once.
+                self.after.reserve(BURST);
+            }
+            self.after.push_back(message.into_message());
+            return;
+        }
+        if self.bytes.capacity() == 0 {
+            // Room for the burst that usually follows (freed once written).
+            self.bytes = Vec::with_capacity(FRAMES_START.max(payload.len().saturating_add(14)));
+        }
+        encode(&mut self.bytes, opcode, payload);
+        self.count += 1;
+    }
+
+    /// The frames, as one buffer (empty if none), and the messages that follow them.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, VecDeque<EncodedMessage>) {
+        (self.bytes, self.after)
+    }
+
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0 && self.after.is_empty()
+    }
+
+    /// The payloads of the frames, as text (tests; frames under 126 bytes).
+    #[cfg(test)]
+    pub(crate) fn texts(&self) -> Vec<String> {
+        let mut texts = Vec::new();
+        let mut rest = &self.bytes[..];
+        while let [b0, len, tail @ ..] = rest {
+            assert!(*b0 == 0x81 || *b0 == 0x82, "a final, unmasked text or binary frame");
+            let (payload, next) = tail.split_at(usize::from(*len));
+            texts.push(String::from_utf8_lossy(payload).into_owned());
+            rest = next;
+        }
+        assert!(rest.is_empty());
+        assert_eq!(texts.len(), self.count);
+        texts
+    }
+}
+
+/// A message handed to [`Mailbox::push_messages`]: owned (moved into the queue) or borrowed
+/// (a broadcast's shared message, cloned into a queue of messages, only read into frames).
+pub(crate) trait Outgoing {
+    fn as_message(&self) -> &EncodedMessage;
+    fn into_message(self) -> EncodedMessage;
+}
+
+impl Outgoing for EncodedMessage {
+    fn as_message(&self) -> &EncodedMessage {
+        self
+    }
+
+    fn into_message(self) -> EncodedMessage {
+        self
+    }
+}
+
+impl Outgoing for &EncodedMessage {
+    fn as_message(&self) -> &EncodedMessage {
+        self
+    }
+
+    fn into_message(self) -> EncodedMessage {
+        self.clone()
+    }
 }
 
 /// The outcome of one try at queueing a command.
@@ -119,10 +269,6 @@ impl AtomicWaker {
 impl Messages {
     pub(crate) fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
     }
 
     fn push(&mut self, message: EncodedMessage) {
@@ -182,6 +328,7 @@ impl std::fmt::Debug for Mailbox {
 }
 
 impl Mailbox {
+    #[inline]
     fn lock(&self) -> MutexGuard<'_, Inbox> {
         // Nothing panics while the lock is held, but recover rather than cascade if it did.
         self.inbox.lock().unwrap_or_else(|e| e.into_inner())
@@ -190,8 +337,11 @@ impl Mailbox {
     /// Publishes what `inbox` holds; called with the lock held, after every change.
     fn publish(&self, inbox: &Inbox) {
         let mut flags = 0;
-        if !inbox.messages.is_empty() {
+        if !inbox.queue.is_empty() {
             flags |= HAS_MESSAGES;
+        }
+        if let Queue::Frames(_) = inbox.queue {
+            flags |= FRAMING;
         }
         if inbox.close.is_some() || !inbox.commands.is_empty() {
             flags |= HAS_OTHER;
@@ -210,21 +360,40 @@ impl Mailbox {
     /// `max` messages wait.
     pub(crate) fn push_messages<I>(&self, messages: I, max: usize) -> Result<(), SendError>
     where
-        I: IntoIterator<Item = EncodedMessage>,
+        I: IntoIterator,
+        I::Item: Outgoing,
     {
         let was_empty = {
             let mut inbox = self.lock();
             if inbox.ended {
                 return Err(SendError::Closed);
             }
-            if inbox.messages.len() >= max {
-                return Err(SendError::Full);
+            let was_empty = match &mut inbox.queue {
+                Queue::Frames(frames) => {
+                    if frames.count + frames.after.len() >= max {
+                        return Err(SendError::Full);
+                    }
+                    let was_empty = frames.is_empty();
+                    for m in messages {
+                        frames.push(m);
+                    }
+                    was_empty
+                }
+                Queue::Messages(queued) => {
+                    if queued.len() >= max {
+                        return Err(SendError::Full);
+                    }
+                    let was_empty = queued.len() == 0;
+                    for m in messages {
+                        queued.push(m.into_message());
+                    }
+                    was_empty
+                }
+            };
+            // Only "messages wait" can change, and only if none waited.
+            if was_empty {
+                self.publish(&inbox);
             }
-            let was_empty = inbox.messages.is_empty();
-            for m in messages {
-                inbox.messages.push(m);
-            }
-            self.publish(&inbox);
             was_empty
         };
         // Messages were waiting already: the task was woken for them and takes these too
@@ -336,14 +505,79 @@ impl Mailbox {
     }
 
     /// Takes up to `limit` queued messages, oldest first. The lock is held only to take them.
+    /// Nothing once the inbox frames its messages (see [`Mailbox::take_frames`]).
     pub(crate) fn take_messages(&self, limit: usize) -> Messages {
         if !self.has(HAS_MESSAGES) {
             return Messages::default();
         }
         let mut inbox = self.lock();
-        let messages = inbox.messages.take_front(limit);
+        let Queue::Messages(queued) = &mut inbox.queue else { return Messages::default() };
+        let messages = queued.take_front(limit);
         self.publish(&inbox);
         messages
+    }
+
+    /// Whether pushes write frames ([`Mailbox::start_framing`] was called).
+    pub(crate) fn is_framing(&self) -> bool {
+        self.has(FRAMING)
+    }
+
+    /// From now on, pushes write each message as a WebSocket frame (see [`Frames`]) instead
+    /// of queueing it; returns the messages queued before, which go out first. Called by the
+    /// session task once its session streams over a WebSocket that sends messages as they are
+    /// (no compression, protocol v4), which it then does until it ends.
+    pub(crate) fn start_framing(&self) -> Messages {
+        let mut inbox = self.lock();
+        let earlier = match &mut inbox.queue {
+            Queue::Messages(queued) => std::mem::take(queued),
+            Queue::Frames(_) => return Messages::default(),
+        };
+        inbox.queue = Queue::Frames(Frames::default());
+        self.publish(&inbox);
+        earlier
+    }
+
+    /// Takes every queued frame and the messages after them, oldest first (nothing unless
+    /// framing), leaving `spare` (an empty buffer, kept if at most [`FRAMES_KEEP`] bytes) for
+    /// the next ones; a spare not needed comes back as the buffer of the frames.
+    pub(crate) fn take_frames(&self, spare: Vec<u8>) -> Frames {
+        if !self.has(HAS_MESSAGES) {
+            return Frames { bytes: spare, ..Frames::default() };
+        }
+        let mut inbox = self.lock();
+        let Queue::Frames(queued) = &mut inbox.queue else {
+            return Frames { bytes: spare, ..Frames::default() };
+        };
+        let after = std::mem::take(&mut queued.after);
+        let frames = if queued.count == 0 {
+            // Only messages: the mailbox keeps its buffer, the spare goes back.
+            Frames { bytes: spare, count: 0, after }
+        } else {
+            let spare = if spare.capacity() <= FRAMES_KEEP { spare } else { Vec::new() };
+            let bytes = std::mem::replace(&mut queued.bytes, spare);
+            Frames { bytes, count: std::mem::take(&mut queued.count), after }
+        };
+        queued.bytes.clear();
+        self.publish(&inbox);
+        frames
+    }
+
+    /// Frees the empty buffer kept for the next frames (a session that got no message since
+    /// its last heartbeat holds no buffer).
+    pub(crate) fn release_spare(&self) {
+        if !self.has(FRAMING) || self.has(HAS_MESSAGES) {
+            return;
+        }
+        let spare = {
+            let mut inbox = self.lock();
+            match &mut inbox.queue {
+                Queue::Frames(queued) if queued.count == 0 && queued.after.is_empty() => {
+                    (std::mem::take(&mut queued.bytes), std::mem::take(&mut queued.after))
+                }
+                _ => return,
+            }
+        };
+        drop(spare);
     }
 
     /// Reads what a push reads first (see [`Socket::prefetch`](crate::Socket::prefetch)).
@@ -363,8 +597,7 @@ impl Mailbox {
             let mut inbox = self.lock();
             inbox.ended = true;
             inbox.close = None;
-            let taken =
-                (inbox.messages.take_front(usize::MAX), std::mem::take(&mut inbox.commands));
+            let taken = (std::mem::take(&mut inbox.queue), std::mem::take(&mut inbox.commands));
             self.publish(&inbox);
             taken
         };
@@ -415,6 +648,88 @@ mod tests {
         assert_eq!(mailbox.push_messages([EncodedMessage::text("b")], 8), Err(SendError::Closed));
         mailbox.close(DisconnectReason::ForcedClose);
         assert_eq!(mailbox.take_close(), None);
+    }
+
+    #[test]
+    fn framing_keeps_the_order_and_the_limit_and_sends_what_was_queued_before_first() {
+        let mailbox = Mailbox::default();
+        mailbox.push_messages([EncodedMessage::text("a")], 3).unwrap();
+        // The messages queued before the switch come back, to be sent first.
+        assert_eq!(texts(mailbox.start_framing()), ["4a"]);
+        assert!(mailbox.is_framing());
+        assert!(!mailbox.has_messages());
+        // Borrowed (a broadcast) and owned messages alike; binary as binary frames.
+        let shared = [EncodedMessage::text("b"), EncodedMessage::binary(vec![1u8, 2])];
+        mailbox.push_messages(&shared, 3).unwrap();
+        mailbox.push_messages([EncodedMessage::text("c")], 3).unwrap();
+        // The limit counts messages, as without frames.
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 3), Err(SendError::Full));
+        assert!(mailbox.has_messages());
+        // Again: nothing waits in the other form.
+        assert!(texts(mailbox.start_framing()).is_empty());
+        assert!(texts(mailbox.take_messages(usize::MAX)).is_empty());
+        let frames = mailbox.take_frames(Vec::new());
+        assert_eq!(frames.texts(), ["4b", "\u{1}\u{2}", "4c"]);
+        assert_eq!(&frames.into_parts().0[..4], [0x81, 2, b'4', b'b']);
+        assert!(!mailbox.has_messages());
+        assert!(mailbox.take_frames(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_message_too_large_to_copy_and_those_behind_it_follow_the_frames_as_messages() {
+        let mailbox = Mailbox::default();
+        let _ = mailbox.start_framing();
+        let large = EncodedMessage::binary(vec![7u8; FRAME_COPY_MAX + 1]);
+        // A packet and its attachment: the text is copied, the attachment is not.
+        mailbox.push_messages(&[EncodedMessage::text("a"), large.clone()], 4).unwrap();
+        mailbox.push_messages([EncodedMessage::text("b")], 4).unwrap();
+        mailbox.push_messages([EncodedMessage::text("c")], 4).unwrap();
+        // The limit counts both.
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 4), Err(SendError::Full));
+        let frames = mailbox.take_frames(Vec::new());
+        assert_eq!(frames.texts(), ["4a"]);
+        let (_, after) = frames.into_parts();
+        let after: Vec<EncodedMessage> = after.into_iter().collect();
+        assert_eq!(after, [large, EncodedMessage::text("b"), EncodedMessage::text("c")]);
+        assert!(!mailbox.has_messages());
+        // Emptied: small messages are copied again, and only messages leave the buffer.
+        mailbox.push_messages([EncodedMessage::text("e")], 4).unwrap();
+        assert_eq!(mailbox.take_frames(Vec::new()).texts(), ["4e"]);
+        mailbox.push_messages([EncodedMessage::binary(vec![1u8; 600])], 4).unwrap();
+        let only = mailbox.take_frames(Vec::with_capacity(64));
+        assert_eq!(only.texts(), Vec::<String>::new());
+        let (spare, after) = only.into_parts();
+        assert_eq!((spare.capacity(), after.len()), (64, 1));
+    }
+
+    #[test]
+    fn a_framing_mailbox_keeps_the_spare_it_is_given_until_released() {
+        let mailbox = Mailbox::default();
+        let _ = mailbox.start_framing();
+        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
+        let first = mailbox.take_frames(Vec::with_capacity(512));
+        assert_eq!(first.texts(), ["4a"]);
+        // The next frames go into the spare: no allocation of their own.
+        mailbox.push_messages([EncodedMessage::text("b")], 8).unwrap();
+        let second = mailbox.take_frames(Vec::with_capacity(FRAMES_KEEP + 1));
+        assert_eq!(second.texts(), ["4b"]);
+        assert_eq!(second.into_parts().0.capacity(), 512);
+        // A spare over the limit is not kept, and a kept one is freed by the release.
+        mailbox.push_messages([EncodedMessage::text("c")], 8).unwrap();
+        let third = mailbox.take_frames(Vec::with_capacity(64));
+        assert_eq!(third.texts(), ["4c"]);
+        assert!(third.into_parts().0.capacity() < FRAMES_KEEP + 1);
+        mailbox.release_spare();
+        mailbox.push_messages([EncodedMessage::text("d")], 8).unwrap();
+        // Not released while frames wait.
+        mailbox.release_spare();
+        assert_eq!(mailbox.take_frames(Vec::new()).texts(), ["4d"]);
+        // The end drops what waits and refuses the rest.
+        mailbox.push_messages([EncodedMessage::text("e")], 8).unwrap();
+        mailbox.end();
+        assert!(!mailbox.has_messages());
+        assert!(mailbox.take_frames(Vec::new()).is_empty());
+        assert_eq!(mailbox.push_messages([EncodedMessage::text("f")], 8), Err(SendError::Closed));
     }
 
     #[tokio::test]

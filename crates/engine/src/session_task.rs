@@ -245,6 +245,9 @@ struct Task<H: Handler> {
     write_deadline: Option<Instant>,
     /// Whether the timer is set (to `timer.deadline()`) and has not fired yet.
     armed: bool,
+    /// Whether the timer was polled since it was set: it then holds the task's waker, and is
+    /// polled again only once it has fired (every wake-up would register the waker again).
+    timer_polled: bool,
     /// Which input is polled first (`0..INPUTS`), turned on every poll so that none starves
     /// the others.
     turn: u8,
@@ -273,6 +276,7 @@ impl<H: Handler> Task<H> {
             probe_unflushed: false,
             write_deadline: None,
             armed: false,
+            timer_polled: false,
             turn: 0,
             wire,
             probe_b64: false,
@@ -314,6 +318,7 @@ impl<H: Handler> Task<H> {
                 if !self.armed || timer.deadline() != d {
                     timer.as_mut().reset(d);
                     self.armed = true;
+                    self.timer_polled = false;
                     // Polled again, so that it wakes the task at its new deadline.
                     continue;
                 }
@@ -351,7 +356,9 @@ impl<H: Handler> Task<H> {
                 self.pending = None;
                 self.session.handle_poll_dropped(now);
             }
-            Input::Timer => {}
+            // The heartbeat (or another deadline): a session that got no message since
+            // gives back the buffer its mailbox kept for the next ones.
+            Input::Timer => self.socket.mailbox().release_spare(),
         }
     }
 
@@ -551,9 +558,49 @@ impl<H: Handler> Task<H> {
             return false;
         }
         let mut took = false;
+        if self.socket.mailbox().is_framing() {
+            // Frames for the session's WebSocket, written by the senders: handed over as they
+            // are (the session's own packets, pings and its close, are framed apart; their
+            // order against messages does not matter, and once the session is closed
+            // messages are dropped, as `send_encoded` drops them). The buffer the last write
+            // freed holds the next frames.
+            let spare = crate::websocket::spare_buffer(crate::mailbox::FRAMES_KEEP);
+            let frames = self.socket.mailbox().take_frames(spare);
+            if frames.is_empty() {
+                crate::websocket::give_back(frames.into_parts().0);
+                return false;
+            }
+            let (bytes, after) = frames.into_parts();
+            if self.ws.is_none() || self.session.is_closed() {
+                return true;
+            }
+            if bytes.is_empty() {
+                crate::websocket::give_back(bytes);
+            } else if let Some(ws) = self.ws.as_mut() {
+                let max_write = self.engine.config().max_websocket_write_buffer;
+                self.ws_unflushed = true;
+                if ws.queue_frames(cx, bytes, max_write).is_err() {
+                    self.ws_write_failed();
+                }
+                self.socket.set_writable(false);
+            }
+            // Then the messages too large to copy, and those behind them.
+            for m in after {
+                self.ws_send_encoded(cx, &m);
+            }
+            return true;
+        }
         if self.ws.is_some() && self.session.is_streaming() {
             // Nothing queued before them: straight to the WebSocket, past the session's queue.
-            for m in self.socket.mailbox().take_messages(usize::MAX) {
+            // A WebSocket that sends messages as they are takes frames from now on.
+            let as_is = self.wire.protocol != Protocol::V3
+                && self.ws.as_ref().is_some_and(|ws| ws.sends_as_is());
+            let earlier = if as_is {
+                self.socket.mailbox().start_framing()
+            } else {
+                self.socket.mailbox().take_messages(usize::MAX)
+            };
+            for m in earlier {
                 took = true;
                 self.ws_send_encoded(cx, &m);
             }

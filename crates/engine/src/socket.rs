@@ -336,6 +336,7 @@ impl Socket {
     }
 
     /// Whether the session is still open.
+    #[inline]
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
@@ -363,12 +364,13 @@ impl Socket {
     /// }
     /// # }
     /// ```
+    #[inline]
     pub fn send_encoded(&self, messages: &[EncodedMessage]) -> Result<(), SendError> {
         if !self.is_connected() {
             return Err(SendError::Closed);
         }
         self.writable.store(false, Ordering::Release);
-        self.mailbox.push_messages(messages.iter().cloned(), self.max_buffered)
+        self.mailbox.push_messages(messages, self.max_buffered)
     }
 
     /// [`Socket::send_encoded`] for messages the caller owns (a packet encoded for this
@@ -409,7 +411,7 @@ impl Socket {
     /// [`Socket::send_encoded`] for volatile packets: queued only if the transport can write
     /// them at once (see [`Socket::send_volatile`]); returns whether they were queued.
     pub fn send_encoded_volatile(&self, messages: &[EncodedMessage]) -> Result<bool, SendError> {
-        self.volatile(|| self.mailbox.push_messages(messages.iter().cloned(), self.max_buffered))
+        self.volatile(|| self.mailbox.push_messages(messages, self.max_buffered))
     }
 
     /// Whether a message sent now would be written at once (Node's `transport.writable`).

@@ -22,7 +22,7 @@ use crate::session_task::{self, Command, SessionHandle, Wire, Ws};
 use crate::socket::RequestInfo;
 use crate::{Engine, Handler, PerMessageDeflate};
 
-pub(crate) use conn::{WsConn, WsError};
+pub(crate) use conn::{WsConn, WsError, give_back, spare_buffer};
 pub(crate) use deflate::Agreed;
 
 /// Whether `req` asks for a WebSocket upgrade: `Connection` lists the `upgrade` token and

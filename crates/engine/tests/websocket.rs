@@ -487,3 +487,73 @@ async fn an_upgrade_from_an_origin_outside_the_list_is_refused() {
     let mut ws = ws(server.addr, None).await;
     assert!(text(&mut ws).await.starts_with('0'));
 }
+
+/// What the server sends in bursts reaches the client whole and in order, whichever way the
+/// session queues it: messages before the session streams, then frames written by the senders,
+/// with large messages (over the copy limit) left to the session task between them.
+#[tokio::test]
+async fn bursts_of_small_and_large_messages_arrive_whole_and_in_order() {
+    use switchboard_engine::EncodedMessage;
+    let server = start(config()).await;
+    let mut client = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut client).await);
+    let socket = server.engine.socket(&sid).unwrap();
+    let large = vec![9u8; 4096];
+    let mut want = Vec::new();
+    for burst in 0..20 {
+        for i in 0..8 {
+            let t = format!("b{burst}m{i}");
+            // Shared (as a broadcast sends), owned, and as a message, in turn.
+            match i % 3 {
+                0 => socket.send_encoded(&[EncodedMessage::text(&t)]).unwrap(),
+                1 => socket.send_encoded_one(EncodedMessage::text(&t)).unwrap(),
+                _ => socket.send(Message::Text(t.clone().into())).unwrap(),
+            }
+            want.push(WsMessage::text(format!("4{t}")));
+            if i == 3 {
+                // A packet and its large attachment, which must go out together.
+                let head = format!("b{burst}head");
+                let pair = [EncodedMessage::text(&head), EncodedMessage::binary(large.clone())];
+                socket.send_encoded(&pair).unwrap();
+                want.push(WsMessage::text(format!("4{head}")));
+                want.push(WsMessage::binary(large.clone()));
+            }
+        }
+        if burst % 4 == 0 {
+            // Let the session write what it has before the next burst.
+            for w in want.drain(..) {
+                assert_eq!(frame(&mut client).await, Some(w));
+            }
+        }
+    }
+    for w in want.drain(..) {
+        assert_eq!(frame(&mut client).await, Some(w));
+    }
+}
+
+#[tokio::test]
+async fn frames_queued_by_the_senders_are_bounded_by_the_write_buffer_too() {
+    let mut cfg = config();
+    cfg.max_websocket_write_buffer = 200;
+    let mut server = start(cfg).await;
+    let mut client = ws(server.addr, None).await;
+    let sid = sid_of(&text(&mut client).await);
+    let socket = server.engine.socket(&sid).unwrap();
+    // The first message makes the session stream; those after it are queued as frames.
+    socket.send(Message::Text("first".into())).unwrap();
+    assert_eq!(text(&mut client).await, "4first");
+    socket.send(Message::Text("second".into())).unwrap();
+    assert_eq!(text(&mut client).await, "4second");
+    // Together, over the write buffer: the session ends rather than hold them.
+    let many = (0..40).map(|i| Message::Text(format!("m{i:03}").into())).collect();
+    socket.send_many(many).unwrap();
+    loop {
+        match frame(&mut client).await {
+            None => break,
+            Some(WsMessage::Text(t)) => assert!(t.as_str().starts_with("4m"), "{t}"),
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(server.next().await, Seen::Connect(sid.clone()));
+    assert_eq!(server.next().await, Seen::Disconnect(sid, DisconnectReason::TransportError));
+}

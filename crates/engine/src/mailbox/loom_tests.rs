@@ -179,3 +179,34 @@ fn loom_the_end_releases_a_waiting_pusher_and_keeps_nothing() {
         assert_eq!(mailbox.take_close(), None);
     });
 }
+
+#[test]
+fn loom_messages_pushed_around_the_switch_to_frames_keep_their_order() {
+    model(|| {
+        let mailbox = Arc::new(Mailbox::default());
+        let pusher = thread::spawn({
+            let mailbox = mailbox.clone();
+            move || {
+                assert!(mailbox.push_messages([text("a")], 8).is_ok());
+                assert!(mailbox.push_messages([text("b")], 8).is_ok());
+            }
+        });
+        // The session task switches while the pusher pushes: what was queued before comes
+        // back from the switch, what follows from the frames, each exactly once, in order.
+        let mut got = texts(mailbox.start_framing());
+        loom::future::block_on(poll_fn(|cx| {
+            loop {
+                if got.len() >= 2 {
+                    return Poll::Ready(());
+                }
+                if mailbox.poll_ready(cx, true).is_pending() {
+                    return Poll::Pending;
+                }
+                got.extend(mailbox.take_frames(Vec::new()).texts());
+            }
+        }));
+        assert!(pusher.join().is_ok());
+        assert_eq!(got, ["4a", "4b"]);
+        assert!(!mailbox.has_messages());
+    });
+}

@@ -75,7 +75,7 @@ impl<H: Handler> Task<H> {
         progress
     }
 
-    fn ws_write_failed(&mut self) {
+    pub(super) fn ws_write_failed(&mut self) {
         if let Some(ws) = self.ws.take() {
             crate::websocket::drop_ws(ws);
         }
@@ -118,10 +118,16 @@ impl<H: Handler> Task<H> {
                     Some(reply) => reply.poll_closed(cx).map(|()| Input::PollDropped),
                     None => Poll::Pending,
                 },
-                _ if self.armed => timer.as_mut().poll(cx).map(|()| {
-                    self.armed = false;
-                    Input::Timer
-                }),
+                // Registered already and not fired: nothing to poll (the task's waker is the
+                // same on every poll, and the timer keeps the one it was given).
+                _ if self.armed && self.timer_polled && !timer.is_elapsed() => Poll::Pending,
+                _ if self.armed => {
+                    self.timer_polled = true;
+                    timer.as_mut().poll(cx).map(|()| {
+                        self.armed = false;
+                        Input::Timer
+                    })
+                }
                 _ => Poll::Pending,
             };
             if ready.is_ready() {

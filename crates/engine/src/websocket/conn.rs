@@ -54,8 +54,24 @@ fn write_buffer(bytes: usize) -> Vec<u8> {
     Vec::with_capacity(bytes.max(WRITE_START))
 }
 
-/// Gives a written-out buffer back as the thread's spare.
-fn give_back(mut buffer: Vec<u8>) {
+/// The thread's spare buffer (empty) if its capacity is at most `max` bytes, else an empty
+/// vector: for a session's mailbox, which fills it with the next frames while the frames it
+/// held are written (see [`crate::mailbox::Frames`]).
+pub(crate) fn spare_buffer(max: usize) -> Vec<u8> {
+    let spare = SPARE.take();
+    if spare.capacity() <= max {
+        return spare;
+    }
+    SPARE.set(spare);
+    Vec::new()
+}
+
+/// Gives a written-out buffer back as the thread's spare (a buffer with no capacity leaves the
+/// spare as it is).
+pub(crate) fn give_back(mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 {
+        return;
+    }
     if buffer.capacity() <= SPARE_MAX {
         buffer.clear();
         SPARE.set(buffer);
@@ -292,6 +308,41 @@ impl WsConn {
             }
         }
         self.queue_encoded(cx, opcode, payload, max_write, encode)
+    }
+
+    /// Whether messages go out as they are, with no compression: frames written beforehand
+    /// ([`WsConn::queue_frames`]) are then what [`WsConn::queue`] would write.
+    pub(crate) fn sends_as_is(&self) -> bool {
+        self.deflate.is_none()
+    }
+
+    /// Queues frames written beforehand, as [`WsConn::queue`] queues one: failing if that
+    /// would leave more than `max_write` bytes unwritten, written at once from
+    /// [`WRITE_BATCH`] bytes on, dropped after a close frame. With nothing else queued, the
+    /// buffer becomes the write buffer (no copy).
+    pub(crate) fn queue_frames(
+        &mut self,
+        cx: &mut Context<'_>,
+        frames: Vec<u8>,
+        max_write: usize,
+    ) -> Result<(), WsError> {
+        if self.close_sent {
+            return Ok(());
+        }
+        if self.unwritten().saturating_add(frames.len()) > max_write {
+            return Err(WsError::WriteBufferFull);
+        }
+        if self.wbuf.is_empty() {
+            give_back(std::mem::replace(&mut self.wbuf, frames));
+        } else {
+            self.wbuf.extend_from_slice(&frames);
+        }
+        if self.unwritten() >= WRITE_BATCH {
+            if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     /// Queues a frame that `encode_frame` writes.

@@ -292,13 +292,14 @@ impl Session {
 
     /// Releases the memory of its empty queues, so that an idle session stays small.
     pub fn shrink_idle(&mut self) {
-        if self.outbox.is_empty() {
+        // Called on every idle moment: looks at the capacities first (most are empty already).
+        if self.outbox.capacity() > 0 && self.outbox.is_empty() {
             self.outbox = VecDeque::new();
         }
-        if self.urgent.is_empty() {
+        if self.urgent.capacity() > 0 && self.urgent.is_empty() {
             self.urgent = VecDeque::new();
         }
-        if self.events.is_empty() {
+        if self.events.capacity() > 0 && self.events.is_empty() {
             self.events = VecDeque::new();
         }
     }

@@ -357,6 +357,7 @@ fn unmask(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
 }
 
 /// Appends one unmasked, final frame carrying `payload` to `out`.
+#[inline]
 pub fn encode(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
     encode_first_byte(out, 0x80 | opcode.bits(), payload);
 }
@@ -375,17 +376,19 @@ pub fn encode_compressed(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
     encode_first_byte(out, 0xc0 | opcode.bits(), payload);
 }
 
+#[inline]
 fn encode_first_byte(out: &mut Vec<u8>, b0: u8, payload: &[u8]) {
     let len = payload.len();
-    out.reserve(len + 10);
-    out.push(b0);
+    // The header in one copy of a fixed size (no per-byte capacity checks): a broadcast
+    // frames the same small message for every recipient.
     if len < 126 {
-        out.push(len as u8);
+        out.extend_from_slice(&[b0, len as u8]);
     } else if let Ok(short) = u16::try_from(len) {
-        out.push(126);
-        out.extend_from_slice(&short.to_be_bytes());
+        let [hi, lo] = short.to_be_bytes();
+        out.extend_from_slice(&[b0, 126, hi, lo]);
     } else {
-        out.push(127);
+        out.reserve(len.saturating_add(10));
+        out.extend_from_slice(&[b0, 127]);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
     out.extend_from_slice(payload);

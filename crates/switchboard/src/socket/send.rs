@@ -224,7 +224,27 @@ impl SocketInner {
         volatile: bool,
         offset: Option<&Offset>,
     ) {
-        // The common case (no listener, no replay) takes no lock per recipient.
+        // The common case (no listener, no replay, not volatile) takes no lock per recipient
+        // and is nothing but the send: the rest is apart, so that this one saves no registers.
+        if volatile || self.special.load(Ordering::SeqCst) {
+            self.deliver_special(packet, messages, volatile, offset);
+            return;
+        }
+        if let Err(e) = self.conn.send_encoded(messages) {
+            self.not_delivered(e);
+        }
+    }
+
+    /// [`SocketInner::deliver`] for a volatile packet, or to a socket with outgoing listeners
+    /// or a replay gate.
+    #[inline(never)]
+    fn deliver_special(
+        &self,
+        packet: &Packet,
+        messages: &[EncodedMessage],
+        volatile: bool,
+        offset: Option<&Offset>,
+    ) {
         if self.special.load(Ordering::SeqCst) {
             let mut state = self.state();
             if state.extras.as_deref().is_some_and(|e| !e.any_outgoing.is_empty()) {
@@ -241,6 +261,16 @@ impl SocketInner {
             }
         }
         if let Err(e) = self.send_raw(messages, volatile) {
+            tracing::debug!(socket = %self.id, %e, "broadcast not delivered");
+        }
+    }
+
+    /// A broadcast could not be queued: a full queue closes the connection (see
+    /// [`SocketInner::sent`]).
+    #[cold]
+    #[inline(never)]
+    fn not_delivered(&self, error: SendError) {
+        if let Err(e) = self.sent(Err(error)) {
             tracing::debug!(socket = %self.id, %e, "broadcast not delivered");
         }
     }
