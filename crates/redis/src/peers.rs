@@ -63,7 +63,9 @@ impl Session {
     ) -> redis::RedisResult<()> {
         let (wanted, reconnected) = {
             let state = shared.lock();
-            (state.peers.clone(), state.connections > 1)
+            let wanted: HashMap<Peer, usize> =
+                state.peers.iter().map(|(peer, counted)| (peer.clone(), counted.n)).collect();
+            (wanted, state.connections > 1)
         };
         let start = tokio::time::Instant::now();
         let deadline = start + shared.config.resume_wait;
@@ -98,6 +100,40 @@ pub(super) fn reconnect_floor(config: &RedisConfig) -> Duration {
     (config.max_backoff + config.max_backoff / 4).min(config.resume_wait)
 }
 
+/// A subscriber count, and when the query that took it was sent.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counted {
+    n: usize,
+    taken: tokio::time::Instant,
+}
+
+impl State {
+    /// Notes counts whose query was sent at `taken`. A count never replaces a fresher one:
+    /// a request's count (`RedisDriver::count`) and the poll's run side by side, and the poll
+    /// may finish after a request that started later and saw a node subscribe since.
+    pub(super) fn note_counts(
+        &mut self,
+        counts: impl IntoIterator<Item = (Peer, usize)>,
+        taken: tokio::time::Instant,
+    ) {
+        for (peer, n) in counts {
+            if self.peers.get(&peer).is_none_or(|known| known.taken <= taken) {
+                self.peers.insert(peer, Counted { n, taken });
+            }
+        }
+    }
+
+    /// Notes the poll's whole picture, taken from `taken` on: the channels it does not list
+    /// (no longer subscribed nor published to) drop out, unless counted since; then a poll
+    /// round ends.
+    pub(super) fn note_picture(&mut self, counts: Vec<(Peer, usize)>, taken: tokio::time::Instant) {
+        let listed: HashSet<&Peer> = counts.iter().map(|(peer, _)| peer).collect();
+        self.peers.retain(|peer, known| known.taken > taken || listed.contains(peer));
+        self.note_counts(counts, taken);
+        self.forget_published();
+    }
+}
+
 /// The most sharded channels counted for having been published to.
 const PUBLISHED_CAP: usize = 1024;
 /// Poll rounds after which a channel no longer published to is no longer counted.
@@ -119,5 +155,40 @@ impl State {
         self.polls += 1;
         let polls = self.polls;
         self.published.retain(|_, round| polls - *round <= PUBLISHED_ROUNDS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(name: &str) -> Peer {
+        Peer::Channel(name.to_owned())
+    }
+
+    fn n(state: &State, peer: &Peer) -> Option<usize> {
+        state.peers.get(peer).map(|counted| counted.n)
+    }
+
+    #[test]
+    fn a_poll_started_before_a_fresher_count_does_not_undo_it() {
+        let mut state = State::default();
+        let t0 = tokio::time::Instant::now();
+        let t1 = t0 + Duration::from_millis(10);
+        let t2 = t1 + Duration::from_millis(10);
+        // A request counts a node's pattern at t1; the poll, sent at t0 before that node
+        // subscribed, lands after it.
+        state.note_counts([(Peer::Patterns, 2), (channel("req"), 2)], t1);
+        state.note_picture(vec![(Peer::Patterns, 1), (channel("req"), 1), (channel("res"), 1)], t0);
+        assert_eq!(n(&state, &Peer::Patterns), Some(2));
+        assert_eq!(n(&state, &channel("req")), Some(2));
+        assert_eq!(n(&state, &channel("res")), Some(1));
+        // A later poll replaces every count, and what it no longer lists drops out.
+        state.note_picture(vec![(Peer::Patterns, 1)], t2);
+        assert_eq!(n(&state, &Peer::Patterns), Some(1));
+        assert_eq!(state.peers.len(), 1);
+        // A stale request's count changes nothing either.
+        state.note_counts([(Peer::Patterns, 5)], t1);
+        assert_eq!(n(&state, &Peer::Patterns), Some(1));
     }
 }

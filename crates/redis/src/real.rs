@@ -36,8 +36,8 @@ struct State {
     overflowed: u64,
     connections: u64,
     conn: Option<Conn>,
-    /// The last subscriber count seen for each channel.
-    peers: HashMap<Peer, usize>,
+    /// The last subscriber count seen for each channel, with when it was taken.
+    peers: HashMap<Peer, peers::Counted>,
     /// Sharded channels published to lately, with the poll round of the last publish: their
     /// subscribers are counted too, so that after an outage the queue also waits for the
     /// nodes that only receive on them (room channels of the dynamic modes).
@@ -203,6 +203,7 @@ impl RedisDriver {
         let shared = self.shared.clone();
         Box::pin(async move {
             let mut conn = conn.ok_or(DriverError::Disconnected)?;
+            let taken = tokio::time::Instant::now();
             // The pattern subscribers too (see `Peer::Patterns`), alongside: a request's
             // count is the freshest picture of the other nodes before an outage.
             let mut other = conn.clone();
@@ -216,10 +217,8 @@ impl RedisDriver {
             let counts = counts.map_err(|e| DriverError::Redis(Box::new(e)))?;
             let n = counts.first().map_or(0, |(_, n)| *n);
             let mut state = shared.lock();
-            state.peers.extend(counts.into_iter().map(|(c, n)| (Peer::of(sharded, c), n)));
-            if let Some(patterns) = patterns {
-                state.peers.insert(Peer::Patterns, patterns);
-            }
+            let counts = counts.into_iter().map(|(c, n)| (Peer::of(sharded, c), n));
+            state.note_counts(counts.chain(patterns.map(|n| (Peer::Patterns, n))), taken);
             Ok(n)
         })
     }
@@ -514,11 +513,9 @@ impl Session {
                     None => return Err(closed("sharded subscription connection closed")),
                 },
                 _ = poll.tick() => {
+                    let taken = tokio::time::Instant::now();
                     let counts = self.counts(shared, conn).await?;
-                    let mut state = shared.lock();
-                    // The whole picture: channels no longer subscribed nor published to drop out.
-                    state.peers = counts.into_iter().collect();
-                    state.forget_published();
+                    shared.lock().note_picture(counts, taken);
                 }
             }
         }

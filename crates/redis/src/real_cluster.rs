@@ -81,10 +81,9 @@ impl Session {
                 },
                 () = shared.wake.notified() => {}
                 _ = poll.tick() => {
+                    let taken = tokio::time::Instant::now();
                     let counts = self.counts(shared, &mut conn).await?;
-                    let mut state = shared.lock();
-                    state.peers = counts.into_iter().collect();
-                    state.forget_published();
+                    shared.lock().note_picture(counts, taken);
                 }
             }
         }
