@@ -99,7 +99,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    serve_until(listener, service, max_body, std::future::pending()).await
+    serve_with_shutdown(listener, service, max_body, std::future::pending()).await
 }
 
 /// [`serve_with_max_body`] until `signal` completes, then a graceful shutdown: no new
@@ -131,26 +131,6 @@ where
 /// # }
 /// ```
 pub async fn serve_with_shutdown<S, B, F>(
-    listener: TcpListener,
-    service: S,
-    max_body: usize,
-    signal: F,
-) -> std::io::Result<()>
-where
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-    F: Future<Output = ()> + Send,
-{
-    serve_until(listener, service, max_body, signal).await
-}
-
-async fn serve_until<S, B, F>(
     listener: TcpListener,
     service: S,
     max_body: usize,
