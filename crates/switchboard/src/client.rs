@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt as _;
 use serde_json::Value;
 use switchboard_engine::{DisconnectReason as EngineReason, Message, Protocol, TransportKind};
+use switchboard_proto::Str;
 use switchboard_proto::socket::{Decode, DecodeError, MAIN_NAMESPACE, Packet, PacketData};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -698,6 +699,7 @@ impl Client {
                 // Boxed, as rare and large (the disconnect handlers): the drainer task stays
                 // small for the common case.
                 let closing = Box::pin(async {
+                    self.close_said_goodbye().await;
                     self.close_all(reason).await;
                     self.finish();
                 });
@@ -732,6 +734,25 @@ impl Client {
             client.close_all(reason).await;
             client.finish();
         }));
+    }
+
+    /// At a close while a handler waits: the sockets whose DISCONNECT is queued behind it
+    /// leave as their client asked (`client namespace disconnect`), not with the close's
+    /// reason. The client said goodbye before its transport closed, and Node, which reads
+    /// every packet as it arrives, sees it so: a deliberate leave is neither held for
+    /// recovery nor taken for a cut.
+    async fn close_said_goodbye(&self) {
+        let namespaces: Vec<Str> = self
+            .inbox()
+            .iter()
+            .filter(|p| matches!(p.data, PacketData::Disconnect))
+            .map(|p| p.ns.clone())
+            .collect();
+        for ns in namespaces {
+            if let Some(s) = self.socket(&ns) {
+                s.on_close(DisconnectReason::ClientNamespaceDisconnect).await;
+            }
+        }
     }
 
     /// Disconnects every socket of this connection with `reason`.

@@ -106,6 +106,23 @@ async fn a_handler_that_never_ends_does_not_keep_a_closed_socket() {
 }
 
 #[tokio::test]
+async fn a_disconnect_queued_behind_a_waiting_handler_keeps_its_reason_at_the_close() {
+    // The official client's `socket.close()` right after an event: the event's handler
+    // waits, the DISCONNECT queues behind it, and the transport closes. The client left on
+    // purpose, as Node (which reads every packet on arrival) would report.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let io = server(tx);
+    let mut peer = Peer::connect(&io);
+    peer.join("/").await;
+    peer.send(r#"2["forever"]"#);
+    peer.send(r#"2["forever"]"#);
+    peer.send("1");
+    peer.conn.close(EngineReason::TransportClose);
+    assert_eq!(next(&mut rx).await, Seen::Disconnect("client namespace disconnect".into(), 0));
+    assert!(io.fetch_sockets().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn close_is_not_held_back_by_a_pending_ack() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let io = server(tx);
