@@ -33,11 +33,16 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[cfg(not(switchboard_loom))]
 use std::sync::{Mutex, MutexGuard};
 use switchboard_proto::engine::EncodedMessage;
-use switchboard_proto::engine::websocket::{Opcode, encode};
 use tokio::sync::Notify;
 
 use crate::session_task::Command;
+
+mod frames;
+
 use crate::socket::{DisconnectReason, SendError};
+#[cfg(all(test, not(switchboard_loom)))]
+use frames::FRAME_COPY_MAX;
+pub(crate) use frames::{Frames, Outgoing};
 
 /// How many commands may wait for the session task; request handlers wait for room beyond
 /// that (backpressure on the client) rather than queue without limit.
@@ -50,20 +55,9 @@ const HAS_OTHER: u8 = 2;
 /// [`Mailbox::flags`]: messages are queued as WebSocket frames ([`Frames`]), for good.
 const FRAMING: u8 = 4;
 
-/// The capacity of a frame buffer when its first frame is queued: room for a burst of small
-/// messages (a broadcast's `42["event",…]` frames are a few dozen bytes).
-const FRAMES_START: usize = 256;
-
 /// The largest empty buffer a mailbox keeps for its next frames (see
 /// [`Mailbox::take_frames`]).
 pub(crate) const FRAMES_KEEP: usize = 1024;
-
-/// The largest message copied into the frames by its sender. A larger one (a binary
-/// attachment) is queued as it is, shared, and framed by the session task: a broadcast's one
-/// sender would otherwise copy it for every recipient alone, while the session tasks share
-/// that work across the runtime's threads (a 4 KiB attachment to 1000 receivers ran at a
-/// third of the rate copied by the sender).
-const FRAME_COPY_MAX: usize = 512;
 
 /// Room made for the messages behind the first one, at once.
 const BURST: usize = 16;
@@ -122,110 +116,12 @@ impl Queue {
     fn len(&self) -> usize {
         match self {
             Queue::Messages(m) => m.len(),
-            Queue::Frames(f) => f.count + f.after.len(),
+            Queue::Frames(f) => f.len(),
         }
     }
 
     fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// Messages written as unmasked, final WebSocket frames (text messages as text frames with
-/// their `4`, binary ones as binary frames), oldest first, ready to be written as they are;
-/// then the messages too large to copy (over [`FRAME_COPY_MAX`] bytes) and every one queued
-/// after one of them, as messages, for the session task to frame.
-///
-/// The buffer is not allocated per burst: the session task takes it in exchange for an empty
-/// one of its thread's (the buffer its last write freed), so that a session receiving a
-/// stream of broadcasts allocates nothing, and the pushers (another thread) never allocate
-/// what the session task frees. A mailbox keeps that empty buffer until its next frames, or
-/// until the session's heartbeat ([`Mailbox::release_spare`]), so an idle session still holds
-/// none for long.
-#[derive(Default)]
-pub(crate) struct Frames {
-    bytes: Vec<u8>,
-    /// How many messages `bytes` holds (the queue's limit counts messages).
-    count: usize,
-    /// Messages queued after the frames, oldest first.
-    after: VecDeque<EncodedMessage>,
-}
-
-impl Frames {
-    #[inline]
-    fn push<M: Outgoing>(&mut self, message: M) {
-        let m = message.as_message();
-        let (opcode, payload) = match (m.wire_text(), m.binary_data()) {
-            (Some(text), _) => (Opcode::Text, &text.as_bytes()[..]),
-            (None, data) => (Opcode::Binary, data.map_or(&[][..], |d| &d[..])),
-        };
-        if payload.len() > FRAME_COPY_MAX || !self.after.is_empty() {
-            if self.after.capacity() == 0 {
-                // As `Messages`: room for a burst at once.
-                self.after.reserve(BURST);
-            }
-            self.after.push_back(message.into_message());
-            return;
-        }
-        if self.bytes.capacity() == 0 {
-            // Room for the burst that usually follows (freed once written).
-            self.bytes = Vec::with_capacity(FRAMES_START.max(payload.len().saturating_add(14)));
-        }
-        encode(&mut self.bytes, opcode, payload);
-        self.count += 1;
-    }
-
-    /// The frames, as one buffer (empty if none), and the messages that follow them.
-    pub(crate) fn into_parts(self) -> (Vec<u8>, VecDeque<EncodedMessage>) {
-        (self.bytes, self.after)
-    }
-
-    /// Whether nothing is queued.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.count == 0 && self.after.is_empty()
-    }
-
-    /// The payloads of the frames, as text (tests; frames under 126 bytes).
-    #[cfg(test)]
-    pub(crate) fn texts(&self) -> Vec<String> {
-        let mut texts = Vec::new();
-        let mut rest = &self.bytes[..];
-        while let [b0, len, tail @ ..] = rest {
-            assert!(*b0 == 0x81 || *b0 == 0x82, "a final, unmasked text or binary frame");
-            let (payload, next) = tail.split_at(usize::from(*len));
-            texts.push(String::from_utf8_lossy(payload).into_owned());
-            rest = next;
-        }
-        assert!(rest.is_empty());
-        assert_eq!(texts.len(), self.count);
-        texts
-    }
-}
-
-/// A message handed to [`Mailbox::push_messages`]: owned (moved into the queue) or borrowed
-/// (a broadcast's shared message, cloned into a queue of messages, only read into frames).
-pub(crate) trait Outgoing {
-    fn as_message(&self) -> &EncodedMessage;
-    fn into_message(self) -> EncodedMessage;
-}
-
-impl Outgoing for EncodedMessage {
-    fn as_message(&self) -> &EncodedMessage {
-        self
-    }
-
-    fn into_message(self) -> EncodedMessage {
-        self
-    }
-}
-
-impl Outgoing for &EncodedMessage {
-    fn as_message(&self) -> &EncodedMessage {
-        self
-    }
-
-    fn into_message(self) -> EncodedMessage {
-        self.clone()
     }
 }
 
@@ -370,7 +266,7 @@ impl Mailbox {
             }
             let was_empty = match &mut inbox.queue {
                 Queue::Frames(frames) => {
-                    if frames.count + frames.after.len() >= max {
+                    if frames.len() >= max {
                         return Err(SendError::Full);
                     }
                     let was_empty = frames.is_empty();
@@ -608,162 +504,7 @@ impl Mailbox {
 }
 
 #[cfg(all(test, not(switchboard_loom)))]
-mod tests {
-    use std::future::poll_fn;
-    use std::task::Poll;
-    use std::time::Duration;
-
-    use switchboard_proto::engine::session::CloseReason;
-
-    use super::*;
-
-    fn texts(messages: Messages) -> Vec<String> {
-        messages
-            .into_iter()
-            .map(|m| m.wire_text().map(|t| t.to_string()).unwrap_or_default())
-            .collect()
-    }
-
-    #[test]
-    fn messages_keep_their_order_and_the_limit_counts_messages() {
-        let mailbox = Mailbox::default();
-        mailbox.push_messages([EncodedMessage::text("a")], 3).unwrap();
-        mailbox.push_messages([EncodedMessage::text("b"), EncodedMessage::text("c")], 3).unwrap();
-        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 3), Err(SendError::Full));
-        assert_eq!(texts(mailbox.take_messages(2)), ["4a", "4b"]);
-        mailbox.push_messages([EncodedMessage::text("d")], 3).unwrap();
-        assert_eq!(texts(mailbox.take_messages(usize::MAX)), ["4c", "4d"]);
-        assert!(!mailbox.has_messages());
-    }
-
-    #[test]
-    fn the_first_close_wins_and_an_ended_mailbox_refuses_everything() {
-        let mailbox = Mailbox::default();
-        mailbox.close(DisconnectReason::ForcedClose);
-        mailbox.close(DisconnectReason::PingTimeout);
-        assert_eq!(mailbox.take_close(), Some(DisconnectReason::ForcedClose));
-        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
-        mailbox.end();
-        assert!(!mailbox.has_messages());
-        assert_eq!(mailbox.push_messages([EncodedMessage::text("b")], 8), Err(SendError::Closed));
-        mailbox.close(DisconnectReason::ForcedClose);
-        assert_eq!(mailbox.take_close(), None);
-    }
-
-    #[test]
-    fn framing_keeps_the_order_and_the_limit_and_sends_what_was_queued_before_first() {
-        let mailbox = Mailbox::default();
-        mailbox.push_messages([EncodedMessage::text("a")], 3).unwrap();
-        // The messages queued before the switch come back, to be sent first.
-        assert_eq!(texts(mailbox.start_framing()), ["4a"]);
-        assert!(mailbox.is_framing());
-        assert!(!mailbox.has_messages());
-        // Borrowed (a broadcast) and owned messages alike; binary as binary frames.
-        let shared = [EncodedMessage::text("b"), EncodedMessage::binary(vec![1u8, 2])];
-        mailbox.push_messages(&shared, 3).unwrap();
-        mailbox.push_messages([EncodedMessage::text("c")], 3).unwrap();
-        // The limit counts messages, as without frames.
-        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 3), Err(SendError::Full));
-        assert!(mailbox.has_messages());
-        // Again: nothing waits in the other form.
-        assert!(texts(mailbox.start_framing()).is_empty());
-        assert!(texts(mailbox.take_messages(usize::MAX)).is_empty());
-        let frames = mailbox.take_frames(Vec::new());
-        assert_eq!(frames.texts(), ["4b", "\u{1}\u{2}", "4c"]);
-        assert_eq!(&frames.into_parts().0[..4], [0x81, 2, b'4', b'b']);
-        assert!(!mailbox.has_messages());
-        assert!(mailbox.take_frames(Vec::new()).is_empty());
-    }
-
-    #[test]
-    fn a_message_too_large_to_copy_and_those_behind_it_follow_the_frames_as_messages() {
-        let mailbox = Mailbox::default();
-        let _ = mailbox.start_framing();
-        let large = EncodedMessage::binary(vec![7u8; FRAME_COPY_MAX + 1]);
-        // A packet and its attachment: the text is copied, the attachment is not.
-        mailbox.push_messages(&[EncodedMessage::text("a"), large.clone()], 4).unwrap();
-        mailbox.push_messages([EncodedMessage::text("b")], 4).unwrap();
-        mailbox.push_messages([EncodedMessage::text("c")], 4).unwrap();
-        // The limit counts both.
-        assert_eq!(mailbox.push_messages([EncodedMessage::text("d")], 4), Err(SendError::Full));
-        let frames = mailbox.take_frames(Vec::new());
-        assert_eq!(frames.texts(), ["4a"]);
-        let (_, after) = frames.into_parts();
-        let after: Vec<EncodedMessage> = after.into_iter().collect();
-        assert_eq!(after, [large, EncodedMessage::text("b"), EncodedMessage::text("c")]);
-        assert!(!mailbox.has_messages());
-        // Emptied: small messages are copied again, and only messages leave the buffer.
-        mailbox.push_messages([EncodedMessage::text("e")], 4).unwrap();
-        assert_eq!(mailbox.take_frames(Vec::new()).texts(), ["4e"]);
-        mailbox.push_messages([EncodedMessage::binary(vec![1u8; 600])], 4).unwrap();
-        let only = mailbox.take_frames(Vec::with_capacity(64));
-        assert_eq!(only.texts(), Vec::<String>::new());
-        let (spare, after) = only.into_parts();
-        assert_eq!((spare.capacity(), after.len()), (64, 1));
-    }
-
-    #[test]
-    fn a_framing_mailbox_keeps_the_spare_it_is_given_until_released() {
-        let mailbox = Mailbox::default();
-        let _ = mailbox.start_framing();
-        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
-        let first = mailbox.take_frames(Vec::with_capacity(512));
-        assert_eq!(first.texts(), ["4a"]);
-        // The next frames go into the spare: no allocation of their own.
-        mailbox.push_messages([EncodedMessage::text("b")], 8).unwrap();
-        let second = mailbox.take_frames(Vec::with_capacity(FRAMES_KEEP + 1));
-        assert_eq!(second.texts(), ["4b"]);
-        assert_eq!(second.into_parts().0.capacity(), 512);
-        // A spare over the limit is not kept, and a kept one is freed by the release.
-        mailbox.push_messages([EncodedMessage::text("c")], 8).unwrap();
-        let third = mailbox.take_frames(Vec::with_capacity(64));
-        assert_eq!(third.texts(), ["4c"]);
-        assert!(third.into_parts().0.capacity() < FRAMES_KEEP + 1);
-        mailbox.release_spare();
-        mailbox.push_messages([EncodedMessage::text("d")], 8).unwrap();
-        // Not released while frames wait.
-        mailbox.release_spare();
-        assert_eq!(mailbox.take_frames(Vec::new()).texts(), ["4d"]);
-        // The end drops what waits and refuses the rest.
-        mailbox.push_messages([EncodedMessage::text("e")], 8).unwrap();
-        mailbox.end();
-        assert!(!mailbox.has_messages());
-        assert!(mailbox.take_frames(Vec::new()).is_empty());
-        assert_eq!(mailbox.push_messages([EncodedMessage::text("f")], 8), Err(SendError::Closed));
-    }
-
-    #[tokio::test]
-    async fn ready_only_for_what_the_task_takes() {
-        let mailbox = Mailbox::default();
-        mailbox.push_messages([EncodedMessage::text("a")], 8).unwrap();
-        // A task that takes no messages now (a write is pending) is not woken by them.
-        let idle = poll_fn(|cx| Poll::Ready(mailbox.poll_ready(cx, false).is_ready())).await;
-        assert!(!idle);
-        let ready = poll_fn(|cx| Poll::Ready(mailbox.poll_ready(cx, true).is_ready())).await;
-        assert!(ready);
-    }
-
-    #[tokio::test]
-    async fn a_full_command_queue_waits_for_room() {
-        let mailbox = std::sync::Arc::new(Mailbox::default());
-        for _ in 0..MAX_COMMANDS {
-            assert!(mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_ok());
-        }
-        let waiting = tokio::spawn({
-            let mailbox = mailbox.clone();
-            async move { mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_ok() }
-        });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished());
-        assert_eq!(mailbox.take_commands().len(), MAX_COMMANDS);
-        let pushed = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
-        assert!(pushed);
-        assert_eq!(mailbox.take_commands().len(), 1);
-        // Once ended, a waiting or new command is handed back.
-        mailbox.end();
-        assert!(mailbox.push_command(Command::Abort(CloseReason::ParseError)).await.is_err());
-    }
-}
+mod tests;
 
 #[cfg(all(test, switchboard_loom))]
 mod loom_tests;
