@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_engine::DisconnectReason as EngineReason;
+use switchboard_engine::{DisconnectReason as EngineReason, TransportKind};
 use tokio::sync::mpsc;
 
 use super::harness::Peer;
@@ -107,12 +107,17 @@ async fn a_handler_that_never_ends_does_not_keep_a_closed_socket() {
 
 #[tokio::test]
 async fn a_disconnect_queued_behind_a_waiting_handler_keeps_its_reason_at_the_close() {
+    disconnect_queued_behind_a_waiting_handler(TransportKind::WebSocket).await;
+    disconnect_queued_behind_a_waiting_handler(TransportKind::Polling).await;
+}
+
+async fn disconnect_queued_behind_a_waiting_handler(transport: TransportKind) {
     // The official client's `socket.close()` right after an event: the event's handler
     // waits, the DISCONNECT queues behind it, and the transport closes. The client left on
     // purpose, as Node (which reads every packet on arrival) would report.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let io = server(tx);
-    let mut peer = Peer::connect(&io);
+    let mut peer = Peer::connect_over(&io, "/socket.io/?EIO=4", transport);
     peer.join("/").await;
     peer.send(r#"2["forever"]"#);
     peer.send(r#"2["forever"]"#);
