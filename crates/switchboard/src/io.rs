@@ -3,14 +3,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
-use switchboard_adapter::{AdapterFactory, MemoryAdapter, Room};
+use switchboard_adapter::AdapterFactory;
 use switchboard_engine::{DisconnectReason as EngineReason, Engine};
 use switchboard_proto::Str;
-use switchboard_proto::socket::{Parser, Payload};
+use switchboard_proto::socket::Parser;
 
 use crate::bundle::ClientBundle;
 use crate::client::{Client, Inbound};
@@ -19,7 +17,7 @@ use crate::extract::States;
 use crate::handler::{Handler, Middleware};
 use crate::namespace::{Hooks, NamespaceInner};
 use crate::service::{IoLayer, IoService};
-use crate::{BroadcastOperator, EmitError, Namespace, RemoteSocket, SocketIoConfig};
+use crate::{Namespace, SocketIoConfig};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a poisoned lock is usable.
@@ -28,10 +26,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 use crate::parent::{Matcher, ParentInner, ParentNamespace};
 
+mod broadcast;
+mod builder;
 mod close;
 mod handler;
 mod stats;
 
+pub use builder::SocketIoBuilder;
 pub use close::CloseReport;
 pub use handler::{IoHandler, IoSession};
 pub use stats::{NamespaceStats, ServerStats};
@@ -178,163 +179,6 @@ impl IoInner {
     }
 }
 
-/// Builds a [`SocketIo`] with a custom adapter or parser.
-///
-/// ```
-/// use switchboard::{SocketIo, SocketIoConfig};
-/// use switchboard_adapter::MemoryAdapter;
-///
-/// let io = SocketIo::builder()
-///     .config(SocketIoConfig::default())
-///     .adapter(MemoryAdapter::factory())
-///     .build();
-/// assert_eq!(io.config().engine.path, "/socket.io/");
-/// ```
-pub struct SocketIoBuilder {
-    config: SocketIoConfig,
-    factory: Arc<dyn AdapterFactory>,
-    parser: Option<Arc<dyn Parser>>,
-    states: States,
-}
-
-impl std::fmt::Debug for SocketIoBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketIoBuilder").field("config", &self.config).finish()
-    }
-}
-
-impl SocketIoBuilder {
-    /// The options.
-    ///
-    /// ```
-    /// use switchboard::{SocketIo, SocketIoConfig};
-    ///
-    /// let mut config = SocketIoConfig::default();
-    /// config.engine.path = "/live/".to_owned();
-    /// let io = SocketIo::builder().config(config).build();
-    /// assert_eq!(io.config().engine.path, "/live/");
-    /// ```
-    pub fn config(mut self, config: SocketIoConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The adapter factory (default: in-memory).
-    ///
-    /// ```
-    /// use switchboard::testing::TestClient;
-    /// use switchboard::{MemoryAdapter, Room, SocketIo};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// // A cluster adapter (`switchboard-redis`) is given the same way.
-    /// let io = SocketIo::builder().adapter(MemoryAdapter::factory()).build();
-    /// let client = TestClient::connect(&io).await?;
-    /// // Every socket is in the room named after its id, kept by the adapter.
-    /// assert_eq!(io.of("/").rooms().await?, [Room::from(client.id())]);
-    /// # Ok(()) }
-    /// ```
-    pub fn adapter(mut self, factory: Arc<dyn AdapterFactory>) -> Self {
-        self.factory = factory;
-        self
-    }
-
-    /// The packet parser (default: the one named by `config.parser`, JSON unless set, with
-    /// `config.max_attachments`).
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use switchboard::testing::{TestClient, TestError};
-    /// use switchboard::{JsonParser, Payload, SocketIo};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// // The JSON parser, taking at most 2 binary attachments per packet.
-    /// let io = SocketIo::builder().parser(Arc::new(JsonParser { max_attachments: 2 })).build();
-    /// let mut client = TestClient::connect(&io).await?;
-    /// let mut files = Payload::new();
-    /// files.push_binary(vec![1]).push_binary(vec![2]).push_binary(vec![3]);
-    /// client.emit_payload("upload", files)?;
-    /// // A packet the parser refuses closes the connection.
-    /// assert!(matches!(client.recv().await, Err(TestError::Closed)));
-    /// # Ok(()) }
-    /// ```
-    pub fn parser(mut self, parser: Arc<dyn Parser>) -> Self {
-        self.parser = Some(parser);
-        self
-    }
-
-    /// Adds application state, which handlers take as [`crate::State<S>`] (one value per
-    /// type; each handler gets a clone, so make it cheap: an `Arc`, a pool handle).
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    ///
-    /// #[derive(Clone)]
-    /// struct Config { motd: &'static str }
-    ///
-    /// let io = SocketIo::builder().with_state(Config { motd: "hi" }).build();
-    /// io.on_connection(|socket: Socket, State(config): State<Config>| async move {
-    ///     socket.emit("motd", config.motd)
-    /// });
-    /// ```
-    pub fn with_state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
-        self.states.insert(state);
-        self
-    }
-
-    /// The server.
-    ///
-    /// ```
-    /// use switchboard::SocketIo;
-    ///
-    /// let io = SocketIo::builder().build();
-    /// assert_eq!(io.of("/").name(), "/"); // the main namespace always exists
-    /// ```
-    pub fn build(self) -> SocketIo {
-        let parser =
-            self.parser.unwrap_or_else(|| self.config.parser.parser(self.config.max_attachments));
-        // With the metrics on, every namespace's adapter is counted and timed.
-        #[cfg(feature = "metrics")]
-        let factory: Arc<dyn AdapterFactory> =
-            Arc::new(crate::metered::MeteredFactory(self.factory));
-        #[cfg(not(feature = "metrics"))]
-        let factory = self.factory;
-        let observer = crate::observe::Slot::default();
-        // With the admin feature on, room changes are reported to an attached admin.
-        #[cfg(feature = "admin")]
-        let factory: Arc<dyn AdapterFactory> = Arc::new(crate::admin::observed::ObservedFactory {
-            inner: factory,
-            slot: observer.clone(),
-        });
-        let inner = Arc::new(IoInner {
-            config: self.config.clone(),
-            parser,
-            factory,
-            states: Arc::new(self.states),
-            namespaces: Mutex::new(HashMap::new()),
-            parents: Mutex::new(Vec::new()),
-            live: AtomicUsize::new(0),
-            all_finished: tokio::sync::Notify::new(),
-            closing: AtomicBool::new(false),
-            shutdown: tokio::sync::watch::Sender::new(false),
-            serving: tokio::sync::watch::Sender::new(0),
-            observer,
-        });
-        inner.of("/");
-        let bundle = match &self.config.client_dist {
-            Some(dir) if self.config.serve_client => {
-                let bundle = ClientBundle::load(dir).map(Arc::new);
-                if bundle.is_none() {
-                    tracing::warn!(dir = %dir.display(), "no socket.io-client files found: the client paths will answer 404");
-                }
-                bundle
-            }
-            _ => None,
-        };
-        let engine = Engine::new(Arc::new(IoHandler::new(inner.clone())), self.config.engine);
-        SocketIo { inner, engine, bundle }
-    }
-}
-
 /// A Socket.IO server (Node's `Server`). Cloning is cheap: every clone is the same server.
 ///
 /// ```
@@ -398,12 +242,7 @@ impl SocketIo {
     /// # Ok(()) }
     /// ```
     pub fn builder() -> SocketIoBuilder {
-        SocketIoBuilder {
-            config: SocketIoConfig::default(),
-            factory: MemoryAdapter::factory(),
-            parser: None,
-            states: States::default(),
-        }
+        SocketIoBuilder::new()
     }
 
     /// The options.
@@ -633,275 +472,6 @@ impl SocketIo {
     /// ```
     pub fn use_middleware<M: Middleware<A>, A: 'static>(&self, middleware: M) {
         self.main().use_middleware(middleware);
-    }
-
-    /// Targets a room of the main namespace.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.join("news") });
-    /// let mut client = TestClient::connect(&io).await?;
-    /// io.to("news").emit("headline", "hello").await?;
-    /// assert_eq!(client.recv().await?.data::<String>()?, "hello");
-    /// # Ok(()) }
-    /// ```
-    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
-        self.main().to(room)
-    }
-
-    /// Same as [`SocketIo::to`].
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.join("news") });
-    /// let _client = TestClient::connect(&io).await?;
-    /// assert_eq!(io.in_("news").fetch_sockets().await?.len(), 1);
-    /// # Ok(()) }
-    /// ```
-    pub fn in_(&self, room: impl Into<Room>) -> BroadcastOperator {
-        self.main().to(room)
-    }
-
-    /// Excludes a room of the main namespace.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::{TestClient, TestError};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket, Data(auth): Data<serde_json::Value>| async move {
-    ///     if auth["muted"] == true {
-    ///         socket.join("muted");
-    ///     }
-    /// });
-    /// let mut ana = TestClient::connect(&io).await?;
-    /// let mut eve = TestClient::connect_to(&io, "/", serde_json::json!({"muted": true})).await?;
-    /// io.except("muted").emit("news", "hello").await?;
-    /// assert_eq!(ana.recv().await?.data::<String>()?, "hello");
-    /// eve.set_timeout(Duration::from_secs(1));
-    /// assert!(matches!(eve.recv().await, Err(TestError::Timeout(_))));
-    /// # Ok(()) }
-    /// ```
-    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
-        self.main().except(room)
-    }
-
-    /// This server only.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let mut client = TestClient::connect(&io).await?;
-    /// // With a cluster adapter, the other servers' sockets do not get it.
-    /// io.local().emit("hello", "from this server").await?;
-    /// assert_eq!(client.recv().await?.data::<String>()?, "from this server");
-    /// # Ok(()) }
-    /// ```
-    pub fn local(&self) -> BroadcastOperator {
-        self.main().local()
-    }
-
-    /// May drop the packet for clients that cannot take it now.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let mut client = TestClient::connect(&io).await?;
-    /// // A position update: a client that cannot take it now misses it, the next one follows.
-    /// io.volatile().emit("position", &(10, 20)).await?;
-    /// assert_eq!(client.recv().await?.data::<(i32, i32)>()?, (10, 20));
-    /// # Ok(()) }
-    /// ```
-    pub fn volatile(&self) -> BroadcastOperator {
-        self.main().volatile()
-    }
-
-    /// Compression flag.
-    ///
-    /// ```
-    /// use switchboard::SocketIo;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let uncompressed = io.compress(false);
-    /// assert!(!uncompressed.options().flags.compress);
-    /// uncompressed.emit("tick", &1).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn compress(&self, compress: bool) -> BroadcastOperator {
-        self.main().compress(compress)
-    }
-
-    /// Ack timeout for broadcasts with ack.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let mut client = TestClient::connect(&io).await?;
-    /// let answers = tokio::spawn(io.timeout(Duration::from_secs(5)).emit_with_ack("ready?", &()));
-    /// let question = client.recv().await?;
-    /// client.ack(&question, "yes")?;
-    /// let answers = answers.await??;
-    /// assert_eq!(answers[0].response.data::<String>()?, "yes");
-    /// # Ok(()) }
-    /// ```
-    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
-        self.main().timeout(timeout)
-    }
-
-    /// Emits to every socket of the main namespace.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let (mut a, mut b) = (TestClient::connect(&io).await?, TestClient::connect(&io).await?);
-    /// io.emit("news", "hello").await?;
-    /// assert_eq!(a.recv().await?.data::<String>()?, "hello");
-    /// assert_eq!(b.recv().await?.data::<String>()?, "hello");
-    /// # Ok(()) }
-    /// ```
-    pub async fn emit<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<(), EmitError> {
-        self.main().emit(event, data).await
-    }
-
-    /// Emits these arguments to every socket of the main namespace.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let mut client = TestClient::connect(&io).await?;
-    /// let mut payload = Payload::new();
-    /// payload.push(serde_json::json!("logo.png")).push_binary(vec![0x89, 0x50]);
-    /// io.emit_payload("file", payload).await?;
-    /// let file = client.recv().await?;
-    /// assert_eq!(&file.payload.attachments()[0][..], [0x89, 0x50]);
-    /// # Ok(()) }
-    /// ```
-    pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
-        self.main().emit_payload(event, payload).await
-    }
-
-    /// Every socket of the main namespace.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.set_data(&"ana") });
-    /// let client = TestClient::connect(&io).await?;
-    /// let sockets = io.fetch_sockets().await?;
-    /// assert_eq!(sockets[0].id().as_str(), client.id());
-    /// assert_eq!(sockets[0].data::<String>()?.as_deref(), Some("ana"));
-    /// # Ok(()) }
-    /// ```
-    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
-        self.main().fetch_sockets().await
-    }
-
-    /// Makes every socket of the main namespace join `room`.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let mut client = TestClient::connect(&io).await?;
-    /// io.sockets_join("everyone").await?;
-    /// io.to("everyone").emit("hello", "all").await?;
-    /// assert_eq!(client.recv().await?.data::<String>()?, "all");
-    /// # Ok(()) }
-    /// ```
-    pub async fn sockets_join(&self, room: impl Into<Room>) -> Result<(), EmitError> {
-        self.main().sockets_join(room).await
-    }
-
-    /// Makes every socket of the main namespace leave `room`.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::TestClient;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// io.on_connection(|socket: Socket| async move { socket.join("lobby") });
-    /// let _client = TestClient::connect(&io).await?;
-    /// io.sockets_leave("lobby").await?;
-    /// assert!(io.in_("lobby").fetch_sockets().await?.is_empty());
-    /// # Ok(()) }
-    /// ```
-    pub async fn sockets_leave(&self, room: impl Into<Room>) -> Result<(), EmitError> {
-        self.main().sockets_leave(room).await
-    }
-
-    /// Disconnects every socket of the main namespace.
-    ///
-    /// ```
-    /// use switchboard::prelude::*;
-    /// use switchboard::testing::{TestClient, TestError};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// let mut client = TestClient::connect(&io).await?;
-    /// io.disconnect_sockets(false).await?; // `true` closes the connections too
-    /// assert!(matches!(client.recv().await, Err(TestError::Disconnected)));
-    /// assert!(io.fetch_sockets().await?.is_empty());
-    /// # Ok(()) }
-    /// ```
-    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), EmitError> {
-        self.main().disconnect_sockets(close).await
-    }
-
-    /// Emits to the other servers of the cluster.
-    ///
-    /// ```
-    /// use switchboard::SocketIo;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let io = SocketIo::new(Default::default());
-    /// // Another server of the cluster listens with `io.of("/").on_server_side_emit(..)`; with
-    /// // the in-memory adapter there is no other server, and nothing is sent.
-    /// io.server_side_emit("cache-invalidate", "users").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn server_side_emit<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<(), EmitError> {
-        self.main().server_side_emit(event, data).await
     }
 
     pub(crate) fn inner(&self) -> &Arc<IoInner> {
