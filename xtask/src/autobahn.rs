@@ -209,10 +209,13 @@ fn check_server(
             }
         }
     }
+    // Every part is waited for, whatever another one did: none is left running.
     let mut failed = Vec::new();
     for (name, mut child) in running {
-        if !child.wait().context("waiting for the fuzzing client")?.success() {
-            failed.push(name);
+        match child.wait() {
+            Ok(status) if status.success() => {}
+            Ok(status) => failed.push(format!("{name} ({status})")),
+            Err(error) => failed.push(format!("{name} (not waited for: {error})")),
         }
     }
     drop(echo);
